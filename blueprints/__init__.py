@@ -1,0 +1,30 @@
+"""Blueprint registry: each industry blueprint, its stack spec and the function that builds it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from blueprints import healthcare_onprem
+from hybridai.config.healthcare import HealthcareOnpremSpec
+from hybridai.config.spec import StackSpec
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    name: str
+    spec: type[StackSpec]
+    build: Callable[[StackSpec], None]
+
+    @property
+    def summary(self) -> str:
+        return self.spec.summary
+
+
+BLUEPRINTS: dict[str, Blueprint] = {
+    bp.name: bp
+    for bp in [
+        Blueprint("healthcare-onprem", HealthcareOnpremSpec, healthcare_onprem.build),
+    ]
+}
+
+SPECS: dict[str, type[StackSpec]] = {name: bp.spec for name, bp in BLUEPRINTS.items()}

@@ -1,0 +1,20 @@
+"""healthcare-onprem: a hospital's GPU platform, entirely on-prem (HIPAA).
+
+No cloud provider is created at all, so no resource of this stack can hold PHI outside the
+hospital. Tenants share GPUs only through MIG, which isolates memory and faults in hardware;
+time-slicing is refused at config validation.
+"""
+from __future__ import annotations
+
+from blueprints.common import gpu_operator_args, tenancy_args
+from hybridai.config.healthcare import HealthcareOnpremSpec
+from modules.gpu_operator import GpuOperator
+from modules.target import Target, TargetArgs
+from modules.tenancy import Tenancy
+
+
+def build(spec: HealthcareOnpremSpec) -> None:
+    cluster = spec.onprem
+    onprem = Target(spec.prefix, cluster.name, TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig))
+    GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator))
+    Tenancy(onprem, tenancy_args(spec, spec.teams, cluster, spec.gpu_operator, spec.monitoring_namespace))

@@ -1,0 +1,95 @@
+"""Versions, GPU specs and MIG profiles: data files read in one place.
+
+Blueprints, modules, config validation and the test harness all read pins and GPU facts from here,
+so a chart upgrade or a new GPU model is a change to ``hybridai/data/*.yaml`` and nothing else.
+"""
+from __future__ import annotations
+
+import os
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+UPSTREAM_ENV = "HYBRIDAI_UPSTREAM"
+"""Environment variable overriding where the pinned charts' reference data (values, CRDs) lives."""
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChartPin(_Data):
+    chart: str
+    repository: str
+    version: str
+    upstream: str
+    """Folder under the upstream reference data holding this chart's default values and CRDs."""
+
+
+class KubernetesPins(_Data):
+    pod_security_version: str
+    validated_versions: tuple[str, ...]
+
+
+class Versions(_Data):
+    charts: dict[str, ChartPin]
+    kubernetes: KubernetesPins
+
+
+class MigProfile(_Data):
+    compute: int
+    memory_slices: int
+    memory_gb: int
+    max: int
+
+
+class MigGeometry(_Data):
+    compute_slices: int
+    memory_slices: int
+    profiles: dict[str, MigProfile]
+
+
+class GpuModel(_Data):
+    memory_gb: int
+    tdp_watts: int
+    mig: MigGeometry | None = None
+
+
+class GpuCatalog(_Data):
+    models: dict[str, GpuModel]
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load(resources.files("hybridai.data").joinpath(name).read_text())
+
+
+@cache
+def versions() -> Versions:
+    return Versions.model_validate(_load("versions.yaml"))
+
+
+@cache
+def gpus() -> GpuCatalog:
+    return GpuCatalog.model_validate(_load("gpus.yaml"))
+
+
+@cache
+def toolkit_env(distribution: str) -> dict[str, str]:
+    """Container-toolkit environment for a Kubernetes distribution's containerd layout."""
+    return dict(_load("distributions.yaml")[distribution])
+
+
+def chart(name: str) -> ChartPin:
+    return versions().charts[name]
+
+
+def upstream_dir() -> Path:
+    """Where the pinned charts' reference data lives: $HYBRIDAI_UPSTREAM, else ../shared/upstream
+    beside the repository checkout."""
+    override = os.environ.get(UPSTREAM_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "shared" / "upstream"

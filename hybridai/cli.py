@@ -1,0 +1,114 @@
+"""`hybridai`: plan stacks offline, list blueprints, start new stacks, print the config reference."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Infrastructure-as-code generator for hybrid AI stacks on Pulumi.", no_args_is_help=True, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_INVALID = 2
+
+
+def find_project(start: Path) -> Path:
+    for folder in [start, *start.parents]:
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    err.print(f"[red]error:[/] no Pulumi.yaml in {start} or above; run hybridai inside the project (or pass --project-dir)")
+    raise typer.Exit(EXIT_INVALID)
+
+
+ProjectDir = Annotated[Path | None, typer.Option("--project-dir", help="Folder holding Pulumi.yaml and stacks/ (default: found from the current folder up).")]
+
+
+@app.command()
+def plan(
+    stack: Annotated[str, typer.Argument(help="Stack name: plans stacks/Pulumi.<STACK>.yaml.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where artifacts go (default: build/<STACK>/).")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/."""
+    from hybridai.config import StackConfigError
+    from hybridai.plan import PlanError, run_plan
+    from hybridai.plan import artifacts
+
+    project = project_dir or find_project(Path.cwd())
+    target = out_dir or project / "build" / stack
+    try:
+        with Progress(SpinnerColumn(), TextColumn("planning {task.description}: {task.completed} resources"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task(stack, total=None)
+            result = run_plan(stack, project, on_register=lambda _type: progress.advance(task))
+        files = artifacts.write(result, target)
+    except StackConfigError as error:
+        err.print(error.render(), markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    except PlanError as error:
+        err.print(f"error: {error}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+    table = Table(title=f"{stack} ({result.blueprint}): {len(result.resources)} resources", title_justify="left")
+    for column in ("placement", "kind", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for (placement, kind), count in sorted(artifacts.counts(result).items()):
+        table.add_row(placement, kind, str(count))
+    out.print(table)
+    out.print(f"wrote {len(files)} files to {target}", highlight=False)
+
+
+@app.command()
+def blueprints() -> None:
+    """List the blueprints a stack can use."""
+    from blueprints import BLUEPRINTS
+
+    for name, blueprint in sorted(BLUEPRINTS.items()):
+        out.print(f"{name:<22} {blueprint.summary}", highlight=False)
+
+
+@app.command()
+def new(
+    blueprint: Annotated[str, typer.Argument(help="Blueprint name (see `hybridai blueprints`).")],
+    stack: Annotated[str, typer.Argument(help="Name of the new stack: writes stacks/Pulumi.<STACK>.yaml.")],
+    project_dir: ProjectDir = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
+) -> None:
+    """Write a new stack file with every key of the blueprint, described."""
+    from blueprints import BLUEPRINTS
+    from hybridai.reference import new_stack
+
+    if blueprint not in BLUEPRINTS:
+        err.print(f"error: unknown blueprint {blueprint!r}; use one of {', '.join(sorted(BLUEPRINTS))}", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    project = project_dir or find_project(Path.cwd())
+    path = project / "stacks" / f"Pulumi.{stack}.yaml"
+    if path.exists() and not force:
+        err.print(f"error: {path} exists; pass --force to overwrite it", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    bp = BLUEPRINTS[blueprint]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new_stack(bp.spec, blueprint, bp.summary, stack))
+    out.print(f"wrote {path}; edit it, then run `hybridai plan {stack}`", highlight=False)
+
+
+@app.command()
+def reference() -> None:
+    """Print the stack config reference (Markdown) generated from the config models."""
+    sys.stdout.write(config_reference())
+
+
+def config_reference() -> str:
+    from blueprints import BLUEPRINTS
+    from hybridai.reference import markdown
+
+    parts = [markdown(bp.spec, f"Blueprint `{name}` — {bp.summary}") for name, bp in sorted(BLUEPRINTS.items())]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    app()

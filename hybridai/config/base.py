@@ -1,0 +1,63 @@
+"""Building blocks shared by every blueprint's stack spec.
+
+Field names are snake_case in Python and camelCase in stack files (Pulumi's convention), and every
+model forbids unknown keys: a typo in a stack file is an error, never a silently ignored setting.
+Each field's description is user documentation: the README's stack config reference and the
+comments of `hybridai new` are generated from it.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+
+class Model(BaseModel):
+    """Base of every stack config model: frozen, camelCase keys, unknown keys rejected."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=False,
+        validate_default=True,
+    )
+
+
+class Problem(NamedTuple):
+    """One thing wrong with a stack file: where (key path), what kind, what, and the value seen."""
+
+    loc: tuple[str | int, ...]
+    type: str
+    message: str
+    value: Any = None
+
+
+DnsLabel = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=40),
+    Field(description="lower-case letters, digits and '-', starting with a letter, at most 40 characters"),
+]
+"""A Kubernetes object name that is also safe inside longer derived names (namespaces, releases)."""
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError("not a Kubernetes quantity such as '500m', '64', '256Gi' or '2Ti'")
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+"""A Kubernetes resource quantity, kept as the string the API server parses."""
+
+Environment = Literal["prod", "staging", "dev"]
+
+PriorityTier = Literal["production-inference", "training", "research"]
+"""Scheduling tiers, highest first: production inference preempts training, training preempts research."""
+
+DataClassification = Literal["phi", "confidential", "internal", "public"]
+"""How sensitive the data a team's workloads touch is; `phi` is protected health information (HIPAA)."""

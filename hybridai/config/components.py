@@ -1,0 +1,250 @@
+"""Stack config sections shared across blueprints: on-prem cluster, GPU pools, GPU Operator, teams."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from hybridai import catalog
+from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, Quantity
+
+
+class GpuPool(Model):
+    """A set of identical GPU nodes in a cluster."""
+
+    name: DnsLabel = Field(description="Pool name; nodes get the label `hybrid-ai.io/gpu-pool=<name>`.")
+    gpu_model: str = Field(description="GPU model, one of `hybridai/data/gpus.yaml` (for example `A100-80GB`).")
+    nodes: list[DnsLabel] = Field(
+        min_length=1,
+        description="Kubernetes node names in this pool. hybrid-ai labels them (pool, MIG layout) and "
+        "counts their GPUs for quota validation.",
+    )
+    gpus_per_node: int = Field(ge=1, le=16, description="GPUs in each node.")
+    mig: dict[str, int] | None = Field(
+        default=None,
+        description="MIG layout applied to every GPU of the pool, as profile → instances per GPU "
+        "(for example `{3g.40gb: 2}`). Omit to expose whole GPUs. MIG gives tenants hardware-isolated "
+        "memory and compute, unlike time-slicing.",
+    )
+
+    @field_validator("gpu_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        known = catalog.gpus().models
+        if value not in known:
+            raise PydanticCustomError(
+                "gpu_model_unknown",
+                "unknown GPU model; use one of {known}",
+                {"known": ", ".join(sorted(known))},
+            )
+        return value
+
+    @field_validator("nodes")
+    @classmethod
+    def _unique_nodes(cls, value: list[str]) -> list[str]:
+        dupes = sorted(n for n, c in Counter(value).items() if c > 1)
+        if dupes:
+            raise PydanticCustomError("duplicate", "node listed twice: {dupes}", {"dupes": ", ".join(dupes)})
+        return value
+
+    @model_validator(mode="after")
+    def _mig_layout_fits(self) -> GpuPool:
+        if not self.mig:
+            return self
+        model = catalog.gpus().models.get(self.gpu_model)
+        if model is None:  # already reported by _known_model
+            return self
+        geometry = model.mig
+        if geometry is None:
+            raise PydanticCustomError(
+                "mig_unsupported",
+                "{gpu} does not support MIG; remove `mig` from this pool or use a MIG-capable GPU",
+                {"gpu": self.gpu_model},
+            )
+        unknown = sorted(set(self.mig) - set(geometry.profiles))
+        if unknown:
+            raise PydanticCustomError(
+                "mig_profile_unknown",
+                "{gpu} has no MIG profile {unknown}; its profiles are {known}",
+                {"gpu": self.gpu_model, "unknown": ", ".join(unknown), "known": ", ".join(geometry.profiles)},
+            )
+        for profile, count in self.mig.items():
+            limit = geometry.profiles[profile].max
+            if not 1 <= count <= limit:
+                raise PydanticCustomError(
+                    "mig_layout_too_large",
+                    "{count} × {profile} per GPU; {gpu} fits 1 to {limit}",
+                    {"count": count, "profile": profile, "gpu": self.gpu_model, "limit": limit},
+                )
+        compute = sum(geometry.profiles[p].compute * n for p, n in self.mig.items())
+        memory = sum(geometry.profiles[p].memory_slices * n for p, n in self.mig.items())
+        if compute > geometry.compute_slices or memory > geometry.memory_slices:
+            raise PydanticCustomError(
+                "mig_layout_too_large",
+                "layout needs {compute}/{cmax} compute and {memory}/{mmax} memory slices of one {gpu}; "
+                "remove instances until both fit",
+                {
+                    "compute": compute,
+                    "cmax": geometry.compute_slices,
+                    "memory": memory,
+                    "mmax": geometry.memory_slices,
+                    "gpu": self.gpu_model,
+                },
+            )
+        return self
+
+    @property
+    def gpu_count(self) -> int:
+        return len(self.nodes) * self.gpus_per_node
+
+    @property
+    def mig_config_name(self) -> str:
+        """Name of this pool's entry in the mig-manager config (the `nvidia.com/mig.config` label)."""
+        return f"{self.name}-mig" if self.mig else "all-disabled"
+
+
+class OnpremCluster(Model):
+    """The on-prem Kubernetes cluster and the GPU nodes in it."""
+
+    name: DnsLabel = Field(
+        default="onprem",
+        description="Target name of the cluster: artifacts go to `manifests/<name>/` and `helm/<name>/`.",
+    )
+    context: str = Field(
+        min_length=1,
+        description="kubeconfig context used to reach the cluster. hybrid-ai never falls back to the "
+        "current context, so a stack can't deploy to the wrong cluster by accident.",
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        description="Path of the kubeconfig file holding `context`; default: `$KUBECONFIG` or `~/.kube/config`.",
+    )
+    distribution: Literal["kubeadm", "rke2", "k3s"] = Field(
+        default="kubeadm",
+        description="Kubernetes distribution; k3s and RKE2 keep containerd's config and socket in "
+        "their own paths, which the GPU Operator's container toolkit must be pointed at.",
+    )
+    driver: Literal["operator", "preinstalled"] = Field(
+        default="operator",
+        description="`operator`: the GPU Operator installs and upgrades the NVIDIA driver; "
+        "`preinstalled`: the nodes' image already has it (the operator leaves it alone).",
+    )
+    gpu_pools: list[GpuPool] = Field(min_length=1, description="GPU node pools of the cluster.")
+
+    @field_validator("gpu_pools")
+    @classmethod
+    def _unique_pools(cls, pools: list[GpuPool]) -> list[GpuPool]:
+        names = Counter(p.name for p in pools)
+        nodes = Counter(n for p in pools for n in p.nodes)
+        dupes = sorted(n for n, c in names.items() if c > 1)
+        if dupes:
+            raise PydanticCustomError("duplicate", "pool name used twice: {dupes}", {"dupes": ", ".join(dupes)})
+        shared = sorted(n for n, c in nodes.items() if c > 1)
+        if shared:
+            raise PydanticCustomError(
+                "duplicate", "node in more than one pool: {dupes}", {"dupes": ", ".join(shared)}
+            )
+        return pools
+
+    def gpu_capacity(self) -> Counter[str]:
+        """Schedulable GPU resources of the cluster: `gpu` for whole GPUs, MIG profile names for slices."""
+        capacity: Counter[str] = Counter()
+        for pool in self.gpu_pools:
+            if pool.mig:
+                for profile, per_gpu in pool.mig.items():
+                    capacity[profile] += per_gpu * pool.gpu_count
+            else:
+                capacity["gpu"] += pool.gpu_count
+        return capacity
+
+
+class TimeSlicing(Model):
+    """Oversubscription of whole GPUs by time-slicing (no memory or fault isolation between pods)."""
+
+    replicas: int = Field(ge=2, le=16, description="How many pods may share one GPU.")
+
+
+class GpuOperatorSettings(Model):
+    """NVIDIA GPU Operator settings (chart pinned in hybridai/data/versions.yaml)."""
+
+    namespace: DnsLabel = Field(
+        default="gpu-operator",
+        description="Namespace of the operator: the only namespace allowed to run privileged pods, "
+        "since drivers, toolkit and device plugin need the host.",
+    )
+    cdi: bool = Field(default=True, description="Use the Container Device Interface to inject GPUs into containers.")
+    nfd: bool = Field(
+        default=True,
+        description="Deploy node-feature-discovery (labels GPU nodes); turn off only if the cluster already runs it.",
+    )
+    dcgm_exporter: bool = Field(default=True, description="Export GPU metrics (utilization, memory, XID, ECC, power) with DCGM.")
+    service_monitor: bool = Field(
+        default=True,
+        description="Have the operator create a ServiceMonitor for the DCGM exporter (needs the "
+        "Prometheus Operator CRDs; without them the operator logs the miss and carries on).",
+    )
+    mig_strategy: Literal["none", "single", "mixed"] | None = Field(
+        default=None,
+        description="How MIG slices are advertised. Default: derived from the pools — `none` without "
+        "MIG, `single` when every MIG pool uses one profile (slices appear as `nvidia.com/gpu`), "
+        "`mixed` otherwise (`nvidia.com/mig-<profile>`).",
+    )
+    time_slicing: TimeSlicing | None = Field(
+        default=None,
+        description="Share whole GPUs by time-slicing. Off by default: it gives no memory or fault "
+        "isolation between tenants; prefer MIG.",
+    )
+
+
+class TeamQuota(Model):
+    """A team's share of the cluster, enforced by a ResourceQuota in its namespace."""
+
+    gpus: int = Field(
+        default=0,
+        ge=0,
+        description="Whole GPUs (or, with MIG strategy `single`, MIG slices) the team may request "
+        "(`requests.nvidia.com/gpu`).",
+    )
+    mig: dict[str, int] = Field(
+        default_factory=dict,
+        description="MIG slices by profile (MIG strategy `mixed`), for example `{1g.10gb: 4}`.",
+    )
+    cpu: Quantity = Field(default="32", description="Total CPU requests (and limits) of the namespace.")
+    memory: Quantity = Field(default="128Gi", description="Total memory requests (and limits) of the namespace.")
+    storage: Quantity = Field(default="1Ti", description="Total persistent volume storage the namespace may claim.")
+    pods: int = Field(default=200, ge=1, description="Maximum pods in the namespace.")
+
+    @field_validator("mig")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = sorted(p for p, n in value.items() if n < 1)
+        if bad:
+            raise PydanticCustomError("greater_than_equal", "MIG slice counts must be at least 1: {bad}", {"bad": ", ".join(bad)})
+        return value
+
+
+class Team(Model):
+    """A tenant: its namespace, who may use it, its scheduling tier and its quota."""
+
+    name: DnsLabel = Field(description="Team name.")
+    namespace: DnsLabel | None = Field(default=None, description="Namespace of the team; default: the team name.")
+    group: str = Field(
+        min_length=1,
+        description="Identity-provider group bound to the team's Role (edit workloads in the namespace; no secrets read, no RBAC).",
+    )
+    tier: PriorityTier = Field(
+        default="research",
+        description="Default scheduling tier: `production-inference` > `training` > `research`.",
+    )
+    data_classification: DataClassification = Field(
+        default="internal", description="Most sensitive data the team's workloads handle."
+    )
+    quota: TeamQuota = Field(default_factory=TeamQuota, description="Resource quota of the namespace.")
+
+    @model_validator(mode="after")
+    def _derive_namespace(self) -> Team:
+        if self.namespace is None:
+            object.__setattr__(self, "namespace", self.name)
+        return self

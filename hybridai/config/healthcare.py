@@ -1,0 +1,51 @@
+"""Stack spec of the healthcare-onprem blueprint."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from hybridai.config.base import DataClassification, Problem
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.spec import StackSpec, check_gpu_quotas, check_teams
+
+
+class HealthcareTeam(Team):
+    """A clinical or research team; its data is treated as PHI unless declared otherwise."""
+
+    data_classification: DataClassification = Field(
+        default="phi",
+        description="Most sensitive data the team's workloads handle. Default `phi`: in a hospital, "
+        "data is protected health information until someone decides it is not.",
+    )
+
+
+class HealthcareOnpremSpec(StackSpec):
+    """Everything on-prem for HIPAA: GPU inference and training on the hospital's cluster, MIG isolation
+    between tenants, no cloud provider at all."""
+
+    summary = "HIPAA: all on-prem, MIG-isolated GPU tenants, no cloud provider"
+
+    blueprint: Literal["healthcare-onprem"] = Field(description="`healthcare-onprem`.")
+    onprem: OnpremCluster = Field(description="The hospital's Kubernetes cluster.")
+    gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
+    teams: list[HealthcareTeam] = Field(min_length=1, description="Tenants of the cluster.")
+    monitoring_namespace: str = Field(
+        default="monitoring",
+        description="Namespace of the Prometheus that scrapes team workloads; team NetworkPolicies admit it.",
+    )
+
+    def check(self) -> list[Problem]:
+        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring_namespace})
+        problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the on-prem cluster")
+        if self.gpu_operator.time_slicing is not None:
+            problems.append(
+                Problem(
+                    ("gpuOperator", "timeSlicing"),
+                    "time_slicing_forbidden",
+                    "time-slicing shares GPU memory between tenants without isolation, which HIPAA "
+                    "workloads may not do; remove it and give pools a `mig` layout instead",
+                    self.gpu_operator.time_slicing.model_dump(by_alias=True),
+                )
+            )
+        return problems

@@ -1,0 +1,149 @@
+"""The stack spec every blueprint's spec extends, and the cross-field checks they share."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from hybridai.config.base import DnsLabel, Environment, Model, Problem
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+class StackSpec(Model):
+    """Keys every stack file has, whatever its blueprint."""
+
+    blueprint: str = Field(description="Blueprint that builds this stack (`hybridai blueprints` lists them).")
+    environment: Environment = Field(description="Environment of the stack: `prod`, `staging` or `dev`.")
+    prefix: DnsLabel | None = Field(
+        default=None,
+        max_length=24,
+        description="Prefix of every resource name, so two stacks never collide; default: the stack name. "
+        "Changing it renames (replaces) every resource.",
+    )
+    cost_center: str = Field(
+        min_length=1,
+        description="Cost center charged for the stack; labelled on every namespace for showback.",
+    )
+
+    summary: ClassVar[str] = ""
+
+    @field_validator("prefix", mode="before")
+    @classmethod
+    def _default_prefix(cls, value: object, info: ValidationInfo) -> object:
+        # Derived default: the stack name, which the loader passes in the validation context. Set
+        # before validation so a stack name that is no valid prefix is reported like a bad value.
+        if value is None and info.context:
+            return info.context.get("stack")
+        return value
+
+    def check(self) -> list[Problem]:
+        """Cross-field problems pydantic's per-field validation cannot see, each at its own key path."""
+        return []
+
+
+def check_teams(teams: list[Team], *, reserved: set[str]) -> list[Problem]:
+    """Team names and namespaces are unique and avoid system and platform namespaces."""
+    problems: list[Problem] = []
+    names = Counter(t.name for t in teams)
+    namespaces = Counter(t.namespace for t in teams)
+    for i, team in enumerate(teams):
+        if names[team.name] > 1:
+            problems.append(Problem(("teams", i, "name"), "duplicate", "team name used twice; names must be unique", team.name))
+        if team.namespace in reserved | RESERVED_NAMESPACES:
+            problems.append(
+                Problem(
+                    ("teams", i, "namespace"),
+                    "namespace_reserved",
+                    f"namespace is reserved for the platform; pick another (reserved: {', '.join(sorted(reserved | RESERVED_NAMESPACES))})",
+                    team.namespace,
+                )
+            )
+        elif namespaces[team.namespace] > 1:
+            problems.append(Problem(("teams", i, "namespace"), "duplicate", "two teams share this namespace", team.namespace))
+    return problems
+
+
+def derive_mig_strategy(cluster: OnpremCluster, settings: GpuOperatorSettings) -> str:
+    if settings.mig_strategy is not None:
+        return settings.mig_strategy
+    layouts = [pool.mig for pool in cluster.gpu_pools if pool.mig]
+    if not layouts:
+        return "none"
+    profiles = {p for layout in layouts for p in layout}
+    return "single" if len(profiles) == 1 else "mixed"
+
+
+def check_gpu_quotas(cluster: OnpremCluster, settings: GpuOperatorSettings, teams: list[Team], cluster_key: str) -> list[Problem]:
+    """The MIG strategy fits the pools, and the teams' GPU quotas fit in what the cluster has."""
+    problems: list[Problem] = []
+    strategy = derive_mig_strategy(cluster, settings)
+    capacity = cluster.gpu_capacity()
+    mig_profiles = sorted(p for p in capacity if p != "gpu")
+    if settings.mig_strategy == "none" and mig_profiles:
+        problems.append(
+            Problem(
+                ("gpuOperator", "migStrategy"),
+                "mig_strategy_mismatch",
+                f"pools define MIG layouts ({', '.join(mig_profiles)}) but the strategy is `none`; use `single` or `mixed`, or omit it",
+                "none",
+            )
+        )
+    if settings.mig_strategy == "single" and len(mig_profiles) > 1:
+        problems.append(
+            Problem(
+                ("gpuOperator", "migStrategy"),
+                "mig_strategy_mismatch",
+                f"strategy `single` needs one MIG profile across pools, found {', '.join(mig_profiles)}; use `mixed` or omit it",
+                "single",
+            )
+        )
+
+    # What each quota key draws on: with `single`, MIG slices are advertised as nvidia.com/gpu.
+    if strategy == "single":
+        whole = capacity["gpu"] + sum(capacity[p] for p in mig_profiles)
+        slices: dict[str, int] = {}
+    else:
+        whole = capacity["gpu"]
+        slices = {p: capacity[p] for p in mig_profiles}
+
+    asked = sum(t.quota.gpus for t in teams)
+    if asked > whole:
+        for i, team in enumerate(teams):
+            if team.quota.gpus:
+                problems.append(
+                    Problem(
+                        ("teams", i, "quota", "gpus"),
+                        "quota_exceeds_capacity",
+                        f"teams ask for {asked} GPUs in all but {cluster_key} offers {whole}; lower the quotas or add nodes",
+                        team.quota.gpus,
+                    )
+                )
+    for i, team in enumerate(teams):
+        for profile, count in sorted(team.quota.mig.items()):
+            if profile not in slices:
+                offered = ", ".join(sorted(slices)) or "none (MIG strategy is " + strategy + ")"
+                problems.append(
+                    Problem(
+                        ("teams", i, "quota", "mig", profile),
+                        "mig_profile_unavailable",
+                        f"no pool offers MIG profile {profile} as its own resource; offered: {offered}",
+                        count,
+                    )
+                )
+    for profile, offered in sorted(slices.items()):
+        asked_slices = sum(t.quota.mig.get(profile, 0) for t in teams)
+        if asked_slices > offered:
+            for i, team in enumerate(teams):
+                if profile in team.quota.mig:
+                    problems.append(
+                        Problem(
+                            ("teams", i, "quota", "mig", profile),
+                            "quota_exceeds_capacity",
+                            f"teams ask for {asked_slices} × {profile} in all but the pools offer {offered}; lower the quotas or change the MIG layout",
+                            team.quota.mig[profile],
+                        )
+                    )
+    return problems

@@ -1,0 +1,135 @@
+"""Write a plan's artifacts: resources.json, one manifest per Kubernetes object, one file per Helm release.
+
+Everything is canonical (sorted keys, fixed formatting, no timestamps), so two plans of the same
+stack are byte-identical and a diff between two plans shows exactly what changed.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi.runtime import rpc
+
+from hybridai.plan.engine import Plan, PlanError, Resource
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+SECRET = "[secret: redacted by hybridai plan]"
+# Inputs the provider uses itself; the API server never receives them.
+_PROVIDER_ONLY = {"compat"}
+
+
+def clean(value: Any) -> Any:
+    """Plain JSON-able data: secrets redacted, integral floats back to ints (the wire format has
+    only doubles), dict keys sorted."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: clean(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def is_manifest(resource: Resource) -> bool:
+    return resource.custom and resource.type.startswith("kubernetes:") and resource.type != HELM_RELEASE
+
+
+def manifest(resource: Resource) -> dict[str, Any]:
+    """The object as the API server receives it: apiVersion, kind, metadata first."""
+    body = clean({k: v for k, v in resource.inputs.items() if k not in _PROVIDER_ONLY})
+    head = {k: body.pop(k) for k in ("apiVersion", "kind", "metadata") if k in body}
+    return {**head, **body}
+
+
+def manifest_path(resource: Resource, obj: dict[str, Any]) -> Path:
+    metadata = obj.get("metadata") or {}
+    if "name" not in metadata:
+        raise PlanError(f"{resource.urn}: Kubernetes object without metadata.name (auto-named objects change name on every deploy)")
+    return Path("manifests") / resource.target / (metadata.get("namespace") or "_cluster") / f"{obj['kind']}-{metadata['name']}.yaml"
+
+
+def helm_release(resource: Resource) -> dict[str, Any]:
+    inputs = clean(resource.inputs)
+    return {
+        "release": inputs.get("name"),
+        "chart": inputs.get("chart"),
+        "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+        "version": inputs.get("version"),
+        "namespace": inputs.get("namespace"),
+        "values": inputs.get("values") or {},
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, multi-line strings as literal blocks (ConfigMap payloads stay readable)."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+
+
+def render(plan: Plan) -> dict[Path, str]:
+    """Every artifact of the plan, path → content, before anything touches the disk."""
+    files: dict[Path, str] = {}
+    document = {"stack": plan.stack, "blueprint": plan.blueprint, "resources": [clean(r.record()) for r in plan.resources]}
+    files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    owners: dict[Path, str] = {}
+    for resource in plan.resources:
+        if resource.type == HELM_RELEASE:
+            release = helm_release(resource)
+            path = Path("helm") / resource.target / f"{release['release']}.yaml"
+        elif is_manifest(resource):
+            release = manifest(resource)
+            path = manifest_path(resource, release)
+        else:
+            continue
+        if path in owners:
+            raise PlanError(f"{owners[path]} and {resource.urn} both write {path}: two resources would fight over one object")
+        owners[path] = resource.urn
+        files[path] = to_yaml(release)
+    return files
+
+
+def write(plan: Plan, out: Path) -> dict[Path, str]:
+    """Replace `out` with the plan's artifacts. Only a directory that is empty or holds an earlier
+    plan is replaced, so a mistyped --out can't wipe unrelated files."""
+    files = render(plan)
+    if out.exists() and any(out.iterdir()) and not (out / "resources.json").exists():
+        raise PlanError(f"{out} is not empty and holds no earlier plan; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        for path, content in files.items():
+            (staging / path).parent.mkdir(parents=True, exist_ok=True)
+            (staging / path).write_text(content)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return files
+
+
+def counts(plan: Plan) -> Counter[tuple[str, str]]:
+    """Resources by (placement, kind): Kubernetes kind, or the type's last segment."""
+    tally: Counter[tuple[str, str]] = Counter()
+    for r in plan.resources:
+        kind = r.inputs.get("kind") if is_manifest(r) else r.type.rsplit(":", 1)[-1]
+        tally[(r.placement, str(kind))] += 1
+    return tally

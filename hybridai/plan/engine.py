@@ -1,0 +1,162 @@
+"""Runs the stack's Pulumi program in-process and records what it registers.
+
+The program is the one `pulumi up` runs (`hybridai.program.run`); only the monitor differs. The
+recording monitor sees each registration exactly as the Pulumi engine would — type, name, parent,
+provider, protect flag, dependencies, inputs — and placement is read from the resource graph: each
+resource belongs to the Target its provider (or, for components, its nearest ancestor) sits under.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+from blueprints import SPECS
+from hybridai import PROJECT
+from hybridai.config.loader import encode_config, decode_config, parse_spec, read_stack_file
+from hybridai.plan.mocks import PlanMocks
+from hybridai.program import run
+
+TARGET_TYPE = "hybrid-ai:target:Target"
+
+
+class PlanError(Exception):
+    """The program ran but its resource graph can't be planned (a bug, not bad input)."""
+
+
+@dataclass
+class Resource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    protect: bool
+    retain_on_delete: bool
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    custom: bool
+    placement: str | None = None
+    target: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The resource as `resources.json`, policy rules and the cost model see it."""
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "provider": self.provider,
+            "protect": self.protect,
+            "retain_on_delete": self.retain_on_delete,
+            "dependencies": self.dependencies,
+            "inputs": self.inputs,
+            "placement": self.placement,
+            "target": self.target,
+        }
+
+
+@dataclass
+class Plan:
+    stack: str
+    blueprint: str
+    resources: list[Resource] = field(default_factory=list)
+
+
+class RecordingMonitor(MockMonitor):
+    """MockMonitor that keeps every registration. Never raises (see PlanMocks)."""
+
+    def __init__(self, mocks: PlanMocks, on_register: Callable[[str], None] | None = None):
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+        self.errors = mocks.errors
+        self._on_register = on_register
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        try:
+            resource = Resource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                # A provider reference is "<urn>::<id>"; the URN alone is what stays stable.
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                protect=bool(request.protect) if request.HasField("protect") else False,
+                retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+                dependencies=sorted(set(request.dependencies)),
+                inputs=rpc.deserialize_properties(request.object),
+                custom=bool(request.custom),
+            )
+            with self._lock:
+                self.recorded.append(resource)
+            if self._on_register:
+                self._on_register(request.type)
+        except Exception as err:  # noqa: BLE001 - never raise inside the monitor
+            self.errors.append(f"recording {request.type} {request.name}: {err!r}")
+        return response
+
+
+def project_name(project_dir: Path) -> str:
+    import yaml
+
+    return yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+
+
+def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] | None = None) -> Plan:
+    """Validate the stack file, then run the program under the mock monitor.
+
+    Raises StackConfigError (before anything runs) for bad input, PlanError for a graph that
+    can't be planned.
+    """
+    label = f"stacks/Pulumi.{stack}.yaml"
+    config = read_stack_file(project_dir / "stacks" / f"Pulumi.{stack}.yaml", label)
+    wire = encode_config(config)
+    spec = parse_spec(stack, decode_config(wire), SPECS, label)
+
+    mocks = PlanMocks()
+    monitor = RecordingMonitor(mocks, on_register)
+    pulumi.runtime.set_mocks(mocks, project=project_name(project_dir), stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(wire)
+    pulumi.runtime.test(run)()
+    if monitor.errors:
+        raise PlanError("the program registered resources the plan could not record:\n  " + "\n  ".join(monitor.errors))
+
+    resources = sorted(monitor.recorded, key=lambda r: r.urn)
+    _place(resources)
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources)
+
+
+def _place(resources: list[Resource]) -> None:
+    """Give each resource the placement and name of the Target it is deployed to."""
+    by_urn = {r.urn: r for r in resources}
+
+    def enclosing_target(urn: str | None) -> Resource | None:
+        while urn:
+            node = by_urn.get(urn)
+            if node is None:
+                return None
+            if node.type == TARGET_TYPE:
+                return node
+            urn = node.parent
+        return None
+
+    unplaced = []
+    for resource in resources:
+        # A custom resource lands where its provider points; a component sits under its Target.
+        target = enclosing_target(resource.provider if resource.provider else resource.urn)
+        if target is None:
+            unplaced.append(resource.urn)
+            continue
+        resource.placement = target.inputs["placement"]
+        resource.target = target.inputs["target"]
+    if unplaced:
+        raise PlanError("resources outside any Target (no placement):\n  " + "\n  ".join(unplaced))

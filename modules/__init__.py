@@ -1,0 +1,1 @@
+"""Reusable Pulumi components: one ComponentResource per file, its typed args beside it."""

@@ -1,0 +1,27 @@
+"""What every module shares: frozen args, child options, and the labels every object carries."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import BaseModel, ConfigDict
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "hybrid-ai"}
+"""Label on every Kubernetes object hybrid-ai creates, so operators can tell what Pulumi owns."""
+
+
+class Args(BaseModel):
+    """Base of module args: typed, frozen, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def child(parent: pulumi.Resource, provider: k8s.Provider, **options) -> pulumi.ResourceOptions:
+    """Options of a module's child: parented to the module and sent through the target's provider,
+    never the ambient default provider (which would deploy to whatever cluster kubectl points at)."""
+    return pulumi.ResourceOptions(parent=parent, provider=provider, **options)
+
+
+def protected(parent: pulumi.Resource, provider: k8s.Provider, **options) -> pulumi.ResourceOptions:
+    """Options of a child that holds data: `pulumi destroy` refuses it, and a delete (rename,
+    replacement) leaves the object in place instead of losing what it holds."""
+    return child(parent, provider, protect=True, retain_on_delete=True, **options)

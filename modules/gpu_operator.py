@@ -1,0 +1,162 @@
+"""GpuOperator: the NVIDIA GPU Operator on one target, with its MIG and device-plugin config."""
+from __future__ import annotations
+
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from hybridai import catalog
+from modules.base import MANAGED_BY, Args, child
+from modules.target import Target
+
+MIG_CONFIG_MAP = "hybridai-mig-config"
+TIME_SLICING_CONFIG_MAP = "hybridai-time-slicing"
+
+
+class GpuNodeArgs(Args):
+    name: str
+    """Kubernetes node name."""
+    pool: str
+    gpu_model: str
+    mig_config: str
+    """Entry of the mig-manager config this node applies (`all-disabled` for whole GPUs)."""
+
+
+class GpuOperatorArgs(Args):
+    namespace: str = "gpu-operator"
+    """The operator's namespace: the one namespace labelled `privileged`, because the driver,
+    container toolkit and device plugin must reach the host."""
+    driver: bool = True
+    """Install the NVIDIA driver from the operator; off where the node image ships it."""
+    toolkit: bool = True
+    """Install the NVIDIA container toolkit; off where the node image ships it."""
+    toolkit_env: dict[str, str] = {}
+    """Toolkit environment, e.g. containerd config and socket paths for k3s and RKE2."""
+    cdi: bool = True
+    nfd: bool = True
+    dcgm_exporter: bool = True
+    service_monitor: bool = True
+    mig_strategy: Literal["none", "single", "mixed"] = "none"
+    mig_configs: dict[str, dict[str, int]] = {}
+    """mig-manager layouts by config name: profile → instances per GPU."""
+    time_slicing_replicas: int | None = None
+    nodes: tuple[GpuNodeArgs, ...] = ()
+    """GPU nodes to label with their pool, model and MIG config."""
+
+
+class GpuOperator(pulumi.ComponentResource):
+    """The GPU Operator Helm release (pinned in hybridai/data/versions.yaml) in its own namespace,
+    the mig-manager and time-slicing ConfigMaps it reads, and the labels that select a MIG layout
+    on each GPU node."""
+
+    def __init__(self, target: Target, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-gpu-operator"
+        super().__init__("hybrid-ai:gpu_operator:GpuOperator", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        provider = target.provider
+        pin = catalog.chart("gpu-operator")
+        pss_version = catalog.versions().kubernetes.pod_security_version
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={
+                "name": args.namespace,
+                "labels": {
+                    **MANAGED_BY,
+                    # Privileged on purpose and only here: drivers and toolkit install on the host.
+                    **{f"pod-security.kubernetes.io/{m}": "privileged" for m in ("enforce", "audit", "warn")},
+                    **{f"pod-security.kubernetes.io/{m}-version": pss_version for m in ("enforce", "audit", "warn")},
+                },
+            },
+            opts=child(self, provider),
+        )
+        in_namespace = child(self, provider, depends_on=[namespace])
+        config_maps: list[pulumi.Resource] = []
+
+        values: dict = {
+            "driver": {"enabled": args.driver},
+            "toolkit": {"enabled": args.toolkit},
+            "cdi": {"enabled": args.cdi},
+            "nfd": {"enabled": args.nfd},
+            "mig": {"strategy": args.mig_strategy},
+            "dcgmExporter": {
+                "enabled": args.dcgm_exporter,
+                "serviceMonitor": {"enabled": args.dcgm_exporter and args.service_monitor},
+            },
+            # The chart's Pod Security Admission labelling stays off: the namespace above carries them.
+            "psa": {"enabled": False},
+        }
+        if args.toolkit_env:
+            values["toolkit"]["env"] = [{"name": k, "value": v} for k, v in sorted(args.toolkit_env.items())]
+
+        if args.mig_configs:
+            mig_parted = {
+                "version": "v1",
+                "mig-configs": {
+                    "all-disabled": [{"devices": "all", "mig-enabled": False}],
+                    **{
+                        config: [{"devices": "all", "mig-enabled": True, "mig-devices": dict(sorted(layout.items()))}]
+                        for config, layout in sorted(args.mig_configs.items())
+                    },
+                },
+            }
+            config_maps.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-mig-config",
+                    metadata={"name": MIG_CONFIG_MAP, "namespace": args.namespace, "labels": MANAGED_BY},
+                    data={"config.yaml": yaml.safe_dump(mig_parted, sort_keys=False)},
+                    opts=in_namespace,
+                )
+            )
+            values["migManager"] = {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": "all-disabled"}}
+        else:
+            values["migManager"] = {"enabled": False}
+
+        if args.time_slicing_replicas:
+            sharing = {
+                "version": "v1",
+                "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": args.time_slicing_replicas}]}},
+            }
+            config_maps.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-time-slicing",
+                    metadata={"name": TIME_SLICING_CONFIG_MAP, "namespace": args.namespace, "labels": MANAGED_BY},
+                    data={"any": yaml.safe_dump(sharing, sort_keys=False)},
+                    opts=in_namespace,
+                )
+            )
+            values["devicePlugin"] = {"config": {"name": TIME_SLICING_CONFIG_MAP, "default": "any"}}
+
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="gpu-operator",
+            chart=pin.chart,
+            version=pin.version,
+            repository_opts={"repo": pin.repository},
+            namespace=args.namespace,
+            values=values,
+            # A failed install or upgrade rolls back instead of leaving half an operator on the nodes.
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            max_history=10,
+            opts=child(self, provider, depends_on=[namespace, *config_maps]),
+        )
+
+        # Server-side apply patches only these labels; the rest of each Node stays with the kubelet.
+        for node in args.nodes:
+            k8s.core.v1.NodePatch(
+                f"{name}-node-{node.name}",
+                metadata={
+                    "name": node.name,
+                    "labels": {
+                        "hybrid-ai.io/gpu-pool": node.pool,
+                        "hybrid-ai.io/gpu-model": node.gpu_model,
+                        "nvidia.com/mig.config": node.mig_config,
+                    },
+                },
+                opts=child(self, provider, depends_on=[self.release]),
+            )
+
+        self.register_outputs({"namespace": args.namespace, "release": self.release.name})
