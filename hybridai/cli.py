@@ -37,6 +37,7 @@ def plan(
     """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/."""
     from hybridai.config import StackConfigError
     from hybridai.plan import PlanError, run_plan
+    from hybridai.plan.engine import close_event_loop
     from hybridai.plan import artifacts
 
     project = project_dir or find_project(Path.cwd())
@@ -45,6 +46,7 @@ def plan(
         with Progress(SpinnerColumn(), TextColumn("planning {task.description}: {task.completed} resources"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(stack, total=None)
             result = run_plan(stack, project, on_register=lambda _type: progress.advance(task))
+        close_event_loop()
         files = artifacts.write(result, target)
     except StackConfigError as error:
         err.print(error.render(), markup=False, highlight=False)
@@ -53,7 +55,8 @@ def plan(
         err.print(f"error: {error}", markup=False, highlight=False)
         raise typer.Exit(1) from None
 
-    table = Table(title=f"{stack} ({result.blueprint}): {len(result.resources)} resources", title_justify="left")
+    out.print(f"{stack} ({result.blueprint}): {len(result.resources)} resources", highlight=False)
+    table = Table()
     for column in ("placement", "kind", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for (placement, kind), count in sorted(artifacts.counts(result).items()):

@@ -102,7 +102,7 @@ class GpuPool(Model):
     @property
     def mig_config_name(self) -> str:
         """Name of this pool's entry in the mig-manager config (the `nvidia.com/mig.config` label)."""
-        return f"{self.name}-mig" if self.mig else "all-disabled"
+        return f"hybridai-{self.name}" if self.mig else "all-disabled"
 
 
 class OnpremCluster(Model):

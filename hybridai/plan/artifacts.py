@@ -86,7 +86,11 @@ def to_yaml(obj: Any) -> str:
 def render(plan: Plan) -> dict[Path, str]:
     """Every artifact of the plan, path → content, before anything touches the disk."""
     files: dict[Path, str] = {}
-    document = {"stack": plan.stack, "blueprint": plan.blueprint, "resources": [clean(r.record()) for r in plan.resources]}
+    document = {
+        "stack": plan.stack,
+        "blueprint": plan.blueprint,
+        "resources": [{**r.record(), "inputs": clean(r.inputs)} for r in plan.resources],
+    }
     files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
     owners: dict[Path, str] = {}
     for resource in plan.resources:
@@ -130,6 +134,11 @@ def counts(plan: Plan) -> Counter[tuple[str, str]]:
     """Resources by (placement, kind): Kubernetes kind, or the type's last segment."""
     tally: Counter[tuple[str, str]] = Counter()
     for r in plan.resources:
-        kind = r.inputs.get("kind") if is_manifest(r) else r.type.rsplit(":", 1)[-1]
+        if is_manifest(r):
+            kind = r.inputs.get("kind")
+        elif r.type.startswith("pulumi:providers:"):
+            kind = f"Provider ({r.type.rsplit(':', 1)[-1]})"
+        else:
+            kind = r.type.rsplit(":", 1)[-1]
         tally[(r.placement, str(kind))] += 1
     return tally

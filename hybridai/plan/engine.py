@@ -7,12 +7,15 @@ resource belongs to the Target its provider (or, for components, its nearest anc
 """
 from __future__ import annotations
 
+import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import pulumi
+import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
@@ -77,11 +80,15 @@ class RecordingMonitor(MockMonitor):
         self.errors = mocks.errors
         self._on_register = on_register
         self._lock = threading.Lock()
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
 
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
+        # The SDK gave this worker thread an event loop of its own. Left open, it is collected at
+        # interpreter exit after its sockets, which prints tracebacks: close it when the plan ends.
+        self.thread_loops.add(asyncio.get_event_loop())
         try:
             resource = Resource(
                 urn=response.urn,
@@ -106,8 +113,6 @@ class RecordingMonitor(MockMonitor):
 
 
 def project_name(project_dir: Path) -> str:
-    import yaml
-
     return yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
 
 
@@ -126,13 +131,27 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
     monitor = RecordingMonitor(mocks, on_register)
     pulumi.runtime.set_mocks(mocks, project=project_name(project_dir), stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(wire)
-    pulumi.runtime.test(run)()
+    # The SDK sends registrations to the monitor from the loop's default executor. Give each plan
+    # an executor of its own, so its threads (and the event loop each makes) end with the plan.
+    workers = ThreadPoolExecutor(thread_name_prefix="hybridai-plan")
+    asyncio.get_event_loop().set_default_executor(workers)
+    try:
+        pulumi.runtime.test(run)()
+    finally:
+        workers.shutdown(wait=True)
+        for thread_loop in monitor.thread_loops:
+            thread_loop.close()
     if monitor.errors:
         raise PlanError("the program registered resources the plan could not record:\n  " + "\n  ".join(monitor.errors))
 
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
     _place(resources)
     return Plan(stack=stack, blueprint=spec.blueprint, resources=resources)
+
+
+def close_event_loop() -> None:
+    """Close the main event loop the SDK ran on; call when no more plans run in this process."""
+    asyncio.get_event_loop().close()
 
 
 def _place(resources: list[Resource]) -> None:
