@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,12 +17,16 @@ err = Console(stderr=True)
 EXIT_INVALID = 2
 
 
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
 def find_project(start: Path) -> Path:
     for folder in [start, *start.parents]:
         if (folder / "Pulumi.yaml").is_file():
             return folder
-    err.print(f"[red]error:[/] no Pulumi.yaml in {start} or above; run hybridai inside the project (or pass --project-dir)")
-    raise typer.Exit(EXIT_INVALID)
+    fail(f"no Pulumi.yaml in {start} or above; run hybridai inside the project (or pass --project-dir)")
 
 
 ProjectDir = Annotated[Path | None, typer.Option("--project-dir", help="Folder holding Pulumi.yaml and stacks/ (default: found from the current folder up).")]
@@ -49,20 +53,19 @@ def plan(
         close_event_loop()
         files = artifacts.write(result, target)
     except StackConfigError as error:
-        err.print(error.render(), markup=False, highlight=False)
+        typer.echo(error.render(), err=True)
         raise typer.Exit(EXIT_INVALID) from None
     except PlanError as error:
-        err.print(f"error: {error}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        fail(str(error), code=1)
 
-    out.print(f"{stack} ({result.blueprint}): {len(result.resources)} resources", highlight=False)
+    typer.echo(f"{stack} ({result.blueprint}): {len(result.resources)} resources")
     table = Table()
     for column in ("placement", "kind", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for (placement, kind), count in sorted(artifacts.counts(result).items()):
         table.add_row(placement, kind, str(count))
     out.print(table)
-    out.print(f"wrote {len(files)} files to {target}", highlight=False)
+    typer.echo(f"wrote {len(files)} files to {target}")
 
 
 @app.command()
@@ -71,7 +74,7 @@ def blueprints() -> None:
     from blueprints import BLUEPRINTS
 
     for name, blueprint in sorted(BLUEPRINTS.items()):
-        out.print(f"{name:<22} {blueprint.summary}", highlight=False)
+        typer.echo(f"{name:<22} {blueprint.summary}")
 
 
 @app.command()
@@ -86,17 +89,15 @@ def new(
     from hybridai.reference import new_stack
 
     if blueprint not in BLUEPRINTS:
-        err.print(f"error: unknown blueprint {blueprint!r}; use one of {', '.join(sorted(BLUEPRINTS))}", markup=False)
-        raise typer.Exit(EXIT_INVALID)
+        fail(f"unknown blueprint {blueprint!r}; use one of {', '.join(sorted(BLUEPRINTS))}")
     project = project_dir or find_project(Path.cwd())
     path = project / "stacks" / f"Pulumi.{stack}.yaml"
     if path.exists() and not force:
-        err.print(f"error: {path} exists; pass --force to overwrite it", markup=False)
-        raise typer.Exit(EXIT_INVALID)
+        fail(f"{path} exists; pass --force to overwrite it")
     bp = BLUEPRINTS[blueprint]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new_stack(bp.spec, blueprint, bp.summary, stack))
-    out.print(f"wrote {path}; edit it, then run `hybridai plan {stack}`", highlight=False)
+    typer.echo(f"wrote {path}; edit it, then run `hybridai plan {stack}`")
 
 
 @app.command()

@@ -114,7 +114,7 @@ def _example(info: FieldInfo) -> Any:
 def inline(value: Any) -> str:
     """A value as it reads in YAML flow style on one line."""
     if value is None:
-        return "(derived)"
+        return ""
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...").strip()
 
 

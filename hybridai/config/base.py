@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 
 class Model(BaseModel):
@@ -35,11 +36,20 @@ class Problem(NamedTuple):
     value: Any = None
 
 
-DnsLabel = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=40),
-    Field(description="lower-case letters, digits and '-', starting with a letter, at most 40 characters"),
-]
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value) or len(value) > 40:
+        raise PydanticCustomError(
+            "dns_label",
+            "must be lower-case letters, digits and '-', start with a letter, end with a letter or digit, "
+            "and be at most 40 characters",
+        )
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 """A Kubernetes object name that is also safe inside longer derived names (namespaces, releases)."""
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
@@ -47,7 +57,7 @@ _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 
 def _quantity(value: str) -> str:
     if not _QUANTITY.match(value):
-        raise ValueError("not a Kubernetes quantity such as '500m', '64', '256Gi' or '2Ti'")
+        raise PydanticCustomError("quantity", "not a Kubernetes quantity such as '500m', '64', '256Gi' or '2Ti'")
     return value
 
 

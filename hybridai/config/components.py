@@ -14,14 +14,15 @@ from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTi
 class GpuPool(Model):
     """A set of identical GPU nodes in a cluster."""
 
-    name: DnsLabel = Field(description="Pool name; nodes get the label `hybrid-ai.io/gpu-pool=<name>`.")
-    gpu_model: str = Field(description="GPU model, one of `hybridai/data/gpus.yaml` (for example `A100-80GB`).")
+    name: DnsLabel = Field(examples=["a100"], description="Pool name; nodes get the label `hybrid-ai.io/gpu-pool=<name>`.")
+    gpu_model: str = Field(examples=["A100-80GB"], description="GPU model, one of `hybridai/data/gpus.yaml` (for example `A100-80GB`).")
     nodes: list[DnsLabel] = Field(
         min_length=1,
+        examples=[["gpu-node-01"]],
         description="Kubernetes node names in this pool. hybrid-ai labels them (pool, MIG layout) and "
         "counts their GPUs for quota validation.",
     )
-    gpus_per_node: int = Field(ge=1, le=16, description="GPUs in each node.")
+    gpus_per_node: int = Field(ge=1, le=16, examples=[8], description="GPUs in each node.")
     mig: dict[str, int] | None = Field(
         default=None,
         description="MIG layout applied to every GPU of the pool, as profile → instances per GPU "
@@ -114,6 +115,7 @@ class OnpremCluster(Model):
     )
     context: str = Field(
         min_length=1,
+        examples=["my-cluster-admin"],
         description="kubeconfig context used to reach the cluster. hybrid-ai never falls back to the "
         "current context, so a stack can't deploy to the wrong cluster by accident.",
     )
@@ -163,7 +165,7 @@ class OnpremCluster(Model):
 class TimeSlicing(Model):
     """Oversubscription of whole GPUs by time-slicing (no memory or fault isolation between pods)."""
 
-    replicas: int = Field(ge=2, le=16, description="How many pods may share one GPU.")
+    replicas: int = Field(ge=2, le=16, examples=[4], description="How many pods may share one GPU.")
 
 
 class GpuOperatorSettings(Model):
@@ -228,10 +230,11 @@ class TeamQuota(Model):
 class Team(Model):
     """A tenant: its namespace, who may use it, its scheduling tier and its quota."""
 
-    name: DnsLabel = Field(description="Team name.")
+    name: DnsLabel = Field(examples=["research"], description="Team name.")
     namespace: DnsLabel | None = Field(default=None, description="Namespace of the team; default: the team name.")
     group: str = Field(
         min_length=1,
+        examples=["oidc:ml-research"],
         description="Identity-provider group bound to the team's Role (edit workloads in the namespace; no secrets read, no RBAC).",
     )
     tier: PriorityTier = Field(

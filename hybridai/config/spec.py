@@ -5,6 +5,7 @@ from collections import Counter
 from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from hybridai.config.base import DnsLabel, Environment, Model, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
@@ -16,15 +17,15 @@ class StackSpec(Model):
     """Keys every stack file has, whatever its blueprint."""
 
     blueprint: str = Field(description="Blueprint that builds this stack (`hybridai blueprints` lists them).")
-    environment: Environment = Field(description="Environment of the stack: `prod`, `staging` or `dev`.")
+    environment: Environment = Field(examples=["dev"], description="Environment of the stack: `prod`, `staging` or `dev`.")
     prefix: DnsLabel | None = Field(
         default=None,
-        max_length=24,
         description="Prefix of every resource name, so two stacks never collide; default: the stack name. "
         "Changing it renames (replaces) every resource.",
     )
     cost_center: str = Field(
         min_length=1,
+        examples=["cc-0000"],
         description="Cost center charged for the stack; labelled on every namespace for showback.",
     )
 
@@ -37,6 +38,14 @@ class StackSpec(Model):
         # before validation so a stack name that is no valid prefix is reported like a bad value.
         if value is None and info.context:
             return info.context.get("stack")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _short_prefix(cls, value: str | None) -> str | None:
+        # Cloud names built from the prefix have hard limits (IAM roles 64, S3 buckets 63 characters).
+        if value is not None and len(value) > 24:
+            raise PydanticCustomError("prefix_too_long", "prefix has {n} characters, at most 24 fit in derived cloud names; set a shorter `prefix`", {"n": len(value)})
         return value
 
     def check(self) -> list[Problem]:

@@ -126,17 +126,30 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
     config = read_stack_file(project_dir / "stacks" / f"Pulumi.{stack}.yaml", label)
     wire = encode_config(config)
     spec = parse_spec(stack, decode_config(wire), SPECS, label)
+    resources = execute(run, project=project_name(project_dir), stack=stack, config=wire, on_register=on_register)
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources)
 
+
+def execute(
+    program: Callable[[], object],
+    *,
+    project: str,
+    stack: str,
+    config: dict[str, str] | None = None,
+    on_register: Callable[[str], None] | None = None,
+) -> list[Resource]:
+    """Run a Pulumi program under the recording monitor; its resources, placed, sorted by URN."""
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks, on_register)
-    pulumi.runtime.set_mocks(mocks, project=project_name(project_dir), stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(wire)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(config or {})
     # The SDK sends registrations to the monitor from the loop's default executor. Give each plan
     # an executor of its own, so its threads (and the event loop each makes) end with the plan.
     workers = ThreadPoolExecutor(thread_name_prefix="hybridai-plan")
     asyncio.get_event_loop().set_default_executor(workers)
     try:
-        pulumi.runtime.test(run)()
+        # The SDK awaits what the program returns; programs and test lambdas may return a resource.
+        pulumi.runtime.test(lambda: None if program() is None else None)()
     finally:
         workers.shutdown(wait=True)
         for thread_loop in monitor.thread_loops:
@@ -146,7 +159,7 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
 
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
     _place(resources)
-    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources)
+    return resources
 
 
 def close_event_loop() -> None:

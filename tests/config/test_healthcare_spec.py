@@ -1,0 +1,151 @@
+"""healthcare-onprem stack spec: every bad input is rejected at its key path, with its error type."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from blueprints import SPECS
+from hybridai.config import StackConfigError, parse_spec
+from hybridai.config.healthcare import HealthcareOnpremSpec
+from hybridai.config.loader import decode_config, encode_config
+from tests.conftest import ROOT
+
+
+def base_values() -> dict[str, Any]:
+    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.healthcare-prod.yaml").read_text())["config"]
+    return decode_config(encode_config(config))
+
+
+def problems_of(values: dict[str, Any]) -> set[tuple[tuple, str]]:
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("healthcare-prod", values, SPECS)
+    return {(p.loc, p.type) for p in caught.value.problems}
+
+
+def _set(path: list, value: Any) -> Callable[[dict], None]:
+    def mutate(values: dict) -> None:
+        node = values
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+
+    return mutate
+
+
+def _delete(path: list) -> Callable[[dict], None]:
+    def mutate(values: dict) -> None:
+        node = values
+        for part in path[:-1]:
+            node = node[part]
+        del node[path[-1]]
+
+    return mutate
+
+
+BAD_INPUT = [
+    # (case, mutation, expected (loc, type))
+    ("environment not allowed", _set(["environment"], "production"), (("environment",), "literal_error")),
+    ("cost center missing", _delete(["costCenter"]), (("costCenter",), "missing")),
+    ("prefix not a DNS label", _set(["prefix"], "HC_Prod"), (("prefix",), "dns_label")),
+    ("prefix too long", _set(["prefix"], "a" * 25), (("prefix",), "prefix_too_long")),
+    ("unknown top-level key", _set(["gpuOperatr"], {}), (("gpuOperatr",), "extra_forbidden")),
+    ("context missing", _delete(["onprem", "context"]), (("onprem", "context"), "missing")),
+    ("unknown distribution", _set(["onprem", "distribution"], "microk8s"), (("onprem", "distribution"), "literal_error")),
+    ("no GPU pools", _set(["onprem", "gpuPools"], []), (("onprem", "gpuPools"), "too_short")),
+    ("unknown GPU model", _set(["onprem", "gpuPools", 1, "gpuModel"], "B300"), (("onprem", "gpuPools", 1, "gpuModel"), "gpu_model_unknown")),
+    ("zero GPUs per node", _set(["onprem", "gpuPools", 0, "gpusPerNode"], 0), (("onprem", "gpuPools", 0, "gpusPerNode"), "greater_than_equal")),
+    ("node in two pools", _set(["onprem", "gpuPools", 1, "nodes"], ["dc1-gpu-a100-01"]), (("onprem", "gpuPools"), "duplicate")),
+    ("MIG profile of another GPU", _set(["onprem", "gpuPools", 0, "mig"], {"1g.5gb": 7}), (("onprem", "gpuPools", 0), "mig_profile_unknown")),
+    ("MIG layout over capacity", _set(["onprem", "gpuPools", 0, "mig"], {"3g.40gb": 2, "1g.10gb": 2}), (("onprem", "gpuPools", 0), "mig_layout_too_large")),
+    ("unknown key in a team", _set(["teams", 0, "qouta"], {}), (("teams", 0, "qouta"), "extra_forbidden")),
+    ("team name not a DNS label", _set(["teams", 0, "name"], "Radiology"), (("teams", 0, "name"), "dns_label")),
+    ("team in a system namespace", _set(["teams", 0, "namespace"], "kube-system"), (("teams", 0, "namespace"), "namespace_reserved")),
+    ("team in the operator namespace", _set(["teams", 0, "namespace"], "gpu-operator"), (("teams", 0, "namespace"), "namespace_reserved")),
+    ("duplicate team", _set(["teams", 1, "name"], "radiology"), (("teams", 1, "name"), "duplicate")),
+    ("bad CPU quantity", _set(["teams", 0, "quota", "cpu"], "lots"), (("teams", 0, "quota", "cpu"), "quantity")),
+    ("negative GPU quota", _set(["teams", 2, "quota", "gpus"], -1), (("teams", 2, "quota", "gpus"), "greater_than_equal")),
+    ("GPU quotas over capacity", _set(["teams", 2, "quota", "gpus"], 20), (("teams", 2, "quota", "gpus"), "quota_exceeds_capacity")),
+    ("MIG quotas over capacity", _set(["teams", 0, "quota", "mig"], {"3g.40gb": 16}), (("teams", 0, "quota", "mig", "3g.40gb"), "quota_exceeds_capacity")),
+    ("MIG quota for a profile no pool has", _set(["teams", 0, "quota", "mig"], {"7g.80gb": 1}), (("teams", 0, "quota", "mig", "7g.80gb"), "mig_profile_unavailable")),
+    ("time-slicing under HIPAA", _set(["gpuOperator"], {"timeSlicing": {"replicas": 4}}), (("gpuOperator", "timeSlicing"), "time_slicing_forbidden")),
+    ("strategy none with MIG pools", _set(["gpuOperator"], {"migStrategy": "none"}), (("gpuOperator", "migStrategy"), "mig_strategy_mismatch")),
+    ("strategy single with several profiles", _set(["gpuOperator"], {"migStrategy": "single"}), (("gpuOperator", "migStrategy"), "mig_strategy_mismatch")),
+]
+
+
+@pytest.mark.parametrize("case,mutate,expected", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_bad_input_is_rejected_at_its_key(case: str, mutate: Callable, expected: tuple) -> None:
+    # GIVEN the production example stack with one value broken
+    values = copy.deepcopy(base_values())
+    mutate(values)
+    # WHEN it is validated THEN the problem is reported at that key, with that type
+    assert expected in problems_of(values)
+
+
+def test_mig_layout_on_a_gpu_without_mig_is_rejected() -> None:
+    values = base_values()
+    values["onprem"]["gpuPools"][0]["gpuModel"] = "L40S-48GB"
+    assert (("onprem", "gpuPools", 0), "mig_unsupported") in problems_of(values)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    # GIVEN three independent mistakes
+    values = base_values()
+    values["environment"] = "qa"
+    values["teams"][0]["name"] = "Bad Name"
+    values["onprem"]["gpuPools"][1]["gpusPerNode"] = 99
+    # THEN all three come back in one error
+    assert problems_of(values) >= {
+        (("environment",), "literal_error"),
+        (("teams", 0, "name"), "dns_label"),
+        (("onprem", "gpuPools", 1, "gpusPerNode"), "less_than_equal"),
+    }
+
+
+def test_example_stacks_are_valid_with_derived_defaults() -> None:
+    spec = parse_spec("healthcare-prod", base_values(), SPECS)
+    assert isinstance(spec, HealthcareOnpremSpec)
+    # Derived defaults: namespace from the team name; PHI unless declared otherwise.
+    assert spec.teams[0].namespace == "radiology"
+    assert spec.teams[0].data_classification == "phi"
+    assert spec.teams[3].data_classification == "confidential"
+
+
+def test_prefix_defaults_to_the_stack_name() -> None:
+    values = base_values()
+    del values["prefix"]
+    assert parse_spec("hc-staging", values, SPECS).prefix == "hc-staging"
+
+
+def test_a_stack_name_that_is_no_valid_prefix_asks_for_one() -> None:
+    values = base_values()
+    del values["prefix"]
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("Hospital_Prod", values, SPECS)
+    assert [(p.loc, p.type, p.value) for p in caught.value.problems] == [(("prefix",), "dns_label", "Hospital_Prod")]
+
+
+def test_unknown_and_missing_blueprint() -> None:
+    values = base_values()
+    values["blueprint"] = "healthcare"
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("x", values, SPECS)
+    assert [(p.loc, p.type) for p in caught.value.problems] == [(("blueprint",), "blueprint_unknown")]
+    del values["blueprint"]
+    with pytest.raises(StackConfigError):
+        parse_spec("x", values, SPECS)
+
+
+def test_dev_stack_uses_single_strategy_with_slices_as_gpus(tmp_path: Path) -> None:
+    from hybridai.config.spec import derive_mig_strategy
+
+    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.healthcare-dev.yaml").read_text())["config"]
+    spec = parse_spec("healthcare-dev", decode_config(encode_config(config)), SPECS)
+    assert derive_mig_strategy(spec.onprem, spec.gpu_operator) == "single"
+    # 1 node × 4 A30 × 4 slices = 16 schedulable nvidia.com/gpu, exactly what the two teams share
+    assert spec.onprem.gpu_capacity() == {"1g.6gb": 16}
+    assert sum(t.quota.gpus for t in spec.teams) == 16

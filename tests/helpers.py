@@ -1,0 +1,25 @@
+"""Helpers for tests: run a module alone under the plan engine's recording monitor, query resources."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from hybridai.plan import Resource
+from hybridai.plan.engine import execute
+
+
+def run_module(program: Callable[[], object], stack: str = "test") -> list[Resource]:
+    return execute(program, project="hybrid-ai", stack=stack)
+
+
+def of_kind(resources: Iterable[Resource], kind: str) -> list[Resource]:
+    return [r for r in resources if r.custom and r.inputs.get("kind") == kind]
+
+
+def named(resources: Iterable[Resource], kind: str, name: str) -> Resource:
+    matches = [r for r in of_kind(resources, kind) if r.inputs["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
+    return matches[0]
+
+
+def of_type(resources: Iterable[Resource], type_: str) -> list[Resource]:
+    return [r for r in resources if r.type == type_]

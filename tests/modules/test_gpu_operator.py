@@ -1,0 +1,83 @@
+"""GpuOperator: the pinned chart, its namespace, and its MIG and time-slicing config."""
+from __future__ import annotations
+
+import yaml
+
+from hybridai import catalog
+from modules.gpu_operator import MIG_CONFIG_MAP, TIME_SLICING_CONFIG_MAP, GpuNodeArgs, GpuOperator, GpuOperatorArgs
+from modules.target import Target, TargetArgs
+from tests.helpers import named, of_kind, of_type, run_module
+
+
+def operator(args: GpuOperatorArgs):
+    return run_module(lambda: GpuOperator(Target("hc", "dc1", TargetArgs(placement="onprem", context="dc1")), args))
+
+
+def release_of(resources):
+    [release] = of_type(resources, "kubernetes:helm.sh/v3:Release")
+    return release.inputs
+
+
+def test_release_is_the_pinned_chart_in_its_privileged_namespace() -> None:
+    resources = operator(GpuOperatorArgs())
+    release = release_of(resources)
+    pin = catalog.chart("gpu-operator")
+    assert (release["chart"], release["version"], release["repositoryOpts"]["repo"]) == (pin.chart, "v26.7.0", "https://helm.ngc.nvidia.com/nvidia")
+    assert release["name"] == "gpu-operator" and release["namespace"] == "gpu-operator"
+    assert release["atomic"] is True
+    ns = named(resources, "Namespace", "gpu-operator")
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_preinstalled_driver_and_distribution_toolkit_paths() -> None:
+    # GIVEN an RKE2 cluster whose nodes ship the driver
+    values = release_of(operator(GpuOperatorArgs(driver=False, toolkit_env=catalog.toolkit_env("rke2"))))["values"]
+    # THEN the operator leaves the driver alone and points the toolkit at RKE2's containerd
+    assert values["driver"] == {"enabled": False}
+    env = {e["name"]: e["value"] for e in values["toolkit"]["env"]}
+    assert env["CONTAINERD_CONFIG"] == "/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl"
+    assert env["CONTAINERD_SOCKET"] == "/run/k3s/containerd/containerd.sock"
+
+
+def test_mig_layouts_become_the_mig_manager_config_and_node_labels() -> None:
+    args = GpuOperatorArgs(
+        mig_strategy="mixed",
+        mig_configs={"hybridai-a100": {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}},
+        nodes=(GpuNodeArgs(name="n1", pool="a100", gpu_model="A100-80GB", mig_config="hybridai-a100"), GpuNodeArgs(name="n2", pool="h100", gpu_model="H100-80GB", mig_config="all-disabled")),
+    )
+    resources = operator(args)
+    values = release_of(resources)["values"]
+    assert values["mig"] == {"strategy": "mixed"}
+    assert values["migManager"] == {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": "all-disabled"}}
+    config = yaml.safe_load(named(resources, "ConfigMap", MIG_CONFIG_MAP).inputs["data"]["config.yaml"])
+    assert config["mig-configs"]["hybridai-a100"] == [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}}]
+    assert config["mig-configs"]["all-disabled"] == [{"devices": "all", "mig-enabled": False}]
+    labels = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in of_kind(resources, "Node")}
+    assert labels["n1"]["nvidia.com/mig.config"] == "hybridai-a100"
+    assert labels["n2"]["nvidia.com/mig.config"] == "all-disabled"
+    assert labels["n1"]["hybrid-ai.io/gpu-pool"] == "a100"
+    # The release waits for its ConfigMap; node labels wait for the operator.
+    release = of_type(resources, "kubernetes:helm.sh/v3:Release")[0]
+    assert named(resources, "ConfigMap", MIG_CONFIG_MAP).urn in release.dependencies
+    assert all(release.urn in r.dependencies for r in of_kind(resources, "Node"))
+
+
+def test_without_mig_the_mig_manager_is_off_and_no_config_is_written() -> None:
+    resources = operator(GpuOperatorArgs())
+    assert release_of(resources)["values"]["migManager"] == {"enabled": False}
+    assert of_kind(resources, "ConfigMap") == []
+
+
+def test_time_slicing_config_for_the_device_plugin() -> None:
+    resources = operator(GpuOperatorArgs(time_slicing_replicas=4))
+    values = release_of(resources)["values"]
+    assert values["devicePlugin"] == {"config": {"name": TIME_SLICING_CONFIG_MAP, "default": "any"}}
+    sharing = yaml.safe_load(named(resources, "ConfigMap", TIME_SLICING_CONFIG_MAP).inputs["data"]["any"])
+    assert sharing["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
+
+
+def test_dcgm_service_monitor_follows_the_exporter() -> None:
+    on = release_of(operator(GpuOperatorArgs()))["values"]["dcgmExporter"]
+    off = release_of(operator(GpuOperatorArgs(dcgm_exporter=False)))["values"]["dcgmExporter"]
+    assert on == {"enabled": True, "serviceMonitor": {"enabled": True}}
+    assert off == {"enabled": False, "serviceMonitor": {"enabled": False}}
