@@ -41,7 +41,6 @@ def plan(
     """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/."""
     from hybridai.config import StackConfigError
     from hybridai.plan import PlanError, run_plan
-    from hybridai.plan.engine import close_event_loop
     from hybridai.plan import artifacts
 
     project = project_dir or find_project(Path.cwd())
@@ -50,7 +49,6 @@ def plan(
         with Progress(SpinnerColumn(), TextColumn("planning {task.description}: {task.completed} resources"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(stack, total=None)
             result = run_plan(stack, project, on_register=lambda _type: progress.advance(task))
-        close_event_loop()
         files = artifacts.write(result, target)
     except StackConfigError as error:
         typer.echo(error.render(), err=True)

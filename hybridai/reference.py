@@ -124,7 +124,12 @@ def markdown(spec: type[BaseModel], heading: str) -> str:
 
     def walk(items: list[Key]) -> None:
         for key in items:
-            need = "required" if key.required else f"`{inline(key.default)}`"
+            if key.required:
+                need = "required"
+            elif key.default is None:
+                need = "optional"
+            else:
+                need = f"`{inline(key.default)}`"
             description = key.description.replace("|", "\\|").replace("\n", " ")
             rows.append(f"| `{PROJECT}:{key.path}` | {key.type} | {need} | {description} |")
             walk(key.children)

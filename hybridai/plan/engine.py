@@ -86,8 +86,7 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
-        # The SDK gave this worker thread an event loop of its own. Left open, it is collected at
-        # interpreter exit after its sockets, which prints tracebacks: close it when the plan ends.
+        # The SDK gave this worker thread an event loop of its own: closed when the plan ends.
         self.thread_loops.add(asyncio.get_event_loop())
         try:
             resource = Resource(
@@ -141,30 +140,31 @@ def execute(
     """Run a Pulumi program under the recording monitor; its resources, placed, sorted by URN."""
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks, on_register)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(config or {})
-    # The SDK sends registrations to the monitor from the loop's default executor. Give each plan
-    # an executor of its own, so its threads (and the event loop each makes) end with the plan.
+    # Each plan runs on an event loop and executor of its own (the SDK sends registrations to the
+    # monitor from the loop's default executor, and each worker thread makes a loop of its own).
+    # All of them are closed when the plan ends: left open, they are collected at interpreter exit
+    # after their sockets and print tracebacks, and a later plan in the process would inherit them.
+    loop = asyncio.new_event_loop()
     workers = ThreadPoolExecutor(thread_name_prefix="hybridai-plan")
-    asyncio.get_event_loop().set_default_executor(workers)
+    loop.set_default_executor(workers)
+    asyncio.set_event_loop(loop)
     try:
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(config or {})
         # The SDK awaits what the program returns; programs and test lambdas may return a resource.
         pulumi.runtime.test(lambda: None if program() is None else None)()
     finally:
         workers.shutdown(wait=True)
         for thread_loop in monitor.thread_loops:
             thread_loop.close()
+        asyncio.set_event_loop(None)
+        loop.close()
     if monitor.errors:
         raise PlanError("the program registered resources the plan could not record:\n  " + "\n  ".join(monitor.errors))
 
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
     _place(resources)
     return resources
-
-
-def close_event_loop() -> None:
-    """Close the main event loop the SDK ran on; call when no more plans run in this process."""
-    asyncio.get_event_loop().close()
 
 
 def _place(resources: list[Resource]) -> None:

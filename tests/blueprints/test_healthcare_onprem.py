@@ -1,0 +1,87 @@
+"""healthcare-onprem over its example stacks: on-prem only, MIG isolation, quotas from config."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.conftest import planned
+from tests.helpers import named, of_kind, of_type
+
+STACKS = ["healthcare-prod", "healthcare-dev"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_everything_is_on_prem_and_no_cloud_provider_exists(stack: str) -> None:
+    plan, _ = planned(stack)
+    assert {r.placement for r in plan.resources} == {"onprem"}
+    providers = [r.type for r in plan.resources if r.type.startswith("pulumi:providers:")]
+    assert providers == ["pulumi:providers:kubernetes"]
+    assert not [r for r in plan.resources if r.type.startswith("aws:")]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_custom_resource_uses_the_targets_explicit_provider(stack: str) -> None:
+    plan, _ = planned(stack)
+    [provider] = of_type(plan.resources, "pulumi:providers:kubernetes")
+    for r in plan.resources:
+        if r.custom and r is not provider:
+            assert r.provider == provider.urn, f"{r.urn} uses {r.provider}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_names_come_from_the_stack_prefix(stack: str) -> None:
+    plan, _ = planned(stack)
+    prefix = {"healthcare-prod": "hc-prod", "healthcare-dev": "hc-dev"}[stack]
+    assert all(r.name.startswith(f"{prefix}-") for r in plan.resources)
+    assert all("name" in r.inputs["metadata"] for r in plan.resources if r.custom and "metadata" in r.inputs)
+
+
+def test_prod_tenants_get_mig_quotas_and_zero_for_everything_else() -> None:
+    plan, _ = planned("healthcare-prod")
+    quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"] for r in of_kind(plan.resources, "ResourceQuota")}
+    assert quotas["radiology"]["requests.nvidia.com/mig-3g.40gb"] == "8"
+    assert quotas["radiology"]["requests.nvidia.com/mig-1g.10gb"] == "12"
+    # A ResourceQuota leaves unlisted resources unlimited: every advertised GPU resource is listed.
+    assert quotas["radiology"]["requests.nvidia.com/mig-2g.20gb"] == "0"
+    assert quotas["radiology"]["requests.nvidia.com/gpu"] == "0"
+    assert quotas["clinical-research"]["requests.nvidia.com/gpu"] == "6"
+    gpu_keys = {k for hard in quotas.values() for k in hard if "nvidia.com" in k}
+    assert all(gpu_keys <= set(hard) for hard in quotas.values())
+
+
+def test_prod_mig_layout_matches_the_pools() -> None:
+    plan, files = planned("healthcare-prod")
+    release = yaml.safe_load(files[next(p for p in files if p.parts[0] == "helm")])
+    assert release["values"]["mig"] == {"strategy": "mixed"}
+    config = yaml.safe_load(named(plan.resources, "ConfigMap", "hybridai-mig-config").inputs["data"]["config.yaml"])
+    assert config["mig-configs"]["hybridai-a100-mig"][0]["mig-devices"] == {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}
+    nodes = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["nvidia.com/mig.config"] for r in of_kind(plan.resources, "Node")}
+    assert nodes == {"dc1-gpu-a100-01": "hybridai-a100-mig", "dc1-gpu-a100-02": "hybridai-a100-mig", "dc1-gpu-h100-01": "all-disabled"}
+
+
+def test_no_time_slicing_anywhere() -> None:
+    for stack in STACKS:
+        plan, _ = planned(stack)
+        release = of_type(plan.resources, "kubernetes:helm.sh/v3:Release")[0]
+        assert "devicePlugin" not in release.inputs["values"]
+        assert not [r for r in of_kind(plan.resources, "ConfigMap") if "timeSlicing" in str(r.inputs.get("data"))]
+
+
+def test_dev_cluster_is_k3s_with_preinstalled_driver_and_single_strategy() -> None:
+    plan, _ = planned("healthcare-dev")
+    values = of_type(plan.resources, "kubernetes:helm.sh/v3:Release")[0].inputs["values"]
+    assert values["driver"] == {"enabled": False}
+    assert values["mig"] == {"strategy": "single"}
+    assert {e["name"]: e["value"] for e in values["toolkit"]["env"]}["CONTAINERD_CONFIG"].startswith("/var/lib/rancher/k3s/")
+    quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"] for r in of_kind(plan.resources, "ResourceQuota")}
+    # With the single strategy, MIG slices are advertised as nvidia.com/gpu and no mig-* resource exists.
+    assert quotas["radiology-dev"]["requests.nvidia.com/gpu"] == "8"
+    assert not [k for hard in quotas.values() for k in hard if "mig-" in k]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_the_operator_namespace_is_privileged(stack: str) -> None:
+    plan, _ = planned(stack)
+    enforce = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] for r in of_kind(plan.resources, "Namespace")}
+    assert {ns for ns, level in enforce.items() if level != "restricted"} == {"gpu-operator"}
+    assert enforce["gpu-operator"] == "privileged"
