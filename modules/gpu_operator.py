@@ -71,8 +71,18 @@ class GpuOperator(pulumi.ComponentResource):
             },
             opts=child(self, provider),
         )
-        in_namespace = child(self, provider, depends_on=[namespace])
         config_maps: list[pulumi.Resource] = []
+
+        def config_map(suffix: str, object_name: str, key: str, content: dict) -> None:
+            """A ConfigMap the operator reads, as a YAML document under `key`."""
+            config_maps.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-{suffix}",
+                    metadata={"name": object_name, "namespace": args.namespace, "labels": MANAGED_BY},
+                    data={key: yaml.safe_dump(content, sort_keys=False)},
+                    opts=child(self, provider, depends_on=[namespace]),
+                )
+            )
 
         values: dict = {
             "driver": {"enabled": args.driver},
@@ -101,14 +111,7 @@ class GpuOperator(pulumi.ComponentResource):
                     },
                 },
             }
-            config_maps.append(
-                k8s.core.v1.ConfigMap(
-                    f"{name}-mig-config",
-                    metadata={"name": MIG_CONFIG_MAP, "namespace": args.namespace, "labels": MANAGED_BY},
-                    data={"config.yaml": yaml.safe_dump(mig_parted, sort_keys=False)},
-                    opts=in_namespace,
-                )
-            )
+            config_map("mig-config", MIG_CONFIG_MAP, "config.yaml", mig_parted)
             values["migManager"] = {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": "all-disabled"}}
         else:
             values["migManager"] = {"enabled": False}
@@ -118,14 +121,7 @@ class GpuOperator(pulumi.ComponentResource):
                 "version": "v1",
                 "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": args.time_slicing_replicas}]}},
             }
-            config_maps.append(
-                k8s.core.v1.ConfigMap(
-                    f"{name}-time-slicing",
-                    metadata={"name": TIME_SLICING_CONFIG_MAP, "namespace": args.namespace, "labels": MANAGED_BY},
-                    data={"any": yaml.safe_dump(sharing, sort_keys=False)},
-                    opts=in_namespace,
-                )
-            )
+            config_map("time-slicing", TIME_SLICING_CONFIG_MAP, "any", sharing)
             values["devicePlugin"] = {"config": {"name": TIME_SLICING_CONFIG_MAP, "default": "any"}}
 
         self.release = k8s.helm.v3.Release(
