@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from blueprints import healthcare_onprem
+from blueprints import finance_hybrid, healthcare_onprem
+from hybridai.config.finance import FinanceHybridSpec
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from hybridai.config.spec import StackSpec
 
@@ -23,6 +24,7 @@ class Blueprint:
 BLUEPRINTS: dict[str, Blueprint] = {
     bp.name: bp
     for bp in [
+        Blueprint("finance-hybrid", FinanceHybridSpec, finance_hybrid.build),
         Blueprint("healthcare-onprem", HealthcareOnpremSpec, healthcare_onprem.build),
     ]
 }

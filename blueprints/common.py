@@ -40,24 +40,29 @@ def gpu_quota(team: Team, cluster: OnpremCluster, mig_strategy: str) -> dict[str
     return quota
 
 
-def tenancy_args(spec: StackSpec, teams: list[Team], cluster: OnpremCluster, settings: GpuOperatorSettings, monitoring_namespace: str) -> TenancyArgs:
-    strategy = derive_mig_strategy(cluster, settings)
+def tenant(team: Team, gpu_quota: dict[str, int]) -> TenantArgs:
+    return TenantArgs(
+        name=team.name,
+        namespace=team.namespace,
+        group=team.group,
+        tier=team.tier,
+        data_classification=team.data_classification,
+        gpu_quota=gpu_quota,
+        cpu=team.quota.cpu,
+        memory=team.quota.memory,
+        storage=team.quota.storage,
+        pods=team.quota.pods,
+    )
+
+
+def tenancy_args(spec: StackSpec, tenants: list[TenantArgs], monitoring_namespace: str) -> TenancyArgs:
     return TenancyArgs(
-        tenants=tuple(
-            TenantArgs(
-                name=team.name,
-                namespace=team.namespace,
-                group=team.group,
-                tier=team.tier,
-                data_classification=team.data_classification,
-                gpu_quota=gpu_quota(team, cluster, strategy),
-                cpu=team.quota.cpu,
-                memory=team.quota.memory,
-                storage=team.quota.storage,
-                pods=team.quota.pods,
-            )
-            for team in teams
-        ),
+        tenants=tuple(tenants),
         monitoring_namespace=monitoring_namespace,
         labels={"hybrid-ai.io/environment": spec.environment, "hybrid-ai.io/cost-center": spec.cost_center},
     )
+
+
+def onprem_tenancy_args(spec: StackSpec, teams: list[Team], cluster: OnpremCluster, settings: GpuOperatorSettings, monitoring_namespace: str) -> TenancyArgs:
+    strategy = derive_mig_strategy(cluster, settings)
+    return tenancy_args(spec, [tenant(team, gpu_quota(team, cluster, strategy)) for team in teams], monitoring_namespace)

@@ -6,7 +6,7 @@ time-slicing is refused at config validation.
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, tenancy_args
+from blueprints.common import gpu_operator_args, onprem_tenancy_args
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from modules.gpu_operator import GpuOperator
 from modules.target import Target, TargetArgs
@@ -17,4 +17,4 @@ def build(spec: HealthcareOnpremSpec) -> None:
     cluster = spec.onprem
     onprem = Target(spec.prefix, cluster.name, TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator))
-    Tenancy(onprem, tenancy_args(spec, spec.teams, cluster, spec.gpu_operator, spec.monitoring_namespace))
+    Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator, spec.monitoring_namespace))

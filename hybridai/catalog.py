@@ -76,6 +76,27 @@ def gpus() -> GpuCatalog:
     return GpuCatalog.model_validate(_load("gpus.yaml"))
 
 
+class GpuInstance(_Data):
+    gpu: str
+    gpus: int
+
+
+class EksDefaults(_Data):
+    version: str
+    log_types: tuple[str, ...]
+
+
+class AwsCatalog(_Data):
+    gpu_instances: dict[str, GpuInstance]
+    jurisdictions: dict[str, tuple[str, ...]]
+    eks: EksDefaults
+
+
+@cache
+def aws() -> AwsCatalog:
+    return AwsCatalog.model_validate(_load("aws.yaml"))
+
+
 @cache
 def toolkit_env(distribution: str) -> dict[str, str]:
     """Container-toolkit environment for a Kubernetes distribution's containerd layout."""

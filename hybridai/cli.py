@@ -98,10 +98,22 @@ def new(
     typer.echo(f"wrote {path}; edit it, then run `hybridai plan {stack}`")
 
 
+README_START, README_END = "<!-- reference:start -->\n", "<!-- reference:end -->"
+
+
 @app.command()
-def reference() -> None:
+def reference(
+    readme: Annotated[Path | None, typer.Option("--readme", help="Rewrite the reference section of this README instead of printing it.")] = None,
+) -> None:
     """Print the stack config reference (Markdown) generated from the config models."""
-    sys.stdout.write(config_reference())
+    if readme is None:
+        sys.stdout.write(config_reference())
+        return
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        fail(f"{readme} has no {README_START.strip()} … {README_END} section")
+    head, rest = text.split(README_START, 1)
+    readme.write_text(head + README_START + config_reference() + README_END + rest.split(README_END, 1)[1])
 
 
 def config_reference() -> str:

@@ -1,24 +1,23 @@
-"""Target: one cluster a stack deploys to, its Kubernetes provider and its placement."""
+"""Target: one place a stack deploys to — a cluster or a cloud account — with its provider and placement."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 
 from modules.base import Args
 
 PLACEMENT = re.compile(r"^(cloud|onprem|edge:[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
+TYPE = "hybrid-ai:target:Target"
 
 
-class TargetArgs(Args):
+class _Placed(Args):
     placement: str
-    """Where the cluster runs: `cloud`, `onprem` or `edge:<site>`."""
-    context: str
-    """kubeconfig context of the cluster; explicit, so a stack never deploys to the current context."""
-    kubeconfig: str | None = None
-    """kubeconfig file path or contents; default: `$KUBECONFIG` or `~/.kube/config`."""
+    """Where it runs: `cloud`, `onprem` or `edge:<site>`."""
 
     @field_validator("placement")
     @classmethod
@@ -28,28 +27,71 @@ class TargetArgs(Args):
         return value
 
 
+class TargetArgs(_Placed):
+    """A Kubernetes cluster."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    context: str | None = None
+    """kubeconfig context of the cluster. Required unless `kubeconfig` is generated for this one
+    cluster: a stack never deploys to whatever context is current."""
+    kubeconfig: Any = None
+    """kubeconfig file path or contents (a string or an Output of one); default: `$KUBECONFIG` or `~/.kube/config`."""
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, value: str | None) -> str | None:
+        if value is not None and not value:
+            raise ValueError("context must not be empty")
+        return value
+
+
+class AwsTargetArgs(_Placed):
+    """An AWS account and region."""
+
+    placement: str = "cloud"
+    region: str
+    account_id: str
+    """The only account the provider may touch (`allowedAccountIds`): wrong credentials fail fast."""
+    tags: dict[str, str] = {}
+    """Tags on every resource (cost allocation, ownership)."""
+
+
 class Target(pulumi.ComponentResource):
-    """A cluster and how to reach it. Modules for the cluster are parented to it and use `provider`.
+    """A place resources are deployed to and the provider that reaches it. Modules for it are
+    parented to it and use `provider`.
 
     The placement and target name are the component's inputs, so anything that reads the resource
     graph (the offline plan, policy rules) can tell where each resource lands without knowing the
     blueprint that built it.
     """
 
-    provider: k8s.Provider
+    provider: pulumi.ProviderResource
 
-    def __init__(self, prefix: str, name: str, args: TargetArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("hybrid-ai:target:Target", f"{prefix}-{name}", {"target": name, "placement": args.placement}, opts)
+    def __init__(self, prefix: str, name: str, args: TargetArgs | AwsTargetArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, f"{prefix}-{name}", {"target": name, "placement": args.placement}, opts)
         self.target = name
         self.placement = args.placement
         self.prefix = f"{prefix}-{name}"
-        self.provider = k8s.Provider(
-            f"{self.prefix}-k8s",
-            context=args.context,
-            kubeconfig=args.kubeconfig,
-            # Server-side apply: the API server merges fields and reports conflicts with other
-            # managers (operators, kubectl) instead of Pulumi silently overwriting them.
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        child = pulumi.ResourceOptions(parent=self)
+        if isinstance(args, AwsTargetArgs):
+            self.provider = aws.Provider(
+                f"{self.prefix}-aws",
+                region=args.region,
+                allowed_account_ids=[args.account_id],
+                default_tags={"tags": args.tags},
+                opts=child,
+            )
+        else:
+            if args.context is None and args.kubeconfig is None:
+                raise ValueError(f"target {name}: name a kubeconfig context (or pass a kubeconfig for this cluster alone)")
+            self.provider = k8s.Provider(
+                f"{self.prefix}-k8s",
+                context=args.context,
+                kubeconfig=args.kubeconfig,
+                # Server-side apply: the API server merges fields and reports conflicts with other
+                # managers (operators, kubectl) instead of Pulumi silently overwriting them.
+                enable_server_side_apply=True,
+                opts=child,
+            )
         self.register_outputs({"target": name, "placement": args.placement})

@@ -53,25 +53,25 @@ class StackSpec(Model):
         return []
 
 
-def check_teams(teams: list[Team], *, reserved: set[str]) -> list[Problem]:
+def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] = ("teams",)) -> list[Problem]:
     """Team names and namespaces are unique and avoid system and platform namespaces."""
     problems: list[Problem] = []
     names = Counter(t.name for t in teams)
     namespaces = Counter(t.namespace for t in teams)
     for i, team in enumerate(teams):
         if names[team.name] > 1:
-            problems.append(Problem(("teams", i, "name"), "duplicate", "team name used twice; names must be unique", team.name))
+            problems.append(Problem((*key, i, "name"), "duplicate", "team name used twice; names must be unique", team.name))
         if team.namespace in reserved | RESERVED_NAMESPACES:
             problems.append(
                 Problem(
-                    ("teams", i, "namespace"),
+                    (*key, i, "namespace"),
                     "namespace_reserved",
                     f"namespace is reserved for the platform; pick another (reserved: {', '.join(sorted(reserved | RESERVED_NAMESPACES))})",
                     team.namespace,
                 )
             )
         elif namespaces[team.namespace] > 1:
-            problems.append(Problem(("teams", i, "namespace"), "duplicate", "two teams share this namespace", team.namespace))
+            problems.append(Problem((*key, i, "namespace"), "duplicate", "two teams share this namespace", team.namespace))
     return problems
 
 

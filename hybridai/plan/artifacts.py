@@ -134,11 +134,7 @@ def counts(plan: Plan) -> Counter[tuple[str, str]]:
     """Resources by (placement, kind): Kubernetes kind, or the type's last segment."""
     tally: Counter[tuple[str, str]] = Counter()
     for r in plan.resources:
-        if is_manifest(r):
-            kind = r.inputs.get("kind")
-        elif r.type.startswith("pulumi:providers:"):
-            kind = f"Provider ({r.type.rsplit(':', 1)[-1]})"
-        else:
-            kind = r.type.rsplit(":", 1)[-1]
+        # Kubernetes objects by kind, everything else by its full type token (unambiguous).
+        kind = r.inputs.get("kind") if is_manifest(r) else r.type
         tally[(r.placement, str(kind))] += 1
     return tally

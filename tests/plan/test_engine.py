@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
+from blueprints import BLUEPRINTS
 from hybridai.plan import PlanError, run_plan
 from hybridai.plan.artifacts import SECRET, render, write
 from modules.target import Target, TargetArgs
@@ -19,7 +20,7 @@ from tests.helpers import run_module
 def test_resources_json_has_every_field_for_every_resource(example_stack: str) -> None:
     _, files = planned(example_stack)
     document = json.loads(files[Path("resources.json")])
-    assert document["stack"] == example_stack and document["blueprint"] == "healthcare-onprem"
+    assert document["stack"] == example_stack and document["blueprint"] in BLUEPRINTS
     for r in document["resources"]:
         assert set(r) >= {"urn", "type", "name", "parent", "provider", "protect", "dependencies", "inputs", "placement"}
         assert r["placement"] in {"cloud", "onprem"} or r["placement"].startswith("edge:")

@@ -1,0 +1,90 @@
+"""finance-hybrid: a bank's GPU platform across AWS and its own data center.
+
+Weekly retraining runs on a cloud burst pool whose GPU node groups scale from zero, so idle GPUs
+cost nothing; inference runs 24/7 on-prem next to the transaction systems. CloudTrail records every
+AWS API call into an object-locked bucket (SOX), and the cloud region is checked against the
+stack's jurisdiction at config validation (data residency).
+"""
+from __future__ import annotations
+
+from blueprints.common import gpu_operator_args, onprem_tenancy_args, tenancy_args, tenant
+from hybridai import catalog
+from hybridai.config.cloud import bucket_name, trainer_role_name
+from hybridai.config.finance import FinanceHybridSpec
+from modules.audit_trail import AuditTrail, AuditTrailArgs
+from modules.gpu_operator import GpuOperator, GpuOperatorArgs
+from modules.target import AwsTargetArgs, Target, TargetArgs
+from modules.tenancy import Tenancy
+from modules.training_pool import BudgetArgs, NodeGroupArgs, TrainingPool, TrainingPoolArgs, TrainingTeamArgs
+
+
+def training_pool_args(spec: FinanceHybridSpec) -> TrainingPoolArgs:
+    cloud, prod = spec.cloud, spec.environment == "prod"
+    network = cloud.network
+    return TrainingPoolArgs(
+        prefix=spec.prefix,
+        cluster=cloud.cluster.name,
+        region=cloud.region,
+        kubernetes_version=cloud.cluster.version or catalog.aws().eks.version,
+        vpc_cidr=network.vpc_cidr,
+        # Derived defaults: production survives the loss of an availability zone.
+        availability_zones=network.availability_zones or (3 if prod else 2),
+        nat_gateways=network.nat_gateways or ("per-az" if prod else "single"),
+        existing_vpc_id=network.existing_vpc_id,
+        existing_private_subnet_ids=tuple(network.existing_private_subnet_ids),
+        public_access_cidrs=tuple(cloud.cluster.public_access_cidrs),
+        admin_role_arns=tuple(cloud.cluster.admin_role_arns),
+        system_instance_type=cloud.cluster.system_instance_type,
+        log_types=catalog.aws().eks.log_types,
+        log_retention_days=cloud.cluster.log_retention_days,
+        node_groups=tuple(
+            NodeGroupArgs(
+                name=g.name,
+                instance_types=tuple(g.instance_types),
+                gpu_model=g.gpu_model,
+                min_size=g.min_size,
+                max_size=g.max_size,
+                spot=g.spot,
+                fallback_max=g.on_demand_fallback_max if g.spot else 0,
+                disk_gb=g.disk_gb,
+            )
+            for g in cloud.gpu_node_groups
+        ),
+        checkpoint_retention_days=cloud.checkpoint_retention_days,
+        budget=BudgetArgs(monthly_limit_usd=cloud.budget.monthly_limit_usd, thresholds_percent=tuple(cloud.budget.alert_thresholds_percent), notify=tuple(cloud.budget.notify)),
+        teams=tuple(
+            TrainingTeamArgs(name=t.name, namespace=t.namespace, bucket=bucket_name(spec.prefix, t.name, cloud.account_id), role=trainer_role_name(spec.prefix, t.name))
+            for t in cloud.teams
+        ),
+        tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": t.quota.gpus}) for t in cloud.teams], spec.monitoring_namespace),
+        # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
+        gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
+    )
+
+
+def build(spec: FinanceHybridSpec) -> None:
+    cloud = spec.cloud
+    tags = {
+        "hybrid-ai.io/stack": spec.prefix,
+        "hybrid-ai.io/environment": spec.environment,
+        "hybrid-ai.io/cost-center": spec.cost_center,
+        "hybrid-ai.io/team": "platform",
+        "hybrid-ai.io/managed-by": "hybrid-ai",
+    }
+    aws = Target(spec.prefix, "aws", AwsTargetArgs(region=cloud.region, account_id=cloud.account_id, tags=tags))
+    TrainingPool(aws, training_pool_args(spec))
+    AuditTrail(
+        aws,
+        AuditTrailArgs(
+            prefix=spec.prefix,
+            account_id=cloud.account_id,
+            region=cloud.region,
+            retention_days=spec.audit.retention_days,
+            lock_mode=spec.audit.lock_mode,
+            data_buckets=tuple(bucket_name(spec.prefix, t.name, cloud.account_id) for t in cloud.teams),
+        ),
+    )
+
+    onprem = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
+    GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator))
+    Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator, spec.monitoring_namespace))

@@ -1,0 +1,56 @@
+"""Stack spec of the finance-hybrid blueprint."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from hybridai import catalog
+from hybridai.config.base import Model, Problem
+from hybridai.config.cloud import CloudPool, check_cloud
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.spec import StackSpec, check_gpu_quotas, check_teams
+
+
+class Audit(Model):
+    """The SOX audit trail: CloudTrail into an object-locked, KMS-encrypted bucket."""
+
+    retention_days: int = Field(
+        default=2557, ge=365, le=36500, description="Days every audit log object is locked against deletion and change (default: 7 years)."
+    )
+    lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = Field(
+        default="COMPLIANCE",
+        description="S3 Object Lock mode. `COMPLIANCE`: nobody, not even the account root, can shorten the lock — what an immutable trail needs.",
+    )
+
+
+class FinanceHybridSpec(StackSpec):
+    """A bank's hybrid platform: weekly retraining on burst cloud GPUs that scale back to zero,
+    24/7 inference on-prem next to the transaction systems, an immutable audit trail, and data kept
+    in the declared jurisdiction."""
+
+    summary = "SOX: cloud burst training on AWS, on-prem inference, immutable audit trail, data residency"
+
+    blueprint: Literal["finance-hybrid"] = Field(description="`finance-hybrid`.")
+    jurisdiction: str = Field(examples=["eu"], description="Where data must stay (keys of hybridai/data/aws.yaml `jurisdictions`); the cloud region must be in it.")
+    cloud: CloudPool = Field(description="The AWS cloud burst training pool.")
+    onprem: OnpremCluster = Field(description="The on-prem inference cluster.")
+    gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the on-prem cluster.")
+    teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster (inference teams).")
+    audit: Audit = Field(default_factory=Audit, description="SOX audit trail.")
+    monitoring_namespace: str = Field(default="monitoring", description="Namespace of the Prometheus that scrapes team workloads; team NetworkPolicies admit it.")
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _known_jurisdiction(cls, value: str) -> str:
+        known = catalog.aws().jurisdictions
+        if value not in known:
+            raise PydanticCustomError("jurisdiction_unknown", "unknown jurisdiction; use one of {known}", {"known": ", ".join(known)})
+        return value
+
+    def check(self) -> list[Problem]:
+        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring_namespace})
+        problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the on-prem cluster")
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, self.gpu_operator.namespace, self.monitoring_namespace)
+        return problems

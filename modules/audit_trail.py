@@ -1,0 +1,106 @@
+"""AuditTrail: an immutable record of every AWS API call — the SOX audit trail."""
+from __future__ import annotations
+
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from modules.base import Args
+from modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
+from modules.iam import document
+from modules.target import Target
+
+
+class AuditTrailArgs(Args):
+    prefix: str
+    account_id: str
+    region: str
+    retention_days: int
+    lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    data_buckets: tuple[str, ...] = ()
+    """Buckets whose object reads and writes are recorded too (who touched training data)."""
+
+
+class AuditTrail(pulumi.ComponentResource):
+    """A multi-region CloudTrail trail with log file validation (tampering is detectable), encrypted
+    with its own rotating KMS key, delivering to a bucket whose objects are locked for the retention
+    period in Object Lock compliance mode: nobody, not even the account root, can delete or change a
+    log before then. Key, bucket and trail are protected against `pulumi destroy`.
+    """
+
+    def __init__(self, target: Target, args: AuditTrailArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-audit"
+        super().__init__("hybrid-ai:audit_trail:AuditTrail", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        provider = target.provider
+        trail_name = f"{args.prefix}-audit"
+        trail_arn = f"arn:aws:cloudtrail:{args.region}:{args.account_id}:trail/{trail_name}"
+        bucket_name = f"{args.prefix}-audit-{args.account_id}"
+        bucket_arn = f"arn:aws:s3:::{bucket_name}"
+        keep = pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True)
+
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{trail_name}: CloudTrail log encryption",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=document(
+                # The account keeps administering its key (the default key policy); without this
+                # statement the key could become unmanageable.
+                {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{args.account_id}:root"}, "Action": "kms:*", "Resource": "*"},
+                {
+                    "Sid": "CloudTrailEncryptsThisTrail",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": "kms:GenerateDataKey*",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{args.account_id}:trail/*"}},
+                },
+                {"Sid": "CloudTrailDescribesKey", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:DescribeKey", "Resource": "*"},
+            ),
+            opts=keep,
+        )
+        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{trail_name}", target_key_id=self.key.key_id, opts=pulumi.ResourceOptions(parent=self, provider=provider))
+
+        condition = {"StringEquals": {"aws:SourceArn": trail_arn}}
+        self.bucket = SecureBucket(
+            f"{name}-logs",
+            SecureBucketArgs(
+                bucket=bucket_name,
+                kms_key_arn=self.key.arn,
+                object_lock=ObjectLockArgs(mode=args.lock_mode, days=args.retention_days),
+                lifecycle_rules=(
+                    # Old logs are read rarely: cheaper storage after 90 days, still locked.
+                    {"id": "archive-old-logs", "status": "Enabled", "filter": {}, "transitions": [{"days": 90, "storage_class": "GLACIER_IR"}]},
+                ),
+                policy_statements=(
+                    {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:GetBucketAcl", "Resource": bucket_arn, "Condition": condition},
+                    {
+                        "Sid": "CloudTrailWrite",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                        "Action": "s3:PutObject",
+                        "Resource": f"{bucket_arn}/AWSLogs/{args.account_id}/*",
+                        "Condition": {"StringEquals": {"aws:SourceArn": trail_arn, "s3:x-amz-acl": "bucket-owner-full-control"}},
+                    },
+                ),
+                tags={"hybrid-ai.io/data-classification": "audit"},
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        selectors = [{"read_write_type": "All", "include_management_events": True}]
+        if args.data_buckets:
+            selectors[0]["data_resources"] = [{"type": "AWS::S3::Object", "values": [f"arn:aws:s3:::{b}/" for b in args.data_buckets]}]
+        self.trail = aws.cloudtrail.Trail(
+            f"{name}-trail",
+            name=trail_name,
+            s3_bucket_name=bucket_name,
+            kms_key_id=self.key.arn,
+            enable_log_file_validation=True,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_logging=True,
+            event_selectors=selectors,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, depends_on=[self.bucket]),
+        )
+        self.register_outputs({"trailArn": self.trail.arn, "bucket": bucket_name})
