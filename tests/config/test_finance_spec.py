@@ -1,0 +1,99 @@
+"""finance-hybrid stack spec: bad input rejected at its key path, derived defaults, residency."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from blueprints import SPECS
+from hybridai.config import StackConfigError, parse_spec
+from hybridai.config.finance import FinanceHybridSpec
+from hybridai.config.loader import decode_config, encode_config
+from tests.conftest import ROOT
+
+
+def base_values(stack: str = "finance-prod") -> dict[str, Any]:
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return decode_config(encode_config(config))
+
+
+def problems_of(values: dict[str, Any]) -> set[tuple[tuple, str]]:
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("finance-prod", values, SPECS)
+    return {(p.loc, p.type) for p in caught.value.problems}
+
+
+def at(values: dict, path: list) -> tuple[dict, Any]:
+    node = values
+    for part in path[:-1]:
+        node = node[part]
+    return node, path[-1]
+
+
+BAD_INPUT = [
+    ("unknown instance type", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["p9.huge"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_type_not_gpu"),
+    ("non-GPU instance type", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["m7i.large"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_type_not_gpu"),
+    ("GPU models mixed in a group", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["p4de.24xlarge", "p5.48xlarge"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_types_mixed"),
+    ("min above max", ["cloud", "gpuNodeGroups", 0, "minSize"], 5, ("cloud", "gpuNodeGroups", 0), "min_over_max"),
+    ("region outside the jurisdiction", ["cloud", "region"], "us-east-1", ("cloud", "region"), "region_outside_jurisdiction"),
+    ("unknown jurisdiction", ["jurisdiction"], "mars", ("jurisdiction",), "jurisdiction_unknown"),
+    ("public endpoint open to the world", ["cloud", "cluster", "publicAccessCidrs"], ["0.0.0.0/0"], ("cloud", "cluster", "publicAccessCidrs", 0), "cidr_open_to_world"),
+    ("endpoint CIDR not a network", ["cloud", "cluster", "publicAccessCidrs"], ["10.0.0.1/8"], ("cloud", "cluster", "publicAccessCidrs", 0), "cidr"),
+    ("account id malformed", ["cloud", "accountId"], "2109-8765", ("cloud", "accountId"), "string_pattern_mismatch"),
+    ("admin is not a role ARN", ["cloud", "cluster", "adminRoleArns"], ["arn:aws:iam::210987654321:user/alice"], ("cloud", "cluster", "adminRoleArns"), "role_arn"),
+    ("no admins", ["cloud", "cluster", "adminRoleArns"], [], ("cloud", "cluster", "adminRoleArns"), "too_short"),
+    ("VPC too small", ["cloud", "network", "vpcCidr"], "10.64.0.0/24", ("cloud", "network", "vpcCidr"), "cidr_too_small"),
+    ("existing VPC without subnets", ["cloud", "network", "existingVpcId"], "vpc-0123456789abcdef0", ("cloud", "network"), "subnets_required"),
+    ("budget not positive", ["cloud", "budget", "monthlyLimitUsd"], 0, ("cloud", "budget", "monthlyLimitUsd"), "greater_than"),
+    ("budget recipient not an address", ["cloud", "budget", "notify"], ["finops"], ("cloud", "budget", "notify"), "email"),
+    ("duplicate thresholds", ["cloud", "budget", "alertThresholdsPercent"], [80, 80], ("cloud", "budget", "alertThresholdsPercent"), "thresholds"),
+    ("cloud quota above the pool", ["cloud", "teams", 0, "quota", "gpus"], 100, ("cloud", "teams", 0, "quota", "gpus"), "quota_exceeds_capacity"),
+    ("MIG quota on the cloud pool", ["cloud", "teams", 0, "quota", "mig"], {"1g.10gb": 2}, ("cloud", "teams", 0, "quota", "mig"), "mig_profile_unavailable"),
+    ("cloud team in the operator namespace", ["cloud", "teams", 1, "namespace"], "gpu-operator", ("cloud", "teams", 1, "namespace"), "namespace_reserved"),
+    ("cloud team name too long for AWS names", ["cloud", "teams", 1, "name"], "credit-risk-model-validation-team-xyz123", ("cloud", "teams", 1, "name"), "name_too_long"),
+    ("unknown key under cloud", ["cloud", "regoin"], "eu-west-1", ("cloud", "regoin"), "extra_forbidden"),
+    ("audit lock mode", ["audit", "lockMode"], "NONE", ("audit", "lockMode"), "literal_error"),
+    ("audit shorter than a year", ["audit", "retentionDays"], 30, ("audit", "retentionDays"), "greater_than_equal"),
+    ("on-prem quota above capacity", ["teams", 0, "quota", "gpus"], 13, ("teams", 0, "quota", "gpus"), "quota_exceeds_capacity"),
+]
+
+
+@pytest.mark.parametrize("case,path,value,loc,kind", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_bad_input_is_rejected_at_its_key(case: str, path: list, value: Any, loc: tuple, kind: str) -> None:
+    values = copy.deepcopy(base_values())
+    node, key = at(values, path)
+    node[key] = value
+    assert (loc, kind) in problems_of(values)
+
+
+def test_region_error_names_the_allowed_regions() -> None:
+    values = base_values()
+    values["cloud"]["region"] = "us-east-1"
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("finance-prod", values, SPECS)
+    text = caught.value.render()
+    assert "hybrid-ai:cloud.region: region is outside jurisdiction `eu`, where data must stay; use one of eu-central-1" in text
+    assert "(got 'us-east-1')" in text
+
+
+def test_derived_defaults() -> None:
+    spec = parse_spec("finance-prod", base_values(), SPECS)
+    assert isinstance(spec, FinanceHybridSpec)
+    group = spec.cloud.gpu_node_groups[0]
+    assert (group.min_size, group.spot, group.on_demand_fallback_max) == (0, True, 4)
+    assert group.gpu_model == "A100-80GB" and group.gpus_per_node == 8
+    # 4 spot + 4 on-demand p4de nodes × 8 GPUs
+    assert spec.cloud.max_gpus() == 64
+    assert spec.cloud.cluster.public_access_cidrs == []
+    assert spec.cloud.teams[0].tier == "training"
+    assert spec.audit.lock_mode == "COMPLIANCE"
+
+
+def test_fallback_defaults_to_the_spot_maximum_and_zero_disables_it() -> None:
+    values = base_values()
+    del values["cloud"]["gpuNodeGroups"][0]["onDemandFallbackMax"]
+    assert parse_spec("finance-prod", values, SPECS).cloud.gpu_node_groups[0].on_demand_fallback_max == 4
+    dev = parse_spec("finance-dev", base_values("finance-dev"), SPECS)
+    assert dev.cloud.gpu_node_groups[0].on_demand_fallback_max == 0

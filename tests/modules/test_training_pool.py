@@ -1,0 +1,182 @@
+"""TrainingPool: each security-relevant field of the AWS resources it registers."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from blueprints import SPECS
+from blueprints.finance_hybrid import training_pool_args
+from hybridai.config import parse_spec
+from hybridai.config.loader import decode_config, encode_config
+from hybridai.plan.mocks import stable_id
+from modules.target import AwsTargetArgs, Target
+from modules.training_pool import TrainingPool, TrainingPoolArgs
+from tests.conftest import ROOT
+from tests.helpers import of_type, run_module
+
+
+def prod_args() -> TrainingPoolArgs:
+    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.finance-prod.yaml").read_text())["config"]
+    return training_pool_args(parse_spec("finance-prod", decode_config(encode_config(config)), SPECS))
+
+
+def pool(args: TrainingPoolArgs):
+    def program():
+        aws = Target(args.prefix, "aws", AwsTargetArgs(region=args.region, account_id="210987654321", tags={"hybrid-ai.io/stack": args.prefix}))
+        TrainingPool(aws, args)
+
+    return run_module(program)
+
+
+@pytest.fixture(scope="module")
+def resources():
+    return pool(prod_args())
+
+
+def one(resources, type_: str):
+    [resource] = of_type(resources, type_)
+    return resource.inputs
+
+
+def test_endpoint_is_private_by_default(resources) -> None:
+    vpc = one(resources, "aws:eks/cluster:Cluster")["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc
+
+
+def test_public_endpoint_only_for_listed_networks() -> None:
+    args = prod_args().model_copy(update={"public_access_cidrs": ("203.0.113.0/24",)})
+    vpc = one(pool(args), "aws:eks/cluster:Cluster")["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True
+    assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+
+
+def test_secrets_encrypted_with_a_rotating_protected_key_and_logs_on(resources) -> None:
+    cluster = one(resources, "aws:eks/cluster:Cluster")
+    assert cluster["encryptionConfig"]["resources"] == ["secrets"]
+    keys = {r.name: r for r in of_type(resources, "aws:kms/key:Key")}
+    # The cluster encrypts with the EKS key (the plan's mock ARN ends with that key's id).
+    assert cluster["encryptionConfig"]["provider"]["keyArn"] == f"arn:aws:kms:eu-central-1:210987654321:key/{stable_id('aws:kms/key:Key', 'fin-prod-aws-training-eks-key')}"
+    assert all(k.inputs["enableKeyRotation"] is True and k.protect and k.retain_on_delete for k in keys.values())
+    assert cluster["enabledClusterLogTypes"] == ["api", "audit", "authenticator"]
+    assert cluster["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    assert one(resources, "aws:cloudwatch/logGroup:LogGroup")["retentionInDays"] == 365
+
+
+def test_admins_get_access_entries(resources) -> None:
+    associations = [r.inputs for r in of_type(resources, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")]
+    assert {a["principalArn"] for a in associations} == {"arn:aws:iam::210987654321:role/platform-admin", "arn:aws:iam::210987654321:role/ci-deployer"}
+    assert all(a["accessScope"] == {"type": "cluster"} for a in associations)
+
+
+def test_gpu_groups_scale_from_zero_on_the_nvidia_ami_tainted(resources) -> None:
+    groups = {r.inputs["nodeGroupName"]: r.inputs for r in of_type(resources, "aws:eks/nodeGroup:NodeGroup")}
+    assert set(groups) == {"fin-prod-training-system", "fin-prod-training-a100-spot", "fin-prod-training-a100-ondemand"}
+    spot, fallback = groups["fin-prod-training-a100-spot"], groups["fin-prod-training-a100-ondemand"]
+    assert (spot["capacityType"], fallback["capacityType"]) == ("SPOT", "ON_DEMAND")
+    for gpu in (spot, fallback):
+        assert gpu["amiType"] == "AL2023_x86_64_NVIDIA"
+        assert gpu["scalingConfig"]["minSize"] == 0 and gpu["scalingConfig"]["desiredSize"] == 0
+        assert gpu["scalingConfig"]["maxSize"] == 4
+        assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+        assert gpu["labels"]["hybrid-ai.io/gpu-model"] == "A100-80GB"
+        assert gpu["instanceTypes"] == ["p4de.24xlarge"]
+    assert groups["fin-prod-training-system"]["taints"] == []
+
+
+def test_launch_templates_require_imdsv2_with_one_hop_and_encrypted_disks(resources) -> None:
+    templates = of_type(resources, "aws:ec2/launchTemplate:LaunchTemplate")
+    assert len(templates) == 3
+    for template in templates:
+        assert template.inputs["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
+        assert template.inputs["blockDeviceMappings"][0]["ebs"]["encrypted"] is True
+        assert "networkInterfaces" not in template.inputs
+
+
+def test_private_subnets_across_zones_no_public_ips_nat_per_zone_in_prod(resources) -> None:
+    subnets = [r.inputs for r in of_type(resources, "aws:ec2/subnet:Subnet")]
+    assert len(subnets) == 6
+    assert all(s["mapPublicIpOnLaunch"] is False for s in subnets)
+    private = [s for s in subnets if "kubernetes.io/role/internal-elb" in s["tags"]]
+    assert len({s["availabilityZone"] for s in private}) == 3
+    assert len(of_type(resources, "aws:ec2/natGateway:NatGateway")) == 3
+    cluster_subnets = one(resources, "aws:eks/cluster:Cluster")["vpcConfig"]["subnetIds"]
+    assert len(cluster_subnets) == 3
+
+
+def test_existing_vpc_creates_no_network() -> None:
+    args = prod_args().model_copy(update={"existing_vpc_id": "vpc-0123456789abcdef0", "existing_private_subnet_ids": ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")})
+    resources = pool(args)
+    assert not [r for r in resources if r.type.startswith("aws:ec2/") and "launchTemplate" not in r.type]
+    assert one(resources, "aws:eks/cluster:Cluster")["vpcConfig"]["subnetIds"] == ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+
+
+def test_team_buckets_private_encrypted_versioned_expiring_and_protected(resources) -> None:
+    buckets = {r.inputs["bucket"]: r for r in of_type(resources, "aws:s3/bucket:Bucket")}
+    assert set(buckets) == {"fin-prod-fraud-train-210987654321", "fin-prod-credit-train-210987654321"}
+    assert all(b.protect and b.retain_on_delete and b.inputs["forceDestroy"] is False for b in buckets.values())
+    for block in of_type(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"):
+        assert all(block.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    for sse in of_type(resources, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"):
+        assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    assert all(v.inputs["versioningConfiguration"] == {"status": "Enabled"} for v in of_type(resources, "aws:s3/bucketVersioning:BucketVersioning"))
+    for lifecycle in of_type(resources, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
+        checkpoints = lifecycle.inputs["rules"][0]
+        assert checkpoints["filter"] == {"prefix": "checkpoints/"} and checkpoints["expiration"] == {"days": 30}
+    for policy in of_type(resources, "aws:s3/bucketPolicy:BucketPolicy"):
+        [deny] = json.loads(policy.inputs["policy"])["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_trainer_roles_reach_only_their_own_bucket_without_wildcards(resources) -> None:
+    policies = {r.name: json.loads(r.inputs["policy"]) for r in of_type(resources, "aws:iam/rolePolicy:RolePolicy")}
+    fraud = policies["fin-prod-aws-training-fraud-trainer-policy"]
+    resources_named = [res for s in fraud["Statement"] for res in s["Resource"]]
+    assert "arn:aws:s3:::fin-prod-fraud-train-210987654321/*" in resources_named
+    assert not any("credit" in res for res in resources_named)
+    for document in policies.values():
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert all("*" not in action for action in statement["Action"])
+            assert all(res != "*" and not res.endswith(":*") for res in statement["Resource"])
+    trust = {r.inputs["name"]: json.loads(r.inputs["assumeRolePolicy"]) for r in of_type(resources, "aws:iam/role:Role")}
+    assert trust["fin-prod-fraud-trainer"]["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    identities = {r.inputs["namespace"]: r.inputs for r in of_type(resources, "aws:eks/podIdentityAssociation:PodIdentityAssociation")}
+    assert identities["fraud"]["serviceAccount"] == "trainer"
+
+
+def test_node_role_has_only_the_managed_policies_nodes_need(resources) -> None:
+    attached = {r.inputs["policyArn"] for r in of_type(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment") if "node" in r.name}
+    assert attached == {
+        "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    }
+
+
+def test_ecr_immutable_scanned_encrypted_protected(resources) -> None:
+    [repo] = of_type(resources, "aws:ecr/repository:Repository")
+    assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo.inputs["encryptionConfigurations"][0]["encryptionType"] == "KMS"
+    assert repo.protect and repo.retain_on_delete
+
+
+def test_budget_alerts_on_actual_and_forecast_at_each_threshold(resources) -> None:
+    budget = one(resources, "aws:budgets/budget:Budget")
+    assert (budget["limitAmount"], budget["timeUnit"]) == ("120000.00", "MONTHLY")
+    alerts = {(n["threshold"], n["notificationType"]) for n in budget["notifications"]}
+    assert alerts == {(t, kind) for t in (50, 80, 100) for kind in ("ACTUAL", "FORECASTED")}
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:hybrid-ai.io/stack$fin-prod"]}]
+
+
+def test_eks_objects_go_to_the_cluster_target_and_the_operator_skips_driver_and_toolkit(resources) -> None:
+    eks_objects = [r for r in resources if r.type.startswith("kubernetes:")]
+    assert eks_objects and {(r.placement, r.target) for r in eks_objects} == {("cloud", "training")}
+    [release] = of_type(resources, "kubernetes:helm.sh/v3:Release")
+    assert release.inputs["values"]["driver"] == {"enabled": False} and release.inputs["values"]["toolkit"] == {"enabled": False}
+    accounts = {r.inputs["metadata"]["namespace"]: r.inputs for r in of_type(resources, "kubernetes:core/v1:ServiceAccount")}
+    assert set(accounts) == {"fraud", "credit"} and accounts["fraud"]["automountServiceAccountToken"] is False
