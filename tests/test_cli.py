@@ -5,9 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
+from blueprints import BLUEPRINTS
 from hybridai.cli import app, config_reference
 from tests.conftest import ROOT
 
@@ -66,15 +68,17 @@ def test_blueprints_lists_each_with_its_purpose() -> None:
     assert "SOX" in lines[0] and "HIPAA" in lines[1]
 
 
-def test_new_writes_a_described_stack_that_plans_cleanly(project: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("blueprint", sorted(BLUEPRINTS))
+def test_new_writes_a_described_stack_that_plans_cleanly(project: Path, tmp_path: Path, blueprint: str) -> None:
     # GIVEN a stack generated from the blueprint's template
-    result = invoke("new", "healthcare-onprem", "scratch", "--project-dir", str(project))
+    result = invoke("new", blueprint, "scratch", "--project-dir", str(project))
     assert result.exit_code == 0, result.output
     text = (project / "stacks" / "Pulumi.scratch.yaml").read_text()
     # THEN every key and its description is there, optional ones commented at their defaults
+    assert f"hybrid-ai:blueprint: {blueprint}" in text
     assert "# kubeconfig context used to reach the cluster." in text
     assert "# hybrid-ai:gpuOperator:" in text and "# cdi: true" in text
-    assert "# time-slicing" not in text.lower() or "timeSlicing" in text
+    assert "#   # replicas:" not in text and "# replicas:" in text
     # AND it plans without edits
     planned = invoke("plan", "scratch", "--out", str(tmp_path / "out"), "--project-dir", str(project))
     assert planned.exit_code == 0, planned.output
