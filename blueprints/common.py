@@ -18,12 +18,11 @@ def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings) -> 
         cdi=settings.cdi,
         nfd=settings.nfd,
         dcgm_exporter=settings.dcgm_exporter,
-        service_monitor=settings.service_monitor,
         mig_strategy=derive_mig_strategy(cluster, settings),
         mig_configs={pool.mig_config_name: pool.mig for pool in cluster.gpu_pools if pool.mig},
         time_slicing_replicas=settings.time_slicing.replicas if settings.time_slicing else None,
         nodes=tuple(
-            GpuNodeArgs(name=node, pool=pool.name, gpu_model=pool.gpu_model, mig_config=pool.mig_config_name)
+            GpuNodeArgs(name=node, pool=pool.name, gpu_model=pool.gpu_model, mig_config=pool.mig_config_name, gpus=pool.gpus_per_node)
             for pool in cluster.gpu_pools
             for node in pool.nodes
         ),
@@ -55,14 +54,14 @@ def tenant(team: Team, gpu_quota: dict[str, int]) -> TenantArgs:
     )
 
 
-def tenancy_args(spec: StackSpec, tenants: list[TenantArgs], monitoring_namespace: str) -> TenancyArgs:
+def tenancy_args(spec: StackSpec, tenants: list[TenantArgs]) -> TenancyArgs:
     return TenancyArgs(
         tenants=tuple(tenants),
-        monitoring_namespace=monitoring_namespace,
+        monitoring_namespace=spec.monitoring.namespace,
         labels={"hybrid-ai.io/environment": spec.environment, "hybrid-ai.io/cost-center": spec.cost_center},
     )
 
 
-def onprem_tenancy_args(spec: StackSpec, teams: list[Team], cluster: OnpremCluster, settings: GpuOperatorSettings, monitoring_namespace: str) -> TenancyArgs:
+def onprem_tenancy_args(spec: StackSpec, teams: list[Team], cluster: OnpremCluster, settings: GpuOperatorSettings) -> TenancyArgs:
     strategy = derive_mig_strategy(cluster, settings)
-    return tenancy_args(spec, [tenant(team, gpu_quota(team, cluster, strategy)) for team in teams], monitoring_namespace)
+    return tenancy_args(spec, [tenant(team, gpu_quota(team, cluster, strategy)) for team in teams])

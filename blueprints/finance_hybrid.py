@@ -56,7 +56,7 @@ def training_pool_args(spec: FinanceHybridSpec) -> TrainingPoolArgs:
             TrainingTeamArgs(name=t.name, namespace=t.namespace, bucket=bucket_name(spec.prefix, t.name, cloud.account_id), role=trainer_role_name(spec.prefix, t.name))
             for t in cloud.teams
         ),
-        tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": t.quota.gpus}) for t in cloud.teams], spec.monitoring_namespace),
+        tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": t.quota.gpus}) for t in cloud.teams]),
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
     )
@@ -87,4 +87,4 @@ def build(spec: FinanceHybridSpec) -> None:
 
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator))
-    Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator, spec.monitoring_namespace))
+    Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))

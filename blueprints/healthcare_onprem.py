@@ -17,4 +17,4 @@ def build(spec: HealthcareOnpremSpec) -> None:
     cluster = spec.onprem
     onprem = Target(spec.prefix, cluster.name, TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator))
-    Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator, spec.monitoring_namespace))
+    Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator))

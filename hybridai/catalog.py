@@ -97,6 +97,29 @@ def aws() -> AwsCatalog:
     return AwsCatalog.model_validate(_load("aws.yaml"))
 
 
+class PriceList(_Data):
+    source: str
+    date: str
+    spot_discount: float = 0.0
+    items: dict[str, float]
+
+    def with_overrides(self, overrides: dict[str, float]) -> PriceList:
+        return self.model_copy(update={"items": {**self.items, **overrides}})
+
+
+@cache
+def prices(name: str) -> PriceList:
+    """A price list of hybridai/data/prices: `aws-<region>` or `onprem`."""
+    try:
+        return PriceList.model_validate(_load(f"prices/{name}.yaml"))
+    except FileNotFoundError:
+        raise KeyError(name) from None
+
+
+def price_lists() -> list[str]:
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("hybridai.data").joinpath("prices").iterdir() if p.name.endswith(".yaml"))
+
+
 @cache
 def toolkit_env(distribution: str) -> dict[str, str]:
     """Container-toolkit environment for a Kubernetes distribution's containerd layout."""

@@ -1,6 +1,7 @@
 """`hybridai`: plan stacks offline, list blueprints, start new stacks, print the config reference."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -63,7 +64,23 @@ def plan(
     for (placement, kind), count in sorted(artifacts.counts(result).items()):
         table.add_row(placement, kind, str(count))
     out.print(table)
+    if Path("cost.json") in files:
+        typer.echo(cost_line(json.loads(files[Path("cost.json")])))
     typer.echo(f"wrote {len(files)} files to {target}")
+
+
+def cost_line(cost: dict) -> str:
+    total = cost["total"]
+    parts = [f"estimated monthly cost: {total['estimate']:,.0f} USD"]
+    if total["at_on_demand"] != total["estimate"]:
+        parts.append(f"({total['at_on_demand']:,.0f} USD at on-demand prices)")
+    parts.append("— " + ", ".join(f"{placement} {amount:,.0f}" for placement, amount in cost["by_placement"].items()))
+    if cost["ceiling"]:
+        ceiling = cost["ceiling"]
+        parts.append(f"; ceiling {ceiling['monthly']:,.0f} USD: {'within' if ceiling['within'] else 'OVER'}")
+    if not cost["complete"]:
+        parts.append(f"; unpriced: {', '.join(cost['unpriced'])}")
+    return " ".join(parts)
 
 
 @app.command()

@@ -22,6 +22,8 @@ class GpuNodeArgs(Args):
     gpu_model: str
     mig_config: str
     """Entry of the mig-manager config this node applies (`all-disabled` for whole GPUs)."""
+    gpus: int
+    """GPUs in the node (a label for inventory and cost showback)."""
 
 
 class GpuOperatorArgs(Args):
@@ -37,7 +39,6 @@ class GpuOperatorArgs(Args):
     cdi: bool = True
     nfd: bool = True
     dcgm_exporter: bool = True
-    service_monitor: bool = True
     mig_strategy: Literal["none", "single", "mixed"] = "none"
     mig_configs: dict[str, dict[str, int]] = {}
     """mig-manager layouts by config name: profile → instances per GPU."""
@@ -92,7 +93,9 @@ class GpuOperator(pulumi.ComponentResource):
             "mig": {"strategy": args.mig_strategy},
             "dcgmExporter": {
                 "enabled": args.dcgm_exporter,
-                "serviceMonitor": {"enabled": args.dcgm_exporter and args.service_monitor},
+                # Scraped by the Monitoring module's own ServiceMonitor, which is planned, validated
+                # against its CRD and created after the CRDs exist; the operator's would be neither.
+                "serviceMonitor": {"enabled": False},
             },
             # The chart's Pod Security Admission labelling stays off: the namespace above carries them.
             "psa": {"enabled": False},
@@ -149,6 +152,7 @@ class GpuOperator(pulumi.ComponentResource):
                     "labels": {
                         "hybrid-ai.io/gpu-pool": node.pool,
                         "hybrid-ai.io/gpu-model": node.gpu_model,
+                        "hybrid-ai.io/gpu-count": str(node.gpus),
                         "nvidia.com/mig.config": node.mig_config,
                     },
                 },

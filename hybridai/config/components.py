@@ -182,11 +182,6 @@ class GpuOperatorSettings(Model):
         description="Deploy node-feature-discovery (labels GPU nodes); turn off only if the cluster already runs it.",
     )
     dcgm_exporter: bool = Field(default=True, description="Export GPU metrics (utilization, memory, XID, ECC, power) with DCGM.")
-    service_monitor: bool = Field(
-        default=True,
-        description="Have the operator create a ServiceMonitor for the DCGM exporter (needs the "
-        "Prometheus Operator CRDs; without them the operator logs the miss and carries on).",
-    )
     mig_strategy: Literal["none", "single", "mixed"] | None = Field(
         default=None,
         description="How MIG slices are advertised. Default: derived from the pools — `none` without "

@@ -39,7 +39,6 @@ class FinanceHybridSpec(StackSpec):
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the on-prem cluster.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster (inference teams).")
     audit: Audit = Field(default_factory=Audit, description="SOX audit trail.")
-    monitoring_namespace: str = Field(default="monitoring", description="Namespace of the Prometheus that scrapes team workloads; team NetworkPolicies admit it.")
 
     @field_validator("jurisdiction")
     @classmethod
@@ -50,7 +49,7 @@ class FinanceHybridSpec(StackSpec):
         return value
 
     def check(self) -> list[Problem]:
-        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring_namespace})
+        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring.namespace})
         problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the on-prem cluster")
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, self.gpu_operator.namespace, self.monitoring_namespace)
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, self.gpu_operator.namespace, self.monitoring.namespace)
         return problems

@@ -30,13 +30,9 @@ class HealthcareOnpremSpec(StackSpec):
     onprem: OnpremCluster = Field(description="The hospital's Kubernetes cluster.")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
     teams: list[HealthcareTeam] = Field(min_length=1, description="Tenants of the cluster.")
-    monitoring_namespace: str = Field(
-        default="monitoring",
-        description="Namespace of the Prometheus that scrapes team workloads; team NetworkPolicies admit it.",
-    )
 
     def check(self) -> list[Problem]:
-        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring_namespace})
+        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring.namespace})
         problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the on-prem cluster")
         if self.gpu_operator.time_slicing is not None:
             problems.append(

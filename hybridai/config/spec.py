@@ -9,6 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from hybridai.config.base import DnsLabel, Environment, Model, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.operations import CostSettings, MonitoringSettings
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
@@ -28,6 +29,8 @@ class StackSpec(Model):
         examples=["cc-0000"],
         description="Cost center charged for the stack; labelled on every namespace for showback.",
     )
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings, description="Monitoring, GPU alerts and OpenCost on every cluster.")
+    cost: CostSettings = Field(default_factory=CostSettings, description="Assumptions of the cost estimate, and an optional monthly ceiling.")
 
     summary: ClassVar[str] = ""
 

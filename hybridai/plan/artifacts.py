@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pulumi.runtime import rpc
 
+from hybridai.cost import estimate
 from hybridai.plan.engine import Plan, PlanError, Resource
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -92,6 +93,8 @@ def render(plan: Plan) -> dict[Path, str]:
         "resources": [{**r.record(), "inputs": clean(r.inputs)} for r in plan.resources],
     }
     files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    if plan.spec is not None:
+        files[Path("cost.json")] = json.dumps(cost(plan), indent=2) + "\n"
     owners: dict[Path, str] = {}
     for resource in plan.resources:
         if resource.type == HELM_RELEASE:
@@ -107,6 +110,11 @@ def render(plan: Plan) -> dict[Path, str]:
         owners[path] = resource.urn
         files[path] = to_yaml(release)
     return files
+
+
+def cost(plan: Plan) -> dict[str, Any]:
+    """The cost estimate of the plan, from the same records resources.json holds."""
+    return estimate(({**r.record(), "inputs": clean(r.inputs)} for r in plan.resources), plan.spec.cost)
 
 
 def write(plan: Plan, out: Path) -> dict[Path, str]:

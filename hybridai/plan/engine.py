@@ -21,7 +21,8 @@ from pulumi.runtime.mocks import MockMonitor
 
 from blueprints import SPECS
 from hybridai import PROJECT
-from hybridai.config.loader import encode_config, decode_config, parse_spec, read_stack_file
+from hybridai.config import StackSpec
+from hybridai.config.loader import decode_config, encode_config, parse_spec, read_stack_file
 from hybridai.plan.mocks import PlanMocks
 from hybridai.program import run
 
@@ -69,6 +70,8 @@ class Plan:
     stack: str
     blueprint: str
     resources: list[Resource] = field(default_factory=list)
+    spec: StackSpec | None = None
+    """The validated stack spec (its cost assumptions price the plan)."""
 
 
 class RecordingMonitor(MockMonitor):
@@ -126,7 +129,7 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
     wire = encode_config(config)
     spec = parse_spec(stack, decode_config(wire), SPECS, label)
     resources = execute(run, project=project_name(project_dir), stack=stack, config=wire, on_register=on_register)
-    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources)
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec)
 
 
 def execute(

@@ -43,7 +43,7 @@ def test_mig_layouts_become_the_mig_manager_config_and_node_labels() -> None:
     args = GpuOperatorArgs(
         mig_strategy="mixed",
         mig_configs={"hybridai-a100": {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}},
-        nodes=(GpuNodeArgs(name="n1", pool="a100", gpu_model="A100-80GB", mig_config="hybridai-a100"), GpuNodeArgs(name="n2", pool="h100", gpu_model="H100-80GB", mig_config="all-disabled")),
+        nodes=(GpuNodeArgs(name="n1", pool="a100", gpu_model="A100-80GB", mig_config="hybridai-a100", gpus=8), GpuNodeArgs(name="n2", pool="h100", gpu_model="H100-80GB", mig_config="all-disabled", gpus=8)),
     )
     resources = operator(args)
     values = release_of(resources)["values"]
@@ -76,8 +76,7 @@ def test_time_slicing_config_for_the_device_plugin() -> None:
     assert sharing["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
 
 
-def test_dcgm_service_monitor_follows_the_exporter() -> None:
-    on = release_of(operator(GpuOperatorArgs()))["values"]["dcgmExporter"]
-    off = release_of(operator(GpuOperatorArgs(dcgm_exporter=False)))["values"]["dcgmExporter"]
-    assert on == {"enabled": True, "serviceMonitor": {"enabled": True}}
-    assert off == {"enabled": False, "serviceMonitor": {"enabled": False}}
+def test_dcgm_exporter_on_without_the_operators_own_service_monitor() -> None:
+    # The Monitoring module scrapes DCGM through a ServiceMonitor of its own.
+    values = release_of(operator(GpuOperatorArgs()))["values"]["dcgmExporter"]
+    assert values == {"enabled": True, "serviceMonitor": {"enabled": False}}

@@ -1,0 +1,54 @@
+"""Stack config every blueprint shares for running the platform: monitoring and the cost estimate."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from hybridai.config.base import DnsLabel, Model, Quantity
+
+
+class MonitoringSettings(Model):
+    """Prometheus, Grafana, GPU alerts and OpenCost on every cluster of the stack."""
+
+    namespace: DnsLabel = Field(default="monitoring", description="Namespace of the monitoring stack and OpenCost; team NetworkPolicies admit scrapes from it.")
+    retention: str = Field(default="15d", pattern=r"^[0-9]+(h|d|w|y)$", description="How long Prometheus keeps samples.")
+    storage_size: Quantity = Field(default="100Gi", description="Persistent volume of each Prometheus.")
+    storage_class: str | None = Field(default=None, description="StorageClass of that volume; default: the cluster's default class.")
+    grafana_admin_secret: DnsLabel = Field(
+        default="grafana-admin",
+        description="Existing Secret (keys `admin-user`, `admin-password`) in the monitoring namespace holding Grafana's admin login; "
+        "never the chart's well-known default password.",
+    )
+    latency_objective_ms: int = Field(default=100, ge=1, le=60000, description="p99 inference latency objective; alert when a namespace exceeds it for 10 minutes.")
+    idle_gpu_percent: int = Field(default=10, ge=1, le=100, description="An allocated GPU below this utilization for `idleGpuMinutes` is idle waste.")
+    idle_gpu_minutes: int = Field(default=30, ge=5, le=1440, description="How long an allocated GPU must stay idle before the alert fires.")
+    quota_alert_percent: int = Field(default=90, ge=50, le=100, description="Alert when a team has used this share of a GPU quota.")
+    pending_training_minutes: int = Field(default=60, ge=5, le=10080, description="Alert when a training pod stays Pending longer.")
+
+
+class OnpremCostAssumptions(Model):
+    """How an on-prem GPU's monthly cost is derived (amortization, power, operations)."""
+
+    amortization_years: float = Field(default=3, gt=0, le=10, description="Years over which GPU hardware is written off.")
+    electricity_usd_per_kwh: float | None = Field(default=None, ge=0, description="Electricity price; default: hybridai/data/prices/onprem.yaml.")
+    pue: float = Field(default=1.4, ge=1, le=3, description="Power usage effectiveness of the data center (cooling overhead).")
+    average_power_fraction: float = Field(default=0.7, ge=0, le=1, description="Average draw as a share of the GPU's TDP.")
+    operations_percent_per_year: float = Field(default=10, ge=0, le=100, description="Yearly operations and support cost as a percentage of the purchase price.")
+
+
+class CostSettings(Model):
+    """Assumptions of the pre-deploy cost estimate (`cost.json`), and the ceiling it is checked against."""
+
+    monthly_ceiling_usd: float | None = Field(default=None, gt=0, description="Monthly ceiling for the whole stack; `cost.json` reports the estimate against it.")
+    training_hours_per_week: float = Field(default=48, ge=0, le=168, description="Hours per week the cloud burst pool trains.")
+    training_gpus_per_run: int | None = Field(
+        default=None, ge=0, description="GPUs a training run uses; default: every GPU of the pool's main (spot or on-demand) groups."
+    )
+    weeks_per_month: float = Field(default=4.33, gt=0, le=5, description="Weeks per month (52 / 12 ≈ 4.33).")
+    storage_gb_per_team: float = Field(default=1000, ge=0, description="Data kept in each team's training bucket.")
+    egress_gb_per_month: float = Field(default=500, ge=0, description="Internet egress from the cloud per month.")
+    onprem: OnpremCostAssumptions = Field(default_factory=OnpremCostAssumptions, description="On-prem GPU cost assumptions.")
+    price_overrides: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Prices replacing the data files', by price list (`aws:<region>` or `onprem`) then item, "
+        "for example `{aws:eu-central-1: {p4de.24xlarge: 30.5}, onprem: {A100-80GB: 14000}}`.",
+    )

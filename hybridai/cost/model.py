@@ -1,0 +1,354 @@
+"""The monthly cost of a planned stack, by placement, team and line item.
+
+It reads the recorded resources (the dicts of `resources.json`) — node groups, NAT gateways, GPU
+nodes, quotas, buckets — so it prices what the program would really create, whatever blueprint
+built it. Prices come from hybridai/data/prices (overridable per stack) and every assumption is
+stated in the output, so a reviewer can redo any figure by hand.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import yaml
+
+from hybridai import catalog
+from hybridai.config.operations import CostSettings
+
+HOURS_PER_MONTH = 730  # 24 × 365 / 12
+PLATFORM = "platform"
+UNALLOCATED = "unallocated"
+
+
+@dataclass
+class LineItem:
+    item: str
+    placement: str
+    target: str
+    team: str
+    quantity: float
+    unit: str
+    unit_price: float | None
+    monthly: float | None
+    basis: str
+    monthly_at_on_demand: float | None = None
+
+    def record(self) -> dict[str, Any]:
+        out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        if out["monthly_at_on_demand"] is None:
+            del out["monthly_at_on_demand"]
+        return out
+
+
+@dataclass
+class _Prices:
+    """Price lists in use, each with its overrides, and the items no list had."""
+
+    settings: CostSettings
+    used: dict[str, catalog.PriceList] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+
+    def list(self, name: str) -> catalog.PriceList | None:
+        if name not in self.used:
+            key = name.replace(":", "-", 1)
+            overrides = self.settings.price_overrides.get(name, {})
+            try:
+                self.used[name] = catalog.prices(key).with_overrides(overrides)
+            except KeyError:
+                if not overrides:
+                    return None
+                self.used[name] = catalog.PriceList(source="stack price overrides", date="", items=overrides)
+        return self.used[name]
+
+    def get(self, name: str, item: str) -> float | None:
+        prices = self.list(name)
+        if prices is None or item not in prices.items:
+            self.missing.add(f"{name}:{item}")
+            return None
+        return prices.items[item]
+
+
+def _times(a: float | None, b: float) -> float | None:
+    return None if a is None else a * b
+
+
+def estimate(resources: Iterable[dict[str, Any]], settings: CostSettings) -> dict[str, Any]:
+    resources = list(resources)
+    prices = _Prices(settings)
+    by_urn = {r["urn"]: r for r in resources}
+    region_of = {r["urn"]: r["inputs"].get("region") for r in resources if r["type"] == "pulumi:providers:aws"}
+    items: list[LineItem] = []
+    items += _cloud(resources, by_urn, region_of, settings, prices)
+    items += _onprem(resources, settings, prices)
+    return _summarize(items, settings, prices)
+
+
+def _aws_list(resource: dict, region_of: dict) -> str:
+    return f"aws:{region_of.get(resource['provider'], 'unknown')}"
+
+
+def _cloud(resources: list[dict], by_urn: dict, region_of: dict, settings: CostSettings, prices: _Prices) -> list[LineItem]:
+    items: list[LineItem] = []
+    of = lambda t: [r for r in resources if r["type"] == t]  # noqa: E731
+    quotas = _gpu_quotas(resources)
+
+    for cluster in of("aws:eks/cluster:Cluster"):
+        price_list, target = _aws_list(cluster, region_of), _cluster_target(cluster["inputs"]["name"], resources)
+        hourly = prices.get(price_list, "eks_cluster_hour")
+        items.append(LineItem("cloud_platform", "cloud", target, PLATFORM, HOURS_PER_MONTH, "control-plane hours", hourly, _times(hourly, HOURS_PER_MONTH), f"EKS control plane {target}, always on"))
+
+    groups = of("aws:eks/nodeGroup:NodeGroup")
+    gpu_groups = [g for g in groups if (g["inputs"].get("labels") or {}).get("hybrid-ai.io/node-role") == "gpu-training"]
+    for group in groups:
+        if group in gpu_groups:
+            continue
+        inputs, price_list = group["inputs"], _aws_list(group, region_of)
+        instance, nodes = inputs["instanceTypes"][0], inputs["scalingConfig"]["desiredSize"]
+        hourly = prices.get(price_list, instance)
+        items.append(LineItem("cloud_platform", "cloud", _cluster_target(inputs["clusterName"], resources), PLATFORM, nodes * HOURS_PER_MONTH, f"{instance} node-hours", hourly, _times(hourly, nodes * HOURS_PER_MONTH), f"{inputs['nodeGroupName']}: {nodes:g} nodes always on"))
+
+    # Training bursts run on each pool's main groups (spot where spot is on); fallback groups idle.
+    by_pool: dict[str, list[dict]] = defaultdict(list)
+    for group in gpu_groups:
+        labels = group["inputs"]["labels"]
+        by_pool[labels["hybrid-ai.io/node-group"]].append(group)
+    main_groups = []
+    for members in by_pool.values():
+        spot = [g for g in members if g["inputs"]["capacityType"] == "SPOT"]
+        main_groups += spot or members
+    gpus_of = lambda g: g["inputs"]["scalingConfig"]["maxSize"] * catalog.aws().gpu_instances[g["inputs"]["instanceTypes"][0]].gpus  # noqa: E731
+    pool_gpus = sum(gpus_of(g) for g in main_groups)
+    run_gpus = settings.training_gpus_per_run if settings.training_gpus_per_run is not None else pool_gpus
+    weekly = settings.training_hours_per_week * settings.weeks_per_month
+    for group in main_groups:
+        inputs, price_list = group["inputs"], _aws_list(group, region_of)
+        instance = inputs["instanceTypes"][0]
+        per_instance = catalog.aws().gpu_instances[instance].gpus
+        gpus = run_gpus * gpus_of(group) / pool_gpus if pool_gpus else 0
+        hourly = prices.get(price_list, instance)
+        gpu_hour = _times(hourly, 1 / per_instance)
+        spot = inputs["capacityType"] == "SPOT"
+        discount = prices.list(price_list).spot_discount if spot and prices.list(price_list) else 0.0
+        target = _cluster_target(inputs["clusterName"], resources)
+        shares = _shares(quotas.get(target, {}))
+        for team, share in shares.items():
+            hours = gpus * weekly * share
+            on_demand = _times(gpu_hour, hours)
+            items.append(
+                LineItem(
+                    "training_burst_gpu_hours",
+                    "cloud",
+                    target,
+                    team,
+                    hours,
+                    "GPU-hours",
+                    _times(gpu_hour, 1 - discount),
+                    _times(on_demand, 1 - discount),
+                    f"{inputs['nodeGroupName']}: {gpus:g} GPUs × {settings.training_hours_per_week:g} h/week × {settings.weeks_per_month:g} weeks"
+                    + (f", spot at {discount:.0%} off on-demand" if spot else ", on-demand")
+                    + (f", {share:.0%} of the pool's GPU quota" if share < 1 else ""),
+                    monthly_at_on_demand=on_demand,
+                )
+            )
+        standing = inputs["scalingConfig"]["minSize"]
+        if standing:
+            items.append(LineItem("cloud_gpu_standing", "cloud", target, PLATFORM, standing * HOURS_PER_MONTH, f"{instance} node-hours", hourly, _times(hourly, standing * HOURS_PER_MONTH), f"{inputs['nodeGroupName']}: minSize {standing} keeps nodes up between runs"))
+
+    for nat in of("aws:ec2/natGateway:NatGateway"):
+        hourly = prices.get(_aws_list(nat, region_of), "nat_gateway_hour")
+        items.append(LineItem("cloud_platform", "cloud", "aws", PLATFORM, HOURS_PER_MONTH, "NAT gateway hours", hourly, _times(hourly, HOURS_PER_MONTH), f"NAT gateway {nat['name']}"))
+
+    for bucket in of("aws:s3/bucket:Bucket"):
+        team = (bucket["inputs"].get("tags") or {}).get("hybrid-ai.io/team")
+        if not team:
+            continue
+        price = prices.get(_aws_list(bucket, region_of), "s3_gb_month")
+        gb = settings.storage_gb_per_team
+        items.append(LineItem("storage", "cloud", "aws", team, gb, "GB-months", price, _times(price, gb), f"bucket {bucket['inputs']['bucket']}: {gb:g} GB assumed"))
+
+    providers = sorted({_aws_list(r, region_of) for r in resources if r["type"].startswith("aws:")})
+    for price_list in providers:
+        price = prices.get(price_list, "internet_egress_gb")
+        gb = settings.egress_gb_per_month
+        items.append(LineItem("egress", "cloud", "aws", PLATFORM, gb, "GB", price, _times(price, gb), f"{gb:g} GB/month to the internet assumed"))
+    return items
+
+
+def _cluster_target(cluster_name: str, resources: list[dict]) -> str:
+    """The Target name of an EKS cluster: the target whose GPU operator runs on it."""
+    for r in resources:
+        if r["type"] == "aws:eks/cluster:Cluster" and r["inputs"]["name"] == cluster_name:
+            for t in resources:
+                if t["type"] == "hybrid-ai:target:Target" and t.get("parent") and r["parent"] == t["parent"]:
+                    return t["inputs"]["target"]
+    return cluster_name
+
+
+def _quota_units(resources: list[dict]) -> dict[str, dict[tuple[str, str], dict[str, float]]]:
+    """Each team's GPU quota by target: (team, tier) → extended resource → units."""
+    teams = {}
+    for r in resources:
+        if r["type"] == "kubernetes:core/v1:Namespace":
+            labels = r["inputs"]["metadata"].get("labels") or {}
+            if "hybrid-ai.io/team" in labels:
+                teams[(r["target"], r["inputs"]["metadata"]["name"])] = (labels["hybrid-ai.io/team"], labels.get("hybrid-ai.io/tier", ""))
+    quotas: dict[str, dict[tuple[str, str], dict[str, float]]] = defaultdict(dict)
+    for r in resources:
+        if r["type"] == "kubernetes:core/v1:ResourceQuota" and (team := teams.get((r["target"], r["inputs"]["metadata"]["namespace"]))):
+            hard = r["inputs"]["spec"]["hard"]
+            quotas[r["target"]][team] = {k.removeprefix("requests."): float(v) for k, v in hard.items() if k.startswith("requests.nvidia.com/") and float(v) > 0}
+    return quotas
+
+
+def _gpu_quotas(resources: list[dict]) -> dict[str, dict[tuple[str, str], float]]:
+    """Whole-GPU quota per team by target (the cloud pool runs whole GPUs)."""
+    return {target: {team: units.get("nvidia.com/gpu", 0.0) for team, units in teams.items()} for target, teams in _quota_units(resources).items()}
+
+
+def _shares(quotas: dict[tuple[str, str], float]) -> dict[str, float]:
+    total = sum(quotas.values())
+    if not total:
+        return {PLATFORM: 1.0}
+    return {team: gpus / total for (team, _tier), gpus in sorted(quotas.items()) if gpus}
+
+
+@dataclass
+class _GpuNode:
+    target: str
+    placement: str
+    model: str
+    gpus: int
+    layout: dict[str, int]
+
+
+def _gpu_nodes(resources: list[dict]) -> list[_GpuNode]:
+    """GPU nodes with their model, GPU count and MIG layout (from the mig-manager ConfigMap)."""
+    layouts: dict[tuple[str, str], dict[str, int]] = {}
+    for r in resources:
+        data = r["inputs"].get("data") or {}
+        if r["type"] == "kubernetes:core/v1:ConfigMap" and "config.yaml" in data and "mig-configs" in data["config.yaml"]:
+            for name, entries in yaml.safe_load(data["config.yaml"])["mig-configs"].items():
+                layouts[(r["target"], name)] = dict(entries[0].get("mig-devices") or {})
+    nodes = []
+    for r in resources:
+        labels = r["inputs"].get("metadata", {}).get("labels") or {}
+        if r["type"] == "kubernetes:core/v1:NodePatch" and "hybrid-ai.io/gpu-count" in labels:
+            layout = layouts.get((r["target"], labels.get("nvidia.com/mig.config", "")), {})
+            nodes.append(_GpuNode(r["target"], r["placement"], labels["hybrid-ai.io/gpu-model"], int(labels["hybrid-ai.io/gpu-count"]), layout))
+    return nodes
+
+
+def _advertised(node: _GpuNode, strategy: str) -> dict[str, tuple[float, float]]:
+    """What a node offers the scheduler under a MIG strategy: resource → (units, GPUs backing them).
+    Under `mixed`, a GPU's cost is split among its slices by their share of its compute."""
+    if not node.layout:
+        return {"nvidia.com/gpu": (node.gpus, node.gpus)}
+    if strategy == "single":
+        return {"nvidia.com/gpu": (node.gpus * sum(node.layout.values()), node.gpus)}
+    compute = {p: int(p.split("g.", 1)[0]) * n for p, n in node.layout.items()}
+    used = sum(compute.values())
+    return {f"nvidia.com/mig-{p}": (node.gpus * n, node.gpus * compute[p] / used) for p, n in node.layout.items()}
+
+
+def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> list[LineItem]:
+    """On-prem GPUs cost their amortized purchase, power and operations every month, used or not;
+    each team carries the share its quota reserves, and what no quota covers is `unallocated`."""
+    assumptions = settings.onprem
+    electricity = assumptions.electricity_usd_per_kwh
+    if electricity is None:
+        electricity = prices.get("onprem", "electricity_usd_per_kwh") or 0.0
+    strategies = {
+        r["target"]: ((r["inputs"].get("values") or {}).get("mig") or {}).get("strategy", "none")
+        for r in resources
+        if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"].get("chart") == "gpu-operator"
+    }
+
+    def per_gpu(model: str) -> float | None:
+        price = prices.get("onprem", model)
+        if price is None:
+            return None
+        power = catalog.gpus().models[model].tdp_watts / 1000 * assumptions.average_power_fraction * assumptions.pue * HOURS_PER_MONTH * electricity
+        return price / (assumptions.amortization_years * 12) + power + price * assumptions.operations_percent_per_year / 100 / 12
+
+    # resource → [GPUs backing it, their monthly cost, units offered], per target
+    offered: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    placement_of: dict[str, str] = {}
+    models: dict[str, set[str]] = defaultdict(set)
+    for node in _gpu_nodes(resources):
+        placement_of[node.target] = node.placement
+        models[node.target].add(node.model)
+        monthly = per_gpu(node.model)
+        for resource, (units, gpus) in _advertised(node, strategies.get(node.target, "none")).items():
+            slot = offered[(node.target, resource)]
+            slot[0] += gpus
+            slot[1] += (monthly or 0.0) * gpus
+            slot[2] += units
+
+    quotas = _quota_units(resources)
+    totals: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])  # (target, team, item) → [GPUs, cost]
+    for (target, resource), (gpus, cost, units) in sorted(offered.items()):
+        teams = quotas.get(target, {})
+        asked = sum(u.get(resource, 0.0) for u in teams.values())
+        scale = min(1.0, units / asked) if asked else 0.0
+        left = 1.0
+        for (team, tier), team_units in sorted(teams.items()):
+            share = team_units.get(resource, 0.0) * scale / units if units else 0.0
+            if share:
+                item = "inference_gpus_always_on" if tier == "production-inference" else "onprem_gpus_amortized"
+                totals[(target, team, item)][0] += gpus * share
+                totals[(target, team, item)][1] += cost * share
+                left -= share
+        if left > 1e-9:
+            totals[(target, UNALLOCATED, "onprem_gpus_amortized")][0] += gpus * left
+            totals[(target, UNALLOCATED, "onprem_gpus_amortized")][1] += cost * left
+
+    basis_of = {
+        target: "; ".join(
+            f"{m}: {prices.get('onprem', m) or 0:,.0f} USD over {assumptions.amortization_years:g} years + power "
+            f"({catalog.gpus().models[m].tdp_watts} W × {assumptions.average_power_fraction:g} × PUE {assumptions.pue:g} × {electricity:g} USD/kWh) "
+            f"+ {assumptions.operations_percent_per_year:g} %/year operations = {per_gpu(m) or 0:,.2f} USD per GPU-month"
+            for m in sorted(ms)
+        )
+        for target, ms in models.items()
+    }
+    items = []
+    for (target, team, item), (gpus, cost) in sorted(totals.items()):
+        priced = all(prices.get("onprem", m) is not None for m in models[target])
+        items.append(LineItem(item, placement_of[target], target, team, gpus, "GPU-months", cost / gpus if gpus and priced else None, cost if priced else None, basis_of[target]))
+    return items
+
+
+def _summarize(items: list[LineItem], settings: CostSettings, prices: _Prices) -> dict[str, Any]:
+    def total(values: Iterable[float | None]) -> float:
+        return round(sum(v for v in values if v is not None), 2)
+
+    by_placement: dict[str, float] = defaultdict(float)
+    by_team: dict[str, float] = defaultdict(float)
+    by_item: dict[str, float] = defaultdict(float)
+    for i in items:
+        if i.monthly is not None:
+            by_placement[i.placement] += i.monthly
+            by_team[i.team] += i.monthly
+            by_item[i.item] += i.monthly
+    estimate = total(i.monthly for i in items)
+    at_on_demand = total(i.monthly_at_on_demand if i.monthly_at_on_demand is not None else i.monthly for i in items)
+    ceiling = settings.monthly_ceiling_usd
+    return {
+        "currency": "USD",
+        "period": "month",
+        "total": {"estimate": estimate, "at_on_demand": at_on_demand},
+        "ceiling": None if ceiling is None else {"monthly": ceiling, "within": estimate <= ceiling, "headroom": round(ceiling - estimate, 2)},
+        "complete": not prices.missing,
+        "unpriced": sorted(prices.missing),
+        "by_placement": {k: round(v, 2) for k, v in sorted(by_placement.items())},
+        "by_team": {k: round(v, 2) for k, v in sorted(by_team.items())},
+        "by_item": {k: round(v, 2) for k, v in sorted(by_item.items())},
+        "line_items": [i.record() for i in sorted(items, key=lambda i: (i.placement, i.target, i.item, i.team, i.basis))],
+        "assumptions": {
+            "hours_per_month": HOURS_PER_MONTH,
+            **settings.model_dump(exclude={"monthly_ceiling_usd", "price_overrides"}),
+            "spot_discount": {name: p.spot_discount for name, p in sorted(prices.used.items()) if name.startswith("aws:")},
+        },
+        "prices": {name: {"source": p.source, "date": p.date, "overrides": settings.price_overrides.get(name, {})} for name, p in sorted(prices.used.items())},
+    }
