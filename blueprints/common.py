@@ -4,7 +4,10 @@ from __future__ import annotations
 from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.spec import StackSpec, derive_mig_strategy
+from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
+from modules.monitoring import MonitoringArgs, OpenCostPricing
+from modules.observability import AlertArgs
 from modules.tenancy import TenancyArgs, TenantArgs
 
 
@@ -65,3 +68,39 @@ def tenancy_args(spec: StackSpec, tenants: list[TenantArgs]) -> TenancyArgs:
 def onprem_tenancy_args(spec: StackSpec, teams: list[Team], cluster: OnpremCluster, settings: GpuOperatorSettings) -> TenancyArgs:
     strategy = derive_mig_strategy(cluster, settings)
     return tenancy_args(spec, [tenant(team, gpu_quota(team, cluster, strategy)) for team in teams])
+
+
+def onprem_pricing(spec: StackSpec, cluster: OnpremCluster) -> OpenCostPricing:
+    """OpenCost's hourly prices for an on-prem cluster, from the same assumptions as cost.json:
+    the GPU price is the cluster's GPUs' amortized monthly cost, averaged and spread over the hours."""
+    monthly = [(gpu_month_usd(pool.gpu_model, spec.cost), pool.gpu_count) for pool in cluster.gpu_pools]
+    priced = [(m, n) for m, n in monthly if m is not None]
+    gpus = sum(n for _, n in priced)
+    items = onprem_prices(spec.cost).items
+    return OpenCostPricing(
+        cpu_core_hour=items.get("cpu_core_hour", 0.0),
+        ram_gb_hour=items.get("ram_gb_hour", 0.0),
+        gpu_hour=sum(m * n for m, n in priced) / gpus / HOURS_PER_MONTH if gpus else 0.0,
+        storage_gb_month=items.get("storage_gb_month", 0.0),
+    )
+
+
+def monitoring_args(spec: StackSpec, teams: list[Team], gpu_operator_namespace: str, pricing: OpenCostPricing | None) -> MonitoringArgs:
+    settings = spec.monitoring
+    return MonitoringArgs(
+        namespace=settings.namespace,
+        retention=settings.retention,
+        storage_size=settings.storage_size,
+        storage_class=settings.storage_class,
+        grafana_admin_secret=settings.grafana_admin_secret,
+        gpu_operator_namespace=gpu_operator_namespace,
+        alerts=AlertArgs(
+            latency_objective_ms=settings.latency_objective_ms,
+            idle_gpu_percent=settings.idle_gpu_percent,
+            idle_gpu_minutes=settings.idle_gpu_minutes,
+            quota_alert_percent=settings.quota_alert_percent,
+            pending_training_minutes=settings.pending_training_minutes,
+            training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
+        ),
+        pricing=pricing,
+    )

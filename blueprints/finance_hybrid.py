@@ -7,12 +7,13 @@ stack's jurisdiction at config validation (data residency).
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, onprem_tenancy_args, tenancy_args, tenant
+from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_tenancy_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.config.cloud import bucket_name, trainer_role_name
 from hybridai.config.finance import FinanceHybridSpec
 from modules.audit_trail import AuditTrail, AuditTrailArgs
 from modules.gpu_operator import GpuOperator, GpuOperatorArgs
+from modules.monitoring import Monitoring
 from modules.target import AwsTargetArgs, Target, TargetArgs
 from modules.tenancy import Tenancy
 from modules.training_pool import BudgetArgs, NodeGroupArgs, TrainingPool, TrainingPoolArgs, TrainingTeamArgs
@@ -59,6 +60,8 @@ def training_pool_args(spec: FinanceHybridSpec) -> TrainingPoolArgs:
         tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": t.quota.gpus}) for t in cloud.teams]),
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
+        # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
+        monitoring=monitoring_args(spec, cloud.teams, spec.gpu_operator.namespace, None),
     )
 
 
@@ -88,3 +91,4 @@ def build(spec: FinanceHybridSpec) -> None:
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator))
     Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))
+    Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem)))

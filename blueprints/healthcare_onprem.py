@@ -6,9 +6,10 @@ time-slicing is refused at config validation.
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, onprem_tenancy_args
+from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_tenancy_args
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from modules.gpu_operator import GpuOperator
+from modules.monitoring import Monitoring
 from modules.target import Target, TargetArgs
 from modules.tenancy import Tenancy
 
@@ -18,3 +19,4 @@ def build(spec: HealthcareOnpremSpec) -> None:
     onprem = Target(spec.prefix, cluster.name, TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator))
     Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator))
+    Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, cluster)))

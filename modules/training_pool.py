@@ -13,6 +13,7 @@ from modules.base import Args
 from modules.bucket import SecureBucket, SecureBucketArgs
 from modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.iam import document, trust
+from modules.monitoring import Monitoring, MonitoringArgs
 from modules.target import Target, TargetArgs
 from modules.tenancy import Tenancy, TenancyArgs
 
@@ -77,6 +78,7 @@ class TrainingPoolArgs(Args):
     teams: tuple[TrainingTeamArgs, ...]
     tenancy: TenancyArgs
     gpu_operator: GpuOperatorArgs
+    monitoring: MonitoringArgs
 
 
 class TrainingPool(pulumi.ComponentResource):
@@ -219,6 +221,7 @@ class TrainingPool(pulumi.ComponentResource):
         self.eks = Target(args.prefix, args.cluster, TargetArgs(placement="cloud", kubeconfig=kubeconfig), opts=pulumi.ResourceOptions(parent=self, depends_on=[system, *admins, *addons.values()]))
         self.gpu_operator = GpuOperator(self.eks, args.gpu_operator, opts=pulumi.ResourceOptions(parent=self))
         self.tenancy = Tenancy(self.eks, args.tenancy, opts=pulumi.ResourceOptions(parent=self))
+        self.monitoring = Monitoring(self.eks, args.monitoring, opts=pulumi.ResourceOptions(parent=self))
         for team in args.teams:
             namespace = self.tenancy.namespaces[team.name]
             k8s.core.v1.ServiceAccount(

@@ -23,3 +23,9 @@ def named(resources: Iterable[Resource], kind: str, name: str) -> Resource:
 
 def of_type(resources: Iterable[Resource], type_: str) -> list[Resource]:
     return [r for r in resources if r.type == type_]
+
+
+def release(resources: Iterable[Resource], chart: str, target: str | None = None) -> Resource:
+    matches = [r for r in of_type(resources, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == chart and target in (None, r.target)]
+    assert len(matches) == 1, f"expected one {chart} release, found {len(matches)}"
+    return matches[0]

@@ -15,8 +15,8 @@ import yaml
 
 from hybridai import catalog
 from hybridai.config.operations import CostSettings
+from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
 
-HOURS_PER_MONTH = 730  # 24 × 365 / 12
 PLATFORM = "platform"
 UNALLOCATED = "unallocated"
 
@@ -254,10 +254,6 @@ def _advertised(node: _GpuNode, strategy: str) -> dict[str, tuple[float, float]]
 def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> list[LineItem]:
     """On-prem GPUs cost their amortized purchase, power and operations every month, used or not;
     each team carries the share its quota reserves, and what no quota covers is `unallocated`."""
-    assumptions = settings.onprem
-    electricity = assumptions.electricity_usd_per_kwh
-    if electricity is None:
-        electricity = prices.get("onprem", "electricity_usd_per_kwh") or 0.0
     strategies = {
         r["target"]: ((r["inputs"].get("values") or {}).get("mig") or {}).get("strategy", "none")
         for r in resources
@@ -265,11 +261,12 @@ def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> l
     }
 
     def per_gpu(model: str) -> float | None:
-        price = prices.get("onprem", model)
-        if price is None:
-            return None
-        power = catalog.gpus().models[model].tdp_watts / 1000 * assumptions.average_power_fraction * assumptions.pue * HOURS_PER_MONTH * electricity
-        return price / (assumptions.amortization_years * 12) + power + price * assumptions.operations_percent_per_year / 100 / 12
+        monthly = gpu_month_usd(model, settings)
+        if monthly is None:
+            prices.missing.add(f"onprem:{model}")
+        else:
+            prices.list("onprem")  # listed among the price sources used
+        return monthly
 
     # resource → [GPUs backing it, their monthly cost, units offered], per target
     offered: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
@@ -303,18 +300,10 @@ def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> l
             totals[(target, UNALLOCATED, "onprem_gpus_amortized")][0] += gpus * left
             totals[(target, UNALLOCATED, "onprem_gpus_amortized")][1] += cost * left
 
-    basis_of = {
-        target: "; ".join(
-            f"{m}: {prices.get('onprem', m) or 0:,.0f} USD over {assumptions.amortization_years:g} years + power "
-            f"({catalog.gpus().models[m].tdp_watts} W × {assumptions.average_power_fraction:g} × PUE {assumptions.pue:g} × {electricity:g} USD/kWh) "
-            f"+ {assumptions.operations_percent_per_year:g} %/year operations = {per_gpu(m) or 0:,.2f} USD per GPU-month"
-            for m in sorted(ms)
-        )
-        for target, ms in models.items()
-    }
+    basis_of = {target: "; ".join(basis(m, settings) for m in sorted(ms)) for target, ms in models.items()}
     items = []
     for (target, team, item), (gpus, cost) in sorted(totals.items()):
-        priced = all(prices.get("onprem", m) is not None for m in models[target])
+        priced = all(gpu_month_usd(m, settings) is not None for m in models[target])
         items.append(LineItem(item, placement_of[target], target, team, gpus, "GPU-months", cost / gpus if gpus and priced else None, cost if priced else None, basis_of[target]))
     return items
 

@@ -1,11 +1,13 @@
 """healthcare-onprem over its example stacks: on-prem only, MIG isolation, quotas from config."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from tests.conftest import planned
-from tests.helpers import named, of_kind, of_type
+from tests.helpers import named, of_kind, of_type, release
 
 STACKS = ["healthcare-prod", "healthcare-dev"]
 
@@ -51,8 +53,8 @@ def test_prod_tenants_get_mig_quotas_and_zero_for_everything_else() -> None:
 
 def test_prod_mig_layout_matches_the_pools() -> None:
     plan, files = planned("healthcare-prod")
-    release = yaml.safe_load(files[next(p for p in files if p.parts[0] == "helm")])
-    assert release["values"]["mig"] == {"strategy": "mixed"}
+    values = yaml.safe_load(files[Path("helm/dc1/gpu-operator.yaml")])["values"]
+    assert values["mig"] == {"strategy": "mixed"}
     config = yaml.safe_load(named(plan.resources, "ConfigMap", "hybridai-mig-config").inputs["data"]["config.yaml"])
     assert config["mig-configs"]["hybridai-a100-mig"][0]["mig-devices"] == {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}
     nodes = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["nvidia.com/mig.config"] for r in of_kind(plan.resources, "Node")}
@@ -62,14 +64,14 @@ def test_prod_mig_layout_matches_the_pools() -> None:
 def test_no_time_slicing_anywhere() -> None:
     for stack in STACKS:
         plan, _ = planned(stack)
-        release = of_type(plan.resources, "kubernetes:helm.sh/v3:Release")[0]
-        assert "devicePlugin" not in release.inputs["values"]
+        operator = release(plan.resources, "gpu-operator")
+        assert "devicePlugin" not in operator.inputs["values"]
         assert not [r for r in of_kind(plan.resources, "ConfigMap") if "timeSlicing" in str(r.inputs.get("data"))]
 
 
 def test_dev_cluster_is_k3s_with_preinstalled_driver_and_single_strategy() -> None:
     plan, _ = planned("healthcare-dev")
-    values = of_type(plan.resources, "kubernetes:helm.sh/v3:Release")[0].inputs["values"]
+    values = release(plan.resources, "gpu-operator").inputs["values"]
     assert values["driver"] == {"enabled": False}
     assert values["mig"] == {"strategy": "single"}
     assert {e["name"]: e["value"] for e in values["toolkit"]["env"]}["CONTAINERD_CONFIG"].startswith("/var/lib/rancher/k3s/")
@@ -83,5 +85,6 @@ def test_dev_cluster_is_k3s_with_preinstalled_driver_and_single_strategy() -> No
 def test_only_the_operator_namespace_is_privileged(stack: str) -> None:
     plan, _ = planned(stack)
     enforce = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] for r in of_kind(plan.resources, "Namespace")}
-    assert {ns for ns, level in enforce.items() if level != "restricted"} == {"gpu-operator"}
+    assert {ns for ns, level in enforce.items() if level != "restricted"} == {"gpu-operator", "monitoring"}
     assert enforce["gpu-operator"] == "privileged"
+    assert enforce["monitoring"] == "baseline"

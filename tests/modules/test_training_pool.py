@@ -14,7 +14,7 @@ from hybridai.plan.mocks import stable_id
 from modules.target import AwsTargetArgs, Target
 from modules.training_pool import TrainingPool, TrainingPoolArgs
 from tests.conftest import ROOT
-from tests.helpers import of_type, run_module
+from tests.helpers import of_type, release, run_module
 
 
 def prod_args() -> TrainingPoolArgs:
@@ -176,7 +176,7 @@ def test_budget_alerts_on_actual_and_forecast_at_each_threshold(resources) -> No
 def test_eks_objects_go_to_the_cluster_target_and_the_operator_skips_driver_and_toolkit(resources) -> None:
     eks_objects = [r for r in resources if r.type.startswith("kubernetes:")]
     assert eks_objects and {(r.placement, r.target) for r in eks_objects} == {("cloud", "training")}
-    [release] = of_type(resources, "kubernetes:helm.sh/v3:Release")
-    assert release.inputs["values"]["driver"] == {"enabled": False} and release.inputs["values"]["toolkit"] == {"enabled": False}
+    operator = release(resources, "gpu-operator")
+    assert operator.inputs["values"]["driver"] == {"enabled": False} and operator.inputs["values"]["toolkit"] == {"enabled": False}
     accounts = {r.inputs["metadata"]["namespace"]: r.inputs for r in of_type(resources, "kubernetes:core/v1:ServiceAccount")}
     assert set(accounts) == {"fraud", "credit"} and accounts["fraud"]["automountServiceAccountToken"] is False

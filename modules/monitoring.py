@@ -1,0 +1,171 @@
+"""Monitoring: kube-prometheus-stack, DCGM scraping, GPU alerts, dashboards and OpenCost on one target."""
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from hybridai import catalog
+from modules.base import MANAGED_BY, Args, child, protected
+from modules.observability import AlertArgs, alert_groups, dashboards
+from modules.target import Target
+
+PROMETHEUS_SERVICE = "kps-prometheus"
+"""Prometheus service of the release (`fullnameOverride: kps`), where OpenCost queries."""
+
+
+class OpenCostPricing(Args):
+    """OpenCost custom pricing (hourly USD) for clusters without a cloud price API: on-prem, edge."""
+
+    cpu_core_hour: float
+    ram_gb_hour: float
+    gpu_hour: float
+    storage_gb_month: float
+
+
+class MonitoringArgs(Args):
+    namespace: str = "monitoring"
+    retention: str = "15d"
+    storage_size: str = "100Gi"
+    storage_class: str | None = None
+    grafana_admin_secret: str = "grafana-admin"
+    gpu_operator_namespace: str = "gpu-operator"
+    alerts: AlertArgs = AlertArgs()
+    pricing: OpenCostPricing | None = None
+    """None: OpenCost prices nodes from the cloud provider's pricing API."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Prometheus, Alertmanager and Grafana (kube-prometheus-stack, pinned) in their own namespace;
+    a ServiceMonitor for the DCGM exporter; the GPU alert rules; Grafana dashboards provisioned
+    from ConfigMaps; OpenCost for per-namespace cost showback, with custom pricing off the cloud."""
+
+    def __init__(self, target: Target, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-monitoring"
+        super().__init__("hybrid-ai:monitoring:Monitoring", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        provider = target.provider
+        pss_version = catalog.versions().kubernetes.pod_security_version
+        ns = args.namespace
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={
+                "name": ns,
+                "labels": {
+                    **MANAGED_BY,
+                    # Baseline enforced (no privileged pods, no host namespaces: node-exporter is off,
+                    # DCGM covers the GPU nodes); restricted audited and warned, so drift shows.
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    **{f"pod-security.kubernetes.io/{m}-version": pss_version for m in ("enforce", "audit", "warn")},
+                },
+            },
+            # Prometheus keeps its samples on volumes in this namespace.
+            opts=protected(self, provider),
+        )
+
+        pin = catalog.chart("kube-prometheus-stack")
+        storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}
+        if args.storage_class:
+            storage["storageClassName"] = args.storage_class
+        self.stack = k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            name="kube-prometheus-stack",
+            chart=pin.chart,
+            version=pin.version,
+            repository_opts={"repo": pin.repository},
+            namespace=ns,
+            values={
+                "fullnameOverride": "kps",
+                # Host namespaces are allowed only in the GPU Operator's namespace.
+                "nodeExporter": {"enabled": False},
+                "prometheus": {
+                    "prometheusSpec": {
+                        "retention": args.retention,
+                        "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+                        # Select every ServiceMonitor, PodMonitor and rule in the cluster, not only
+                        # those labelled for this release.
+                        "serviceMonitorSelectorNilUsesHelmValues": False,
+                        "podMonitorSelectorNilUsesHelmValues": False,
+                        "ruleSelectorNilUsesHelmValues": False,
+                        "externalLabels": {"cluster": target.target, "placement": target.placement},
+                    }
+                },
+                # Grafana's admin login comes from an existing Secret, never the chart's default.
+                "grafana": {
+                    "admin": {"existingSecret": args.grafana_admin_secret},
+                    "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+                },
+            },
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            max_history=10,
+            opts=child(self, provider, depends_on=[namespace]),
+        )
+        after_crds = child(self, provider, depends_on=[self.stack])
+
+        k8s.apiextensions.CustomResource(
+            f"{name}-dcgm-servicemonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata={"name": "nvidia-dcgm-exporter", "namespace": ns, "labels": MANAGED_BY},
+            spec={
+                "selector": {"matchLabels": {"app": "nvidia-dcgm-exporter"}},
+                "namespaceSelector": {"matchNames": [args.gpu_operator_namespace]},
+                # honorLabels keeps the exporter's namespace/pod labels: those of the workload using
+                # the GPU, which the idle-GPU alert and per-namespace dashboards group by.
+                "endpoints": [{"port": "gpu-metrics", "interval": "15s", "honorLabels": True}],
+            },
+            opts=after_crds,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-gpu-rules",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata={"name": "hybridai-gpu-alerts", "namespace": ns, "labels": MANAGED_BY},
+            spec={"groups": alert_groups(args.alerts)},
+            opts=after_crds,
+        )
+        for board, content in dashboards(args.alerts.latency_objective_ms).items():
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-{board}",
+                metadata={"name": f"hybridai-dashboard-{board}", "namespace": ns, "labels": {**MANAGED_BY, "grafana_dashboard": "1"}},
+                data={f"{board}.json": json.dumps(content, indent=2, sort_keys=True)},
+                opts=child(self, provider, depends_on=[namespace]),
+            )
+
+        cost = catalog.chart("opencost")
+        opencost: dict = {
+            "exporter": {"defaultClusterId": target.target},
+            "prometheus": {"internal": {"enabled": True, "serviceName": PROMETHEUS_SERVICE, "namespaceName": ns, "port": 9090}},
+        }
+        if args.pricing:
+            p = args.pricing
+            opencost["customPricing"] = {
+                "enabled": True,
+                "provider": "custom",
+                "costModel": {
+                    "description": "hybrid-ai on-prem pricing: amortized purchase, power and operations",
+                    "CPU": round(p.cpu_core_hour, 6),
+                    "RAM": round(p.ram_gb_hour, 6),
+                    "GPU": round(p.gpu_hour, 6),
+                    "storage": round(p.storage_gb_month, 6),
+                },
+            }
+        k8s.helm.v3.Release(
+            f"{name}-opencost",
+            name="opencost",
+            chart=cost.chart,
+            version=cost.version,
+            repository_opts={"repo": cost.repository},
+            namespace=ns,
+            values={"opencost": opencost},
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=600,
+            max_history=10,
+            opts=child(self, provider, depends_on=[self.stack]),
+        )
+        self.register_outputs({"namespace": ns})

@@ -1,0 +1,205 @@
+"""GPU alert rules and Grafana dashboards: PromQL over DCGM, kube-state-metrics and model servers.
+
+Metric sources: the DCGM exporter (`DCGM_FI_*`, labelled with the workload's `namespace` and `pod`
+because its ServiceMonitor honours the exporter's labels), kube-state-metrics (`kube_*`), and KServe
+model servers (`request_predict_seconds`, a histogram per model server pod).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from modules.base import Args
+
+INFERENCE_LATENCY = "request_predict_seconds"
+GPU_RESOURCES = 'resource=~"nvidia_com_(gpu|mig_.+)"'
+
+
+class AlertArgs(Args):
+    latency_objective_ms: int = 100
+    idle_gpu_percent: int = 10
+    idle_gpu_minutes: int = 30
+    quota_alert_percent: int = 90
+    pending_training_minutes: int = 60
+    training_namespaces: tuple[str, ...] = Field(default=(), description="Namespaces whose Pending pods are training jobs.")
+
+
+def _alert(name: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict[str, Any]:
+    rule = {"alert": name, "expr": expr, "labels": {"severity": severity, "source": "hybrid-ai"}, "annotations": {"summary": summary, "description": description}}
+    if duration != "0m":
+        rule["for"] = duration
+    return rule
+
+
+def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
+    """Rule groups of the PrometheusRule every cluster gets."""
+    idle = args.idle_gpu_percent
+    gpu = [
+        _alert(
+            "GpuAllocatedButIdle",
+            f'avg by (namespace, pod, Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL{{pod!=""}}) < {idle}',
+            f"{args.idle_gpu_minutes}m",
+            "warning",
+            "GPU allocated to {{ $labels.namespace }}/{{ $labels.pod }} is idle",
+            f"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.Hostname }}}} has stayed below {idle} % utilization for {args.idle_gpu_minutes} minutes while allocated: "
+            "free it (scale the workload down or release the notebook) so another team can use it.",
+        ),
+        _alert(
+            "GpuXidError",
+            "max by (Hostname, gpu, UUID) (max_over_time(DCGM_FI_DEV_XID_ERRORS[10m])) > 0",
+            "0m",
+            "critical",
+            "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
+            "The driver reported an XID error (hardware, driver or application fault). Check `nvidia-smi -q` and the node's kernel log; drain the node if it repeats.",
+        ),
+        _alert(
+            "GpuEccDoubleBitErrors",
+            "increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL[15m]) > 0",
+            "0m",
+            "critical",
+            "Uncorrectable ECC errors on GPU {{ $labels.gpu }} of {{ $labels.Hostname }}",
+            "Double-bit ECC errors corrupt data. Drain the node and have the GPU inspected or replaced.",
+        ),
+        _alert(
+            "GpuTemperatureHigh",
+            "max by (Hostname, gpu) (DCGM_FI_DEV_GPU_TEMP) > 85",
+            "10m",
+            "warning",
+            "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} runs at {{ $value }} °C",
+            "Above 85 °C for 10 minutes; the GPU throttles and ages faster. Check cooling and airflow.",
+        ),
+        _alert(
+            "GpuThermalThrottling",
+            "rate(DCGM_FI_DEV_THERMAL_VIOLATION[5m]) > 0",
+            "10m",
+            "warning",
+            "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is thermally throttled",
+            "The GPU has slowed its clocks to cool down for 10 minutes: jobs on it run slower than planned.",
+        ),
+        _alert(
+            "GpuNodeLostGpus",
+            f"(max by (node) (max_over_time(kube_node_status_allocatable{{{GPU_RESOURCES}}}[1h])) > 0) unless (max by (node) (kube_node_status_allocatable{{{GPU_RESOURCES}}}) > 0)",
+            "10m",
+            "critical",
+            "Node {{ $labels.node }} no longer offers its GPUs",
+            "The node advertised GPUs in the last hour and now advertises none: the driver, device plugin or MIG reconfiguration failed. Check the gpu-operator pods on the node.",
+        ),
+    ]
+    service = [
+        _alert(
+            "InferenceLatencyAboveObjective",
+            f"histogram_quantile(0.99, sum by (namespace, le) (rate({INFERENCE_LATENCY}_bucket[5m]))) > {args.latency_objective_ms / 1000:g}",
+            "10m",
+            "critical",
+            "p99 inference latency in {{ $labels.namespace }} is above the objective",
+            f"p99 latency has exceeded {args.latency_objective_ms} ms for 10 minutes. Add replicas or GPU capacity, or check for a slow model version.",
+        ),
+        _alert(
+            "TeamGpuQuotaNearlyExhausted",
+            'sum by (namespace, resource) (kube_resourcequota{type="used", resource=~"requests.nvidia.com/.+"})'
+            ' / sum by (namespace, resource) (kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"} > 0)'
+            f" >= {args.quota_alert_percent / 100:g}",
+            "15m",
+            "warning",
+            "{{ $labels.namespace }} has used {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota",
+            "New GPU workloads of this team will be refused once the quota is full: free idle GPUs or ask for a larger share.",
+        ),
+    ]
+    if args.training_namespaces:
+        namespaces = "|".join(sorted(args.training_namespaces))
+        service.append(
+            _alert(
+                "TrainingPodPendingTooLong",
+                f'max by (namespace, pod) (kube_pod_status_phase{{phase="Pending", namespace=~"{namespaces}"}}) == 1',
+                f"{args.pending_training_minutes}m",
+                "warning",
+                "Training pod {{ $labels.namespace }}/{{ $labels.pod }} has been pending too long",
+                f"Pending for over {args.pending_training_minutes} minutes: no GPU capacity or quota is free, or the burst pool can't scale up.",
+            )
+        )
+    return [{"name": "hybridai-gpu-health", "rules": gpu}, {"name": "hybridai-gpu-service", "rules": service}]
+
+
+def _panel(i: int, title: str, unit: str, *targets: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "id": i + 1,
+        "type": "timeseries",
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": "prometheus"},
+        "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [{"expr": expr, "legendFormat": legend, "refId": chr(ord("A") + n)} for n, (expr, legend) in enumerate(targets)],
+    }
+
+
+def _dashboard(uid: str, title: str, panels: list[tuple]) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["hybrid-ai", "gpu"],
+        "schemaVersion": 39,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "1m",
+        "panels": [_panel(i, *p) for i, p in enumerate(panels)],
+    }
+
+
+def dashboards(latency_objective_ms: int) -> dict[str, dict[str, Any]]:
+    """Grafana dashboards by file name: GPU fleet, inference, team quotas."""
+    return {
+        "gpu-fleet": _dashboard(
+            "hybridai-gpu-fleet",
+            "hybrid-ai / GPU fleet",
+            [
+                ("GPU utilization by node", "percent", ("avg by (Hostname) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}}")),
+                ("GPU utilization by namespace", "percent", ('avg by (namespace) (DCGM_FI_DEV_GPU_UTIL{pod!=""})', "{{namespace}}")),
+                ("GPU memory used by node", "decmbytes", ("sum by (Hostname) (DCGM_FI_DEV_FB_USED)", "{{Hostname}}")),
+                ("GPU memory used by namespace", "decmbytes", ('sum by (namespace) (DCGM_FI_DEV_FB_USED{pod!=""})', "{{namespace}}")),
+                ("GPU temperature by node (max)", "celsius", ("max by (Hostname) (DCGM_FI_DEV_GPU_TEMP)", "{{Hostname}}")),
+                ("GPU power by node", "watt", ("sum by (Hostname) (DCGM_FI_DEV_POWER_USAGE)", "{{Hostname}}")),
+                ("GPU power by namespace", "watt", ('sum by (namespace) (DCGM_FI_DEV_POWER_USAGE{pod!=""})', "{{namespace}}")),
+                ("Allocated GPUs idle below 10 %", "short", ('count by (namespace) (DCGM_FI_DEV_GPU_UTIL{pod!=""} < 10)', "{{namespace}}")),
+            ],
+        ),
+        "inference": _dashboard(
+            "hybridai-inference",
+            "hybrid-ai / Inference",
+            [
+                (
+                    "p99 latency by namespace",
+                    "s",
+                    (f"histogram_quantile(0.99, sum by (namespace, le) (rate({INFERENCE_LATENCY}_bucket[5m])))", "{{namespace}} p99"),
+                    (f"vector({latency_objective_ms / 1000:g})", "objective"),
+                ),
+                ("p50 latency by namespace", "s", (f"histogram_quantile(0.5, sum by (namespace, le) (rate({INFERENCE_LATENCY}_bucket[5m])))", "{{namespace}} p50")),
+                ("Requests per second by namespace", "reqps", (f"sum by (namespace) (rate({INFERENCE_LATENCY}_count[5m]))", "{{namespace}}")),
+                ("GPU utilization of serving pods", "percent", ('avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{pod!=""})', "{{namespace}}/{{pod}}")),
+            ],
+        ),
+        "gpu-quotas": _dashboard(
+            "hybridai-gpu-quotas",
+            "hybrid-ai / GPU quota use by team",
+            [
+                (
+                    "GPU quota used",
+                    "percentunit",
+                    (
+                        'sum by (namespace, resource) (kube_resourcequota{type="used", resource=~"requests.nvidia.com/.+"})'
+                        ' / sum by (namespace, resource) (kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"} > 0)',
+                        "{{namespace}} {{resource}}",
+                    ),
+                ),
+                ("GPUs requested by namespace", "short", ('sum by (namespace, resource) (kube_resourcequota{type="used", resource=~"requests.nvidia.com/.+"})', "{{namespace}} {{resource}}")),
+                ("GPU quota by namespace", "short", ('sum by (namespace, resource) (kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"})', "{{namespace}} {{resource}}")),
+                ("Pending pods by namespace", "short", ('sum by (namespace) (kube_pod_status_phase{phase="Pending"})', "{{namespace}}")),
+            ],
+        ),
+    }
+
+
+def expressions(groups: list[dict[str, Any]], boards: dict[str, dict[str, Any]]) -> list[str]:
+    """Every PromQL expression of the rules and dashboards (for parsing them in tests)."""
+    exprs = [rule["expr"] for group in groups for rule in group["rules"]]
+    exprs += [target["expr"] for board in boards.values() for panel in board["panels"] for target in panel["targets"]]
+    return exprs
