@@ -1,0 +1,209 @@
+"""GPU alert rules and dashboards: every expression parses, every group passes `promtool check
+rules`, and the important alerts fire — and stay quiet — on synthetic series (`promtool test rules`)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import pytest
+import yaml
+
+from modules.observability import AlertArgs, alert_groups, dashboards, expressions
+from tests.conftest import EXAMPLE_STACKS, planned
+from tests.helpers import of_kind
+
+ARGS = AlertArgs(latency_objective_ms=50, training_namespaces=("clinical-research", "fraud"))
+RULES = {"groups": alert_groups(ARGS)}
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        reason = "promtool not installed (Debian package `prometheus`; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def stack_rules(stack: str) -> list[dict[str, Any]]:
+    plan, _ = planned(stack)
+    return [r.inputs["spec"] for r in of_kind(plan.resources, "PrometheusRule")]
+
+
+def stack_dashboards(stack: str) -> list[dict[str, Any]]:
+    import json
+
+    plan, _ = planned(stack)
+    return [json.loads(text) for r in of_kind(plan.resources, "ConfigMap") if "grafana_dashboard" in r.inputs["metadata"].get("labels", {}) for text in r.inputs["data"].values()]
+
+
+def test_every_expression_parses(example_stack: str) -> None:
+    rules = stack_rules(example_stack)
+    boards = stack_dashboards(example_stack)
+    assert rules and len(boards) == 3 * len(rules), "every cluster has the rules and three dashboards"
+    exprs = [e for spec in rules for e in expressions(spec["groups"], {})] + expressions([], {str(i): b for i, b in enumerate(boards)})
+    for expr in exprs:
+        promql_parser.parse(expr)  # raises ValueError on bad PromQL
+
+
+def test_parser_rejects_bad_promql() -> None:
+    with pytest.raises(ValueError):
+        promql_parser.parse('avg by (namespace) (DCGM_FI_DEV_GPU_UTIL{pod!=""} < 10')
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_every_rule_group_passes_promtool_check(stack: str, tmp_path: Path) -> None:
+    tool = promtool()
+    for i, spec in enumerate(stack_rules(stack)):
+        path = tmp_path / f"rules-{i}.yaml"
+        path.write_text(yaml.safe_dump({"groups": spec["groups"]}))
+        result = subprocess.run([tool, "check", "rules", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_check_catches_a_broken_rule(tmp_path: Path) -> None:
+    tool = promtool()
+    broken = {"groups": [{"name": "x", "rules": [{"alert": "Broken", "expr": "sum(rate(x[5m])"}]}]}
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
+    assert subprocess.run([tool, "check", "rules", str(tmp_path / "broken.yaml")], capture_output=True).returncode != 0
+
+
+def rule(name: str) -> dict[str, Any]:
+    return next(r for g in RULES["groups"] for r in g["rules"] if r.get("alert") == name)
+
+
+def fired(name: str, labels: dict[str, str], value: str | None = None) -> dict[str, Any]:
+    """An expected alert: the rule's labels plus the series', annotations rendered for them."""
+    def render(text: str) -> str:
+        text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], text)
+        return text.replace("{{ $value }}", value or "").replace("{{ $value | humanizePercentage }}", value or "")
+
+    r = rule(name)
+    return {"exp_labels": {**r["labels"], **labels}, "exp_annotations": {k: render(v) for k, v in r["annotations"].items()}}
+
+
+CASES = [
+    (
+        "idle allocated GPU fires after 30 minutes; a busy one and a short dip stay quiet",
+        [
+            ('DCGM_FI_DEV_GPU_UTIL{namespace="radiology", pod="idle", Hostname="n1", gpu="0"}', "3x45"),
+            ('DCGM_FI_DEV_GPU_UTIL{namespace="radiology", pod="busy", Hostname="n1", gpu="1"}', "85x45"),
+            ('DCGM_FI_DEV_GPU_UTIL{namespace="pathology", pod="dip", Hostname="n2", gpu="0"}', "80x20 5x10 80x15"),
+            ('DCGM_FI_DEV_GPU_UTIL{namespace="", pod="", Hostname="n3", gpu="0"}', "0x45"),
+        ],
+        [
+            (25, "GpuAllocatedButIdle", []),
+            (40, "GpuAllocatedButIdle", [fired("GpuAllocatedButIdle", {"namespace": "radiology", "pod": "idle", "Hostname": "n1", "gpu": "0"})]),
+        ],
+    ),
+    (
+        "team GPU quota at 90 % fires after 15 minutes; 50 % and a zero quota stay quiet",
+        [
+            ('kube_resourcequota{namespace="fraud", resource="requests.nvidia.com/gpu", type="used"}', "29x30"),
+            ('kube_resourcequota{namespace="fraud", resource="requests.nvidia.com/gpu", type="hard"}', "32x30"),
+            ('kube_resourcequota{namespace="credit", resource="requests.nvidia.com/gpu", type="used"}', "8x30"),
+            ('kube_resourcequota{namespace="credit", resource="requests.nvidia.com/gpu", type="hard"}', "16x30"),
+            ('kube_resourcequota{namespace="web", resource="requests.nvidia.com/gpu", type="used"}', "0x30"),
+            ('kube_resourcequota{namespace="web", resource="requests.nvidia.com/gpu", type="hard"}', "0x30"),
+        ],
+        [
+            (10, "TeamGpuQuotaNearlyExhausted", []),
+            (20, "TeamGpuQuotaNearlyExhausted", [fired("TeamGpuQuotaNearlyExhausted", {"namespace": "fraud", "resource": "requests.nvidia.com/gpu"}, "90.62%")]),
+        ],
+    ),
+    (
+        "a node whose GPUs disappear fires; a steady node stays quiet",
+        [
+            ('kube_node_status_allocatable{node="gpu-1", resource="nvidia_com_gpu"}', "8x20 _x40"),
+            ('kube_node_status_allocatable{node="gpu-2", resource="nvidia_com_mig_1g_10gb"}', "28x60"),
+        ],
+        [
+            (15, "GpuNodeLostGpus", []),
+            # Gone at 25 min (5 min staleness), firing 10 min later.
+            (32, "GpuNodeLostGpus", []),
+            (40, "GpuNodeLostGpus", [fired("GpuNodeLostGpus", {"node": "gpu-1"})]),
+        ],
+    ),
+    (
+        "p99 latency above the 50 ms objective fires after 10 minutes; a fast namespace stays quiet",
+        [
+            ('request_predict_seconds_bucket{namespace="fraud-serving", le="0.025"}', "0+50x30"),
+            ('request_predict_seconds_bucket{namespace="fraud-serving", le="0.1"}', "0+90x30"),
+            ('request_predict_seconds_bucket{namespace="fraud-serving", le="+Inf"}', "0+100x30"),
+            ('request_predict_seconds_bucket{namespace="credit-serving", le="0.025"}', "0+100x30"),
+            ('request_predict_seconds_bucket{namespace="credit-serving", le="0.1"}', "0+100x30"),
+            ('request_predict_seconds_bucket{namespace="credit-serving", le="+Inf"}', "0+100x30"),
+        ],
+        [
+            (8, "InferenceLatencyAboveObjective", []),
+            (20, "InferenceLatencyAboveObjective", [fired("InferenceLatencyAboveObjective", {"namespace": "fraud-serving"})]),
+        ],
+    ),
+    (
+        "an XID error fires at once; clean GPUs stay quiet",
+        [
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="3", UUID="GPU-1"}', "0x5 79x5"),
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="4", UUID="GPU-2"}', "0x10"),
+        ],
+        [
+            (3, "GpuXidError", []),
+            (7, "GpuXidError", [fired("GpuXidError", {"Hostname": "n1", "gpu": "3", "UUID": "GPU-1"}, "79")]),
+        ],
+    ),
+    (
+        "uncorrectable ECC errors fire; a steady counter stays quiet",
+        [
+            ('DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{Hostname="n1", gpu="0"}', "0x10 2x10"),
+            ('DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{Hostname="n1", gpu="1"}', "5x20"),
+        ],
+        [(5, "GpuEccDoubleBitErrors", []), (15, "GpuEccDoubleBitErrors", [fired("GpuEccDoubleBitErrors", {"Hostname": "n1", "gpu": "0"})])],
+    ),
+    (
+        "a training pod pending over an hour fires; an inference pod pending as long stays quiet",
+        [
+            ('kube_pod_status_phase{namespace="fraud", pod="train-1", phase="Pending"}', "1x90"),
+            ('kube_pod_status_phase{namespace="fraud-serving", pod="srv-1", phase="Pending"}', "1x90"),
+        ],
+        [(50, "TrainingPodPendingTooLong", []), (70, "TrainingPodPendingTooLong", [fired("TrainingPodPendingTooLong", {"namespace": "fraud", "pod": "train-1"})])],
+    ),
+]
+
+
+@pytest.mark.parametrize("case,series,checks", CASES, ids=[c[0] for c in CASES])
+def test_alert_fires_and_stays_quiet(case: str, series: list, checks: list, tmp_path: Path) -> None:
+    tool = promtool()
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(RULES))
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": s, "values": v} for s, v in series],
+                "alert_rule_test": [{"eval_time": f"{t}m", "alertname": name, "exp_alerts": alerts} for t, name, alerts in checks],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+    result = subprocess.run([tool, "test", "rules", str(tmp_path / "test.yaml")], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_training_alert_only_where_training_namespaces_exist() -> None:
+    names = {r["alert"] for g in alert_groups(AlertArgs()) for r in g["rules"]}
+    assert "TrainingPodPendingTooLong" not in names
+    assert {"GpuAllocatedButIdle", "GpuXidError", "GpuEccDoubleBitErrors", "GpuTemperatureHigh", "GpuNodeLostGpus", "InferenceLatencyAboveObjective", "TeamGpuQuotaNearlyExhausted"} <= names
+
+
+def test_dashboards_cover_gpu_inference_and_quota_views() -> None:
+    boards = dashboards(50)
+    exprs = " ".join(expressions([], boards))
+    for metric in ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE", "request_predict_seconds_bucket", "kube_resourcequota"):
+        assert metric in exprs
+    assert "by (namespace)" in exprs and "by (Hostname)" in exprs
