@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from pydantic import model_validator
 
 from hybridai import catalog
 from modules.base import MANAGED_BY, Args, child, protected
@@ -34,6 +37,20 @@ class MonitoringArgs(Args):
     alerts: AlertArgs = AlertArgs()
     pricing: OpenCostPricing | None = None
     """None: OpenCost prices nodes from the cloud provider's pricing API."""
+    mode: Literal["server", "agent"] = "server"
+    """`agent` (edge sites): Prometheus only scrapes and forwards to `remote_write_url`, buffering
+    in its write-ahead log while the link is down; no local rules, Alertmanager or Grafana."""
+    remote_write_url: str | None = None
+    receive_remote_write: bool = False
+    """Accept remote-write from agents (a hub that edge sites forward to)."""
+    external_labels: dict[str, str] = {}
+    """Labels on every series this Prometheus sends or stores (for example the edge site)."""
+
+    @model_validator(mode="after")
+    def _agent_forwards(self) -> MonitoringArgs:
+        if self.mode == "agent" and not self.remote_write_url:
+            raise ValueError("agent mode forwards everything it scrapes: set remote_write_url")
+        return self
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -69,6 +86,37 @@ class Monitoring(pulumi.ComponentResource):
         storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}
         if args.storage_class:
             storage["storageClassName"] = args.storage_class
+        agent = args.mode == "agent"
+        prometheus_spec: dict = {
+            "retention": args.retention,
+            "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+            # Select every ServiceMonitor, PodMonitor and rule in the cluster, not only those
+            # labelled for this release.
+            "serviceMonitorSelectorNilUsesHelmValues": False,
+            "podMonitorSelectorNilUsesHelmValues": False,
+            "ruleSelectorNilUsesHelmValues": False,
+            "externalLabels": {"cluster": target.target, "placement": target.placement, **args.external_labels},
+        }
+        if args.remote_write_url:
+            prometheus_spec["remoteWrite"] = [{"url": args.remote_write_url}]
+        if args.receive_remote_write:
+            prometheus_spec["enableRemoteWriteReceiver"] = True
+        values: dict = {
+            "fullnameOverride": "kps",
+            # Host namespaces are allowed only in the GPU Operator's namespace.
+            "nodeExporter": {"enabled": False},
+            "prometheus": {"prometheusSpec": prometheus_spec},
+            # Grafana's admin login comes from an existing Secret, never the chart's default.
+            "grafana": {
+                "admin": {"existingSecret": args.grafana_admin_secret},
+                "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+            },
+        }
+        if agent:
+            values["prometheus"]["agentMode"] = True
+            values["alertmanager"] = {"enabled": False}
+            values["grafana"] = {"enabled": False}
+            values["defaultRules"] = {"create": False}
         self.stack = k8s.helm.v3.Release(
             f"{name}-kube-prometheus-stack",
             name="kube-prometheus-stack",
@@ -76,28 +124,7 @@ class Monitoring(pulumi.ComponentResource):
             version=pin.version,
             repository_opts={"repo": pin.repository},
             namespace=ns,
-            values={
-                "fullnameOverride": "kps",
-                # Host namespaces are allowed only in the GPU Operator's namespace.
-                "nodeExporter": {"enabled": False},
-                "prometheus": {
-                    "prometheusSpec": {
-                        "retention": args.retention,
-                        "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
-                        # Select every ServiceMonitor, PodMonitor and rule in the cluster, not only
-                        # those labelled for this release.
-                        "serviceMonitorSelectorNilUsesHelmValues": False,
-                        "podMonitorSelectorNilUsesHelmValues": False,
-                        "ruleSelectorNilUsesHelmValues": False,
-                        "externalLabels": {"cluster": target.target, "placement": target.placement},
-                    }
-                },
-                # Grafana's admin login comes from an existing Secret, never the chart's default.
-                "grafana": {
-                    "admin": {"existingSecret": args.grafana_admin_secret},
-                    "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
-                },
-            },
+            values=values,
             atomic=True,
             cleanup_on_fail=True,
             timeout=900,
@@ -120,6 +147,10 @@ class Monitoring(pulumi.ComponentResource):
             },
             opts=after_crds,
         )
+        if agent:
+            # Rules, dashboards and cost allocation live where the series land: the hub.
+            self.register_outputs({"namespace": ns})
+            return
         k8s.apiextensions.CustomResource(
             f"{name}-gpu-rules",
             api_version="monitoring.coreos.com/v1",

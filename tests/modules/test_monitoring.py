@@ -77,3 +77,29 @@ def test_opencost_reads_this_prometheus_and_prices_on_prem_nodes(resources) -> N
 def test_cloud_clusters_use_the_provider_price_api() -> None:
     values = release(monitoring(MonitoringArgs()), "opencost").inputs["values"]["opencost"]
     assert "customPricing" not in values
+
+
+def test_agent_mode_forwards_with_site_labels_and_nothing_else() -> None:
+    # GIVEN an edge site whose metrics go to the plant hub
+    resources = monitoring(MonitoringArgs(mode="agent", remote_write_url="https://hub.plant.example/api/v1/write", external_labels={"site": "line-3"}))
+    values = release(resources, "kube-prometheus-stack").inputs["values"]
+    spec = values["prometheus"]["prometheusSpec"]
+    # THEN Prometheus runs as an agent that remote-writes every series labelled with the site
+    assert values["prometheus"]["agentMode"] is True
+    assert spec["remoteWrite"] == [{"url": "https://hub.plant.example/api/v1/write"}]
+    assert spec["externalLabels"]["site"] == "line-3"
+    assert values["alertmanager"] == {"enabled": False} and values["grafana"] == {"enabled": False}
+    # AND DCGM is still scraped; rules, dashboards and OpenCost live on the hub
+    assert of_kind(resources, "ServiceMonitor") and not of_kind(resources, "PrometheusRule")
+    assert not [r for r in of_kind(resources, "ConfigMap")]
+    assert [r.inputs["chart"] for r in resources if r.type == "kubernetes:helm.sh/v3:Release"] == ["kube-prometheus-stack"]
+
+
+def test_hub_receives_remote_write() -> None:
+    values = release(monitoring(MonitoringArgs(receive_remote_write=True)), "kube-prometheus-stack").inputs["values"]
+    assert values["prometheus"]["prometheusSpec"]["enableRemoteWriteReceiver"] is True
+
+
+def test_agent_without_a_destination_is_refused() -> None:
+    with pytest.raises(ValueError, match="remote_write_url"):
+        MonitoringArgs(mode="agent")
