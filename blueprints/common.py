@@ -11,10 +11,11 @@ from modules.observability import AlertArgs
 from modules.tenancy import TenancyArgs, TenantArgs
 
 
-def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings) -> GpuOperatorArgs:
+def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings, monitoring_namespace: str) -> GpuOperatorArgs:
     preinstalled = cluster.driver == "preinstalled"
     return GpuOperatorArgs(
         namespace=settings.namespace,
+        monitoring_namespace=monitoring_namespace,
         driver=not preinstalled,
         toolkit=True,
         toolkit_env=catalog.toolkit_env(cluster.distribution),

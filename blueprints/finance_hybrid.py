@@ -59,7 +59,7 @@ def training_pool_args(spec: FinanceHybridSpec) -> TrainingPoolArgs:
         ),
         tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": t.quota.gpus}) for t in cloud.teams]),
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
-        gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
+        gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
         monitoring=monitoring_args(spec, cloud.teams, spec.gpu_operator.namespace, None),
     )
@@ -89,6 +89,6 @@ def build(spec: FinanceHybridSpec) -> None:
     )
 
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
-    GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator))
+    GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator, spec.monitoring.namespace))
     Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))
     Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem)))

@@ -17,6 +17,6 @@ from modules.tenancy import Tenancy
 def build(spec: HealthcareOnpremSpec) -> None:
     cluster = spec.onprem
     onprem = Target(spec.prefix, cluster.name, TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig))
-    GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator))
+    GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator, spec.monitoring.namespace))
     Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator))
     Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, cluster)))

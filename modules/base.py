@@ -25,3 +25,18 @@ def protected(parent: pulumi.Resource, provider: k8s.Provider, **options) -> pul
     """Options of a child that holds data: `pulumi destroy` refuses it, and a delete (rename,
     replacement) leaves the object in place instead of losing what it holds."""
     return child(parent, provider, protect=True, retain_on_delete=True, **options)
+
+
+def ingress_policy(name: str, namespace: str, ingress: list[dict], parent: pulumi.Resource, provider: k8s.Provider, depends_on: list[pulumi.Resource]) -> k8s.networking.v1.NetworkPolicy:
+    """A platform namespace's NetworkPolicy: inbound traffic only from its own pods and the listed
+    sources; outbound stays open (operators and Prometheus talk to the API server and every node)."""
+    return k8s.networking.v1.NetworkPolicy(
+        name,
+        metadata={"name": f"{namespace}-ingress", "namespace": namespace, "labels": MANAGED_BY},
+        spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}]}, *ingress]},
+        opts=child(parent, provider, depends_on=depends_on),
+    )
+
+
+def from_namespace(namespace: str) -> dict:
+    return {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]}

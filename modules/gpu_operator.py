@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from hybridai import catalog
-from modules.base import MANAGED_BY, Args, child
+from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy
 from modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
@@ -42,6 +42,8 @@ class GpuOperatorArgs(Args):
     mig_strategy: Literal["none", "single", "mixed"] = "none"
     mig_configs: dict[str, dict[str, int]] = {}
     """mig-manager layouts by config name: profile → instances per GPU."""
+    monitoring_namespace: str = "monitoring"
+    """Whose Prometheus may scrape the DCGM exporter (the namespace's only other inbound traffic)."""
     time_slicing_replicas: int | None = None
     nodes: tuple[GpuNodeArgs, ...] = ()
     """GPU nodes to label with their pool, model and MIG config."""
@@ -72,6 +74,7 @@ class GpuOperator(pulumi.ComponentResource):
             },
             opts=child(self, provider),
         )
+        ingress_policy(f"{name}-netpol", args.namespace, [from_namespace(args.monitoring_namespace)], self, provider, [namespace])
         config_maps: list[pulumi.Resource] = []
 
         def config_map(suffix: str, object_name: str, key: str, content: dict) -> None:

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 from pydantic import model_validator
 
 from hybridai import catalog
-from modules.base import MANAGED_BY, Args, child, protected
+from modules.base import MANAGED_BY, Args, child, ingress_policy, protected
 from modules.observability import AlertArgs, alert_groups, dashboards
 from modules.target import Target
 
@@ -81,6 +81,13 @@ class Monitoring(pulumi.ComponentResource):
             # Prometheus keeps its samples on volumes in this namespace.
             opts=protected(self, provider),
         )
+
+        # The API server calls the Prometheus Operator's admission webhook (pod port 10250); edge
+        # agents remote-write to a hub's Prometheus (9090) from outside the cluster.
+        extra = [{"ports": [{"protocol": "TCP", "port": 10250}]}]
+        if args.receive_remote_write:
+            extra.append({"ports": [{"protocol": "TCP", "port": 9090}]})
+        ingress_policy(f"{name}-netpol", ns, extra, self, provider, [namespace])
 
         pin = catalog.chart("kube-prometheus-stack")
         storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}

@@ -1,0 +1,9 @@
+"""Policy rules: plain functions of a stack's resources (the dicts resources.json records) and a
+PolicyContext. The offline plan, tests and the CrossGuard pack all call these same functions."""
+from __future__ import annotations
+
+from policy.rules import aws, compliance, kubernetes  # noqa: F401 - importing registers the rules
+from policy.rules.base import RULES, Finding, Level, PolicyContext, Resource, Rule
+from policy.rules.evaluate import evaluate, profile_rules
+
+__all__ = ["RULES", "Finding", "Level", "PolicyContext", "Resource", "Rule", "evaluate", "profile_rules"]

@@ -1,0 +1,66 @@
+"""What every rule shares: the context a stack gives it, findings, and the registry."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Level = Literal["mandatory", "advisory", "disabled"]
+Resource = dict[str, Any]
+"""A resource as resources.json records it: urn, type, name, parent, provider, protect,
+retain_on_delete, dependencies, inputs, placement, target."""
+
+
+class PolicyContext(BaseModel):
+    """What rules need to know about the stack beyond its resources."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operator_namespace: str = "gpu-operator"
+    """The one namespace allowed privileged pods and host namespaces."""
+    platform_namespaces: dict[str, str] = {"gpu-operator": "privileged", "monitoring": "baseline"}
+    """Platform namespaces and the Pod Security level each may run at; all others: restricted."""
+    allowed_registries: tuple[str, ...] = ()
+    allowed_regions: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    monthly_estimate_usd: float | None = None
+    monthly_ceiling_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    urn: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+    level: Level
+    """Default enforcement; a stack may change it."""
+    check: Callable[[list[Resource], PolicyContext], Iterable[Finding]]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(rule_id: str, description: str, level: Level = "mandatory") -> Callable:
+    def register(fn: Callable[[list[Resource], PolicyContext], Iterable[Finding]]) -> Callable:
+        RULES[rule_id] = Rule(rule_id, description, level, fn)
+        return fn
+
+    return register
+
+
+def of_type(resources: list[Resource], *types: str) -> Iterator[Resource]:
+    return (r for r in resources if r["type"] in types)
+
+
+def kind(resource: Resource) -> str | None:
+    return resource["inputs"].get("kind") if resource["type"].startswith("kubernetes:") else None
+
+
+def metadata(resource: Resource) -> dict[str, Any]:
+    return resource["inputs"].get("metadata") or {}

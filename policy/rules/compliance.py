@@ -1,0 +1,119 @@
+"""Compliance-profile rules (HIPAA, SOX, data residency) and GPU hygiene and cost rules."""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+from policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, of_type, rule
+from policy.rules.kubernetes import workloads
+
+DATA_TYPES = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository")
+
+
+def _phi_namespaces(resources: list[Resource]) -> list[Resource]:
+    return [r for r in resources if kind(r) == "Namespace" and (metadata(r).get("labels") or {}).get("hybrid-ai.io/data-classification") == "phi"]
+
+
+@rule("hipaa-no-phi-in-cloud", "No cloud resource holds PHI-classified data")
+def no_phi_in_cloud(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in _phi_namespaces(resources):
+        if r["placement"] == "cloud":
+            yield Finding(r["urn"], f"PHI namespace {metadata(r).get('name')} is on cloud cluster {r['target']}")
+    for r in resources:
+        tags = r["inputs"].get("tags") if r["type"].startswith("aws:") else None
+        if isinstance(tags, dict) and tags.get("hybrid-ai.io/data-classification") == "phi":
+            yield Finding(r["urn"], f"{r['name']} is tagged as holding PHI in the cloud")
+
+
+@rule("hipaa-no-time-slicing-with-phi", "Clusters with PHI namespaces share GPUs only through MIG or whole GPUs, never time-slicing")
+def no_time_slicing(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    phi_targets = {r["target"] for r in _phi_namespaces(resources)}
+    for r in of_type(resources, "kubernetes:helm.sh/v3:Release"):
+        if r["inputs"].get("chart") == "gpu-operator" and r["target"] in phi_targets and ((r["inputs"].get("values") or {}).get("devicePlugin") or {}).get("config"):
+            yield Finding(r["urn"], f"the GPU Operator on {r['target']} configures device-plugin sharing (time-slicing) on a cluster with PHI namespaces")
+    for r in resources:
+        if kind(r) == "ConfigMap" and r["target"] in phi_targets and "timeSlicing" in json.dumps(r["inputs"].get("data") or {}):
+            yield Finding(r["urn"], f"ConfigMap {metadata(r).get('name')} defines time-slicing on a cluster with PHI namespaces")
+
+
+@rule("hipaa-audit-logging", "Audit logging is on: EKS audit logs, Pod Security audit mode on PHI namespaces")
+def audit_logging(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in of_type(resources, "aws:eks/cluster:Cluster"):
+        if "audit" not in (r["inputs"].get("enabledClusterLogTypes") or []):
+            yield Finding(r["urn"], "EKS audit logs are off")
+    for r in _phi_namespaces(resources):
+        if "pod-security.kubernetes.io/audit" not in (metadata(r).get("labels") or {}):
+            yield Finding(r["urn"], f"PHI namespace {metadata(r).get('name')} has no Pod Security audit mode")
+
+
+@rule("sox-immutable-audit-trail", "A CloudTrail trail with log file validation writes to an object-locked (compliance mode), KMS-encrypted bucket")
+def immutable_trail(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    if not any(r["type"].startswith("aws:") for r in resources):
+        return
+    buckets = {r["inputs"].get("bucket"): r for r in of_type(resources, "aws:s3/bucket:Bucket")}
+    locks = {r.get("parent"): r for r in of_type(resources, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")}
+    good = False
+    for trail in of_type(resources, "aws:cloudtrail/trail:Trail"):
+        inputs = trail["inputs"]
+        bucket = buckets.get(inputs.get("s3BucketName"))
+        lock = locks.get(bucket.get("parent")) if bucket else None
+        mode = (((lock or {}).get("inputs") or {}).get("rule") or {}).get("defaultRetention", {}).get("mode")
+        problems = [
+            *([] if inputs.get("enableLogFileValidation") is True else ["log file validation is off"]),
+            *([] if inputs.get("kmsKeyId") else ["logs aren't KMS-encrypted"]),
+            *([] if bucket and bucket["inputs"].get("objectLockEnabled") and mode == "COMPLIANCE" else ["its bucket has no compliance-mode object lock"]),
+        ]
+        if problems:
+            yield Finding(trail["urn"], f"audit trail {inputs.get('name')}: {'; '.join(problems)}")
+        else:
+            good = True
+    if not good:
+        provider = next(r for r in resources if r["type"] == "pulumi:providers:aws") if any(r["type"] == "pulumi:providers:aws" for r in resources) else None
+        yield Finding(provider["urn"] if provider else "", "the stack has cloud resources but no immutable audit trail")
+
+
+@rule("sox-protected-data-resources", "Buckets, KMS keys and ECR repositories are protected and retained on delete")
+def protected_data(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in of_type(resources, *DATA_TYPES):
+        if not r.get("protect"):
+            yield Finding(r["urn"], f"{r['name']} holds data but isn't protected")
+        elif r.get("retain_on_delete") is False:
+            yield Finding(r["urn"], f"{r['name']} holds data but isn't retained on delete")
+
+
+@rule("residency-allowed-regions", "Every cloud resource is in a region of the stack's jurisdiction")
+def residency(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    regions = {r["urn"]: r["inputs"].get("region") for r in of_type(resources, "pulumi:providers:aws")}
+    for urn, region in regions.items():
+        if region not in ctx.allowed_regions:
+            yield Finding(urn, f"AWS provider region {region!r} is outside the allowed regions {', '.join(ctx.allowed_regions) or '(none)'}")
+    for r in resources:
+        region = r["inputs"].get("region") if r["type"].startswith("aws:") else None
+        if isinstance(region, str) and region not in ctx.allowed_regions:
+            yield Finding(r["urn"], f"{r['name']} is placed in {region}, outside the allowed regions")
+
+
+@rule("gpu-training-scales-to-zero", "GPU training node groups scale to zero", level="advisory")
+def scale_to_zero(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in of_type(resources, "aws:eks/nodeGroup:NodeGroup"):
+        inputs = r["inputs"]
+        if (inputs.get("labels") or {}).get("hybrid-ai.io/node-role") == "gpu-training" and (inputs.get("scalingConfig") or {}).get("minSize") != 0:
+            yield Finding(r["urn"], f"{inputs.get('nodeGroupName')} keeps {inputs['scalingConfig'].get('minSize')} GPU nodes up between runs")
+
+
+@rule("gpu-production-inference-not-on-spot", "Production inference doesn't run on spot capacity")
+def inference_not_spot(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    inference = {(r["target"], metadata(r).get("name")) for r in resources if kind(r) == "Namespace" and (metadata(r).get("labels") or {}).get("hybrid-ai.io/tier") == "production-inference"}
+    spot_keys = {("hybrid-ai.io/capacity", "spot"), ("eks.amazonaws.com/capacityType", "SPOT"), ("karpenter.sh/capacity-type", "spot")}
+    for r, spec in workloads(resources):
+        if (r["target"], metadata(r).get("namespace")) in inference and set((spec.get("nodeSelector") or {}).items()) & spot_keys:
+            yield Finding(r["urn"], f"{kind(r)} {metadata(r).get('name')} serves production inference from spot nodes")
+    for r in of_type(resources, "aws:eks/nodeGroup:NodeGroup"):
+        if (r["inputs"].get("labels") or {}).get("hybrid-ai.io/node-role") == "inference" and r["inputs"].get("capacityType") == "SPOT":
+            yield Finding(r["urn"], f"inference node group {r['inputs'].get('nodeGroupName')} runs on spot")
+
+
+@rule("cost-under-ceiling", "The estimated monthly cost stays under the stack's ceiling")
+def under_ceiling(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    if ctx.monthly_ceiling_usd is not None and ctx.monthly_estimate_usd is not None and ctx.monthly_estimate_usd > ctx.monthly_ceiling_usd:
+        yield Finding("", f"estimated {ctx.monthly_estimate_usd:,.0f} USD/month exceeds the ceiling of {ctx.monthly_ceiling_usd:,.0f} USD")
