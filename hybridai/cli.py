@@ -37,9 +37,11 @@ ProjectDir = Annotated[Path | None, typer.Option("--project-dir", help="Folder h
 def plan(
     stack: Annotated[str, typer.Argument(help="Stack name: plans stacks/Pulumi.<STACK>.yaml.")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where artifacts go (default: build/<STACK>/).")] = None,
+    compare: Annotated[Path | None, typer.Option("--compare", help="An earlier plan's folder: summary.md shows the change against it.")] = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/."""
+    """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/,
+    cost.json, policy.json and summary.md. Exit 1 when a mandatory policy rule is violated."""
     from hybridai.config import StackConfigError
     from hybridai.plan import PlanError, run_plan
     from hybridai.plan import artifacts
@@ -50,7 +52,9 @@ def plan(
         with Progress(SpinnerColumn(), TextColumn("planning {task.description}: {task.completed} resources"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(stack, total=None)
             result = run_plan(stack, project, on_register=lambda _type: progress.advance(task))
-        files = artifacts.write(result, target)
+        if compare is not None and not (compare / "resources.json").is_file():
+            fail(f"--compare {compare}: no resources.json there; pass the folder of an earlier plan")
+        files = artifacts.write(result, target, compare)
     except StackConfigError as error:
         typer.echo(error.render(), err=True)
         raise typer.Exit(EXIT_INVALID) from None
@@ -67,6 +71,14 @@ def plan(
     if Path("cost.json") in files:
         typer.echo(cost_line(json.loads(files[Path("cost.json")])))
     typer.echo(f"wrote {len(files)} files to {target}")
+    if Path("policy.json") in files:
+        report = json.loads(files[Path("policy.json")])
+        for finding in report["findings"]:
+            where = finding["urn"].rsplit("::", 1)[-1] if finding["urn"] else "stack"
+            typer.echo(f"policy {finding['enforcement']}: {finding['rule']}: {where}: {finding['message']}", err=True)
+        if report["mandatory_violations"]:
+            typer.echo(f"error: {report['mandatory_violations']} mandatory policy violation(s); see {target / 'policy.json'}", err=True)
+            raise typer.Exit(1)
 
 
 def cost_line(cost: dict) -> str:

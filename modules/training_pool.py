@@ -219,9 +219,10 @@ class TrainingPool(pulumi.ComponentResource):
         # deployer's AWS identity (`aws eks get-token`), which must be one of the admin roles.
         kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.certificate_authority.data).apply(lambda a: _kubeconfig(physical, a[0], a[1], args.region))
         self.eks = Target(args.prefix, args.cluster, TargetArgs(placement="cloud", kubeconfig=kubeconfig), opts=pulumi.ResourceOptions(parent=self, depends_on=[system, *admins, *addons.values()]))
-        self.gpu_operator = GpuOperator(self.eks, args.gpu_operator, opts=pulumi.ResourceOptions(parent=self))
-        self.tenancy = Tenancy(self.eks, args.tenancy, opts=pulumi.ResourceOptions(parent=self))
-        self.monitoring = Monitoring(self.eks, args.monitoring, opts=pulumi.ResourceOptions(parent=self))
+        # The cluster's modules sit under its Target, like those of any other cluster.
+        self.gpu_operator = GpuOperator(self.eks, args.gpu_operator)
+        self.tenancy = Tenancy(self.eks, args.tenancy)
+        self.monitoring = Monitoring(self.eks, args.monitoring)
         for team in args.teams:
             namespace = self.tenancy.namespaces[team.name]
             k8s.core.v1.ServiceAccount(

@@ -31,6 +31,10 @@ class FinanceHybridSpec(StackSpec):
     in the declared jurisdiction."""
 
     summary = "SOX: cloud burst training on AWS, on-prem inference, immutable audit trail, data residency"
+    default_profiles = ("sox", "residency")
+
+    def allowed_regions(self) -> tuple[str, ...]:
+        return catalog.aws().jurisdictions[self.jurisdiction]
 
     blueprint: Literal["finance-hybrid"] = Field(description="`finance-hybrid`.")
     jurisdiction: str = Field(examples=["eu"], description="Where data must stay (keys of hybridai/data/aws.yaml `jurisdictions`); the cloud region must be in it.")

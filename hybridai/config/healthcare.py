@@ -25,6 +25,7 @@ class HealthcareOnpremSpec(StackSpec):
     between tenants, no cloud provider at all."""
 
     summary = "HIPAA: all on-prem, MIG-isolated GPU tenants, no cloud provider"
+    default_profiles = ("hipaa",)
 
     blueprint: Literal["healthcare-onprem"] = Field(description="`healthcare-onprem`.")
     onprem: OnpremCluster = Field(description="The hospital's Kubernetes cluster.")

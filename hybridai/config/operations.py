@@ -1,7 +1,10 @@
 """Stack config every blueprint shares for running the platform: monitoring and the cost estimate."""
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from hybridai.config.base import DnsLabel, Model, Quantity
 
@@ -52,3 +55,40 @@ class CostSettings(Model):
         description="Prices replacing the data files', by price list (`aws:<region>` or `onprem`) then item, "
         "for example `{aws:eu-central-1: {p4de.24xlarge: 30.5}, onprem: {A100-80GB: 14000}}`.",
     )
+
+
+class PolicySettings(Model):
+    """Policy-as-code for this stack: compliance profiles, enforcement levels, allowed registries."""
+
+    profiles: list[str] | None = Field(
+        default=None,
+        description="Compliance profiles checked (hybridai/data/compliance.yaml: `hipaa`, `sox`, `residency`); "
+        "default: the blueprint's (healthcare-onprem: hipaa; finance-hybrid: sox and residency).",
+    )
+    enforcement: dict[str, Literal["mandatory", "advisory", "disabled"]] = Field(
+        default_factory=dict, description="Enforcement level by rule id, overriding the rule's default (see README, Policy rules)."
+    )
+    allowed_registries: list[str] = Field(
+        default_factory=lambda: ["nvcr.io", "registry.k8s.io", "quay.io", "ghcr.io"],
+        description="Registries whose images may be used by tag; images from anywhere else must be pinned by digest.",
+    )
+
+    @field_validator("profiles")
+    @classmethod
+    def _known_profiles(cls, value: list[str] | None) -> list[str] | None:
+        from policy.rules.evaluate import profiles
+
+        unknown = sorted(set(value or []) - set(profiles()))
+        if unknown:
+            raise PydanticCustomError("profile_unknown", "unknown compliance profiles {unknown}; use {known}", {"unknown": ", ".join(unknown), "known": ", ".join(profiles())})
+        return value
+
+    @field_validator("enforcement")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        from policy.rules import RULES
+
+        unknown = sorted(set(value) - set(RULES))
+        if unknown:
+            raise PydanticCustomError("rule_unknown", "unknown policy rules {unknown}; see `hybridai rules`", {"unknown": ", ".join(unknown)})
+        return value

@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from hybridai.config.base import DnsLabel, Environment, Model, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.operations import CostSettings, MonitoringSettings
+from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
@@ -31,8 +31,18 @@ class StackSpec(Model):
     )
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings, description="Monitoring, GPU alerts and OpenCost on every cluster.")
     cost: CostSettings = Field(default_factory=CostSettings, description="Assumptions of the cost estimate, and an optional monthly ceiling.")
+    policy: PolicySettings = Field(default_factory=PolicySettings, description="Policy-as-code checks of the stack.")
 
     summary: ClassVar[str] = ""
+    default_profiles: ClassVar[tuple[str, ...]] = ()
+    """Compliance profiles checked unless the stack lists its own."""
+
+    def compliance_profiles(self) -> tuple[str, ...]:
+        return tuple(self.policy.profiles) if self.policy.profiles is not None else self.default_profiles
+
+    def allowed_regions(self) -> tuple[str, ...]:
+        """Cloud regions the stack's data may live in (none: the stack may not use the cloud)."""
+        return ()
 
     @field_validator("prefix", mode="before")
     @classmethod

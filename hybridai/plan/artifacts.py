@@ -16,6 +16,7 @@ import yaml
 from pulumi.runtime import rpc
 
 from hybridai.cost import estimate
+from hybridai.plan import review
 from hybridai.plan.engine import Plan, PlanError, Resource
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -84,17 +85,27 @@ def to_yaml(obj: Any) -> str:
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
 
-def render(plan: Plan) -> dict[Path, str]:
-    """Every artifact of the plan, path → content, before anything touches the disk."""
+def records(plan: Plan) -> list[dict[str, Any]]:
+    """The resources as resources.json holds them: what the cost model and policy rules read."""
+    return [{**r.record(), "inputs": clean(r.inputs)} for r in plan.resources]
+
+
+def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
+    """Every artifact of the plan, path → content, before anything touches the disk. With `base`
+    (an earlier plan's folder), summary.md also shows the change against it."""
     files: dict[Path, str] = {}
-    document = {
-        "stack": plan.stack,
-        "blueprint": plan.blueprint,
-        "resources": [{**r.record(), "inputs": clean(r.inputs)} for r in plan.resources],
-    }
+    recorded = records(plan)
+    document = {"stack": plan.stack, "blueprint": plan.blueprint, "resources": recorded}
     files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    estimate_, policy = None, None
     if plan.spec is not None:
-        files[Path("cost.json")] = json.dumps(cost(plan), indent=2) + "\n"
+        estimate_ = estimate(recorded, plan.spec.cost)
+        policy = review.policy_report(plan, recorded, estimate_)
+        files[Path("cost.json")] = json.dumps(estimate_, indent=2) + "\n"
+        files[Path("policy.json")] = json.dumps(policy, indent=2) + "\n"
+        files[Path("policy-config.json")] = json.dumps(review.crossguard_config(plan, estimate_), indent=2) + "\n"
+        change = review.compare(recorded, estimate_, base) if base else None
+        files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, change)
     owners: dict[Path, str] = {}
     for resource in plan.resources:
         if resource.type == HELM_RELEASE:
@@ -112,15 +123,10 @@ def render(plan: Plan) -> dict[Path, str]:
     return files
 
 
-def cost(plan: Plan) -> dict[str, Any]:
-    """The cost estimate of the plan, from the same records resources.json holds."""
-    return estimate(({**r.record(), "inputs": clean(r.inputs)} for r in plan.resources), plan.spec.cost)
-
-
-def write(plan: Plan, out: Path) -> dict[Path, str]:
+def write(plan: Plan, out: Path, base: Path | None = None) -> dict[Path, str]:
     """Replace `out` with the plan's artifacts. Only a directory that is empty or holds an earlier
     plan is replaced, so a mistyped --out can't wipe unrelated files."""
-    files = render(plan)
+    files = render(plan, base)
     if out.exists() and any(out.iterdir()) and not (out / "resources.json").exists():
         raise PlanError(f"{out} is not empty and holds no earlier plan; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
