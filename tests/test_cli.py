@@ -1,6 +1,7 @@
 """The `hybridai` command: exit codes, files written, error text."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,79 @@ def test_plan_in_a_fresh_process_prints_no_noise(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_mandatory_violation_exits_1_naming_rule_and_resource(project: Path, tmp_path: Path) -> None:
+    # GIVEN finance-dev with a ceiling below its estimate, and one rule made advisory
+    path = project / "stacks" / "Pulumi.finance-dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["hybrid-ai:cost"] = {"monthlyCeilingUsd": 100}
+    document["config"]["hybrid-ai:cloud"]["gpuNodeGroups"][0]["minSize"] = 1
+    path.write_text(yaml.safe_dump(document))
+    out = tmp_path / "out"
+    result = invoke("plan", "finance-dev", "--out", str(out), "--project-dir", str(project))
+    # THEN exit 1, the rule and resource named; artifacts are still written for review
+    assert result.exit_code == 1
+    assert "policy mandatory: cost-under-ceiling: stack: estimated" in result.stderr
+    assert "policy advisory: gpu-training-scales-to-zero: fin-dev-aws-training-l40s-spot: fin-dev-training-l40s-spot keeps 1 GPU nodes up between runs" in result.stderr
+    report = json.loads((out / "policy.json").read_text())
+    assert report["mandatory_violations"] == 1
+    assert "**Policy: 1 mandatory violation**" in (out / "summary.md").read_text()
+
+
+def test_compare_reports_added_changed_removed_and_cost_delta(project: Path, tmp_path: Path) -> None:
+    # GIVEN a base plan of healthcare-dev
+    base = tmp_path / "base"
+    assert invoke("plan", "healthcare-dev", "--out", str(base), "--project-dir", str(project)).exit_code == 0
+    # WHEN a team is removed and another's CPU quota changes
+    path = project / "stacks" / "Pulumi.healthcare-dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["hybrid-ai:teams"] = document["config"]["hybrid-ai:teams"][:1]
+    document["config"]["hybrid-ai:teams"][0]["quota"]["cpu"] = "24"
+    path.write_text(yaml.safe_dump(document))
+    out = tmp_path / "out"
+    result = invoke("plan", "healthcare-dev", "--out", str(out), "--project-dir", str(project), "--compare", str(base))
+    assert result.exit_code == 0, result.output
+    summary = (out / "summary.md").read_text()
+    # THEN the removed team's 9 objects and the changed quota show; the protected namespace is called out
+    assert "| added | 0 |" in summary
+    assert "| changed | 1 |" in summary
+    assert "| removed | 9 |" in summary
+    assert "Removing protected resources fails until they are unprotected: `hc-dev-lab-tenancy-pathology-dev`" in summary
+    assert "`kubernetes:core/v1:ResourceQuota` hc-dev-lab-tenancy-radiology-dev-quota" in summary
+    before = json.loads((base / "cost.json").read_text())["total"]["estimate"]
+    after = json.loads((out / "cost.json").read_text())["total"]["estimate"]
+    assert after == before, "on-prem GPUs cost the same; the freed quota becomes unallocated"
+    assert f"| monthly cost | {before:,.0f} → {after:,.0f} USD (+0) |" in summary
+
+
+def test_compare_needs_an_earlier_plan(project: Path, tmp_path: Path) -> None:
+    result = invoke("plan", "healthcare-dev", "--out", str(tmp_path / "o"), "--project-dir", str(project), "--compare", str(tmp_path))
+    assert result.exit_code == 2 and "no resources.json there" in result.stderr
+
+
+@pytest.mark.parametrize("stack", ["finance-prod", "healthcare-prod"])
+def test_summary_diagram_shows_every_cluster_under_its_placement(stack: str) -> None:
+    from tests.conftest import planned
+
+    plan, files = planned(stack)
+    summary = files[Path("summary.md")]
+    mermaid = summary.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    targets = {r.inputs["target"]: r.inputs["placement"] for r in plan.resources if r.type == "hybrid-ai:target:Target"}
+    for target, placement in targets.items():
+        assert f'["{target} (' in mermaid, target
+    for placement in set(targets.values()):
+        assert f'["{placement}"]' in mermaid
+    assert mermaid.count("subgraph") == mermaid.count("end")
+
+
+def test_workflow_passes_zizmor(tmp_path: Path) -> None:
+    import shutil
+
+    zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+    result = subprocess.run([zizmor, "--offline", "--config", str(ROOT / ".github" / "zizmor.yml"), str(ROOT / ".github" / "workflows")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "pull-request.yml").read_text())
+    assert set(workflow["jobs"]) == {"test", "plan", "preview"}
+    preview = next(s for s in workflow["jobs"]["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions"))
+    assert preview["with"]["policyPacks"] == "policy"

@@ -41,7 +41,7 @@ class Resource:
     parent: str | None
     provider: str | None
     protect: bool
-    retain_on_delete: bool
+    retain_on_delete: bool | None
     dependencies: list[str]
     inputs: dict[str, Any]
     custom: bool
@@ -166,11 +166,11 @@ def execute(
         raise PlanError("the program registered resources the plan could not record:\n  " + "\n  ".join(monitor.errors))
 
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
-    _place(resources)
+    place(resources)
     return resources
 
 
-def _place(resources: list[Resource]) -> None:
+def place(resources: list[Resource]) -> None:
     """Give each resource the placement and name of the Target it is deployed to."""
     by_urn = {r.urn: r for r in resources}
 
@@ -187,7 +187,8 @@ def _place(resources: list[Resource]) -> None:
     unplaced = []
     for resource in resources:
         # A custom resource lands where its provider points; a component sits under its Target.
-        target = enclosing_target(resource.provider if resource.provider else resource.urn)
+        # (CrossGuard describes providers without their parent: then the resource's own chain.)
+        target = (enclosing_target(resource.provider) if resource.provider else None) or enclosing_target(resource.urn)
         if target is None:
             unplaced.append(resource.urn)
             continue

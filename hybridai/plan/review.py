@@ -57,7 +57,15 @@ def compare(records: list[dict[str, Any]], cost: dict[str, Any] | None, base_dir
             "delta": round(cost["total"]["estimate"] - before["total"]["estimate"], 2),
             "by_placement": {p: round(cost["by_placement"].get(p, 0) - before["by_placement"].get(p, 0), 2) for p in placements},
         }
-    return {"added": sorted(now.keys() - base.keys()), "changed": changed, "removed": sorted(base.keys() - now.keys()), "cost": delta}
+    removed = sorted(base.keys() - now.keys())
+    return {
+        "added": sorted(now.keys() - base.keys()),
+        "changed": changed,
+        "removed": removed,
+        # `pulumi up` refuses to delete these: the change needs a deliberate `pulumi state unprotect`.
+        "removed_protected": [urn for urn in removed if base[urn].get("protect")],
+        "cost": delta,
+    }
 
 
 def _node_id(text: str) -> str:

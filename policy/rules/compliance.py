@@ -52,8 +52,8 @@ def immutable_trail(resources: list[Resource], ctx: PolicyContext) -> Iterator[F
         return
     buckets = {r["inputs"].get("bucket"): r for r in of_type(resources, "aws:s3/bucket:Bucket")}
     locks = {r.get("parent"): r for r in of_type(resources, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")}
-    good = False
-    for trail in of_type(resources, "aws:cloudtrail/trail:Trail"):
+    trails = list(of_type(resources, "aws:cloudtrail/trail:Trail"))
+    for trail in trails:
         inputs = trail["inputs"]
         bucket = buckets.get(inputs.get("s3BucketName"))
         lock = locks.get(bucket.get("parent")) if bucket else None
@@ -65,11 +65,8 @@ def immutable_trail(resources: list[Resource], ctx: PolicyContext) -> Iterator[F
         ]
         if problems:
             yield Finding(trail["urn"], f"audit trail {inputs.get('name')}: {'; '.join(problems)}")
-        else:
-            good = True
-    if not good:
-        provider = next(r for r in resources if r["type"] == "pulumi:providers:aws") if any(r["type"] == "pulumi:providers:aws" for r in resources) else None
-        yield Finding(provider["urn"] if provider else "", "the stack has cloud resources but no immutable audit trail")
+    if not trails:
+        yield Finding("", "the stack has cloud resources but no audit trail")
 
 
 @rule("sox-protected-data-resources", "Buckets, KMS keys and ECR repositories are protected and retained on delete")

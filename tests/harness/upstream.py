@@ -18,11 +18,18 @@ import yaml
 from hybridai import catalog
 
 
+def required() -> bool:
+    """Must the reference data be there? In CI yes, unless HYBRIDAI_REQUIRE_UPSTREAM=0 says the CI
+    has no copy of it (a hosted runner without the mirror); HYBRIDAI_REQUIRE_UPSTREAM=1 forces it."""
+    explicit = os.environ.get("HYBRIDAI_REQUIRE_UPSTREAM")
+    return explicit == "1" if explicit in ("0", "1") else bool(os.environ.get("CI"))
+
+
 def upstream() -> Path:
     root = catalog.upstream_dir()
     if not root.is_dir():
         reason = f"upstream reference data not found at {root} (set {catalog.UPSTREAM_ENV})"
-        if os.environ.get("CI"):
+        if required():
             pytest.fail(reason)
         pytest.skip(reason)
     return root
