@@ -105,6 +105,17 @@ def blueprints() -> None:
 
 
 @app.command()
+def rules() -> None:
+    """List the policy rules: id, default enforcement, compliance profile, what each checks."""
+    from policy.rules import RULES
+    from policy.rules.evaluate import profiles
+
+    profile_of = {rule: name for name, p in profiles().items() for rule in p["rules"]}
+    for rule_id, rule in sorted(RULES.items()):
+        typer.echo(f"{rule_id:<44} {rule.level:<10} {profile_of.get(rule_id, 'baseline'):<10} {rule.description}")
+
+
+@app.command()
 def new(
     blueprint: Annotated[str, typer.Argument(help="Blueprint name (see `hybridai blueprints`).")],
     stack: Annotated[str, typer.Argument(help="Name of the new stack: writes stacks/Pulumi.<STACK>.yaml.")],

@@ -183,3 +183,14 @@ def test_workflow_passes_zizmor(tmp_path: Path) -> None:
     assert set(workflow["jobs"]) == {"test", "plan", "preview"}
     preview = next(s for s in workflow["jobs"]["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions"))
     assert preview["with"]["policyPacks"] == "policy"
+
+
+def test_rules_lists_every_rule_with_level_and_profile() -> None:
+    from policy.rules import RULES
+
+    result = invoke("rules")
+    assert result.exit_code == 0
+    lines = {line.split()[0]: line.split()[1:3] for line in result.stdout.splitlines()}
+    assert set(lines) == set(RULES)
+    assert lines["hipaa-no-phi-in-cloud"] == ["mandatory", "hipaa"]
+    assert lines["gpu-training-scales-to-zero"] == ["advisory", "baseline"]

@@ -149,3 +149,15 @@ def test_dev_stack_uses_single_strategy_with_slices_as_gpus(tmp_path: Path) -> N
     # 1 node × 4 A30 × 4 slices = 16 schedulable nvidia.com/gpu, exactly what the two teams share
     assert spec.onprem.gpu_capacity() == {"1g.6gb": 16}
     assert sum(t.quota.gpus for t in spec.teams) == 16
+
+
+def test_policy_settings_name_known_rules_and_profiles() -> None:
+    values = base_values()
+    values["policy"] = {"profiles": ["hipaa", "gdpr"], "enforcement": {"k8s-probes": "advisory", "k8s-probez": "disabled"}}
+    assert problems_of(values) >= {(("policy", "profiles"), "profile_unknown"), (("policy", "enforcement"), "rule_unknown")}
+    values["policy"] = {"enforcement": {"k8s-probes": "sometimes"}}
+    assert (("policy", "enforcement", "k8s-probes"), "literal_error") in problems_of(values)
+    values["policy"] = {"profiles": []}
+    assert parse_spec("healthcare-prod", values, SPECS).compliance_profiles() == ()
+    del values["policy"]
+    assert parse_spec("healthcare-prod", values, SPECS).compliance_profiles() == ("hipaa",)
