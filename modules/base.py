@@ -5,6 +5,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict
 
+from hybridai import catalog
+
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hybrid-ai"}
 """Label on every Kubernetes object hybrid-ai creates, so operators can tell what Pulumi owns."""
 
@@ -40,3 +42,23 @@ def ingress_policy(name: str, namespace: str, ingress: list[dict], parent: pulum
 
 def from_namespace(namespace: str) -> dict:
     return {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]}
+
+
+def pinned_release(name: str, chart: str, namespace: str, values: dict, opts: pulumi.ResourceOptions, timeout: int = 900) -> k8s.helm.v3.Release:
+    """A Helm release of a chart pinned in hybridai/data/versions.yaml, named after the chart (never
+    auto-named). Atomic: a failed install or upgrade rolls back instead of leaving half a release."""
+    pin = catalog.chart(chart)
+    return k8s.helm.v3.Release(
+        name,
+        name=chart,
+        chart=pin.chart,
+        version=pin.version,
+        repository_opts={"repo": pin.repository},
+        namespace=namespace,
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=timeout,
+        max_history=10,
+        opts=opts,
+    )

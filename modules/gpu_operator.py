@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from hybridai import catalog
-from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy
+from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy, pinned_release
 from modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
@@ -58,7 +58,6 @@ class GpuOperator(pulumi.ComponentResource):
         name = f"{target.prefix}-gpu-operator"
         super().__init__("hybrid-ai:gpu_operator:GpuOperator", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
-        pin = catalog.chart("gpu-operator")
         pss_version = catalog.versions().kubernetes.pod_security_version
 
         namespace = k8s.core.v1.Namespace(
@@ -130,21 +129,7 @@ class GpuOperator(pulumi.ComponentResource):
             config_map("time-slicing", TIME_SLICING_CONFIG_MAP, "any", sharing)
             values["devicePlugin"] = {"config": {"name": TIME_SLICING_CONFIG_MAP, "default": "any"}}
 
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="gpu-operator",
-            chart=pin.chart,
-            version=pin.version,
-            repository_opts={"repo": pin.repository},
-            namespace=args.namespace,
-            values=values,
-            # A failed install or upgrade rolls back instead of leaving half an operator on the nodes.
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
-            max_history=10,
-            opts=child(self, provider, depends_on=[namespace, *config_maps]),
-        )
+        self.release = pinned_release(f"{name}-release", "gpu-operator", args.namespace, values, child(self, provider, depends_on=[namespace, *config_maps]))
 
         # Server-side apply patches only these labels; the rest of each Node stays with the kubelet.
         for node in args.nodes:

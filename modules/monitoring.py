@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 from pydantic import model_validator
 
 from hybridai import catalog
-from modules.base import MANAGED_BY, Args, child, ingress_policy, protected
+from modules.base import MANAGED_BY, Args, child, ingress_policy, pinned_release, protected
 from modules.observability import AlertArgs, alert_groups, dashboards
 from modules.target import Target
 
@@ -89,7 +89,6 @@ class Monitoring(pulumi.ComponentResource):
             extra.append({"ports": [{"protocol": "TCP", "port": 9090}]})
         ingress_policy(f"{name}-netpol", ns, extra, self, provider, [namespace])
 
-        pin = catalog.chart("kube-prometheus-stack")
         storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}
         if args.storage_class:
             storage["storageClassName"] = args.storage_class
@@ -124,20 +123,7 @@ class Monitoring(pulumi.ComponentResource):
             values["alertmanager"] = {"enabled": False}
             values["grafana"] = {"enabled": False}
             values["defaultRules"] = {"create": False}
-        self.stack = k8s.helm.v3.Release(
-            f"{name}-kube-prometheus-stack",
-            name="kube-prometheus-stack",
-            chart=pin.chart,
-            version=pin.version,
-            repository_opts={"repo": pin.repository},
-            namespace=ns,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
-            max_history=10,
-            opts=child(self, provider, depends_on=[namespace]),
-        )
+        self.stack = pinned_release(f"{name}-kube-prometheus-stack", "kube-prometheus-stack", ns, values, child(self, provider, depends_on=[namespace]))
         after_crds = child(self, provider, depends_on=[self.stack])
 
         k8s.apiextensions.CustomResource(
@@ -174,7 +160,6 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child(self, provider, depends_on=[namespace]),
             )
 
-        cost = catalog.chart("opencost")
         opencost: dict = {
             "exporter": {"defaultClusterId": target.target},
             "prometheus": {"internal": {"enabled": True, "serviceName": PROMETHEUS_SERVICE, "namespaceName": ns, "port": 9090}},
@@ -192,18 +177,5 @@ class Monitoring(pulumi.ComponentResource):
                     "storage": round(p.storage_gb_month, 6),
                 },
             }
-        k8s.helm.v3.Release(
-            f"{name}-opencost",
-            name="opencost",
-            chart=cost.chart,
-            version=cost.version,
-            repository_opts={"repo": cost.repository},
-            namespace=ns,
-            values={"opencost": opencost},
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
-            max_history=10,
-            opts=child(self, provider, depends_on=[self.stack]),
-        )
+        pinned_release(f"{name}-opencost", "opencost", ns, {"opencost": opencost}, child(self, provider, depends_on=[self.stack]), timeout=600)
         self.register_outputs({"namespace": ns})
