@@ -171,6 +171,8 @@ def test_summary_diagram_shows_every_cluster_under_its_placement(stack: str) -> 
     for placement in set(targets.values()):
         assert f'["{placement}"]' in mermaid
     assert mermaid.count("subgraph") == mermaid.count("end")
+    if stack == "finance-prod":
+        assert "fin_prod_aws_TrainingPool -->|creates| fin_prod_training" in mermaid
 
 
 def test_workflow_passes_zizmor(tmp_path: Path) -> None:

@@ -111,6 +111,16 @@ def diagram(records: list[dict[str, Any]]) -> list[str]:
             for t in placements[placement]:
                 target_block(t, "    ")
         lines.append("  end")
+    # A cluster created by a component of another target (EKS by the training pool): an arrow.
+    for t in targets:
+        owner = by_urn.get(t.get("parent") or "")
+        if owner is not None and owner["type"].startswith(COMPONENT_PREFIX) and owner["type"] != TARGET:
+            host = by_urn.get(owner.get("parent") or "")
+            while host is not None and host["type"] != TARGET:
+                host = by_urn.get(host.get("parent") or "")
+            if host is not None:
+                source = f'{_node_id(host["urn"].rsplit("::", 1)[-1])}_{_node_id(owner["type"].rsplit(":", 1)[-1])}'
+                lines.append(f'  {source} -->|creates| {_node_id(t["urn"].rsplit("::", 1)[-1])}')
     return lines
 
 
