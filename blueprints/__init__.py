@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from blueprints import finance_hybrid, healthcare_onprem
+from blueprints import finance_hybrid, healthcare_onprem, manufacturing_edge
 from hybridai.config.finance import FinanceHybridSpec
 from hybridai.config.healthcare import HealthcareOnpremSpec
+from hybridai.config.manufacturing import ManufacturingEdgeSpec
 from hybridai.config.spec import StackSpec
 
 
@@ -26,6 +27,7 @@ BLUEPRINTS: dict[str, Blueprint] = {
     for bp in [
         Blueprint("finance-hybrid", FinanceHybridSpec, finance_hybrid.build),
         Blueprint("healthcare-onprem", HealthcareOnpremSpec, healthcare_onprem.build),
+        Blueprint("manufacturing-edge", ManufacturingEdgeSpec, manufacturing_edge.build),
     ]
 }
 

@@ -19,7 +19,8 @@ from modules.tenancy import Tenancy
 from modules.training_pool import BudgetArgs, NodeGroupArgs, TrainingPool, TrainingPoolArgs, TrainingTeamArgs
 
 
-def training_pool_args(spec: FinanceHybridSpec) -> TrainingPoolArgs:
+def training_pool_args(spec) -> TrainingPoolArgs:
+    """The cloud burst pool of a stack with a `cloud` section (finance-hybrid, manufacturing-edge)."""
     cloud, prod = spec.cloud, spec.environment == "prod"
     network = cloud.network
     return TrainingPoolArgs(
@@ -65,16 +66,20 @@ def training_pool_args(spec: FinanceHybridSpec) -> TrainingPoolArgs:
     )
 
 
-def build(spec: FinanceHybridSpec) -> None:
-    cloud = spec.cloud
-    tags = {
+def aws_tags(spec) -> dict[str, str]:
+    """Tags on every AWS resource of the stack (the provider's default tags)."""
+    return {
         "hybrid-ai.io/stack": spec.prefix,
         "hybrid-ai.io/environment": spec.environment,
         "hybrid-ai.io/cost-center": spec.cost_center,
         "hybrid-ai.io/team": "platform",
         "hybrid-ai.io/managed-by": "hybrid-ai",
     }
-    aws = Target(spec.prefix, "aws", AwsTargetArgs(region=cloud.region, account_id=cloud.account_id, tags=tags))
+
+
+def build(spec: FinanceHybridSpec) -> None:
+    cloud = spec.cloud
+    aws = Target(spec.prefix, "aws", AwsTargetArgs(region=cloud.region, account_id=cloud.account_id, tags=aws_tags(spec)))
     TrainingPool(aws, training_pool_args(spec))
     AuditTrail(
         aws,

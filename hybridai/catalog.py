@@ -37,6 +37,7 @@ class KubernetesPins(_Data):
 class Versions(_Data):
     charts: dict[str, ChartPin]
     kubernetes: KubernetesPins
+    images: dict[str, str]
 
 
 class MigProfile(_Data):
@@ -128,6 +129,12 @@ def toolkit_env(distribution: str) -> dict[str, str]:
 
 def chart(name: str) -> ChartPin:
     return versions().charts[name]
+
+
+def image(name: str, mirror: str | None = None) -> str:
+    """A pinned image, pulled through `mirror` when the site has one (`<mirror>/<registry>/<repo>`)."""
+    ref = versions().images[name]
+    return f"{mirror}/{ref}" if mirror else ref
 
 
 def upstream_dir() -> Path:

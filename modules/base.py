@@ -44,10 +44,35 @@ def from_namespace(namespace: str) -> dict:
     return {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]}
 
 
-def pinned_release(name: str, chart: str, namespace: str, values: dict, opts: pulumi.ResourceOptions, timeout: int = 900) -> k8s.helm.v3.Release:
+ARGOCD_NAMESPACE = "argocd"
+
+
+def argo_application(name: str, app: str, destination_namespace: str, source: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    """An Argo CD Application that keeps `source` synced into the cluster it runs in."""
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="argoproj.io/v1alpha1",
+        kind="Application",
+        metadata={"name": app, "namespace": ARGOCD_NAMESPACE, "labels": MANAGED_BY},
+        spec={
+            "project": "default",
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": destination_namespace},
+            "source": source,
+            # Server-side apply, like Pulumi's provider; drift is healed, removed objects pruned.
+            "syncPolicy": {"automated": {"enabled": True, "prune": True, "selfHeal": True}, "syncOptions": ["ServerSideApply=true"]},
+        },
+        opts=opts,
+    )
+
+
+def pinned_release(name: str, chart: str, namespace: str, values: dict, opts: pulumi.ResourceOptions, timeout: int = 900, gitops: bool = False) -> pulumi.CustomResource:
     """A Helm release of a chart pinned in hybridai/data/versions.yaml, named after the chart (never
-    auto-named). Atomic: a failed install or upgrade rolls back instead of leaving half a release."""
+    auto-named). Atomic: a failed install or upgrade rolls back instead of leaving half a release.
+    On a GitOps target the same release is an Argo CD Application the site's Argo CD installs."""
     pin = catalog.chart(chart)
+    if gitops:
+        source = {"repoURL": pin.repository, "chart": pin.chart, "targetRevision": pin.version, "helm": {"releaseName": chart, "valuesObject": values}}
+        return argo_application(name, chart, namespace, source, opts)
     return k8s.helm.v3.Release(
         name,
         name=chart,

@@ -129,7 +129,7 @@ class GpuOperator(pulumi.ComponentResource):
             config_map("time-slicing", TIME_SLICING_CONFIG_MAP, "any", sharing)
             values["devicePlugin"] = {"config": {"name": TIME_SLICING_CONFIG_MAP, "default": "any"}}
 
-        self.release = pinned_release(f"{name}-release", "gpu-operator", args.namespace, values, child(self, provider, depends_on=[namespace, *config_maps]))
+        self.release = pinned_release(f"{name}-release", "gpu-operator", args.namespace, values, child(self, provider, depends_on=[namespace, *config_maps]), gitops=target.gitops)
 
         # Server-side apply patches only these labels; the rest of each Node stays with the kubelet.
         for node in args.nodes:

@@ -123,7 +123,7 @@ class Monitoring(pulumi.ComponentResource):
             values["alertmanager"] = {"enabled": False}
             values["grafana"] = {"enabled": False}
             values["defaultRules"] = {"create": False}
-        self.stack = pinned_release(f"{name}-kube-prometheus-stack", "kube-prometheus-stack", ns, values, child(self, provider, depends_on=[namespace]))
+        self.stack = pinned_release(f"{name}-kube-prometheus-stack", "kube-prometheus-stack", ns, values, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
         after_crds = child(self, provider, depends_on=[self.stack])
 
         k8s.apiextensions.CustomResource(
@@ -177,5 +177,5 @@ class Monitoring(pulumi.ComponentResource):
                     "storage": round(p.storage_gb_month, 6),
                 },
             }
-        pinned_release(f"{name}-opencost", "opencost", ns, {"opencost": opencost}, child(self, provider, depends_on=[self.stack]), timeout=600)
+        pinned_release(f"{name}-opencost", "opencost", ns, {"opencost": opencost}, child(self, provider, depends_on=[self.stack]), timeout=600, gitops=target.gitops)
         self.register_outputs({"namespace": ns})

@@ -37,6 +37,9 @@ class TargetArgs(_Placed):
     cluster: a stack never deploys to whatever context is current."""
     kubeconfig: Any = None
     """kubeconfig file path or contents (a string or an Output of one); default: `$KUBECONFIG` or `~/.kube/config`."""
+    render_to: str | None = None
+    """GitOps delivery: the provider writes manifests to this folder instead of applying them, and
+    Helm charts become Argo CD Applications (a cluster CI can't reach pulls them itself)."""
 
     @field_validator("context")
     @classmethod
@@ -69,9 +72,11 @@ class Target(pulumi.ComponentResource):
     provider: pulumi.ProviderResource
 
     def __init__(self, prefix: str, name: str, args: TargetArgs | AwsTargetArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TYPE, f"{prefix}-{name}", {"target": name, "placement": args.placement}, opts)
+        gitops = isinstance(args, TargetArgs) and args.render_to is not None
+        super().__init__(TYPE, f"{prefix}-{name}", {"target": name, "placement": args.placement, "delivery": "gitops" if gitops else "push"}, opts)
         self.target = name
         self.placement = args.placement
+        self.gitops = gitops
         self.prefix = f"{prefix}-{name}"
         child = pulumi.ResourceOptions(parent=self)
         if isinstance(args, AwsTargetArgs):
@@ -83,12 +88,13 @@ class Target(pulumi.ComponentResource):
                 opts=child,
             )
         else:
-            if args.context is None and args.kubeconfig is None:
+            if args.context is None and args.kubeconfig is None and not gitops:
                 raise ValueError(f"target {name}: name a kubeconfig context (or pass a kubeconfig for this cluster alone)")
             self.provider = k8s.Provider(
                 f"{self.prefix}-k8s",
-                context=args.context,
-                kubeconfig=args.kubeconfig,
+                context=None if gitops else args.context,
+                kubeconfig=None if gitops else args.kubeconfig,
+                render_yaml_to_directory=args.render_to,
                 # Server-side apply: the API server merges fields and reports conflicts with other
                 # managers (operators, kubectl) instead of Pulumi silently overwriting them.
                 enable_server_side_apply=True,

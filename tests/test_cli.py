@@ -65,7 +65,7 @@ def test_blueprints_lists_each_with_its_purpose() -> None:
     result = invoke("blueprints")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["finance-hybrid", "healthcare-onprem"]
+    assert [line.split()[0] for line in lines] == ["finance-hybrid", "healthcare-onprem", "manufacturing-edge"]
     assert "SOX" in lines[0] and "HIPAA" in lines[1]
 
 

@@ -44,6 +44,10 @@ class StackSpec(Model):
         """Cloud regions the stack's data may live in (none: the stack may not use the cloud)."""
         return ()
 
+    def registry_mirrors(self) -> tuple[str, ...]:
+        """Registries the stack pulls through (site mirrors), as image references name them."""
+        return ()
+
     @field_validator("prefix", mode="before")
     @classmethod
     def _default_prefix(cls, value: object, info: ValidationInfo) -> object:

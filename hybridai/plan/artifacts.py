@@ -107,6 +107,9 @@ def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
         change = review.compare(recorded, estimate_, base) if base else None
         files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, change)
     owners: dict[Path, str] = {}
+    # GitOps targets: their manifests again under gitops/<target>/, the folder to commit for the
+    # site's Argo CD (under `pulumi up` the provider renders the same objects there).
+    gitops = {r.inputs["target"] for r in plan.resources if r.type == "hybrid-ai:target:Target" and r.inputs.get("delivery") == "gitops"}
     for resource in plan.resources:
         if resource.type == HELM_RELEASE:
             release = helm_release(resource)
@@ -120,6 +123,8 @@ def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
             raise PlanError(f"{owners[path]} and {resource.urn} both write {path}: two resources would fight over one object")
         owners[path] = resource.urn
         files[path] = to_yaml(release)
+        if resource.target in gitops and path.parts[0] == "manifests":
+            files[Path("gitops", *path.parts[1:])] = files[path]
     return files
 
 

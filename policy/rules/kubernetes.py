@@ -95,10 +95,12 @@ def gpu_toleration(resources: list[Resource], ctx: PolicyContext) -> Iterator[Fi
             yield Finding(r["urn"], f"{_where(r)} requests GPUs but doesn't tolerate the nvidia.com/gpu taint")
 
 
-@rule("k8s-probes", "Long-running containers have liveness and readiness probes")
+@rule("k8s-probes", "Long-running containers have liveness and readiness probes (node agents in privileged platform namespaces excepted)")
 def probes(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r, spec in workloads(resources):
-        if kind(r) not in LONG_RUNNING:
+        # Node agents such as device plugins talk to the kubelet over a socket and expose no
+        # endpoint to probe; they run only in the privileged platform namespace.
+        if kind(r) not in LONG_RUNNING or ctx.platform_namespaces.get(metadata(r).get("namespace")) == "privileged":
             continue
         for c in spec.get("containers") or []:
             missing = [p for p in ("livenessProbe", "readinessProbe") if p not in c]

@@ -75,7 +75,8 @@ def strict(schema: dict) -> dict:
 
     walk(schema)
     # metadata is validated by the API server as ObjectMeta, not by the CRD schema.
-    schema.get("properties", {}).pop("metadata", None)
+    if "metadata" in schema.get("properties", {}):
+        schema["properties"]["metadata"] = {"type": "object"}
     return schema
 
 
@@ -83,9 +84,8 @@ def validate_custom_resource(obj: dict) -> list[str]:
     schema = crd_schema(obj["apiVersion"], obj["kind"])
     if schema is None:
         return [f"no CRD for {obj['apiVersion']} {obj['kind']} in the pinned charts"]
-    body = {k: v for k, v in obj.items() if k != "metadata"}
     validator = jsonschema.Draft7Validator(strict(schema))
-    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(body)]
+    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(obj)]
 
 
 @cache

@@ -15,7 +15,7 @@ def test_target_owns_a_kubernetes_provider_with_an_explicit_context() -> None:
     [provider] = of_type(resources, "pulumi:providers:kubernetes")
     # THEN its name comes from the stack prefix, and its provider is its child
     assert target.name == "hc-dc1"
-    assert target.inputs == {"target": "dc1", "placement": "onprem"}
+    assert target.inputs == {"target": "dc1", "placement": "onprem", "delivery": "push"}
     assert provider.name == "hc-dc1-k8s"
     assert provider.parent == target.urn
     assert provider.inputs["context"] == "dc1-admin"

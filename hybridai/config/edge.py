@@ -1,0 +1,127 @@
+"""Stack config of factory edge sites: GPU devices on the line that keep inferring offline."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Literal
+from zoneinfo import available_timezones
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from hybridai import catalog
+from hybridai.config.base import DnsLabel, Model, Quantity
+
+DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+
+
+class MaintenanceWindow(Model):
+    """When a site may take new models: the model sync runs only inside this window."""
+
+    days: list[Literal["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]] = Field(min_length=1, examples=[["Sat"]], description="Days the window opens.")
+    start: str = Field(examples=["02:00"], pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Local start time (HH:MM) in the site's time zone.")
+    hours: int = Field(ge=1, le=24, examples=[4], description="Length of the window; a sync still running at its end is stopped.")
+
+    def cron(self) -> str:
+        hour, minute = self.start.split(":")
+        return f"{int(minute)} {int(hour)} * * {','.join(str(DAYS.index(d)) for d in self.days)}"
+
+
+class EdgeModel(Model):
+    """A model served at the site from its local cache."""
+
+    name: DnsLabel = Field(examples=["weld-inspection"], description="Model name (the Triton model repository folder).")
+    replicas: int = Field(default=1, ge=1, le=8, description="Serving replicas at the site.")
+    gpus: int = Field(default=1, ge=0, le=8, description="GPUs per replica (0: CPU only).")
+    cpu: Quantity = Field(default="2", description="CPU per replica (request = limit).")
+    memory: Quantity = Field(default="8Gi", description="Memory per replica (request = limit).")
+
+
+class GitOps(Model):
+    """Pull delivery for sites CI can't reach: an Argo CD at the site syncs its folder of the repo."""
+
+    repo_url: str = Field(examples=["https://git.plant.example/platform/edge-sites.git"], description="Git repository the site's Argo CD pulls.")
+    revision: str = Field(default="main", description="Branch or tag it follows.")
+    path: str | None = Field(default=None, description="Folder of the site in the repository; default: `sites/<site>`.")
+    bootstrap: bool = Field(
+        default=False,
+        description="Install Argo CD and the site's root Application now, through a one-time push (set it while the site is reachable, "
+        "then turn it off: what it installed is kept).",
+    )
+
+
+class EdgeSite(Model):
+    """A factory edge site: GPU devices on the line, reached through their own kubeconfig context."""
+
+    name: DnsLabel = Field(examples=["line-1"], max_length=30, description="Site name; its resources have placement `edge:<name>`.")
+    context: str = Field(min_length=1, examples=["plant-a-line-1"], description="kubeconfig context of the site's cluster.")
+    distribution: Literal["k3s", "rke2", "jetson"] = Field(
+        examples=["k3s"],
+        description="k3s/RKE2: the GPU Operator, its toolkit pointed at their containerd; jetson: the NVIDIA device plugin only (JetPack ships the driver).",
+    )
+    driver: Literal["operator", "preinstalled"] = Field(default="preinstalled", description="k3s/RKE2 sites: who installs the NVIDIA driver.")
+    gpu_model: str = Field(examples=["L4-24GB"], description="GPU model of the site's nodes (hybridai/data/gpus.yaml).")
+    nodes: list[DnsLabel] = Field(min_length=1, examples=[["line1-gpu-01"]], description="GPU node names; inference is pinned to them.")
+    gpus_per_node: int = Field(default=1, ge=1, le=8, description="GPUs per node.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the site (the maintenance window is local time).")
+    maintenance_window: MaintenanceWindow = Field(description="When new models may arrive.")
+    registry_mirror: str = Field(
+        pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$",
+        examples=["mirror.line-1.example:5000"],
+        description="Site-local registry that proxies upstream registries (each under its host name); every image of the site is "
+        "pulled through it, so a restart during an outage finds its images on site.",
+    )
+    model_source: str = Field(examples=["plant:models/inspection"], description="rclone remote path of the model repository the sync copies from.")
+    model_source_secret: DnsLabel = Field(default="model-sync-credentials", description="Secret with the rclone remote's settings (RCLONE_CONFIG_* variables).")
+    cache_size: Quantity = Field(default="50Gi", description="Local model cache: the last good models stay here through outages.")
+    storage_class: str | None = Field(default=None, description="StorageClass of the cache; default: the cluster's (k3s: local-path).")
+    client_cidrs: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"], description="Networks of the line equipment allowed to call inference.")
+    team: DnsLabel = Field(default="manufacturing-ops", description="Team that owns the site's inference namespace (quota, RBAC, cost).")
+    group: str = Field(default="oidc:manufacturing-ops", min_length=1, description="Identity-provider group of that team.")
+    models: list[EdgeModel] = Field(min_length=1, description="Models served at the site.")
+    delivery: Literal["push", "gitops"] = Field(
+        default="push", description="`push`: Pulumi deploys to the site; `gitops`: Pulumi renders the site's manifests and its Argo CD pulls them."
+    )
+    gitops: GitOps | None = Field(default=None, description="GitOps delivery settings (required with `delivery: gitops`).")
+
+    @field_validator("gpu_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in catalog.gpus().models:
+            raise PydanticCustomError("gpu_model_unknown", "unknown GPU model; use one of {known}", {"known": ", ".join(sorted(catalog.gpus().models))})
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if value not in available_timezones():
+            raise PydanticCustomError("timezone_unknown", "not an IANA time zone such as Europe/Berlin")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EdgeSite:
+        if self.delivery == "gitops" and self.gitops is None:
+            raise PydanticCustomError("gitops_required", "`delivery: gitops` needs a `gitops` section (repoUrl at least)")
+        if self.distribution == "jetson" and not self.gpu_model.startswith("Orin"):
+            raise PydanticCustomError("jetson_gpu", "jetson sites run Jetson modules (gpuModel Orin-…), not {gpu}", {"gpu": self.gpu_model})
+        if self.distribution != "jetson" and self.gpu_model.startswith("Orin"):
+            raise PydanticCustomError("jetson_gpu", "Jetson modules need `distribution: jetson`")
+        asked = sum(m.replicas * m.gpus for m in self.models)
+        if asked > len(self.nodes) * self.gpus_per_node:
+            raise PydanticCustomError(
+                "site_over_capacity",
+                "models need {asked} GPUs but the site has {have}; lower replicas or add nodes",
+                {"asked": asked, "have": len(self.nodes) * self.gpus_per_node},
+            )
+        return self
+
+    @property
+    def gitops_path(self) -> str:
+        return (self.gitops.path if self.gitops and self.gitops.path else f"sites/{self.name}")
+
+
+def check_sites(sites: list[EdgeSite]) -> list:
+    from hybridai.config.base import Problem
+
+    names = Counter(s.name for s in sites)
+    return [Problem(("sites", i, "name"), "duplicate", "site name used twice; names must be unique", s.name) for i, s in enumerate(sites) if names[s.name] > 1]

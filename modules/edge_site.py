@@ -1,0 +1,336 @@
+"""EdgeSite: inference on factory-floor GPUs that keeps serving through network outages."""
+from __future__ import annotations
+
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from hybridai import catalog
+from modules.base import ARGOCD_NAMESPACE, MANAGED_BY, Args, argo_application, child, from_namespace, ingress_policy, pinned_release, protected
+from modules.gpu_operator import GpuOperator, GpuOperatorArgs
+from modules.monitoring import Monitoring, MonitoringArgs
+from modules.target import Target
+from modules.tenancy import Tenancy, TenancyArgs
+
+CACHE = "model-cache"
+TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+# Triton and the sync job run as Triton's unprivileged user; the cache volume is group-writable for it.
+RUN_AS = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+class EdgeModelArgs(Args):
+    name: str
+    replicas: int
+    gpus: int
+    cpu: str
+    memory: str
+
+
+class EdgeSiteArgs(Args):
+    site: str
+    namespace: str = "inference"
+    distribution: Literal["k3s", "rke2", "jetson"]
+    gpu_model: str
+    nodes: tuple[str, ...]
+    gpus_per_node: int
+    timezone: str
+    window_cron: str
+    window_hours: int
+    registry_mirror: str | None
+    model_source: str
+    model_source_secret: str
+    cache_size: str
+    storage_class: str | None = None
+    client_cidrs: tuple[str, ...]
+    models: tuple[EdgeModelArgs, ...]
+    gpu_operator: GpuOperatorArgs | None
+    """k3s/RKE2 sites; None on Jetson, which runs the device plugin alone."""
+    gpu_namespace: str = "gpu-operator"
+    """Namespace of the Jetson device plugin: the one privileged namespace, as on every cluster."""
+    tenancy: TenancyArgs
+    monitoring: MonitoringArgs
+
+
+class EdgeSite(pulumi.ComponentResource):
+    """One site's GPU setup, the inference namespace (as a tenant), the agent that forwards metrics
+    to the plant hub, and the serving that survives outages:
+
+    - models are served by Triton from a local cache volume, so a restart while the link is down
+      still serves the last good models;
+    - a model-sync CronJob runs only inside the site's maintenance window (site time zone, stopped
+      before the window closes); it stages new models and swaps them in only after a complete copy,
+      so a failed or cut-off sync leaves the current models in place;
+    - every image comes through the site's registry mirror; pods run as non-root with all
+      capabilities dropped, pinned to the site's GPU nodes.
+    """
+
+    def __init__(self, target: Target, args: EdgeSiteArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-edge"
+        super().__init__("hybrid-ai:edge_site:EdgeSite", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        provider = target.provider
+        mirror = args.registry_mirror
+        node_selector = {"hybrid-ai.io/gpu-pool": args.site}
+
+        if args.gpu_operator is not None:
+            GpuOperator(target, args.gpu_operator)
+        else:
+            self._device_plugin(name, target, args)
+        tenancy = Tenancy(target, args.tenancy)
+        Monitoring(target, args.monitoring)
+
+        ns = args.namespace
+        after_ns = [tenancy.namespaces[args.tenancy.tenants[0].name]]
+        cache = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-cache",
+            metadata={"name": CACHE, "namespace": ns, "labels": MANAGED_BY},
+            spec={
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": args.cache_size}},
+                **({"storageClassName": args.storage_class} if args.storage_class else {}),
+            },
+            # The cache is what the site serves during an outage: never deleted by a deploy.
+            opts=protected(self, provider, depends_on=after_ns),
+        )
+
+        for model in args.models:
+            labels = {"app.kubernetes.io/name": "triton", "hybrid-ai.io/model": model.name}
+            resources = {"cpu": model.cpu, "memory": model.memory, **({"nvidia.com/gpu": str(model.gpus)} if model.gpus else {})}
+            image = catalog.image("triton-igpu" if args.distribution == "jetson" else "triton", mirror)
+            deployment = k8s.apps.v1.Deployment(
+                f"{name}-{model.name}",
+                metadata={"name": f"triton-{model.name}", "namespace": ns, "labels": {**MANAGED_BY, **labels}},
+                spec={
+                    "replicas": model.replicas,
+                    "selector": {"matchLabels": labels},
+                    # One replica at a time: a site rarely has a spare GPU for a surge pod.
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "priorityClassName": "hybridai-production-inference",
+                            "nodeSelector": node_selector,
+                            "tolerations": [GPU_TOLERATION],
+                            "securityContext": RUN_AS,
+                            "automountServiceAccountToken": False,
+                            "containers": [
+                                {
+                                    "name": "triton",
+                                    "image": image,
+                                    "args": [
+                                        "tritonserver",
+                                        # The model's own repository in the cache; polled, so a model
+                                        # swapped in by the sync is loaded without a restart.
+                                        f"--model-repository=/models/current/{model.name}",
+                                        "--model-control-mode=poll",
+                                        "--repository-poll-secs=60",
+                                    ],
+                                    "ports": [{"name": port, "containerPort": number} for port, number in TRITON_PORTS.items()],
+                                    "resources": {"requests": resources, "limits": resources},
+                                    "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6},
+                                    "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5},
+                                    "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 60},
+                                    "securityContext": CONTAINER_SECURITY,
+                                    "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}],
+                                }
+                            ],
+                            "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": CACHE, "readOnly": True}}],
+                        },
+                    },
+                },
+                opts=child(self, provider, depends_on=[cache]),
+            )
+            k8s.core.v1.Service(
+                f"{name}-{model.name}-svc",
+                metadata={"name": f"triton-{model.name}", "namespace": ns, "labels": {**MANAGED_BY, **labels}},
+                spec={"selector": labels, "ports": [{"name": port, "port": number, "targetPort": port} for port, number in TRITON_PORTS.items()]},
+                opts=child(self, provider, depends_on=[deployment]),
+            )
+
+        self._model_sync(name, provider, args, node_selector, cache)
+        # Line equipment calls the models; nothing else outside the namespace may.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol-clients",
+            metadata={"name": "allow-line-clients", "namespace": ns, "labels": MANAGED_BY},
+            spec={
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "triton"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in args.client_cidrs], "ports": [{"protocol": "TCP", "port": TRITON_PORTS["http"]}, {"protocol": "TCP", "port": TRITON_PORTS["grpc"]}]}],
+            },
+            opts=child(self, provider, depends_on=after_ns),
+        )
+        self.register_outputs({"site": args.site})
+
+    def _model_sync(self, name: str, provider: k8s.Provider, args: EdgeSiteArgs, node_selector: dict, cache: pulumi.Resource) -> None:
+        models = " ".join(m.name for m in args.models)
+        script = "\n".join(
+            [
+                "set -eu",
+                "rm -rf /models/incoming && mkdir -p /models/incoming",
+                f'for m in {models}; do rclone sync --checksum "$MODEL_SOURCE/$m" "/models/incoming/$m/$m"; done',
+                # Swap only after every model copied: an outage or the window's end leaves `current` as it was.
+                "rm -rf /models/previous",
+                "if [ -d /models/current ]; then mv /models/current /models/previous; fi",
+                "mv /models/incoming /models/current",
+            ]
+        )
+        labels = {"app.kubernetes.io/name": "model-sync"}
+        window = args.window_hours * 3600
+        resources = {"cpu": "500m", "memory": "512Mi"}
+        k8s.batch.v1.CronJob(
+            f"{name}-model-sync",
+            metadata={"name": "model-sync", "namespace": args.namespace, "labels": {**MANAGED_BY, **labels}},
+            spec={
+                "schedule": args.window_cron,
+                "timeZone": args.timezone,
+                "concurrencyPolicy": "Forbid",
+                # A start missed by more than this is skipped: the sync never begins late in the window.
+                "startingDeadlineSeconds": min(3600, window // 2),
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {
+                    "spec": {
+                        # Stopped five minutes before the window closes.
+                        "activeDeadlineSeconds": max(600, window - 300),
+                        "backoffLimit": 2,
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "nodeSelector": node_selector,
+                                "tolerations": [GPU_TOLERATION],
+                                "securityContext": RUN_AS,
+                                "automountServiceAccountToken": False,
+                                "containers": [
+                                    {
+                                        "name": "sync",
+                                        "image": catalog.image("rclone", args.registry_mirror),
+                                        "command": ["/bin/sh", "-c", script],
+                                        "env": [{"name": "MODEL_SOURCE", "value": args.model_source}],
+                                        "envFrom": [{"secretRef": {"name": args.model_source_secret, "optional": True}}],
+                                        "resources": {"requests": resources, "limits": resources},
+                                        "securityContext": CONTAINER_SECURITY,
+                                        "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+                                    }
+                                ],
+                                "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": CACHE}}],
+                            },
+                        },
+                    }
+                },
+            },
+            opts=child(self, provider, depends_on=[cache]),
+        )
+        # The sync reaches the plant's object store over HTTPS (or MinIO's 9000); nothing else.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol-sync",
+            metadata={"name": "allow-model-sync-egress", "namespace": args.namespace, "labels": MANAGED_BY},
+            spec={"podSelector": {"matchLabels": labels}, "policyTypes": ["Egress"], "egress": [{"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 9000}]}]},
+            opts=child(self, provider, depends_on=[cache]),
+        )
+
+    def _device_plugin(self, name: str, target: Target, args: EdgeSiteArgs) -> None:
+        """Jetson: JetPack ships driver and runtime; the device plugin alone advertises the GPU."""
+        provider = target.provider
+        ns_name = args.gpu_namespace
+        pss_version = catalog.versions().kubernetes.pod_security_version
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-gpu-ns",
+            metadata={
+                "name": ns_name,
+                "labels": {
+                    **MANAGED_BY,
+                    # The device plugin mounts the kubelet's device-plugin socket directory (hostPath).
+                    **{f"pod-security.kubernetes.io/{m}": "privileged" for m in ("enforce", "audit", "warn")},
+                    **{f"pod-security.kubernetes.io/{m}-version": pss_version for m in ("enforce", "audit", "warn")},
+                },
+            },
+            opts=child(self, provider),
+        )
+        ingress_policy(f"{name}-gpu-netpol", ns_name, [from_namespace(args.monitoring.namespace)], self, provider, [namespace])
+        labels = {"app.kubernetes.io/name": "nvidia-device-plugin"}
+        resources = {"cpu": "50m", "memory": "64Mi"}
+        k8s.apps.v1.DaemonSet(
+            f"{name}-device-plugin",
+            metadata={"name": "nvidia-device-plugin", "namespace": ns_name, "labels": {**MANAGED_BY, **labels}},
+            spec={
+                "selector": {"matchLabels": labels},
+                "updateStrategy": {"type": "RollingUpdate"},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "priorityClassName": "system-node-critical",
+                        "nodeSelector": {"hybrid-ai.io/gpu-pool": args.site},
+                        "tolerations": [GPU_TOLERATION],
+                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [
+                            {
+                                "name": "nvidia-device-plugin",
+                                "image": catalog.image("device-plugin", args.registry_mirror),
+                                # Tegra discovery: Jetson GPUs aren't visible to NVML.
+                                "env": [{"name": "DEVICE_DISCOVERY_STRATEGY", "value": "tegra"}, {"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                                "resources": {"requests": resources, "limits": {"cpu": "100m", "memory": "128Mi"}},
+                                "securityContext": CONTAINER_SECURITY,
+                                "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
+                            }
+                        ],
+                        "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins", "type": "Directory"}}],
+                    },
+                },
+            },
+            opts=child(self, provider, depends_on=[namespace]),
+        )
+        for node in args.nodes:
+            k8s.core.v1.NodePatch(
+                f"{name}-node-{node}",
+                metadata={
+                    "name": node,
+                    "labels": {"hybrid-ai.io/gpu-pool": args.site, "hybrid-ai.io/gpu-model": args.gpu_model, "hybrid-ai.io/gpu-count": str(args.gpus_per_node)},
+                },
+                opts=child(self, provider),
+            )
+
+
+class GitOpsBootstrapArgs(Args):
+    repo_url: str
+    revision: str
+    path: str
+
+
+class GitOpsBootstrap(pulumi.ComponentResource):
+    """One push, while the site is reachable: Argo CD (pinned chart) and the root Application that
+    from then on keeps the site in sync with its folder of the GitOps repository. Everything here is
+    retained on delete, so turning the bootstrap off leaves the site's engine running."""
+
+    def __init__(self, target: Target, args: GitOpsBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-gitops"
+        super().__init__("hybrid-ai:edge_site:GitOpsBootstrap", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        provider = target.provider
+        keep = {"retain_on_delete": True}
+        pss_version = catalog.versions().kubernetes.pod_security_version
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={
+                "name": ARGOCD_NAMESPACE,
+                "labels": {
+                    **MANAGED_BY,
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    **{f"pod-security.kubernetes.io/{m}-version": pss_version for m in ("enforce", "audit", "warn")},
+                },
+            },
+            opts=child(self, provider, **keep),
+        )
+        ingress_policy(f"{name}-netpol", ARGOCD_NAMESPACE, [], self, provider, [namespace])
+        engine = pinned_release(f"{name}-argo-cd", "argo-cd", ARGOCD_NAMESPACE, {"crds": {"install": True, "keep": True}, "dex": {"enabled": False}}, child(self, provider, depends_on=[namespace], **keep))
+        argo_application(
+            f"{name}-root",
+            "site",
+            "default",
+            {"repoURL": args.repo_url, "targetRevision": args.revision, "path": args.path, "directory": {"recurse": True}},
+            child(self, provider, depends_on=[engine], **keep),
+        )
+        self.register_outputs({})
