@@ -130,11 +130,23 @@ def parse_spec(stack: str, values: Mapping[str, Any], specs: Mapping[str, type[S
     try:
         spec = spec_type.model_validate(dict(values), context={"stack": stack})
     except ValidationError as err:
-        raise StackConfigError(label, [_problem(e, spec_type) for e in err.errors()]) from None
+        raise StackConfigError(label, [_named(_problem(e, spec_type), values) for e in err.errors()]) from None
     problems = spec.check()
     if problems:
-        raise StackConfigError(label, problems)
+        raise StackConfigError(label, [_named(p, values) for p in problems])
     return spec
+
+
+def _named(problem: Problem, values: Mapping[str, Any]) -> Problem:
+    """Name the list item a problem sits in (`site line-3: …`): an index alone is easy to misread
+    in a file of many sites or teams."""
+    loc = problem.loc
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        items = values.get(loc[0])
+        if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict) and isinstance(items[loc[1]].get("name"), str):
+            noun = {"sites": "site", "teams": "team"}.get(str(loc[0]), str(loc[0]).rstrip("s"))
+            return problem._replace(message=f"{noun} {items[loc[1]]['name']}: {problem.message}")
+    return problem
 
 
 def _problem(error: Any, model: type[BaseModel]) -> Problem:
