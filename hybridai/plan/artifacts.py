@@ -43,9 +43,10 @@ def is_manifest(resource: Resource) -> bool:
     return resource.custom and resource.type.startswith("kubernetes:") and resource.type != HELM_RELEASE
 
 
-def manifest(resource: Resource) -> dict[str, Any]:
+def manifest(resource: Resource, cleaned: dict[str, Any] | None = None) -> dict[str, Any]:
     """The object as the API server receives it: apiVersion, kind, metadata first."""
-    body = clean({k: v for k, v in resource.inputs.items() if k not in _PROVIDER_ONLY})
+    inputs = cleaned if cleaned is not None else clean(resource.inputs)
+    body = {k: v for k, v in inputs.items() if k not in _PROVIDER_ONLY}
     head = {k: body.pop(k) for k in ("apiVersion", "kind", "metadata") if k in body}
     return {**head, **body}
 
@@ -57,8 +58,8 @@ def manifest_path(resource: Resource, obj: dict[str, Any]) -> Path:
     return Path("manifests") / resource.target / (metadata.get("namespace") or "_cluster") / f"{obj['kind']}-{metadata['name']}.yaml"
 
 
-def helm_release(resource: Resource) -> dict[str, Any]:
-    inputs = clean(resource.inputs)
+def helm_release(resource: Resource, cleaned: dict[str, Any] | None = None) -> dict[str, Any]:
+    inputs = cleaned if cleaned is not None else clean(resource.inputs)
     return {
         "release": inputs.get("name"),
         "chart": inputs.get("chart"),
@@ -69,7 +70,7 @@ def helm_release(resource: Resource) -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml's emitter when PyYAML has it: ~5x faster
     """Block style, multi-line strings as literal blocks (ConfigMap payloads stay readable)."""
 
 
@@ -110,12 +111,12 @@ def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
     # GitOps targets: their manifests again under gitops/<target>/, the folder to commit for the
     # site's Argo CD (under `pulumi up` the provider renders the same objects there).
     gitops = {r.inputs["target"] for r in plan.resources if r.type == "hybrid-ai:target:Target" and r.inputs.get("delivery") == "gitops"}
-    for resource in plan.resources:
+    for resource, record in zip(plan.resources, recorded):
         if resource.type == HELM_RELEASE:
-            release = helm_release(resource)
+            release = helm_release(resource, record["inputs"])
             path = Path("helm") / resource.target / f"{release['release']}.yaml"
         elif is_manifest(resource):
-            release = manifest(resource)
+            release = manifest(resource, record["inputs"])
             path = manifest_path(resource, release)
         else:
             continue
