@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_tenancy_args, tenancy_args, tenant
 from blueprints.finance_hybrid import aws_tags, training_pool_args
-from hybridai import catalog
-from hybridai.config.components import GpuPool, OnpremCluster, Team, TeamQuota
+from hybridai.config.components import OnpremCluster, Team
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
 from modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs, GitOpsBootstrap, GitOpsBootstrapArgs

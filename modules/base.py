@@ -17,6 +17,18 @@ class Args(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def pod_security(enforce: str, audit_and_warn: str | None = None) -> dict[str, str]:
+    """Pod Security Standards labels, the version pinned (hybridai/data/versions.yaml) so a cluster
+    upgrade never silently changes admission. Audit and warn default to the enforced level; a
+    platform namespace enforcing `baseline` audits and warns at `restricted`, so drift shows."""
+    version = catalog.versions().kubernetes.pod_security_version
+    levels = {"enforce": enforce, "audit": audit_and_warn or enforce, "warn": audit_and_warn or enforce}
+    return {
+        **{f"pod-security.kubernetes.io/{mode}": level for mode, level in levels.items()},
+        **{f"pod-security.kubernetes.io/{mode}-version": version for mode in levels},
+    }
+
+
 def child(parent: pulumi.Resource, provider: k8s.Provider, **options) -> pulumi.ResourceOptions:
     """Options of a module's child: parented to the module and sent through the target's provider,
     never the ambient default provider (which would deploy to whatever cluster kubectl points at)."""

@@ -43,7 +43,6 @@ class SecureBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions):
         super().__init__("hybrid-ai:bucket:SecureBucket", name, None, opts)
         provider = opts.provider
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
         self.arn = f"arn:aws:s3:::{args.bucket}"
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",

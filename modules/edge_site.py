@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
-from modules.base import ARGOCD_NAMESPACE, MANAGED_BY, Args, argo_application, child, from_namespace, ingress_policy, pinned_release, protected
+from modules.base import ARGOCD_NAMESPACE, MANAGED_BY, Args, argo_application, child, from_namespace, ingress_policy, pinned_release, pod_security, protected
 from modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.monitoring import Monitoring, MonitoringArgs
 from modules.target import Target
@@ -235,7 +235,6 @@ class EdgeSite(pulumi.ComponentResource):
         """Jetson: JetPack ships driver and runtime; the device plugin alone advertises the GPU."""
         provider = target.provider
         ns_name = args.gpu_namespace
-        pss_version = catalog.versions().kubernetes.pod_security_version
         namespace = k8s.core.v1.Namespace(
             f"{name}-gpu-ns",
             metadata={
@@ -243,8 +242,7 @@ class EdgeSite(pulumi.ComponentResource):
                 "labels": {
                     **MANAGED_BY,
                     # The device plugin mounts the kubelet's device-plugin socket directory (hostPath).
-                    **{f"pod-security.kubernetes.io/{m}": "privileged" for m in ("enforce", "audit", "warn")},
-                    **{f"pod-security.kubernetes.io/{m}-version": pss_version for m in ("enforce", "audit", "warn")},
+                    **pod_security("privileged"),
                 },
             },
             opts=child(self, provider),
@@ -309,17 +307,13 @@ class GitOpsBootstrap(pulumi.ComponentResource):
         super().__init__("hybrid-ai:edge_site:GitOpsBootstrap", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
         keep = {"retain_on_delete": True}
-        pss_version = catalog.versions().kubernetes.pod_security_version
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={
                 "name": ARGOCD_NAMESPACE,
                 "labels": {
                     **MANAGED_BY,
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    **{f"pod-security.kubernetes.io/{m}-version": pss_version for m in ("enforce", "audit", "warn")},
+                    **pod_security("baseline", "restricted"),
                 },
             },
             opts=child(self, provider, **keep),

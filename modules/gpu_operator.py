@@ -7,8 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from hybridai import catalog
-from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy, pinned_release
+from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy, pinned_release, pod_security
 from modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
@@ -58,7 +57,6 @@ class GpuOperator(pulumi.ComponentResource):
         name = f"{target.prefix}-gpu-operator"
         super().__init__("hybrid-ai:gpu_operator:GpuOperator", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
-        pss_version = catalog.versions().kubernetes.pod_security_version
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
@@ -67,8 +65,7 @@ class GpuOperator(pulumi.ComponentResource):
                 "labels": {
                     **MANAGED_BY,
                     # Privileged on purpose and only here: drivers and toolkit install on the host.
-                    **{f"pod-security.kubernetes.io/{m}": "privileged" for m in ("enforce", "audit", "warn")},
-                    **{f"pod-security.kubernetes.io/{m}-version": pss_version for m in ("enforce", "audit", "warn")},
+                    **pod_security("privileged"),
                 },
             },
             opts=child(self, provider),

@@ -9,8 +9,7 @@ import pulumi_kubernetes as k8s
 
 from pydantic import model_validator
 
-from hybridai import catalog
-from modules.base import MANAGED_BY, Args, child, ingress_policy, pinned_release, protected
+from modules.base import MANAGED_BY, Args, child, ingress_policy, pinned_release, pod_security, protected
 from modules.observability import AlertArgs, alert_groups, dashboards
 from modules.target import Target
 
@@ -62,7 +61,6 @@ class Monitoring(pulumi.ComponentResource):
         name = f"{target.prefix}-monitoring"
         super().__init__("hybrid-ai:monitoring:Monitoring", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
-        pss_version = catalog.versions().kubernetes.pod_security_version
         ns = args.namespace
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
@@ -72,10 +70,7 @@ class Monitoring(pulumi.ComponentResource):
                     **MANAGED_BY,
                     # Baseline enforced (no privileged pods, no host namespaces: node-exporter is off,
                     # DCGM covers the GPU nodes); restricted audited and warned, so drift shows.
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    **{f"pod-security.kubernetes.io/{m}-version": pss_version for m in ("enforce", "audit", "warn")},
+                    **pod_security("baseline", "restricted"),
                 },
             },
             # Prometheus keeps its samples on volumes in this namespace.

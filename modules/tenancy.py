@@ -6,8 +6,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from hybridai import catalog
-from modules.base import MANAGED_BY, Args, child, protected
+from modules.base import MANAGED_BY, Args, child, pod_security, protected
 from modules.target import Target
 
 PRIORITY_CLASSES: dict[str, tuple[int, str]] = {
@@ -74,7 +73,6 @@ class Tenancy(pulumi.ComponentResource):
         name = f"{target.prefix}-tenancy"
         super().__init__("hybrid-ai:tenancy:Tenancy", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
-        pss_version = catalog.versions().kubernetes.pod_security_version
 
         self.priority_classes = {
             tier: k8s.scheduling.v1.PriorityClass(
@@ -97,8 +95,7 @@ class Tenancy(pulumi.ComponentResource):
                 "hybrid-ai.io/team": tenant.name,
                 "hybrid-ai.io/tier": tenant.tier,
                 "hybrid-ai.io/data-classification": tenant.data_classification,
-                **{f"pod-security.kubernetes.io/{mode}": args.pod_security for mode in ("enforce", "audit", "warn")},
-                **{f"pod-security.kubernetes.io/{mode}-version": pss_version for mode in ("enforce", "audit", "warn")},
+                **pod_security(args.pod_security),
             }
             # A namespace holds the team's volumes: deleting it would delete their data with it.
             ns = k8s.core.v1.Namespace(

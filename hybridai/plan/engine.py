@@ -20,7 +20,6 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
 from blueprints import SPECS
-from hybridai import PROJECT
 from hybridai.config import StackSpec
 from hybridai.config.loader import decode_config, encode_config, parse_spec, read_stack_file
 from hybridai.plan.mocks import PlanMocks

@@ -11,7 +11,6 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 

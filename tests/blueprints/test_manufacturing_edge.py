@@ -15,7 +15,7 @@ from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan.artifacts import render
 from hybridai.plan.engine import run_plan
 from tests.conftest import ROOT, planned
-from tests.helpers import named, of_kind, of_type, release
+from tests.helpers import named, of_type, release
 
 STACK = "manufacturing-prod"
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from hybridai.plan.artifacts import records
 from policy.rules import RULES, PolicyContext, evaluate
 from policy.rules.evaluate import levels, profiles
 from tests.conftest import EXAMPLE_STACKS, planned
