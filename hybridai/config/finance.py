@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
-from hybridai import catalog
 from hybridai.config.base import Model, Problem
-from hybridai.config.cloud import CloudPool, check_cloud
+from hybridai.config.cloud import CloudBurstSpec, check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.spec import StackSpec, check_gpu_quotas, check_teams
+from hybridai.config.spec import check_gpu_quotas, check_teams
 
 
 class Audit(Model):
@@ -25,7 +23,7 @@ class Audit(Model):
     )
 
 
-class FinanceHybridSpec(StackSpec):
+class FinanceHybridSpec(CloudBurstSpec):
     """A bank's hybrid platform: weekly retraining on burst cloud GPUs that scale back to zero,
     24/7 inference on-prem next to the transaction systems, an immutable audit trail, and data kept
     in the declared jurisdiction."""
@@ -33,24 +31,11 @@ class FinanceHybridSpec(StackSpec):
     summary = "SOX: cloud burst training on AWS, on-prem inference, immutable audit trail, data residency"
     default_profiles = ("sox", "residency")
 
-    def allowed_regions(self) -> tuple[str, ...]:
-        return catalog.aws().jurisdictions[self.jurisdiction]
-
     blueprint: Literal["finance-hybrid"] = Field(description="`finance-hybrid`.")
-    jurisdiction: str = Field(examples=["eu"], description="Where data must stay (keys of hybridai/data/aws.yaml `jurisdictions`); the cloud region must be in it.")
-    cloud: CloudPool = Field(description="The AWS cloud burst training pool.")
     onprem: OnpremCluster = Field(description="The on-prem inference cluster.")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the on-prem cluster.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster (inference teams).")
     audit: Audit = Field(default_factory=Audit, description="SOX audit trail.")
-
-    @field_validator("jurisdiction")
-    @classmethod
-    def _known_jurisdiction(cls, value: str) -> str:
-        known = catalog.aws().jurisdictions
-        if value not in known:
-            raise PydanticCustomError("jurisdiction_unknown", "unknown jurisdiction; use one of {known}", {"known": ", ".join(known)})
-        return value
 
     def check(self) -> list[Problem]:
         problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring.namespace})

@@ -3,18 +3,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
-from hybridai import catalog
 from hybridai.config.base import Problem
-from hybridai.config.cloud import CloudPool, check_cloud
+from hybridai.config.cloud import CloudBurstSpec, check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite, check_sites
-from hybridai.config.spec import StackSpec, check_gpu_quotas, check_teams
+from hybridai.config.spec import check_gpu_quotas, check_teams
 
 
-class ManufacturingEdgeSpec(StackSpec):
+class ManufacturingEdgeSpec(CloudBurstSpec):
     """A manufacturer's fleet: inspection models on factory-floor GPUs that keep working offline and take
     new models only in maintenance windows, the plant's data center as metrics hub, and cloud burst
     training over the sensor history."""
@@ -23,8 +21,6 @@ class ManufacturingEdgeSpec(StackSpec):
     default_profiles = ("residency",)
 
     blueprint: Literal["manufacturing-edge"] = Field(description="`manufacturing-edge`.")
-    jurisdiction: str = Field(examples=["eu"], description="Where data must stay; the cloud region must be in it.")
-    cloud: CloudPool = Field(description="The AWS cloud burst training pool.")
     onprem: OnpremCluster = Field(description="The plant's data-center cluster: analytics, and the hub edge sites ship metrics to.")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the plant cluster and k3s/RKE2 sites.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the plant cluster.")
@@ -34,16 +30,6 @@ class ManufacturingEdgeSpec(StackSpec):
         description="Where edge sites remote-write their metrics: the plant hub's Prometheus, as the sites reach it.",
     )
     sites: list[EdgeSite] = Field(min_length=1, description="Edge sites of the fleet.")
-
-    @field_validator("jurisdiction")
-    @classmethod
-    def _known_jurisdiction(cls, value: str) -> str:
-        if value not in catalog.aws().jurisdictions:
-            raise PydanticCustomError("jurisdiction_unknown", "unknown jurisdiction; use one of {known}", {"known": ", ".join(catalog.aws().jurisdictions)})
-        return value
-
-    def allowed_regions(self) -> tuple[str, ...]:
-        return catalog.aws().jurisdictions[self.jurisdiction]
 
     def registry_mirrors(self) -> tuple[str, ...]:
         return tuple(sorted({s.registry_mirror.split("/", 1)[0] for s in self.sites if s.registry_mirror}))
