@@ -76,10 +76,9 @@ def _times(a: float | None, b: float) -> float | None:
 def estimate(resources: Iterable[dict[str, Any]], settings: CostSettings) -> dict[str, Any]:
     resources = list(resources)
     prices = _Prices(settings)
-    by_urn = {r["urn"]: r for r in resources}
     region_of = {r["urn"]: r["inputs"].get("region") for r in resources if r["type"] == "pulumi:providers:aws"}
     items: list[LineItem] = []
-    items += _cloud(resources, by_urn, region_of, settings, prices)
+    items += _cloud(resources, region_of, settings, prices)
     items += _onprem(resources, settings, prices)
     return _summarize(items, settings, prices)
 
@@ -88,7 +87,7 @@ def _aws_list(resource: dict, region_of: dict) -> str:
     return f"aws:{region_of.get(resource['provider'], 'unknown')}"
 
 
-def _cloud(resources: list[dict], by_urn: dict, region_of: dict, settings: CostSettings, prices: _Prices) -> list[LineItem]:
+def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, prices: _Prices) -> list[LineItem]:
     items: list[LineItem] = []
     of = lambda t: [r for r in resources if r["type"] == t]  # noqa: E731
     quotas = _gpu_quotas(resources)
