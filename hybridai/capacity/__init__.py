@@ -1,0 +1,14 @@
+"""GPU capacity planning: replicas, MIG profiles and layouts, team quotas, burst pool size."""
+from hybridai.capacity.planner import (
+    CapacityError,
+    GpuPlan,
+    InferenceDemand,
+    PoolInventory,
+    TrainingDemand,
+    burst_gpus,
+    lower_bound,
+    pack,
+    plan_inference,
+)
+
+__all__ = ["CapacityError", "GpuPlan", "InferenceDemand", "PoolInventory", "TrainingDemand", "burst_gpus", "lower_bound", "pack", "plan_inference"]

@@ -1,0 +1,85 @@
+"""Capacity planner properties: every replica placed, no GPU over capacity, isolation respected."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from hybridai import catalog
+from hybridai.capacity import CapacityError, InferenceDemand, PoolInventory, TrainingDemand, burst_gpus, lower_bound, pack, plan_inference
+from hybridai.capacity.planner import WHOLE, profile_for
+
+
+def fits(layout: Counter, gpu_model: str) -> bool:
+    if WHOLE in layout:
+        return layout == Counter({WHOLE: 1})
+    g = catalog.gpus().models[gpu_model].mig
+    return (
+        sum(g.profiles[p].compute * n for p, n in layout.items()) <= g.compute_slices
+        and sum(g.profiles[p].memory_slices * n for p, n in layout.items()) <= g.memory_slices
+        and all(n <= g.profiles[p].max for p, n in layout.items())
+    )
+
+
+def test_replicas_cover_peak_with_headroom_and_production_keeps_two() -> None:
+    assert InferenceDemand("m", "t", 10, peak_rps=100, throughput_rps=20).replicas == 8  # 100 / (20 × 0.7) = 7.1
+    assert InferenceDemand("m", "t", 10, peak_rps=1, throughput_rps=100).replicas == 2
+    assert InferenceDemand("m", "t", 10, peak_rps=1, throughput_rps=100, production=False).replicas == 1
+
+
+def test_smallest_profile_that_holds_a_replica() -> None:
+    assert profile_for(InferenceDemand("m", "t", 9, 1, 1), "A100-80GB") == "1g.10gb"
+    assert profile_for(InferenceDemand("m", "t", 15, 1, 1), "A100-80GB") == "1g.20gb"
+    assert profile_for(InferenceDemand("m", "t", 35, 1, 1), "A100-80GB") == "3g.40gb"
+    assert profile_for(InferenceDemand("m", "t", 35, 1, 1, isolation="whole-gpu"), "A100-80GB") == WHOLE
+    assert profile_for(InferenceDemand("m", "t", 30, 1, 1), "L40S-48GB") == WHOLE
+    assert profile_for(InferenceDemand("m", "t", 90, 1, 1), "A100-80GB") is None
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_demands_are_placed_whole_within_capacity_and_near_the_bound(seed: int) -> None:
+    rng = random.Random(seed)
+    gpu = rng.choice(["A100-80GB", "A100-40GB", "H100-80GB", "A30-24GB"])
+    profiles = list(catalog.gpus().models[gpu].mig.profiles)
+    demand = Counter({p: rng.randint(0, 12) for p in rng.sample(profiles, k=rng.randint(1, len(profiles)))})
+    demand[WHOLE] = rng.randint(0, 3)
+    layouts = pack(demand, gpu)
+    placed = sum(layouts, Counter())
+    assert placed == +demand, "every replica placed exactly once"
+    assert all(fits(layout, gpu) for layout in layouts), "no GPU over capacity"
+    assert lower_bound(demand, gpu) <= len(layouts) <= max(lower_bound(demand, gpu) + 1, 1.1 * lower_bound(demand, gpu))
+
+
+def test_whole_gpu_models_get_gpus_of_their_own_and_teams_their_quota() -> None:
+    pools = [PoolInventory("a100", "A100-80GB", nodes=2, gpus_per_node=8)]
+    models = [
+        InferenceDemand("triage", "radiology", 35, peak_rps=50, throughput_rps=20),
+        InferenceDemand("notes", "pathology", 8, peak_rps=200, throughput_rps=40),
+        InferenceDemand("llm", "research", 70, peak_rps=5, throughput_rps=5, isolation="whole-gpu"),
+    ]
+    [plan] = plan_inference(pools, models)
+    assert plan.profiles == {"triage": "3g.40gb", "notes": "1g.10gb", "llm": WHOLE}
+    assert plan.replicas == {"triage": 4, "notes": 8, "llm": 2}
+    whole = [layout for layout in plan.layouts if WHOLE in layout]
+    assert whole == [Counter({WHOLE: 1})] * 2, "a whole-GPU replica shares its GPU with nothing"
+    assert plan.quotas["radiology"] == Counter({"nvidia.com/mig-3g.40gb": 4})
+    assert plan.quotas["research"] == Counter({"nvidia.com/gpu": 2})
+    # 4 × 3g + 8 × 1g.10gb: 12 + 8 = 20 compute slices → 3 GPUs at least, plus 2 whole GPUs
+    assert plan.gpus_used == 5
+    assert [len(node) for node in plan.node_layouts()] == [5]
+
+
+def test_a_catalog_that_doesnt_fit_names_the_model_and_the_shortfall() -> None:
+    pools = [PoolInventory("a30", "A30-24GB", nodes=1, gpus_per_node=2)]
+    models = [InferenceDemand("small", "t", 5, peak_rps=10, throughput_rps=10), InferenceDemand("big", "t", 20, peak_rps=80, throughput_rps=10)]
+    with pytest.raises(CapacityError) as caught:
+        plan_inference(pools, models)
+    assert caught.value.misfits == [("big", "12 × 4g.24gb on pool a30 don't fit: 11 GPUs short")]
+    with pytest.raises(CapacityError, match="needs 100 GB of GPU memory; the largest GPU in the inventory has 24 GB"):
+        plan_inference(pools, [InferenceDemand("huge", "t", 100, 1, 1)])
+
+
+def test_burst_pool_size_from_weekly_gpu_hours_and_deadline() -> None:
+    jobs = [TrainingDemand("fraud", 32 * 48, 48), TrainingDemand("fraud", 100, 24), TrainingDemand("credit", 10, 24)]
+    assert burst_gpus(jobs) == {"fraud": 32 + 5, "credit": 1}
