@@ -19,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hybridai import catalog  # noqa: E402
 from hybridai.capacity import InferenceDemand, PoolInventory, lower_bound, plan_inference  # noqa: E402
 from hybridai.capacity.planner import profile_for  # noqa: E402
 
