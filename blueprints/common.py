@@ -8,6 +8,7 @@ from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from modules.monitoring import MonitoringArgs, OpenCostPricing
 from modules.observability import AlertArgs
+from modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
 from modules.tenancy import TenancyArgs, TenantArgs
 
 
@@ -104,4 +105,27 @@ def monitoring_args(spec: StackSpec, teams: list[Team], gpu_operator_namespace: 
             training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
         ),
         pricing=pricing,
+    )
+
+
+def onprem_queues_args(spec: StackSpec, cluster: OnpremCluster, teams: list[Team]) -> QueuesArgs | None:
+    """Kueue for the cluster's training teams: a flavor per whole-GPU pool, each team's GPUs as
+    nominal quota on the first; None when no team trains here."""
+    trainers = [t for t in teams if t.tier == "training" and t.quota.gpus]
+    pools = [p for p in cluster.gpu_pools if not p.mig]
+    if not trainers or not pools:
+        return None
+    flavors = tuple(FlavorArgs(name=p.name, node_labels={"hybrid-ai.io/gpu-pool": p.name}) for p in pools)
+    return QueuesArgs(
+        cohort=f"{cluster.name}-gpus",
+        flavors=flavors,
+        teams=tuple(
+            QueueTeamArgs(
+                name=t.name,
+                namespace=t.namespace,
+                quotas={f.name: {"cpu": t.quota.cpu, "memory": t.quota.memory, "nvidia.com/gpu": str(t.quota.gpus if i == 0 else 0)} for i, f in enumerate(flavors)},
+            )
+            for t in trainers
+        ),
+        monitoring_namespace=spec.monitoring.namespace,
     )

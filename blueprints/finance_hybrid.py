@@ -7,7 +7,7 @@ stack's jurisdiction at config validation (data residency).
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_tenancy_args, tenancy_args, tenant
+from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.config.cloud import bucket_name, trainer_role_name
 from hybridai.config.finance import FinanceHybridSpec
@@ -15,14 +15,28 @@ from modules.audit_trail import AuditTrail, AuditTrailArgs
 from modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.monitoring import Monitoring
 from modules.target import AwsTargetArgs, Target, TargetArgs
+from modules.queues import Queues
 from modules.tenancy import Tenancy
-from modules.training_pool import BudgetArgs, NodeGroupArgs, TrainingPool, TrainingPoolArgs, TrainingTeamArgs
+from modules.training_pool import BudgetArgs, NodeGroupArgs, TrainingPool, TrainingPoolArgs, TrainingTeamArgs, cloud_queues
 
 
 def training_pool_args(spec) -> TrainingPoolArgs:
     """The cloud burst pool of a stack with a `cloud` section (finance-hybrid, manufacturing-edge)."""
     cloud, prod = spec.cloud, spec.environment == "prod"
     network = cloud.network
+    groups = tuple(
+        NodeGroupArgs(
+            name=g.name,
+            instance_types=tuple(g.instance_types),
+            gpu_model=g.gpu_model,
+            min_size=g.min_size,
+            max_size=g.max_size,
+            spot=g.spot,
+            fallback_max=g.on_demand_fallback_max if g.spot else 0,
+            disk_gb=g.disk_gb,
+        )
+        for g in cloud.gpu_node_groups
+    )
     return TrainingPoolArgs(
         prefix=spec.prefix,
         cluster=cloud.cluster.name,
@@ -39,19 +53,7 @@ def training_pool_args(spec) -> TrainingPoolArgs:
         system_instance_type=cloud.cluster.system_instance_type,
         log_types=catalog.aws().eks.log_types,
         log_retention_days=cloud.cluster.log_retention_days,
-        node_groups=tuple(
-            NodeGroupArgs(
-                name=g.name,
-                instance_types=tuple(g.instance_types),
-                gpu_model=g.gpu_model,
-                min_size=g.min_size,
-                max_size=g.max_size,
-                spot=g.spot,
-                fallback_max=g.on_demand_fallback_max if g.spot else 0,
-                disk_gb=g.disk_gb,
-            )
-            for g in cloud.gpu_node_groups
-        ),
+        node_groups=groups,
         checkpoint_retention_days=cloud.checkpoint_retention_days,
         budget=BudgetArgs(monthly_limit_usd=cloud.budget.monthly_limit_usd, thresholds_percent=tuple(cloud.budget.alert_thresholds_percent), notify=tuple(cloud.budget.notify)),
         teams=tuple(
@@ -63,6 +65,7 @@ def training_pool_args(spec) -> TrainingPoolArgs:
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
         monitoring=monitoring_args(spec, cloud.teams, spec.gpu_operator.namespace, None),
+        queues=cloud_queues(cloud.cluster.name, groups, [(t.name, t.namespace, t.quota.gpus, t.quota.cpu, t.quota.memory) for t in cloud.teams], spec.monitoring.namespace),
     )
 
 
@@ -96,4 +99,7 @@ def build(spec: FinanceHybridSpec) -> None:
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator, spec.monitoring.namespace))
     Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))
+    queues = onprem_queues_args(spec, spec.onprem, spec.teams)
+    if queues:
+        Queues(onprem, queues)
     Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem)))

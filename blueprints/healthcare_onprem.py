@@ -6,11 +6,12 @@ time-slicing is refused at config validation.
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_tenancy_args
+from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from modules.gpu_operator import GpuOperator
 from modules.monitoring import Monitoring
 from modules.target import Target, TargetArgs
+from modules.queues import Queues
 from modules.tenancy import Tenancy
 
 
@@ -19,4 +20,7 @@ def build(spec: HealthcareOnpremSpec) -> None:
     onprem = Target(spec.prefix, cluster.name, TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator, spec.monitoring.namespace))
     Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator))
+    queues = onprem_queues_args(spec, cluster, spec.teams)
+    if queues:
+        Queues(onprem, queues)
     Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, cluster)))

@@ -8,7 +8,7 @@ manifests for the site's Argo CD to pull.
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_tenancy_args, tenancy_args, tenant
+from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, tenancy_args, tenant
 from blueprints.finance_hybrid import aws_tags, training_pool_args
 from hybridai.config.components import OnpremCluster, Team
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
@@ -17,6 +17,7 @@ from modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs, GitOpsBoots
 from modules.gpu_operator import GpuOperator
 from modules.monitoring import Monitoring
 from modules.target import AwsTargetArgs, Target, TargetArgs
+from modules.queues import Queues
 from modules.tenancy import Tenancy
 from modules.training_pool import TrainingPool
 
@@ -67,6 +68,9 @@ def build(spec: ManufacturingEdgeSpec) -> None:
     plant = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
     GpuOperator(plant, gpu_operator_args(spec.onprem, spec.gpu_operator, spec.monitoring.namespace))
     Tenancy(plant, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))
+    queues = onprem_queues_args(spec, spec.onprem, spec.teams)
+    if queues:
+        Queues(plant, queues)
     # The hub: edge agents remote-write here.
     Monitoring(plant, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem)).model_copy(update={"receive_remote_write": True}))
 

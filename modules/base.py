@@ -82,15 +82,18 @@ def pinned_release(name: str, chart: str, namespace: str, values: dict, opts: pu
     auto-named). Atomic: a failed install or upgrade rolls back instead of leaving half a release.
     On a GitOps target the same release is an Argo CD Application the site's Argo CD installs."""
     pin = catalog.chart(chart)
+    oci = pin.repository.startswith("oci://")
     if gitops:
-        source = {"repoURL": pin.repository, "chart": pin.chart, "targetRevision": pin.version, "helm": {"releaseName": chart, "valuesObject": values}}
+        # Argo CD names an OCI registry without its scheme.
+        source = {"repoURL": pin.repository.removeprefix("oci://"), "chart": pin.chart, "targetRevision": pin.version, "helm": {"releaseName": chart, "valuesObject": values}}
         return argo_application(name, chart, namespace, source, opts)
     return k8s.helm.v3.Release(
         name,
         name=chart,
-        chart=pin.chart,
+        # Helm pulls OCI charts by reference, classic ones from a repository index.
+        chart=f"{pin.repository}/{pin.chart}" if oci else pin.chart,
         version=pin.version,
-        repository_opts={"repo": pin.repository},
+        repository_opts=None if oci else {"repo": pin.repository},
         namespace=namespace,
         values=values,
         atomic=True,

@@ -14,6 +14,7 @@ from modules.bucket import SecureBucket, SecureBucketArgs
 from modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.iam import document, trust
 from modules.monitoring import Monitoring, MonitoringArgs
+from modules.queues import FlavorArgs, Queues, QueuesArgs, QueueTeamArgs
 from modules.target import Target, TargetArgs
 from modules.tenancy import Tenancy, TenancyArgs
 
@@ -79,6 +80,8 @@ class TrainingPoolArgs(Args):
     tenancy: TenancyArgs
     gpu_operator: GpuOperatorArgs
     monitoring: MonitoringArgs
+    queues: QueuesArgs
+    """Kueue on the cluster: spot flavors before on-demand ones, a ClusterQueue per team."""
 
 
 class TrainingPool(pulumi.ComponentResource):
@@ -223,6 +226,7 @@ class TrainingPool(pulumi.ComponentResource):
         self.gpu_operator = GpuOperator(self.eks, args.gpu_operator)
         self.tenancy = Tenancy(self.eks, args.tenancy)
         self.monitoring = Monitoring(self.eks, args.monitoring)
+        self.queues = Queues(self.eks, args.queues, opts=pulumi.ResourceOptions(depends_on=[self.tenancy]))
         for team in args.teams:
             namespace = self.tenancy.namespaces[team.name]
             k8s.core.v1.ServiceAccount(
@@ -439,4 +443,22 @@ def _kubeconfig(cluster: str, endpoint: str, authority: str, region: str) -> str
             "current-context": cluster,
         },
         sort_keys=True,
+    )
+
+
+def cloud_queues(cluster: str, groups: tuple[NodeGroupArgs, ...], teams: list[tuple[str, str, int, str, str]], monitoring_namespace: str) -> QueuesArgs:
+    """Kueue on the burst pool: per node group a spot flavor tried first, then its on-demand
+    fallback; each team (name, namespace, GPUs, CPU, memory) has its GPUs nominal on both."""
+    flavors = []
+    for g in groups:
+        kinds = (["spot", "ondemand"] if g.fallback_max else ["spot"]) if g.spot else ["ondemand"]
+        flavors += [FlavorArgs(name=f"{g.name}-{kind}", node_labels={"hybrid-ai.io/node-group": g.name, "hybrid-ai.io/capacity": kind}) for kind in kinds]
+    return QueuesArgs(
+        cohort=f"{cluster}-gpus",
+        flavors=tuple(flavors),
+        teams=tuple(
+            QueueTeamArgs(name=name, namespace=namespace, quotas={f.name: {"cpu": cpu, "memory": memory, "nvidia.com/gpu": str(gpus)} for f in flavors})
+            for name, namespace, gpus, cpu, memory in teams
+        ),
+        monitoring_namespace=monitoring_namespace,
     )

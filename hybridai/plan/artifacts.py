@@ -60,10 +60,13 @@ def manifest_path(resource: Resource, obj: dict[str, Any]) -> Path:
 
 def helm_release(resource: Resource, cleaned: dict[str, Any] | None = None) -> dict[str, Any]:
     inputs = cleaned if cleaned is not None else clean(resource.inputs)
+    chart, repository = inputs.get("chart"), (inputs.get("repositoryOpts") or {}).get("repo")
+    if chart and chart.startswith("oci://"):
+        repository, chart = chart.rsplit("/", 1)
     return {
         "release": inputs.get("name"),
-        "chart": inputs.get("chart"),
-        "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+        "chart": chart,
+        "repository": repository,
         "version": inputs.get("version"),
         "namespace": inputs.get("namespace"),
         "values": inputs.get("values") or {},

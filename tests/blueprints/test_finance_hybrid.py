@@ -19,8 +19,10 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     by_target = {(r.target, r.placement) for r in plan.resources if r.type.startswith("kubernetes:")}
     assert by_target == {("training", "cloud"), (onprem, "onprem")}
     assert {p.parts[1] for p in files if p.parts[0] in ("manifests", "helm")} == {"training", onprem}
-    for target in ("training", onprem):
-        assert {p.name for p in files if p.parts[:2] == ("helm", target)} == {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml"}
+    charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml"}
+    assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts
+    # the burst pool also queues training with Kueue
+    assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml"}
 
 
 @pytest.mark.parametrize("stack", STACKS)

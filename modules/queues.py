@@ -1,0 +1,94 @@
+"""Queues: Kueue on one target — GPU flavors, a ClusterQueue per team borrowing within a cohort,
+LocalQueues in team namespaces, and workload priority classes."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy, pinned_release, pod_security
+from modules.target import Target
+
+NAMESPACE = "kueue-system"
+LOCAL_QUEUE = "training"
+PRIORITIES = {"production-inference": 100000, "training": 10000, "research": 1000}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+class FlavorArgs(Args):
+    name: str
+    node_labels: dict[str, str]
+    """Nodes of this flavor (GPU model, capacity type): admitted workloads are steered to them."""
+
+
+class QueueTeamArgs(Args):
+    name: str
+    namespace: str
+    quotas: dict[str, dict[str, str]]
+    """flavor → resource (`cpu`, `memory`, `nvidia.com/gpu`) → nominal quota."""
+
+
+class QueuesArgs(Args):
+    cohort: str
+    """Teams of the cohort lend each other unused quota and reclaim it by preemption."""
+    flavors: tuple[FlavorArgs, ...]
+    """In preference order: a workload takes the first flavor with room (spot before on-demand)."""
+    teams: tuple[QueueTeamArgs, ...]
+    monitoring_namespace: str = "monitoring"
+
+
+class Queues(pulumi.ComponentResource):
+    """Kueue (chart pinned) admits training jobs against team quotas instead of letting them pile
+    up as Pending pods: each team's ClusterQueue has a nominal GPU quota per flavor and borrows
+    idle quota of its cohort, which the lender reclaims by preemption when it needs it back."""
+
+    def __init__(self, target: Target, args: QueuesArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-queues"
+        super().__init__("hybrid-ai:queues:Queues", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        provider = target.provider
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": NAMESPACE, "labels": {**MANAGED_BY, **pod_security("baseline", "restricted")}},
+            opts=child(self, provider),
+        )
+        # The API server calls Kueue's admission webhook (pod port 9443); Prometheus scrapes metrics.
+        ingress_policy(f"{name}-netpol", NAMESPACE, [{"ports": [{"protocol": "TCP", "port": 9443}]}, from_namespace(args.monitoring_namespace)], self, provider, [namespace])
+        kueue = pinned_release(f"{name}-kueue", "kueue", NAMESPACE, {"enablePrometheus": False}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        after = child(self, provider, depends_on=[kueue])
+
+        def resource(kind: str, logical: str, metadata: dict, **body) -> pulumi.CustomResource:
+            # Registered like the SDK's CustomResource does, with top-level fields besides `spec`
+            # (a WorkloadPriorityClass has `value` and `description`, no spec).
+            api = "kueue.x-k8s.io/v1beta2"
+            props = {"apiVersion": api, "kind": kind, "metadata": {**metadata, "labels": MANAGED_BY}, **body}
+            return pulumi.CustomResource(f"kubernetes:{api}:{kind}", logical, props, opts=after)
+
+        for tier, value in PRIORITIES.items():
+            resource("WorkloadPriorityClass", f"{name}-priority-{tier}", {"name": f"hybridai-{tier}"}, value=value, description=f"hybrid-ai {tier} workloads")
+        for flavor in args.flavors:
+            resource("ResourceFlavor", f"{name}-flavor-{flavor.name}", {"name": flavor.name}, spec={"nodeLabels": flavor.node_labels, "tolerations": [GPU_TOLERATION]})
+        for team in args.teams:
+            covered = sorted({r for quotas in team.quotas.values() for r in quotas})
+            resource(
+                "ClusterQueue",
+                f"{name}-{team.name}",
+                {"name": team.name},
+                spec={
+                    "cohortName": args.cohort,
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": team.namespace}},
+                    "queueingStrategy": "BestEffortFIFO",
+                    "resourceGroups": [
+                        {
+                            "coveredResources": covered,
+                            "flavors": [
+                                {"name": flavor.name, "resources": [{"name": r, "nominalQuota": team.quotas.get(flavor.name, {}).get(r, "0")} for r in covered]}
+                                for flavor in args.flavors
+                            ],
+                        }
+                    ],
+                    # Borrowing is what turns idle quota into utilization; reclaiming keeps it fair.
+                    "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
+                    "flavorFungibility": {"whenCanBorrow": "TryNextFlavor", "whenCanPreempt": "TryNextFlavor"},
+                },
+            )
+            resource("LocalQueue", f"{name}-{team.name}-local", {"name": LOCAL_QUEUE, "namespace": team.namespace}, spec={"clusterQueue": team.name})
+        self.register_outputs({})

@@ -1,0 +1,53 @@
+"""Queues: Kueue flavors, team ClusterQueues borrowing in a cohort, LocalQueues, priorities."""
+from __future__ import annotations
+
+from tests.conftest import planned
+from tests.helpers import named, of_kind, release
+
+
+def eks():
+    plan, _ = planned("finance-prod")
+    return [r for r in plan.resources if r.target == "training"]
+
+
+def test_kueue_is_pinned_and_pulled_by_oci_reference() -> None:
+    kueue = release(eks(), "oci://registry.k8s.io/kueue/charts/kueue")
+    assert kueue.inputs["version"] == "0.19.2" and "repositoryOpts" not in kueue.inputs
+    assert kueue.inputs["namespace"] == "kueue-system"
+
+
+def test_spot_flavors_come_before_their_on_demand_fallback() -> None:
+    resources = eks()
+    flavors = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in of_kind(resources, "ResourceFlavor")}
+    assert flavors["a100-spot"]["nodeLabels"] == {"hybrid-ai.io/node-group": "a100", "hybrid-ai.io/capacity": "spot"}
+    assert flavors["a100-ondemand"]["nodeLabels"]["hybrid-ai.io/capacity"] == "ondemand"
+    queue = named(resources, "ClusterQueue", "fraud").inputs["spec"]
+    assert [f["name"] for f in queue["resourceGroups"][0]["flavors"]] == ["a100-spot", "a100-ondemand"]
+    assert queue["flavorFungibility"]["whenCanBorrow"] == "TryNextFlavor"
+
+
+def test_each_team_has_a_cluster_queue_in_the_cohort_and_a_local_queue() -> None:
+    resources = eks()
+    queues = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in of_kind(resources, "ClusterQueue")}
+    assert set(queues) == {"fraud", "credit"}
+    assert {q["cohortName"] for q in queues.values()} == {"training-gpus"}
+    gpu = {r["name"]: r["nominalQuota"] for r in queues["credit"]["resourceGroups"][0]["flavors"][0]["resources"]}
+    assert gpu["nvidia.com/gpu"] == "16"
+    assert queues["credit"]["preemption"]["reclaimWithinCohort"] == "Any"
+    local = {(r.inputs["metadata"]["namespace"], r.inputs["spec"]["clusterQueue"]) for r in of_kind(resources, "LocalQueue")}
+    assert local == {("fraud", "fraud"), ("credit", "credit")}
+
+
+def test_priority_classes_order_the_tiers() -> None:
+    values = {r.inputs["metadata"]["name"]: r.inputs["value"] for r in of_kind(eks(), "WorkloadPriorityClass")}
+    assert values["hybridai-production-inference"] > values["hybridai-training"] > values["hybridai-research"]
+
+
+def test_on_prem_queues_only_where_teams_train() -> None:
+    plan, _ = planned("healthcare-prod")
+    queues = [r.inputs["metadata"]["name"] for r in of_kind(plan.resources, "ClusterQueue")]
+    assert queues == ["clinical-research"]
+    flavor = named(plan.resources, "ResourceFlavor", "h100")
+    assert flavor.inputs["spec"]["nodeLabels"] == {"hybrid-ai.io/gpu-pool": "h100"}
+    plan, _ = planned("healthcare-dev")
+    assert not of_kind(plan.resources, "ClusterQueue")
