@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.serving import ServedModel, serving_plan
 from hybridai.config.spec import StackSpec, derive_mig_strategy
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from modules.monitoring import MonitoringArgs, OpenCostPricing
 from modules.observability import AlertArgs
 from modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
+from modules.serving import ServedModelArgs, ServingArgs
 from modules.tenancy import TenancyArgs, TenantArgs
 
 
@@ -127,5 +129,37 @@ def onprem_queues_args(spec: StackSpec, cluster: OnpremCluster, teams: list[Team
             )
             for t in trainers
         ),
+        monitoring_namespace=spec.monitoring.namespace,
+    )
+
+
+def serving_args(spec: StackSpec, cluster: OnpremCluster, settings: GpuOperatorSettings, teams: list[Team], models: list[ServedModel], decision_log_url: str | None = None) -> ServingArgs | None:
+    """KServe for the catalog's models, each sized by the planner: replicas from its load, the
+    smallest slice of the cluster that holds a replica."""
+    if not models:
+        return None
+    plan = serving_plan(cluster, models)
+    strategy = derive_mig_strategy(cluster, settings)
+    namespaces = {t.name: t.namespace for t in teams}
+
+    def resource(profile: str) -> str:
+        return "nvidia.com/gpu" if profile == "gpu" or strategy == "single" else f"nvidia.com/mig-{profile}"
+
+    return ServingArgs(
+        models=tuple(
+            ServedModelArgs(
+                name=m.name,
+                namespace=namespaces[m.team],
+                model_format=m.model_format,
+                storage_uri=m.storage_uri,
+                # Scale down off-peak to what availability needs, up to the peak the planner sized.
+                replicas=2 if m.production else 1,
+                max_replicas=max(plan[m.name][1], 2 if m.production else 1),
+                gpu_resource=resource(plan[m.name][0]),
+                production=m.production,
+            )
+            for m in models
+        ),
+        decision_log_url=decision_log_url,
         monitoring_namespace=spec.monitoring.namespace,
     )

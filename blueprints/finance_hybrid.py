@@ -7,7 +7,9 @@ stack's jurisdiction at config validation (data residency).
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, tenancy_args, tenant
+import pulumi
+
+from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.config.cloud import bucket_name, trainer_role_name
 from hybridai.config.finance import FinanceHybridSpec
@@ -16,6 +18,7 @@ from modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.monitoring import Monitoring
 from modules.target import AwsTargetArgs, Target, TargetArgs
 from modules.queues import Queues
+from modules.serving import Serving
 from modules.tenancy import Tenancy
 from modules.training_pool import BudgetArgs, NodeGroupArgs, TrainingPool, TrainingPoolArgs, TrainingTeamArgs, cloud_queues
 
@@ -98,7 +101,10 @@ def build(spec: FinanceHybridSpec) -> None:
 
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator, spec.monitoring.namespace))
-    Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))
+    tenancy = Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))
+    serving = serving_args(spec, spec.onprem, spec.gpu_operator, spec.teams, spec.models, spec.audit.decision_log_url)
+    if serving:
+        Serving(onprem, serving, opts=pulumi.ResourceOptions(depends_on=[tenancy]))
     queues = onprem_queues_args(spec, spec.onprem, spec.teams)
     if queues:
         Queues(onprem, queues)

@@ -6,12 +6,15 @@ time-slicing is refused at config validation.
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args
+import pulumi
+
+from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from modules.gpu_operator import GpuOperator
 from modules.monitoring import Monitoring
 from modules.target import Target, TargetArgs
 from modules.queues import Queues
+from modules.serving import Serving
 from modules.tenancy import Tenancy
 
 
@@ -19,7 +22,10 @@ def build(spec: HealthcareOnpremSpec) -> None:
     cluster = spec.onprem
     onprem = Target(spec.prefix, cluster.name, TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig))
     GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator, spec.monitoring.namespace))
-    Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator))
+    tenancy = Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator))
+    serving = serving_args(spec, cluster, spec.gpu_operator, spec.teams, spec.models)
+    if serving:
+        Serving(onprem, serving, opts=pulumi.ResourceOptions(depends_on=[tenancy]))
     queues = onprem_queues_args(spec, cluster, spec.teams)
     if queues:
         Queues(onprem, queues)

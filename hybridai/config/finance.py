@@ -8,7 +8,8 @@ from pydantic import Field
 from hybridai.config.base import Model, Problem
 from hybridai.config.cloud import CloudBurstSpec, check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.spec import check_gpu_quotas, check_teams
+from hybridai.config.serving import ServedModel, check_serving
+from hybridai.config.spec import check_gpu_quotas, check_teams, derive_mig_strategy
 
 
 class Audit(Model):
@@ -16,6 +17,12 @@ class Audit(Model):
 
     retention_days: int = Field(
         default=2557, ge=365, le=36500, description="Days every audit log object is locked against deletion and change (default: 7 years)."
+    )
+    decision_log_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Audit sink receiving every inference request and response (KServe logger): model decisions must be traceable. "
+        "Required when the stack serves models.",
     )
     lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = Field(
         default="COMPLIANCE",
@@ -37,8 +44,13 @@ class FinanceHybridSpec(CloudBurstSpec):
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster (inference teams).")
     audit: Audit = Field(default_factory=Audit, description="SOX audit trail.")
 
+    models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
+
     def check(self) -> list[Problem]:
         problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring.namespace})
         problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the on-prem cluster")
+        problems += check_serving(self.onprem, self.teams, self.models, derive_mig_strategy(self.onprem, self.gpu_operator))
+        if self.models and not self.audit.decision_log_url:
+            problems.append(Problem(("audit", "decisionLogUrl"), "missing", "SOX: served models must log their decisions; name the audit sink", None))
         problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, self.gpu_operator.namespace, self.monitoring.namespace)
         return problems

@@ -7,7 +7,8 @@ from pydantic import Field
 
 from hybridai.config.base import DataClassification, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.spec import StackSpec, check_gpu_quotas, check_teams
+from hybridai.config.serving import ServedModel, check_serving
+from hybridai.config.spec import StackSpec, check_gpu_quotas, check_teams, derive_mig_strategy
 
 
 class HealthcareTeam(Team):
@@ -32,9 +33,12 @@ class HealthcareOnpremSpec(StackSpec):
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
     teams: list[HealthcareTeam] = Field(min_length=1, description="Tenants of the cluster.")
 
+    models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
+
     def check(self) -> list[Problem]:
         problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring.namespace})
         problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the on-prem cluster")
+        problems += check_serving(self.onprem, self.teams, self.models, derive_mig_strategy(self.onprem, self.gpu_operator))
         if self.gpu_operator.time_slicing is not None:
             problems.append(
                 Problem(

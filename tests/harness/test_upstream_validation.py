@@ -57,7 +57,7 @@ def test_helm_values_exist_in_the_pinned_charts(example_stack: str) -> None:
         pin = pins.get((release["chart"], release["version"]))
         assert pin is not None, f"{release['release']}: {release['chart']} {release['version']} is not pinned in versions.yaml"
         assert release["repository"] == pin.repository
-        unknown = list(unknown_value_keys(release["values"], chart_defaults(pin.upstream, pin.chart)))
+        unknown = list(unknown_value_keys(release["values"], chart_defaults(pin.upstream, pin.chart))) if release["values"] else []
         assert unknown == [], f"{release['release']}: keys not in {pin.chart} {pin.version}"
 
 

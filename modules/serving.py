@@ -1,0 +1,96 @@
+"""Serving: KServe in RawDeployment mode (no Knative) and an InferenceService per catalog model."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy, pinned_release, pod_security
+from modules.target import Target
+
+NAMESPACE = "kserve"
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+class ServedModelArgs(Args):
+    name: str
+    namespace: str
+    model_format: str
+    storage_uri: str
+    replicas: int
+    max_replicas: int
+    gpu_resource: str
+    """`nvidia.com/gpu` or `nvidia.com/mig-<profile>`: one per replica."""
+    production: bool
+
+
+class ServingArgs(Args):
+    models: tuple[ServedModelArgs, ...]
+    decision_log_url: str | None = None
+    """Audit sink of every request and response (KServe's logger), where decisions must be traceable."""
+    monitoring_namespace: str = "monitoring"
+
+
+class Serving(pulumi.ComponentResource):
+    """KServe's CRDs and controller (charts pinned) in RawDeployment mode — plain Deployments and
+    Services, no Knative — and, per model, an InferenceService with its GPU slice, replicas and
+    autoscaling; production models get two replicas at least, spread over nodes, and a
+    PodDisruptionBudget; with a decision log, every request and response goes to the audit sink."""
+
+    def __init__(self, target: Target, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-serving"
+        super().__init__("hybrid-ai:serving:Serving", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        provider = target.provider
+        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE, "labels": {**MANAGED_BY, **pod_security("baseline", "restricted")}}, opts=child(self, provider))
+        # The API server calls KServe's webhooks (pod port 9443); Prometheus scrapes the controller.
+        ingress_policy(f"{name}-netpol", NAMESPACE, [{"ports": [{"protocol": "TCP", "port": 9443}]}, from_namespace(args.monitoring_namespace)], self, provider, [namespace])
+        crds = pinned_release(f"{name}-kserve-crd", "kserve-crd", NAMESPACE, {}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        controller = pinned_release(
+            f"{name}-kserve",
+            "kserve-resources",
+            NAMESPACE,
+            {"kserve": {"controller": {"deploymentMode": "RawDeployment", "gateway": {"disableIngressCreation": True}}}},
+            child(self, provider, depends_on=[crds]),
+            gitops=target.gitops,
+        )
+        for model in args.models:
+            labels = {**MANAGED_BY, "hybrid-ai.io/model": model.name}
+            gpu = {model.gpu_resource: "1"}
+            predictor = {
+                "minReplicas": model.replicas,
+                "maxReplicas": model.max_replicas,
+                "scaleMetric": "cpu",
+                "scaleTarget": 70,
+                "priorityClassName": "hybridai-production-inference" if model.production else "hybridai-research",
+                "tolerations": [GPU_TOLERATION],
+                "automountServiceAccountToken": False,
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "model": {
+                    "modelFormat": {"name": model.model_format},
+                    "storageUri": model.storage_uri,
+                    "resources": {"requests": {"cpu": "2", "memory": "8Gi", **gpu}, "limits": {"cpu": "2", "memory": "8Gi", **gpu}},
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                },
+            }
+            if model.production:
+                # Replicas on different nodes: one node's loss never takes a production model down.
+                predictor["topologySpreadConstraints"] = [
+                    {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}}
+                ]
+            if args.decision_log_url:
+                predictor["logger"] = {"mode": "all", "url": args.decision_log_url}
+            k8s.apiextensions.CustomResource(
+                f"{name}-{model.namespace}-{model.name}",
+                api_version="serving.kserve.io/v1beta1",
+                kind="InferenceService",
+                metadata={"name": model.name, "namespace": model.namespace, "labels": labels, "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
+                spec={"predictor": predictor},
+                opts=child(self, provider, depends_on=[controller]),
+            )
+            if model.production:
+                k8s.policy.v1.PodDisruptionBudget(
+                    f"{name}-{model.namespace}-{model.name}-pdb",
+                    metadata={"name": model.name, "namespace": model.namespace, "labels": labels},
+                    spec={"minAvailable": 1, "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}},
+                    opts=child(self, provider),
+                )
+        self.register_outputs({})
