@@ -1,0 +1,99 @@
+"""Serving: InferenceServices sized by the planner, hardened, spread, budgeted, logged."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from blueprints import SPECS
+from hybridai.config import StackConfigError, parse_spec
+from hybridai.config.loader import decode_config, encode_config
+from tests.conftest import ROOT, planned
+from tests.helpers import named, of_kind, release
+
+
+def isvc(stack: str, name: str) -> dict:
+    plan, _ = planned(stack)
+    return named(plan.resources, "InferenceService", name).inputs
+
+
+def test_kserve_runs_in_raw_deployment_mode_from_pinned_oci_charts() -> None:
+    plan, _ = planned("healthcare-prod")
+    controller = release(plan.resources, "oci://ghcr.io/kserve/charts/kserve-resources")
+    assert controller.inputs["version"] == "v0.20.0"
+    assert controller.inputs["values"]["kserve"]["controller"]["deploymentMode"] == "RawDeployment"
+    assert release(plan.resources, "oci://ghcr.io/kserve/charts/kserve-crd").inputs["version"] == "v0.20.0"
+    assert isvc("healthcare-prod", "chest-xray")["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "RawDeployment"}
+
+
+@pytest.mark.parametrize(
+    "model,resource,max_replicas",
+    [
+        # 35 GB → the pool's 3g.40gb slice; 100 rps ÷ (40 × 0.7) → 4 replicas at peak
+        ("chest-xray", "nvidia.com/mig-3g.40gb", 4),
+        # 8 GB → 1g.10gb; 60 ÷ (25 × 0.7) → 4
+        ("fracture-detect", "nvidia.com/mig-1g.10gb", 4),
+        # 18 GB → 2g.20gb (the layout has no 1g.20gb); 150 ÷ (20 × 0.7) → 11
+        ("slide-triage", "nvidia.com/mig-2g.20gb", 11),
+    ],
+)
+def test_planner_sizes_each_model_onto_a_slice_of_the_layout(model: str, resource: str, max_replicas: int) -> None:
+    predictor = isvc("healthcare-prod", model)["spec"]["predictor"]
+    assert predictor["model"]["resources"]["limits"][resource] == "1"
+    assert predictor["model"]["resources"]["requests"] == predictor["model"]["resources"]["limits"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, max_replicas)
+
+
+def test_production_models_are_hardened_spread_and_budgeted() -> None:
+    predictor = isvc("healthcare-prod", "chest-xray")["spec"]["predictor"]
+    assert predictor["securityContext"]["runAsNonRoot"] is True
+    assert predictor["model"]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert predictor["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert predictor["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert predictor["priorityClassName"] == "hybridai-production-inference"
+    plan, _ = planned("healthcare-prod")
+    pdb = named(plan.resources, "PodDisruptionBudget", "chest-xray")
+    assert pdb.inputs["spec"] == {"minAvailable": 1, "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": "chest-xray"}}}
+    assert "logger" not in predictor, "healthcare sets no decision log"
+
+
+def test_finance_logs_every_decision_and_serves_whole_gpus() -> None:
+    predictor = isvc("finance-prod", "fraud-score")["spec"]["predictor"]
+    assert predictor["logger"] == {"mode": "all", "url": "https://audit-sink.bank.example/kserve"}
+    assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    # 900 rps ÷ (250 × 0.7) → 6 replicas at peak, within fraud-serving's 8 GPUs
+    assert predictor["maxReplicas"] == 6
+    assert {r.inputs["metadata"]["namespace"] for r in of_kind(planned("finance-prod")[0].resources, "InferenceService")} == {"fraud-serving", "credit-serving"}
+
+
+def values(stack: str) -> dict:
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return decode_config(encode_config(config))
+
+
+@pytest.mark.parametrize(
+    "stack,change,loc,kind",
+    [
+        ("healthcare-prod", {"team": "oncology"}, ("models", 0, "team"), "team_unknown"),
+        ("healthcare-prod", {"peakRps": 400}, ("models", 0, "peakRps"), "quota_too_small"),
+        ("healthcare-prod", {"gpuMemoryGb": 60}, ("models", 0, "peakRps"), "quota_too_small"),  # fits a whole H100; radiology has none
+        ("healthcare-prod", {"gpuMemoryGb": 100}, ("models", 0, "gpuMemoryGb"), "model_unplaceable"),
+        ("healthcare-prod", {"storageUri": "ftp://x"}, ("models", 0, "storageUri"), "string_pattern_mismatch"),
+        ("finance-prod", {"peakRps": 5000}, ("models", 0, "peakRps"), "quota_too_small"),
+    ],
+)
+def test_catalog_problems_are_named_at_their_key(stack: str, change: dict, loc: tuple, kind: str) -> None:
+    v = copy.deepcopy(values(stack))
+    v["models"][0].update(change)
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec(stack, v, SPECS)
+    assert (loc, kind) in {(p.loc, p.type) for p in caught.value.problems}
+
+
+def test_finance_serving_needs_a_decision_log() -> None:
+    v = values("finance-prod")
+    del v["audit"]["decisionLogUrl"]
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("finance-prod", v, SPECS)
+    assert (("audit", "decisionLogUrl"), "missing") in {(p.loc, p.type) for p in caught.value.problems}
