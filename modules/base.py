@@ -102,3 +102,19 @@ def pinned_release(name: str, chart: str, namespace: str, values: dict, opts: pu
         max_history=10,
         opts=opts,
     )
+
+
+def platform_namespace(
+    name: str,
+    namespace: str,
+    pod_security_levels: dict[str, str],
+    ingress: list[dict],
+    parent: pulumi.Resource,
+    provider: k8s.Provider,
+    **options,
+) -> k8s.core.v1.Namespace:
+    """A namespace the platform runs in (operator, monitoring, queues, serving, GitOps): its Pod
+    Security labels and a NetworkPolicy admitting only its own pods and the listed sources."""
+    created = k8s.core.v1.Namespace(name, metadata={"name": namespace, "labels": {**MANAGED_BY, **pod_security_levels}}, opts=child(parent, provider, **options))
+    ingress_policy(f"{name.removesuffix('-ns')}-netpol", namespace, ingress, parent, provider, [created])
+    return created

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
-from modules.base import ARGOCD_NAMESPACE, MANAGED_BY, Args, argo_application, child, from_namespace, ingress_policy, pinned_release, pod_security, protected
+from modules.base import ARGOCD_NAMESPACE, MANAGED_BY, Args, argo_application, child, from_namespace, pinned_release, platform_namespace, pod_security, protected
 from modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.monitoring import Monitoring, MonitoringArgs
 from modules.target import Target
@@ -235,19 +235,8 @@ class EdgeSite(pulumi.ComponentResource):
         """Jetson: JetPack ships driver and runtime; the device plugin alone advertises the GPU."""
         provider = target.provider
         ns_name = args.gpu_namespace
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-gpu-ns",
-            metadata={
-                "name": ns_name,
-                "labels": {
-                    **MANAGED_BY,
-                    # The device plugin mounts the kubelet's device-plugin socket directory (hostPath).
-                    **pod_security("privileged"),
-                },
-            },
-            opts=child(self, provider),
-        )
-        ingress_policy(f"{name}-gpu-netpol", ns_name, [from_namespace(args.monitoring.namespace)], self, provider, [namespace])
+        # The device plugin mounts the kubelet's device-plugin socket directory (hostPath).
+        namespace = platform_namespace(f"{name}-gpu-ns", ns_name, pod_security("privileged"), [from_namespace(args.monitoring.namespace)], self, provider)
         labels = {"app.kubernetes.io/name": "nvidia-device-plugin"}
         resources = {"cpu": "50m", "memory": "64Mi"}
         k8s.apps.v1.DaemonSet(
@@ -307,18 +296,7 @@ class GitOpsBootstrap(pulumi.ComponentResource):
         super().__init__("hybrid-ai:edge_site:GitOpsBootstrap", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
         keep = {"retain_on_delete": True}
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata={
-                "name": ARGOCD_NAMESPACE,
-                "labels": {
-                    **MANAGED_BY,
-                    **pod_security("baseline", "restricted"),
-                },
-            },
-            opts=child(self, provider, **keep),
-        )
-        ingress_policy(f"{name}-netpol", ARGOCD_NAMESPACE, [], self, provider, [namespace])
+        namespace = platform_namespace(f"{name}-ns", ARGOCD_NAMESPACE, pod_security("baseline", "restricted"), [], self, provider, **keep)
         engine = pinned_release(f"{name}-argo-cd", "argo-cd", ARGOCD_NAMESPACE, {"crds": {"install": True, "keep": True}, "dex": {"enabled": False}}, child(self, provider, depends_on=[namespace], **keep))
         argo_application(
             f"{name}-root",

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy, pinned_release, pod_security
+from modules.base import MANAGED_BY, Args, child, from_namespace, pinned_release, platform_namespace, pod_security
 from modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
@@ -58,19 +58,9 @@ class GpuOperator(pulumi.ComponentResource):
         super().__init__("hybrid-ai:gpu_operator:GpuOperator", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
 
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata={
-                "name": args.namespace,
-                "labels": {
-                    **MANAGED_BY,
-                    # Privileged on purpose and only here: drivers and toolkit install on the host.
-                    **pod_security("privileged"),
-                },
-            },
-            opts=child(self, provider),
-        )
-        ingress_policy(f"{name}-netpol", args.namespace, [from_namespace(args.monitoring_namespace)], self, provider, [namespace])
+        # Privileged on purpose and only here: drivers and toolkit install on the host. Inbound:
+        # only Prometheus scraping the DCGM exporter.
+        namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("privileged"), [from_namespace(args.monitoring_namespace)], self, provider)
         config_maps: list[pulumi.Resource] = []
 
         def config_map(suffix: str, object_name: str, key: str, content: dict) -> None:

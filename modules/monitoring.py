@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from pydantic import model_validator
 
-from modules.base import MANAGED_BY, Args, child, ingress_policy, pinned_release, pod_security, protected
+from modules.base import MANAGED_BY, Args, child, pinned_release, platform_namespace, pod_security
 from modules.observability import AlertArgs, alert_groups, dashboards
 from modules.target import Target
 
@@ -62,27 +62,17 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("hybrid-ai:monitoring:Monitoring", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
         ns = args.namespace
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata={
-                "name": ns,
-                "labels": {
-                    **MANAGED_BY,
-                    # Baseline enforced (no privileged pods, no host namespaces: node-exporter is off,
-                    # DCGM covers the GPU nodes); restricted audited and warned, so drift shows.
-                    **pod_security("baseline", "restricted"),
-                },
-            },
-            # Prometheus keeps its samples on volumes in this namespace.
-            opts=protected(self, provider),
-        )
-
         # The API server calls the Prometheus Operator's admission webhook (pod port 10250); edge
         # agents remote-write to a hub's Prometheus (9090) from outside the cluster.
         extra = [{"ports": [{"protocol": "TCP", "port": 10250}]}]
         if args.receive_remote_write:
             extra.append({"ports": [{"protocol": "TCP", "port": 9090}]})
-        ingress_policy(f"{name}-netpol", ns, extra, self, provider, [namespace])
+        # Baseline enforced (no privileged pods, no host namespaces: node-exporter is off, DCGM
+        # covers the GPU nodes); restricted audited and warned, so drift shows. Prometheus keeps
+        # its samples on volumes here: the namespace is protected.
+        namespace = platform_namespace(
+            f"{name}-ns", ns, pod_security("baseline", "restricted"), extra, self, provider, protect=True, retain_on_delete=True
+        )
 
         storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}
         if args.storage_class:

@@ -3,9 +3,8 @@ LocalQueues in team namespaces, and workload priority classes."""
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy, pinned_release, pod_security
+from modules.base import MANAGED_BY, Args, child, from_namespace, pinned_release, platform_namespace, pod_security
 from modules.target import Target
 
 NAMESPACE = "kueue-system"
@@ -45,13 +44,10 @@ class Queues(pulumi.ComponentResource):
         name = f"{target.prefix}-queues"
         super().__init__("hybrid-ai:queues:Queues", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata={"name": NAMESPACE, "labels": {**MANAGED_BY, **pod_security("baseline", "restricted")}},
-            opts=child(self, provider),
-        )
         # The API server calls Kueue's admission webhook (pod port 9443); Prometheus scrapes metrics.
-        ingress_policy(f"{name}-netpol", NAMESPACE, [{"ports": [{"protocol": "TCP", "port": 9443}]}, from_namespace(args.monitoring_namespace)], self, provider, [namespace])
+        namespace = platform_namespace(
+            f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [{"ports": [{"protocol": "TCP", "port": 9443}]}, from_namespace(args.monitoring_namespace)], self, provider
+        )
         kueue = pinned_release(f"{name}-kueue", "kueue", NAMESPACE, {"enablePrometheus": False}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
         after = child(self, provider, depends_on=[kueue])
 

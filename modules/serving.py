@@ -4,7 +4,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from modules.base import MANAGED_BY, Args, child, from_namespace, ingress_policy, pinned_release, pod_security
+from modules.base import MANAGED_BY, Args, child, from_namespace, pinned_release, platform_namespace, pod_security
 from modules.target import Target
 
 NAMESPACE = "kserve"
@@ -40,9 +40,10 @@ class Serving(pulumi.ComponentResource):
         name = f"{target.prefix}-serving"
         super().__init__("hybrid-ai:serving:Serving", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
         provider = target.provider
-        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE, "labels": {**MANAGED_BY, **pod_security("baseline", "restricted")}}, opts=child(self, provider))
         # The API server calls KServe's webhooks (pod port 9443); Prometheus scrapes the controller.
-        ingress_policy(f"{name}-netpol", NAMESPACE, [{"ports": [{"protocol": "TCP", "port": 9443}]}, from_namespace(args.monitoring_namespace)], self, provider, [namespace])
+        namespace = platform_namespace(
+            f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [{"ports": [{"protocol": "TCP", "port": 9443}]}, from_namespace(args.monitoring_namespace)], self, provider
+        )
         crds = pinned_release(f"{name}-kserve-crd", "kserve-crd", NAMESPACE, {}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
         controller = pinned_release(
             f"{name}-kserve",
