@@ -6,6 +6,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict
 
 from hybridai import catalog
+from hybridai.config.base import ARGOCD_NAMESPACE
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hybrid-ai"}
 """Label on every Kubernetes object hybrid-ai creates, so operators can tell what Pulumi owns."""
@@ -52,11 +53,15 @@ def ingress_policy(name: str, namespace: str, ingress: list[dict], parent: pulum
     )
 
 
+def on_port(port: int) -> dict:
+    """An ingress rule admitting any source on one TCP port (webhooks the API server calls)."""
+    return {"ports": [{"protocol": "TCP", "port": port}]}
+
+
 def from_namespace(namespace: str) -> dict:
     return {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]}
 
 
-ARGOCD_NAMESPACE = "argocd"
 
 
 def argo_application(name: str, app: str, destination_namespace: str, source: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:

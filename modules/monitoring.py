@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from pydantic import model_validator
 
-from modules.base import MANAGED_BY, Args, child, pinned_release, platform_namespace, pod_security
+from modules.base import MANAGED_BY, Args, child, on_port, pinned_release, platform_namespace, pod_security
 from modules.observability import AlertArgs, alert_groups, dashboards
 from modules.target import Target
 
@@ -64,9 +64,7 @@ class Monitoring(pulumi.ComponentResource):
         ns = args.namespace
         # The API server calls the Prometheus Operator's admission webhook (pod port 10250); edge
         # agents remote-write to a hub's Prometheus (9090) from outside the cluster.
-        extra = [{"ports": [{"protocol": "TCP", "port": 10250}]}]
-        if args.receive_remote_write:
-            extra.append({"ports": [{"protocol": "TCP", "port": 9090}]})
+        extra = [on_port(10250)] + ([on_port(9090)] if args.receive_remote_write else [])
         # Baseline enforced (no privileged pods, no host namespaces: node-exporter is off, DCGM
         # covers the GPU nodes); restricted audited and warned, so drift shows. Prometheus keeps
         # its samples on volumes here: the namespace is protected.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pulumi
 
-from modules.base import MANAGED_BY, Args, child, from_namespace, pinned_release, platform_namespace, pod_security
+from hybridai.config.base import KUEUE_NAMESPACE
+from modules.base import MANAGED_BY, Args, child, from_namespace, on_port, pinned_release, platform_namespace, pod_security
 from modules.target import Target
 
-NAMESPACE = "kueue-system"
+NAMESPACE = KUEUE_NAMESPACE
 LOCAL_QUEUE = "training"
 PRIORITIES = {"production-inference": 100000, "training": 10000, "research": 1000}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -46,7 +47,7 @@ class Queues(pulumi.ComponentResource):
         provider = target.provider
         # The API server calls Kueue's admission webhook (pod port 9443); Prometheus scrapes metrics.
         namespace = platform_namespace(
-            f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [{"ports": [{"protocol": "TCP", "port": 9443}]}, from_namespace(args.monitoring_namespace)], self, provider
+            f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider
         )
         kueue = pinned_release(f"{name}-kueue", "kueue", NAMESPACE, {"enablePrometheus": False}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
         after = child(self, provider, depends_on=[kueue])

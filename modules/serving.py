@@ -4,10 +4,11 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from modules.base import MANAGED_BY, Args, child, from_namespace, pinned_release, platform_namespace, pod_security
+from hybridai.config.base import KSERVE_NAMESPACE
+from modules.base import MANAGED_BY, Args, child, from_namespace, on_port, pinned_release, platform_namespace, pod_security
 from modules.target import Target
 
-NAMESPACE = "kserve"
+NAMESPACE = KSERVE_NAMESPACE
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
@@ -42,7 +43,7 @@ class Serving(pulumi.ComponentResource):
         provider = target.provider
         # The API server calls KServe's webhooks (pod port 9443); Prometheus scrapes the controller.
         namespace = platform_namespace(
-            f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [{"ports": [{"protocol": "TCP", "port": 9443}]}, from_namespace(args.monitoring_namespace)], self, provider
+            f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider
         )
         crds = pinned_release(f"{name}-kserve-crd", "kserve-crd", NAMESPACE, {}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
         controller = pinned_release(

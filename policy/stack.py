@@ -4,17 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from hybridai.config import StackSpec
-from modules.base import ARGOCD_NAMESPACE
-from modules.queues import NAMESPACE as KUEUE_NAMESPACE
-from modules.serving import NAMESPACE as KSERVE_NAMESPACE
 from policy.rules import Level, PolicyContext
 
 
 def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
-    operator = getattr(getattr(spec, "gpu_operator", None), "namespace", "gpu-operator")
+    platform = spec.platform_namespaces()
     return PolicyContext(
-        operator_namespace=operator,
-        platform_namespaces={operator: "privileged", spec.monitoring.namespace: "baseline", ARGOCD_NAMESPACE: "baseline", KUEUE_NAMESPACE: "baseline", KSERVE_NAMESPACE: "baseline"},
+        operator_namespace=next(ns for ns, level in platform.items() if level == "privileged"),
+        platform_namespaces=platform,
         # A site's registry mirror proxies the upstream registries: its images count as theirs.
         allowed_registries=tuple(spec.policy.allowed_registries) + spec.registry_mirrors(),
         allowed_regions=spec.allowed_regions(),

@@ -64,6 +64,11 @@ def _quantity(value: str) -> str:
 Quantity = Annotated[str, AfterValidator(_quantity)]
 """A Kubernetes resource quantity, kept as the string the API server parses."""
 
+ARGOCD_NAMESPACE = "argocd"
+KUEUE_NAMESPACE = "kueue-system"
+KSERVE_NAMESPACE = "kserve"
+"""Namespaces of platform components with fixed names (GitOps engine, training queues, serving)."""
+
 Environment = Literal["prod", "staging", "dev"]
 
 PriorityTier = Literal["production-inference", "training", "research"]

@@ -214,8 +214,8 @@ def trainer_role_name(prefix: str, team: str) -> str:
     return f"{prefix}-{team}-trainer"
 
 
-def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, operator_namespace: str, monitoring_namespace: str) -> list[Problem]:
-    problems = check_teams(cloud.teams, reserved={operator_namespace, monitoring_namespace}, key=("cloud", "teams"))
+def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str]) -> list[Problem]:
+    problems = check_teams(cloud.teams, reserved=reserved, key=("cloud", "teams"))
     allowed = catalog.aws().jurisdictions[jurisdiction]
     if cloud.region not in allowed:
         problems.append(

@@ -9,7 +9,7 @@ from hybridai.config.base import Model, Problem
 from hybridai.config.cloud import CloudBurstSpec, check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.serving import ServedModel, check_serving
-from hybridai.config.spec import check_gpu_quotas, check_teams, derive_mig_strategy
+from hybridai.config.spec import check_cluster, derive_mig_strategy
 
 
 class Audit(Model):
@@ -47,10 +47,9 @@ class FinanceHybridSpec(CloudBurstSpec):
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
 
     def check(self) -> list[Problem]:
-        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring.namespace})
-        problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the on-prem cluster")
+        problems = check_cluster(self, self.onprem, self.teams, "the on-prem cluster")
         problems += check_serving(self.onprem, self.teams, self.models, derive_mig_strategy(self.onprem, self.gpu_operator))
         if self.models and not self.audit.decision_log_url:
             problems.append(Problem(("audit", "decisionLogUrl"), "missing", "SOX: served models must log their decisions; name the audit sink", None))
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, self.gpu_operator.namespace, self.monitoring.namespace)
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))
         return problems

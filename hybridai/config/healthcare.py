@@ -8,7 +8,7 @@ from pydantic import Field
 from hybridai.config.base import DataClassification, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.serving import ServedModel, check_serving
-from hybridai.config.spec import StackSpec, check_gpu_quotas, check_teams, derive_mig_strategy
+from hybridai.config.spec import StackSpec, check_cluster, derive_mig_strategy
 
 
 class HealthcareTeam(Team):
@@ -36,8 +36,7 @@ class HealthcareOnpremSpec(StackSpec):
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
 
     def check(self) -> list[Problem]:
-        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring.namespace})
-        problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the on-prem cluster")
+        problems = check_cluster(self, self.onprem, self.teams, "the on-prem cluster")
         problems += check_serving(self.onprem, self.teams, self.models, derive_mig_strategy(self.onprem, self.gpu_operator))
         if self.gpu_operator.time_slicing is not None:
             problems.append(

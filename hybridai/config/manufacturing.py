@@ -9,7 +9,7 @@ from hybridai.config.base import Problem
 from hybridai.config.cloud import CloudBurstSpec, check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite, check_sites
-from hybridai.config.spec import check_gpu_quotas, check_teams
+from hybridai.config.spec import check_cluster
 
 
 class ManufacturingEdgeSpec(CloudBurstSpec):
@@ -35,8 +35,7 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
         return tuple(sorted({s.registry_mirror.split("/", 1)[0] for s in self.sites if s.registry_mirror}))
 
     def check(self) -> list[Problem]:
-        problems = check_teams(self.teams, reserved={self.gpu_operator.namespace, self.monitoring.namespace})
-        problems += check_gpu_quotas(self.onprem, self.gpu_operator, self.teams, "the plant cluster")
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, self.gpu_operator.namespace, self.monitoring.namespace)
+        problems = check_cluster(self, self.onprem, self.teams, "the plant cluster")
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))
         problems += check_sites(self.sites)
         return problems

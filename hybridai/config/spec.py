@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from hybridai.config.base import DnsLabel, Environment, Model, Problem
+from hybridai.config.base import ARGOCD_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings
 
@@ -43,6 +43,14 @@ class StackSpec(Model):
     def allowed_regions(self) -> tuple[str, ...]:
         """Cloud regions the stack's data may live in (none: the stack may not use the cloud)."""
         return ()
+
+    def platform_namespaces(self) -> dict[str, str]:
+        """Namespaces the platform runs in, with the Pod Security level each may run at: the GPU
+        Operator's (privileged: drivers), monitoring, GitOps, queues and serving (baseline). No
+        team may take one; policy checks each against its level."""
+        operator = self.gpu_operator.namespace if isinstance(getattr(self, "gpu_operator", None), GpuOperatorSettings) else "gpu-operator"
+        baseline = (self.monitoring.namespace, ARGOCD_NAMESPACE, KUEUE_NAMESPACE, KSERVE_NAMESPACE)
+        return {operator: "privileged", **{ns: "baseline" for ns in baseline}}
 
     def registry_mirrors(self) -> tuple[str, ...]:
         """Registries the stack pulls through (site mirrors), as image references name them."""
@@ -90,6 +98,12 @@ def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] =
         elif namespaces[team.namespace] > 1:
             problems.append(Problem((*key, i, "namespace"), "duplicate", "two teams share this namespace", team.namespace))
     return problems
+
+
+def check_cluster(spec: StackSpec, cluster: OnpremCluster, teams: list[Team], label: str) -> list[Problem]:
+    """A cluster's tenants: unique, clear of platform namespaces, and quotas that fit its GPUs."""
+    problems = check_teams(teams, reserved=set(spec.platform_namespaces()))
+    return problems + check_gpu_quotas(cluster, spec.gpu_operator, teams, label)
 
 
 def derive_mig_strategy(cluster: OnpremCluster, settings: GpuOperatorSettings) -> str:

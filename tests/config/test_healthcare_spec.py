@@ -161,3 +161,10 @@ def test_policy_settings_name_known_rules_and_profiles() -> None:
     assert parse_spec("healthcare-prod", values, SPECS).compliance_profiles() == ()
     del values["policy"]
     assert parse_spec("healthcare-prod", values, SPECS).compliance_profiles() == ("hipaa",)
+
+
+@pytest.mark.parametrize("namespace", ["kserve", "kueue-system", "argocd", "monitoring"])
+def test_teams_cannot_take_a_platform_namespace(namespace: str) -> None:
+    values = base_values()
+    values["teams"][0]["namespace"] = namespace
+    assert (("teams", 0, "namespace"), "namespace_reserved") in problems_of(values)
