@@ -1,10 +1,12 @@
 """Config → module args, shared by the blueprints that run a GPU cluster."""
 from __future__ import annotations
 
+from collections import Counter
+
 from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.serving import ServedModel, serving_plan
-from hybridai.config.spec import StackSpec, derive_mig_strategy
+from hybridai.config.spec import StackSpec
+from hybridai.config.workloads import DISABLED, ClusterPlan
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from modules.monitoring import MonitoringArgs, OpenCostPricing
@@ -14,7 +16,8 @@ from modules.serving import ServedModelArgs, ServingArgs
 from modules.tenancy import TenancyArgs, TenantArgs
 
 
-def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings, monitoring_namespace: str) -> GpuOperatorArgs:
+def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings, plan: ClusterPlan, monitoring_namespace: str) -> GpuOperatorArgs:
+    """The GPU Operator of a cluster, with the MIG layouts and node labels of its capacity plan."""
     preinstalled = cluster.driver == "preinstalled"
     return GpuOperatorArgs(
         namespace=settings.namespace,
@@ -25,25 +28,11 @@ def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings, mon
         cdi=settings.cdi,
         nfd=settings.nfd,
         dcgm_exporter=settings.dcgm_exporter,
-        mig_strategy=derive_mig_strategy(cluster, settings),
-        mig_configs={pool.mig_config_name: pool.mig for pool in cluster.gpu_pools if pool.mig},
+        mig_strategy=plan.strategy,
+        mig_configs=plan.mig_configs,
         time_slicing_replicas=settings.time_slicing.replicas if settings.time_slicing else None,
-        nodes=tuple(
-            GpuNodeArgs(name=node, pool=pool.name, gpu_model=pool.gpu_model, mig_config=pool.mig_config_name, gpus=pool.gpus_per_node)
-            for pool in cluster.gpu_pools
-            for node in pool.nodes
-        ),
+        nodes=tuple(GpuNodeArgs(name=n.name, pool=n.pool, gpu_model=n.gpu_model, mig_config=n.mig_config, gpus=n.gpus) for n in plan.nodes),
     )
-
-
-def gpu_quota(team: Team, cluster: OnpremCluster, mig_strategy: str) -> dict[str, int]:
-    """Every GPU resource the cluster advertises gets a quota line — zero when the team has none —
-    because a ResourceQuota leaves unlisted resources unlimited."""
-    quota = {"nvidia.com/gpu": team.quota.gpus}
-    if mig_strategy == "mixed":
-        for profile in sorted(p for p in cluster.gpu_capacity() if p != "gpu"):
-            quota[f"nvidia.com/mig-{profile}"] = team.quota.mig.get(profile, 0)
-    return quota
 
 
 def tenant(team: Team, gpu_quota: dict[str, int]) -> TenantArgs:
@@ -69,9 +58,9 @@ def tenancy_args(spec: StackSpec, tenants: list[TenantArgs]) -> TenancyArgs:
     )
 
 
-def onprem_tenancy_args(spec: StackSpec, teams: list[Team], cluster: OnpremCluster, settings: GpuOperatorSettings) -> TenancyArgs:
-    strategy = derive_mig_strategy(cluster, settings)
-    return tenancy_args(spec, [tenant(team, gpu_quota(team, cluster, strategy)) for team in teams])
+def onprem_tenancy_args(spec: StackSpec) -> TenancyArgs:
+    """The on-prem cluster's tenants, each with the GPU quota of the capacity plan."""
+    return tenancy_args(spec, [tenant(team, spec.capacity.gpu_quota(team.name)) for team in spec.teams])
 
 
 def onprem_pricing(spec: StackSpec, cluster: OnpremCluster) -> OpenCostPricing:
@@ -110,41 +99,50 @@ def monitoring_args(spec: StackSpec, teams: list[Team], gpu_operator_namespace: 
     )
 
 
-def onprem_queues_args(spec: StackSpec, cluster: OnpremCluster, teams: list[Team]) -> QueuesArgs | None:
-    """Kueue for the cluster's training teams: a flavor per whole-GPU pool, each team's GPUs as
-    nominal quota on the first; None when no team trains here."""
-    trainers = [t for t in teams if t.tier == "training" and t.quota.gpus]
-    pools = [p for p in cluster.gpu_pools if not p.mig]
-    if not trainers or not pools:
+def onprem_queues_args(spec: StackSpec) -> QueuesArgs | None:
+    """Kueue for the on-prem cluster's training: a flavor per pool with whole GPUs; each team's
+    nominal quota is what the planner gave its training jobs in each pool, plus the explicit GPUs of
+    a `training`-tier team on the first flavor. None when nobody trains on-prem."""
+    plan = spec.capacity
+    pools = [p.name for p in spec.onprem.gpu_pools if any(n.pool == p.name for n in plan.nodes) and _whole_gpus(plan, p.name)]
+    quotas: dict[str, Counter] = {}
+    for team in spec.teams:
+        gpus = Counter(plan.training.get(team.name, Counter()))
+        if team.tier == "training" and team.quota.gpus and pools:
+            gpus[pools[0]] += team.quota.gpus
+        if +gpus:
+            quotas[team.name] = gpus
+    if not quotas or not pools:
         return None
-    flavors = tuple(FlavorArgs(name=p.name, node_labels={"hybrid-ai.io/gpu-pool": p.name}) for p in pools)
+    by_name = {t.name: t for t in spec.teams}
     return QueuesArgs(
-        cohort=f"{cluster.name}-gpus",
-        flavors=flavors,
+        cohort=f"{spec.onprem.name}-gpus",
+        flavors=tuple(FlavorArgs(name=p, node_labels={"hybrid-ai.io/gpu-pool": p}) for p in pools),
         teams=tuple(
             QueueTeamArgs(
-                name=t.name,
-                namespace=t.namespace,
-                quotas={f.name: {"cpu": t.quota.cpu, "memory": t.quota.memory, "nvidia.com/gpu": str(t.quota.gpus if i == 0 else 0)} for i, f in enumerate(flavors)},
+                name=name,
+                namespace=by_name[name].namespace,
+                quotas={p: {"cpu": by_name[name].quota.cpu, "memory": by_name[name].quota.memory, "nvidia.com/gpu": str(gpus.get(p, 0))} for p in pools},
             )
-            for t in trainers
+            for name, gpus in quotas.items()
         ),
         monitoring_namespace=spec.monitoring.namespace,
     )
 
 
-def serving_args(spec: StackSpec, cluster: OnpremCluster, settings: GpuOperatorSettings, teams: list[Team], models: list[ServedModel], decision_log_url: str | None = None) -> ServingArgs | None:
+def _whole_gpus(plan: ClusterPlan, pool: str) -> bool:
+    """Whether a pool keeps whole GPUs (MIG disabled on at least one of them)."""
+    return any(n.pool == pool and (n.mig_config == DISABLED or any(not e["mig-enabled"] for e in plan.mig_configs[n.mig_config])) for n in plan.nodes)
+
+
+def serving_args(spec: StackSpec, decision_log_url: str | None = None) -> ServingArgs | None:
     """KServe for the catalog's models, each sized by the planner: replicas from its load, the
-    smallest slice of the cluster that holds a replica."""
+    smallest slice that holds a replica."""
+    models = getattr(spec, "models", [])
     if not models:
         return None
-    plan = serving_plan(cluster, models)
-    strategy = derive_mig_strategy(cluster, settings)
-    namespaces = {t.name: t.namespace for t in teams}
-
-    def resource(profile: str) -> str:
-        return "nvidia.com/gpu" if profile == "gpu" or strategy == "single" else f"nvidia.com/mig-{profile}"
-
+    plan = spec.capacity
+    namespaces = {t.name: t.namespace for t in spec.teams}
     return ServingArgs(
         models=tuple(
             ServedModelArgs(
@@ -154,8 +152,8 @@ def serving_args(spec: StackSpec, cluster: OnpremCluster, settings: GpuOperatorS
                 storage_uri=m.storage_uri,
                 # Scale down off-peak to what availability needs, up to the peak the planner sized.
                 replicas=2 if m.production else 1,
-                max_replicas=max(plan[m.name][1], 2 if m.production else 1),
-                gpu_resource=resource(plan[m.name][0]),
+                max_replicas=max(plan.placements[m.name][2], 2 if m.production else 1),
+                gpu_resource=plan.resource(plan.key(plan.placements[m.name][1])),
                 production=m.production,
             )
             for m in models

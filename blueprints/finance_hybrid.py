@@ -27,6 +27,9 @@ def training_pool_args(spec) -> TrainingPoolArgs:
     """The cloud burst pool of a stack with a `cloud` section (finance-hybrid, manufacturing-edge)."""
     cloud, prod = spec.cloud, spec.environment == "prod"
     network = cloud.network
+    # Node groups and team quotas sized for the training the planner sends to the cloud.
+    overflow = spec.capacity.overflow
+    team_gpus = cloud.team_gpus(overflow)
     groups = tuple(
         NodeGroupArgs(
             name=g.name,
@@ -38,7 +41,7 @@ def training_pool_args(spec) -> TrainingPoolArgs:
             fallback_max=g.on_demand_fallback_max if g.spot else 0,
             disk_gb=g.disk_gb,
         )
-        for g in cloud.gpu_node_groups
+        for g in cloud.sized_groups(overflow)
     )
     return TrainingPoolArgs(
         prefix=spec.prefix,
@@ -63,12 +66,12 @@ def training_pool_args(spec) -> TrainingPoolArgs:
             TrainingTeamArgs(name=t.name, namespace=t.namespace, bucket=bucket_name(spec.prefix, t.name, cloud.account_id), role=trainer_role_name(spec.prefix, t.name))
             for t in cloud.teams
         ),
-        tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": t.quota.gpus}) for t in cloud.teams]),
+        tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": team_gpus[t.name]}) for t in cloud.teams]),
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
         monitoring=monitoring_args(spec, cloud.teams, spec.gpu_operator.namespace, None),
-        queues=cloud_queues(cloud.cluster.name, groups, [(t.name, t.namespace, t.quota.gpus, t.quota.cpu, t.quota.memory) for t in cloud.teams], spec.monitoring.namespace),
+        queues=cloud_queues(cloud.cluster.name, groups, [(t.name, t.namespace, team_gpus[t.name], t.quota.cpu, t.quota.memory) for t in cloud.teams], spec.monitoring.namespace),
     )
 
 
@@ -100,12 +103,12 @@ def build(spec: FinanceHybridSpec) -> None:
     )
 
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
-    GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator, spec.monitoring.namespace))
-    tenancy = Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))
-    serving = serving_args(spec, spec.onprem, spec.gpu_operator, spec.teams, spec.models, spec.audit.decision_log_url)
+    GpuOperator(onprem, gpu_operator_args(spec.onprem, spec.gpu_operator, spec.capacity, spec.monitoring.namespace))
+    tenancy = Tenancy(onprem, onprem_tenancy_args(spec))
+    serving = serving_args(spec, spec.audit.decision_log_url)
     if serving:
         Serving(onprem, serving, opts=pulumi.ResourceOptions(depends_on=[tenancy]))
-    queues = onprem_queues_args(spec, spec.onprem, spec.teams)
+    queues = onprem_queues_args(spec)
     if queues:
         Queues(onprem, queues)
     Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem)))

@@ -21,12 +21,12 @@ from modules.tenancy import Tenancy
 def build(spec: HealthcareOnpremSpec) -> None:
     cluster = spec.onprem
     onprem = Target(spec.prefix, cluster.name, TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig))
-    GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator, spec.monitoring.namespace))
-    tenancy = Tenancy(onprem, onprem_tenancy_args(spec, spec.teams, cluster, spec.gpu_operator))
-    serving = serving_args(spec, cluster, spec.gpu_operator, spec.teams, spec.models)
+    GpuOperator(onprem, gpu_operator_args(cluster, spec.gpu_operator, spec.capacity, spec.monitoring.namespace))
+    tenancy = Tenancy(onprem, onprem_tenancy_args(spec))
+    serving = serving_args(spec)
     if serving:
         Serving(onprem, serving, opts=pulumi.ResourceOptions(depends_on=[tenancy]))
-    queues = onprem_queues_args(spec, cluster, spec.teams)
+    queues = onprem_queues_args(spec)
     if queues:
         Queues(onprem, queues)
     Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, cluster)))

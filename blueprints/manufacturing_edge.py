@@ -8,16 +8,20 @@ manifests for the site's Argo CD to pull.
 """
 from __future__ import annotations
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, tenancy_args, tenant
+import pulumi
+
+from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args, tenancy_args, tenant
 from blueprints.finance_hybrid import aws_tags, training_pool_args
 from hybridai.config.components import OnpremCluster, Team
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
+from hybridai.config.workloads import plan_cluster
 from modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs, GitOpsBootstrap, GitOpsBootstrapArgs
 from modules.gpu_operator import GpuOperator
 from modules.monitoring import Monitoring
 from modules.target import AwsTargetArgs, Target, TargetArgs
 from modules.queues import Queues
+from modules.serving import Serving
 from modules.tenancy import Tenancy
 from modules.training_pool import TrainingPool
 
@@ -37,7 +41,7 @@ def site_args(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec) -> EdgeSiteArgs:
     )
     operator = None
     if site.distribution != "jetson":
-        operator = gpu_operator_args(cluster, spec.gpu_operator, spec.monitoring.namespace)
+        operator = gpu_operator_args(cluster, spec.gpu_operator, plan_cluster(cluster, spec.gpu_operator, [owner]), spec.monitoring.namespace)
     return EdgeSiteArgs(
         site=site.name,
         distribution=site.distribution,
@@ -66,9 +70,12 @@ def build(spec: ManufacturingEdgeSpec) -> None:
     TrainingPool(aws, training_pool_args(spec))
 
     plant = Target(spec.prefix, spec.onprem.name, TargetArgs(placement="onprem", context=spec.onprem.context, kubeconfig=spec.onprem.kubeconfig))
-    GpuOperator(plant, gpu_operator_args(spec.onprem, spec.gpu_operator, spec.monitoring.namespace))
-    Tenancy(plant, onprem_tenancy_args(spec, spec.teams, spec.onprem, spec.gpu_operator))
-    queues = onprem_queues_args(spec, spec.onprem, spec.teams)
+    GpuOperator(plant, gpu_operator_args(spec.onprem, spec.gpu_operator, spec.capacity, spec.monitoring.namespace))
+    tenancy = Tenancy(plant, onprem_tenancy_args(spec))
+    serving = serving_args(spec)
+    if serving:
+        Serving(plant, serving, opts=pulumi.ResourceOptions(depends_on=[tenancy]))
+    queues = onprem_queues_args(spec)
     if queues:
         Queues(plant, queues)
     # The hub: edge agents remote-write here.

@@ -1,7 +1,7 @@
 """GpuOperator: the NVIDIA GPU Operator on one target, with its MIG and device-plugin config."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -39,8 +39,9 @@ class GpuOperatorArgs(Args):
     nfd: bool = True
     dcgm_exporter: bool = True
     mig_strategy: Literal["none", "single", "mixed"] = "none"
-    mig_configs: dict[str, dict[str, int]] = {}
-    """mig-manager layouts by config name: profile → instances per GPU."""
+    mig_configs: dict[str, list[dict[str, Any]]] = {}
+    """mig-manager configs by name: mig-parted entries, each a set of `devices` (`all` or GPU
+    indices) with MIG on or off and its `mig-devices` (profile → instances per GPU)."""
     monitoring_namespace: str = "monitoring"
     """Whose Prometheus may scrape the DCGM exporter (the namespace's only other inbound traffic)."""
     time_slicing_replicas: int | None = None
@@ -97,10 +98,7 @@ class GpuOperator(pulumi.ComponentResource):
                 "version": "v1",
                 "mig-configs": {
                     "all-disabled": [{"devices": "all", "mig-enabled": False}],
-                    **{
-                        config: [{"devices": "all", "mig-enabled": True, "mig-devices": dict(sorted(layout.items()))}]
-                        for config, layout in sorted(args.mig_configs.items())
-                    },
+                    **dict(sorted(args.mig_configs.items())),
                 },
             }
             config_map("mig-config", MIG_CONFIG_MAP, "config.yaml", mig_parted)

@@ -60,6 +60,9 @@ class PoolInventory:
     gpu_model: str
     nodes: int
     gpus_per_node: int
+    layout: tuple[tuple[str, int], ...] | None = None
+    """A fixed layout every GPU has (`(("gpu", 1),)` for whole GPUs); None: the planner lays out
+    each GPU for the catalog, leaving the GPUs it doesn't need whole."""
 
     @property
     def gpus(self) -> int:
@@ -208,38 +211,77 @@ def _resource(profile: str) -> str:
     return "nvidia.com/gpu" if profile == WHOLE else f"nvidia.com/mig-{profile}"
 
 
-def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand]) -> list[GpuPlan]:
-    """Place every model on the first pool whose GPU holds a replica, pack each pool, and report
-    every model that doesn't fit (in catalog order: earlier models are placed first)."""
+def _fixed_profile(demand: InferenceDemand, pool: PoolInventory) -> str | None:
+    """The smallest slice of a fixed layout that holds a replica, `gpu` on a whole-GPU pool, or None."""
+    model = catalog.gpus().models[pool.gpu_model]
+    layout = dict(pool.layout or ())
+    if WHOLE in layout:
+        return WHOLE if demand.gpu_memory_gb <= model.memory_gb else None
+    if demand.isolation == "whole-gpu":
+        return None
+    fitting = [(model.mig.profiles[p].compute, p) for p in layout if model.mig.profiles[p].memory_gb >= demand.gpu_memory_gb]
+    return min(fitting)[1] if fitting else None
+
+
+def _fits(pool: PoolInventory, demand: Counter) -> bool:
+    if pool.layout is not None:
+        offered = Counter({p: n * pool.gpus for p, n in pool.layout})
+        return not demand - offered
+    # The bound rejects cheaply; only a plausible fit is packed.
+    return lower_bound(demand, pool.gpu_model) <= pool.gpus and len(pack(demand, pool.gpu_model)) <= pool.gpus
+
+
+def _shortfall(pool: PoolInventory, demand: Counter, profile: str) -> str:
+    if pool.layout is not None:
+        short = demand[profile] - dict(pool.layout)[profile] * pool.gpus
+        unit = "GPU" if profile == WHOLE else f"× {profile} slice"
+        return f"{short} {unit}{'s' if short != 1 else ''} short"
+    short = len(pack(demand, pool.gpu_model)) - pool.gpus
+    return f"{short} GPU{'s' if short != 1 else ''} short"
+
+
+RESERVED = "reserved slices"
+"""The misfit name of slices reserved on a planned pool that don't fit it."""
+
+
+def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand], reserved: dict[str, Counter] | None = None) -> list[GpuPlan]:
+    """Place every model on the first pool with a slice (or whole GPU) that holds a replica and room
+    for its replicas, lay out each pool's GPUs, and report every model that doesn't fit (in catalog
+    order: earlier models are placed first). `reserved` (pool → profile → instances) are slices
+    a planned pool lays out besides the catalog's, placed first."""
     plans = [GpuPlan(pool) for pool in pools]
-    demand = [Counter() for _ in pools]
+    demand = [Counter((reserved or {}).get(pool.name, {})) for pool in pools]
     misfits: list[tuple[str, str]] = []
+    for pool, wanted in zip(pools, demand):
+        if wanted and not _fits(pool, wanted):
+            misfits.append((RESERVED, f"{', '.join(f'{n} × {p}' for p, n in sorted(wanted.items()))} on pool {pool.name} don't fit: {_shortfall(pool, wanted, '')}"))
     for m in models:
-        options = [(i, profile_for(m, pool.gpu_model)) for i, pool in enumerate(pools)]
+        options = [(i, _fixed_profile(m, pool) if pool.layout is not None else profile_for(m, pool.gpu_model)) for i, pool in enumerate(pools)]
         options = [(i, p) for i, p in options if p is not None]
         if not options:
             biggest = max((catalog.gpus().models[p.gpu_model].memory_gb for p in pools), default=0)
-            misfits.append((m.name, f"a replica needs {m.gpu_memory_gb:g} GB of GPU memory; the largest GPU in the inventory has {biggest:g} GB"))
+            if m.gpu_memory_gb > biggest:
+                misfits.append((m.name, f"a replica needs {m.gpu_memory_gb:g} GB of GPU memory; the largest GPU in the inventory has {biggest:g} GB"))
+            else:
+                misfits.append((m.name, f"no pool offers a {'whole GPU' if m.isolation == 'whole-gpu' else 'MIG slice or whole GPU'} holding {m.gpu_memory_gb:g} GB; "
+                                        "give a pool `mig: planned`, a larger profile in its layout, or whole GPUs"))
             continue
-        placed = False
         for i, profile in options:
             trial = demand[i] + Counter({profile: m.replicas})
-            # The bound rejects cheaply; only a plausible fit is packed.
-            if lower_bound(trial, pools[i].gpu_model) <= pools[i].gpus and len(pack(trial, pools[i].gpu_model)) <= pools[i].gpus:
+            if _fits(pools[i], trial):
                 demand[i] = trial
                 plan = plans[i]
                 plan.profiles[m.name], plan.replicas[m.name] = profile, m.replicas
                 plan.quotas.setdefault(m.team, Counter())[_resource(profile)] += m.replicas
-                placed = True
                 break
-        if not placed:
+        else:
             i, profile = options[0]
-            short = len(pack(demand[i] + Counter({profile: m.replicas}), pools[i].gpu_model)) - pools[i].gpus
-            misfits.append((m.name, f"{m.replicas} × {profile} on pool {pools[i].name} don't fit: {short} GPU{'s' if short != 1 else ''} short"))
+            misfits.append((m.name, f"{m.replicas} × {profile} on pool {pools[i].name} don't fit: {_shortfall(pools[i], demand[i] + Counter({profile: m.replicas}), profile)}"))
     if misfits:
         raise CapacityError(misfits)
     for plan, wanted in zip(plans, demand):
-        plan.layouts = pack(wanted, plan.pool.gpu_model)
+        pool = plan.pool
+        plan.layouts = [Counter(dict(pool.layout)) for _ in range(pool.gpus)] if pool.layout is not None else pack(wanted, pool.gpu_model)
     return plans
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections import Counter
 from typing import Annotated, Literal
@@ -71,7 +72,14 @@ class GpuNodeGroup(Model):
         min_length=1, examples=[["p4de.24xlarge"]], description="EC2 GPU instance types, all with the same GPU model (see hybridai/data/aws.yaml)."
     )
     min_size: int = Field(default=0, ge=0, description="Minimum nodes. 0 lets idle GPUs cost nothing between training runs.")
-    max_size: int = Field(ge=1, le=200, examples=[4], description="Maximum nodes of the spot group.")
+    max_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=200,
+        examples=[4],
+        description="Maximum nodes of the spot group. Default: sized by the capacity planner — enough nodes for the GPUs "
+        "the training catalog sends to the cloud at once.",
+    )
     spot: bool = Field(default=True, description="Run the main group on spot capacity (training checkpoints and resumes).")
     on_demand_fallback_max: int | None = Field(
         default=None, ge=0, description="Maximum nodes of the on-demand fallback group used when spot is short; 0 disables it; default: `maxSize`."
@@ -96,11 +104,17 @@ class GpuNodeGroup(Model):
 
     @model_validator(mode="after")
     def _sizes(self) -> GpuNodeGroup:
-        if self.min_size > self.max_size:
+        if self.max_size is not None and self.min_size > self.max_size:
             raise PydanticCustomError("min_over_max", "minSize ({min}) is larger than maxSize ({max})", {"min": self.min_size, "max": self.max_size})
-        if self.on_demand_fallback_max is None:
-            object.__setattr__(self, "on_demand_fallback_max", self.max_size)
         return self
+
+    def sized(self, burst_gpus: int) -> GpuNodeGroup:
+        """This group with its sizes settled: `maxSize` as set, or enough nodes for `burst_gpus` at
+        once (so each group alone can carry the week's cloud training); the on-demand fallback as
+        large as the spot group unless set."""
+        size = self.max_size if self.max_size is not None else max(self.min_size, 1, math.ceil(burst_gpus / self.gpus_per_node))
+        fallback = self.on_demand_fallback_max if self.on_demand_fallback_max is not None else size
+        return self.model_copy(update={"max_size": size, "on_demand_fallback_max": fallback})
 
     @property
     def gpu_model(self) -> str:
@@ -112,6 +126,7 @@ class GpuNodeGroup(Model):
 
     @property
     def max_gpus(self) -> int:
+        """GPUs the group reaches at most (of a sized group)."""
         fallback = self.on_demand_fallback_max if self.spot else 0
         return (self.max_size + fallback) * self.gpus_per_node
 
@@ -200,8 +215,13 @@ class CloudPool(Model):
             raise PydanticCustomError("duplicate", "node group name used twice: {dupes}", {"dupes": ", ".join(dupes)})
         return groups
 
-    def max_gpus(self) -> int:
-        return sum(g.max_gpus for g in self.gpu_node_groups)
+    def sized_groups(self, overflow: dict[str, int]) -> list[GpuNodeGroup]:
+        """The GPU node groups, sized for the training that overflows to the cloud (team → GPUs)."""
+        return [g.sized(sum(overflow.values())) for g in self.gpu_node_groups]
+
+    def team_gpus(self, overflow: dict[str, int]) -> dict[str, int]:
+        """Each team's GPU quota on the pool: its overflowing training plus its explicit quota."""
+        return {t.name: t.quota.gpus + overflow.get(t.name, 0) for t in self.teams}
 
 
 def bucket_name(prefix: str, team: str, account_id: str) -> str:
@@ -214,7 +234,7 @@ def trainer_role_name(prefix: str, team: str) -> str:
     return f"{prefix}-{team}-trainer"
 
 
-def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str]) -> list[Problem]:
+def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str], overflow: dict[str, int]) -> list[Problem]:
     problems = check_teams(cloud.teams, reserved=reserved, key=("cloud", "teams"))
     allowed = catalog.aws().jurisdictions[jurisdiction]
     if cloud.region not in allowed:
@@ -226,12 +246,19 @@ def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[
                 cloud.region,
             )
         )
-    max_gpus = cloud.max_gpus()
-    asked = sum(t.quota.gpus for t in cloud.teams)
+    max_gpus = sum(g.max_gpus for g in cloud.sized_groups(overflow))
+    gpus = cloud.team_gpus(overflow)
+    asked = sum(gpus.values())
     for i, team in enumerate(cloud.teams):
-        if asked > max_gpus and team.quota.gpus:
+        if asked > max_gpus and gpus[team.name]:
+            training = f" ({overflow[team.name]} of them for its training catalog)" if overflow.get(team.name) else ""
             problems.append(
-                Problem(("cloud", "teams", i, "quota", "gpus"), "quota_exceeds_capacity", f"teams ask for {asked} GPUs but the node groups reach at most {max_gpus}; raise maxSize or lower the quotas", team.quota.gpus)
+                Problem(
+                    ("cloud", "teams", i, "quota", "gpus"),
+                    "quota_exceeds_capacity",
+                    f"teams need {asked} GPUs in all, this team {gpus[team.name]}{training}, but the node groups reach at most {max_gpus}; raise or omit maxSize, or lower the quotas",
+                    team.quota.gpus,
+                )
             )
         if team.quota.mig:
             problems.append(Problem(("cloud", "teams", i, "quota", "mig"), "mig_profile_unavailable", "the cloud pool runs whole GPUs; remove `mig`", team.quota.mig))
@@ -259,3 +286,6 @@ class CloudBurstSpec(StackSpec):
 
     def allowed_regions(self) -> tuple[str, ...]:
         return catalog.aws().jurisdictions[self.jurisdiction]
+
+    def burst_teams(self) -> frozenset[str]:
+        return frozenset(t.name for t in self.cloud.teams)

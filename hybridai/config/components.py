@@ -23,11 +23,12 @@ class GpuPool(Model):
         "counts their GPUs for quota validation.",
     )
     gpus_per_node: int = Field(ge=1, le=16, examples=[8], description="GPUs in each node.")
-    mig: dict[str, int] | None = Field(
+    mig: Literal["planned"] | dict[str, int] | None = Field(
         default=None,
-        description="MIG layout applied to every GPU of the pool, as profile → instances per GPU "
-        "(for example `{3g.40gb: 2}`). Omit to expose whole GPUs. MIG gives tenants hardware-isolated "
-        "memory and compute, unlike time-slicing.",
+        description="MIG partitioning of the pool's GPUs. `planned`: the capacity planner lays out each GPU "
+        "for the stack's model catalog (per node, per GPU) and leaves the GPUs the catalog doesn't need whole, "
+        "for training. A layout such as `{3g.40gb: 2}`: that layout on every GPU (for pools no catalog model uses). "
+        "Omit to expose whole GPUs. MIG gives tenants hardware-isolated memory and compute, unlike time-slicing.",
     )
 
     @field_validator("gpu_model")
@@ -64,6 +65,8 @@ class GpuPool(Model):
                 "{gpu} does not support MIG; remove `mig` from this pool or use a MIG-capable GPU",
                 {"gpu": self.gpu_model},
             )
+        if self.mig == "planned":
+            return self
         unknown = sorted(set(self.mig) - set(geometry.profiles))
         if unknown:
             raise PydanticCustomError(
@@ -101,9 +104,15 @@ class GpuPool(Model):
         return len(self.nodes) * self.gpus_per_node
 
     @property
-    def mig_config_name(self) -> str:
-        """Name of this pool's entry in the mig-manager config (the `nvidia.com/mig.config` label)."""
-        return f"hybridai-{self.name}" if self.mig else "all-disabled"
+    def planned(self) -> bool:
+        """The planner lays out this pool's GPUs from the catalog."""
+        return self.mig == "planned"
+
+    def fixed_layout(self) -> tuple[tuple[str, int], ...] | None:
+        """The layout every GPU has (`gpu` for whole GPUs), or None for a planned pool."""
+        if self.planned:
+            return None
+        return tuple(sorted(self.mig.items())) if self.mig else (("gpu", 1),)
 
 
 class OnpremCluster(Model):
@@ -150,17 +159,6 @@ class OnpremCluster(Model):
             )
         return pools
 
-    def gpu_capacity(self) -> Counter[str]:
-        """Schedulable GPU resources of the cluster: `gpu` for whole GPUs, MIG profile names for slices."""
-        capacity: Counter[str] = Counter()
-        for pool in self.gpu_pools:
-            if pool.mig:
-                for profile, per_gpu in pool.mig.items():
-                    capacity[profile] += per_gpu * pool.gpu_count
-            else:
-                capacity["gpu"] += pool.gpu_count
-        return capacity
-
 
 class TimeSlicing(Model):
     """Oversubscription of whole GPUs by time-slicing (no memory or fault isolation between pods)."""
@@ -202,11 +200,13 @@ class TeamQuota(Model):
         default=0,
         ge=0,
         description="Whole GPUs (or, with MIG strategy `single`, MIG slices) the team may request "
-        "(`requests.nvidia.com/gpu`).",
+        "(`requests.nvidia.com/gpu`) beyond what its catalog models and training jobs need — the planner "
+        "adds those itself, so the stack file never repeats them. For notebooks and ad-hoc work.",
     )
     mig: dict[str, int] = Field(
         default_factory=dict,
-        description="MIG slices by profile (MIG strategy `mixed`), for example `{1g.10gb: 4}`.",
+        description="MIG slices by profile (MIG strategy `mixed`) beyond what the team's catalog models need, "
+        "for example `{1g.10gb: 4}`.",
     )
     cpu: Quantity = Field(default="32", description="Total CPU requests (and limits) of the namespace.")
     memory: Quantity = Field(default="128Gi", description="Total memory requests (and limits) of the namespace.")

@@ -8,8 +8,8 @@ from pydantic import Field
 from hybridai.config.base import Model, Problem
 from hybridai.config.cloud import CloudBurstSpec, check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.serving import ServedModel, check_serving
-from hybridai.config.spec import check_cluster, derive_mig_strategy
+from hybridai.config.workloads import ServedModel, TrainingJob
+from hybridai.config.spec import check_cluster
 
 
 class Audit(Model):
@@ -45,11 +45,11 @@ class FinanceHybridSpec(CloudBurstSpec):
     audit: Audit = Field(default_factory=Audit, description="SOX audit trail.")
 
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
+    training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on-prem where whole GPUs are left after inference, the rest on the cloud burst pool.")
 
     def check(self) -> list[Problem]:
-        problems = check_cluster(self, self.onprem, self.teams, "the on-prem cluster")
-        problems += check_serving(self.onprem, self.teams, self.models, derive_mig_strategy(self.onprem, self.gpu_operator))
+        problems = check_cluster(self)
         if self.models and not self.audit.decision_log_url:
             problems.append(Problem(("audit", "decisionLogUrl"), "missing", "SOX: served models must log their decisions; name the audit sink", None))
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.capacity.overflow)
         return problems

@@ -7,8 +7,8 @@ from pydantic import Field
 
 from hybridai.config.base import DataClassification, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.serving import ServedModel, check_serving
-from hybridai.config.spec import StackSpec, check_cluster, derive_mig_strategy
+from hybridai.config.workloads import ServedModel, TrainingJob
+from hybridai.config.spec import StackSpec, check_cluster
 
 
 class HealthcareTeam(Team):
@@ -34,10 +34,10 @@ class HealthcareOnpremSpec(StackSpec):
     teams: list[HealthcareTeam] = Field(min_length=1, description="Tenants of the cluster.")
 
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
+    training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the cluster's whole GPUs left after inference.")
 
     def check(self) -> list[Problem]:
-        problems = check_cluster(self, self.onprem, self.teams, "the on-prem cluster")
-        problems += check_serving(self.onprem, self.teams, self.models, derive_mig_strategy(self.onprem, self.gpu_operator))
+        problems = check_cluster(self)
         if self.gpu_operator.time_slicing is not None:
             problems.append(
                 Problem(

@@ -10,6 +10,7 @@ from hybridai.config.cloud import CloudBurstSpec, check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite, check_sites
 from hybridai.config.spec import check_cluster
+from hybridai.config.workloads import ServedModel, TrainingJob
 
 
 class ManufacturingEdgeSpec(CloudBurstSpec):
@@ -30,12 +31,14 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
         description="Where edge sites remote-write their metrics: the plant hub's Prometheus, as the sites reach it.",
     )
     sites: list[EdgeSite] = Field(min_length=1, description="Edge sites of the fleet.")
+    models: list[ServedModel] = Field(default_factory=list, description="Inference catalog of the plant cluster: models served with KServe, sized from their load (edge sites list their own models).")
+    training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the plant cluster where whole GPUs are left after inference, the rest on the cloud burst pool.")
 
     def registry_mirrors(self) -> tuple[str, ...]:
         return tuple(sorted({s.registry_mirror.split("/", 1)[0] for s in self.sites if s.registry_mirror}))
 
     def check(self) -> list[Problem]:
-        problems = check_cluster(self, self.onprem, self.teams, "the plant cluster")
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))
+        problems = check_cluster(self)
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.capacity.overflow)
         problems += check_sites(self.sites)
         return problems

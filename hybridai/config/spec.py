@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import cached_property
 from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai.config.base import ARGOCD_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
-from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.components import GpuOperatorSettings, Team
 from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings
+from hybridai.config.workloads import ClusterPlan, plan_cluster
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
@@ -51,6 +53,19 @@ class StackSpec(Model):
         operator = self.gpu_operator.namespace if isinstance(getattr(self, "gpu_operator", None), GpuOperatorSettings) else "gpu-operator"
         baseline = (self.monitoring.namespace, ARGOCD_NAMESPACE, KUEUE_NAMESPACE, KSERVE_NAMESPACE)
         return {operator: "privileged", **{ns: "baseline" for ns in baseline}}
+
+    def burst_teams(self) -> frozenset[str]:
+        """Teams whose training may overflow to a cloud burst pool (none without one)."""
+        return frozenset()
+
+    @cached_property
+    def capacity(self) -> ClusterPlan:
+        """The capacity plan of the stack's on-prem cluster (every blueprint has one), from its
+        catalog (`models`, `training`) and its teams' explicit quotas."""
+        return plan_cluster(
+            self.onprem, self.gpu_operator, self.teams, getattr(self, "models", []), getattr(self, "training", []),
+            cluster_key="the on-prem cluster", burst_teams=self.burst_teams(),
+        )
 
     def registry_mirrors(self) -> tuple[str, ...]:
         """Registries the stack pulls through (site mirrors), as image references name them."""
@@ -100,90 +115,7 @@ def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] =
     return problems
 
 
-def check_cluster(spec: StackSpec, cluster: OnpremCluster, teams: list[Team], label: str) -> list[Problem]:
-    """A cluster's tenants: unique, clear of platform namespaces, and quotas that fit its GPUs."""
-    problems = check_teams(teams, reserved=set(spec.platform_namespaces()))
-    return problems + check_gpu_quotas(cluster, spec.gpu_operator, teams, label)
-
-
-def derive_mig_strategy(cluster: OnpremCluster, settings: GpuOperatorSettings) -> str:
-    if settings.mig_strategy is not None:
-        return settings.mig_strategy
-    layouts = [pool.mig for pool in cluster.gpu_pools if pool.mig]
-    if not layouts:
-        return "none"
-    profiles = {p for layout in layouts for p in layout}
-    return "single" if len(profiles) == 1 else "mixed"
-
-
-def check_gpu_quotas(cluster: OnpremCluster, settings: GpuOperatorSettings, teams: list[Team], cluster_key: str) -> list[Problem]:
-    """The MIG strategy fits the pools, and the teams' GPU quotas fit in what the cluster has."""
-    problems: list[Problem] = []
-    strategy = derive_mig_strategy(cluster, settings)
-    capacity = cluster.gpu_capacity()
-    mig_profiles = sorted(p for p in capacity if p != "gpu")
-    if settings.mig_strategy == "none" and mig_profiles:
-        problems.append(
-            Problem(
-                ("gpuOperator", "migStrategy"),
-                "mig_strategy_mismatch",
-                f"pools define MIG layouts ({', '.join(mig_profiles)}) but the strategy is `none`; use `single` or `mixed`, or omit it",
-                "none",
-            )
-        )
-    if settings.mig_strategy == "single" and len(mig_profiles) > 1:
-        problems.append(
-            Problem(
-                ("gpuOperator", "migStrategy"),
-                "mig_strategy_mismatch",
-                f"strategy `single` needs one MIG profile across pools, found {', '.join(mig_profiles)}; use `mixed` or omit it",
-                "single",
-            )
-        )
-
-    # What each quota key draws on: with `single`, MIG slices are advertised as nvidia.com/gpu.
-    if strategy == "single":
-        whole = capacity["gpu"] + sum(capacity[p] for p in mig_profiles)
-        slices: dict[str, int] = {}
-    else:
-        whole = capacity["gpu"]
-        slices = {p: capacity[p] for p in mig_profiles}
-
-    asked = sum(t.quota.gpus for t in teams)
-    if asked > whole:
-        for i, team in enumerate(teams):
-            if team.quota.gpus:
-                problems.append(
-                    Problem(
-                        ("teams", i, "quota", "gpus"),
-                        "quota_exceeds_capacity",
-                        f"teams ask for {asked} GPUs in all but {cluster_key} offers {whole}; lower the quotas or add nodes",
-                        team.quota.gpus,
-                    )
-                )
-    for i, team in enumerate(teams):
-        for profile, count in sorted(team.quota.mig.items()):
-            if profile not in slices:
-                offered = ", ".join(sorted(slices)) or "none (MIG strategy is " + strategy + ")"
-                problems.append(
-                    Problem(
-                        ("teams", i, "quota", "mig", profile),
-                        "mig_profile_unavailable",
-                        f"no pool offers MIG profile {profile} as its own resource; offered: {offered}",
-                        count,
-                    )
-                )
-    for profile, offered in sorted(slices.items()):
-        asked_slices = sum(t.quota.mig.get(profile, 0) for t in teams)
-        if asked_slices > offered:
-            for i, team in enumerate(teams):
-                if profile in team.quota.mig:
-                    problems.append(
-                        Problem(
-                            ("teams", i, "quota", "mig", profile),
-                            "quota_exceeds_capacity",
-                            f"teams ask for {asked_slices} × {profile} in all but the pools offer {offered}; lower the quotas or change the MIG layout",
-                            team.quota.mig[profile],
-                        )
-                    )
-    return problems
+def check_cluster(spec: StackSpec) -> list[Problem]:
+    """The on-prem cluster's tenants: unique and clear of platform namespaces; its catalog and the
+    teams' quotas fit its GPUs."""
+    return check_teams(spec.teams, reserved=set(spec.platform_namespaces())) + spec.capacity.problems

@@ -223,18 +223,29 @@ class _GpuNode:
 
 def _gpu_nodes(resources: list[dict]) -> list[_GpuNode]:
     """GPU nodes with their model, GPU count and MIG layout (from the mig-manager ConfigMap)."""
-    layouts: dict[tuple[str, str], dict[str, int]] = {}
+    configs: dict[tuple[str, str], list[dict]] = {}
     for r in resources:
         data = r["inputs"].get("data") or {}
         if r["type"] == "kubernetes:core/v1:ConfigMap" and "config.yaml" in data and "mig-configs" in data["config.yaml"]:
             for name, entries in yaml.safe_load(data["config.yaml"])["mig-configs"].items():
-                layouts[(r["target"], name)] = dict(entries[0].get("mig-devices") or {})
+                configs[(r["target"], name)] = entries
     nodes = []
     for r in resources:
         labels = r["inputs"].get("metadata", {}).get("labels") or {}
         if r["type"] == "kubernetes:core/v1:NodePatch" and "hybrid-ai.io/gpu-count" in labels:
-            layout = layouts.get((r["target"], labels.get("nvidia.com/mig.config", "")), {})
-            nodes.append(_GpuNode(r["target"], r["placement"], labels["hybrid-ai.io/gpu-model"], int(labels["hybrid-ai.io/gpu-count"]), layout))
+            gpus = int(labels["hybrid-ai.io/gpu-count"])
+            entries = configs.get((r["target"], labels.get("nvidia.com/mig.config", "")), [])
+            # Each entry lays out some of the node's GPUs (`devices: all` or indices); the rest stay whole.
+            groups, covered = [], 0
+            for entry in entries:
+                count = gpus if entry["devices"] == "all" else len(entry["devices"])
+                covered += count
+                groups.append((count, dict(entry.get("mig-devices") or {}) if entry.get("mig-enabled") else {}))
+            if covered < gpus:
+                groups.append((gpus - covered, {}))
+            for count, layout in groups:
+                if count:
+                    nodes.append(_GpuNode(r["target"], r["placement"], labels["hybrid-ai.io/gpu-model"], count, layout))
     return nodes
 
 
