@@ -49,7 +49,10 @@ def test_invalid_stack_exits_2_names_file_and_key_and_writes_nothing(project: Pa
     result = invoke("plan", "healthcare-prod", "--out", str(out), "--project-dir", str(project))
     # THEN exit 2, one readable error, no traceback, nothing written
     assert result.exit_code == 2
-    assert "stacks/Pulumi.healthcare-prod.yaml: hybrid-ai:teams[2].quota.gpus: team clinical-research: teams ask for 101 GPUs in all but the on-prem cluster offers 8" in result.stderr
+    assert (
+        "stacks/Pulumi.healthcare-prod.yaml: hybrid-ai:teams[2].quota.gpus: team clinical-research: teams ask for 101 GPUs beyond their catalogs' 14, "
+        "but the on-prem cluster offers 16 (2 left)"
+    ) in result.stderr
     assert "(got 99)" in result.stderr
     assert "Traceback" not in result.output
     assert not out.exists()

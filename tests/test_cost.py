@@ -44,12 +44,13 @@ def test_8_onprem_gpus_amortized_over_3_years() -> None:
     settings = CostSettings.model_validate({"onprem": {"amortizationYears": 3, "averagePowerFraction": 0, "operationsPercentPerYear": 0}, "priceOverrides": {"onprem": {"H100-80GB": 30000}}})
     # THEN each costs 30,000 / 36 = 833.33 USD a month, the 8 of them 6,666.67
     assert gpu_month_usd("H100-80GB", settings) == pytest.approx(833.3333, abs=1e-3)
-    # AND in healthcare-prod, whose 8 H100s are held by clinical-research (6) and ml-platform (2),
-    # those teams carry exactly their GPUs' share of that
+    # AND in healthcare-prod, whose 16 whole GPUs (8 H100s, 8 A100s the catalog leaves whole) are held
+    # by clinical-research (14, its training catalog) and ml-platform (2), those teams carry exactly
+    # their GPUs' share of that
     cost = estimate(records("healthcare-prod"), settings)
-    h100 = {i["team"]: i for i in items(cost, "onprem_gpus_amortized") if i["team"] == "clinical-research"}
-    assert h100["clinical-research"]["quantity"] == pytest.approx(6)
-    assert h100["clinical-research"]["monthly"] == pytest.approx(6 * 30000 / 36)
+    whole = {i["team"]: i for i in items(cost, "onprem_gpus_amortized")}
+    assert whole["clinical-research"]["quantity"] == pytest.approx(14)
+    assert whole["clinical-research"]["monthly"] == pytest.approx(14 / 16 * (8 * 30000 / 36 + 8 * gpu_month_usd("A100-80GB", settings)))
 
 
 def test_power_and_operations_add_to_amortization() -> None:
@@ -63,13 +64,14 @@ def test_whole_gpu_quotas_carry_whole_gpus_and_idle_capacity_is_unallocated() ->
     settings = CostSettings.model_validate({"onprem": {"averagePowerFraction": 0, "operationsPercentPerYear": 0}, "priceOverrides": {"onprem": {"H100-80GB": 36000, "A100-80GB": 36000}}})
     cost = estimate(records("healthcare-prod"), settings)
     teams = {(i["team"], i["item"]): i for i in cost["line_items"] if i["target"] == "dc1"}
-    # clinical-research holds 6 of the 8 H100s: 6 × 1,000 USD
-    assert teams[("clinical-research", "onprem_gpus_amortized")]["quantity"] == pytest.approx(6)
-    assert teams[("clinical-research", "onprem_gpus_amortized")]["monthly"] == pytest.approx(6000)
-    # radiology (production inference) holds 8 × 3g.40gb (3/7 of a GPU each) and 12 × 1g.10gb (1/7)
-    assert teams[("radiology", "inference_gpus_always_on")]["quantity"] == pytest.approx(8 * 3 / 7 + 12 * 1 / 7, abs=1e-3)
-    # 2 of the 16 3g.40gb slices have no team: their share of the A100s is unallocated
-    assert teams[("unallocated", "onprem_gpus_amortized")]["quantity"] == pytest.approx(2 * 3 / 7, abs=1e-3)
+    # clinical-research's training holds 14 of the 16 whole GPUs: 14 × 1,000 USD
+    assert teams[("clinical-research", "onprem_gpus_amortized")]["quantity"] == pytest.approx(14)
+    assert teams[("clinical-research", "onprem_gpus_amortized")]["monthly"] == pytest.approx(14000)
+    # The 8 A100s the planner laid out with MIG are carried by the teams whose slices they hold...
+    mig_gpus = sum(i["quantity"] for (team, item), i in teams.items() if team in ("radiology", "pathology") or (team, item) == ("ml-platform", "onprem_gpus_amortized"))
+    assert mig_gpus == pytest.approx(8 + 2, abs=1e-3)  # ml-platform's line includes its 2 whole GPUs
+    # ...and no GPU is left without a team: the plan lays out only what the catalog and quotas need
+    assert ("unallocated", "onprem_gpus_amortized") not in teams
     assert cost["total"]["estimate"] == pytest.approx(24 * 1000)
 
 

@@ -144,7 +144,7 @@ def _named(problem: Problem, values: Mapping[str, Any]) -> Problem:
     if len(loc) >= 2 and isinstance(loc[1], int):
         items = values.get(loc[0])
         if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict) and isinstance(items[loc[1]].get("name"), str):
-            noun = {"sites": "site", "teams": "team"}.get(str(loc[0]), str(loc[0]).rstrip("s"))
+            noun = {"sites": "site", "teams": "team", "training": "job"}.get(str(loc[0]), str(loc[0]).rstrip("s"))
             return problem._replace(message=f"{noun} {items[loc[1]]['name']}: {problem.message}")
     return problem
 

@@ -186,7 +186,7 @@ def plan_cluster(
                         problems.append(Problem(("teams", i, "quota", "mig", profile), "quota_exceeds_capacity", f"the teams' MIG quotas beyond their catalogs: {why}", team.quota.mig[profile]))
                 continue
             key = "peakRps" if "short" in why else "gpuMemoryGb"
-            problems.append(Problem(("models", index[name], key), "catalog_does_not_fit", f"model {name} doesn't fit: {why}", getattr(models[index[name]], _snake(key))))
+            problems.append(Problem(("models", index[name], key), "catalog_does_not_fit", why, getattr(models[index[name]], _snake(key))))
         return plan
 
     # The layout of every GPU, node by node, and the mig-manager config each node applies.
@@ -245,8 +245,8 @@ def plan_cluster(
                 Problem(
                     ("training", i, "gpuHoursPerWeek"),
                     "catalog_does_not_fit",
-                    f"job {job.name} needs {job.gpus} whole GPUs at once to finish {job.gpu_hours_per_week:g} GPU-hours within "
-                    f"{job.deadline_hours:g} h, but no pool of {cluster_key} has more than {most} left after inference and earlier jobs: "
+                    f"needs {job.gpus} whole GPUs at once to finish {job.gpu_hours_per_week:g} GPU-hours within "
+                    f"{job.deadline_hours:g} h, but no pool of {cluster_key} has more than {most} left after the models, the teams' reserved MIG slices and earlier jobs: "
                     f"{job.gpus - most} GPU{'s' if job.gpus - most != 1 else ''} short; add whole-GPU nodes or extend the deadline",
                     job.gpu_hours_per_week,
                 )

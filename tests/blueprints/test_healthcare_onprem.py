@@ -41,12 +41,17 @@ def test_names_come_from_the_stack_prefix(stack: str) -> None:
 def test_prod_tenants_get_mig_quotas_and_zero_for_everything_else() -> None:
     plan, _ = planned("healthcare-prod")
     quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"] for r in of_kind(plan.resources, "ResourceQuota")}
-    assert quotas["radiology"]["requests.nvidia.com/mig-3g.40gb"] == "8"
-    assert quotas["radiology"]["requests.nvidia.com/mig-1g.10gb"] == "12"
+    # From the catalog: chest-xray 4 × 3g.40gb (100 rps ÷ (40 × 0.7)), fracture-detect 4 × 1g.10gb.
+    assert quotas["radiology"]["requests.nvidia.com/mig-3g.40gb"] == "4"
+    assert quotas["radiology"]["requests.nvidia.com/mig-1g.10gb"] == "4"
     # A ResourceQuota leaves unlisted resources unlimited: every advertised GPU resource is listed.
     assert quotas["radiology"]["requests.nvidia.com/mig-2g.20gb"] == "0"
     assert quotas["radiology"]["requests.nvidia.com/gpu"] == "0"
-    assert quotas["clinical-research"]["requests.nvidia.com/gpu"] == "6"
+    # Training catalog: 384/48 + 240/48 + 24/24 = 8 + 5 + 1 whole GPUs.
+    assert quotas["clinical-research"]["requests.nvidia.com/gpu"] == "14"
+    # Explicit quota beyond the catalog: reserved slices and whole GPUs for ad-hoc work.
+    assert quotas["ml-platform"]["requests.nvidia.com/mig-2g.20gb"] == "4"
+    assert quotas["ml-platform"]["requests.nvidia.com/gpu"] == "2"
     gpu_keys = {k for hard in quotas.values() for k in hard if "nvidia.com" in k}
     assert all(gpu_keys <= set(hard) for hard in quotas.values())
 
@@ -56,9 +61,14 @@ def test_prod_mig_layout_matches_the_pools() -> None:
     values = yaml.safe_load(files[Path("helm/dc1/gpu-operator.yaml")])["values"]
     assert values["mig"] == {"strategy": "mixed"}
     config = yaml.safe_load(named(plan.resources, "ConfigMap", "hybridai-mig-config").inputs["data"]["config.yaml"])
-    assert config["mig-configs"]["hybridai-a100-mig"][0]["mig-devices"] == {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}
+    # The planner packs the catalog onto 8 A100s (the memory-slice bound: 58 slices ÷ 8), spread
+    # 4 and 4 over the two nodes; each node's other 4 GPUs stay whole for training.
+    for name in ("hybridai-a100-mig-1", "hybridai-a100-mig-2"):
+        entries = config["mig-configs"][name]
+        assert sum(len(e["devices"]) for e in entries if e["mig-enabled"]) == 4
+        assert [e for e in entries if not e["mig-enabled"]] == [{"devices": [4, 5, 6, 7], "mig-enabled": False}]
     nodes = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["nvidia.com/mig.config"] for r in of_kind(plan.resources, "Node")}
-    assert nodes == {"dc1-gpu-a100-01": "hybridai-a100-mig", "dc1-gpu-a100-02": "hybridai-a100-mig", "dc1-gpu-h100-01": "all-disabled"}
+    assert nodes == {"dc1-gpu-a100-01": "hybridai-a100-mig-1", "dc1-gpu-a100-02": "hybridai-a100-mig-2", "dc1-gpu-h100-01": "all-disabled"}
 
 
 def test_no_time_slicing_anywhere() -> None:

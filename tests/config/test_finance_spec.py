@@ -36,7 +36,7 @@ BAD_INPUT = [
     ("unknown instance type", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["p9.huge"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_type_not_gpu"),
     ("non-GPU instance type", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["m7i.large"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_type_not_gpu"),
     ("GPU models mixed in a group", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["p4de.24xlarge", "p5.48xlarge"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_types_mixed"),
-    ("min above max", ["cloud", "gpuNodeGroups", 0, "minSize"], 5, ("cloud", "gpuNodeGroups", 0), "min_over_max"),
+    ("min above max", ["cloud", "gpuNodeGroups", 0], {"name": "a100", "instanceTypes": ["p4de.24xlarge"], "minSize": 5, "maxSize": 4}, ("cloud", "gpuNodeGroups", 0), "min_over_max"),
     ("region outside the jurisdiction", ["cloud", "region"], "us-east-1", ("cloud", "region"), "region_outside_jurisdiction"),
     ("unknown jurisdiction", ["jurisdiction"], "mars", ("jurisdiction",), "jurisdiction_unknown"),
     ("public endpoint open to the world", ["cloud", "cluster", "publicAccessCidrs"], ["0.0.0.0/0"], ("cloud", "cluster", "publicAccessCidrs", 0), "cidr_open_to_world"),
@@ -81,11 +81,15 @@ def test_region_error_names_the_allowed_regions() -> None:
 def test_derived_defaults() -> None:
     spec = parse_spec("finance-prod", base_values(), SPECS)
     assert isinstance(spec, FinanceHybridSpec)
-    group = spec.cloud.gpu_node_groups[0]
-    assert (group.min_size, group.spot, group.on_demand_fallback_max) == (0, True, 4)
+    # The training catalog's overflow sizes the pool: fraud-retrain 1536/48 = 32 GPUs (fraud-features,
+    # 96/24 = 4, fits on-prem), credit-retrain 384/24 = 16.
+    assert spec.capacity.overflow == {"fraud": 32, "credit": 16}
+    assert spec.capacity.training == {"fraud": {"l40s": 4}}
+    [group] = spec.cloud.sized_groups(spec.capacity.overflow)
+    # maxSize omitted: 48 GPUs ÷ 8 per p4de = 6 nodes, and the on-demand fallback as large.
+    assert (group.min_size, group.spot, group.max_size, group.on_demand_fallback_max) == (0, True, 6, 6)
     assert group.gpu_model == "A100-80GB" and group.gpus_per_node == 8
-    # 4 spot + 4 on-demand p4de nodes × 8 GPUs
-    assert spec.cloud.max_gpus() == 64
+    assert spec.cloud.team_gpus(spec.capacity.overflow) == {"fraud": 32, "credit": 16}
     assert spec.cloud.cluster.public_access_cidrs == []
     assert spec.cloud.teams[0].tier == "training"
     assert spec.audit.lock_mode == "COMPLIANCE"
@@ -93,7 +97,7 @@ def test_derived_defaults() -> None:
 
 def test_fallback_defaults_to_the_spot_maximum_and_zero_disables_it() -> None:
     values = base_values()
-    del values["cloud"]["gpuNodeGroups"][0]["onDemandFallbackMax"]
-    assert parse_spec("finance-prod", values, SPECS).cloud.gpu_node_groups[0].on_demand_fallback_max == 4
+    values["cloud"]["gpuNodeGroups"][0]["maxSize"] = 3
+    assert parse_spec("finance-prod", values, SPECS).cloud.gpu_node_groups[0].sized(48).on_demand_fallback_max == 3
     dev = parse_spec("finance-dev", base_values("finance-dev"), SPECS)
-    assert dev.cloud.gpu_node_groups[0].on_demand_fallback_max == 0
+    assert dev.cloud.gpu_node_groups[0].sized(0).on_demand_fallback_max == 0

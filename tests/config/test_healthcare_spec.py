@@ -69,8 +69,9 @@ BAD_INPUT = [
     ("bad CPU quantity", _set(["teams", 0, "quota", "cpu"], "lots"), (("teams", 0, "quota", "cpu"), "quantity")),
     ("negative GPU quota", _set(["teams", 2, "quota", "gpus"], -1), (("teams", 2, "quota", "gpus"), "greater_than_equal")),
     ("GPU quotas over capacity", _set(["teams", 2, "quota", "gpus"], 20), (("teams", 2, "quota", "gpus"), "quota_exceeds_capacity")),
-    ("MIG quotas over capacity", _set(["teams", 0, "quota", "mig"], {"3g.40gb": 16}), (("teams", 0, "quota", "mig", "3g.40gb"), "quota_exceeds_capacity")),
-    ("MIG quota for a profile no pool has", _set(["teams", 0, "quota", "mig"], {"7g.80gb": 1}), (("teams", 0, "quota", "mig", "7g.80gb"), "mig_profile_unavailable")),
+    # 40 × 3g.40gb reserved beyond the catalog need 20 A100s; the planned pool has 16.
+    ("MIG quotas over capacity", _set(["teams", 0, "quota", "mig"], {"3g.40gb": 40}), (("teams", 0, "quota", "mig", "3g.40gb"), "quota_exceeds_capacity")),
+    ("MIG quota for a profile no pool has", _set(["teams", 0, "quota", "mig"], {"1g.6gb": 1}), (("teams", 0, "quota", "mig", "1g.6gb"), "mig_profile_unavailable")),
     ("time-slicing under HIPAA", _set(["gpuOperator"], {"timeSlicing": {"replicas": 4}}), (("gpuOperator", "timeSlicing"), "time_slicing_forbidden")),
     ("strategy none with MIG pools", _set(["gpuOperator"], {"migStrategy": "none"}), (("gpuOperator", "migStrategy"), "mig_strategy_mismatch")),
     ("strategy single with several profiles", _set(["gpuOperator"], {"migStrategy": "single"}), (("gpuOperator", "migStrategy"), "mig_strategy_mismatch")),
@@ -141,13 +142,11 @@ def test_unknown_and_missing_blueprint() -> None:
 
 
 def test_dev_stack_uses_single_strategy_with_slices_as_gpus(tmp_path: Path) -> None:
-    from hybridai.config.spec import derive_mig_strategy
-
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.healthcare-dev.yaml").read_text())["config"]
     spec = parse_spec("healthcare-dev", decode_config(encode_config(config)), SPECS)
-    assert derive_mig_strategy(spec.onprem, spec.gpu_operator) == "single"
+    assert spec.capacity.strategy == "single"
     # 1 node × 4 A30 × 4 slices = 16 schedulable nvidia.com/gpu, exactly what the two teams share
-    assert spec.onprem.gpu_capacity() == {"1g.6gb": 16}
+    assert spec.capacity.capacity == {"gpu": 16}
     assert sum(t.quota.gpus for t in spec.teams) == 16
 
 

@@ -42,7 +42,10 @@ def test_preinstalled_driver_and_distribution_toolkit_paths() -> None:
 def test_mig_layouts_become_the_mig_manager_config_and_node_labels() -> None:
     args = GpuOperatorArgs(
         mig_strategy="mixed",
-        mig_configs={"hybridai-a100": {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}},
+        mig_configs={
+            "hybridai-a100": [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}}],
+            "hybridai-a100-2": [{"devices": [0], "mig-enabled": True, "mig-devices": {"3g.40gb": 2}}, {"devices": [1, 2, 3], "mig-enabled": False}],
+        },
         nodes=(GpuNodeArgs(name="n1", pool="a100", gpu_model="A100-80GB", mig_config="hybridai-a100", gpus=8), GpuNodeArgs(name="n2", pool="h100", gpu_model="H100-80GB", mig_config="all-disabled", gpus=8)),
     )
     resources = operator(args)
@@ -51,6 +54,7 @@ def test_mig_layouts_become_the_mig_manager_config_and_node_labels() -> None:
     assert values["migManager"] == {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": "all-disabled"}}
     config = yaml.safe_load(named(resources, "ConfigMap", MIG_CONFIG_MAP).inputs["data"]["config.yaml"])
     assert config["mig-configs"]["hybridai-a100"] == [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}}]
+    assert config["mig-configs"]["hybridai-a100-2"] == [{"devices": [0], "mig-enabled": True, "mig-devices": {"3g.40gb": 2}}, {"devices": [1, 2, 3], "mig-enabled": False}]
     assert config["mig-configs"]["all-disabled"] == [{"devices": "all", "mig-enabled": False}]
     labels = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in of_kind(resources, "Node")}
     assert labels["n1"]["nvidia.com/mig.config"] == "hybridai-a100"

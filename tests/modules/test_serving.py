@@ -34,11 +34,11 @@ def test_kserve_runs_in_raw_deployment_mode_from_pinned_oci_charts() -> None:
         ("chest-xray", "nvidia.com/mig-3g.40gb", 4),
         # 8 GB → 1g.10gb; 60 ÷ (25 × 0.7) → 4
         ("fracture-detect", "nvidia.com/mig-1g.10gb", 4),
-        # 18 GB → 2g.20gb (the layout has no 1g.20gb); 150 ÷ (20 × 0.7) → 11
-        ("slide-triage", "nvidia.com/mig-2g.20gb", 11),
+        # 18 GB → 1g.20gb, the smallest A100-80GB profile that holds it; 150 ÷ (20 × 0.7) → 11
+        ("slide-triage", "nvidia.com/mig-1g.20gb", 11),
     ],
 )
-def test_planner_sizes_each_model_onto_a_slice_of_the_layout(model: str, resource: str, max_replicas: int) -> None:
+def test_planner_sizes_each_model_onto_its_smallest_slice(model: str, resource: str, max_replicas: int) -> None:
     predictor = isvc("healthcare-prod", model)["spec"]["predictor"]
     assert predictor["model"]["resources"]["limits"][resource] == "1"
     assert predictor["model"]["resources"]["requests"] == predictor["model"]["resources"]["limits"]
@@ -62,9 +62,9 @@ def test_finance_logs_every_decision_and_serves_whole_gpus() -> None:
     predictor = isvc("finance-prod", "fraud-score")["spec"]["predictor"]
     assert predictor["logger"] == {"mode": "all", "url": "https://audit-sink.bank.example/kserve"}
     assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    # 900 rps ÷ (250 × 0.7) → 6 replicas at peak, within fraud-serving's 8 GPUs
+    # 900 rps ÷ (250 × 0.7) → 6 replicas at peak, each a whole L40S
     assert predictor["maxReplicas"] == 6
-    assert {r.inputs["metadata"]["namespace"] for r in of_kind(planned("finance-prod")[0].resources, "InferenceService")} == {"fraud-serving", "credit-serving"}
+    assert {r.inputs["metadata"]["namespace"] for r in of_kind(planned("finance-prod")[0].resources, "InferenceService")} == {"fraud", "credit-serving"}
 
 
 def values(stack: str) -> dict:
@@ -76,11 +76,12 @@ def values(stack: str) -> dict:
     "stack,change,loc,kind",
     [
         ("healthcare-prod", {"team": "oncology"}, ("models", 0, "team"), "team_unknown"),
-        ("healthcare-prod", {"peakRps": 400}, ("models", 0, "peakRps"), "quota_too_small"),
-        ("healthcare-prod", {"gpuMemoryGb": 60}, ("models", 0, "peakRps"), "quota_too_small"),  # fits a whole H100; radiology has none
-        ("healthcare-prod", {"gpuMemoryGb": 100}, ("models", 0, "gpuMemoryGb"), "model_unplaceable"),
+        # 2000 ÷ (40 × 0.7) → 72 × 3g.40gb: 36 A100s; the pool has 16, the H100s (whole) 8
+        ("healthcare-prod", {"peakRps": 2000}, ("models", 0, "peakRps"), "catalog_does_not_fit"),
+        ("healthcare-prod", {"gpuMemoryGb": 100}, ("models", 0, "gpuMemoryGb"), "catalog_does_not_fit"),
         ("healthcare-prod", {"storageUri": "ftp://x"}, ("models", 0, "storageUri"), "string_pattern_mismatch"),
-        ("finance-prod", {"peakRps": 5000}, ("models", 0, "peakRps"), "quota_too_small"),
+        # 5000 ÷ (250 × 0.7) → 29 whole L40S; the cluster has 12
+        ("finance-prod", {"peakRps": 5000}, ("models", 0, "peakRps"), "catalog_does_not_fit"),
     ],
 )
 def test_catalog_problems_are_named_at_their_key(stack: str, change: dict, loc: tuple, kind: str) -> None:
@@ -89,6 +90,17 @@ def test_catalog_problems_are_named_at_their_key(stack: str, change: dict, loc: 
     with pytest.raises(StackConfigError) as caught:
         parse_spec(stack, v, SPECS)
     assert (loc, kind) in {(p.loc, p.type) for p in caught.value.problems}
+
+
+def test_a_catalog_that_doesnt_fit_says_which_model_and_by_how_much() -> None:
+    v = copy.deepcopy(values("healthcare-prod"))
+    v["models"][0]["peakRps"] = 2000
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("healthcare-prod", v, SPECS)
+    [problem] = [p for p in caught.value.problems if p.loc == ("models", 0, "peakRps")]
+    # 72 × 3g.40gb, the rest of the catalog and the reserved slices need 38 A100s; the pool has 16
+    assert problem.message == "model chest-xray: 72 × 3g.40gb on pool a100-mig don't fit: 22 GPUs short"
+    assert problem.value == 2000
 
 
 def test_finance_serving_needs_a_decision_log() -> None:

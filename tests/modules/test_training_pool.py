@@ -80,7 +80,8 @@ def test_gpu_groups_scale_from_zero_on_the_nvidia_ami_tainted(resources) -> None
     for gpu in (spot, fallback):
         assert gpu["amiType"] == "AL2023_x86_64_NVIDIA"
         assert gpu["scalingConfig"]["minSize"] == 0 and gpu["scalingConfig"]["desiredSize"] == 0
-        assert gpu["scalingConfig"]["maxSize"] == 4
+        # sized by the planner: the training catalog sends 48 GPUs to the cloud, 6 p4de nodes
+        assert gpu["scalingConfig"]["maxSize"] == 6
         assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
         assert gpu["labels"]["hybrid-ai.io/gpu-model"] == "A100-80GB"
         assert gpu["instanceTypes"] == ["p4de.24xlarge"]
