@@ -83,3 +83,27 @@ def test_a_catalog_that_doesnt_fit_names_the_model_and_the_shortfall() -> None:
 def test_burst_pool_size_from_weekly_gpu_hours_and_deadline() -> None:
     jobs = [TrainingDemand("fraud", 32 * 48, 48), TrainingDemand("fraud", 100, 24), TrainingDemand("credit", 10, 24)]
     assert burst_gpus(jobs) == {"fraud": 32 + 5, "credit": 1}
+
+
+def test_a_fixed_layout_offers_only_its_slices_and_counts_them() -> None:
+    # GIVEN a pool whose every GPU has the hand-set layout {3g.40gb: 2}: 4 GPUs → 8 slices
+    pool = PoolInventory("a100", "A100-80GB", nodes=1, gpus_per_node=4, layout=(("3g.40gb", 2),))
+    # WHEN an 8 GB model asks for slices, THEN it takes the layout's 3g.40gb (no smaller one is offered)
+    [plan] = plan_inference([pool], [InferenceDemand("small", "t", 8, peak_rps=10, throughput_rps=10)])
+    assert plan.profiles == {"small": "3g.40gb"} and plan.layouts == [Counter({"3g.40gb": 2})] * 4
+    # AND 9 replicas don't fit the 8 slices: 1 slice short
+    with pytest.raises(CapacityError) as caught:
+        plan_inference([pool], [InferenceDemand("big", "t", 8, peak_rps=60, throughput_rps=10)])
+    assert caught.value.misfits == [("big", "9 × 3g.40gb on pool a100 don't fit: 1 × 3g.40gb slice short")]
+
+
+def test_reserved_slices_are_packed_with_the_catalog() -> None:
+    pool = PoolInventory("a100", "A100-80GB", nodes=1, gpus_per_node=8)
+    models = [InferenceDemand("m", "t", 35, peak_rps=10, throughput_rps=10)]  # 2 × 3g.40gb
+    # GIVEN 7 × 1g.10gb reserved beside the catalog, THEN both share the fewest GPUs possible: 2 × 3g
+    # and 1 × 1g on one GPU, the other 6 × 1g on a second
+    [plan] = plan_inference([pool], models, {"a100": Counter({"1g.10gb": 7})})
+    assert sum(plan.layouts, Counter()) == Counter({"3g.40gb": 2, "1g.10gb": 7})
+    assert plan.gpus_used == lower_bound(Counter({"3g.40gb": 2, "1g.10gb": 7}), "A100-80GB") == 2
+    with pytest.raises(CapacityError, match="reserved"):
+        plan_inference([pool], models, {"a100": Counter({"7g.80gb": 9})})

@@ -68,6 +68,11 @@ BAD_INPUT = [
     ("duplicate team", _set(["teams", 1, "name"], "radiology"), (("teams", 1, "name"), "duplicate")),
     ("bad CPU quantity", _set(["teams", 0, "quota", "cpu"], "lots"), (("teams", 0, "quota", "cpu"), "quantity")),
     ("negative GPU quota", _set(["teams", 2, "quota", "gpus"], -1), (("teams", 2, "quota", "gpus"), "greater_than_equal")),
+    ("training job bigger than any pool", _set(["training", 0, "gpuHoursPerWeek"], 48 * 20), (("training", 0, "gpuHoursPerWeek"), "catalog_does_not_fit")),
+    ("training job of an unknown team", _set(["training", 0, "team"], "oncology"), (("training", 0, "team"), "team_unknown")),
+    ("training deadline beyond a week", _set(["training", 0, "deadlineHours"], 200), (("training", 0, "deadlineHours"), "less_than_equal")),
+    ("model name twice", _set(["models", 1, "name"], "chest-xray"), (("models", 1, "name"), "duplicate")),
+    ("single strategy beside whole GPUs", _set(["gpuOperator"], {"migStrategy": "single"}), (("gpuOperator", "migStrategy"), "mig_strategy_mismatch")),
     ("GPU quotas over capacity", _set(["teams", 2, "quota", "gpus"], 20), (("teams", 2, "quota", "gpus"), "quota_exceeds_capacity")),
     # 40 × 3g.40gb reserved beyond the catalog need 20 A100s; the planned pool has 16.
     ("MIG quotas over capacity", _set(["teams", 0, "quota", "mig"], {"3g.40gb": 40}), (("teams", 0, "quota", "mig", "3g.40gb"), "quota_exceeds_capacity")),
@@ -139,6 +144,19 @@ def test_unknown_and_missing_blueprint() -> None:
     del values["blueprint"]
     with pytest.raises(StackConfigError):
         parse_spec("x", values, SPECS)
+
+
+def test_a_training_job_that_doesnt_fit_says_by_how_much() -> None:
+    # GIVEN the fine-tune grows to 20 GPUs at once (960 GPU-hours in 48 h); pools keep 8 + 8 whole GPUs
+    values = base_values()
+    values["training"][0]["gpuHoursPerWeek"] = 960
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("healthcare-prod", values, SPECS)
+    [problem] = [p for p in caught.value.problems if p.loc == ("training", 0, "gpuHoursPerWeek")]
+    assert problem.message == (
+        "job imaging-finetune: needs 20 whole GPUs at once to finish 960 GPU-hours within 48 h, but no pool of the on-prem cluster "
+        "has more than 8 left after the models, the teams' reserved MIG slices and earlier jobs: 12 GPUs short; add whole-GPU nodes or extend the deadline"
+    )
 
 
 def test_dev_stack_uses_single_strategy_with_slices_as_gpus(tmp_path: Path) -> None:
