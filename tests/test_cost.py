@@ -116,3 +116,14 @@ def test_opencost_gpu_price_is_the_cost_models_per_gpu_month() -> None:
     spec = parse_spec("finance-prod", decode_config(encode_config(config)), SPECS)
     pricing = onprem_pricing(spec, spec.onprem)
     assert pricing.gpu_hour == pytest.approx(gpu_month_usd("L40S-48GB", spec.cost) / 730)
+
+
+def test_burst_hours_come_from_the_training_catalog_when_there_is_one() -> None:
+    # GIVEN finance-prod's catalog sends fraud-retrain (1536 GPU-hours) and credit-retrain (384) to the cloud
+    settings = CostSettings.model_validate({"weeksPerMonth": 4, "priceOverrides": {"aws:eu-central-1": {"p4de.24xlarge": 40.0}}})
+    cost = estimate(records("finance-prod"), settings, {"fraud": 1536.0, "credit": 384.0})
+    burst = items(cost, "training_burst_gpu_hours")
+    # THEN (1536 + 384) × 4 = 7680 GPU-hours a month at 5 USD on-demand, split by each team's hours
+    assert sum(i["quantity"] for i in burst) == pytest.approx(7680)
+    assert {i["team"]: i["quantity"] for i in burst} == {"fraud": pytest.approx(1536 * 4), "credit": pytest.approx(384 * 4)}
+    assert sum(i["monthly_at_on_demand"] for i in burst) == pytest.approx(7680 * 5)

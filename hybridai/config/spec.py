@@ -67,6 +67,11 @@ class StackSpec(Model):
             cluster_key="the on-prem cluster", burst_teams=self.burst_teams(),
         )
 
+    def cloud_training_hours(self) -> dict[str, float] | None:
+        """team → GPU-hours per week the training catalog sends to the cloud burst pool; None
+        without a catalog (the cost estimate then assumes its own burst)."""
+        return dict(self.capacity.overflow_hours) if getattr(self, "training", []) else None
+
     def registry_mirrors(self) -> tuple[str, ...]:
         """Registries the stack pulls through (site mirrors), as image references name them."""
         return ()

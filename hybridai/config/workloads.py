@@ -91,6 +91,8 @@ class ClusterPlan:
     """team → pool → whole GPUs its training jobs take on this cluster."""
     overflow: dict[str, int] = field(default_factory=dict)
     """team → GPUs of training jobs that don't fit here and go to the cloud burst pool."""
+    overflow_hours: dict[str, float] = field(default_factory=dict)
+    """team → weekly GPU-hours of those jobs."""
     problems: list[Problem] = field(default_factory=list)
 
     def key(self, profile: str) -> str:
@@ -239,6 +241,7 @@ def plan_cluster(
             catalog_quota.setdefault(job.team, Counter())["gpu"] += job.gpus
         elif job.team in burst_teams:
             plan.overflow[job.team] = plan.overflow.get(job.team, 0) + job.gpus
+            plan.overflow_hours[job.team] = plan.overflow_hours.get(job.team, 0.0) + job.gpu_hours_per_week
         else:
             most = max(free_whole.values(), default=0)
             problems.append(

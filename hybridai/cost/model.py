@@ -73,12 +73,15 @@ def _times(a: float | None, b: float) -> float | None:
     return None if a is None else a * b
 
 
-def estimate(resources: Iterable[dict[str, Any]], settings: CostSettings) -> dict[str, Any]:
+def estimate(resources: Iterable[dict[str, Any]], settings: CostSettings, cloud_gpu_hours_per_week: dict[str, float] | None = None) -> dict[str, Any]:
+    """The monthly estimate of recorded resources. `cloud_gpu_hours_per_week`: team → GPU-hours the
+    training catalog sends to the burst pool each week; without it (no catalog), bursts are assumed
+    to run `trainingGpusPerRun` GPUs for `trainingHoursPerWeek`, split by the teams' GPU quotas."""
     resources = list(resources)
     prices = _Prices(settings)
     region_of = {r["urn"]: r["inputs"].get("region") for r in resources if r["type"] == "pulumi:providers:aws"}
     items: list[LineItem] = []
-    items += _cloud(resources, region_of, settings, prices)
+    items += _cloud(resources, region_of, settings, prices, cloud_gpu_hours_per_week)
     items += _onprem(resources, settings, prices)
     return _summarize(items, settings, prices)
 
@@ -87,7 +90,7 @@ def _aws_list(resource: dict, region_of: dict) -> str:
     return f"aws:{region_of.get(resource['provider'], 'unknown')}"
 
 
-def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, prices: _Prices) -> list[LineItem]:
+def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, prices: _Prices, catalog_hours: dict[str, float] | None) -> list[LineItem]:
     items: list[LineItem] = []
     of = lambda t: [r for r in resources if r["type"] == t]  # noqa: E731
     quotas = _gpu_quotas(resources)
@@ -119,20 +122,27 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
     gpus_of = lambda g: g["inputs"]["scalingConfig"]["maxSize"] * catalog.aws().gpu_instances[g["inputs"]["instanceTypes"][0]].gpus  # noqa: E731
     pool_gpus = sum(gpus_of(g) for g in main_groups)
     run_gpus = settings.training_gpus_per_run if settings.training_gpus_per_run is not None else pool_gpus
-    weekly = settings.training_hours_per_week * settings.weeks_per_month
     for group in main_groups:
         inputs, price_list = group["inputs"], _aws_list(group, region_of)
         instance = inputs["instanceTypes"][0]
         per_instance = catalog.aws().gpu_instances[instance].gpus
         gpus = run_gpus * gpus_of(group) / pool_gpus if pool_gpus else 0
+        weekly_hours = gpus * settings.training_hours_per_week
+        basis = f"{inputs['nodeGroupName']}: {gpus:g} GPUs × {settings.training_hours_per_week:g} h/week × {settings.weeks_per_month:g} weeks"
+        shares = _shares(quotas.get(_cluster_target(inputs["clusterName"], resources), {}))
+        share_of = "of the pool's GPU quota"
+        if catalog_hours is not None:
+            weekly_hours = sum(catalog_hours.values()) * gpus_of(group) / pool_gpus if pool_gpus else 0
+            basis = f"{inputs['nodeGroupName']}: {weekly_hours:g} GPU-hours/week of the training catalog × {settings.weeks_per_month:g} weeks"
+            total = sum(catalog_hours.values())
+            shares, share_of = ({team: hours / total for team, hours in sorted(catalog_hours.items())} if total else {}), "of the catalog's cloud GPU-hours"
         hourly = prices.get(price_list, instance)
         gpu_hour = _times(hourly, 1 / per_instance)
         spot = inputs["capacityType"] == "SPOT"
         discount = prices.list(price_list).spot_discount if spot and prices.list(price_list) else 0.0
         target = _cluster_target(inputs["clusterName"], resources)
-        shares = _shares(quotas.get(target, {}))
         for team, share in shares.items():
-            hours = gpus * weekly * share
+            hours = weekly_hours * settings.weeks_per_month * share
             on_demand = _times(gpu_hour, hours)
             items.append(
                 LineItem(
@@ -144,9 +154,9 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
                     "GPU-hours",
                     _times(gpu_hour, 1 - discount),
                     _times(on_demand, 1 - discount),
-                    f"{inputs['nodeGroupName']}: {gpus:g} GPUs × {settings.training_hours_per_week:g} h/week × {settings.weeks_per_month:g} weeks"
+                    basis
                     + (f", spot at {discount:.0%} off on-demand" if spot else ", on-demand")
-                    + (f", {share:.0%} of the pool's GPU quota" if share < 1 else ""),
+                    + (f", {share:.0%} {share_of}" if share < 1 else ""),
                     monthly_at_on_demand=on_demand,
                 )
             )

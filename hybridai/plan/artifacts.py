@@ -103,7 +103,7 @@ def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
     files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
     estimate_, policy = None, None
     if plan.spec is not None:
-        estimate_ = estimate(recorded, plan.spec.cost)
+        estimate_ = estimate(recorded, plan.spec.cost, plan.spec.cloud_training_hours())
         policy = review.policy_report(plan, recorded, estimate_)
         files[Path("cost.json")] = json.dumps(estimate_, indent=2) + "\n"
         files[Path("policy.json")] = json.dumps(policy, indent=2) + "\n"
