@@ -155,9 +155,12 @@ def serving_args(spec: StackSpec, decision_log_url: str | None = None) -> Servin
                 max_replicas=max(plan.placements[m.name][2], 2 if m.production else 1),
                 gpu_resource=plan.resource(plan.key(plan.placements[m.name][1])),
                 production=m.production,
+                canary_storage_uri=m.canary.storage_uri if m.canary else None,
+                canary_percent=m.canary.traffic_percent if m.canary else 0,
             )
             for m in models
         ),
         decision_log_url=decision_log_url,
+        gateway=spec.serving.gateway,
         monitoring_namespace=spec.monitoring.namespace,
     )

@@ -22,12 +22,17 @@ class ServedModelArgs(Args):
     gpu_resource: str
     """`nvidia.com/gpu` or `nvidia.com/mig-<profile>`: one per replica."""
     production: bool
+    canary_storage_uri: str | None = None
+    canary_percent: int = 0
+    """Traffic share of the canary version; KServe derives its replicas from it."""
 
 
 class ServingArgs(Args):
     models: tuple[ServedModelArgs, ...]
     decision_log_url: str | None = None
     """Audit sink of every request and response (KServe's logger), where decisions must be traceable."""
+    gateway: str | None = None
+    """Gateway API Gateway (`namespace/name`) KServe's HTTPRoutes attach to; None: no ingress at all."""
     monitoring_namespace: str = "monitoring"
 
 
@@ -46,11 +51,16 @@ class Serving(pulumi.ComponentResource):
             f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider
         )
         crds = pinned_release(f"{name}-kserve-crd", "kserve-crd", NAMESPACE, {}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        # No ingress unless the stack names a Gateway: models stay reachable only inside the cluster.
+        # With one, KServe routes through Gateway API HTTPRoutes, whose weights split canary traffic.
+        gateway: dict = {"disableIngressCreation": True}
+        if args.gateway:
+            gateway = {"disableIngressCreation": False, "ingressGateway": {"enableGatewayApi": True, "kserveGateway": args.gateway, "createGateway": False}}
         controller = pinned_release(
             f"{name}-kserve",
             "kserve-resources",
             NAMESPACE,
-            {"kserve": {"controller": {"deploymentMode": "RawDeployment", "gateway": {"disableIngressCreation": True}}}},
+            {"kserve": {"controller": {"deploymentMode": "RawDeployment", "gateway": gateway}}},
             child(self, provider, depends_on=[crds]),
             gitops=target.gitops,
         )
@@ -80,12 +90,21 @@ class Serving(pulumi.ComponentResource):
                 ]
             if args.decision_log_url:
                 predictor["logger"] = {"mode": "all", "url": args.decision_log_url}
+            spec: dict = {"predictor": predictor}
+            if model.canary_storage_uri:
+                # The canary runs the stable predictor with the new model; KServe sizes it from its
+                # traffic share (the planner reserved slices for that) and weights the routes.
+                canary = {k: v for k, v in predictor.items() if k not in ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget")}
+                canary["name"] = "canary"
+                # The canary's model spec must name its container (KServe's own name for it).
+                canary["model"] = {**predictor["model"], "name": "kserve-container", "storageUri": model.canary_storage_uri}
+                spec["canary"] = [{"trafficPercent": model.canary_percent, "predictor": canary}]
             k8s.apiextensions.CustomResource(
                 f"{name}-{model.namespace}-{model.name}",
                 api_version="serving.kserve.io/v1beta1",
                 kind="InferenceService",
                 metadata={"name": model.name, "namespace": model.namespace, "labels": labels, "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
-                spec={"predictor": predictor},
+                spec=spec,
                 opts=child(self, provider, depends_on=[controller]),
             )
             if model.production:
@@ -93,6 +112,20 @@ class Serving(pulumi.ComponentResource):
                     f"{name}-{model.namespace}-{model.name}-pdb",
                     metadata={"name": model.name, "namespace": model.namespace, "labels": labels},
                     spec={"minAvailable": 1, "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}},
+                    opts=child(self, provider),
+                )
+        if args.gateway:
+            # The Gateway's proxies reach the predictors in the teams' default-deny namespaces.
+            gateway_namespace = args.gateway.split("/", 1)[0]
+            for namespace_ in sorted({m.namespace for m in args.models}):
+                k8s.networking.v1.NetworkPolicy(
+                    f"{name}-{namespace_}-from-gateway",
+                    metadata={"name": "kserve-from-gateway", "namespace": namespace_, "labels": MANAGED_BY},
+                    spec={
+                        "podSelector": {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]},
+                        "policyTypes": ["Ingress"],
+                        "ingress": [from_namespace(gateway_namespace)],
+                    },
                     opts=child(self, provider),
                 )
         self.register_outputs({})

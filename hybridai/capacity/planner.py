@@ -39,11 +39,23 @@ class InferenceDemand:
     """Production models keep at least two replicas, so a node loss doesn't stop serving."""
     headroom: float = 0.7
     """Share of a replica's throughput planned at peak, keeping latency inside its objective."""
+    canary_percent: int = 0
+    """Traffic share of a canary version running beside the stable one (0: no canary)."""
 
     @property
     def replicas(self) -> int:
         needed = math.ceil(self.peak_rps / (self.throughput_rps * self.headroom)) if self.peak_rps > 0 else 1
         return max(2 if self.production else 1, needed)
+
+    @property
+    def canary_replicas(self) -> int:
+        """Replicas of the canary: its share of the peak replicas, at least one."""
+        return max(1, math.ceil(self.replicas * self.canary_percent / 100)) if self.canary_percent else 0
+
+    @property
+    def slices(self) -> int:
+        """Slices (or GPUs) the model holds at peak: the stable replicas and the canary's."""
+        return self.replicas + self.canary_replicas
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,9 @@ class GpuPlan:
     pool: PoolInventory
     profiles: dict[str, str] = field(default_factory=dict)
     replicas: dict[str, int] = field(default_factory=dict)
+    """model → replicas at peak (of the stable version)."""
+    slices: dict[str, int] = field(default_factory=dict)
+    """model → slices (or whole GPUs) it holds: its replicas and its canary's."""
     layouts: list[Counter] = field(default_factory=list)
     """One Counter per used GPU: profile → instances (`{"gpu": 1}` for a whole GPU)."""
     quotas: dict[str, Counter] = field(default_factory=dict)
@@ -267,16 +282,16 @@ def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand]
                                         "give a pool `mig: planned`, a larger profile in its layout, or whole GPUs"))
             continue
         for i, profile in options:
-            trial = demand[i] + Counter({profile: m.replicas})
+            trial = demand[i] + Counter({profile: m.slices})
             if _fits(pools[i], trial):
                 demand[i] = trial
                 plan = plans[i]
-                plan.profiles[m.name], plan.replicas[m.name] = profile, m.replicas
-                plan.quotas.setdefault(m.team, Counter())[_resource(profile)] += m.replicas
+                plan.profiles[m.name], plan.replicas[m.name], plan.slices[m.name] = profile, m.replicas, m.slices
+                plan.quotas.setdefault(m.team, Counter())[_resource(profile)] += m.slices
                 break
         else:
             i, profile = options[0]
-            misfits.append((m.name, f"{m.replicas} × {profile} on pool {pools[i].name} don't fit: {_shortfall(pools[i], demand[i] + Counter({profile: m.replicas}), profile)}"))
+            misfits.append((m.name, f"{m.slices} × {profile} on pool {pools[i].name} don't fit: {_shortfall(pools[i], demand[i] + Counter({profile: m.slices}), profile)}"))
     if misfits:
         raise CapacityError(misfits)
     for plan, wanted in zip(plans, demand):

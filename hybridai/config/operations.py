@@ -57,6 +57,23 @@ class CostSettings(Model):
     )
 
 
+class ServingSettings(Model):
+    """How the on-prem cluster's served models are reached."""
+
+    gateway: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        examples=["gateway-system/internal"],
+        description="An existing Gateway API Gateway (`namespace/name`) KServe attaches its HTTPRoutes to; canary traffic "
+        "splitting needs it. Unset (default): no ingress is created and models are reached in the cluster through their "
+        "Services only — nothing is exposed by default.",
+    )
+
+    @property
+    def gateway_namespace(self) -> str | None:
+        return self.gateway.split("/", 1)[0] if self.gateway else None
+
+
 class PolicySettings(Model):
     """Policy-as-code for this stack: compliance profiles, enforcement levels, allowed registries."""
 

@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from hybridai.config.base import ARGOCD_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
 from hybridai.config.components import GpuOperatorSettings, Team
-from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings
+from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings, ServingSettings
 from hybridai.config.workloads import ClusterPlan, plan_cluster
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -34,6 +34,7 @@ class StackSpec(Model):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings, description="Monitoring, GPU alerts and OpenCost on every cluster.")
     cost: CostSettings = Field(default_factory=CostSettings, description="Assumptions of the cost estimate, and an optional monthly ceiling.")
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Policy-as-code checks of the stack.")
+    serving: ServingSettings = Field(default_factory=ServingSettings, description="How served models are reached (Gateway API ingress for canaries).")
 
     summary: ClassVar[str] = ""
     default_profiles: ClassVar[tuple[str, ...]] = ()
@@ -123,4 +124,15 @@ def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] =
 def check_cluster(spec: StackSpec) -> list[Problem]:
     """The on-prem cluster's tenants: unique and clear of platform namespaces; its catalog and the
     teams' quotas fit its GPUs."""
-    return check_teams(spec.teams, reserved=set(spec.platform_namespaces())) + spec.capacity.problems
+    problems = check_teams(spec.teams, reserved=set(spec.platform_namespaces())) + spec.capacity.problems
+    for i, model in enumerate(getattr(spec, "models", [])):
+        if model.canary and not spec.serving.gateway:
+            problems.append(
+                Problem(
+                    ("models", i, "canary"),
+                    "canary_needs_gateway",
+                    "in KServe's Standard mode a canary gets its traffic share through Gateway API route weights; name the cluster's Gateway in `serving.gateway`",
+                    model.canary.model_dump(by_alias=True),
+                )
+            )
+    return problems

@@ -24,6 +24,13 @@ DISABLED = "all-disabled"
 """The mig-manager config of nodes whose GPUs all stay whole."""
 
 
+class Canary(Model):
+    """A new version of a model taking a share of its traffic before it replaces the stable one."""
+
+    storage_uri: str = Field(examples=["s3://models/chest-xray/v4"], pattern=r"^(s3|gs|pvc|https|oci|hf)://", description="Where KServe fetches the canary version from.")
+    traffic_percent: int = Field(ge=1, le=99, examples=[10], description="Share of requests the canary receives (KServe splits traffic with Gateway API route weights).")
+
+
 class ServedModel(Model):
     """A model served with KServe (RawDeployment) from the stack's catalog."""
 
@@ -38,9 +45,17 @@ class ServedModel(Model):
     throughput_rps: float = Field(gt=0, examples=[40], description="Requests per second one replica sustains within the latency objective.")
     isolation: Literal["mig", "whole-gpu"] = Field(default="mig", description="`mig`: a hardware-isolated slice is enough; `whole-gpu`: a GPU of its own.")
     production: bool = Field(default=True, description="Production models keep at least two replicas, spread over nodes, with a disruption budget.")
+    canary: Canary | None = Field(
+        default=None,
+        description="A canary version beside the stable one. The planner reserves slices for its replicas (its traffic share of the peak "
+        "replicas, at least one), so the rollout never waits for quota. Needs `serving.gateway`.",
+    )
 
     def demand(self) -> InferenceDemand:
-        return InferenceDemand(self.name, self.team, self.gpu_memory_gb, self.peak_rps, self.throughput_rps, self.isolation, self.production)
+        return InferenceDemand(
+            self.name, self.team, self.gpu_memory_gb, self.peak_rps, self.throughput_rps, self.isolation, self.production,
+            canary_percent=self.canary.traffic_percent if self.canary else 0,
+        )
 
 
 class TrainingJob(Model):
@@ -215,7 +230,7 @@ def plan_cluster(
         for model, profile in pool_plan.profiles.items():
             plan.placements[model] = (pool.name, profile, pool_plan.replicas[model])
             if profile == WHOLE:
-                free_whole[pool.name] -= pool_plan.replicas[model]
+                free_whole[pool.name] -= pool_plan.slices[model]
 
     plan.strategy = _strategy(settings, node_layouts, problems)
     if plan.strategy == "single":
@@ -223,8 +238,8 @@ def plan_cluster(
 
     catalog_quota: dict[str, Counter] = {}
     for _, m in wanted:
-        _, profile, replicas = plan.placements[m.name]
-        catalog_quota.setdefault(m.team, Counter())[plan.key(profile)] += replicas
+        _, profile, _ = plan.placements[m.name]
+        catalog_quota.setdefault(m.team, Counter())[plan.key(profile)] += m.demand().slices
 
     # Training jobs, in catalog order, on the whole GPUs left after inference; what doesn't fit
     # overflows to the burst pool where the stack has one.

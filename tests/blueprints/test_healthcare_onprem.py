@@ -41,8 +41,9 @@ def test_names_come_from_the_stack_prefix(stack: str) -> None:
 def test_prod_tenants_get_mig_quotas_and_zero_for_everything_else() -> None:
     plan, _ = planned("healthcare-prod")
     quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"] for r in of_kind(plan.resources, "ResourceQuota")}
-    # From the catalog: chest-xray 4 × 3g.40gb (100 rps ÷ (40 × 0.7)), fracture-detect 4 × 1g.10gb.
-    assert quotas["radiology"]["requests.nvidia.com/mig-3g.40gb"] == "4"
+    # From the catalog: chest-xray 4 × 3g.40gb (100 rps ÷ (40 × 0.7)) + 1 for its 10 % canary,
+    # fracture-detect 4 × 1g.10gb.
+    assert quotas["radiology"]["requests.nvidia.com/mig-3g.40gb"] == "5"
     assert quotas["radiology"]["requests.nvidia.com/mig-1g.10gb"] == "4"
     # A ResourceQuota leaves unlisted resources unlimited: every advertised GPU resource is listed.
     assert quotas["radiology"]["requests.nvidia.com/mig-2g.20gb"] == "0"

@@ -98,9 +98,40 @@ def test_a_catalog_that_doesnt_fit_says_which_model_and_by_how_much() -> None:
     with pytest.raises(StackConfigError) as caught:
         parse_spec("healthcare-prod", v, SPECS)
     [problem] = [p for p in caught.value.problems if p.loc == ("models", 0, "peakRps")]
-    # 72 × 3g.40gb, the rest of the catalog and the reserved slices need 38 A100s; the pool has 16
-    assert problem.message == "model chest-xray: 72 × 3g.40gb on pool a100-mig don't fit: 22 GPUs short"
+    # 80 × 3g.40gb, the rest of the catalog and the reserved slices need 42 A100s; the pool has 16
+    # 72 replicas at peak + 8 for the 10 % canary
+    assert problem.message == "model chest-xray: 80 × 3g.40gb on pool a100-mig don't fit: 26 GPUs short"
     assert problem.value == 2000
+
+
+def test_a_canary_takes_its_traffic_share_through_the_named_gateway() -> None:
+    # GIVEN chest-xray's v4 canary at 10 % and the hospital's Gateway in `serving.gateway`
+    spec = isvc("healthcare-prod", "chest-xray")["spec"]
+    [canary] = spec["canary"]
+    # THEN the canary runs the stable predictor with the new model, sized by KServe from its share
+    assert canary["trafficPercent"] == 10
+    assert canary["predictor"]["model"]["storageUri"] == "s3://models/radiology/chest-xray/v4"
+    assert canary["predictor"]["model"]["resources"] == spec["predictor"]["model"]["resources"]
+    assert not {"minReplicas", "maxReplicas", "scaleMetric", "scaleTarget"} & set(canary["predictor"])
+    assert canary["predictor"]["securityContext"] == spec["predictor"]["securityContext"]
+    # AND KServe routes through Gateway API HTTPRoutes attached to that Gateway, whose proxies may
+    # reach the predictors in the team namespaces
+    plan, _ = planned("healthcare-prod")
+    gateway = release(plan.resources, "oci://ghcr.io/kserve/charts/kserve-resources").inputs["values"]["kserve"]["controller"]["gateway"]
+    assert gateway == {"disableIngressCreation": False, "ingressGateway": {"enableGatewayApi": True, "kserveGateway": "gateway-system/internal", "createGateway": False}}
+    policy = named([r for r in plan.resources if r.inputs.get("metadata", {}).get("namespace") == "radiology"], "NetworkPolicy", "kserve-from-gateway")
+    assert policy.inputs["spec"]["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway-system"}}}]}]
+    # AND without a Gateway nothing is exposed (finance names none)
+    finance = release(planned("finance-prod")[0].resources, "oci://ghcr.io/kserve/charts/kserve-resources").inputs["values"]["kserve"]["controller"]["gateway"]
+    assert finance == {"disableIngressCreation": True}
+
+
+def test_a_canary_without_a_gateway_is_refused_at_its_key() -> None:
+    v = copy.deepcopy(values("healthcare-prod"))
+    del v["serving"]
+    with pytest.raises(StackConfigError) as caught:
+        parse_spec("healthcare-prod", v, SPECS)
+    assert [(p.loc, p.type) for p in caught.value.problems] == [(("models", 0, "canary"), "canary_needs_gateway")]
 
 
 def test_finance_serving_needs_a_decision_log() -> None:
