@@ -14,12 +14,22 @@ from hybridai.capacity import PoolInventory, plan_inference
 from hybridai.capacity.planner import WHOLE
 from hybridai.config.loader import decode_config, encode_config, parse_spec
 from tests.conftest import EXAMPLE_STACKS, ROOT, planned
-from tests.helpers import of_kind, of_type
+from tests.helpers import of_kind, of_type, release
 
 
 def spec_of(stack: str):
     config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
     return parse_spec(stack, decode_config(encode_config(config)), SPECS)
+
+
+def deployed_strategy(stack: str) -> str:
+    plan, _ = planned(stack)
+    return release(plan.resources, "gpu-operator", spec_of(stack).onprem.name).inputs["values"]["mig"]["strategy"]
+
+
+def advertised(stack: str, resource: str) -> str:
+    """The resource a slice is requested as: with the `single` strategy, slices are nvidia.com/gpu."""
+    return "nvidia.com/gpu" if deployed_strategy(stack) == "single" else resource
 
 
 def deployed_gpu_layouts(stack: str) -> dict[str, list[Counter]]:
@@ -106,11 +116,12 @@ def test_resource_quotas_are_the_catalogs_needs_plus_the_explicit_quota(stack: s
     for team in spec.teams:
         expected = Counter()
         for pool in pools:
-            expected.update(pool.quotas.get(team.name, Counter()))
+            for resource, n in pool.quotas.get(team.name, Counter()).items():
+                expected[advertised(stack, resource)] += n
         expected["nvidia.com/gpu"] += training_split(stack)[0][team.name]
         expected["nvidia.com/gpu"] += team.quota.gpus
         for profile, n in team.quota.mig.items():
-            expected["nvidia.com/gpu" if spec.capacity.strategy == "single" else f"nvidia.com/mig-{profile}"] += n
+            expected[advertised(stack, f"nvidia.com/mig-{profile}")] += n
         got = {k.removeprefix("requests."): int(v) for k, v in hard[team.namespace].items() if "nvidia.com" in k}
         assert {k: v for k, v in got.items() if v} == +expected, team.name
 
@@ -124,7 +135,7 @@ def test_inference_services_run_the_planned_replicas_on_the_planned_slice(stack:
     for pool in planner_output(spec):
         for model, profile in pool.profiles.items():
             limits = services[model]["model"]["resources"]["limits"]
-            resource = "nvidia.com/gpu" if profile == WHOLE else f"nvidia.com/mig-{profile}"
+            resource = advertised(stack, "nvidia.com/gpu" if profile == WHOLE else f"nvidia.com/mig-{profile}")
             assert limits[resource] == "1"
             assert services[model]["maxReplicas"] == pool.replicas[model]
 

@@ -20,8 +20,8 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     assert by_target == {("training", "cloud"), (onprem, "onprem")}
     assert {p.parts[1] for p in files if p.parts[0] in ("manifests", "helm")} == {"training", onprem}
     charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml"}
-    # finance-prod serves models and trains fraud's feature job on the GPUs inference leaves free
-    workloads = {"kserve-crd.yaml", "kserve-resources.yaml", "kueue.yaml"} if stack == "finance-prod" else set()
+    # both serve models; finance-prod also trains fraud's feature job on the GPUs inference leaves free
+    workloads = {"kserve-crd.yaml", "kserve-resources.yaml"} | ({"kueue.yaml"} if stack == "finance-prod" else set())
     assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads
     # the burst pool also queues training with Kueue
     assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml"}

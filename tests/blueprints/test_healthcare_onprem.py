@@ -96,7 +96,8 @@ def test_dev_cluster_is_k3s_with_preinstalled_driver_and_single_strategy() -> No
 def test_only_the_operator_namespace_is_privileged(stack: str) -> None:
     plan, _ = planned(stack)
     enforce = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] for r in of_kind(plan.resources, "Namespace")}
-    platform = {"gpu-operator", "monitoring"} | ({"kueue-system", "kserve"} if stack == "healthcare-prod" else set())
+    # Both serve models; only prod trains on-prem (dev's GPUs are all sliced).
+    platform = {"gpu-operator", "monitoring", "kserve"} | ({"kueue-system"} if stack == "healthcare-prod" else set())
     assert {ns for ns, level in enforce.items() if level != "restricted"} == platform
     assert enforce["gpu-operator"] == "privileged"
     assert enforce["monitoring"] == "baseline"
