@@ -178,6 +178,21 @@ def test_summary_diagram_shows_every_cluster_under_its_placement(stack: str) -> 
         assert "fin_prod_aws_TrainingPool -->|creates| fin_prod_training" in mermaid
 
 
+def test_summary_shows_what_the_planner_made_of_the_cluster_for_review() -> None:
+    from tests.conftest import planned
+
+    summary = planned("healthcare-prod")[1][Path("summary.md")]
+    # GIVEN healthcare-prod's catalog, THEN reviewers see each pool split into MIG and whole GPUs...
+    assert "### GPU capacity of `dc1` (MIG strategy `mixed`)" in summary
+    assert "| a100-mig | A100-80GB | 16 | 8 | 8 |" in summary
+    assert "| h100 | H100-80GB | 8 | 0 | 8 |" in summary
+    # ...and each team's quota as the planner derived it
+    assert "| radiology | 4 × 1g.10gb, 5 × 3g.40gb |" in summary
+    assert "| clinical-research | 14 GPUs |" in summary
+    finance = planned("finance-prod")[1][Path("summary.md")]
+    assert "Training sent to the cloud burst pool: credit 16 GPUs (384 GPU-hours/week), fraud 32 GPUs (1,536 GPU-hours/week)." in finance
+
+
 def test_workflow_passes_zizmor(tmp_path: Path) -> None:
     import shutil
 

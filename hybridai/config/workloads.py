@@ -108,6 +108,8 @@ class ClusterPlan:
     """team → GPUs of training jobs that don't fit here and go to the cloud burst pool."""
     overflow_hours: dict[str, float] = field(default_factory=dict)
     """team → weekly GPU-hours of those jobs."""
+    pool_gpus: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """pool → (GPUs partitioned with MIG, whole GPUs)."""
     problems: list[Problem] = field(default_factory=list)
 
     def key(self, profile: str) -> str:
@@ -224,6 +226,8 @@ def plan_cluster(
                 else:
                     plan.capacity["gpu"] += 1
                     free_whole[pool.name] += 1
+        partitioned = sum(1 for layouts in node_layouts[-len(pool.nodes):] for layout in layouts if _is_mig(layout))
+        plan.pool_gpus[pool.name] = (partitioned, pool.gpu_count - partitioned)
         names = {sig: f"hybridai-{pool.name}" if len(configs) == 1 else f"hybridai-{pool.name}-{k}" for k, sig in enumerate(configs, 1)}
         plan.mig_configs.update({names[sig]: entries for sig, entries in configs.items()})
         plan.nodes += [GpuNode(node, pool.name, pool.gpu_model, pool.gpus_per_node, names.get(sig, DISABLED)) for node, sig in zip(pool.nodes, signatures)]

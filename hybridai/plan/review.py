@@ -129,6 +129,29 @@ _env.filters["money"] = lambda v: "—" if v is None else f"{v:,.0f}"
 _env.filters["signed"] = lambda v: f"{v:+,.0f}"
 
 
+def capacity(spec: Any) -> dict[str, Any]:
+    """What the capacity planner made of the on-prem cluster, for reviewers: each pool's GPUs
+    (partitioned with MIG or whole), each team's GPU quota, and the training sent to the cloud."""
+    plan = spec.capacity
+
+    def quota(counts: Counter) -> str:
+        parts = [f"{n} × {key}" for key, n in sorted(counts.items()) if key != "gpu"]
+        if counts.get("gpu"):
+            parts.append(f"{counts['gpu']} GPU{'s' if counts['gpu'] != 1 else ''}")
+        return ", ".join(parts) or "—"
+
+    return {
+        "cluster": spec.onprem.name,
+        "strategy": plan.strategy,
+        "pools": [
+            {"name": p.name, "gpu_model": p.gpu_model, "gpus": p.gpu_count, "mig": plan.pool_gpus.get(p.name, (0, 0))[0], "whole": plan.pool_gpus.get(p.name, (0, 0))[1]}
+            for p in spec.onprem.gpu_pools
+        ],
+        "teams": [{"name": t.name, "quota": quota(plan.team_quota.get(t.name, Counter()))} for t in spec.teams],
+        "overflow": [{"team": team, "gpus": gpus, "hours": plan.overflow_hours[team]} for team, gpus in sorted(plan.overflow.items())],
+    }
+
+
 def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | None, policy: dict[str, Any] | None, change: dict[str, Any] | None) -> str:
     counts: Counter = Counter()
     for r in records:
@@ -136,6 +159,7 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
     return _env.get_template("summary.md.j2").render(
         plan=plan,
         spec=plan.spec,
+        capacity=capacity(plan.spec) if plan.spec is not None else None,
         diagram=diagram(records),
         counts=sorted(counts.items()),
         total=len(records),
