@@ -45,6 +45,8 @@ class MigProfile(_Data):
     memory_slices: int
     memory_gb: int
     max: int
+    placements: tuple[int, ...]
+    """Memory slices an instance may start at (NVIDIA's placement table)."""
 
 
 class MigGeometry(_Data):

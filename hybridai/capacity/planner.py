@@ -125,6 +125,38 @@ def profile_for(demand: InferenceDemand, gpu_model: str) -> str | None:
     return min(fitting)[2] if fitting else WHOLE
 
 
+def placeable(layout: Counter | dict[str, int], gpu_model: str) -> bool:
+    """Whether one GPU of `gpu_model` can hold `layout` (profile → instances): compute within the
+    GPU's slices, and each instance on one of its profile's placements with no two overlapping."""
+    return _placeable(tuple(sorted((p, n) for p, n in layout.items() if n)), gpu_model)
+
+
+@cache
+def _placeable(layout: tuple[tuple[str, int], ...], gpu_model: str) -> bool:
+    geometry = catalog.gpus().models[gpu_model].mig
+    if sum(geometry.profiles[p].compute * n for p, n in layout) > geometry.compute_slices:
+        return False
+    # Largest instances first: they have the fewest placements, so dead ends show early.
+    items = sorted((p for p, n in layout for _ in range(n)), key=lambda p: (-geometry.profiles[p].memory_slices, p))
+
+    def place(i: int, used: int) -> bool:
+        if i == len(items):
+            return True
+        profile = geometry.profiles[items[i]]
+        mask = (1 << profile.memory_slices) - 1
+        # Instances of one profile are interchangeable: try starts in order after the previous one's.
+        first = starts[i - 1] + 1 if i and items[i - 1] == items[i] else 0
+        for start in profile.placements:
+            if start >= first and not used & (mask << start):
+                starts[i] = start
+                if place(i + 1, used | (mask << start)):
+                    return True
+        return False
+
+    starts = [0] * len(items)
+    return place(0, 0)
+
+
 @cache
 def _patterns(gpu_model: str) -> tuple[tuple[tuple[str, int], ...], ...]:
     """Every maximal way of filling one GPU of `gpu_model` with MIG profiles."""
@@ -148,7 +180,8 @@ def _patterns(gpu_model: str) -> tuple[tuple[tuple[str, int], ...], ...]:
         pattern.pop(names[i], None)
 
     grow(0, Counter(), 0, 0)
-    return tuple(tuple(sorted(p.items())) for p in found)
+    # The sums admit some mixes NVIDIA's placement rules don't; only placeable ones are patterns.
+    return tuple(tuple(sorted(p.items())) for p in found if placeable(p, gpu_model))
 
 
 def _weight(gpu_model: str, profile: str) -> float:
@@ -199,7 +232,12 @@ def _first_fit_decreasing(slices: Counter, gpu_model: str) -> list[Counter]:
         p = g.profiles[item]
         for i in range(open_from, len(gpus)):
             compute, memory = used[i]
-            if compute + p.compute <= g.compute_slices and memory + p.memory_slices <= g.memory_slices and gpus[i][item] < p.max:
+            if (
+                compute + p.compute <= g.compute_slices
+                and memory + p.memory_slices <= g.memory_slices
+                and gpus[i][item] < p.max
+                and _placeable(tuple(sorted({**gpus[i], item: gpus[i][item] + 1}.items())), gpu_model)
+            ):
                 gpus[i][item] += 1
                 used[i][0] += p.compute
                 used[i][1] += p.memory_slices

@@ -107,3 +107,23 @@ def test_reserved_slices_are_packed_with_the_catalog() -> None:
     assert plan.gpus_used == lower_bound(Counter({"3g.40gb": 2, "1g.10gb": 7}), "A100-80GB") == 2
     with pytest.raises(CapacityError, match="reserved"):
         plan_inference([pool], models, {"a100": Counter({"7g.80gb": 9})})
+
+
+def test_placement_tables_decide_what_one_gpu_holds() -> None:
+    from itertools import product
+
+    from hybridai.capacity.planner import placeable
+
+    # 1g.20gb may start at memory slice 6 and cover slice 7; 1g.10gb may not start at 7
+    assert placeable({"1g.20gb": 1, "2g.20gb": 1, "1g.10gb": 4}, "A100-80GB")
+    assert not placeable({"1g.20gb": 4, "1g.10gb": 1}, "A100-80GB")
+    assert not placeable({"3g.40gb": 2, "1g.10gb": 1}, "H100-80GB")
+    # For every MIG GPU in the data, the placement tables agree with the sum rules on every layout
+    # (so the sums the lower bound uses are exact; a GPU with other rules would fail here).
+    for gpu_model, model in catalog.gpus().models.items():
+        if model.mig is None:
+            continue
+        g = model.mig
+        for counts in product(*(range(p.max + 1) for p in g.profiles.values())):
+            layout = {name: n for name, n in zip(g.profiles, counts) if n}
+            assert placeable(layout, gpu_model) == fits(Counter(layout), gpu_model), (gpu_model, layout)
