@@ -3,12 +3,12 @@ from hybridai.capacity.planner import (
     CapacityError,
     GpuPlan,
     InferenceDemand,
+    Misfit,
     PoolInventory,
     TrainingDemand,
-    burst_gpus,
     lower_bound,
     pack,
     plan_inference,
 )
 
-__all__ = ["CapacityError", "GpuPlan", "InferenceDemand", "PoolInventory", "TrainingDemand", "burst_gpus", "lower_bound", "pack", "plan_inference"]
+__all__ = ["CapacityError", "GpuPlan", "InferenceDemand", "Misfit", "PoolInventory", "TrainingDemand", "lower_bound", "pack", "plan_inference"]

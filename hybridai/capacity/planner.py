@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Iterable, Literal
+from typing import Iterable, Literal, NamedTuple
 
 from hybridai import catalog
 
@@ -65,6 +65,11 @@ class TrainingDemand:
     deadline_hours: float
     """The weekly run must finish within this many hours of starting."""
 
+    @property
+    def gpus(self) -> int:
+        """GPUs the run needs at once to finish by its deadline."""
+        return math.ceil(self.gpu_hours_per_week / self.deadline_hours)
+
 
 @dataclass(frozen=True)
 class PoolInventory:
@@ -106,12 +111,19 @@ class GpuPlan:
         return [self.layouts[i : i + per] for i in range(0, len(self.layouts), per)]
 
 
+class Misfit(NamedTuple):
+    model: str
+    reason: str
+    cause: Literal["memory", "capacity"]
+    """`memory`: no GPU or slice of the inventory holds a replica; `capacity`: not enough of them."""
+
+
 class CapacityError(Exception):
     """The catalog doesn't fit the inventory: which models don't, and by how much."""
 
-    def __init__(self, misfits: list[tuple[str, str]]):
+    def __init__(self, misfits: list[Misfit]):
         self.misfits = misfits
-        super().__init__("; ".join(f"{model}: {why}" for model, why in misfits))
+        super().__init__("; ".join(f"{m.model}: {m.reason}" for m in misfits))
 
 
 def profile_for(demand: InferenceDemand, gpu_model: str) -> str | None:
@@ -304,20 +316,22 @@ def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand]
     a planned pool lays out besides the catalog's, placed first."""
     plans = [GpuPlan(pool) for pool in pools]
     demand = [Counter((reserved or {}).get(pool.name, {})) for pool in pools]
-    misfits: list[tuple[str, str]] = []
+    misfits: list[Misfit] = []
     for pool, wanted in zip(pools, demand):
         if wanted and not _fits(pool, wanted):
-            misfits.append((RESERVED, f"{', '.join(f'{n} × {p}' for p, n in sorted(wanted.items()))} on pool {pool.name} don't fit: {_shortfall(pool, wanted, '')}"))
+            slices = ", ".join(f"{n} × {p}" for p, n in sorted(wanted.items()))
+            misfits.append(Misfit(RESERVED, f"{slices} on pool {pool.name} don't fit: {_shortfall(pool, wanted, '')}", "capacity"))
     for m in models:
         options = [(i, _fixed_profile(m, pool) if pool.layout is not None else profile_for(m, pool.gpu_model)) for i, pool in enumerate(pools)]
         options = [(i, p) for i, p in options if p is not None]
         if not options:
             biggest = max((catalog.gpus().models[p.gpu_model].memory_gb for p in pools), default=0)
             if m.gpu_memory_gb > biggest:
-                misfits.append((m.name, f"a replica needs {m.gpu_memory_gb:g} GB of GPU memory; the largest GPU in the inventory has {biggest:g} GB"))
+                misfits.append(Misfit(m.name, f"a replica needs {m.gpu_memory_gb:g} GB of GPU memory; the largest GPU in the inventory has {biggest:g} GB", "memory"))
             else:
-                misfits.append((m.name, f"no pool offers a {'whole GPU' if m.isolation == 'whole-gpu' else 'MIG slice or whole GPU'} holding {m.gpu_memory_gb:g} GB; "
-                                        "give a pool `mig: planned`, a larger profile in its layout, or whole GPUs"))
+                kind = "whole GPU" if m.isolation == "whole-gpu" else "MIG slice or whole GPU"
+                fix = "give a pool `mig: planned`, a larger profile in its layout, or whole GPUs"
+                misfits.append(Misfit(m.name, f"no pool offers a {kind} holding {m.gpu_memory_gb:g} GB; {fix}", "memory"))
             continue
         for i, profile in options:
             trial = demand[i] + Counter({profile: m.slices})
@@ -329,18 +343,11 @@ def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand]
                 break
         else:
             i, profile = options[0]
-            misfits.append((m.name, f"{m.slices} × {profile} on pool {pools[i].name} don't fit: {_shortfall(pools[i], demand[i] + Counter({profile: m.slices}), profile)}"))
+            short = _shortfall(pools[i], demand[i] + Counter({profile: m.slices}), profile)
+            misfits.append(Misfit(m.name, f"{m.slices} × {profile} on pool {pools[i].name} don't fit: {short}", "capacity"))
     if misfits:
         raise CapacityError(misfits)
     for plan, wanted in zip(plans, demand):
         pool = plan.pool
         plan.layouts = [Counter(dict(pool.layout)) for _ in range(pool.gpus)] if pool.layout is not None else pack(wanted, pool.gpu_model)
     return plans
-
-
-def burst_gpus(jobs: Iterable[TrainingDemand]) -> dict[str, int]:
-    """GPUs each team needs at once to finish its weekly GPU-hours within its deadline."""
-    need: Counter = Counter()
-    for job in jobs:
-        need[job.team] += math.ceil(job.gpu_hours_per_week / job.deadline_hours)
-    return dict(need)

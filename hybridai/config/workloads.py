@@ -8,7 +8,6 @@ stack file states its workloads once and never repeats them as layouts or quotas
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,9 +15,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from hybridai import catalog
-from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, InferenceDemand, PoolInventory, plan_inference
+from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, GpuPlan, InferenceDemand, PoolInventory, TrainingDemand, plan_inference
 from hybridai.config.base import DnsLabel, Model, Problem
-from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.components import GpuOperatorSettings, GpuPool, OnpremCluster, Team
 
 DISABLED = "all-disabled"
 """The mig-manager config of nodes whose GPUs all stay whole."""
@@ -74,7 +73,7 @@ class TrainingJob(Model):
     @property
     def gpus(self) -> int:
         """GPUs the run needs at once to finish by its deadline."""
-        return math.ceil(self.gpu_hours_per_week / self.deadline_hours)
+        return TrainingDemand(self.team, self.gpu_hours_per_week, self.deadline_hours).gpus
 
 
 @dataclass(frozen=True)
@@ -91,8 +90,10 @@ class GpuNode:
 class ClusterPlan:
     """What the catalog and the explicit quotas make of one cluster."""
 
+    settings_strategy: str | None = None
+    """The MIG strategy the stack sets, if any."""
     strategy: str = "none"
-    """MIG strategy of the device plugin: `none`, `single` (slices as nvidia.com/gpu) or `mixed`."""
+    """MIG strategy of the device plugin: as set, or derived — `none`, `single` (slices as nvidia.com/gpu) or `mixed`."""
     nodes: list[GpuNode] = field(default_factory=list)
     mig_configs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """mig-parted entries by config name (every config but `all-disabled`)."""
@@ -149,11 +150,11 @@ def _node_entries(layouts: list[Counter]) -> list[dict[str, Any]] | None:
     return entries
 
 
-def _lay_out(plan, pool, fixed: bool) -> list[list[Counter]]:
+def _lay_out(plan: GpuPlan, pool: GpuPool) -> list[list[Counter]]:
     """Each node's GPU layouts. Planned pools spread the used GPUs over the nodes in turn, so a
     model's replicas land on different nodes; the GPUs left over stay whole (MIG disabled)."""
     per_node = pool.gpus_per_node
-    if fixed:
+    if not pool.planned:
         return [[Counter(layout) for layout in plan.layouts[i * per_node : (i + 1) * per_node]] for i in range(len(pool.nodes))]
     used = sorted(plan.layouts, key=lambda layout: not _is_mig(layout))
     nodes: list[list[Counter]] = [[] for _ in pool.nodes]
@@ -175,46 +176,76 @@ def plan_cluster(
     cluster_key: str = "the cluster",
     burst_teams: frozenset[str] = frozenset(),
 ) -> ClusterPlan:
-    """Plan a cluster for its catalog. Problems (each at its stack key) are returned in the plan,
+    """Plan a cluster for its catalog: models first (the planner packs them, with the teams'
+    reserved slices, onto the pools), then the GPU layout of every node, then training on the whole
+    GPUs left, then the teams' quotas. Problems (each at its stack key) are returned in the plan,
     never raised: the loader reports them all at once."""
-    plan = ClusterPlan()
-    problems = plan.problems
-    by_team = {t.name: t for t in teams}
+    plan = ClusterPlan(settings_strategy=settings.mig_strategy)
+    wanted = _known_models(models, teams, plan.problems)
+    pools = [PoolInventory(p.name, p.gpu_model, len(p.nodes), p.gpus_per_node, p.fixed_layout()) for p in cluster.gpu_pools]
+    try:
+        pool_plans = plan_inference(pools, [m.demand() for _, m in wanted], _reserved_slices(cluster, teams))
+    except CapacityError as error:
+        plan.problems += _misfits(error, wanted, teams)
+        return plan
 
+    free_whole = _lay_out_nodes(plan, cluster, pool_plans)
+    catalog_quota: dict[str, Counter] = {}
+    for _, m in wanted:
+        catalog_quota.setdefault(m.team, Counter())[plan.key(plan.placements[m.name][1])] += m.demand().slices
+    _place_training(plan, training, {t.name for t in teams}, burst_teams, free_whole, catalog_quota, cluster_key)
+
+    for team in teams:
+        quota = Counter(catalog_quota.get(team.name, Counter()))
+        quota["gpu"] += team.quota.gpus
+        for profile, count in team.quota.mig.items():
+            quota[plan.key(profile)] += count
+        plan.team_quota[team.name] = +quota
+    plan.problems += _check_quotas(plan, teams, catalog_quota, cluster_key)
+    return plan
+
+
+def _known_models(models: list[ServedModel], teams: list[Team], problems: list[Problem]) -> list[tuple[int, ServedModel]]:
+    """The catalog's models (with their index) that have a unique name and a known team."""
     seen: set[str] = set()
-    wanted: list[tuple[int, ServedModel]] = []
+    known: list[tuple[int, ServedModel]] = []
     for i, m in enumerate(models):
         if m.name in seen:
             problems.append(Problem(("models", i, "name"), "duplicate", "model name used twice; names must be unique", m.name))
-        elif m.team not in by_team:
+        elif m.team not in {t.name for t in teams}:
             problems.append(Problem(("models", i, "team"), "team_unknown", f"no team {m.team} in `teams`", m.team))
         else:
-            wanted.append((i, m))
+            known.append((i, m))
         seen.add(m.name)
+    return known
 
-    pools = [PoolInventory(p.name, p.gpu_model, len(p.nodes), p.gpus_per_node, p.fixed_layout()) for p in cluster.gpu_pools]
-    reserved = _reserved_slices(cluster, teams)
-    try:
-        pool_plans = plan_inference(pools, [m.demand() for _, m in wanted], reserved)
-    except CapacityError as error:
-        index = {m.name: i for i, m in wanted}
-        for name, why in error.misfits:
-            if name == RESERVED:
-                for i, team in enumerate(teams):
-                    for profile in sorted(team.quota.mig):
-                        problems.append(Problem(("teams", i, "quota", "mig", profile), "quota_exceeds_capacity", f"the teams' MIG quotas beyond their catalogs: {why}", team.quota.mig[profile]))
-                continue
-            key = "peakRps" if "short" in why else "gpuMemoryGb"
-            problems.append(Problem(("models", index[name], key), "catalog_does_not_fit", why, getattr(models[index[name]], _snake(key))))
-        return plan
 
-    # The layout of every GPU, node by node, and the mig-manager config each node applies.
+def _misfits(error: CapacityError, wanted: list[tuple[int, ServedModel]], teams: list[Team]) -> list[Problem]:
+    """The planner's misfits at their keys: a model's load or memory, or the teams' reserved slices."""
+    problems = []
+    index = {m.name: (i, m) for i, m in wanted}
+    for misfit in error.misfits:
+        if misfit.model == RESERVED:
+            for i, team in enumerate(teams):
+                for profile in sorted(team.quota.mig):
+                    problems.append(Problem(("teams", i, "quota", "mig", profile), "quota_exceeds_capacity", f"the teams' MIG quotas beyond their catalogs: {misfit.reason}", team.quota.mig[profile]))
+            continue
+        i, m = index[misfit.model]
+        key, value = ("gpuMemoryGb", m.gpu_memory_gb) if misfit.cause == "memory" else ("peakRps", m.peak_rps)
+        problems.append(Problem(("models", i, key), "catalog_does_not_fit", misfit.reason, value))
+    return problems
+
+
+def _lay_out_nodes(plan: ClusterPlan, cluster: OnpremCluster, pool_plans: list[GpuPlan]) -> Counter:
+    """Fill in the plan's nodes, mig-manager configs, capacity, placements and MIG strategy; return
+    the whole GPUs each pool has left after the models."""
     free_whole: Counter = Counter()
     node_layouts: list[list[Counter]] = []
     for pool, pool_plan in zip(cluster.gpu_pools, pool_plans):
-        configs: dict[str, list[dict[str, Any]]] = {}  # distinct node layouts, in node order
+        configs: dict[str, list[dict[str, Any]]] = {}  # distinct node configs, in node order
         signatures: list[str | None] = []
-        for layouts in _lay_out(pool_plan, pool, fixed=not pool.planned):
+        partitioned = 0
+        for layouts in _lay_out(pool_plan, pool):
             node_layouts.append(layouts)
             entries = _node_entries(layouts)
             signatures.append(repr(entries) if entries else None)
@@ -223,10 +254,10 @@ def plan_cluster(
             for layout in layouts:
                 if _is_mig(layout):
                     plan.capacity.update(layout)
+                    partitioned += 1
                 else:
                     plan.capacity["gpu"] += 1
                     free_whole[pool.name] += 1
-        partitioned = sum(1 for layouts in node_layouts[-len(pool.nodes):] for layout in layouts if _is_mig(layout))
         plan.pool_gpus[pool.name] = (partitioned, pool.gpu_count - partitioned)
         names = {sig: f"hybridai-{pool.name}" if len(configs) == 1 else f"hybridai-{pool.name}-{k}" for k, sig in enumerate(configs, 1)}
         plan.mig_configs.update({names[sig]: entries for sig, entries in configs.items()})
@@ -235,25 +266,23 @@ def plan_cluster(
             plan.placements[model] = (pool.name, profile, pool_plan.replicas[model])
             if profile == WHOLE:
                 free_whole[pool.name] -= pool_plan.slices[model]
-
-    plan.strategy = _strategy(settings, node_layouts, problems)
+    plan.strategy = _strategy(plan.settings_strategy, node_layouts, plan.problems)
     if plan.strategy == "single":
         plan.capacity = Counter({"gpu": sum(plan.capacity.values())})
+    return free_whole
 
-    catalog_quota: dict[str, Counter] = {}
-    for _, m in wanted:
-        _, profile, _ = plan.placements[m.name]
-        catalog_quota.setdefault(m.team, Counter())[plan.key(profile)] += m.demand().slices
 
-    # Training jobs, in catalog order, on the whole GPUs left after inference; what doesn't fit
-    # overflows to the burst pool where the stack has one.
+def _place_training(
+    plan: ClusterPlan, training: list[TrainingJob], teams: set[str], burst_teams: frozenset[str], free_whole: Counter, catalog_quota: dict[str, Counter], cluster_key: str
+) -> None:
+    """Training jobs, in catalog order, on the first pool with enough whole GPUs left; what doesn't
+    fit overflows to the burst pool where the team has a namespace there."""
     for i, job in enumerate(training):
-        on_cluster = job.team in by_team
-        if not on_cluster and job.team not in burst_teams:
+        if job.team not in teams and job.team not in burst_teams:
             where = "`teams` or `cloud.teams`" if burst_teams else "`teams`"
-            problems.append(Problem(("training", i, "team"), "team_unknown", f"no team {job.team} in {where}", job.team))
+            plan.problems.append(Problem(("training", i, "team"), "team_unknown", f"no team {job.team} in {where}", job.team))
             continue
-        pool = next((p for p in free_whole if free_whole[p] >= job.gpus), None) if on_cluster else None
+        pool = next((p for p in free_whole if free_whole[p] >= job.gpus), None) if job.team in teams else None
         if pool is not None:
             free_whole[pool] -= job.gpus
             plan.training.setdefault(job.team, Counter())[pool] += job.gpus
@@ -263,25 +292,17 @@ def plan_cluster(
             plan.overflow_hours[job.team] = plan.overflow_hours.get(job.team, 0.0) + job.gpu_hours_per_week
         else:
             most = max(free_whole.values(), default=0)
-            problems.append(
+            short = job.gpus - most
+            plan.problems.append(
                 Problem(
                     ("training", i, "gpuHoursPerWeek"),
                     "catalog_does_not_fit",
-                    f"needs {job.gpus} whole GPUs at once to finish {job.gpu_hours_per_week:g} GPU-hours within "
-                    f"{job.deadline_hours:g} h, but no pool of {cluster_key} has more than {most} left after the models, the teams' reserved MIG slices and earlier jobs: "
-                    f"{job.gpus - most} GPU{'s' if job.gpus - most != 1 else ''} short; add whole-GPU nodes or extend the deadline",
+                    f"needs {job.gpus} whole GPUs at once to finish {job.gpu_hours_per_week:g} GPU-hours within {job.deadline_hours:g} h, "
+                    f"but no pool of {cluster_key} has more than {most} left after the models, the teams' reserved MIG slices and earlier jobs: "
+                    f"{short} GPU{'s' if short != 1 else ''} short; add whole-GPU nodes or extend the deadline",
                     job.gpu_hours_per_week,
                 )
             )
-
-    for team in teams:
-        quota = Counter(catalog_quota.get(team.name, Counter()))
-        quota["gpu"] += team.quota.gpus
-        for profile, count in team.quota.mig.items():
-            quota[plan.key(profile)] += count
-        plan.team_quota[team.name] = +quota
-    problems += _check_quotas(plan, teams, catalog_quota, cluster_key)
-    return plan
 
 
 def _reserved_slices(cluster: OnpremCluster, teams: list[Team]) -> dict[str, Counter]:
@@ -299,21 +320,17 @@ def _reserved_slices(cluster: OnpremCluster, teams: list[Team]) -> dict[str, Cou
     return reserved
 
 
-def _snake(camel: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
-
-
-def _strategy(settings: GpuOperatorSettings, node_layouts: list[list[Counter]], problems: list[Problem]) -> str:
+def _strategy(setting: str | None, node_layouts: list[list[Counter]], problems: list[Problem]) -> str:
     """The MIG strategy: as set, or derived — `none` without slices, `single` when every GPU of every
     MIG node has the same one profile, `mixed` otherwise."""
     mig_nodes = [layouts for layouts in node_layouts if any(_is_mig(layout) for layout in layouts)]
     profiles = sorted({p for layouts in mig_nodes for layout in layouts for p in layout})
     uniform = all(all(_is_mig(layout) for layout in layouts) for layouts in mig_nodes) and len(profiles) <= 1
-    if settings.mig_strategy == "none" and profiles:
+    if setting == "none" and profiles:
         problems.append(
             Problem(("gpuOperator", "migStrategy"), "mig_strategy_mismatch", f"pools define MIG layouts ({', '.join(profiles)}) but the strategy is `none`; use `single` or `mixed`, or omit it", "none")
         )
-    if settings.mig_strategy == "single" and not uniform:
+    if setting == "single" and not uniform:
         problems.append(
             Problem(
                 ("gpuOperator", "migStrategy"),
@@ -324,8 +341,8 @@ def _strategy(settings: GpuOperatorSettings, node_layouts: list[list[Counter]], 
                 "single",
             )
         )
-    if settings.mig_strategy is not None:
-        return settings.mig_strategy
+    if setting is not None:
+        return setting
     if not profiles:
         return "none"
     return "single" if uniform else "mixed"

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from hybridai import catalog
-from hybridai.capacity import CapacityError, InferenceDemand, PoolInventory, TrainingDemand, burst_gpus, lower_bound, pack, plan_inference
+from hybridai.capacity import CapacityError, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, plan_inference
 from hybridai.capacity.planner import WHOLE, profile_for
 
 
@@ -75,14 +75,14 @@ def test_a_catalog_that_doesnt_fit_names_the_model_and_the_shortfall() -> None:
     models = [InferenceDemand("small", "t", 5, peak_rps=10, throughput_rps=10), InferenceDemand("big", "t", 20, peak_rps=80, throughput_rps=10)]
     with pytest.raises(CapacityError) as caught:
         plan_inference(pools, models)
-    assert caught.value.misfits == [("big", "12 × 4g.24gb on pool a30 don't fit: 11 GPUs short")]
+    assert caught.value.misfits == [Misfit("big", "12 × 4g.24gb on pool a30 don't fit: 11 GPUs short", "capacity")]
     with pytest.raises(CapacityError, match="needs 100 GB of GPU memory; the largest GPU in the inventory has 24 GB"):
         plan_inference(pools, [InferenceDemand("huge", "t", 100, 1, 1)])
 
 
-def test_burst_pool_size_from_weekly_gpu_hours_and_deadline() -> None:
-    jobs = [TrainingDemand("fraud", 32 * 48, 48), TrainingDemand("fraud", 100, 24), TrainingDemand("credit", 10, 24)]
-    assert burst_gpus(jobs) == {"fraud": 32 + 5, "credit": 1}
+def test_training_gpus_at_once_from_weekly_gpu_hours_and_deadline() -> None:
+    # 1536 GPU-hours in 48 h: 32 GPUs; 100 in 24 h: 4.17 → 5; 10 in 24 h still needs one
+    assert [TrainingDemand("t", h, d).gpus for h, d in [(32 * 48, 48), (100, 24), (10, 24)]] == [32, 5, 1]
 
 
 def test_a_fixed_layout_offers_only_its_slices_and_counts_them() -> None:
@@ -94,7 +94,7 @@ def test_a_fixed_layout_offers_only_its_slices_and_counts_them() -> None:
     # AND 9 replicas don't fit the 8 slices: 1 slice short
     with pytest.raises(CapacityError) as caught:
         plan_inference([pool], [InferenceDemand("big", "t", 8, peak_rps=60, throughput_rps=10)])
-    assert caught.value.misfits == [("big", "9 × 3g.40gb on pool a100 don't fit: 1 × 3g.40gb slice short")]
+    assert caught.value.misfits == [Misfit("big", "9 × 3g.40gb on pool a100 don't fit: 1 × 3g.40gb slice short", "capacity")]
 
 
 def test_reserved_slices_are_packed_with_the_catalog() -> None:
