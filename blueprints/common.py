@@ -6,7 +6,7 @@ from collections import Counter
 from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.spec import StackSpec
-from hybridai.config.workloads import DISABLED, ClusterPlan
+from hybridai.config.workloads import ClusterPlan
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from modules.monitoring import MonitoringArgs, OpenCostPricing
@@ -104,7 +104,7 @@ def onprem_queues_args(spec: StackSpec) -> QueuesArgs | None:
     nominal quota is what the planner gave its training jobs in each pool, plus the explicit GPUs of
     a `training`-tier team on the first flavor. None when nobody trains on-prem."""
     plan = spec.capacity
-    pools = [p.name for p in spec.onprem.gpu_pools if any(n.pool == p.name for n in plan.nodes) and _whole_gpus(plan, p.name)]
+    pools = [pool for pool, (_, whole) in plan.pool_gpus.items() if whole]
     quotas: dict[str, Counter] = {}
     for team in spec.teams:
         gpus = Counter(plan.training.get(team.name, Counter()))
@@ -128,11 +128,6 @@ def onprem_queues_args(spec: StackSpec) -> QueuesArgs | None:
         ),
         monitoring_namespace=spec.monitoring.namespace,
     )
-
-
-def _whole_gpus(plan: ClusterPlan, pool: str) -> bool:
-    """Whether a pool keeps whole GPUs (MIG disabled on at least one of them)."""
-    return any(n.pool == pool and (n.mig_config == DISABLED or any(not e["mig-enabled"] for e in plan.mig_configs[n.mig_config])) for n in plan.nodes)
 
 
 def serving_args(spec: StackSpec, decision_log_url: str | None = None) -> ServingArgs | None:
