@@ -6,11 +6,11 @@ from collections import Counter
 from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.spec import StackSpec
-from hybridai.config.workloads import ClusterPlan
+from hybridai.config.workloads import ClusterPlan, ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from modules.monitoring import MonitoringArgs, OpenCostPricing
-from modules.observability import AlertArgs
+from modules.observability import AlertArgs, ModelObjective
 from modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
 from modules.serving import ServedModelArgs, ServingArgs
 from modules.tenancy import TenancyArgs, TenantArgs
@@ -78,8 +78,10 @@ def onprem_pricing(spec: StackSpec, cluster: OnpremCluster) -> OpenCostPricing:
     )
 
 
-def monitoring_args(spec: StackSpec, teams: list[Team], gpu_operator_namespace: str, pricing: OpenCostPricing | None) -> MonitoringArgs:
+def monitoring_args(spec: StackSpec, teams: list[Team], gpu_operator_namespace: str, pricing: OpenCostPricing | None, models: list[ServedModel] = ()) -> MonitoringArgs:
+    """Monitoring of a cluster; `models` served there get alerts on their own latency objectives."""
     settings = spec.monitoring
+    namespaces = {t.name: t.namespace for t in teams}
     return MonitoringArgs(
         namespace=settings.namespace,
         retention=settings.retention,
@@ -94,6 +96,9 @@ def monitoring_args(spec: StackSpec, teams: list[Team], gpu_operator_namespace: 
             quota_alert_percent=settings.quota_alert_percent,
             pending_training_minutes=settings.pending_training_minutes,
             training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
+            model_objectives=tuple(
+                ModelObjective(namespace=namespaces[m.team], model=m.name, latency_objective_ms=m.latency_objective_ms or settings.latency_objective_ms) for m in models
+            ),
         ),
         pricing=pricing,
     )

@@ -111,4 +111,4 @@ def build(spec: FinanceHybridSpec) -> None:
     queues = onprem_queues_args(spec)
     if queues:
         Queues(onprem, queues)
-    Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem)))
+    Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models))

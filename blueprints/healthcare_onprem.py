@@ -29,4 +29,4 @@ def build(spec: HealthcareOnpremSpec) -> None:
     queues = onprem_queues_args(spec)
     if queues:
         Queues(onprem, queues)
-    Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, cluster)))
+    Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, cluster), spec.models))

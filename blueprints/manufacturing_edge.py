@@ -79,7 +79,7 @@ def build(spec: ManufacturingEdgeSpec) -> None:
     if queues:
         Queues(plant, queues)
     # The hub: edge agents remote-write here.
-    Monitoring(plant, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem)).model_copy(update={"receive_remote_write": True}))
+    Monitoring(plant, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models).model_copy(update={"receive_remote_write": True}))
 
     for site in spec.sites:
         gitops = site.delivery == "gitops"

@@ -16,6 +16,13 @@ INFERENCE_LATENCY = "request_predict_seconds"
 GPU_RESOURCES = 'resource=~"nvidia_com_(gpu|mig_.+)"'
 
 
+class ModelObjective(Args):
+    namespace: str
+    model: str
+    """InferenceService name: its predictor pods are `<model>-predictor-…` (`<model>-canary-predictor-…`)."""
+    latency_objective_ms: int
+
+
 class AlertArgs(Args):
     latency_objective_ms: int = 100
     idle_gpu_percent: int = 10
@@ -23,6 +30,7 @@ class AlertArgs(Args):
     quota_alert_percent: int = 90
     pending_training_minutes: int = 60
     training_namespaces: tuple[str, ...] = Field(default=(), description="Namespaces whose Pending pods are training jobs.")
+    model_objectives: tuple[ModelObjective, ...] = Field(default=(), description="Each served model's own p99 latency objective.")
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict[str, Any]:
@@ -118,7 +126,27 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
                 f"Pending for over {args.pending_training_minutes} minutes: no GPU capacity or quota is free, or the burst pool can't scale up.",
             )
         )
-    return [{"name": "hybridai-gpu-health", "rules": gpu}, {"name": "hybridai-gpu-service", "rules": service}]
+    groups = [{"name": "hybridai-gpu-health", "rules": gpu}, {"name": "hybridai-gpu-service", "rules": service}]
+    if args.model_objectives:
+        groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
+    return groups
+
+
+def _model_objective(objective: ModelObjective) -> dict[str, Any]:
+    """p99 latency of one model (stable and canary pods) against the objective its catalog entry
+    was sized for."""
+    pods = f'namespace="{objective.namespace}", pod=~"{objective.model}-(canary-)?predictor-.+"'
+    rule = _alert(
+        "ModelLatencyAboveObjective",
+        f"histogram_quantile(0.99, sum by (namespace, le) (rate({INFERENCE_LATENCY}_bucket{{{pods}}}[5m]))) > {objective.latency_objective_ms / 1000:g}",
+        "10m",
+        "critical",
+        f"p99 latency of {objective.model} in {{{{ $labels.namespace }}}} is above its {objective.latency_objective_ms} ms objective",
+        "The model was sized for this objective at its catalog throughput: it is getting more load than planned, or a new version is slower. "
+        "Raise peakRps (or lower throughputRps) in the catalog and re-plan, or roll the canary back.",
+    )
+    rule["labels"]["model"] = objective.model
+    return rule
 
 
 def _panel(i: int, title: str, unit: str, *targets: tuple[str, str]) -> dict[str, Any]:

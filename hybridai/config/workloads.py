@@ -41,7 +41,14 @@ class ServedModel(Model):
     storage_uri: str = Field(examples=["s3://models/chest-xray/v3"], pattern=r"^(s3|gs|pvc|https|oci|hf)://", description="Where KServe fetches the model from.")
     gpu_memory_gb: float = Field(gt=0, examples=[18], description="GPU memory one replica needs.")
     peak_rps: float = Field(gt=0, examples=[120], description="Peak requests per second.")
-    throughput_rps: float = Field(gt=0, examples=[40], description="Requests per second one replica sustains within the latency objective.")
+    throughput_rps: float = Field(gt=0, examples=[40], description="Requests per second one replica sustains within the latency objective (measured, at p99).")
+    latency_objective_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=60000,
+        examples=[50],
+        description="p99 latency objective of the model; its own alert fires when it is exceeded for 10 minutes. Default: `monitoring.latencyObjectiveMs`.",
+    )
     isolation: Literal["mig", "whole-gpu"] = Field(default="mig", description="`mig`: a hardware-isolated slice is enough; `whole-gpu`: a GPU of its own.")
     production: bool = Field(default=True, description="Production models keep at least two replicas, spread over nodes, with a disruption budget.")
     canary: Canary | None = Field(

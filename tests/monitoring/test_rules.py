@@ -13,11 +13,18 @@ import promql_parser
 import pytest
 import yaml
 
-from modules.observability import AlertArgs, alert_groups, dashboards, expressions
+from modules.observability import AlertArgs, ModelObjective, alert_groups, dashboards, expressions
 from tests.conftest import EXAMPLE_STACKS, planned
 from tests.helpers import of_kind
 
-ARGS = AlertArgs(latency_objective_ms=50, training_namespaces=("clinical-research", "fraud"))
+ARGS = AlertArgs(
+    latency_objective_ms=50,
+    training_namespaces=("clinical-research", "fraud"),
+    model_objectives=(
+        ModelObjective(namespace="fraud", model="fraud-score", latency_objective_ms=20),
+        ModelObjective(namespace="fraud", model="fraud", latency_objective_ms=20),
+    ),
+)
 RULES = {"groups": alert_groups(ARGS)}
 
 
@@ -75,6 +82,7 @@ def test_promtool_check_catches_a_broken_rule(tmp_path: Path) -> None:
 
 
 def rule(name: str) -> dict[str, Any]:
+    """The rule named `name` (the first, for per-model rules)."""
     return next(r for g in RULES["groups"] for r in g["rules"] if r.get("alert") == name)
 
 
@@ -146,6 +154,26 @@ CASES = [
         ],
     ),
     (
+        "a model whose slow canary pushes p99 over its 20 ms objective fires; a model named as its prefix stays quiet",
+        [
+            # fraud-score: stable pods all under 10 ms, the canary's (10 % of requests) over 25 ms
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-score-predictor-7d9-x1", le="0.01"}', "0+90x30"),
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-score-predictor-7d9-x1", le="0.025"}', "0+90x30"),
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-score-predictor-7d9-x1", le="+Inf"}', "0+90x30"),
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-score-canary-predictor-5c4-y2", le="0.01"}', "0+0x30"),
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-score-canary-predictor-5c4-y2", le="0.025"}', "0+0x30"),
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-score-canary-predictor-5c4-y2", le="+Inf"}', "0+10x30"),
+            # model `fraud`: fast; fraud-score's pods share its name as a prefix but are not its own
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-predictor-1a2-z3", le="0.01"}', "0+100x30"),
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-predictor-1a2-z3", le="0.025"}', "0+100x30"),
+            ('request_predict_seconds_bucket{namespace="fraud", pod="fraud-predictor-1a2-z3", le="+Inf"}', "0+100x30"),
+        ],
+        [
+            (8, "ModelLatencyAboveObjective", []),
+            (20, "ModelLatencyAboveObjective", [fired("ModelLatencyAboveObjective", {"namespace": "fraud", "model": "fraud-score"})]),
+        ],
+    ),
+    (
         "an XID error fires at once; clean GPUs stay quiet",
         [
             ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="3", UUID="GPU-1"}', "0x5 79x5"),
@@ -193,6 +221,15 @@ def test_alert_fires_and_stays_quiet(case: str, series: list, checks: list, tmp_
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
     result = subprocess.run([tool, "test", "rules", str(tmp_path / "test.yaml")], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_catalog_model_is_alerted_on_its_own_objective() -> None:
+    # GIVEN finance-prod's fraud-score at 50 ms and credit-limit at the stack's default (100 ms)
+    [spec] = [s for s in stack_rules("finance-prod") if any(g["name"] == "hybridai-model-objectives" for g in s["groups"])]
+    [group] = [g for g in spec["groups"] if g["name"] == "hybridai-model-objectives"]
+    objectives = {r["labels"]["model"]: r["expr"].rsplit(" > ", 1)[1] for r in group["rules"]}
+    assert objectives == {"fraud-score": "0.05", "credit-limit": "0.1"}
+    assert 'namespace="fraud", pod=~"fraud-score-(canary-)?predictor-.+"' in group["rules"][0]["expr"]
 
 
 def test_training_alert_only_where_training_namespaces_exist() -> None:
