@@ -6,7 +6,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from modules.base import Args
+from modules.base import Args, Module, options
 from modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
 from modules.iam import document
 from modules.target import Target
@@ -22,7 +22,7 @@ class AuditTrailArgs(Args):
     """Buckets whose object reads and writes are recorded too (who touched training data)."""
 
 
-class AuditTrail(pulumi.ComponentResource):
+class AuditTrail(Module):
     """A multi-region CloudTrail trail with log file validation (tampering is detectable), encrypted
     with its own rotating KMS key, delivering to a bucket whose objects are locked for the retention
     period in Object Lock compliance mode: nobody, not even the account root, can delete or change a
@@ -37,7 +37,7 @@ class AuditTrail(pulumi.ComponentResource):
         trail_arn = f"arn:aws:cloudtrail:{args.region}:{args.account_id}:trail/{trail_name}"
         bucket_name = f"{args.prefix}-audit-{args.account_id}"
         bucket_arn = f"arn:aws:s3:::{bucket_name}"
-        keep = pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True)
+        keep = options(self, provider=provider, protect=True, retain_on_delete=True)
 
         self.key = aws.kms.Key(
             f"{name}-key",
@@ -60,7 +60,7 @@ class AuditTrail(pulumi.ComponentResource):
             ),
             opts=keep,
         )
-        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{trail_name}", target_key_id=self.key.key_id, opts=pulumi.ResourceOptions(parent=self, provider=provider))
+        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{trail_name}", target_key_id=self.key.key_id, opts=options(self, provider=provider))
 
         condition = {"StringEquals": {"aws:SourceArn": trail_arn}}
         self.bucket = SecureBucket(
@@ -86,7 +86,7 @@ class AuditTrail(pulumi.ComponentResource):
                 ),
                 tags={"hybrid-ai.io/data-classification": "audit"},
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=options(self, provider=provider),
         )
         selectors = [{"read_write_type": "All", "include_management_events": True}]
         if args.data_buckets:
@@ -101,6 +101,6 @@ class AuditTrail(pulumi.ComponentResource):
             include_global_service_events=True,
             enable_logging=True,
             event_selectors=selectors,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, depends_on=[self.bucket]),
+            opts=options(self, provider=provider, protect=True, depends_on=[self.bucket]),
         )
         self.register_outputs({"trailArn": self.trail.arn, "bucket": bucket_name})

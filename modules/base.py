@@ -18,6 +18,29 @@ class Args(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class Module(pulumi.ComponentResource):
+    """A module's component. Pulumi doesn't make a component's children wait for what the component
+    was told to depend on (pulumi/pulumi#8721: only the component itself waits), so a Module keeps
+    its `depends_on` — and its parent module's — and `options()` hands them to every child."""
+
+    waits_for: tuple[pulumi.Resource, ...]
+
+    def __init__(self, type_: str, name: str, props: dict | None, opts: pulumi.ResourceOptions | None):
+        super().__init__(type_, name, props, opts)
+        depends_on = opts.depends_on if opts else None
+        own = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
+        inherited = getattr(opts.parent, "waits_for", ()) if opts else ()
+        self.waits_for = tuple(dict.fromkeys([*inherited, *own]))
+
+
+def options(parent: pulumi.Resource, **options) -> pulumi.ResourceOptions:
+    """Options of a module's child, parented to it and waiting for whatever the module waits for."""
+    after = getattr(parent, "waits_for", ())
+    if after:
+        options["depends_on"] = [*after, *(options.get("depends_on") or [])]
+    return pulumi.ResourceOptions(parent=parent, **options)
+
+
 def pod_security(enforce: str, audit_and_warn: str | None = None) -> dict[str, str]:
     """Pod Security Standards labels, the version pinned (hybridai/data/versions.yaml) so a cluster
     upgrade never silently changes admission. Audit and warn default to the enforced level; a
@@ -30,10 +53,10 @@ def pod_security(enforce: str, audit_and_warn: str | None = None) -> dict[str, s
     }
 
 
-def child(parent: pulumi.Resource, provider: k8s.Provider, **options) -> pulumi.ResourceOptions:
+def child(parent: pulumi.Resource, provider: pulumi.ProviderResource, **opts) -> pulumi.ResourceOptions:
     """Options of a module's child: parented to the module and sent through the target's provider,
     never the ambient default provider (which would deploy to whatever cluster kubectl points at)."""
-    return pulumi.ResourceOptions(parent=parent, provider=provider, **options)
+    return options(parent, provider=provider, **opts)
 
 
 def protected(parent: pulumi.Resource, provider: k8s.Provider, **options) -> pulumi.ResourceOptions:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from modules.base import Args
+from modules.base import Args, Module, options
 from modules.iam import deny_insecure_transport, document
 
 
@@ -30,7 +30,7 @@ class SecureBucketArgs(Args):
     model_config = {"arbitrary_types_allowed": True}
 
 
-class SecureBucket(pulumi.ComponentResource):
+class SecureBucket(Module):
     """The bucket and the settings that make it safe to hold data:
 
     - public access blocked on all four switches, object ownership enforced (no ACLs);
@@ -51,9 +51,9 @@ class SecureBucket(pulumi.ComponentResource):
             # Emptying a data bucket is never a side effect of a deploy.
             force_destroy=False,
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True),
+            opts=options(self, provider=provider, protect=True, retain_on_delete=True),
         )
-        in_bucket = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.bucket])
+        in_bucket = options(self, provider=provider, depends_on=[self.bucket])
         aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
             bucket=self.bucket.id,
@@ -77,11 +77,11 @@ class SecureBucket(pulumi.ComponentResource):
                 bucket=self.bucket.id,
                 object_lock_enabled="Enabled",
                 rule={"default_retention": {"mode": args.object_lock.mode, "days": args.object_lock.days}},
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[versioning]),
+                opts=options(self, provider=provider, depends_on=[versioning]),
             )
         if args.lifecycle_rules:
             aws.s3.BucketLifecycleConfiguration(
-                f"{name}-lifecycle", bucket=self.bucket.id, rules=list(args.lifecycle_rules), opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[versioning])
+                f"{name}-lifecycle", bucket=self.bucket.id, rules=list(args.lifecycle_rules), opts=options(self, provider=provider, depends_on=[versioning])
             )
         aws.s3.BucketPolicy(
             f"{name}-policy",

@@ -7,7 +7,19 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
-from modules.base import ARGOCD_NAMESPACE, MANAGED_BY, Args, argo_application, child, from_namespace, pinned_release, platform_namespace, pod_security, protected
+from modules.base import (
+    ARGOCD_NAMESPACE,
+    MANAGED_BY,
+    Args,
+    Module,
+    argo_application,
+    child,
+    from_namespace,
+    pinned_release,
+    platform_namespace,
+    pod_security,
+    protected,
+)
 from modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.monitoring import Monitoring, MonitoringArgs
 from modules.target import Target
@@ -54,7 +66,7 @@ class EdgeSiteArgs(Args):
     monitoring: MonitoringArgs
 
 
-class EdgeSite(pulumi.ComponentResource):
+class EdgeSite(Module):
     """One site's GPU setup, the inference namespace (as a tenant), the agent that forwards metrics
     to the plant hub, and the serving that survives outages:
 
@@ -286,7 +298,7 @@ class GitOpsBootstrapArgs(Args):
     path: str
 
 
-class GitOpsBootstrap(pulumi.ComponentResource):
+class GitOpsBootstrap(Module):
     """One push, while the site is reachable: Argo CD (pinned chart) and the root Application that
     from then on keeps the site in sync with its folder of the GitOps repository. Everything here is
     retained on delete, so turning the bootstrap off leaves the site's engine running."""

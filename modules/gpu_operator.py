@@ -7,7 +7,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from modules.base import MANAGED_BY, Args, child, from_namespace, pinned_release, platform_namespace, pod_security
+from modules.base import (
+    MANAGED_BY,
+    Args,
+    Module,
+    child,
+    from_namespace,
+    pinned_release,
+    platform_namespace,
+    pod_security,
+)
 from modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
@@ -49,7 +58,7 @@ class GpuOperatorArgs(Args):
     """GPU nodes to label with their pool, model and MIG config."""
 
 
-class GpuOperator(pulumi.ComponentResource):
+class GpuOperator(Module):
     """The GPU Operator Helm release (pinned in hybridai/data/versions.yaml) in its own namespace,
     the mig-manager and time-slicing ConfigMaps it reads, and the labels that select a MIG layout
     on each GPU node."""

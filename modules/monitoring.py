@@ -6,10 +6,18 @@ from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-
 from pydantic import model_validator
 
-from modules.base import MANAGED_BY, Args, child, on_port, pinned_release, platform_namespace, pod_security
+from modules.base import (
+    MANAGED_BY,
+    Args,
+    Module,
+    child,
+    on_port,
+    pinned_release,
+    platform_namespace,
+    pod_security,
+)
 from modules.observability import AlertArgs, alert_groups, dashboards
 from modules.target import Target
 
@@ -52,7 +60,7 @@ class MonitoringArgs(Args):
         return self
 
 
-class Monitoring(pulumi.ComponentResource):
+class Monitoring(Module):
     """Prometheus, Alertmanager and Grafana (kube-prometheus-stack, pinned) in their own namespace;
     a ServiceMonitor for the DCGM exporter; the GPU alert rules; Grafana dashboards provisioned
     from ConfigMaps; OpenCost for per-namespace cost showback, with custom pricing off the cloud."""

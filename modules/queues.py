@@ -5,7 +5,17 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.config.base import KUEUE_NAMESPACE
-from modules.base import MANAGED_BY, Args, child, from_namespace, on_port, pinned_release, platform_namespace, pod_security
+from modules.base import (
+    MANAGED_BY,
+    Args,
+    Module,
+    child,
+    from_namespace,
+    on_port,
+    pinned_release,
+    platform_namespace,
+    pod_security,
+)
 from modules.target import Target
 
 NAMESPACE = KUEUE_NAMESPACE
@@ -36,7 +46,7 @@ class QueuesArgs(Args):
     monitoring_namespace: str = "monitoring"
 
 
-class Queues(pulumi.ComponentResource):
+class Queues(Module):
     """Kueue (chart pinned) admits training jobs against team quotas instead of letting them pile
     up as Pending pods: each team's ClusterQueue has a nominal GPU quota per flavor and borrows
     idle quota of its cohort, which the lender reclaims by preemption when it needs it back."""

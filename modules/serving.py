@@ -5,7 +5,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.config.base import KSERVE_NAMESPACE
-from modules.base import MANAGED_BY, Args, child, from_namespace, on_port, pinned_release, platform_namespace, pod_security
+from modules.base import (
+    MANAGED_BY,
+    Args,
+    Module,
+    child,
+    from_namespace,
+    on_port,
+    pinned_release,
+    platform_namespace,
+    pod_security,
+)
 from modules.target import Target
 
 NAMESPACE = KSERVE_NAMESPACE
@@ -36,7 +46,7 @@ class ServingArgs(Args):
     monitoring_namespace: str = "monitoring"
 
 
-class Serving(pulumi.ComponentResource):
+class Serving(Module):
     """KServe's CRDs and controller (charts pinned) in RawDeployment mode — plain Deployments and
     Services, no Knative — and, per model, an InferenceService with its GPU slice, replicas and
     autoscaling; production models get two replicas at least, spread over nodes, and a

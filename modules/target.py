@@ -9,7 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pydantic import ConfigDict, field_validator
 
-from modules.base import Args
+from modules.base import Args, Module, options
 
 PLACEMENT = re.compile(r"^(cloud|onprem|edge:[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 TYPE = "hybrid-ai:target:Target"
@@ -60,7 +60,7 @@ class AwsTargetArgs(_Placed):
     """Tags on every resource (cost allocation, ownership)."""
 
 
-class Target(pulumi.ComponentResource):
+class Target(Module):
     """A place resources are deployed to and the provider that reaches it. Modules for it are
     parented to it and use `provider`.
 
@@ -78,7 +78,7 @@ class Target(pulumi.ComponentResource):
         self.placement = args.placement
         self.gitops = gitops
         self.prefix = f"{prefix}-{name}"
-        child = pulumi.ResourceOptions(parent=self)
+        child = options(self)
         if isinstance(args, AwsTargetArgs):
             self.provider = aws.Provider(
                 f"{self.prefix}-aws",

@@ -6,7 +6,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from modules.base import MANAGED_BY, Args, child, pod_security, protected
+from modules.base import MANAGED_BY, Args, Module, child, pod_security, protected
 from modules.target import Target
 
 PRIORITY_CLASSES: dict[str, tuple[int, str]] = {
@@ -58,7 +58,7 @@ class TenancyArgs(Args):
     escalation, all capabilities dropped, seccomp RuntimeDefault — what untrusted workloads need."""
 
 
-class Tenancy(pulumi.ComponentResource):
+class Tenancy(Module):
     """Team namespaces on one target, each isolated and bounded:
 
     - Pod Security Standards (enforce, audit and warn, version pinned) on the namespace;

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from modules.base import Args
+from modules.base import Args, Module, options
 from modules.bucket import SecureBucket, SecureBucketArgs
 from modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.iam import document, trust
@@ -84,7 +84,7 @@ class TrainingPoolArgs(Args):
     """Kueue on the cluster: spot flavors before on-demand ones, a ClusterQueue per team."""
 
 
-class TrainingPool(pulumi.ComponentResource):
+class TrainingPool(Module):
     """Everything a cloud burst training pool needs, secure by default:
 
     - a VPC with private subnets across availability zones and NAT egress (or an existing VPC);
@@ -221,7 +221,7 @@ class TrainingPool(pulumi.ComponentResource):
         # The cluster as a deploy target: a kubeconfig for this one cluster, authenticated by the
         # deployer's AWS identity (`aws eks get-token`), which must be one of the admin roles.
         kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.certificate_authority.data).apply(lambda a: _kubeconfig(physical, a[0], a[1], args.region))
-        self.eks = Target(args.prefix, args.cluster, TargetArgs(placement="cloud", kubeconfig=kubeconfig), opts=pulumi.ResourceOptions(parent=self, depends_on=[system, *admins, *addons.values()]))
+        self.eks = Target(args.prefix, args.cluster, TargetArgs(placement="cloud", kubeconfig=kubeconfig), opts=options(self, depends_on=[system, *admins, *addons.values()]))
         # The cluster's modules sit under its Target, like those of any other cluster.
         self.gpu_operator = GpuOperator(self.eks, args.gpu_operator)
         self.tenancy = Tenancy(self.eks, args.tenancy)
@@ -234,7 +234,7 @@ class TrainingPool(pulumi.ComponentResource):
                 metadata={"name": TRAINER_SERVICE_ACCOUNT, "namespace": team.namespace, "labels": {"app.kubernetes.io/managed-by": "hybrid-ai"}},
                 # Pod Identity projects its own token; the API token is mounted only where asked for.
                 automount_service_account_token=False,
-                opts=pulumi.ResourceOptions(parent=self, provider=self.eks.provider, depends_on=[namespace]),
+                opts=options(self, provider=self.eks.provider, depends_on=[namespace]),
             )
 
         self.register_outputs(
@@ -246,8 +246,8 @@ class TrainingPool(pulumi.ComponentResource):
             }
         )
 
-    def _opts(self, **options) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, provider=self._provider, **options)
+    def _opts(self, **opts) -> pulumi.ResourceOptions:
+        return options(self, provider=self._provider, **opts)
 
     def _key(self, suffix: str, alias: str, purpose: str) -> aws.kms.Key:
         # Keys are data: losing one makes everything it encrypted unreadable.
@@ -378,7 +378,7 @@ class TrainingPool(pulumi.ComponentResource):
                 ),
                 tags={"hybrid-ai.io/team": team.name},
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=self._provider),
+            opts=options(self, provider=self._provider),
         )
         role = aws.iam.Role(f"{name}-trainer-role", name=team.role, assume_role_policy=trust("pods.eks.amazonaws.com", tag_session=True), tags={"hybrid-ai.io/team": team.name}, opts=self._opts())
         # Read and write the team's own bucket and nothing else; use the data key only through S3.
