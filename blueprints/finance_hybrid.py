@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args, tenancy_args, tenant
+from blueprints.common import CLOUD_BACKLOG, OVERFLOW_BACKLOG, gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.config.cloud import bucket_name, trainer_role_name
 from hybridai.config.finance import FinanceHybridSpec
@@ -70,7 +70,7 @@ def training_pool_args(spec) -> TrainingPoolArgs:
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
-        monitoring=monitoring_args(spec, cloud.teams, spec.gpu_operator.namespace, None),
+        monitoring=monitoring_args(spec, cloud.teams, spec.gpu_operator.namespace, None, queue_backlog_hint=CLOUD_BACKLOG),
         queues=cloud_queues(cloud.cluster.name, groups, [(t.name, t.namespace, team_gpus[t.name], t.quota.cpu, t.quota.memory) for t in cloud.teams], spec.monitoring.namespace),
     )
 
@@ -109,6 +109,6 @@ def build(spec: FinanceHybridSpec) -> None:
     if serving:
         Serving(onprem, serving, opts=pulumi.ResourceOptions(depends_on=[tenancy]))
     queues = onprem_queues_args(spec)
+    monitoring = Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models, OVERFLOW_BACKLOG if queues else None))
     if queues:
-        Queues(onprem, queues)
-    Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models))
+        Queues(onprem, queues, opts=pulumi.ResourceOptions(depends_on=[monitoring]))

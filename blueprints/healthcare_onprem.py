@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args
+from blueprints.common import ONPREM_BACKLOG, gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from modules.gpu_operator import GpuOperator
 from modules.monitoring import Monitoring
@@ -27,6 +27,6 @@ def build(spec: HealthcareOnpremSpec) -> None:
     if serving:
         Serving(onprem, serving, opts=pulumi.ResourceOptions(depends_on=[tenancy]))
     queues = onprem_queues_args(spec)
+    monitoring = Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, cluster), spec.models, ONPREM_BACKLOG if queues else None))
     if queues:
-        Queues(onprem, queues)
-    Monitoring(onprem, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, cluster), spec.models))
+        Queues(onprem, queues, opts=pulumi.ResourceOptions(depends_on=[monitoring]))

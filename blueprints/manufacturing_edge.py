@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pulumi
 
-from blueprints.common import gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args, tenancy_args, tenant
+from blueprints.common import OVERFLOW_BACKLOG, gpu_operator_args, monitoring_args, onprem_pricing, onprem_queues_args, onprem_tenancy_args, serving_args, tenancy_args, tenant
 from blueprints.finance_hybrid import aws_tags, training_pool_args
 from hybridai.config.components import OnpremCluster, Team
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
@@ -76,10 +76,11 @@ def build(spec: ManufacturingEdgeSpec) -> None:
     if serving:
         Serving(plant, serving, opts=pulumi.ResourceOptions(depends_on=[tenancy]))
     queues = onprem_queues_args(spec)
-    if queues:
-        Queues(plant, queues)
     # The hub: edge agents remote-write here.
-    Monitoring(plant, monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models).model_copy(update={"receive_remote_write": True}))
+    hub = monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models, OVERFLOW_BACKLOG if queues else None)
+    monitoring = Monitoring(plant, hub.model_copy(update={"receive_remote_write": True}))
+    if queues:
+        Queues(plant, queues, opts=pulumi.ResourceOptions(depends_on=[monitoring]))
 
     for site in spec.sites:
         gitops = site.delivery == "gitops"

@@ -31,6 +31,7 @@ class AlertArgs(Args):
     pending_training_minutes: int = 60
     training_namespaces: tuple[str, ...] = Field(default=(), description="Namespaces whose Pending pods are training jobs.")
     model_objectives: tuple[ModelObjective, ...] = Field(default=(), description="Each served model's own p99 latency objective.")
+    queue_backlog_hint: str | None = Field(default=None, description="Where training queues (Kueue): what to do when a queue backs up.")
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict[str, Any]:
@@ -124,6 +125,18 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
                 "warning",
                 "Training pod {{ $labels.namespace }}/{{ $labels.pod }} has been pending too long",
                 f"Pending for over {args.pending_training_minutes} minutes: no GPU capacity or quota is free, or the burst pool can't scale up.",
+            )
+        )
+    if args.queue_backlog_hint:
+        # Kueue keeps queued jobs suspended, without pods: its own metric shows the backlog.
+        service.append(
+            _alert(
+                "TrainingQueuedTooLong",
+                "sum by (cluster_queue) (kueue_pending_workloads) > 0",
+                f"{args.pending_training_minutes}m",
+                "warning",
+                "Training has waited over {{ $labels.cluster_queue }}'s quota for " + f"{args.pending_training_minutes} minutes",
+                f"{{{{ $value }}}} workloads have been queued in ClusterQueue {{{{ $labels.cluster_queue }}}} for over {args.pending_training_minutes} minutes. {args.queue_backlog_hint}",
             )
         )
     groups = [{"name": "hybridai-gpu-health", "rules": gpu}, {"name": "hybridai-gpu-service", "rules": service}]

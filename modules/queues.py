@@ -59,7 +59,10 @@ class Queues(Module):
         namespace = platform_namespace(
             f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider
         )
-        kueue = pinned_release(f"{name}-kueue", "kueue", NAMESPACE, {"enablePrometheus": False}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        # The chart's ServiceMonitor lets Prometheus scrape Kueue's queue metrics (the backlog
+        # alert reads them); it needs the monitoring CRDs, so Queues is created after Monitoring.
+        values = {"enablePrometheus": True, "metrics": {"prometheusNamespace": args.monitoring_namespace}}
+        kueue = pinned_release(f"{name}-kueue", "kueue", NAMESPACE, values, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
         after = child(self, provider, depends_on=[kueue])
 
         def resource(kind: str, logical: str, metadata: dict, **body) -> pulumi.CustomResource:

@@ -226,7 +226,7 @@ class TrainingPool(Module):
         self.gpu_operator = GpuOperator(self.eks, args.gpu_operator)
         self.tenancy = Tenancy(self.eks, args.tenancy)
         self.monitoring = Monitoring(self.eks, args.monitoring)
-        self.queues = Queues(self.eks, args.queues, opts=pulumi.ResourceOptions(depends_on=[self.tenancy]))
+        self.queues = Queues(self.eks, args.queues, opts=pulumi.ResourceOptions(depends_on=[self.tenancy, self.monitoring]))
         for team in args.teams:
             namespace = self.tenancy.namespaces[team.name]
             k8s.core.v1.ServiceAccount(

@@ -20,6 +20,7 @@ from tests.helpers import of_kind
 ARGS = AlertArgs(
     latency_objective_ms=50,
     training_namespaces=("clinical-research", "fraud"),
+    queue_backlog_hint="Submit it to the cloud pool.",
     model_objectives=(
         ModelObjective(namespace="fraud", model="fraud-score", latency_objective_ms=20),
         ModelObjective(namespace="fraud", model="fraud", latency_objective_ms=20),
@@ -90,7 +91,7 @@ def fired(name: str, labels: dict[str, str], value: str | None = None) -> dict[s
     """An expected alert: the rule's labels plus the series', annotations rendered for them."""
     def render(text: str) -> str:
         text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], text)
-        return text.replace("{{ $value }}", value or "").replace("{{ $value | humanizePercentage }}", value or "")
+        return text.replace("{{ $value }}", value or "").replace("{{ $value | humanizePercentage }}", value or "").replace("{{ $labels.cluster_queue }}", labels.get("cluster_queue", ""))
 
     r = rule(name)
     return {"exp_labels": {**r["labels"], **labels}, "exp_annotations": {k: render(v) for k, v in r["annotations"].items()}}
@@ -193,6 +194,18 @@ CASES = [
         [(5, "GpuEccDoubleBitErrors", []), (15, "GpuEccDoubleBitErrors", [fired("GpuEccDoubleBitErrors", {"Hostname": "n1", "gpu": "0"})])],
     ),
     (
+        "a ClusterQueue with workloads queued over an hour fires; one that drains in time stays quiet",
+        [
+            ('kueue_pending_workloads{cluster_queue="fraud", status="active"}', "2x90"),
+            ('kueue_pending_workloads{cluster_queue="fraud", status="inadmissible"}', "1x90"),
+            ('kueue_pending_workloads{cluster_queue="credit", status="active"}', "3x30 0x60"),
+        ],
+        [
+            (50, "TrainingQueuedTooLong", []),
+            (70, "TrainingQueuedTooLong", [fired("TrainingQueuedTooLong", {"cluster_queue": "fraud"}, "3")]),
+        ],
+    ),
+    (
         "a training pod pending over an hour fires; an inference pod pending as long stays quiet",
         [
             ('kube_pod_status_phase{namespace="fraud", pod="train-1", phase="Pending"}', "1x90"),
@@ -235,7 +248,27 @@ def test_each_catalog_model_is_alerted_on_its_own_objective() -> None:
 def test_training_alert_only_where_training_namespaces_exist() -> None:
     names = {r["alert"] for g in alert_groups(AlertArgs()) for r in g["rules"]}
     assert "TrainingPodPendingTooLong" not in names
+    assert "TrainingQueuedTooLong" not in names
     assert {"GpuAllocatedButIdle", "GpuXidError", "GpuEccDoubleBitErrors", "GpuTemperatureHigh", "GpuNodeLostGpus", "InferenceLatencyAboveObjective", "TeamGpuQuotaNearlyExhausted"} <= names
+
+
+def test_queue_backlog_alert_says_where_to_overflow() -> None:
+    # GIVEN finance-prod, whose fraud team trains on-prem and on the cloud pool
+    plan, _ = planned("finance-prod")
+    hints = {}
+    for r in of_kind(plan.resources, "PrometheusRule"):
+        for group in r.inputs["spec"]["groups"]:
+            for rule_ in group["rules"]:
+                if rule_.get("alert") == "TrainingQueuedTooLong":
+                    hints[r.target] = rule_["annotations"]["description"]
+    # THEN the on-prem backlog points to the cloud pool, and the cloud's to its limits
+    assert "submit the same job there to overflow" in hints["dc1"]
+    assert "node groups are at maxSize" in hints["training"]
+    # AND Kueue exposes its queue metrics through the chart's ServiceMonitor, created after the
+    # monitoring CRDs exist
+    kueue = [r for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"].endswith("kueue") and r.target == "dc1"]
+    assert kueue[0].inputs["values"] == {"enablePrometheus": True, "metrics": {"prometheusNamespace": "monitoring"}}
+    assert any("kube-prometheus-stack" in d for d in kueue[0].dependencies)
 
 
 def test_dashboards_cover_gpu_inference_and_quota_views() -> None:
