@@ -30,6 +30,8 @@ class Key:
     type: str
     description: str
     required: bool
+    suggested: bool = False
+    """Optional, but a new stack file should set it (it gets its example value there)."""
     default: Any = None
     example: Any = None
     children: list[Key] = field(default_factory=list)
@@ -50,6 +52,7 @@ def keys(model: type[BaseModel], prefix: str = "") -> list[Key]:
                 type=_type_name(info.annotation),
                 description=info.description or "",
                 required=info.is_required(),
+                suggested=bool((info.json_schema_extra or {}).get("suggest")) if isinstance(info.json_schema_extra, dict) else False,
                 default=_default(info),
                 example=_example(info),
                 children=keys(sub, f"{path}[]" if is_list else path) if sub else [],

@@ -78,7 +78,8 @@ class GpuNodeGroup(Model):
         le=200,
         examples=[4],
         description="Maximum nodes of the spot group. Default: sized by the capacity planner — enough nodes for the GPUs "
-        "the training catalog sends to the cloud at once.",
+        "the training catalog sends to the cloud at once (required when no training job goes to the cloud).",
+        json_schema_extra={"suggest": True},
     )
     spot: bool = Field(default=True, description="Run the main group on spot capacity (training checkpoints and resumes).")
     on_demand_fallback_max: int | None = Field(
@@ -246,6 +247,16 @@ def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[
                 cloud.region,
             )
         )
+    for i, group in enumerate(cloud.gpu_node_groups):
+        if group.max_size is None and not sum(overflow.values()):
+            problems.append(
+                Problem(
+                    ("cloud", "gpuNodeGroups", i, "maxSize"),
+                    "missing",
+                    "no training job of the catalog goes to the cloud, so nothing sizes this group; set maxSize or add `training` jobs",
+                    None,
+                )
+            )
     max_gpus = sum(g.max_gpus for g in cloud.sized_groups(overflow))
     gpus = cloud.team_gpus(overflow)
     asked = sum(gpus.values())

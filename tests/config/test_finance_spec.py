@@ -49,6 +49,8 @@ BAD_INPUT = [
     ("budget not positive", ["cloud", "budget", "monthlyLimitUsd"], 0, ("cloud", "budget", "monthlyLimitUsd"), "greater_than"),
     ("budget recipient not an address", ["cloud", "budget", "notify"], ["finops"], ("cloud", "budget", "notify"), "email"),
     ("duplicate thresholds", ["cloud", "budget", "alertThresholdsPercent"], [80, 80], ("cloud", "budget", "alertThresholdsPercent"), "thresholds"),
+    # finance-prod leaves maxSize to the planner: without a training catalog nothing sizes the group
+    ("node group neither sized nor planned", ["training"], [], ("cloud", "gpuNodeGroups", 0, "maxSize"), "missing"),
     ("cloud quota above the pool", ["cloud", "teams", 0, "quota", "gpus"], 100, ("cloud", "teams", 0, "quota", "gpus"), "quota_exceeds_capacity"),
     ("MIG quota on the cloud pool", ["cloud", "teams", 0, "quota", "mig"], {"1g.10gb": 2}, ("cloud", "teams", 0, "quota", "mig"), "mig_profile_unavailable"),
     ("cloud team in the operator namespace", ["cloud", "teams", 1, "namespace"], "gpu-operator", ("cloud", "teams", 1, "namespace"), "namespace_reserved"),
