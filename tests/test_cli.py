@@ -214,3 +214,24 @@ def test_rules_lists_every_rule_with_level_and_profile() -> None:
     assert set(lines) == set(RULES)
     assert lines["hipaa-no-phi-in-cloud"] == ["mandatory", "hipaa"]
     assert lines["gpu-training-scales-to-zero"] == ["advisory", "baseline"]
+
+
+def test_compare_warns_which_nodes_a_catalog_change_repartitions(project: Path, tmp_path: Path) -> None:
+    # GIVEN a base plan of healthcare-prod
+    base = tmp_path / "base"
+    assert invoke("plan", "healthcare-prod", "--out", str(base), "--project-dir", str(project)).exit_code == 0
+    # WHEN ml-platform reserves two 1g.10gb slices fewer (the catalog still fills 8 A100s)
+    path = project / "stacks" / "Pulumi.healthcare-prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["hybrid-ai:teams"][3]["quota"]["mig"]["1g.10gb"] = 6
+    path.write_text(yaml.safe_dump(document))
+    out = tmp_path / "out"
+    assert invoke("plan", "healthcare-prod", "--out", str(out), "--project-dir", str(project), "--compare", str(base)).exit_code == 0
+    # THEN the summary names the A100 nodes whose MIG layout changes, and not the H100 node
+    summary = (out / "summary.md").read_text()
+    warning = next(line for line in summary.splitlines() if line.startswith("> MIG layouts change on"))
+    assert "`dc1/dc1-gpu-a100-0" in warning and "h100" not in warning
+    # AND an unchanged catalog warns about nothing
+    again = tmp_path / "again"
+    assert invoke("plan", "healthcare-prod", "--out", str(again), "--project-dir", str(project), "--compare", str(out)).exit_code == 0
+    assert "MIG layouts change" not in (again / "summary.md").read_text()

@@ -7,15 +7,14 @@ stated in the output, so a reviewer can redo any figure by hand.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
-
-import yaml
 
 from hybridai import catalog
 from hybridai.config.operations import CostSettings
 from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
+from hybridai.plan.gpus import gpu_nodes
 
 PLATFORM = "platform"
 UNALLOCATED = "unallocated"
@@ -232,31 +231,12 @@ class _GpuNode:
 
 
 def _gpu_nodes(resources: list[dict]) -> list[_GpuNode]:
-    """GPU nodes with their model, GPU count and MIG layout (from the mig-manager ConfigMap)."""
-    configs: dict[tuple[str, str], list[dict]] = {}
-    for r in resources:
-        data = r["inputs"].get("data") or {}
-        if r["type"] == "kubernetes:core/v1:ConfigMap" and "config.yaml" in data and "mig-configs" in data["config.yaml"]:
-            for name, entries in yaml.safe_load(data["config.yaml"])["mig-configs"].items():
-                configs[(r["target"], name)] = entries
-    nodes = []
-    for r in resources:
-        labels = r["inputs"].get("metadata", {}).get("labels") or {}
-        if r["type"] == "kubernetes:core/v1:NodePatch" and "hybrid-ai.io/gpu-count" in labels:
-            gpus = int(labels["hybrid-ai.io/gpu-count"])
-            entries = configs.get((r["target"], labels.get("nvidia.com/mig.config", "")), [])
-            # Each entry lays out some of the node's GPUs (`devices: all` or indices); the rest stay whole.
-            groups, covered = [], 0
-            for entry in entries:
-                count = gpus if entry["devices"] == "all" else len(entry["devices"])
-                covered += count
-                groups.append((count, dict(entry.get("mig-devices") or {}) if entry.get("mig-enabled") else {}))
-            if covered < gpus:
-                groups.append((gpus - covered, {}))
-            for count, layout in groups:
-                if count:
-                    nodes.append(_GpuNode(r["target"], r["placement"], labels["hybrid-ai.io/gpu-model"], count, layout))
-    return nodes
+    """GPU nodes with their model, as groups of GPUs sharing one MIG layout."""
+    groups = []
+    for node in gpu_nodes(resources):
+        for layout, count in Counter(node.layouts).items():
+            groups.append(_GpuNode(node.target, node.placement, node.model, count, dict(layout)))
+    return groups
 
 
 def _advertised(node: _GpuNode, strategy: str) -> dict[str, tuple[float, float]]:

@@ -10,6 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hybridai.plan.engine import Plan
+from hybridai.plan.gpus import gpu_nodes
 from policy.rules import RULES, evaluate
 from policy.rules.evaluate import levels
 from policy.stack import context_for, overrides_for
@@ -58,12 +59,16 @@ def compare(records: list[dict[str, Any]], cost: dict[str, Any] | None, base_dir
             "by_placement": {p: round(cost["by_placement"].get(p, 0) - before["by_placement"].get(p, 0), 2) for p in placements},
         }
     removed = sorted(base.keys() - now.keys())
+    before_layouts = {(n.target, n.name): n.layouts for n in gpu_nodes(base.values())}
+    repartitioned = sorted(f"{n.target}/{n.name}" for n in gpu_nodes(records) if before_layouts.get((n.target, n.name), n.layouts) != n.layouts)
     return {
         "added": sorted(now.keys() - base.keys()),
         "changed": changed,
         "removed": removed,
         # `pulumi up` refuses to delete these: the change needs a deliberate `pulumi state unprotect`.
         "removed_protected": [urn for urn in removed if base[urn].get("protect")],
+        # The mig-manager drains these nodes' GPUs to repartition them when the change is applied.
+        "repartitioned": repartitioned,
         "cost": delta,
     }
 
