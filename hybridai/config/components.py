@@ -32,6 +32,15 @@ class GpuPool(Model):
         "Omit to expose whole GPUs. MIG gives tenants hardware-isolated memory and compute, unlike time-slicing.",
     )
 
+    @field_validator("mig", mode="before")
+    @classmethod
+    def _mig_shape(cls, value: object) -> object:
+        # One clear error instead of one per member of the union.
+        layout = isinstance(value, dict) and all(isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool) for k, n in value.items())
+        if value is not None and value != "planned" and not layout:
+            raise PydanticCustomError("mig_setting", "`mig` is `planned` or a layout of profile → instances per GPU, such as {3g.40gb: 2}")
+        return value
+
     @field_validator("gpu_model")
     @classmethod
     def _known_model(cls, value: str) -> str:

@@ -68,6 +68,8 @@ BAD_INPUT = [
     ("duplicate team", _set(["teams", 1, "name"], "radiology"), (("teams", 1, "name"), "duplicate")),
     ("bad CPU quantity", _set(["teams", 0, "quota", "cpu"], "lots"), (("teams", 0, "quota", "cpu"), "quantity")),
     ("negative GPU quota", _set(["teams", 2, "quota", "gpus"], -1), (("teams", 2, "quota", "gpus"), "greater_than_equal")),
+    ("MIG neither planned nor a layout", _set(["onprem", "gpuPools", 0, "mig"], "auto"), (("onprem", "gpuPools", 0, "mig"), "mig_setting")),
+    ("MIG layout with a non-count", _set(["onprem", "gpuPools", 0, "mig"], {"3g.40gb": "two"}), (("onprem", "gpuPools", 0, "mig"), "mig_setting")),
     ("planned MIG on a GPU without MIG", _set(["onprem", "gpuPools", 1], {"name": "l40s", "gpuModel": "L40S-48GB", "nodes": ["dc1-gpu-h100-01"], "gpusPerNode": 8, "mig": "planned"}), (("onprem", "gpuPools", 1), "mig_unsupported")),
     ("training job bigger than any pool", _set(["training", 0, "gpuHoursPerWeek"], 48 * 20), (("training", 0, "gpuHoursPerWeek"), "catalog_does_not_fit")),
     ("training job of an unknown team", _set(["training", 0, "team"], "oncology"), (("training", 0, "team"), "team_unknown")),
