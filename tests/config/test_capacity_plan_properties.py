@@ -1,0 +1,91 @@
+"""The cluster capacity plan on random inventories and catalogs: it never raises; a plan without
+problems places every model, partitions every GPU validly, and gives out no more than the cluster
+has; a plan with problems names keys of the stack file."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from hybridai import catalog
+from hybridai.capacity.planner import WHOLE, placeable
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.workloads import ServedModel, TrainingJob, plan_cluster
+
+MIG_GPUS = ["A100-80GB", "A100-40GB", "H100-80GB", "A30-24GB", "H200-141GB"]
+WHOLE_GPUS = ["L40S-48GB", "L4-24GB"]
+
+
+def random_stack(rng: random.Random) -> tuple[OnpremCluster, list[Team], list[ServedModel], list[TrainingJob]]:
+    pools = []
+    for p in range(rng.randint(1, 3)):
+        gpu = rng.choice(MIG_GPUS + WHOLE_GPUS)
+        pool = {"name": f"pool{p}", "gpuModel": gpu, "nodes": [f"p{p}-n{n}" for n in range(rng.randint(1, 3))], "gpusPerNode": rng.choice([2, 4, 8])}
+        profiles = catalog.gpus().models[gpu].mig.profiles if gpu in MIG_GPUS else {}
+        kind = rng.choice(["planned", "fixed", "whole"]) if profiles else "whole"
+        if kind == "planned":
+            pool["mig"] = "planned"
+        elif kind == "fixed":
+            profile = rng.choice(list(profiles))
+            pool["mig"] = {profile: rng.randint(1, profiles[profile].max)}
+        pools.append(pool)
+    cluster = OnpremCluster.model_validate({"context": "c", "gpuPools": pools})
+    teams = [Team.model_validate({"name": f"team{t}", "group": "g", "quota": {"gpus": rng.choice([0, 0, 1, 2])}}) for t in range(rng.randint(1, 3))]
+    models = [
+        ServedModel.model_validate(
+            {
+                "name": f"m{i}",
+                "team": rng.choice(teams).name,
+                "storageUri": "s3://m/x",
+                "gpuMemoryGb": rng.choice([4, 8, 15, 30, 45, 70]),
+                "peakRps": rng.randint(1, 200),
+                "throughputRps": rng.randint(10, 100),
+                "isolation": rng.choice(["mig", "mig", "whole-gpu"]),
+                "production": rng.random() < 0.7,
+            }
+        )
+        for i in range(rng.randint(0, 6))
+    ]
+    jobs = [
+        TrainingJob.model_validate({"name": f"j{i}", "team": rng.choice(teams).name, "gpuHoursPerWeek": rng.randint(1, 200), "deadlineHours": rng.choice([24, 48, 96])})
+        for i in range(rng.randint(0, 3))
+    ]
+    return cluster, teams, models, jobs
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_random_plans_are_valid_or_name_their_problems(seed: int) -> None:
+    rng = random.Random(seed)
+    cluster, teams, models, jobs = random_stack(rng)
+    plan = plan_cluster(cluster, GpuOperatorSettings(), teams, models, jobs, cluster_key="the cluster")
+    if plan.problems:
+        assert all(p.loc[0] in ("models", "training", "teams", "gpuOperator") for p in plan.problems)
+        return
+    pools = {p.name: p for p in cluster.gpu_pools}
+    # Every model is placed on a pool whose GPU holds a replica.
+    assert set(plan.placements) == {m.name for m in models}
+    for m in models:
+        pool, profile, replicas = plan.placements[m.name]
+        model = catalog.gpus().models[pools[pool].gpu_model]
+        memory = model.memory_gb if profile == WHOLE else model.mig.profiles[profile].memory_gb
+        assert memory >= m.gpu_memory_gb and replicas == m.demand().replicas
+        assert m.isolation == "mig" or profile == WHOLE, "whole-gpu isolation never shares a GPU"
+    # Every node has its GPUs, each partitioned validly; capacity is what the layouts offer.
+    offered = Counter()
+    for node in plan.nodes:
+        gpus = [Counter() for _ in range(node.gpus)]
+        for entry in plan.mig_configs.get(node.mig_config, []):
+            for device in range(node.gpus) if entry["devices"] == "all" else entry["devices"]:
+                gpus[device] = Counter(entry.get("mig-devices") or {})
+        assert node.gpus == pools[node.pool].gpus_per_node
+        for layout in gpus:
+            assert not layout or placeable(layout, node.gpu_model)
+            offered.update(layout) if layout else offered.update({"gpu": 1})
+    if plan.strategy == "single":
+        offered = Counter({"gpu": sum(offered.values())})
+    assert plan.capacity == offered
+    # The teams' quotas together never exceed the cluster, and cover their models at peak.
+    assert not sum(plan.team_quota.values(), Counter()) - plan.capacity
+    for m in models:
+        assert plan.team_quota[m.team][plan.key(plan.placements[m.name][1])] >= m.demand().slices
