@@ -28,7 +28,7 @@ def training_pool_args(spec) -> TrainingPoolArgs:
     cloud, prod = spec.cloud, spec.environment == "prod"
     network = cloud.network
     # Node groups and team quotas sized for the training the planner sends to the cloud.
-    overflow = spec.capacity.overflow
+    overflow = spec.capacity.overflow_jobs
     team_gpus = cloud.team_gpus(overflow)
     groups = tuple(
         NodeGroupArgs(

@@ -14,6 +14,7 @@ from hybridai import catalog
 from hybridai.config.base import DnsLabel, Model, Problem
 from hybridai.config.components import Team
 from hybridai.config.spec import StackSpec, check_teams
+from hybridai.config.workloads import OverflowJob
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -216,13 +217,13 @@ class CloudPool(Model):
             raise PydanticCustomError("duplicate", "node group name used twice: {dupes}", {"dupes": ", ".join(dupes)})
         return groups
 
-    def sized_groups(self, overflow: dict[str, int]) -> list[GpuNodeGroup]:
-        """The GPU node groups, sized for the training that overflows to the cloud (team → GPUs)."""
-        return [g.sized(sum(overflow.values())) for g in self.gpu_node_groups]
+    def sized_groups(self, overflow: list[OverflowJob]) -> list[GpuNodeGroup]:
+        """The GPU node groups, each sized for the overflowing jobs its GPUs can run, all at once."""
+        return [g.sized(sum(o.job.gpus for o in overflow if o.job.fits(g.gpu_model))) for g in self.gpu_node_groups]
 
-    def team_gpus(self, overflow: dict[str, int]) -> dict[str, int]:
+    def team_gpus(self, overflow: list[OverflowJob]) -> dict[str, int]:
         """Each team's GPU quota on the pool: its overflowing training plus its explicit quota."""
-        return {t.name: t.quota.gpus + overflow.get(t.name, 0) for t in self.teams}
+        return {t.name: t.quota.gpus + sum(o.job.gpus for o in overflow if o.job.team == t.name) for t in self.teams}
 
 
 def bucket_name(prefix: str, team: str, account_id: str) -> str:
@@ -235,7 +236,7 @@ def trainer_role_name(prefix: str, team: str) -> str:
     return f"{prefix}-{team}-trainer"
 
 
-def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str], overflow: dict[str, int]) -> list[Problem]:
+def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str], overflow: list[OverflowJob]) -> list[Problem]:
     problems = check_teams(cloud.teams, reserved=reserved, key=("cloud", "teams"))
     allowed = catalog.aws().jurisdictions[jurisdiction]
     if cloud.region not in allowed:
@@ -248,13 +249,25 @@ def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[
             )
         )
     for i, group in enumerate(cloud.gpu_node_groups):
-        if group.max_size is None and not sum(overflow.values()):
+        if group.max_size is None and not any(o.job.fits(group.gpu_model) for o in overflow):
             problems.append(
                 Problem(
                     ("cloud", "gpuNodeGroups", i, "maxSize"),
                     "missing",
-                    "no training job of the catalog goes to the cloud, so nothing sizes this group; set maxSize or add `training` jobs",
+                    "no training job the catalog sends to the cloud runs on this group's GPUs, so nothing sizes it; set maxSize or add `training` jobs",
                     None,
+                )
+            )
+    for o in overflow:
+        if not any(o.job.fits(g.gpu_model) for g in cloud.gpu_node_groups):
+            biggest = max(catalog.gpus().models[g.gpu_model].memory_gb for g in cloud.gpu_node_groups)
+            problems.append(
+                Problem(
+                    ("training", o.index, "gpuMemoryGb"),
+                    "catalog_does_not_fit",
+                    f"job {o.job.name} doesn't fit on-prem and needs GPUs with {o.job.gpu_memory_gb:g} GB, but the cloud node groups' GPUs have at most {biggest:g} GB; "
+                    "add a node group of larger GPUs",
+                    o.job.gpu_memory_gb,
                 )
             )
     max_gpus = sum(g.max_gpus for g in cloud.sized_groups(overflow))
@@ -262,7 +275,8 @@ def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[
     asked = sum(gpus.values())
     for i, team in enumerate(cloud.teams):
         if asked > max_gpus and gpus[team.name]:
-            training = f" ({overflow[team.name]} of them for its training catalog)" if overflow.get(team.name) else ""
+            catalog_gpus = sum(o.job.gpus for o in overflow if o.job.team == team.name)
+            training = f" ({catalog_gpus} of them for its training catalog)" if catalog_gpus else ""
             problems.append(
                 Problem(
                     ("cloud", "teams", i, "quota", "gpus"),

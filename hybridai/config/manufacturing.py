@@ -39,6 +39,6 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
 
     def check(self) -> list[Problem]:
         problems = check_cluster(self)
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.capacity.overflow)
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.capacity.overflow_jobs)
         problems += check_sites(self.sites)
         return problems

@@ -76,6 +76,16 @@ class TrainingJob(Model):
     )
     gpu_hours_per_week: float = Field(gt=0, examples=[1536], description="GPU-hours the run takes each week.")
     deadline_hours: float = Field(gt=0, le=168, examples=[48], description="Hours within which the run must finish once started.")
+    gpu_memory_gb: float | None = Field(
+        default=None,
+        gt=0,
+        examples=[80],
+        description="Memory each of its GPUs must have (what the run is sharded for); it runs only on pools and cloud node groups "
+        "whose GPUs have as much. Default: any GPU. Jobs select their GPUs with the node label `hybrid-ai.io/gpu-model`.",
+    )
+
+    def fits(self, gpu_model: str) -> bool:
+        return self.gpu_memory_gb is None or catalog.gpus().models[gpu_model].memory_gb >= self.gpu_memory_gb
 
     @property
     def gpus(self) -> int:
@@ -91,6 +101,15 @@ class GpuNode:
     gpus: int
     mig_config: str
     """Entry of the mig-manager config this node applies (`all-disabled` for whole GPUs)."""
+
+
+@dataclass(frozen=True)
+class OverflowJob:
+    """A training job the cluster can't take, for the cloud burst pool."""
+
+    index: int
+    """Its position in `training` (for errors at its key)."""
+    job: TrainingJob
 
 
 @dataclass
@@ -116,6 +135,8 @@ class ClusterPlan:
     """team → GPUs of training jobs that don't fit here and go to the cloud burst pool."""
     overflow_hours: dict[str, float] = field(default_factory=dict)
     """team → weekly GPU-hours of those jobs."""
+    overflow_jobs: list[OverflowJob] = field(default_factory=list)
+    """The jobs themselves, in catalog order."""
     pool_gpus: dict[str, tuple[int, int]] = field(default_factory=dict)
     """pool → (GPUs partitioned with MIG, whole GPUs)."""
     problems: list[Problem] = field(default_factory=list)
@@ -200,7 +221,7 @@ def plan_cluster(
     catalog_quota: dict[str, Counter] = {}
     for _, m in wanted:
         catalog_quota.setdefault(m.team, Counter())[plan.key(plan.placements[m.name][1])] += m.demand().slices
-    _place_training(plan, training, {t.name for t in teams}, burst_teams, free_whole, catalog_quota, cluster_key)
+    _place_training(plan, cluster, training, {t.name for t in teams}, burst_teams, free_whole, catalog_quota, cluster_key)
 
     for team in teams:
         quota = Counter(catalog_quota.get(team.name, Counter()))
@@ -280,16 +301,25 @@ def _lay_out_nodes(plan: ClusterPlan, cluster: OnpremCluster, pool_plans: list[G
 
 
 def _place_training(
-    plan: ClusterPlan, training: list[TrainingJob], teams: set[str], burst_teams: frozenset[str], free_whole: Counter, catalog_quota: dict[str, Counter], cluster_key: str
+    plan: ClusterPlan,
+    cluster: OnpremCluster,
+    training: list[TrainingJob],
+    teams: set[str],
+    burst_teams: frozenset[str],
+    free_whole: Counter,
+    catalog_quota: dict[str, Counter],
+    cluster_key: str,
 ) -> None:
-    """Training jobs, in catalog order, on the first pool with enough whole GPUs left; what doesn't
-    fit overflows to the burst pool where the team has a namespace there."""
+    """Training jobs, in catalog order, on the first pool of GPUs they fit with enough whole GPUs
+    left; what doesn't fit overflows to the burst pool where the team has a namespace there."""
+    gpu_model = {p.name: p.gpu_model for p in cluster.gpu_pools}
     for i, job in enumerate(training):
         if job.team not in teams and job.team not in burst_teams:
             where = "`teams` or `cloud.teams`" if burst_teams else "`teams`"
             plan.problems.append(Problem(("training", i, "team"), "team_unknown", f"no team {job.team} in {where}", job.team))
             continue
-        pool = next((p for p in free_whole if free_whole[p] >= job.gpus), None) if job.team in teams else None
+        fitting = {p: n for p, n in free_whole.items() if job.fits(gpu_model[p])}
+        pool = next((p for p, n in fitting.items() if n >= job.gpus), None) if job.team in teams else None
         if pool is not None:
             free_whole[pool] -= job.gpus
             plan.training.setdefault(job.team, Counter())[pool] += job.gpus
@@ -297,14 +327,21 @@ def _place_training(
         elif job.team in burst_teams:
             plan.overflow[job.team] = plan.overflow.get(job.team, 0) + job.gpus
             plan.overflow_hours[job.team] = plan.overflow_hours.get(job.team, 0.0) + job.gpu_hours_per_week
+            plan.overflow_jobs.append(OverflowJob(i, job))
+        elif not any(job.fits(p.gpu_model) for p in cluster.gpu_pools):
+            largest = max(catalog.gpus().models[p.gpu_model].memory_gb for p in cluster.gpu_pools)
+            plan.problems.append(
+                Problem(("training", i, "gpuMemoryGb"), "catalog_does_not_fit", f"no pool of {cluster_key} has GPUs with {job.gpu_memory_gb:g} GB (the largest have {largest:g} GB)", job.gpu_memory_gb)
+            )
         else:
-            most = max(free_whole.values(), default=0)
+            most = max(fitting.values(), default=0)
             short = job.gpus - most
+            kind = f"whole GPUs with {job.gpu_memory_gb:g} GB" if job.gpu_memory_gb else "whole GPUs"
             plan.problems.append(
                 Problem(
                     ("training", i, "gpuHoursPerWeek"),
                     "catalog_does_not_fit",
-                    f"needs {job.gpus} whole GPUs at once to finish {job.gpu_hours_per_week:g} GPU-hours within {job.deadline_hours:g} h, "
+                    f"needs {job.gpus} {kind} at once to finish {job.gpu_hours_per_week:g} GPU-hours within {job.deadline_hours:g} h, "
                     f"but no pool of {cluster_key} has more than {most} left after the models, the teams' reserved MIG slices and earlier jobs: "
                     f"{short} GPU{'s' if short != 1 else ''} short; add whole-GPU nodes or extend the deadline",
                     job.gpu_hours_per_week,

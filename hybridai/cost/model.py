@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from hybridai import catalog
 from hybridai.config.operations import CostSettings
 from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
-from hybridai.plan.gpus import gpu_nodes
+from hybridai.recorded import gpu_nodes
 
 PLATFORM = "platform"
 UNALLOCATED = "unallocated"

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hybridai.plan.engine import Plan
-from hybridai.plan.gpus import gpu_nodes
+from hybridai.recorded import gpu_nodes
 from policy.rules import RULES, evaluate
 from policy.rules.evaluate import levels
 from policy.stack import context_for, overrides_for

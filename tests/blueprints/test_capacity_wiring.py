@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from blueprints import SPECS
+from hybridai import catalog
 from hybridai.capacity import PoolInventory, plan_inference
 from hybridai.capacity.planner import WHOLE
 from hybridai.config.loader import decode_config, encode_config, parse_spec
@@ -67,17 +68,19 @@ def planner_output(spec):
 def training_split(stack: str) -> tuple[Counter, Counter]:
     """team → training GPUs on-prem and in the cloud: given the whole GPUs each pool keeps, less those
     whole-GPU models take, each job (GPUs at once = GPU-hours ÷ deadline) runs on-prem while a pool
-    has room for it, else in the cloud."""
+    of GPUs with the memory it needs has room for it, else in the cloud."""
     spec = spec_of(stack)
     deployed = deployed_gpu_layouts(stack)
     free = Counter()
     for pool, pool_plan in zip(spec.onprem.gpu_pools, planner_output(spec)):
         free[pool.name] = sum(1 for node in pool.nodes for layout in deployed[node] if not layout)
-        free[pool.name] -= sum(n for model, n in pool_plan.replicas.items() if pool_plan.profiles[model] == WHOLE)
+        free[pool.name] -= sum(n for model, n in pool_plan.slices.items() if pool_plan.profiles[model] == WHOLE)
+    memory = {p.name: catalog.gpus().models[p.gpu_model].memory_gb for p in spec.onprem.gpu_pools}
     on_prem, cloud = Counter(), Counter()
     for job in spec.training:
         gpus = math.ceil(job.gpu_hours_per_week / job.deadline_hours)
-        pool = next((p for p in free if free[p] >= gpus), None) if job.team in {t.name for t in spec.teams} else None
+        fitting = [p for p in free if memory[p] >= (job.gpu_memory_gb or 0)]
+        pool = next((p for p in fitting if free[p] >= gpus), None) if job.team in {t.name for t in spec.teams} else None
         if pool:
             free[pool] -= gpus
             on_prem[job.team] += gpus

@@ -51,6 +51,8 @@ BAD_INPUT = [
     ("duplicate thresholds", ["cloud", "budget", "alertThresholdsPercent"], [80, 80], ("cloud", "budget", "alertThresholdsPercent"), "thresholds"),
     # finance-prod leaves maxSize to the planner: without a training catalog nothing sizes the group
     ("node group neither sized nor planned", ["training"], [], ("cloud", "gpuNodeGroups", 0, "maxSize"), "missing"),
+    # fraud-retrain overflows (no on-prem L40S has 80 GB) but no cloud node group has 141 GB either
+    ("overflowing job needing GPUs the cloud lacks", ["training", 0, "gpuMemoryGb"], 141, ("training", 0, "gpuMemoryGb"), "catalog_does_not_fit"),
     ("cloud quota above the pool", ["cloud", "teams", 0, "quota", "gpus"], 100, ("cloud", "teams", 0, "quota", "gpus"), "quota_exceeds_capacity"),
     ("MIG quota on the cloud pool", ["cloud", "teams", 0, "quota", "mig"], {"1g.10gb": 2}, ("cloud", "teams", 0, "quota", "mig"), "mig_profile_unavailable"),
     ("cloud team in the operator namespace", ["cloud", "teams", 1, "namespace"], "gpu-operator", ("cloud", "teams", 1, "namespace"), "namespace_reserved"),
@@ -87,11 +89,11 @@ def test_derived_defaults() -> None:
     # 96/24 = 4, fits on-prem), credit-retrain 384/24 = 16.
     assert spec.capacity.overflow == {"fraud": 32, "credit": 16}
     assert spec.capacity.training == {"fraud": {"l40s": 4}}
-    [group] = spec.cloud.sized_groups(spec.capacity.overflow)
+    [group] = spec.cloud.sized_groups(spec.capacity.overflow_jobs)
     # maxSize omitted: 48 GPUs ÷ 8 per p4de = 6 nodes, and the on-demand fallback as large.
     assert (group.min_size, group.spot, group.max_size, group.on_demand_fallback_max) == (0, True, 6, 6)
     assert group.gpu_model == "A100-80GB" and group.gpus_per_node == 8
-    assert spec.cloud.team_gpus(spec.capacity.overflow) == {"fraud": 32, "credit": 16}
+    assert spec.cloud.team_gpus(spec.capacity.overflow_jobs) == {"fraud": 32, "credit": 16}
     assert spec.cloud.cluster.public_access_cidrs == []
     assert spec.cloud.teams[0].tier == "training"
     assert spec.audit.lock_mode == "COMPLIANCE"

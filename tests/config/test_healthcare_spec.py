@@ -72,6 +72,7 @@ BAD_INPUT = [
     ("MIG layout with a non-count", _set(["onprem", "gpuPools", 0, "mig"], {"3g.40gb": "two"}), (("onprem", "gpuPools", 0, "mig"), "mig_setting")),
     ("planned MIG on a GPU without MIG", _set(["onprem", "gpuPools", 1], {"name": "l40s", "gpuModel": "L40S-48GB", "nodes": ["dc1-gpu-h100-01"], "gpusPerNode": 8, "mig": "planned"}), (("onprem", "gpuPools", 1), "mig_unsupported")),
     ("training job bigger than any pool", _set(["training", 0, "gpuHoursPerWeek"], 48 * 20), (("training", 0, "gpuHoursPerWeek"), "catalog_does_not_fit")),
+    ("training job needing GPUs no pool has", _set(["training", 0, "gpuMemoryGb"], 141), (("training", 0, "gpuMemoryGb"), "catalog_does_not_fit")),
     ("training job of an unknown team", _set(["training", 0, "team"], "oncology"), (("training", 0, "team"), "team_unknown")),
     ("training deadline beyond a week", _set(["training", 0, "deadlineHours"], 200), (("training", 0, "deadlineHours"), "less_than_equal")),
     ("model name twice", _set(["models", 1, "name"], "chest-xray"), (("models", 1, "name"), "duplicate")),
@@ -157,7 +158,7 @@ def test_a_training_job_that_doesnt_fit_says_by_how_much() -> None:
         parse_spec("healthcare-prod", values, SPECS)
     [problem] = [p for p in caught.value.problems if p.loc == ("training", 0, "gpuHoursPerWeek")]
     assert problem.message == (
-        "job imaging-finetune: needs 20 whole GPUs at once to finish 960 GPU-hours within 48 h, but no pool of the on-prem cluster "
+        "job imaging-finetune: needs 20 whole GPUs with 80 GB at once to finish 960 GPU-hours within 48 h, but no pool of the on-prem cluster "
         "has more than 8 left after the models, the teams' reserved MIG slices and earlier jobs: 12 GPUs short; add whole-GPU nodes or extend the deadline"
     )
 

@@ -1,5 +1,5 @@
-"""GPU nodes as a plan records them: each NodePatch's labels and the mig-manager entries its
-`nvidia.com/mig.config` label selects — read back from resources, whatever blueprint made them."""
+"""Reading a plan's recorded resources back, whatever blueprint made them: GPU nodes, from each
+NodePatch's labels and the mig-manager entries its `nvidia.com/mig.config` label selects."""
 from __future__ import annotations
 
 from dataclasses import dataclass
