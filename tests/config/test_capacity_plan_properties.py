@@ -48,7 +48,9 @@ def random_stack(rng: random.Random) -> tuple[OnpremCluster, list[Team], list[Se
         for i in range(rng.randint(0, 6))
     ]
     jobs = [
-        TrainingJob.model_validate({"name": f"j{i}", "team": rng.choice(teams).name, "gpuHoursPerWeek": rng.randint(1, 200), "deadlineHours": rng.choice([24, 48, 96])})
+        TrainingJob.model_validate(
+            {"name": f"j{i}", "team": rng.choice(teams).name, "gpuHoursPerWeek": rng.randint(1, 200), "deadlineHours": rng.choice([24, 48, 96]), "gpuMemoryGb": rng.choice([None, None, 24, 48, 80])}
+        )
         for i in range(rng.randint(0, 3))
     ]
     return cluster, teams, models, jobs
@@ -89,3 +91,9 @@ def test_random_plans_are_valid_or_name_their_problems(seed: int) -> None:
     assert not sum(plan.team_quota.values(), Counter()) - plan.capacity
     for m in models:
         assert plan.team_quota[m.team][plan.key(plan.placements[m.name][1])] >= m.demand().slices
+    # Training runs only on GPUs with the memory its jobs need, within the pools' whole GPUs.
+    for team, pools_used in plan.training.items():
+        for pool, gpus in pools_used.items():
+            assert gpus <= plan.pool_gpus[pool][1]
+            fitting = [j.gpus for j in jobs if j.team == team and j.fits(pools[pool].gpu_model)]
+            assert gpus <= sum(fitting), "only jobs that fit the pool's GPUs run there"
