@@ -131,15 +131,24 @@ class ClusterPlan:
     """team → resource key → count: its catalog's needs plus its explicit quota."""
     training: dict[str, Counter] = field(default_factory=dict)
     """team → pool → whole GPUs its training jobs take on this cluster."""
-    overflow: dict[str, int] = field(default_factory=dict)
-    """team → GPUs of training jobs that don't fit here and go to the cloud burst pool."""
-    overflow_hours: dict[str, float] = field(default_factory=dict)
-    """team → weekly GPU-hours of those jobs."""
     overflow_jobs: list[OverflowJob] = field(default_factory=list)
-    """The jobs themselves, in catalog order."""
+    """Training jobs that don't fit here and go to the cloud burst pool, in catalog order."""
     pool_gpus: dict[str, tuple[int, int]] = field(default_factory=dict)
     """pool → (GPUs partitioned with MIG, whole GPUs)."""
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def overflow(self) -> dict[str, int]:
+        """team → GPUs its overflowing jobs need at once."""
+        return dict(sum((Counter({o.job.team: o.job.gpus}) for o in self.overflow_jobs), Counter()))
+
+    @property
+    def overflow_hours(self) -> dict[str, float]:
+        """team → weekly GPU-hours of its overflowing jobs."""
+        hours: dict[str, float] = {}
+        for o in self.overflow_jobs:
+            hours[o.job.team] = hours.get(o.job.team, 0.0) + o.job.gpu_hours_per_week
+        return hours
 
     def key(self, profile: str) -> str:
         """The quota key a slice draws on: with strategy `single`, slices are advertised as GPUs."""
@@ -325,8 +334,6 @@ def _place_training(
             plan.training.setdefault(job.team, Counter())[pool] += job.gpus
             catalog_quota.setdefault(job.team, Counter())["gpu"] += job.gpus
         elif job.team in burst_teams:
-            plan.overflow[job.team] = plan.overflow.get(job.team, 0) + job.gpus
-            plan.overflow_hours[job.team] = plan.overflow_hours.get(job.team, 0.0) + job.gpu_hours_per_week
             plan.overflow_jobs.append(OverflowJob(i, job))
         elif not any(job.fits(p.gpu_model) for p in cluster.gpu_pools):
             largest = max(catalog.gpus().models[p.gpu_model].memory_gb for p in cluster.gpu_pools)
