@@ -33,12 +33,12 @@ class Module(pulumi.ComponentResource):
         self.waits_for = tuple(dict.fromkeys([*inherited, *own]))
 
 
-def options(parent: pulumi.Resource, **options) -> pulumi.ResourceOptions:
+def options(parent: pulumi.Resource, **opts) -> pulumi.ResourceOptions:
     """Options of a module's child, parented to it and waiting for whatever the module waits for."""
     after = getattr(parent, "waits_for", ())
     if after:
-        options["depends_on"] = [*after, *(options.get("depends_on") or [])]
-    return pulumi.ResourceOptions(parent=parent, **options)
+        opts["depends_on"] = [*after, *(opts.get("depends_on") or [])]
+    return pulumi.ResourceOptions(parent=parent, **opts)
 
 
 def pod_security(enforce: str, audit_and_warn: str | None = None) -> dict[str, str]:
@@ -59,10 +59,10 @@ def child(parent: pulumi.Resource, provider: pulumi.ProviderResource, **opts) ->
     return options(parent, provider=provider, **opts)
 
 
-def protected(parent: pulumi.Resource, provider: k8s.Provider, **options) -> pulumi.ResourceOptions:
+def protected(parent: pulumi.Resource, provider: k8s.Provider, **opts) -> pulumi.ResourceOptions:
     """Options of a child that holds data: `pulumi destroy` refuses it, and a delete (rename,
     replacement) leaves the object in place instead of losing what it holds."""
-    return child(parent, provider, protect=True, retain_on_delete=True, **options)
+    return child(parent, provider, protect=True, retain_on_delete=True, **opts)
 
 
 def ingress_policy(name: str, namespace: str, ingress: list[dict], parent: pulumi.Resource, provider: k8s.Provider, depends_on: list[pulumi.Resource]) -> k8s.networking.v1.NetworkPolicy:
