@@ -265,7 +265,7 @@ def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[
                 Problem(
                     ("training", o.index, "gpuMemoryGb"),
                     "catalog_does_not_fit",
-                    f"job {o.job.name} doesn't fit on-prem and needs GPUs with {o.job.gpu_memory_gb:g} GB, but the cloud node groups' GPUs have at most {biggest:g} GB; "
+                    f"goes to the cloud burst pool and needs GPUs with {o.job.gpu_memory_gb:g} GB, but the node groups' GPUs have at most {biggest:g} GB; "
                     "add a node group of larger GPUs",
                     o.job.gpu_memory_gb,
                 )
