@@ -272,7 +272,8 @@ def pack(demand: Counter, gpu_model: str) -> list[Counter]:
     return layouts
 
 
-def _resource(profile: str) -> str:
+def resource_name(profile: str) -> str:
+    """The extended resource a profile is requested as (`gpu`: a whole GPU)."""
     return "nvidia.com/gpu" if profile == WHOLE else f"nvidia.com/mig-{profile}"
 
 
@@ -339,7 +340,7 @@ def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand]
                 demand[i] = trial
                 plan = plans[i]
                 plan.profiles[m.name], plan.replicas[m.name], plan.slices[m.name] = profile, m.replicas, m.slices
-                plan.quotas.setdefault(m.team, Counter())[_resource(profile)] += m.slices
+                plan.quotas.setdefault(m.team, Counter())[resource_name(profile)] += m.slices
                 break
         else:
             i, profile = options[0]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from hybridai import catalog
-from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, GpuPlan, InferenceDemand, PoolInventory, TrainingDemand, plan_inference
+from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, GpuPlan, InferenceDemand, PoolInventory, TrainingDemand, plan_inference, resource_name
 from hybridai.config.base import DnsLabel, Model, Problem
 from hybridai.config.components import GpuOperatorSettings, GpuPool, OnpremCluster, Team
 
@@ -116,8 +116,6 @@ class OverflowJob:
 class ClusterPlan:
     """What the catalog and the explicit quotas make of one cluster."""
 
-    settings_strategy: str | None = None
-    """The MIG strategy the stack sets, if any."""
     strategy: str = "none"
     """MIG strategy of the device plugin: as set, or derived — `none`, `single` (slices as nvidia.com/gpu) or `mixed`."""
     nodes: list[GpuNode] = field(default_factory=list)
@@ -156,7 +154,7 @@ class ClusterPlan:
 
     @staticmethod
     def resource(key: str) -> str:
-        return "nvidia.com/gpu" if key == "gpu" else f"nvidia.com/mig-{key}"
+        return resource_name(key)
 
     def gpu_quota(self, team: str) -> dict[str, int]:
         """Every GPU resource the cluster advertises gets a quota line — zero when the team has none —
@@ -217,7 +215,7 @@ def plan_cluster(
     reserved slices, onto the pools), then the GPU layout of every node, then training on the whole
     GPUs left, then the teams' quotas. Problems (each at its stack key) are returned in the plan,
     never raised: the loader reports them all at once."""
-    plan = ClusterPlan(settings_strategy=settings.mig_strategy)
+    plan = ClusterPlan()
     wanted = _known_models(models, teams, plan.problems)
     pools = [PoolInventory(p.name, p.gpu_model, len(p.nodes), p.gpus_per_node, p.fixed_layout()) for p in cluster.gpu_pools]
     try:
@@ -226,7 +224,7 @@ def plan_cluster(
         plan.problems += _misfits(error, wanted, teams)
         return plan
 
-    free_whole = _lay_out_nodes(plan, cluster, pool_plans)
+    free_whole = _lay_out_nodes(plan, cluster, pool_plans, settings.mig_strategy)
     catalog_quota: dict[str, Counter] = {}
     for _, m in wanted:
         catalog_quota.setdefault(m.team, Counter())[plan.key(plan.placements[m.name][1])] += m.demand().slices
@@ -273,7 +271,7 @@ def _misfits(error: CapacityError, wanted: list[tuple[int, ServedModel]], teams:
     return problems
 
 
-def _lay_out_nodes(plan: ClusterPlan, cluster: OnpremCluster, pool_plans: list[GpuPlan]) -> Counter:
+def _lay_out_nodes(plan: ClusterPlan, cluster: OnpremCluster, pool_plans: list[GpuPlan], mig_strategy: str | None) -> Counter:
     """Fill in the plan's nodes, mig-manager configs, capacity, placements and MIG strategy; return
     the whole GPUs each pool has left after the models."""
     free_whole: Counter = Counter()
@@ -303,7 +301,7 @@ def _lay_out_nodes(plan: ClusterPlan, cluster: OnpremCluster, pool_plans: list[G
             plan.placements[model] = (pool.name, profile, pool_plan.replicas[model])
             if profile == WHOLE:
                 free_whole[pool.name] -= pool_plan.slices[model]
-    plan.strategy = _strategy(plan.settings_strategy, node_layouts, plan.problems)
+    plan.strategy = _strategy(mig_strategy, node_layouts, plan.problems)
     if plan.strategy == "single":
         plan.capacity = Counter({"gpu": sum(plan.capacity.values())})
     return free_whole
