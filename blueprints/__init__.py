@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from blueprints import finance_hybrid, healthcare_onprem, manufacturing_edge
+from hybridai.capacity import CapacityPlan
 from hybridai.config.finance import FinanceHybridSpec
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
@@ -15,7 +16,7 @@ from hybridai.config.spec import StackSpec
 class Blueprint:
     name: str
     spec: type[StackSpec]
-    build: Callable[[StackSpec], None]
+    build: Callable[[StackSpec, CapacityPlan], None]
 
     @property
     def summary(self) -> str:

@@ -79,6 +79,38 @@ def gpus() -> GpuCatalog:
     return GpuCatalog.model_validate(_load("gpus.yaml"))
 
 
+def placeable(layout: dict[str, int], gpu_model: str) -> bool:
+    """Whether one GPU of `gpu_model` can hold `layout` (profile → instances): compute within the
+    GPU's slices, and each instance on one of its profile's placements with no two overlapping."""
+    return _placeable(tuple(sorted((p, n) for p, n in layout.items() if n)), gpu_model)
+
+
+@cache
+def _placeable(layout: tuple[tuple[str, int], ...], gpu_model: str) -> bool:
+    geometry = gpus().models[gpu_model].mig
+    if sum(geometry.profiles[p].compute * n for p, n in layout) > geometry.compute_slices:
+        return False
+    # Largest instances first: they have the fewest placements, so dead ends show early.
+    items = sorted((p for p, n in layout for _ in range(n)), key=lambda p: (-geometry.profiles[p].memory_slices, p))
+
+    def place(i: int, used: int) -> bool:
+        if i == len(items):
+            return True
+        profile = geometry.profiles[items[i]]
+        mask = (1 << profile.memory_slices) - 1
+        # Instances of one profile are interchangeable: try starts in order after the previous one's.
+        first = starts[i - 1] + 1 if i and items[i - 1] == items[i] else 0
+        for start in profile.placements:
+            if start >= first and not used & (mask << start):
+                starts[i] = start
+                if place(i + 1, used | (mask << start)):
+                    return True
+        return False
+
+    starts = [0] * len(items)
+    return place(0, 0)
+
+
 class GpuInstance(_Data):
     gpu: str
     gpus: int
@@ -117,6 +149,12 @@ def prices(name: str) -> PriceList:
         return PriceList.model_validate(_load(f"prices/{name}.yaml"))
     except FileNotFoundError:
         raise KeyError(name) from None
+
+
+@cache
+def compliance_profiles() -> dict[str, dict]:
+    """Compliance profiles a stack may select: each one's description and the policy rules it adds."""
+    return _load("compliance.yaml")["profiles"]
 
 
 def price_lists() -> list[str]:

@@ -138,30 +138,35 @@ def new(
     typer.echo(f"wrote {path}; edit it, then run `hybridai plan {stack}`")
 
 
-README_START, README_END = "<!-- reference:start -->\n", "<!-- reference:end -->"
-
-
 @app.command()
 def reference(
-    readme: Annotated[Path | None, typer.Option("--readme", help="Rewrite the reference section of this README instead of printing it.")] = None,
+    blueprint: Annotated[str | None, typer.Argument(help="Only this blueprint's own keys (see `hybridai blueprints`).")] = None,
+    key: Annotated[str | None, typer.Option("--key", metavar="PATH", help="Only this key and the keys under it, e.g. cloud.gpuNodeGroups.")] = None,
+    write: Annotated[bool, typer.Option("--write", help="Rewrite docs/reference.md of the project instead of printing.")] = False,
+    project_dir: ProjectDir = None,
 ) -> None:
-    """Print the stack config reference (Markdown) generated from the config models."""
-    if readme is None:
-        sys.stdout.write(config_reference())
+    """Print the stack config reference (Markdown) generated from the config models: every key, one
+    blueprint's own keys, or one key with everything under it."""
+    from hybridai import reference as ref
+
+    model = ref.project_reference()
+    if write:
+        if blueprint or key:
+            fail(f"--write rewrites the whole {ref.REFERENCE_FILE}; drop the blueprint and --key to use it")
+        path = (project_dir or find_project(Path.cwd())) / ref.REFERENCE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(ref.document(model))
+        typer.echo(f"wrote {path}")
         return
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        fail(f"{readme} has no {README_START.strip()} … {README_END} section")
-    head, rest = text.split(README_START, 1)
-    readme.write_text(head + README_START + config_reference() + README_END + rest.split(README_END, 1)[1])
-
-
-def config_reference() -> str:
-    from blueprints import BLUEPRINTS
-    from hybridai.reference import markdown
-
-    parts = [markdown(bp.spec, f"Blueprint `{name}` — {bp.summary}") for name, bp in sorted(BLUEPRINTS.items())]
-    return "\n".join(parts)
+    if blueprint is not None and blueprint not in model.own:
+        fail(ref.unknown_blueprint(model, blueprint))
+    if key is None:
+        sys.stdout.write(ref.document(model) if blueprint is None else ref.blueprint_section(model, blueprint, footer=True))
+        return
+    matches = ref.find(model, key, blueprint)
+    if not matches:
+        fail(ref.unknown_key(model, key, blueprint))
+    sys.stdout.write("\n".join(ref.key_section(model, m) for m in matches))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,128 @@
-"""Reading a plan's recorded resources back, whatever blueprint made them: GPU nodes, from each
-NodePatch's labels and the mig-manager entries its `nvidia.com/mig.config` label selects."""
+"""The contract between what the program writes and what cost, review and policy read.
+
+The program (blueprints and modules) registers resources; the offline plan, the cost model, the
+review and the policy rules read them back as records — the dicts of `resources.json` — whatever
+blueprint made them. Everything both sides must agree on lives here, once: the record itself, how a
+record is placed, the component type tokens, and the label keys and values that readers match.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 import yaml
+
+PROJECT_TYPE_PREFIX = "hybrid-ai:"
+
+
+def component_type(module: str, name: str) -> str:
+    """A hybrid-ai component's type token: `hybrid-ai:<module>:<Class>`."""
+    return f"{PROJECT_TYPE_PREFIX}{module}:{name}"
+
+
+TARGET_TYPE = component_type("target", "Target")
+"""A Target records its target name and placement as inputs `target`, `placement`, `delivery`."""
+
+# Node labels the GPU Operator module writes (NodePatch) and cost and review read.
+GPU_POOL_LABEL = "hybrid-ai.io/gpu-pool"
+GPU_MODEL_LABEL = "hybrid-ai.io/gpu-model"
+GPU_COUNT_LABEL = "hybrid-ai.io/gpu-count"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+"""Selects the node's entry of the mig-manager ConfigMap."""
+MIG_ALL_DISABLED = "all-disabled"
+"""The mig-manager config of nodes whose GPUs all stay whole."""
+MIG_CONFIG_KEY = "config.yaml"
+"""The key of the mig-manager ConfigMap holding mig-parted's `mig-configs`."""
+
+# Cloud node labels the node capacity module writes and cost, policy and Kueue flavors read.
+NODE_ROLE_LABEL = "hybrid-ai.io/node-role"
+ROLE_SYSTEM = "system"
+ROLE_GPU_TRAINING = "gpu-training"
+ROLE_INFERENCE = "inference"
+NODE_GROUP_LABEL = "hybrid-ai.io/node-group"
+CAPACITY_LABEL = "hybrid-ai.io/capacity"
+SPOT = "spot"
+ON_DEMAND = "ondemand"
+
+# Namespace labels tenancy writes and cost and policy read; tags on cloud resources likewise.
+TEAM_LABEL = "hybrid-ai.io/team"
+TIER_LABEL = "hybrid-ai.io/tier"
+DATA_CLASSIFICATION_LABEL = "hybrid-ai.io/data-classification"
+ENVIRONMENT_LABEL = "hybrid-ai.io/environment"
+COST_CENTER_LABEL = "hybrid-ai.io/cost-center"
+
+
+@dataclass
+class Resource:
+    """One registration as the engine (or CrossGuard) saw it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    protect: bool
+    retain_on_delete: bool | None
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    custom: bool
+    placement: str | None = None
+    target: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The resource as `resources.json`, policy rules and the cost model see it."""
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "provider": self.provider,
+            "protect": self.protect,
+            "retain_on_delete": self.retain_on_delete,
+            "dependencies": self.dependencies,
+            "inputs": self.inputs,
+            "placement": self.placement,
+            "target": self.target,
+        }
+
+
+def place(resources: list[Resource]) -> list[str]:
+    """Give each resource the placement and name of the Target it is deployed to: a custom
+    resource lands where its provider points, a component sits under its Target. Returns the URNs
+    of resources outside any Target."""
+    by_urn = {r.urn: r for r in resources}
+
+    def enclosing_target(urn: str | None) -> Resource | None:
+        while urn:
+            node = by_urn.get(urn)
+            if node is None:
+                return None
+            if node.type == TARGET_TYPE:
+                return node
+            urn = node.parent
+        return None
+
+    unplaced = []
+    for resource in resources:
+        # (CrossGuard describes providers without their parent: then the resource's own chain.)
+        target = (enclosing_target(resource.provider) if resource.provider else None) or enclosing_target(resource.urn)
+        if target is None:
+            unplaced.append(resource.urn)
+            continue
+        resource.placement = target.inputs["placement"]
+        resource.target = target.inputs["target"]
+    return unplaced
+
+
+def eks_cluster_target(cluster_name: str, records: list[dict[str, Any]]) -> str:
+    """The Target name of an EKS cluster: the Target registered beside the cluster (the cluster
+    module parents both to itself)."""
+    for r in records:
+        if r["type"] == "aws:eks/cluster:Cluster" and r["inputs"]["name"] == cluster_name:
+            for t in records:
+                if t["type"] == TARGET_TYPE and t.get("parent") and r["parent"] == t["parent"]:
+                    return t["inputs"]["target"]
+    return cluster_name
 
 
 @dataclass(frozen=True)
@@ -20,26 +137,28 @@ class RecordedGpuNode:
 
 
 def gpu_nodes(records: Iterable[dict[str, Any]]) -> list[RecordedGpuNode]:
+    """GPU nodes, from each NodePatch's labels and the mig-manager entries its MIG config label
+    selects."""
     records = list(records)
     configs: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         data = r["inputs"].get("data") or {}
-        if r["type"] == "kubernetes:core/v1:ConfigMap" and "config.yaml" in data and "mig-configs" in data["config.yaml"]:
-            for name, entries in yaml.safe_load(data["config.yaml"])["mig-configs"].items():
+        if r["type"] == "kubernetes:core/v1:ConfigMap" and MIG_CONFIG_KEY in data and "mig-configs" in data[MIG_CONFIG_KEY]:
+            for name, entries in yaml.safe_load(data[MIG_CONFIG_KEY])["mig-configs"].items():
                 configs[(r["target"], name)] = entries
     nodes = []
     for r in records:
         metadata = r["inputs"].get("metadata", {})
         labels = metadata.get("labels") or {}
-        if r["type"] != "kubernetes:core/v1:NodePatch" or "hybrid-ai.io/gpu-count" not in labels:
+        if r["type"] != "kubernetes:core/v1:NodePatch" or GPU_COUNT_LABEL not in labels:
             continue
-        gpus = int(labels["hybrid-ai.io/gpu-count"])
+        gpus = int(labels[GPU_COUNT_LABEL])
         layouts: list[tuple] = [() for _ in range(gpus)]
         # Each entry lays out some of the node's GPUs (`devices: all` or indices); the rest stay whole.
-        for entry in configs.get((r["target"], labels.get("nvidia.com/mig.config", "")), []):
+        for entry in configs.get((r["target"], labels.get(MIG_CONFIG_LABEL, "")), []):
             devices = range(gpus) if entry["devices"] == "all" else entry["devices"]
             layout = tuple(sorted((entry.get("mig-devices") or {}).items())) if entry.get("mig-enabled") else ()
             for device in devices:
                 layouts[device] = layout
-        nodes.append(RecordedGpuNode(r["target"], r["placement"], metadata["name"], labels["hybrid-ai.io/gpu-model"], gpus, tuple(layouts)))
+        nodes.append(RecordedGpuNode(r["target"], r["placement"], metadata["name"], labels[GPU_MODEL_LABEL], gpus, tuple(layouts)))
     return nodes

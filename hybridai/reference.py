@@ -1,15 +1,18 @@
-"""Stack config reference, generated from the spec models: README tables and `hybridai new` comments.
+"""Stack config reference, generated from the spec models: docs/reference.md, `hybridai reference` and `hybridai new` comments.
 
 The models are the one source of truth for what a stack file may hold; documentation and the
 template of a new stack are derived from them, so they can't drift apart.
 """
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import textwrap
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -121,24 +124,262 @@ def inline(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...").strip()
 
 
-def markdown(spec: type[BaseModel], heading: str) -> str:
-    """A reference table of every key of a spec, nested keys as dotted paths."""
-    rows = [f"#### {heading}", "", "| key | type | required / default | description |", "|---|---|---|---|"]
+def _need(key: Key) -> str:
+    if key.required:
+        return "required"
+    if key.default is None:
+        return "optional"
+    return f"`{inline(key.default)}`"
 
-    def walk(items: list[Key]) -> None:
-        for key in items:
-            if key.required:
-                need = "required"
-            elif key.default is None:
-                need = "optional"
-            else:
-                need = f"`{inline(key.default)}`"
+
+def table(items: list[Key]) -> str:
+    """A reference table of keys and everything under them, nested keys as paths."""
+    rows = ["| key | type | required / default | description |", "|---|---|---|---|"]
+
+    def walk(level: list[Key]) -> None:
+        for key in level:
             description = key.description.replace("|", "\\|").replace("\n", " ")
-            rows.append(f"| `{PROJECT}:{key.path}` | {key.type} | {need} | {description} |")
+            rows.append(f"| `{PROJECT}:{key.path}` | {key.type} | {_need(key)} | {description} |")
             walk(key.children)
 
-    walk(keys(spec))
+    walk(items)
     return "\n".join(rows) + "\n"
+
+
+# --- The whole reference: keys every blueprint shares, then each blueprint's own. ---------------
+
+
+@dataclass
+class Reference:
+    """The stack config reference of a set of blueprints."""
+
+    common: list[Key]
+    """Top-level keys every blueprint has with the same keys under them."""
+    own: dict[str, list[Key]]
+    """Blueprint name → its other top-level keys."""
+    summaries: dict[str, str]
+
+    def scopes(self, blueprint: str | None = None) -> list[tuple[str | None, list[Key]]]:
+        """(blueprint or None for the common keys, top-level keys) to search, in document order."""
+        names = [blueprint] if blueprint else list(self.own)
+        return [(None, self.common), *((name, self.own[name]) for name in names)]
+
+
+def build(specs: dict[str, tuple[type[BaseModel], str]], base: type[BaseModel] | None = None) -> Reference:
+    """Split the blueprints' keys into the common ones and each blueprint's own.
+
+    A top-level key is common when every blueprint has it with the same type (literal types of a
+    field of `base`, like `blueprint`, are merged), requiredness, default and keys under it. Where
+    only its description differs, the common entry says what it is per blueprint — or, for a field
+    of `base` (the spec every blueprint's extends), takes the base's description."""
+    per = {name: keys(spec) for name, (spec, _) in specs.items()}
+    base_keys = {k.name: k for k in keys(base)} if base is not None else {}
+    names = list(per)
+    common: list[Key] = []
+    own: dict[str, list[Key]] = {name: [] for name in names}
+    for first in per[names[0]] if names else []:
+        found = [next((k for k in per[name] if k.name == first.name), None) for name in names]
+        merged = _merge(dict(zip(names, found)), base_keys.get(first.name)) if all(found) else None
+        if merged is not None:
+            common.append(merged)
+    shared = {k.name for k in common}
+    for name in names:
+        own[name] = [k for k in per[name] if k.name not in shared]
+    return Reference(common=common, own=own, summaries={name: summary for name, (_, summary) in specs.items()})
+
+
+def _merge(found: dict[str, Key], base: Key | None) -> Key | None:
+    """One entry for a key every blueprint has (blueprint name → its key), or None when it differs
+    by more than its description (or, for a field of the base spec, its literal type)."""
+    items = list(found.values())
+    first = items[0]
+    if all(k == first for k in items):
+        return first
+
+    def same(attr: str) -> bool:
+        return all(getattr(k, attr) == getattr(first, attr) for k in items)
+
+    if not all(same(attr) for attr in ("required", "default", "is_list", "children")):
+        return None
+    if same("type"):
+        kind = first.type
+    elif base is not None and all(_literals(k.type) for k in items):
+        kind = " \\| ".join(sorted({lit for k in items for lit in _literals(k.type)}))
+    else:
+        return None
+    if same("description"):
+        description = first.description
+    elif base is not None and base.description:
+        # The base's description, then what a blueprint says beyond it (not a mere restatement
+        # of its literal type, like `blueprint`'s "`finance-hybrid`.").
+        extra = {bp: k for bp, k in found.items() if k.description not in (base.description, f"{k.type}.")}
+        description = " ".join([base.description, _per_blueprint(extra)]).strip()
+    else:
+        description = _per_blueprint(found)
+    return Key(
+        name=first.name, path=first.path, type=kind, description=description, required=first.required,
+        suggested=first.suggested, default=first.default, example=first.example, children=first.children, is_list=first.is_list,
+    )
+
+
+def _per_blueprint(found: dict[str, Key]) -> str:
+    """Descriptions that differ by blueprint, each once: "`a`, `b`: … `c`: …"."""
+    by_text: dict[str, list[str]] = {}
+    for bp, k in found.items():
+        by_text.setdefault(k.description, []).append(f"`{bp}`")
+    return " ".join(f"{', '.join(bps)}: {text}" for text, bps in by_text.items())
+
+
+def _literals(type_name: str) -> list[str]:
+    parts = type_name.split(" \\| ")
+    return parts if all(p.startswith("`") and p.endswith("`") for p in parts) else []
+
+
+INTRO = """\
+# Stack config reference
+
+<!-- Generated from the config models by `hybridai reference --write`: edit the field descriptions in hybridai/config/, not this file. -->
+
+Every key a stack file (`stacks/Pulumi.<stack>.yaml`) may hold, generated from the config models;
+a test keeps this page in sync with them. Keys are camelCase under the project namespace
+`{project}:`; nested keys are shown as paths, `[]` marking the items of a list
+(`pulumi config set --path '{project}:teams[0].quota.gpus' 4` sets one). Unknown keys are errors.
+A new stack file written by `hybridai new BLUEPRINT STACK` holds every key with its description.
+
+In a terminal, `hybridai reference BLUEPRINT` prints one blueprint's own keys, and
+`hybridai reference --key cloud.gpuNodeGroups` one key with everything under it.
+
+"""
+
+
+REFERENCE_FILE = Path("docs") / "reference.md"
+"""Where `hybridai reference --write` puts the reference, relative to the project."""
+
+
+def project_reference() -> Reference:
+    """The reference of every registered blueprint, the common keys split from their own."""
+    from blueprints import BLUEPRINTS
+    from hybridai.config.spec import StackSpec
+
+    return build({name: (bp.spec, bp.summary) for name, bp in sorted(BLUEPRINTS.items())}, base=StackSpec)
+
+
+def rendered() -> str:
+    """docs/reference.md as the models say it should read."""
+    return document(project_reference())
+
+
+def unknown_blueprint(ref: Reference, name: str) -> str:
+    close = difflib.get_close_matches(name, list(ref.own), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown blueprint {name!r}{hint}; use one of {', '.join(ref.own)}"
+
+
+def unknown_key(ref: Reference, key: str, blueprint: str | None = None) -> str:
+    """Why a key path found nothing, and what was probably meant."""
+    if blueprint:
+        elsewhere = sorted({b for m in find(ref, key) for b in m.blueprints or []})
+        if elsewhere:
+            return f"blueprint {blueprint} has no key {key!r}; it is a key of {', '.join(elsewhere)}"
+    scope = f"blueprint {blueprint} has no key" if blueprint else "no stack config key"
+    close = close_matches(ref, key, blueprint)
+    if close:
+        return f"{scope} {key!r}; close matches: {', '.join(close)}"
+    top = dict.fromkeys(k.name for _, items in ref.scopes(blueprint) for k in items)
+    return f"{scope} {key!r}; top-level keys: {', '.join(top)}"
+
+
+def _anchor(name: str) -> str:
+    return f"#blueprint-{name}"
+
+
+def document(ref: Reference) -> str:
+    """docs/reference.md: the common keys once, then each blueprint's own keys."""
+    parts = [INTRO.format(project=PROJECT)]
+    parts.append("- [Common keys](#common-keys): in every stack file, whatever its blueprint\n")
+    parts.extend(f"- [`{name}`]({_anchor(name)}): {ref.summaries[name]}\n" for name in ref.own)
+    parts.append("\n" + common_section(ref))
+    for name in ref.own:
+        parts.append("\n" + blueprint_section(ref, name))
+    return "".join(parts)
+
+
+def common_section(ref: Reference) -> str:
+    return (
+        "## Common keys\n\n"
+        "Every stack file has these keys, whatever its blueprint. Where a key's role differs by blueprint,\n"
+        "its description says so per blueprint; the keys under it are the same.\n\n" + table(ref.common)
+    )
+
+
+def blueprint_section(ref: Reference, name: str, footer: bool = False) -> str:
+    """A blueprint's own keys; with `footer`, for the terminal, the common keys named after them."""
+    text = f"## Blueprint `{name}`\n\n{ref.summaries[name]}.\n\nBesides the [common keys](#common-keys), a `{name}` stack file has:\n\n" + table(ref.own[name])
+    if footer:
+        common = ", ".join(f"`{k.name}`" for k in ref.common)
+        text += f"\nCommon keys (every blueprint): {common}. `hybridai reference --key KEY` prints one.\n"
+    return text
+
+
+def normalize(path: str) -> str:
+    """A key path as users may write it — `hybrid-ai:teams[0].quota`, `teams[].quota` — reduced to
+    `teams.quota`."""
+    path = path.strip().removeprefix(f"{PROJECT}:")
+    return ".".join(part for part in re.sub(r"\[[^\]]*\]", "", path).split(".") if part)
+
+
+def _walk(items: list[Key]) -> typing.Iterator[Key]:
+    for key in items:
+        yield key
+        yield from _walk(key.children)
+
+
+@dataclass
+class Match:
+    key: Key
+    blueprints: list[str] | None
+    """Blueprints whose own key it is; None: a common key."""
+
+
+def find(ref: Reference, path: str, blueprint: str | None = None) -> list[Match]:
+    """The key at `path` (with everything under it) where it occurs: once if common, else once per
+    distinct definition, naming the blueprints that have it."""
+    wanted = normalize(path)
+    matches: list[Match] = []
+    for scope, items in ref.scopes(blueprint):
+        for key in _walk(items):
+            if normalize(key.path) != wanted:
+                continue
+            same = next((m for m in matches if m.blueprints is not None and m.key == key), None)
+            if same is not None:
+                same.blueprints.append(scope)
+            else:
+                matches.append(Match(key, None if scope is None else [scope]))
+    return matches
+
+
+def all_paths(ref: Reference, blueprint: str | None = None) -> list[str]:
+    """Every key path (as the reference writes it, `[]` for list items), in document order."""
+    return list(dict.fromkeys(key.path for _, items in ref.scopes(blueprint) for key in _walk(items)))
+
+
+def close_matches(ref: Reference, path: str, blueprint: str | None = None) -> list[str]:
+    """Paths a mistyped or partial key probably meant: those ending in it, those similar to it,
+    then those whose last key is similar to its last key."""
+    wanted = normalize(path)
+    paths = {normalize(p): p for p in all_paths(ref, blueprint)}
+    tail = [p for p in paths if p.endswith("." + wanted) or p.lower() == wanted.lower()]
+    similar = difflib.get_close_matches(wanted, list(paths), n=3, cutoff=0.75)
+    by_last: dict[str, list[str]] = {}
+    for p in paths:
+        by_last.setdefault(p.rsplit(".", 1)[-1], []).append(p)
+    last = [p for name in difflib.get_close_matches(wanted.rsplit(".", 1)[-1], list(by_last), n=3, cutoff=0.75) for p in by_last[name]]
+    return [paths[p] for p in dict.fromkeys(tail + similar + last)][:5]
+
+
+def key_section(ref: Reference, match: Match) -> str:
+    where = "every blueprint" if match.blueprints is None else ", ".join(f"`{b}`" for b in match.blueprints)
+    return f"## `{PROJECT}:{match.key.path}` ({where})\n\n" + table([match.key])
 
 
 def _comment(text: str, indent: int) -> list[str]:

@@ -6,7 +6,8 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from modules.base import Args, Module, options
+from hybridai.recorded import component_type
+from modules.base import Args, Module, options, placed, protected
 from modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
 from modules.iam import document
 from modules.target import Target
@@ -31,7 +32,7 @@ class AuditTrail(Module):
 
     def __init__(self, target: Target, args: AuditTrailArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-audit"
-        super().__init__("hybrid-ai:audit_trail:AuditTrail", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        super().__init__(component_type("audit_trail", "AuditTrail"), name, None, placed(target, opts))
         provider = target.provider
         trail_name = f"{args.prefix}-audit"
         trail_arn = f"arn:aws:cloudtrail:{args.region}:{args.account_id}:trail/{trail_name}"

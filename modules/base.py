@@ -7,9 +7,30 @@ from pydantic import BaseModel, ConfigDict
 
 from hybridai import catalog
 from hybridai.config.base import ARGOCD_NAMESPACE
+from hybridai.recorded import component_type
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hybrid-ai"}
 """Label on every Kubernetes object hybrid-ai creates, so operators can tell what Pulumi owns."""
+
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+"""Tolerates the taint GPU nodes carry, so only pods that ask for GPUs land on them."""
+
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+"""Every container hybrid-ai writes itself: no privilege escalation, no Linux capabilities."""
+
+TIERS: dict[str, tuple[int, str]] = {
+    # tier: (priority, preemption policy). Production inference may preempt anything below it so a
+    # latency objective holds under load; research never preempts, it only fills idle capacity.
+    # The same values rank pods (PriorityClass) and queued training (Kueue WorkloadPriorityClass).
+    "production-inference": (100000, "PreemptLowerPriority"),
+    "training": (10000, "PreemptLowerPriority"),
+    "research": (1000, "Never"),
+}
+
+
+def priority_class(tier: str) -> str:
+    """Name of a tier's PriorityClass (and Kueue WorkloadPriorityClass)."""
+    return f"hybridai-{tier}"
 
 
 class Args(BaseModel):
@@ -21,9 +42,15 @@ class Args(BaseModel):
 class Module(pulumi.ComponentResource):
     """A module's component. Pulumi doesn't make a component's children wait for what the component
     was told to depend on (pulumi/pulumi#8721: only the component itself waits), so a Module keeps
-    its `depends_on` — and its parent module's — and `options()` hands them to every child."""
+    its `depends_on` — and its parent module's — and `options()` hands them to every child.
+
+    `children_were_under`: where this module's children were registered before it existed (a
+    resource or a URN). `options()` then gives each child an alias with that parent, so a stack
+    deployed before the module was introduced moves its resources under it instead of replacing
+    them; their own children follow through Pulumi's inherited aliases."""
 
     waits_for: tuple[pulumi.Resource, ...]
+    children_were_under: pulumi.Resource | pulumi.Input[str] | None = None
 
     def __init__(self, type_: str, name: str, props: dict | None, opts: pulumi.ResourceOptions | None):
         super().__init__(type_, name, props, opts)
@@ -34,11 +61,21 @@ class Module(pulumi.ComponentResource):
 
 
 def options(parent: pulumi.Resource, **opts) -> pulumi.ResourceOptions:
-    """Options of a module's child, parented to it and waiting for whatever the module waits for."""
+    """Options of a module's child, parented to it, waiting for whatever the module waits for, and
+    aliased to where the module's children were registered before (see `Module`)."""
     after = getattr(parent, "waits_for", ())
     if after:
         opts["depends_on"] = [*after, *(opts.get("depends_on") or [])]
+    previous = getattr(parent, "children_were_under", None)
+    if previous is not None:
+        opts["aliases"] = [pulumi.Alias(parent=previous), *(opts.get("aliases") or [])]
     return pulumi.ResourceOptions(parent=parent, **opts)
+
+
+def placed(target: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """A module's own options: under its target unless `opts` names another parent (a component
+    composing modules, such as GpuPlatform), with whatever else `opts` says."""
+    return pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts)
 
 
 def pod_security(enforce: str, audit_and_warn: str | None = None) -> dict[str, str]:
@@ -146,3 +183,10 @@ def platform_namespace(
     created = k8s.core.v1.Namespace(name, metadata={"name": namespace, "labels": {**MANAGED_BY, **pod_security_levels}}, opts=child(parent, provider, **options))
     ingress_policy(f"{name.removesuffix('-ns')}-netpol", namespace, ingress, parent, provider, [created])
     return created
+
+
+def former_training_pool(target, cluster: str) -> pulumi.Output[str]:
+    """URN of the one TrainingPool component the AWS modules (network, EKS cluster, node capacity,
+    training storage, budget) were split from: stacks deployed before the split hold their
+    children under it, so each of those modules aliases its children to it (see `Module`)."""
+    return pulumi.create_urn(f"{target.prefix}-{cluster}", component_type("training_pool", "TrainingPool"), parent=target)

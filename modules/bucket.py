@@ -6,7 +6,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from modules.base import Args, Module, options
+from hybridai.recorded import component_type
+from modules.base import Args, Module, options, protected
 from modules.iam import deny_insecure_transport, document
 
 
@@ -41,7 +42,7 @@ class SecureBucket(Module):
     """
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions):
-        super().__init__("hybrid-ai:bucket:SecureBucket", name, None, opts)
+        super().__init__(component_type("bucket", "SecureBucket"), name, None, opts)
         provider = opts.provider
         self.arn = f"arn:aws:s3:::{args.bucket}"
         self.bucket = aws.s3.Bucket(

@@ -7,30 +7,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
-from modules.base import (
-    ARGOCD_NAMESPACE,
-    MANAGED_BY,
-    Args,
-    Module,
-    argo_application,
-    child,
-    from_namespace,
-    pinned_release,
-    platform_namespace,
-    pod_security,
-    protected,
-)
-from modules.gpu_operator import GpuOperator, GpuOperatorArgs
-from modules.monitoring import Monitoring, MonitoringArgs
+from hybridai.recorded import GPU_POOL_LABEL, component_type
+from modules.base import CONTAINER_SECURITY, GPU_TOLERATION, MANAGED_BY, Args, Module, child, placed, priority_class, protected
 from modules.target import Target
-from modules.tenancy import Tenancy, TenancyArgs
 
 CACHE = "model-cache"
 TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
 # Triton and the sync job run as Triton's unprivileged user; the cache volume is group-writable for it.
 RUN_AS = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
-CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 class EdgeModelArgs(Args):
@@ -45,9 +29,6 @@ class EdgeSiteArgs(Args):
     site: str
     namespace: str = "inference"
     distribution: Literal["k3s", "rke2", "jetson"]
-    gpu_model: str
-    nodes: tuple[str, ...]
-    gpus_per_node: int
     timezone: str
     window_cron: str
     window_hours: int
@@ -58,17 +39,11 @@ class EdgeSiteArgs(Args):
     storage_class: str | None = None
     client_cidrs: tuple[str, ...]
     models: tuple[EdgeModelArgs, ...]
-    gpu_operator: GpuOperatorArgs | None
-    """k3s/RKE2 sites; None on Jetson, which runs the device plugin alone."""
-    gpu_namespace: str = "gpu-operator"
-    """Namespace of the Jetson device plugin: the one privileged namespace, as on every cluster."""
-    tenancy: TenancyArgs
-    monitoring: MonitoringArgs
 
 
 class EdgeSite(Module):
-    """One site's GPU setup, the inference namespace (as a tenant), the agent that forwards metrics
-    to the plant hub, and the serving that survives outages:
+    """A site's serving that survives outages, in its inference namespace (a tenant of the site's
+    GPU platform, which also runs the GPU setup and the agent forwarding metrics to the plant hub):
 
     - models are served by Triton from a local cache volume, so a restart while the link is down
       still serves the last good models;
@@ -79,22 +54,15 @@ class EdgeSite(Module):
       capabilities dropped, pinned to the site's GPU nodes.
     """
 
-    def __init__(self, target: Target, args: EdgeSiteArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, target: Target, args: EdgeSiteArgs, namespace: pulumi.Resource, opts: pulumi.ResourceOptions | None = None):
+        """`namespace`: the inference namespace, created by the site's GPU platform."""
         name = f"{target.prefix}-edge"
-        super().__init__("hybrid-ai:edge_site:EdgeSite", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        super().__init__(component_type("edge_site", "EdgeSite"), name, None, placed(target, opts))
         provider = target.provider
         mirror = args.registry_mirror
-        node_selector = {"hybrid-ai.io/gpu-pool": args.site}
-
-        if args.gpu_operator is not None:
-            GpuOperator(target, args.gpu_operator)
-        else:
-            self._device_plugin(name, target, args)
-        tenancy = Tenancy(target, args.tenancy)
-        Monitoring(target, args.monitoring)
-
+        node_selector = {GPU_POOL_LABEL: args.site}
         ns = args.namespace
-        after_ns = [tenancy.namespaces[args.tenancy.tenants[0].name]]
+        after_ns = [namespace]
         cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-cache",
             metadata={"name": CACHE, "namespace": ns, "labels": MANAGED_BY},
@@ -122,7 +90,7 @@ class EdgeSite(Module):
                     "template": {
                         "metadata": {"labels": labels},
                         "spec": {
-                            "priorityClassName": "hybridai-production-inference",
+                            "priorityClassName": priority_class("production-inference"),
                             "nodeSelector": node_selector,
                             "tolerations": [GPU_TOLERATION],
                             "securityContext": RUN_AS,
@@ -242,79 +210,3 @@ class EdgeSite(Module):
             spec={"podSelector": {"matchLabels": labels}, "policyTypes": ["Egress"], "egress": [{"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 9000}]}]},
             opts=child(self, provider, depends_on=[cache]),
         )
-
-    def _device_plugin(self, name: str, target: Target, args: EdgeSiteArgs) -> None:
-        """Jetson: JetPack ships driver and runtime; the device plugin alone advertises the GPU."""
-        provider = target.provider
-        ns_name = args.gpu_namespace
-        # The device plugin mounts the kubelet's device-plugin socket directory (hostPath).
-        namespace = platform_namespace(f"{name}-gpu-ns", ns_name, pod_security("privileged"), [from_namespace(args.monitoring.namespace)], self, provider)
-        labels = {"app.kubernetes.io/name": "nvidia-device-plugin"}
-        resources = {"cpu": "50m", "memory": "64Mi"}
-        k8s.apps.v1.DaemonSet(
-            f"{name}-device-plugin",
-            metadata={"name": "nvidia-device-plugin", "namespace": ns_name, "labels": {**MANAGED_BY, **labels}},
-            spec={
-                "selector": {"matchLabels": labels},
-                "updateStrategy": {"type": "RollingUpdate"},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "priorityClassName": "system-node-critical",
-                        "nodeSelector": {"hybrid-ai.io/gpu-pool": args.site},
-                        "tolerations": [GPU_TOLERATION],
-                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [
-                            {
-                                "name": "nvidia-device-plugin",
-                                "image": catalog.image("device-plugin", args.registry_mirror),
-                                # Tegra discovery: Jetson GPUs aren't visible to NVML.
-                                "env": [{"name": "DEVICE_DISCOVERY_STRATEGY", "value": "tegra"}, {"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
-                                "resources": {"requests": resources, "limits": {"cpu": "100m", "memory": "128Mi"}},
-                                "securityContext": CONTAINER_SECURITY,
-                                "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
-                            }
-                        ],
-                        "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins", "type": "Directory"}}],
-                    },
-                },
-            },
-            opts=child(self, provider, depends_on=[namespace]),
-        )
-        for node in args.nodes:
-            k8s.core.v1.NodePatch(
-                f"{name}-node-{node}",
-                metadata={
-                    "name": node,
-                    "labels": {"hybrid-ai.io/gpu-pool": args.site, "hybrid-ai.io/gpu-model": args.gpu_model, "hybrid-ai.io/gpu-count": str(args.gpus_per_node)},
-                },
-                opts=child(self, provider),
-            )
-
-
-class GitOpsBootstrapArgs(Args):
-    repo_url: str
-    revision: str
-    path: str
-
-
-class GitOpsBootstrap(Module):
-    """One push, while the site is reachable: Argo CD (pinned chart) and the root Application that
-    from then on keeps the site in sync with its folder of the GitOps repository. Everything here is
-    retained on delete, so turning the bootstrap off leaves the site's engine running."""
-
-    def __init__(self, target: Target, args: GitOpsBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
-        name = f"{target.prefix}-gitops"
-        super().__init__("hybrid-ai:edge_site:GitOpsBootstrap", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
-        provider = target.provider
-        keep = {"retain_on_delete": True}
-        namespace = platform_namespace(f"{name}-ns", ARGOCD_NAMESPACE, pod_security("baseline", "restricted"), [], self, provider, **keep)
-        engine = pinned_release(f"{name}-argo-cd", "argo-cd", ARGOCD_NAMESPACE, {"crds": {"install": True, "keep": True}, "dex": {"enabled": False}}, child(self, provider, depends_on=[namespace], **keep))
-        argo_application(
-            f"{name}-root",
-            "site",
-            "default",
-            {"repoURL": args.repo_url, "targetRevision": args.revision, "path": args.path, "directory": {"recurse": True}},
-            child(self, provider, depends_on=[engine], **keep),
-        )
-        self.register_outputs({})

@@ -7,16 +7,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from modules.base import (
-    MANAGED_BY,
-    Args,
-    Module,
-    child,
-    from_namespace,
-    pinned_release,
-    platform_namespace,
-    pod_security,
-)
+from hybridai.recorded import GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, MIG_ALL_DISABLED, MIG_CONFIG_KEY, MIG_CONFIG_LABEL, component_type
+from modules.base import MANAGED_BY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
@@ -65,7 +57,7 @@ class GpuOperator(Module):
 
     def __init__(self, target: Target, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-gpu-operator"
-        super().__init__("hybrid-ai:gpu_operator:GpuOperator", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        super().__init__(component_type("gpu_operator", "GpuOperator"), name, None, placed(target, opts))
         provider = target.provider
 
         # Privileged on purpose and only here: drivers and toolkit install on the host. Inbound:
@@ -106,12 +98,12 @@ class GpuOperator(Module):
             mig_parted = {
                 "version": "v1",
                 "mig-configs": {
-                    "all-disabled": [{"devices": "all", "mig-enabled": False}],
+                    MIG_ALL_DISABLED: [{"devices": "all", "mig-enabled": False}],
                     **dict(sorted(args.mig_configs.items())),
                 },
             }
-            config_map("mig-config", MIG_CONFIG_MAP, "config.yaml", mig_parted)
-            values["migManager"] = {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": "all-disabled"}}
+            config_map("mig-config", MIG_CONFIG_MAP, MIG_CONFIG_KEY, mig_parted)
+            values["migManager"] = {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": MIG_ALL_DISABLED}}
         else:
             values["migManager"] = {"enabled": False}
 
@@ -132,10 +124,10 @@ class GpuOperator(Module):
                 metadata={
                     "name": node.name,
                     "labels": {
-                        "hybrid-ai.io/gpu-pool": node.pool,
-                        "hybrid-ai.io/gpu-model": node.gpu_model,
-                        "hybrid-ai.io/gpu-count": str(node.gpus),
-                        "nvidia.com/mig.config": node.mig_config,
+                        GPU_POOL_LABEL: node.pool,
+                        GPU_MODEL_LABEL: node.gpu_model,
+                        GPU_COUNT_LABEL: str(node.gpus),
+                        MIG_CONFIG_LABEL: node.mig_config,
                     },
                 },
                 opts=child(self, provider, depends_on=[self.release]),

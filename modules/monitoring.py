@@ -8,16 +8,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import model_validator
 
-from modules.base import (
-    MANAGED_BY,
-    Args,
-    Module,
-    child,
-    on_port,
-    pinned_release,
-    platform_namespace,
-    pod_security,
-)
+from hybridai.recorded import component_type
+from modules.base import MANAGED_BY, Args, Module, child, on_port, pinned_release, placed, platform_namespace, pod_security, protected
 from modules.observability import AlertArgs, alert_groups, dashboards
 from modules.target import Target
 
@@ -67,7 +59,7 @@ class Monitoring(Module):
 
     def __init__(self, target: Target, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-monitoring"
-        super().__init__("hybrid-ai:monitoring:Monitoring", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        super().__init__(component_type("monitoring", "Monitoring"), name, None, placed(target, opts))
         provider = target.provider
         ns = args.namespace
         # The API server calls the Prometheus Operator's admission webhook (pod port 10250); edge

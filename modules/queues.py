@@ -5,23 +5,26 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.config.base import KUEUE_NAMESPACE
+from hybridai.recorded import component_type
 from modules.base import (
+    GPU_TOLERATION,
     MANAGED_BY,
+    TIERS,
     Args,
     Module,
     child,
     from_namespace,
     on_port,
     pinned_release,
+    placed,
     platform_namespace,
     pod_security,
+    priority_class,
 )
 from modules.target import Target
 
 NAMESPACE = KUEUE_NAMESPACE
 LOCAL_QUEUE = "training"
-PRIORITIES = {"production-inference": 100000, "training": 10000, "research": 1000}
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 class FlavorArgs(Args):
@@ -53,7 +56,7 @@ class Queues(Module):
 
     def __init__(self, target: Target, args: QueuesArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-queues"
-        super().__init__("hybrid-ai:queues:Queues", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        super().__init__(component_type("queues", "Queues"), name, None, placed(target, opts))
         provider = target.provider
         # The API server calls Kueue's admission webhook (pod port 9443); Prometheus scrapes metrics.
         namespace = platform_namespace(
@@ -72,8 +75,8 @@ class Queues(Module):
             props = {"apiVersion": api, "kind": kind, "metadata": {**metadata, "labels": MANAGED_BY}, **body}
             return pulumi.CustomResource(f"kubernetes:{api}:{kind}", logical, props, opts=after)
 
-        for tier, value in PRIORITIES.items():
-            resource("WorkloadPriorityClass", f"{name}-priority-{tier}", {"name": f"hybridai-{tier}"}, value=value, description=f"hybrid-ai {tier} workloads")
+        for tier, (value, _) in TIERS.items():
+            resource("WorkloadPriorityClass", f"{name}-priority-{tier}", {"name": priority_class(tier)}, value=value, description=f"hybrid-ai {tier} workloads")
         for flavor in args.flavors:
             resource("ResourceFlavor", f"{name}-flavor-{flavor.name}", {"name": flavor.name}, spec={"nodeLabels": flavor.node_labels, "tolerations": [GPU_TOLERATION]})
         for team in args.teams:

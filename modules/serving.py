@@ -5,7 +5,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.config.base import KSERVE_NAMESPACE
+from hybridai.recorded import component_type
 from modules.base import (
+    CONTAINER_SECURITY,
+    GPU_TOLERATION,
     MANAGED_BY,
     Args,
     Module,
@@ -13,13 +16,14 @@ from modules.base import (
     from_namespace,
     on_port,
     pinned_release,
+    placed,
     platform_namespace,
     pod_security,
+    priority_class,
 )
 from modules.target import Target
 
 NAMESPACE = KSERVE_NAMESPACE
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 class ServedModelArgs(Args):
@@ -54,7 +58,7 @@ class Serving(Module):
 
     def __init__(self, target: Target, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-serving"
-        super().__init__("hybrid-ai:serving:Serving", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        super().__init__(component_type("serving", "Serving"), name, None, placed(target, opts))
         provider = target.provider
         # The API server calls KServe's webhooks (pod port 9443); Prometheus scrapes the controller.
         namespace = platform_namespace(
@@ -82,7 +86,7 @@ class Serving(Module):
                 "maxReplicas": model.max_replicas,
                 "scaleMetric": "cpu",
                 "scaleTarget": 70,
-                "priorityClassName": "hybridai-production-inference" if model.production else "hybridai-research",
+                "priorityClassName": priority_class("production-inference" if model.production else "research"),
                 "tolerations": [GPU_TOLERATION],
                 "automountServiceAccountToken": False,
                 "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -90,7 +94,7 @@ class Serving(Module):
                     "modelFormat": {"name": model.model_format},
                     "storageUri": model.storage_uri,
                     "resources": {"requests": {"cpu": "2", "memory": "8Gi", **gpu}, "limits": {"cpu": "2", "memory": "8Gi", **gpu}},
-                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                    "securityContext": CONTAINER_SECURITY,
                 },
             }
             if model.production:

@@ -6,16 +6,9 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from modules.base import MANAGED_BY, Args, Module, child, pod_security, protected
+from hybridai.recorded import DATA_CLASSIFICATION_LABEL, TEAM_LABEL, TIER_LABEL, component_type
+from modules.base import MANAGED_BY, TIERS, Args, Module, child, placed, pod_security, priority_class, protected
 from modules.target import Target
-
-PRIORITY_CLASSES: dict[str, tuple[int, str]] = {
-    # tier: (value, preemption policy). Production inference may preempt anything below it so a
-    # latency objective holds under load; research never preempts, it only fills idle capacity.
-    "production-inference": (100000, "PreemptLowerPriority"),
-    "training": (10000, "PreemptLowerPriority"),
-    "research": (1000, "Never"),
-}
 
 # What a team may do in its own namespace. Explicit resources and verbs, never `*`: no RBAC objects
 # (a team can't grant itself more), no reading secrets (a compromised account can't harvest
@@ -71,20 +64,20 @@ class Tenancy(Module):
 
     def __init__(self, target: Target, args: TenancyArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-tenancy"
-        super().__init__("hybrid-ai:tenancy:Tenancy", name, None, pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=target), opts))
+        super().__init__(component_type("tenancy", "Tenancy"), name, None, placed(target, opts))
         provider = target.provider
 
         self.priority_classes = {
             tier: k8s.scheduling.v1.PriorityClass(
                 f"{name}-priority-{tier}",
-                metadata={"name": f"hybridai-{tier}", "labels": MANAGED_BY},
+                metadata={"name": priority_class(tier), "labels": MANAGED_BY},
                 value=value,
                 preemption_policy=policy,
                 global_default=False,
                 description=f"hybrid-ai {tier} workloads",
                 opts=child(self, provider),
             )
-            for tier, (value, policy) in PRIORITY_CLASSES.items()
+            for tier, (value, policy) in TIERS.items()
         }
 
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
@@ -92,9 +85,9 @@ class Tenancy(Module):
             labels = {
                 **MANAGED_BY,
                 **args.labels,
-                "hybrid-ai.io/team": tenant.name,
-                "hybrid-ai.io/tier": tenant.tier,
-                "hybrid-ai.io/data-classification": tenant.data_classification,
+                TEAM_LABEL: tenant.name,
+                TIER_LABEL: tenant.tier,
+                DATA_CLASSIFICATION_LABEL: tenant.data_classification,
                 **pod_security(args.pod_security),
             }
             # A namespace holds the team's volumes: deleting it would delete their data with it.

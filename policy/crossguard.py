@@ -8,7 +8,7 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation,
 
 from hybridai.config.operations import CostSettings
 from hybridai.cost import estimate
-from hybridai.plan.engine import PlanError, Resource, place
+from hybridai.recorded import Resource, place
 from policy.rules import RULES, PolicyContext, Rule
 
 LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY, "disabled": EnforcementLevel.DISABLED}
@@ -44,10 +44,7 @@ def records(resources: list[Any]) -> list[dict[str, Any]]:
         if provider is not None and provider.urn not in seen:
             seen.add(provider.urn)
             planned.append(Resource(urn=provider.urn, type=provider.resource_type, name=provider.name, parent=None, provider=None, protect=False, retain_on_delete=None, dependencies=[], inputs=dict(provider.props), custom=True))
-    try:
-        place(planned)
-    except PlanError:
-        pass  # a resource outside any Target has no placement; placement rules skip it
+    place(planned)  # a resource outside any Target has no placement; placement rules skip it
     return [r.record() for r in planned]
 
 

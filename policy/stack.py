@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridai.config import StackSpec
-from policy.rules import Level, PolicyContext
+from hybridai.config import Problem, StackSpec
+from policy.rules import RULES, Level, PolicyContext
 
 
 def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
@@ -23,3 +23,12 @@ def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
 
 def overrides_for(spec: StackSpec) -> dict[str, Level]:
     return dict(spec.policy.enforcement)
+
+
+def check_settings(spec: StackSpec) -> list[Problem]:
+    """The stack's `policy` section names rules that exist (each at its key, with the fix)."""
+    return [
+        Problem(("policy", "enforcement", rule), "rule_unknown", "unknown policy rule; `hybridai rules` lists them", level)
+        for rule, level in spec.policy.enforcement.items()
+        if rule not in RULES
+    ]

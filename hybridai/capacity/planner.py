@@ -88,7 +88,7 @@ class PoolInventory:
 
 @dataclass
 class GpuPlan:
-    """The plan of one pool: each model's replicas and profile, each GPU's layout, team quotas."""
+    """The plan of one pool: each model's replicas and profile, and each GPU's layout."""
 
     pool: PoolInventory
     profiles: dict[str, str] = field(default_factory=dict)
@@ -98,17 +98,10 @@ class GpuPlan:
     """model → slices (or whole GPUs) it holds: its replicas and its canary's."""
     layouts: list[Counter] = field(default_factory=list)
     """One Counter per used GPU: profile → instances (`{"gpu": 1}` for a whole GPU)."""
-    quotas: dict[str, Counter] = field(default_factory=dict)
-    """team → extended resource (`nvidia.com/mig-3g.40gb`, `nvidia.com/gpu`) → count."""
 
     @property
     def gpus_used(self) -> int:
         return len(self.layouts)
-
-    def node_layouts(self) -> list[list[Counter]]:
-        """GPU layouts grouped by node, in node order (unused GPUs are absent)."""
-        per = self.pool.gpus_per_node
-        return [self.layouts[i : i + per] for i in range(0, len(self.layouts), per)]
 
 
 class Misfit(NamedTuple):
@@ -137,38 +130,6 @@ def profile_for(demand: InferenceDemand, gpu_model: str) -> str | None:
     return min(fitting)[2] if fitting else WHOLE
 
 
-def placeable(layout: Counter | dict[str, int], gpu_model: str) -> bool:
-    """Whether one GPU of `gpu_model` can hold `layout` (profile → instances): compute within the
-    GPU's slices, and each instance on one of its profile's placements with no two overlapping."""
-    return _placeable(tuple(sorted((p, n) for p, n in layout.items() if n)), gpu_model)
-
-
-@cache
-def _placeable(layout: tuple[tuple[str, int], ...], gpu_model: str) -> bool:
-    geometry = catalog.gpus().models[gpu_model].mig
-    if sum(geometry.profiles[p].compute * n for p, n in layout) > geometry.compute_slices:
-        return False
-    # Largest instances first: they have the fewest placements, so dead ends show early.
-    items = sorted((p for p, n in layout for _ in range(n)), key=lambda p: (-geometry.profiles[p].memory_slices, p))
-
-    def place(i: int, used: int) -> bool:
-        if i == len(items):
-            return True
-        profile = geometry.profiles[items[i]]
-        mask = (1 << profile.memory_slices) - 1
-        # Instances of one profile are interchangeable: try starts in order after the previous one's.
-        first = starts[i - 1] + 1 if i and items[i - 1] == items[i] else 0
-        for start in profile.placements:
-            if start >= first and not used & (mask << start):
-                starts[i] = start
-                if place(i + 1, used | (mask << start)):
-                    return True
-        return False
-
-    starts = [0] * len(items)
-    return place(0, 0)
-
-
 @cache
 def _patterns(gpu_model: str) -> tuple[tuple[tuple[str, int], ...], ...]:
     """Every maximal way of filling one GPU of `gpu_model` with MIG profiles."""
@@ -193,7 +154,7 @@ def _patterns(gpu_model: str) -> tuple[tuple[tuple[str, int], ...], ...]:
 
     grow(0, Counter(), 0, 0)
     # The sums admit some mixes NVIDIA's placement rules don't; only placeable ones are patterns.
-    return tuple(tuple(sorted(p.items())) for p in found if placeable(p, gpu_model))
+    return tuple(tuple(sorted(p.items())) for p in found if catalog.placeable(p, gpu_model))
 
 
 def _weight(gpu_model: str, profile: str) -> float:
@@ -248,7 +209,7 @@ def _first_fit_decreasing(slices: Counter, gpu_model: str) -> list[Counter]:
                 compute + p.compute <= g.compute_slices
                 and memory + p.memory_slices <= g.memory_slices
                 and gpus[i][item] < p.max
-                and _placeable(tuple(sorted({**gpus[i], item: gpus[i][item] + 1}.items())), gpu_model)
+                and catalog.placeable({**gpus[i], item: gpus[i][item] + 1}, gpu_model)
             ):
                 gpus[i][item] += 1
                 used[i][0] += p.compute
@@ -340,7 +301,6 @@ def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand]
                 demand[i] = trial
                 plan = plans[i]
                 plan.profiles[m.name], plan.replicas[m.name], plan.slices[m.name] = profile, m.replicas, m.slices
-                plan.quotas.setdefault(m.team, Counter())[resource_name(profile)] += m.slices
                 break
         else:
             i, profile = options[0]

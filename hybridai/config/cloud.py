@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from collections import Counter
 from typing import Annotated, Literal
@@ -14,7 +13,6 @@ from hybridai import catalog
 from hybridai.config.base import DnsLabel, Model, Problem
 from hybridai.config.components import Team
 from hybridai.config.spec import StackSpec, check_teams
-from hybridai.config.workloads import OverflowJob
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -110,13 +108,6 @@ class GpuNodeGroup(Model):
             raise PydanticCustomError("min_over_max", "minSize ({min}) is larger than maxSize ({max})", {"min": self.min_size, "max": self.max_size})
         return self
 
-    def sized(self, burst_gpus: int) -> GpuNodeGroup:
-        """This group with its sizes settled: `maxSize` as set, or enough nodes for `burst_gpus` at
-        once (so each group alone can carry the week's cloud training); the on-demand fallback as
-        large as the spot group unless set."""
-        size = self.max_size if self.max_size is not None else max(self.min_size, 1, math.ceil(burst_gpus / self.gpus_per_node))
-        fallback = self.on_demand_fallback_max if self.on_demand_fallback_max is not None else size
-        return self.model_copy(update={"max_size": size, "on_demand_fallback_max": fallback})
 
     @property
     def gpu_model(self) -> str:
@@ -126,11 +117,6 @@ class GpuNodeGroup(Model):
     def gpus_per_node(self) -> int:
         return min(catalog.aws().gpu_instances[t].gpus for t in self.instance_types)
 
-    @property
-    def max_gpus(self) -> int:
-        """GPUs the group reaches at most (of a sized group)."""
-        fallback = self.on_demand_fallback_max if self.spot else 0
-        return (self.max_size + fallback) * self.gpus_per_node
 
 
 class EksCluster(Model):
@@ -217,13 +203,6 @@ class CloudPool(Model):
             raise PydanticCustomError("duplicate", "node group name used twice: {dupes}", {"dupes": ", ".join(dupes)})
         return groups
 
-    def sized_groups(self, overflow: list[OverflowJob]) -> list[GpuNodeGroup]:
-        """The GPU node groups, each sized for the overflowing jobs its GPUs can run, all at once."""
-        return [g.sized(sum(o.job.gpus for o in overflow if o.job.fits(g.gpu_model))) for g in self.gpu_node_groups]
-
-    def team_gpus(self, overflow: list[OverflowJob]) -> dict[str, int]:
-        """Each team's GPU quota on the pool: its overflowing training plus its explicit quota."""
-        return {t.name: t.quota.gpus + sum(o.job.gpus for o in overflow if o.job.team == t.name) for t in self.teams}
 
 
 def bucket_name(prefix: str, team: str, account_id: str) -> str:
@@ -236,7 +215,9 @@ def trainer_role_name(prefix: str, team: str) -> str:
     return f"{prefix}-{team}-trainer"
 
 
-def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str], overflow: list[OverflowJob]) -> list[Problem]:
+def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str]) -> list[Problem]:
+    """The pool's teams, region and derived names; its size against the training it carries is
+    checked where it is decided (hybridai/capacity/cloud.py)."""
     problems = check_teams(cloud.teams, reserved=reserved, key=("cloud", "teams"))
     allowed = catalog.aws().jurisdictions[jurisdiction]
     if cloud.region not in allowed:
@@ -248,43 +229,7 @@ def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[
                 cloud.region,
             )
         )
-    for i, group in enumerate(cloud.gpu_node_groups):
-        if group.max_size is None and not any(o.job.fits(group.gpu_model) for o in overflow):
-            problems.append(
-                Problem(
-                    ("cloud", "gpuNodeGroups", i, "maxSize"),
-                    "missing",
-                    "no training job the catalog sends to the cloud runs on this group's GPUs, so nothing sizes it; set maxSize or add `training` jobs",
-                    None,
-                )
-            )
-    for o in overflow:
-        if not any(o.job.fits(g.gpu_model) for g in cloud.gpu_node_groups):
-            biggest = max(catalog.gpus().models[g.gpu_model].memory_gb for g in cloud.gpu_node_groups)
-            problems.append(
-                Problem(
-                    ("training", o.index, "gpuMemoryGb"),
-                    "catalog_does_not_fit",
-                    f"goes to the cloud burst pool and needs GPUs with {o.job.gpu_memory_gb:g} GB, but the node groups' GPUs have at most {biggest:g} GB; "
-                    "add a node group of larger GPUs",
-                    o.job.gpu_memory_gb,
-                )
-            )
-    max_gpus = sum(g.max_gpus for g in cloud.sized_groups(overflow))
-    gpus = cloud.team_gpus(overflow)
-    asked = sum(gpus.values())
     for i, team in enumerate(cloud.teams):
-        if asked > max_gpus and gpus[team.name]:
-            catalog_gpus = sum(o.job.gpus for o in overflow if o.job.team == team.name)
-            training = f" ({catalog_gpus} of them for its training catalog)" if catalog_gpus else ""
-            problems.append(
-                Problem(
-                    ("cloud", "teams", i, "quota", "gpus"),
-                    "quota_exceeds_capacity",
-                    f"teams need {asked} GPUs in all, this team {gpus[team.name]}{training}, but the node groups reach at most {max_gpus}; raise or omit maxSize, or lower the quotas",
-                    team.quota.gpus,
-                )
-            )
         if team.quota.mig:
             problems.append(Problem(("cloud", "teams", i, "quota", "mig"), "mig_profile_unavailable", "the cloud pool runs whole GPUs; remove `mig`", team.quota.mig))
         bucket, role = bucket_name(prefix, team.name, cloud.account_id), trainer_role_name(prefix, team.name)
@@ -312,5 +257,5 @@ class CloudBurstSpec(StackSpec):
     def allowed_regions(self) -> tuple[str, ...]:
         return catalog.aws().jurisdictions[self.jurisdiction]
 
-    def burst_teams(self) -> frozenset[str]:
-        return frozenset(t.name for t in self.cloud.teams)
+    def burst_pool(self) -> CloudPool:
+        return self.cloud

@@ -8,7 +8,6 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.capacity.planner import placeable
 from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, Quantity
 
 
@@ -94,7 +93,7 @@ class GpuPool(Model):
                 )
         compute = sum(geometry.profiles[p].compute * n for p, n in self.mig.items())
         memory = sum(geometry.profiles[p].memory_slices * n for p, n in self.mig.items())
-        if compute > geometry.compute_slices or memory > geometry.memory_slices or not placeable(self.mig, self.gpu_model):
+        if compute > geometry.compute_slices or memory > geometry.memory_slices or not catalog.placeable(self.mig, self.gpu_model):
             raise PydanticCustomError(
                 "mig_layout_too_large",
                 "layout needs {compute}/{cmax} compute and {memory}/{mmax} memory slices of one {gpu}; "

@@ -10,7 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DnsLabel, Model, Quantity
+from hybridai.config.base import DnsLabel, Model, Problem, Quantity
+from hybridai.config.components import OnpremCluster, Team
 
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
@@ -125,9 +126,21 @@ class EdgeSite(Model):
     def gitops_path(self) -> str:
         return (self.gitops.path if self.gitops and self.gitops.path else f"sites/{self.name}")
 
+    def cluster(self) -> OnpremCluster:
+        """The site as a cluster of one GPU pool named after it (Jetson sites as plain kubeadm)."""
+        return OnpremCluster.model_validate(
+            {"name": self.name, "context": self.context, "distribution": "kubeadm" if self.distribution == "jetson" else self.distribution, "driver": self.driver,
+             "gpuPools": [{"name": self.name, "gpuModel": self.gpu_model, "nodes": self.nodes, "gpusPerNode": self.gpus_per_node}]}
+        )
 
-def check_sites(sites: list[EdgeSite]) -> list:
-    from hybridai.config.base import Problem
+    def owner(self) -> Team:
+        """The site's one tenant: its team, in namespace `inference`, holding all of its GPUs."""
+        return Team.model_validate(
+            {"name": self.team, "namespace": "inference", "group": self.group, "tier": "production-inference", "dataClassification": "internal",
+             "quota": {"gpus": len(self.nodes) * self.gpus_per_node, "cpu": "64", "memory": "256Gi", "storage": "1Ti"}}
+        )
 
+
+def check_sites(sites: list[EdgeSite]) -> list[Problem]:
     names = Counter(s.name for s in sites)
     return [Problem(("sites", i, "name"), "duplicate", "site name used twice; names must be unique", s.name) for i, s in enumerate(sites) if names[s.name] > 1]

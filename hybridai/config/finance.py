@@ -51,5 +51,5 @@ class FinanceHybridSpec(CloudBurstSpec):
         problems = check_cluster(self)
         if self.models and not self.audit.decision_log_url:
             problems.append(Problem(("audit", "decisionLogUrl"), "missing", "SOX: served models must log their decisions; name the audit sink", None))
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.capacity.overflow_jobs)
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))
         return problems

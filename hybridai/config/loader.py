@@ -37,7 +37,7 @@ class StackConfigError(Exception):
             lines.append(f"  {self.stack_file}: {key_path(p.loc)}: {p.message}{got}")
         lines.append(
             f"Fix: edit those keys in {self.stack_file} (or `pulumi config set --path '<key.path>' <value>`); "
-            "every key is described in README.md, section 'Stack config reference'."
+            "every key is described in docs/reference.md (`hybridai reference --key <key.path>` prints one)."
         )
         return "\n".join(lines)
 
@@ -119,8 +119,9 @@ def read_stack_file(path: Path, label: str) -> dict[str, Any]:
     return config
 
 
-def parse_spec(stack: str, values: Mapping[str, Any], specs: Mapping[str, type[StackSpec]], label: str | None = None) -> StackSpec:
-    """Validate decoded config values against the spec of the blueprint they name."""
+def validate_spec(stack: str, values: Mapping[str, Any], specs: Mapping[str, type[StackSpec]], label: str | None = None) -> StackSpec:
+    """Decoded config values as the spec of the blueprint they name, every value checked; raises
+    StackConfigError with all problems pydantic finds. Cross-field checks are `spec.check()`."""
     label = label or stack_file_label(stack)
     name = values.get("blueprint")
     spec_type = specs.get(name) if isinstance(name, str) else None
@@ -128,12 +129,22 @@ def parse_spec(stack: str, values: Mapping[str, Any], specs: Mapping[str, type[S
         message = "required key is missing" if name is None else "unknown blueprint"
         raise StackConfigError(label, [Problem(("blueprint",), "blueprint_unknown", f"{message}; use one of {', '.join(sorted(specs))}", NO_VALUE if name is None else name)])
     try:
-        spec = spec_type.model_validate(dict(values), context={"stack": stack})
+        return spec_type.model_validate(dict(values), context={"stack": stack})
     except ValidationError as err:
         raise StackConfigError(label, [_named(_problem(e, spec_type), values) for e in err.errors()]) from None
-    problems = spec.check()
+
+
+def reject(label: str, problems: list[Problem], values: Mapping[str, Any]) -> None:
+    """Raise one StackConfigError listing `problems`, if there are any."""
     if problems:
         raise StackConfigError(label, [_named(p, values) for p in problems])
+
+
+def parse_spec(stack: str, values: Mapping[str, Any], specs: Mapping[str, type[StackSpec]], label: str | None = None) -> StackSpec:
+    """Validate decoded config values against the spec of the blueprint they name, cross-field
+    checks included."""
+    spec = validate_spec(stack, values, specs, label)
+    reject(label or stack_file_label(stack), spec.check(), values)
     return spec
 
 

@@ -34,11 +34,14 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog of the plant cluster: models served with KServe, sized from their load (edge sites list their own models).")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the plant cluster where whole GPUs are left after inference, the rest on the cloud burst pool.")
 
+    def edge_sites(self) -> list[EdgeSite]:
+        return self.sites
+
     def registry_mirrors(self) -> tuple[str, ...]:
         return tuple(sorted({s.registry_mirror.split("/", 1)[0] for s in self.sites if s.registry_mirror}))
 
     def check(self) -> list[Problem]:
         problems = check_cluster(self)
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.capacity.overflow_jobs)
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))
         problems += check_sites(self.sites)
         return problems

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from hybridai import catalog
 from hybridai.config.base import DnsLabel, Model, Quantity
 
 
@@ -93,19 +94,8 @@ class PolicySettings(Model):
     @field_validator("profiles")
     @classmethod
     def _known_profiles(cls, value: list[str] | None) -> list[str] | None:
-        from policy.rules.evaluate import profiles
-
-        unknown = sorted(set(value or []) - set(profiles()))
+        known = catalog.compliance_profiles()
+        unknown = sorted(set(value or []) - set(known))
         if unknown:
-            raise PydanticCustomError("profile_unknown", "unknown compliance profiles {unknown}; use {known}", {"unknown": ", ".join(unknown), "known": ", ".join(profiles())})
-        return value
-
-    @field_validator("enforcement")
-    @classmethod
-    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
-        from policy.rules import RULES
-
-        unknown = sorted(set(value) - set(RULES))
-        if unknown:
-            raise PydanticCustomError("rule_unknown", "unknown policy rules {unknown}; see `hybridai rules`", {"unknown": ", ".join(unknown)})
+            raise PydanticCustomError("profile_unknown", "unknown compliance profiles {unknown}; use {known}", {"unknown": ", ".join(unknown), "known": ", ".join(known)})
         return value

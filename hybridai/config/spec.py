@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from functools import cached_property
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai.config.base import ARGOCD_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
-from hybridai.config.components import GpuOperatorSettings, Team
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings, ServingSettings
-from hybridai.config.workloads import ClusterPlan, plan_cluster
+from hybridai.config.workloads import ServedModel, TrainingJob
+
+if TYPE_CHECKING:
+    from hybridai.config.cloud import CloudPool
+    from hybridai.config.edge import EdgeSite
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
@@ -36,6 +39,14 @@ class StackSpec(Model):
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Policy-as-code checks of the stack.")
     serving: ServingSettings = Field(default_factory=ServingSettings, description="How served models are reached (Gateway API ingress for canaries).")
 
+    # Every blueprint runs an on-prem (or plant) cluster with tenants and a workload catalog; each
+    # blueprint's spec restates these with its own description.
+    onprem: OnpremCluster = Field(description="The on-prem Kubernetes cluster.")
+    gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
+    teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster.")
+    models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
+    training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the cluster's whole GPUs left after inference.")
+
     summary: ClassVar[str] = ""
     default_profiles: ClassVar[tuple[str, ...]] = ()
     """Compliance profiles checked unless the stack lists its own."""
@@ -51,27 +62,17 @@ class StackSpec(Model):
         """Namespaces the platform runs in, with the Pod Security level each may run at: the GPU
         Operator's (privileged: drivers), monitoring, GitOps, queues and serving (baseline). No
         team may take one; policy checks each against its level."""
-        operator = self.gpu_operator.namespace if isinstance(getattr(self, "gpu_operator", None), GpuOperatorSettings) else "gpu-operator"
+        operator = self.gpu_operator.namespace
         baseline = (self.monitoring.namespace, ARGOCD_NAMESPACE, KUEUE_NAMESPACE, KSERVE_NAMESPACE)
         return {operator: "privileged", **{ns: "baseline" for ns in baseline}}
 
-    def burst_teams(self) -> frozenset[str]:
-        """Teams whose training may overflow to a cloud burst pool (none without one)."""
-        return frozenset()
+    def burst_pool(self) -> CloudPool | None:
+        """The stack's cloud burst training pool, if it has one."""
+        return None
 
-    @cached_property
-    def capacity(self) -> ClusterPlan:
-        """The capacity plan of the stack's on-prem cluster (every blueprint has one), from its
-        catalog (`models`, `training`) and its teams' explicit quotas."""
-        return plan_cluster(
-            self.onprem, self.gpu_operator, self.teams, getattr(self, "models", []), getattr(self, "training", []),
-            cluster_key="the on-prem cluster", burst_teams=self.burst_teams(),
-        )
-
-    def cloud_training_hours(self) -> dict[str, float] | None:
-        """team → GPU-hours per week the training catalog sends to the cloud burst pool; None
-        without a catalog (the cost estimate then assumes its own burst)."""
-        return dict(self.capacity.overflow_hours) if getattr(self, "training", []) else None
+    def edge_sites(self) -> list[EdgeSite]:
+        """The stack's edge sites, each its own cluster."""
+        return []
 
     def registry_mirrors(self) -> tuple[str, ...]:
         """Registries the stack pulls through (site mirrors), as image references name them."""
@@ -122,10 +123,10 @@ def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] =
 
 
 def check_cluster(spec: StackSpec) -> list[Problem]:
-    """The on-prem cluster's tenants: unique and clear of platform namespaces; its catalog and the
-    teams' quotas fit its GPUs."""
-    problems = check_teams(spec.teams, reserved=set(spec.platform_namespaces())) + spec.capacity.problems
-    for i, model in enumerate(getattr(spec, "models", [])):
+    """The on-prem cluster's tenants are unique and clear of platform namespaces, and canaries have
+    a Gateway to split traffic (whether the catalog fits the GPUs is hybridai/capacity's to say)."""
+    problems = check_teams(spec.teams, reserved=set(spec.platform_namespaces()))
+    for i, model in enumerate(spec.models):
         if model.canary and not spec.serving.gateway:
             problems.append(
                 Problem(

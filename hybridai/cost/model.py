@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from hybridai import catalog
 from hybridai.config.operations import CostSettings
 from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
-from hybridai.recorded import gpu_nodes
+from hybridai.recorded import NODE_GROUP_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, TEAM_LABEL, TIER_LABEL, eks_cluster_target, gpu_nodes
 
 PLATFORM = "platform"
 UNALLOCATED = "unallocated"
@@ -95,25 +95,25 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
     quotas = _gpu_quotas(resources)
 
     for cluster in of("aws:eks/cluster:Cluster"):
-        price_list, target = _aws_list(cluster, region_of), _cluster_target(cluster["inputs"]["name"], resources)
+        price_list, target = _aws_list(cluster, region_of), eks_cluster_target(cluster["inputs"]["name"], resources)
         hourly = prices.get(price_list, "eks_cluster_hour")
         items.append(LineItem("cloud_platform", "cloud", target, PLATFORM, HOURS_PER_MONTH, "control-plane hours", hourly, _times(hourly, HOURS_PER_MONTH), f"EKS control plane {target}, always on"))
 
     groups = of("aws:eks/nodeGroup:NodeGroup")
-    gpu_groups = [g for g in groups if (g["inputs"].get("labels") or {}).get("hybrid-ai.io/node-role") == "gpu-training"]
+    gpu_groups = [g for g in groups if (g["inputs"].get("labels") or {}).get(NODE_ROLE_LABEL) == ROLE_GPU_TRAINING]
     for group in groups:
         if group in gpu_groups:
             continue
         inputs, price_list = group["inputs"], _aws_list(group, region_of)
         instance, nodes = inputs["instanceTypes"][0], inputs["scalingConfig"]["desiredSize"]
         hourly = prices.get(price_list, instance)
-        items.append(LineItem("cloud_platform", "cloud", _cluster_target(inputs["clusterName"], resources), PLATFORM, nodes * HOURS_PER_MONTH, f"{instance} node-hours", hourly, _times(hourly, nodes * HOURS_PER_MONTH), f"{inputs['nodeGroupName']}: {nodes:g} nodes always on"))
+        items.append(LineItem("cloud_platform", "cloud", eks_cluster_target(inputs["clusterName"], resources), PLATFORM, nodes * HOURS_PER_MONTH, f"{instance} node-hours", hourly, _times(hourly, nodes * HOURS_PER_MONTH), f"{inputs['nodeGroupName']}: {nodes:g} nodes always on"))
 
     # Training bursts run on each pool's main groups (spot where spot is on); fallback groups idle.
     by_pool: dict[str, list[dict]] = defaultdict(list)
     for group in gpu_groups:
         labels = group["inputs"]["labels"]
-        by_pool[labels["hybrid-ai.io/node-group"]].append(group)
+        by_pool[labels[NODE_GROUP_LABEL]].append(group)
     main_groups = []
     for members in by_pool.values():
         spot = [g for g in members if g["inputs"]["capacityType"] == "SPOT"]
@@ -128,7 +128,7 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
         gpus = run_gpus * gpus_of(group) / pool_gpus if pool_gpus else 0
         weekly_hours = gpus * settings.training_hours_per_week
         basis = f"{inputs['nodeGroupName']}: {gpus:g} GPUs × {settings.training_hours_per_week:g} h/week × {settings.weeks_per_month:g} weeks"
-        shares = _shares(quotas.get(_cluster_target(inputs["clusterName"], resources), {}))
+        shares = _shares(quotas.get(eks_cluster_target(inputs["clusterName"], resources), {}))
         share_of = "of the pool's GPU quota"
         if catalog_hours is not None:
             weekly_hours = sum(catalog_hours.values()) * gpus_of(group) / pool_gpus if pool_gpus else 0
@@ -139,7 +139,7 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
         gpu_hour = _times(hourly, 1 / per_instance)
         spot = inputs["capacityType"] == "SPOT"
         discount = prices.list(price_list).spot_discount if spot and prices.list(price_list) else 0.0
-        target = _cluster_target(inputs["clusterName"], resources)
+        target = eks_cluster_target(inputs["clusterName"], resources)
         for team, share in shares.items():
             hours = weekly_hours * settings.weeks_per_month * share
             on_demand = _times(gpu_hour, hours)
@@ -168,7 +168,7 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
         items.append(LineItem("cloud_platform", "cloud", "aws", PLATFORM, HOURS_PER_MONTH, "NAT gateway hours", hourly, _times(hourly, HOURS_PER_MONTH), f"NAT gateway {nat['name']}"))
 
     for bucket in of("aws:s3/bucket:Bucket"):
-        team = (bucket["inputs"].get("tags") or {}).get("hybrid-ai.io/team")
+        team = (bucket["inputs"].get("tags") or {}).get(TEAM_LABEL)
         if not team:
             continue
         price = prices.get(_aws_list(bucket, region_of), "s3_gb_month")
@@ -183,24 +183,14 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
     return items
 
 
-def _cluster_target(cluster_name: str, resources: list[dict]) -> str:
-    """The Target name of an EKS cluster: the target whose GPU operator runs on it."""
-    for r in resources:
-        if r["type"] == "aws:eks/cluster:Cluster" and r["inputs"]["name"] == cluster_name:
-            for t in resources:
-                if t["type"] == "hybrid-ai:target:Target" and t.get("parent") and r["parent"] == t["parent"]:
-                    return t["inputs"]["target"]
-    return cluster_name
-
-
 def _quota_units(resources: list[dict]) -> dict[str, dict[tuple[str, str], dict[str, float]]]:
     """Each team's GPU quota by target: (team, tier) → extended resource → units."""
     teams = {}
     for r in resources:
         if r["type"] == "kubernetes:core/v1:Namespace":
             labels = r["inputs"]["metadata"].get("labels") or {}
-            if "hybrid-ai.io/team" in labels:
-                teams[(r["target"], r["inputs"]["metadata"]["name"])] = (labels["hybrid-ai.io/team"], labels.get("hybrid-ai.io/tier", ""))
+            if TEAM_LABEL in labels:
+                teams[(r["target"], r["inputs"]["metadata"]["name"])] = (labels[TEAM_LABEL], labels.get(TIER_LABEL, ""))
     quotas: dict[str, dict[tuple[str, str], dict[str, float]]] = defaultdict(dict)
     for r in resources:
         if r["type"] == "kubernetes:core/v1:ResourceQuota" and (team := teams.get((r["target"], r["inputs"]["metadata"]["namespace"]))):
@@ -246,7 +236,8 @@ def _advertised(node: _GpuNode, strategy: str) -> dict[str, tuple[float, float]]
         return {"nvidia.com/gpu": (node.gpus, node.gpus)}
     if strategy == "single":
         return {"nvidia.com/gpu": (node.gpus * sum(node.layout.values()), node.gpus)}
-    compute = {p: int(p.split("g.", 1)[0]) * n for p, n in node.layout.items()}
+    profiles = catalog.gpus().models[node.model].mig.profiles
+    compute = {p: profiles[p].compute * n for p, n in node.layout.items()}
     used = sum(compute.values())
     return {f"nvidia.com/mig-{p}": (node.gpus * n, node.gpus * compute[p] / used) for p, n in node.layout.items()}
 

@@ -17,7 +17,8 @@ from pulumi.runtime import rpc
 
 from hybridai.cost import estimate
 from hybridai.plan import review
-from hybridai.plan.engine import Plan, PlanError, Resource
+from hybridai.plan.engine import Plan, PlanError
+from hybridai.recorded import TARGET_TYPE, Resource
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "[secret: redacted by hybridai plan]"
@@ -103,7 +104,7 @@ def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
     files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
     estimate_, policy = None, None
     if plan.spec is not None:
-        estimate_ = estimate(recorded, plan.spec.cost, plan.spec.cloud_training_hours())
+        estimate_ = estimate(recorded, plan.spec.cost, plan.capacity.cloud_training_hours)
         policy = review.policy_report(plan, recorded, estimate_)
         files[Path("cost.json")] = json.dumps(estimate_, indent=2) + "\n"
         files[Path("policy.json")] = json.dumps(policy, indent=2) + "\n"
@@ -113,7 +114,7 @@ def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
     owners: dict[Path, str] = {}
     # GitOps targets: their manifests again under gitops/<target>/, the folder to commit for the
     # site's Argo CD (under `pulumi up` the provider renders the same objects there).
-    gitops = {r.inputs["target"] for r in plan.resources if r.type == "hybrid-ai:target:Target" and r.inputs.get("delivery") == "gitops"}
+    gitops = {r.inputs["target"] for r in plan.resources if r.type == TARGET_TYPE and r.inputs.get("delivery") == "gitops"}
     for resource, record in zip(plan.resources, recorded):
         if resource.type == HELM_RELEASE:
             release = helm_release(resource, record["inputs"])

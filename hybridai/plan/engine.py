@@ -19,49 +19,16 @@ import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from blueprints import SPECS
+from hybridai import recorded
+from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
-from hybridai.config.loader import decode_config, encode_config, parse_spec, read_stack_file
+from hybridai.config.loader import decode_config, encode_config, read_stack_file
 from hybridai.plan.mocks import PlanMocks
-from hybridai.program import run
-
-TARGET_TYPE = "hybrid-ai:target:Target"
-
+from hybridai.program import prepare, run
+from hybridai.recorded import Resource
 
 class PlanError(Exception):
     """The program ran but its resource graph can't be planned (a bug, not bad input)."""
-
-
-@dataclass
-class Resource:
-    urn: str
-    type: str
-    name: str
-    parent: str | None
-    provider: str | None
-    protect: bool
-    retain_on_delete: bool | None
-    dependencies: list[str]
-    inputs: dict[str, Any]
-    custom: bool
-    placement: str | None = None
-    target: str | None = None
-
-    def record(self) -> dict[str, Any]:
-        """The resource as `resources.json`, policy rules and the cost model see it."""
-        return {
-            "urn": self.urn,
-            "type": self.type,
-            "name": self.name,
-            "parent": self.parent,
-            "provider": self.provider,
-            "protect": self.protect,
-            "retain_on_delete": self.retain_on_delete,
-            "dependencies": self.dependencies,
-            "inputs": self.inputs,
-            "placement": self.placement,
-            "target": self.target,
-        }
 
 
 @dataclass
@@ -71,6 +38,8 @@ class Plan:
     resources: list[Resource] = field(default_factory=list)
     spec: StackSpec | None = None
     """The validated stack spec (its cost assumptions price the plan)."""
+    capacity: CapacityPlan | None = None
+    """The stack's capacity plan, as the program decided it."""
 
 
 class RecordingMonitor(MockMonitor):
@@ -126,9 +95,9 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
     label = f"stacks/Pulumi.{stack}.yaml"
     config = read_stack_file(project_dir / "stacks" / f"Pulumi.{stack}.yaml", label)
     wire = encode_config(config)
-    spec = parse_spec(stack, decode_config(wire), SPECS, label)
+    spec, capacity = prepare(stack, decode_config(wire), label)
     resources = execute(run, project=project_name(project_dir), stack=stack, config=wire, on_register=on_register)
-    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec)
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity)
 
 
 def execute(
@@ -170,28 +139,7 @@ def execute(
 
 
 def place(resources: list[Resource]) -> None:
-    """Give each resource the placement and name of the Target it is deployed to."""
-    by_urn = {r.urn: r for r in resources}
-
-    def enclosing_target(urn: str | None) -> Resource | None:
-        while urn:
-            node = by_urn.get(urn)
-            if node is None:
-                return None
-            if node.type == TARGET_TYPE:
-                return node
-            urn = node.parent
-        return None
-
-    unplaced = []
-    for resource in resources:
-        # A custom resource lands where its provider points; a component sits under its Target.
-        # (CrossGuard describes providers without their parent: then the resource's own chain.)
-        target = (enclosing_target(resource.provider) if resource.provider else None) or enclosing_target(resource.urn)
-        if target is None:
-            unplaced.append(resource.urn)
-            continue
-        resource.placement = target.inputs["placement"]
-        resource.target = target.inputs["target"]
+    """Place every resource (see hybridai.recorded.place); one outside any Target is a bug."""
+    unplaced = recorded.place(resources)
     if unplaced:
         raise PlanError("resources outside any Target (no placement):\n  " + "\n  ".join(unplaced))

@@ -9,14 +9,14 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from hybridai.capacity import CapacityPlan
+from hybridai.config import StackSpec
 from hybridai.plan.engine import Plan
-from hybridai.recorded import gpu_nodes
+from hybridai.recorded import PROJECT_TYPE_PREFIX, TARGET_TYPE, gpu_nodes
 from policy.rules import RULES, evaluate
 from policy.rules.evaluate import levels
 from policy.stack import context_for, overrides_for
 
-COMPONENT_PREFIX = "hybrid-ai:"
-TARGET = "hybrid-ai:target:Target"
 
 
 def policy_report(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | None) -> dict[str, Any]:
@@ -80,13 +80,13 @@ def _node_id(text: str) -> str:
 def diagram(records: list[dict[str, Any]]) -> list[str]:
     """Mermaid flowchart: placements → targets (clusters, cloud accounts) → components; edge sites grouped."""
     by_urn = {r["urn"]: r for r in records}
-    targets = [r for r in records if r["type"] == TARGET]
+    targets = [r for r in records if r["type"] == TARGET_TYPE]
     components: dict[str, Counter] = defaultdict(Counter)
     for r in records:
-        if r["type"].startswith(COMPONENT_PREFIX) and r["type"] != TARGET:
+        if r["type"].startswith(PROJECT_TYPE_PREFIX) and r["type"] != TARGET_TYPE:
             # the nearest enclosing Target of the component
             parent = by_urn.get(r.get("parent") or "")
-            while parent is not None and parent["type"] != TARGET:
+            while parent is not None and parent["type"] != TARGET_TYPE:
                 parent = by_urn.get(parent.get("parent") or "")
             if parent is not None:
                 components[parent["urn"]][r["type"].rsplit(":", 1)[-1]] += 1
@@ -97,7 +97,7 @@ def diagram(records: list[dict[str, Any]]) -> list[str]:
 
     def target_block(t: dict, indent: str) -> None:
         tid = _node_id(t["urn"].rsplit("::", 1)[-1])
-        counts = sum(1 for r in records if r.get("target") == t["inputs"]["target"] and r["type"] != TARGET)
+        counts = sum(1 for r in records if r.get("target") == t["inputs"]["target"] and r["type"] != TARGET_TYPE)
         lines.append(f'{indent}subgraph {tid}["{t["inputs"]["target"]} ({counts} resources)"]')
         for component, n in sorted(components[t["urn"]].items()):
             label = component if n == 1 else f"{component} ×{n}"
@@ -119,9 +119,9 @@ def diagram(records: list[dict[str, Any]]) -> list[str]:
     # A cluster created by a component of another target (EKS by the training pool): an arrow.
     for t in targets:
         owner = by_urn.get(t.get("parent") or "")
-        if owner is not None and owner["type"].startswith(COMPONENT_PREFIX) and owner["type"] != TARGET:
+        if owner is not None and owner["type"].startswith(PROJECT_TYPE_PREFIX) and owner["type"] != TARGET_TYPE:
             host = by_urn.get(owner.get("parent") or "")
-            while host is not None and host["type"] != TARGET:
+            while host is not None and host["type"] != TARGET_TYPE:
                 host = by_urn.get(host.get("parent") or "")
             if host is not None:
                 source = f'{_node_id(host["urn"].rsplit("::", 1)[-1])}_{_node_id(owner["type"].rsplit(":", 1)[-1])}'
@@ -134,10 +134,10 @@ _env.filters["money"] = lambda v: "—" if v is None else f"{v:,.0f}"
 _env.filters["signed"] = lambda v: f"{v:+,.0f}"
 
 
-def capacity(spec: Any) -> dict[str, Any]:
+def capacity_table(spec: StackSpec, capacity: CapacityPlan) -> dict[str, Any]:
     """What the capacity planner made of the on-prem cluster, for reviewers: each pool's GPUs
     (partitioned with MIG or whole), each team's GPU quota, and the training sent to the cloud."""
-    plan = spec.capacity
+    onprem = capacity.onprem
 
     def quota(counts: Counter) -> str:
         parts = [f"{n} × {key}" for key, n in sorted(counts.items()) if key != "gpu"]
@@ -147,13 +147,13 @@ def capacity(spec: Any) -> dict[str, Any]:
 
     return {
         "cluster": spec.onprem.name,
-        "strategy": plan.strategy,
+        "strategy": onprem.strategy,
         "pools": [
-            {"name": p.name, "gpu_model": p.gpu_model, "gpus": p.gpu_count, "mig": plan.pool_gpus.get(p.name, (0, 0))[0], "whole": plan.pool_gpus.get(p.name, (0, 0))[1]}
+            {"name": p.name, "gpu_model": p.gpu_model, "gpus": p.gpu_count, "mig": onprem.pool_gpus.get(p.name, (0, 0))[0], "whole": onprem.pool_gpus.get(p.name, (0, 0))[1]}
             for p in spec.onprem.gpu_pools
         ],
-        "teams": [{"name": t.name, "quota": quota(plan.team_quota.get(t.name, Counter()))} for t in spec.teams],
-        "overflow": [{"team": team, "gpus": gpus, "hours": plan.overflow_hours[team]} for team, gpus in sorted(plan.overflow.items())],
+        "teams": [{"name": t.name, "quota": quota(onprem.team_quota.get(t.name, Counter()))} for t in spec.teams],
+        "overflow": [{"team": team, "gpus": gpus, "hours": onprem.overflow_hours[team]} for team, gpus in sorted(onprem.overflow.items())],
     }
 
 
@@ -164,7 +164,7 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
     return _env.get_template("summary.md.j2").render(
         plan=plan,
         spec=plan.spec,
-        capacity=capacity(plan.spec) if plan.spec is not None else None,
+        capacity=capacity_table(plan.spec, plan.capacity) if plan.spec is not None else None,
         diagram=diagram(records),
         counts=sorted(counts.items()),
         total=len(records),

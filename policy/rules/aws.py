@@ -5,9 +5,10 @@ import ipaddress
 import json
 from typing import Any, Iterator
 
+from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL
 from policy.rules.base import Finding, PolicyContext, Resource, of_type, rule
 
-REQUIRED_TAGS = ("hybrid-ai.io/team", "hybrid-ai.io/environment", "hybrid-ai.io/cost-center")
+REQUIRED_TAGS = (TEAM_LABEL, ENVIRONMENT_LABEL, COST_CENTER_LABEL)
 # AWS types that take tags and that hybrid-ai creates (tags on their sub-resources aren't supported).
 TAGGABLE = {
     "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/natGateway:NatGateway",

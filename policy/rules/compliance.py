@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+from hybridai.recorded import CAPACITY_LABEL, DATA_CLASSIFICATION_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, ROLE_INFERENCE, SPOT, TIER_LABEL
 from policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, of_type, rule
 from policy.rules.kubernetes import workloads
 
@@ -11,7 +12,7 @@ DATA_TYPES = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Rep
 
 
 def _phi_namespaces(resources: list[Resource]) -> list[Resource]:
-    return [r for r in resources if kind(r) == "Namespace" and (metadata(r).get("labels") or {}).get("hybrid-ai.io/data-classification") == "phi"]
+    return [r for r in resources if kind(r) == "Namespace" and (metadata(r).get("labels") or {}).get(DATA_CLASSIFICATION_LABEL) == "phi"]
 
 
 @rule("hipaa-no-phi-in-cloud", "No cloud resource holds PHI-classified data")
@@ -21,7 +22,7 @@ def no_phi_in_cloud(resources: list[Resource], ctx: PolicyContext) -> Iterator[F
             yield Finding(r["urn"], f"PHI namespace {metadata(r).get('name')} is on cloud cluster {r['target']}")
     for r in resources:
         tags = r["inputs"].get("tags") if r["type"].startswith("aws:") else None
-        if isinstance(tags, dict) and tags.get("hybrid-ai.io/data-classification") == "phi":
+        if isinstance(tags, dict) and tags.get(DATA_CLASSIFICATION_LABEL) == "phi":
             yield Finding(r["urn"], f"{r['name']} is tagged as holding PHI in the cloud")
 
 
@@ -94,19 +95,19 @@ def residency(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding
 def scale_to_zero(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in of_type(resources, "aws:eks/nodeGroup:NodeGroup"):
         inputs = r["inputs"]
-        if (inputs.get("labels") or {}).get("hybrid-ai.io/node-role") == "gpu-training" and (inputs.get("scalingConfig") or {}).get("minSize") != 0:
+        if (inputs.get("labels") or {}).get(NODE_ROLE_LABEL) == ROLE_GPU_TRAINING and (inputs.get("scalingConfig") or {}).get("minSize") != 0:
             yield Finding(r["urn"], f"{inputs.get('nodeGroupName')} keeps {inputs['scalingConfig'].get('minSize')} GPU nodes up between runs")
 
 
 @rule("gpu-production-inference-not-on-spot", "Production inference doesn't run on spot capacity")
 def inference_not_spot(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
-    inference = {(r["target"], metadata(r).get("name")) for r in resources if kind(r) == "Namespace" and (metadata(r).get("labels") or {}).get("hybrid-ai.io/tier") == "production-inference"}
-    spot_keys = {("hybrid-ai.io/capacity", "spot"), ("eks.amazonaws.com/capacityType", "SPOT"), ("karpenter.sh/capacity-type", "spot")}
+    inference = {(r["target"], metadata(r).get("name")) for r in resources if kind(r) == "Namespace" and (metadata(r).get("labels") or {}).get(TIER_LABEL) == "production-inference"}
+    spot_keys = {(CAPACITY_LABEL, SPOT), ("eks.amazonaws.com/capacityType", "SPOT"), ("karpenter.sh/capacity-type", "spot")}
     for r, spec in workloads(resources):
         if (r["target"], metadata(r).get("namespace")) in inference and set((spec.get("nodeSelector") or {}).items()) & spot_keys:
             yield Finding(r["urn"], f"{kind(r)} {metadata(r).get('name')} serves production inference from spot nodes")
     for r in of_type(resources, "aws:eks/nodeGroup:NodeGroup"):
-        if (r["inputs"].get("labels") or {}).get("hybrid-ai.io/node-role") == "inference" and r["inputs"].get("capacityType") == "SPOT":
+        if (r["inputs"].get("labels") or {}).get(NODE_ROLE_LABEL) == ROLE_INFERENCE and r["inputs"].get("capacityType") == "SPOT":
             yield Finding(r["urn"], f"inference node group {r['inputs'].get('nodeGroupName')} runs on spot")
 
 

@@ -1,18 +1,14 @@
 """Which rules apply to a stack, at what enforcement level, and what they find."""
 from __future__ import annotations
 
-from functools import cache
 from typing import Any, Iterable
 
-import yaml
-from importlib import resources as files
-
+from hybridai import catalog
 from policy.rules.base import RULES, Level, PolicyContext, Resource
 
 
-@cache
 def profiles() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(files.files("hybridai.data").joinpath("compliance.yaml").read_text())["profiles"]
+    return catalog.compliance_profiles()
 
 
 def profile_rules() -> set[str]:

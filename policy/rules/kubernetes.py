@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from hybridai.recorded import TEAM_LABEL
 from policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, rule
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
@@ -150,5 +151,5 @@ def tenant_quotas(resources: list[Resource], ctx: PolicyContext) -> Iterator[Fin
     quotas = {(r["target"], metadata(r).get("namespace")) for r in resources if kind(r) == "ResourceQuota"}
     for r in resources:
         m = metadata(r)
-        if kind(r) == "Namespace" and "hybrid-ai.io/team" in (m.get("labels") or {}) and (r["target"], m.get("name")) not in quotas:
+        if kind(r) == "Namespace" and TEAM_LABEL in (m.get("labels") or {}) and (r["target"], m.get("name")) not in quotas:
             yield Finding(r["urn"], f"tenant namespace {m.get('name')} has no ResourceQuota")

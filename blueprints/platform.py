@@ -1,22 +1,35 @@
-"""Config → module args, shared by the blueprints that run a GPU cluster."""
+"""Spec and capacity plan → the args of a cluster's GPU platform, shared by every blueprint.
+
+Each function maps config values and the capacity plan's decisions onto module args; nothing is
+decided here (hybridai/capacity decides) and nothing is created (the blueprints compose modules).
+"""
 from __future__ import annotations
 
 from collections import Counter
 
 from hybridai import catalog
+from hybridai.capacity import ClusterCapacity, resource_name
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.spec import StackSpec
-from hybridai.config.workloads import ClusterPlan, ServedModel
+from hybridai.config.workloads import ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
+from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
 from modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
+from modules.gpu_platform import GpuPlatformArgs
 from modules.monitoring import MonitoringArgs, OpenCostPricing
 from modules.observability import AlertArgs, ModelObjective
 from modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
 from modules.serving import ServedModelArgs, ServingArgs
+from modules.target import TargetArgs
 from modules.tenancy import TenancyArgs, TenantArgs
 
 
-def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings, plan: ClusterPlan, monitoring_namespace: str) -> GpuOperatorArgs:
+def cluster_target(cluster: OnpremCluster) -> TargetArgs:
+    """A data-center cluster as a deploy target, reached through its kubeconfig context."""
+    return TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig)
+
+
+def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings, capacity: ClusterCapacity, monitoring_namespace: str) -> GpuOperatorArgs:
     """The GPU Operator of a cluster, with the MIG layouts and node labels of its capacity plan."""
     preinstalled = cluster.driver == "preinstalled"
     return GpuOperatorArgs(
@@ -28,10 +41,10 @@ def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings, pla
         cdi=settings.cdi,
         nfd=settings.nfd,
         dcgm_exporter=settings.dcgm_exporter,
-        mig_strategy=plan.strategy,
-        mig_configs=plan.mig_configs,
+        mig_strategy=capacity.strategy,
+        mig_configs=capacity.mig_configs,
         time_slicing_replicas=settings.time_slicing.replicas if settings.time_slicing else None,
-        nodes=tuple(GpuNodeArgs(name=n.name, pool=n.pool, gpu_model=n.gpu_model, mig_config=n.mig_config, gpus=n.gpus) for n in plan.nodes),
+        nodes=tuple(GpuNodeArgs(name=n.name, pool=n.pool, gpu_model=n.gpu_model, mig_config=n.mig_config, gpus=n.gpus) for n in capacity.nodes),
     )
 
 
@@ -54,13 +67,13 @@ def tenancy_args(spec: StackSpec, tenants: list[TenantArgs]) -> TenancyArgs:
     return TenancyArgs(
         tenants=tuple(tenants),
         monitoring_namespace=spec.monitoring.namespace,
-        labels={"hybrid-ai.io/environment": spec.environment, "hybrid-ai.io/cost-center": spec.cost_center},
+        labels={ENVIRONMENT_LABEL: spec.environment, COST_CENTER_LABEL: spec.cost_center},
     )
 
 
-def onprem_tenancy_args(spec: StackSpec) -> TenancyArgs:
+def onprem_tenancy_args(spec: StackSpec, capacity: ClusterCapacity) -> TenancyArgs:
     """The on-prem cluster's tenants, each with the GPU quota of the capacity plan."""
-    return tenancy_args(spec, [tenant(team, spec.capacity.gpu_quota(team.name)) for team in spec.teams])
+    return tenancy_args(spec, [tenant(team, capacity.gpu_quota(team.name)) for team in spec.teams])
 
 
 def onprem_pricing(spec: StackSpec, cluster: OnpremCluster) -> OpenCostPricing:
@@ -116,15 +129,14 @@ def monitoring_args(
     )
 
 
-def onprem_queues_args(spec: StackSpec) -> QueuesArgs | None:
+def onprem_queues_args(spec: StackSpec, capacity: ClusterCapacity) -> QueuesArgs | None:
     """Kueue for the on-prem cluster's training: a flavor per pool with whole GPUs; each team's
     nominal quota is what the planner gave its training jobs in each pool, plus the explicit GPUs of
     a `training`-tier team on the first flavor. None when nobody trains on-prem."""
-    plan = spec.capacity
-    pools = [pool for pool, (_, whole) in plan.pool_gpus.items() if whole]
+    pools = [pool for pool, (_, whole) in capacity.pool_gpus.items() if whole]
     quotas: dict[str, Counter] = {}
     for team in spec.teams:
-        gpus = Counter(plan.training.get(team.name, Counter()))
+        gpus = Counter(capacity.training.get(team.name, Counter()))
         if team.tier == "training" and team.quota.gpus and pools:
             gpus[pools[0]] += team.quota.gpus
         if +gpus:
@@ -134,7 +146,7 @@ def onprem_queues_args(spec: StackSpec) -> QueuesArgs | None:
     by_name = {t.name: t for t in spec.teams}
     return QueuesArgs(
         cohort=f"{spec.onprem.name}-gpus",
-        flavors=tuple(FlavorArgs(name=p, node_labels={"hybrid-ai.io/gpu-pool": p}) for p in pools),
+        flavors=tuple(FlavorArgs(name=p, node_labels={GPU_POOL_LABEL: p}) for p in pools),
         teams=tuple(
             QueueTeamArgs(
                 name=name,
@@ -147,13 +159,12 @@ def onprem_queues_args(spec: StackSpec) -> QueuesArgs | None:
     )
 
 
-def serving_args(spec: StackSpec, decision_log_url: str | None = None) -> ServingArgs | None:
+def serving_args(spec: StackSpec, capacity: ClusterCapacity, decision_log_url: str | None = None) -> ServingArgs | None:
     """KServe for the catalog's models, each sized by the planner: replicas from its load, the
     smallest slice that holds a replica."""
-    models = getattr(spec, "models", [])
+    models = spec.models
     if not models:
         return None
-    plan = spec.capacity
     namespaces = {t.name: t.namespace for t in spec.teams}
     return ServingArgs(
         models=tuple(
@@ -164,8 +175,8 @@ def serving_args(spec: StackSpec, decision_log_url: str | None = None) -> Servin
                 storage_uri=m.storage_uri,
                 # Scale down off-peak to what availability needs, up to the peak the planner sized.
                 replicas=2 if m.production else 1,
-                max_replicas=max(plan.placements[m.name][2], 2 if m.production else 1),
-                gpu_resource=plan.resource(plan.key(plan.placements[m.name][1])),
+                max_replicas=max(capacity.placements[m.name][2], 2 if m.production else 1),
+                gpu_resource=resource_name(capacity.slice_key(capacity.placements[m.name][1])),
                 production=m.production,
                 canary_storage_uri=m.canary.storage_uri if m.canary else None,
                 canary_percent=m.canary.traffic_percent if m.canary else 0,
@@ -175,4 +186,19 @@ def serving_args(spec: StackSpec, decision_log_url: str | None = None) -> Servin
         decision_log_url=decision_log_url,
         gateway=spec.serving.gateway,
         monitoring_namespace=spec.monitoring.namespace,
+    )
+
+
+def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False) -> GpuPlatformArgs:
+    """The on-prem (or plant) cluster's platform: every part sized by its capacity plan. `backlog`:
+    what the queue backlog alert tells on-prem teams to do; `hub`: its Prometheus receives what
+    edge sites forward."""
+    queues = onprem_queues_args(spec, capacity)
+    monitoring = monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models, backlog if queues else None)
+    return GpuPlatformArgs(
+        gpu_operator=gpu_operator_args(spec.onprem, spec.gpu_operator, capacity, spec.monitoring.namespace),
+        tenancy=onprem_tenancy_args(spec, capacity),
+        serving=serving_args(spec, capacity, decision_log_url),
+        monitoring=monitoring.model_copy(update={"receive_remote_write": hub}),
+        queues=queues,
     )

@@ -1,0 +1,92 @@
+"""AwsNetwork: the VPC a cloud burst pool's cluster and nodes live in (or an existing one)."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from hybridai.recorded import component_type
+from modules.base import Args, Module, former_training_pool, options, placed
+from modules.target import Target
+
+
+class AwsNetworkArgs(Args):
+    prefix: str
+    """Stack prefix: physical names are `<prefix>-<cluster>-…`."""
+    cluster: str
+    """Target name of the EKS cluster the network is for."""
+    vpc_cidr: str
+    availability_zones: int
+    nat_gateways: Literal["per-az", "single"]
+    existing_vpc_id: str | None = None
+    existing_private_subnet_ids: tuple[str, ...] = ()
+
+
+class AwsNetwork(Module):
+    """Private subnets across availability zones with NAT egress, in a new VPC — or the private
+    subnets of an existing VPC, used as they are. `private_subnet_ids` is what the cluster and its
+    nodes run in; nothing here gets a public address."""
+
+    private_subnet_ids: list[pulumi.Input[str]]
+
+    def __init__(self, target: Target, args: AwsNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        # Children keep the names they had under the TrainingPool component.
+        name = f"{target.prefix}-{args.cluster}"
+        super().__init__(component_type("aws_network", "AwsNetwork"), f"{name}-network", None, placed(target, opts))
+        self.children_were_under = former_training_pool(target, args.cluster)
+        self._name, self._provider = name, target.provider
+        self.private_subnet_ids = list(args.existing_private_subnet_ids) if args.existing_vpc_id else self._vpc(args, f"{args.prefix}-{args.cluster}")
+        self.register_outputs({"privateSubnetIds": self.private_subnet_ids})
+
+    def _opts(self, **opts) -> pulumi.ResourceOptions:
+        return options(self, provider=self._provider, **opts)
+
+    def _vpc(self, args: AwsNetworkArgs, physical: str) -> list[pulumi.Input[str]]:
+        name = self._name
+        vpc_net = ipaddress.ip_network(args.vpc_cidr)
+        blocks = list(vpc_net.subnets(prefixlen_diff=3))
+        # Private subnets get the big blocks (the VPC CNI gives every pod an address); public
+        # subnets, which only hold NAT gateways, small ones carved from the last block.
+        private_cidrs = [str(b) for b in blocks[: args.availability_zones]]
+        public_cidrs = [str(b) for b in list(blocks[-1].subnets(new_prefix=min(28, blocks[-1].prefixlen + 5)))[: args.availability_zones]]
+
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True, tags={"Name": physical}, opts=self._opts())
+        zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOptions(parent=self, provider=self._provider))
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={"Name": physical}, opts=self._opts())
+        public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}], tags={"Name": f"{physical}-public"}, opts=self._opts())
+
+        nats: list[aws.ec2.NatGateway] = []
+        private_ids = []
+        for i in range(args.availability_zones):
+            zone = zones.names.apply(lambda names, i=i: names[i])
+            public = aws.ec2.Subnet(
+                f"{name}-public-{i}",
+                vpc_id=vpc.id,
+                cidr_block=public_cidrs[i],
+                availability_zone=zone,
+                # Nothing launched here gets a public address unless asked: only NAT gateways live here.
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{physical}-public-{i}", "kubernetes.io/role/elb": "1"},
+                opts=self._opts(),
+            )
+            aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=public.id, route_table_id=public_rt.id, opts=self._opts())
+            if args.nat_gateways == "per-az" or i == 0:
+                eip = aws.ec2.Eip(f"{name}-nat-{i}-eip", domain="vpc", tags={"Name": f"{physical}-nat-{i}"}, opts=self._opts())
+                nats.append(aws.ec2.NatGateway(f"{name}-nat-{i}", subnet_id=public.id, allocation_id=eip.allocation_id, tags={"Name": f"{physical}-nat-{i}"}, opts=self._opts(depends_on=[igw])))
+            private = aws.ec2.Subnet(
+                f"{name}-private-{i}",
+                vpc_id=vpc.id,
+                cidr_block=private_cidrs[i],
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{physical}-private-{i}", "kubernetes.io/role/internal-elb": "1", f"kubernetes.io/cluster/{physical}": "shared"},
+                opts=self._opts(),
+            )
+            private_rt = aws.ec2.RouteTable(
+                f"{name}-private-{i}-rt", vpc_id=vpc.id, routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[-1].id}], tags={"Name": f"{physical}-private-{i}"}, opts=self._opts()
+            )
+            aws.ec2.RouteTableAssociation(f"{name}-private-{i}-rta", subnet_id=private.id, route_table_id=private_rt.id, opts=self._opts())
+            private_ids.append(private.id)
+        return private_ids

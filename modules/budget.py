@@ -1,0 +1,52 @@
+"""Budget: an AWS monthly budget on a stack's cloud spend, with alerts."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from hybridai.recorded import component_type
+from modules.base import Args, Module, former_training_pool, options, placed
+from modules.target import Target
+
+
+class BudgetArgs(Args):
+    prefix: str
+    cluster: str
+    """Target name of the EKS cluster the budget is named after."""
+    monthly_limit_usd: float
+    thresholds_percent: tuple[int, ...]
+    notify: tuple[str, ...]
+
+
+class Budget(Module):
+    """Alerts by e-mail when actual or forecast spend of the stack passes each threshold."""
+
+    def __init__(self, target: Target, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None):
+        # Its budget keeps the name it had under the TrainingPool component.
+        name = f"{target.prefix}-{args.cluster}"
+        super().__init__(component_type("budget", "Budget"), f"{name}-budget-alerts", None, placed(target, opts))
+        self.children_were_under = former_training_pool(target, args.cluster)
+        aws.budgets.Budget(
+            f"{name}-budget",
+            name=f"{args.prefix}-{args.cluster}-monthly",
+            budget_type="COST",
+            limit_amount=f"{args.monthly_limit_usd:.2f}",
+            limit_unit="USD",
+            time_unit="MONTHLY",
+            # Spend of this stack only: its resources carry the tag through the provider's default
+            # tags (activate `hybrid-ai.io/stack` as a cost allocation tag in the billing console).
+            cost_filters=[{"name": "TagKeyValue", "values": [f"user:hybrid-ai.io/stack${args.prefix}"]}],
+            notifications=[
+                {
+                    "comparison_operator": "GREATER_THAN",
+                    "threshold": threshold,
+                    "threshold_type": "PERCENTAGE",
+                    "notification_type": kind,
+                    "subscriber_email_addresses": list(args.notify),
+                }
+                for threshold in args.thresholds_percent
+                for kind in ("ACTUAL", "FORECASTED")
+            ],
+            opts=options(self, provider=target.provider),
+        )
+        self.register_outputs({})

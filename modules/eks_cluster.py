@@ -1,0 +1,169 @@
+"""EksCluster: the EKS control plane of a cloud burst pool, its system nodes, and the cluster as a target."""
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, TARGET_TYPE, component_type
+from modules.base import Args, Module, former_training_pool, options, placed
+from modules.iam import trust
+from modules.node_group import node_group
+from modules.target import Target, TargetArgs
+
+NODE_POLICIES = {
+    # The managed policies worker nodes need, and no more: join the cluster, pull images, run the VPC CNI.
+    "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "ecr-pull": "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+    "cni": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+}
+ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
+
+
+class EksClusterArgs(Args):
+    prefix: str
+    """Stack prefix: the cluster is `<prefix>-<cluster>`."""
+    cluster: str
+    """Target name of the cluster."""
+    region: str
+    kubernetes_version: str
+    public_access_cidrs: tuple[str, ...]
+    """Empty: private API endpoint only."""
+    admin_role_arns: tuple[str, ...]
+    system_instance_type: str
+    log_types: tuple[str, ...]
+    log_retention_days: int
+
+
+class EksCluster(Module):
+    """EKS, secure by default: a private API endpoint (public only for listed CIDRs), secrets
+    envelope-encrypted with a rotating KMS key, control-plane logs with our retention, access
+    entries only (no aws-auth ConfigMap, no implicit admin for whoever created it), a small
+    on-demand system node group, the node role GPU capacity joins with, and the core add-ons.
+
+    `target` is the cluster as a deploy target: a kubeconfig for this one cluster, authenticated
+    by the deployer's AWS identity (`aws eks get-token`), which must be one of the admin roles.
+    Anything deployed through it waits for the system nodes, add-ons and admin access."""
+
+    def __init__(self, target: Target, args: EksClusterArgs, subnet_ids: list[pulumi.Input[str]], opts: pulumi.ResourceOptions | None = None):
+        # Children keep the names they had under the TrainingPool component.
+        name = f"{target.prefix}-{args.cluster}"
+        super().__init__(component_type("eks_cluster", "EksCluster"), f"{name}-cluster", None, placed(target, opts))
+        former = former_training_pool(target, args.cluster)
+        self.children_were_under = former
+        self._name, self._provider = name, target.provider
+        self.cluster_name = physical = f"{args.prefix}-{args.cluster}"
+
+        # Keys are data: losing one makes everything it encrypted unreadable.
+        self.secrets_key = aws.kms.Key(
+            f"{name}-eks-key",
+            description=f"{physical}-eks: EKS secrets envelope encryption",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=self._opts(protect=True, retain_on_delete=True),
+        )
+        aws.kms.Alias(f"{name}-eks-key-alias", name=f"alias/{physical}-eks", target_key_id=self.secrets_key.key_id, opts=self._opts())
+
+        cluster_role = aws.iam.Role(f"{name}-cluster-role", name=f"{physical}-cluster", assume_role_policy=trust("eks.amazonaws.com"), opts=self._opts())
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-role-policy", role=cluster_role.name, policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy", opts=self._opts()
+        )
+        # Created before the cluster so retention is ours (EKS would create it with no expiry).
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/eks/{physical}/cluster", retention_in_days=args.log_retention_days, opts=self._opts())
+        public = bool(args.public_access_cidrs)
+        self.cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=physical,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config={
+                "subnet_ids": subnet_ids,
+                "endpoint_private_access": True,
+                # Private by default; a public endpoint only ever answers the listed networks.
+                "endpoint_public_access": public,
+                **({"public_access_cidrs": list(args.public_access_cidrs)} if public else {}),
+            },
+            encryption_config={"provider": {"key_arn": self.secrets_key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=list(args.log_types),
+            # Access entries only (no aws-auth ConfigMap), and no implicit admin for whoever created it.
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
+            opts=self._opts(depends_on=[log_group, cluster_policy]),
+        )
+        admins = self._access_entries(args)
+
+        self.node_role = aws.iam.Role(f"{name}-node-role", name=f"{physical}-node", assume_role_policy=trust("ec2.amazonaws.com"), opts=self._opts())
+        self.node_policies = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-role-{key}", role=self.node_role.name, policy_arn=arn, opts=self._opts()) for key, arn in NODE_POLICIES.items()
+        ]
+        system = node_group(
+            self,
+            f"{name}-system",
+            f"{physical}-system",
+            provider=self._provider,
+            cluster=self.cluster,
+            role=self.node_role,
+            subnet_ids=subnet_ids,
+            depends_on=self.node_policies,
+            instance_types=[args.system_instance_type],
+            ami_type="AL2023_x86_64_STANDARD",
+            capacity="ON_DEMAND",
+            scaling={"desired_size": 2, "min_size": 2, "max_size": 3},
+            labels={NODE_ROLE_LABEL: ROLE_SYSTEM},
+            disk_gb=50,
+        )
+        self.addons = {
+            addon: aws.eks.Addon(
+                f"{name}-addon-{addon}",
+                cluster_name=self.cluster.name,
+                addon_name=addon,
+                # EKS picks the add-on version that matches the cluster version; a cluster upgrade
+                # moves them together.
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                opts=self._opts(depends_on=[system] if addon == "coredns" else [self.cluster]),
+            )
+            for addon in ADDONS
+        }
+
+        kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.certificate_authority.data).apply(lambda a: _kubeconfig(physical, a[0], a[1], args.region))
+        self.target = Target(args.prefix, args.cluster, TargetArgs(placement="cloud", kubeconfig=kubeconfig), opts=options(self, depends_on=[system, *admins, *self.addons.values()]))
+        self.former_target = pulumi.create_urn(f"{args.prefix}-{args.cluster}", TARGET_TYPE, parent=former)
+        """Where the cluster's Target was registered before the split (its platform's parts were under it)."""
+        self.register_outputs({"clusterName": self.cluster.name, "clusterArn": self.cluster.arn, "endpoint": self.cluster.endpoint})
+
+    def _opts(self, **opts) -> pulumi.ResourceOptions:
+        return options(self, provider=self._provider, **opts)
+
+    def _access_entries(self, args: EksClusterArgs) -> list[pulumi.Resource]:
+        created = []
+        for arn in args.admin_role_arns:
+            role = arn.rsplit("/", 1)[-1].lower()
+            entry = aws.eks.AccessEntry(f"{self._name}-admin-{role}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD", opts=self._opts())
+            created.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{self._name}-admin-{role}-policy",
+                    cluster_name=self.cluster.name,
+                    principal_arn=arn,
+                    policy_arn=ADMIN_POLICY,
+                    access_scope={"type": "cluster"},
+                    opts=self._opts(depends_on=[entry]),
+                )
+            )
+        return created
+
+
+def _kubeconfig(cluster: str, endpoint: str, authority: str, region: str) -> str:
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": ["eks", "get-token", "--cluster-name", cluster, "--region", region, "--output", "json"]}}
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster, "cluster": {"server": endpoint, "certificate-authority-data": authority}}],
+            "users": [{"name": cluster, "user": user}],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+            "current-context": cluster,
+        },
+        sort_keys=True,
+    )

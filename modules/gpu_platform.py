@@ -1,0 +1,60 @@
+"""GpuPlatform: a GPU cluster with the platform on it — the same composition on every cluster."""
+from __future__ import annotations
+
+import pulumi
+
+from hybridai.recorded import component_type
+from modules.base import Args, Module, options, placed
+from modules.device_plugin import DevicePlugin, DevicePluginArgs
+from modules.gpu_operator import GpuOperator, GpuOperatorArgs
+from modules.monitoring import Monitoring, MonitoringArgs
+from modules.queues import Queues, QueuesArgs
+from modules.serving import Serving, ServingArgs
+from modules.target import Target
+from modules.tenancy import Tenancy, TenancyArgs
+
+
+class GpuPlatformArgs(Args):
+    gpu_operator: GpuOperatorArgs | None = None
+    """The NVIDIA GPU Operator (data-center clusters, EKS, k3s/RKE2 sites)."""
+    device_plugin: DevicePluginArgs | None = None
+    """The device plugin alone, where the OS image ships driver and runtime (Jetson sites)."""
+    tenancy: TenancyArgs
+    serving: ServingArgs | None = None
+    """KServe and the catalog's InferenceServices; None: the cluster serves no catalog models."""
+    monitoring: MonitoringArgs
+    queues: QueuesArgs | None = None
+    """Kueue; None: nobody trains on the cluster."""
+
+
+class GpuPlatform(Module):
+    """Everything a GPU cluster runs for its tenants, in the order it must come up: GPU setup,
+    tenants, serving (once their namespaces exist), monitoring, and training queues (once the
+    namespaces and the monitoring CRDs their ServiceMonitor needs exist). Each part is present when
+    its args are."""
+
+    def __init__(
+        self,
+        target: Target,
+        args: GpuPlatformArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        parts_were_under: pulumi.Resource | pulumi.Input[str] | None = None,
+    ):
+        """`parts_were_under`: where the parts were registered before the platform existed —
+        directly under `target` (the default), or a URN where the target itself moved since."""
+        if (args.gpu_operator is None) == (args.device_plugin is None):
+            raise pulumi.ResourceError("a GPU platform needs exactly one of the GPU Operator or the device plugin", target)
+        super().__init__(component_type("gpu_platform", "GpuPlatform"), f"{target.prefix}-platform", None, placed(target, opts))
+        # Deployed stacks move the parts under the platform instead of replacing them.
+        self.children_were_under = parts_were_under if parts_were_under is not None else target
+
+        if args.gpu_operator is not None:
+            self.gpu_operator: GpuOperator | None = GpuOperator(target, args.gpu_operator, opts=options(self))
+        else:
+            self.gpu_operator = None
+            DevicePlugin(target, args.device_plugin, opts=options(self))
+        self.tenancy = Tenancy(target, args.tenancy, opts=options(self))
+        self.serving = Serving(target, args.serving, opts=options(self, depends_on=[self.tenancy])) if args.serving else None
+        self.monitoring = Monitoring(target, args.monitoring, opts=options(self))
+        self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
+        self.register_outputs({"namespaces": {team: ns.metadata.name for team, ns in self.tenancy.namespaces.items()}})
