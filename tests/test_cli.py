@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from blueprints import BLUEPRINTS
-from hybridai.cli import app, config_reference
+from hybridai.cli import app
 from tests.conftest import ROOT
 
 runner = CliRunner()
@@ -94,13 +94,6 @@ def test_new_refuses_to_overwrite_and_unknown_blueprints(project: Path) -> None:
     assert result.exit_code == 2 and "unknown blueprint 'retail-cloud'" in result.stderr
 
 
-def test_readme_config_reference_is_generated_from_the_models() -> None:
-    readme = (ROOT / "README.md").read_text()
-    start, end = "<!-- reference:start -->\n", "<!-- reference:end -->"
-    embedded = readme[readme.index(start) + len(start) : readme.index(end)]
-    assert embedded == config_reference(), "README is stale: run `hybridai reference --readme README.md`"
-
-
 def test_plan_in_a_fresh_process_prints_no_noise(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "hybridai.cli", "plan", "healthcare-dev", "--out", str(tmp_path / "out"), "--project-dir", str(ROOT)],
@@ -175,7 +168,7 @@ def test_summary_diagram_shows_every_cluster_under_its_placement(stack: str) -> 
         assert f'["{placement}"]' in mermaid
     assert mermaid.count("subgraph") == mermaid.count("end")
     if stack == "finance-prod":
-        assert "fin_prod_aws_TrainingPool -->|creates| fin_prod_training" in mermaid
+        assert "fin_prod_aws_EksCluster -->|creates| fin_prod_training" in mermaid
 
 
 def test_summary_shows_what_the_planner_made_of_the_cluster_for_review() -> None:

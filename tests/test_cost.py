@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from blueprints.common import onprem_pricing
+from blueprints.platform import onprem_pricing
 from hybridai import catalog
+from hybridai.program import prepare
 from hybridai.config.operations import CostSettings
 from hybridai.cost import estimate
 from hybridai.cost.onprem import gpu_month_usd
@@ -106,14 +107,13 @@ def test_every_example_stack_writes_a_complete_cost_json(example_stack: str) -> 
 
 
 def test_opencost_gpu_price_is_the_cost_models_per_gpu_month() -> None:
-    from hybridai.config.loader import decode_config, encode_config
-    from hybridai.config import parse_spec
-    from blueprints import SPECS
     import yaml
+
+    from hybridai.config.loader import decode_config, encode_config
     from tests.conftest import ROOT
 
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.finance-prod.yaml").read_text())["config"]
-    spec = parse_spec("finance-prod", decode_config(encode_config(config)), SPECS)
+    spec = prepare("finance-prod", decode_config(encode_config(config)))[0]
     pricing = onprem_pricing(spec, spec.onprem)
     assert pricing.gpu_hour == pytest.approx(gpu_month_usd("L40S-48GB", spec.cost) / 730)
 

@@ -9,18 +9,18 @@ from collections import Counter
 import pytest
 import yaml
 
-from blueprints import SPECS
 from hybridai import catalog
-from hybridai.capacity import PoolInventory, plan_inference
+from hybridai.program import prepare
+from hybridai.capacity import PoolInventory, inference_demand, plan_inference
 from hybridai.capacity.planner import WHOLE
-from hybridai.config.loader import decode_config, encode_config, parse_spec
+from hybridai.config.loader import decode_config, encode_config
 from tests.conftest import EXAMPLE_STACKS, ROOT, planned
 from tests.helpers import of_kind, of_type, release
 
 
 def spec_of(stack: str):
     config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return parse_spec(stack, decode_config(encode_config(config)), SPECS)
+    return prepare(stack, decode_config(encode_config(config)))[0]
 
 
 def deployed_strategy(stack: str) -> str:
@@ -62,7 +62,7 @@ def planner_output(spec):
     for team in spec.teams:
         for profile, n in team.quota.mig.items():
             reserved[next(iter(reserved))][profile] += n
-    return plan_inference(pools, [m.demand() for m in spec.models], {k: v for k, v in reserved.items() if v})
+    return plan_inference(pools, [inference_demand(m) for m in spec.models], {k: v for k, v in reserved.items() if v})
 
 
 def training_split(stack: str) -> tuple[Counter, Counter]:
@@ -116,11 +116,13 @@ def test_resource_quotas_are_the_catalogs_needs_plus_the_explicit_quota(stack: s
     plan, _ = planned(stack)
     hard = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"] for r in of_kind(plan.resources, "ResourceQuota") if r.target == spec.onprem.name}
     [*pools] = planner_output(spec)
+    team_of = {m.name: m.team for m in spec.models}
     for team in spec.teams:
         expected = Counter()
         for pool in pools:
-            for resource, n in pool.quotas.get(team.name, Counter()).items():
-                expected[advertised(stack, resource)] += n
+            for model, profile in pool.profiles.items():
+                if team_of[model] == team.name:
+                    expected[advertised(stack, "nvidia.com/gpu" if profile == WHOLE else f"nvidia.com/mig-{profile}")] += pool.slices[model]
         expected["nvidia.com/gpu"] += training_split(stack)[0][team.name]
         expected["nvidia.com/gpu"] += team.quota.gpus
         for profile, n in team.quota.mig.items():
@@ -158,7 +160,7 @@ def test_training_gets_on_prem_queue_quota_and_the_rest_sizes_the_burst_pool(sta
         # per pool with whole GPUs; the others at zero)
         flavors = queues[(spec.onprem.name, team)]["resourceGroups"][0]["flavors"]
         assert sum(int(r["nominalQuota"]) for f in flavors for r in f["resources"] if r["name"] == "nvidia.com/gpu") == gpus
-    if not hasattr(spec, "cloud"):
+    if spec.burst_pool() is None:
         assert not cloud
         return
     groups = {r.inputs["nodeGroupName"]: r.inputs["scalingConfig"]["maxSize"] for r in of_type(plan.resources, "aws:eks/nodeGroup:NodeGroup")}

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from blueprints import SPECS
-from hybridai.config import StackConfigError, parse_spec
+from hybridai.config import StackConfigError
+from hybridai.program import prepare
 from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan.artifacts import render
 from hybridai.plan.engine import run_plan
@@ -124,7 +124,7 @@ def test_a_bad_site_entry_names_the_site() -> None:
     broken["sites"][2]["gpuModel"] = "L4-24GB"  # a Jetson site with a discrete GPU
     broken["sites"][0]["maintenanceWindow"]["start"] = "25:00"
     with pytest.raises(StackConfigError) as caught:
-        parse_spec(STACK, broken, SPECS)
+        prepare(STACK, broken)[0]
     text = caught.value.render()
     assert "hybrid-ai:sites[2]: site line-3: jetson sites run Jetson modules" in text
     assert "hybrid-ai:sites[0].maintenanceWindow.start: site line-1:" in text
@@ -148,7 +148,7 @@ def test_bad_site_input(path: list, value: Any, loc: tuple, kind: str) -> None:
         node = node[part]
     node[path[-1]] = value
     with pytest.raises(StackConfigError) as caught:
-        parse_spec(STACK, broken, SPECS)
+        prepare(STACK, broken)[0]
     assert (loc, kind) in {(p.loc, p.type) for p in caught.value.problems}
 
 

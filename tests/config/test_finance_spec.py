@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from blueprints import SPECS
-from hybridai.config import StackConfigError, parse_spec
+from hybridai.config import StackConfigError
+from hybridai.program import prepare
 from hybridai.config.finance import FinanceHybridSpec
 from hybridai.config.loader import decode_config, encode_config
 from tests.conftest import ROOT
@@ -21,7 +21,7 @@ def base_values(stack: str = "finance-prod") -> dict[str, Any]:
 
 def problems_of(values: dict[str, Any]) -> set[tuple[tuple, str]]:
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("finance-prod", values, SPECS)
+        prepare("finance-prod", values)[0]
     return {(p.loc, p.type) for p in caught.value.problems}
 
 
@@ -76,24 +76,24 @@ def test_region_error_names_the_allowed_regions() -> None:
     values = base_values()
     values["cloud"]["region"] = "us-east-1"
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("finance-prod", values, SPECS)
+        prepare("finance-prod", values)[0]
     text = caught.value.render()
     assert "hybrid-ai:cloud.region: region is outside jurisdiction `eu`, where data must stay; use one of eu-central-1" in text
     assert "(got 'us-east-1')" in text
 
 
 def test_derived_defaults() -> None:
-    spec = parse_spec("finance-prod", base_values(), SPECS)
+    spec, capacity = prepare("finance-prod", base_values())
     assert isinstance(spec, FinanceHybridSpec)
     # The training catalog's overflow sizes the pool: fraud-retrain 1536/48 = 32 GPUs (fraud-features,
     # 96/24 = 4, fits on-prem), credit-retrain 384/24 = 16.
-    assert spec.capacity.overflow == {"fraud": 32, "credit": 16}
-    assert spec.capacity.training == {"fraud": {"l40s": 4}}
-    [group] = spec.cloud.sized_groups(spec.capacity.overflow_jobs)
+    assert capacity.onprem.overflow == {"fraud": 32, "credit": 16}
+    assert capacity.onprem.training == {"fraud": {"l40s": 4}}
+    [group] = capacity.cloud.groups
     # maxSize omitted: 48 GPUs ÷ 8 per p4de = 6 nodes, and the on-demand fallback as large.
-    assert (group.min_size, group.spot, group.max_size, group.on_demand_fallback_max) == (0, True, 6, 6)
+    assert (group.min_size, group.spot, group.max_size, group.fallback_max) == (0, True, 6, 6)
     assert group.gpu_model == "A100-80GB" and group.gpus_per_node == 8
-    assert spec.cloud.team_gpus(spec.capacity.overflow_jobs) == {"fraud": 32, "credit": 16}
+    assert capacity.cloud.team_gpus == {"fraud": 32, "credit": 16}
     assert spec.cloud.cluster.public_access_cidrs == []
     assert spec.cloud.teams[0].tier == "training"
     assert spec.audit.lock_mode == "COMPLIANCE"
@@ -102,6 +102,5 @@ def test_derived_defaults() -> None:
 def test_fallback_defaults_to_the_spot_maximum_and_zero_disables_it() -> None:
     values = base_values()
     values["cloud"]["gpuNodeGroups"][0]["maxSize"] = 3
-    assert parse_spec("finance-prod", values, SPECS).cloud.gpu_node_groups[0].sized(48).on_demand_fallback_max == 3
-    dev = parse_spec("finance-dev", base_values("finance-dev"), SPECS)
-    assert dev.cloud.gpu_node_groups[0].sized(0).on_demand_fallback_max == 0
+    assert prepare("finance-prod", values)[1].cloud.groups[0].fallback_max == 3
+    assert prepare("finance-dev", base_values("finance-dev"))[1].cloud.groups[0].fallback_max == 0

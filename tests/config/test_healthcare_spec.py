@@ -8,8 +8,8 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from blueprints import SPECS
-from hybridai.config import StackConfigError, parse_spec
+from hybridai.config import StackConfigError
+from hybridai.program import prepare
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from hybridai.config.loader import decode_config, encode_config
 from tests.conftest import ROOT
@@ -22,7 +22,7 @@ def base_values() -> dict[str, Any]:
 
 def problems_of(values: dict[str, Any]) -> set[tuple[tuple, str]]:
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("healthcare-prod", values, SPECS)
+        prepare("healthcare-prod", values)[0]
     return {(p.loc, p.type) for p in caught.value.problems}
 
 
@@ -117,7 +117,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_example_stacks_are_valid_with_derived_defaults() -> None:
-    spec = parse_spec("healthcare-prod", base_values(), SPECS)
+    spec = prepare("healthcare-prod", base_values())[0]
     assert isinstance(spec, HealthcareOnpremSpec)
     # Derived defaults: namespace from the team name; PHI unless declared otherwise.
     assert spec.teams[0].namespace == "radiology"
@@ -128,14 +128,14 @@ def test_example_stacks_are_valid_with_derived_defaults() -> None:
 def test_prefix_defaults_to_the_stack_name() -> None:
     values = base_values()
     del values["prefix"]
-    assert parse_spec("hc-staging", values, SPECS).prefix == "hc-staging"
+    assert prepare("hc-staging", values)[0].prefix == "hc-staging"
 
 
 def test_a_stack_name_that_is_no_valid_prefix_asks_for_one() -> None:
     values = base_values()
     del values["prefix"]
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("Hospital_Prod", values, SPECS)
+        prepare("Hospital_Prod", values)[0]
     assert [(p.loc, p.type, p.value) for p in caught.value.problems] == [(("prefix",), "dns_label", "Hospital_Prod")]
 
 
@@ -143,11 +143,11 @@ def test_unknown_and_missing_blueprint() -> None:
     values = base_values()
     values["blueprint"] = "healthcare"
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("x", values, SPECS)
+        prepare("x", values)[0]
     assert [(p.loc, p.type) for p in caught.value.problems] == [(("blueprint",), "blueprint_unknown")]
     del values["blueprint"]
     with pytest.raises(StackConfigError):
-        parse_spec("x", values, SPECS)
+        prepare("x", values)[0]
 
 
 def test_a_training_job_that_doesnt_fit_says_by_how_much() -> None:
@@ -155,7 +155,7 @@ def test_a_training_job_that_doesnt_fit_says_by_how_much() -> None:
     values = base_values()
     values["training"][0]["gpuHoursPerWeek"] = 960
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("healthcare-prod", values, SPECS)
+        prepare("healthcare-prod", values)[0]
     [problem] = [p for p in caught.value.problems if p.loc == ("training", 0, "gpuHoursPerWeek")]
     assert problem.message == (
         "job imaging-finetune: needs 20 whole GPUs with 80 GB at once to finish 960 GPU-hours within 48 h, but no pool of the on-prem cluster "
@@ -165,25 +165,28 @@ def test_a_training_job_that_doesnt_fit_says_by_how_much() -> None:
 
 def test_dev_stack_uses_single_strategy_with_slices_as_gpus(tmp_path: Path) -> None:
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.healthcare-dev.yaml").read_text())["config"]
-    spec = parse_spec("healthcare-dev", decode_config(encode_config(config)), SPECS)
-    assert spec.capacity.strategy == "single"
+    spec, capacity = prepare("healthcare-dev", decode_config(encode_config(config)))
+    assert capacity.onprem.strategy == "single"
     # 1 node × 4 A30 × 4 slices = 16 schedulable nvidia.com/gpu, exactly what the two teams share
-    assert spec.capacity.capacity == {"gpu": 16}
+    assert capacity.onprem.schedulable == {"gpu": 16}
     # the catalog's model takes one; the teams' explicit quotas share the other 15
-    assert spec.capacity.placements == {"chest-xray-next": ("a30", "1g.6gb", 1)}
+    assert capacity.onprem.placements == {"chest-xray-next": ("a30", "1g.6gb", 1)}
     assert sum(t.quota.gpus for t in spec.teams) == 15
 
 
 def test_policy_settings_name_known_rules_and_profiles() -> None:
     values = base_values()
     values["policy"] = {"profiles": ["hipaa", "gdpr"], "enforcement": {"k8s-probes": "advisory", "k8s-probez": "disabled"}}
-    assert problems_of(values) >= {(("policy", "profiles"), "profile_unknown"), (("policy", "enforcement"), "rule_unknown")}
+    assert problems_of(values) >= {(("policy", "profiles"), "profile_unknown")}
+    # Rule ids are the policy pack's: checked once the values are valid, each at its own key.
+    values["policy"]["profiles"] = ["hipaa"]
+    assert (("policy", "enforcement", "k8s-probez"), "rule_unknown") in problems_of(values)
     values["policy"] = {"enforcement": {"k8s-probes": "sometimes"}}
     assert (("policy", "enforcement", "k8s-probes"), "literal_error") in problems_of(values)
     values["policy"] = {"profiles": []}
-    assert parse_spec("healthcare-prod", values, SPECS).compliance_profiles() == ()
+    assert prepare("healthcare-prod", values)[0].compliance_profiles() == ()
     del values["policy"]
-    assert parse_spec("healthcare-prod", values, SPECS).compliance_profiles() == ("hipaa",)
+    assert prepare("healthcare-prod", values)[0].compliance_profiles() == ("hipaa",)
 
 
 @pytest.mark.parametrize("namespace", ["kserve", "kueue-system", "argocd", "monitoring"])

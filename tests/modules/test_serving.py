@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from blueprints import SPECS
-from hybridai.config import StackConfigError, parse_spec
+from hybridai.config import StackConfigError
+from hybridai.program import prepare
 from hybridai.config.loader import decode_config, encode_config
 from tests.conftest import ROOT, planned
 from tests.helpers import named, of_kind, release
@@ -88,7 +88,7 @@ def test_catalog_problems_are_named_at_their_key(stack: str, change: dict, loc: 
     v = copy.deepcopy(values(stack))
     v["models"][0].update(change)
     with pytest.raises(StackConfigError) as caught:
-        parse_spec(stack, v, SPECS)
+        prepare(stack, v)[0]
     assert (loc, kind) in {(p.loc, p.type) for p in caught.value.problems}
 
 
@@ -96,7 +96,7 @@ def test_a_catalog_that_doesnt_fit_says_which_model_and_by_how_much() -> None:
     v = copy.deepcopy(values("healthcare-prod"))
     v["models"][0]["peakRps"] = 2000
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("healthcare-prod", v, SPECS)
+        prepare("healthcare-prod", v)[0]
     [problem] = [p for p in caught.value.problems if p.loc == ("models", 0, "peakRps")]
     # 80 × 3g.40gb, the rest of the catalog and the reserved slices need 42 A100s; the pool has 16
     # 72 replicas at peak + 8 for the 10 % canary
@@ -130,7 +130,7 @@ def test_a_canary_without_a_gateway_is_refused_at_its_key() -> None:
     v = copy.deepcopy(values("healthcare-prod"))
     del v["serving"]
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("healthcare-prod", v, SPECS)
+        prepare("healthcare-prod", v)[0]
     assert [(p.loc, p.type) for p in caught.value.problems] == [(("models", 0, "canary"), "canary_needs_gateway")]
 
 
@@ -138,5 +138,5 @@ def test_finance_serving_needs_a_decision_log() -> None:
     v = values("finance-prod")
     del v["audit"]["decisionLogUrl"]
     with pytest.raises(StackConfigError) as caught:
-        parse_spec("finance-prod", v, SPECS)
+        prepare("finance-prod", v)[0]
     assert (("audit", "decisionLogUrl"), "missing") in {(p.loc, p.type) for p in caught.value.problems}

@@ -1,38 +1,39 @@
-"""TrainingPool: each security-relevant field of the AWS resources it registers."""
+"""The cloud burst pool (network, EKS, GPU node groups, training storage, budget and the platform on
+the cluster): each security-relevant field of the AWS resources it registers."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import yaml
 
-from blueprints import SPECS
-from blueprints.finance_hybrid import training_pool_args
-from hybridai.config import parse_spec
+from blueprints.burst import aws_target, burst_pool
 from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan.mocks import stable_id
-from modules.target import AwsTargetArgs, Target
-from modules.training_pool import TrainingPool, TrainingPoolArgs
+from hybridai.program import prepare
+from modules.target import Target
 from tests.conftest import ROOT
 from tests.helpers import of_type, release, run_module
 
 
-def prod_args() -> TrainingPoolArgs:
+def prod_values() -> dict[str, Any]:
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.finance-prod.yaml").read_text())["config"]
-    return training_pool_args(parse_spec("finance-prod", decode_config(encode_config(config)), SPECS))
+    return decode_config(encode_config(config))
 
 
-def pool(args: TrainingPoolArgs):
+def pool(values: dict[str, Any]):
+    spec, capacity = prepare("finance-prod", values)
+
     def program():
-        aws = Target(args.prefix, "aws", AwsTargetArgs(region=args.region, account_id="210987654321", tags={"hybrid-ai.io/stack": args.prefix}))
-        TrainingPool(aws, args)
+        burst_pool(spec, capacity.cloud, Target(spec.prefix, "aws", aws_target(spec)))
 
     return run_module(program)
 
 
 @pytest.fixture(scope="module")
 def resources():
-    return pool(prod_args())
+    return pool(prod_values())
 
 
 def one(resources, type_: str):
@@ -48,8 +49,9 @@ def test_endpoint_is_private_by_default(resources) -> None:
 
 
 def test_public_endpoint_only_for_listed_networks() -> None:
-    args = prod_args().model_copy(update={"public_access_cidrs": ("203.0.113.0/24",)})
-    vpc = one(pool(args), "aws:eks/cluster:Cluster")["vpcConfig"]
+    values = prod_values()
+    values["cloud"]["cluster"]["publicAccessCidrs"] = ["203.0.113.0/24"]
+    vpc = one(pool(values), "aws:eks/cluster:Cluster")["vpcConfig"]
     assert vpc["endpointPublicAccess"] is True
     assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
 
@@ -109,8 +111,9 @@ def test_private_subnets_across_zones_no_public_ips_nat_per_zone_in_prod(resourc
 
 
 def test_existing_vpc_creates_no_network() -> None:
-    args = prod_args().model_copy(update={"existing_vpc_id": "vpc-0123456789abcdef0", "existing_private_subnet_ids": ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")})
-    resources = pool(args)
+    values = prod_values()
+    values["cloud"]["network"] = {"existingVpcId": "vpc-0123456789abcdef0", "existingPrivateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}
+    resources = pool(values)
     assert not [r for r in resources if r.type.startswith("aws:ec2/") and "launchTemplate" not in r.type]
     assert one(resources, "aws:eks/cluster:Cluster")["vpcConfig"]["subnetIds"] == ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
 

@@ -9,9 +9,11 @@ from collections import Counter
 import pytest
 
 from hybridai import catalog
-from hybridai.capacity.planner import WHOLE, placeable
+from hybridai.capacity import cluster_capacity, fits, inference_demand, training_gpus
+from hybridai.capacity.planner import WHOLE
+from hybridai.catalog import placeable
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.workloads import ServedModel, TrainingJob, plan_cluster
+from hybridai.config.workloads import ServedModel, TrainingJob
 
 MIG_GPUS = ["A100-80GB", "A100-40GB", "H100-80GB", "A30-24GB", "H200-141GB"]
 WHOLE_GPUS = ["L40S-48GB", "L4-24GB"]
@@ -60,7 +62,7 @@ def random_stack(rng: random.Random) -> tuple[OnpremCluster, list[Team], list[Se
 def test_random_plans_are_valid_or_name_their_problems(seed: int) -> None:
     rng = random.Random(seed)
     cluster, teams, models, jobs = random_stack(rng)
-    plan = plan_cluster(cluster, GpuOperatorSettings(), teams, models, jobs, cluster_key="the cluster")
+    plan = cluster_capacity(cluster, GpuOperatorSettings(), teams, models, jobs, cluster_key="the cluster")
     if plan.problems:
         assert all(p.loc[0] in ("models", "training", "teams", "gpuOperator") for p in plan.problems)
         return
@@ -71,7 +73,7 @@ def test_random_plans_are_valid_or_name_their_problems(seed: int) -> None:
         pool, profile, replicas = plan.placements[m.name]
         model = catalog.gpus().models[pools[pool].gpu_model]
         memory = model.memory_gb if profile == WHOLE else model.mig.profiles[profile].memory_gb
-        assert memory >= m.gpu_memory_gb and replicas == m.demand().replicas
+        assert memory >= m.gpu_memory_gb and replicas == inference_demand(m).replicas
         assert m.isolation == "mig" or profile == WHOLE, "whole-gpu isolation never shares a GPU"
     # Every node has its GPUs, each partitioned validly; capacity is what the layouts offer.
     offered = Counter()
@@ -86,14 +88,14 @@ def test_random_plans_are_valid_or_name_their_problems(seed: int) -> None:
             offered.update(layout) if layout else offered.update({"gpu": 1})
     if plan.strategy == "single":
         offered = Counter({"gpu": sum(offered.values())})
-    assert plan.capacity == offered
+    assert plan.schedulable == offered
     # The teams' quotas together never exceed the cluster, and cover their models at peak.
-    assert not sum(plan.team_quota.values(), Counter()) - plan.capacity
+    assert not sum(plan.team_quota.values(), Counter()) - plan.schedulable
     for m in models:
-        assert plan.team_quota[m.team][plan.key(plan.placements[m.name][1])] >= m.demand().slices
+        assert plan.team_quota[m.team][plan.slice_key(plan.placements[m.name][1])] >= inference_demand(m).slices
     # Training runs only on GPUs with the memory its jobs need, within the pools' whole GPUs.
     for team, pools_used in plan.training.items():
         for pool, gpus in pools_used.items():
             assert gpus <= plan.pool_gpus[pool][1]
-            fitting = [j.gpus for j in jobs if j.team == team and j.fits(pools[pool].gpu_model)]
+            fitting = [training_gpus(j) for j in jobs if j.team == team and fits(j, pools[pool].gpu_model)]
             assert gpus <= sum(fitting), "only jobs that fit the pool's GPUs run there"
