@@ -7,7 +7,7 @@ record is placed, the component type tokens, and the label keys and values that 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import yaml
@@ -68,6 +68,9 @@ class Resource:
     custom: bool
     placement: str | None = None
     target: str | None = None
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Where the resource was registered before (`urn`, or `name`/`type`/`parentUrn`/`noParent` of
+    an alias spec), as the engine is told; not part of the record rules and cost read."""
 
     def record(self) -> dict[str, Any]:
         """The resource as `resources.json`, policy rules and the cost model see it."""

@@ -72,6 +72,7 @@ class RecordingMonitor(MockMonitor):
                 dependencies=sorted(set(request.dependencies)),
                 inputs=rpc.deserialize_properties(request.object),
                 custom=bool(request.custom),
+                aliases=[_alias(a) for a in request.aliases],
             )
             with self._lock:
                 self.recorded.append(resource)
@@ -80,6 +81,13 @@ class RecordingMonitor(MockMonitor):
         except Exception as err:  # noqa: BLE001 - never raise inside the monitor
             self.errors.append(f"recording {request.type} {request.name}: {err!r}")
         return response
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    if alias.HasField("urn"):
+        return {"urn": alias.urn}
+    spec = alias.spec
+    return {"name": spec.name, "type": spec.type, "parentUrn": spec.parentUrn, "noParent": spec.noParent}
 
 
 def project_name(project_dir: Path) -> str:
