@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hybridai.capacity import InferenceDemand, PoolInventory, lower_bound, plan_inference  # noqa: E402
+from hybridai.capacity import InferenceDemand, PoolInventory, lower_bound, place_models  # noqa: E402
 from hybridai.capacity.planner import profile_for  # noqa: E402
 
 GPU = "A100-80GB"
@@ -59,7 +59,7 @@ ADVERSARIAL = {
 def measure(models: list[InferenceDemand]) -> tuple[int, int, int, float]:
     pool = PoolInventory("pool", GPU, nodes=1000, gpus_per_node=8)
     start = time.perf_counter()
-    [plan] = plan_inference([pool], models)
+    [plan] = place_models([pool], models)
     seconds = time.perf_counter() - start
     demand = Counter()
     for m in models:

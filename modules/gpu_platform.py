@@ -43,7 +43,8 @@ class GpuPlatform(Module):
         """`parts_were_under`: where the parts were registered before the platform existed —
         directly under `target` (the default), or a URN where the target itself moved since."""
         if (args.gpu_operator is None) == (args.device_plugin is None):
-            raise pulumi.ResourceError("a GPU platform needs exactly one of the GPU Operator or the device plugin", target)
+            # RunError: Pulumi prints it without a traceback; the Python SDK has no ResourceError.
+            raise pulumi.RunError(f"{target.prefix}-platform: a GPU platform needs exactly one of the GPU Operator or the device plugin")
         super().__init__(component_type("gpu_platform", "GpuPlatform"), f"{target.prefix}-platform", None, placed(target, opts))
         # Deployed stacks move the parts under the platform instead of replacing them.
         self.children_were_under = parts_were_under if parts_were_under is not None else target

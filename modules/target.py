@@ -89,7 +89,7 @@ class Target(Module):
             )
         else:
             if args.context is None and args.kubeconfig is None and not gitops:
-                raise ValueError(f"target {name}: name a kubeconfig context (or pass a kubeconfig for this cluster alone)")
+                raise pulumi.RunError(f"{self.prefix}: target {name}: name a kubeconfig context (or pass a kubeconfig for this cluster alone)")
             self.provider = k8s.Provider(
                 f"{self.prefix}-k8s",
                 context=None if gitops else args.context,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from hybridai.capacity.cloud import CloudCapacity, SizedNodeGroup, cloud_capacity
 from hybridai.capacity.cluster import ClusterCapacity, GpuNode, OverflowJob, cluster_capacity, fits, inference_demand, training_gpus
-from hybridai.capacity.planner import CapacityError, GpuPlan, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, plan_inference, resource_name
+from hybridai.capacity.planner import CapacityError, PoolPlacement, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, place_models, resource_name
 from hybridai.config.base import Problem
 from hybridai.config.spec import StackSpec
 
@@ -57,7 +57,7 @@ __all__ = [
     "CloudCapacity",
     "ClusterCapacity",
     "GpuNode",
-    "GpuPlan",
+    "PoolPlacement",
     "InferenceDemand",
     "Misfit",
     "OverflowJob",
@@ -68,7 +68,7 @@ __all__ = [
     "inference_demand",
     "lower_bound",
     "pack",
-    "plan_inference",
+    "place_models",
     "plan_stack",
     "resource_name",
     "training_gpus",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybridai import catalog
-from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, GpuPlan, InferenceDemand, PoolInventory, TrainingDemand, plan_inference, resource_name
+from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, PoolPlacement, InferenceDemand, PoolInventory, TrainingDemand, place_models, resource_name
 from hybridai.config.base import Problem
 from hybridai.config.components import GpuOperatorSettings, GpuPool, OnpremCluster, Team
 from hybridai.config.workloads import ServedModel, TrainingJob
@@ -128,13 +128,13 @@ def _node_entries(layouts: list[Counter]) -> list[dict[str, Any]] | None:
     return entries
 
 
-def _lay_out(pool_plan: GpuPlan, pool: GpuPool) -> list[list[Counter]]:
+def _lay_out(placement: PoolPlacement, pool: GpuPool) -> list[list[Counter]]:
     """Each node's GPU layouts. Planned pools spread the used GPUs over the nodes in turn, so a
     model's replicas land on different nodes; the GPUs left over stay whole (MIG disabled)."""
     per_node = pool.gpus_per_node
     if not pool.planned:
-        return [[Counter(layout) for layout in pool_plan.layouts[i * per_node : (i + 1) * per_node]] for i in range(len(pool.nodes))]
-    used = sorted(pool_plan.layouts, key=lambda layout: not _is_mig(layout))
+        return [[Counter(layout) for layout in placement.layouts[i * per_node : (i + 1) * per_node]] for i in range(len(pool.nodes))]
+    used = sorted(placement.layouts, key=lambda layout: not _is_mig(layout))
     nodes: list[list[Counter]] = [[] for _ in pool.nodes]
     for i, layout in enumerate(used):
         nodes[i % len(nodes)].append(layout if _is_mig(layout) else Counter())
@@ -162,12 +162,12 @@ def cluster_capacity(
     wanted = _known_models(models, teams, capacity.problems)
     pools = [PoolInventory(p.name, p.gpu_model, len(p.nodes), p.gpus_per_node, p.fixed_layout()) for p in cluster.gpu_pools]
     try:
-        pool_plans = plan_inference(pools, [inference_demand(m) for _, m in wanted], _reserved_slices(cluster, teams))
+        placements = place_models(pools, [inference_demand(m) for _, m in wanted], _reserved_slices(cluster, teams))
     except CapacityError as error:
         capacity.problems += _misfits(error, wanted, teams)
         return capacity
 
-    free_whole = _lay_out_nodes(capacity, cluster, pool_plans, settings.mig_strategy)
+    free_whole = _lay_out_nodes(capacity, cluster, placements, settings.mig_strategy)
     catalog_quota: dict[str, Counter] = {}
     for _, m in wanted:
         catalog_quota.setdefault(m.team, Counter())[capacity.slice_key(capacity.placements[m.name][1])] += inference_demand(m).slices
@@ -214,16 +214,16 @@ def _misfits(error: CapacityError, wanted: list[tuple[int, ServedModel]], teams:
     return problems
 
 
-def _lay_out_nodes(capacity: ClusterCapacity, cluster: OnpremCluster, pool_plans: list[GpuPlan], mig_strategy: str | None) -> Counter:
+def _lay_out_nodes(capacity: ClusterCapacity, cluster: OnpremCluster, placements: list[PoolPlacement], mig_strategy: str | None) -> Counter:
     """Fill in the nodes, mig-manager configs, schedulable resources, placements and MIG strategy; return
     the whole GPUs each pool has left after the models."""
     free_whole: Counter = Counter()
     node_layouts: list[list[Counter]] = []
-    for pool, pool_plan in zip(cluster.gpu_pools, pool_plans):
+    for pool, placement in zip(cluster.gpu_pools, placements):
         configs: dict[str, list[dict[str, Any]]] = {}  # distinct node configs, in node order
         signatures: list[str | None] = []
         partitioned = 0
-        for layouts in _lay_out(pool_plan, pool):
+        for layouts in _lay_out(placement, pool):
             node_layouts.append(layouts)
             entries = _node_entries(layouts)
             signatures.append(repr(entries) if entries else None)
@@ -240,10 +240,10 @@ def _lay_out_nodes(capacity: ClusterCapacity, cluster: OnpremCluster, pool_plans
         names = {sig: f"hybridai-{pool.name}" if len(configs) == 1 else f"hybridai-{pool.name}-{k}" for k, sig in enumerate(configs, 1)}
         capacity.mig_configs.update({names[sig]: entries for sig, entries in configs.items()})
         capacity.nodes += [GpuNode(node, pool.name, pool.gpu_model, pool.gpus_per_node, names.get(sig, MIG_ALL_DISABLED)) for node, sig in zip(pool.nodes, signatures)]
-        for model, profile in pool_plan.profiles.items():
-            capacity.placements[model] = (pool.name, profile, pool_plan.replicas[model])
+        for model, profile in placement.profiles.items():
+            capacity.placements[model] = (pool.name, profile, placement.replicas[model])
             if profile == WHOLE:
-                free_whole[pool.name] -= pool_plan.slices[model]
+                free_whole[pool.name] -= placement.slices[model]
     capacity.strategy = _strategy(mig_strategy, node_layouts, capacity.problems)
     if capacity.strategy == "single":
         capacity.schedulable = Counter({"gpu": sum(capacity.schedulable.values())})

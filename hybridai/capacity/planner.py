@@ -6,7 +6,7 @@ Packing MIG slices onto GPUs is a small bin-packing problem per GPU model: a GPU
 Because a GPU holds few slices, every way of filling one GPU (a *pattern*) can be enumerated; the
 planner then covers the demand with patterns, greedily taking the pattern that places the most
 still-needed slices, and keeps the better of that and first-fit-decreasing. `lower_bound` gives a
-count no packing can beat, so the plan's quality is measurable (benchmarks/capacity.py).
+count no packing can beat, so the packing's quality is measurable (benchmarks/capacity.py).
 """
 from __future__ import annotations
 
@@ -87,8 +87,8 @@ class PoolInventory:
 
 
 @dataclass
-class GpuPlan:
-    """The plan of one pool: each model's replicas and profile, and each GPU's layout."""
+class PoolPlacement:
+    """What the catalog makes of one pool: each model's replicas and profile, and each GPU's layout."""
 
     pool: PoolInventory
     profiles: dict[str, str] = field(default_factory=dict)
@@ -271,12 +271,12 @@ RESERVED = "reserved slices"
 """The misfit name of slices reserved on a planned pool that don't fit it."""
 
 
-def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand], reserved: dict[str, Counter] | None = None) -> list[GpuPlan]:
+def place_models(pools: list[PoolInventory], models: Iterable[InferenceDemand], reserved: dict[str, Counter] | None = None) -> list[PoolPlacement]:
     """Place every model on the first pool with a slice (or whole GPU) that holds a replica and room
     for its replicas, lay out each pool's GPUs, and report every model that doesn't fit (in catalog
     order: earlier models are placed first). `reserved` (pool → profile → instances) are slices
     a planned pool lays out besides the catalog's, placed first."""
-    plans = [GpuPlan(pool) for pool in pools]
+    placements = [PoolPlacement(pool) for pool in pools]
     demand = [Counter((reserved or {}).get(pool.name, {})) for pool in pools]
     misfits: list[Misfit] = []
     for pool, wanted in zip(pools, demand):
@@ -299,8 +299,8 @@ def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand]
             trial = demand[i] + Counter({profile: m.slices})
             if _fits(pools[i], trial):
                 demand[i] = trial
-                plan = plans[i]
-                plan.profiles[m.name], plan.replicas[m.name], plan.slices[m.name] = profile, m.replicas, m.slices
+                placement = placements[i]
+                placement.profiles[m.name], placement.replicas[m.name], placement.slices[m.name] = profile, m.replicas, m.slices
                 break
         else:
             i, profile = options[0]
@@ -308,7 +308,7 @@ def plan_inference(pools: list[PoolInventory], models: Iterable[InferenceDemand]
             misfits.append(Misfit(m.name, f"{m.slices} × {profile} on pool {pools[i].name} don't fit: {short}", "capacity"))
     if misfits:
         raise CapacityError(misfits)
-    for plan, wanted in zip(plans, demand):
-        pool = plan.pool
-        plan.layouts = [Counter(dict(pool.layout)) for _ in range(pool.gpus)] if pool.layout is not None else pack(wanted, pool.gpu_model)
-    return plans
+    for placement, wanted in zip(placements, demand):
+        pool = placement.pool
+        placement.layouts = [Counter(dict(pool.layout)) for _ in range(pool.gpus)] if pool.layout is not None else pack(wanted, pool.gpu_model)
+    return placements

@@ -2,8 +2,8 @@
 
 Field names are snake_case in Python and camelCase in stack files (Pulumi's convention), and every
 model forbids unknown keys: a typo in a stack file is an error, never a silently ignored setting.
-Each field's description is user documentation: the README's stack config reference and the
-comments of `hybridai new` are generated from it.
+Each field's description is user documentation: docs/reference.md and the comments of
+`hybridai new` are generated from it.
 """
 from __future__ import annotations
 

@@ -81,10 +81,10 @@ class PolicySettings(Model):
     profiles: list[str] | None = Field(
         default=None,
         description="Compliance profiles checked (hybridai/data/compliance.yaml: `hipaa`, `sox`, `residency`); "
-        "default: the blueprint's (healthcare-onprem: hipaa; finance-hybrid: sox and residency).",
+        "default: the blueprint's (healthcare-onprem: hipaa; finance-hybrid: sox and residency; manufacturing-edge: residency).",
     )
     enforcement: dict[str, Literal["mandatory", "advisory", "disabled"]] = Field(
-        default_factory=dict, description="Enforcement level by rule id, overriding the rule's default (see README, Policy rules)."
+        default_factory=dict, description="Enforcement level by rule id, overriding the rule's default (`hybridai rules` lists them; docs/policy.md)."
     )
     allowed_registries: list[str] = Field(
         default_factory=lambda: ["nvcr.io", "registry.k8s.io", "quay.io", "ghcr.io"],

@@ -11,7 +11,7 @@ import yaml
 
 from hybridai import catalog
 from hybridai.program import prepare
-from hybridai.capacity import PoolInventory, inference_demand, plan_inference
+from hybridai.capacity import PoolInventory, inference_demand, place_models
 from hybridai.capacity.planner import WHOLE
 from hybridai.config.loader import decode_config, encode_config
 from tests.conftest import EXAMPLE_STACKS, ROOT, planned
@@ -62,7 +62,7 @@ def planner_output(spec):
     for team in spec.teams:
         for profile, n in team.quota.mig.items():
             reserved[next(iter(reserved))][profile] += n
-    return plan_inference(pools, [inference_demand(m) for m in spec.models], {k: v for k, v in reserved.items() if v})
+    return place_models(pools, [inference_demand(m) for m in spec.models], {k: v for k, v in reserved.items() if v})
 
 
 def training_split(stack: str) -> tuple[Counter, Counter]:

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from hybridai import catalog
-from hybridai.capacity import CapacityError, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, plan_inference
+from hybridai.capacity import CapacityError, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, place_models
 from hybridai.capacity.planner import WHOLE, profile_for
 
 
@@ -58,7 +58,7 @@ def test_whole_gpu_models_get_gpus_of_their_own() -> None:
         InferenceDemand("notes", "pathology", 8, peak_rps=200, throughput_rps=40),
         InferenceDemand("llm", "research", 70, peak_rps=5, throughput_rps=5, isolation="whole-gpu"),
     ]
-    [plan] = plan_inference(pools, models)
+    [plan] = place_models(pools, models)
     assert plan.profiles == {"triage": "3g.40gb", "notes": "1g.10gb", "llm": WHOLE}
     assert plan.replicas == {"triage": 4, "notes": 8, "llm": 2}
     whole = [layout for layout in plan.layouts if WHOLE in layout]
@@ -72,10 +72,10 @@ def test_a_catalog_that_doesnt_fit_names_the_model_and_the_shortfall() -> None:
     pools = [PoolInventory("a30", "A30-24GB", nodes=1, gpus_per_node=2)]
     models = [InferenceDemand("small", "t", 5, peak_rps=10, throughput_rps=10), InferenceDemand("big", "t", 20, peak_rps=80, throughput_rps=10)]
     with pytest.raises(CapacityError) as caught:
-        plan_inference(pools, models)
+        place_models(pools, models)
     assert caught.value.misfits == [Misfit("big", "12 × 4g.24gb on pool a30 don't fit: 11 GPUs short", "capacity")]
     with pytest.raises(CapacityError, match="needs 100 GB of GPU memory; the largest GPU in the inventory has 24 GB"):
-        plan_inference(pools, [InferenceDemand("huge", "t", 100, 1, 1)])
+        place_models(pools, [InferenceDemand("huge", "t", 100, 1, 1)])
 
 
 def test_training_gpus_at_once_from_weekly_gpu_hours_and_deadline() -> None:
@@ -87,11 +87,11 @@ def test_a_fixed_layout_offers_only_its_slices_and_counts_them() -> None:
     # GIVEN a pool whose every GPU has the hand-set layout {3g.40gb: 2}: 4 GPUs → 8 slices
     pool = PoolInventory("a100", "A100-80GB", nodes=1, gpus_per_node=4, layout=(("3g.40gb", 2),))
     # WHEN an 8 GB model asks for slices, THEN it takes the layout's 3g.40gb (no smaller one is offered)
-    [plan] = plan_inference([pool], [InferenceDemand("small", "t", 8, peak_rps=10, throughput_rps=10)])
+    [plan] = place_models([pool], [InferenceDemand("small", "t", 8, peak_rps=10, throughput_rps=10)])
     assert plan.profiles == {"small": "3g.40gb"} and plan.layouts == [Counter({"3g.40gb": 2})] * 4
     # AND 9 replicas don't fit the 8 slices: 1 slice short
     with pytest.raises(CapacityError) as caught:
-        plan_inference([pool], [InferenceDemand("big", "t", 8, peak_rps=60, throughput_rps=10)])
+        place_models([pool], [InferenceDemand("big", "t", 8, peak_rps=60, throughput_rps=10)])
     assert caught.value.misfits == [Misfit("big", "9 × 3g.40gb on pool a100 don't fit: 1 × 3g.40gb slice short", "capacity")]
 
 
@@ -100,11 +100,11 @@ def test_reserved_slices_are_packed_with_the_catalog() -> None:
     models = [InferenceDemand("m", "t", 35, peak_rps=10, throughput_rps=10)]  # 2 × 3g.40gb
     # GIVEN 7 × 1g.10gb reserved beside the catalog, THEN both share the fewest GPUs possible: 2 × 3g
     # and 1 × 1g on one GPU, the other 6 × 1g on a second
-    [plan] = plan_inference([pool], models, {"a100": Counter({"1g.10gb": 7})})
+    [plan] = place_models([pool], models, {"a100": Counter({"1g.10gb": 7})})
     assert sum(plan.layouts, Counter()) == Counter({"3g.40gb": 2, "1g.10gb": 7})
     assert plan.gpus_used == lower_bound(Counter({"3g.40gb": 2, "1g.10gb": 7}), "A100-80GB") == 2
     with pytest.raises(CapacityError, match="reserved"):
-        plan_inference([pool], models, {"a100": Counter({"7g.80gb": 9})})
+        place_models([pool], models, {"a100": Counter({"7g.80gb": 9})})
 
 
 def test_placement_tables_decide_what_one_gpu_holds() -> None:

@@ -34,3 +34,12 @@ def test_valid_placements(placement: str) -> None:
 def test_invalid_placements_are_refused(placement: str) -> None:
     with pytest.raises(ValidationError):
         TargetArgs(placement=placement, context="c")
+
+
+def test_a_cluster_without_context_or_kubeconfig_is_refused() -> None:
+    # GIVEN a push target with neither, WHEN it is registered, THEN it refuses rather than deploy
+    # to whatever cluster kubectl points at
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match="hc-dc1: target dc1: name a kubeconfig context"):
+        run_module(lambda: Target("hc", "dc1", TargetArgs(placement="onprem")))
