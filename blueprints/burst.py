@@ -6,7 +6,8 @@ from __future__ import annotations
 from blueprints.platform import CLOUD_BACKLOG, monitoring_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
-from hybridai.config.cloud import CloudBurstSpec, bucket_name, trainer_role_name
+from hybridai.config.cloud import bucket_name, trainer_role_name
+from hybridai.config.spec import CloudBurstSpec
 from hybridai.recorded import CAPACITY_LABEL, COST_CENTER_LABEL, ENVIRONMENT_LABEL, NODE_GROUP_LABEL, TEAM_LABEL
 from modules.aws_network import AwsNetwork, AwsNetworkArgs
 from modules.budget import Budget, BudgetArgs

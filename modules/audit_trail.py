@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 
 from hybridai.recorded import component_type
-from modules.base import Args, Module, options, placed, protected
+from modules.base import Args, Module, options, placed
 from modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
 from modules.iam import document
 from modules.target import Target

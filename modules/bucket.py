@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 
 from hybridai.recorded import component_type
-from modules.base import Args, Module, options, protected
+from modules.base import Args, Module, options
 from modules.iam import deny_insecure_transport, document
 
 

@@ -11,8 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.base import DnsLabel, Model, Problem
-from hybridai.config.components import Team
-from hybridai.config.spec import StackSpec, check_teams
+from hybridai.config.components import Team, check_teams
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -238,24 +237,3 @@ def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[
                 Problem(("cloud", "teams", i, "name"), "name_too_long", f"bucket {bucket} or role {role} would exceed AWS's 63/64 characters; shorten the team name or the prefix", team.name)
             )
     return problems
-
-
-class CloudBurstSpec(StackSpec):
-    """Keys of a stack with a cloud burst training pool, kept in a declared jurisdiction."""
-
-    jurisdiction: str = Field(examples=["eu"], description="Where data must stay (keys of hybridai/data/aws.yaml `jurisdictions`); the cloud region must be in it.")
-    cloud: CloudPool = Field(description="The AWS cloud burst training pool.")
-
-    @field_validator("jurisdiction")
-    @classmethod
-    def _known_jurisdiction(cls, value: str) -> str:
-        known = catalog.aws().jurisdictions
-        if value not in known:
-            raise PydanticCustomError("jurisdiction_unknown", "unknown jurisdiction; use one of {known}", {"known": ", ".join(known)})
-        return value
-
-    def allowed_regions(self) -> tuple[str, ...]:
-        return catalog.aws().jurisdictions[self.jurisdiction]
-
-    def burst_pool(self) -> CloudPool:
-        return self.cloud

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, Quantity
+from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, Problem, Quantity
 
 
 class GpuPool(Model):
@@ -255,3 +255,29 @@ class Team(Model):
         if self.namespace is None:
             object.__setattr__(self, "namespace", self.name)
         return self
+
+
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+"""Kubernetes' own namespaces: no team may take one."""
+
+
+def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] = ("teams",)) -> list[Problem]:
+    """Team names and namespaces are unique and avoid system and platform namespaces."""
+    problems: list[Problem] = []
+    names = Counter(t.name for t in teams)
+    namespaces = Counter(t.namespace for t in teams)
+    for i, team in enumerate(teams):
+        if names[team.name] > 1:
+            problems.append(Problem((*key, i, "name"), "duplicate", "team name used twice; names must be unique", team.name))
+        if team.namespace in reserved | RESERVED_NAMESPACES:
+            problems.append(
+                Problem(
+                    (*key, i, "namespace"),
+                    "namespace_reserved",
+                    f"namespace is reserved for the platform; pick another (reserved: {', '.join(sorted(reserved | RESERVED_NAMESPACES))})",
+                    team.namespace,
+                )
+            )
+        elif namespaces[team.namespace] > 1:
+            problems.append(Problem((*key, i, "namespace"), "duplicate", "two teams share this namespace", team.namespace))
+    return problems

@@ -6,10 +6,10 @@ from typing import Literal
 from pydantic import Field
 
 from hybridai.config.base import Model, Problem
-from hybridai.config.cloud import CloudBurstSpec, check_cloud
+from hybridai.config.cloud import check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.workloads import ServedModel, TrainingJob
-from hybridai.config.spec import check_cluster
+from hybridai.config.spec import CloudBurstSpec, check_cluster
 
 
 class Audit(Model):

@@ -6,10 +6,10 @@ from typing import Literal
 from pydantic import Field
 
 from hybridai.config.base import Problem
-from hybridai.config.cloud import CloudBurstSpec, check_cloud
+from hybridai.config.cloud import check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite, check_sites
-from hybridai.config.spec import check_cluster
+from hybridai.config.spec import CloudBurstSpec, check_cluster
 from hybridai.config.workloads import ServedModel, TrainingJob
 
 

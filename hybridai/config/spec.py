@@ -1,23 +1,18 @@
 """The stack spec every blueprint's spec extends, and the cross-field checks they share."""
 from __future__ import annotations
 
-from collections import Counter
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from hybridai import catalog
 from hybridai.config.base import ARGOCD_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
-from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.cloud import CloudPool
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams
+from hybridai.config.edge import EdgeSite
 from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings, ServingSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
-
-if TYPE_CHECKING:
-    from hybridai.config.cloud import CloudPool
-    from hybridai.config.edge import EdgeSite
-
-RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
-
 
 class StackSpec(Model):
     """Keys every stack file has, whatever its blueprint."""
@@ -100,28 +95,6 @@ class StackSpec(Model):
         return []
 
 
-def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] = ("teams",)) -> list[Problem]:
-    """Team names and namespaces are unique and avoid system and platform namespaces."""
-    problems: list[Problem] = []
-    names = Counter(t.name for t in teams)
-    namespaces = Counter(t.namespace for t in teams)
-    for i, team in enumerate(teams):
-        if names[team.name] > 1:
-            problems.append(Problem((*key, i, "name"), "duplicate", "team name used twice; names must be unique", team.name))
-        if team.namespace in reserved | RESERVED_NAMESPACES:
-            problems.append(
-                Problem(
-                    (*key, i, "namespace"),
-                    "namespace_reserved",
-                    f"namespace is reserved for the platform; pick another (reserved: {', '.join(sorted(reserved | RESERVED_NAMESPACES))})",
-                    team.namespace,
-                )
-            )
-        elif namespaces[team.namespace] > 1:
-            problems.append(Problem((*key, i, "namespace"), "duplicate", "two teams share this namespace", team.namespace))
-    return problems
-
-
 def check_cluster(spec: StackSpec) -> list[Problem]:
     """The on-prem cluster's tenants are unique and clear of platform namespaces, and canaries have
     a Gateway to split traffic (whether the catalog fits the GPUs is hybridai/capacity's to say)."""
@@ -137,3 +110,24 @@ def check_cluster(spec: StackSpec) -> list[Problem]:
                 )
             )
     return problems
+
+
+class CloudBurstSpec(StackSpec):
+    """Keys of a stack with a cloud burst training pool, kept in a declared jurisdiction."""
+
+    jurisdiction: str = Field(examples=["eu"], description="Where data must stay (keys of hybridai/data/aws.yaml `jurisdictions`); the cloud region must be in it.")
+    cloud: CloudPool = Field(description="The AWS cloud burst training pool.")
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _known_jurisdiction(cls, value: str) -> str:
+        known = catalog.aws().jurisdictions
+        if value not in known:
+            raise PydanticCustomError("jurisdiction_unknown", "unknown jurisdiction; use one of {known}", {"known": ", ".join(known)})
+        return value
+
+    def allowed_regions(self) -> tuple[str, ...]:
+        return catalog.aws().jurisdictions[self.jurisdiction]
+
+    def burst_pool(self) -> CloudPool:
+        return self.cloud
