@@ -10,6 +10,7 @@ from hybridai.recorded import component_type
 from modules.base import Args, Module, options, placed
 from modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
 from modules.iam import document
+from modules.kms import protected_key
 from modules.target import Target
 
 
@@ -38,13 +39,13 @@ class AuditTrail(Module):
         trail_arn = f"arn:aws:cloudtrail:{args.region}:{args.account_id}:trail/{trail_name}"
         bucket_name = f"{args.prefix}-audit-{args.account_id}"
         bucket_arn = f"arn:aws:s3:::{bucket_name}"
-        keep = options(self, provider=provider, protect=True, retain_on_delete=True)
 
-        self.key = aws.kms.Key(
+        self.key = protected_key(
+            self,
             f"{name}-key",
-            description=f"{trail_name}: CloudTrail log encryption",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
+            trail_name,
+            "CloudTrail log encryption",
+            provider,
             policy=document(
                 # The account keeps administering its key (the default key policy); without this
                 # statement the key could become unmanageable.
@@ -59,9 +60,7 @@ class AuditTrail(Module):
                 },
                 {"Sid": "CloudTrailDescribesKey", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:DescribeKey", "Resource": "*"},
             ),
-            opts=keep,
         )
-        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{trail_name}", target_key_id=self.key.key_id, opts=options(self, provider=provider))
 
         condition = {"StringEquals": {"aws:SourceArn": trail_arn}}
         self.bucket = SecureBucket(

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, TARGET_TYPE, component_type
 from modules.base import Args, Module, former_training_pool, options, placed
 from modules.iam import trust
+from modules.kms import protected_key
 from modules.node_group import node_group
 from modules.target import Target, TargetArgs
 
@@ -56,15 +57,7 @@ class EksCluster(Module):
         self._name, self._provider = name, target.provider
         self.cluster_name = physical = f"{args.prefix}-{args.cluster}"
 
-        # Keys are data: losing one makes everything it encrypted unreadable.
-        self.secrets_key = aws.kms.Key(
-            f"{name}-eks-key",
-            description=f"{physical}-eks: EKS secrets envelope encryption",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            opts=self._opts(protect=True, retain_on_delete=True),
-        )
-        aws.kms.Alias(f"{name}-eks-key-alias", name=f"alias/{physical}-eks", target_key_id=self.secrets_key.key_id, opts=self._opts())
+        self.secrets_key = protected_key(self, f"{name}-eks-key", f"{physical}-eks", "EKS secrets envelope encryption", self._provider)
 
         cluster_role = aws.iam.Role(f"{name}-cluster-role", name=f"{physical}-cluster", assume_role_policy=trust("eks.amazonaws.com"), opts=self._opts())
         cluster_policy = aws.iam.RolePolicyAttachment(

@@ -12,6 +12,7 @@ from modules.base import MANAGED_BY, Args, Module, former_training_pool, options
 from modules.bucket import SecureBucket, SecureBucketArgs
 from modules.eks_cluster import EksCluster
 from modules.iam import document, trust
+from modules.kms import protected_key
 from modules.target import Target
 
 TRAINER_SERVICE_ACCOUNT = "trainer"
@@ -55,15 +56,7 @@ class TrainingStorage(Module):
         self._name, self._provider = name, target.provider
         physical = f"{args.prefix}-{args.cluster}"
 
-        # Keys are data: losing one makes everything it encrypted unreadable.
-        self.data_key = aws.kms.Key(
-            f"{name}-data-key",
-            description=f"{physical}-data: training datasets, checkpoints and images",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            opts=self._opts(protect=True, retain_on_delete=True),
-        )
-        aws.kms.Alias(f"{name}-data-key-alias", name=f"alias/{physical}-data", target_key_id=self.data_key.key_id, opts=self._opts())
+        self.data_key = protected_key(self, f"{name}-data-key", f"{physical}-data", "training datasets, checkpoints and images", self._provider)
 
         self.repository = aws.ecr.Repository(
             f"{name}-ecr",

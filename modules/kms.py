@@ -1,0 +1,22 @@
+"""A customer-managed KMS key with its alias: how every hybrid-ai key is made."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from modules.base import options
+
+
+def protected_key(parent: pulumi.Resource, logical: str, alias: str, purpose: str, provider: pulumi.ProviderResource, policy: pulumi.Input[str] | None = None) -> aws.kms.Key:
+    """A rotating key `alias/<alias>` of `parent`. Keys are data: losing one makes everything it
+    encrypted unreadable, so a deploy never deletes it, and a scheduled deletion waits 30 days."""
+    key = aws.kms.Key(
+        logical,
+        description=f"{alias}: {purpose}",
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=policy,
+        opts=options(parent, provider=provider, protect=True, retain_on_delete=True),
+    )
+    aws.kms.Alias(f"{logical}-alias", name=f"alias/{alias}", target_key_id=key.key_id, opts=options(parent, provider=provider))
+    return key
