@@ -99,6 +99,7 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target) -> No
             prefix=spec.prefix,
             cluster=cluster,
             region=cloud.region,
+            account_id=cloud.account_id,
             kubernetes_version=cloud.cluster.version or catalog.aws().eks.version,
             public_access_cidrs=tuple(cloud.cluster.public_access_cidrs),
             admin_role_arns=tuple(cloud.cluster.admin_role_arns),
@@ -119,7 +120,13 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target) -> No
             region=cloud.region,
             checkpoint_retention_days=cloud.checkpoint_retention_days,
             teams=tuple(
-                TrainingTeamArgs(name=t.name, namespace=t.namespace, bucket=bucket_name(spec.prefix, t.name, cloud.account_id), role=trainer_role_name(spec.prefix, t.name))
+                TrainingTeamArgs(
+                    name=t.name,
+                    namespace=t.namespace,
+                    bucket=bucket_name(spec.prefix, t.name, cloud.account_id),
+                    role=trainer_role_name(spec.prefix, t.name),
+                    data_classification=t.data_classification,
+                )
                 for t in cloud.teams
             ),
         ),

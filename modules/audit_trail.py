@@ -101,6 +101,7 @@ class AuditTrail(Module):
             include_global_service_events=True,
             enable_logging=True,
             event_selectors=selectors,
-            opts=options(self, provider=provider, protect=True, depends_on=[self.bucket]),
+            # The trail is the audit record's writer: kept like the records (protected, left in place on delete).
+            opts=options(self, provider=provider, protect=True, retain_on_delete=True, depends_on=[self.bucket]),
         )
         self.register_outputs({"trailArn": self.trail.arn, "bucket": bucket_name})

@@ -8,7 +8,7 @@ import pulumi_aws as aws
 
 from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, TARGET_TYPE, component_type
 from modules.base import Args, Module, former_training_pool, options, placed
-from modules.iam import trust
+from modules.iam import document, trust
 from modules.kms import protected_key
 from modules.node_group import node_group
 from modules.target import Target, TargetArgs
@@ -29,6 +29,8 @@ class EksClusterArgs(Args):
     cluster: str
     """Target name of the cluster."""
     region: str
+    account_id: str
+    """The account the cluster's log key admits CloudWatch Logs of (and only for this cluster's group)."""
     kubernetes_version: str
     public_access_cidrs: tuple[str, ...]
     """Empty: private API endpoint only."""
@@ -63,8 +65,38 @@ class EksCluster(Module):
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-role-policy", role=cluster_role.name, policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy", opts=self._opts()
         )
-        # Created before the cluster so retention is ours (EKS would create it with no expiry).
-        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/eks/{physical}/cluster", retention_in_days=args.log_retention_days, opts=self._opts())
+        # The control plane's audit log: created before the cluster so retention is ours (EKS would
+        # create it with no expiry), encrypted with a key of its own, and kept — protected, and left
+        # in place if a change ever removes it — because audit records must outlive any deploy.
+        log_group_name = f"/aws/eks/{physical}/cluster"
+        log_group_arn = f"arn:aws:logs:{args.region}:{args.account_id}:log-group:{log_group_name}"
+        logs_key = protected_key(
+            self,
+            f"{name}-logs-key",
+            f"{physical}-logs",
+            "EKS control-plane logs",
+            self._provider,
+            policy=document(
+                # The account keeps administering its key (the default key policy); without this
+                # statement the key could become unmanageable.
+                {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{args.account_id}:root"}, "Action": "kms:*", "Resource": "*"},
+                {
+                    "Sid": "CloudWatchLogsEncryptsThisGroup",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{args.region}.amazonaws.com"},
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                },
+            ),
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=log_group_name,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=logs_key.arn,
+            opts=self._opts(protect=True, retain_on_delete=True),
+        )
         public = bool(args.public_access_cidrs)
         self.cluster = aws.eks.Cluster(
             f"{name}-eks",
@@ -82,7 +114,9 @@ class EksCluster(Module):
             enabled_cluster_log_types=list(args.log_types),
             # Access entries only (no aws-auth ConfigMap), and no implicit admin for whoever created it.
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
-            opts=self._opts(depends_on=[log_group, cluster_policy]),
+            # The cluster holds every Kubernetes object and secret of the pool: a replacement or a
+            # stray destroy would lose them, so it is protected and left in place on delete.
+            opts=self._opts(depends_on=[log_group, cluster_policy], protect=True, retain_on_delete=True),
         )
         admins = self._access_entries(args)
 

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from hybridai.recorded import TEAM_LABEL, component_type
+from hybridai.recorded import DATA_CLASSIFICATION_LABEL, TEAM_LABEL, component_type
 from modules.base import MANAGED_BY, Args, Module, former_training_pool, options, placed
 from modules.bucket import SecureBucket, SecureBucketArgs
 from modules.eks_cluster import EksCluster
@@ -24,6 +24,8 @@ class TrainingTeamArgs(Args):
     bucket: str
     role: str
     """Name of the IAM role its training pods assume through EKS Pod Identity."""
+    data_classification: str
+    """Tagged on its bucket: what the bucket may hold decides which compliance rules apply to it."""
 
 
 class TrainingStorageArgs(Args):
@@ -99,7 +101,7 @@ class TrainingStorage(Module):
                     },
                     {"id": "abort-incomplete-uploads", "status": "Enabled", "filter": {}, "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
                 ),
-                tags={TEAM_LABEL: team.name},
+                tags={TEAM_LABEL: team.name, DATA_CLASSIFICATION_LABEL: team.data_classification},
             ),
             opts=options(self, provider=self._provider),
         )

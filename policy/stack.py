@@ -1,4 +1,4 @@
-"""A stack's policy context and per-rule enforcement, from its validated spec and cost estimate."""
+"""A stack's policy context, per-rule enforcement and exceptions, from its validated spec."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,29 +6,59 @@ from typing import Any
 from hybridai.config import Problem, StackSpec
 from policy.rules import RULES, Level, PolicyContext
 
+RANK = {"disabled": 0, "advisory": 1, "mandatory": 2}
+
 
 def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
-    platform = spec.platform_namespaces()
     return PolicyContext(
-        operator_namespace=next(ns for ns, level in platform.items() if level == "privileged"),
-        platform_namespaces=platform,
-        # A site's registry mirror proxies the upstream registries: its images count as theirs.
-        allowed_registries=tuple(spec.policy.allowed_registries) + spec.registry_mirrors(),
+        operator_namespace=spec.gpu_operator.namespace,
+        platform_namespaces=spec.platform_namespaces(),
+        # Registry mirrors are not exempt: an image through a mirror is pinned by digest like any other.
+        allowed_registries=tuple(spec.policy.allowed_registries),
         allowed_regions=spec.allowed_regions(),
         profiles=spec.compliance_profiles(),
         monthly_estimate_usd=cost["total"]["estimate"] if cost else None,
         monthly_ceiling_usd=spec.cost.monthly_ceiling_usd,
+        wide_networks_allowed=spec.policy.wide_networks_reason is not None,
     )
 
 
 def overrides_for(spec: StackSpec) -> dict[str, Level]:
-    return dict(spec.policy.enforcement)
+    return spec.policy.levels()
+
+
+def _loosened(rule: str, level: str) -> bool:
+    return rule in RULES and RANK[level] < RANK[RULES[rule].level]
+
+
+def exceptions_for(spec: StackSpec) -> list[dict[str, str]]:
+    """Everything the stack loosens, with its reason, for reviewers: waived profiles, rules enforced
+    below their default, wide network allow-lists."""
+    out = [{"kind": "profile waived", "what": name, "reason": reason} for name, reason in sorted(spec.policy.waive.items())]
+    reasons = spec.policy.reasons()
+    for rule, level in sorted(spec.policy.levels().items()):
+        if _loosened(rule, level):
+            out.append({"kind": f"rule {level}", "what": rule, "reason": reasons.get(rule, "")})
+    if spec.policy.wide_networks_reason:
+        out.append({"kind": "wide networks allowed", "what": "network allow-lists", "reason": spec.policy.wide_networks_reason})
+    return out
 
 
 def check_settings(spec: StackSpec) -> list[Problem]:
-    """The stack's `policy` section names rules that exist (each at its key, with the fix)."""
-    return [
-        Problem(("policy", "enforcement", rule), "rule_unknown", "unknown policy rule; `hybridai rules` lists them", level)
-        for rule, level in spec.policy.enforcement.items()
-        if rule not in RULES
-    ]
+    """The stack's `policy.enforcement` names rules that exist, and loosens none without a reason
+    (each at its key, with the fix)."""
+    problems = []
+    reasons = spec.policy.reasons()
+    for rule, level in spec.policy.levels().items():
+        if rule not in RULES:
+            problems.append(Problem(("policy", "enforcement", rule), "rule_unknown", "unknown policy rule; `hybridai rules` lists them", level))
+        elif _loosened(rule, level) and rule not in reasons:
+            problems.append(
+                Problem(
+                    ("policy", "enforcement", rule),
+                    "reason_required",
+                    f"lowers a {RULES[rule].level} rule to {level}; write why: `{{level: {level}, reason: …}}` (summary.md shows it to every reviewer)",
+                    level,
+                )
+            )
+    return problems

@@ -14,6 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from hybridai import cidr
+
 
 class Model(BaseModel):
     """Base of every stack config model: frozen, camelCase keys, unknown keys rejected."""
@@ -63,6 +65,21 @@ def _quantity(value: str) -> str:
 
 Quantity = Annotated[str, AfterValidator(_quantity)]
 """A Kubernetes resource quantity, kept as the string the API server parses."""
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = cidr.network(value)
+    except cidr.CidrError as error:
+        raise PydanticCustomError("cidr", "{why}", {"why": str(error)}) from None
+    if net.prefixlen == 0:
+        raise PydanticCustomError("cidr_open_to_world", "never open to the whole internet ({cidr}); list the networks that need access", {"cidr": value})
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+"""A network in CIDR notation, host bits clear, never a /0. Lists of them that allow access are
+also held to hybridai/cidr.py's width rule (`check_allow_lists`)."""
 
 ARGOCD_NAMESPACE = "argocd"
 KUEUE_NAMESPACE = "kueue-system"

@@ -6,28 +6,15 @@ import re
 from collections import Counter
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DnsLabel, Model, Problem
+from hybridai.config.base import Cidr, DnsLabel, Model, Problem
 from hybridai.config.components import Team, check_teams
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-
-
-def _cidr(value: str) -> str:
-    try:
-        network = ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        raise PydanticCustomError("cidr", "not a network in CIDR notation such as 10.64.0.0/16") from None
-    if network.prefixlen == 0:
-        raise PydanticCustomError("cidr_open_to_world", "never open to the whole internet (0.0.0.0/0); list the networks that need the endpoint")
-    return value
-
-
-Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
 class Network(Model):
@@ -126,7 +113,8 @@ class EksCluster(Model):
     public_access_cidrs: list[Cidr] = Field(
         default_factory=list,
         description="Networks allowed to reach a public API endpoint. Empty (default): the endpoint is private, "
-        "reachable only from the VPC and networks peered or connected to it. Never 0.0.0.0/0.",
+        "reachable only from the VPC and networks peered or connected to it. Never 0.0.0.0/0; together at most the "
+        "public addresses of a /8 unless `policy.wideNetworksReason` says why.",
     )
     admin_role_arns: list[str] = Field(
         min_length=1, examples=[["arn:aws:iam::111122223333:role/platform-admin"]], description="IAM roles given cluster-admin through EKS access entries."

@@ -257,8 +257,10 @@ class Team(Model):
         return self
 
 
-RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
-"""Kubernetes' own namespaces: no team may take one."""
+def is_system_namespace(namespace: str) -> bool:
+    """Kubernetes' own namespaces (`default`, `kube-system`, `kube-public`, `kube-node-lease`, and
+    any `kube-*` a distribution adds): neither a team nor the platform may take one."""
+    return namespace == "default" or namespace.startswith("kube-")
 
 
 def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] = ("teams",)) -> list[Problem]:
@@ -269,12 +271,12 @@ def check_teams(teams: list[Team], *, reserved: set[str], key: tuple[str, ...] =
     for i, team in enumerate(teams):
         if names[team.name] > 1:
             problems.append(Problem((*key, i, "name"), "duplicate", "team name used twice; names must be unique", team.name))
-        if team.namespace in reserved | RESERVED_NAMESPACES:
+        if team.namespace in reserved or is_system_namespace(team.namespace):
             problems.append(
                 Problem(
                     (*key, i, "namespace"),
                     "namespace_reserved",
-                    f"namespace is reserved for the platform; pick another (reserved: {', '.join(sorted(reserved | RESERVED_NAMESPACES))})",
+                    f"namespace is reserved for Kubernetes or the platform; pick another (reserved: default, kube-*, {', '.join(sorted(reserved))})",
                     team.namespace,
                 )
             )

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DnsLabel, Model, Problem, Quantity
+from hybridai.config.base import Cidr, DnsLabel, Model, Problem, Quantity
 from hybridai.config.components import OnpremCluster, Team
 
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
@@ -82,7 +82,12 @@ class EdgeSite(Model):
     model_source_secret: DnsLabel = Field(default="model-sync-credentials", description="Secret with the rclone remote's settings (RCLONE_CONFIG_* variables).")
     cache_size: Quantity = Field(default="50Gi", description="Local model cache: the last good models stay here through outages.")
     storage_class: str | None = Field(default=None, description="StorageClass of the cache; default: the cluster's (k3s: local-path).")
-    client_cidrs: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"], description="Networks of the line equipment allowed to call inference.")
+    client_cidrs: list[Cidr] = Field(
+        default_factory=lambda: ["10.0.0.0/8"],
+        min_length=1,
+        description="Networks of the line equipment allowed to call inference; together at most the public addresses of a /8 "
+        "unless `policy.wideNetworksReason` says why.",
+    )
     team: DnsLabel = Field(default="manufacturing-ops", description="Team that owns the site's inference namespace (quota, RBAC, cost).")
     group: str = Field(default="oidc:manufacturing-ops", min_length=1, description="Identity-provider group of that team.")
     models: list[EdgeModel] = Field(min_length=1, description="Models served at the site.")

@@ -37,9 +37,6 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
     def edge_sites(self) -> list[EdgeSite]:
         return self.sites
 
-    def registry_mirrors(self) -> tuple[str, ...]:
-        return tuple(sorted({s.registry_mirror.split("/", 1)[0] for s in self.sites if s.registry_mirror}))
-
     def check(self) -> list[Problem]:
         problems = check_cluster(self)
         problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))

@@ -1,9 +1,9 @@
 """Stack config every blueprint shares for running the platform: monitoring and the cost estimate."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
@@ -75,27 +75,70 @@ class ServingSettings(Model):
         return self.gateway.split("/", 1)[0] if self.gateway else None
 
 
-class PolicySettings(Model):
-    """Policy-as-code for this stack: compliance profiles, enforcement levels, allowed registries."""
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=15, max_length=500)]
+"""A written reason for an exception to policy: shown to every reviewer in summary.md."""
 
-    profiles: list[str] | None = Field(
-        default=None,
-        description="Compliance profiles checked (hybridai/data/compliance.yaml: `hipaa`, `sox`, `residency`); "
-        "default: the blueprint's (healthcare-onprem: hipaa; finance-hybrid: sox and residency; manufacturing-edge: residency).",
+
+class RuleOverride(Model):
+    """A rule's enforcement for this stack, and why."""
+
+    level: Literal["mandatory", "advisory", "disabled"] = Field(description="Enforcement level of the rule for this stack.")
+    reason: Reason | None = Field(default=None, description="Why; required when the level is below the rule's default (summary.md lists it).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _level_alone(cls, value: object) -> object:
+        # A level alone (`k8s-probes: mandatory`) is the short form: one shape to validate, so a
+        # mistake is reported once, at its key.
+        return {"level": value} if isinstance(value, str) else value
+
+
+class PolicySettings(Model):
+    """Policy-as-code for this stack: compliance profiles, enforcement levels, allowed registries.
+
+    A stack file can tighten policy freely, never loosen it silently: the profiles its blueprint
+    and its teams' data imply always apply unless waived with a reason, and a rule enforced below
+    its default needs a reason too. summary.md lists every such exception."""
+
+    profiles: list[str] = Field(
+        default_factory=list,
+        description="Compliance profiles checked besides those the stack implies (hybridai/data/compliance.yaml: `hipaa`, `sox`, `residency`). "
+        "Implied: the blueprint's (healthcare-onprem: hipaa; finance-hybrid: sox and residency; manufacturing-edge: residency), "
+        "and hipaa wherever a team's `dataClassification` is `phi`.",
     )
-    enforcement: dict[str, Literal["mandatory", "advisory", "disabled"]] = Field(
-        default_factory=dict, description="Enforcement level by rule id, overriding the rule's default (`hybridai rules` lists them; docs/policy.md)."
+    waive: dict[str, Reason] = Field(
+        default_factory=dict,
+        examples=[{"sox": "dev stack: governance-mode object lock so test data can be deleted"}],
+        description="Implied compliance profiles not applied, each with the reason (summary.md lists them).",
+    )
+    enforcement: dict[str, RuleOverride] = Field(
+        default_factory=dict,
+        description="Enforcement level by rule id (`hybridai rules` lists them; docs/policy.md), as a level or `{level, reason}`; "
+        "a level below the rule's default needs the reason.",
     )
     allowed_registries: list[str] = Field(
         default_factory=lambda: ["nvcr.io", "registry.k8s.io", "quay.io", "ghcr.io"],
         description="Registries whose images may be used by tag; images from anywhere else must be pinned by digest.",
     )
+    wide_networks_reason: Reason | None = Field(
+        default=None,
+        description="Why an allow-list (`cloud.cluster.publicAccessCidrs`, a site's `clientCidrs`) may together open more public addresses "
+        "than a /8 holds; without it such a list is refused. summary.md lists it.",
+    )
 
     @field_validator("profiles")
     @classmethod
-    def _known_profiles(cls, value: list[str] | None) -> list[str] | None:
+    def _known_profiles(cls, value: list[str]) -> list[str]:
         known = catalog.compliance_profiles()
-        unknown = sorted(set(value or []) - set(known))
+        unknown = sorted(set(value) - set(known))
         if unknown:
             raise PydanticCustomError("profile_unknown", "unknown compliance profiles {unknown}; use {known}", {"unknown": ", ".join(unknown), "known": ", ".join(known)})
         return value
+
+    def levels(self) -> dict[str, str]:
+        """rule id → enforcement level the stack sets."""
+        return {rule: o.level for rule, o in self.enforcement.items()}
+
+    def reasons(self) -> dict[str, str]:
+        """rule id → the reason given for its level."""
+        return {rule: o.reason for rule, o in self.enforcement.items() if o.reason}

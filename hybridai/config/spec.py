@@ -6,10 +6,10 @@ from typing import ClassVar
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from hybridai import catalog
+from hybridai import catalog, cidr
 from hybridai.config.base import ARGOCD_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
 from hybridai.config.cloud import CloudPool
-from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
 from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings, ServingSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
@@ -46,8 +46,18 @@ class StackSpec(Model):
     default_profiles: ClassVar[tuple[str, ...]] = ()
     """Compliance profiles checked unless the stack lists its own."""
 
+    def implied_profiles(self) -> tuple[str, ...]:
+        """Profiles the stack gets unless it waives them: its blueprint's, and HIPAA wherever a team
+        (on-prem or in the cloud pool) handles PHI."""
+        pool = self.burst_pool()
+        teams = [*self.teams, *(pool.teams if pool else [])]
+        phi = ("hipaa",) if any(t.data_classification == "phi" for t in teams) else ()
+        return tuple(dict.fromkeys([*self.default_profiles, *phi]))
+
     def compliance_profiles(self) -> tuple[str, ...]:
-        return tuple(self.policy.profiles) if self.policy.profiles is not None else self.default_profiles
+        """Profiles checked: the implied ones not waived, and those the stack adds."""
+        implied = [p for p in self.implied_profiles() if p not in self.policy.waive]
+        return tuple(dict.fromkeys([*implied, *self.policy.profiles]))
 
     def allowed_regions(self) -> tuple[str, ...]:
         """Cloud regions the stack's data may live in (none: the stack may not use the cloud)."""
@@ -68,10 +78,6 @@ class StackSpec(Model):
     def edge_sites(self) -> list[EdgeSite]:
         """The stack's edge sites, each its own cluster."""
         return []
-
-    def registry_mirrors(self) -> tuple[str, ...]:
-        """Registries the stack pulls through (site mirrors), as image references name them."""
-        return ()
 
     @field_validator("prefix", mode="before")
     @classmethod
@@ -96,8 +102,9 @@ class StackSpec(Model):
 
 
 def check_cluster(spec: StackSpec) -> list[Problem]:
-    """The on-prem cluster's tenants are unique and clear of platform namespaces, and canaries have
-    a Gateway to split traffic (whether the catalog fits the GPUs is hybridai/capacity's to say)."""
+    """The on-prem cluster's tenants are unique and clear of platform namespaces, canaries have a
+    Gateway to split traffic, and the stack-wide checks hold (whether the catalog fits the GPUs is
+    hybridai/capacity's to say)."""
     problems = check_teams(spec.teams, reserved=set(spec.platform_namespaces()))
     for i, model in enumerate(spec.models):
         if model.canary and not spec.serving.gateway:
@@ -109,6 +116,50 @@ def check_cluster(spec: StackSpec) -> list[Problem]:
                     model.canary.model_dump(by_alias=True),
                 )
             )
+    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec)
+
+
+def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
+    """The namespaces a stack file may choose for the platform are neither Kubernetes' own (Pulumi
+    would manage kube-system, and the platform's NetworkPolicy there would cut CoreDNS off) nor
+    shared with another platform component (each gets its own Pod Security level and policy)."""
+    chosen = {("monitoring", "namespace"): spec.monitoring.namespace, ("gpuOperator", "namespace"): spec.gpu_operator.namespace}
+    fixed = {ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe"}
+    problems = []
+    for loc, namespace in chosen.items():
+        others = {ns for key, ns in chosen.items() if key != loc}
+        if is_system_namespace(namespace):
+            problems.append(Problem(loc, "namespace_reserved", "Kubernetes' own namespaces (default, kube-*) are not for the platform; choose another", namespace))
+        elif namespace in fixed:
+            problems.append(Problem(loc, "namespace_taken", f"{fixed[namespace]} runs in this namespace; choose another", namespace))
+        elif namespace in others:
+            problems.append(Problem(loc, "namespace_taken", "another platform component is set to this namespace; give each its own", namespace))
+    return problems
+
+
+def check_waivers(spec: StackSpec) -> list[Problem]:
+    """Only a profile the stack implies can be waived."""
+    implied = spec.implied_profiles()
+    return [
+        Problem(("policy", "waive", name), "waiver_not_needed", f"the stack doesn't imply {name} (it implies {', '.join(implied) or 'none'}); remove the waiver", reason)
+        for name, reason in spec.policy.waive.items()
+        if name not in implied
+    ]
+
+
+def check_allow_lists(spec: StackSpec) -> list[Problem]:
+    """Every network allow-list, held to hybridai/cidr.py's width rule unless the stack says why."""
+    if spec.policy.wide_networks_reason:
+        return []
+    lists: list[tuple[tuple, list[str]]] = []
+    pool = spec.burst_pool()
+    if pool is not None:
+        lists.append((("cloud", "cluster", "publicAccessCidrs"), pool.cluster.public_access_cidrs))
+    lists += [(("sites", i, "clientCidrs"), site.client_cidrs) for i, site in enumerate(spec.edge_sites())]
+    problems = []
+    for loc, entries in lists:
+        for why in cidr.check_allow_list(entries)[1]:
+            problems.append(Problem(loc, "allow_list_too_wide", f"{why}; list only the networks that need access, or set `policy.wideNetworksReason`", entries))
     return problems
 
 

@@ -21,7 +21,7 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-@rule("aws-eks-endpoint-restricted", "EKS API endpoints are private, or public only to listed CIDRs — never 0.0.0.0/0")
+@rule("aws-eks-endpoint-restricted", "EKS API endpoints are private, or public only to listed CIDRs (how wide: net-allow-lists-narrow) — never 0.0.0.0/0")
 def eks_endpoint(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in of_type(resources, "aws:eks/cluster:Cluster"):
         vpc = r["inputs"].get("vpcConfig") or {}
@@ -30,9 +30,9 @@ def eks_endpoint(resources: list[Resource], ctx: PolicyContext) -> Iterator[Find
         cidrs = vpc.get("publicAccessCidrs") or []
         if not cidrs:
             yield Finding(r["urn"], "the EKS endpoint is public without a CIDR allow-list (AWS then allows 0.0.0.0/0)")
-        for cidr in cidrs:
-            if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
-                yield Finding(r["urn"], f"the EKS endpoint is open to {cidr}")
+        for entry in cidrs:
+            if ipaddress.ip_network(entry, strict=False).prefixlen == 0:
+                yield Finding(r["urn"], f"the EKS endpoint is open to {entry}")
 
 
 @rule("aws-eks-secrets-encrypted", "EKS encrypts Kubernetes secrets with a KMS key")

@@ -26,6 +26,8 @@ class PolicyContext(BaseModel):
     profiles: tuple[str, ...] = ()
     monthly_estimate_usd: float | None = None
     monthly_ceiling_usd: float | None = None
+    wide_networks_allowed: bool = False
+    """The stack gave a reason for network allow-lists wider than hybridai/cidr.py allows."""
 
 
 @dataclass(frozen=True)

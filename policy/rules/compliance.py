@@ -8,7 +8,11 @@ from hybridai.recorded import CAPACITY_LABEL, DATA_CLASSIFICATION_LABEL, NODE_RO
 from policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, of_type, rule
 from policy.rules.kubernetes import workloads
 
-DATA_TYPES = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository")
+DATA_TYPES = (
+    "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository",
+    # Audit records and their writer, and the cluster holding every Kubernetes object and secret.
+    "aws:cloudwatch/logGroup:LogGroup", "aws:cloudtrail/trail:Trail", "aws:eks/cluster:Cluster",
+)
 
 
 def _phi_namespaces(resources: list[Resource]) -> list[Resource]:
@@ -37,11 +41,14 @@ def no_time_slicing(resources: list[Resource], ctx: PolicyContext) -> Iterator[F
             yield Finding(r["urn"], f"ConfigMap {metadata(r).get('name')} defines time-slicing on a cluster with PHI namespaces")
 
 
-@rule("hipaa-audit-logging", "Audit logging is on: EKS audit logs, Pod Security audit mode on PHI namespaces")
+@rule("hipaa-audit-logging", "Audit logging is on: EKS audit logs into KMS-encrypted log groups, Pod Security audit mode on PHI namespaces")
 def audit_logging(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in of_type(resources, "aws:eks/cluster:Cluster"):
         if "audit" not in (r["inputs"].get("enabledClusterLogTypes") or []):
             yield Finding(r["urn"], "EKS audit logs are off")
+    for r in of_type(resources, "aws:cloudwatch/logGroup:LogGroup"):
+        if not r["inputs"].get("kmsKeyId"):
+            yield Finding(r["urn"], f"log group {r['inputs'].get('name')} is not encrypted with a KMS key")
     for r in _phi_namespaces(resources):
         if "pod-security.kubernetes.io/audit" not in (metadata(r).get("labels") or {}):
             yield Finding(r["urn"], f"PHI namespace {metadata(r).get('name')} has no Pod Security audit mode")
@@ -70,7 +77,7 @@ def immutable_trail(resources: list[Resource], ctx: PolicyContext) -> Iterator[F
         yield Finding("", "the stack has cloud resources but no audit trail")
 
 
-@rule("sox-protected-data-resources", "Buckets, KMS keys and ECR repositories are protected and retained on delete")
+@rule("sox-protected-data-resources", "Buckets, KMS keys, ECR repositories, audit log groups, trails and EKS clusters are protected and retained on delete")
 def protected_data(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in of_type(resources, *DATA_TYPES):
         if not r.get("protect"):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from hybridai import cidr
+from hybridai.config.components import is_system_namespace
 from hybridai.recorded import TEAM_LABEL
 from policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, rule
 
@@ -121,11 +123,32 @@ def images(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
                 yield Finding(r["urn"], f"{_where(r)} image {image!r} is neither pinned by digest nor from an allowed registry ({', '.join(ctx.allowed_registries) or 'none'})")
 
 
-@rule("k8s-no-default-namespace", "Nothing is deployed to the default namespace")
-def no_default_namespace(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+@rule("k8s-no-system-namespaces", "Nothing is deployed to, and no namespace object manages, Kubernetes' own namespaces (default, kube-*)")
+def no_system_namespaces(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in resources:
-        if kind(r) and kind(r) != "Namespace" and metadata(r).get("namespace") == "default":
-            yield Finding(r["urn"], f"{kind(r)} {metadata(r).get('name')} is in the default namespace")
+        m = metadata(r)
+        if kind(r) == "Namespace" and is_system_namespace(m.get("name") or ""):
+            yield Finding(r["urn"], f"the stack manages Kubernetes' own namespace {m.get('name')}")
+        elif kind(r) and is_system_namespace(m.get("namespace") or "-"):
+            yield Finding(r["urn"], f"{kind(r)} {m.get('name')} is in Kubernetes' own namespace {m.get('namespace')}")
+
+
+@rule("net-allow-lists-narrow", "Network allow-lists (EKS endpoint, NetworkPolicy ipBlocks) open at most a /8's worth of public addresses together, unless the stack gives a reason")
+def narrow_allow_lists(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    if ctx.wide_networks_allowed:
+        return
+    for r in resources:
+        if r["type"] == "aws:eks/cluster:Cluster":
+            vpc = r["inputs"].get("vpcConfig") or {}
+            lists = [("its public endpoint", vpc.get("publicAccessCidrs") or [])] if vpc.get("endpointPublicAccess") else []
+        elif kind(r) == "NetworkPolicy":
+            rules = (r["inputs"].get("spec") or {}).get("ingress") or []
+            lists = [(f"ingress rule {i}", [p["ipBlock"]["cidr"] for p in item.get("from") or [] if "ipBlock" in p]) for i, item in enumerate(rules)]
+        else:
+            continue
+        for what, entries in lists:
+            for why in cidr.check_allow_list(entries)[1]:
+                yield Finding(r["urn"], f"{r['name']}: {what} allows {', '.join(entries)}: {why}")
 
 
 @rule("k8s-no-rbac-wildcards", "RBAC rules name their API groups, resources and verbs: no wildcards")

@@ -182,8 +182,12 @@ def test_policy_settings_name_known_rules_and_profiles() -> None:
     values["policy"]["profiles"] = ["hipaa"]
     assert (("policy", "enforcement", "k8s-probez"), "rule_unknown") in problems_of(values)
     values["policy"] = {"enforcement": {"k8s-probes": "sometimes"}}
-    assert (("policy", "enforcement", "k8s-probes"), "literal_error") in problems_of(values)
+    assert (("policy", "enforcement", "k8s-probes", "level"), "literal_error") in problems_of(values)
+    # An empty list adds nothing and removes nothing: HIPAA is implied by the blueprint.
     values["policy"] = {"profiles": []}
+    assert prepare("healthcare-prod", values)[0].compliance_profiles() == ("hipaa",)
+    # Only a waiver with a reason removes it.
+    values["policy"] = {"waive": {"hipaa": "research sandbox on synthetic data, no patient records"}}
     assert prepare("healthcare-prod", values)[0].compliance_profiles() == ()
     del values["policy"]
     assert prepare("healthcare-prod", values)[0].compliance_profiles() == ("hipaa",)

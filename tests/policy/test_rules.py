@@ -84,7 +84,16 @@ CASES: dict[str, tuple[list, list]] = {
     "k8s-gpu-pods-tolerate-gpu-taint": ([deployment()], [k8s("Deployment", "serve", "radiology", spec={"template": {"spec": {"containers": [GOOD_CONTAINER]}}})]),
     "k8s-probes": ([deployment()], [with_container(livenessProbe=None)]),
     "k8s-images-pinned": ([with_container(image="docker.io/library/nginx@sha256:" + "a" * 64), deployment()], [with_container(image="nginx:latest")]),
-    "k8s-no-default-namespace": ([deployment()], [deployment(namespace="default")]),
+    "k8s-no-system-namespaces": ([deployment(), TENANT_NS], [deployment(namespace="default"), deployment(namespace="kube-system"), k8s("Namespace", "kube-system")]),
+    # GIVEN two /1s (the whole internet in two modest-looking entries), or a /7 of public space,
+    # THEN the union is measured, not each entry; private ranges don't count.
+    "net-allow-lists-narrow": (
+        [EKS, k8s("NetworkPolicy", "clients", "inference", spec={"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}, {"ipBlock": {"cidr": "198.51.100.0/24"}}]}]})],
+        [
+            res("aws:eks/cluster:Cluster", {"vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}}),
+            k8s("NetworkPolicy", "clients", "inference", spec={"ingress": [{"from": [{"ipBlock": {"cidr": "16.0.0.0/7"}}]}]}),
+        ],
+    ),
     "k8s-no-rbac-wildcards": ([k8s("Role", "dev", "radiology", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}])], [k8s("Role", "dev", "radiology", rules=[{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}])]),
     "k8s-namespaces-have-network-policies": ([TENANT_NS, NETPOL], [TENANT_NS]),
     "k8s-tenant-namespaces-have-quotas": ([TENANT_NS, QUOTA], [TENANT_NS]),
@@ -158,3 +167,10 @@ def test_every_example_stack_passes_every_mandatory_rule(stack: str) -> None:
     report = json.loads(files[Path("policy.json")])
     assert report["mandatory_violations"] == 0, report["findings"]
     assert report["findings"] == []
+
+
+def test_wide_allow_lists_pass_only_when_the_stack_gave_a_reason() -> None:
+    # GIVEN the violating allow-lists, WHEN the stack wrote a reason (policy.wideNetworksReason),
+    # THEN the rule lets them through (summary.md lists the exception instead)
+    violating = CASES["net-allow-lists-narrow"][1]
+    assert list(RULES["net-allow-lists-narrow"].check(violating, CTX.model_copy(update={"wide_networks_allowed": True}))) == []
