@@ -1,20 +1,28 @@
 """The cloud burst training pool on AWS, shared by the blueprints that have one (finance-hybrid,
-manufacturing-edge): network, EKS, GPU capacity sized by the capacity plan, the platform on the
-cluster, the teams' storage and identities, and a budget."""
+manufacturing-edge): network, EKS, the platform on the cluster, Karpenter and its GPU NodePools
+sized by the capacity plan, the teams' storage and identities, and a budget.
+
+What happens to a training job: submitted to the team's LocalQueue `training`, Kueue admits it
+against the team's quota on a NodePool's flavor and lets its pods run; they ask for GPUs no node
+has, so Karpenter launches a node of that pool (spot, or on-demand when spot is short), the job
+runs, and the node is removed once it has stood empty for the pool's `consolidateAfter`."""
 from __future__ import annotations
+
+import pulumi
 
 from blueprints.platform import CLOUD_BACKLOG, monitoring_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
 from hybridai.config.cloud import bucket_name, trainer_role_name
 from hybridai.config.spec import CloudBurstSpec
-from hybridai.recorded import CAPACITY_LABEL, COST_CENTER_LABEL, ENVIRONMENT_LABEL, NODE_GROUP_LABEL, TEAM_LABEL
+from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL
 from modules.aws_network import AwsNetwork, AwsNetworkArgs
 from modules.budget import Budget, BudgetArgs
 from modules.eks_cluster import EksCluster, EksClusterArgs
-from modules.gpu_node_groups import GpuNodeGroups, GpuNodeGroupsArgs, NodeGroupArgs, capacity_kinds
+from modules.gpu_node_pools import GpuNodePools, GpuNodePoolsArgs, NodePoolArgs
 from modules.gpu_operator import GpuOperatorArgs
 from modules.gpu_platform import GpuPlatform, GpuPlatformArgs
+from modules.karpenter import Karpenter, KarpenterArgs
 from modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
 from modules.target import AwsTargetArgs, Target
 from modules.training_storage import TrainingStorage, TrainingStorageArgs, TrainingTeamArgs
@@ -33,26 +41,28 @@ def aws_target(spec: CloudBurstSpec) -> AwsTargetArgs:
     return AwsTargetArgs(region=spec.cloud.region, account_id=spec.cloud.account_id, tags=tags)
 
 
-def node_groups(capacity: CloudCapacity) -> tuple[NodeGroupArgs, ...]:
+def node_pools(capacity: CloudCapacity) -> tuple[NodePoolArgs, ...]:
     return tuple(
-        NodeGroupArgs(
-            name=g.name,
-            instance_types=g.instance_types,
-            gpu_model=g.gpu_model,
-            min_size=g.min_size,
-            max_size=g.max_size,
-            spot=g.spot,
-            fallback_max=g.fallback_max,
-            disk_gb=g.disk_gb,
+        NodePoolArgs(
+            name=p.name,
+            instance_types=p.instance_types,
+            gpu_model=p.gpu_model,
+            gpu_limit=p.gpu_limit,
+            capacity_types=p.capacity_types,
+            disk_gb=p.disk_gb,
+            consolidate_after=p.consolidate_after,
+            expire_after=p.expire_after,
         )
-        for g in capacity.groups
+        for p in capacity.pools
     )
 
 
-def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity, groups: tuple[NodeGroupArgs, ...]) -> QueuesArgs:
-    """Kueue on the burst pool: per node group a spot flavor tried first, then its on-demand
-    fallback; each team has its GPUs nominal on every flavor."""
-    flavors = [FlavorArgs(name=f"{g.name}-{kind}", node_labels={NODE_GROUP_LABEL: g.name, CAPACITY_LABEL: kind}) for g in groups for kind in capacity_kinds(g)]
+def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity) -> QueuesArgs:
+    """Kueue on the burst pool: a flavor per NodePool, selecting its nodes by Karpenter's pool
+    label, each team's GPUs nominal on every flavor (within the cohort, borrowing). Spot versus
+    on-demand is Karpenter's choice inside the pool: a flavor per capacity type would pin a job to
+    spot and leave it pending when spot is short, since Kueue moves on only when quota runs out."""
+    flavors = [FlavorArgs(name=p.name, node_labels={"karpenter.sh/nodepool": p.name}) for p in capacity.pools]
     return QueuesArgs(
         cohort=f"{spec.cloud.cluster.name}-gpus",
         flavors=tuple(flavors),
@@ -64,15 +74,15 @@ def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity, groups: tuple[No
     )
 
 
-def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, groups: tuple[NodeGroupArgs, ...]) -> GpuPlatformArgs:
+def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity) -> GpuPlatformArgs:
     """The platform on the EKS cluster: tenants with their cloud quotas, monitoring, queues."""
     return GpuPlatformArgs(
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
         tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": capacity.team_gpus[t.name]}) for t in spec.cloud.teams]),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
-        monitoring=monitoring_args(spec, spec.cloud.teams, spec.gpu_operator.namespace, None, queue_backlog_hint=CLOUD_BACKLOG),
-        queues=cloud_queues(spec, capacity, groups),
+        monitoring=monitoring_args(spec, spec.cloud.teams, spec.gpu_operator.namespace, None, queue_backlog_hint=CLOUD_BACKLOG, karpenter=True),
+        queues=cloud_queues(spec, capacity),
     )
 
 
@@ -109,9 +119,23 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target) -> No
         ),
         vpc.private_subnet_ids,
     )
-    groups = node_groups(capacity)
-    GpuNodeGroups(aws, GpuNodeGroupsArgs(prefix=spec.prefix, cluster=cluster, groups=groups), eks, vpc.private_subnet_ids)
-    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity, groups), parts_were_under=eks.former_target)
+    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity), parts_were_under=eks.former_target)
+    karpenter = Karpenter(
+        aws,
+        KarpenterArgs(prefix=spec.prefix, cluster=cluster, region=cloud.region, account_id=cloud.account_id, monitoring_namespace=spec.monitoring.namespace),
+        eks,
+        # Its ServiceMonitor needs the monitoring CRDs.
+        opts=pulumi.ResourceOptions(depends_on=[platform.monitoring]),
+    )
+    GpuNodePools(
+        eks.target,
+        GpuNodePoolsArgs(pools=node_pools(capacity), ami_alias=cloud.cluster.ami_alias, tags=aws_target(spec).tags),
+        karpenter.node_role.name,
+        vpc.private_subnet_ids,
+        eks.cluster.vpc_config.cluster_security_group_id,
+        # The NodePool and EC2NodeClass CRDs come with Karpenter's chart.
+        opts=pulumi.ResourceOptions(depends_on=[karpenter.release]),
+    )
     TrainingStorage(
         aws,
         TrainingStorageArgs(

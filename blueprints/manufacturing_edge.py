@@ -57,6 +57,7 @@ def site_serving(site: EdgeSiteSpec) -> EdgeSiteArgs:
         registry_mirror=site.registry_mirror,
         model_source=site.model_source,
         model_source_secret=site.model_source_secret,
+        image_digests=dict(site.image_digests),
         cache_size=site.cache_size,
         storage_class=site.storage_class,
         client_cidrs=tuple(site.client_cidrs),

@@ -96,11 +96,17 @@ OVERFLOW_BACKLOG = (
     "The team's on-prem training quota is in use. Its namespace and LocalQueue `training` exist on the cloud burst pool too: "
     "submit the same job there to overflow, or add the run to the training catalog so the planner sizes the pool for it."
 )
-CLOUD_BACKLOG = "The burst pool can't take it now: its node groups are at maxSize, spot capacity is short, or the team's cloud quota is used up."
+CLOUD_BACKLOG = "The burst pool can't take it now: the team's cloud quota is used up, or its NodePools are at their GPU limits (see the node autoscaling alerts)."
 
 
 def monitoring_args(
-    spec: StackSpec, teams: list[Team], gpu_operator_namespace: str, pricing: OpenCostPricing | None, models: list[ServedModel] = (), queue_backlog_hint: str | None = None
+    spec: StackSpec,
+    teams: list[Team],
+    gpu_operator_namespace: str,
+    pricing: OpenCostPricing | None,
+    models: list[ServedModel] = (),
+    queue_backlog_hint: str | None = None,
+    karpenter: bool = False,
 ) -> MonitoringArgs:
     """Monitoring of a cluster; `models` served there get alerts on their own latency objectives;
     where training queues, a backlog alert says what to do about it."""
@@ -121,6 +127,7 @@ def monitoring_args(
             pending_training_minutes=settings.pending_training_minutes,
             training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
             queue_backlog_hint=queue_backlog_hint,
+            karpenter=karpenter,
             model_objectives=tuple(
                 ModelObjective(namespace=namespaces[m.team], model=m.name, latency_objective_ms=m.latency_objective_ms or settings.latency_objective_ms) for m in models
             ),

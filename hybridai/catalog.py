@@ -119,11 +119,14 @@ class GpuInstance(_Data):
 class EksDefaults(_Data):
     version: str
     log_types: tuple[str, ...]
+    ami_alias: str
 
 
 class AwsCatalog(_Data):
     gpu_instances: dict[str, GpuInstance]
     jurisdictions: dict[str, tuple[str, ...]]
+    actions_without_resource_scope: tuple[str, ...]
+    """IAM actions with no resource-level permissions: AWS accepts only `"Resource": "*"` for them."""
     eks: EksDefaults
 
 
@@ -171,10 +174,17 @@ def chart(name: str) -> ChartPin:
     return versions().charts[name]
 
 
-def image(name: str, mirror: str | None = None) -> str:
-    """A pinned image, pulled through `mirror` when the site has one (`<mirror>/<registry>/<repo>`)."""
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+"""An image digest as registries report it (`crane digest`, `skopeo inspect`)."""
+
+
+def image(name: str, mirror: str | None = None, digest: str | None = None) -> str:
+    """A pinned image, pulled through `mirror` when the site has one (`<mirror>/<registry>/<repo>`);
+    with `digest` (`sha256:…`), pinned to it: `<repo>:<tag>@sha256:…` (the tag stays for readers;
+    the runtime pulls by the digest alone)."""
     ref = versions().images[name]
-    return f"{mirror}/{ref}" if mirror else ref
+    ref = f"{mirror}/{ref}" if mirror else ref
+    return f"{ref}@{digest}" if digest else ref
 
 
 def upstream_dir() -> Path:

@@ -36,28 +36,42 @@ ProjectDir = Annotated[Path | None, typer.Option("--project-dir", help="Folder h
 @app.command()
 def plan(
     stack: Annotated[str, typer.Argument(help="Stack name: plans stacks/Pulumi.<STACK>.yaml.")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Where artifacts go (default: build/<STACK>/).")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where artifacts go (default: build/<STACK>/): a new or empty folder, or one holding an earlier plan and nothing else."),
+    ] = None,
     compare: Annotated[Path | None, typer.Option("--compare", help="An earlier plan's folder: summary.md shows the change against it.")] = None,
+    allow_renames: Annotated[
+        bool, typer.Option("--allow-renames", help="With --compare: don't fail when protected resources get a new URN (they are still listed).")
+    ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
     """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/,
-    cost.json, policy.json and summary.md. Exit 1 when a mandatory policy rule is violated."""
+    cost.json, policy.json and summary.md. Exit 1 when a mandatory policy rule is violated, or when
+    --compare finds protected resources whose URN changes (unless --allow-renames)."""
+    check_stack_name(stack)
     from hybridai.config import StackConfigError
     from hybridai.plan import PlanError, run_plan
     from hybridai.plan import artifacts
+    from hybridai.plan.aliases import renames_message
+    from hybridai.plan.review import BasePlanError
 
     project = project_dir or find_project(Path.cwd())
     target = out_dir or project / "build" / stack
     try:
+        # Before planning: a refused --out or --compare costs nothing and touches nothing.
+        artifacts.check_out(target, project)
+        if compare is not None and not (compare / "resources.json").is_file():
+            fail(f"--compare {compare}: no resources.json there; pass the folder of an earlier plan")
         with Progress(SpinnerColumn(), TextColumn("planning {task.description}: {task.completed} resources"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(stack, total=None)
             result = run_plan(stack, project, on_register=lambda _type: progress.advance(task))
-        if compare is not None and not (compare / "resources.json").is_file():
-            fail(f"--compare {compare}: no resources.json there; pass the folder of an earlier plan")
-        files = artifacts.write(result, target, compare)
+        files = artifacts.write(result, target, compare, project)
     except StackConfigError as error:
         typer.echo(error.render(), err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except (artifacts.OutDirError, BasePlanError) as error:
+        fail(str(error))
     except PlanError as error:
         fail(str(error), code=1)
 
@@ -71,6 +85,7 @@ def plan(
     if Path("cost.json") in files:
         typer.echo(cost_line(json.loads(files[Path("cost.json")])))
     typer.echo(f"wrote {len(files)} files to {target}")
+    status = 0
     if Path("policy.json") in files:
         report = json.loads(files[Path("policy.json")])
         for finding in report["findings"]:
@@ -78,7 +93,17 @@ def plan(
             typer.echo(f"policy {finding['enforcement']}: {finding['rule']}: {where}: {finding['message']}", err=True)
         if report["mandatory_violations"]:
             typer.echo(f"error: {report['mandatory_violations']} mandatory policy violation(s); see {target / 'policy.json'}", err=True)
-            raise typer.Exit(1)
+            status = 1
+    change = files.change
+    if change and change["removed_protected"]:
+        names = ", ".join(urn.rsplit("::", 1)[-1] for urn in change["removed_protected"])
+        typer.echo(f"warning: protected resources leave the plan: {names}; `pulumi up` fails to delete them until they are unprotected (`pulumi state unprotect`), which only you may decide", err=True)
+    if change and change["renamed"]:
+        typer.echo(renames_message(change["renamed"], compare, allowed=allow_renames), err=True)
+        if not allow_renames:
+            status = 1
+    if status:
+        raise typer.Exit(status)
 
 
 def cost_line(cost: dict) -> str:
@@ -115,6 +140,14 @@ def rules() -> None:
         typer.echo(f"{rule_id:<44} {rule.level:<10} {profile_of.get(rule_id, 'baseline'):<10} {rule.description}")
 
 
+def check_stack_name(stack: str) -> None:
+    """Exit 2 unless `stack` is a valid stack name (see hybridai.config.base.stack_name_problem)."""
+    from hybridai.config.base import stack_name_problem
+
+    if (problem := stack_name_problem(stack)) is not None:
+        fail(f"{problem}; nothing was written")
+
+
 @app.command()
 def new(
     blueprint: Annotated[str, typer.Argument(help="Blueprint name (see `hybridai blueprints`).")],
@@ -126,14 +159,18 @@ def new(
     from blueprints import BLUEPRINTS
     from hybridai.reference import new_stack
 
+    check_stack_name(stack)
     if blueprint not in BLUEPRINTS:
         fail(f"unknown blueprint {blueprint!r}; use one of {', '.join(sorted(BLUEPRINTS))}")
     project = project_dir or find_project(Path.cwd())
-    path = project / "stacks" / f"Pulumi.{stack}.yaml"
+    stacks = project / "stacks"
+    path = stacks / f"Pulumi.{stack}.yaml"
+    if path.resolve().parent != stacks.resolve():  # the name check makes this impossible; never write elsewhere
+        fail(f"{path} is not in {stacks}; nothing was written")
     if path.exists() and not force:
         fail(f"{path} exists; pass --force to overwrite it")
     bp = BLUEPRINTS[blueprint]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    stacks.mkdir(parents=True, exist_ok=True)
     path.write_text(new_stack(bp.spec, blueprint, bp.summary, stack))
     typer.echo(f"wrote {path}; edit it, then run `hybridai plan {stack}`")
 

@@ -3,25 +3,50 @@ blueprint it names.
 
 `__main__.py` calls `run()` under `pulumi up`; `hybridai plan` calls the same `run()` under the
 SDK's mock monitor. Nothing here knows which of the two is running it.
+
+A key marked `Credential` (hybridai/config/base.py) reaches resources only as a secret: the spec
+holds it as a `CredentialValue`, which Pulumi refuses as a resource input, and its `output()` hands
+it over as `pulumi.Output.secret` — encrypted in the state under `pulumi up`, `[secret…]` in every
+artifact of the offline plan.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 import pulumi
-import pulumi.runtime.config as runtime_config
 
 from blueprints import BLUEPRINTS, SPECS
+from hybridai import PROJECT
 from hybridai.capacity import CapacityPlan, plan_stack
 from hybridai.config import StackConfigError, StackSpec
 from hybridai.config.loader import decode_config, reject, stack_file_label, validate_spec
 from policy.stack import check_settings
 
 
+def config_keys() -> list[str]:
+    """Every top-level key a stack spec declares (`blueprint`, `teams`, …), across blueprints."""
+    return sorted({info.alias or name for spec in SPECS.values() for name, info in spec.model_fields.items()})
+
+
 def stack_config() -> dict[str, str]:
-    """All config the engine handed this program: the CLI passes it in the environment
-    (PULUMI_CONFIG), the offline plan through `set_all_config`."""
-    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    """The project's config as the engine handed it to this program (`pulumi up`: the Pulumi CLI,
+    decrypted, values as strings; `hybridai plan`: the engine, through the SDK), keyed
+    `hybrid-ai:<key>`.
+
+    Read through the public `pulumi.Config`, which reads one key at a time and can't list the keys
+    it holds (only the SDK's internal `pulumi.runtime.config` can): so the program asks for every
+    key a spec declares. A top-level key no spec declares (a typo such as `hybrid-ai:monitorng`) is
+    therefore not seen here under `pulumi up`; `hybridai plan`, which reads the stack file itself
+    and rejects unknown keys, reports it (run it in CI before `pulumi up`). Keys inside objects are
+    all seen: an object arrives whole, as JSON.
+    """
+    config = pulumi.Config(PROJECT)
+    values = {}
+    for key in config_keys():
+        value = config.get(key)
+        if value is not None:
+            values[config.full_key(key)] = value
+    return values
 
 
 def prepare(stack: str, values: Mapping[str, Any], label: str | None = None) -> tuple[StackSpec, CapacityPlan]:

@@ -21,6 +21,8 @@ def component_type(module: str, name: str) -> str:
 
 
 TARGET_TYPE = component_type("target", "Target")
+NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
+"""Karpenter's NodePool: GPU capacity of a cloud burst pool (cost and review read its limit)."""
 """A Target records its target name and placement as inputs `target`, `placement`, `delivery`."""
 
 # Node labels the GPU Operator module writes (NodePatch) and cost and review read.

@@ -13,8 +13,35 @@ from modules.target import Target
 
 CACHE = "model-cache"
 TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
-# Triton and the sync job run as Triton's unprivileged user; the cache volume is group-writable for it.
-RUN_AS = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+
+UID = 10001
+"""User and group of Triton and the model sync. Not an image's own user (Triton's `triton-server` is
+uid 1000, on most hosts the first login user): a fixed high ID that is no host user, so a process
+that escaped its container owns nothing on the node. Neither image needs its user's home: HOME is
+the writable /tmp. The model cache is shared through the group: `fsGroup` gives the volume this group
+(group-writable, setgid; the first mount after a change of group re-owns it, later ones skip when the
+root already matches), and the sync writes with umask 0002."""
+RUN_AS = {
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "runAsGroup": UID,
+    "fsGroup": UID,
+    "fsGroupChangePolicy": "OnRootMismatch",
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+SECURITY = {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True}
+"""Containers of a site: no privilege escalation, no capabilities, nothing written outside their volumes."""
+TMP = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
+"""The one writable scratch folder (/tmp, also HOME) of a read-only container."""
+TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
+HOME = {"name": "HOME", "value": "/tmp"}
+
+RCLONE_DIR = "/etc/rclone"
+RCLONE_CONFIG_KEY = "rclone.conf"
+"""The key of the model-sync Secret: an rclone config file, mounted read-only (never environment
+variables) at /etc/rclone/rclone.conf."""
+SECRET_MODE = 0o440
+"""Owner root and the pod's group (fsGroup) may read the credentials; nobody may write them."""
 
 
 class EdgeModelArgs(Args):
@@ -35,6 +62,9 @@ class EdgeSiteArgs(Args):
     registry_mirror: str | None
     model_source: str
     model_source_secret: str
+    """Secret holding the rclone config file of `model_source` under key `rclone.conf`."""
+    image_digests: dict[str, str] = {}
+    """Digest of each image (name in versions.yaml → `sha256:…`); an image without one is pulled by tag."""
     cache_size: str
     storage_class: str | None = None
     client_cidrs: tuple[str, ...]
@@ -50,8 +80,9 @@ class EdgeSite(Module):
     - a model-sync CronJob runs only inside the site's maintenance window (site time zone, stopped
       before the window closes); it stages new models and swaps them in only after a complete copy,
       so a failed or cut-off sync leaves the current models in place;
-    - every image comes through the site's registry mirror; pods run as non-root with all
-      capabilities dropped, pinned to the site's GPU nodes.
+    - every image comes through the site's registry mirror, by digest; pods run as a fixed high
+      non-root user with read-only root filesystems, all capabilities dropped and the runtime's
+      seccomp profile, pinned to the site's GPU nodes; the sync reads its credentials from a file.
     """
 
     def __init__(self, target: Target, args: EdgeSiteArgs, namespace: pulumi.Resource, opts: pulumi.ResourceOptions | None = None):
@@ -59,7 +90,6 @@ class EdgeSite(Module):
         name = f"{target.prefix}-edge"
         super().__init__(component_type("edge_site", "EdgeSite"), name, None, placed(target, opts))
         provider = target.provider
-        mirror = args.registry_mirror
         node_selector = {GPU_POOL_LABEL: args.site}
         ns = args.namespace
         after_ns = [namespace]
@@ -78,7 +108,9 @@ class EdgeSite(Module):
         for model in args.models:
             labels = {"app.kubernetes.io/name": "triton", "hybrid-ai.io/model": model.name}
             resources = {"cpu": model.cpu, "memory": model.memory, **({"nvidia.com/gpu": str(model.gpus)} if model.gpus else {})}
-            image = catalog.image("triton-igpu" if args.distribution == "jetson" else "triton", mirror)
+            # Replicas on different nodes where the site has several (as production models in the data center).
+            spread = {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}]} if model.replicas > 1 else {}
+            image = self._image(args, "triton-igpu" if args.distribution == "jetson" else "triton")
             deployment = k8s.apps.v1.Deployment(
                 f"{name}-{model.name}",
                 metadata={"name": f"triton-{model.name}", "namespace": ns, "labels": {**MANAGED_BY, **labels}},
@@ -112,11 +144,13 @@ class EdgeSite(Module):
                                     "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6},
                                     "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5},
                                     "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 60},
-                                    "securityContext": CONTAINER_SECURITY,
-                                    "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}],
+                                    "env": [HOME],
+                                    "securityContext": SECURITY,
+                                    "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}, TMP_MOUNT],
                                 }
                             ],
-                            "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": CACHE, "readOnly": True}}],
+                            "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": CACHE, "readOnly": True}}, TMP],
+                            **spread,
                         },
                     },
                 },
@@ -128,6 +162,14 @@ class EdgeSite(Module):
                 spec={"selector": labels, "ports": [{"name": port, "port": number, "targetPort": port} for port, number in TRITON_PORTS.items()]},
                 opts=child(self, provider, depends_on=[deployment]),
             )
+            if model.replicas > 1:
+                # A drain keeps one replica serving. Not with one replica: its budget would block every drain.
+                k8s.policy.v1.PodDisruptionBudget(
+                    f"{name}-{model.name}-pdb",
+                    metadata={"name": f"triton-{model.name}", "namespace": ns, "labels": {**MANAGED_BY, **labels}},
+                    spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
+                    opts=child(self, provider, depends_on=[deployment]),
+                )
 
         self._model_sync(name, provider, args, node_selector, cache)
         # Line equipment calls the models; nothing else outside the namespace may.
@@ -143,13 +185,20 @@ class EdgeSite(Module):
         )
         self.register_outputs({"site": args.site})
 
+    @staticmethod
+    def _image(args: EdgeSiteArgs, name: str) -> str:
+        return catalog.image(name, args.registry_mirror, args.image_digests.get(name))
+
     def _model_sync(self, name: str, provider: k8s.Provider, args: EdgeSiteArgs, node_selector: dict, cache: pulumi.Resource) -> None:
         models = " ".join(m.name for m in args.models)
+        rclone = f"rclone sync --config {RCLONE_DIR}/{RCLONE_CONFIG_KEY} --cache-dir /tmp/rclone --checksum"
         script = "\n".join(
             [
                 "set -eu",
+                # Files stay writable for the cache's group (see UID).
+                "umask 0002",
                 "rm -rf /models/incoming && mkdir -p /models/incoming",
-                f'for m in {models}; do rclone sync --checksum "$MODEL_SOURCE/$m" "/models/incoming/$m/$m"; done',
+                f'for m in {models}; do {rclone} "$MODEL_SOURCE/$m" "/models/incoming/$m/$m"; done',
                 # Swap only after every model copied: an outage or the window's end leaves `current` as it was.
                 "rm -rf /models/previous",
                 "if [ -d /models/current ]; then mv /models/current /models/previous; fi",
@@ -186,16 +235,32 @@ class EdgeSite(Module):
                                 "containers": [
                                     {
                                         "name": "sync",
-                                        "image": catalog.image("rclone", args.registry_mirror),
+                                        "image": self._image(args, "rclone"),
                                         "command": ["/bin/sh", "-c", script],
-                                        "env": [{"name": "MODEL_SOURCE", "value": args.model_source}],
-                                        "envFrom": [{"secretRef": {"name": args.model_source_secret, "optional": True}}],
+                                        "env": [{"name": "MODEL_SOURCE", "value": args.model_source}, HOME],
                                         "resources": {"requests": resources, "limits": resources},
-                                        "securityContext": CONTAINER_SECURITY,
-                                        "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+                                        "securityContext": SECURITY,
+                                        "volumeMounts": [
+                                            {"name": "models", "mountPath": "/models"},
+                                            {"name": "credentials", "mountPath": RCLONE_DIR, "readOnly": True},
+                                            TMP_MOUNT,
+                                        ],
                                     }
                                 ],
-                                "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": CACHE}}],
+                                "volumes": [
+                                    {"name": "models", "persistentVolumeClaim": {"claimName": CACHE}},
+                                    # Only the config file. Not optional: without the Secret or its key the pod
+                                    # doesn't start (the event names them), rather than syncing without credentials.
+                                    {
+                                        "name": "credentials",
+                                        "secret": {
+                                            "secretName": args.model_source_secret,
+                                            "items": [{"key": RCLONE_CONFIG_KEY, "path": RCLONE_CONFIG_KEY}],
+                                            "defaultMode": SECRET_MODE,
+                                        },
+                                    },
+                                    TMP,
+                                ],
                             },
                         },
                     }

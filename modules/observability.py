@@ -32,6 +32,7 @@ class AlertArgs(Args):
     training_namespaces: tuple[str, ...] = Field(default=(), description="Namespaces whose Pending pods are training jobs.")
     model_objectives: tuple[ModelObjective, ...] = Field(default=(), description="Each served model's own p99 latency objective.")
     queue_backlog_hint: str | None = Field(default=None, description="Where training queues (Kueue): what to do when a queue backs up.")
+    karpenter: bool = Field(default=False, description="Karpenter launches this cluster's GPU nodes: alert when it can't.")
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict[str, Any]:
@@ -140,9 +141,46 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
             )
         )
     groups = [{"name": "hybridai-gpu-health", "rules": gpu}, {"name": "hybridai-gpu-service", "rules": service}]
+    if args.karpenter:
+        groups.append({"name": "hybridai-node-autoscaling", "rules": _karpenter_alerts()})
     if args.model_objectives:
         groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
     return groups
+
+
+def _karpenter_alerts() -> list[dict[str, Any]]:
+    """When the burst pool can't grow: what Karpenter's own metrics say, and what to do about it."""
+    return [
+        _alert(
+            "KarpenterCannotLaunchNodes",
+            "sum by (method, error) (increase(karpenter_cloudprovider_errors_total[15m])) > 0",
+            "15m",
+            "warning",
+            "Karpenter's {{ $labels.method }} calls to EC2 keep failing: {{ $labels.error }}",
+            "Training waiting for cloud GPUs won't start. InsufficientInstanceCapacity: the pool's instance types are out in its "
+            "zones — add instance types of the same GPU to the pool, or allow on-demand (`capacityTypes`). VcpuLimitExceeded / "
+            "MaxSpotInstanceCountExceeded: raise the account's EC2 service quota for G and P instances. UnauthorizedOperation: the "
+            "controller's role lacks a permission — compare it with the pinned Karpenter version's policy.",
+        ),
+        _alert(
+            "KarpenterNodePoolAtGpuLimit",
+            'max by (nodepool) (karpenter_nodepools_usage{resource_type="nvidia.com/gpu"}) >= max by (nodepool) (karpenter_nodepools_limit{resource_type="nvidia.com/gpu"})',
+            "30m",
+            "warning",
+            "NodePool {{ $labels.nodepool }} holds every GPU its limit allows",
+            "Further training on this pool waits until running jobs finish. If the weekly runs need more, add them to the stack's "
+            "`training` catalog (the limit is sized from it) or raise the pool's `gpuLimit` — the budget alert follows the spend.",
+        ),
+        _alert(
+            "KarpenterUnschedulablePods",
+            "max(karpenter_scheduler_unschedulable_pods_count) > 0",
+            "30m",
+            "warning",
+            "{{ $value }} pods fit no NodePool of the burst pool",
+            "No instance type of any NodePool can run them: check their GPU requests, node selectors (the Kueue flavor's "
+            "`karpenter.sh/nodepool`) and tolerations (`nvidia.com/gpu`) against the pools' instance types.",
+        ),
+    ]
 
 
 def _model_objective(objective: ModelObjective) -> dict[str, Any]:

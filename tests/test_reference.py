@@ -127,14 +127,14 @@ def test_reference_of_one_blueprint_prints_its_own_keys_and_names_the_common_one
 
 def test_reference_key_prints_that_key_and_everything_under_it() -> None:
     # WHEN a nested key of the cloud burst pool is asked for
-    result = invoke("reference", "--key", "cloud.gpuNodeGroups")
+    result = invoke("reference", "--key", "cloud.gpuNodePools")
     # THEN it prints once, for both blueprints that have it, with its nested keys and nothing else
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("## `hybrid-ai:cloud.gpuNodeGroups` (`finance-hybrid`, `manufacturing-edge`)\n")
+    assert result.stdout.startswith("## `hybrid-ai:cloud.gpuNodePools` (`finance-hybrid`, `manufacturing-edge`)\n")
     keys = rows(result.stdout)
-    assert keys[0] == "cloud.gpuNodeGroups"
-    assert "cloud.gpuNodeGroups[].maxSize" in keys and "cloud.gpuNodeGroups[].onDemandFallbackMax" in keys
-    assert all(k.startswith("cloud.gpuNodeGroups") for k in keys)
+    assert keys[0] == "cloud.gpuNodePools"
+    assert "cloud.gpuNodePools[].gpuLimit" in keys and "cloud.gpuNodePools[].capacityTypes" in keys
+    assert all(k.startswith("cloud.gpuNodePools") for k in keys)
 
 
 def test_reference_key_takes_paths_as_errors_print_them_and_knows_common_keys() -> None:
@@ -152,13 +152,13 @@ def test_reference_key_takes_paths_as_errors_print_them_and_knows_common_keys() 
 
 def test_unknown_key_exits_2_naming_it_and_close_matches() -> None:
     # WHEN a mistyped key is asked for
-    result = invoke("reference", "--key", "cloud.gpuNodeGroup")
+    result = invoke("reference", "--key", "cloud.gpuNodePool")
     # THEN exit 2, the key named, the intended one suggested, nothing printed to stdout
     assert result.exit_code == 2
-    assert "error: no stack config key 'cloud.gpuNodeGroup'; close matches: cloud.gpuNodeGroups" in result.stderr
+    assert "error: no stack config key 'cloud.gpuNodePool'; close matches: cloud.gpuNodePools" in result.stderr
     assert result.stdout == ""
     # AND a last key alone finds its full path
-    assert "close matches: cloud.gpuNodeGroups[].instanceTypes" in invoke("reference", "--key", "instanceType").stderr
+    assert "close matches: cloud.gpuNodePools[].instanceTypes" in invoke("reference", "--key", "instanceType").stderr
 
 
 def test_key_of_another_blueprint_says_whose_it_is() -> None:

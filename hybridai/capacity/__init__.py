@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hybridai.capacity.cloud import CloudCapacity, SizedNodeGroup, cloud_capacity
+from hybridai.capacity.cloud import CloudCapacity, SizedNodePool, cloud_capacity
 from hybridai.capacity.cluster import ClusterCapacity, GpuNode, OverflowJob, cluster_capacity, fits, inference_demand, training_gpus
 from hybridai.capacity.planner import CapacityError, PoolPlacement, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, place_models, resource_name
 from hybridai.config.base import Problem
@@ -62,7 +62,7 @@ __all__ = [
     "Misfit",
     "OverflowJob",
     "PoolInventory",
-    "SizedNodeGroup",
+    "SizedNodePool",
     "TrainingDemand",
     "fits",
     "inference_demand",

@@ -1,108 +1,111 @@
-"""The capacity of the cloud burst pool: how large each GPU node group may grow and each cloud team's
-GPU quota, sized for the training the on-prem clusters send to the cloud."""
+"""The capacity of the cloud burst pool: the GPU limit of each Karpenter NodePool and each cloud
+team's GPU quota, sized for the training the on-prem cluster sends to the cloud."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from hybridai import catalog
 from hybridai.capacity.cluster import OverflowJob, fits, training_gpus
 from hybridai.config.base import Problem
-from hybridai.config.cloud import CloudPool, GpuNodeGroup
+from hybridai.config.cloud import CloudPool, GpuNodePool
 
 
 @dataclass(frozen=True)
-class SizedNodeGroup:
-    """A GPU node group with its sizes settled."""
+class SizedNodePool:
+    """A GPU node pool with its limit settled."""
 
     name: str
     instance_types: tuple[str, ...]
     gpu_model: str
     gpus_per_node: int
-    min_size: int
-    max_size: int
-    spot: bool
-    fallback_max: int
-    """Nodes of the on-demand fallback group (spot groups only); 0: none."""
+    gpu_limit: int
+    """GPUs the pool's nodes may hold at once: the NodePool limit and the Kueue flavor's size."""
+    planned_gpus: int
+    """GPUs the overflowing jobs this pool can run need at once (what sizes the limit by default)."""
+    capacity_types: tuple[str, ...]
     disk_gb: int
-
-    @property
-    def max_gpus(self) -> int:
-        """GPUs the group reaches at most, fallback included."""
-        return (self.max_size + self.fallback_max) * self.gpus_per_node
+    consolidate_after: str
+    expire_after: str
 
 
 @dataclass
 class CloudCapacity:
     """The burst pool sized for its overflow."""
 
-    groups: list[SizedNodeGroup] = field(default_factory=list)
+    pools: list[SizedNodePool] = field(default_factory=list)
     team_gpus: dict[str, int] = field(default_factory=dict)
     """team → GPU quota on the pool: its overflowing training plus its explicit quota."""
     problems: list[Problem] = field(default_factory=list)
 
 
-def _sized(group: GpuNodeGroup, burst_gpus: int) -> SizedNodeGroup:
-    """`maxSize` as set, or enough nodes for `burst_gpus` at once (so each group alone can carry
-    the week's cloud training); the on-demand fallback as large as the spot group unless set."""
-    size = group.max_size if group.max_size is not None else max(group.min_size, 1, math.ceil(burst_gpus / group.gpus_per_node))
-    fallback = group.on_demand_fallback_max if group.on_demand_fallback_max is not None else size
-    return SizedNodeGroup(
-        name=group.name,
-        instance_types=tuple(group.instance_types),
-        gpu_model=group.gpu_model,
-        gpus_per_node=group.gpus_per_node,
-        min_size=group.min_size,
-        max_size=size,
-        spot=group.spot,
-        fallback_max=fallback if group.spot else 0,
-        disk_gb=group.disk_gb,
+def _sized(pool: GpuNodePool, planned: int) -> SizedNodePool:
+    """The limit as set, or what the pool's share of the overflow needs at once, so each pool alone
+    can carry the week's cloud training its GPUs can run."""
+    return SizedNodePool(
+        name=pool.name,
+        instance_types=tuple(pool.instance_types),
+        gpu_model=pool.gpu_model,
+        gpus_per_node=pool.gpus_per_node,
+        gpu_limit=pool.gpu_limit if pool.gpu_limit is not None else max(planned, 1),
+        planned_gpus=planned,
+        capacity_types=tuple(pool.capacity_types),
+        disk_gb=pool.disk_gb,
+        consolidate_after=pool.consolidate_after,
+        expire_after=pool.expire_after,
     )
 
 
 def cloud_capacity(cloud: CloudPool, overflow: list[OverflowJob]) -> CloudCapacity:
-    """Size every node group for the overflowing jobs its GPUs can run (all at once), give each
+    """Size every node pool for the overflowing jobs its GPUs can run (all at once), give each
     cloud team its overflow's GPUs, and report what the pool can't hold at its stack keys."""
+    planned = {p.name: sum(training_gpus(o.job) for o in overflow if fits(o.job, p.gpu_model)) for p in cloud.gpu_node_pools}
     capacity = CloudCapacity(
-        groups=[_sized(g, sum(training_gpus(o.job) for o in overflow if fits(o.job, g.gpu_model))) for g in cloud.gpu_node_groups],
+        pools=[_sized(p, planned[p.name]) for p in cloud.gpu_node_pools],
         team_gpus={t.name: t.quota.gpus + sum(training_gpus(o.job) for o in overflow if o.job.team == t.name) for t in cloud.teams},
     )
     problems = capacity.problems
-    for i, group in enumerate(cloud.gpu_node_groups):
-        if group.max_size is None and not any(fits(o.job, group.gpu_model) for o in overflow):
+    for i, pool in enumerate(cloud.gpu_node_pools):
+        key = ("cloud", "gpuNodePools", i, "gpuLimit")
+        if pool.gpu_limit is None and not planned[pool.name]:
+            problems.append(
+                Problem(key, "missing", "no training job the catalog sends to the cloud runs on this pool's GPUs, so nothing sizes it; set gpuLimit or add `training` jobs", None)
+            )
+        elif pool.gpu_limit is not None and pool.gpu_limit < planned[pool.name]:
             problems.append(
                 Problem(
-                    ("cloud", "gpuNodeGroups", i, "maxSize"),
-                    "missing",
-                    "no training job the catalog sends to the cloud runs on this group's GPUs, so nothing sizes it; set maxSize or add `training` jobs",
-                    None,
+                    key,
+                    "limit_below_plan",
+                    f"the training the catalog sends to the cloud needs {planned[pool.name]} of this pool's GPUs at once; raise gpuLimit to at least that, "
+                    "or omit it to have it sized",
+                    pool.gpu_limit,
                 )
             )
     for o in overflow:
-        if not any(fits(o.job, g.gpu_model) for g in cloud.gpu_node_groups):
-            biggest = max(catalog.gpus().models[g.gpu_model].memory_gb for g in cloud.gpu_node_groups)
+        if not any(fits(o.job, p.gpu_model) for p in cloud.gpu_node_pools):
+            biggest = max(catalog.gpus().models[p.gpu_model].memory_gb for p in cloud.gpu_node_pools)
             problems.append(
                 Problem(
                     ("training", o.index, "gpuMemoryGb"),
                     "catalog_does_not_fit",
-                    f"goes to the cloud burst pool and needs GPUs with {o.job.gpu_memory_gb:g} GB, but the node groups' GPUs have at most {biggest:g} GB; "
-                    "add a node group of larger GPUs",
+                    f"goes to the cloud burst pool and needs GPUs with {o.job.gpu_memory_gb:g} GB, but the node pools' GPUs have at most {biggest:g} GB; "
+                    "add a node pool of larger GPUs",
                     o.job.gpu_memory_gb,
                 )
             )
-    max_gpus = sum(g.max_gpus for g in capacity.groups)
+    limit = sum(p.gpu_limit for p in capacity.pools)
     asked = sum(capacity.team_gpus.values())
     for i, team in enumerate(cloud.teams):
         gpus = capacity.team_gpus[team.name]
-        if asked > max_gpus and gpus:
+        if asked > limit and gpus:
             catalog_gpus = sum(training_gpus(o.job) for o in overflow if o.job.team == team.name)
             training = f" ({catalog_gpus} of them for its training catalog)" if catalog_gpus else ""
             problems.append(
                 Problem(
                     ("cloud", "teams", i, "quota", "gpus"),
                     "quota_exceeds_capacity",
-                    f"teams need {asked} GPUs in all, this team {gpus}{training}, but the node groups reach at most {max_gpus}; raise or omit maxSize, or lower the quotas",
+                    f"teams need {asked} GPUs in all, this team {gpus}{training}, but the node pools' limits add up to {limit}; raise or omit gpuLimit, or lower the quotas",
                     team.quota.gpus,
                 )
             )
     return capacity
+

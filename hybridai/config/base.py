@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal, NamedTuple
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, WrapValidator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -84,7 +85,9 @@ also held to hybridai/cidr.py's width rule (`check_allow_lists`)."""
 ARGOCD_NAMESPACE = "argocd"
 KUEUE_NAMESPACE = "kueue-system"
 KSERVE_NAMESPACE = "kserve"
-"""Namespaces of platform components with fixed names (GitOps engine, training queues, serving)."""
+KARPENTER_NAMESPACE = "karpenter"
+"""Namespaces of platform components with fixed names (GitOps engine, training queues, serving,
+the node autoscaler of cloud burst pools)."""
 
 Environment = Literal["prod", "staging", "dev"]
 
@@ -93,3 +96,172 @@ PriorityTier = Literal["production-inference", "training", "research"]
 
 DataClassification = Literal["phi", "confidential", "internal", "public"]
 """How sensitive the data a team's workloads touch is; `phi` is protected health information (HIPAA)."""
+
+
+# --- Label values, URLs, remote paths, credentials, stack names --------------------------------
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise PydanticCustomError(
+            "label_value",
+            "not a Kubernetes label value: at most 63 characters, letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit",
+        )
+    return value
+
+
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+"""A value written as a Kubernetes label value (the API server refuses anything else)."""
+
+_URL_SECRET_PARAMS = re.compile(r"(token|secret|passw(or)?d|pwd|api[-_]?key|access[-_]?key|auth|signature|sig|credential)", re.IGNORECASE)
+_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)$")
+URL_CREDENTIALS_FIX = (
+    "credentials don't go in URLs (they would be written in plain text into manifests, helm/ and gitops/): "
+    "the component reads them from a Kubernetes Secret it references, or they go in secure config (`pulumi config set --secret`)"
+)
+
+
+def _redact_url(value: str) -> str:
+    """The URL with its user information replaced, safe to print."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return value
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
+def url(*schemes: str) -> Any:
+    """The URL type of every URL field: absolute, one of `schemes`, a host, and never credentials
+    (no `user:password@`, no `?token=`): a URL is written in plain text into manifests, Helm values
+    and GitOps folders. ssh URLs may name a user (`ssh://git@host/…`, `git@host:org/repo.git`),
+    never a password."""
+
+    def check(value: str) -> str:
+        if len(value) > 2048 or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise PydanticCustomError("url", "not a URL: at most 2048 characters, no spaces or control characters")
+        if "ssh" in schemes and _SCP_LIKE.match(value):
+            return value  # git's scp-like form, `git@host:org/repo.git`: a user name, no password
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a port that is no number
+        except ValueError:
+            raise PydanticCustomError("url", "not a URL") from None
+        if parts.scheme not in schemes or not parts.hostname:
+            raise PydanticCustomError("url", "not an absolute {schemes} URL with a host", {"schemes": " or ".join(f"{s}://" for s in schemes)})
+        if parts.password is not None or (parts.username is not None and parts.scheme != "ssh"):
+            raise PydanticCustomError("url_credentials", "URL holds credentials (`user:…@`); " + URL_CREDENTIALS_FIX, {"redacted": _redact_url(value)})
+        if any(_URL_SECRET_PARAMS.search(name) for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
+            raise PydanticCustomError("url_credentials", "URL holds credentials in its query; " + URL_CREDENTIALS_FIX, {"redacted": value.split("?", 1)[0] + "?***"})
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+HttpsUrl = url("https")
+"""An https:// URL without credentials."""
+HttpUrl = url("https", "http")
+"""An http:// or https:// URL without credentials (for endpoints inside a site's own network)."""
+GitUrl = url("https", "ssh")
+"""A Git repository URL without credentials: https://, ssh:// or `git@host:org/repo.git`."""
+
+_REMOTE_NAME = re.compile(r"^[A-Za-z0-9_.+@]([A-Za-z0-9_.+@ -]*[A-Za-z0-9_.+@-])?$")
+
+
+def _remote_path(value: str) -> str:
+    remote, sep, _path = value.partition(":")
+    if value.startswith(":") or "," in remote:
+        raise PydanticCustomError(
+            "url_credentials",
+            "rclone connection strings (`:s3,…:`, `remote,key=value:`) carry settings and credentials in plain text; "
+            "configure the remote in the sync's Secret (RCLONE_CONFIG_<REMOTE>_* variables) and write `remote:path`",
+            {"redacted": value.split(",", 1)[0] + ",***" if "," in value else value},
+        )
+    if "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
+        raise PydanticCustomError("url_credentials", "holds credentials (`user:…@`); " + URL_CREDENTIALS_FIX, {"redacted": _redact_url(value)})
+    if not sep or "://" in value or not _REMOTE_NAME.match(remote) or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise PydanticCustomError(
+            "remote_path",
+            "not an rclone remote path `remote:path` (a remote name: letters, digits, '_', '-', '.', '+', '@' and spaces inside)",
+        )
+    return value
+
+
+RemotePath = Annotated[str, AfterValidator(_remote_path)]
+"""An rclone `remote:path` naming a configured remote: its settings and credentials stay in a
+Secret (RCLONE_CONFIG_* variables), never in the path (connection strings are refused)."""
+
+
+class CredentialMarker:
+    """Marks a stack key whose value is a credential (see `Credential`)."""
+
+    def __repr__(self) -> str:
+        return "CREDENTIAL"
+
+
+CREDENTIAL = CredentialMarker()
+
+
+class CredentialValue(SecretStr):
+    """A credential from the stack config: printed as `**********`, refused by Pulumi as a resource
+    input (no plain-text path to a resource), handed to resources only through `output()`."""
+
+    def output(self) -> Any:
+        """The value as a Pulumi secret Output: encrypted in state, `[secret]` in previews and plans."""
+        import pulumi  # config holds values; only the hand-over to a resource needs the SDK
+
+        return pulumi.Output.secret(self.get_secret_value())
+
+
+CREDENTIAL_STAND_IN = "[secret]"
+"""What the offline plan holds for a credential it can't decrypt (hybridai.config.loader)."""
+
+
+def _stand_in(value: Any, handler: Any) -> Any:
+    # The offline plan's stand-in passes the credential's own checks: they apply to the decrypted
+    # value, which only `pulumi up` sees.
+    if value == CREDENTIAL_STAND_IN:
+        return CredentialValue(value)
+    return handler(value)
+
+
+Credential = Annotated[CredentialValue, CREDENTIAL, WrapValidator(_stand_in)]
+"""A key that holds a credential. It may only be set as an encrypted `secure:` value
+(`pulumi config set --secret`); a plain-text value is refused. Under `pulumi up` the program gets
+it decrypted and hands it to resources as `pulumi.Output.secret` (`CredentialValue.output()`); the
+offline plan can't decrypt it and uses a stand-in, so every artifact shows `[secret…]`. Constrain
+a credential with `Field(min_length=…)` or an AfterValidator reading `get_secret_value()`."""
+
+
+def is_credential(info: Any) -> bool:
+    """Whether a pydantic field (its FieldInfo) holds a `Credential` (also as `Credential | None`)."""
+    return any(m is CREDENTIAL for m in getattr(info, "metadata", ())) or _holds_credential(getattr(info, "annotation", None))
+
+
+def _holds_credential(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, CredentialValue):
+        return True
+    if any(m is CREDENTIAL for m in getattr(annotation, "__metadata__", ())):
+        return True
+    return any(_holds_credential(arg) for arg in getattr(annotation, "__args__", ()) if arg is not annotation)
+
+
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")
+
+
+def stack_name_problem(name: str) -> str | None:
+    """Why `name` can't be a stack name, or None. The rule is Pulumi's (`pulumi stack init`: "stack
+    names are limited to 100 characters and may only contain alphanumeric, hyphens, underscores, or
+    periods"), and a name may not start with '.': it names stacks/Pulumi.<name>.yaml, so no path
+    separators, no `..`, and no `::` (which would break the URNs built from it)."""
+    if _STACK_NAME.match(name):
+        return None
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    return (
+        f"{shown!r} is not a stack name: use letters, digits, '-', '_' and '.', at most 100 characters, "
+        "not starting with '.' (Pulumi's rule for stack names; no '/', '\\' or ':')"
+    )

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
@@ -49,28 +49,49 @@ class Network(Model):
         return self
 
 
-class GpuNodeGroup(Model):
-    """GPU training nodes: spot by default with an on-demand fallback, both scaling from zero."""
+_DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
 
-    name: DnsLabel = Field(examples=["a100"], max_length=20, description="Node group name (labels nodes `hybrid-ai.io/node-group`).")
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise PydanticCustomError("duration", "not a duration such as 30s, 10m, 1h or 720h (a number and s, m or h, repeated)")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+"""A duration as Kubernetes controllers parse them (Go's time.ParseDuration, without fractions)."""
+
+
+class GpuNodePool(Model):
+    """A class of GPU nodes Karpenter launches when training waits for them, and removes when empty."""
+
+    name: DnsLabel = Field(examples=["a100"], max_length=20, description="NodePool name (Kueue's flavor of the same name selects it).")
     instance_types: list[str] = Field(
         min_length=1, examples=[["p4de.24xlarge"]], description="EC2 GPU instance types, all with the same GPU model (see hybridai/data/aws.yaml)."
     )
-    min_size: int = Field(default=0, ge=0, description="Minimum nodes. 0 lets idle GPUs cost nothing between training runs.")
-    max_size: int | None = Field(
+    gpu_limit: int | None = Field(
         default=None,
         ge=1,
-        le=200,
-        examples=[4],
-        description="Maximum nodes of the spot group. Default: sized by the capacity planner — enough nodes for the GPUs "
-        "the training catalog sends to the cloud at once (required when no training job goes to the cloud).",
+        le=1600,
+        examples=[32],
+        description="Most GPUs the pool's nodes may hold at once (the NodePool's `nvidia.com/gpu` limit, the bound on spend). "
+        "Default: the GPUs the training catalog sends to the cloud at once that this pool's GPUs can run (required when no "
+        "training job goes to the cloud; never below that).",
         json_schema_extra={"suggest": True},
     )
-    spot: bool = Field(default=True, description="Run the main group on spot capacity (training checkpoints and resumes).")
-    on_demand_fallback_max: int | None = Field(
-        default=None, ge=0, description="Maximum nodes of the on-demand fallback group used when spot is short; 0 disables it; default: `maxSize`."
+    capacity_types: list[Literal["spot", "on-demand"]] = Field(
+        default_factory=lambda: ["spot", "on-demand"],
+        min_length=1,
+        description="Capacity Karpenter may buy. Both (default): spot first — training checkpoints and resumes — and "
+        "on-demand when spot is short; `[spot]` waits for spot instead.",
     )
     disk_gb: int = Field(default=200, ge=50, le=4096, description="Encrypted root volume per node (container images of training jobs are large).")
+    consolidate_after: Duration = Field(
+        default="10m",
+        description="How long a node stays empty before Karpenter removes it. Only empty nodes are removed: running training is never "
+        "consolidated away.",
+    )
+    expire_after: Duration = Field(default="720h", description="Age at which a node is replaced (patched AMIs reach long-lived nodes); never while a do-not-disrupt pod runs.")
 
     @field_validator("instance_types")
     @classmethod
@@ -85,15 +106,15 @@ class GpuNodeGroup(Model):
             )
         models = sorted({known[t].gpu for t in value})
         if len(models) > 1:
-            raise PydanticCustomError("instance_types_mixed", "instance types mix GPU models ({models}); use one group per GPU model", {"models": ", ".join(models)})
+            raise PydanticCustomError("instance_types_mixed", "instance types mix GPU models ({models}); use one pool per GPU model", {"models": ", ".join(models)})
         return value
 
-    @model_validator(mode="after")
-    def _sizes(self) -> GpuNodeGroup:
-        if self.max_size is not None and self.min_size > self.max_size:
-            raise PydanticCustomError("min_over_max", "minSize ({min}) is larger than maxSize ({max})", {"min": self.min_size, "max": self.max_size})
-        return self
-
+    @field_validator("capacity_types")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise PydanticCustomError("duplicate", "a capacity type is listed twice")
+        return value
 
     @property
     def gpu_model(self) -> str:
@@ -102,7 +123,6 @@ class GpuNodeGroup(Model):
     @property
     def gpus_per_node(self) -> int:
         return min(catalog.aws().gpu_instances[t].gpus for t in self.instance_types)
-
 
 
 class EksCluster(Model):
@@ -119,7 +139,13 @@ class EksCluster(Model):
     admin_role_arns: list[str] = Field(
         min_length=1, examples=[["arn:aws:iam::111122223333:role/platform-admin"]], description="IAM roles given cluster-admin through EKS access entries."
     )
-    system_instance_type: str = Field(default="m7i.large", description="Instance type of the small always-on system node group.")
+    system_instance_type: str = Field(default="m7i.large", description="Instance type of the small always-on system node group (Karpenter runs there).")
+    ami_alias: str = Field(
+        default_factory=lambda: catalog.aws().eks.ami_alias,
+        pattern=r"^al2023@(v\d{8}|latest)$",
+        description="AMI of GPU nodes: the EKS-optimized AL2023 family at one release (`al2023@vYYYYMMDD`); default: the one pinned in "
+        "hybridai/data/aws.yaml. `al2023@latest` is refused in prod: nodes would change AMI with no review.",
+    )
     log_retention_days: Literal[30, 90, 180, 365, 731, 1827, 2557, 3653] = Field(
         default=365, description="Days CloudWatch keeps control-plane logs (audit, api, authenticator)."
     )
@@ -175,20 +201,20 @@ class CloudPool(Model):
     region: str = Field(examples=["eu-central-1"], description="AWS region; must belong to the stack's jurisdiction.")
     network: Network = Field(default_factory=Network, description="VPC of the pool.")
     cluster: EksCluster = Field(description="EKS control plane.")
-    gpu_node_groups: list[GpuNodeGroup] = Field(min_length=1, description="GPU training node groups.")
+    gpu_node_pools: list[GpuNodePool] = Field(min_length=1, description="GPU node classes Karpenter scales from zero for training.")
     checkpoint_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Days after which objects under `checkpoints/` (and their old versions) expire."
     )
     budget: Budget = Field(description="Monthly budget and alerts.")
     teams: list[CloudTeam] = Field(min_length=1, description="Teams that train on the pool.")
 
-    @field_validator("gpu_node_groups")
+    @field_validator("gpu_node_pools")
     @classmethod
-    def _unique_groups(cls, groups: list[GpuNodeGroup]) -> list[GpuNodeGroup]:
-        dupes = sorted(n for n, c in Counter(g.name for g in groups).items() if c > 1)
+    def _unique_pools(cls, pools: list[GpuNodePool]) -> list[GpuNodePool]:
+        dupes = sorted(n for n, c in Counter(p.name for p in pools).items() if c > 1)
         if dupes:
-            raise PydanticCustomError("duplicate", "node group name used twice: {dupes}", {"dupes": ", ".join(dupes)})
-        return groups
+            raise PydanticCustomError("duplicate", "node pool name used twice: {dupes}", {"dupes": ", ".join(dupes)})
+        return pools
 
 
 
@@ -202,10 +228,20 @@ def trainer_role_name(prefix: str, team: str) -> str:
     return f"{prefix}-{team}-trainer"
 
 
-def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str]) -> list[Problem]:
-    """The pool's teams, region and derived names; its size against the training it carries is
-    checked where it is decided (hybridai/capacity/cloud.py)."""
+def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[str], environment: str) -> list[Problem]:
+    """The pool's teams, region, node AMI and derived names; its size against the training it
+    carries is checked where it is decided (hybridai/capacity/cloud.py)."""
     problems = check_teams(cloud.teams, reserved=reserved, key=("cloud", "teams"))
+    if environment == "prod" and cloud.cluster.ami_alias.endswith("@latest"):
+        problems.append(
+            Problem(
+                ("cloud", "cluster", "amiAlias"),
+                "ami_unpinned",
+                "a prod stack pins its node AMI: with `@latest` every AMI release reaches GPU nodes unreviewed; name a release such as "
+                f"{catalog.aws().eks.ami_alias}",
+                cloud.cluster.ami_alias,
+            )
+        )
     allowed = catalog.aws().jurisdictions[jurisdiction]
     if cloud.region not in allowed:
         problems.append(

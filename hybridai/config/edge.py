@@ -1,19 +1,32 @@
 """Stack config of factory edge sites: GPU devices on the line that keep inferring offline."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from functools import cache
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.base import Cidr, DnsLabel, Model, Problem, Quantity
+from hybridai.config.base import GitUrl, RemotePath
 from hybridai.config.components import OnpremCluster, Team
 
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+
+_DIGEST = re.compile(catalog.DIGEST_PATTERN)
+
+
+def _digest(value: str) -> str:
+    if not _DIGEST.match(value):
+        raise PydanticCustomError("image_digest", "not an image digest: `sha256:` and 64 lower-case hex digits, as `crane digest IMAGE` prints it")
+    return value
+
+
+ImageDigest = Annotated[str, AfterValidator(_digest)]
 
 
 @cache
@@ -47,7 +60,11 @@ class EdgeModel(Model):
 class GitOps(Model):
     """Pull delivery for sites CI can't reach: an Argo CD at the site syncs its folder of the repo."""
 
-    repo_url: str = Field(examples=["https://git.plant.example/platform/edge-sites.git"], description="Git repository the site's Argo CD pulls.")
+    repo_url: GitUrl = Field(
+        examples=["https://git.plant.example/platform/edge-sites.git"],
+        description="Git repository the site's Argo CD pulls: https://, ssh:// or `git@host:org/repo.git`, without credentials "
+        "(Argo CD reads them from its repository Secret).",
+    )
     revision: str = Field(default="main", description="Branch or tag it follows.")
     path: str | None = Field(default=None, description="Folder of the site in the repository; default: `sites/<site>`.")
     bootstrap: bool = Field(
@@ -78,8 +95,23 @@ class EdgeSite(Model):
         description="Site-local registry that proxies upstream registries (each under its host name); every image of the site is "
         "pulled through it, so a restart during an outage finds its images on site.",
     )
-    model_source: str = Field(examples=["plant:models/inspection"], description="rclone remote path of the model repository the sync copies from.")
-    model_source_secret: DnsLabel = Field(default="model-sync-credentials", description="Secret with the rclone remote's settings (RCLONE_CONFIG_* variables).")
+    image_digests: dict[str, ImageDigest] = Field(
+        default_factory=dict,
+        description="Digest (`sha256:…`) of each image the site pulls, by its name in hybridai/data/versions.yaml: `triton` and `rclone` "
+        "(k3s/RKE2), `triton-igpu`, `rclone` and `device-plugin` (jetson). Each image is pulled by digest, `<registryMirror>/<image>:<tag>@<digest>`. "
+        "Required in `prod` (an image by tag can change under the same tag). Ask the site's mirror: `crane digest <registryMirror>/<image>:<tag>` "
+        "or `skopeo inspect docker://<registryMirror>/<image>:<tag>` (its `Digest`).",
+    )
+    model_source: RemotePath = Field(
+        examples=["plant:models/inspection"],
+        description="rclone remote path (`remote:path`) of the model repository the sync copies from; the remote's settings and "
+        "credentials are in `modelSourceSecret`, never in the path.",
+    )
+    model_source_secret: DnsLabel = Field(
+        default="model-sync-credentials",
+        description="Secret of the model sync, key `rclone.conf`: an rclone config file defining the remote of `modelSource`. Mounted "
+        "read-only (mode 0440) at /etc/rclone/rclone.conf, never passed as environment variables.",
+    )
     cache_size: Quantity = Field(default="50Gi", description="Local model cache: the last good models stay here through outages.")
     storage_class: str | None = Field(default=None, description="StorageClass of the cache; default: the cluster's (k3s: local-path).")
     client_cidrs: list[Cidr] = Field(
@@ -127,6 +159,14 @@ class EdgeSite(Model):
             )
         return self
 
+    def images(self) -> tuple[str, ...]:
+        """The images the site pulls itself (names in hybridai/data/versions.yaml); charts pin their own."""
+        return ("triton-igpu", "rclone", "device-plugin") if self.distribution == "jetson" else ("triton", "rclone")
+
+    def image(self, name: str) -> str:
+        """One of the site's images as its pods pull it: through the mirror, by digest when the stack gives one."""
+        return catalog.image(name, self.registry_mirror, self.image_digests.get(name))
+
     @property
     def gitops_path(self) -> str:
         return (self.gitops.path if self.gitops and self.gitops.path else f"sites/{self.name}")
@@ -146,6 +186,34 @@ class EdgeSite(Model):
         )
 
 
-def check_sites(sites: list[EdgeSite]) -> list[Problem]:
+def check_sites(sites: list[EdgeSite], environment: str | None = None) -> list[Problem]:
     names = Counter(s.name for s in sites)
-    return [Problem(("sites", i, "name"), "duplicate", "site name used twice; names must be unique", s.name) for i, s in enumerate(sites) if names[s.name] > 1]
+    problems = [Problem(("sites", i, "name"), "duplicate", "site name used twice; names must be unique", s.name) for i, s in enumerate(sites) if names[s.name] > 1]
+    for i, site in enumerate(sites):
+        problems += check_image_digests(site, ("sites", i), required=environment == "prod")
+    return problems
+
+
+def check_image_digests(site: EdgeSite, loc: tuple[str | int, ...], required: bool) -> list[Problem]:
+    """The site's `imageDigests` name only images it pulls; with `required` (prod), every one of them."""
+    from hybridai.config.loader import NO_VALUE  # the loader imports the specs, which import this module
+
+    problems = []
+    pulled = site.images()
+    for name, digest in site.image_digests.items():
+        if name not in pulled:
+            problems.append(Problem((*loc, "imageDigests", name), "image_unknown", f"the site pulls no image {name!r}; its images: {', '.join(pulled)}", digest))
+    if required:
+        for name in pulled:
+            if name not in site.image_digests:
+                ref = catalog.image(name, site.registry_mirror)
+                problems.append(
+                    Problem(
+                        (*loc, "imageDigests", name),
+                        "image_digest_required",
+                        f"prod sites pull every image by digest; add the digest of {ref} as the site's mirror serves it: "
+                        f"`crane digest {ref}` or `skopeo inspect docker://{ref}` (its Digest)",
+                        NO_VALUE,
+                    )
+                )
+    return problems

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from hybridai.config.base import Model, Problem
+from hybridai.config.base import HttpsUrl
 from hybridai.config.cloud import check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.workloads import ServedModel, TrainingJob
@@ -18,11 +19,10 @@ class Audit(Model):
     retention_days: int = Field(
         default=2557, ge=365, le=36500, description="Days every audit log object is locked against deletion and change (default: 7 years)."
     )
-    decision_log_url: str | None = Field(
+    decision_log_url: HttpsUrl | None = Field(
         default=None,
-        pattern=r"^https?://",
         description="Audit sink receiving every inference request and response (KServe logger): model decisions must be traceable. "
-        "Required when the stack serves models.",
+        "Required when the stack serves models. An https:// URL without credentials (the sink's credentials go in a Kubernetes Secret).",
     )
     lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = Field(
         default="COMPLIANCE",
@@ -51,5 +51,5 @@ class FinanceHybridSpec(CloudBurstSpec):
         problems = check_cluster(self)
         if self.models and not self.audit.decision_log_url:
             problems.append(Problem(("audit", "decisionLogUrl"), "missing", "SOX: served models must log their decisions; name the audit sink", None))
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.environment)
         return problems

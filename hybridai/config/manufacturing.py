@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from hybridai.config.base import Problem
+from hybridai.config.base import HttpUrl
 from hybridai.config.cloud import check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite, check_sites
@@ -25,10 +26,10 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
     onprem: OnpremCluster = Field(description="The plant's data-center cluster: analytics, and the hub edge sites ship metrics to.")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the plant cluster and k3s/RKE2 sites.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the plant cluster.")
-    hub_remote_write_url: str = Field(
+    hub_remote_write_url: HttpUrl = Field(
         examples=["https://metrics.plant.example/api/v1/write"],
-        pattern=r"^https?://",
-        description="Where edge sites remote-write their metrics: the plant hub's Prometheus, as the sites reach it.",
+        description="Where edge sites remote-write their metrics: the plant hub's Prometheus, as the sites reach it. "
+        "An http(s):// URL without credentials.",
     )
     sites: list[EdgeSite] = Field(min_length=1, description="Edge sites of the fleet.")
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog of the plant cluster: models served with KServe, sized from their load (edge sites list their own models).")
@@ -39,6 +40,6 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
 
     def check(self) -> list[Problem]:
         problems = check_cluster(self)
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()))
+        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.environment)
         problems += check_sites(self.sites)
         return problems

@@ -7,7 +7,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog, cidr
-from hybridai.config.base import ARGOCD_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
+from hybridai.config.base import ARGOCD_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
+from hybridai.config.base import LabelValue
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
@@ -24,10 +25,11 @@ class StackSpec(Model):
         description="Prefix of every resource name, so two stacks never collide; default: the stack name. "
         "Changing it renames (replaces) every resource.",
     )
-    cost_center: str = Field(
+    cost_center: LabelValue = Field(
         min_length=1,
         examples=["cc-0000"],
-        description="Cost center charged for the stack; labelled on every namespace for showback.",
+        description="Cost center charged for the stack; labelled on every namespace for showback, so it is a Kubernetes label value: "
+        "at most 63 characters, letters, digits, '-', '_' and '.', starting and ending with a letter or digit.",
     )
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings, description="Monitoring, GPU alerts and OpenCost on every cluster.")
     cost: CostSettings = Field(default_factory=CostSettings, description="Assumptions of the cost estimate, and an optional monthly ceiling.")
@@ -69,7 +71,8 @@ class StackSpec(Model):
         team may take one; policy checks each against its level."""
         operator = self.gpu_operator.namespace
         baseline = (self.monitoring.namespace, ARGOCD_NAMESPACE, KUEUE_NAMESPACE, KSERVE_NAMESPACE)
-        return {operator: "privileged", **{ns: "baseline" for ns in baseline}}
+        # Karpenter's controller runs restricted: it needs AWS and the API server, not the host.
+        return {operator: "privileged", **{ns: "baseline" for ns in baseline}, KARPENTER_NAMESPACE: "restricted"}
 
     def burst_pool(self) -> CloudPool | None:
         """The stack's cloud burst training pool, if it has one."""
@@ -124,7 +127,7 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
     would manage kube-system, and the platform's NetworkPolicy there would cut CoreDNS off) nor
     shared with another platform component (each gets its own Pod Security level and policy)."""
     chosen = {("monitoring", "namespace"): spec.monitoring.namespace, ("gpuOperator", "namespace"): spec.gpu_operator.namespace}
-    fixed = {ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe"}
+    fixed = {ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter"}
     problems = []
     for loc, namespace in chosen.items():
         others = {ns for key, ns in chosen.items() if key != loc}

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from hybridai import catalog
 from hybridai.config.operations import CostSettings
 from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
-from hybridai.recorded import NODE_GROUP_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, TEAM_LABEL, TIER_LABEL, eks_cluster_target, gpu_nodes
+from hybridai.recorded import NODE_ROLE_LABEL, NODEPOOL_TYPE, ROLE_GPU_TRAINING, TEAM_LABEL, TIER_LABEL, eks_cluster_target, gpu_nodes
 
 PLATFORM = "platform"
 UNALLOCATED = "unallocated"
@@ -99,47 +99,42 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
         hourly = prices.get(price_list, "eks_cluster_hour")
         items.append(LineItem("cloud_platform", "cloud", target, PLATFORM, HOURS_PER_MONTH, "control-plane hours", hourly, _times(hourly, HOURS_PER_MONTH), f"EKS control plane {target}, always on"))
 
-    groups = of("aws:eks/nodeGroup:NodeGroup")
-    gpu_groups = [g for g in groups if (g["inputs"].get("labels") or {}).get(NODE_ROLE_LABEL) == ROLE_GPU_TRAINING]
-    for group in groups:
-        if group in gpu_groups:
-            continue
+    # Managed node groups are the always-on system nodes; GPU capacity comes from NodePools below.
+    for group in of("aws:eks/nodeGroup:NodeGroup"):
         inputs, price_list = group["inputs"], _aws_list(group, region_of)
         instance, nodes = inputs["instanceTypes"][0], inputs["scalingConfig"]["desiredSize"]
         hourly = prices.get(price_list, instance)
         items.append(LineItem("cloud_platform", "cloud", eks_cluster_target(inputs["clusterName"], resources), PLATFORM, nodes * HOURS_PER_MONTH, f"{instance} node-hours", hourly, _times(hourly, nodes * HOURS_PER_MONTH), f"{inputs['nodeGroupName']}: {nodes:g} nodes always on"))
 
-    # Training bursts run on each pool's main groups (spot where spot is on); fallback groups idle.
-    by_pool: dict[str, list[dict]] = defaultdict(list)
-    for group in gpu_groups:
-        labels = group["inputs"]["labels"]
-        by_pool[labels[NODE_GROUP_LABEL]].append(group)
-    main_groups = []
-    for members in by_pool.values():
-        spot = [g for g in members if g["inputs"]["capacityType"] == "SPOT"]
-        main_groups += spot or members
-    gpus_of = lambda g: g["inputs"]["scalingConfig"]["maxSize"] * catalog.aws().gpu_instances[g["inputs"]["instanceTypes"][0]].gpus  # noqa: E731
-    pool_gpus = sum(gpus_of(g) for g in main_groups)
+    # Training bursts run on the GPU NodePools Karpenter scales from zero: spot-priced where the pool
+    # buys spot (it falls back to on-demand only when spot is short), each pool's share of the
+    # burst in proportion to its GPU limit.
+    pools = [r for r in resources if r["type"] == NODEPOOL_TYPE and (((r["inputs"].get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels", {}).get(NODE_ROLE_LABEL) == ROLE_GPU_TRAINING]
+    limit_of = lambda p: int(p["inputs"]["spec"]["limits"]["nvidia.com/gpu"])  # noqa: E731
+    pool_gpus = sum(limit_of(p) for p in pools)
     run_gpus = settings.training_gpus_per_run if settings.training_gpus_per_run is not None else pool_gpus
-    for group in main_groups:
-        inputs, price_list = group["inputs"], _aws_list(group, region_of)
-        instance = inputs["instanceTypes"][0]
+    for pool in pools:
+        spec = pool["inputs"]["spec"]
+        name = pool["inputs"]["metadata"]["name"]
+        requirements = {r["key"]: r["values"] for r in spec["template"]["spec"]["requirements"]}
+        instance = requirements["node.kubernetes.io/instance-type"][0]
         per_instance = catalog.aws().gpu_instances[instance].gpus
-        gpus = run_gpus * gpus_of(group) / pool_gpus if pool_gpus else 0
+        cluster = _cluster_of(pool["target"], resources)
+        price_list = _aws_list(cluster, region_of) if cluster else "aws:unknown"
+        gpus = run_gpus * limit_of(pool) / pool_gpus if pool_gpus else 0
         weekly_hours = gpus * settings.training_hours_per_week
-        basis = f"{inputs['nodeGroupName']}: {gpus:g} GPUs × {settings.training_hours_per_week:g} h/week × {settings.weeks_per_month:g} weeks"
-        shares = _shares(quotas.get(eks_cluster_target(inputs["clusterName"], resources), {}))
+        basis = f"NodePool {name}: {gpus:g} GPUs × {settings.training_hours_per_week:g} h/week × {settings.weeks_per_month:g} weeks"
+        shares = _shares(quotas.get(pool["target"], {}))
         share_of = "of the pool's GPU quota"
         if catalog_hours is not None:
-            weekly_hours = sum(catalog_hours.values()) * gpus_of(group) / pool_gpus if pool_gpus else 0
-            basis = f"{inputs['nodeGroupName']}: {weekly_hours:g} GPU-hours/week of the training catalog × {settings.weeks_per_month:g} weeks"
+            weekly_hours = sum(catalog_hours.values()) * limit_of(pool) / pool_gpus if pool_gpus else 0
+            basis = f"NodePool {name}: {weekly_hours:g} GPU-hours/week of the training catalog × {settings.weeks_per_month:g} weeks"
             total = sum(catalog_hours.values())
             shares, share_of = ({team: hours / total for team, hours in sorted(catalog_hours.items())} if total else {}), "of the catalog's cloud GPU-hours"
         hourly = prices.get(price_list, instance)
         gpu_hour = _times(hourly, 1 / per_instance)
-        spot = inputs["capacityType"] == "SPOT"
+        spot = "spot" in requirements.get("karpenter.sh/capacity-type", [])
         discount = prices.list(price_list).spot_discount if spot and prices.list(price_list) else 0.0
-        target = eks_cluster_target(inputs["clusterName"], resources)
         for team, share in shares.items():
             hours = weekly_hours * settings.weeks_per_month * share
             on_demand = _times(gpu_hour, hours)
@@ -147,7 +142,7 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
                 LineItem(
                     "training_burst_gpu_hours",
                     "cloud",
-                    target,
+                    pool["target"],
                     team,
                     hours,
                     "GPU-hours",
@@ -159,9 +154,6 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
                     monthly_at_on_demand=on_demand,
                 )
             )
-        standing = inputs["scalingConfig"]["minSize"]
-        if standing:
-            items.append(LineItem("cloud_gpu_standing", "cloud", target, PLATFORM, standing * HOURS_PER_MONTH, f"{instance} node-hours", hourly, _times(hourly, standing * HOURS_PER_MONTH), f"{inputs['nodeGroupName']}: minSize {standing} keeps nodes up between runs"))
 
     for nat in of("aws:ec2/natGateway:NatGateway"):
         hourly = prices.get(_aws_list(nat, region_of), "nat_gateway_hour")
@@ -181,6 +173,11 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
         gb = settings.egress_gb_per_month
         items.append(LineItem("egress", "cloud", "aws", PLATFORM, gb, "GB", price, _times(price, gb), f"{gb:g} GB/month to the internet assumed"))
     return items
+
+
+def _cluster_of(target: str, resources: list[dict]) -> dict | None:
+    """The EKS cluster behind a cloud Kubernetes target."""
+    return next((r for r in resources if r["type"] == "aws:eks/cluster:Cluster" and eks_cluster_target(r["inputs"]["name"], resources) == target), None)
 
 
 def _quota_units(resources: list[dict]) -> dict[str, dict[tuple[str, str], dict[str, float]]]:

@@ -2,10 +2,15 @@
 
 Everything is canonical (sorted keys, fixed formatting, no timestamps), so two plans of the same
 stack are byte-identical and a diff between two plans shows exactly what changed.
+
+A plan only ever replaces a folder it wrote itself: one that holds its marker (`.hybridai-plan`)
+and nothing but the files a plan writes. It writes into a new folder beside the target and swaps
+it in at the end, so an interrupted plan leaves the previous one as it was.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -24,6 +29,24 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "[secret: redacted by hybridai plan]"
 # Inputs the provider uses itself; the API server never receives them.
 _PROVIDER_ONLY = {"compat"}
+
+MARKER = ".hybridai-plan"
+"""Written into every plan folder: the stack and the format version. Only a folder holding it is replaced."""
+MARKER_FORMAT = 1
+PLAN_FILES = frozenset({"resources.json", "cost.json", "policy.json", "policy-config.json", "summary.md", MARKER})
+"""What a plan writes at the top of its folder, beside PLAN_FOLDERS."""
+PLAN_FOLDERS = frozenset({"manifests", "helm", "gitops"})
+"""Folders of YAML files (one per Kubernetes object or Helm release) a plan writes."""
+
+
+class OutDirError(PlanError):
+    """--out names a folder a plan may not replace, or writing there failed; nothing was touched."""
+
+
+class Artifacts(dict):
+    """Path → content of every artifact; `change` is the change against the base plan, if any."""
+
+    change: dict[str, Any] | None = None
 
 
 def clean(value: Any) -> Any:
@@ -95,10 +118,10 @@ def records(plan: Plan) -> list[dict[str, Any]]:
     return [{**r.record(), "inputs": clean(r.inputs)} for r in plan.resources]
 
 
-def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
+def render(plan: Plan, base: Path | None = None) -> Artifacts:
     """Every artifact of the plan, path → content, before anything touches the disk. With `base`
     (an earlier plan's folder), summary.md also shows the change against it."""
-    files: dict[Path, str] = {}
+    files = Artifacts()
     recorded = records(plan)
     document = {"stack": plan.stack, "blueprint": plan.blueprint, "resources": recorded}
     files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
@@ -109,8 +132,8 @@ def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
         files[Path("cost.json")] = json.dumps(estimate_, indent=2) + "\n"
         files[Path("policy.json")] = json.dumps(policy, indent=2) + "\n"
         files[Path("policy-config.json")] = json.dumps(review.crossguard_config(plan, estimate_), indent=2) + "\n"
-        change = review.compare(recorded, estimate_, base) if base else None
-        files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, change)
+        files.change = review.compare(plan.resources, recorded, estimate_, base) if base else None
+        files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, files.change)
     owners: dict[Path, str] = {}
     # GitOps targets: their manifests again under gitops/<target>/, the folder to commit for the
     # site's Argo CD (under `pulumi up` the provider renders the same objects there).
@@ -133,25 +156,143 @@ def render(plan: Plan, base: Path | None = None) -> dict[Path, str]:
     return files
 
 
-def write(plan: Plan, out: Path, base: Path | None = None) -> dict[Path, str]:
-    """Replace `out` with the plan's artifacts. Only a directory that is empty or holds an earlier
-    plan is replaced, so a mistyped --out can't wipe unrelated files."""
-    files = render(plan, base)
-    if out.exists() and any(out.iterdir()) and not (out / "resources.json").exists():
-        raise PlanError(f"{out} is not empty and holds no earlier plan; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+def _refuse(out: Path, why: str) -> OutDirError:
+    return OutDirError(f"--out {out} {why}; nothing was touched. Choose another --out (default: build/<STACK>/ in the project)")
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _foreign(out: Path) -> list[str]:
+    """What in `out` a plan doesn't write: anything but PLAN_FILES and YAML files under
+    PLAN_FOLDERS, and any symbolic link."""
+    found: list[str] = []
+    for entry in sorted(os.scandir(out), key=lambda e: e.name):
+        if entry.is_symlink():
+            found.append(f"{entry.name} (symbolic link)")
+        elif entry.name in PLAN_FILES and entry.is_file():
+            continue
+        elif entry.name in PLAN_FOLDERS and entry.is_dir():
+            for root, dirs, names in os.walk(entry.path):  # symbolic links to folders aren't followed
+                for name in sorted(dirs):
+                    if Path(root, name).is_symlink():
+                        found.append(f"{Path(root, name).relative_to(out)} (symbolic link)")
+                for name in sorted(names):
+                    path = Path(root, name)
+                    if path.is_symlink():
+                        found.append(f"{path.relative_to(out)} (symbolic link)")
+                    elif not name.endswith(".yaml") or not path.is_file():
+                        found.append(str(path.relative_to(out)))
+        else:
+            found.append(entry.name + ("/" if entry.is_dir() else ""))
+    return found
+
+
+def check_out(out: Path, project: Path | None = None, cwd: Path | None = None) -> None:
+    """Raise OutDirError unless `out` is a folder a plan may write: a new path, an empty folder, or
+    a folder that holds an earlier plan (its marker) and nothing else than a plan's files. Never
+    a file or a symbolic link, the current folder or one above it, the project folder (or the
+    repository's) or one above it, or a place inside the project's stacks/."""
     try:
+        if out.is_symlink():
+            raise _refuse(out, "is a symbolic link; a plan replaces only a real folder it wrote")
+        if out.exists() and not out.is_dir():
+            raise _refuse(out, "is a file, not a folder")
+        above = next((a for a in out.absolute().parents if a.exists()), None)
+        if above is not None and not above.is_dir():
+            raise _refuse(out, f"is under {above}, which is a file, not a folder")
+        resolved = out.resolve()
+        here = (cwd or Path.cwd()).resolve()
+        if here == resolved or resolved in here.parents:
+            raise _refuse(out, "is the current folder or holds it; a plan replaces its whole folder")
+        if project is not None:
+            project = project.resolve()
+            # (The repository's root is the project folder or one above it.)
+            if resolved == project or resolved in project.parents:
+                raise _refuse(out, f"is the project folder {project} or one above it")
+            if _is_within(resolved, project / "stacks"):
+                raise _refuse(out, "is inside stacks/, where the stack files live")
+        if not out.exists():
+            return
+        foreign = _foreign(out)
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        if (out / MARKER).is_file() and not (out / MARKER).is_symlink():
+            if foreign:
+                raise _refuse(out, f"holds an earlier plan, but also files a plan doesn't write: {listed}; a plan replaces only a folder of its own files (move them elsewhere)")
+            return
+        if not foreign and (out / "resources.json").is_file():
+            raise _refuse(out, f"holds plan files but no {MARKER} marker (a plan written before plans marked their folder?), so it holds no earlier plan this command may replace; delete it yourself if it may go")
+        if foreign or any(out.iterdir()):
+            raise _refuse(out, f"is not empty and holds no earlier plan (no {MARKER}): {listed or 'plan files without the marker'}")
+    except OSError as error:
+        raise _os_error(out, error) from None
+
+
+def _os_error(out: Path, error: OSError) -> OutDirError:
+    where = f" ({error.filename})" if error.filename else ""
+    return OutDirError(f"--out {out}: can't write the plan: {error.strerror or error}{where}; check that the folder and its parent are writable and have space, or choose another --out")
+
+
+def _dir_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def _write_file(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8", newline="\n")
+
+
+def write(plan: Plan, out: Path, base: Path | None = None, project: Path | None = None) -> Artifacts:
+    """Write the plan's artifacts to `out`, replacing an earlier plan there (see check_out for
+    what is refused). The files go to a new folder beside `out` first, which is swapped in when
+    complete: until then the earlier plan stays as it was."""
+    check_out(out, project)
+    files = render(plan, base)
+    target = out.resolve()
+    staging = old = None
+    swapped = False
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Beside the target: one filesystem, so each rename below is atomic.
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.hybridai-new-", dir=target.parent))
+        os.chmod(staging, _dir_mode())
         for path, content in files.items():
-            (staging / path).parent.mkdir(parents=True, exist_ok=True)
-            (staging / path).write_text(content)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+            _write_file(staging / path, content)
+        _write_file(staging / MARKER, json.dumps({"format": MARKER_FORMAT, "stack": plan.stack}, sort_keys=True) + "\n")
+        check_out(out, project)  # again: nothing foreign arrived while the plan was written
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.hybridai-old-", dir=target.parent))
+            os.rename(target, old / target.name)
+        os.rename(staging, target)
+        swapped = True
+    except OSError as error:
+        problem = _os_error(out, error)
+        if old is not None and not _restore(old / target.name, target):
+            problem = OutDirError(f"{problem}. The earlier plan is in {old / target.name}: move it back to {target}")
+        raise problem from None
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and (swapped or _restore(old / target.name, target)):
+            shutil.rmtree(old, ignore_errors=True)
     return files
+
+
+def _restore(previous: Path, target: Path) -> bool:
+    """Put the earlier plan back where it was, unless the swap got that far; True when nothing of
+    it is left at `previous`."""
+    if not previous.exists():
+        return True
+    if target.exists():
+        return False
+    try:
+        os.rename(previous, target)
+    except OSError:
+        return False
+    return True
 
 
 def counts(plan: Plan) -> Counter[tuple[str, str]]:

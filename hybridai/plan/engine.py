@@ -8,21 +8,26 @@ resource belongs to the Target its provider (or, for components, its nearest anc
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import threading
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pulumi
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
+from blueprints import SPECS
 from hybridai import recorded
 from hybridai.capacity import CapacityPlan
-from hybridai.config import StackSpec
-from hybridai.config.loader import decode_config, encode_config, read_stack_file
+from hybridai.config import StackConfigError, StackSpec
+from hybridai.config.base import Problem, stack_name_problem
+from hybridai.config.loader import FILE, NO_VALUE, decode_config, encode_config, load_stack_file, stack_file_label
 from hybridai.plan.mocks import PlanMocks
 from hybridai.program import prepare, run
 from hybridai.recorded import Resource
@@ -60,6 +65,10 @@ class RecordingMonitor(MockMonitor):
         # The SDK gave this worker thread an event loop of its own: closed when the plan ends.
         self.thread_loops.add(asyncio.get_event_loop())
         try:
+            inputs = rpc.deserialize_properties(request.object)
+            if request.type == "pulumi:providers:kubernetes" and holds_credentials(inputs.get("kubeconfig")):
+                # Never a token in an artifact: inline kubeconfig content with credentials is recorded as a secret.
+                inputs["kubeconfig"] = {rpc._special_sig_key: rpc._special_secret_sig, "value": inputs["kubeconfig"]}
             resource = Resource(
                 urn=response.urn,
                 type=request.type,
@@ -70,7 +79,7 @@ class RecordingMonitor(MockMonitor):
                 protect=bool(request.protect) if request.HasField("protect") else False,
                 retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
                 dependencies=sorted(set(request.dependencies)),
-                inputs=rpc.deserialize_properties(request.object),
+                inputs=inputs,
                 custom=bool(request.custom),
                 aliases=[_alias(a) for a in request.aliases],
             )
@@ -95,17 +104,54 @@ def project_name(project_dir: Path) -> str:
 
 
 def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] | None = None) -> Plan:
-    """Validate the stack file, then run the program under the mock monitor.
+    """Validate the stack file, then run the program under the mock monitor, independent of the
+    environment (see `independent_environment`).
 
     Raises StackConfigError (before anything runs) for bad input, PlanError for a graph that
     can't be planned.
     """
-    label = f"stacks/Pulumi.{stack}.yaml"
-    config = read_stack_file(project_dir / "stacks" / f"Pulumi.{stack}.yaml", label)
-    wire = encode_config(config)
-    spec, capacity = prepare(stack, decode_config(wire), label)
-    resources = execute(run, project=project_name(project_dir), stack=stack, config=wire, on_register=on_register)
+    label = stack_file_label(stack)
+    if (problem := stack_name_problem(stack)) is not None:
+        raise StackConfigError(label, [Problem(FILE, "stack_name", problem, NO_VALUE)])
+    stack_file = load_stack_file(project_dir / "stacks" / f"Pulumi.{stack}.yaml", label, SPECS)
+    wire = encode_config(stack_file.config)
+    with independent_environment():
+        spec, capacity = prepare(stack, decode_config(wire), label)
+        resources = execute(run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=stack_file.secret_keys, on_register=on_register)
     return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity)
+
+
+HIDDEN_ENVIRONMENT = re.compile(r"^(KUBECONFIG|KUBERNETES_.*|KUBE_.*|HELM_.*|PULUMI_.*|AWS_.*|AZURE_.*|ARM_.*|GOOGLE_.*|CLOUDSDK_.*|GCP_.*)$")
+"""Environment variables the Pulumi SDKs read, which would make a plan depend on the machine:
+PULUMI_CONFIG, PULUMI_CONFIG_<KEY> and PULUMI_CONFIG_SECRET_KEYS (config the SDK falls back to),
+PULUMI_K8S_* and KUBECONFIG (defaults of the Kubernetes provider: a kubeconfig path or inline
+content with a token would be recorded as a provider input), PULUMI_* switches of the SDK, AWS_*
+(the AWS provider's region and profile), and the families other providers read."""
+
+
+@contextmanager
+def independent_environment() -> Iterator[None]:
+    """While the program runs in this process, hide every variable HIDDEN_ENVIRONMENT matches and
+    restore them afterwards: two machines plan the same commit identically, and nothing of the
+    machine (a kubeconfig, a token) reaches an artifact."""
+    hidden = {name: value for name, value in os.environ.items() if HIDDEN_ENVIRONMENT.match(name)}
+    for name in hidden:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        for name in [n for n in os.environ if HIDDEN_ENVIRONMENT.match(n)]:
+            del os.environ[name]  # set while the program ran: not the machine's
+        os.environ.update(hidden)
+
+
+_KUBECONFIG_CREDENTIALS = re.compile(r"""["']?\b(token|id-token|refresh-token|access-token|client-key-data|client-secret|password)["']?\s*:""")
+
+
+def holds_credentials(kubeconfig: Any) -> bool:
+    """Whether a provider's kubeconfig input is inline content with credentials in it (a token, a
+    client key, a password) rather than a path or exec-based authentication."""
+    return isinstance(kubeconfig, str) and bool(_KUBECONFIG_CREDENTIALS.search(kubeconfig))
 
 
 def execute(
@@ -114,6 +160,7 @@ def execute(
     project: str,
     stack: str,
     config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
     on_register: Callable[[str], None] | None = None,
 ) -> list[Resource]:
     """Run a Pulumi program under the recording monitor; its resources, placed, sorted by URN."""
@@ -129,7 +176,7 @@ def execute(
     asyncio.set_event_loop(loop)
     try:
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-        pulumi.runtime.set_all_config(config or {})
+        pulumi.runtime.set_all_config(config or {}, secret_keys or [])
         # The SDK awaits what the program returns; programs and test lambdas may return a resource.
         pulumi.runtime.test(lambda: None if program() is None else None)()
     finally:

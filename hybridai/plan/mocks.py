@@ -105,7 +105,9 @@ def _aws(args: pulumi.runtime.MockResourceArgs, account: AwsAccount) -> tuple[st
         endpoint = f"https://{_hex(32, name).upper()}.gr7.{region}.eks.amazonaws.com"
         # A syntactically valid base64 string; no real certificate exists for a planned cluster.
         authority = base64.b64encode(f"planned CA of {name}".encode()).decode()
-        return name, {**inputs, "name": name, "arn": f"arn:aws:eks:{region}:{acct}:cluster/{name}", "endpoint": endpoint, "certificateAuthority": {"data": authority}, "status": "ACTIVE"}
+        # EKS makes the cluster security group every node joins.
+        vpc = {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_hex(17, typ, name)}"}
+        return name, {**inputs, "name": name, "arn": f"arn:aws:eks:{region}:{acct}:cluster/{name}", "endpoint": endpoint, "certificateAuthority": {"data": authority}, "status": "ACTIVE", "vpcConfig": vpc}
     if typ == "aws:ecr/repository:Repository":
         return name, {**inputs, "arn": f"arn:aws:ecr:{region}:{acct}:repository/{name}", "registryId": acct, "repositoryUrl": f"{acct}.dkr.ecr.{region}.amazonaws.com/{name}"}
     if typ == "aws:cloudtrail/trail:Trail":

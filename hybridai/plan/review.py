@@ -11,11 +11,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
+from hybridai.plan.aliases import Urns
 from hybridai.plan.engine import Plan
-from hybridai.recorded import PROJECT_TYPE_PREFIX, TARGET_TYPE, gpu_nodes
+from hybridai.recorded import PROJECT_TYPE_PREFIX, TARGET_TYPE, Resource, gpu_nodes
 from policy.rules import RULES, evaluate
 from policy.rules.evaluate import levels
-from policy.stack import context_for, overrides_for
+from policy.stack import context_for, exceptions_for, overrides_for
 
 
 
@@ -27,6 +28,8 @@ def policy_report(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any
     return {
         "stack": plan.stack,
         "profiles": list(ctx.profiles),
+        "profiles_not_applied": [p for p in plan.spec.implied_profiles() if p not in ctx.profiles],
+        "exceptions": exceptions_for(plan.spec),
         "rules": [{"id": rule_id, "enforcement": level, "description": RULES[rule_id].description} for rule_id, level in enforced.items()],
         "findings": findings,
         "mandatory_violations": sum(f["enforcement"] == "mandatory" for f in findings),
@@ -41,32 +44,141 @@ def crossguard_config(plan: Plan, cost: dict[str, Any] | None) -> dict[str, Any]
     return {rule_id: {"enforcementLevel": enforced.get(rule_id, "disabled"), **shared} for rule_id in sorted(RULES)}
 
 
-def compare(records: list[dict[str, Any]], cost: dict[str, Any] | None, base_dir: Path) -> dict[str, Any]:
-    """Resources added, changed (inputs or options differ) and removed against a base plan; cost delta."""
-    base = {r["urn"]: r for r in json.loads((base_dir / "resources.json").read_text())["resources"]}
+class BasePlanError(Exception):
+    """`--compare` names a folder whose plan can't be read."""
+
+
+# Inputs that name a cloud resource: with its type and account, its physical identity.
+_NAMING_INPUTS = ("bucket", "name", "clusterName", "nodeGroupName", "roleName", "repositoryName", "functionName")
+# Provider inputs that say which cluster (kubeconfig context) or account (region, account) it is in.
+_WHERE_INPUTS = ("context", "kubeconfig", "renderYamlToDirectory", "region", "allowedAccountIds")
+
+
+def _read_base(base_dir: Path, name: str) -> Any:
+    path = base_dir / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise BasePlanError(f"--compare {base_dir}: can't read {path} ({error}); pass the folder of an earlier plan") from None
+
+
+def _base_records(base_dir: Path) -> list[dict[str, Any]]:
+    document = _read_base(base_dir, "resources.json")
+    records = document.get("resources") if isinstance(document, dict) else None
+    if not isinstance(records, list) or not all(isinstance(r, dict) and {"urn", "type", "name", "inputs"} <= r.keys() for r in records):
+        raise BasePlanError(f"--compare {base_dir}: {base_dir / 'resources.json'} is not a plan's resources.json; pass the folder of an earlier plan")
+    return records
+
+
+def _identity(record: dict[str, Any]) -> tuple | None:
+    """The type and the inputs that name the object it manages (a Kubernetes object's namespace
+    and name, a bucket's or repository's name); None when nothing names it (a KMS key)."""
+    type_, inputs = record["type"], record.get("inputs") or {}
+    if type_.startswith("kubernetes:"):
+        fields = inputs if type_ == "kubernetes:helm.sh/v3:Release" else (inputs.get("metadata") or {})
+        name, namespace = fields.get("name"), fields.get("namespace")
+        naming = (("namespace", namespace or ""), ("name", name)) if isinstance(name, str) and name else ()
+    else:
+        naming = tuple((k, inputs[k]) for k in _NAMING_INPUTS if isinstance(inputs.get(k), str))
+    return (type_, naming) if naming else None
+
+
+def _where(record: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> tuple:
+    """The cluster or account the record's provider points at (not its Pulumi name)."""
+    inputs = (by_urn.get(record.get("provider") or "") or {}).get("inputs") or {}
+    return tuple((k, json.dumps(inputs[k], sort_keys=True)) for k in _WHERE_INPUTS if k in inputs)
+
+
+def _named_place(where: tuple) -> bool:
+    """Whether the provider names its cluster or account itself (a kubeconfig context, an AWS
+    region), rather than deriving it from resources a rename also renames (an EKS kubeconfig, a
+    GitOps folder)."""
+    return any(key in ("context", "region") for key, _ in where)
+
+
+def _identity_changes(base: list[dict[str, Any]], resources: list[Resource], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """How each base resource reaches the new plan, by the URNs the engine sees (the parent's
+    whole type chain): kept; moved by an alias the program declares; renamed (its URN is gone,
+    while a new resource manages the same object: Pulumi would create that anew and delete the
+    old one); or removed."""
+    old_urns, new_urns = Urns.of_records(base), Urns(resources)
+    old_real = {r["urn"]: old_urns.real(r["urn"]) for r in base}
+    new_real = {r.urn: new_urns.real(r.urn) for r in resources}
+    kept = set(new_real.values())
+    reached_by: dict[str, str] = {}
+    for r in resources:
+        for urn in sorted(new_urns.reached(r.urn)):
+            reached_by.setdefault(urn, r.urn)
+    moved = {b: reached_by[old_real[b]] for b in old_real if old_real[b] not in kept and old_real[b] in reached_by}
+    # A rename's successor is new: neither an old URN nor moved from one.
+    successors = {reached_by[u] for u in old_real.values() if u in reached_by}
+    by_urn_new = {r["urn"]: r for r in records}
+    exact: dict[tuple, list[str]] = defaultdict(list)
+    loose: dict[tuple, list[tuple[str, bool]]] = defaultdict(list)
+    for r in records:
+        identity = _identity(r)
+        if r["urn"] not in successors and identity is not None:
+            where = _where(r, by_urn_new)
+            exact[(identity, where)].append(r["urn"])
+            loose[identity].append((r["urn"], _named_place(where)))
+    by_urn_old = {r["urn"]: r for r in base}
+    renamed, removed_protected = [], []
+    for record in sorted(base, key=lambda r: r["urn"]):
+        urn = record["urn"]
+        if not record.get("protect") or old_real[urn] in kept or urn in moved:
+            continue
+        identity = _identity(record)
+        # The same object in the same cluster or account; else the one new object of that type and
+        # name, unless both name their cluster (context) or account (region) and those differ.
+        where = _where(record, by_urn_old)
+        match = exact.get((identity, where), []) if identity else []
+        if len(match) != 1 and identity:
+            match = [u for u, named in loose.get(identity, []) if not (named and _named_place(where))]
+        if len(match) == 1:
+            renamed.append({"type": record["type"], "from": old_real[urn], "to": new_real[match[0]]})
+        else:
+            removed_protected.append(urn)
+    return {"moved": moved, "moved_real": [{"from": old_real[b], "to": new_real[n]} for b, n in sorted(moved.items())], "renamed": renamed, "removed_protected": removed_protected}
+
+
+def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict[str, Any] | None, base_dir: Path) -> dict[str, Any]:
+    """Resources added, changed (inputs or options differ), moved (by aliases) and removed against
+    a base plan; protected resources renamed or removed; cost delta. Raises BasePlanError when
+    the base can't be read."""
+    base_records = _base_records(base_dir)
+    base = {r["urn"]: r for r in base_records}
     now = {r["urn"]: r for r in records}
     keys = ("inputs", "protect", "retain_on_delete", "provider", "parent", "placement")
     changed = sorted(urn for urn in base.keys() & now.keys() if any(base[urn].get(k) != now[urn].get(k) for k in keys))
-    base_cost_path = base_dir / "cost.json"
     delta = None
-    if cost and base_cost_path.exists():
-        before = json.loads(base_cost_path.read_text())
-        placements = sorted(set(before["by_placement"]) | set(cost["by_placement"]))
-        delta = {
-            "before": before["total"]["estimate"],
-            "after": cost["total"]["estimate"],
-            "delta": round(cost["total"]["estimate"] - before["total"]["estimate"], 2),
-            "by_placement": {p: round(cost["by_placement"].get(p, 0) - before["by_placement"].get(p, 0), 2) for p in placements},
-        }
-    removed = sorted(base.keys() - now.keys())
+    if cost and (base_dir / "cost.json").exists():
+        before = _read_base(base_dir, "cost.json")
+        try:
+            placements = sorted(set(before["by_placement"]) | set(cost["by_placement"]))
+            delta = {
+                "before": before["total"]["estimate"],
+                "after": cost["total"]["estimate"],
+                "delta": round(cost["total"]["estimate"] - before["total"]["estimate"], 2),
+                "by_placement": {p: round(cost["by_placement"].get(p, 0) - before["by_placement"].get(p, 0), 2) for p in placements},
+            }
+        except (KeyError, TypeError, AttributeError):
+            raise BasePlanError(f"--compare {base_dir}: {base_dir / 'cost.json'} is not a plan's cost.json; pass the folder of an earlier plan") from None
+    identity = _identity_changes(base_records, resources, records)
+    moved = identity["moved"]
     before_layouts = {(n.target, n.name): n.layouts for n in gpu_nodes(base.values())}
     repartitioned = sorted(f"{n.target}/{n.name}" for n in gpu_nodes(records) if before_layouts.get((n.target, n.name), n.layouts) != n.layouts)
     return {
-        "added": sorted(now.keys() - base.keys()),
+        "added": sorted(now.keys() - base.keys() - set(moved.values())),
         "changed": changed,
-        "removed": removed,
+        "removed": sorted(base.keys() - now.keys() - moved.keys()),
+        # Pulumi moves these to their new URN (the program declares aliases): nothing is replaced.
+        "moved": identity["moved_real"],
+        # Protected resources whose URN changes while a new resource manages the same object:
+        # `pulumi up` would create them anew and then fail to delete the old (unprotected: delete
+        # it, and its data). `hybridai plan` exits 1 for these unless --allow-renames.
+        "renamed": identity["renamed"],
         # `pulumi up` refuses to delete these: the change needs a deliberate `pulumi state unprotect`.
-        "removed_protected": [urn for urn in removed if base[urn].get("protect")],
+        "removed_protected": identity["removed_protected"],
         # The mig-manager drains these nodes' GPUs to repartition them when the change is applied.
         "repartitioned": repartitioned,
         "cost": delta,
@@ -154,6 +266,7 @@ def capacity_table(spec: StackSpec, capacity: CapacityPlan) -> dict[str, Any]:
         ],
         "teams": [{"name": t.name, "quota": quota(onprem.team_quota.get(t.name, Counter()))} for t in spec.teams],
         "overflow": [{"team": team, "gpus": gpus, "hours": onprem.overflow_hours[team]} for team, gpus in sorted(onprem.overflow.items())],
+        "node_pools": capacity.cloud.pools if capacity.cloud else [],
     }
 
 

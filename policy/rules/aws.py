@@ -1,12 +1,14 @@
-"""AWS rules: private and encrypted EKS, IMDSv2, safe buckets, rotating keys, least-privilege IAM, tags."""
+"""AWS rules: private and encrypted EKS, IMDSv2, safe buckets, rotating keys, least-privilege IAM, tags,
+hardened and bounded Karpenter nodes."""
 from __future__ import annotations
 
 import ipaddress
 import json
 from typing import Any, Iterator
 
-from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL
-from policy.rules.base import Finding, PolicyContext, Resource, of_type, rule
+from hybridai import catalog
+from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, TEAM_LABEL
+from policy.rules.base import Finding, PolicyContext, Resource, metadata, of_type, rule
 
 REQUIRED_TAGS = (TEAM_LABEL, ENVIRONMENT_LABEL, COST_CENTER_LABEL)
 # AWS types that take tags and that hybrid-ai creates (tags on their sub-resources aren't supported).
@@ -98,7 +100,16 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-@rule("aws-iam-no-wildcards", "IAM policies allow no `*` actions or resources")
+def _unscopable(actions: list[Any]) -> bool:
+    """Whether every action is one AWS authorizes only on `*` (IAM action names ignore case)."""
+    unscoped = {a.lower() for a in catalog.aws().actions_without_resource_scope}
+    return bool(actions) and all(isinstance(a, str) and a.lower() in unscoped for a in actions)
+
+
+@rule(
+    "aws-iam-no-wildcards",
+    "IAM policies allow no `*` actions or resources; a `*` resource only for actions AWS can't scope, each of the statement's (hybridai/data/aws.yaml)",
+)
 def iam_wildcards(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in of_type(resources, "aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/role:Role"):
         policies = [r["inputs"].get("policy")] if r["type"] != "aws:iam/role:Role" else [p.get("policy") for p in r["inputs"].get("inlinePolicies") or []]
@@ -108,10 +119,15 @@ def iam_wildcards(resources: list[Resource], ctx: PolicyContext) -> Iterator[Fin
             for s in _statements(policy):
                 if s.get("Effect") != "Allow":
                     continue  # a Deny with wildcards narrows access
-                actions = [a for a in _as_list(s.get("Action", [])) if a == "*" or a.endswith(":*")]
+                all_actions = _as_list(s.get("Action", []))
+                actions = [a for a in all_actions if a == "*" or a.endswith(":*")]
                 wild = [res for res in _as_list(s.get("Resource", [])) if res == "*"]
-                if actions or wild:
+                if actions:
                     yield Finding(r["urn"], f"{r['name']} allows {actions + wild}")
+                elif wild and not _unscopable(all_actions):
+                    # `*` is allowed only where AWS offers nothing narrower, for every action of the statement.
+                    scopable = [str(a) for a in all_actions if not _unscopable([a])]
+                    yield Finding(r["urn"], f"{r['name']} allows {wild} for {', '.join(scopable) or 'NotAction'}, which AWS can scope to resources")
 
 
 @rule("aws-required-tags", "AWS resources carry team, environment and cost-center tags (their own or the provider's defaults)")
@@ -124,3 +140,84 @@ def required_tags(resources: list[Resource], ctx: PolicyContext) -> Iterator[Fin
         missing = [t for t in REQUIRED_TAGS if not tags.get(t)]
         if missing:
             yield Finding(r["urn"], f"{r['name']} lacks tags {', '.join(missing)}")
+
+
+# Karpenter: the EC2NodeClass (how its nodes boot) and the NodePool (what it may launch).
+GPU_TAINT = "nvidia.com/gpu"
+GPU_ATTRIBUTE_KEYS = (
+    "karpenter.k8s.aws/instance-gpu-count", "karpenter.k8s.aws/instance-gpu-name",
+    "karpenter.k8s.aws/instance-gpu-manufacturer", "karpenter.k8s.aws/instance-gpu-memory",
+)
+_KARPENTER_GROUPS = {"NodePool": "karpenter.sh", "EC2NodeClass": "karpenter.k8s.aws"}
+
+
+def karpenter_objects(resources: list[Resource], kind: str) -> Iterator[Resource]:
+    """Karpenter's NodePools or EC2NodeClasses, at whatever API version."""
+    group = _KARPENTER_GROUPS[kind]
+    return (r for r in resources if r["type"].startswith(f"kubernetes:{group}/") and r["type"].endswith(f":{kind}"))
+
+
+def nodepool_requirements(r: Resource) -> list[dict[str, Any]]:
+    """What a NodePool's nodes must satisfy: its template's requirements, and its template labels
+    (Karpenter treats each label as a requirement `In [value]`)."""
+    template = (r["inputs"].get("spec") or {}).get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    return [*((template.get("spec") or {}).get("requirements") or []), *({"key": k, "operator": "In", "values": [v]} for k, v in labels.items())]
+
+
+def nodepool_labels(r: Resource) -> dict[str, str]:
+    return ((((r["inputs"].get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")) or {}
+
+
+def _gpu_selection(r: Resource) -> str | None:
+    """Why a NodePool's nodes are GPU nodes, or None."""
+    if nodepool_labels(r).get(NODE_ROLE_LABEL) == ROLE_GPU_TRAINING:
+        return f"labelled {NODE_ROLE_LABEL}={ROLE_GPU_TRAINING}"
+    gpu_types = set(catalog.aws().gpu_instances)
+    gpu_families = {t.split(".")[0] for t in gpu_types}
+    for req in nodepool_requirements(r):
+        key, op, values = req.get("key"), req.get("operator"), [str(v) for v in req.get("values") or []]
+        if op == "In" and key == "node.kubernetes.io/instance-type" and gpu_types & set(values):
+            return f"GPU instance types {', '.join(sorted(gpu_types & set(values)))}"
+        if op == "In" and key == "karpenter.k8s.aws/instance-family" and gpu_families & set(values):
+            return f"GPU instance families {', '.join(sorted(gpu_families & set(values)))}"
+        if key in GPU_ATTRIBUTE_KEYS and (op in ("Exists", "Gt", "Gte") or (op == "In" and set(values) - {"0"})):
+            return f"a {key} requirement"
+    return None
+
+
+@rule("karpenter-nodeclass-hardened", "Karpenter EC2NodeClasses set IMDSv2 with a hop limit of 1, encrypt every EBS volume they declare (and declare them), and give nodes no public IP")
+def nodeclass_hardened(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in karpenter_objects(resources, "EC2NodeClass"):
+        spec = r["inputs"].get("spec") or {}
+        problems = []
+        meta = spec.get("metadataOptions") or {}
+        if meta.get("httpEndpoint") != "disabled" and (meta.get("httpTokens") != "required" or meta.get("httpPutResponseHopLimit") != 1):
+            problems.append(f"instance metadata: httpTokens={meta.get('httpTokens')!r}, hop limit {meta.get('httpPutResponseHopLimit')!r}; need 'required' and 1")
+        mappings = spec.get("blockDeviceMappings") or []
+        if not mappings:
+            problems.append("no blockDeviceMappings, so the AMI's own volumes, not declared encrypted, are used")
+        for m in mappings:
+            if (m.get("ebs") or {}).get("encrypted") is not True:
+                problems.append(f"volume {m.get('deviceName')} is not encrypted")
+        if spec.get("associatePublicIPAddress") is not False:
+            problems.append(f"associatePublicIPAddress is {spec.get('associatePublicIPAddress')!r}, need false (otherwise the subnet decides)")
+        if problems:
+            yield Finding(r["urn"], f"EC2NodeClass {metadata(r).get('name')}: {'; '.join(problems)}")
+
+
+@rule("karpenter-gpu-nodepool-bounded", f"Karpenter NodePools of GPU nodes taint them {GPU_TAINT}:NoSchedule and set a limits.{GPU_TAINT} (no unbounded GPU spend)")
+def gpu_nodepool_bounded(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in karpenter_objects(resources, "NodePool"):
+        why = _gpu_selection(r)
+        if why is None:
+            continue
+        spec = r["inputs"].get("spec") or {}
+        taints = ((spec.get("template") or {}).get("spec") or {}).get("taints") or []
+        problems = []
+        if not any(t.get("key") == GPU_TAINT and t.get("effect") == "NoSchedule" for t in taints):
+            problems.append(f"no {GPU_TAINT}:NoSchedule taint, so any pod may land on (and keep up) a GPU node")
+        if (spec.get("limits") or {}).get(GPU_TAINT) in (None, ""):
+            problems.append(f"no limits.{GPU_TAINT}, so Karpenter may launch GPUs without bound")
+        if problems:
+            yield Finding(r["urn"], f"GPU NodePool {metadata(r).get('name')} ({why}): {'; '.join(problems)}")

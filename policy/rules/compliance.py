@@ -5,6 +5,7 @@ import json
 from typing import Iterator
 
 from hybridai.recorded import CAPACITY_LABEL, DATA_CLASSIFICATION_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, ROLE_INFERENCE, SPOT, TIER_LABEL
+from policy.rules.aws import karpenter_objects, nodepool_labels, nodepool_requirements
 from policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, of_type, rule
 from policy.rules.kubernetes import workloads
 
@@ -106,7 +107,23 @@ def scale_to_zero(resources: list[Resource], ctx: PolicyContext) -> Iterator[Fin
             yield Finding(r["urn"], f"{inputs.get('nodeGroupName')} keeps {inputs['scalingConfig'].get('minSize')} GPU nodes up between runs")
 
 
-@rule("gpu-production-inference-not-on-spot", "Production inference doesn't run on spot capacity")
+KARPENTER_CAPACITY = "karpenter.sh/capacity-type"
+KARPENTER_CAPACITY_TYPES = frozenset({"spot", "on-demand", "reserved"})
+
+
+def _nodepool_capacity_types(r: Resource) -> frozenset[str]:
+    """The capacity types a NodePool may launch: its capacity-type requirements (and label)
+    intersected; with none, Karpenter launches on-demand only."""
+    allowed: frozenset[str] | None = None
+    for req in nodepool_requirements(r):
+        if req.get("key") != KARPENTER_CAPACITY:
+            continue
+        values, op, current = frozenset(req.get("values") or []), req.get("operator"), KARPENTER_CAPACITY_TYPES if allowed is None else allowed
+        allowed = {"In": current & values, "NotIn": current - values, "DoesNotExist": frozenset()}.get(op, current)
+    return frozenset({"on-demand"}) if allowed is None else allowed
+
+
+@rule("gpu-production-inference-not-on-spot", "Production inference doesn't run on spot capacity (workloads, node groups, Karpenter NodePools)")
 def inference_not_spot(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     inference = {(r["target"], metadata(r).get("name")) for r in resources if kind(r) == "Namespace" and (metadata(r).get("labels") or {}).get(TIER_LABEL) == "production-inference"}
     spot_keys = {(CAPACITY_LABEL, SPOT), ("eks.amazonaws.com/capacityType", "SPOT"), ("karpenter.sh/capacity-type", "spot")}
@@ -116,6 +133,9 @@ def inference_not_spot(resources: list[Resource], ctx: PolicyContext) -> Iterato
     for r in of_type(resources, "aws:eks/nodeGroup:NodeGroup"):
         if (r["inputs"].get("labels") or {}).get(NODE_ROLE_LABEL) == ROLE_INFERENCE and r["inputs"].get("capacityType") == "SPOT":
             yield Finding(r["urn"], f"inference node group {r['inputs'].get('nodeGroupName')} runs on spot")
+    for r in karpenter_objects(resources, "NodePool"):
+        if nodepool_labels(r).get(NODE_ROLE_LABEL) == ROLE_INFERENCE and "spot" in _nodepool_capacity_types(r):
+            yield Finding(r["urn"], f"inference NodePool {metadata(r).get('name')} may launch spot nodes ({KARPENTER_CAPACITY} allows {', '.join(sorted(_nodepool_capacity_types(r)))})")
 
 
 @rule("cost-under-ceiling", "The estimated monthly cost stays under the stack's ceiling")

@@ -15,7 +15,7 @@ from hybridai.capacity import PoolInventory, inference_demand, place_models
 from hybridai.capacity.planner import WHOLE
 from hybridai.config.loader import decode_config, encode_config
 from tests.conftest import EXAMPLE_STACKS, ROOT, planned
-from tests.helpers import of_kind, of_type, release
+from tests.helpers import of_kind, release
 
 
 def spec_of(stack: str):
@@ -163,11 +163,14 @@ def test_training_gets_on_prem_queue_quota_and_the_rest_sizes_the_burst_pool(sta
     if spec.burst_pool() is None:
         assert not cloud
         return
-    groups = {r.inputs["nodeGroupName"]: r.inputs["scalingConfig"]["maxSize"] for r in of_type(plan.resources, "aws:eks/nodeGroup:NodeGroup")}
-    for group in spec.cloud.gpu_node_groups:
-        if group.max_size is None:
-            # AND the overflow sizes every GPU node group whose maxSize is left to the planner
-            assert groups[f"{spec.prefix}-{spec.cloud.cluster.name}-{group.name}-spot"] == math.ceil(sum(cloud.values()) / group.gpus_per_node)
+    limits = {r.inputs["metadata"]["name"]: int(r.inputs["spec"]["limits"]["nvidia.com/gpu"]) for r in plan.resources if r.inputs.get("kind") == "NodePool"}
+    for pool in spec.cloud.gpu_node_pools:
+        if pool.gpu_limit is None:
+            # AND the overflow sizes every NodePool whose GPU limit is left to the planner: all the
+            # GPUs the cloud-bound jobs need at once (every job of these stacks fits every pool)
+            assert limits[pool.name] == sum(cloud.values())
+        # AND Kueue's flavor of the pool selects the pool's nodes
+        assert queues[(spec.cloud.cluster.name, spec.cloud.teams[0].name)]["resourceGroups"][0]["flavors"][0]["name"] in limits
     for team in spec.cloud.teams:
         # AND each cloud team's queue (every flavor) carries its overflow plus its explicit quota
         assert nominal_gpus(spec.cloud.cluster.name, team.name) == {cloud[team.name] + team.quota.gpus}

@@ -23,8 +23,8 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     # both serve models; finance-prod also trains fraud's feature job on the GPUs inference leaves free
     workloads = {"kserve-crd.yaml", "kserve-resources.yaml"} | ({"kueue.yaml"} if stack == "finance-prod" else set())
     assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads
-    # the burst pool also queues training with Kueue
-    assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml"}
+    # the burst pool also queues training with Kueue and grows with Karpenter
+    assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml", "karpenter.yaml"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -77,13 +77,17 @@ def test_dev_uses_two_zones_one_nat_and_a_cidr_restricted_endpoint() -> None:
     assert len(of_type(plan.resources, "aws:ec2/subnet:Subnet")) == 4
     [cluster] = of_type(plan.resources, "aws:eks/cluster:Cluster")
     assert cluster.inputs["vpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"]
-    groups = {r.inputs["nodeGroupName"] for r in of_type(plan.resources, "aws:eks/nodeGroup:NodeGroup")}
-    assert groups == {"fin-dev-training-system", "fin-dev-training-l40s-spot"}, "fallback 0 means no on-demand group"
+    # dev training waits for spot: its NodePool buys nothing else
+    [pool] = [r.inputs["spec"] for r in plan.resources if r.inputs.get("kind") == "NodePool"]
+    capacity = {r["key"]: r["values"] for r in pool["template"]["spec"]["requirements"]}["karpenter.sh/capacity-type"]
+    assert capacity == ["spot"]
 
 
 def test_data_resources_are_protected() -> None:
     plan, _ = planned("finance-prod")
-    data_types = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository")
+    data_types = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository", "aws:cloudwatch/logGroup:LogGroup", "aws:eks/cluster:Cluster", "aws:cloudtrail/trail:Trail")
     data = [r for r in plan.resources if r.type in data_types]
-    assert len(data) == 3 + 3 + 1
+    # 3 buckets (2 teams, audit); 5 keys (EKS secrets, EKS logs, training data, audit, Karpenter's
+    # queue); ECR; the control-plane log group; the cluster; the trail
+    assert len(data) == 3 + 5 + 1 + 1 + 1 + 1
     assert all(r.protect and r.retain_on_delete for r in data)

@@ -33,10 +33,14 @@ def at(values: dict, path: list) -> tuple[dict, Any]:
 
 
 BAD_INPUT = [
-    ("unknown instance type", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["p9.huge"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_type_not_gpu"),
-    ("non-GPU instance type", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["m7i.large"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_type_not_gpu"),
-    ("GPU models mixed in a group", ["cloud", "gpuNodeGroups", 0, "instanceTypes"], ["p4de.24xlarge", "p5.48xlarge"], ("cloud", "gpuNodeGroups", 0, "instanceTypes"), "instance_types_mixed"),
-    ("min above max", ["cloud", "gpuNodeGroups", 0], {"name": "a100", "instanceTypes": ["p4de.24xlarge"], "minSize": 5, "maxSize": 4}, ("cloud", "gpuNodeGroups", 0), "min_over_max"),
+    ("unknown instance type", ["cloud", "gpuNodePools", 0, "instanceTypes"], ["p9.huge"], ("cloud", "gpuNodePools", 0, "instanceTypes"), "instance_type_not_gpu"),
+    ("non-GPU instance type", ["cloud", "gpuNodePools", 0, "instanceTypes"], ["m7i.large"], ("cloud", "gpuNodePools", 0, "instanceTypes"), "instance_type_not_gpu"),
+    ("GPU models mixed in a pool", ["cloud", "gpuNodePools", 0, "instanceTypes"], ["p4de.24xlarge", "p5.48xlarge"], ("cloud", "gpuNodePools", 0, "instanceTypes"), "instance_types_mixed"),
+    ("a GPU limit below the planned overflow", ["cloud", "gpuNodePools", 0, "gpuLimit"], 40, ("cloud", "gpuNodePools", 0, "gpuLimit"), "limit_below_plan"),
+    ("consolidate-after that isn't a duration", ["cloud", "gpuNodePools", 0, "consolidateAfter"], "ten minutes", ("cloud", "gpuNodePools", 0, "consolidateAfter"), "duration"),
+    ("a capacity type Karpenter doesn't know", ["cloud", "gpuNodePools", 0, "capacityTypes"], ["spot", "reserved-ish"], ("cloud", "gpuNodePools", 0, "capacityTypes", 1), "literal_error"),
+    ("an unpinned node AMI in prod", ["cloud", "cluster", "amiAlias"], "al2023@latest", ("cloud", "cluster", "amiAlias"), "ami_unpinned"),
+    ("an AMI family Karpenter's alias doesn't name", ["cloud", "cluster", "amiAlias"], "ubuntu@v20251110", ("cloud", "cluster", "amiAlias"), "string_pattern_mismatch"),
     ("region outside the jurisdiction", ["cloud", "region"], "us-east-1", ("cloud", "region"), "region_outside_jurisdiction"),
     ("unknown jurisdiction", ["jurisdiction"], "mars", ("jurisdiction",), "jurisdiction_unknown"),
     ("public endpoint open to the world", ["cloud", "cluster", "publicAccessCidrs"], ["0.0.0.0/0"], ("cloud", "cluster", "publicAccessCidrs", 0), "cidr_open_to_world"),
@@ -49,8 +53,8 @@ BAD_INPUT = [
     ("budget not positive", ["cloud", "budget", "monthlyLimitUsd"], 0, ("cloud", "budget", "monthlyLimitUsd"), "greater_than"),
     ("budget recipient not an address", ["cloud", "budget", "notify"], ["finops"], ("cloud", "budget", "notify"), "email"),
     ("duplicate thresholds", ["cloud", "budget", "alertThresholdsPercent"], [80, 80], ("cloud", "budget", "alertThresholdsPercent"), "thresholds"),
-    # finance-prod leaves maxSize to the planner: without a training catalog nothing sizes the group
-    ("node group neither sized nor planned", ["training"], [], ("cloud", "gpuNodeGroups", 0, "maxSize"), "missing"),
+    # finance-prod leaves gpuLimit to the planner: without a training catalog nothing sizes the pool
+    ("node pool neither limited nor planned", ["training"], [], ("cloud", "gpuNodePools", 0, "gpuLimit"), "missing"),
     # fraud-retrain overflows (no on-prem L40S has 80 GB) but no cloud node group has 141 GB either
     ("overflowing job needing GPUs the cloud lacks", ["training", 0, "gpuMemoryGb"], 141, ("training", 0, "gpuMemoryGb"), "catalog_does_not_fit"),
     ("cloud quota above the pool", ["cloud", "teams", 0, "quota", "gpus"], 100, ("cloud", "teams", 0, "quota", "gpus"), "quota_exceeds_capacity"),
@@ -89,18 +93,20 @@ def test_derived_defaults() -> None:
     # 96/24 = 4, fits on-prem), credit-retrain 384/24 = 16.
     assert capacity.onprem.overflow == {"fraud": 32, "credit": 16}
     assert capacity.onprem.training == {"fraud": {"l40s": 4}}
-    [group] = capacity.cloud.groups
-    # maxSize omitted: 48 GPUs ÷ 8 per p4de = 6 nodes, and the on-demand fallback as large.
-    assert (group.min_size, group.spot, group.max_size, group.fallback_max) == (0, True, 6, 6)
-    assert group.gpu_model == "A100-80GB" and group.gpus_per_node == 8
+    [pool] = capacity.cloud.pools
+    # gpuLimit omitted: the 48 GPUs the overflow needs at once; spot first, on-demand when short.
+    assert (pool.gpu_limit, pool.planned_gpus, pool.capacity_types) == (48, 48, ("spot", "on-demand"))
+    assert pool.gpu_model == "A100-80GB" and pool.gpus_per_node == 8
     assert capacity.cloud.team_gpus == {"fraud": 32, "credit": 16}
     assert spec.cloud.cluster.public_access_cidrs == []
     assert spec.cloud.teams[0].tier == "training"
     assert spec.audit.lock_mode == "COMPLIANCE"
 
 
-def test_fallback_defaults_to_the_spot_maximum_and_zero_disables_it() -> None:
+def test_an_explicit_gpu_limit_overrides_the_plan_but_never_undercuts_it() -> None:
+    # GIVEN a limit above the planned 48 GPUs, THEN it is the pool's limit
     values = base_values()
-    values["cloud"]["gpuNodeGroups"][0]["maxSize"] = 3
-    assert prepare("finance-prod", values)[1].cloud.groups[0].fallback_max == 3
-    assert prepare("finance-dev", base_values("finance-dev"))[1].cloud.groups[0].fallback_max == 0
+    values["cloud"]["gpuNodePools"][0]["gpuLimit"] = 64
+    assert prepare("finance-prod", values)[1].cloud.pools[0].gpu_limit == 64
+    # AND a dev stack that waits for spot buys nothing else
+    assert prepare("finance-dev", base_values("finance-dev"))[1].cloud.pools[0].capacity_types == ("spot",)

@@ -1,17 +1,30 @@
 """Harness: every example stack's plan is valid for the real APIs and the pinned charts."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any, Callable
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from celpy import celtypes
 
 from hybridai import catalog
 from hybridai.plan.artifacts import HELM_RELEASE, helm_release
 from tests.conftest import ROOT, planned
-from tests.harness.upstream import chart_defaults, unknown_value_keys, upstream, validate_custom_resource
+from tests.harness.upstream import (
+    K8S_CEL_FUNCTIONS,
+    UnsupportedCel,
+    cel_errors,
+    cel_program,
+    chart_defaults,
+    crd_cel_rules,
+    unknown_value_keys,
+    upstream,
+    validate_custom_resource,
+)
 
 K8S_VERSIONS = catalog.versions().kubernetes.validated_versions
 
@@ -84,6 +97,174 @@ def test_crd_validation_rejects_unknown_and_mistyped_fields() -> None:
     wrong_type = {**good, "spec": {**good["spec"], "endpoints": "gpu-metrics"}}
     assert validate_custom_resource(wrong_type) != []
     assert validate_custom_resource({**good, "kind": "ServiceMonitorz"}) == ["no CRD for monitoring.coreos.com/v1 ServiceMonitorz in the pinned charts"]
+
+
+# CEL: `x-kubernetes-validations`, as the API server evaluates them on create.
+
+EC2_NODE_CLASS = {
+    "apiVersion": "karpenter.k8s.aws/v1",
+    "kind": "EC2NodeClass",
+    "metadata": {"name": "a100", "labels": {"app.kubernetes.io/managed-by": "hybrid-ai"}},
+    "spec": {
+        "role": "fin-prod-training-karpenter-node",
+        "amiSelectorTerms": [{"alias": "al2023@v20251209"}],
+        "subnetSelectorTerms": [{"id": "subnet-0a"}, {"id": "subnet-0b"}],
+        "securityGroupSelectorTerms": [{"id": "sg-0a"}],
+        "associatePublicIPAddress": False,
+        "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+        "blockDeviceMappings": [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": {"volumeSize": "200Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}}],
+        "tags": {"hybrid-ai.io/team": "platform"},
+    },
+}
+NODE_POOL = {
+    "apiVersion": "karpenter.sh/v1",
+    "kind": "NodePool",
+    "metadata": {"name": "a100", "labels": {"app.kubernetes.io/managed-by": "hybrid-ai"}},
+    "spec": {
+        "template": {
+            "metadata": {"labels": {"hybrid-ai.io/node-role": "gpu-training", "hybrid-ai.io/node-group": "a100", "hybrid-ai.io/gpu-model": "A100-80GB"}},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "a100"},
+                "requirements": [
+                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["p4de.24xlarge"]},
+                    {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"]},
+                ],
+                "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}],
+                "expireAfter": "720h",
+            },
+        },
+        "limits": {"nvidia.com/gpu": "48"},
+        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m", "budgets": [{"nodes": "10%"}]},
+    },
+}
+
+
+def _changed(obj: dict, change: Callable[[dict], Any]) -> dict:
+    obj = copy.deepcopy(obj)
+    change(obj["spec"])
+    return obj
+
+
+def test_karpenter_objects_as_the_program_writes_them_pass_every_cel_rule() -> None:
+    upstream()
+    assert validate_custom_resource(EC2_NODE_CLASS) == []
+    assert validate_custom_resource(NODE_POOL) == []
+
+
+@pytest.mark.parametrize(
+    ("obj", "error"),
+    [
+        (
+            _changed(NODE_POOL, lambda s: s["template"]["spec"]["requirements"][0].update(values=[])),
+            "spec.template.spec.requirements: requirements with operator 'In' must have a value defined",
+        ),
+        (
+            _changed(NODE_POOL, lambda s: s["template"]["spec"]["requirements"].append({"key": "kubernetes.io/hostname", "operator": "Exists"})),
+            'spec.template.spec.requirements.2.key: label "kubernetes.io/hostname" is restricted',
+        ),
+        (
+            # the Kubernetes regex library's find(): the label's domain ends in karpenter.sh
+            _changed(NODE_POOL, lambda s: s["template"]["metadata"]["labels"].update({"team.karpenter.sh/owner": "x"})),
+            'spec.template.metadata.labels: label domain "karpenter.sh" is restricted',
+        ),
+        (
+            _changed(EC2_NODE_CLASS, lambda s: s.update(amiSelectorTerms=[{"owner": "amazon"}], amiFamily="AL2023")),
+            "spec.amiSelectorTerms: expected at least one, got none, ['tags', 'id', 'name', 'alias', 'ssmParameter']",
+        ),
+        (
+            _changed(EC2_NODE_CLASS, lambda s: s.update(instanceProfile="fin-prod-training-karpenter-node")),
+            "spec: must specify exactly one of ['role', 'instanceProfile']",
+        ),
+        (
+            # the strings extension's split()
+            _changed(EC2_NODE_CLASS, lambda s: s.update(amiSelectorTerms=[{"alias": "ubuntu@v1"}])),
+            "spec.amiSelectorTerms.0.alias: family is not supported, must be one of the following: "
+            "'al2', 'al2023', 'bottlerocket', 'windows2019', 'windows2022', 'windows2025'",
+        ),
+        (
+            _changed(EC2_NODE_CLASS, lambda s: s["blockDeviceMappings"].append({"deviceName": "/dev/xvdb", "rootVolume": True, "ebs": {"volumeSize": "100Gi"}})),
+            "spec.blockDeviceMappings: must have only one blockDeviceMappings with rootVolume",
+        ),
+    ],
+    ids=["in-without-values", "restricted-requirement-key", "restricted-label-domain", "ami-term-without-selector", "role-and-instance-profile", "unsupported-ami-family", "two-root-volumes"],
+)
+def test_cel_rules_reject_karpenter_objects_that_break_them(obj: dict, error: str) -> None:
+    # GIVEN a NodePool or EC2NodeClass that breaks one CEL rule of its CRD (and nothing in its schema)
+    upstream()
+    # WHEN it is validated THEN the rule's message is reported at the rule's node
+    assert validate_custom_resource(obj) == [error]
+
+
+def test_every_cel_rule_of_the_pinned_crds_is_supported() -> None:
+    # GIVEN every x-kubernetes-validations rule of every pinned CRD (and each messageExpression)
+    # WHEN each is compiled THEN cel-python parses it and the harness implements every function it calls
+    rules = list(crd_cel_rules(upstream()))
+    assert any("karpenter" in str(path) for path, _, _ in rules)
+    unsupported = {}
+    for path, where, rule in rules:
+        for text in filter(None, (rule["rule"], rule.get("messageExpression"))):
+            try:
+                cel_program(text)
+            except UnsupportedCel as err:
+                unsupported[f"{path.parent.parent.name}/{path.name} {where}"] = str(err)
+    assert unsupported == {}
+
+
+SCHEMA = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "string"}, "provider": {"type": "string", "default": "generic"}}}}}
+
+
+def _with_rule(**rule: str) -> dict:
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["spec"]["x-kubernetes-validations"] = [rule]
+    return schema
+
+
+def test_a_cel_function_the_harness_lacks_fails_the_test_saying_which() -> None:
+    # GIVEN a rule calling a Kubernetes CEL library function the harness doesn't implement
+    schema = _with_rule(rule="isQuantity(self.size) && quantity(self.size).isGreaterThan(quantity('1Gi'))", message="too small")
+    # WHEN an object is checked THEN the test can't pass silently: it fails naming the functions
+    with pytest.raises(UnsupportedCel, match=r"calls isGreaterThan, isQuantity, quantity, which the harness doesn't implement"):
+        cel_errors(schema, {"spec": {"size": "2Gi"}})
+    assert "isQuantity" not in K8S_CEL_FUNCTIONS
+
+
+def test_transition_rules_are_skipped_and_defaults_applied_before_rules_run() -> None:
+    # GIVEN a transition rule (oldSelf) and a rule reading a field only the schema's default sets
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["spec"]["x-kubernetes-validations"] = [
+        {"rule": "self.size == oldSelf.size", "message": "size is immutable"},
+        {"rule": "self.provider == 'generic'", "message": "provider must be generic"},
+    ]
+    # WHEN an object without that field is created THEN neither rejects it
+    assert cel_errors(schema, {"spec": {"size": "1"}}) == []
+    # AND a value against the rule is rejected with its message
+    assert cel_errors(schema, {"spec": {"size": "1", "provider": "aws"}}) == ["spec: provider must be generic"]
+
+
+def test_cel_messages_and_evaluation_errors() -> None:
+    # GIVEN rules with a messageExpression, with no message at all, and one reading an absent field
+    rendered = _with_rule(rule="self.size.startsWith('a')", messageExpression="'size ' + self.size + ' must start with a'")
+    bare = _with_rule(rule="self.size.startsWith('a')")
+    absent = _with_rule(rule="self.name == 'x'", message="m")
+    # THEN the expression is rendered, the API server's fallback is used, and an error is an error
+    assert cel_errors(rendered, {"spec": {"size": "b"}}) == ["spec: size b must start with a"]
+    assert cel_errors(bare, {"spec": {"size": "b"}}) == ["spec: failed rule: self.size.startsWith('a')"]
+    assert cel_errors(absent, {"spec": {}}) == ["spec: CEL rule \"self.name == 'x'\" failed to evaluate: no such member in mapping: 'name'"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "'team.karpenter.sh/owner'.find('^([^/]+)') == 'team.karpenter.sh'",
+        "'no-slash'.find('/.*') == ''",
+        "'a1b22c333'.findAll('[0-9]+') == ['1', '22', '333'] && 'a1b22c333'.findAll('[0-9]+', 2) == ['1', '22']",
+        "'al2023@v20251209'.split('@') == ['al2023', 'v20251209']",
+        "'a@b@c'.split('@', 2) == ['a', 'b@c'] && 'a@b'.split('@', 0) == [] && 'abc'.split('') == ['a', 'b', 'c']",
+    ],
+)
+def test_kubernetes_cel_library_functions_behave_as_in_kubernetes(expression: str) -> None:
+    result = cel_program(expression).program.evaluate({})
+    assert isinstance(result, celtypes.BoolType) and result
 
 
 def test_values_check_reports_keys_the_chart_lacks() -> None:

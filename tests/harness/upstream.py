@@ -2,20 +2,36 @@
 
 The data lives outside the repository, in ../shared/upstream or $HYBRIDAI_UPSTREAM. Tests that need
 it fail in CI when it is missing (CI must check it) and skip elsewhere, saying why.
+
+A custom resource is checked as the API server would on create: against its CRD's openAPIV3Schema
+(strictly: undeclared fields are errors), then, with the schema's defaults applied, against every
+CEL rule (`x-kubernetes-validations`) at its schema node, evaluated with cel-python (`celpy`) plus
+the Kubernetes CEL library functions the pinned CRDs call (`K8S_CEL_FUNCTIONS`). A rule calling a
+function the harness doesn't implement is an error (`UnsupportedCel`), never a silent pass.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import os
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+import celpy
 import jsonschema
 import pytest
+import re2
 import yaml
+from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError, base_functions
 
 from hybridai import catalog
+
+# libyaml's loader: the Argo Workflows CRDs are 2.5 MB each.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def required() -> bool:
@@ -36,16 +52,24 @@ def upstream() -> Path:
 
 
 @cache
+def _crd_documents(root: Path) -> tuple[tuple[Path, dict], ...]:
+    """Every CustomResourceDefinition of every pinned chart, read once per session."""
+    crds = []
+    for path in sorted(root.glob("*/*/crds/*.yaml")):
+        for doc in yaml.load_all(path.read_text(), Loader=_LOADER):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                crds.append((path, doc))
+    return tuple(crds)
+
+
+@cache
 def _crds(root: Path) -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) → openAPIV3Schema, from every CRD file of every pinned chart."""
     schemas = {}
-    for path in sorted(root.glob("*/*/crds/*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = doc["spec"]
-            for version in spec["versions"]:
-                schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+    for _, doc in _crd_documents(root):
+        spec = doc["spec"]
+        for version in spec["versions"]:
+            schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
     return schemas
 
 
@@ -80,12 +104,212 @@ def strict(schema: dict) -> dict:
     return schema
 
 
+@cache
+def _strict_validator(root: Path, api_version: str, kind: str) -> jsonschema.Draft7Validator | None:
+    schema = _crds(root).get((api_version, kind))
+    return None if schema is None else jsonschema.Draft7Validator(strict(schema))
+
+
 def validate_custom_resource(obj: dict) -> list[str]:
-    schema = crd_schema(obj["apiVersion"], obj["kind"])
-    if schema is None:
+    root = upstream()
+    validator = _strict_validator(root, obj["apiVersion"], obj["kind"])
+    if validator is None:
         return [f"no CRD for {obj['apiVersion']} {obj['kind']} in the pinned charts"]
-    validator = jsonschema.Draft7Validator(strict(schema))
-    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(obj)]
+    errors = [f"{_where(e.absolute_path)}: {e.message}" for e in validator.iter_errors(obj)]
+    return errors + cel_errors(_crds(root)[(obj["apiVersion"], obj["kind"])], obj)
+
+
+# CEL: the rules of `x-kubernetes-validations`.
+
+
+class UnsupportedCel(Exception):
+    """A CEL rule the harness can't evaluate faithfully (a function it doesn't implement, or text
+    cel-python can't parse): the test fails saying so, rather than passing the object unchecked."""
+
+
+def _find(text: celtypes.StringType, regex: celtypes.StringType) -> celtypes.StringType:
+    """Kubernetes regex library: the first match of `regex` in the string, or ''."""
+    match = re2.search(regex, text)
+    return celtypes.StringType(match.group(0) if match else "")
+
+
+def _find_all(text: celtypes.StringType, regex: celtypes.StringType, limit: celtypes.IntType = celtypes.IntType(-1)) -> celtypes.ListType:
+    """Kubernetes regex library: every match of `regex` in the string, at most `limit` (< 0: all)."""
+    matches = [m.group(0) for m in re2.finditer(regex, text)]
+    return celtypes.ListType(celtypes.StringType(m) for m in (matches if limit < 0 else matches[:limit]))
+
+
+def _split(text: celtypes.StringType, separator: celtypes.StringType, limit: celtypes.IntType = celtypes.IntType(-1)) -> celtypes.ListType:
+    """CEL strings extension (cel-go ext.Strings, in Kubernetes' CEL environment): Go's
+    strings.SplitN — `limit` 0 gives [], < 0 every part, n at most n parts; '' splits characters."""
+    if limit == 0:
+        return celtypes.ListType()
+    if separator == "":
+        parts = list(text) if limit < 0 or limit >= len(text) else [*text[: limit - 1], text[limit - 1 :]]
+    else:
+        parts = text.split(separator, -1 if limit < 0 else limit - 1)
+    return celtypes.ListType(celtypes.StringType(p) for p in parts)
+
+
+K8S_CEL_FUNCTIONS: dict[str, Callable] = {"find": _find, "findAll": _find_all, "split": _split}
+"""Functions of Kubernetes' CEL environment beyond what cel-python provides, as the pinned CRDs'
+rules call them (`test_every_cel_rule_of_the_pinned_crds_is_supported` scans them all). Others of
+that environment (`isQuantity`/`quantity`, `url`, `ip`/`cidr`, the lists library, the rest of the
+strings extension) are added here when a pinned CRD starts calling them."""
+MACROS = frozenset({"has", "all", "exists", "exists_one", "map", "filter", "dyn"})
+"""Standard CEL macros (cel-python also treats `reduce` and `min` as macros of its own; Kubernetes
+has no such macros, so those count as unsupported)."""
+SUPPORTED = MACROS | {name for name in base_functions if name.isidentifier()} | set(K8S_CEL_FUNCTIONS)
+
+
+@dataclass(frozen=True)
+class CelProgram:
+    program: celpy.Runner
+    transition: bool
+    """The rule reads `oldSelf`: a transition rule, which only applies to updates."""
+
+
+_CEL = celpy.Environment()
+
+
+def called_functions(ast: Any) -> set[str]:
+    """The functions, methods and macros an expression calls."""
+    names = set()
+    for node in ast.iter_subtrees():
+        if node.data == "member_dot_arg":
+            names.add(node.children[1].value)
+        elif node.data == "ident_arg":
+            names.add(node.children[0].value)
+    return names
+
+
+@cache
+def cel_program(text: str) -> CelProgram:
+    """A rule, compiled once per session; UnsupportedCel when the harness can't evaluate it."""
+    try:
+        ast = _CEL.compile(text)
+    except celpy.CELParseError as err:
+        raise UnsupportedCel(f"cel-python can't parse the CEL rule {text!r}: {err}") from None
+    unknown = called_functions(ast) - SUPPORTED
+    if unknown:
+        raise UnsupportedCel(
+            f"the CEL rule {text!r} calls {', '.join(sorted(unknown))}, which the harness doesn't implement: "
+            "add it to K8S_CEL_FUNCTIONS in tests/harness/upstream.py, as Kubernetes' CEL library defines it"
+        )
+    transition = any(node.data == "ident" and node.children[0].value == "oldSelf" for node in ast.iter_subtrees())
+    return CelProgram(_CEL.program(ast, functions=K8S_CEL_FUNCTIONS), transition)
+
+
+def crd_cel_rules(root: Path) -> Iterator[tuple[Path, str, dict]]:
+    """(CRD file, schema path, rule) for every `x-kubernetes-validations` rule of the pinned CRDs."""
+
+    def walk(node: Any, where: str) -> Iterator[tuple[str, dict]]:
+        if isinstance(node, dict):
+            for rule in node.get("x-kubernetes-validations") or []:
+                yield where, rule
+            for key, value in node.items():
+                yield from walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from walk(value, f"{where}/{i}")
+
+    for path, doc in _crd_documents(root):
+        for where, rule in walk(doc["spec"], "spec"):
+            yield path, where, rule
+
+
+def _where(path: Any) -> str:
+    return ".".join(map(str, path)) or "<root>"
+
+
+def _scalar(schema: dict, value: Any) -> Any:
+    """A JSON value as the CEL type Kubernetes gives its schema type and format."""
+    if isinstance(value, bool) or value is None or schema.get("x-kubernetes-int-or-string"):
+        return json_to_cel(value)
+    if isinstance(value, (int, float)):
+        return celtypes.DoubleType(value) if schema.get("type") == "number" else json_to_cel(value)
+    if isinstance(value, str) and schema.get("type") == "string":
+        fmt = schema.get("format")
+        try:
+            if fmt == "byte":
+                return celtypes.BytesType(base64.b64decode(value))
+            if fmt in ("date", "date-time", "datetime"):
+                return celtypes.TimestampType(value)
+            if fmt == "duration":
+                return celtypes.DurationType(value)
+        except (ValueError, TypeError):
+            pass  # not of its format: the schema check reports that
+    return json_to_cel(value)
+
+
+def _cel_walk(schema: dict, value: Any, path: tuple, errors: list[str]) -> Any:
+    """Apply the schema's defaults to `value` (in place, as the API server does before validating),
+    evaluate the rules of every node below, then this node's, and return `value` as CEL sees it:
+    fields the schema doesn't declare are invisible to rules."""
+    if isinstance(value, dict) and schema.get("type", "object") == "object":
+        properties = schema.get("properties")
+        if properties is not None:
+            for key, sub in properties.items():
+                if key not in value and "default" in sub:
+                    value[key] = copy.deepcopy(sub["default"])
+            cel = celtypes.MapType({celtypes.StringType(k): _cel_walk(properties[k], v, (*path, k), errors) for k, v in value.items() if k in properties})
+        elif isinstance(schema.get("additionalProperties"), dict):
+            cel = celtypes.MapType({celtypes.StringType(k): _cel_walk(schema["additionalProperties"], v, (*path, k), errors) for k, v in value.items()})
+        else:
+            cel = json_to_cel(value)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        cel = celtypes.ListType(_cel_walk(schema["items"], v, (*path, i), errors) for i, v in enumerate(value))
+    else:
+        cel = _scalar(schema, value)
+    for rule in schema.get("x-kubernetes-validations") or [] if value is not None else []:
+        problem = _evaluate(rule, cel)
+        if problem:
+            field = rule.get("fieldPath", "")
+            errors.append(f"{_where(path) + field if path else field.lstrip('.') or '<root>'}: {problem}")
+    return cel
+
+
+def _evaluate(rule: dict, cel: Any) -> str | None:
+    """Why `rule` rejects the value, or None when it holds (or only applies to updates)."""
+    compiled = cel_program(rule["rule"])
+    if compiled.transition:
+        return None  # oldSelf: the rule compares with the stored object; a create has none
+    try:
+        result = compiled.program.evaluate({"self": cel})
+    except CELEvalError as err:
+        return f"CEL rule {rule['rule']!r} failed to evaluate: {_short(err)}"
+    if not isinstance(result, celtypes.BoolType):
+        return f"CEL rule {rule['rule']!r} gave {result!r}, not a bool"
+    return None if result else _message(rule, cel)
+
+
+def _message(rule: dict, cel: Any) -> str:
+    """The rule's messageExpression when it renders to a string, else its message, else what the
+    API server says without one."""
+    if rule.get("messageExpression"):
+        try:
+            rendered = cel_program(rule["messageExpression"]).program.evaluate({"self": cel})
+            if isinstance(rendered, str) and rendered:
+                return str(rendered)
+        except (UnsupportedCel, CELEvalError):
+            pass
+    return rule.get("message") or f"failed rule: {rule['rule']}"
+
+
+def _short(err: CELEvalError) -> str:
+    detail = str(err.args[0]) if err.args else str(err)
+    return detail.split(" (in activation")[0][:200]
+
+
+def cel_errors(schema: dict, obj: dict) -> list[str]:
+    """The CEL rules `obj` breaks, each as `<key path>: <the rule's message>`."""
+    obj = copy.deepcopy(obj)
+    # The API server shows rules only the name fields of an object's metadata.
+    if isinstance(obj.get("metadata"), dict):
+        obj["metadata"] = {k: v for k, v in obj["metadata"].items() if k in ("name", "generateName")}
+    errors: list[str] = []
+    _cel_walk(schema, obj, (), errors)
+    return errors
 
 
 @cache
@@ -96,14 +320,21 @@ def chart_defaults(upstream_folder: str, chart: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+FREE_FORM = frozenset({"nodeSelector", "podLabels", "podAnnotations", "labels", "annotations"})
+"""Value keys that are Kubernetes label or annotation maps whatever their defaults hold: any key goes below them."""
+
+
 def unknown_value_keys(values: dict, defaults: Any, path: str = "") -> Iterator[str]:
     """Key paths set in `values` that the chart's default values don't have. Below a default that
-    is an empty map, a list or null, the chart takes free-form content, so anything goes."""
+    is an empty map, a list or null, or a label map (FREE_FORM), the chart takes free-form content,
+    so anything goes."""
     if not isinstance(defaults, dict) or not defaults:
         return
     for key, value in values.items():
         where = f"{path}.{key}" if path else key
         if key not in defaults:
             yield where
+        elif key in FREE_FORM:
+            continue
         elif isinstance(value, dict):
             yield from unknown_value_keys(value, defaults[key], where)

@@ -263,7 +263,7 @@ def test_queue_backlog_alert_says_where_to_overflow() -> None:
                     hints[r.target] = rule_["annotations"]["description"]
     # THEN the on-prem backlog points to the cloud pool, and the cloud's to its limits
     assert "submit the same job there to overflow" in hints["dc1"]
-    assert "node groups are at maxSize" in hints["training"]
+    assert "NodePools are at their GPU limits" in hints["training"]
     # AND Kueue exposes its queue metrics through the chart's ServiceMonitor, created after the
     # monitoring CRDs exist
     kueue = [r for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"].endswith("kueue") and r.target == "dc1"]

@@ -16,13 +16,15 @@ def test_kueue_is_pinned_and_pulled_by_oci_reference() -> None:
     assert kueue.inputs["namespace"] == "kueue-system"
 
 
-def test_spot_flavors_come_before_their_on_demand_fallback() -> None:
+def test_cloud_flavors_select_karpenter_node_pools_and_leave_spot_versus_on_demand_to_karpenter() -> None:
+    # GIVEN the burst pool's one NodePool (spot first, on-demand when spot is short)
     resources = eks()
     flavors = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in of_kind(resources, "ResourceFlavor")}
-    assert flavors["a100-spot"]["nodeLabels"] == {"hybrid-ai.io/node-group": "a100", "hybrid-ai.io/capacity": "spot"}
-    assert flavors["a100-ondemand"]["nodeLabels"]["hybrid-ai.io/capacity"] == "ondemand"
+    # THEN one flavor selects the pool's nodes, with no capacity type: a job admitted on it may
+    # land on spot or on-demand, whichever Karpenter can buy
+    assert flavors == {"a100": {"nodeLabels": {"karpenter.sh/nodepool": "a100"}, "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}}
     queue = named(resources, "ClusterQueue", "fraud").inputs["spec"]
-    assert [f["name"] for f in queue["resourceGroups"][0]["flavors"]] == ["a100-spot", "a100-ondemand"]
+    assert [f["name"] for f in queue["resourceGroups"][0]["flavors"]] == ["a100"]
     assert queue["flavorFungibility"]["whenCanBorrow"] == "TryNextFlavor"
 
 

@@ -74,6 +74,56 @@ def bucket_set(parent: str = "urn:b", lock: str | None = None, **overrides: Any)
     return items
 
 
+def policy_doc(*statements: dict[str, Any]) -> dict[str, Any]:
+    return res("aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps({"Version": "2012-10-17", "Statement": list(statements)})}, name="karpenter-controller-policy", placement="cloud")
+
+
+UNSCOPED_READS = {"Effect": "Allow", "Action": ["ec2:DescribeInstanceTypes", "ec2:DescribeSubnets"], "Resource": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-central-1"}}}
+PRICING = {"Effect": "Allow", "Action": "pricing:GetProducts", "Resource": "*"}
+SCOPED_RUN = {"Effect": "Allow", "Action": ["ec2:RunInstances"], "Resource": ["arn:aws:ec2:eu-central-1:*:instance/*"]}
+
+
+def node_class(**spec: Any) -> dict[str, Any]:
+    """An EC2NodeClass as the program records it (hardened); `spec` overrides fields, None removes one."""
+    base = {
+        "role": "fin-prod-training-karpenter-node",
+        "amiSelectorTerms": [{"alias": "al2023@v20251209"}],
+        "subnetSelectorTerms": [{"id": "subnet-0a"}],
+        "securityGroupSelectorTerms": [{"id": "sg-0a"}],
+        "associatePublicIPAddress": False,
+        "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+        "blockDeviceMappings": [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": {"volumeSize": "200Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}}],
+    }
+    spec = {k: v for k, v in {**base, **spec}.items() if v is not None}
+    obj = {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "a100"}, "spec": spec}
+    return res("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", obj, name="a100-nodeclass", placement="cloud", target="aws")
+
+
+def node_pool(name: str = "a100", role: str = "gpu-training", instance_types: tuple[str, ...] = ("p4de.24xlarge",), capacity: dict | None = None, taints: list | None = None, limits: dict | None = None, labels: dict | None = None) -> dict[str, Any]:
+    """A NodePool as the program records it: GPU nodes, tainted and bounded unless told otherwise."""
+    requirements = [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(instance_types)}] if instance_types else []
+    requirements.append(capacity if capacity is not None else {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"]})
+    spec = {
+        "template": {
+            "metadata": {"labels": {"hybrid-ai.io/node-role": role, "hybrid-ai.io/node-group": name, **(labels or {})}},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": name},
+                "requirements": [r for r in requirements if r],
+                "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}] if taints is None else taints,
+                "expireAfter": "720h",
+            },
+        },
+        "limits": {"nvidia.com/gpu": "48"} if limits is None else limits,
+        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m", "budgets": [{"nodes": "10%"}]},
+    }
+    obj = {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": name}, "spec": spec}
+    return res("kubernetes:karpenter.sh/v1:NodePool", obj, name=f"{name}-nodepool", placement="cloud", target="aws")
+
+
+ON_DEMAND_ONLY = {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]}
+INFERENCE_POOL = node_pool("l4", role="inference", instance_types=("g6.xlarge",), capacity=ON_DEMAND_ONLY, limits={"nvidia.com/gpu": "8"})
+
+
 TRAIL = res("aws:cloudtrail/trail:Trail", {"name": "t", "s3BucketName": "audit", "enableLogFileValidation": True, "kmsKeyId": "arn:k"}, provider=AWS_PROVIDER["urn"], placement="cloud")
 
 # rule → (compliant resources, violating resources)
@@ -104,8 +154,16 @@ CASES: dict[str, tuple[list, list]] = {
     "aws-s3-encrypted-versioned-private": (bucket_set(), bucket_set(v=None)),
     "aws-kms-rotation": ([res("aws:kms/key:Key", {"enableKeyRotation": True})], [res("aws:kms/key:Key", {"enableKeyRotation": False})]),
     "aws-iam-no-wildcards": (
-        [res("aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"]}, {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]})})],
-        [res("aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::b"]}]})})],
+        [
+            res("aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"]}, {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]})}),
+            # GIVEN `*` only for actions AWS can't scope (Karpenter's EC2 reads, pricing)
+            policy_doc(UNSCOPED_READS, PRICING, SCOPED_RUN),
+        ],
+        [
+            res("aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::b"]}]})}),
+            # GIVEN a scopable action slipped in among the unscopable reads under `*`
+            policy_doc({**UNSCOPED_READS, "Action": [*UNSCOPED_READS["Action"], "ec2:TerminateInstances"]}),
+        ],
     ),
     "aws-required-tags": ([AWS_PROVIDER, {**EKS}], [AWS_PROVIDER, res("aws:eks/cluster:Cluster", {}, provider="urn:other")]),
     "hipaa-no-phi-in-cloud": ([TENANT_NS], [{**TENANT_NS, "placement": "cloud"}]),
@@ -121,7 +179,18 @@ CASES: dict[str, tuple[list, list]] = {
         [res("aws:eks/nodeGroup:NodeGroup", {"labels": {"hybrid-ai.io/node-role": "gpu-training"}, "scalingConfig": {"minSize": 0}})],
         [res("aws:eks/nodeGroup:NodeGroup", {"nodeGroupName": "g", "labels": {"hybrid-ai.io/node-role": "gpu-training"}, "scalingConfig": {"minSize": 2}})],
     ),
-    "gpu-production-inference-not-on-spot": ([TENANT_NS, deployment()], [TENANT_NS, deployment(nodeSelector={"hybrid-ai.io/capacity": "spot"})]),
+    "gpu-production-inference-not-on-spot": (
+        [TENANT_NS, deployment(), INFERENCE_POOL, node_pool()],
+        [TENANT_NS, deployment(nodeSelector={"hybrid-ai.io/capacity": "spot"}), node_pool("l4", role="inference", instance_types=("g6.xlarge",))],
+    ),
+    "karpenter-nodeclass-hardened": (
+        [node_class(), node_class(metadataOptions={"httpEndpoint": "disabled"})],
+        [node_class(metadataOptions={"httpEndpoint": "enabled", "httpTokens": "optional", "httpPutResponseHopLimit": 2})],
+    ),
+    "karpenter-gpu-nodepool-bounded": (
+        [node_pool(), INFERENCE_POOL, node_pool("system", role="system", instance_types=("m7i.2xlarge",), taints=[], limits={"cpu": "64"})],
+        [node_pool(limits={"cpu": "1000"})],
+    ),
     "cost-under-ceiling": ([], []),
 }
 
@@ -174,3 +243,90 @@ def test_wide_allow_lists_pass_only_when_the_stack_gave_a_reason() -> None:
     # THEN the rule lets them through (summary.md lists the exception instead)
     violating = CASES["net-allow-lists-narrow"][1]
     assert list(RULES["net-allow-lists-narrow"].check(violating, CTX.model_copy(update={"wide_networks_allowed": True}))) == []
+
+
+# Karpenter and the IAM exception for actions AWS can't scope.
+
+
+def _messages(rule_id: str, resources: list[dict[str, Any]]) -> list[str]:
+    return [f.message for f in RULES[rule_id].check(resources, CTX)]
+
+
+def test_iam_star_resource_only_for_statements_of_unscopable_actions() -> None:
+    # GIVEN `*` resources: for unscopable reads alone (any case), mixed with a scopable action, with a service wildcard
+    lower = policy_doc({**UNSCOPED_READS, "Action": ["EC2:describeinstancetypes"]})
+    mixed = policy_doc({**UNSCOPED_READS, "Action": ["ec2:DescribeSubnets", "ec2:RunInstances", "iam:PassRole"]})
+    service = policy_doc({"Effect": "Allow", "Action": ["ec2:*"], "Resource": "*"})
+    partial = policy_doc({"Effect": "Allow", "Action": ["ec2:Describe*"], "Resource": "*"})
+    # THEN only the reads alone pass; the mixed statement names the actions AWS can scope
+    assert _messages("aws-iam-no-wildcards", [lower]) == []
+    assert _messages("aws-iam-no-wildcards", [mixed]) == ["karpenter-controller-policy allows ['*'] for ec2:RunInstances, iam:PassRole, which AWS can scope to resources"]
+    assert _messages("aws-iam-no-wildcards", [service]) == ["karpenter-controller-policy allows ['ec2:*', '*']"]
+    assert _messages("aws-iam-no-wildcards", [partial]) == ["karpenter-controller-policy allows ['*'] for ec2:Describe*, which AWS can scope to resources"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"metadataOptions": {"httpTokens": "optional", "httpPutResponseHopLimit": 1}}, "instance metadata: httpTokens='optional', hop limit 1; need 'required' and 1"),
+        ({"metadataOptions": None}, "instance metadata: httpTokens=None, hop limit None; need 'required' and 1"),
+        ({"blockDeviceMappings": [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": {"volumeSize": "200Gi", "encrypted": False}}]}, "volume /dev/xvda is not encrypted"),
+        ({"blockDeviceMappings": None}, "no blockDeviceMappings, so the AMI's own volumes, not declared encrypted, are used"),
+        ({"associatePublicIPAddress": None}, "associatePublicIPAddress is None, need false (otherwise the subnet decides)"),
+        ({"associatePublicIPAddress": True}, "associatePublicIPAddress is True, need false (otherwise the subnet decides)"),
+    ],
+    ids=["imdsv1", "imds-unset", "unencrypted-volume", "no-volumes", "public-ip-unset", "public-ip"],
+)
+def test_nodeclass_hardening_names_each_gap(spec: dict, problem: str) -> None:
+    assert _messages("karpenter-nodeclass-hardened", [node_class(**spec)]) == [f"EC2NodeClass a100: {problem}"]
+
+
+@pytest.mark.parametrize(
+    ("pool", "why"),
+    [
+        (node_pool(role="batch"), "GPU instance types p4de.24xlarge"),
+        (node_pool(role="batch", instance_types=(), labels={"karpenter.k8s.aws/instance-family": "p5"}), "GPU instance families p5"),
+        (node_pool(role="batch", instance_types=(), capacity={"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["0"]}), "a karpenter.k8s.aws/instance-gpu-count requirement"),
+        (node_pool(instance_types=("m7i.2xlarge",)), "labelled hybrid-ai.io/node-role=gpu-training"),
+    ],
+    ids=["gpu-instance-type", "gpu-family-label", "gpu-count", "training-label"],
+)
+def test_gpu_nodepools_are_recognised_and_must_be_tainted_and_bounded(pool: dict, why: str) -> None:
+    # GIVEN a NodePool of GPU nodes (however it selects them) WHEN it has neither taint nor GPU limit
+    spec = pool["inputs"]["spec"]
+    spec["template"]["spec"]["taints"] = [{"key": "nvidia.com/gpu", "effect": "PreferNoSchedule"}]
+    spec["limits"] = {"cpu": "1000"}
+    # THEN both are reported, with what made it a GPU pool
+    assert _messages("karpenter-gpu-nodepool-bounded", [pool]) == [
+        f"GPU NodePool a100 ({why}): no nvidia.com/gpu:NoSchedule taint, so any pod may land on (and keep up) a GPU node; "
+        "no limits.nvidia.com/gpu, so Karpenter may launch GPUs without bound"
+    ]
+
+
+def test_cpu_nodepools_need_no_gpu_taint_or_limit() -> None:
+    cpu = node_pool("general", role="batch", instance_types=("m7i.2xlarge", "c7i.4xlarge"), taints=[], limits={"cpu": "256"})
+    gpu_count_zero = node_pool("cpu", role="batch", instance_types=(), capacity={"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "In", "values": ["0"]}, taints=[], limits={})
+    assert _messages("karpenter-gpu-nodepool-bounded", [cpu, gpu_count_zero]) == []
+
+
+@pytest.mark.parametrize(
+    ("capacity", "spot"),
+    [
+        ({}, False),  # no requirement: Karpenter launches on-demand
+        ({"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand", "reserved"]}, False),
+        ({"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["spot"]}, False),
+        ({"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}, True),
+        ({"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["on-demand"]}, True),
+        ({"key": "karpenter.sh/capacity-type", "operator": "Exists"}, True),
+    ],
+)
+def test_inference_nodepools_may_not_allow_spot(capacity: dict, spot: bool) -> None:
+    # GIVEN an inference NodePool with a capacity-type requirement (or none)
+    pool = node_pool("l4", role="inference", instance_types=("g6.xlarge",), capacity=capacity)
+    # WHEN the rule runs THEN it is a finding exactly when spot capacity is allowed
+    findings = _messages("gpu-production-inference-not-on-spot", [pool])
+    assert bool(findings) is spot
+    # AND a training pool on spot is fine, a label pinning spot is not
+    assert _messages("gpu-production-inference-not-on-spot", [node_pool(capacity=capacity)]) == []
+    labelled = node_pool("l4", role="inference", instance_types=("g6.xlarge",), capacity={}, labels={"karpenter.sh/capacity-type": "spot"})
+    assert _messages("gpu-production-inference-not-on-spot", [labelled]) == ["inference NodePool l4 may launch spot nodes (karpenter.sh/capacity-type allows spot)"]

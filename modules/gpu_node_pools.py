@@ -1,0 +1,108 @@
+"""GpuNodePools: the GPU capacity of a cloud burst pool, as Karpenter NodePools that start at zero."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from hybridai.recorded import GPU_MODEL_LABEL, NODE_GROUP_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, component_type
+from modules.base import MANAGED_BY, Args, Module, child, placed
+from modules.target import Target
+
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+"""Only pods that tolerate it (GPU workloads) land on GPU nodes."""
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+"""Pod annotation: Karpenter never voluntarily removes a node such a pod runs on (training jobs set it)."""
+
+
+class NodePoolArgs(Args):
+    name: str
+    instance_types: tuple[str, ...]
+    gpu_model: str
+    gpu_limit: int
+    capacity_types: tuple[str, ...]
+    disk_gb: int
+    consolidate_after: str
+    expire_after: str
+
+
+class GpuNodePoolsArgs(Args):
+    pools: tuple[NodePoolArgs, ...]
+    ami_alias: str
+    tags: dict[str, str]
+    """Tags on every instance, volume and interface Karpenter launches (cost allocation, ownership)."""
+
+
+class GpuNodePools(Module):
+    """Per GPU class an EC2NodeClass and a NodePool on the EKS cluster. Nodes boot the pinned
+    EKS-optimized AL2023 AMI (Karpenter picks its NVIDIA variant for GPU instances) with IMDSv2
+    required at hop limit 1 (pods can't borrow the node's credentials), an encrypted gp3 root
+    volume and no public address, in the cluster's private subnets and node security group. The
+    NodePool buys spot first and on-demand when spot is short, taints its nodes for GPU workloads,
+    labels them for Kueue's flavors and the cost model, never holds more GPUs than its limit, and
+    removes only empty nodes — running training is never consolidated away."""
+
+    def __init__(
+        self,
+        target: Target,
+        args: GpuNodePoolsArgs,
+        node_role: pulumi.Input[str],
+        subnet_ids: list[pulumi.Input[str]],
+        security_group_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        name = f"{target.prefix}-gpu-node-pools"
+        super().__init__(component_type("gpu_node_pools", "GpuNodePools"), name, None, placed(target, opts))
+        provider = target.provider
+        self.node_pools = {}
+        for pool in args.pools:
+            node_class = k8s.apiextensions.CustomResource(
+                f"{name}-{pool.name}-class",
+                api_version="karpenter.k8s.aws/v1",
+                kind="EC2NodeClass",
+                metadata={"name": pool.name, "labels": MANAGED_BY},
+                spec={
+                    # The node role (Karpenter makes its instance profile).
+                    "role": node_role,
+                    "amiSelectorTerms": [{"alias": args.ami_alias}],
+                    "subnetSelectorTerms": [{"id": subnet} for subnet in subnet_ids],
+                    "securityGroupSelectorTerms": [{"id": security_group_id}],
+                    "associatePublicIPAddress": False,
+                    "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+                    "blockDeviceMappings": [
+                        {"deviceName": "/dev/xvda", "rootVolume": True, "ebs": {"volumeSize": f"{pool.disk_gb}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}}
+                    ],
+                    "tags": args.tags,
+                },
+                opts=child(self, provider),
+            )
+            self.node_pools[pool.name] = k8s.apiextensions.CustomResource(
+                f"{name}-{pool.name}",
+                api_version="karpenter.sh/v1",
+                kind="NodePool",
+                metadata={"name": pool.name, "labels": MANAGED_BY},
+                spec={
+                    "template": {
+                        "metadata": {"labels": {NODE_ROLE_LABEL: ROLE_GPU_TRAINING, NODE_GROUP_LABEL: pool.name, GPU_MODEL_LABEL: pool.gpu_model}},
+                        "spec": {
+                            "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
+                            "requirements": [
+                                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
+                                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
+                            ],
+                            "taints": [GPU_TAINT],
+                            "expireAfter": pool.expire_after,
+                        },
+                    },
+                    # The bound on spend: never more GPUs than the capacity plan sized the pool for.
+                    "limits": {"nvidia.com/gpu": str(pool.gpu_limit)},
+                    "disruption": {
+                        # Empty nodes only: a node running training is never consolidated away.
+                        "consolidationPolicy": "WhenEmpty",
+                        "consolidateAfter": pool.consolidate_after,
+                        # At most one node in ten is replaced at a time (expiry, drift).
+                        "budgets": [{"nodes": "10%"}],
+                    },
+                },
+                opts=child(self, provider, depends_on=[node_class]),
+            )
+        self.register_outputs({"nodePools": sorted(self.node_pools)})
