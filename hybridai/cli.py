@@ -51,8 +51,7 @@ def plan(
     --compare finds protected resources whose URN changes (unless --allow-renames)."""
     check_stack_name(stack)
     from hybridai.config import StackConfigError
-    from hybridai.plan import PlanError, run_plan
-    from hybridai.plan import artifacts
+    from hybridai.plan import PlanError, artifacts, run_plan
     from hybridai.plan.aliases import renames_message
     from hybridai.plan.review import BasePlanError
 

@@ -6,7 +6,8 @@ the engine's form: it is what a deployed stack's state holds, and what aliases a
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 
 class Registered(Protocol):
@@ -37,7 +38,7 @@ class Urns:
         self._reached: dict[str, set[str]] = {}
 
     @classmethod
-    def of_records(cls, records: Iterable[dict[str, Any]]) -> "Urns":
+    def of_records(cls, records: Iterable[dict[str, Any]]) -> Urns:
         return cls(Node(r) for r in records)
 
     def real(self, urn: str) -> str:
