@@ -37,6 +37,7 @@ def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: Clu
             nodes=tuple(site.nodes),
             gpus_per_node=site.gpus_per_node,
             registry_mirror=site.registry_mirror,
+            image_digest=site.image_digests.get("device-plugin"),
             monitoring_namespace=spec.monitoring.namespace,
         )
         if jetson

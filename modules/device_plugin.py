@@ -30,6 +30,8 @@ class DevicePluginArgs(Args):
     nodes: tuple[str, ...]
     gpus_per_node: int
     registry_mirror: str | None
+    image_digest: str | None = None
+    """Digest of the plugin's image at the mirror (`sha256:…`): pulled by digest when given."""
     monitoring_namespace: str
 
 
@@ -65,7 +67,7 @@ class DevicePlugin(Module):
                         "containers": [
                             {
                                 "name": "nvidia-device-plugin",
-                                "image": catalog.image("device-plugin", args.registry_mirror),
+                                "image": catalog.image("device-plugin", args.registry_mirror, args.image_digest),
                                 "env": [{"name": "DEVICE_DISCOVERY_STRATEGY", "value": "tegra"}, {"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
                                 "resources": {"requests": resources, "limits": {"cpu": "100m", "memory": "128Mi"}},
                                 "securityContext": CONTAINER_SECURITY,

@@ -97,10 +97,13 @@ class EdgeSite(Model):
     )
     image_digests: dict[str, ImageDigest] = Field(
         default_factory=dict,
+        examples=[{"triton": "sha256:" + "1" * 64, "rclone": "sha256:" + "3" * 64}],
+        json_schema_extra={"suggest": True},
         description="Digest (`sha256:…`) of each image the site pulls, by its name in hybridai/data/versions.yaml: `triton` and `rclone` "
         "(k3s/RKE2), `triton-igpu`, `rclone` and `device-plugin` (jetson). Each image is pulled by digest, `<registryMirror>/<image>:<tag>@<digest>`. "
-        "Required in `prod` (an image by tag can change under the same tag). Ask the site's mirror: `crane digest <registryMirror>/<image>:<tag>` "
-        "or `skopeo inspect docker://<registryMirror>/<image>:<tag>` (its `Digest`).",
+        "Required in `prod` (an image by tag can change under the same tag); elsewhere an image without one is pulled by tag, which the "
+        "pinned-image policy allows only from `policy.allowedRegistries`. Ask the site's mirror: `crane digest <registryMirror>/<image>:<tag>` "
+        "or `skopeo inspect docker://<registryMirror>/<image>:<tag>` (its `Digest`). The example values are placeholders: replace them.",
     )
     model_source: RemotePath = Field(
         examples=["plant:models/inspection"],
@@ -186,7 +189,9 @@ class EdgeSite(Model):
         )
 
 
-def check_sites(sites: list[EdgeSite], environment: str | None = None) -> list[Problem]:
+def check_sites(sites: list[EdgeSite], environment: str) -> list[Problem]:
+    """Site names are unique, and each site's image digests are complete for the stack's
+    `environment` (prod: every image by digest)."""
     names = Counter(s.name for s in sites)
     problems = [Problem(("sites", i, "name"), "duplicate", "site name used twice; names must be unique", s.name) for i, s in enumerate(sites) if names[s.name] > 1]
     for i, site in enumerate(sites):

@@ -41,5 +41,5 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
     def check(self) -> list[Problem]:
         problems = check_cluster(self)
         problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.environment)
-        problems += check_sites(self.sites)
+        problems += check_sites(self.sites, self.environment)
         return problems

@@ -1,6 +1,7 @@
 """Kubernetes workload and tenancy rules."""
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator
 
 from hybridai import cidr
@@ -111,12 +112,16 @@ def probes(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
                 yield Finding(r["urn"], f"{_where(r)} container {c.get('name')} has no {' or '.join(missing)}")
 
 
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+"""An image reference pinned by a whole digest (a truncated `@sha256:abc` pins nothing)."""
+
+
 @rule("k8s-images-pinned", "Images are pinned by digest or come from the stack's allowed registries")
 def images(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r, spec in workloads(resources):
         for c in containers(spec):
             image = c.get("image", "")
-            if "@sha256:" in image:
+            if DIGEST.search(image):
                 continue
             registry = image.split("/", 1)[0] if "/" in image and ("." in image.split("/", 1)[0] or ":" in image.split("/", 1)[0]) else "docker.io"
             if registry not in ctx.allowed_registries:

@@ -58,7 +58,7 @@ def test_jetson_site_runs_the_device_plugin_without_the_operator() -> None:
     plugin = named(resources, "DaemonSet", "nvidia-device-plugin")
     container = plugin.inputs["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "DEVICE_DISCOVERY_STRATEGY", "value": "tegra"} in container["env"]
-    assert container["image"].startswith("mirror.line-3.plant-a.example:5000/nvcr.io/nvidia/k8s-device-plugin:v0.20.0")
+    assert container["image"] == "mirror.line-3.plant-a.example:5000/nvcr.io/nvidia/k8s-device-plugin:v0.20.0@sha256:" + "4" * 64
     assert plugin.inputs["metadata"]["namespace"] == "gpu-operator"
 
 

@@ -178,8 +178,10 @@ def test_karpenter_objects_as_the_program_writes_them_pass_every_cel_rule() -> N
         (
             # the strings extension's split()
             _changed(EC2_NODE_CLASS, lambda s: s.update(amiSelectorTerms=[{"alias": "ubuntu@v1"}])),
-            "spec.amiSelectorTerms.0.alias: family is not supported, must be one of the following: "
-            "'al2', 'al2023', 'bottlerocket', 'windows2019', 'windows2022', 'windows2025'",
+            (
+                "spec.amiSelectorTerms.0.alias: family is not supported, must be one of the following: "
+                "'al2', 'al2023', 'bottlerocket', 'windows2019', 'windows2022', 'windows2025'"
+            ),
         ),
         (
             _changed(EC2_NODE_CLASS, lambda s: s["blockDeviceMappings"].append({"deviceName": "/dev/xvdb", "rootVolume": True, "ebs": {"volumeSize": "100Gi"}})),
@@ -199,14 +201,14 @@ def test_every_cel_rule_of_the_pinned_crds_is_supported() -> None:
     # GIVEN every x-kubernetes-validations rule of every pinned CRD (and each messageExpression)
     # WHEN each is compiled THEN cel-python parses it and the harness implements every function it calls
     rules = list(crd_cel_rules(upstream()))
-    assert any("karpenter" in str(path) for path, _, _ in rules)
+    assert {"karpenter.sh/v1 NodePool", "karpenter.k8s.aws/v1 EC2NodeClass"} <= {crd for crd, _, _ in rules}
     unsupported = {}
-    for path, where, rule in rules:
+    for crd, where, rule in rules:
         for text in filter(None, (rule["rule"], rule.get("messageExpression"))):
             try:
                 cel_program(text)
             except UnsupportedCel as err:
-                unsupported[f"{path.parent.parent.name}/{path.name} {where}"] = str(err)
+                unsupported[f"{crd} {where}"] = str(err)
     assert unsupported == {}
 
 
@@ -249,7 +251,8 @@ def test_cel_messages_and_evaluation_errors() -> None:
     # THEN the expression is rendered, the API server's fallback is used, and an error is an error
     assert cel_errors(rendered, {"spec": {"size": "b"}}) == ["spec: size b must start with a"]
     assert cel_errors(bare, {"spec": {"size": "b"}}) == ["spec: failed rule: self.size.startsWith('a')"]
-    assert cel_errors(absent, {"spec": {}}) == ["spec: CEL rule \"self.name == 'x'\" failed to evaluate: no such member in mapping: 'name'"]
+    [error] = cel_errors(absent, {"spec": {}})
+    assert error.startswith("spec: CEL rule \"self.name == 'x'\" failed to evaluate: ") and "'name'" in error
 
 
 @pytest.mark.parametrize(

@@ -52,24 +52,17 @@ def upstream() -> Path:
 
 
 @cache
-def _crd_documents(root: Path) -> tuple[tuple[Path, dict], ...]:
-    """Every CustomResourceDefinition of every pinned chart, read once per session."""
-    crds = []
+def _crds(root: Path) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) → openAPIV3Schema, from every CRD file of every pinned chart; read once
+    per session."""
+    schemas = {}
     for path in sorted(root.glob("*/*/crds/*.yaml")):
         for doc in yaml.load_all(path.read_text(), Loader=_LOADER):
-            if doc and doc.get("kind") == "CustomResourceDefinition":
-                crds.append((path, doc))
-    return tuple(crds)
-
-
-@cache
-def _crds(root: Path) -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) → openAPIV3Schema, from every CRD file of every pinned chart."""
-    schemas = {}
-    for _, doc in _crd_documents(root):
-        spec = doc["spec"]
-        for version in spec["versions"]:
-            schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
     return schemas
 
 
@@ -133,13 +126,16 @@ def _find(text: celtypes.StringType, regex: celtypes.StringType) -> celtypes.Str
     return celtypes.StringType(match.group(0) if match else "")
 
 
-def _find_all(text: celtypes.StringType, regex: celtypes.StringType, limit: celtypes.IntType = celtypes.IntType(-1)) -> celtypes.ListType:
+_ALL = celtypes.IntType(-1)
+
+
+def _find_all(text: celtypes.StringType, regex: celtypes.StringType, limit: celtypes.IntType = _ALL) -> celtypes.ListType:
     """Kubernetes regex library: every match of `regex` in the string, at most `limit` (< 0: all)."""
     matches = [m.group(0) for m in re2.finditer(regex, text)]
     return celtypes.ListType(celtypes.StringType(m) for m in (matches if limit < 0 else matches[:limit]))
 
 
-def _split(text: celtypes.StringType, separator: celtypes.StringType, limit: celtypes.IntType = celtypes.IntType(-1)) -> celtypes.ListType:
+def _split(text: celtypes.StringType, separator: celtypes.StringType, limit: celtypes.IntType = _ALL) -> celtypes.ListType:
     """CEL strings extension (cel-go ext.Strings, in Kubernetes' CEL environment): Go's
     strings.SplitN — `limit` 0 gives [], < 0 every part, n at most n parts; '' splits characters."""
     if limit == 0:
@@ -200,8 +196,9 @@ def cel_program(text: str) -> CelProgram:
     return CelProgram(_CEL.program(ast, functions=K8S_CEL_FUNCTIONS), transition)
 
 
-def crd_cel_rules(root: Path) -> Iterator[tuple[Path, str, dict]]:
-    """(CRD file, schema path, rule) for every `x-kubernetes-validations` rule of the pinned CRDs."""
+def crd_cel_rules(root: Path) -> Iterator[tuple[str, str, dict]]:
+    """(`<apiVersion> <kind>`, schema path, rule) for every `x-kubernetes-validations` rule of the
+    pinned CRDs."""
 
     def walk(node: Any, where: str) -> Iterator[tuple[str, dict]]:
         if isinstance(node, dict):
@@ -213,9 +210,9 @@ def crd_cel_rules(root: Path) -> Iterator[tuple[Path, str, dict]]:
             for i, value in enumerate(node):
                 yield from walk(value, f"{where}/{i}")
 
-    for path, doc in _crd_documents(root):
-        for where, rule in walk(doc["spec"], "spec"):
-            yield path, where, rule
+    for (api_version, kind), schema in sorted(_crds(root).items()):
+        for where, rule in walk(schema, ""):
+            yield f"{api_version} {kind}", where or "/", rule
 
 
 def _where(path: Any) -> str:
@@ -261,7 +258,9 @@ def _cel_walk(schema: dict, value: Any, path: tuple, errors: list[str]) -> Any:
         cel = celtypes.ListType(_cel_walk(schema["items"], v, (*path, i), errors) for i, v in enumerate(value))
     else:
         cel = _scalar(schema, value)
-    for rule in schema.get("x-kubernetes-validations") or [] if value is not None else []:
+    if value is None:
+        return cel  # a null (nullable) field: its rules don't run
+    for rule in schema.get("x-kubernetes-validations") or []:
         problem = _evaluate(rule, cel)
         if problem:
             field = rule.get("fieldPath", "")
@@ -273,7 +272,9 @@ def _evaluate(rule: dict, cel: Any) -> str | None:
     """Why `rule` rejects the value, or None when it holds (or only applies to updates)."""
     compiled = cel_program(rule["rule"])
     if compiled.transition:
-        return None  # oldSelf: the rule compares with the stored object; a create has none
+        # oldSelf: the rule compares with the stored object, and a create has none. (With
+        # `optionalOldSelf: true` it would run on create too; no pinned CRD sets that.)
+        return None
     try:
         result = compiled.program.evaluate({"self": cel})
     except CELEvalError as err:

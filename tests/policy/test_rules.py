@@ -298,8 +298,10 @@ def test_gpu_nodepools_are_recognised_and_must_be_tainted_and_bounded(pool: dict
     spec["limits"] = {"cpu": "1000"}
     # THEN both are reported, with what made it a GPU pool
     assert _messages("karpenter-gpu-nodepool-bounded", [pool]) == [
-        f"GPU NodePool a100 ({why}): no nvidia.com/gpu:NoSchedule taint, so any pod may land on (and keep up) a GPU node; "
-        "no limits.nvidia.com/gpu, so Karpenter may launch GPUs without bound"
+        (
+            f"GPU NodePool a100 ({why}): no nvidia.com/gpu:NoSchedule taint, so any pod may land on (and keep up) a GPU node; "
+            "no limits.nvidia.com/gpu, so Karpenter may launch GPUs without bound"
+        )
     ]
 
 
