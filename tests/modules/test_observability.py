@@ -21,6 +21,7 @@ ARGS = AlertArgs(
     latency_objective_ms=50,
     training_namespaces=("clinical-research", "fraud"),
     queue_backlog_hint="Submit it to the cloud pool.",
+    karpenter=True,
     model_objectives=(
         ModelObjective(namespace="fraud", model="fraud-score", latency_objective_ms=20),
         ModelObjective(namespace="fraud", model="fraud", latency_objective_ms=20),
@@ -204,6 +205,35 @@ CASES = [
             (50, "TrainingQueuedTooLong", []),
             (70, "TrainingQueuedTooLong", [fired("TrainingQueuedTooLong", {"cluster_queue": "fraud"}, "3")]),
         ],
+    ),
+    (
+        "EC2 refusing Karpenter's launches for 15 minutes fires; one refusal that stops stays quiet",
+        [
+            ('karpenter_cloudprovider_errors_total{controller="nodeclaim.lifecycle", method="Create", provider="aws", error="InsufficientInstanceCapacity"}', "0+1x60"),
+            ('karpenter_cloudprovider_errors_total{controller="nodeclaim.lifecycle", method="Delete", provider="aws", error="NotFound"}', "0x5 1x55"),
+        ],
+        [
+            (10, "KarpenterCannotLaunchNodes", []),
+            (40, "KarpenterCannotLaunchNodes", [fired("KarpenterCannotLaunchNodes", {"method": "Create", "error": "InsufficientInstanceCapacity"})]),
+        ],
+    ),
+    (
+        "a NodePool at its GPU limit for 30 minutes fires; one below it stays quiet",
+        [
+            ('karpenter_nodepools_usage{nodepool="a100", resource_type="nvidia.com/gpu"}', "48x60"),
+            ('karpenter_nodepools_limit{nodepool="a100", resource_type="nvidia.com/gpu"}', "48x60"),
+            ('karpenter_nodepools_usage{nodepool="l40s", resource_type="nvidia.com/gpu"}', "4x60"),
+            ('karpenter_nodepools_limit{nodepool="l40s", resource_type="nvidia.com/gpu"}', "8x60"),
+        ],
+        [
+            (20, "KarpenterNodePoolAtGpuLimit", []),
+            (40, "KarpenterNodePoolAtGpuLimit", [fired("KarpenterNodePoolAtGpuLimit", {"nodepool": "a100"})]),
+        ],
+    ),
+    (
+        "pods no NodePool fits for 30 minutes fire; a moment of them stays quiet",
+        [('karpenter_scheduler_unschedulable_pods_count{controller="provisioner"}', "0x5 3x50")],
+        [(20, "KarpenterUnschedulablePods", []), (45, "KarpenterUnschedulablePods", [fired("KarpenterUnschedulablePods", {}, "3")])],
     ),
     (
         "a training pod pending over an hour fires; an inference pod pending as long stays quiet",
