@@ -76,9 +76,17 @@ def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
 
     for site in spec.sites:
         gitops = site.delivery == "gitops"
-        target = Target(spec.prefix, site.name, TargetArgs(placement=f"edge:{site.name}", context=site.context, render_to=f"gitops/{site.name}" if gitops else None))
+        target = Target(
+            spec.prefix,
+            site.name,
+            TargetArgs(placement=f"edge:{site.name}", context=site.context, render_to=f"gitops/{site.name}" if gitops else None, renamed_from=site.renamed_from),
+        )
         platform = GpuPlatform(target, site_platform(spec, site, capacity.sites[site.name]))
         EdgeSite(target, site_serving(site), namespace=platform.tenancy.namespaces[site.team])
         if gitops and site.gitops.bootstrap:
-            bootstrap = Target(spec.prefix, f"{site.name}-bootstrap", TargetArgs(placement=f"edge:{site.name}", context=site.context))
+            bootstrap = Target(
+                spec.prefix,
+                f"{site.name}-bootstrap",
+                TargetArgs(placement=f"edge:{site.name}", context=site.context, renamed_from=f"{site.renamed_from}-bootstrap" if site.renamed_from else None),
+            )
             GitOpsBootstrap(bootstrap, GitOpsBootstrapArgs(repo_url=site.gitops.repo_url, revision=site.gitops.revision, path=site.gitops_path))

@@ -26,7 +26,7 @@ from modules.tenancy import TenancyArgs, TenantArgs
 
 def cluster_target(cluster: OnpremCluster) -> TargetArgs:
     """A data-center cluster as a deploy target, reached through its kubeconfig context."""
-    return TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig)
+    return TargetArgs(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig, renamed_from=cluster.renamed_from)
 
 
 def gpu_operator_args(cluster: OnpremCluster, settings: GpuOperatorSettings, capacity: ClusterCapacity, monitoring_namespace: str) -> GpuOperatorArgs:

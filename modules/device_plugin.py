@@ -43,7 +43,8 @@ class DevicePlugin(Module):
     def __init__(self, target: Target, args: DevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
         # Logical names as when the edge site created these itself, so deployed sites keep them.
         name = f"{target.prefix}-edge"
-        super().__init__(component_type("device_plugin", "DevicePlugin"), f"{name}-gpu", None, placed(target, opts))
+        # Its children are named `<target>-edge-…`: so is the component, so they follow a renamed site.
+        super().__init__(component_type("device_plugin", "DevicePlugin"), name, None, placed(target, opts))
         # They were children of the site's EdgeSite component.
         self.children_were_under = pulumi.create_urn(name, component_type("edge_site", "EdgeSite"), parent=target)
         provider = target.provider

@@ -45,7 +45,9 @@ class GpuPlatform(Module):
         if (args.gpu_operator is None) == (args.device_plugin is None):
             # RunError: Pulumi prints it without a traceback; the Python SDK has no ResourceError.
             raise pulumi.RunError(f"{target.prefix}-platform: a GPU platform needs exactly one of the GPU Operator or the device plugin")
-        super().__init__(component_type("gpu_platform", "GpuPlatform"), f"{target.prefix}-platform", None, placed(target, opts))
+        # Named like its target: the parts, named `<target>-…`, then follow a renamed target through
+        # the engine's inherited aliases (it carries an alias's name over to children named after it).
+        super().__init__(component_type("gpu_platform", "GpuPlatform"), target.prefix, None, placed(target, opts))
         # Deployed stacks move the parts under the platform instead of replacing them.
         self.children_were_under = parts_were_under if parts_were_under is not None else target
 

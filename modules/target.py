@@ -40,6 +40,9 @@ class TargetArgs(_Placed):
     render_to: str | None = None
     """GitOps delivery: the provider writes manifests to this folder instead of applying them, and
     Helm charts become Argo CD Applications (a cluster CI can't reach pulls them itself)."""
+    renamed_from: str | None = None
+    """The target's previous name: everything under it keeps its identity through a Pulumi alias
+    (children named `<target>-…` follow by the engine's inherited aliases)."""
 
     @field_validator("context")
     @classmethod
@@ -73,6 +76,9 @@ class Target(Module):
 
     def __init__(self, prefix: str, name: str, args: TargetArgs | AwsTargetArgs, opts: pulumi.ResourceOptions | None = None):
         gitops = isinstance(args, TargetArgs) and args.render_to is not None
+        renamed_from = args.renamed_from if isinstance(args, TargetArgs) else None
+        if renamed_from:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{prefix}-{renamed_from}")]))
         super().__init__(TYPE, f"{prefix}-{name}", {"target": name, "placement": args.placement, "delivery": "gitops" if gitops else "push"}, opts)
         self.target = name
         self.placement = args.placement

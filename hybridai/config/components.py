@@ -129,7 +129,13 @@ class OnpremCluster(Model):
 
     name: DnsLabel = Field(
         default="onprem",
-        description="Target name of the cluster: artifacts go to `manifests/<name>/` and `helm/<name>/`.",
+        description="Target name of the cluster: artifacts go to `manifests/<name>/` and `helm/<name>/`. It is identity: "
+        "every resource of the cluster is named from it, so changing it renames them all (set `renamedFrom`).",
+    )
+    renamed_from: DnsLabel | None = Field(
+        default=None,
+        description="The cluster's previous `name`, while a rename is deployed: the cluster's resources keep their identity "
+        "(Pulumi aliases) instead of being created anew beside the old ones. Remove it once every stack has run `pulumi up`.",
     )
     context: str = Field(
         min_length=1,

@@ -77,7 +77,16 @@ class GitOps(Model):
 class EdgeSite(Model):
     """A factory edge site: GPU devices on the line, reached through their own kubeconfig context."""
 
-    name: DnsLabel = Field(examples=["line-1"], max_length=30, description="Site name; its resources have placement `edge:<name>`.")
+    name: DnsLabel = Field(
+        examples=["line-1"],
+        max_length=30,
+        description="Site name; its resources have placement `edge:<name>`. It is identity: every resource of the site is named from it (set `renamedFrom` to rename).",
+    )
+    renamed_from: DnsLabel | None = Field(
+        default=None,
+        description="The site's previous `name`, while a rename is deployed: its resources keep their identity (Pulumi aliases). "
+        "Remove it once every stack has run `pulumi up`.",
+    )
     context: str = Field(min_length=1, examples=["plant-a-line-1"], description="kubeconfig context of the site's cluster.")
     distribution: Literal["k3s", "rke2", "jetson"] = Field(
         examples=["k3s"],

@@ -74,8 +74,14 @@ class Urns:
                 parent = self.real(resource.parent) if resource.parent in self.by_urn else None
             reached.add(self._child(parent, alias["type"] or resource.type, alias["name"] or resource.name, urn))
         if resource.parent in self.by_urn:
+            parent_name = self.by_urn[resource.parent].name
             for parent in self.reached(resource.parent):
-                reached.add(self._child(parent, resource.type, resource.name, urn))
+                # The engine's rule for a child named after its parent (`<parent>-…`): under a parent
+                # alias of another name, the child's alias takes that name as its prefix.
+                name = resource.name
+                if name.startswith(parent_name):
+                    name = parent.rsplit("::", 1)[-1] + name[len(parent_name):]
+                reached.add(self._child(parent, resource.type, name, urn))
         self._reached[urn] = reached
         return reached
 
@@ -84,7 +90,8 @@ IDENTITY_KEYS = ("prefix", "onprem.name", "cloud.cluster.name", "sites[].name")
 """The stack keys the URNs of everything under them are named from: changing one renames resources."""
 
 KEEP_IDENTITY = (
-    "Keep their identity: add `aliases` to those resources in the program (`pulumi.ResourceOptions(aliases=[\"<old-urn>\"])`), "
+    "Keep their identity: for a renamed `onprem.name` or site `name`, set its `renamedFrom` to the old name (the program then "
+    "aliases everything under it); otherwise add `aliases` to those resources in the program (`pulumi.ResourceOptions(aliases=[\"<old-urn>\"])`), "
     "or move each in the state before `pulumi up` with `pulumi state rename <old-urn> <new-name>`, or revert the rename. "
     f"URNs are named from the stack keys {', '.join(IDENTITY_KEYS)}: changing one renames everything under it."
 )

@@ -190,3 +190,40 @@ def test_a_plan_compared_with_itself_moves_and_renames_nothing(example_stack: st
     records = json.loads(files[Path("resources.json")])["resources"]
     change = compare(plan_.resources, records, None, tmp_path)
     assert (change["added"], change["removed"], change["moved"], change["renamed"], change["removed_protected"]) == ([], [], [], [], [])
+
+
+def test_a_rename_with_renamed_from_keeps_identity_and_passes(project: Path, tmp_path: Path) -> None:
+    # GIVEN a base plan of healthcare-prod
+    base = tmp_path / "base"
+    assert plan(project, "healthcare-prod", base).exit_code == 0
+
+    # WHEN the on-prem cluster is renamed and says what it was called
+    def rename_with_memory(config: dict) -> None:
+        config["hybrid-ai:onprem"]["name"] = "dc2"
+        config["hybrid-ai:onprem"]["renamedFrom"] = "dc1"
+
+    edit(project, "healthcare-prod", rename_with_memory)
+    result = plan(project, "healthcare-prod", tmp_path / "out", "--compare", str(base))
+    # THEN nothing is reported renamed: the target's alias carries every resource under it over
+    # (children named `<target>-…` follow through the engine's inherited aliases)
+    assert result.exit_code == 0, result.output
+    assert "would get a new URN" not in result.stderr
+
+
+def test_an_edge_site_renamed_with_renamed_from_keeps_its_model_cache(tmp_path: Path) -> None:
+    # GIVEN manufacturing-prod's plan as the base, WHEN site line-1 becomes line-9 with renamedFrom
+    base = tmp_path / "base"
+    base.mkdir()
+    _, files = planned("manufacturing-prod")
+    (base / "resources.json").write_text(files[Path("resources.json")])
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (project / "stacks" / "Pulumi.manufacturing-prod.yaml").write_text((ROOT / "stacks" / "Pulumi.manufacturing-prod.yaml").read_text())
+    edit(project, "manufacturing-prod", lambda config: config["hybrid-ai:sites"][0].update(name="line-9", renamedFrom="line-1", modelSource="plant:models/line-9"))
+    renamed = run_plan("manufacturing-prod", project)
+    records = json.loads(render(renamed)[Path("resources.json")])["resources"]
+    change = compare(renamed.resources, records, None, base)
+    # THEN its protected cache and namespaces are moved, not renamed
+    assert change["renamed"] == []
+    assert any(m["to"].endswith("::mfg-prod-line-9-edge-cache") for m in change["moved"]) if isinstance(change["moved"][0], dict) else change["moved"]
