@@ -9,8 +9,7 @@ import pulumi_aws as aws
 from hybridai.recorded import component_type
 from modules.base import Args, Module, options, placed
 from modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
-from modules.iam import document
-from modules.kms import protected_key
+from modules.kms import key_policy, protected_key
 from modules.target import Target
 
 
@@ -46,10 +45,8 @@ class AuditTrail(Module):
             trail_name,
             "CloudTrail log encryption",
             provider,
-            policy=document(
-                # The account keeps administering its key (the default key policy); without this
-                # statement the key could become unmanageable.
-                {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{args.account_id}:root"}, "Action": "kms:*", "Resource": "*"},
+            policy=key_policy(
+                args.account_id,
                 {
                     "Sid": "CloudTrailEncryptsThisTrail",
                     "Effect": "Allow",

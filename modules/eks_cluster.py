@@ -8,8 +8,8 @@ import pulumi_aws as aws
 
 from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, TARGET_TYPE, component_type
 from modules.base import Args, Module, former_training_pool, options, placed
-from modules.iam import document, trust
-from modules.kms import protected_key
+from modules.iam import trust
+from modules.kms import key_policy, protected_key
 from modules.node_group import node_group
 from modules.target import Target, TargetArgs
 
@@ -76,10 +76,8 @@ class EksCluster(Module):
             f"{physical}-logs",
             "EKS control-plane logs",
             self._provider,
-            policy=document(
-                # The account keeps administering its key (the default key policy); without this
-                # statement the key could become unmanageable.
-                {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{args.account_id}:root"}, "Action": "kms:*", "Resource": "*"},
+            policy=key_policy(
+                args.account_id,
                 {
                     "Sid": "CloudWatchLogsEncryptsThisGroup",
                     "Effect": "Allow",

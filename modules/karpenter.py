@@ -11,7 +11,7 @@ from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, component_type
 from modules.base import Args, Module, child, from_namespace, on_port, options, pinned_release, placed, platform_namespace, pod_security
 from modules.eks_cluster import NODE_POLICIES, EksCluster
 from modules.iam import document, trust
-from modules.kms import protected_key
+from modules.kms import key_policy, protected_key
 from modules.target import Target
 
 SERVICE_ACCOUNT = "karpenter"
@@ -124,9 +124,8 @@ class Karpenter(Module):
             f"{physical}-karpenter",
             "Karpenter interruption queue",
             self._provider,
-            policy=document(
-                # The account keeps administering its key (the default key policy).
-                {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{args.account_id}:root"}, "Action": "kms:*", "Resource": "*"},
+            policy=key_policy(
+                args.account_id,
                 # EventBridge encrypts what it sends to this queue, and only to this queue.
                 {
                     "Sid": "EventBridgeSendsToTheQueue",

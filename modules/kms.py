@@ -1,10 +1,21 @@
 """A customer-managed KMS key with its alias: how every hybrid-ai key is made."""
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
 from modules.base import options
+from modules.iam import document
+
+
+def key_policy(account_id: str, *service_statements: dict[str, Any]) -> str:
+    """A key policy that lets one AWS service use the key for one purpose, besides the account
+    administering it (the default key policy's statement: without it the key could become
+    unmanageable)."""
+    admin = {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}
+    return document(admin, *service_statements)
 
 
 def protected_key(parent: pulumi.Resource, logical: str, alias: str, purpose: str, provider: pulumi.ProviderResource, policy: pulumi.Input[str] | None = None) -> aws.kms.Key:

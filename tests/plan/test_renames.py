@@ -38,6 +38,19 @@ def edit(project: Path, stack: str, change) -> None:
     path.write_text(yaml.safe_dump(document))
 
 
+def manufacturing_base_and_project(tmp_path: Path) -> tuple[Path, Path]:
+    """manufacturing-prod's plan as a base folder, and a scratch project holding its stack file."""
+    base = tmp_path / "base"
+    base.mkdir()
+    _, files = planned("manufacturing-prod")
+    (base / "resources.json").write_text(files[Path("resources.json")])
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (project / "stacks" / "Pulumi.manufacturing-prod.yaml").write_text((ROOT / "stacks" / "Pulumi.manufacturing-prod.yaml").read_text())
+    return base, project
+
+
 def rename_onprem(config: dict) -> None:
     config["hybrid-ai:onprem"]["name"] = "dc2"
 
@@ -77,14 +90,7 @@ def test_renaming_the_onprem_cluster_lists_its_protected_namespaces_and_exits_1(
 
 def test_renaming_an_edge_site_lists_its_protected_model_cache(tmp_path: Path) -> None:
     # GIVEN manufacturing-prod's plan as the base, WHEN site line-1 is renamed line-9 (same context)
-    base = tmp_path / "base"
-    base.mkdir()
-    _, files = planned("manufacturing-prod")
-    (base / "resources.json").write_text(files[Path("resources.json")])
-    project = tmp_path / "project"
-    (project / "stacks").mkdir(parents=True)
-    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    (project / "stacks" / "Pulumi.manufacturing-prod.yaml").write_text((ROOT / "stacks" / "Pulumi.manufacturing-prod.yaml").read_text())
+    base, project = manufacturing_base_and_project(tmp_path)
     edit(project, "manufacturing-prod", lambda config: config["hybrid-ai:sites"][0].update(name="line-9", modelSource="plant:models/line-9"))
     renamed = run_plan("manufacturing-prod", project)
     records = json.loads(render(renamed)[Path("resources.json")])["resources"]
@@ -212,14 +218,7 @@ def test_a_rename_with_renamed_from_keeps_identity_and_passes(project: Path, tmp
 
 def test_an_edge_site_renamed_with_renamed_from_keeps_its_model_cache(tmp_path: Path) -> None:
     # GIVEN manufacturing-prod's plan as the base, WHEN site line-1 becomes line-9 with renamedFrom
-    base = tmp_path / "base"
-    base.mkdir()
-    _, files = planned("manufacturing-prod")
-    (base / "resources.json").write_text(files[Path("resources.json")])
-    project = tmp_path / "project"
-    (project / "stacks").mkdir(parents=True)
-    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    (project / "stacks" / "Pulumi.manufacturing-prod.yaml").write_text((ROOT / "stacks" / "Pulumi.manufacturing-prod.yaml").read_text())
+    base, project = manufacturing_base_and_project(tmp_path)
     edit(project, "manufacturing-prod", lambda config: config["hybrid-ai:sites"][0].update(name="line-9", renamedFrom="line-1", modelSource="plant:models/line-9"))
     renamed = run_plan("manufacturing-prod", project)
     records = json.loads(render(renamed)[Path("resources.json")])["resources"]
