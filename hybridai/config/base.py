@@ -178,7 +178,7 @@ def _remote_path(value: str) -> str:
         raise PydanticCustomError(
             "url_credentials",
             "rclone connection strings (`:s3,…:`, `remote,key=value:`) carry settings and credentials in plain text; "
-            "configure the remote in the sync's Secret (RCLONE_CONFIG_<REMOTE>_* variables) and write `remote:path`",
+            "define the remote in the rclone.conf of `modelSourceSecret` and write `remote:path`",
             {"redacted": value.split(",", 1)[0] + ",***" if "," in value else value},
         )
     if "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
@@ -193,7 +193,7 @@ def _remote_path(value: str) -> str:
 
 RemotePath = Annotated[str, AfterValidator(_remote_path)]
 """An rclone `remote:path` naming a configured remote: its settings and credentials stay in a
-Secret (RCLONE_CONFIG_* variables), never in the path (connection strings are refused)."""
+Secret (the sync's rclone.conf), never in the path (connection strings are refused)."""
 
 
 class CredentialMarker:

@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hybridai import PROJECT
-from hybridai.config.base import CREDENTIAL_STAND_IN, Problem, is_credential, stack_name_problem
+from hybridai.config.base import CREDENTIAL_STAND_IN, Problem, is_credential
 from hybridai.config.spec import StackSpec
 
 NO_VALUE = object()

@@ -158,8 +158,6 @@ def test_in_the_offline_plan_every_artifact_shows_a_secure_value_as_secret(tmp_p
 
 # --- Through the CLI, with the real blueprints (none has a credential key yet) ----------------------
 
-runner = CliRunner()
-
 
 def plan(project: Path, tmp_path: Path, stack: str):
     out = tmp_path / "out"
