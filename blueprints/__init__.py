@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from blueprints import finance_hybrid, healthcare_onprem, manufacturing_edge
+from hybridai.blueprints import finance_hybrid, healthcare_onprem, manufacturing_edge
 from hybridai.capacity import CapacityPlan
 from hybridai.config.finance import FinanceHybridSpec
 from hybridai.config.healthcare import HealthcareOnpremSpec

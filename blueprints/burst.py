@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import pulumi
 
-from blueprints.platform import CLOUD_BACKLOG, monitoring_args, tenancy_args, tenant
+from hybridai.blueprints.platform import CLOUD_BACKLOG, monitoring_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
 from hybridai.config.cloud import bucket_name, trainer_role_name
 from hybridai.config.spec import CloudBurstSpec
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL
-from modules.aws_network import AwsNetwork, AwsNetworkArgs
-from modules.budget import Budget, BudgetArgs
-from modules.eks_cluster import EksCluster, EksClusterArgs
-from modules.gpu_node_pools import GpuNodePools, GpuNodePoolsArgs, NodePoolArgs
-from modules.gpu_operator import GpuOperatorArgs
-from modules.gpu_platform import GpuPlatform, GpuPlatformArgs
-from modules.karpenter import Karpenter, KarpenterArgs
-from modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
-from modules.target import AwsTargetArgs, Target
-from modules.training_storage import TrainingStorage, TrainingStorageArgs, TrainingTeamArgs
+from hybridai.modules.aws_network import AwsNetwork, AwsNetworkArgs
+from hybridai.modules.budget import Budget, BudgetArgs
+from hybridai.modules.eks_cluster import EksCluster, EksClusterArgs
+from hybridai.modules.gpu_node_pools import GpuNodePools, GpuNodePoolsArgs, NodePoolArgs
+from hybridai.modules.gpu_operator import GpuOperatorArgs
+from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
+from hybridai.modules.karpenter import Karpenter, KarpenterArgs
+from hybridai.modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
+from hybridai.modules.target import AwsTargetArgs, Target
+from hybridai.modules.training_storage import TrainingStorage, TrainingStorageArgs, TrainingTeamArgs
 
 
 def aws_target(spec: CloudBurstSpec) -> AwsTargetArgs:

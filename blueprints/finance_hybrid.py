@@ -7,14 +7,14 @@ stack's jurisdiction at config validation (data residency).
 """
 from __future__ import annotations
 
-from blueprints.burst import aws_target, burst_pool
-from blueprints.platform import OVERFLOW_BACKLOG, cluster_target, onprem_platform
+from hybridai.blueprints.burst import aws_target, burst_pool
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, onprem_platform
 from hybridai.capacity import CapacityPlan
 from hybridai.config.cloud import bucket_name
 from hybridai.config.finance import FinanceHybridSpec
-from modules.audit_trail import AuditTrail, AuditTrailArgs
-from modules.gpu_platform import GpuPlatform
-from modules.target import Target
+from hybridai.modules.audit_trail import AuditTrail, AuditTrailArgs
+from hybridai.modules.gpu_platform import GpuPlatform
+from hybridai.modules.target import Target
 
 
 def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:

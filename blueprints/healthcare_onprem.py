@@ -6,11 +6,11 @@ time-slicing is refused at config validation.
 """
 from __future__ import annotations
 
-from blueprints.platform import ONPREM_BACKLOG, cluster_target, onprem_platform
+from hybridai.blueprints.platform import ONPREM_BACKLOG, cluster_target, onprem_platform
 from hybridai.capacity import CapacityPlan
 from hybridai.config.healthcare import HealthcareOnpremSpec
-from modules.gpu_platform import GpuPlatform
-from modules.target import Target
+from hybridai.modules.gpu_platform import GpuPlatform
+from hybridai.modules.target import Target
 
 
 def build(spec: HealthcareOnpremSpec, capacity: CapacityPlan) -> None:

@@ -8,16 +8,16 @@ manifests for the site's Argo CD to pull.
 """
 from __future__ import annotations
 
-from blueprints.burst import aws_target, burst_pool
-from blueprints.platform import OVERFLOW_BACKLOG, cluster_target, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
+from hybridai.blueprints.burst import aws_target, burst_pool
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
-from modules.device_plugin import DevicePluginArgs
-from modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs
-from modules.gitops_bootstrap import GitOpsBootstrap, GitOpsBootstrapArgs
-from modules.gpu_platform import GpuPlatform, GpuPlatformArgs
-from modules.target import Target, TargetArgs
+from hybridai.modules.device_plugin import DevicePluginArgs
+from hybridai.modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs
+from hybridai.modules.gitops_bootstrap import GitOpsBootstrap, GitOpsBootstrapArgs
+from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
+from hybridai.modules.target import Target, TargetArgs
 
 
 def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: ClusterCapacity) -> GpuPlatformArgs:

@@ -14,14 +14,14 @@ from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
-from modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
-from modules.gpu_platform import GpuPlatformArgs
-from modules.monitoring import MonitoringArgs, OpenCostPricing
-from modules.observability import AlertArgs, ModelObjective
-from modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
-from modules.serving import ServedModelArgs, ServingArgs
-from modules.target import TargetArgs
-from modules.tenancy import TenancyArgs, TenantArgs
+from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
+from hybridai.modules.gpu_platform import GpuPlatformArgs
+from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
+from hybridai.modules.observability import AlertArgs, ModelObjective
+from hybridai.modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
+from hybridai.modules.serving import ServedModelArgs, ServingArgs
+from hybridai.modules.target import TargetArgs
+from hybridai.modules.tenancy import TenancyArgs, TenantArgs
 
 
 def cluster_target(cluster: OnpremCluster) -> TargetArgs:

@@ -122,7 +122,7 @@ def cost_line(cost: dict) -> str:
 @app.command()
 def blueprints() -> None:
     """List the blueprints a stack can use."""
-    from blueprints import BLUEPRINTS
+    from hybridai.blueprints import BLUEPRINTS
 
     for name, blueprint in sorted(BLUEPRINTS.items()):
         typer.echo(f"{name:<22} {blueprint.summary}")
@@ -131,8 +131,8 @@ def blueprints() -> None:
 @app.command()
 def rules() -> None:
     """List the policy rules: id, default enforcement, compliance profile, what each checks."""
-    from policy.rules import RULES
-    from policy.rules.evaluate import profiles
+    from hybridai.policy.rules import RULES
+    from hybridai.policy.rules.evaluate import profiles
 
     profile_of = {rule: name for name, p in profiles().items() for rule in p["rules"]}
     for rule_id, rule in sorted(RULES.items()):
@@ -155,7 +155,7 @@ def new(
     force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
 ) -> None:
     """Write a new stack file with every key of the blueprint, described."""
-    from blueprints import BLUEPRINTS
+    from hybridai.blueprints import BLUEPRINTS
     from hybridai.reference import new_stack
 
     check_stack_name(stack)

@@ -15,12 +15,12 @@ from typing import Any, Mapping
 
 import pulumi
 
-from blueprints import BLUEPRINTS, SPECS
+from hybridai.blueprints import BLUEPRINTS, SPECS
 from hybridai import PROJECT
 from hybridai.capacity import CapacityPlan, plan_stack
 from hybridai.config import StackConfigError, StackSpec
 from hybridai.config.loader import decode_config, reject, stack_file_label, validate_spec
-from policy.stack import check_settings
+from hybridai.policy.stack import check_settings
 
 
 def config_keys() -> list[str]:

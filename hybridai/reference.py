@@ -258,7 +258,7 @@ REFERENCE_FILE = Path("docs") / "reference.md"
 
 def project_reference() -> Reference:
     """The reference of every registered blueprint, the common keys split from their own."""
-    from blueprints import BLUEPRINTS
+    from hybridai.blueprints import BLUEPRINTS
     from hybridai.config.spec import StackSpec
 
     return build({name: (bp.spec, bp.summary) for name, bp in sorted(BLUEPRINTS.items())}, base=StackSpec)

@@ -7,10 +7,10 @@ import pulumi
 import pulumi_aws as aws
 
 from hybridai.recorded import component_type
-from modules.base import Args, Module, options, placed
-from modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
-from modules.kms import key_policy, protected_key
-from modules.target import Target
+from hybridai.modules.base import Args, Module, options, placed
+from hybridai.modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
+from hybridai.modules.kms import key_policy, protected_key
+from hybridai.modules.target import Target
 
 
 class AuditTrailArgs(Args):

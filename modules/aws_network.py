@@ -8,8 +8,8 @@ import pulumi
 import pulumi_aws as aws
 
 from hybridai.recorded import component_type
-from modules.base import Args, Module, former_training_pool, options, placed
-from modules.target import Target
+from hybridai.modules.base import Args, Module, former_training_pool, options, placed
+from hybridai.modules.target import Target
 
 
 class AwsNetworkArgs(Args):

@@ -7,8 +7,8 @@ import pulumi
 import pulumi_aws as aws
 
 from hybridai.recorded import component_type
-from modules.base import Args, Module, options
-from modules.iam import deny_insecure_transport, document
+from hybridai.modules.base import Args, Module, options
+from hybridai.modules.iam import deny_insecure_transport, document
 
 
 class ObjectLockArgs(Args):

@@ -6,7 +6,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.recorded import GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, component_type
-from modules.base import (
+from hybridai.modules.base import (
     CONTAINER_SECURITY,
     GPU_TOLERATION,
     MANAGED_BY,
@@ -18,7 +18,7 @@ from modules.base import (
     platform_namespace,
     pod_security,
 )
-from modules.target import Target
+from hybridai.modules.target import Target
 
 
 class DevicePluginArgs(Args):

@@ -8,8 +8,8 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.recorded import GPU_POOL_LABEL, component_type
-from modules.base import CONTAINER_SECURITY, GPU_TOLERATION, MANAGED_BY, Args, Module, child, placed, priority_class, protected
-from modules.target import Target
+from hybridai.modules.base import CONTAINER_SECURITY, GPU_TOLERATION, MANAGED_BY, Args, Module, child, placed, priority_class, protected
+from hybridai.modules.target import Target
 
 CACHE = "model-cache"
 TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}

@@ -7,11 +7,11 @@ import pulumi
 import pulumi_aws as aws
 
 from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, TARGET_TYPE, component_type
-from modules.base import Args, Module, former_training_pool, options, placed
-from modules.iam import trust
-from modules.kms import key_policy, protected_key
-from modules.node_group import node_group
-from modules.target import Target, TargetArgs
+from hybridai.modules.base import Args, Module, former_training_pool, options, placed
+from hybridai.modules.iam import trust
+from hybridai.modules.kms import key_policy, protected_key
+from hybridai.modules.node_group import node_group
+from hybridai.modules.target import Target, TargetArgs
 
 NODE_POLICIES = {
     # The managed policies worker nodes need, and no more: join the cluster, pull images, run the VPC CNI.

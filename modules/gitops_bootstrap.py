@@ -4,8 +4,8 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.recorded import component_type
-from modules.base import ARGOCD_NAMESPACE, Args, Module, argo_application, child, pinned_release, placed, platform_namespace, pod_security
-from modules.target import Target
+from hybridai.modules.base import ARGOCD_NAMESPACE, Args, Module, argo_application, child, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.target import Target
 
 
 class GitOpsBootstrapArgs(Args):

@@ -5,8 +5,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.recorded import GPU_MODEL_LABEL, NODE_GROUP_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, component_type
-from modules.base import MANAGED_BY, Args, Module, child, placed
-from modules.target import Target
+from hybridai.modules.base import MANAGED_BY, Args, Module, child, placed
+from hybridai.modules.target import Target
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 """Only pods that tolerate it (GPU workloads) land on GPU nodes."""

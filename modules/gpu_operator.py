@@ -8,8 +8,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from hybridai.recorded import GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, MIG_ALL_DISABLED, MIG_CONFIG_KEY, MIG_CONFIG_LABEL, component_type
-from modules.base import MANAGED_BY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
-from modules.target import Target
+from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
 TIME_SLICING_CONFIG_MAP = "hybridai-time-slicing"

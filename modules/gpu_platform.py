@@ -4,14 +4,14 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.recorded import component_type
-from modules.base import Args, Module, options, placed
-from modules.device_plugin import DevicePlugin, DevicePluginArgs
-from modules.gpu_operator import GpuOperator, GpuOperatorArgs
-from modules.monitoring import Monitoring, MonitoringArgs
-from modules.queues import Queues, QueuesArgs
-from modules.serving import Serving, ServingArgs
-from modules.target import Target
-from modules.tenancy import Tenancy, TenancyArgs
+from hybridai.modules.base import Args, Module, options, placed
+from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
+from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
+from hybridai.modules.monitoring import Monitoring, MonitoringArgs
+from hybridai.modules.queues import Queues, QueuesArgs
+from hybridai.modules.serving import Serving, ServingArgs
+from hybridai.modules.target import Target
+from hybridai.modules.tenancy import Tenancy, TenancyArgs
 
 
 class GpuPlatformArgs(Args):

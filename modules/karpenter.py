@@ -8,11 +8,11 @@ import pulumi_aws as aws
 
 from hybridai.config.base import KARPENTER_NAMESPACE
 from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, component_type
-from modules.base import Args, Module, child, from_namespace, on_port, options, pinned_release, placed, platform_namespace, pod_security
-from modules.eks_cluster import NODE_POLICIES, EksCluster
-from modules.iam import document, trust
-from modules.kms import key_policy, protected_key
-from modules.target import Target
+from hybridai.modules.base import Args, Module, child, from_namespace, on_port, options, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.eks_cluster import NODE_POLICIES, EksCluster
+from hybridai.modules.iam import document, trust
+from hybridai.modules.kms import key_policy, protected_key
+from hybridai.modules.target import Target
 
 SERVICE_ACCOUNT = "karpenter"
 METRICS_PORT = 8080

@@ -6,8 +6,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from modules.base import options
-from modules.iam import document
+from hybridai.modules.base import options
+from hybridai.modules.iam import document
 
 
 def key_policy(account_id: str, *service_statements: dict[str, Any]) -> str:

@@ -9,9 +9,9 @@ import pulumi_kubernetes as k8s
 from pydantic import model_validator
 
 from hybridai.recorded import component_type
-from modules.base import MANAGED_BY, Args, Module, child, on_port, pinned_release, placed, platform_namespace, pod_security
-from modules.observability import AlertArgs, alert_groups, dashboards
-from modules.target import Target
+from hybridai.modules.base import MANAGED_BY, Args, Module, child, on_port, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.observability import AlertArgs, alert_groups, dashboards
+from hybridai.modules.target import Target
 
 PROMETHEUS_SERVICE = "kps-prometheus"
 """Prometheus service of the release (`fullnameOverride: kps`), where OpenCost queries."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from modules.base import options
+from hybridai.modules.base import options
 
 
 def node_group(

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
-from modules.base import Args
+from hybridai.modules.base import Args
 
 INFERENCE_LATENCY = "request_predict_seconds"
 GPU_RESOURCES = 'resource=~"nvidia_com_(gpu|mig_.+)"'

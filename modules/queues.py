@@ -6,7 +6,7 @@ import pulumi
 
 from hybridai.config.base import KUEUE_NAMESPACE
 from hybridai.recorded import component_type
-from modules.base import (
+from hybridai.modules.base import (
     GPU_TOLERATION,
     MANAGED_BY,
     TIERS,
@@ -21,7 +21,7 @@ from modules.base import (
     pod_security,
     priority_class,
 )
-from modules.target import Target
+from hybridai.modules.target import Target
 
 NAMESPACE = KUEUE_NAMESPACE
 LOCAL_QUEUE = "training"

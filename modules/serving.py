@@ -6,7 +6,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai.config.base import KSERVE_NAMESPACE
 from hybridai.recorded import component_type
-from modules.base import (
+from hybridai.modules.base import (
     CONTAINER_SECURITY,
     GPU_TOLERATION,
     MANAGED_BY,
@@ -21,7 +21,7 @@ from modules.base import (
     pod_security,
     priority_class,
 )
-from modules.target import Target
+from hybridai.modules.target import Target
 
 NAMESPACE = KSERVE_NAMESPACE
 

@@ -9,7 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pydantic import ConfigDict, field_validator
 
-from modules.base import Args, Module, options
+from hybridai.modules.base import Args, Module, options
 
 PLACEMENT = re.compile(r"^(cloud|onprem|edge:[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 TYPE = "hybrid-ai:target:Target"

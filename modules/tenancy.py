@@ -7,8 +7,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.recorded import DATA_CLASSIFICATION_LABEL, TEAM_LABEL, TIER_LABEL, component_type
-from modules.base import MANAGED_BY, TIERS, Args, Module, child, placed, pod_security, priority_class, protected
-from modules.target import Target
+from hybridai.modules.base import MANAGED_BY, TIERS, Args, Module, child, placed, pod_security, priority_class, protected
+from hybridai.modules.target import Target
 
 # What a team may do in its own namespace. Explicit resources and verbs, never `*`: no RBAC objects
 # (a team can't grant itself more), no reading secrets (a compromised account can't harvest

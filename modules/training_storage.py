@@ -8,12 +8,12 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from hybridai.recorded import DATA_CLASSIFICATION_LABEL, TEAM_LABEL, component_type
-from modules.base import MANAGED_BY, Args, Module, former_training_pool, options, placed
-from modules.bucket import SecureBucket, SecureBucketArgs
-from modules.eks_cluster import EksCluster
-from modules.iam import document, trust
-from modules.kms import protected_key
-from modules.target import Target
+from hybridai.modules.base import MANAGED_BY, Args, Module, former_training_pool, options, placed
+from hybridai.modules.bucket import SecureBucket, SecureBucketArgs
+from hybridai.modules.eks_cluster import EksCluster
+from hybridai.modules.iam import document, trust
+from hybridai.modules.kms import protected_key
+from hybridai.modules.target import Target
 
 TRAINER_SERVICE_ACCOUNT = "trainer"
 

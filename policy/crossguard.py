@@ -9,7 +9,7 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation,
 from hybridai.config.operations import CostSettings
 from hybridai.cost import estimate
 from hybridai.recorded import Resource, place
-from policy.rules import RULES, PolicyContext, Rule
+from hybridai.policy.rules import RULES, PolicyContext, Rule
 
 LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY, "disabled": EnforcementLevel.DISABLED}
 CONFIG_SCHEMA = PolicyConfigSchema(

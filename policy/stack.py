@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from hybridai.config import Problem, StackSpec
-from policy.rules import RULES, Level, PolicyContext
+from hybridai.policy.rules import RULES, Level, PolicyContext
 
 RANK = {"disabled": 0, "advisory": 1, "mandatory": 2}
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from blueprints import BLUEPRINTS
+from hybridai.blueprints import BLUEPRINTS
 from hybridai.cli import app
 from tests.conftest import ROOT
 
@@ -197,7 +197,7 @@ def test_workflow_passes_zizmor(tmp_path: Path) -> None:
 
 
 def test_rules_lists_every_rule_with_level_and_profile() -> None:
-    from policy.rules import RULES
+    from hybridai.policy.rules import RULES
 
     result = invoke("rules")
     assert result.exit_code == 0

@@ -203,7 +203,7 @@ def test_write_refuses_a_filter(project: Path) -> None:
 
 
 def test_config_errors_and_new_stacks_point_to_the_reference_page() -> None:
-    from blueprints import BLUEPRINTS
+    from hybridai.blueprints import BLUEPRINTS
     from hybridai.config import Problem, StackConfigError
 
     # GIVEN a config error, THEN its fix line names the page that exists and the command

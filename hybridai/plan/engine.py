@@ -22,7 +22,7 @@ import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from blueprints import SPECS
+from hybridai.blueprints import SPECS
 from hybridai import recorded
 from hybridai.capacity import CapacityPlan
 from hybridai.config import StackConfigError, StackSpec

@@ -14,9 +14,9 @@ from hybridai.config import StackSpec
 from hybridai.plan.aliases import Urns
 from hybridai.plan.engine import Plan
 from hybridai.recorded import PROJECT_TYPE_PREFIX, TARGET_TYPE, Resource, gpu_nodes
-from policy.rules import RULES, evaluate
-from policy.rules.evaluate import levels
-from policy.stack import context_for, exceptions_for, overrides_for
+from hybridai.policy.rules import RULES, evaluate
+from hybridai.policy.rules.evaluate import levels
+from hybridai.policy.stack import context_for, exceptions_for, overrides_for
 
 
 

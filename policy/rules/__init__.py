@@ -2,8 +2,8 @@
 PolicyContext. The offline plan, tests and the CrossGuard pack all call these same functions."""
 from __future__ import annotations
 
-from policy.rules import aws, compliance, kubernetes  # noqa: F401 - importing registers the rules
-from policy.rules.base import RULES, Finding, Level, PolicyContext, Resource, Rule
-from policy.rules.evaluate import evaluate, profile_rules
+from hybridai.policy.rules import aws, compliance, kubernetes  # noqa: F401 - importing registers the rules
+from hybridai.policy.rules.base import RULES, Finding, Level, PolicyContext, Resource, Rule
+from hybridai.policy.rules.evaluate import evaluate, profile_rules
 
 __all__ = ["RULES", "Finding", "Level", "PolicyContext", "Resource", "Rule", "evaluate", "profile_rules"]

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from hybridai import catalog
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, TEAM_LABEL
-from policy.rules.base import Finding, PolicyContext, Resource, metadata, of_type, rule
+from hybridai.policy.rules.base import Finding, PolicyContext, Resource, metadata, of_type, rule
 
 REQUIRED_TAGS = (TEAM_LABEL, ENVIRONMENT_LABEL, COST_CENTER_LABEL)
 # AWS types that take tags and that hybrid-ai creates (tags on their sub-resources aren't supported).

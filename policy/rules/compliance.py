@@ -5,9 +5,9 @@ import json
 from typing import Iterator
 
 from hybridai.recorded import CAPACITY_LABEL, DATA_CLASSIFICATION_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, ROLE_INFERENCE, SPOT, TIER_LABEL
-from policy.rules.aws import karpenter_objects, nodepool_labels, nodepool_requirements
-from policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, of_type, rule
-from policy.rules.kubernetes import workloads
+from hybridai.policy.rules.aws import karpenter_objects, nodepool_labels, nodepool_requirements
+from hybridai.policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, of_type, rule
+from hybridai.policy.rules.kubernetes import workloads
 
 DATA_TYPES = (
     "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository",

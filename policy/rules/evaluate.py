@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from hybridai import catalog
-from policy.rules.base import RULES, Level, PolicyContext, Resource
+from hybridai.policy.rules.base import RULES, Level, PolicyContext, Resource
 
 
 def profiles() -> dict[str, dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 from hybridai import cidr
 from hybridai.config.components import is_system_namespace
 from hybridai.recorded import TEAM_LABEL
-from policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, rule
+from hybridai.policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, rule
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
-from blueprints.burst import aws_target, burst_pool
+from hybridai.blueprints.burst import aws_target, burst_pool
 from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan.mocks import stable_id
 from hybridai.program import prepare
-from modules.target import Target
+from hybridai.modules.target import Target
 from tests.conftest import ROOT
 from tests.helpers import of_type, release, run_module
 

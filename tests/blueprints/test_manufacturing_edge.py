@@ -17,8 +17,8 @@ from hybridai.program import prepare
 from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan.artifacts import render
 from hybridai.plan.engine import run_plan
-from policy.rules.base import PolicyContext
-from policy.rules.kubernetes import images as pinned_images_rule
+from hybridai.policy.rules.base import PolicyContext
+from hybridai.policy.rules.kubernetes import images as pinned_images_rule
 from tests.conftest import ROOT, planned
 from tests.helpers import named, of_kind, of_type, release
 

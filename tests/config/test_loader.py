@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from blueprints import SPECS
+from hybridai.blueprints import SPECS
 from hybridai.config import StackConfigError, parse_spec
 from hybridai.config.base import Problem
 from hybridai.config.loader import NO_VALUE, decode_config, encode_config, key_path, read_stack_file

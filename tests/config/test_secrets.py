@@ -24,7 +24,7 @@ from hybridai.config.base import Credential, HttpsUrl, Model
 from hybridai.config.loader import SECRET_STAND_IN, decode_config, encode_config, load_stack_file, validate_spec
 from hybridai.plan.artifacts import SECRET, clean
 from hybridai.plan.engine import execute
-from modules.target import Target, TargetArgs
+from hybridai.modules.target import Target, TargetArgs
 
 runner = CliRunner()
 PLAINTEXT = "s.hunter2-vault-token-0123456789"

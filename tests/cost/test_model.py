@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from blueprints.platform import onprem_pricing
+from hybridai.blueprints.platform import onprem_pricing
 from hybridai import catalog
 from hybridai.program import prepare
 from hybridai.config.operations import CostSettings

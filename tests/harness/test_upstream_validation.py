@@ -293,8 +293,8 @@ def test_pulumi_project_file_matches_pulumis_schema() -> None:
 
 def test_agent_mode_monitoring_values_exist_in_the_chart() -> None:
     # No example stack has an edge site yet; the agent-mode values must still be real chart keys.
-    from modules.monitoring import Monitoring, MonitoringArgs
-    from modules.target import Target, TargetArgs
+    from hybridai.modules.monitoring import Monitoring, MonitoringArgs
+    from hybridai.modules.target import Target, TargetArgs
     from tests.helpers import release, run_module
 
     resources = run_module(lambda: Monitoring(Target("e", "site", TargetArgs(placement="edge:site", context="site")), MonitoringArgs(mode="agent", remote_write_url="https://hub/api/v1/write")))

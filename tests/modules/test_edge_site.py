@@ -7,8 +7,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs
-from modules.target import Target, TargetArgs
+from hybridai.modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs
+from hybridai.modules.target import Target, TargetArgs
 from tests.helpers import named, of_kind, run_module
 
 TRITON = "sha256:" + "a" * 64

@@ -4,8 +4,8 @@ from __future__ import annotations
 import yaml
 
 from hybridai import catalog
-from modules.gpu_operator import MIG_CONFIG_MAP, TIME_SLICING_CONFIG_MAP, GpuNodeArgs, GpuOperator, GpuOperatorArgs
-from modules.target import Target, TargetArgs
+from hybridai.modules.gpu_operator import MIG_CONFIG_MAP, TIME_SLICING_CONFIG_MAP, GpuNodeArgs, GpuOperator, GpuOperatorArgs
+from hybridai.modules.target import Target, TargetArgs
 from tests.helpers import named, of_kind, of_type, run_module
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from modules.device_plugin import DevicePluginArgs
-from modules.gpu_operator import GpuOperatorArgs
-from modules.gpu_platform import GpuPlatform, GpuPlatformArgs
-from modules.monitoring import MonitoringArgs
-from modules.target import Target, TargetArgs
-from modules.tenancy import TenancyArgs, TenantArgs
+from hybridai.modules.device_plugin import DevicePluginArgs
+from hybridai.modules.gpu_operator import GpuOperatorArgs
+from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
+from hybridai.modules.monitoring import MonitoringArgs
+from hybridai.modules.target import Target, TargetArgs
+from hybridai.modules.tenancy import TenancyArgs, TenantArgs
 from tests.conftest import planned
 from tests.helpers import run_module
 

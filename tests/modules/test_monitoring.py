@@ -6,9 +6,9 @@ import json
 import pytest
 
 from hybridai import catalog
-from modules.monitoring import Monitoring, MonitoringArgs, OpenCostPricing
-from modules.observability import AlertArgs
-from modules.target import Target, TargetArgs
+from hybridai.modules.monitoring import Monitoring, MonitoringArgs, OpenCostPricing
+from hybridai.modules.observability import AlertArgs
+from hybridai.modules.target import Target, TargetArgs
 from tests.helpers import named, of_kind, release, run_module
 
 PRICING = OpenCostPricing(cpu_core_hour=0.031, ram_gb_hour=0.004, gpu_hour=0.9491, storage_gb_month=0.04)

@@ -13,7 +13,7 @@ import promql_parser
 import pytest
 import yaml
 
-from modules.observability import AlertArgs, ModelObjective, alert_groups, dashboards, expressions
+from hybridai.modules.observability import AlertArgs, ModelObjective, alert_groups, dashboards, expressions
 from tests.conftest import EXAMPLE_STACKS, planned
 from tests.helpers import of_kind
 

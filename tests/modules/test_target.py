@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from modules.target import Target, TargetArgs
+from hybridai.modules.target import Target, TargetArgs
 from tests.helpers import of_type, run_module
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from hybridai import catalog
-from modules.target import Target, TargetArgs
-from modules.tenancy import Tenancy, TenancyArgs, TenantArgs
+from hybridai.modules.target import Target, TargetArgs
+from hybridai.modules.tenancy import Tenancy, TenancyArgs, TenantArgs
 from tests.helpers import named, of_kind, run_module
 
 TENANT = TenantArgs(

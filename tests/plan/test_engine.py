@@ -9,10 +9,10 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from blueprints import BLUEPRINTS
+from hybridai.blueprints import BLUEPRINTS
 from hybridai.plan import PlanError, run_plan
 from hybridai.plan.artifacts import SECRET, render, write
-from modules.target import Target, TargetArgs
+from hybridai.modules.target import Target, TargetArgs
 from tests.conftest import ROOT, planned
 from tests.helpers import run_module
 

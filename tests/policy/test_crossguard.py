@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from pulumi_policy import PolicyCustomTimeouts, PolicyProviderResource, PolicyResource, PolicyResourceOptions, StackValidationArgs
 
-from policy.crossguard import policies, records, validator
-from policy.rules import RULES
+from hybridai.policy.crossguard import policies, records, validator
+from hybridai.policy.rules import RULES
 from tests.conftest import ROOT, planned
 
 

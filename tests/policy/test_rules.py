@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from policy.rules import RULES, PolicyContext, evaluate
-from policy.rules.evaluate import levels, profiles
+from hybridai.policy.rules import RULES, PolicyContext, evaluate
+from hybridai.policy.rules.evaluate import levels, profiles
 from tests.conftest import EXAMPLE_STACKS, planned
 
 CTX = PolicyContext(allowed_registries=("nvcr.io",), allowed_regions=("eu-central-1",), profiles=("hipaa", "sox", "residency"), monthly_estimate_usd=900, monthly_ceiling_usd=1000)
