@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pulumi
 
-from hybridai.blueprints.platform import CLOUD_BACKLOG, monitoring_args, tenancy_args, tenant
+from hybridai.blueprints.platform import CLOUD_BACKLOG, export_cluster, monitoring_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
 from hybridai.config.cloud import bucket_name, trainer_role_name
@@ -136,7 +136,7 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target) -> No
         # The NodePool and EC2NodeClass CRDs come with Karpenter's chart.
         opts=pulumi.ResourceOptions(depends_on=[karpenter.release]),
     )
-    TrainingStorage(
+    storage = TrainingStorage(
         aws,
         TrainingStorageArgs(
             prefix=spec.prefix,
@@ -157,6 +157,19 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target) -> No
         eks,
         platform.tenancy.namespaces,
     )
+    export_cluster(
+        cluster,
+        "cloud",
+        platform,
+        clusterName=eks.cluster.name,
+        endpoint=eks.cluster.endpoint,
+        ecrRepositoryUrl=storage.repository.repository_url,
+        trainingBuckets={team: {"name": bucket.bucket.bucket, "arn": bucket.bucket.arn} for team, bucket in storage.buckets.items()},
+        interruptionQueue=karpenter.queue.name,
+        nodePools=[p.name for p in capacity.pools],
+    )
+    # Its own output: a secret marks everything it is exported with secret.
+    pulumi.export(f"{cluster}-kubeconfig", eks.kubeconfig)
     Budget(
         aws,
         BudgetArgs(

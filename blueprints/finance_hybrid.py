@@ -7,8 +7,10 @@ stack's jurisdiction at config validation (data residency).
 """
 from __future__ import annotations
 
+import pulumi
+
 from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, onprem_platform
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, export_cluster, onprem_platform
 from hybridai.capacity import CapacityPlan
 from hybridai.config.cloud import bucket_name
 from hybridai.config.finance import FinanceHybridSpec
@@ -21,7 +23,7 @@ def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:
     cloud = spec.cloud
     aws = Target(spec.prefix, "aws", aws_target(spec))
     burst_pool(spec, capacity.cloud, aws)
-    AuditTrail(
+    audit = AuditTrail(
         aws,
         AuditTrailArgs(
             prefix=spec.prefix,
@@ -33,5 +35,8 @@ def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:
         ),
     )
 
+    pulumi.export("audit", {"bucket": audit.bucket.bucket.bucket, "trailArn": audit.trail.arn})
+
     onprem = Target(spec.prefix, spec.onprem.name, cluster_target(spec.onprem))
-    GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, decision_log_url=spec.audit.decision_log_url))
+    platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, decision_log_url=spec.audit.decision_log_url))
+    export_cluster(spec.onprem.name, "onprem", platform, context=spec.onprem.context)

@@ -9,7 +9,7 @@ manifests for the site's Argo CD to pull.
 from __future__ import annotations
 
 from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, export_cluster, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
@@ -72,7 +72,8 @@ def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
 
     plant = Target(spec.prefix, spec.onprem.name, cluster_target(spec.onprem))
     # The hub: edge agents remote-write here.
-    GpuPlatform(plant, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, hub=True))
+    hub = GpuPlatform(plant, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, hub=True))
+    export_cluster(spec.onprem.name, "onprem", hub, context=spec.onprem.context)
 
     for site in spec.sites:
         gitops = site.delivery == "gitops"
@@ -83,6 +84,7 @@ def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
         )
         platform = GpuPlatform(target, site_platform(spec, site, capacity.sites[site.name]))
         EdgeSite(target, site_serving(site), namespace=platform.tenancy.namespaces[site.team])
+        export_cluster(site.name, f"edge:{site.name}", platform, context=site.context, delivery=site.delivery)
         if gitops and site.gitops.bootstrap:
             bootstrap = Target(
                 spec.prefix,

@@ -6,6 +6,9 @@ decided here (hybridai/capacity decides) and nothing is created (the blueprints 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
+
+import pulumi
 
 from hybridai import catalog
 from hybridai.capacity import ClusterCapacity, resource_name
@@ -15,10 +18,10 @@ from hybridai.config.workloads import ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
-from hybridai.modules.gpu_platform import GpuPlatformArgs
+from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, ModelObjective
-from hybridai.modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
+from hybridai.modules.queues import LOCAL_QUEUE, FlavorArgs, QueuesArgs, QueueTeamArgs
 from hybridai.modules.serving import ServedModelArgs, ServingArgs
 from hybridai.modules.target import TargetArgs
 from hybridai.modules.tenancy import TenancyArgs, TenantArgs
@@ -194,6 +197,14 @@ def serving_args(spec: StackSpec, capacity: ClusterCapacity, decision_log_url: s
         gateway=spec.serving.gateway,
         monitoring_namespace=spec.monitoring.namespace,
     )
+
+
+def export_cluster(name: str, placement: str, platform: GpuPlatform, **more: Any) -> None:
+    """A cluster's stack output (`pulumi stack output <name>`): where it is, each team's namespace,
+    where training is submitted, and whatever `more` the cluster adds (its endpoint, kubeconfig)."""
+    namespaces = {team: ns.metadata.name for team, ns in platform.tenancy.namespaces.items()}
+    queues = {team: ns.metadata.name.apply(lambda n: f"{n}/{LOCAL_QUEUE}") for team, ns in platform.tenancy.namespaces.items()} if platform.queues else {}
+    pulumi.export(name, {"placement": placement, "namespaces": namespaces, **({"trainingQueues": queues} if queues else {}), **more})
 
 
 def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False) -> GpuPlatformArgs:

@@ -155,6 +155,12 @@ def prices(name: str) -> PriceList:
 
 
 @cache
+def replacement_fields() -> dict:
+    """Inputs whose change replaces a resource, by type (and for every Kubernetes object)."""
+    return _load("replacements.yaml")
+
+
+@cache
 def compliance_profiles() -> dict[str, dict]:
     """Compliance profiles a stack may select: each one's description and the policy rules it adds."""
     return _load("compliance.yaml")["profiles"]

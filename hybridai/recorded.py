@@ -72,7 +72,12 @@ class Resource:
     target: str | None = None
     aliases: list[dict[str, Any]] = field(default_factory=list)
     """Where the resource was registered before (`urn`, or `name`/`type`/`parentUrn`/`noParent` of
-    an alias spec), as the engine is told; not part of the record rules and cost read."""
+    an alias spec), as the engine is told."""
+    delete_before_replace: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    version: str | None = None
+    """Version of the provider plugin the resource is registered with (the SDK package's pin)."""
 
     def record(self) -> dict[str, Any]:
         """The resource as `resources.json`, policy rules and the cost model see it."""
@@ -88,6 +93,12 @@ class Resource:
             "inputs": self.inputs,
             "placement": self.placement,
             "target": self.target,
+            # How a change reaches it: what `pulumi up` does on replacement and which changes it ignores.
+            "delete_before_replace": self.delete_before_replace,
+            "replace_on_changes": self.replace_on_changes,
+            "ignore_changes": self.ignore_changes,
+            "aliases": self.aliases,
+            "provider_version": self.version,
         }
 
 

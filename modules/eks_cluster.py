@@ -153,6 +153,8 @@ class EksCluster(Module):
         }
 
         kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.certificate_authority.data).apply(lambda a: _kubeconfig(physical, a[0], a[1], args.region))
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        """For other stacks and operators: it names the cluster and `aws eks get-token`, holds no credential, and is kept secret anyway."""
         self.target = Target(args.prefix, args.cluster, TargetArgs(placement="cloud", kubeconfig=kubeconfig), opts=options(self, depends_on=[system, *admins, *self.addons.values()]))
         self.former_target = pulumi.create_urn(f"{args.prefix}-{args.cluster}", TARGET_TYPE, parent=former)
         """Where the cluster's Target was registered before the split (its platform's parts were under it)."""

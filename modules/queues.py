@@ -25,6 +25,7 @@ from hybridai.modules.target import Target
 
 NAMESPACE = KUEUE_NAMESPACE
 LOCAL_QUEUE = "training"
+"""The LocalQueue in every training team's namespace: jobs are submitted to it."""
 
 
 class FlavorArgs(Args):

@@ -63,6 +63,17 @@ class AwsTargetArgs(_Placed):
     """Tags on every resource (cost allocation, ownership)."""
 
 
+def replace_first(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """Every AWS resource hybrid-ai makes has a name fixed by the stack prefix or an identity AWS
+    keeps unique (a role's name, one Pod Identity association per service account, a subnet's
+    CIDR): Pulumi's default create-then-delete replacement would fail with "already exists", so a
+    replacement deletes the old one first. Protected resources are left alone: replacing what
+    holds data must fail loudly, not delete it."""
+    if not args.type_.startswith("aws:") or args.opts.protect:
+        return None
+    return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(delete_before_replace=True)))
+
+
 class Target(Module):
     """A place resources are deployed to and the provider that reaches it. Modules for it are
     parented to it and use `provider`.
@@ -76,6 +87,9 @@ class Target(Module):
 
     def __init__(self, prefix: str, name: str, args: TargetArgs | AwsTargetArgs, opts: pulumi.ResourceOptions | None = None):
         gitops = isinstance(args, TargetArgs) and args.render_to is not None
+        if isinstance(args, AwsTargetArgs):
+            # Reaches every resource under this target (transformations pass down to children).
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[replace_first]))
         renamed_from = args.renamed_from if isinstance(args, TargetArgs) else None
         if renamed_from:
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{prefix}-{renamed_from}")]))

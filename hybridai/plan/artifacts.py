@@ -33,7 +33,7 @@ _PROVIDER_ONLY = {"compat"}
 MARKER = ".hybridai-plan"
 """Written into every plan folder: the stack and the format version. Only a folder holding it is replaced."""
 MARKER_FORMAT = 1
-PLAN_FILES = frozenset({"resources.json", "cost.json", "policy.json", "policy-config.json", "summary.md", MARKER})
+PLAN_FILES = frozenset({"resources.json", "outputs.json", "cost.json", "policy.json", "policy-config.json", "summary.md", MARKER})
 """What a plan writes at the top of its folder, beside PLAN_FOLDERS."""
 PLAN_FOLDERS = frozenset({"manifests", "helm", "gitops"})
 """Folders of YAML files (one per Kubernetes object or Helm release) a plan writes."""
@@ -125,6 +125,8 @@ def render(plan: Plan, base: Path | None = None) -> Artifacts:
     recorded = records(plan)
     document = {"stack": plan.stack, "blueprint": plan.blueprint, "resources": recorded}
     files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    # What `pulumi stack output` will show, secrets redacted (the EKS kubeconfig is one).
+    files[Path("outputs.json")] = json.dumps(clean(plan.outputs), indent=2, sort_keys=True) + "\n"
     estimate_, policy = None, None
     if plan.spec is not None:
         estimate_ = estimate(recorded, plan.spec.cost, plan.capacity.cloud_training_hours)

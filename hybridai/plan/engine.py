@@ -45,6 +45,8 @@ class Plan:
     """The validated stack spec (its cost assumptions price the plan)."""
     capacity: CapacityPlan | None = None
     """The stack's capacity plan, as the program decided it."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """The stack outputs the program exports (`pulumi stack output`), secrets still marked."""
 
 
 class RecordingMonitor(MockMonitor):
@@ -57,6 +59,16 @@ class RecordingMonitor(MockMonitor):
         self._on_register = on_register
         self._lock = threading.Lock()
         self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - the gRPC method name
+        # The root stack's outputs are what `pulumi.export` publishes (`pulumi stack output`).
+        try:
+            if "::pulumi:pulumi:Stack::" in request.urn:
+                self.stack_outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        except Exception as err:  # noqa: BLE001 - never raise inside the monitor
+            self.errors.append(f"recording stack outputs: {err!r}")
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)
@@ -82,6 +94,10 @@ class RecordingMonitor(MockMonitor):
                 inputs=inputs,
                 custom=bool(request.custom),
                 aliases=[_alias(a) for a in request.aliases],
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                replace_on_changes=sorted(request.replaceOnChanges),
+                ignore_changes=sorted(request.ignoreChanges),
+                version=request.version or None,
             )
             with self._lock:
                 self.recorded.append(resource)
@@ -117,8 +133,9 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
     wire = encode_config(stack_file.config)
     with independent_environment():
         spec, capacity = prepare(stack, decode_config(wire), label)
-        resources = execute(run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=stack_file.secret_keys, on_register=on_register)
-    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity)
+        outputs: dict[str, Any] = {}
+        resources = execute(run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=stack_file.secret_keys, on_register=on_register, outputs=outputs)
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs)
 
 
 HIDDEN_ENVIRONMENT = re.compile(r"^(KUBECONFIG|KUBERNETES_.*|KUBE_.*|HELM_.*|PULUMI_.*|AWS_.*|AZURE_.*|ARM_.*|GOOGLE_.*|CLOUDSDK_.*|GCP_.*)$")
@@ -154,6 +171,17 @@ def holds_credentials(kubeconfig: Any) -> bool:
     return isinstance(kubeconfig, str) and bool(_KUBECONFIG_CREDENTIALS.search(kubeconfig))
 
 
+def _run_and_publish(program: Callable[[], object]) -> None:
+    """Run the program, then register the root stack's outputs as `pulumi up` does once the
+    program returns. Under mocks the SDK registers them when the mock stack is made, before the
+    program exports anything, so the stack is finished again here (SDK internals: Stack._finish)."""
+    program()
+    root = pulumi.runtime.settings.get_root_resource()
+    if root is not None and getattr(root, "outputs", None):
+        root._outputs_registered = False
+        root._finish()
+
+
 def execute(
     program: Callable[[], object],
     *,
@@ -161,6 +189,7 @@ def execute(
     stack: str,
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
+    outputs: dict[str, Any] | None = None,
     on_register: Callable[[str], None] | None = None,
 ) -> list[Resource]:
     """Run a Pulumi program under the recording monitor; its resources, placed, sorted by URN."""
@@ -175,10 +204,13 @@ def execute(
     loop.set_default_executor(workers)
     asyncio.set_event_loop(loop)
     try:
+        # A stack of its own: the SDK keeps the root stack resource (and the outputs exported to it)
+        # across runs in one process, and set_mocks makes a new one only when there is none.
+        pulumi.runtime.settings.set_root_resource(None)
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config(config or {}, secret_keys or [])
         # The SDK awaits what the program returns; programs and test lambdas may return a resource.
-        pulumi.runtime.test(lambda: None if program() is None else None)()
+        pulumi.runtime.test(lambda: _run_and_publish(program))()
     finally:
         workers.shutdown(wait=True)
         for thread_loop in monitor.thread_loops:
@@ -188,6 +220,8 @@ def execute(
     if monitor.errors:
         raise PlanError("the program registered resources the plan could not record:\n  " + "\n  ".join(monitor.errors))
 
+    if outputs is not None:
+        outputs.update(monitor.stack_outputs)
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
     place(resources)
     return resources

@@ -9,6 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from hybridai import catalog
 from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
 from hybridai.plan.aliases import Urns
@@ -164,12 +165,16 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
         except (KeyError, TypeError, AttributeError):
             raise BasePlanError(f"--compare {base_dir}: {base_dir / 'cost.json'} is not a plan's cost.json; pass the folder of an earlier plan") from None
     identity = _identity_changes(base_records, resources, records)
+    replacements = [r for r in (_replacement(base[urn], now[urn]) for urn in changed) if r]
     moved = identity["moved"]
     before_layouts = {(n.target, n.name): n.layouts for n in gpu_nodes(base.values())}
     repartitioned = sorted(f"{n.target}/{n.name}" for n in gpu_nodes(records) if before_layouts.get((n.target, n.name), n.layouts) != n.layouts)
     return {
         "added": sorted(now.keys() - base.keys() - set(moved.values())),
         "changed": changed,
+        # Changed resources their providers replace rather than update, with the fields that force
+        # it and whether the old one goes first (delete_before_replace: an outage while it's recreated).
+        "replacements": replacements,
         "removed": sorted(base.keys() - now.keys() - moved.keys()),
         # Pulumi moves these to their new URN (the program declares aliases): nothing is replaced.
         "moved": identity["moved_real"],
@@ -183,6 +188,30 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
         "repartitioned": repartitioned,
         "cost": delta,
     }
+
+
+def _changed_paths(before: Any, after: Any, path: str = "") -> list[str]:
+    """Dotted input paths whose values differ (a list or a value counts as one leaf)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out = []
+        for key in sorted(set(before) | set(after)):
+            out += _changed_paths(before.get(key), after.get(key), f"{path}.{key}" if path else key)
+        return out
+    return [path] if before != after else []
+
+
+def _replacement(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
+    """The fields of a change that make the provider replace the resource, or None."""
+    data = catalog.replacement_fields()
+    forcing = list(data["types"].get(after["type"], [])) + list(after.get("replace_on_changes") or [])
+    if after["type"].startswith("kubernetes:"):
+        forcing += data["kubernetes"]
+    if "*" in forcing:
+        forcing = [""]
+    fields = [p for p in _changed_paths(before.get("inputs"), after.get("inputs")) if any(p == f or p.startswith(f"{f}.") or not f for f in forcing)]
+    if not fields:
+        return None
+    return {"urn": after["urn"], "type": after["type"], "fields": fields, "delete_first": bool(after.get("delete_before_replace")), "protected": bool(after.get("protect"))}
 
 
 def _node_id(text: str) -> str:
@@ -284,4 +313,5 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
         cost=cost,
         policy=policy,
         change=change,
+        outputs=sorted(plan.outputs),
     )
