@@ -129,6 +129,36 @@ def blueprints() -> None:
 
 
 @app.command()
+def versions(
+    project_dir: ProjectDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+) -> None:
+    """List every pinned version — charts, images, Kubernetes and AWS pins, provider plugins — with
+    the file that pins it and the stacks and targets whose plans deploy it (plans every stack)."""
+    import json
+
+    from hybridai.config import StackConfigError
+    from hybridai.plan import PlanError, run_plan
+    from hybridai.versions import with_usage
+
+    project = project_dir or find_project(Path.cwd())
+    plans = []
+    for path in sorted((project / "stacks").glob("Pulumi.*.yaml")):
+        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        try:
+            plans.append(run_plan(stack, project))
+        except (StackConfigError, PlanError) as error:
+            typer.echo(f"warning: {stack} not planned, its uses aren't counted: {str(error).splitlines()[0]}", err=True)
+    table = with_usage(plans)
+    if as_json:
+        typer.echo(json.dumps([{**p.__dict__, "used_by": sorted(p.used_by)} for p in table], indent=2))
+        return
+    for p in table:
+        used = ", ".join(sorted(p.used_by)) or "unused by these stacks"
+        typer.echo(f"{p.kind:<10} {p.name:<22} {p.version:<18} {p.where:<28} {used}")
+
+
+@app.command()
 def rules() -> None:
     """List the policy rules: id, default enforcement, compliance profile, what each checks."""
     from hybridai.policy.rules import RULES
@@ -177,7 +207,7 @@ def new(
 @app.command()
 def reference(
     blueprint: Annotated[str | None, typer.Argument(help="Only this blueprint's own keys (see `hybridai blueprints`).")] = None,
-    key: Annotated[str | None, typer.Option("--key", metavar="PATH", help="Only this key and the keys under it, e.g. cloud.gpuNodeGroups.")] = None,
+    key: Annotated[str | None, typer.Option("--key", metavar="PATH", help="Only this key and the keys under it, e.g. cloud.gpuNodePools.")] = None,
     write: Annotated[bool, typer.Option("--write", help="Rewrite docs/reference.md of the project instead of printing.")] = False,
     project_dir: ProjectDir = None,
 ) -> None:
