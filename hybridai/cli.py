@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -45,6 +46,7 @@ def plan(
         bool, typer.Option("--allow-renames", help="With --compare: don't fail when protected resources get a new URN (they are still listed).")
     ] = False,
     project_dir: ProjectDir = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resource counts by placement and kind.")] = False,
 ) -> None:
     """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/,
     cost.json, policy.json and summary.md. Exit 1 when a mandatory policy rule is violated, or when
@@ -74,16 +76,28 @@ def plan(
     except PlanError as error:
         fail(str(error), code=1)
 
-    typer.echo(f"{stack} ({result.blueprint}): {len(result.resources)} resources")
-    table = Table()
-    for column in ("placement", "kind", "count"):
-        table.add_column(column, justify="right" if column == "count" else "left")
-    for (placement, kind), count in sorted(artifacts.counts(result).items()):
-        table.add_row(placement, kind, str(count))
-    out.print(table)
+    # A few plain lines, the same on a terminal and in CI logs: summary.md has the detail.
+    by_placement = Counter(placement for placement, _ in artifacts.counts(result).elements())
+    typer.echo(f"{stack} ({result.blueprint}): {len(result.resources)} resources — " + ", ".join(f"{p} {n}" for p, n in sorted(by_placement.items())))
+    if verbose:
+        table = Table()
+        for column in ("placement", "kind", "count"):
+            table.add_column(column, justify="right" if column == "count" else "left")
+        for (placement, kind), count in sorted(artifacts.counts(result).items()):
+            table.add_row(placement, kind, str(count))
+        out.print(table)
     if Path("cost.json") in files:
         typer.echo(cost_line(json.loads(files[Path("cost.json")])))
-    typer.echo(f"wrote {len(files)} files to {target}")
+    change = files.change
+    if change is not None:
+        replaced = len(change["replacements"])
+        typer.echo(
+            f"compared with {compare}: {len(change['added'])} added, {len(change['changed'])} changed ({replaced} replaced), "
+            f"{len(change['removed'])} removed, {len(change['moved'])} moved"
+        )
+    else:
+        typer.echo("no comparison (pass --compare BASE_DIR to review a change)")
+    typer.echo(f"wrote {len(files)} files to {target}; summary: {target / 'summary.md'}")
     status = 0
     if Path("policy.json") in files:
         report = json.loads(files[Path("policy.json")])
@@ -93,7 +107,6 @@ def plan(
         if report["mandatory_violations"]:
             typer.echo(f"error: {report['mandatory_violations']} mandatory policy violation(s); see {target / 'policy.json'}", err=True)
             status = 1
-    change = files.change
     if change and change["removed_protected"]:
         names = ", ".join(urn.rsplit("::", 1)[-1] for urn in change["removed_protected"])
         typer.echo(f"warning: protected resources leave the plan: {names}; `pulumi up` fails to delete them until they are unprotected (`pulumi state unprotect`), which only you may decide", err=True)

@@ -148,6 +148,7 @@ class RecordedGpuNode:
     name: str
     model: str
     gpus: int
+    pool: str
     layouts: tuple[tuple[tuple[str, int], ...], ...]
     """Each GPU's MIG layout as sorted (profile, instances) pairs; empty for a whole GPU."""
 
@@ -176,5 +177,5 @@ def gpu_nodes(records: Iterable[dict[str, Any]]) -> list[RecordedGpuNode]:
             layout = tuple(sorted((entry.get("mig-devices") or {}).items())) if entry.get("mig-enabled") else ()
             for device in devices:
                 layouts[device] = layout
-        nodes.append(RecordedGpuNode(r["target"], r["placement"], metadata["name"], labels[GPU_MODEL_LABEL], gpus, tuple(layouts)))
+        nodes.append(RecordedGpuNode(r["target"], r["placement"], metadata["name"], labels[GPU_MODEL_LABEL], gpus, labels.get(GPU_POOL_LABEL, ""), tuple(layouts)))
     return nodes

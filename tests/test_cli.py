@@ -28,8 +28,15 @@ def test_plan_writes_artifacts_and_a_summary(project: Path, tmp_path: Path) -> N
     assert (out / "resources.json").is_file()
     assert (out / "helm" / "dc1" / "gpu-operator.yaml").is_file()
     assert (out / "manifests" / "dc1" / "radiology" / "ResourceQuota-radiology-quota.yaml").is_file()
-    assert "healthcare-prod (healthcare-onprem):" in result.stdout
-    assert "onprem" in result.stdout and "NetworkPolicy" in result.stdout
+    # AND the terminal gets a few plain lines (the same in CI logs): counts by placement, cost,
+    # whether a comparison was made, and where summary.md is
+    assert result.stdout.splitlines()[0] == "healthcare-prod (healthcare-onprem): 85 resources — onprem 85"
+    assert "no comparison (pass --compare BASE_DIR to review a change)" in result.stdout
+    assert f"summary: {out / 'summary.md'}" in result.stdout
+    assert "NetworkPolicy" not in result.stdout
+    # AND --verbose adds the table by kind
+    verbose = invoke("plan", "healthcare-prod", "--out", str(tmp_path / "again"), "--project-dir", str(project), "--verbose")
+    assert "NetworkPolicy" in verbose.stdout
 
 
 def test_plan_defaults_to_build_stack(project: Path) -> None:

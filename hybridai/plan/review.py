@@ -5,16 +5,16 @@ import json
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hybridai import catalog
 from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
-from hybridai.plan.aliases import Urns
+from hybridai.plan.aliases import KEEP_IDENTITY, Urns
 from hybridai.plan.engine import Plan
-from hybridai.recorded import PROJECT_TYPE_PREFIX, TARGET_TYPE, Resource, gpu_nodes
+from hybridai.recorded import NODEPOOL_TYPE, PROJECT_TYPE_PREFIX, TARGET_TYPE, Resource, gpu_nodes
 from hybridai.policy.rules import RULES, evaluate
 from hybridai.policy.rules.evaluate import levels
 from hybridai.policy.stack import context_for, exceptions_for, overrides_for
@@ -161,11 +161,19 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
                 "after": cost["total"]["estimate"],
                 "delta": round(cost["total"]["estimate"] - before["total"]["estimate"], 2),
                 "by_placement": {p: round(cost["by_placement"].get(p, 0) - before["by_placement"].get(p, 0), 2) for p in placements},
+                "by_team": [
+                    {"team": t, "before": before["by_team"].get(t, 0.0), "after": cost["by_team"].get(t, 0.0), "delta": round(cost["by_team"].get(t, 0.0) - before["by_team"].get(t, 0.0), 2)}
+                    for t in sorted(set(before["by_team"]) | set(cost["by_team"]))
+                    if round(cost["by_team"].get(t, 0.0) - before["by_team"].get(t, 0.0), 2)
+                ],
             }
         except (KeyError, TypeError, AttributeError):
             raise BasePlanError(f"--compare {base_dir}: {base_dir / 'cost.json'} is not a plan's cost.json; pass the folder of an earlier plan") from None
     identity = _identity_changes(base_records, resources, records)
     replacements = [r for r in (_replacement(base[urn], now[urn]) for urn in changed) if r]
+    fields = {urn: _field_changes(base[urn], now[urn]) for urn in changed}
+    quotas = _before_after(_team_quotas(base.values()), _team_quotas(now.values()))
+    pools = _before_after(_pool_gpus(base.values()), _pool_gpus(now.values()))
     moved = identity["moved"]
     before_layouts = {(n.target, n.name): n.layouts for n in gpu_nodes(base.values())}
     repartitioned = sorted(f"{n.target}/{n.name}" for n in gpu_nodes(records) if before_layouts.get((n.target, n.name), n.layouts) != n.layouts)
@@ -175,6 +183,11 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
         # Changed resources their providers replace rather than update, with the fields that force
         # it and whether the old one goes first (delete_before_replace: an outage while it's recreated).
         "replacements": replacements,
+        # Per changed resource, what changed: `path: old → new` (secrets already redacted).
+        "fields": fields,
+        # GPU quota per team namespace and GPUs per pool (MIG-partitioned / whole), before → after.
+        "quotas": quotas,
+        "pools": pools,
         "removed": sorted(base.keys() - now.keys() - moved.keys()),
         # Pulumi moves these to their new URN (the program declares aliases): nothing is replaced.
         "moved": identity["moved_real"],
@@ -190,12 +203,75 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
     }
 
 
-def _changed_paths(before: Any, after: Any, path: str = "") -> list[str]:
-    """Dotted input paths whose values differ (a list or a value counts as one leaf)."""
+ABBREVIATE = 80
+"""Characters of a value shown in a change; longer ones are cut (the manifests hold them whole)."""
+
+
+def _short(value: Any) -> str:
+    text = "—" if value is None else json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= ABBREVIATE else text[: ABBREVIATE - 1] + "…"
+
+
+def _field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, str]]:
+    """The inputs and options that differ, each `path: old → new` (values abbreviated)."""
+    out = []
+    for path in _changed_paths(before.get("inputs"), after.get("inputs")):
+        out.append({"path": ".".join(path), "old": _short(_at(before.get("inputs"), path)), "new": _short(_at(after.get("inputs"), path))})
+    for option in ("protect", "retain_on_delete", "provider", "parent", "placement", "delete_before_replace"):
+        if before.get(option) != after.get(option):
+            out.append({"path": f"({option})", "old": _short(before.get(option)), "new": _short(after.get(option))})
+    return out
+
+
+def _at(value: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _team_quotas(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """`target/namespace` → GPU resource → units its ResourceQuota allows."""
+    out: dict[str, dict[str, float]] = {}
+    for r in records:
+        if r["type"] == "kubernetes:core/v1:ResourceQuota":
+            hard = ((r["inputs"].get("spec") or {}).get("hard") or {})
+            gpus = {k.removeprefix("requests."): float(v) for k, v in hard.items() if k.startswith("requests.nvidia.com/")}
+            out[f"{r['target']}/{r['inputs']['metadata']['namespace']}"] = gpus
+    return out
+
+
+def _pool_gpus(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """`target/pool` → GPUs partitioned with MIG and whole, from the recorded GPU nodes; and each
+    Karpenter NodePool's GPU limit."""
+    out: dict[str, dict[str, float]] = defaultdict(lambda: {"mig": 0.0, "whole": 0.0})
+    for node in gpu_nodes(records):
+        slot = out[f"{node.target}/{node.pool}"]
+        slot["mig"] += sum(1 for layout in node.layouts if layout)
+        slot["whole"] += sum(1 for layout in node.layouts if not layout)
+    for r in records:
+        if r["type"] == NODEPOOL_TYPE:
+            out[f"{r['target']}/{r['inputs']['metadata']['name']}"] = {"limit": float(r["inputs"]["spec"]["limits"]["nvidia.com/gpu"])}
+    return dict(out)
+
+
+def _before_after(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """Rows whose numbers moved: name, resource, before, after, delta."""
+    rows = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name, {}), after.get(name, {})
+        for key in sorted(set(old) | set(new)):
+            a, b = old.get(key, 0.0), new.get(key, 0.0)
+            if a != b:
+                rows.append({"name": name, "resource": key, "before": a, "after": b, "delta": b - a})
+    return rows
+
+
+def _changed_paths(before: Any, after: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Input paths (key tuples: keys may hold dots) whose values differ; a list or a value counts as one leaf."""
     if isinstance(before, dict) and isinstance(after, dict):
         out = []
         for key in sorted(set(before) | set(after)):
-            out += _changed_paths(before.get(key), after.get(key), f"{path}.{key}" if path else key)
+            out += _changed_paths(before.get(key), after.get(key), (*path, key))
         return out
     return [path] if before != after else []
 
@@ -208,7 +284,8 @@ def _replacement(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
         forcing += data["kubernetes"]
     if "*" in forcing:
         forcing = [""]
-    fields = [p for p in _changed_paths(before.get("inputs"), after.get("inputs")) if any(p == f or p.startswith(f"{f}.") or not f for f in forcing)]
+    changed = [".".join(p) for p in _changed_paths(before.get("inputs"), after.get("inputs"))]
+    fields = [p for p in changed if any(p == f or p.startswith(f"{f}.") or not f for f in forcing)]
     if not fields:
         return None
     return {"urn": after["urn"], "type": after["type"], "fields": fields, "delete_first": bool(after.get("delete_before_replace")), "protected": bool(after.get("protect"))}
@@ -314,4 +391,17 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
         policy=policy,
         change=change,
         outputs=sorted(plan.outputs),
+        by_placement=sorted(Counter(r["placement"] for r in records).items()),
+        budget=budget_check(plan.spec, cost),
+        keep_identity=KEEP_IDENTITY,
     )
+
+
+def budget_check(spec: StackSpec | None, cost: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The cloud estimate against the stack's AWS budget, where it has one."""
+    pool = spec.burst_pool() if spec is not None else None
+    if pool is None or not cost:
+        return None
+    cloud = cost["by_placement"].get("cloud", 0.0)
+    limit = pool.budget.monthly_limit_usd
+    return {"cloud": cloud, "limit": limit, "percent": round(100 * cloud / limit), "over": cloud > limit}
