@@ -171,6 +171,19 @@ def versions(
         typer.echo(f"{p.kind:<10} {p.name:<22} {p.version:<18} {p.where:<28} {used}")
 
 
+@app.command("comment")
+def pr_comment(
+    folders: Annotated[list[Path], typer.Argument(help="Plan folders (build/<STACK>), in the order to show them.")],
+    artifacts_url: Annotated[str | None, typer.Option("--artifacts-url", help="Where the full summaries are (the CI run's artifacts).")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Most characters of the comment (GitHub refuses more than 65,536).")] = 65_536,
+) -> None:
+    """Print one pull-request comment for several stacks' plans, within the size limit: whole
+    summaries while they fit, then each stack's verdict, warnings and cost with a pointer."""
+    from hybridai.plan.comment import from_folders
+
+    typer.echo(from_folders(folders, artifacts_url, limit), nl=False)
+
+
 @app.command()
 def rules() -> None:
     """List the policy rules: id, default enforcement, compliance profile, what each checks."""
