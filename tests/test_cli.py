@@ -168,12 +168,12 @@ def test_summary_diagram_shows_every_cluster_under_its_placement(stack: str) -> 
     mermaid = summary.split("```mermaid\n", 1)[1].split("```", 1)[0]
     targets = {r.inputs["target"]: r.inputs["placement"] for r in plan.resources if r.type == "hybrid-ai:target:Target"}
     for target, placement in targets.items():
-        assert f'["{target} (' in mermaid, target
+        assert f't_{target}["{target}' in mermaid, target
     for placement in set(targets.values()):
         assert f'["{placement}"]' in mermaid
-    assert mermaid.count("subgraph") == mermaid.count("end")
+    assert mermaid.count("subgraph") == mermaid.count("  end")
     if stack == "finance-prod":
-        assert "fin_prod_aws_EksCluster -->|creates| fin_prod_training" in mermaid
+        assert "t_aws -->|creates| t_training" in mermaid
 
 
 def test_summary_shows_what_the_planner_made_of_the_cluster_for_review() -> None:

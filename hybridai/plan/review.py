@@ -14,7 +14,7 @@ from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
 from hybridai.plan.aliases import KEEP_IDENTITY, Urns
 from hybridai.plan.engine import Plan
-from hybridai.recorded import NODEPOOL_TYPE, PROJECT_TYPE_PREFIX, TARGET_TYPE, Resource, gpu_nodes
+from hybridai.recorded import NODEPOOL_TYPE, TARGET_TYPE, Resource, gpu_nodes
 from hybridai.policy.rules import RULES, evaluate
 from hybridai.policy.rules.evaluate import levels
 from hybridai.policy.stack import context_for, exceptions_for, overrides_for
@@ -295,55 +295,83 @@ def _node_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
-def diagram(records: list[dict[str, Any]]) -> list[str]:
-    """Mermaid flowchart: placements → targets (clusters, cloud accounts) → components; edge sites grouped."""
-    by_urn = {r["urn"]: r for r in records}
-    targets = [r for r in records if r["type"] == TARGET_TYPE]
-    components: dict[str, Counter] = defaultdict(Counter)
+def _cluster_label(target: str, records: list[dict[str, Any]]) -> str:
+    """A cluster's GPUs, serving and training in a line or two: what a reviewer looks for."""
+    parts = []
+    pools: dict[str, list] = defaultdict(list)
+    for node in gpu_nodes(r for r in records if r.get("target") == target):
+        pools[(node.pool, node.model)].append(node)
+    for (pool, model), nodes in sorted(pools.items()):
+        gpus = sum(n.gpus for n in nodes)
+        mig = sum(1 for n in nodes for layout in n.layouts if layout)
+        parts.append(f"{gpus} × {model.split('-')[0]}" + (f" ({mig} MIG)" if mig else ""))
     for r in records:
-        if r["type"].startswith(PROJECT_TYPE_PREFIX) and r["type"] != TARGET_TYPE:
-            # the nearest enclosing Target of the component
-            parent = by_urn.get(r.get("parent") or "")
-            while parent is not None and parent["type"] != TARGET_TYPE:
-                parent = by_urn.get(parent.get("parent") or "")
-            if parent is not None:
-                components[parent["urn"]][r["type"].rsplit(":", 1)[-1]] += 1
-    placements: dict[str, list[dict]] = defaultdict(list)
-    for t in targets:
-        placements[t["inputs"]["placement"]].append(t)
+        if r.get("target") == target and r["type"] == NODEPOOL_TYPE:
+            spec = r["inputs"]["spec"]
+            model = spec["template"]["metadata"]["labels"].get("hybrid-ai.io/gpu-model", "GPU").split("-")[0]
+            parts.append(f"0–{spec['limits']['nvidia.com/gpu']} × {model} on demand")
+    kinds = Counter(r["inputs"].get("kind") for r in records if r.get("target") == target and r["type"].startswith("kubernetes:"))
+    served = kinds["InferenceService"] + sum(1 for r in records if r.get("target") == target and r["inputs"].get("kind") == "Deployment" and "triton" in str((r["inputs"].get("metadata") or {}).get("name", "")))
+    if served:
+        parts.append(f"serves {served} model{'s' if served != 1 else ''}")
+    if kinds["ClusterQueue"]:
+        parts.append(f"{kinds['ClusterQueue']} training queue{'s' if kinds['ClusterQueue'] != 1 else ''}")
+    return target + (": " + ", ".join(parts) if parts else "")
+
+
+def diagram(records: list[dict[str, Any]], overflow: dict[str, Any] | None = None) -> list[str]:
+    """Mermaid flowchart of the platform: each cluster under its placement with its GPUs, serving
+    and training; edge sites of the same shape collapsed into one node with a count; and the flows
+    the stack has — training overflow to the cloud pool, metrics from sites to the hub, GitOps pulls,
+    the audit trail to its locked bucket, the cloud account creating its EKS cluster."""
+    targets = [r for r in records if r["type"] == TARGET_TYPE]
+    by_target = {t["inputs"]["target"]: t for t in targets}
+    node = lambda name: _node_id(f"t_{name}")  # noqa: E731
     lines = ["flowchart LR"]
-
-    def target_block(t: dict, indent: str) -> None:
-        tid = _node_id(t["urn"].rsplit("::", 1)[-1])
-        counts = sum(1 for r in records if r.get("target") == t["inputs"]["target"] and r["type"] != TARGET_TYPE)
-        lines.append(f'{indent}subgraph {tid}["{t["inputs"]["target"]} ({counts} resources)"]')
-        for component, n in sorted(components[t["urn"]].items()):
-            label = component if n == 1 else f"{component} ×{n}"
-            lines.append(f'{indent}  {tid}_{_node_id(component)}["{label}"]')
-        lines.append(f"{indent}end")
-
-    for placement in sorted(p for p in placements if not p.startswith("edge:")):
-        lines.append(f'  subgraph {_node_id("placement_" + placement)}["{placement}"]')
-        for t in sorted(placements[placement], key=lambda t: t["inputs"]["target"]):
-            target_block(t, "    ")
-        lines.append("  end")
-    edges = sorted(p for p in placements if p.startswith("edge:"))
-    if edges:
-        lines.append('  subgraph placement_edge["edge sites"]')
-        for placement in edges:
-            for t in placements[placement]:
-                target_block(t, "    ")
-        lines.append("  end")
-    # A cluster created by a component of another target (EKS by the training pool): an arrow.
+    # Edge sites of one shape (GPUs, serving, delivery) are one node: a fleet reads at a glance.
+    fleets: dict[tuple, list[str]] = defaultdict(list)
     for t in targets:
-        owner = by_urn.get(t.get("parent") or "")
-        if owner is not None and owner["type"].startswith(PROJECT_TYPE_PREFIX) and owner["type"] != TARGET_TYPE:
-            host = by_urn.get(owner.get("parent") or "")
-            while host is not None and host["type"] != TARGET_TYPE:
-                host = by_urn.get(host.get("parent") or "")
-            if host is not None:
-                source = f'{_node_id(host["urn"].rsplit("::", 1)[-1])}_{_node_id(owner["type"].rsplit(":", 1)[-1])}'
-                lines.append(f'  {source} -->|creates| {_node_id(t["urn"].rsplit("::", 1)[-1])}')
+        placement = t["inputs"]["placement"]
+        if placement.startswith("edge:") and not t["inputs"]["target"].endswith("-bootstrap"):
+            label = _cluster_label(t["inputs"]["target"], records).split(": ", 1)
+            fleets[(label[1] if len(label) > 1 else "", t["inputs"].get("delivery"))].append(t["inputs"]["target"])
+    for placement in sorted({t["inputs"]["placement"] for t in targets if not t["inputs"]["placement"].startswith("edge:")}):
+        lines.append(f'  subgraph {_node_id("placement_" + placement)}["{placement}"]')
+        for t in sorted((t for t in targets if t["inputs"]["placement"] == placement), key=lambda t: t["inputs"]["target"]):
+            lines.append(f'    {node(t["inputs"]["target"])}["{_cluster_label(t["inputs"]["target"], records)}"]')
+        lines.append("  end")
+    site_nodes: dict[str, str] = {}
+    if fleets:
+        lines.append('  subgraph placement_edge["edge sites"]')
+        for (shape, delivery), sites in sorted(fleets.items()):
+            name = sites[0] if len(sites) == 1 else f"{sites[0]} … ×{len(sites)}"
+            fleet = node("fleet_" + sites[0])
+            lines.append(f'    {fleet}["{name}: {shape}{" (GitOps)" if delivery == "gitops" else ""}"]')
+            for site in sites:
+                site_nodes[site] = fleet
+        lines.append("  end")
+    # Flows.
+    onprem = [t["inputs"]["target"] for t in targets if t["inputs"]["placement"] == "onprem"]
+    clouds = [name for name, t in by_target.items() if t["inputs"]["placement"] == "cloud" and any(r["type"] == NODEPOOL_TYPE and r.get("target") == name for r in records)]
+    if overflow and onprem and clouds:
+        gpus, hours = sum(overflow["gpus"].values()), sum(overflow["hours"].values())
+        lines.append(f'  {node(onprem[0])} -->|"training overflow: {gpus} GPUs, {hours:,.0f} GPU-h/week"| {node(clouds[0])}')
+    for fleet in sorted(set(site_nodes.values())):
+        if onprem:
+            lines.append(f'  {fleet} -.->|metrics| {node(onprem[0])}')
+    if any(t["inputs"].get("delivery") == "gitops" for t in targets):
+        lines.append('  git[("GitOps repository")]')
+        for fleet in sorted({site_nodes[n] for n, t in by_target.items() if t["inputs"].get("delivery") == "gitops" and n in site_nodes}):
+            lines.append(f"  git -->|pull| {fleet}")
+    if any(r["type"] == "aws:cloudtrail/trail:Trail" for r in records):
+        lines.append('  audit[("audit bucket, object-locked")]')
+        accounts = [name for name, t in by_target.items() if t["inputs"]["placement"] == "cloud" and name not in clouds]
+        for account in accounts[:1]:
+            lines.append(f"  {node(account)} -->|CloudTrail| audit")
+    for name in clouds:
+        accounts = [a for a, t in by_target.items() if t["inputs"]["placement"] == "cloud" and a not in clouds]
+        if accounts:
+            lines.append(f"  {node(accounts[0])} -->|creates| {node(name)}")
     return lines
 
 
@@ -384,7 +412,7 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
         plan=plan,
         spec=plan.spec,
         capacity=capacity_table(plan.spec, plan.capacity) if plan.spec is not None else None,
-        diagram=diagram(records),
+        diagram=diagram(records, {"gpus": plan.capacity.onprem.overflow, "hours": plan.capacity.onprem.overflow_hours} if plan.capacity else None),
         counts=sorted(counts.items()),
         total=len(records),
         cost=cost,
