@@ -135,10 +135,20 @@ def aws() -> AwsCatalog:
     return AwsCatalog.model_validate(_load("aws.yaml"))
 
 
+class Commitments(_Data):
+    """Savings-plan (or reserved) rates of a price list: the share off on-demand by term (`1y`, `3y`),
+    with their own source and date."""
+
+    source: str
+    date: str
+    discount: dict[str, float]
+
+
 class PriceList(_Data):
     source: str
     date: str
     spot_discount: float = 0.0
+    commitments: Commitments | None = None
     items: dict[str, float]
 
     def with_overrides(self, overrides: dict[str, float]) -> PriceList:

@@ -56,6 +56,24 @@ class CostSettings(Model):
         description="Prices replacing the data files', by price list (`aws:<region>` or `onprem`) then item, "
         "for example `{aws:eu-central-1: {p4de.24xlarge: 30.5}, onprem: {A100-80GB: 14000}}`.",
     )
+    commitment: Literal["none", "1y", "3y"] = Field(
+        default="none",
+        description="Savings-plan term the cloud burst GPU-hours are bought under: `1y` or `3y` prices them at the price list's "
+        "commitment discount off on-demand (assumed fully used; a savings plan covers no spot), `none` at spot or on-demand.",
+    )
+    cloud_comparison_region: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$",
+        examples=["us-east-1"],
+        description="AWS region whose prices the on-prem pools' break-even is computed against; default: the stack's cloud region, "
+        "else the first region of its jurisdiction with a price list, else us-east-1.",
+    )
+    showback_rate_usd_per_gpu_hour: float | None = Field(
+        default=None,
+        gt=0,
+        description="Internal GPU-hour rate of the showback table in `cost.json` and summary.md; default: the amortized cost of an "
+        "on-prem GPU-hour (the on-prem GPUs' monthly cost ÷ their hours).",
+    )
 
 
 class ServingSettings(Model):

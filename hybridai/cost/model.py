@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from hybridai import catalog
 from hybridai.config.operations import CostSettings
 from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
 from hybridai.recorded import NODE_ROLE_LABEL, NODEPOOL_TYPE, ROLE_GPU_TRAINING, TEAM_LABEL, TIER_LABEL, eks_cluster_target, gpu_nodes
+
+if TYPE_CHECKING:
+    from hybridai.capacity import CapacityPlan
+    from hybridai.config.spec import StackSpec
 
 PLATFORM = "platform"
 UNALLOCATED = "unallocated"
@@ -47,6 +51,8 @@ class _Prices:
     settings: CostSettings
     used: dict[str, catalog.PriceList] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)
+    committed: set[str] = field(default_factory=set)
+    """Price lists whose commitment (savings-plan) rates priced something."""
 
     def list(self, name: str) -> catalog.PriceList | None:
         if name not in self.used:
@@ -72,24 +78,61 @@ def _times(a: float | None, b: float) -> float | None:
     return None if a is None else a * b
 
 
-def estimate(resources: Iterable[dict[str, Any]], settings: CostSettings, cloud_gpu_hours_per_week: dict[str, float] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BurstRate:
+    """What a GPU-hour of one cloud burst NodePool costs in the estimate."""
+
+    pool: str
+    target: str
+    price_list: str
+    instance: str
+    gpu_model: str
+    share: float
+    """The pool's share of the burst's GPU-hours: its GPU limit ÷ all burst pools' limits."""
+    on_demand: float | None
+    """USD per GPU-hour on-demand (the instance price ÷ its GPUs)."""
+    rate: float | None
+    """USD per GPU-hour as the estimate prices it: spot, on-demand or the commitment rate."""
+    pricing: str
+    """`spot`, `on-demand`, `1y commitment` or `3y commitment`."""
+
+
+def estimate(
+    resources: Iterable[dict[str, Any]],
+    settings: CostSettings,
+    cloud_gpu_hours_per_week: dict[str, float] | None = None,
+    *,
+    capacity: CapacityPlan | None = None,
+    spec: StackSpec | None = None,
+) -> dict[str, Any]:
     """The monthly estimate of recorded resources. `cloud_gpu_hours_per_week`: team → GPU-hours the
     training catalog sends to the burst pool each week; without it (no catalog), bursts are assumed
-    to run `trainingGpusPerRun` GPUs for `trainingHoursPerWeek`, split by the teams' GPU quotas."""
+    to run `trainingGpusPerRun` GPUs for `trainingHoursPerWeek`, split by the teams' GPU quotas.
+
+    With the plan's `capacity` and `spec`, the estimate also holds the economics of the plan
+    (hybridai/cost/economics.py): `per_model`, `utilization` and `break_even`; `showback` is always
+    there (it needs only the line items)."""
+    from hybridai.cost import economics  # it builds on this module's line items and burst rates
+
     resources = list(resources)
     prices = _Prices(settings)
     region_of = {r["urn"]: r["inputs"].get("region") for r in resources if r["type"] == "pulumi:providers:aws"}
     items: list[LineItem] = []
-    items += _cloud(resources, region_of, settings, prices, cloud_gpu_hours_per_week)
+    burst: list[BurstRate] = []
+    items += _cloud(resources, region_of, settings, prices, cloud_gpu_hours_per_week, burst)
     items += _onprem(resources, settings, prices)
-    return _summarize(items, settings, prices)
+    summary = _summarize(items, settings, prices)
+    if capacity is not None and spec is not None:
+        summary.update(economics.of_plan(resources, settings, items, burst, capacity, spec))
+    summary["showback"] = economics.showback(items, resources, settings)
+    return summary
 
 
 def _aws_list(resource: dict, region_of: dict) -> str:
     return f"aws:{region_of.get(resource['provider'], 'unknown')}"
 
 
-def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, prices: _Prices, catalog_hours: dict[str, float] | None) -> list[LineItem]:
+def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, prices: _Prices, catalog_hours: dict[str, float] | None, burst: list[BurstRate]) -> list[LineItem]:
     items: list[LineItem] = []
     of = lambda t: [r for r in resources if r["type"] == t]  # noqa: E731
     quotas = _gpu_quotas(resources)
@@ -135,6 +178,18 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
         gpu_hour = _times(hourly, 1 / per_instance)
         spot = "spot" in requirements.get("karpenter.sh/capacity-type", [])
         discount = prices.list(price_list).spot_discount if spot and prices.list(price_list) else 0.0
+        pricing = f", spot at {discount:.0%} off on-demand" if spot else ", on-demand"
+        if settings.commitment != "none":
+            # A savings plan covers on-demand capacity only: under one, the burst runs on-demand at the
+            # committed rate, and the estimate assumes the commitment is used in full.
+            discount, pricing = _commitment_discount(price_list, settings.commitment, prices), ""
+            if discount is not None:
+                pricing = f", {settings.commitment} savings plan at {discount:.0%} off on-demand (commitment assumed fully used; it covers no spot)"
+        rate = None if discount is None else _times(gpu_hour, 1 - discount)
+        burst.append(
+            BurstRate(name, pool["target"], price_list, instance, catalog.aws().gpu_instances[instance].gpu, limit_of(pool) / pool_gpus if pool_gpus else 0.0, gpu_hour, rate,
+                      f"{settings.commitment} commitment" if settings.commitment != "none" else ("spot" if spot else "on-demand"))
+        )
         for team, share in shares.items():
             hours = weekly_hours * settings.weeks_per_month * share
             on_demand = _times(gpu_hour, hours)
@@ -146,11 +201,9 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
                     team,
                     hours,
                     "GPU-hours",
-                    _times(gpu_hour, 1 - discount),
-                    _times(on_demand, 1 - discount),
-                    basis
-                    + (f", spot at {discount:.0%} off on-demand" if spot else ", on-demand")
-                    + (f", {share:.0%} {share_of}" if share < 1 else ""),
+                    rate,
+                    _times(rate, hours),
+                    basis + pricing + (f", {share:.0%} {share_of}" if share < 1 else ""),
                     monthly_at_on_demand=on_demand,
                 )
             )
@@ -173,6 +226,17 @@ def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, price
         gb = settings.egress_gb_per_month
         items.append(LineItem("egress", "cloud", "aws", PLATFORM, gb, "GB", price, _times(price, gb), f"{gb:g} GB/month to the internet assumed"))
     return items
+
+
+def _commitment_discount(price_list: str, term: str, prices: _Prices) -> float | None:
+    """The share off on-demand of a `term` commitment in a price list, or None (listed as unpriced)."""
+    listed = prices.list(price_list)
+    discount = listed.commitments.discount.get(term) if listed is not None and listed.commitments is not None else None
+    if discount is None:
+        prices.missing.add(f"{price_list}:commitment_{term}")
+    else:
+        prices.committed.add(price_list)
+    return discount
 
 
 def _cluster_of(target: str, resources: list[dict]) -> dict | None:
@@ -239,14 +303,19 @@ def _advertised(node: _GpuNode, strategy: str) -> dict[str, tuple[float, float]]
     return {f"nvidia.com/mig-{p}": (node.gpus * n, node.gpus * compute[p] / used) for p, n in node.layout.items()}
 
 
-def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> list[LineItem]:
-    """On-prem GPUs cost their amortized purchase, power and operations every month, used or not;
-    each team carries the share its quota reserves, and what no quota covers is `unallocated`."""
-    strategies = {
+def mig_strategies(resources: list[dict]) -> dict[str, str]:
+    """target → the MIG strategy its GPU Operator runs (`none`, `single` or `mixed`)."""
+    return {
         r["target"]: ((r["inputs"].get("values") or {}).get("mig") or {}).get("strategy", "none")
         for r in resources
         if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"].get("chart") == "gpu-operator"
     }
+
+
+def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> list[LineItem]:
+    """On-prem GPUs cost their amortized purchase, power and operations every month, used or not;
+    each team carries the share its quota reserves, and what no quota covers is `unallocated`."""
+    strategies = mig_strategies(resources)
 
     def per_gpu(model: str) -> float | None:
         monthly = gpu_month_usd(model, settings)
@@ -327,5 +396,13 @@ def _summarize(items: list[LineItem], settings: CostSettings, prices: _Prices) -
             **settings.model_dump(exclude={"monthly_ceiling_usd", "price_overrides"}),
             "spot_discount": {name: p.spot_discount for name, p in sorted(prices.used.items()) if name.startswith("aws:")},
         },
-        "prices": {name: {"source": p.source, "date": p.date, "overrides": settings.price_overrides.get(name, {})} for name, p in sorted(prices.used.items())},
+        "prices": {name: _source(name, p, settings, prices) for name, p in sorted(prices.used.items())},
     }
+
+
+def _source(name: str, listed: catalog.PriceList, settings: CostSettings, prices: _Prices) -> dict[str, Any]:
+    """Where a price list's figures come from; its commitment rates' source too where they priced something."""
+    out: dict[str, Any] = {"source": listed.source, "date": listed.date, "overrides": settings.price_overrides.get(name, {})}
+    if name in prices.committed and listed.commitments is not None:
+        out["commitments"] = {"term": settings.commitment, "discount": listed.commitments.discount[settings.commitment], "source": listed.commitments.source, "date": listed.commitments.date}
+    return out

@@ -129,7 +129,7 @@ def render(plan: Plan, base: Path | None = None) -> Artifacts:
     files[Path("outputs.json")] = json.dumps(clean(plan.outputs), indent=2, sort_keys=True) + "\n"
     estimate_, policy = None, None
     if plan.spec is not None:
-        estimate_ = estimate(recorded, plan.spec.cost, plan.capacity.cloud_training_hours)
+        estimate_ = estimate(recorded, plan.spec.cost, plan.capacity.cloud_training_hours, capacity=plan.capacity, spec=plan.spec)
         policy = review.policy_report(plan, recorded, estimate_)
         files[Path("cost.json")] = json.dumps(estimate_, indent=2) + "\n"
         files[Path("policy.json")] = json.dumps(policy, indent=2) + "\n"
