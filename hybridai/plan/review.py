@@ -142,6 +142,12 @@ def _identity_changes(base: list[dict[str, Any]], resources: list[Resource], rec
     return {"moved": moved, "moved_real": [{"from": old_real[b], "to": new_real[n]} for b, n in sorted(moved.items())], "renamed": renamed, "removed_protected": removed_protected}
 
 
+def _monthly_by_model(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Monthly cost per model, kind and cluster ("fraud-score (serving, dc1)"): a name can be both
+    served and trained, or served at several sites."""
+    return {f"{r['name']} ({r['kind']}, {r['cluster']})": r["monthly"] for r in rows}
+
+
 def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict[str, Any] | None, base_dir: Path) -> dict[str, Any]:
     """Resources added, changed (inputs or options differ), moved (by aliases) and removed against
     a base plan; protected resources renamed or removed; cost delta. Raises BasePlanError when
@@ -156,6 +162,9 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
         before = _read_base(base_dir, "cost.json")
         try:
             placements = sorted(set(before["by_placement"]) | set(cost["by_placement"]))
+            # Plans written before per-model cost existed have no per_model: every model counts as new.
+            models_before = _monthly_by_model(before.get("per_model", []))
+            models_now = _monthly_by_model(cost.get("per_model", []))
             delta = {
                 "before": before["total"]["estimate"],
                 "after": cost["total"]["estimate"],
@@ -165,6 +174,11 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
                     {"team": t, "before": before["by_team"].get(t, 0.0), "after": cost["by_team"].get(t, 0.0), "delta": round(cost["by_team"].get(t, 0.0) - before["by_team"].get(t, 0.0), 2)}
                     for t in sorted(set(before["by_team"]) | set(cost["by_team"]))
                     if round(cost["by_team"].get(t, 0.0) - before["by_team"].get(t, 0.0), 2)
+                ],
+                "by_model": [
+                    {"model": m, "before": models_before.get(m, 0.0), "after": models_now.get(m, 0.0), "delta": round(models_now.get(m, 0.0) - models_before.get(m, 0.0), 2)}
+                    for m in sorted(models_before.keys() | models_now.keys())
+                    if round(models_now.get(m, 0.0) - models_before.get(m, 0.0), 2)
                 ],
             }
         except (KeyError, TypeError, AttributeError):

@@ -68,3 +68,23 @@ def test_the_resource_table_is_folded_and_the_summary_stays_short() -> None:
     summary = files[Path("summary.md")]
     assert "<details><summary>Resources (" in summary
     assert len(summary.encode()) < 20000
+
+
+def test_a_longer_training_job_shows_its_models_cost_before_and_after(project: Path, tmp_path: Path) -> None:
+    # GIVEN finance-prod planned as it is
+    base = tmp_path / "base"
+    write(run_plan("finance-prod", project), base, project=project)
+
+    # WHEN credit-retrain trains a quarter longer each week (384 → 480 GPU-hours)
+    def longer(config: dict) -> None:
+        [job] = [j for j in config["hybrid-ai:training"] if j["name"] == "credit-retrain"]
+        job["gpuHoursPerWeek"] = 480
+
+    edit(project, "finance-prod", longer)
+    files = render(run_plan("finance-prod", project), base)
+    change, summary = files.change, files[Path("summary.md")]
+    # THEN only that job's cost moves, by a quarter, and the summary shows it before → after
+    [row] = change["cost"]["by_model"]
+    assert row["model"] == "credit-retrain (training, training)"
+    assert round(row["after"] / row["before"], 2) == 1.25
+    assert f"| credit-retrain (training, training) | {row['before']:,.0f} → {row['after']:,.0f} (+{row['delta']:,.0f}) |" in summary
