@@ -6,6 +6,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -333,10 +334,29 @@ def _cluster_label(target: str, records: list[dict[str, Any]]) -> str:
     return target + (": " + ", ".join(parts) if parts else "")
 
 
+def _model_stores(records: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Where served models come from, per store, and the clusters that pull them: an
+    InferenceService's storageUri bucket, or an edge site's model-sync source (rclone remote)."""
+    stores: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        inputs = r.get("inputs") or {}
+        if inputs.get("kind") == "InferenceService":
+            uri = urlsplit(str(((inputs.get("spec") or {}).get("predictor") or {}).get("model", {}).get("storageUri", "")))
+            if uri.scheme:
+                stores[f"{uri.scheme}://{uri.netloc}"].add(r["target"])
+        elif inputs.get("kind") == "CronJob" and (inputs.get("metadata") or {}).get("name") == "model-sync":
+            for container in inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]:
+                for env in container.get("env", []):
+                    if env.get("name") == "MODEL_SOURCE" and ":" in str(env.get("value")):
+                        stores[f'{str(env["value"]).split(":", 1)[0]}: model store'].add(r["target"])
+    return stores
+
+
 def diagram(records: list[dict[str, Any]], overflow: dict[str, Any] | None = None) -> list[str]:
     """Mermaid flowchart of the platform: each cluster under its placement with its GPUs, serving
     and training; edge sites of the same shape collapsed into one node with a count; and the flows
-    the stack has — training overflow to the cloud pool, metrics from sites to the hub, GitOps pulls,
+    the stack has — training overflow to the cloud pool, models from their stores into serving,
+    metrics from sites to the hub, GitOps pulls,
     the audit trail to its locked bucket, the cloud account creating its EKS cluster."""
     targets = [r for r in records if r["type"] == TARGET_TYPE]
     by_target = {t["inputs"]["target"]: t for t in targets}
@@ -373,6 +393,11 @@ def diagram(records: list[dict[str, Any]], overflow: dict[str, Any] | None = Non
     for fleet in sorted(set(site_nodes.values())):
         if onprem:
             lines.append(f'  {fleet} -.->|metrics| {node(onprem[0])}')
+    for store, served in sorted(_model_stores(records).items()):
+        store_node = _node_id("store_" + store)
+        lines.append(f'  {store_node}[("{store}")]')
+        for target in sorted({site_nodes.get(t, node(t)) for t in served}):
+            lines.append(f"  {store_node} -->|models| {target}")
     if any(t["inputs"].get("delivery") == "gitops" for t in targets):
         lines.append('  git[("GitOps repository")]')
         for fleet in sorted({site_nodes[n] for n, t in by_target.items() if t["inputs"].get("delivery") == "gitops" and n in site_nodes}):
