@@ -22,7 +22,7 @@ def mermaid_of(stack: str) -> str:
 
 
 def renderer() -> tuple[str, Path]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     missing = [what for what, ok in (("chromium (Debian package `chromium`)", browser), (f"Mermaid 11 at {MERMAID_JS} (`npm pack mermaid@11`)", MERMAID_JS.is_file())) if not ok]
     if missing:
         reason = f"{' and '.join(missing)} not installed; .ci/run installs them"

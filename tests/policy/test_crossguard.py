@@ -61,7 +61,8 @@ def test_pack_entry_point_only_builds_the_pack() -> None:
     assert calls.count("PolicyPack") == 1
     project = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
     assert project["runtime"]["name"] == "python"
-    assert "-e .." in (ROOT / "policy" / "requirements.txt").read_text()
+    # The pack installs this project from the wheel beside it (policy/wheels), by path, not an index.
+    assert "./wheels/hybrid_ai-" in (ROOT / "policy" / "requirements.txt").read_text()
 
 
 def test_policy_config_for_pulumi_preview_carries_levels_and_context() -> None:
