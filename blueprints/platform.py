@@ -201,10 +201,12 @@ def serving_args(spec: StackSpec, capacity: ClusterCapacity, decision_log_url: s
 
 def export_cluster(name: str, placement: str, platform: GpuPlatform, **more: Any) -> None:
     """A cluster's stack output (`pulumi stack output <name>`): where it is, each team's namespace,
-    where training is submitted, and whatever `more` the cluster adds (its endpoint, kubeconfig)."""
+    where training is submitted, its Prometheus and Grafana (in-cluster URLs), and whatever `more`
+    the cluster adds (its endpoint, kubeconfig)."""
     namespaces = {team: ns.metadata.name for team, ns in platform.tenancy.namespaces.items()}
     queues = {team: ns.metadata.name.apply(lambda n: f"{n}/{LOCAL_QUEUE}") for team, ns in platform.tenancy.namespaces.items()} if platform.queues else {}
-    pulumi.export(name, {"placement": placement, "namespaces": namespaces, **({"trainingQueues": queues} if queues else {}), **more})
+    monitoring = {"prometheus": platform.monitoring.prometheus_url, **({"grafana": platform.monitoring.grafana_url} if platform.monitoring.grafana_url else {})}
+    pulumi.export(name, {"placement": placement, "namespaces": namespaces, **({"trainingQueues": queues} if queues else {}), "monitoring": monitoring, **more})
 
 
 def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False) -> GpuPlatformArgs:

@@ -15,6 +15,9 @@ from hybridai.modules.target import Target
 
 PROMETHEUS_SERVICE = "kps-prometheus"
 """Prometheus service of the release (`fullnameOverride: kps`), where OpenCost queries."""
+GRAFANA_SERVICE = "kube-prometheus-stack-grafana"
+"""Grafana's service, port 80: the grafana subchart names it `<release>-grafana` (the parent's
+`fullnameOverride` doesn't reach it) and the release is named after the chart."""
 
 
 class OpenCostPricing(Args):
@@ -123,6 +126,9 @@ class Monitoring(Module):
             },
             opts=after_crds,
         )
+        # In-cluster addresses (reach them with `kubectl port-forward`; nothing is exposed outside).
+        self.prometheus_url = f"http://{PROMETHEUS_SERVICE}.{ns}.svc:9090"
+        self.grafana_url = None if agent else f"http://{GRAFANA_SERVICE}.{ns}.svc:80"
         if agent:
             # Rules, dashboards and cost allocation live where the series land: the hub.
             self.register_outputs({"namespace": ns})

@@ -49,7 +49,7 @@ def test_a_change_that_forces_replacement_is_marked_in_the_summary(project: Path
 
 def test_outputs_json_lists_each_clusters_outputs_and_redacts_the_kubeconfig() -> None:
     # GIVEN finance-prod, WHEN planned
-    _, files = planned("finance-prod")
+    plan, files = planned("finance-prod")
     outputs = json.loads(files[Path("outputs.json")])
     # THEN each cluster publishes how to reach it and what its teams use; the audit trail its bucket
     assert set(outputs) == {"audit", "dc1", "training", "training-kubeconfig"}
@@ -60,6 +60,11 @@ def test_outputs_json_lists_each_clusters_outputs_and_redacts_the_kubeconfig() -
     assert outputs["training"]["interruptionQueue"] == "fin-prod-training"
     assert outputs["training"]["trainingQueues"]["fraud"] == "fraud/training"
     assert outputs["dc1"]["context"] == "bank-dc1-admin"
+    # AND each cluster's Prometheus and Grafana by their in-cluster names: kps-prometheus from the
+    # chart's fullnameOverride, <release>-grafana from the subchart with the release named after the chart
+    assert outputs["dc1"]["monitoring"] == {"prometheus": "http://kps-prometheus.monitoring.svc:9090", "grafana": "http://kube-prometheus-stack-grafana.monitoring.svc:80"}
+    [kps] = [r for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.target == "dc1" and r.inputs["chart"] == "kube-prometheus-stack"]
+    assert kps.inputs["name"] == "kube-prometheus-stack" and kps.inputs["values"]["fullnameOverride"] == "kps"
     assert outputs["audit"]["bucket"] == "fin-prod-audit-210987654321"
     # AND the kubeconfig is a secret, redacted, published apart so the rest stays readable
     assert outputs["training-kubeconfig"] == SECRET
