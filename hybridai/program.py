@@ -11,6 +11,7 @@ artifact of the offline plan.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import pulumi
@@ -19,7 +20,7 @@ from hybridai.blueprints import BLUEPRINTS, SPECS
 from hybridai import PROJECT
 from hybridai.capacity import CapacityPlan, plan_stack
 from hybridai.config import StackConfigError, StackSpec
-from hybridai.config.loader import decode_config, reject, stack_file_label, validate_spec
+from hybridai.config.loader import StackFile, decode_config, load_stack_file, reject, stack_file_label, validate_spec
 from hybridai.policy.stack import check_settings
 
 
@@ -47,6 +48,12 @@ def stack_config() -> dict[str, str]:
         if value is not None:
             values[config.full_key(key)] = value
     return values
+
+
+def read_stack_file(path: Path, label: str) -> StackFile:
+    """A stack file as `pulumi` reads it for this program: its config and which values are secure,
+    every problem of the file reported (the blueprints' specs say which keys may be secure)."""
+    return load_stack_file(path, label, SPECS)
 
 
 def prepare(stack: str, values: Mapping[str, Any], label: str | None = None) -> tuple[StackSpec, CapacityPlan]:

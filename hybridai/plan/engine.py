@@ -22,14 +22,13 @@ import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from hybridai.blueprints import SPECS
 from hybridai import recorded
 from hybridai.capacity import CapacityPlan
 from hybridai.config import StackConfigError, StackSpec
 from hybridai.config.base import Problem, stack_name_problem
-from hybridai.config.loader import FILE, NO_VALUE, decode_config, encode_config, load_stack_file, stack_file_label
+from hybridai.config.loader import FILE, NO_VALUE, decode_config, encode_config, stack_file_label
 from hybridai.plan.mocks import PlanMocks
-from hybridai.program import prepare, run
+from hybridai.program import prepare, read_stack_file, run
 from hybridai.recorded import Resource
 
 class PlanError(Exception):
@@ -129,7 +128,7 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
     label = stack_file_label(stack)
     if (problem := stack_name_problem(stack)) is not None:
         raise StackConfigError(label, [Problem(FILE, "stack_name", problem, NO_VALUE)])
-    stack_file = load_stack_file(project_dir / "stacks" / f"Pulumi.{stack}.yaml", label, SPECS)
+    stack_file = read_stack_file(project_dir / "stacks" / f"Pulumi.{stack}.yaml", label)
     wire = encode_config(stack_file.config)
     with independent_environment():
         spec, capacity = prepare(stack, decode_config(wire), label)
