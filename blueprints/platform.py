@@ -122,6 +122,8 @@ def monitoring_args(
         storage_class=settings.storage_class,
         grafana_admin_secret=settings.grafana_admin_secret,
         gpu_operator_namespace=gpu_operator_namespace,
+        alerting=settings.alerting,
+        team_namespaces=namespaces,
         alerts=AlertArgs(
             latency_objective_ms=settings.latency_objective_ms,
             idle_gpu_percent=settings.idle_gpu_percent,

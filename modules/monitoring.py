@@ -10,6 +10,8 @@ from pydantic import model_validator
 
 from hybridai.recorded import component_type
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, on_port, pinned_release, placed, platform_namespace, pod_security
+from hybridai.config.operations import AlertingSettings
+from hybridai.modules.alerting import alertmanager_config, mounted_secrets
 from hybridai.modules.observability import AlertArgs, alert_groups, dashboards
 from hybridai.modules.target import Target
 
@@ -37,6 +39,10 @@ class MonitoringArgs(Args):
     grafana_admin_secret: str = "grafana-admin"
     gpu_operator_namespace: str = "gpu-operator"
     alerts: AlertArgs = AlertArgs()
+    alerting: AlertingSettings = AlertingSettings()
+    """Alertmanager's receivers and routes (modules/alerting.py)."""
+    team_namespaces: dict[str, str] = {}
+    """Team name → namespace on this cluster: where a team route matches."""
     pricing: OpenCostPricing | None = None
     """None: OpenCost prices nodes from the cloud provider's pricing API."""
     mode: Literal["server", "agent"] = "server"
@@ -102,6 +108,11 @@ class Monitoring(Module):
             "grafana": {
                 "admin": {"existingSecret": args.grafana_admin_secret},
                 "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+            },
+            "alertmanager": {
+                "config": alertmanager_config(args.alerting, args.team_namespaces),
+                # Receivers read their credentials from these Secrets' files, never from the config.
+                "alertmanagerSpec": {"secrets": mounted_secrets(args.alerting)},
             },
         }
         if agent:

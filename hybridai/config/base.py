@@ -30,6 +30,10 @@ class Model(BaseModel):
     )
 
 
+NO_VALUE = object()
+"""A Problem's value when the key is missing (printed without `(got …)`)."""
+
+
 class Problem(NamedTuple):
     """One thing wrong with a stack file: where (key path), what kind, what, and the value seen."""
 

@@ -25,10 +25,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hybridai import PROJECT
-from hybridai.config.base import CREDENTIAL_STAND_IN, Problem, is_credential
+from hybridai.config.base import CREDENTIAL_STAND_IN, NO_VALUE, Problem, is_credential
 from hybridai.config.spec import StackSpec
 
-NO_VALUE = object()
 FILE: tuple[str, ...] = ("<file>",)
 """The location of a problem of the file itself (its bytes, its YAML), not of one key."""
 SECRET_STAND_IN = CREDENTIAL_STAND_IN
@@ -577,7 +576,9 @@ def _problem(error: Any, model: type[BaseModel]) -> Problem:
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     value = error.get("input")
-    if kind == "url_credentials":
+    if kind == "plaintext_credential":
+        value = "[redacted]"
+    elif kind == "url_credentials":
         value = (error.get("ctx") or {}).get("redacted", "[redacted]")
     elif any((info := _field_at(model, loc[:n])) is not None and is_credential(info) for n in range(1, len(loc) + 1)):
         value = SECRET_STAND_IN  # a credential is never printed, not even when it is wrong

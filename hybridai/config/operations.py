@@ -10,6 +10,83 @@ from hybridai import catalog
 from hybridai.config.base import DnsLabel, Model, Quantity
 
 
+class SecretKeyRef(Model):
+    """A key of an existing Secret in the monitoring namespace, created outside the stack (like
+    Grafana's admin login). Alertmanager mounts the Secret and reads the credential from the file,
+    so it is never in the stack file, the plan, the chart values or Pulumi's state."""
+
+    name: DnsLabel = Field(description="Secret in the monitoring namespace.")
+    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")] = Field(description="Key of the Secret holding the credential.")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _never_plaintext(cls, value: object, handler):  # noqa: ANN206 - pydantic's wrap signature
+        # A string here is the credential itself written into the stack file: refuse it, without
+        # echoing it (the loader redacts `plaintext_credential`).
+        if isinstance(value, str):
+            raise PydanticCustomError(
+                "plaintext_credential",
+                "a credential is never written in the stack file; create a Secret in the monitoring namespace and name it and its key here (`name`, `key`)",
+            )
+        return handler(value)
+
+
+_EMAIL = r"^[^@\s,<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+EmailAddress = Annotated[str, StringConstraints(pattern=_EMAIL)]
+
+
+class SlackReceiver(Model):
+    channel: Annotated[str, StringConstraints(pattern=r"^#[a-z0-9._-]{1,80}$")] = Field(description="Channel, `#name`.")
+    webhook_url: SecretKeyRef = Field(description="Secret key holding the channel's incoming-webhook URL (the URL is the credential).")
+
+
+class PagerDutyReceiver(Model):
+    routing_key: SecretKeyRef = Field(description="Secret key holding the Events API v2 integration (routing) key.")
+
+
+class EmailReceiver(Model):
+    to: list[EmailAddress] = Field(min_length=1, description="Recipients.")
+    sender: EmailAddress = Field(description="From address.")
+    smarthost: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")] = Field(description="SMTP server, `host:port`; TLS is required (Alertmanager's default).")
+    username: str | None = Field(default=None, description="SMTP login, if the server asks for one.")
+    password: SecretKeyRef | None = Field(default=None, description="Secret key holding the SMTP password.")
+
+
+class WebhookReceiver(Model):
+    url: SecretKeyRef = Field(description="Secret key holding the webhook URL (such URLs usually carry a token).")
+
+
+class AlertReceiver(Model):
+    """Where a route's alerts go: one or more of Slack, PagerDuty, email, a webhook."""
+
+    name: DnsLabel = Field(description="Name routes refer to.")
+    slack: SlackReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+    email: EmailReceiver | None = None
+    webhook: WebhookReceiver | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> AlertReceiver:
+        if not (self.slack or self.pagerduty or self.email or self.webhook):
+            raise PydanticCustomError("receiver_empty", "a receiver sends somewhere: set `slack`, `pagerduty`, `email` or `webhook`")
+        return self
+
+
+class AlertingSettings(Model):
+    """Alertmanager routing on every cluster that runs one (not edge agents: their series, and so
+    their alerts, are evaluated at the hub)."""
+
+    receivers: list[AlertReceiver] = Field(default_factory=list, description="Receivers routes send to.")
+    critical: DnsLabel | None = Field(default=None, description="Receiver of every `severity: critical` alert (required in prod); team receivers get them too.")
+    default: DnsLabel | None = Field(default=None, description="Receiver of every other alert no team route takes; none: they stay in Alertmanager's UI only.")
+    teams: dict[DnsLabel, DnsLabel] = Field(default_factory=dict, description="Team name → receiver of the alerts from the team's namespace.")
+    dead_mans_switch: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the URL of an external dead man's switch (e.g. a heartbeat check): the always-firing Watchdog alert is posted "
+        "there every minute, so a silent Alertmanager pages someone.",
+    )
+
+
 class MonitoringSettings(Model):
     """Prometheus, Grafana, GPU alerts and OpenCost on every cluster of the stack."""
 
@@ -27,6 +104,7 @@ class MonitoringSettings(Model):
     idle_gpu_minutes: int = Field(default=30, ge=5, le=1440, description="How long an allocated GPU must stay idle before the alert fires.")
     quota_alert_percent: int = Field(default=90, ge=50, le=100, description="Alert when a team has used this share of a GPU quota.")
     pending_training_minutes: int = Field(default=60, ge=5, le=10080, description="Alert when a training pod stays Pending longer.")
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings, description="Who gets the alerts: receivers and routes by severity and team.")
 
 
 class OnpremCostAssumptions(Model):

@@ -7,7 +7,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog, cidr
-from hybridai.config.base import ARGOCD_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, Model, Problem
+from hybridai.config.base import ARGOCD_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, DnsLabel, Environment, Model, Problem
 from hybridai.config.base import LabelValue
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
@@ -119,7 +119,42 @@ def check_cluster(spec: StackSpec) -> list[Problem]:
                     model.canary.model_dump(by_alias=True),
                 )
             )
-    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec)
+    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec)
+
+
+def check_alerting(spec: StackSpec) -> list[Problem]:
+    """Receiver names are unique and every route names one; team routes name teams of the stack;
+    a prod stack sends critical alerts somewhere."""
+    alerting = spec.monitoring.alerting
+    at = ("monitoring", "alerting")
+    problems = []
+    names: set[str] = set()
+    for i, receiver in enumerate(alerting.receivers):
+        if receiver.name in names:
+            problems.append(Problem((*at, "receivers", i, "name"), "duplicate_receiver", "another receiver has this name; names are what routes refer to", receiver.name))
+        names.add(receiver.name)
+    unknown = "no receiver of that name in `monitoring.alerting.receivers`; add it or name one of: " + (", ".join(sorted(names)) or "none yet")
+    for key in ("critical", "default"):
+        if (name := getattr(alerting, key)) is not None and name not in names:
+            problems.append(Problem((*at, key), "unknown_receiver", unknown, name))
+    pool = spec.burst_pool()
+    teams = {t.name for t in [*spec.teams, *(pool.teams if pool else [])]}
+    for team, name in alerting.teams.items():
+        if team not in teams:
+            problems.append(Problem((*at, "teams", team), "unknown_team", f"no team of that name; teams: {', '.join(sorted(teams))}", name))
+        elif name not in names:
+            problems.append(Problem((*at, "teams", team), "unknown_receiver", unknown, name))
+    if spec.environment == "prod" and alerting.critical is None:
+        problems.append(
+            Problem(
+                (*at, "critical"),
+                "critical_receiver_required",
+                "a prod stack sends critical alerts (GPU faults, latency objectives, nodes the burst pool can't launch) to someone: "
+                "add a receiver (PagerDuty, Slack, email or webhook) and name it here",
+                NO_VALUE,
+            )
+        )
+    return problems
 
 
 def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
