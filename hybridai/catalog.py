@@ -9,6 +9,7 @@ import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -184,6 +185,41 @@ def price_lists() -> list[str]:
 def toolkit_env(distribution: str) -> dict[str, str]:
     """Container-toolkit environment for a Kubernetes distribution's containerd layout."""
     return dict(_load("distributions.yaml")[distribution])
+
+
+class AuditRetention(_Data):
+    """Rotation of the audit log on a control-plane node: a buffer until shipped, not the archive."""
+
+    max_age_days: int
+    max_backup: int
+    max_size_mb: int
+
+
+class DistributionAudit(_Data):
+    """How a distribution's API server takes an audit policy, and where its audit log lands."""
+
+    method: Literal["static-pod", "config-file"]
+    config_file: str
+    """The kube-apiserver static pod manifest (static-pod) or the distribution's config.yaml."""
+    policy_path: str
+    log_path: str
+    """The audit log on each control-plane node (what a log shipper there reads)."""
+    restart: str
+    policy_option: str | None = None
+    """A config.yaml option of its own for the policy file (RKE2), instead of a kube-apiserver-arg."""
+    retention: AuditRetention
+
+    @property
+    def audit_log_path(self) -> str:
+        return self.log_path
+
+
+@cache
+def distribution_audit(name: str) -> DistributionAudit:
+    """Audit logging of a Kubernetes distribution (kubeadm, rke2, k3s, jetson): paths, config and
+    on-node retention, from the `audit` block of distributions.yaml."""
+    audit = _load("distributions.yaml")["audit"]
+    return DistributionAudit.model_validate({**audit["distributions"][name], "retention": audit["on_node"]})
 
 
 def chart(name: str) -> ChartPin:

@@ -45,9 +45,11 @@ class PagerDutyReceiver(Model):
 
 
 class EmailReceiver(Model):
-    to: list[EmailAddress] = Field(min_length=1, description="Recipients.")
-    sender: EmailAddress = Field(description="From address.")
-    smarthost: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")] = Field(description="SMTP server, `host:port`; TLS is required (Alertmanager's default).")
+    to: list[EmailAddress] = Field(min_length=1, examples=[["ml-platform@example.com"]], description="Recipients.")
+    sender: EmailAddress = Field(examples=["alertmanager@example.com"], description="From address.")
+    smarthost: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")] = Field(
+        examples=["smtp.example.com:587"], description="SMTP server, `host:port`; TLS is required (Alertmanager's default)."
+    )
     username: str | None = Field(default=None, description="SMTP login, if the server asks for one.")
     password: SecretKeyRef | None = Field(default=None, description="Secret key holding the SMTP password.")
 
@@ -59,11 +61,11 @@ class WebhookReceiver(Model):
 class AlertReceiver(Model):
     """Where a route's alerts go: one or more of Slack, PagerDuty, email, a webhook."""
 
-    name: DnsLabel = Field(description="Name routes refer to.")
-    slack: SlackReceiver | None = None
-    pagerduty: PagerDutyReceiver | None = None
-    email: EmailReceiver | None = None
-    webhook: WebhookReceiver | None = None
+    name: DnsLabel = Field(examples=["platform"], description="Name routes refer to.")
+    slack: SlackReceiver | None = Field(default=None, description="A Slack channel.")
+    pagerduty: PagerDutyReceiver | None = Field(default=None, description="A PagerDuty service (Events API v2).")
+    email: EmailReceiver | None = Field(default=None, description="Email through an SMTP server.", json_schema_extra={"suggest": True})
+    webhook: WebhookReceiver | None = Field(default=None, description="A generic webhook (JSON POST).")
 
     @model_validator(mode="after")
     def _somewhere(self) -> AlertReceiver:
@@ -76,8 +78,13 @@ class AlertingSettings(Model):
     """Alertmanager routing on every cluster that runs one (not edge agents: their series, and so
     their alerts, are evaluated at the hub)."""
 
-    receivers: list[AlertReceiver] = Field(default_factory=list, description="Receivers routes send to.")
-    critical: DnsLabel | None = Field(default=None, description="Receiver of every `severity: critical` alert (required in prod); team receivers get them too.")
+    receivers: list[AlertReceiver] = Field(default_factory=list, description="Receivers routes send to.", json_schema_extra={"suggest": True})
+    critical: DnsLabel | None = Field(
+        default=None,
+        examples=["platform"],
+        description="Receiver of every `severity: critical` alert (required in prod, and by the HIPAA and SOX profiles); team receivers get them too.",
+        json_schema_extra={"suggest": True},
+    )
     default: DnsLabel | None = Field(default=None, description="Receiver of every other alert no team route takes; none: they stay in Alertmanager's UI only.")
     teams: dict[DnsLabel, DnsLabel] = Field(default_factory=dict, description="Team name → receiver of the alerts from the team's namespace.")
     dead_mans_switch: SecretKeyRef | None = Field(
@@ -104,7 +111,9 @@ class MonitoringSettings(Model):
     idle_gpu_minutes: int = Field(default=30, ge=5, le=1440, description="How long an allocated GPU must stay idle before the alert fires.")
     quota_alert_percent: int = Field(default=90, ge=50, le=100, description="Alert when a team has used this share of a GPU quota.")
     pending_training_minutes: int = Field(default=60, ge=5, le=10080, description="Alert when a training pod stays Pending longer.")
-    alerting: AlertingSettings = Field(default_factory=AlertingSettings, description="Who gets the alerts: receivers and routes by severity and team.")
+    alerting: AlertingSettings = Field(
+        default_factory=AlertingSettings, description="Who gets the alerts: receivers and routes by severity and team.", json_schema_extra={"suggest": True}
+    )
 
 
 class OnpremCostAssumptions(Model):

@@ -31,7 +31,9 @@ class StackSpec(Model):
         description="Cost center charged for the stack; labelled on every namespace for showback, so it is a Kubernetes label value: "
         "at most 63 characters, letters, digits, '-', '_' and '.', starting and ending with a letter or digit.",
     )
-    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings, description="Monitoring, GPU alerts and OpenCost on every cluster.")
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings, description="Monitoring, GPU alerts and OpenCost on every cluster.", json_schema_extra={"suggest": True}
+    )
     cost: CostSettings = Field(default_factory=CostSettings, description="Assumptions of the cost estimate, and an optional monthly ceiling.")
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Policy-as-code checks of the stack.")
     serving: ServingSettings = Field(default_factory=ServingSettings, description="How served models are reached (Gateway API ingress for canaries).")

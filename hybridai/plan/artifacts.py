@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pulumi.runtime import rpc
 
+from hybridai import audit_policy
 from hybridai.cost import estimate
 from hybridai.plan import review
 from hybridai.plan.engine import Plan, PlanError
@@ -35,7 +36,7 @@ MARKER = ".hybridai-plan"
 MARKER_FORMAT = 1
 PLAN_FILES = frozenset({"resources.json", "outputs.json", "cost.json", "policy.json", "policy-config.json", "summary.md", MARKER})
 """What a plan writes at the top of its folder, beside PLAN_FOLDERS."""
-PLAN_FOLDERS = frozenset({"manifests", "helm", "gitops"})
+PLAN_FOLDERS = frozenset({"manifests", "helm", "gitops", "audit"})
 """Folders of YAML files (one per Kubernetes object or Helm release) a plan writes."""
 
 
@@ -136,6 +137,7 @@ def render(plan: Plan, base: Path | None = None) -> Artifacts:
         files[Path("policy-config.json")] = json.dumps(review.crossguard_config(plan, estimate_), indent=2) + "\n"
         files.change = review.compare(plan.resources, recorded, estimate_, base) if base else None
         files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, files.change)
+        files.update(audit_policy.render(plan.spec))
     owners: dict[Path, str] = {}
     # GitOps targets: their manifests again under gitops/<target>/, the folder to commit for the
     # site's Argo CD (under `pulumi up` the provider renders the same objects there).
@@ -184,7 +186,7 @@ def _foreign(out: Path) -> list[str]:
                     path = Path(root, name)
                     if path.is_symlink():
                         found.append(f"{path.relative_to(out)} (symbolic link)")
-                    elif not name.endswith(".yaml") or not path.is_file():
+                    elif not (name.endswith(".yaml") or entry.name == "audit" and name == "enable.md") or not path.is_file():
                         found.append(str(path.relative_to(out)))
         else:
             found.append(entry.name + ("/" if entry.is_dir() else ""))

@@ -55,6 +55,26 @@ def audit_logging(resources: list[Resource], ctx: PolicyContext) -> Iterator[Fin
             yield Finding(r["urn"], f"PHI namespace {metadata(r).get('name')} has no Pod Security audit mode")
 
 
+def _routes_critical(config: dict) -> bool:
+    """Whether an Alertmanager configuration sends `severity: critical` alerts to a real receiver:
+    a route matching them, or the root receiver, other than the `null` one."""
+    route = config.get("route") or {}
+    for sub in route.get("routes") or []:
+        if any(m.replace(" ", "") in ('severity="critical"', "severity=critical") for m in sub.get("matchers") or []):
+            return sub.get("receiver") not in (None, "null")
+    return route.get("receiver") not in (None, "null")
+
+
+@rule("alerts-critical-receiver", "Every Alertmanager sends critical alerts to a receiver (a HIPAA or SOX platform is watched by someone)")
+def critical_receiver(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in of_type(resources, "kubernetes:helm.sh/v3:Release"):
+        if r["inputs"].get("chart") != "kube-prometheus-stack":
+            continue
+        alertmanager = (r["inputs"].get("values") or {}).get("alertmanager") or {}
+        if alertmanager.get("enabled", True) and not _routes_critical(alertmanager.get("config") or {}):
+            yield Finding(r["urn"], f"Alertmanager on {r['target']} sends critical alerts nowhere: set monitoring.alerting.critical")
+
+
 @rule("sox-immutable-audit-trail", "A CloudTrail trail with log file validation writes to an object-locked (compliance mode), KMS-encrypted bucket")
 def immutable_trail(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     if not any(r["type"].startswith("aws:") for r in resources):

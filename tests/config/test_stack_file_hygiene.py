@@ -55,18 +55,20 @@ class Case(NamedTuple):
 
 
 COST_CENTER = "  hybrid-ai:costCenter: cc-4410-clinical-ai\n"
+APPENDED = len(TEXT.splitlines()) + 1
+"""The line of the first line appended to the stack file."""
 FIRST_TEAM = "      dataClassification: internal\n      # 7 slices"
 
 CASES = [
     # Expansion: aliases are refused where they appear, not expanded.
-    Case("a small alias bomb (the 9-level one: below, in a process of its own)", append(alias_bomb(3)), ("hybrid-ai:l0: line 39, column 17: anchor `&l0`", "anchors and aliases are not accepted", "write the value out")),
+    Case("a small alias bomb (the 9-level one: below, in a process of its own)", append(alias_bomb(3)), (f"hybrid-ai:l0: line {APPENDED}, column 17: anchor `&l0`", "anchors and aliases are not accepted", "write the value out")),
     Case("an alias of a team", append("  hybrid-ai:extra: &t {a: 1}\n  hybrid-ai:more: *t\n"), ("hybrid-ai:extra:", "anchor `&t`", "not accepted in stack files")),
     Case("values nested 100 levels deep", append("  hybrid-ai:deep: " + "[" * 100 + "]" * 100 + "\n"), ("hybrid-ai:deep", "nested more than 32 levels deep")),
     # Bytes that aren't YAML text.
     Case("a byte that isn't UTF-8", lambda text: text.encode().replace(b"cc-4410", b"cc-\xff410"), ("not UTF-8: byte 0xff at byte position 371 (line 8, column 28)", "save the file as UTF-8")),
     Case("Latin-1 text", lambda text: text.replace("development cluster", "développement").encode("latin-1"), ("not UTF-8: byte 0xe9 at byte position 34 (line 1, column 35)",)),
     Case("a control character", replace(COST_CENTER, "  hybrid-ai:costCenter: cc-4410\x07\n"), ("character U+0007 at line 8 is not allowed in YAML",)),
-    Case("a second YAML document", append("---\nconfig: {}\n"), ("line 39, column 1: a stack file is one YAML document",)),
+    Case("a second YAML document", append("---\nconfig: {}\n"), (f"line {APPENDED}, column 1: a stack file is one YAML document",)),
     Case("a 50 MB cost center", replace(COST_CENTER, "  hybrid-ai:costCenter: " + "c" * 50_000_000 + "\n"), ("at most 1,048,576 (1 MiB)", "50,001,")),
     # The same key twice: YAML readers disagree on which one counts.
     Case(
@@ -144,7 +146,7 @@ def test_an_alias_bomb_fails_in_milliseconds_in_a_fresh_process(project: Path, t
     )
     # THEN exit 2 naming the first anchor's line
     assert result.returncode == 2, result.stderr
-    assert "hybrid-ai:l0: line 39, column 17: anchor `&l0`" in result.stderr
+    assert f"hybrid-ai:l0: line {APPENDED}, column 17: anchor `&l0`" in result.stderr
     # AND the reading itself takes well under a second
     started = time.perf_counter()
     with pytest.raises(StackConfigError):

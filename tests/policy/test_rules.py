@@ -173,6 +173,12 @@ CASES: dict[str, tuple[list, list]] = {
     ),
     "hipaa-audit-logging": ([TENANT_NS, EKS], [res("aws:eks/cluster:Cluster", {"enabledClusterLogTypes": ["api"]})]),
     "sox-immutable-audit-trail": ([AWS_PROVIDER, TRAIL, *bucket_set(lock="COMPLIANCE")], [AWS_PROVIDER, TRAIL, *bucket_set(lock="GOVERNANCE")]),
+    "alerts-critical-receiver": (
+        [res("kubernetes:helm.sh/v3:Release", {"chart": "kube-prometheus-stack", "values": {"alertmanager": {"config": {"route": {"receiver": "null", "routes": [{"matchers": ['alertname = "Watchdog"'], "receiver": "null"}, {"matchers": ['severity = "critical"'], "receiver": "oncall"}]}}}}}),
+         # an edge agent runs no Alertmanager
+         res("kubernetes:helm.sh/v3:Release", {"chart": "kube-prometheus-stack", "values": {"alertmanager": {"enabled": False}}})],
+        [res("kubernetes:helm.sh/v3:Release", {"chart": "kube-prometheus-stack", "values": {"alertmanager": {"config": {"route": {"receiver": "null", "routes": [{"matchers": ['alertname = "Watchdog"'], "receiver": "null"}]}}}}})],
+    ),
     "sox-protected-data-resources": ([res("aws:kms/key:Key", {}, protect=True, retain_on_delete=True)], [res("aws:kms/key:Key", {}, protect=False)]),
     "residency-allowed-regions": ([AWS_PROVIDER], [{**AWS_PROVIDER, "inputs": {"region": "us-east-1"}}]),
     "gpu-training-scales-to-zero": (
