@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pulumi
 
-from hybridai.blueprints.platform import CLOUD_BACKLOG, export_cluster, monitoring_args, tenancy_args, tenant
+from hybridai.blueprints.platform import CLOUD_BACKLOG, collector_logging_args, export_cluster, monitoring_args, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
 from hybridai.config.cloud import bucket_name, trainer_role_name
@@ -83,6 +83,7 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity) -> GpuPlatform
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
         monitoring=monitoring_args(spec, spec.cloud.teams, spec.gpu_operator.namespace, None, queue_backlog_hint=CLOUD_BACKLOG, karpenter=True),
         queues=cloud_queues(spec, capacity),
+        logging=collector_logging_args(spec, spec.cloud.cluster.name, "cloud"),
     )
 
 

@@ -9,7 +9,7 @@ manifests for the site's Argo CD to pull.
 from __future__ import annotations
 
 from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, export_cluster, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, collector_logging_args, export_cluster, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
@@ -44,6 +44,7 @@ def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: Clu
         else None,
         tenancy=tenancy_args(spec, [tenant(owner, capacity.gpu_quota(owner.name))]),
         monitoring=monitoring,
+        logging=collector_logging_args(spec, site.name, f"edge:{site.name}", site=site.name),
     )
 
 

@@ -19,6 +19,7 @@ from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
+from hybridai.modules.logging import CollectorArgs, LoggingArgs, LogStoreArgs, loki_datasource, loki_url
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, ModelObjective
 from hybridai.modules.queues import LOCAL_QUEUE, FlavorArgs, QueuesArgs, QueueTeamArgs
@@ -211,16 +212,59 @@ def export_cluster(name: str, placement: str, platform: GpuPlatform, **more: Any
     pulumi.export(name, {"placement": placement, "namespaces": namespaces, **({"trainingQueues": queues} if queues else {}), "monitoring": monitoring, **more})
 
 
+def collector_logging_args(spec: StackSpec, cluster: str, placement: str, site: str | None = None) -> LoggingArgs | None:
+    """A cluster without the log store (EKS, an edge site): only the collector, pushing to the
+    on-prem Loki through `logging.hubUrl`; an edge site buffers on disk while its uplink is down.
+    None when the stack keeps no logs."""
+    settings = spec.logging
+    if settings is None or settings.hub_url is None:
+        return None
+    labels = {"cluster": cluster, "placement": placement, **({"site": site} if site else {})}
+    collector = CollectorArgs(loki_url=settings.hub_url, labels=labels, buffer_size=settings.edge_buffer_size if site else None)
+    return LoggingArgs(namespace=settings.namespace, collector=collector)
+
+
+def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
+    """The on-prem cluster's logging: Loki on the stack's object store, kept as long as the stack's
+    compliance profiles require. A hub for the stack's other clusters (EKS, edge sites), whose
+    collectors push to it from outside. None when the stack keeps no logs (dev without `logging`)."""
+    settings = spec.logging
+    if settings is None:
+        return None
+    store, retention = settings.object_store, spec.log_retention()
+    return LoggingArgs(
+        namespace=settings.namespace,
+        store=LogStoreArgs(
+            endpoint=store.endpoint,
+            bucket=store.bucket,
+            region=store.region,
+            access_key_id=store.access_key_id,
+            secret_access_key=store.secret_access_key,
+            storage_size=settings.storage_size,
+            storage_class=settings.storage_class,
+            log_retention_days=retention.log_days,
+            audit_retention_days=retention.audit_days,
+            monitoring_namespace=spec.monitoring.namespace,
+            remote_collectors=bool(spec.burst_pool() or spec.edge_sites()),
+        ),
+        collector=CollectorArgs(loki_url=loki_url(settings.namespace), labels={"cluster": spec.onprem.name, "placement": "onprem"}),
+    )
+
+
 def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False) -> GpuPlatformArgs:
     """The on-prem (or plant) cluster's platform: every part sized by its capacity plan. `backlog`:
     what the queue backlog alert tells on-prem teams to do; `hub`: its Prometheus receives what
     edge sites forward."""
     queues = onprem_queues_args(spec, capacity)
     monitoring = monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models, backlog if queues else None)
+    logging = onprem_logging_args(spec)
+    if logging is not None:
+        monitoring = monitoring.model_copy(update={"extra_datasources": (loki_datasource(logging.namespace),)})
     return GpuPlatformArgs(
         gpu_operator=gpu_operator_args(spec.onprem, spec.gpu_operator, capacity, spec.monitoring.namespace),
         tenancy=onprem_tenancy_args(spec, capacity),
         serving=serving_args(spec, capacity, decision_log_url),
         monitoring=monitoring.model_copy(update={"receive_remote_write": hub}),
         queues=queues,
+        logging=logging,
     )

@@ -177,6 +177,23 @@ def compliance_profiles() -> dict[str, dict]:
     return _load("compliance.yaml")["profiles"]
 
 
+class LogRetention(_Data):
+    """Days the log store keeps application logs and the audit stream."""
+
+    log_days: int
+    audit_days: int
+
+
+def log_retention(profiles: tuple[str, ...] | list[str] = ()) -> LogRetention:
+    """The retention `profiles` require (compliance.yaml): the longest of theirs and the default."""
+    data = _load("compliance.yaml")
+    chosen = [data["logRetention"], *(data["profiles"][p] for p in profiles)]
+    return LogRetention(
+        log_days=max(c.get("logRetentionDays", 0) for c in chosen),
+        audit_days=max(c.get("auditRetentionDays", 0) for c in chosen),
+    )
+
+
 def price_lists() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in resources.files("hybridai.data").joinpath("prices").iterdir() if p.name.endswith(".yaml"))
 

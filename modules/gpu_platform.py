@@ -7,6 +7,7 @@ from hybridai.recorded import component_type
 from hybridai.modules.base import Args, Module, options, placed
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
+from hybridai.modules.logging import Logging, LoggingArgs
 from hybridai.modules.monitoring import Monitoring, MonitoringArgs
 from hybridai.modules.queues import Queues, QueuesArgs
 from hybridai.modules.serving import Serving, ServingArgs
@@ -25,6 +26,8 @@ class GpuPlatformArgs(Args):
     monitoring: MonitoringArgs
     queues: QueuesArgs | None = None
     """Kueue; None: nobody trains on the cluster."""
+    logging: LoggingArgs | None = None
+    """The logging namespace and, on the on-prem cluster, Loki; None: no logging on the cluster."""
 
 
 class GpuPlatform(Module):
@@ -60,4 +63,5 @@ class GpuPlatform(Module):
         self.serving = Serving(target, args.serving, opts=options(self, depends_on=[self.tenancy])) if args.serving else None
         self.monitoring = Monitoring(target, args.monitoring, opts=options(self))
         self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
+        self.logging = Logging(target, args.logging, opts=options(self)) if args.logging else None
         self.register_outputs({"namespaces": {team: ns.metadata.name for team, ns in self.tenancy.namespaces.items()}})

@@ -53,6 +53,8 @@ class MonitoringArgs(Args):
     """Accept remote-write from agents (a hub that edge sites forward to)."""
     external_labels: dict[str, str] = {}
     """Labels on every series this Prometheus sends or stores (for example the edge site)."""
+    extra_datasources: tuple[dict, ...] = ()
+    """Grafana data sources besides Prometheus (the cluster's Loki: modules/logging.py)."""
 
     @model_validator(mode="after")
     def _agent_forwards(self) -> MonitoringArgs:
@@ -108,6 +110,7 @@ class Monitoring(Module):
             "grafana": {
                 "admin": {"existingSecret": args.grafana_admin_secret},
                 "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+                **({"additionalDataSources": list(args.extra_datasources)} if args.extra_datasources else {}),
             },
             "alertmanager": {
                 "config": alertmanager_config(args.alerting, args.team_namespaces),

@@ -7,7 +7,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DnsLabel, Model, Quantity
+from hybridai.config.base import DnsLabel, HttpsUrl, Model, Quantity
 
 
 class SecretKeyRef(Model):
@@ -113,6 +113,58 @@ class MonitoringSettings(Model):
     pending_training_minutes: int = Field(default=60, ge=5, le=10080, description="Alert when a training pod stays Pending longer.")
     alerting: AlertingSettings = Field(
         default_factory=AlertingSettings, description="Who gets the alerts: receivers and routes by severity and team.", json_schema_extra={"suggest": True}
+    )
+
+
+class StoreSecretKeyRef(SecretKeyRef):
+    """A key of an existing Secret in the logging namespace, created outside the stack: Loki reads
+    it into an environment variable, so it is never in the stack file, the values or the state."""
+
+    name: DnsLabel = Field(examples=["loki-object-store"], description="Secret in the logging namespace.")
+    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")] = Field(examples=["access-key-id"], description="Key of the Secret holding the credential.")
+
+
+class LogObjectStore(Model):
+    """The on-prem S3-compatible object store Loki keeps its chunks, index and delete requests in."""
+
+    endpoint: HttpsUrl = Field(examples=["https://s3.dc1.example.com"], description="S3 API endpoint of the on-prem object store (https; MinIO, Ceph RGW, …).")
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
+        examples=["hybridai-logs"], description="Existing bucket (S3 naming rules) holding every log stream; Loki's compactor deletes what is past retention."
+    )
+    region: str | None = Field(default=None, examples=["dc1"], description="Region the store expects in request signatures, if it checks one.")
+    access_key_id: StoreSecretKeyRef = Field(
+        description="Key of an existing Secret in the logging namespace holding the store's access key id (Loki reads it as the environment variable AWS_ACCESS_KEY_ID)."
+    )
+    secret_access_key: StoreSecretKeyRef = Field(
+        description="Key of an existing Secret in the logging namespace holding the secret access key (environment variable AWS_SECRET_ACCESS_KEY)."
+    )
+
+
+class LoggingSettings(Model):
+    """The log collector (Fluent Bit) on every cluster and the log store (Loki, single binary) on the
+    on-prem cluster, kept in the on-prem object store, with retention from the stack's compliance
+    profiles (docs/logging.md)."""
+
+    namespace: DnsLabel = Field(default="logging", description="Namespace of Loki and of the log collector (Fluent Bit) on every cluster.")
+    object_store: LogObjectStore = Field(description="Where Loki keeps the logs: the on-prem S3-compatible object store.")
+    storage_size: Quantity = Field(default="50Gi", description="Persistent volume of Loki's write-ahead log and index cache (the logs themselves go to the object store).")
+    storage_class: str | None = Field(default=None, description="StorageClass of that volume; default: the cluster's default class.")
+    log_retention_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Days application logs are kept; default, and the least allowed: the longest the stack's compliance profiles require (hybridai/data/compliance.yaml)."
+    )
+    audit_retention_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Days the `stream: audit` logs are kept; default, and the least allowed: the longest the stack's compliance profiles require."
+    )
+    hub_url: HttpsUrl | None = Field(
+        default=None,
+        examples=["https://logs.dc1.example.com"],
+        description="Where the collectors of the stack's other clusters (the EKS burst pool, edge sites) push to the on-prem Loki: an https address "
+        "in front of its service (a load balancer or ingress with TLS); required when the stack has such clusters.",
+        json_schema_extra={"suggest": True},
+    )
+    edge_buffer_size: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(K|M|G)$")] = Field(
+        default="5G",
+        description="Disk each edge site's collector may fill with logs while the uplink is down (Fluent Bit size: `500M`, `5G`); it sends them once the link is back, dropping the oldest beyond this.",
     )
 
 

@@ -12,7 +12,7 @@ from hybridai.config.base import LabelValue
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
-from hybridai.config.operations import CostSettings, MonitoringSettings, PolicySettings, ServingSettings
+from hybridai.config.operations import CostSettings, LoggingSettings, MonitoringSettings, PolicySettings, ServingSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
 
 class StackSpec(Model):
@@ -37,6 +37,11 @@ class StackSpec(Model):
     cost: CostSettings = Field(default_factory=CostSettings, description="Assumptions of the cost estimate, and an optional monthly ceiling.")
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Policy-as-code checks of the stack.")
     serving: ServingSettings = Field(default_factory=ServingSettings, description="How served models are reached (Gateway API ingress for canaries).")
+    logging: LoggingSettings | None = Field(
+        default=None,
+        description="Logs: a collector (Fluent Bit) on every cluster, the store (Loki) on the on-prem cluster and its object store (required in prod); unset: no logging. See [logging](logging.md).",
+        json_schema_extra={"suggest": True},
+    )
 
     # Every blueprint runs an on-prem (or plant) cluster with tenants and a workload catalog; each
     # blueprint's spec restates these with its own description.
@@ -63,6 +68,15 @@ class StackSpec(Model):
         implied = [p for p in self.implied_profiles() if p not in self.policy.waive]
         return tuple(dict.fromkeys([*implied, *self.policy.profiles]))
 
+    def log_retention(self) -> catalog.LogRetention:
+        """Days the log store keeps application logs and the audit stream: what the stack sets,
+        else what its compliance profiles require (check_logging refuses less)."""
+        required = catalog.log_retention(self.compliance_profiles())
+        settings = self.logging
+        if settings is None:
+            return required
+        return catalog.LogRetention(log_days=settings.log_retention_days or required.log_days, audit_days=settings.audit_retention_days or required.audit_days)
+
     def allowed_regions(self) -> tuple[str, ...]:
         """Cloud regions the stack's data may live in (none: the stack may not use the cloud)."""
         return ()
@@ -74,7 +88,15 @@ class StackSpec(Model):
         operator = self.gpu_operator.namespace
         baseline = (self.monitoring.namespace, ARGOCD_NAMESPACE, KUEUE_NAMESPACE, KSERVE_NAMESPACE)
         # Karpenter's controller runs restricted: it needs AWS and the API server, not the host.
-        return {operator: "privileged", **{ns: "baseline" for ns in baseline}, KARPENTER_NAMESPACE: "restricted"}
+        namespaces = {operator: "privileged", **{ns: "baseline" for ns in baseline}, KARPENTER_NAMESPACE: "restricted"}
+        if self.logging is not None:
+            # Privileged, like the GPU Operator's: the log collector (Fluent Bit, a DaemonSet on every
+            # node) reads the node's logs through read-only hostPath mounts of /var/log and keeps its
+            # positions and edge buffer under /var/lib/fluent-bit, and Pod Security's baseline and
+            # restricted levels forbid hostPath volumes. Its containers stay unprivileged, without
+            # capabilities or host namespaces (k8s-privileged-only-in-operator-namespace still applies).
+            namespaces[self.logging.namespace] = "privileged"
+        return namespaces
 
     def burst_pool(self) -> CloudPool | None:
         """The stack's cloud burst training pool, if it has one."""
@@ -121,7 +143,7 @@ def check_cluster(spec: StackSpec) -> list[Problem]:
                     model.canary.model_dump(by_alias=True),
                 )
             )
-    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec)
+    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec)
 
 
 def check_alerting(spec: StackSpec) -> list[Problem]:
@@ -159,11 +181,49 @@ def check_alerting(spec: StackSpec) -> list[Problem]:
     return problems
 
 
+def check_logging(spec: StackSpec) -> list[Problem]:
+    """A prod stack keeps its logs (the on-prem log store needs its object store), and no stack keeps
+    them shorter than its compliance profiles require."""
+    if spec.logging is None:
+        if spec.environment != "prod":
+            return []
+        return [
+            Problem(
+                ("logging",),
+                "logging_required",
+                "a prod stack keeps its logs: set `logging.objectStore` (the on-prem S3-compatible `endpoint`, `bucket`, and the Secret keys "
+                "`accessKeyId` and `secretAccessKey`) so Loki on the on-prem cluster can store them",
+                NO_VALUE,
+            )
+        ]
+    required = catalog.log_retention(spec.compliance_profiles())
+    profiles = ", ".join(spec.compliance_profiles()) or "none: the default"
+    problems = []
+    if spec.logging.hub_url is None and (spec.burst_pool() is not None or spec.edge_sites()):
+        problems.append(
+            Problem(
+                ("logging", "hubUrl"),
+                "hub_url_required",
+                "the collectors on the EKS burst pool and edge sites push their logs to the on-prem Loki from outside its cluster: "
+                "set the https address that reaches it (a load balancer or ingress with TLS in front of the `loki` service)",
+                NO_VALUE,
+            )
+        )
+    for key, days, least in (("logRetentionDays", spec.logging.log_retention_days, required.log_days), ("auditRetentionDays", spec.logging.audit_retention_days, required.audit_days)):
+        if days is not None and days < least:
+            problems.append(
+                Problem(("logging", key), "retention_below_profile", f"the stack's compliance profiles ({profiles}) require at least {least} days; set {least} or more, or leave it unset", days)
+            )
+    return problems
+
+
 def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
     """The namespaces a stack file may choose for the platform are neither Kubernetes' own (Pulumi
     would manage kube-system, and the platform's NetworkPolicy there would cut CoreDNS off) nor
     shared with another platform component (each gets its own Pod Security level and policy)."""
     chosen = {("monitoring", "namespace"): spec.monitoring.namespace, ("gpuOperator", "namespace"): spec.gpu_operator.namespace}
+    if spec.logging is not None:
+        chosen[("logging", "namespace")] = spec.logging.namespace
     fixed = {ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter"}
     problems = []
     for loc, namespace in chosen.items():

@@ -19,10 +19,12 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     by_target = {(r.target, r.placement) for r in plan.resources if r.type.startswith("kubernetes:")}
     assert by_target == {("training", "cloud"), (onprem, "onprem")}
     assert {p.parts[1] for p in files if p.parts[0] in ("manifests", "helm")} == {"training", onprem}
-    charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml"}
+    # every cluster also collects its logs (Fluent Bit)
+    charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml", "fluent-bit.yaml"}
     # both serve models; finance-prod also trains fraud's feature job on the GPUs inference leaves free
     workloads = {"kserve-crd.yaml", "kserve-resources.yaml"} | ({"kueue.yaml"} if stack == "finance-prod" else set())
-    assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads
+    # and the on-prem cluster keeps the stack's logs (Loki)
+    assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads | {"loki.yaml"}
     # the burst pool also queues training with Kueue and grows with Karpenter
     assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml", "karpenter.yaml"}
 

@@ -313,12 +313,29 @@ def cel_errors(schema: dict, obj: dict) -> list[str]:
     return errors
 
 
+COMMENTED_DEFAULTS: dict[str, tuple[tuple[str, ...], str, dict]] = {
+    # The Loki chart documents its object-storage buckets only in a comment of values.yaml
+    # (`# bucketNames:` with `chunks`, `ruler`, `admin`), yet its templates need them for S3.
+    "loki": (("loki", "storage", "bucketNames"), "# bucketNames:", {"chunks": None, "ruler": None, "admin": None}),
+}
+"""Keys a chart documents only as a comment of its default values: chart → (key path, the comment
+that must be in values.yaml, the keys below it). Added to the defaults only while the comment is there."""
+
+
 @cache
 def chart_defaults(upstream_folder: str, chart: str) -> dict:
     root = upstream() / upstream_folder
     # KServe ships two charts in one folder; their values files are named after the chart.
     path = root / f"{chart}-values.yaml" if (root / f"{chart}-values.yaml").exists() else root / "values.yaml"
-    return yaml.safe_load(path.read_text())
+    text = path.read_text()
+    defaults = yaml.safe_load(text)
+    if chart in COMMENTED_DEFAULTS and COMMENTED_DEFAULTS[chart][1] in text:
+        keys, _, below = COMMENTED_DEFAULTS[chart]
+        node = defaults
+        for key in keys[:-1]:
+            node = node[key]
+        node.setdefault(keys[-1], dict(below))
+    return defaults
 
 
 FREE_FORM = frozenset({"nodeSelector", "podLabels", "podAnnotations", "labels", "annotations"})

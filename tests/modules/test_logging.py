@@ -1,0 +1,304 @@
+"""Logging: Loki on each stack's on-prem cluster, its storage, credentials, retention and Grafana."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hybridai.config import StackConfigError
+from hybridai.config.loader import decode_config, encode_config
+from hybridai.modules.logging import AUDIT_SELECTOR, loki_url
+from hybridai.program import prepare
+from tests.conftest import ROOT, planned
+from hybridai.recorded import TEAM_LABEL
+from tests.helpers import named, of_kind, of_type
+
+STACKS = ["healthcare-prod", "healthcare-dev", "finance-prod", "finance-dev", "manufacturing-prod"]
+ONPREM = {"healthcare-prod": "dc1", "healthcare-dev": "lab", "finance-prod": "dc1", "finance-dev": "lab", "manufacturing-prod": "plant-dc"}
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def loki_releases(stack: str) -> list:
+    plan, _ = planned(stack)
+    return [r for r in of_type(plan.resources, RELEASE) if r.inputs["chart"] == "loki"]
+
+
+def stack_values(stack: str) -> dict[str, Any]:
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return decode_config(encode_config(config))
+
+
+def problems_of(stack: str, values: dict[str, Any]) -> set[tuple[tuple, str]]:
+    with pytest.raises(StackConfigError) as caught:
+        prepare(stack, values)
+    return {(p.loc, p.type) for p in caught.value.problems}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_loki_runs_on_the_onprem_cluster_only(stack: str) -> None:
+    # GIVEN an example stack WHEN planned
+    releases = loki_releases(stack)
+    # THEN exactly one Loki, on the on-prem (plant) cluster: none on EKS, none on an edge site
+    assert [(r.target, r.placement) for r in releases] == [(ONPREM[stack], "onprem")]
+    values = releases[0].inputs["values"]
+    # AND one binary, in the logging namespace, with no scalable targets or gateway
+    assert releases[0].inputs["namespace"] == "logging"
+    assert values["deploymentMode"] == "Monolithic" and values["singleBinary"]["replicas"] == 1
+    assert (values["read"]["replicas"], values["write"]["replicas"], values["backend"]["replicas"]) == (0, 0, 0)
+    assert values["gateway"]["enabled"] is False and values["loki"]["commonConfig"]["replication_factor"] == 1
+
+
+def test_loki_stores_in_the_object_store_with_credentials_from_the_secret() -> None:
+    # GIVEN healthcare-prod WHEN planned
+    values = loki_releases("healthcare-prod")[0].inputs["values"]
+    storage = values["loki"]["storage"]
+    # THEN chunks, rules and delete requests go to the stack's bucket at its https endpoint
+    assert storage["type"] == "s3" and storage["bucketNames"] == {"chunks": "hc-prod-logs", "ruler": "hc-prod-logs", "admin": "hc-prod-logs"}
+    assert storage["s3"]["endpoint"] == "https://s3.hospital.example" and storage["s3"]["insecure"] is False
+    assert values["loki"]["compactor"] == {"retention_enabled": True, "delete_request_store": "s3", "working_directory": "/var/loki/compactor"}
+    # AND the credentials are environment variables read from the named Secret's keys
+    assert values["singleBinary"]["extraEnv"] == [
+        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "loki-object-store", "key": "access-key-id"}}},
+        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "loki-object-store", "key": "secret-access-key"}}},
+    ]
+    # AND no credential value is anywhere in the values
+    text = json.dumps(values)
+    assert "accessKeyId" not in text and "secretAccessKey" not in text and "access_key_id" not in text
+
+
+@pytest.mark.parametrize(
+    ("stack", "app_days", "audit_days"),
+    [("healthcare-prod", 90, 2190), ("finance-prod", 90, 2557), ("finance-dev", 30, 365), ("manufacturing-prod", 30, 365)],
+)
+def test_retention_follows_the_stacks_compliance_profiles(stack: str, app_days: int, audit_days: int) -> None:
+    # GIVEN a stack with its profiles (HIPAA: six years of audit; SOX: seven; waived or none: the default)
+    values = loki_releases(stack)[0].inputs["values"]
+    limits = values["loki"]["structuredConfig"]["limits_config"]
+    # THEN application logs and the audit stream are kept that long
+    assert limits["retention_period"] == f"{app_days * 24}h"
+    assert limits["retention_stream"] == [{"selector": AUDIT_SELECTOR, "priority": 1, "period": f"{audit_days * 24}h"}]
+
+
+def test_a_stack_may_keep_logs_longer_than_its_profile() -> None:
+    # GIVEN healthcare-prod asking for a year of application logs WHEN prepared
+    values = stack_values("healthcare-prod")
+    values["logging"]["logRetentionDays"] = 365
+    spec = prepare("healthcare-prod", values)[0]
+    # THEN that applies, and the audit stream keeps the profile's six years
+    assert (spec.log_retention().log_days, spec.log_retention().audit_days) == (365, 2190)
+
+
+@pytest.mark.parametrize("stack", ["healthcare-prod", "finance-prod", "manufacturing-prod"])
+def test_grafana_on_the_onprem_cluster_has_the_loki_datasource(stack: str) -> None:
+    # GIVEN an example stack WHEN planned
+    plan, _ = planned(stack)
+    kps = [r for r in of_type(plan.resources, RELEASE) if r.inputs["chart"] == "kube-prometheus-stack"]
+    # THEN the on-prem Grafana queries the cluster's Loki; no other cluster's Grafana lists it
+    by_target = {r.target: r.inputs["values"].get("grafana", {}).get("additionalDataSources") for r in kps}
+    assert by_target.pop(ONPREM[stack]) == [{"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url("logging"), "editable": False}]
+    assert set(by_target.values()) <= {None}
+
+
+@pytest.mark.parametrize(("stack", "remote"), [("healthcare-prod", False), ("finance-prod", True), ("manufacturing-prod", True)])
+def test_logging_namespace_is_privileged_for_the_collector_and_admits_loki_port_only(stack: str, remote: bool) -> None:
+    # GIVEN an example stack WHEN planned
+    plan, _ = planned(stack)
+    on_prem = [r for r in plan.resources if r.target == ONPREM[stack]]
+    namespace = named(on_prem, "Namespace", "logging")
+    # THEN the namespace enforces privileged (the collector's hostPath mounts) and is protected (Loki's volume)
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert namespace.protect and namespace.retain_on_delete
+    ingress = named(on_prem, "NetworkPolicy", "logging-ingress").inputs["spec"]["ingress"]
+    port = [{"protocol": "TCP", "port": 3100}]
+    # AND besides its own pods, only Loki's port: from monitoring (Grafana), or on a hub whose
+    # EKS/edge collectors push from outside, from anywhere
+    assert ingress[0] == {"from": [{"podSelector": {}}]}
+    if remote:
+        assert ingress[1:] == [{"ports": port}]
+    else:
+        assert ingress[1:] == [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], "ports": port}]
+
+
+def test_a_dev_stack_without_logging_has_no_log_store() -> None:
+    # GIVEN healthcare-dev without `logging` WHEN prepared
+    values = stack_values("healthcare-dev")
+    del values["logging"]
+    spec = prepare("healthcare-dev", values)[0]
+    # THEN it is valid and keeps no logs (nor reserves the namespace)
+    assert spec.logging is None and "logging" not in spec.platform_namespaces()
+
+
+BAD_INPUT = [
+    # (case, mutation, expected (loc, type))
+    ("prod without logging", lambda v: v.pop("logging"), (("logging",), "logging_required")),
+    ("http endpoint", lambda v: v["logging"]["objectStore"].update(endpoint="http://s3.hospital.example"), (("logging", "objectStore", "endpoint"), "url")),
+    ("plaintext access key", lambda v: v["logging"]["objectStore"].update(accessKeyId="AKIAEXAMPLE"), (("logging", "objectStore", "accessKeyId"), "plaintext_credential")),
+    ("plaintext secret key", lambda v: v["logging"]["objectStore"].update(secretAccessKey="s3cr3t"), (("logging", "objectStore", "secretAccessKey"), "plaintext_credential")),
+    ("audit kept shorter than HIPAA", lambda v: v["logging"].update(auditRetentionDays=365), (("logging", "auditRetentionDays"), "retention_below_profile")),
+    ("app logs shorter than HIPAA", lambda v: v["logging"].update(logRetentionDays=7), (("logging", "logRetentionDays"), "retention_below_profile")),
+    ("logging namespace taken", lambda v: v["logging"].update(namespace="monitoring"), (("logging", "namespace"), "namespace_taken")),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "expected"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_bad_logging_settings_are_refused_at_their_key(case: str, mutate, expected: tuple) -> None:
+    # GIVEN healthcare-prod (HIPAA) with one bad logging setting
+    values = copy.deepcopy(stack_values("healthcare-prod"))
+    mutate(values)
+    # WHEN prepared THEN it is refused at that key, with that error type
+    assert expected in problems_of("healthcare-prod", values)
+
+
+def test_a_plaintext_credential_is_never_echoed() -> None:
+    # GIVEN a secret key written into the stack file
+    values = stack_values("healthcare-prod")
+    values["logging"]["objectStore"]["secretAccessKey"] = "wJalrXUtnFEMI-do-not-print"
+    # WHEN prepared THEN the error doesn't repeat it
+    with pytest.raises(StackConfigError) as caught:
+        prepare("healthcare-prod", values)
+    assert "do-not-print" not in str(caught.value)
+
+
+def test_loki_release_is_named_and_written_to_helm_folder() -> None:
+    # GIVEN manufacturing-prod WHEN planned THEN the plant's Loki values are written with the others
+    _, files = planned("manufacturing-prod")
+    assert Path("helm/plant-dc/loki.yaml") in files
+    assert not any(p.name == "loki.yaml" for p in files if p.parts[:2] in (("helm", "training"), ("helm", "line-1")))
+
+
+# Step 2: the collector (Fluent Bit) on every cluster.
+
+APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
+HUB_HOST = {"finance-prod": "logs.dc1.bank.example", "finance-dev": "logs.lab.bank.example", "manufacturing-prod": "logs.plant-a.example"}
+
+
+def cluster_targets(plan) -> set[str]:
+    """Every cluster the stack runs the platform on (each has a kube-prometheus-stack)."""
+    return {target for target, _ in chart_values(plan, "kube-prometheus-stack")}
+
+
+def chart_values(plan, chart: str) -> list[tuple[str, dict]]:
+    """(target, values) of each release of `chart`: Helm releases, and Argo CD Applications on GitOps sites."""
+    found = [(r.target, r.inputs["values"]) for r in of_type(plan.resources, RELEASE) if r.inputs["chart"] == chart]
+    found += [(r.target, r.inputs["spec"]["source"]["helm"]["valuesObject"]) for r in of_type(plan.resources, APPLICATION) if r.inputs["spec"]["source"].get("chart") == chart]
+    return found
+
+
+def section(config: str, key: str, match: str | None = None) -> list[dict[str, list[str]]]:
+    """The sections of a classic Fluent Bit config text as {key: [values]}, those matching `match` only."""
+    out = []
+    for block in config.split("\n\n"):
+        settings: dict[str, list[str]] = {}
+        for line in block.strip().splitlines()[1:]:
+            k, _, v = line.strip().partition(" ")
+            settings.setdefault(k, []).append(v)
+        if settings and (match is None or settings.get(key) == [match]):
+            out.append(settings)
+    return out
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_fluent_bit_runs_as_a_daemonset_on_every_cluster(stack: str) -> None:
+    # GIVEN an example stack WHEN planned
+    plan, _ = planned(stack)
+    releases = chart_values(plan, "fluent-bit")
+    # THEN each of its clusters (on-prem, EKS, every edge site) has exactly one, a DaemonSet in logging
+    assert sorted(t for t, _ in releases) == sorted(cluster_targets(plan))
+    for _, values in releases:
+        assert values["kind"] == "DaemonSet"
+        # on every node: every taint tolerated (GPU nodes included)
+        assert values["tolerations"] == [{"operator": "Exists"}]
+    namespaces = {r.target for r in of_kind(plan.resources, "Namespace") if r.inputs["metadata"]["name"] == "logging"}
+    assert namespaces >= cluster_targets(plan)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_collector_pushes_to_the_onprem_loki(stack: str) -> None:
+    # GIVEN an example stack WHEN planned
+    plan, _ = planned(stack)
+    for target, values in chart_values(plan, "fluent-bit"):
+        outputs = section(values["config"]["outputs"], "Name", "loki")
+        assert [o["Match"] for o in outputs] == [["kube.*"], ["host.*"]]
+        for output in outputs:
+            # THEN the on-prem collector reaches Loki's service in the cluster, the others the hub's https address
+            if target == ONPREM[stack]:
+                assert (output["Host"], output["Port"], output["tls"]) == (["loki.logging.svc"], ["3100"], ["Off"])
+            else:
+                assert (output["Host"], output["Port"], output["tls"], output["tls.verify"]) == ([HUB_HOST[stack]], ["443"], ["On"], ["On"])
+            assert output["Uri"] == ["/loki/api/v1/push"]
+
+
+def test_streams_are_labelled_with_cluster_placement_site_namespace_and_team() -> None:
+    # GIVEN manufacturing-prod (on-prem plant, EKS, three edge sites) WHEN planned
+    plan, _ = planned("manufacturing-prod")
+    labels = {target: section(values["config"]["outputs"], "Match", "kube.*")[0]["Labels"][0] for target, values in chart_values(plan, "fluent-bit")}
+    # THEN container logs carry their cluster, placement, the edge site, the namespace and its team
+    team = f"team=$kubernetes_namespace['labels']['{TEAM_LABEL}']"
+    assert labels["plant-dc"] == f"job=fluent-bit, cluster=plant-dc, placement=onprem, namespace=$kubernetes['namespace_name'], {team}"
+    assert labels["training"] == f"job=fluent-bit, cluster=training, placement=cloud, namespace=$kubernetes['namespace_name'], {team}"
+    assert labels["line-1"] == f"job=fluent-bit, cluster=line-1, placement=edge:line-1, site=line-1, namespace=$kubernetes['namespace_name'], {team}"
+    # AND the team comes from the namespace's labels, which the kubernetes filter fetches
+    values = dict(chart_values(plan, "fluent-bit"))["line-1"]
+    kubernetes = section(values["config"]["filters"], "Name", "kubernetes")[0]
+    assert kubernetes["namespace_labels"] == ["On"] and kubernetes["Match"] == ["kube.*"]
+
+
+def test_the_collector_reads_the_node_read_only_as_unprivileged_root() -> None:
+    # GIVEN healthcare-prod WHEN planned
+    plan, _ = planned("healthcare-prod")
+    values = dict(chart_values(plan, "fluent-bit"))["dc1"]
+    # THEN container logs (CRI) and the kubelet's journal units are read
+    tail, journal = section(values["config"]["inputs"], "Name", "tail")[0], section(values["config"]["inputs"], "Name", "systemd")[0]
+    assert tail["Path"] == ["/var/log/containers/*.log"] and tail["multiline.parser"] == ["cri"]
+    assert journal["Path"] == ["/var/log/journal"] and "_SYSTEMD_UNIT=kubelet.service" in journal["Systemd_Filter"]
+    # AND the node's logs are mounted read-only; only the collector's own state directory is writable
+    mounts = {m["mountPath"]: m.get("readOnly", False) for m in values["daemonSetVolumeMounts"]}
+    assert mounts == {"/var/log": True, "/etc/machine-id": True, "/var/lib/fluent-bit": False}
+    assert {v["hostPath"]["path"] for v in values["daemonSetVolumes"]} == {"/var/log", "/etc/machine-id", "/var/lib/fluent-bit"}
+    # AND the container is unprivileged, without capabilities, on a read-only root filesystem
+    assert values["securityContext"] == {"privileged": False, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert values["podSecurityContext"]["runAsUser"] == 0
+
+
+def test_edge_sites_buffer_on_disk_while_the_uplink_is_down() -> None:
+    # GIVEN manufacturing-prod WHEN planned
+    plan, _ = planned("manufacturing-prod")
+    by_target = dict(chart_values(plan, "fluent-bit"))
+    for target, values in by_target.items():
+        config = values["config"]
+        edge = target.startswith("line-")
+        # THEN an edge site's inputs and outputs go through the node's disk, up to edgeBufferSize, retried until sent
+        assert ("storage.path /var/lib/fluent-bit/buffer" in config["service"]) == edge
+        assert all((i.get("storage.type") == ["filesystem"]) == edge for i in section(config["inputs"], "Name"))
+        for output in section(config["outputs"], "Name", "loki"):
+            assert output.get("storage.total_limit_size") == (["5G"] if edge else None)
+            assert output["Retry_Limit"] == (["no_limits"] if edge else ["False"])
+
+
+def test_only_the_gpu_operator_and_logging_namespaces_may_run_privileged() -> None:
+    # GIVEN an example stack with logging WHEN its platform namespaces are listed
+    spec = prepare("manufacturing-prod", stack_values("manufacturing-prod"))[0]
+    # THEN logging is privileged (hostPath), like the GPU Operator's, and no other
+    assert {ns for ns, level in spec.platform_namespaces().items() if level == "privileged"} == {"gpu-operator", "logging"}
+
+
+@pytest.mark.parametrize("stack", ["finance-prod", "manufacturing-prod"])
+def test_a_stack_with_remote_clusters_needs_the_hub_url(stack: str) -> None:
+    # GIVEN a stack with an EKS pool (and edge sites) but no logging.hubUrl
+    values = stack_values(stack)
+    del values["logging"]["hubUrl"]
+    # WHEN prepared THEN it is refused at that key
+    assert (("logging", "hubUrl"), "hub_url_required") in problems_of(stack, values)
+
+
+@pytest.mark.parametrize(("key", "value", "error"), [("hubUrl", "http://logs.plant-a.example", "url"), ("edgeBufferSize", "5Gi", "string_pattern_mismatch")])
+def test_bad_collector_settings_are_refused_at_their_key(key: str, value: str, error: str) -> None:
+    # GIVEN manufacturing-prod with a plain-http hub or a Kubernetes quantity as buffer size
+    values = stack_values("manufacturing-prod")
+    values["logging"][key] = value
+    # WHEN prepared THEN it is refused at that key
+    assert (("logging", key), error) in problems_of("manufacturing-prod", values)
