@@ -11,9 +11,10 @@ from hybridai.config.base import DnsLabel, HttpsUrl, Model, Quantity
 
 
 class SecretKeyRef(Model):
-    """A key of an existing Secret in the monitoring namespace, created outside the stack (like
-    Grafana's admin login). Alertmanager mounts the Secret and reads the credential from the file,
-    so it is never in the stack file, the plan, the chart values or Pulumi's state."""
+    """A key of an existing Secret in the namespace of the component that reads it (monitoring for
+    Alertmanager's receivers), created outside the stack like Grafana's admin login. The component
+    reads the credential from the Secret, so it is never in the stack file, the plan, the chart
+    values or Pulumi's state."""
 
     name: DnsLabel = Field(description="Secret in the monitoring namespace.")
     key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")] = Field(description="Key of the Secret holding the credential.")
@@ -26,7 +27,8 @@ class SecretKeyRef(Model):
         if isinstance(value, str):
             raise PydanticCustomError(
                 "plaintext_credential",
-                "a credential is never written in the stack file; create a Secret in the monitoring namespace and name it and its key here (`name`, `key`)",
+                "a credential is never written in the stack file; create a Secret in the namespace of the component that reads it "
+                "(monitoring for alert receivers, logging for the log store) and name it and its key here (`name`, `key`)",
             )
         return handler(value)
 
