@@ -221,7 +221,7 @@ def collector_logging_args(spec: StackSpec, cluster: str, placement: str, site: 
         return None
     labels = {"cluster": cluster, "placement": placement, **({"site": site} if site else {})}
     collector = CollectorArgs(loki_url=settings.hub_url, labels=labels, buffer_size=settings.edge_buffer_size if site else None)
-    return LoggingArgs(namespace=settings.namespace, collector=collector)
+    return LoggingArgs(namespace=settings.namespace, collector_namespace=settings.collector_namespace, collector=collector)
 
 
 def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
@@ -234,6 +234,7 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
     store, retention = settings.object_store, spec.log_retention()
     return LoggingArgs(
         namespace=settings.namespace,
+        collector_namespace=settings.collector_namespace,
         store=LogStoreArgs(
             endpoint=store.endpoint,
             bucket=store.bucket,

@@ -70,6 +70,9 @@ class CollectorArgs(Args):
 
 class LoggingArgs(Args):
     namespace: str = "logging"
+    """Loki's: restricted."""
+    collector_namespace: str = "log-collector"
+    """Fluent Bit's: privileged, for its read-only hostPath mounts of the node's logs."""
     store: LogStoreArgs | None = None
     """Loki; None: the cluster keeps no logs itself."""
     collector: CollectorArgs | None = None
@@ -262,32 +265,36 @@ def loki_values(args: LogStoreArgs) -> dict:
 
 
 class Logging(Module):
-    """The logging namespace of a cluster and, where the cluster keeps logs, Loki in it."""
+    """A cluster's log collector in its own (privileged) namespace and, where the cluster keeps
+    logs, Loki in the (restricted) logging namespace."""
 
     def __init__(self, target: Target, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-logging"
         super().__init__(component_type("logging", "Logging"), name, None, placed(target, opts))
         provider = target.provider
-        ns = args.namespace
         store = args.store
-        port = {"ports": [{"protocol": "TCP", "port": LOKI_PORT}]}
-        ingress: list[dict] = []
-        if store is not None:
-            # Collectors in this namespace are admitted by the policy's own-pods rule; Grafana
-            # queries from monitoring; on a hub, collectors of other clusters push from outside
-            # (through whatever exposes the service: a LoadBalancer or ingress with TLS).
-            ingress = [port] if store.remote_collectors else [{**from_namespace(store.monitoring_namespace), **port}]
-        # Privileged where the collector runs (hostPath mounts of the node's logs, which baseline
-        # forbids; StackSpec.platform_namespaces), else restricted. Where Loki's volume holds the
-        # write-ahead log, the namespace is protected.
-        level = pod_security("privileged") if args.collector is not None else pod_security("restricted")
-        kept = store is not None
-        namespace = platform_namespace(f"{name}-ns", ns, level, ingress, self, provider, protect=kept, retain_on_delete=kept)
         self.loki_url = None
         loki = None
         if store is not None:
-            loki = pinned_release(f"{name}-loki", "loki", ns, loki_values(store), child(self, provider, depends_on=[namespace]), gitops=target.gitops)
-            self.loki_url = loki_url(ns)
+            port = {"ports": [{"protocol": "TCP", "port": LOKI_PORT}]}
+            # Loki's port only: from this cluster's collectors and Grafana (monitoring); on a hub,
+            # from anywhere, as the collectors of other clusters push from outside (through
+            # whatever exposes the service: a LoadBalancer or ingress with TLS).
+            ingress = [port] if store.remote_collectors else [{**from_namespace(ns), **port} for ns in (args.collector_namespace, store.monitoring_namespace)]
+            # Restricted: Loki needs nothing of the host. Protected: its volume holds the write-ahead log.
+            namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)
+            loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+            self.loki_url = loki_url(args.namespace)
         if args.collector is not None:
-            pinned_release(f"{name}-fluent-bit", "fluent-bit", ns, fluent_bit_values(args.collector), child(self, provider, depends_on=[namespace, *([loki] if loki else [])]), gitops=target.gitops)
-        self.register_outputs({"namespace": ns})
+            # Privileged: the collector's hostPath mounts of the node's logs, which baseline forbids
+            # (StackSpec.platform_namespaces). It only sends, so nothing may connect to it.
+            collector_ns = platform_namespace(f"{name}-collector-ns", args.collector_namespace, pod_security("privileged"), [], self, provider)
+            pinned_release(
+                f"{name}-fluent-bit",
+                "fluent-bit",
+                args.collector_namespace,
+                fluent_bit_values(args.collector),
+                child(self, provider, depends_on=[collector_ns, *([loki] if loki else [])]),
+                gitops=target.gitops,
+            )
+        self.register_outputs({"namespace": args.namespace, "collector_namespace": args.collector_namespace})

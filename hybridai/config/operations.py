@@ -147,7 +147,12 @@ class LoggingSettings(Model):
     on-prem cluster, kept in the on-prem object store, with retention from the stack's compliance
     profiles (docs/logging.md)."""
 
-    namespace: DnsLabel = Field(default="logging", description="Namespace of Loki and of the log collector (Fluent Bit) on every cluster.")
+    namespace: DnsLabel = Field(default="logging", description="Namespace of Loki on the on-prem cluster (Pod Security restricted).")
+    collector_namespace: DnsLabel = Field(
+        default="log-collector",
+        description="Namespace of the log collector (Fluent Bit) on every cluster: privileged, for its read-only hostPath mounts of the node's logs, "
+        "and kept apart so the log store's namespace stays restricted.",
+    )
     object_store: LogObjectStore = Field(description="Where Loki keeps the logs: the on-prem S3-compatible object store.")
     storage_size: Quantity = Field(default="50Gi", description="Persistent volume of Loki's write-ahead log and index cache (the logs themselves go to the object store).")
     storage_class: str | None = Field(default=None, description="StorageClass of that volume; default: the cluster's default class.")

@@ -90,12 +90,15 @@ class StackSpec(Model):
         # Karpenter's controller runs restricted: it needs AWS and the API server, not the host.
         namespaces = {operator: "privileged", **{ns: "baseline" for ns in baseline}, KARPENTER_NAMESPACE: "restricted"}
         if self.logging is not None:
+            # The log store (Loki) needs nothing of the host: restricted.
+            namespaces[self.logging.namespace] = "restricted"
             # Privileged, like the GPU Operator's: the log collector (Fluent Bit, a DaemonSet on every
             # node) reads the node's logs through read-only hostPath mounts of /var/log and keeps its
             # positions and edge buffer under /var/lib/fluent-bit, and Pod Security's baseline and
             # restricted levels forbid hostPath volumes. Its containers stay unprivileged, without
-            # capabilities or host namespaces (k8s-privileged-only-in-operator-namespace still applies).
-            namespaces[self.logging.namespace] = "privileged"
+            # capabilities or host namespaces (k8s-privileged-only-in-operator-namespace still applies),
+            # and it has a namespace of its own so the store's stays restricted.
+            namespaces[self.logging.collector_namespace] = "privileged"
         return namespaces
 
     def burst_pool(self) -> CloudPool | None:
@@ -224,6 +227,7 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
     chosen = {("monitoring", "namespace"): spec.monitoring.namespace, ("gpuOperator", "namespace"): spec.gpu_operator.namespace}
     if spec.logging is not None:
         chosen[("logging", "namespace")] = spec.logging.namespace
+        chosen[("logging", "collectorNamespace")] = spec.logging.collector_namespace
     fixed = {ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter"}
     problems = []
     for loc, namespace in chosen.items():

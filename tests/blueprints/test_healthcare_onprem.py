@@ -97,8 +97,9 @@ def test_only_the_operator_namespace_is_privileged(stack: str) -> None:
     plan, _ = planned(stack)
     enforce = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] for r in of_kind(plan.resources, "Namespace")}
     # Both serve models; only prod trains on-prem (dev's GPUs are all sliced).
-    # The log collector's namespace is privileged too (hostPath mounts of the node's logs).
-    platform = {"gpu-operator", "monitoring", "kserve", "logging"} | ({"kueue-system"} if stack == "healthcare-prod" else set())
+    # The log collector's namespace is privileged too (hostPath mounts of the node's logs); Loki's is restricted.
+    platform = {"gpu-operator", "monitoring", "kserve", "log-collector"} | ({"kueue-system"} if stack == "healthcare-prod" else set())
     assert {ns for ns, level in enforce.items() if level != "restricted"} == platform
-    assert {ns for ns, level in enforce.items() if level == "privileged"} == {"gpu-operator", "logging"}
+    assert {ns for ns, level in enforce.items() if level == "privileged"} == {"gpu-operator", "log-collector"}
+    assert enforce["logging"] == "restricted"
     assert enforce["monitoring"] == "baseline"

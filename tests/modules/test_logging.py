@@ -104,23 +104,29 @@ def test_grafana_on_the_onprem_cluster_has_the_loki_datasource(stack: str) -> No
 
 
 @pytest.mark.parametrize(("stack", "remote"), [("healthcare-prod", False), ("finance-prod", True), ("manufacturing-prod", True)])
-def test_logging_namespace_is_privileged_for_the_collector_and_admits_loki_port_only(stack: str, remote: bool) -> None:
+def test_loki_is_restricted_the_collector_apart_and_only_lokis_port_is_admitted(stack: str, remote: bool) -> None:
     # GIVEN an example stack WHEN planned
     plan, _ = planned(stack)
     on_prem = [r for r in plan.resources if r.target == ONPREM[stack]]
     namespace = named(on_prem, "Namespace", "logging")
-    # THEN the namespace enforces privileged (the collector's hostPath mounts) and is protected (Loki's volume)
-    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    # THEN Loki's namespace enforces restricted and is protected (Loki's volume)
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespace.protect and namespace.retain_on_delete
+    # AND the collector runs privileged (its hostPath mounts) in a namespace of its own that admits nothing from outside
+    collector = named(on_prem, "Namespace", "log-collector")
+    assert collector.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert named(on_prem, "NetworkPolicy", "log-collector-ingress").inputs["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
     ingress = named(on_prem, "NetworkPolicy", "logging-ingress").inputs["spec"]["ingress"]
     port = [{"protocol": "TCP", "port": 3100}]
-    # AND besides its own pods, only Loki's port: from monitoring (Grafana), or on a hub whose
-    # EKS/edge collectors push from outside, from anywhere
+    # AND besides its own pods, only Loki's port: from the collector and monitoring (Grafana), or on
+    # a hub whose EKS/edge collectors push from outside, from anywhere
     assert ingress[0] == {"from": [{"podSelector": {}}]}
     if remote:
         assert ingress[1:] == [{"ports": port}]
     else:
-        assert ingress[1:] == [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], "ports": port}]
+        assert ingress[1:] == [
+            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}], "ports": port} for ns in ("log-collector", "monitoring")
+        ]
 
 
 def test_a_dev_stack_without_logging_has_no_log_store() -> None:
@@ -135,6 +141,7 @@ def test_a_dev_stack_without_logging_has_no_log_store() -> None:
 BAD_INPUT = [
     # (case, mutation, expected (loc, type))
     ("prod without logging", lambda v: v.pop("logging"), (("logging",), "logging_required")),
+    ("collector namespace taken", lambda v: v["logging"].update(collectorNamespace="logging"), (("logging", "collectorNamespace"), "namespace_taken")),
     ("http endpoint", lambda v: v["logging"]["objectStore"].update(endpoint="http://s3.hospital.example"), (("logging", "objectStore", "endpoint"), "url")),
     ("plaintext access key", lambda v: v["logging"]["objectStore"].update(accessKeyId="AKIAEXAMPLE"), (("logging", "objectStore", "accessKeyId"), "plaintext_credential")),
     ("plaintext secret key", lambda v: v["logging"]["objectStore"].update(secretAccessKey="s3cr3t"), (("logging", "objectStore", "secretAccessKey"), "plaintext_credential")),
@@ -212,7 +219,8 @@ def test_fluent_bit_runs_as_a_daemonset_on_every_cluster(stack: str) -> None:
         assert values["kind"] == "DaemonSet"
         # on every node: every taint tolerated (GPU nodes included)
         assert values["tolerations"] == [{"operator": "Exists"}]
-    namespaces = {r.target for r in of_kind(plan.resources, "Namespace") if r.inputs["metadata"]["name"] == "logging"}
+    assert all(r.inputs["namespace"] == "log-collector" for r in of_type(plan.resources, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "fluent-bit")
+    namespaces = {r.target for r in of_kind(plan.resources, "Namespace") if r.inputs["metadata"]["name"] == "log-collector"}
     assert namespaces >= cluster_targets(plan)
 
 
@@ -279,11 +287,13 @@ def test_edge_sites_buffer_on_disk_while_the_uplink_is_down() -> None:
             assert output["Retry_Limit"] == (["no_limits"] if edge else ["False"])
 
 
-def test_only_the_gpu_operator_and_logging_namespaces_may_run_privileged() -> None:
+def test_only_the_gpu_operator_and_log_collector_namespaces_may_run_privileged() -> None:
     # GIVEN an example stack with logging WHEN its platform namespaces are listed
     spec = prepare("manufacturing-prod", stack_values("manufacturing-prod"))[0]
-    # THEN logging is privileged (hostPath), like the GPU Operator's, and no other
-    assert {ns for ns, level in spec.platform_namespaces().items() if level == "privileged"} == {"gpu-operator", "logging"}
+    # THEN the collector's is privileged (hostPath), like the GPU Operator's, and no other; Loki's is restricted
+    namespaces = spec.platform_namespaces()
+    assert {ns for ns, level in namespaces.items() if level == "privileged"} == {"gpu-operator", "log-collector"}
+    assert namespaces["logging"] == "restricted"
 
 
 @pytest.mark.parametrize("stack", ["finance-prod", "manufacturing-prod"])
