@@ -55,12 +55,15 @@ class StackSpec(Model):
     default_profiles: ClassVar[tuple[str, ...]] = ()
     """Compliance profiles checked unless the stack lists its own."""
 
+    def all_teams(self) -> list[Team]:
+        """Every team of the stack: the on-prem cluster's and the cloud burst pool's."""
+        pool = self.burst_pool()
+        return [*self.teams, *(pool.teams if pool else [])]
+
     def implied_profiles(self) -> tuple[str, ...]:
         """Profiles the stack gets unless it waives them: its blueprint's, and HIPAA wherever a team
         (on-prem or in the cloud pool) handles PHI."""
-        pool = self.burst_pool()
-        teams = [*self.teams, *(pool.teams if pool else [])]
-        phi = ("hipaa",) if any(t.data_classification == "phi" for t in teams) else ()
+        phi = ("hipaa",) if any(t.data_classification == "phi" for t in self.all_teams()) else ()
         return tuple(dict.fromkeys([*self.default_profiles, *phi]))
 
     def compliance_profiles(self) -> tuple[str, ...]:
@@ -164,8 +167,7 @@ def check_alerting(spec: StackSpec) -> list[Problem]:
     for key in ("critical", "default"):
         if (name := getattr(alerting, key)) is not None and name not in names:
             problems.append(Problem((*at, key), "unknown_receiver", unknown, name))
-    pool = spec.burst_pool()
-    teams = {t.name for t in [*spec.teams, *(pool.teams if pool else [])]}
+    teams = {t.name for t in spec.all_teams()}
     for team, name in alerting.teams.items():
         if team not in teams:
             problems.append(Problem((*at, "teams", team), "unknown_team", f"no team of that name; teams: {', '.join(sorted(teams))}", name))
