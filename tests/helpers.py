@@ -1,10 +1,15 @@
-"""Helpers for tests: run a module alone under the plan engine's recording monitor, query resources."""
+"""Helpers for tests: run a module alone under the plan engine's recording monitor, query resources,
+read an example stack's values."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
+import yaml
+
+from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan import Resource
 from hybridai.plan.engine import execute
+from tests.conftest import ROOT
 
 
 def run_module(program: Callable[[], object], stack: str = "test") -> list[Resource]:
@@ -29,3 +34,9 @@ def release(resources: Iterable[Resource], chart: str, target: str | None = None
     matches = [r for r in of_type(resources, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == chart and target in (None, r.target)]
     assert len(matches) == 1, f"expected one {chart} release, found {len(matches)}"
     return matches[0]
+
+
+def stack_values(stack: str) -> dict[str, Any]:
+    """An example stack's config values as the program receives them (through Pulumi's wire encoding)."""
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return decode_config(encode_config(config))

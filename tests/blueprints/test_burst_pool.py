@@ -6,20 +6,16 @@ import json
 from typing import Any
 
 import pytest
-import yaml
 
 from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan.mocks import stable_id
 from hybridai.program import prepare
 from hybridai.modules.target import Target
-from tests.conftest import ROOT
-from tests.helpers import of_type, release, run_module
+from tests.helpers import of_type, release, run_module, stack_values
 
 
 def prod_values() -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.finance-prod.yaml").read_text())["config"]
-    return decode_config(encode_config(config))
+    return stack_values("finance-prod")
 
 
 def pool(values: dict[str, Any]):

@@ -14,13 +14,12 @@ from typer.testing import CliRunner
 from hybridai.cli import app
 from hybridai.config import StackConfigError
 from hybridai.program import prepare
-from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan.artifacts import render
 from hybridai.plan.engine import run_plan
 from hybridai.policy.rules.base import PolicyContext
 from hybridai.policy.rules.kubernetes import images as pinned_images_rule
 from tests.conftest import ROOT, planned
-from tests.helpers import named, of_kind, of_type, release
+from tests.helpers import named, of_kind, of_type, release, stack_values
 
 STACK = "manufacturing-prod"
 
@@ -31,8 +30,7 @@ def site_resources(site: str) -> list:
 
 
 def values() -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
-    return decode_config(encode_config(config))
+    return stack_values(STACK)
 
 
 def test_every_site_is_its_own_edge_target() -> None:

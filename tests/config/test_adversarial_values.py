@@ -12,17 +12,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-import yaml
 
 from hybridai.config import StackConfigError
-from hybridai.config.loader import decode_config, encode_config
 from hybridai.program import prepare
-from tests.conftest import ROOT
+from tests.helpers import stack_values
 
 
 def values_of(stack: str) -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return decode_config(encode_config(config))
+    return stack_values(stack)
 
 
 def setter(*path: Any, value: Any) -> Callable[[dict], None]:

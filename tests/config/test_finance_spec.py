@@ -5,18 +5,15 @@ import copy
 from typing import Any
 
 import pytest
-import yaml
 
 from hybridai.config import StackConfigError
 from hybridai.program import prepare
 from hybridai.config.finance import FinanceHybridSpec
-from hybridai.config.loader import decode_config, encode_config
-from tests.conftest import ROOT
+from tests.helpers import stack_values
 
 
 def base_values(stack: str = "finance-prod") -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return decode_config(encode_config(config))
+    return stack_values(stack)
 
 
 def problems_of(values: dict[str, Any]) -> set[tuple[tuple, str]]:

@@ -13,11 +13,11 @@ from hybridai.program import prepare
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from hybridai.config.loader import decode_config, encode_config
 from tests.conftest import ROOT
+from tests.helpers import stack_values
 
 
 def base_values() -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.healthcare-prod.yaml").read_text())["config"]
-    return decode_config(encode_config(config))
+    return stack_values("healthcare-prod")
 
 
 def problems_of(values: dict[str, Any]) -> set[tuple[tuple, str]]:

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from hybridai.config import StackConfigError
-from hybridai.config.loader import decode_config, encode_config
 from hybridai.program import prepare
 from tests.conftest import EXAMPLE_STACKS, ROOT, planned
+from tests.helpers import stack_values
 
 AMTOOL = Path(os.environ.get("HYBRIDAI_AMTOOL", ROOT / "build" / "tools" / "alertmanager" / "usr" / "bin" / "amtool"))
 
@@ -103,10 +103,6 @@ def test_the_burst_cluster_routes_its_teams_by_their_cloud_namespaces(tmp_path: 
     config = alertmanager_configs("finance-prod")["training"]
     routes = {tuple(r["matchers"]): r["receiver"] for r in config["route"]["routes"]}
     assert routes[('namespace = "fraud"',)] == "fraud"
-
-
-def stack_values(stack: str) -> dict:
-    return decode_config(encode_config(yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]))
 
 
 def _problems(stack: str, change) -> list[tuple[str, str]]:

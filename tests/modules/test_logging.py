@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hybridai.config import StackConfigError
-from hybridai.config.loader import decode_config, encode_config
 from hybridai.modules.logging import AUDIT_SELECTOR, loki_url
 from hybridai.program import prepare
-from tests.conftest import ROOT, planned
+from tests.conftest import planned
 from hybridai.recorded import TEAM_LABEL
-from tests.helpers import named, of_kind, of_type
+from tests.helpers import named, of_kind, of_type, stack_values
 
 STACKS = ["healthcare-prod", "healthcare-dev", "finance-prod", "finance-dev", "manufacturing-prod"]
 ONPREM = {"healthcare-prod": "dc1", "healthcare-dev": "lab", "finance-prod": "dc1", "finance-dev": "lab", "manufacturing-prod": "plant-dc"}
@@ -25,11 +23,6 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 def loki_releases(stack: str) -> list:
     plan, _ = planned(stack)
     return [r for r in of_type(plan.resources, RELEASE) if r.inputs["chart"] == "loki"]
-
-
-def stack_values(stack: str) -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return decode_config(encode_config(config))
 
 
 def problems_of(stack: str, values: dict[str, Any]) -> set[tuple[tuple, str]]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 
 from hybridai.config import StackConfigError
 from hybridai.program import prepare
-from hybridai.config.loader import decode_config, encode_config
-from tests.conftest import ROOT, planned
-from tests.helpers import named, of_kind, release
+from tests.conftest import planned
+from tests.helpers import named, of_kind, release, stack_values
 
 
 def isvc(stack: str, name: str) -> dict:
@@ -68,8 +66,7 @@ def test_finance_logs_every_decision_and_serves_whole_gpus() -> None:
 
 
 def values(stack: str) -> dict:
-    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return decode_config(encode_config(config))
+    return stack_values(stack)
 
 
 @pytest.mark.parametrize(
