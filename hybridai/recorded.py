@@ -179,3 +179,9 @@ def gpu_nodes(records: Iterable[dict[str, Any]]) -> list[RecordedGpuNode]:
                 layouts[device] = layout
         nodes.append(RecordedGpuNode(r["target"], r["placement"], metadata["name"], labels[GPU_MODEL_LABEL], gpus, labels.get(GPU_POOL_LABEL, ""), tuple(layouts)))
     return nodes
+
+
+MODEL_SYNC_JOB = "model-sync"
+"""An edge site's CronJob that pulls its models, whose env MODEL_SOURCE_ENV names the rclone remote
+they come from: written by modules/edge_site.py, read by the plan's diagram."""
+MODEL_SOURCE_ENV = "MODEL_SOURCE"

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
-from hybridai.recorded import GPU_POOL_LABEL, component_type
+from hybridai.recorded import GPU_POOL_LABEL, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, component_type
 from hybridai.modules.base import CONTAINER_SECURITY, GPU_TOLERATION, MANAGED_BY, Args, Module, child, placed, priority_class, protected
 from hybridai.modules.target import Target
 
@@ -198,19 +198,19 @@ class EdgeSite(Module):
                 # Files stay writable for the cache's group (see UID).
                 "umask 0002",
                 "rm -rf /models/incoming && mkdir -p /models/incoming",
-                f'for m in {models}; do {rclone} "$MODEL_SOURCE/$m" "/models/incoming/$m/$m"; done',
+                f'for m in {models}; do {rclone} "${MODEL_SOURCE_ENV}/$m" "/models/incoming/$m/$m"; done',
                 # Swap only after every model copied: an outage or the window's end leaves `current` as it was.
                 "rm -rf /models/previous",
                 "if [ -d /models/current ]; then mv /models/current /models/previous; fi",
                 "mv /models/incoming /models/current",
             ]
         )
-        labels = {"app.kubernetes.io/name": "model-sync"}
+        labels = {"app.kubernetes.io/name": MODEL_SYNC_JOB}
         window = args.window_hours * 3600
         resources = {"cpu": "500m", "memory": "512Mi"}
         k8s.batch.v1.CronJob(
             f"{name}-model-sync",
-            metadata={"name": "model-sync", "namespace": args.namespace, "labels": {**MANAGED_BY, **labels}},
+            metadata={"name": MODEL_SYNC_JOB, "namespace": args.namespace, "labels": {**MANAGED_BY, **labels}},
             spec={
                 "schedule": args.window_cron,
                 "timeZone": args.timezone,
@@ -237,7 +237,7 @@ class EdgeSite(Module):
                                         "name": "sync",
                                         "image": self._image(args, "rclone"),
                                         "command": ["/bin/sh", "-c", script],
-                                        "env": [{"name": "MODEL_SOURCE", "value": args.model_source}, HOME],
+                                        "env": [{"name": MODEL_SOURCE_ENV, "value": args.model_source}, HOME],
                                         "resources": {"requests": resources, "limits": resources},
                                         "securityContext": SECURITY,
                                         "volumeMounts": [

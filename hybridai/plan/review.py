@@ -15,7 +15,7 @@ from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
 from hybridai.plan.aliases import KEEP_IDENTITY, Urns
 from hybridai.plan.engine import Plan
-from hybridai.recorded import NODEPOOL_TYPE, TARGET_TYPE, Resource, gpu_nodes
+from hybridai.recorded import MODEL_SOURCE_ENV, MODEL_SYNC_JOB, NODEPOOL_TYPE, TARGET_TYPE, Resource, gpu_nodes
 from hybridai.policy.rules import RULES, evaluate
 from hybridai.policy.rules.evaluate import levels
 from hybridai.policy.stack import context_for, exceptions_for, overrides_for
@@ -344,10 +344,10 @@ def _model_stores(records: list[dict[str, Any]]) -> dict[str, set[str]]:
             uri = urlsplit(str(((inputs.get("spec") or {}).get("predictor") or {}).get("model", {}).get("storageUri", "")))
             if uri.scheme:
                 stores[f"{uri.scheme}://{uri.netloc}"].add(r["target"])
-        elif inputs.get("kind") == "CronJob" and (inputs.get("metadata") or {}).get("name") == "model-sync":
+        elif inputs.get("kind") == "CronJob" and (inputs.get("metadata") or {}).get("name") == MODEL_SYNC_JOB:
             for container in inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]:
                 for env in container.get("env", []):
-                    if env.get("name") == "MODEL_SOURCE" and ":" in str(env.get("value")):
+                    if env.get("name") == MODEL_SOURCE_ENV and ":" in str(env.get("value")):
                         stores[f'{str(env["value"]).split(":", 1)[0]}: model store'].add(r["target"])
     return stores
 
