@@ -2,8 +2,10 @@
 read an example stack's values."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import os
+from typing import Any, Callable, Iterable, NoReturn
 
+import pytest
 import yaml
 
 from hybridai.config.loader import decode_config, encode_config
@@ -40,3 +42,11 @@ def stack_values(stack: str) -> dict[str, Any]:
     """An example stack's config values as the program receives them (through Pulumi's wire encoding)."""
     config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
     return decode_config(encode_config(config))
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A tool or service a test needs is missing: in CI (`CI` set) that fails the test, since CI must
+    run it; elsewhere the test is skipped with the reason."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
