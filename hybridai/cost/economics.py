@@ -266,12 +266,6 @@ def gpus_needed(demand: Counter, gpu_model: str, layout: tuple[tuple[str, int], 
     return demand.get(WHOLE, 0) + max((math.ceil(n / fixed[p]) for p, n in demand.items() if p != WHOLE and n and p in fixed), default=0)
 
 
-def dedicated_gpus(slices: int) -> int:
-    """GPUs the same replicas need without MIG: one whole GPU per replica (and per canary replica),
-    benchmarks/capacity.py's "1/GPU" baseline."""
-    return slices
-
-
 def _utilization(clusters: list[_Cluster], settings: CostSettings) -> tuple[dict[str, Any], dict[tuple[str, str], float]]:
     """Allocated ÷ installed per pool and cluster, with the catalog's dedicated-GPU baseline; and each
     pool's planned GPU-hours a month (for the break-even)."""
@@ -308,7 +302,8 @@ def _utilization(clusters: list[_Cluster], settings: CostSettings) -> tuple[dict
             allocated = serving + training + reserved
             layout = spec_pool.fixed_layout() if spec_pool is not None else ((WHOLE, 1),)  # an edge site's GPUs are whole
             with_mig = gpus_needed(demand, pool.gpu_model, layout)
-            dedicated = dedicated_gpus(replicas)
+            # Without MIG each replica (canaries too) takes a whole GPU: benchmarks/capacity.py's "1/GPU" baseline.
+            dedicated = replicas
             partitioned = sum(1 for gpu in pool.layouts if gpu)
             mig = catalog.gpus().models[pool.gpu_model].mig is not None
             bound = lower_bound(demand, pool.gpu_model) if demand and (mig or set(demand) == {WHOLE}) else None
