@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ MARKER = ".hybridai-plan"
 MARKER_FORMAT = 1
 PLAN_FILES = frozenset({"resources.json", "outputs.json", "cost.json", "policy.json", "policy-config.json", "summary.md", MARKER})
 """What a plan writes at the top of its folder, beside PLAN_FOLDERS."""
-PLAN_FOLDERS = frozenset({"manifests", "helm", "gitops", "audit"})
-"""Folders of YAML files (one per Kubernetes object or Helm release) a plan writes."""
+PLAN_FOLDERS: dict[str, tuple[str, ...]] = {"manifests": ("*.yaml",), "helm": ("*.yaml",), "gitops": ("*.yaml",), "audit": ("*.yaml", "enable.md")}
+"""Folders a plan writes, with the names of the files in them (fnmatch patterns): YAML (one file per
+Kubernetes object or Helm release, or an audit policy) and, under audit/, each cluster's enable.md."""
 
 
 class OutDirError(PlanError):
@@ -169,8 +171,8 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 
 def _foreign(out: Path) -> list[str]:
-    """What in `out` a plan doesn't write: anything but PLAN_FILES and YAML files under
-    PLAN_FOLDERS, and any symbolic link."""
+    """What in `out` a plan doesn't write: anything but PLAN_FILES and, under PLAN_FOLDERS, files of
+    the kinds each holds; and any symbolic link."""
     found: list[str] = []
     for entry in sorted(os.scandir(out), key=lambda e: e.name):
         if entry.is_symlink():
@@ -186,7 +188,7 @@ def _foreign(out: Path) -> list[str]:
                     path = Path(root, name)
                     if path.is_symlink():
                         found.append(f"{path.relative_to(out)} (symbolic link)")
-                    elif not (name.endswith(".yaml") or entry.name == "audit" and name == "enable.md") or not path.is_file():
+                    elif not any(fnmatchcase(name, pattern) for pattern in PLAN_FOLDERS[entry.name]) or not path.is_file():
                         found.append(str(path.relative_to(out)))
         else:
             found.append(entry.name + ("/" if entry.is_dir() else ""))
