@@ -246,7 +246,7 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
             log_retention_days=retention.log_days,
             audit_retention_days=retention.audit_days,
             monitoring_namespace=spec.monitoring.namespace,
-            remote_collectors=bool(spec.burst_pool() or spec.edge_sites()),
+            remote_collectors=spec.has_remote_clusters(),
         ),
         collector=CollectorArgs(loki_url=loki_url(settings.namespace), labels={"cluster": spec.onprem.name, "placement": "onprem"}),
     )

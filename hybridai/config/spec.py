@@ -112,6 +112,10 @@ class StackSpec(Model):
         """The stack's edge sites, each its own cluster."""
         return []
 
+    def has_remote_clusters(self) -> bool:
+        """Whether clusters beyond the on-prem one (the EKS burst pool, edge sites) report to it as their hub."""
+        return self.burst_pool() is not None or bool(self.edge_sites())
+
     @field_validator("prefix", mode="before")
     @classmethod
     def _default_prefix(cls, value: object, info: ValidationInfo) -> object:
@@ -204,7 +208,7 @@ def check_logging(spec: StackSpec) -> list[Problem]:
     required = catalog.log_retention(spec.compliance_profiles())
     profiles = ", ".join(spec.compliance_profiles()) or "none: the default"
     problems = []
-    if spec.logging.hub_url is None and (spec.burst_pool() is not None or spec.edge_sites()):
+    if spec.logging.hub_url is None and spec.has_remote_clusters():
         problems.append(
             Problem(
                 ("logging", "hubUrl"),
