@@ -119,27 +119,28 @@ class MonitoringSettings(Model):
 
 
 class StoreSecretKeyRef(SecretKeyRef):
-    """A key of an existing Secret in the logging namespace, created outside the stack: Loki reads
-    it into an environment variable, so it is never in the stack file, the values or the state."""
+    """A key of an existing Secret in the namespace of the component using an object store: the
+    component reads it into an environment variable or a mounted file, so it is never in the stack
+    file, the values or the state."""
 
-    name: DnsLabel = Field(examples=["loki-object-store"], description="Secret in the logging namespace.")
+    name: DnsLabel = Field(examples=["loki-object-store"], description="Secret in the namespace of the component that uses the store.")
     key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")] = Field(examples=["access-key-id"], description="Key of the Secret holding the credential.")
 
 
-class LogObjectStore(Model):
-    """The on-prem S3-compatible object store Loki keeps its chunks, index and delete requests in."""
+class ObjectStore(Model):
+    """A bucket on the on-prem S3-compatible object store (MinIO, Ceph RGW, …). Each component that
+    keeps data there (Loki's logs, backups, the audit archive, model artifacts) names its own bucket
+    and its own access key, so one component's key can't read or delete another's data."""
 
-    endpoint: HttpsUrl = Field(examples=["https://s3.dc1.example.com"], description="S3 API endpoint of the on-prem object store (https; MinIO, Ceph RGW, …).")
+    endpoint: HttpsUrl = Field(examples=["https://s3.dc1.example.com"], description="S3 API endpoint of the on-prem object store (https).")
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
-        examples=["hybridai-logs"], description="Existing bucket (S3 naming rules) holding every log stream; Loki's compactor deletes what is past retention."
+        examples=["hybridai-logs"], description="Existing bucket (S3 naming rules) this component keeps its data in, and only this component."
     )
     region: str | None = Field(default=None, examples=["dc1"], description="Region the store expects in request signatures, if it checks one.")
     access_key_id: StoreSecretKeyRef = Field(
-        description="Key of an existing Secret in the logging namespace holding the store's access key id (Loki reads it as the environment variable AWS_ACCESS_KEY_ID)."
+        description="Key of an existing Secret in the component's namespace holding the store's access key id, scoped to this bucket."
     )
-    secret_access_key: StoreSecretKeyRef = Field(
-        description="Key of an existing Secret in the logging namespace holding the secret access key (environment variable AWS_SECRET_ACCESS_KEY)."
-    )
+    secret_access_key: StoreSecretKeyRef = Field(description="Key of an existing Secret in the component's namespace holding the secret access key.")
 
 
 class LoggingSettings(Model):
@@ -153,7 +154,7 @@ class LoggingSettings(Model):
         description="Namespace of the log collector (Fluent Bit) on every cluster: privileged, for its read-only hostPath mounts of the node's logs, "
         "and kept apart so the log store's namespace stays restricted.",
     )
-    object_store: LogObjectStore = Field(description="Where Loki keeps the logs: the on-prem S3-compatible object store.")
+    object_store: ObjectStore = Field(description="Where Loki keeps the logs (chunks, index, delete requests): a bucket of the on-prem S3-compatible store; Loki's compactor deletes what is past retention, so this bucket has no object lock.")
     storage_size: Quantity = Field(default="50Gi", description="Persistent volume of Loki's write-ahead log and index cache (the logs themselves go to the object store).")
     storage_class: str | None = Field(default=None, description="StorageClass of that volume; default: the cluster's default class.")
     log_retention_days: int | None = Field(
