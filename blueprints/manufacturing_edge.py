@@ -44,7 +44,7 @@ def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: Clu
         else None,
         tenancy=tenancy_args(spec, [tenant(owner, capacity.gpu_quota(owner.name))]),
         monitoring=monitoring,
-        logging=collector_logging_args(spec, site.name, f"edge:{site.name}", site=site.name),
+        logging=collector_logging_args(spec, site.name, f"edge:{site.name}", site=site.name, distribution=site.distribution),
     )
 
 

@@ -19,7 +19,7 @@ from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
-from hybridai.modules.logging import CollectorArgs, LoggingArgs, LogStoreArgs, loki_datasource, loki_url
+from hybridai.modules.logging import ArchiveArgs, CollectorArgs, LoggingArgs, LogStoreArgs, loki_datasource, loki_url
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, ModelObjective
 from hybridai.modules.queues import LOCAL_QUEUE, FlavorArgs, QueuesArgs, QueueTeamArgs
@@ -134,6 +134,7 @@ def monitoring_args(
             training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
             queue_backlog_hint=queue_backlog_hint,
             karpenter=karpenter,
+            log_collectors=spec.logging is not None,
             model_objectives=tuple(
                 ModelObjective(namespace=namespaces[m.team], model=m.name, latency_objective_ms=m.latency_objective_ms or settings.latency_objective_ms) for m in models
             ),
@@ -212,15 +213,39 @@ def export_cluster(name: str, placement: str, platform: GpuPlatform, **more: Any
     pulumi.export(name, {"placement": placement, "namespaces": namespaces, **({"trainingQueues": queues} if queues else {}), "monitoring": monitoring, **more})
 
 
-def collector_logging_args(spec: StackSpec, cluster: str, placement: str, site: str | None = None) -> LoggingArgs | None:
+def archive_args(spec: StackSpec) -> ArchiveArgs | None:
+    """The on-prem write-once audit archive, if the stack has one."""
+    archive = spec.logging.audit_archive if spec.logging else None
+    if archive is None:
+        return None
+    return ArchiveArgs(
+        endpoint=archive.endpoint,
+        bucket=archive.bucket,
+        region=archive.region,
+        access_key_id=archive.access_key_id,
+        secret_access_key=archive.secret_access_key,
+        lock_mode=archive.object_lock.mode,
+        lock_days=archive.object_lock.retention_days,
+    )
+
+
+def collector_logging_args(spec: StackSpec, cluster: str, placement: str, site: str | None = None, distribution: str | None = None) -> LoggingArgs | None:
     """A cluster without the log store (EKS, an edge site): only the collector, pushing to the
-    on-prem Loki through `logging.hubUrl`; an edge site buffers on disk while its uplink is down.
-    None when the stack keeps no logs."""
+    on-prem Loki through `logging.hubUrl`; an edge site buffers on disk while its uplink is down and
+    reads its API audit log (`distribution`: the control plane is the site's own) into the on-prem
+    archive. None when the stack keeps no logs."""
     settings = spec.logging
     if settings is None or settings.hub_url is None:
         return None
     labels = {"cluster": cluster, "placement": placement, **({"site": site} if site else {})}
-    collector = CollectorArgs(loki_url=settings.hub_url, labels=labels, buffer_size=settings.edge_buffer_size if site else None)
+    collector = CollectorArgs(
+        loki_url=settings.hub_url,
+        labels=labels,
+        buffer_size=settings.edge_buffer_size if site else None,
+        audit_log_path=catalog.distribution_audit(distribution).log_path if distribution else None,
+        archive=archive_args(spec) if distribution else None,
+        monitoring_namespace=spec.monitoring.namespace,
+    )
     return LoggingArgs(namespace=settings.namespace, collector_namespace=settings.collector_namespace, collector=collector)
 
 
@@ -247,8 +272,16 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
             audit_retention_days=retention.audit_days,
             monitoring_namespace=spec.monitoring.namespace,
             remote_collectors=spec.has_remote_clusters(),
+            archive=archive_args(spec),
+            archive_writers=(spec.onprem.name, *(site.name for site in spec.edge_sites())),
         ),
-        collector=CollectorArgs(loki_url=loki_url(settings.namespace), labels={"cluster": spec.onprem.name, "placement": "onprem"}),
+        collector=CollectorArgs(
+            loki_url=loki_url(settings.namespace),
+            labels={"cluster": spec.onprem.name, "placement": "onprem"},
+            audit_log_path=catalog.distribution_audit(spec.onprem.distribution).log_path,
+            archive=archive_args(spec),
+            monitoring_namespace=spec.monitoring.namespace,
+        ),
     )
 
 
@@ -260,7 +293,8 @@ def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, de
     monitoring = monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models, backlog if queues else None)
     logging = onprem_logging_args(spec)
     if logging is not None:
-        monitoring = monitoring.model_copy(update={"extra_datasources": (loki_datasource(logging.namespace),)})
+        alerts = monitoring.alerts.model_copy(update={"audit_archive_check": logging.namespace if logging.store.archive else None})
+        monitoring = monitoring.model_copy(update={"extra_datasources": (loki_datasource(logging.namespace),), "alerts": alerts})
     return GpuPlatformArgs(
         gpu_operator=gpu_operator_args(spec.onprem, spec.gpu_operator, capacity, spec.monitoring.namespace),
         tenancy=onprem_tenancy_args(spec, capacity),

@@ -178,10 +178,13 @@ def compliance_profiles() -> dict[str, dict]:
 
 
 class LogRetention(_Data):
-    """Days the log store keeps application logs and the audit stream."""
+    """Days the log store keeps application logs and the audit stream; whether the stack's profiles
+    require the write-once audit archive, and which models' decisions they require logged."""
 
     log_days: int
     audit_days: int
+    archive: bool = False
+    decision_logs: frozenset[Literal["production", "phi"]] = frozenset()
 
 
 def log_retention(profiles: tuple[str, ...] | list[str] = ()) -> LogRetention:
@@ -191,6 +194,8 @@ def log_retention(profiles: tuple[str, ...] | list[str] = ()) -> LogRetention:
     return LogRetention(
         log_days=max(c.get("logRetentionDays", 0) for c in chosen),
         audit_days=max(c.get("auditRetentionDays", 0) for c in chosen),
+        archive=any(c.get("auditArchive", False) for c in chosen),
+        decision_logs=frozenset(c["decisionLogs"] for c in chosen if "decisionLogs" in c),
     )
 
 

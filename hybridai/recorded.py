@@ -185,3 +185,29 @@ MODEL_SYNC_JOB = "model-sync"
 """An edge site's CronJob that pulls its models, whose env MODEL_SOURCE_ENV names the rclone remote
 they come from: written by modules/edge_site.py, read by the plan's diagram."""
 MODEL_SOURCE_ENV = "MODEL_SOURCE"
+
+
+# --- Logging: what modules/logging.py writes and the audit policy rules read -----------------------
+API_AUDIT_INPUT = "api_audit"
+"""Alias of the collector input tailing the Kubernetes API audit log (control-plane nodes)."""
+ARCHIVE_OUTPUT = "audit_archive"
+"""Alias of the collectors' S3 output to the write-once audit archive."""
+ARCHIVE_CHECK = "audit-archive-check"
+"""The CronJob checking the archive's Object Lock and freshness; env LOCK_MODE and LOCK_DAYS."""
+
+
+def fluent_bit_sections(config: str, kind: str) -> list[dict[str, str]]:
+    """The `[kind]` sections (INPUT, FILTER, OUTPUT) of a classic Fluent Bit config text, each as
+    {key: value} (a repeated key keeps its last value)."""
+    sections: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
+    for line in config.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = {} if stripped[1:-1].upper() == kind.upper() else None
+            if current is not None:
+                sections.append(current)
+        elif current is not None and stripped and not stripped.startswith("#"):
+            key, _, value = stripped.partition(" ")
+            current[key] = value.strip()
+    return sections

@@ -63,5 +63,6 @@ class GpuPlatform(Module):
         self.serving = Serving(target, args.serving, opts=options(self, depends_on=[self.tenancy])) if args.serving else None
         self.monitoring = Monitoring(target, args.monitoring, opts=options(self))
         self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
-        self.logging = Logging(target, args.logging, opts=options(self)) if args.logging else None
+        # After monitoring: the collectors' ServiceMonitor needs its CRD.
+        self.logging = Logging(target, args.logging, opts=options(self, depends_on=[self.monitoring])) if args.logging else None
         self.register_outputs({"namespaces": {team: ns.metadata.name for team, ns in self.tenancy.namespaces.items()}})

@@ -11,20 +11,29 @@ Loki's compactor, which also keeps its delete requests in the object store. docs
 """
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 import pulumi
+import pulumi_kubernetes as k8s
 
+from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
-from hybridai.modules.base import Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import CONTAINER_SECURITY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.target import Target
-from hybridai.recorded import TEAM_LABEL, component_type
+from hybridai.recorded import API_AUDIT_INPUT, ARCHIVE_CHECK, ARCHIVE_OUTPUT, TEAM_LABEL, component_type
 
 LOKI_SERVICE = "loki"
 """Loki's service (`fullnameOverride: loki`): push (`/loki/api/v1/push`) and query on one port."""
 LOKI_PORT = 3100
-AUDIT_SELECTOR = '{stream="audit"}'
-"""The streams kept for the audit retention: collectors label audit logs `stream: audit`."""
+AUDIT_STREAMS = ("audit", "change", "decision")
+"""Streams kept for the audit retention (and written to the audit archive): Kubernetes API audit
+events, the changes among them, and model decisions; collectors label them `stream: <name>`."""
+AUDIT_SELECTOR = '{stream=~"%s"}' % "|".join(AUDIT_STREAMS)
+METRICS_PORT = 2020
+"""Fluent Bit's HTTP server (the chart's `metricsPort`): metrics at /api/v2/metrics/prometheus."""
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+"""API audit events with these verbs are also the `change` stream: who changed what, and when."""
 SCHEMA_FROM = "2026-01-01"
 """First day of the index schema (TSDB, v13); a later schema change adds an entry, never edits this."""
 
@@ -37,6 +46,20 @@ def loki_url(namespace: str) -> str:
 def loki_datasource(namespace: str) -> dict:
     """Grafana's data source for the cluster's Loki (kube-prometheus-stack `grafana.additionalDataSources`)."""
     return {"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url(namespace), "editable": False}
+
+
+class ArchiveArgs(Args):
+    """The write-once audit archive: a bucket of the on-prem S3-compatible store with Object Lock."""
+
+    endpoint: str
+    bucket: str
+    region: str | None = None
+    access_key_id: SecretKeyRef
+    secret_access_key: SecretKeyRef
+    """Keys of Secrets in the reading component's namespace: the writer key (put and list only)."""
+    lock_mode: str
+    lock_days: int
+    """The bucket's declared default retention, checked daily by the archive check."""
 
 
 class LogStoreArgs(Args):
@@ -56,6 +79,10 @@ class LogStoreArgs(Args):
     """Where Grafana runs: admitted to query Loki."""
     remote_collectors: bool = False
     """A hub: collectors on other clusters (EKS, edge sites) push here from outside the cluster."""
+    archive: ArchiveArgs | None = None
+    """The audit archive this cluster's and its edge sites' collectors write; checked from here."""
+    archive_writers: tuple[str, ...] = ()
+    """Clusters whose API audit records must keep arriving in the archive (on-prem, edge sites)."""
 
 
 class CollectorArgs(Args):
@@ -66,6 +93,13 @@ class CollectorArgs(Args):
     """Labels on every stream this collector sends: cluster, placement and, on an edge site, site."""
     buffer_size: str | None = None
     """Edge sites: keep up to this much on the node's disk while Loki can't be reached, then catch up."""
+    audit_log_path: str | None = None
+    """The distribution's Kubernetes API audit log on control-plane nodes (hybridai/data/distributions.yaml);
+    None on a managed control plane (EKS keeps its own)."""
+    archive: ArchiveArgs | None = None
+    """Where the API audit and change streams are also written, write-once; None: Loki only."""
+    monitoring_namespace: str = "monitoring"
+    """Where Prometheus runs: admitted to the collectors' metrics port."""
 
 
 class LoggingArgs(Args):
@@ -104,10 +138,46 @@ def _push_target(url: str) -> dict[str, str]:
     }
 
 
+def _archive_output(archive: ArchiveArgs, match_regex: str, cluster: str, store_dir: str) -> str:
+    """Fluent Bit's S3 output to the audit archive: newline-delimited JSON, gzipped, one object per
+    10 minutes or 50 MB under `<stream>/<cluster>/<date>/`. Records wait in `store_dir` on disk
+    until the store takes them, so an unreachable archive delays records, never drops them."""
+    return _section(
+        "OUTPUT",
+        Name="s3",
+        Alias=ARCHIVE_OUTPUT,
+        Match_Regex=match_regex,
+        bucket=archive.bucket,
+        region=archive.region or "us-east-1",
+        endpoint=archive.endpoint,
+        use_put_object="On",
+        # A bucket with Object Lock accepts a write only with its checksum.
+        send_content_md5="On",
+        compression="gzip",
+        total_file_size="50M",
+        upload_timeout="10m",
+        store_dir=store_dir,
+        s3_key_format=f"/$TAG[0]/{cluster}/%Y/%m/%d/%H%M%S-$UUID.json.gz",
+        s3_key_format_tag_delimiters=".",
+    )
+
+
+def _credentials_env(archive: ArchiveArgs | None) -> list[dict]:
+    """The archive's writer key as the AWS SDK's environment variables, from its Secret."""
+    if archive is None:
+        return []
+    return [
+        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": archive.access_key_id.name, "key": archive.access_key_id.key}}},
+        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": archive.secret_access_key.name, "key": archive.secret_access_key.key}}},
+    ]
+
+
 def fluent_bit_values(args: CollectorArgs) -> dict:
-    """The Fluent Bit chart's values: a DaemonSet on every node reading container logs and the
-    kubelet's journal read-only, enriching them with Kubernetes metadata, pushing to Loki."""
+    """The Fluent Bit chart's values: a DaemonSet on every node reading container logs, the
+    kubelet's journal and, on control-plane nodes, the API audit log, read-only; enriching them with
+    Kubernetes metadata; pushing to Loki and the audit streams to the write-once archive."""
     buffered = args.buffer_size is not None
+    audited = args.audit_log_path is not None
     disk = {"storage.type": "filesystem"} if buffered else {}
     service = {
         "Daemon": "Off",
@@ -119,8 +189,9 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
         "HTTP_Port": "{{ .Values.metricsPort }}",
         "Health_Check": "On",
     }
-    if buffered:
-        # Chunks go to the node's disk first, so an uplink outage loses nothing until the limit.
+    if buffered or audited:
+        # Chunks go to the node's disk first: an uplink outage (edge) or a Loki restart loses
+        # nothing of the buffered inputs until the limit; audit records are always buffered so.
         service.update({"storage.path": f"{STATE_DIR}/buffer", "storage.sync": "normal", "storage.backlog.mem_limit": "16M"})
     inputs = _section(
         "INPUT",
@@ -143,6 +214,21 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
         Strip_Underscores="On",
         **disk,
     )
+    if audited:
+        # Only control-plane nodes have the file; elsewhere the input waits for it, idle. Long
+        # lines are kept (a RequestResponse event can be large): an audit record is never skipped.
+        inputs += "\n" + _section(
+            "INPUT",
+            Name="tail",
+            Alias=API_AUDIT_INPUT,
+            Path=args.audit_log_path,
+            Parser="json",
+            Tag="audit.api",
+            DB=f"{STATE_DIR}/audit.db",
+            Buffer_Max_Size="4MB",
+            Skip_Long_Lines="Off",
+            **{"storage.type": "filesystem"},
+        )
     filters = _section(
         "FILTER",
         Name="kubernetes",
@@ -155,36 +241,63 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
         namespace_labels="On",
         **{"K8S-Logging.Parser": "On", "K8S-Logging.Exclude": "On"},
     )
+    if audited:
+        # The change stream: a copy of every write (create, update, patch, delete) in the audit log.
+        filters += "\n" + _section(
+            "FILTER",
+            Name="rewrite_tag",
+            Match="audit.api",
+            Rule=f"$verb ^({'|'.join(WRITE_VERBS)})$ change.api true",
+            Emitter_Name="change_stream",
+            **{"Emitter_Storage.type": "filesystem"},
+        )
     static = ", ".join(f"{k}={v}" for k, v in sorted(args.labels.items()))
     target = _push_target(args.loki_url)
     limit = {"storage.total_limit_size": args.buffer_size} if buffered else {}
-    outputs = _section(
-        "OUTPUT",
-        Name="loki",
-        Match="kube.*",
-        **target,
-        Labels=f"job=fluent-bit, {static}, namespace=$kubernetes['namespace_name'], team=$kubernetes_namespace['labels']['{TEAM_LABEL}']",
-        Line_Format="json",
-        Retry_Limit="no_limits" if buffered else "False",
-        **limit,
-    ) + "\n" + _section(
-        "OUTPUT",
-        Name="loki",
-        Match="host.*",
-        **target,
-        Labels=f"job=systemd, {static}, unit=$SYSTEMD_UNIT",
-        Line_Format="json",
-        Retry_Limit="no_limits" if buffered else "False",
-        **limit,
+    retry = "no_limits" if buffered else "False"
+
+    def loki(alias: str, match: str, labels: str, **more: str) -> str:
+        return _section("OUTPUT", Name="loki", Alias=alias, Match=match, **target, Labels=labels, Line_Format="json", Retry_Limit=retry, **limit, **more)
+
+    outputs = "\n".join(
+        [
+            loki("loki_containers", "kube.*", f"job=fluent-bit, {static}, namespace=$kubernetes['namespace_name'], team=$kubernetes_namespace['labels']['{TEAM_LABEL}']"),
+            loki("loki_journal", "host.*", f"job=systemd, {static}, unit=$SYSTEMD_UNIT"),
+            *(
+                [
+                    # Audit records are retried until Loki takes them (the archive has them anyway).
+                    _section("OUTPUT", Name="loki", Alias="loki_audit", Match="audit.api", **target, Labels=f"job=kube-apiserver-audit, {static}, stream=audit", Line_Format="json", Retry_Limit="no_limits", **limit),
+                    _section("OUTPUT", Name="loki", Alias="loki_change", Match="change.api", **target, Labels=f"job=kube-apiserver-audit, {static}, stream=change", Line_Format="json", Retry_Limit="no_limits", **limit),
+                ]
+                if audited
+                else []
+            ),
+            *([_archive_output(args.archive, r"^(audit|change)\.api$", args.labels["cluster"], f"{STATE_DIR}/archive")] if args.archive and audited else []),
+        ]
     )
+    volumes = [
+        {"name": "varlog", "hostPath": {"path": "/var/log"}},
+        {"name": "etcmachineid", "hostPath": {"path": "/etc/machine-id", "type": "File"}},
+        {"name": "state", "hostPath": {"path": STATE_DIR, "type": "DirectoryOrCreate"}},
+    ]
+    mounts = [
+        {"name": "varlog", "mountPath": "/var/log", "readOnly": True},
+        {"name": "etcmachineid", "mountPath": "/etc/machine-id", "readOnly": True},
+        {"name": "state", "mountPath": STATE_DIR},
+    ]
+    audit_dir = str(PurePosixPath(args.audit_log_path).parent) if audited else None
+    if audit_dir and not audit_dir.startswith("/var/log/"):
+        # k3s and RKE2 keep the audit log under their data directory: that folder alone, read-only.
+        volumes.append({"name": "auditlog", "hostPath": {"path": audit_dir, "type": "DirectoryOrCreate"}})
+        mounts.append({"name": "auditlog", "mountPath": audit_dir, "readOnly": True})
     return {
         "kind": "DaemonSet",
         "fullnameOverride": "fluent-bit",
-        # Every node, GPU nodes and tainted system nodes included: every taint is tolerated.
+        # Every node, GPU nodes and tainted system and control-plane nodes included: every taint is tolerated.
         "tolerations": [{"operator": "Exists"}],
-        # Root, for files only root may read (container logs and the journal are root-owned, 0640),
-        # but with no capability at all, so root's read comes from owning them, nothing more; no
-        # privilege, no host namespaces, a read-only root filesystem.
+        # Root, for files only root may read (container logs, the journal and the audit log are
+        # root-owned, 0600/0640), but with no capability at all, so root's read comes from owning
+        # them, nothing more; no privilege, no host namespaces, a read-only root filesystem.
         "podSecurityContext": {"runAsUser": 0, "runAsGroup": 0, "seccompProfile": {"type": "RuntimeDefault"}},
         "securityContext": {
             "privileged": False,
@@ -193,18 +306,13 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
             "capabilities": {"drop": ["ALL"]},
         },
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        "env": _credentials_env(args.archive if audited else None),
         "config": {"service": _section("SERVICE", **service), "inputs": inputs, "filters": filters, "outputs": outputs},
+        # Prometheus scrapes the collectors (shipping stalled, logs dropped, buffer filling alerts).
+        "serviceMonitor": {"enabled": True},
         # The node's logs read-only; only the collector's own state directory is writable.
-        "daemonSetVolumes": [
-            {"name": "varlog", "hostPath": {"path": "/var/log"}},
-            {"name": "etcmachineid", "hostPath": {"path": "/etc/machine-id", "type": "File"}},
-            {"name": "state", "hostPath": {"path": STATE_DIR, "type": "DirectoryOrCreate"}},
-        ],
-        "daemonSetVolumeMounts": [
-            {"name": "varlog", "mountPath": "/var/log", "readOnly": True},
-            {"name": "etcmachineid", "mountPath": "/etc/machine-id", "readOnly": True},
-            {"name": "state", "mountPath": STATE_DIR},
-        ],
+        "daemonSetVolumes": volumes,
+        "daemonSetVolumeMounts": mounts,
     }
 
 
@@ -264,6 +372,89 @@ def loki_values(args: LogStoreArgs) -> dict:
     }
 
 
+ARCHIVE_FRESH_HOURS = 2
+"""The newest API audit object of each writer is at most this old (uploads go every 10 minutes)."""
+CHECK_SCRIPT = r"""
+set -eu
+s3() { aws s3api --endpoint-url "$ENDPOINT" "$@"; }
+failed=0
+lock=$(s3 get-object-lock-configuration --bucket "$BUCKET" --output text \
+  --query 'ObjectLockConfiguration.[ObjectLockEnabled, Rule.DefaultRetention.Mode, Rule.DefaultRetention.Days]')
+set -- $lock
+if [ "${1:-}" != Enabled ] || [ "${2:-}" != "$LOCK_MODE" ] || [ "${3:-None}" = None ] || [ "$3" -lt "$LOCK_DAYS" ]; then
+  echo "bucket $BUCKET: object lock is '$*'; the stack declares Enabled $LOCK_MODE $LOCK_DAYS days"; failed=1
+fi
+now=$(date -u +%s)
+for cluster in $WRITERS; do
+  newest=None
+  for day in "$(date -u +%Y/%m/%d)" "$(date -u -d yesterday +%Y/%m/%d)"; do
+    found=$(s3 list-objects-v2 --bucket "$BUCKET" --prefix "audit/$cluster/$day/" --output text --query 'max_by(Contents, &LastModified).LastModified')
+    if [ "$found" != None ]; then newest=$found; break; fi
+  done
+  if [ "$newest" = None ] || [ $((now - $(date -u -d "$newest" +%s))) -gt $((FRESH_HOURS * 3600)) ]; then
+    echo "cluster $cluster: its newest API audit record in $BUCKET is from $newest, over $FRESH_HOURS h ago"; failed=1
+  fi
+done
+exit $failed
+"""
+"""Exits non-zero, saying what is wrong, when the bucket's Object Lock isn't what the stack declares
+or a writer's API audit records stopped arriving. The S3 output's own metrics don't count failed
+uploads (fluent/fluent-bit#6141), so the archive is checked where it matters: in the bucket."""
+
+
+def archive_check(name: str, namespace: str, store: LogStoreArgs, parent: pulumi.Resource, provider: pulumi.ProviderResource, depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+    """A CronJob in the logging namespace running the archive check every 30 minutes; the
+    `AuditArchiveCheckFailing` alert fires when it hasn't succeeded for two hours."""
+    archive = store.archive
+    env = {
+        "ENDPOINT": archive.endpoint,
+        "BUCKET": archive.bucket,
+        "AWS_DEFAULT_REGION": archive.region or "us-east-1",
+        "LOCK_MODE": archive.lock_mode,
+        "LOCK_DAYS": str(archive.lock_days),
+        "WRITERS": " ".join(store.archive_writers),
+        "FRESH_HOURS": str(ARCHIVE_FRESH_HOURS),
+        "HOME": "/tmp",
+    }
+    container = {
+        "name": "check",
+        "image": catalog.image("aws-cli"),
+        "command": ["/bin/sh", "-c", CHECK_SCRIPT],
+        "env": [{"name": k, "value": v} for k, v in env.items()] + _credentials_env(archive),
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+        # Restricted: a non-root user, a read-only root filesystem, /tmp for the CLI's cache.
+        "securityContext": {**CONTAINER_SECURITY, "runAsNonRoot": True, "runAsUser": 65534, "readOnlyRootFilesystem": True},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return k8s.batch.v1.CronJob(
+        f"{name}-archive-check",
+        metadata={"name": ARCHIVE_CHECK, "namespace": namespace},
+        spec={
+            "schedule": "*/30 * * * *",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 600,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 1,
+                    "activeDeadlineSeconds": 600,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "automountServiceAccountToken": False,
+                            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                            "containers": [container],
+                            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                        }
+                    },
+                }
+            },
+        },
+        opts=child(parent, provider, depends_on=depends_on),
+    )
+
+
 class Logging(Module):
     """A cluster's log collector in its own (privileged) namespace and, where the cluster keeps
     logs, Loki in the (restricted) logging namespace."""
@@ -285,10 +476,14 @@ class Logging(Module):
             namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)
             loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace]), gitops=target.gitops)
             self.loki_url = loki_url(args.namespace)
+            if store.archive is not None:
+                archive_check(name, args.namespace, store, self, provider, [namespace])
         if args.collector is not None:
             # Privileged: the collector's hostPath mounts of the node's logs, which baseline forbids
-            # (StackSpec.platform_namespaces). It only sends, so nothing may connect to it.
-            collector_ns = platform_namespace(f"{name}-collector-ns", args.collector_namespace, pod_security("privileged"), [], self, provider)
+            # (StackSpec.platform_namespaces). It only sends: nothing but Prometheus (its metrics
+            # port) may connect to it.
+            scrape = [{**from_namespace(args.collector.monitoring_namespace), "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]
+            collector_ns = platform_namespace(f"{name}-collector-ns", args.collector_namespace, pod_security("privileged"), scrape, self, provider)
             pinned_release(
                 f"{name}-fluent-bit",
                 "fluent-bit",

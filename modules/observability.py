@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from hybridai.recorded import ARCHIVE_CHECK
 from hybridai.modules.base import Args
 
 INFERENCE_LATENCY = "request_predict_seconds"
@@ -33,6 +34,8 @@ class AlertArgs(Args):
     model_objectives: tuple[ModelObjective, ...] = Field(default=(), description="Each served model's own p99 latency objective.")
     queue_backlog_hint: str | None = Field(default=None, description="Where training queues (Kueue): what to do when a queue backs up.")
     karpenter: bool = Field(default=False, description="Karpenter launches this cluster's GPU nodes: alert when it can't.")
+    log_collectors: bool = Field(default=False, description="Fluent Bit collects the logs: alert when shipping stalls, drops or its disk buffer fills.")
+    audit_archive_check: str | None = Field(default=None, description="Namespace of the audit archive check (the hub): alert when it stops succeeding.")
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict[str, Any]:
@@ -145,7 +148,61 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
         groups.append({"name": "hybridai-node-autoscaling", "rules": _karpenter_alerts()})
     if args.model_objectives:
         groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
+    if args.log_collectors or args.audit_archive_check:
+        groups.append({"name": "hybridai-logging", "rules": _logging_alerts(args)})
     return groups
+
+
+LOKI_OUTPUTS = 'name=~"loki_.*"'
+"""The collectors' Loki outputs (aliased `loki_<stream>`); their metrics count what Loki accepted.
+The archive's S3 output is left out: its metrics don't count failed uploads (fluent/fluent-bit#6141),
+so the archive check watches it instead."""
+
+
+def _logging_alerts(args: AlertArgs) -> list[dict[str, Any]]:
+    rules = []
+    if args.log_collectors:
+        rules += [
+            _alert(
+                "LogShippingStalled",
+                f"sum by (namespace, pod) (rate(fluentbit_input_records_total[15m])) > 0 unless sum by (namespace, pod) (rate(fluentbit_output_proc_records_total{{{LOKI_OUTPUTS}}}[15m])) > 0",
+                "15m",
+                "critical",
+                "Log collector {{ $labels.pod }} reads logs but ships none",
+                "Fluent Bit has read records for 15 minutes without Loki accepting any: the hub is unreachable or refusing them. "
+                "Audit streams wait on disk; container logs beyond the memory buffer are lost. Check `logging.hubUrl`, the collector's log and Loki.",
+            ),
+            _alert(
+                "LogRecordsDropped",
+                f"sum by (namespace, pod, name) (increase(fluentbit_output_dropped_records_total{{{LOKI_OUTPUTS}}}[15m])) > 0",
+                "0m",
+                "warning",
+                "Log collector {{ $labels.pod }} dropped records bound for Loki ({{ $labels.name }})",
+                "{{ $value }} records were given up after their retries in 15 minutes: Loki rejected them (too large, too old) or stayed unreachable.",
+            ),
+            _alert(
+                "LogBufferFilling",
+                f"min by (namespace, pod, name) (fluentbit_output_chunk_available_capacity_percent{{{LOKI_OUTPUTS}}}) < 20",
+                "10m",
+                "critical",
+                "Log collector {{ $labels.pod }}'s disk buffer for {{ $labels.name }} is over 80 % full",
+                "The uplink to the hub has been down or slow long enough to fill the buffer (`logging.edgeBufferSize`); "
+                "when it is full the oldest logs are dropped. Restore the link or raise the buffer.",
+            ),
+        ]
+    if args.audit_archive_check:
+        rules.append(
+            _alert(
+                "AuditArchiveCheckFailing",
+                f'time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{{namespace="{args.audit_archive_check}", cronjob="{ARCHIVE_CHECK}"}}) > 7200',
+                "0m",
+                "critical",
+                "The audit archive hasn't passed its check for two hours",
+                f"The `{ARCHIVE_CHECK}` job in {{{{ $labels.namespace }}}} fails: the archive bucket's Object Lock isn't what the stack declares, "
+                "or a cluster's API audit records stopped arriving (archive writes failing). `kubectl logs -n {{ $labels.namespace }} job/<its latest job>` says which.",
+            )
+        )
+    return rules
 
 
 def _karpenter_alerts() -> list[dict[str, Any]]:

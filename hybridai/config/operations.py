@@ -143,6 +143,31 @@ class ObjectStore(Model):
     secret_access_key: StoreSecretKeyRef = Field(description="Key of an existing Secret in the component's namespace holding the secret access key.")
 
 
+class ObjectLock(Model):
+    """The bucket's default Object Lock retention, as the storage team set it when they created the
+    bucket (object lock can only be turned on at creation). The collectors add a Content-MD5 to
+    every write, which a locked bucket requires."""
+
+    mode: Literal["COMPLIANCE", "GOVERNANCE"] = Field(
+        default="COMPLIANCE",
+        description="`COMPLIANCE`: no one, the store's administrators included, can delete or shorten a record's lock — what HIPAA and SOX stacks need. "
+        "`GOVERNANCE` can be bypassed by a privileged user.",
+    )
+    retention_days: int = Field(ge=1, le=36500, examples=[2557], description="Days every record is locked against deletion and change; at least the compliance profiles' audit retention.")
+
+
+class AuditArchive(ObjectStore):
+    """A write-once bucket on the on-prem S3-compatible store (MinIO, Ceph RGW, … with Object Lock)
+    holding the audit streams of the on-prem cluster and the edge sites: Kubernetes API audit events,
+    changes and model decisions. On-prem records never leave on-prem; the EKS pool's go to the
+    cloud account's locked bucket. docs/audit.md."""
+
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
+        examples=["hybridai-audit"], description="Existing bucket created with Object Lock on; only the audit writers' key may write to it (and none may delete)."
+    )
+    object_lock: ObjectLock = Field(description="The bucket's Object Lock default retention; a bucket without one is no audit archive.")
+
+
 class LoggingSettings(Model):
     """The log collector (Fluent Bit) on every cluster and the log store (Loki, single binary) on the
     on-prem cluster, kept in the on-prem object store, with retention from the stack's compliance
@@ -168,6 +193,12 @@ class LoggingSettings(Model):
         examples=["https://logs.dc1.example.com"],
         description="Where the collectors of the stack's other clusters (the EKS burst pool, edge sites) push to the on-prem Loki: an https address "
         "in front of its service (a load balancer or ingress with TLS); required when the stack has such clusters.",
+        json_schema_extra={"suggest": True},
+    )
+    audit_archive: AuditArchive | None = Field(
+        default=None,
+        description="Where the audit streams are kept write-once; required when a compliance profile asks for it (HIPAA, SOX). "
+        "Its access key is read from Secrets in the collector namespace (every cluster writing to it) and the logging namespace (the decision sink).",
         json_schema_extra={"suggest": True},
     )
     edge_buffer_size: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(K|M|G)$")] = Field(
@@ -282,7 +313,9 @@ class PolicySettings(Model):
         "a level below the rule's default needs the reason.",
     )
     allowed_registries: list[str] = Field(
-        default_factory=lambda: ["nvcr.io", "registry.k8s.io", "quay.io", "ghcr.io"],
+        # The publishers' own registries: NVIDIA's, Kubernetes', Red Hat's and GitHub's, and AWS's
+        # public gallery (the AWS CLI, Karpenter). Docker Hub isn't one: anyone may publish there.
+        default_factory=lambda: ["nvcr.io", "registry.k8s.io", "quay.io", "ghcr.io", "public.ecr.aws"],
         description="Registries whose images may be used by tag; images from anywhere else must be pinned by digest.",
     )
     wide_networks_reason: Reason | None = Field(

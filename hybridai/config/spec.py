@@ -12,7 +12,7 @@ from hybridai.config.base import LabelValue
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
-from hybridai.config.operations import CostSettings, LoggingSettings, MonitoringSettings, PolicySettings, ServingSettings
+from hybridai.config.operations import AuditArchive, CostSettings, LoggingSettings, MonitoringSettings, PolicySettings, ServingSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
 
 class StackSpec(Model):
@@ -78,7 +78,7 @@ class StackSpec(Model):
         settings = self.logging
         if settings is None:
             return required
-        return catalog.LogRetention(log_days=settings.log_retention_days or required.log_days, audit_days=settings.audit_retention_days or required.audit_days)
+        return required.model_copy(update={"log_days": settings.log_retention_days or required.log_days, "audit_days": settings.audit_retention_days or required.audit_days})
 
     def allowed_regions(self) -> tuple[str, ...]:
         """Cloud regions the stack's data may live in (none: the stack may not use the cloud)."""
@@ -193,21 +193,21 @@ def check_alerting(spec: StackSpec) -> list[Problem]:
 def check_logging(spec: StackSpec) -> list[Problem]:
     """A prod stack keeps its logs (the on-prem log store needs its object store), and no stack keeps
     them shorter than its compliance profiles require."""
+    required = catalog.log_retention(spec.compliance_profiles())
+    profiles = ", ".join(spec.compliance_profiles()) or "none: the default"
     if spec.logging is None:
-        if spec.environment != "prod":
+        if spec.environment != "prod" and not required.archive:
             return []
         return [
             Problem(
                 ("logging",),
                 "logging_required",
-                "a prod stack keeps its logs: set `logging.objectStore` (the on-prem S3-compatible `endpoint`, `bucket`, and the Secret keys "
+                f"a {'prod stack' if spec.environment == 'prod' else f'stack with the profiles {profiles}'} keeps its logs: set `logging.objectStore` (the on-prem S3-compatible `endpoint`, `bucket`, and the Secret keys "
                 "`accessKeyId` and `secretAccessKey`) so Loki on the on-prem cluster can store them",
                 NO_VALUE,
             )
         ]
-    required = catalog.log_retention(spec.compliance_profiles())
-    profiles = ", ".join(spec.compliance_profiles()) or "none: the default"
-    problems = []
+    problems = check_audit_archive(spec.logging.audit_archive, required, profiles)
     if spec.logging.hub_url is None and spec.has_remote_clusters():
         problems.append(
             Problem(
@@ -223,6 +223,45 @@ def check_logging(spec: StackSpec) -> list[Problem]:
             problems.append(
                 Problem(("logging", key), "retention_below_profile", f"the stack's compliance profiles ({profiles}) require at least {least} days; set {least} or more, or leave it unset", days)
             )
+    return problems
+
+
+def check_audit_archive(archive: AuditArchive | None, required: catalog.LogRetention, profiles: str) -> list[Problem]:
+    """A profile that asks for the write-once archive gets one, locked in COMPLIANCE mode for at
+    least its audit retention."""
+    at = ("logging", "auditArchive")
+    if archive is None:
+        if not required.archive:
+            return []
+        return [
+            Problem(
+                at,
+                "audit_archive_required",
+                f"the stack's compliance profiles ({profiles}) keep the audit trail write-once: name an on-prem bucket created with Object Lock "
+                f"(`endpoint`, `bucket`, `accessKeyId`, `secretAccessKey`, `objectLock: {{mode: COMPLIANCE, retentionDays: {required.audit_days}}}`)",
+                NO_VALUE,
+            )
+        ]
+    problems = []
+    lock = archive.object_lock
+    if required.archive and lock.mode != "COMPLIANCE":
+        problems.append(
+            Problem(
+                (*at, "objectLock", "mode"),
+                "lock_not_compliance",
+                f"the stack's compliance profiles ({profiles}) need records no one can delete early; GOVERNANCE locks can be bypassed — use a bucket locked in COMPLIANCE mode",
+                lock.mode,
+            )
+        )
+    if lock.retention_days < required.audit_days:
+        problems.append(
+            Problem(
+                (*at, "objectLock", "retentionDays"),
+                "retention_below_profile",
+                f"the stack's compliance profiles ({profiles}) keep audit records {required.audit_days} days; lock them at least that long",
+                lock.retention_days,
+            )
+        )
     return problems
 
 

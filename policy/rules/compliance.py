@@ -4,7 +4,11 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from hybridai.recorded import CAPACITY_LABEL, DATA_CLASSIFICATION_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, ROLE_INFERENCE, SPOT, TIER_LABEL
+from hybridai import catalog
+from hybridai.recorded import (
+    API_AUDIT_INPUT, ARCHIVE_CHECK, ARCHIVE_OUTPUT, CAPACITY_LABEL, DATA_CLASSIFICATION_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, ROLE_INFERENCE, SPOT, TIER_LABEL,
+    fluent_bit_sections,
+)
 from hybridai.policy.rules.aws import karpenter_objects, nodepool_labels, nodepool_requirements
 from hybridai.policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, of_type, rule
 from hybridai.policy.rules.kubernetes import workloads
@@ -73,6 +77,44 @@ def critical_receiver(resources: list[Resource], ctx: PolicyContext) -> Iterator
         alertmanager = (r["inputs"].get("values") or {}).get("alertmanager") or {}
         if alertmanager.get("enabled", True) and not _routes_critical(alertmanager.get("config") or {}):
             yield Finding(r["urn"], f"Alertmanager on {r['target']} sends critical alerts nowhere: set monitoring.alerting.critical")
+
+
+def _self_run_collectors(resources: list[Resource]) -> Iterator[tuple[Resource, dict]]:
+    """The log collector release of every cluster the stack runs itself (on-prem, edge sites: the
+    ones with an API server of their own), with its Fluent Bit config."""
+    for r in of_type(resources, "kubernetes:helm.sh/v3:Release"):
+        if r["inputs"].get("chart") == "fluent-bit" and r["placement"] != "cloud":
+            yield r, ((r["inputs"].get("values") or {}).get("config") or {})
+
+
+@rule("api-audit-enabled", "The collector of every on-prem cluster and edge site reads the Kubernetes API audit log (audit/<cluster>/enable.md turns it on)")
+def api_audit_enabled(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r, config in _self_run_collectors(resources):
+        if not any(i.get("Alias") == API_AUDIT_INPUT and i.get("Path") for i in fluent_bit_sections(config.get("inputs") or "", "INPUT")):
+            yield Finding(r["urn"], f"the log collector on {r['target']} doesn't read the API audit log")
+    # A stack the profile covers but without collectors on its own clusters keeps no API audit trail.
+    if not any(True for _ in _self_run_collectors(resources)) and any(r["placement"] != "cloud" and kind(r) == "Namespace" for r in resources):
+        yield Finding("", "the stack's on-prem clusters have no log collector: set `logging`")
+
+
+@rule("audit-archive-locked", "Audit streams of on-prem clusters and edge sites go to an archive locked in COMPLIANCE mode for at least the profile's audit retention")
+def audit_archive_locked(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    days = catalog.log_retention(ctx.profiles).audit_days
+    for r, config in _self_run_collectors(resources):
+        archive = [o for o in fluent_bit_sections(config.get("outputs") or "", "OUTPUT") if o.get("Alias") == ARCHIVE_OUTPUT]
+        if not archive:
+            yield Finding(r["urn"], f"the log collector on {r['target']} writes no audit archive (`logging.auditArchive`)")
+        elif archive[0].get("Name") != "s3" or archive[0].get("send_content_md5") != "On":
+            yield Finding(r["urn"], f"the log collector on {r['target']} writes the archive without the checksum an object-locked bucket requires")
+    checks = [r for r in resources if kind(r) == "CronJob" and metadata(r).get("name") == ARCHIVE_CHECK]
+    for r in checks:
+        containers = (((r["inputs"].get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec", {}).get("containers") or []
+        env = {e.get("name"): e.get("value") for c in containers for e in c.get("env") or []}
+        mode, lock_days = env.get("LOCK_MODE"), env.get("LOCK_DAYS")
+        if mode != "COMPLIANCE" or not (lock_days or "").isdigit() or int(lock_days) < days:
+            yield Finding(r["urn"], f"the audit archive is locked {mode} for {lock_days} days; the profiles ({', '.join(ctx.profiles)}) need COMPLIANCE for {days}")
+    if not checks and any(True for _ in _self_run_collectors(resources)):
+        yield Finding("", f"nothing checks the audit archive's Object Lock (the `{ARCHIVE_CHECK}` CronJob comes with `logging.auditArchive`)")
 
 
 @rule("sox-immutable-audit-trail", "A CloudTrail trail with log file validation writes to an object-locked (compliance mode), KMS-encrypted bucket")

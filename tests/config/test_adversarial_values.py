@@ -90,7 +90,16 @@ def test_a_phi_team_brings_hipaa_to_any_blueprint(stack: str, where: str) -> Non
     teams = values["cloud"]["teams"] if where == "cloud.teams" else values["teams"]
     assert "hipaa" not in prepare(stack, copy.deepcopy(values))[0].compliance_profiles()
     teams[0]["dataClassification"] = "phi"
-    # THEN the stack gets the HIPAA rules
+    if "auditArchive" not in values["logging"]:
+        # THEN HIPAA applies: a stack without a write-once audit archive is refused at its key
+        with pytest.raises(StackConfigError) as caught:
+            prepare(stack, copy.deepcopy(values))
+        assert [(p.loc, p.type) for p in caught.value.problems] == [(("logging", "auditArchive"), "audit_archive_required")]
+        values["logging"]["auditArchive"] = {
+            "endpoint": "https://s3.example", "bucket": "audit", "accessKeyId": {"name": "a", "key": "k"}, "secretAccessKey": {"name": "a", "key": "s"},
+            "objectLock": {"mode": "COMPLIANCE", "retentionDays": 2190},
+        }
+    # AND the stack gets the HIPAA rules
     assert "hipaa" in prepare(stack, values)[0].compliance_profiles()
 
 

@@ -105,10 +105,14 @@ def test_loki_is_restricted_the_collector_apart_and_only_lokis_port_is_admitted(
     # THEN Loki's namespace enforces restricted and is protected (Loki's volume)
     assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespace.protect and namespace.retain_on_delete
-    # AND the collector runs privileged (its hostPath mounts) in a namespace of its own that admits nothing from outside
+    # AND the collector runs privileged (its hostPath mounts) in a namespace of its own that admits
+    # nothing from outside but Prometheus on the metrics port
     collector = named(on_prem, "Namespace", "log-collector")
     assert collector.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
-    assert named(on_prem, "NetworkPolicy", "log-collector-ingress").inputs["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+    assert named(on_prem, "NetworkPolicy", "log-collector-ingress").inputs["spec"]["ingress"] == [
+        {"from": [{"podSelector": {}}]},
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], "ports": [{"protocol": "TCP", "port": 2020}]},
+    ]
     ingress = named(on_prem, "NetworkPolicy", "logging-ingress").inputs["spec"]["ingress"]
     port = [{"protocol": "TCP", "port": 3100}]
     # AND besides its own pods, only Loki's port: from the collector and monitoring (Grafana), or on
@@ -123,10 +127,10 @@ def test_loki_is_restricted_the_collector_apart_and_only_lokis_port_is_admitted(
 
 
 def test_a_dev_stack_without_logging_has_no_log_store() -> None:
-    # GIVEN healthcare-dev without `logging` WHEN prepared
-    values = stack_values("healthcare-dev")
+    # GIVEN finance-dev (SOX waived) without `logging` WHEN prepared
+    values = stack_values("finance-dev")
     del values["logging"]
-    spec = prepare("healthcare-dev", values)[0]
+    spec = prepare("finance-dev", values)[0]
     # THEN it is valid and keeps no logs (nor reserves the namespace)
     assert spec.logging is None and "logging" not in spec.platform_namespaces()
 
@@ -141,6 +145,12 @@ BAD_INPUT = [
     ("audit kept shorter than HIPAA", lambda v: v["logging"].update(auditRetentionDays=365), (("logging", "auditRetentionDays"), "retention_below_profile")),
     ("app logs shorter than HIPAA", lambda v: v["logging"].update(logRetentionDays=7), (("logging", "logRetentionDays"), "retention_below_profile")),
     ("logging namespace taken", lambda v: v["logging"].update(namespace="monitoring"), (("logging", "namespace"), "namespace_taken")),
+    ("HIPAA without the audit archive", lambda v: v["logging"].pop("auditArchive"), (("logging", "auditArchive"), "audit_archive_required")),
+    ("an archive without object lock", lambda v: v["logging"]["auditArchive"].pop("objectLock"), (("logging", "auditArchive", "objectLock"), "missing")),
+    ("a GOVERNANCE lock", lambda v: v["logging"]["auditArchive"]["objectLock"].update(mode="GOVERNANCE"), (("logging", "auditArchive", "objectLock", "mode"), "lock_not_compliance")),
+    ("a lock shorter than HIPAA's six years", lambda v: v["logging"]["auditArchive"]["objectLock"].update(retentionDays=365), (("logging", "auditArchive", "objectLock", "retentionDays"), "retention_below_profile")),
+    ("plaintext archive key", lambda v: v["logging"]["auditArchive"].update(secretAccessKey="s3cr3t"), (("logging", "auditArchive", "secretAccessKey"), "plaintext_credential")),
+    ("http archive", lambda v: v["logging"]["auditArchive"].update(endpoint="http://s3.hospital.example"), (("logging", "auditArchive", "endpoint"), "url")),
 ]
 
 
@@ -223,7 +233,9 @@ def test_each_collector_pushes_to_the_onprem_loki(stack: str) -> None:
     plan, _ = planned(stack)
     for target, values in chart_values(plan, "fluent-bit"):
         outputs = section(values["config"]["outputs"], "Name", "loki")
-        assert [o["Match"] for o in outputs] == [["kube.*"], ["host.*"]]
+        # (the API audit log, and the change stream from it, where the cluster has its own API server)
+        audited = [["audit.api"], ["change.api"]] if target != "training" else []
+        assert [o["Match"] for o in outputs] == [["kube.*"], ["host.*"], *audited]
         for output in outputs:
             # THEN the on-prem collector reaches Loki's service in the cluster, the others the hub's https address
             if target == ONPREM[stack]:
@@ -256,10 +268,11 @@ def test_the_collector_reads_the_node_read_only_as_unprivileged_root() -> None:
     tail, journal = section(values["config"]["inputs"], "Name", "tail")[0], section(values["config"]["inputs"], "Name", "systemd")[0]
     assert tail["Path"] == ["/var/log/containers/*.log"] and tail["multiline.parser"] == ["cri"]
     assert journal["Path"] == ["/var/log/journal"] and "_SYSTEMD_UNIT=kubelet.service" in journal["Systemd_Filter"]
-    # AND the node's logs are mounted read-only; only the collector's own state directory is writable
+    # AND the node's logs (RKE2's API audit log folder too) are mounted read-only; only the
+    # collector's own state directory is writable
     mounts = {m["mountPath"]: m.get("readOnly", False) for m in values["daemonSetVolumeMounts"]}
-    assert mounts == {"/var/log": True, "/etc/machine-id": True, "/var/lib/fluent-bit": False}
-    assert {v["hostPath"]["path"] for v in values["daemonSetVolumes"]} == {"/var/log", "/etc/machine-id", "/var/lib/fluent-bit"}
+    assert mounts == {"/var/log": True, "/etc/machine-id": True, "/var/lib/fluent-bit": False, "/var/lib/rancher/rke2/server/logs": True}
+    assert {v["hostPath"]["path"] for v in values["daemonSetVolumes"]} == set(mounts)
     # AND the container is unprivileged, without capabilities, on a read-only root filesystem
     assert values["securityContext"] == {"privileged": False, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
     assert values["podSecurityContext"]["runAsUser"] == 0
@@ -273,11 +286,14 @@ def test_edge_sites_buffer_on_disk_while_the_uplink_is_down() -> None:
         config = values["config"]
         edge = target.startswith("line-")
         # THEN an edge site's inputs and outputs go through the node's disk, up to edgeBufferSize, retried until sent
-        assert ("storage.path /var/lib/fluent-bit/buffer" in config["service"]) == edge
-        assert all((i.get("storage.type") == ["filesystem"]) == edge for i in section(config["inputs"], "Name"))
+        # (the API audit log goes through the disk on every cluster that has one: all but EKS)
+        assert ("storage.path /var/lib/fluent-bit/buffer" in config["service"]) == (target != "training")
+        for i in section(config["inputs"], "Name"):
+            assert (i.get("storage.type") == ["filesystem"]) == (edge or i.get("Alias") == ["api_audit"])
         for output in section(config["outputs"], "Name", "loki"):
+            audit = output["Alias"][0] in ("loki_audit", "loki_change")
             assert output.get("storage.total_limit_size") == (["5G"] if edge else None)
-            assert output["Retry_Limit"] == (["no_limits"] if edge else ["False"])
+            assert output["Retry_Limit"] == (["no_limits"] if edge or audit else ["False"])
 
 
 def test_only_the_gpu_operator_and_log_collector_namespaces_may_run_privileged() -> None:
@@ -305,3 +321,152 @@ def test_bad_collector_settings_are_refused_at_their_key(key: str, value: str, e
     values["logging"][key] = value
     # WHEN prepared THEN it is refused at that key
     assert (("logging", key), error) in problems_of("manufacturing-prod", values)
+
+
+# Step 3: the audit streams and their write-once archive.
+
+AUDIT_LOG = {"dc1": "/var/lib/rancher/rke2/server/logs/audit.log", "plant-dc": None, "line-1": None}
+
+
+@pytest.mark.parametrize(("stack", "target", "distribution"), [("healthcare-prod", "dc1", "rke2"), ("manufacturing-prod", "plant-dc", None), ("manufacturing-prod", "line-1", None)])
+def test_the_api_audit_log_of_each_own_control_plane_is_read_and_split_into_changes(stack: str, target: str, distribution: str | None) -> None:
+    # GIVEN an example stack WHEN planned
+    plan, _ = planned(stack)
+    spec = prepare(stack, stack_values(stack))[0]
+    clusters = dict(__import__("hybridai.audit_policy", fromlist=["clusters"]).clusters(spec))
+    from hybridai import catalog
+
+    path = catalog.distribution_audit(distribution or clusters[target]).log_path
+    values = dict(chart_values(plan, "fluent-bit"))[target]
+    # THEN the collector tails the distribution's API audit log (JSON lines), never skipping a long record
+    audit = section(values["config"]["inputs"], "Alias", "api_audit")
+    assert len(audit) == 1 and audit[0]["Path"] == [path] and audit[0]["Parser"] == ["json"] and audit[0]["Skip_Long_Lines"] == ["Off"]
+    # AND every write among them is copied to the change stream
+    change = section(values["config"]["filters"], "Name", "rewrite_tag")
+    assert change[0]["Match"] == ["audit.api"] and change[0]["Rule"] == ["$verb ^(create|update|patch|delete|deletecollection)$ change.api true"]
+    # AND both go to Loki labelled by stream
+    labels = {o["Alias"][0]: o["Labels"][0] for o in section(values["config"]["outputs"], "Name", "loki")}
+    assert labels["loki_audit"].endswith("stream=audit") and labels["loki_change"].endswith("stream=change")
+
+
+def test_eks_keeps_its_own_audit_log_and_its_collector_reads_none() -> None:
+    # GIVEN finance-prod WHEN planned
+    plan, _ = planned("finance-prod")
+    values = dict(chart_values(plan, "fluent-bit"))["training"]
+    # THEN the burst pool's collector has no audit input, archive output or archive credentials
+    assert section(values["config"]["inputs"], "Alias", "api_audit") == [] and "audit_archive" not in values["config"]["outputs"]
+    assert values["env"] == []
+
+
+@pytest.mark.parametrize(("stack", "target", "bucket"), [("healthcare-prod", "dc1", "hc-prod-audit"), ("finance-prod", "dc1", "fin-prod-audit")])
+def test_audit_and_change_streams_are_archived_write_once_from_the_nodes_disk(stack: str, target: str, bucket: str) -> None:
+    # GIVEN a HIPAA or SOX example WHEN planned
+    plan, _ = planned(stack)
+    values = dict(chart_values(plan, "fluent-bit"))[target]
+    archive = section(values["config"]["outputs"], "Alias", "audit_archive")
+    # THEN one S3 output takes the audit and change streams to the stack's on-prem archive bucket
+    assert len(archive) == 1
+    out = archive[0]
+    assert (out["Name"], out["Match_Regex"], out["bucket"], out["endpoint"]) == (["s3"], ["^(audit|change)\\.api$"], [bucket], [stack_values(stack)["logging"]["auditArchive"]["endpoint"]])
+    # AND with the checksum an object-locked bucket requires, gzipped, keyed by stream, cluster and day
+    assert out["send_content_md5"] == ["On"] and out["compression"] == ["gzip"]
+    assert out["s3_key_format"] == [f"/$TAG[0]/{target}/%Y/%m/%d/%H%M%S-$UUID.json.gz"]
+    # AND records wait on the node's disk (the collector's state directory) until the store takes them
+    assert out["store_dir"] == ["/var/lib/fluent-bit/archive"]
+    # AND the writer key comes from the Secret the stack names, as environment variables
+    assert values["env"] == [
+        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "audit-archive", "key": "access-key-id"}}},
+        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "audit-archive", "key": "secret-access-key"}}},
+    ]
+
+
+def test_edge_sites_archive_into_the_onprem_store_and_the_hub_checks_every_writer(project: Path) -> None:
+    # GIVEN manufacturing-prod with an audit archive (no profile of it needs one; it may keep one)
+    path = project / "stacks" / "Pulumi.manufacturing-prod.yaml"
+    path.write_text(
+        path.read_text()
+        + "    auditArchive:\n      endpoint: https://s3.plant-a.example\n      bucket: mfg-prod-audit\n"
+        + "      accessKeyId: {name: audit-archive, key: id}\n      secretAccessKey: {name: audit-archive, key: secret}\n"
+        + "      objectLock: {mode: COMPLIANCE, retentionDays: 400}\n"
+    )
+    from hybridai.plan.engine import run_plan
+
+    plan = run_plan("manufacturing-prod", project)
+    # WHEN planned THEN each edge site's collector writes the plant's archive (residency: never the cloud)
+    archives = {r.target: section(r.inputs["values"]["config"]["outputs"], "Alias", "audit_archive") for r in of_type(plan.resources, RELEASE) if r.inputs["chart"] == "fluent-bit"}
+    archives.update({r.target: section(r.inputs["spec"]["source"]["helm"]["valuesObject"]["config"]["outputs"], "Alias", "audit_archive") for r in of_type(plan.resources, APPLICATION) if r.inputs["spec"]["source"].get("chart") == "fluent-bit"})
+    assert {t for t, a in archives.items() if a} == {"plant-dc", "line-1", "line-2", "line-3"}
+    assert all(a[0]["endpoint"] == ["https://s3.plant-a.example"] for a in archives.values() if a)
+    # AND the plant's archive check expects records from the plant and every site
+    check = next(r for r in of_kind(plan.resources, "CronJob") if r.inputs["metadata"]["name"] == "audit-archive-check")
+    env = {e["name"]: e.get("value") for e in check.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["WRITERS"] == "plant-dc line-1 line-2 line-3" and (env["LOCK_MODE"], env["LOCK_DAYS"]) == ("COMPLIANCE", "400")
+
+
+def archive_check_job(stack: str = "healthcare-prod") -> dict:
+    plan, _ = planned(stack)
+    return named(plan.resources, "CronJob", "audit-archive-check").inputs
+
+
+def test_the_archive_check_runs_restricted_every_30_minutes_one_at_a_time() -> None:
+    # GIVEN healthcare-prod WHEN planned
+    job = archive_check_job()
+    spec = job["spec"]
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    # THEN it checks the declared lock and the on-prem cluster's records, in the logging namespace
+    assert job["metadata"]["namespace"] == "logging"
+    assert (env["BUCKET"], env["LOCK_MODE"], env["LOCK_DAYS"], env["WRITERS"]) == ("hc-prod-audit", "COMPLIANCE", "2190", "dc1")
+    # AND runs every 30 minutes, never two at once, with the pinned AWS CLI
+    assert (spec["schedule"], spec["concurrencyPolicy"]) == ("*/30 * * * *", "Forbid")
+    assert container["image"] == "public.ecr.aws/aws-cli/aws-cli:2.22.0"
+    # AND as a non-root user without capabilities, no service account token, a read-only root
+    assert container["securityContext"]["runAsNonRoot"] is True and container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]} and pod["automountServiceAccountToken"] is False
+
+
+FAKE_AWS = """#!/bin/sh
+# A stand-in AWS CLI: answers the two calls the check makes from $LOCK_ANSWER and $NEWEST.
+case "$*" in
+  *get-object-lock-configuration*) echo "$LOCK_ANSWER" ;;
+  *"--prefix audit/dc1/"*) echo "$NEWEST" ;;
+  *) echo None ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "lock", "newest_minutes_ago", "ok", "says"),
+    [
+        ("as declared and fresh", "Enabled\tCOMPLIANCE\t2190", 20, True, None),
+        ("a longer lock is fine", "Enabled\tCOMPLIANCE\t2557", 20, True, None),
+        ("a GOVERNANCE lock", "Enabled\tGOVERNANCE\t2190", 20, False, "object lock is 'Enabled GOVERNANCE 2190'"),
+        ("a shorter lock", "Enabled\tCOMPLIANCE\t30", 20, False, "object lock is 'Enabled COMPLIANCE 30'"),
+        ("no default retention", "Enabled\tNone\tNone", 20, False, "the stack declares Enabled COMPLIANCE 2190 days"),
+        ("records stopped arriving", "Enabled\tCOMPLIANCE\t2190", 300, False, "cluster dc1: its newest API audit record in hc-prod-audit"),
+        ("no records at all", "Enabled\tCOMPLIANCE\t2190", None, False, "is from None"),
+    ],
+)
+def test_the_archive_check_fails_on_a_wrong_lock_or_stale_records(case: str, lock: str, newest_minutes_ago: int | None, ok: bool, says: str | None, tmp_path: Path) -> None:
+    # GIVEN the check's script and environment as planned, and an object store answering as in `case`
+    import datetime
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("bash") is None or subprocess.run(["date", "-u", "-d", "yesterday"], capture_output=True).returncode != 0:
+        pytest.skip("needs GNU date, as the AWS CLI image has")
+    container = archive_check_job()["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    fake = tmp_path / "aws"
+    fake.write_text(FAKE_AWS)
+    fake.chmod(0o755)
+    newest = "None" if newest_minutes_ago is None else (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=newest_minutes_ago)).isoformat()
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    env.update(PATH=f"{tmp_path}:{os.environ['PATH']}", LOCK_ANSWER=lock.replace("\\t", "\t"), NEWEST=newest)
+    # WHEN it runs (under sh, like the container's command)
+    result = subprocess.run(["sh", "-c", container["command"][2]], env=env, capture_output=True, text=True, timeout=30)
+    # THEN it passes only when the lock is as declared (or longer) and the newest record is recent, saying what is wrong otherwise
+    assert (result.returncode == 0) == ok, result.stdout + result.stderr
+    if says:
+        assert says in result.stdout

@@ -21,6 +21,8 @@ ARGS = AlertArgs(
     training_namespaces=("clinical-research", "fraud"),
     queue_backlog_hint="Submit it to the cloud pool.",
     karpenter=True,
+    log_collectors=True,
+    audit_archive_check="logging",
     model_objectives=(
         ModelObjective(namespace="fraud", model="fraud-score", latency_objective_ms=20),
         ModelObjective(namespace="fraud", model="fraud", latency_objective_ms=20),
@@ -238,6 +240,42 @@ CASES = [
             ('kube_pod_status_phase{namespace="fraud-serving", pod="srv-1", phase="Pending"}', "1x90"),
         ],
         [(50, "TrainingPodPendingTooLong", []), (70, "TrainingPodPendingTooLong", [fired("TrainingPodPendingTooLong", {"namespace": "fraud", "pod": "train-1"})])],
+    ),
+    (
+        "a collector reading logs that Loki stops accepting fires after 15 minutes; a shipping one stays quiet",
+        [
+            ('fluentbit_input_records_total{namespace="log-collector", pod="fb-a", name="tail.0"}', "0+100x60"),
+            ('fluentbit_output_proc_records_total{namespace="log-collector", pod="fb-a", name="loki_containers"}', "0+100x10 1000x50"),
+            ('fluentbit_output_proc_records_total{namespace="log-collector", pod="fb-a", name="audit_archive"}', "0+100x60"),
+            ('fluentbit_input_records_total{namespace="log-collector", pod="fb-b", name="tail.0"}', "0+100x60"),
+            ('fluentbit_output_proc_records_total{namespace="log-collector", pod="fb-b", name="loki_containers"}', "0+100x60"),
+        ],
+        # (the archive output's counter keeps rising: it doesn't count as shipping to Loki)
+        [(20, "LogShippingStalled", []), (45, "LogShippingStalled", [fired("LogShippingStalled", {"namespace": "log-collector", "pod": "fb-a"})])],
+    ),
+    (
+        "records Loki's outputs give up on fire at once; none dropped stays quiet",
+        [
+            ('fluentbit_output_dropped_records_total{namespace="log-collector", pod="fb-a", name="loki_journal"}', "0x10 7x20"),
+            ('fluentbit_output_dropped_records_total{namespace="log-collector", pod="fb-b", name="loki_journal"}', "0x30"),
+        ],
+        [(5, "LogRecordsDropped", []), (15, "LogRecordsDropped", [fired("LogRecordsDropped", {"namespace": "log-collector", "pod": "fb-a", "name": "loki_journal"}, "7")])],
+    ),
+    (
+        "an edge buffer over 80 % full for 10 minutes fires; one at half stays quiet",
+        [
+            ('fluentbit_output_chunk_available_capacity_percent{namespace="log-collector", pod="fb-edge", name="loki_containers"}', "100x5 15x30"),
+            ('fluentbit_output_chunk_available_capacity_percent{namespace="log-collector", pod="fb-dc", name="loki_containers"}', "50x35"),
+        ],
+        [(10, "LogBufferFilling", []), (20, "LogBufferFilling", [fired("LogBufferFilling", {"namespace": "log-collector", "pod": "fb-edge", "name": "loki_containers"})])],
+    ),
+    (
+        "the archive check without a success for two hours fires; the check in another namespace is not watched",
+        [
+            ('kube_cronjob_status_last_successful_time{namespace="logging", cronjob="audit-archive-check"}', "0x200"),
+            ('kube_cronjob_status_last_successful_time{namespace="other", cronjob="audit-archive-check"}', "0x200"),
+        ],
+        [(100, "AuditArchiveCheckFailing", []), (125, "AuditArchiveCheckFailing", [fired("AuditArchiveCheckFailing", {"namespace": "logging", "cronjob": "audit-archive-check"})])],
     ),
 ]
 

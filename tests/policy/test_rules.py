@@ -201,6 +201,50 @@ CASES: dict[str, tuple[list, list]] = {
 }
 
 
+def collector(target: str = "dc1", placement: str = "onprem", audit: bool = True, archive: bool = True, md5: bool = True) -> dict[str, Any]:
+    """A log collector release as modules/logging.py writes it."""
+    from hybridai.config.operations import SecretKeyRef
+    from hybridai.modules.logging import ArchiveArgs, CollectorArgs, fluent_bit_values
+
+    key = SecretKeyRef(name="audit-archive", key="k")
+    store = ArchiveArgs(endpoint="https://s3.example", bucket="audit", access_key_id=key, secret_access_key=key, lock_mode="COMPLIANCE", lock_days=2557)
+    values = fluent_bit_values(
+        CollectorArgs(loki_url="http://loki.logging.svc:3100", labels={"cluster": target}, audit_log_path="/var/log/kubernetes/audit/audit.log" if audit else None, archive=store if archive else None)
+    )
+    if not md5:
+        values["config"]["outputs"] = values["config"]["outputs"].replace("send_content_md5 On", "send_content_md5 Off")
+    return res("kubernetes:helm.sh/v3:Release", {"chart": "fluent-bit", "values": values}, name=f"{target}-fluent-bit", target=target, placement=placement)
+
+
+def archive_check(mode: str = "COMPLIANCE", days: str = "2557") -> dict[str, Any]:
+    container = {"name": "check", "env": [{"name": "LOCK_MODE", "value": mode}, {"name": "LOCK_DAYS", "value": days}]}
+    return k8s("CronJob", "audit-archive-check", "logging", spec={"jobTemplate": {"spec": {"template": {"spec": {"containers": [container]}}}}})
+
+
+CASES["api-audit-enabled"] = (
+    # EKS keeps its own audit logs: its collector reads none
+    [collector(), collector("line-1", "edge:line-1"), collector("training", "cloud", audit=False, archive=False)],
+    [collector(), collector("line-1", "edge:line-1", audit=False)],
+)
+CASES["audit-archive-locked"] = (
+    [collector(), collector("line-1", "edge:line-1"), archive_check()],
+    # the edge site's records stay out of the archive; the archive is locked GOVERNANCE, and shorter than SOX's 2557 days
+    [collector(), collector("line-1", "edge:line-1", archive=False), collector("line-2", "edge:line-2", md5=False), archive_check("GOVERNANCE", "2190")],
+)
+
+
+def test_the_archive_rule_names_each_gap() -> None:
+    # GIVEN a collector without an archive, one writing without checksums, and a short GOVERNANCE lock
+    _, violating = CASES["audit-archive-locked"]
+    # WHEN checked THEN each is reported on its own resource
+    messages = sorted(f.message for f in RULES["audit-archive-locked"].check(violating, CTX))
+    assert messages == [
+        "the audit archive is locked GOVERNANCE for 2190 days; the profiles (hipaa, sox, residency) need COMPLIANCE for 2557",
+        "the log collector on line-1 writes no audit archive (`logging.auditArchive`)",
+        "the log collector on line-2 writes the archive without the checksum an object-locked bucket requires",
+    ]
+
+
 def test_every_rule_has_a_case() -> None:
     assert set(CASES) == set(RULES)
 
