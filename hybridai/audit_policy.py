@@ -60,7 +60,8 @@ def policy(spec: Any) -> dict[str, Any]:
                        {"group": "certificates.k8s.io", "resources": ["certificatesigningrequests", "certificatesigningrequests/*"]}]},
         # Controllers rewrite the status of the platform's resources constantly; who did it is enough.
         {"level": "Metadata", "resources": [{"group": g, "resources": ["*/status"]} for g in groups]},
-        # (c) RequestResponse: who changed access, tenancy limits and the platform's resources, and to what.
+        # (c) RequestResponse: who changed access, tenancy limits and the platform's resources, and to
+        # what. The log collector copies exactly these events to the `change` stream (modules/logging.py).
         {"level": "RequestResponse", "verbs": list(WRITE_VERBS),
          "resources": [{"group": "rbac.authorization.k8s.io"},
                        {"group": "", "resources": ["resourcequotas", "limitranges", "namespaces"]},

@@ -32,8 +32,11 @@ events, the changes among them, and model decisions; collectors label them `stre
 AUDIT_SELECTOR = '{stream=~"%s"}' % "|".join(AUDIT_STREAMS)
 METRICS_PORT = 2020
 """Fluent Bit's HTTP server (the chart's `metricsPort`): metrics at /api/v2/metrics/prometheus."""
-WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
-"""API audit events with these verbs are also the `change` stream: who changed what, and when."""
+CHANGE_LEVEL = "RequestResponse"
+"""API audit events the audit policy records at this level are also the `change` stream: the writes
+to access (RBAC), tenancy limits (quotas, limit ranges, namespaces) and the platform's own resources,
+with what they were changed to (hybridai/audit_policy.py). Other writes — a kubelet renewing its
+lease every ten seconds — stay in the audit stream only."""
 SCHEMA_FROM = "2026-01-01"
 """First day of the index schema (TSDB, v13); a later schema change adds an entry, never edits this."""
 
@@ -242,12 +245,12 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
         **{"K8S-Logging.Parser": "On", "K8S-Logging.Exclude": "On"},
     )
     if audited:
-        # The change stream: a copy of every write (create, update, patch, delete) in the audit log.
+        # The change stream: a copy of each platform change (see CHANGE_LEVEL).
         filters += "\n" + _section(
             "FILTER",
             Name="rewrite_tag",
             Match="audit.api",
-            Rule=f"$verb ^({'|'.join(WRITE_VERBS)})$ change.api true",
+            Rule=f"$level ^{CHANGE_LEVEL}$ change.api true",
             Emitter_Name="change_stream",
             **{"Emitter_Storage.type": "filesystem"},
         )
