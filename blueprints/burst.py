@@ -25,6 +25,7 @@ from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.karpenter import Karpenter, KarpenterArgs
 from hybridai.modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
 from hybridai.modules.target import AwsTargetArgs, Target
+from hybridai.modules.training_runtime import TrainingRuntimeArgs
 from hybridai.modules.training_storage import TrainingStorage, TrainingStorageArgs, TrainingTeamArgs
 
 
@@ -74,21 +75,24 @@ def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity) -> QueuesArgs:
     )
 
 
-def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity) -> GpuPlatformArgs:
-    """The platform on the EKS cluster: tenants with their cloud quotas, monitoring, queues."""
+def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: TrainingRuntimeArgs | None = None) -> GpuPlatformArgs:
+    """The platform on the EKS cluster: tenants with their cloud quotas, monitoring, queues, and
+    the catalog jobs the capacity plan sends here (`runtime`)."""
+    queues = cloud_queues(spec, capacity)
     return GpuPlatformArgs(
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
         tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": capacity.team_gpus[t.name]}) for t in spec.cloud.teams]),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
         monitoring=monitoring_args(spec, spec.cloud.teams, spec.gpu_operator.namespace, None, queue_backlog_hint=CLOUD_BACKLOG, karpenter=True),
-        queues=cloud_queues(spec, capacity),
+        queues=queues.model_copy(update={"jobset": True}) if runtime else queues,
         logging=collector_logging_args(spec, spec.cloud.cluster.name, "cloud"),
+        training_runtime=runtime,
     )
 
 
-def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target) -> None:
-    """The burst pool in the account `aws` reaches."""
+def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runtime: TrainingRuntimeArgs | None = None) -> None:
+    """The burst pool in the account `aws` reaches; `runtime`: the catalog jobs that train here."""
     cloud, prod = spec.cloud, spec.environment == "prod"
     cluster, network = cloud.cluster.name, cloud.network
     vpc = AwsNetwork(
@@ -120,7 +124,7 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target) -> No
         ),
         vpc.private_subnet_ids,
     )
-    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity), parts_were_under=eks.former_target)
+    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity, runtime), parts_were_under=eks.former_target)
     karpenter = Karpenter(
         aws,
         KarpenterArgs(prefix=spec.prefix, cluster=cluster, region=cloud.region, account_id=cloud.account_id, monitoring_namespace=spec.monitoring.namespace),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, export_cluster, onprem_platform
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, export_cluster, onprem_platform, training_runtime_args
 from hybridai.capacity import CapacityPlan
 from hybridai.config.cloud import bucket_name
 from hybridai.config.finance import FinanceHybridSpec
@@ -22,7 +22,7 @@ from hybridai.modules.target import Target
 def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:
     cloud = spec.cloud
     aws = Target(spec.prefix, "aws", aws_target(spec))
-    burst_pool(spec, capacity.cloud, aws)
+    burst_pool(spec, capacity.cloud, aws, training_runtime_args(spec, capacity, "cloud"))
     audit = AuditTrail(
         aws,
         AuditTrailArgs(
@@ -38,5 +38,5 @@ def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:
     pulumi.export("audit", {"bucket": audit.bucket.bucket.bucket, "trailArn": audit.trail.arn})
 
     onprem = Target(spec.prefix, spec.onprem.name, cluster_target(spec.onprem))
-    platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, decision_log_url=spec.audit.decision_log_url))
+    platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, decision_log_url=spec.audit.decision_log_url, runtime=training_runtime_args(spec, capacity, "onprem")))
     export_cluster(spec.onprem.name, "onprem", platform, context=spec.onprem.context)

@@ -9,7 +9,7 @@ manifests for the site's Argo CD to pull.
 from __future__ import annotations
 
 from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, collector_logging_args, export_cluster, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, collector_logging_args, export_cluster, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant, training_runtime_args
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
@@ -69,11 +69,11 @@ def site_serving(site: EdgeSiteSpec) -> EdgeSiteArgs:
 
 def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
     aws = Target(spec.prefix, "aws", aws_target(spec))
-    burst_pool(spec, capacity.cloud, aws)
+    burst_pool(spec, capacity.cloud, aws, training_runtime_args(spec, capacity, "cloud"))
 
     plant = Target(spec.prefix, spec.onprem.name, cluster_target(spec.onprem))
     # The hub: edge agents remote-write here.
-    hub = GpuPlatform(plant, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, hub=True))
+    hub = GpuPlatform(plant, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, hub=True, runtime=training_runtime_args(spec, capacity, "onprem")))
     export_cluster(spec.onprem.name, "onprem", hub, context=spec.onprem.context)
 
     for site in spec.sites:

@@ -11,14 +11,17 @@ from typing import Any
 import pulumi
 
 from hybridai import catalog
-from hybridai.capacity import ClusterCapacity, resource_name
+from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
+from hybridai.config.cloud import bucket_name
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.mlops import MLFLOW_NAMESPACE, checkpoint_bucket, mlflow_image, registry_uri
 from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
+from hybridai.modules.mlflow import MlflowArgs, SecretKeys, public_host, tracking_uri
 from hybridai.modules.logging import ArchiveArgs, CollectorArgs, LoggingArgs, LogStoreArgs, loki_datasource, loki_url
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, ModelObjective
@@ -26,6 +29,8 @@ from hybridai.modules.queues import LOCAL_QUEUE, FlavorArgs, QueuesArgs, QueueTe
 from hybridai.modules.serving import ServedModelArgs, ServingArgs
 from hybridai.modules.target import TargetArgs
 from hybridai.modules.tenancy import TenancyArgs, TenantArgs
+from hybridai.modules.training_runtime import ArgoSsoArgs, EvaluationArgs, TrainingJobArgs, TrainingRuntimeArgs
+from hybridai.modules.training_storage import TRAINER_SERVICE_ACCOUNT
 
 
 def cluster_target(cluster: OnpremCluster) -> TargetArgs:
@@ -186,7 +191,9 @@ def serving_args(spec: StackSpec, capacity: ClusterCapacity, decision_log_url: s
                 name=m.name,
                 namespace=namespaces[m.team],
                 model_format=m.model_format,
-                storage_uri=m.storage_uri,
+                storage_uri=m.storage_uri or registry_uri(spec.mlops, m.registry),
+                registry_model=m.registry.model if m.registry else None,
+                model_version=m.registry.version if m.registry else None,
                 # Scale down off-peak to what availability needs, up to the peak the planner sized.
                 replicas=2 if m.production else 1,
                 max_replicas=max(capacity.placements[m.name][2], 2 if m.production else 1),
@@ -285,11 +292,110 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
     )
 
 
-def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False) -> GpuPlatformArgs:
+def mlflow_args(spec: StackSpec, tls_secret: str | None = None) -> MlflowArgs | None:
+    """MLflow on the stack's training hub (its on-prem or plant cluster), reachable from the hub's
+    teams. `tls_secret`: the TLS Secret of `mlops.trackingUrl`'s host, from the TLS module's
+    Certificate; without one no ingress is made (MLflow stays inside the cluster)."""
+    settings = spec.mlops
+    if settings is None:
+        return None
+    db, admin = settings.database, settings.admin
+    if settings.cloud_artifacts is not None:
+        store = settings.cloud_artifacts
+        bucket, endpoint, region, keys = store.bucket, None, store.region, (store.access_key_id, store.secret_access_key)
+    else:
+        store = settings.object_store
+        bucket, endpoint, region, keys = store.bucket, store.endpoint, store.region, (store.access_key_id, store.secret_access_key)
+    return MlflowArgs(
+        database_host=db.host,
+        database_port=db.port,
+        database_name=db.name,
+        database_secret=SecretKeys(name=db.username.name, first=db.username.key, second=db.password.key),
+        admin_secret=SecretKeys(name=admin.username.name, first=admin.username.key, second=admin.password.key),
+        artifact_bucket=bucket,
+        artifact_endpoint=endpoint,
+        artifact_region=region,
+        # The chart reads both keys from one Secret: the access key id's.
+        artifact_secret=SecretKeys(name=keys[0].name, first=keys[0].key, second=keys[1].key),
+        client_namespaces=tuple(sorted(t.namespace for t in spec.teams)),
+        monitoring_namespace=spec.monitoring.namespace,
+        public_host=public_host(settings.tracking_url),
+        ingress_class=settings.ingress_class,
+        tls_secret=tls_secret,
+        replicas=2 if spec.environment == "prod" else 1,
+    )
+
+
+def training_runtime_args(spec: StackSpec, plan: CapacityPlan, placement: str) -> TrainingRuntimeArgs | None:
+    """The catalog jobs with an image that the capacity plan placed on `placement` (`onprem` or
+    `cloud`), each on the pool and with the GPUs it was given; None when no such job runs there."""
+    settings = spec.mlops
+    if settings is None:
+        return None
+    pool = spec.burst_pool()
+    teams = {t.name: t for t in (spec.teams if placement == "onprem" else (pool.teams if pool else []))}
+    jobs = []
+    for i, job in enumerate(spec.training):
+        where = plan.job_placement(i)
+        if job.image is None or where is None or where.placement != placement:
+            continue
+        team = teams[job.team]
+        nodes = job.nodes
+        gpus_per_node = job.gpus_per_node or max(where.gpus // nodes, 1)
+        if placement == "onprem":
+            endpoint = settings.checkpoint_endpoint or settings.object_store.endpoint
+            checkpoints = dict(checkpoint_uri=f"s3://{checkpoint_bucket(spec.prefix, job.team)}/checkpoints/{job.name}", store_endpoint=endpoint, store_secret=settings.team_store_secret)
+        else:
+            # The team's training bucket, through its `trainer` service account's Pod Identity.
+            checkpoints = dict(checkpoint_uri=f"s3://{bucket_name(spec.prefix, job.team, pool.account_id)}/checkpoints/{job.name}", service_account=TRAINER_SERVICE_ACCOUNT)
+        ev = job.evaluation
+        jobs.append(
+            TrainingJobArgs(
+                name=job.name,
+                team=job.team,
+                namespace=team.namespace,
+                image=job.image,
+                command=tuple(job.command),
+                nodes=nodes,
+                gpus_per_node=gpus_per_node,
+                cpu=job.cpu_per_node,
+                memory=job.memory_per_node,
+                pool=where.pool,
+                experiment=f"{job.team}/{job.name}",
+                registered_model=job.registered_model or job.name,
+                data_version=job.data_version,
+                schedule=job.schedule.cron if job.schedule else None,
+                time_zone=job.schedule.time_zone if job.schedule else "UTC",
+                evaluation=EvaluationArgs(image=ev.image, command=tuple(ev.command), metric=ev.metric, threshold=ev.threshold, higher_is_better=ev.higher_is_better) if ev else None,
+                **checkpoints,
+            )
+        )
+    if not jobs:
+        return None
+    # The Argo UI (behind SSO) runs on the hub only, where `argoSso.redirectUrl` points; elsewhere no server.
+    sso = settings.argo_sso if placement == "onprem" else None
+    return TrainingRuntimeArgs(
+        tracking_uri=tracking_uri() if placement == "onprem" else settings.tracking_url,
+        tracking_namespace=MLFLOW_NAMESPACE if placement == "onprem" else None,
+        mlflow_credentials_secret=settings.team_credentials_secret,
+        register_image=mlflow_image(),
+        namespaces=tuple(sorted({j.namespace for j in jobs})),
+        jobs=tuple(jobs),
+        sso=ArgoSsoArgs(issuer=sso.issuer, redirect_url=sso.redirect_url, client_id=(sso.client_id.name, sso.client_id.key), client_secret=(sso.client_secret.name, sso.client_secret.key)) if sso else None,
+        monitoring_namespace=spec.monitoring.namespace,
+    )
+
+
+def onprem_platform(
+    spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False, runtime: TrainingRuntimeArgs | None = None
+) -> GpuPlatformArgs:
     """The on-prem (or plant) cluster's platform: every part sized by its capacity plan. `backlog`:
     what the queue backlog alert tells on-prem teams to do; `hub`: its Prometheus receives what
-    edge sites forward."""
+    edge sites forward; `runtime`: the catalog jobs placed here (`training_runtime_args`). It is
+    the stack's training hub: MLflow runs here."""
     queues = onprem_queues_args(spec, capacity)
+    if queues is not None and runtime is not None:
+        queues = queues.model_copy(update={"jobset": True})
     monitoring = monitoring_args(spec, spec.teams, spec.gpu_operator.namespace, onprem_pricing(spec, spec.onprem), spec.models, backlog if queues else None)
     logging = onprem_logging_args(spec)
     if logging is not None:
@@ -302,4 +408,6 @@ def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, de
         monitoring=monitoring.model_copy(update={"receive_remote_write": hub}),
         queues=queues,
         logging=logging,
+        mlflow=mlflow_args(spec),
+        training_runtime=runtime,
     )

@@ -21,6 +21,8 @@ def component_type(module: str, name: str) -> str:
 
 
 TARGET_TYPE = component_type("target", "Target")
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+"""A Helm release (cost reads the requests of the platform's own components from its values)."""
 NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
 """Karpenter's NodePool: GPU capacity of a cloud burst pool (cost and review read its limit)."""
 """A Target records its target name and placement as inputs `target`, `placement`, `delivery`."""
@@ -211,3 +213,26 @@ def fluent_bit_sections(config: str, kind: str) -> list[dict[str, str]]:
             key, _, value = stripped.partition(" ")
             current[key] = value.strip()
     return sections
+# MLOps (modules/training_runtime.py, modules/serving.py) — read by review and policy.
+MLOPS_JOB_LABEL = "hybrid-ai.io/training-job"
+"""On a catalog job's WorkflowTemplate, CronWorkflow, JobSet and their pods: the job's name."""
+MLOPS_STEP_LABEL = "hybrid-ai.io/training-step"
+"""On a run's pods: its step (start-run, train, evaluate, register)."""
+REGISTRY_MODEL_LABEL = "hybrid-ai.io/registry-model"
+"""On an InferenceService served from a registry version: the registered model's name."""
+MODEL_VERSION_LABEL = "hybrid-ai.io/model-version"
+"""On an InferenceService served from a registry version: the pinned version (an integer)."""
+
+
+def served_versions(records: Iterable[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """`target/namespace/name` of each InferenceService served from a registry version → (the
+    registered model, its version), as modules/serving.py labels it."""
+    out = {}
+    for r in records:
+        inputs = r["inputs"]
+        if r["type"].startswith("kubernetes:") and inputs.get("kind") == "InferenceService":
+            meta = inputs.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            if REGISTRY_MODEL_LABEL in labels:
+                out[f"{r['target']}/{meta.get('namespace')}/{meta.get('name')}"] = (labels[REGISTRY_MODEL_LABEL], str(labels.get(MODEL_VERSION_LABEL)))
+    return out

@@ -71,8 +71,10 @@ def with_usage(plans: Iterable[Plan]) -> list[Pin]:
                     charts[chart].used_by.add(where)
             text = repr(r.inputs)
             for ref, pin in images.items():
-                # The whole reference, through a mirror or not, with or without a digest.
-                if re.search(re.escape(ref) + r"(?=['\"@])", text):
+                # The whole reference, through a mirror or not, with or without a digest; or as
+                # a chart's `image: {repository, tag}` values.
+                split = f"'repository': '{pin.source}', 'tag': '{pin.version}'"
+                if re.search(re.escape(ref) + r"(?=['\"@])", text) or split in text:
                     pin.used_by.add(where)
             package = r.type.split(":", 1)[0]
             if r.version and package in providers:

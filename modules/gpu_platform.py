@@ -8,11 +8,13 @@ from hybridai.modules.base import Args, Module, options, placed
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from hybridai.modules.logging import Logging, LoggingArgs
+from hybridai.modules.mlflow import Mlflow, MlflowArgs
 from hybridai.modules.monitoring import Monitoring, MonitoringArgs
 from hybridai.modules.queues import Queues, QueuesArgs
 from hybridai.modules.serving import Serving, ServingArgs
 from hybridai.modules.target import Target
 from hybridai.modules.tenancy import Tenancy, TenancyArgs
+from hybridai.modules.training_runtime import TrainingRuntime, TrainingRuntimeArgs
 
 
 class GpuPlatformArgs(Args):
@@ -28,6 +30,10 @@ class GpuPlatformArgs(Args):
     """Kueue; None: nobody trains on the cluster."""
     logging: LoggingArgs | None = None
     """The logging namespace and, on the on-prem cluster, Loki; None: no logging on the cluster."""
+    mlflow: MlflowArgs | None = None
+    """MLflow, on the stack's training hub only."""
+    training_runtime: TrainingRuntimeArgs | None = None
+    """JobSet, Argo Workflows and the catalog jobs the capacity plan placed here; None: no job runs here."""
 
 
 class GpuPlatform(Module):
@@ -65,4 +71,16 @@ class GpuPlatform(Module):
         self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
         # After monitoring: the collectors' ServiceMonitor needs its CRD.
         self.logging = Logging(target, args.logging, opts=options(self, depends_on=[self.monitoring])) if args.logging else None
+        self.mlflow = Mlflow(target, args.mlflow, opts=options(self, depends_on=[self.tenancy])) if args.mlflow else None
+        self.training_runtime = (
+            TrainingRuntime(
+                target,
+                args.training_runtime,
+                {ns.namespace: self.tenancy.namespaces[ns.name] for ns in args.tenancy.tenants},
+                # Workflows submit to the teams' LocalQueues.
+                opts=options(self, depends_on=[self.tenancy, *([self.queues] if self.queues else [])]),
+            )
+            if args.training_runtime
+            else None
+        )
         self.register_outputs({"namespaces": {team: ns.metadata.name for team, ns in self.tenancy.namespaces.items()}})

@@ -3,6 +3,7 @@ LocalQueues in team namespaces, and workload priority classes."""
 from __future__ import annotations
 
 import pulumi
+import yaml
 
 from hybridai.config.base import KUEUE_NAMESPACE
 from hybridai.recorded import component_type
@@ -48,6 +49,53 @@ class QueuesArgs(Args):
     """In preference order: a workload takes the first flavor with room (spot before on-demand)."""
     teams: tuple[QueueTeamArgs, ...]
     monitoring_namespace: str = "monitoring"
+    jobset: bool = False
+    """Whether JobSets run here (modules/training_runtime.py): Kueue's configuration then names
+    the JobSet integration explicitly, so a distributed run is admitted as one unit."""
+
+
+KUEUE_FRAMEWORKS = (
+    "batch/job",
+    "kubeflow.org/mpijob",
+    "ray.io/rayjob",
+    "ray.io/rayservice",
+    "ray.io/raycluster",
+    "jobset.x-k8s.io/jobset",
+    "workload.codeflare.dev/appwrapper",
+    "trainer.kubeflow.org/trainjob",
+    "pod",
+    "deployment",
+    "statefulset",
+    "leaderworkerset.x-k8s.io/leaderworkerset",
+)
+"""The chart's default integrations (v0.19.2), JobSet among them: written out so that a chart
+upgrade dropping one can't silently stop Kueue from admitting JobSets (a test compares them)."""
+
+
+def kueue_config() -> str:
+    """Kueue's Configuration: the chart's default (`managerConfig.controllerManagerConfigYaml`)
+    with the integrations written explicitly."""
+    config = {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+        "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"},
+        "metrics": {"bindAddress": ":8443"},
+        "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "controller": {
+            "groupKindConcurrency": {
+                "Job.batch": 5,
+                "Pod": 5,
+                "Workload.kueue.x-k8s.io": 10,
+                "LocalQueue.kueue.x-k8s.io": 5,
+                "ClusterQueue.kueue.x-k8s.io": 5,
+                "ResourceFlavor.kueue.x-k8s.io": 1,
+            }
+        },
+        "clientConnection": {"qps": 300, "burst": 500},
+        "integrations": {"frameworks": list(KUEUE_FRAMEWORKS)},
+    }
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 class Queues(Module):
@@ -65,7 +113,9 @@ class Queues(Module):
         )
         # The chart's ServiceMonitor lets Prometheus scrape Kueue's queue metrics (the backlog
         # alert reads them); it needs the monitoring CRDs, so Queues is created after Monitoring.
-        values = {"enablePrometheus": True, "metrics": {"prometheusNamespace": args.monitoring_namespace}}
+        values: dict = {"enablePrometheus": True, "metrics": {"prometheusNamespace": args.monitoring_namespace}}
+        if args.jobset:
+            values["managerConfig"] = {"controllerManagerConfigYaml": kueue_config()}
         kueue = pinned_release(f"{name}-kueue", "kueue", NAMESPACE, values, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
         after = child(self, provider, depends_on=[kueue])
 

@@ -5,7 +5,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.config.base import KSERVE_NAMESPACE
-from hybridai.recorded import component_type
+from hybridai.recorded import MODEL_VERSION_LABEL, REGISTRY_MODEL_LABEL, component_type
 from hybridai.modules.base import (
     CONTAINER_SECURITY,
     GPU_TOLERATION,
@@ -37,6 +37,9 @@ class ServedModelArgs(Args):
     """`nvidia.com/gpu` or `nvidia.com/mig-<profile>`: one per replica."""
     production: bool
     canary_storage_uri: str | None = None
+    registry_model: str | None = None
+    """The registered model it is served from (with `model_version`), or None for a raw URI."""
+    model_version: int | None = None
     canary_percent: int = 0
     """Traffic share of the canary version; KServe derives its replicas from it."""
 
@@ -80,6 +83,9 @@ class Serving(Module):
         )
         for model in args.models:
             labels = {**MANAGED_BY, "hybrid-ai.io/model": model.name}
+            # Review and policy read the pinned registry version from the InferenceService alone
+            # (hybridai/recorded.py), so a promotion changes nothing else.
+            versioned = {**labels, REGISTRY_MODEL_LABEL: model.registry_model, MODEL_VERSION_LABEL: str(model.model_version)} if model.registry_model else labels
             gpu = {model.gpu_resource: "1"}
             predictor = {
                 "minReplicas": model.replicas,
@@ -117,7 +123,7 @@ class Serving(Module):
                 f"{name}-{model.namespace}-{model.name}",
                 api_version="serving.kserve.io/v1beta1",
                 kind="InferenceService",
-                metadata={"name": model.name, "namespace": model.namespace, "labels": labels, "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
+                metadata={"name": model.name, "namespace": model.namespace, "labels": versioned, "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
                 spec=spec,
                 opts=child(self, provider, depends_on=[controller]),
             )

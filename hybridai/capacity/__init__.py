@@ -12,7 +12,20 @@ from hybridai.capacity.cloud import CloudCapacity, SizedNodePool, cloud_capacity
 from hybridai.capacity.cluster import ClusterCapacity, GpuNode, OverflowJob, cluster_capacity, fits, inference_demand, training_gpus
 from hybridai.capacity.planner import CapacityError, PoolPlacement, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, place_models, resource_name
 from hybridai.config.base import Problem
+from hybridai.config.mlops import check_tracking_reach
 from hybridai.config.spec import StackSpec
+
+
+@dataclass(frozen=True)
+class JobPlacement:
+    """Where one training job runs."""
+
+    placement: str
+    """`onprem` or `cloud`."""
+    pool: str | None
+    """The on-prem pool it takes whole GPUs of (None in the cloud: Kueue picks the NodePool flavor)."""
+    gpus: int
+    """GPUs it takes at once: what its quota was sized with."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,17 @@ class CapacityPlan:
     cloud_training_hours: dict[str, float] | None = None
     """team → GPU-hours per week the training catalog sends to the cloud burst pool; None without
     a training catalog (the cost estimate then assumes its own burst)."""
+
+    def job_placement(self, index: int) -> JobPlacement | None:
+        """Where the training catalog's job `index` runs and with how many GPUs at once: the same
+        decision that sized the quotas (None: it was placed nowhere, a problem already reported)."""
+        if index in self.onprem.job_pools:
+            pool, gpus = self.onprem.job_pools[index]
+            return JobPlacement("onprem", pool, gpus)
+        job = next((o.job for o in self.onprem.overflow_jobs if o.index == index), None)
+        if job is not None and self.cloud is not None:
+            return JobPlacement("cloud", None, training_gpus(job))
+        return None
 
     @property
     def problems(self) -> list[Problem]:
@@ -43,6 +67,8 @@ def plan_stack(spec: StackSpec) -> CapacityPlan:
         spec.onprem, spec.gpu_operator, spec.teams, spec.models, spec.training,
         cluster_key="the on-prem cluster", burst_teams=frozenset(t.name for t in pool.teams) if pool else frozenset(),
     )
+    onprem.problems.extend(_job_shapes(spec, onprem))
+    onprem.problems.extend(check_tracking_reach(spec, [o.index for o in onprem.overflow_jobs] if pool else []))
     return CapacityPlan(
         onprem=onprem,
         cloud=cloud_capacity(pool, onprem.overflow_jobs) if pool else None,
@@ -51,7 +77,36 @@ def plan_stack(spec: StackSpec) -> CapacityPlan:
     )
 
 
+def _job_shapes(spec: StackSpec, onprem: ClusterCapacity) -> list[Problem]:
+    """A job's `nodes × gpusPerNode` fits in the GPUs the plan gives it (its deadline's GPUs), and a
+    pod's GPUs fit on one node of where it runs."""
+    problems = []
+    per_node = {p.name: p.gpus_per_node for p in spec.onprem.gpu_pools}
+    pool = spec.burst_pool()
+    for i, job in enumerate(spec.training):
+        if job.gpus_per_node is None:
+            continue
+        given, asked = training_gpus(job), job.nodes * job.gpus_per_node
+        if asked > given:
+            problems.append(
+                Problem(
+                    ("training", i, "gpusPerNode"),
+                    "exceeds_capacity_plan",
+                    f"{job.nodes} nodes × {job.gpus_per_node} GPUs = {asked} GPUs, but the capacity plan gives this job {given} "
+                    f"({job.gpu_hours_per_week:g} GPU-hours within {job.deadline_hours:g} h); lower `nodes` or `gpusPerNode`, or raise the catalog's GPU-hours",
+                    job.gpus_per_node,
+                )
+            )
+        largest = per_node.get(onprem.job_pools[i][0]) if i in onprem.job_pools else max((p.gpus_per_node for p in pool.gpu_node_pools), default=None) if pool else None
+        if largest is not None and job.gpus_per_node > largest:
+            problems.append(
+                Problem(("training", i, "gpusPerNode"), "exceeds_node", f"the nodes this job runs on have {largest} GPUs each; a pod can't take more", job.gpus_per_node)
+            )
+    return problems
+
+
 __all__ = [
+    "JobPlacement",
     "CapacityError",
     "CapacityPlan",
     "CloudCapacity",

@@ -76,6 +76,8 @@ class ClusterCapacity:
     """team → resource key → count: its catalog's needs plus its explicit quota."""
     training: dict[str, Counter] = field(default_factory=dict)
     """team → pool → whole GPUs its training jobs take on this cluster."""
+    job_pools: dict[int, tuple[str, int]] = field(default_factory=dict)
+    """Index in `training` → (the pool whose whole GPUs the job takes here, how many), for jobs placed on this cluster."""
     overflow_jobs: list[OverflowJob] = field(default_factory=list)
     """Training jobs that don't fit here and go to the cloud burst pool, in catalog order."""
     pool_gpus: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -272,6 +274,7 @@ def _place_training(
         pool = next((p for p, n in fitting.items() if n >= training_gpus(job)), None) if job.team in teams else None
         if pool is not None:
             free_whole[pool] -= training_gpus(job)
+            capacity.job_pools[i] = (pool, training_gpus(job))
             capacity.training.setdefault(job.team, Counter())[pool] += training_gpus(job)
             catalog_quota.setdefault(job.team, Counter())["gpu"] += training_gpus(job)
         elif job.team in burst_teams:

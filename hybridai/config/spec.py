@@ -12,6 +12,7 @@ from hybridai.config.base import LabelValue
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
+from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings, check_mlops
 from hybridai.config.operations import AuditArchive, CostSettings, LoggingSettings, MonitoringSettings, PolicySettings, ServingSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
 
@@ -41,6 +42,11 @@ class StackSpec(Model):
         default=None,
         description="Logs: a collector (Fluent Bit) on every cluster, the store (Loki) on the on-prem cluster and its object store (required in prod); unset: no logging. See [logging](logging.md).",
         json_schema_extra={"suggest": True},
+    )
+    mlops: MlopsSettings | None = Field(
+        default=None,
+        description="MLOps: MLflow (tracking, model registry) on the training hub, Argo Workflows and JobSet where teams train; needed by catalog "
+        "jobs with an `image` and models named by `registry` version. See [MLOps](mlops.md).",
     )
 
     # Every blueprint runs an on-prem (or plant) cluster with tenants and a workload catalog; each
@@ -102,6 +108,10 @@ class StackSpec(Model):
             # capabilities or host namespaces (k8s-privileged-only-in-operator-namespace still applies),
             # and it has a namespace of its own so the store's stays restricted.
             namespaces[self.logging.collector_namespace] = "privileged"
+        if self.mlops is not None:
+            # MLflow, the Argo Workflows controller and the JobSet controller need nothing of the
+            # host: restricted, like the log store.
+            namespaces.update({MLFLOW_NAMESPACE: "restricted", ARGO_WORKFLOWS_NAMESPACE: "restricted", JOBSET_NAMESPACE: "restricted"})
         return namespaces
 
     def burst_pool(self) -> CloudPool | None:
@@ -153,7 +163,7 @@ def check_cluster(spec: StackSpec) -> list[Problem]:
                     model.canary.model_dump(by_alias=True),
                 )
             )
-    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec)
+    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec) + check_mlops(spec)
 
 
 def check_alerting(spec: StackSpec) -> list[Problem]:
@@ -274,6 +284,8 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
         chosen[("logging", "namespace")] = spec.logging.namespace
         chosen[("logging", "collectorNamespace")] = spec.logging.collector_namespace
     fixed = {ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter"}
+    if spec.mlops is not None:
+        fixed.update({MLFLOW_NAMESPACE: "MLflow", ARGO_WORKFLOWS_NAMESPACE: "Argo Workflows", JOBSET_NAMESPACE: "JobSet"})
     problems = []
     for loc, namespace in chosen.items():
         others = {ns for key, ns in chosen.items() if key != loc}

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from hybridai.config.base import DnsLabel, Model
+from hybridai.config.base import DnsLabel, Model, Quantity
+from hybridai.config.mlops import DigestImage, Evaluation, RegistryRef, Schedule
 
 
 class Canary(Model):
@@ -25,7 +27,17 @@ class ServedModel(Model):
     model_format: Literal["triton", "onnx", "pytorch", "tensorflow", "huggingface", "sklearn", "xgboost"] = Field(
         default="triton", description="KServe model format (selects the serving runtime)."
     )
-    storage_uri: str = Field(examples=["s3://models/chest-xray/v3"], pattern=r"^(s3|gs|pvc|https|oci|hf)://", description="Where KServe fetches the model from.")
+    storage_uri: str | None = Field(
+        default=None,
+        examples=["s3://models/chest-xray/v3"],
+        pattern=r"^(s3|gs|pvc|https|oci|hf)://",
+        description="Where KServe fetches the model from; or name a `registry` version instead (SOX and HIPAA production models must).",
+    )
+    registry: RegistryRef | None = Field(
+        default=None,
+        description="A version of the stack's MLflow registry (`{model, version}`) to serve instead of a raw `storageUri`: the plan resolves it to "
+        "the registry's artifact location and records the version, so promoting a model is a one-line change the review shows (`v12 → v13`).",
+    )
     gpu_memory_gb: float = Field(gt=0, examples=[18], description="GPU memory one replica needs.")
     peak_rps: float = Field(gt=0, examples=[120], description="Peak requests per second.")
     throughput_rps: float = Field(gt=0, examples=[40], description="Requests per second one replica sustains within the latency objective (measured, at p99).")
@@ -43,6 +55,12 @@ class ServedModel(Model):
         description="A canary version beside the stable one. The planner reserves slices for its replicas (its traffic share of the peak "
         "replicas, at least one), so the rollout never waits for quota. Needs `serving.gateway`.",
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ServedModel:
+        if (self.storage_uri is None) == (self.registry is None):
+            raise PydanticCustomError("model_source", "name where the model comes from: `registry: {model, version}` or `storageUri`, one of them")
+        return self
 
 
 class TrainingJob(Model):
@@ -63,4 +81,33 @@ class TrainingJob(Model):
         examples=[80],
         description="Memory each of its GPUs must have (what the run is sharded for); it runs only on pools and cloud node groups "
         "whose GPUs have as much. Default: any GPU. Jobs select their GPUs with the node label `hybrid-ai.io/gpu-model`.",
+    )
+    image: DigestImage | None = Field(
+        default=None,
+        examples=["registry.bank.example/fraud/train@sha256:" + "0" * 64],
+        description="Training image, pinned by digest (the digest is recorded as the model's lineage). With it, the platform runs the job: "
+        "a WorkflowTemplate in the team's namespace on the cluster the capacity plan chose submits it as a JobSet to the team's LocalQueue. "
+        "Without it the job only sizes capacity.",
+    )
+    command: list[str] = Field(default_factory=list, description="Entrypoint override of the training image (default: its entrypoint).")
+    nodes: int = Field(default=1, ge=1, le=512, description="Pods (nodes) of the distributed run; each gets `gpusPerNode` GPUs.")
+    gpus_per_node: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="GPUs each pod takes; `nodes × gpusPerNode` may not exceed what the capacity plan gives the job. Default: the plan's GPUs ÷ `nodes`.",
+    )
+    cpu_per_node: Quantity | None = Field(
+        default=None, examples=["48"], description="CPU each pod requests (and is limited to); default: the team namespace's LimitRange default, far too small for real training."
+    )
+    memory_per_node: Quantity | None = Field(default=None, examples=["512Gi"], description="Memory each pod requests (and is limited to); default: the LimitRange default.")
+    schedule: Schedule | None = Field(default=None, description="Scheduled retraining: train → evaluate → register, never two runs at once (needs `image`).")
+    evaluation: Evaluation | None = Field(default=None, description="A gate between training and registration: the model is registered only if the metric passes.")
+    data_version: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:/@-]{1,128}$",
+        description="Version of the data the job trains on (a dataset tag or snapshot), recorded as lineage; default: the run's date.",
+    )
+    registered_model: DnsLabel | None = Field(
+        default=None, description="Registry model a scheduled run registers its result as; default: the job's name."
     )

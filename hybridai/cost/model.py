@@ -7,14 +7,16 @@ stated in the output, so a reviewer can redo any figure by hand.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable
 
 from hybridai import catalog
 from hybridai.config.operations import CostSettings
 from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
-from hybridai.recorded import NODE_ROLE_LABEL, NODEPOOL_TYPE, ROLE_GPU_TRAINING, TEAM_LABEL, TIER_LABEL, eks_cluster_target, gpu_nodes
+from hybridai.recorded import HELM_RELEASE, NODE_ROLE_LABEL, NODEPOOL_TYPE, ROLE_GPU_TRAINING, TEAM_LABEL, TIER_LABEL, eks_cluster_target, gpu_nodes
 
 if TYPE_CHECKING:
     from hybridai.capacity import CapacityPlan
@@ -121,6 +123,7 @@ def estimate(
     burst: list[BurstRate] = []
     items += _cloud(resources, region_of, settings, prices, cloud_gpu_hours_per_week, burst)
     items += _onprem(resources, settings, prices)
+    items += _platform_components(resources, prices)
     summary = _summarize(items, settings, prices)
     if capacity is not None and spec is not None:
         summary.update(economics.of_plan(resources, settings, items, burst, capacity, spec))
@@ -363,6 +366,54 @@ def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> l
         priced = all(gpu_month_usd(m, settings) is not None for m in models[target])
         items.append(LineItem(item, placement_of[target], target, team, gpus, "GPU-months", cost / gpus if gpus and priced else None, cost if priced else None, basis_of[target]))
     return items
+
+
+_UNITS = {"": 1, "m": Decimal("0.001"), "k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def _quantity(text: str | int | float) -> float:
+    """A Kubernetes quantity (`500m`, `2`, `256Mi`, `1Gi`) as a number."""
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(text)).groups()
+    return float(Decimal(number) * Decimal(_UNITS[unit]))
+
+
+PLATFORM_COMPONENTS: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...] | None, tuple[str, ...] | None], ...]] = {
+    # chart → (where its resources are, its replica count (None: 1), what enables it (None: always))
+    "mlflow": ((("resources",), ("replicaCount",), None),),
+    "argo-workflows": ((("controller", "resources"), ("controller", "replicas"), None), (("server", "resources"), ("server", "replicas"), ("server", "enabled"))),
+    "jobset": ((("controller", "resources"), ("controller", "replicas"), None),),
+}
+"""The MLOps components (modules/mlflow.py, modules/training_runtime.py) whose own requests the
+platform line carries: read from their Helm values, as the modules set them."""
+
+
+def _platform_components(resources: list[dict], prices: _Prices) -> list[LineItem]:
+    """MLflow's, Argo Workflows' and JobSet's CPU and memory requests, always on. On-prem they are
+    priced at the on-prem core- and GB-hour; in the cloud they run on the system node group, whose
+    node-hours are already priced, so they are listed at no extra cost."""
+    items = []
+    for r in (r for r in resources if r["type"] == HELM_RELEASE):
+        chart = r["inputs"].get("chart", "").rsplit("/", 1)[-1]
+        values = r["inputs"].get("values") or {}
+        for resources_at, replicas_at, enabled_at in PLATFORM_COMPONENTS.get(chart, ()):
+            if enabled_at is not None and not _at(values, enabled_at):
+                continue
+            requests = (_at(values, resources_at) or {}).get("requests") or {}
+            replicas = _at(values, replicas_at) or 1
+            cores, memory_gb = replicas * _quantity(requests.get("cpu", 0)), replicas * _quantity(requests.get("memory", 0)) / 1024**3
+            cloud = r["placement"] == "cloud"
+            for unit, quantity, key in (("core-hours", cores, "cpu_core_hour"), ("GB-hours", memory_gb, "ram_gb_hour")):
+                hours = quantity * HOURS_PER_MONTH
+                price = 0.0 if cloud else prices.get("onprem", key)
+                basis = f"{chart} {'/'.join(resources_at[:-1]) or 'server'} requests × {replicas:g}" + (", on the priced system nodes" if cloud else "")
+                items.append(LineItem("platform_components", r["placement"], r["target"], PLATFORM, round(hours, 4), unit, price, _times(price, hours), basis))
+    return items
+
+
+def _at(values: dict, path: tuple[str, ...]):  # noqa: ANN202 - a value of Helm values
+    for key in path:
+        values = values.get(key) if isinstance(values, dict) else None
+    return values
 
 
 def _summarize(items: list[LineItem], settings: CostSettings, prices: _Prices) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
 from hybridai.plan.aliases import KEEP_IDENTITY, Urns
 from hybridai.plan.engine import Plan
-from hybridai.recorded import MODEL_SOURCE_ENV, MODEL_SYNC_JOB, NODEPOOL_TYPE, TARGET_TYPE, Resource, gpu_nodes
+from hybridai.recorded import MODEL_SOURCE_ENV, MODEL_SYNC_JOB, NODEPOOL_TYPE, TARGET_TYPE, Resource, gpu_nodes, served_versions
 from hybridai.policy.rules import RULES, evaluate
 from hybridai.policy.rules.evaluate import levels
 from hybridai.policy.stack import context_for, exceptions_for, overrides_for
@@ -192,7 +192,14 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
     moved = identity["moved"]
     before_layouts = {(n.target, n.name): n.layouts for n in gpu_nodes(base.values())}
     repartitioned = sorted(f"{n.target}/{n.name}" for n in gpu_nodes(records) if before_layouts.get((n.target, n.name), n.layouts) != n.layouts)
+    versions_before, versions_now = served_versions(base.values()), served_versions(records)
     return {
+        # Models promoted (or rolled back) between registry versions: "fraud-score: v12 → v13".
+        "promotions": [
+            {"name": where.rsplit("/", 1)[-1], "where": where, "model": model, "before": versions_before[where][1], "after": version}
+            for where, (model, version) in sorted(versions_now.items())
+            if where in versions_before and versions_before[where][1] != version
+        ],
         "added": sorted(now.keys() - base.keys() - set(moved.values())),
         "changed": changed,
         # Changed resources their providers replace rather than update, with the fields that force
@@ -453,6 +460,7 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
         capacity=capacity_table(plan.spec, plan.capacity) if plan.spec is not None else None,
         diagram=diagram(records, {"gpus": plan.capacity.onprem.overflow, "hours": plan.capacity.onprem.overflow_hours} if plan.capacity else None),
         counts=sorted(counts.items()),
+        registry=sorted(served_versions(records).items()),
         total=len(records),
         cost=cost,
         policy=policy,

@@ -6,7 +6,18 @@ from typing import Iterator
 
 from hybridai import catalog
 from hybridai.recorded import (
-    API_AUDIT_INPUT, ARCHIVE_CHECK, ARCHIVE_OUTPUT, CAPACITY_LABEL, DATA_CLASSIFICATION_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, ROLE_INFERENCE, SPOT, TIER_LABEL,
+    API_AUDIT_INPUT,
+    ARCHIVE_CHECK,
+    ARCHIVE_OUTPUT,
+    CAPACITY_LABEL,
+    DATA_CLASSIFICATION_LABEL,
+    MODEL_VERSION_LABEL,
+    NODE_ROLE_LABEL,
+    REGISTRY_MODEL_LABEL,
+    ROLE_GPU_TRAINING,
+    ROLE_INFERENCE,
+    SPOT,
+    TIER_LABEL,
     fluent_bit_sections,
 )
 from hybridai.policy.rules.aws import karpenter_objects, nodepool_labels, nodepool_requirements
@@ -204,3 +215,20 @@ def inference_not_spot(resources: list[Resource], ctx: PolicyContext) -> Iterato
 def under_ceiling(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     if ctx.monthly_ceiling_usd is not None and ctx.monthly_estimate_usd is not None and ctx.monthly_estimate_usd > ctx.monthly_ceiling_usd:
         yield Finding("", f"estimated {ctx.monthly_estimate_usd:,.0f} USD/month exceeds the ceiling of {ctx.monthly_ceiling_usd:,.0f} USD")
+
+
+@rule("models-from-registry", "Production models are served from a pinned registry version, never a raw storage URI (change control: every model is a reviewed, traceable version)")
+def models_from_registry(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in resources:
+        if kind(r) != "InferenceService":
+            continue
+        predictor = ((r["inputs"].get("spec") or {}).get("predictor")) or {}
+        if predictor.get("priorityClassName") != "hybridai-production-inference":
+            continue
+        labels = metadata(r).get("labels") or {}
+        name = metadata(r).get("name")
+        if REGISTRY_MODEL_LABEL not in labels:
+            uri = (predictor.get("model") or {}).get("storageUri")
+            yield Finding(r["urn"], f"production model {name} is served from a raw URI ({uri}); name a registry version (`registry: {{model, version}}`)")
+        elif not str(labels.get(MODEL_VERSION_LABEL, "")).isdigit():
+            yield Finding(r["urn"], f"production model {name} names no pinned registry version ({labels.get(MODEL_VERSION_LABEL)!r}); pin an integer version")

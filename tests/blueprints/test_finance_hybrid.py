@@ -22,11 +22,13 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     # every cluster also collects its logs (Fluent Bit)
     charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml", "fluent-bit.yaml"}
     # both serve models; finance-prod also trains fraud's feature job on the GPUs inference leaves free
-    workloads = {"kserve-crd.yaml", "kserve-resources.yaml"} | ({"kueue.yaml"} if stack == "finance-prod" else set())
+    # (and, in finance-prod, runs it as a JobSet through Argo Workflows, tracked by MLflow on dc1)
+    runtime = {"jobset.yaml", "argo-workflows.yaml"}
+    workloads = {"kserve-crd.yaml", "kserve-resources.yaml"} | ({"kueue.yaml", "mlflow.yaml", *runtime} if stack == "finance-prod" else set())
     # and the on-prem cluster keeps the stack's logs (Loki)
     assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads | {"loki.yaml"}
     # the burst pool also queues training with Kueue and grows with Karpenter
-    assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml", "karpenter.yaml"}
+    assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml", "karpenter.yaml"} | (runtime if stack == "finance-prod" else set())
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -73,7 +73,9 @@ def test_whole_gpu_quotas_carry_whole_gpus_and_idle_capacity_is_unallocated() ->
     assert mig_gpus == pytest.approx(8 + 2, abs=1e-3)  # ml-platform's line includes its 2 whole GPUs
     # ...and no GPU is left without a team: the plan lays out only what the catalog and quotas need
     assert ("unallocated", "onprem_gpus_amortized") not in teams
-    assert cost["total"]["estimate"] == pytest.approx(24 * 1000)
+    # (besides the platform's own MLflow, Argo and JobSet requests)
+    platform = sum(i["monthly"] for i in items(cost, "platform_components"))
+    assert cost["total"]["estimate"] - platform == pytest.approx(24 * 1000)
 
 
 def test_ceiling_and_breakdowns_in_cost_json(tmp_path: Path) -> None:
@@ -127,3 +129,20 @@ def test_burst_hours_come_from_the_training_catalog_when_there_is_one() -> None:
     assert sum(i["quantity"] for i in burst) == pytest.approx(7680)
     assert {i["team"]: i["quantity"] for i in burst} == {"fraud": pytest.approx(1536 * 4), "credit": pytest.approx(384 * 4)}
     assert sum(i["monthly_at_on_demand"] for i in burst) == pytest.approx(7680 * 5)
+
+
+def test_mlflow_and_argo_requests_are_in_the_platform_line() -> None:
+    # GIVEN finance-prod: MLflow (2 replicas × 500m, 1Gi), Argo and JobSet on dc1 and on the burst pool
+    cost = estimate(records("finance-prod"), CostSettings())
+    lines = {(i["target"], i["basis"], i["unit"]): i for i in items(cost, "platform_components")}
+    # THEN on-prem, MLflow's requests cost 2 × 0.5 cores × 730 h at the on-prem core-hour price, in the platform line
+    core_hour = catalog.prices("onprem").items["cpu_core_hour"]
+    mlflow = lines[("dc1", "mlflow server requests × 2", "core-hours")]
+    assert mlflow["team"] == "platform" and mlflow["quantity"] == pytest.approx(730) and mlflow["monthly"] == pytest.approx(730 * core_hour)
+    assert lines[("dc1", "mlflow server requests × 2", "GB-hours")]["quantity"] == pytest.approx(2 * 1 * 730)
+    # AND the Argo controller and the JobSet controller are there too; in the cloud they sit on the
+    # system nodes already priced, so they add nothing
+    assert lines[("dc1", "argo-workflows controller requests × 1", "core-hours")]["quantity"] == pytest.approx(0.1 * 730)
+    cloud = [i for i in items(cost, "platform_components") if i["placement"] == "cloud"]
+    assert {i["basis"].split(" requests")[0] for i in cloud} == {"argo-workflows controller", "jobset controller"}
+    assert all(i["monthly"] == 0 for i in cloud)

@@ -15,6 +15,8 @@ from hybridai import catalog
 from hybridai.plan.artifacts import HELM_RELEASE, helm_release
 from tests.conftest import ROOT, planned
 from tests.harness.upstream import (
+    FREE_FORM,
+    PASSED_THROUGH,
     K8S_CEL_FUNCTIONS,
     UnsupportedCel,
     cel_errors,
@@ -70,7 +72,8 @@ def test_helm_values_exist_in_the_pinned_charts(example_stack: str) -> None:
         pin = pins.get((release["chart"], release["version"]))
         assert pin is not None, f"{release['release']}: {release['chart']} {release['version']} is not pinned in versions.yaml"
         assert release["repository"] == pin.repository
-        unknown = list(unknown_value_keys(release["values"], chart_defaults(pin.upstream, pin.chart))) if release["values"] else []
+        free_form = FREE_FORM | PASSED_THROUGH.get(pin.chart, frozenset())
+        unknown = list(unknown_value_keys(release["values"], chart_defaults(pin.upstream, pin.chart), free_form=free_form)) if release["values"] else []
         assert unknown == [], f"{release['release']}: keys not in {pin.chart} {pin.version}"
 
 

@@ -341,8 +341,16 @@ def chart_defaults(upstream_folder: str, chart: str) -> dict:
 FREE_FORM = frozenset({"nodeSelector", "podLabels", "podAnnotations", "labels", "annotations"})
 """Value keys that are Kubernetes label or annotation maps whatever their defaults hold: any key goes below them."""
 
+PASSED_THROUGH: dict[str, frozenset[str]] = {
+    # MLflow's deployment template writes these whole (`toYaml`) as the pod's and each container's
+    # securityContext (charts/mlflow/templates/deployment.yaml at mlflow-1.11.5), so any field of
+    # a Kubernetes SecurityContext is valid below them; the strict Kubernetes schema checks them.
+    "mlflow": frozenset({"podSecurityContext", "securityContext"}),
+}
+"""Per chart: value keys the chart's templates pass through whole as a Kubernetes object."""
 
-def unknown_value_keys(values: dict, defaults: Any, path: str = "") -> Iterator[str]:
+
+def unknown_value_keys(values: dict, defaults: Any, path: str = "", free_form: frozenset[str] = FREE_FORM) -> Iterator[str]:
     """Key paths set in `values` that the chart's default values don't have. Below a default that
     is an empty map, a list or null, or a label map (FREE_FORM), the chart takes free-form content,
     so anything goes."""
@@ -352,7 +360,7 @@ def unknown_value_keys(values: dict, defaults: Any, path: str = "") -> Iterator[
         where = f"{path}.{key}" if path else key
         if key not in defaults:
             yield where
-        elif key in FREE_FORM:
+        elif key in free_form:
             continue
         elif isinstance(value, dict):
-            yield from unknown_value_keys(value, defaults[key], where)
+            yield from unknown_value_keys(value, defaults[key], where, free_form)

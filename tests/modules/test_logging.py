@@ -383,11 +383,12 @@ def test_audit_and_change_streams_are_archived_write_once_from_the_nodes_disk(st
 def test_edge_sites_archive_into_the_onprem_store_and_the_hub_checks_every_writer(project: Path) -> None:
     # GIVEN manufacturing-prod with an audit archive (no profile of it needs one; it may keep one)
     path = project / "stacks" / "Pulumi.manufacturing-prod.yaml"
+    hub = "    hubUrl: https://logs.plant-a.example\n"
     path.write_text(
-        path.read_text()
+        path.read_text().replace(hub, hub
         + "    auditArchive:\n      endpoint: https://s3.plant-a.example\n      bucket: mfg-prod-audit\n"
         + "      accessKeyId: {name: audit-archive, key: id}\n      secretAccessKey: {name: audit-archive, key: secret}\n"
-        + "      objectLock: {mode: COMPLIANCE, retentionDays: 400}\n"
+        + "      objectLock: {mode: COMPLIANCE, retentionDays: 400}\n")
     )
     from hybridai.plan.engine import run_plan
 

@@ -331,7 +331,8 @@ def test_queue_backlog_alert_says_where_to_overflow() -> None:
     # AND Kueue exposes its queue metrics through the chart's ServiceMonitor, created after the
     # monitoring CRDs exist
     kueue = [r for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"].endswith("kueue") and r.target == "dc1"]
-    assert kueue[0].inputs["values"] == {"enablePrometheus": True, "metrics": {"prometheusNamespace": "monitoring"}}
+    values = kueue[0].inputs["values"]
+    assert {k: values[k] for k in ("enablePrometheus", "metrics")} == {"enablePrometheus": True, "metrics": {"prometheusNamespace": "monitoring"}}
     assert any("kube-prometheus-stack" in d for d in kueue[0].dependencies)
 
 

@@ -67,17 +67,18 @@ def test_the_diagram_shows_gpus_and_the_flows_the_stack_has() -> None:
     assert '-->|"training overflow: 48 GPUs, 1,920 GPU-h/week"| t_training' in finance
     assert "t_aws -->|CloudTrail| audit" in finance
     # models flow from the bucket the InferenceServices name into the cluster serving them
-    assert 'store_s3___models[("s3://models")]' in finance
-    assert "store_s3___models -->|models| t_dc1" in finance
+    # (finance-prod serves registry versions: from the MLflow artifact bucket's `registry/`)
+    assert 'store_s3___fin_prod_mlflow[("s3://fin-prod-mlflow")]' in finance
+    assert "store_s3___fin_prod_mlflow -->|models| t_dc1" in finance
     manufacturing = mermaid_of("manufacturing-prod")
     assert "-.->|metrics| t_plant_dc" in manufacturing
     assert "git -->|pull| t_fleet_line_3" in manufacturing
-    # edge sites pull from their model-sync source, the plant DC from its own bucket
+    # edge sites pull from their model-sync source, the plant DC from its registry's bucket
     assert {line.strip() for line in manufacturing.splitlines() if "-->|models|" in line} == {
         "store_plant__model_store -->|models| t_fleet_line_1",
         "store_plant__model_store -->|models| t_fleet_line_2",
         "store_plant__model_store -->|models| t_fleet_line_3",
-        "store_s3___plant_a_models -->|models| t_plant_dc",
+        "store_s3___mfg_prod_mlflow -->|models| t_plant_dc",
     }
 
 

@@ -126,6 +126,12 @@ INFERENCE_POOL = node_pool("l4", role="inference", instance_types=("g6.xlarge",)
 
 TRAIL = res("aws:cloudtrail/trail:Trail", {"name": "t", "s3BucketName": "audit", "enableLogFileValidation": True, "kmsKeyId": "arn:k"}, provider=AWS_PROVIDER["urn"], placement="cloud")
 
+
+def inference_service(name: str, labels: dict, priority: str = "hybridai-production-inference") -> dict[str, Any]:
+    """An InferenceService as modules/serving.py writes it: registry label and version, or none."""
+    predictor = {"priorityClassName": priority, "model": {"modelFormat": {"name": "xgboost"}, "storageUri": f"s3://models/{name}/v12"}}
+    return res("kubernetes:serving.kserve.io/v1beta1:InferenceService", {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": name, "namespace": "fraud", "labels": labels}, "spec": {"predictor": predictor}})
+
 # rule → (compliant resources, violating resources)
 CASES: dict[str, tuple[list, list]] = {
     "k8s-pod-security-labels": ([TENANT_NS, k8s("Namespace", "gpu-operator", labels={**RESTRICTED, "pod-security.kubernetes.io/enforce": "privileged"})], [k8s("Namespace", "radiology", labels={**RESTRICTED, "pod-security.kubernetes.io/enforce": "baseline"})]),
@@ -198,6 +204,18 @@ CASES: dict[str, tuple[list, list]] = {
         [node_pool(limits={"cpu": "1000"})],
     ),
     "cost-under-ceiling": ([], []),
+    "models-from-registry": (
+        [
+            inference_service("fraud-score", {"hybrid-ai.io/registry-model": "fraud-score", "hybrid-ai.io/model-version": "13"}),
+            # a research model may still be served from a raw URI
+            inference_service("scratch", {}, priority="hybridai-research"),
+        ],
+        [
+            # a raw URI, and a registry model without a pinned version
+            inference_service("fraud-score", {}),
+            inference_service("credit-limit", {"hybrid-ai.io/registry-model": "credit-limit", "hybrid-ai.io/model-version": "latest"}),
+        ],
+    ),
 }
 
 
@@ -242,6 +260,14 @@ def test_the_archive_rule_names_each_gap() -> None:
         "the audit archive is locked GOVERNANCE for 2190 days; the profiles (hipaa, sox, residency) need COMPLIANCE for 2557",
         "the log collector on line-1 writes no audit archive (`logging.auditArchive`)",
         "the log collector on line-2 writes the archive without the checksum an object-locked bucket requires",
+    ]
+
+
+def test_models_from_registry_names_each_violation() -> None:
+    # GIVEN the violating fixture WHEN the rule runs THEN each model is named with what to do
+    assert _messages("models-from-registry", CASES["models-from-registry"][1]) == [
+        "production model fraud-score is served from a raw URI (s3://models/fraud-score/v12); name a registry version (`registry: {model, version}`)",
+        "production model credit-limit names no pinned registry version ('latest'); pin an integer version",
     ]
 
 

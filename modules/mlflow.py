@@ -1,0 +1,124 @@
+"""Mlflow: the stack's tracking server and model registry (MLflow, chart pinned) on the training
+hub, in its own restricted namespace, on an existing PostgreSQL database, with basic auth always on
+and artifacts proxied to the store residency allows."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pulumi
+
+from hybridai.config.mlops import MLFLOW_NAMESPACE
+from hybridai.recorded import component_type
+from hybridai.modules.base import Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.target import Target
+
+PORT = 5000
+"""The MLflow container's port (the chart's `service.containerPort`); NetworkPolicies admit it."""
+RELEASE = "mlflow"
+
+
+def tracking_uri(namespace: str = MLFLOW_NAMESPACE) -> str:
+    """MLflow as pods of the hub cluster reach it: the chart's Service (named after the release)."""
+    return f"http://{RELEASE}.{namespace}.svc.cluster.local"
+
+
+class SecretKeys(Args):
+    """Two keys of one Secret in MLflow's namespace (user and password, or an access key pair)."""
+
+    name: str
+    first: str
+    second: str
+
+
+class MlflowArgs(Args):
+    database_host: str
+    database_port: int = 5432
+    database_name: str
+    database_secret: SecretKeys
+    """`first`: the user key, `second`: the password key."""
+    admin_secret: SecretKeys
+    artifact_bucket: str
+    artifact_endpoint: str | None = None
+    """The on-prem S3-compatible endpoint; None: AWS S3 in `artifact_region`."""
+    artifact_region: str | None = None
+    artifact_secret: SecretKeys
+    """`first`: access key id key, `second`: secret access key key."""
+    client_namespaces: tuple[str, ...]
+    """Namespaces whose pods may reach MLflow (training and serving teams of the hub)."""
+    monitoring_namespace: str = "monitoring"
+    public_host: str | None = None
+    """Host of `mlops.trackingUrl` (the cloud pool reaches MLflow there)."""
+    ingress_class: str | None = None
+    ingress_namespace: str | None = None
+    """Namespace of the ingress controller, admitted by the NetworkPolicy when there is an ingress."""
+    tls_secret: str | None = None
+    """TLS Secret (in MLflow's namespace) of the ingress serving `public_host`: the ingress exists
+    only with one, so MLflow is never exposed outside the cluster without TLS. Its Certificate is
+    cert-manager's (the TLS module)."""
+    replicas: int = 2
+
+
+def mlflow_values(args: MlflowArgs) -> dict:
+    """The chart's values: PostgreSQL backend and auth store, proxied artifacts, auth on."""
+    db, admin, store = args.database_secret, args.admin_secret, args.artifact_secret
+    postgres = {"enabled": True, "host": args.database_host, "port": args.database_port, "database": args.database_name}
+    env = {"MLFLOW_S3_ENDPOINT_URL": args.artifact_endpoint} if args.artifact_endpoint else {"AWS_DEFAULT_REGION": args.artifact_region}
+    values: dict = {
+        # Two replicas: the registry keeps answering through a node drain (all state is in PostgreSQL).
+        "replicaCount": args.replicas,
+        "backendStore": {
+            "databaseMigration": True,
+            "databaseConnectionCheck": True,
+            "postgres": postgres,
+            "existingDatabaseSecret": {"name": db.name, "usernameKey": db.first, "passwordKey": db.second},
+        },
+        # Proxied: clients upload and download through MLflow with their MLflow login, so no
+        # training or serving pod holds the artifact store's keys; only MLflow's namespace does.
+        "artifactRoot": {
+            "proxiedArtifactStorage": True,
+            "s3": {"enabled": True, "bucket": args.artifact_bucket, "existingSecret": {"name": store.name, "keyOfAccessKeyId": store.first, "keyOfSecretAccessKey": store.second}},
+        },
+        "extraEnvVars": env,
+        # Basic auth always on; a user sees nothing until granted (teams own what they create).
+        "auth": {
+            "enabled": True,
+            "existingAdminSecret": {"name": admin.name, "usernameKey": admin.first, "passwordKey": admin.second},
+            "defaultPermission": "NO_PERMISSIONS",
+            # Users and permissions in the same PostgreSQL database, so replicas agree.
+            "postgres": {**postgres, "existingSecret": {"name": db.name, "usernameKey": db.first, "passwordKey": db.second}},
+        },
+        # Restricted Pod Security: the chart's container context already drops everything.
+        "podSecurityContext": {"fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch", "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+        "telemetry": {"enabled": False},
+    }
+    if args.public_host and args.tls_secret:
+        values["ingress"] = {
+            "enabled": True,
+            **({"className": args.ingress_class} if args.ingress_class else {}),
+            "hosts": [{"host": args.public_host, "paths": [{"path": "/", "pathType": "Prefix"}]}],
+            "tls": [{"secretName": args.tls_secret, "hosts": [args.public_host]}],
+        }
+        values["serverAllowedHosts"] = [args.public_host, f"{RELEASE}.{MLFLOW_NAMESPACE}.svc.cluster.local"]
+    return values
+
+
+class Mlflow(Module):
+    """MLflow in the `mlflow` namespace (Pod Security restricted), reachable only from the
+    stack's team namespaces, monitoring and, with TLS, the ingress controller."""
+
+    def __init__(self, target: Target, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-mlflow"
+        super().__init__(component_type("mlflow", "Mlflow"), name, None, placed(target, opts))
+        provider = target.provider
+        port = [{"protocol": "TCP", "port": PORT}]
+        sources = [*args.client_namespaces, args.monitoring_namespace, *([args.ingress_namespace] if args.ingress_namespace and args.tls_secret else [])]
+        ingress = [{**from_namespace(ns), "ports": port} for ns in sources]
+        namespace = platform_namespace(f"{name}-ns", MLFLOW_NAMESPACE, pod_security("restricted"), ingress, self, provider)
+        self.release = pinned_release(f"{name}-release", "mlflow", MLFLOW_NAMESPACE, mlflow_values(args), child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        self.tracking_uri = tracking_uri()
+        self.register_outputs({"trackingUri": self.tracking_uri})
+
+
+def public_host(url: str | None) -> str | None:
+    return urlsplit(url).hostname if url else None

@@ -1,0 +1,491 @@
+"""TrainingRuntime: what runs the training catalog on one cluster — the JobSet controller, Argo
+Workflows, and per job a WorkflowTemplate (start an MLflow run → train as one JobSet in the team's
+LocalQueue → evaluate → register) and, for scheduled jobs, a CronWorkflow starting it.
+
+A distributed run is one JobSet, so Kueue admits all its pods at once against the team's quota
+(gang admission: no half-started run holding GPUs). Kueue's JobSet integration is enabled by the
+Queues module (`QueuesArgs.jobset`)."""
+from __future__ import annotations
+
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from hybridai import catalog
+from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE
+from hybridai.recorded import GPU_POOL_LABEL, MLOPS_JOB_LABEL, MLOPS_STEP_LABEL, component_type
+from hybridai.modules.base import (
+    GPU_TOLERATION,
+    MANAGED_BY,
+    Args,
+    Module,
+    child,
+    from_namespace,
+    on_port,
+    pinned_release,
+    placed,
+    platform_namespace,
+    pod_security,
+    priority_class,
+)
+from hybridai.modules.queues import LOCAL_QUEUE
+from hybridai.modules.target import Target
+
+WORKFLOW_SERVICE_ACCOUNT = "training-workflow"
+"""Runs each workflow's pods (the resource step's executor creates the JobSet): may create and watch
+JobSets and report its steps' results, in its own namespace only."""
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+"""Karpenter never consolidates or expires a node while a pod carrying it runs: a checkpointed run
+still loses its progress since the last checkpoint, so training nodes stay until it finishes."""
+QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
+PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+STARTING_DEADLINE_SECONDS = 3600
+"""A schedule missed by more than an hour (controller down, cluster upgrade) is skipped, not run
+late: with `Forbid`, missed runs never pile up behind each other."""
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""Every container of a run: team namespaces enforce Pod Security `restricted`."""
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+class EvaluationArgs(Args):
+    image: str
+    command: tuple[str, ...] = ()
+    metric: str
+    threshold: float
+    higher_is_better: bool = True
+
+
+class TrainingJobArgs(Args):
+    name: str
+    team: str
+    namespace: str
+    image: str
+    command: tuple[str, ...] = ()
+    nodes: int
+    gpus_per_node: int
+    cpu: str | None = None
+    """CPU and memory of each pod (requests = limits, so the gang's footprint is what Kueue admits);
+    None: the namespace's LimitRange defaults."""
+    memory: str | None = None
+    pool: str | None = None
+    """On-prem: the GPU pool the capacity plan placed it on (its Kueue flavor); cloud: None, Kueue
+    picks among the NodePool flavors."""
+    checkpoint_uri: str
+    """`s3://<team bucket>/checkpoints/<job>`: the team's own bucket."""
+    store_endpoint: str | None = None
+    """On-prem S3-compatible store's endpoint (None: AWS S3)."""
+    store_secret: str | None = None
+    """On-prem: Secret in the team's namespace with `access-key-id` / `secret-access-key` for its
+    bucket (None in the cloud: the `trainer` service account's Pod Identity reaches the bucket)."""
+    service_account: str | None = None
+    """Service account of the training pods (cloud: `trainer`, bound to the bucket's IAM role)."""
+    experiment: str
+    registered_model: str
+    data_version: str | None = None
+    schedule: str | None = None
+    time_zone: str = "UTC"
+    evaluation: EvaluationArgs | None = None
+
+
+class ArgoSsoArgs(Args):
+    issuer: str
+    redirect_url: str
+    client_id: tuple[str, str]
+    client_secret: tuple[str, str]
+
+
+class TrainingRuntimeArgs(Args):
+    tracking_uri: str
+    """MLflow as this cluster's pods reach it."""
+    mlflow_credentials_secret: str
+    """Secret (keys `username`, `password`) in each team's namespace: the team's MLflow login."""
+    register_image: str
+    """Image of the start-run and register steps (MLflow's own, at the pinned version)."""
+    tracking_namespace: str | None = None
+    """MLflow's namespace when it runs on this cluster (egress goes there), else None (the cloud
+    pool reaches it over https)."""
+    namespaces: tuple[str, ...]
+    """Team namespaces where workflows run (every namespace with a job here)."""
+    jobs: tuple[TrainingJobArgs, ...]
+    sso: ArgoSsoArgs | None = None
+    """None: no Argo server (no UI at all)."""
+    monitoring_namespace: str = "monitoring"
+
+
+def _env(job: TrainingJobArgs, args: TrainingRuntimeArgs, run_id: str) -> list[dict]:
+    secret = args.mlflow_credentials_secret
+    env = [
+        {"name": "MLFLOW_TRACKING_URI", "value": args.tracking_uri},
+        {"name": "MLFLOW_EXPERIMENT_NAME", "value": job.experiment},
+        # mlflow.start_run() resumes this run: the workflow created it with the lineage tags.
+        {"name": "MLFLOW_RUN_ID", "value": run_id},
+        {"name": "MLFLOW_TRACKING_USERNAME", "valueFrom": {"secretKeyRef": {"name": secret, "key": "username"}}},
+        {"name": "MLFLOW_TRACKING_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}},
+    ]
+    return env
+
+
+def _store_env(job: TrainingJobArgs) -> list[dict]:
+    if job.store_secret is None:
+        return []
+    env = [
+        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": job.store_secret, "key": "access-key-id"}}},
+        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": job.store_secret, "key": "secret-access-key"}}},
+    ]
+    return ([{"name": "AWS_ENDPOINT_URL_S3", "value": job.store_endpoint}] if job.store_endpoint else []) + env
+
+
+WORKERS = "workers"
+
+
+def jobset(job: TrainingJobArgs, args: TrainingRuntimeArgs, name: str = "{{workflow.name}}", run_id: str = "{{inputs.parameters.run-id}}") -> dict:
+    """The JobSet of one run: `nodes` indexed pods of `gpusPerNode` GPUs each, one replicated job,
+    admitted by Kueue as a unit in the team's LocalQueue. torchrun finds its peers through the
+    JobSet's headless service (`<name>-workers-0-0.<name>` is rank 0)."""
+    gpus = str(job.gpus_per_node)
+    sized = {**({"cpu": job.cpu} if job.cpu else {}), **({"memory": job.memory} if job.memory else {}), "nvidia.com/gpu": gpus}
+    pod_labels = {**MANAGED_BY, MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "train"}
+    pod_spec: dict = {
+        "restartPolicy": "Never",
+        "securityContext": RESTRICTED_POD,
+        "tolerations": [GPU_TOLERATION],
+        "containers": [
+            {
+                "name": "trainer",
+                "image": job.image,
+                **({"command": list(job.command)} if job.command else {}),
+                "env": [
+                    *_env(job, args, run_id),
+                    {"name": "CHECKPOINT_DIR", "value": job.checkpoint_uri},
+                    *_store_env(job),
+                    {"name": "NNODES", "value": str(job.nodes)},
+                    {"name": "NPROC_PER_NODE", "value": gpus},
+                    {"name": "MASTER_ADDR", "value": f"{name}-{WORKERS}-0-0.{name}"},
+                    {"name": "MASTER_PORT", "value": "29500"},
+                    {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
+                ],
+                "resources": {"requests": sized, "limits": sized},
+                "securityContext": RESTRICTED_CONTAINER,
+                # PyTorch's data loader workers share tensors through /dev/shm, 64 MiB by default.
+                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+            }
+        ],
+        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
+    }
+    if job.service_account:
+        pod_spec["serviceAccountName"] = job.service_account
+    # Training code needs no Kubernetes API; Pod Identity projects its own token.
+    pod_spec["automountServiceAccountToken"] = False
+    if job.pool:
+        pod_spec["nodeSelector"] = {GPU_POOL_LABEL: job.pool}
+    return {
+        "apiVersion": "jobset.x-k8s.io/v1alpha2",
+        "kind": "JobSet",
+        "metadata": {
+            "name": name,
+            "namespace": job.namespace,
+            "labels": {**MANAGED_BY, QUEUE_NAME_LABEL: LOCAL_QUEUE, PRIORITY_LABEL: priority_class("training"), MLOPS_JOB_LABEL: job.name},
+        },
+        "spec": {
+            # A failed pod restarts the whole gang from its last checkpoint, at most 3 times.
+            "failurePolicy": {"maxRestarts": 3},
+            "network": {"enableDNSHostnames": True},
+            "successPolicy": {"operator": "All", "targetReplicatedJobs": [WORKERS]},
+            "replicatedJobs": [
+                {
+                    "name": WORKERS,
+                    "replicas": 1,
+                    "template": {
+                        "spec": {
+                            "parallelism": job.nodes,
+                            "completions": job.nodes,
+                            "completionMode": "Indexed",
+                            "backoffLimit": 0,
+                            "template": {"metadata": {"labels": pod_labels, "annotations": {DO_NOT_DISRUPT: "true"}}, "spec": pod_spec},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+START_RUN = """\
+import os
+import mlflow
+
+mlflow.set_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
+tags = {"hybrid-ai.io/job": os.environ["JOB"], "hybrid-ai.io/workflow": os.environ["WORKFLOW"],
+        "data_version": os.environ["DATA_VERSION"], "image": os.environ["TRAINING_IMAGE"],
+        "image_digest": os.environ["TRAINING_IMAGE"].rpartition("@")[2]}
+run = mlflow.start_run(run_name=os.environ["WORKFLOW"], tags=tags)
+mlflow.end_run(status="SCHEDULED")
+with open("/tmp/run-id", "w") as out:
+    out.write(run.info.run_id)
+"""
+"""Creates the run the JobSet resumes (MLFLOW_RUN_ID), with the lineage tags set before training."""
+
+REGISTER = """\
+import os
+import mlflow
+from mlflow import MlflowClient
+from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
+
+run_id, name = os.environ["MLFLOW_RUN_ID"], os.environ["REGISTERED_MODEL"]
+client = MlflowClient()
+run = client.get_run(run_id)
+lineage = {"run_id": run_id, "data_version": run.data.tags["data_version"], "image_digest": run.data.tags["image_digest"],
+           "workflow": os.environ["WORKFLOW"]}
+version = mlflow.register_model(f"runs:/{run_id}/model", name, tags=lineage)
+# The address serving names: registry/<model>/<version>/ of the artifact store (docs/mlops.md).
+local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}")
+MlflowArtifactsRepository(f"mlflow-artifacts:/registry/{name}/{version.version}").log_artifacts(local)
+print(f"registered {name} version {version.version}")
+"""
+"""Registers the run's model with its lineage, and copies the version to its stable address."""
+
+
+def _script(name: str, source: str, args: TrainingRuntimeArgs, job: TrainingJobArgs, env: list[dict], outputs: dict | None = None, inputs: dict | None = None) -> dict:
+    return {
+        "name": name,
+        **({"inputs": inputs} if inputs else {}),
+        **({"outputs": outputs} if outputs else {}),
+        "metadata": {"labels": {MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: name}},
+        "script": {
+            "image": args.register_image,
+            "command": ["python"],
+            "source": source,
+            "env": env,
+            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+            "securityContext": RESTRICTED_CONTAINER,
+        },
+    }
+
+
+def _param(name: str) -> dict:
+    return {"name": name}
+
+
+def workflow_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
+    """The job's WorkflowTemplate: a DAG start-run → train → [evaluate →] register."""
+    lineage_env = [
+        {"name": "JOB", "value": job.name},
+        {"name": "WORKFLOW", "value": "{{workflow.name}}"},
+        {"name": "DATA_VERSION", "value": "{{workflow.parameters.data-version}}"},
+        {"name": "TRAINING_IMAGE", "value": job.image},
+    ]
+    mlflow_env = _env(job, args, "{{inputs.parameters.run-id}}")
+    run_id_input = {"parameters": [_param("run-id")]}
+    run_id_arg = {"parameters": [{"name": "run-id", "value": "{{tasks.start-run.outputs.parameters.run-id}}"}]}
+    tasks: list[dict] = [
+        {"name": "start-run", "template": "start-run"},
+        {"name": "train", "template": "train", "depends": "start-run", "arguments": run_id_arg},
+    ]
+    templates: list[dict] = [
+        _script(
+            "start-run",
+            START_RUN,
+            args,
+            job,
+            [*[e for e in mlflow_env if e["name"] != "MLFLOW_RUN_ID"], *lineage_env],
+            outputs={"parameters": [{"name": "run-id", "valueFrom": {"path": "/tmp/run-id"}}]},
+        ),
+        {
+            "name": "train",
+            "inputs": run_id_input,
+            "metadata": {"labels": {MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "train"}},
+            "resource": {
+                "action": "create",
+                # Deleting the workflow deletes its JobSet (and frees the quota).
+                "setOwnerReference": True,
+                "successCondition": "status.terminalState == Completed",
+                "failureCondition": "status.terminalState == Failed",
+                "manifest": yaml.safe_dump(jobset(job, args), sort_keys=False),
+            },
+        },
+    ]
+    register_after = "train"
+    when = None
+    if job.evaluation is not None:
+        ev = job.evaluation
+        tasks.append({"name": "evaluate", "template": "evaluate", "depends": "train", "arguments": run_id_arg})
+        templates.append(
+            {
+                "name": "evaluate",
+                "inputs": run_id_input,
+                "outputs": {"parameters": [{"name": "metric", "valueFrom": {"path": "/tmp/metric"}}]},
+                "metadata": {"labels": {MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "evaluate"}},
+                "container": {
+                    "image": ev.image,
+                    **({"command": list(ev.command)} if ev.command else {}),
+                    "env": [*mlflow_env, {"name": "METRIC", "value": ev.metric}],
+                    "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+                    "securityContext": RESTRICTED_CONTAINER,
+                },
+            }
+        )
+        register_after = "evaluate"
+        when = f"{{{{tasks.evaluate.outputs.parameters.metric}}}} {'>=' if ev.higher_is_better else '<='} {ev.threshold:g}"
+    tasks.append({"name": "register", "template": "register", "depends": register_after, "arguments": run_id_arg, **({"when": when} if when else {})})
+    templates.append(
+        _script(
+            "register",
+            REGISTER,
+            args,
+            job,
+            [*mlflow_env, {"name": "REGISTERED_MODEL", "value": job.registered_model}, {"name": "WORKFLOW", "value": "{{workflow.name}}"}],
+            inputs=run_id_input,
+        )
+    )
+    data_version = job.data_version or "{{workflow.creationTimestamp.Y}}-{{workflow.creationTimestamp.m}}-{{workflow.creationTimestamp.d}}"
+    return {
+        "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
+        "entrypoint": "pipeline",
+        "arguments": {"parameters": [{"name": "data-version", "value": data_version}]},
+        "securityContext": {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000},
+        "podMetadata": {"labels": {**MANAGED_BY, MLOPS_JOB_LABEL: job.name}},
+        # A run that hasn't finished a week later is stuck: the next schedule would find it running.
+        "activeDeadlineSeconds": 7 * 24 * 3600,
+        "templates": [{"name": "pipeline", "dag": {"tasks": tasks}}, *templates],
+    }
+
+
+def cron_workflow(job: TrainingJobArgs) -> dict:
+    return {
+        "schedules": [job.schedule],
+        "timezone": job.time_zone,
+        # Never two runs of the same job: a run still going when the next is due skips that one.
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 3,
+        "workflowSpec": {"workflowTemplateRef": {"name": job.name}},
+    }
+
+
+WORKFLOW_RULES = [
+    # The executor of each step reports its result (Argo Workflows v3.4+).
+    {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]},
+    # The train step creates the run's JobSet and watches it to its end; nothing else.
+    {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "get", "list", "watch"]},
+]
+"""The workflow service account's Role, bound in its own namespace only."""
+
+
+class TrainingRuntime(Module):
+    """JobSet and Argo Workflows (charts pinned) on a cluster where teams train, and each
+    catalog job's workflow in its team's namespace."""
+
+    def __init__(self, target: Target, args: TrainingRuntimeArgs, namespaces: dict[str, pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
+        """`namespaces`: team namespace name → its Namespace resource."""
+        name = f"{target.prefix}-training-runtime"
+        super().__init__(component_type("training_runtime", "TrainingRuntime"), name, None, placed(target, opts))
+        provider = target.provider
+
+        # JobSet: its webhook (pod port 9443) is called by the API server.
+        jobset_ns = platform_namespace(f"{name}-jobset-ns", JOBSET_NAMESPACE, pod_security("restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider)
+        repository, _, tag = catalog.versions().images["jobset"].rpartition(":")
+        self.jobset = pinned_release(
+            f"{name}-jobset",
+            "jobset",
+            JOBSET_NAMESPACE,
+            {
+                # The chart's default tag is `main`, a moving development build: pin the release.
+                "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
+                "controller": {"resources": {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
+            },
+            child(self, provider, depends_on=[jobset_ns]),
+            gitops=target.gitops,
+        )
+
+        # Argo Workflows: the controller, and the server only behind SSO (never `server` or `client`
+        # auth without it: no unauthenticated UI, no UI at all by default).
+        argo_ns = platform_namespace(f"{name}-argo-ns", ARGO_WORKFLOWS_NAMESPACE, pod_security("restricted"), [from_namespace(args.monitoring_namespace)], self, provider)
+        server: dict = {"enabled": False}
+        if args.sso is not None:
+            sso = args.sso
+            server = {
+                "enabled": True,
+                "authModes": ["sso"],
+                "podSecurityContext": RESTRICTED_POD,
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                "sso": {
+                    "enabled": True,
+                    "issuer": sso.issuer,
+                    "redirectUrl": sso.redirect_url,
+                    "clientId": {"name": sso.client_id[0], "key": sso.client_id[1]},
+                    "clientSecret": {"name": sso.client_secret[0], "key": sso.client_secret[1]},
+                    "scopes": ["groups"],
+                    "rbac": {"enabled": True},
+                },
+            }
+        values = {
+            "controller": {
+                # The controller acts on these namespaces' workflows only.
+                "workflowNamespaces": list(args.namespaces),
+                "podSecurityContext": RESTRICTED_POD,
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+            },
+            # The chart would bind a broad Role to `argo-workflow` in every workflow namespace; the
+            # least-privilege account below replaces it.
+            "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
+            "executor": {"securityContext": RESTRICTED_CONTAINER},
+            "mainContainer": {"securityContext": RESTRICTED_CONTAINER},
+            "server": server,
+        }
+        self.argo = pinned_release(f"{name}-argo-workflows", "argo-workflows", ARGO_WORKFLOWS_NAMESPACE, values, child(self, provider, depends_on=[argo_ns]), gitops=target.gitops)
+
+        for namespace in args.namespaces:
+            self._workflow_identity(name, namespace, args, namespaces[namespace], provider)
+        crds = [self.jobset, self.argo]
+        for job in args.jobs:
+            after = child(self, provider, depends_on=[*crds, namespaces[job.namespace]])
+            self._custom(f"{name}-{job.name}-template", "WorkflowTemplate", job, workflow_template(job, args), after)
+            if job.schedule:
+                self._custom(f"{name}-{job.name}-schedule", "CronWorkflow", job, cron_workflow(job), after)
+        self.register_outputs({})
+
+    @staticmethod
+    def _custom(logical: str, kind: Literal["WorkflowTemplate", "CronWorkflow"], job: TrainingJobArgs, spec: dict, opts: pulumi.ResourceOptions) -> None:
+        k8s.apiextensions.CustomResource(
+            logical,
+            api_version="argoproj.io/v1alpha1",
+            kind=kind,
+            metadata={"name": job.name, "namespace": job.namespace, "labels": {**MANAGED_BY, MLOPS_JOB_LABEL: job.name}},
+            spec=spec,
+            opts=opts,
+        )
+
+    def _workflow_identity(self, name: str, namespace: str, args: TrainingRuntimeArgs, ns: pulumi.Resource, provider: k8s.Provider) -> None:
+        base = f"{name}-{namespace}"
+        meta = {"name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace, "labels": MANAGED_BY}
+        opts = child(self, provider, depends_on=[ns])
+        k8s.core.v1.ServiceAccount(f"{base}-workflow-sa", metadata=meta, opts=opts)
+        role = k8s.rbac.v1.Role(f"{base}-workflow-role", metadata=meta, rules=WORKFLOW_RULES, opts=opts)
+        k8s.rbac.v1.RoleBinding(
+            f"{base}-workflow-rolebinding",
+            metadata=meta,
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": WORKFLOW_SERVICE_ACCOUNT},
+            subjects=[{"kind": "ServiceAccount", "name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace}],
+            opts=child(self, provider, depends_on=[ns, role]),
+        )
+        # Team namespaces deny egress by default; a run's pods reach MLflow, the object store (https)
+        # and, for the executor, the API server — nothing else.
+        to_tracking = [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.tracking_namespace}}}], "ports": [{"protocol": "TCP", "port": 5000}]}] if args.tracking_namespace else []
+        k8s.networking.v1.NetworkPolicy(
+            f"{base}-netpol-training-egress",
+            metadata={"name": f"{namespace}-training-egress", "namespace": namespace, "labels": MANAGED_BY},
+            spec={
+                "podSelector": {"matchExpressions": [{"key": MLOPS_JOB_LABEL, "operator": "Exists"}]},
+                "policyTypes": ["Egress"],
+                "egress": [*to_tracking, {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}],
+            },
+            opts=opts,
+        )

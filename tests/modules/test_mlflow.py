@@ -1,0 +1,56 @@
+"""Mlflow: the registry and tracking server on the training hub — PostgreSQL from Secret keys,
+artifacts proxied to the store residency allows, auth always on, its namespace restricted."""
+from __future__ import annotations
+
+from hybridai.modules.mlflow import Mlflow, MlflowArgs, SecretKeys
+from hybridai.modules.target import Target, TargetArgs
+from tests.conftest import planned
+from tests.helpers import named, release, run_module
+
+
+def hub(stack: str):
+    plan, _ = planned(stack)
+    return [r for r in plan.resources if r.placement == "onprem"]
+
+
+def test_mlflow_on_the_hub_with_postgres_auth_and_proxied_artifacts() -> None:
+    # GIVEN healthcare-prod's MLflow
+    values = release(hub("healthcare-prod"), "mlflow").inputs["values"]
+    # THEN the backend is the existing database, its credentials read from the Secret
+    assert values["backendStore"]["postgres"] == {"enabled": True, "host": "pg-mlflow.hospital.example", "port": 5432, "database": "mlflow"}
+    assert values["backendStore"]["existingDatabaseSecret"] == {"name": "mlflow-database", "usernameKey": "username", "passwordKey": "password"}
+    # AND auth is on, nobody sees anything not granted, users kept in the same database
+    assert values["auth"]["enabled"] is True and values["auth"]["defaultPermission"] == "NO_PERMISSIONS"
+    assert values["auth"]["existingAdminSecret"]["name"] == "mlflow-admin"
+    # AND artifacts go to the hospital's own store, proxied (clients never hold its keys)
+    assert values["artifactRoot"]["proxiedArtifactStorage"] is True
+    assert values["artifactRoot"]["s3"]["bucket"] == "hc-prod-mlflow"
+    assert values["extraEnvVars"] == {"MLFLOW_S3_ENDPOINT_URL": "https://s3.hospital.example"}
+    # AND no credential value is in the values, and no ingress without a TLS Secret
+    assert "password" not in str(values["backendStore"]["postgres"]) and "ingress" not in values
+
+
+def test_mlflow_namespace_is_restricted_and_admits_only_teams_and_monitoring() -> None:
+    resources = hub("healthcare-prod")
+    namespace = named(resources, "Namespace", "mlflow")
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    sources = [rule["from"][0].get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") for rule in named(resources, "NetworkPolicy", "mlflow-ingress").inputs["spec"]["ingress"][1:]]
+    assert sources == ["clinical-research", "ml-platform", "pathology", "radiology", "monitoring"]
+
+
+def test_a_tls_secret_puts_mlflow_behind_a_tls_ingress_and_admits_the_ingress_controller() -> None:
+    # GIVEN MLflow with a public host and the TLS Secret of its Certificate
+    keys = SecretKeys(name="db", first="username", second="password")
+    args = MlflowArgs(
+        database_host="pg", database_name="mlflow", database_secret=keys, admin_secret=keys, artifact_bucket="b", artifact_endpoint="https://s3", artifact_secret=keys,
+        client_namespaces=("fraud",), public_host="mlflow.example.com", tls_secret="mlflow-tls", ingress_namespace="ingress-nginx",
+    )
+    resources = run_module(lambda: Mlflow(Target("t", "dc1", TargetArgs(placement="onprem", context="dc1")), args))
+    values = release(resources, "mlflow").inputs["values"]
+    # THEN the ingress serves only that host, with that Secret
+    assert values["ingress"]["tls"] == [{"secretName": "mlflow-tls", "hosts": ["mlflow.example.com"]}]
+    ingress = named(resources, "NetworkPolicy", "mlflow-ingress").inputs["spec"]["ingress"]
+    assert {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}], "ports": [{"protocol": "TCP", "port": 5000}]} in ingress
+    # AND without the Secret there is no ingress at all (never plain http outside the cluster)
+    no_tls = run_module(lambda: Mlflow(Target("t", "dc1", TargetArgs(placement="onprem", context="dc1")), args.model_copy(update={"tls_secret": None})))
+    assert "ingress" not in release(no_tls, "mlflow").inputs["values"]
