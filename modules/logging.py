@@ -17,6 +17,8 @@ import pulumi
 
 from hybridai.config.operations import SecretKeyRef
 from hybridai.modules.base import Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.certificates import TlsArgs, service_certificate
+from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 from hybridai.recorded import TEAM_LABEL, component_type
 
@@ -56,6 +58,10 @@ class LogStoreArgs(Args):
     """Where Grafana runs: admitted to query Loki."""
     remote_collectors: bool = False
     """A hub: collectors on other clusters (EKS, edge sites) push here from outside the cluster."""
+    tls: TlsArgs | None = None
+    """The cluster's issuer: Loki gets a certificate (Secret `loki-tls`) for the TLS in front of it."""
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets of the logging namespace the program creates (the object store's access key)."""
 
 
 class CollectorArgs(Args):
@@ -283,7 +289,10 @@ class Logging(Module):
             ingress = [port] if store.remote_collectors else [{**from_namespace(ns), **port} for ns in (args.collector_namespace, store.monitoring_namespace)]
             # Restricted: Loki needs nothing of the host. Protected: its volume holds the write-ahead log.
             namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)
-            loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+            secrets = credential_secrets(name, store.credentials, self, provider, [namespace])
+            loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
+            if store.tls is not None:
+                service_certificate(f"{name}-loki-cert", LOKI_SERVICE, args.namespace, store.tls, child(self, provider, depends_on=[namespace]))
             self.loki_url = loki_url(args.namespace)
         if args.collector is not None:
             # Privileged: the collector's hostPath mounts of the node's logs, which baseline forbids
