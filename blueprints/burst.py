@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pulumi
 
-from hybridai.blueprints.platform import CLOUD_BACKLOG, collector_logging_args, export_cluster, monitoring_args, tenancy_args, tenant
+from hybridai.blueprints.platform import CLOUD_BACKLOG, collector_logging_args, export_cluster, monitoring_args, secured, tenancy_args, tenant
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
 from hybridai.config.cloud import bucket_name, trainer_role_name
-from hybridai.config.spec import CloudBurstSpec
+from hybridai.config.spec import CloudBurstSpec, stores_read
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL
 from hybridai.modules.aws_network import AwsNetwork, AwsNetworkArgs
 from hybridai.modules.budget import Budget, BudgetArgs
@@ -23,6 +23,7 @@ from hybridai.modules.gpu_node_pools import GpuNodePools, GpuNodePoolsArgs, Node
 from hybridai.modules.gpu_operator import GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.karpenter import Karpenter, KarpenterArgs
+from hybridai.modules.secret_store import StoreIdentity, StoreIdentityArgs
 from hybridai.modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
 from hybridai.modules.target import AwsTargetArgs, Target
 from hybridai.modules.training_runtime import TrainingRuntimeArgs
@@ -79,7 +80,7 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
     """The platform on the EKS cluster: tenants with their cloud quotas, monitoring, queues, and
     the catalog jobs the capacity plan sends here (`runtime`)."""
     queues = cloud_queues(spec, capacity)
-    return GpuPlatformArgs(
+    platform = GpuPlatformArgs(
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
         tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": capacity.team_gpus[t.name]}) for t in spec.cloud.teams]),
@@ -89,6 +90,7 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
         logging=collector_logging_args(spec, spec.cloud.cluster.name, "cloud"),
         training_runtime=runtime,
     )
+    return secured(spec, "cloud", platform)
 
 
 def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runtime: TrainingRuntimeArgs | None = None) -> None:
@@ -124,7 +126,13 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runti
         ),
         vpc.private_subnet_ids,
     )
-    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity, runtime), parts_were_under=eks.former_target)
+    # external-secrets on EKS reads AWS Secrets Manager through Pod Identity: its role first.
+    identities = [
+        StoreIdentity(aws, StoreIdentityArgs(prefix=spec.prefix, cluster=cluster, region=cloud.region, account_id=cloud.account_id, store_region=store.aws_secrets_manager.region), eks)
+        for store in stores_read(spec, "cloud")
+        if store.aws_secrets_manager is not None
+    ]
+    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity, runtime), opts=pulumi.ResourceOptions(depends_on=identities) if identities else None, parts_were_under=eks.former_target)
     karpenter = Karpenter(
         aws,
         KarpenterArgs(prefix=spec.prefix, cluster=cluster, region=cloud.region, account_id=cloud.account_id, monitoring_namespace=spec.monitoring.namespace),

@@ -8,8 +8,23 @@ manifests for the site's Argo CD to pull.
 """
 from __future__ import annotations
 
+import pulumi
+
 from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, collector_logging_args, export_cluster, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant, training_runtime_args
+from hybridai.blueprints.platform import (
+    OVERFLOW_BACKLOG,
+    cluster_target,
+    collector_logging_args,
+    credential_args,
+    export_cluster,
+    gpu_operator_args,
+    monitoring_args,
+    onprem_platform,
+    secured,
+    tenancy_args,
+    tenant,
+    training_runtime_args,
+)
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
@@ -28,7 +43,7 @@ def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: Clu
         update={"mode": "agent", "remote_write_url": spec.hub_remote_write_url, "external_labels": {"site": site.name}}
     )
     jetson = site.distribution == "jetson"
-    return GpuPlatformArgs(
+    platform = GpuPlatformArgs(
         gpu_operator=None if jetson else gpu_operator_args(site.cluster(), spec.gpu_operator, capacity, spec.monitoring.namespace),
         device_plugin=DevicePluginArgs(
             namespace=spec.gpu_operator.namespace,
@@ -46,9 +61,10 @@ def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: Clu
         monitoring=monitoring,
         logging=collector_logging_args(spec, site.name, f"edge:{site.name}", site=site.name, distribution=site.distribution),
     )
+    return secured(spec, f"edge:{site.name}", platform)
 
 
-def site_serving(site: EdgeSiteSpec) -> EdgeSiteArgs:
+def site_serving(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec) -> EdgeSiteArgs:
     return EdgeSiteArgs(
         site=site.name,
         namespace=site.owner().namespace,
@@ -59,6 +75,7 @@ def site_serving(site: EdgeSiteSpec) -> EdgeSiteArgs:
         registry_mirror=site.registry_mirror,
         model_source=site.model_source,
         model_source_secret=site.model_source_secret,
+        credentials=credential_args(spec, f"edge:{site.name}", site.owner().namespace),
         image_digests=dict(site.image_digests),
         cache_size=site.cache_size,
         storage_class=site.storage_class,
@@ -84,7 +101,9 @@ def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
             TargetArgs(placement=f"edge:{site.name}", context=site.context, render_to=f"gitops/{site.name}" if gitops else None, renamed_from=site.renamed_from),
         )
         platform = GpuPlatform(target, site_platform(spec, site, capacity.sites[site.name]))
-        EdgeSite(target, site_serving(site), namespace=platform.tenancy.namespaces[site.team])
+        # The sync's Secret may come from the site's store: after external-secrets and its store.
+        stores = [platform.external_secrets] if platform.external_secrets else []
+        EdgeSite(target, site_serving(spec, site), namespace=platform.tenancy.namespaces[site.team], opts=pulumi.ResourceOptions(depends_on=stores) if stores else None)
         export_cluster(site.name, f"edge:{site.name}", platform, context=site.context, delivery=site.delivery)
         if gitops and site.gitops.bootstrap:
             bootstrap = Target(

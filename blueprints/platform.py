@@ -12,13 +12,15 @@ import pulumi
 
 from hybridai import catalog
 from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
+from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE
 from hybridai.config.cloud import bucket_name
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.mlops import MLFLOW_NAMESPACE, checkpoint_bucket, mlflow_image, registry_uri
-from hybridai.config.spec import StackSpec
+from hybridai.config.spec import CredentialNeed, StackSpec, credential_needs, stores_read
 from hybridai.config.workloads import ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
+from hybridai.modules.certificates import ACME_ISSUER, CA_ISSUER, AcmeArgs, CertManagerArgs, TlsArgs
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.mlflow import MlflowArgs, SecretKeys, public_host, tracking_uri
@@ -26,6 +28,7 @@ from hybridai.modules.logging import ArchiveArgs, CollectorArgs, LoggingArgs, Lo
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, ModelObjective
 from hybridai.modules.queues import LOCAL_QUEUE, FlavorArgs, QueuesArgs, QueueTeamArgs
+from hybridai.modules.secret_store import CredentialSecretArgs, ExternalSecretsArgs, StoreArgs
 from hybridai.modules.serving import ServedModelArgs, ServingArgs
 from hybridai.modules.target import TargetArgs
 from hybridai.modules.tenancy import TenancyArgs, TenantArgs
@@ -401,7 +404,7 @@ def onprem_platform(
     if logging is not None:
         alerts = monitoring.alerts.model_copy(update={"audit_archive_check": logging.namespace if logging.store.archive else None})
         monitoring = monitoring.model_copy(update={"extra_datasources": (loki_datasource(logging.namespace),), "alerts": alerts})
-    return GpuPlatformArgs(
+    platform = GpuPlatformArgs(
         gpu_operator=gpu_operator_args(spec.onprem, spec.gpu_operator, capacity, spec.monitoring.namespace),
         tenancy=onprem_tenancy_args(spec, capacity),
         serving=serving_args(spec, capacity, decision_log_url),
@@ -411,3 +414,91 @@ def onprem_platform(
         mlflow=mlflow_args(spec),
         training_runtime=runtime,
     )
+    return secured(spec, "onprem", platform)
+
+
+# --- TLS and credentials (docs/security.md) ----------------------------------------------------------
+
+
+def tls_args(spec: StackSpec) -> TlsArgs | None:
+    """The ClusterIssuer in-cluster certificates come from; None: the stack has no `tls`."""
+    if spec.tls is None:
+        return None
+    return TlsArgs(issuer=CA_ISSUER if spec.tls.issuer.ca is not None else spec.tls.issuer.existing)
+
+
+def credential_args(spec: StackSpec, cluster: str, namespace: str, needs: list[CredentialNeed] | None = None) -> tuple[CredentialSecretArgs, ...]:
+    """The Secrets the program creates in `namespace` of `cluster` (`onprem`, `cloud`, `edge:<site>`):
+    each one a component there reads whose name has a source in `secrets.sources`. A component that
+    reads "a Secret name + key in my namespace" passes these to `credential_secrets()`."""
+    out = []
+    for need in credential_needs(spec) if needs is None else needs:
+        source = spec.secrets.source(need.name)
+        if need.cluster != cluster or need.namespace != namespace or source is None:
+            continue
+        out.append(
+            CredentialSecretArgs(
+                name=need.name,
+                namespace=namespace,
+                keys=need.keys,
+                store=source.store,
+                remote_key=source.remote_key,
+                properties=dict(source.properties),
+                values={v.key: v.value for v in source.values},
+            )
+        )
+    return tuple(out)
+
+
+def external_secrets_args(spec: StackSpec, cluster: str) -> ExternalSecretsArgs | None:
+    """external-secrets on a cluster that reads a store, with a ClusterSecretStore per store it reads;
+    on EKS (`cloud`) AWS Secrets Manager through Pod Identity, elsewhere with the store's access key."""
+    stores = stores_read(spec, cluster)
+    if not stores:
+        return None
+    args = []
+    for store in stores:
+        if store.vault is not None:
+            v = store.vault
+            args.append(StoreArgs(name=store.name, kind="vault", server=v.server, path=v.path, version=v.version, role=v.role, auth_mount_path=v.auth_mount_path))
+        else:
+            a = store.aws_secrets_manager
+            args.append(StoreArgs(name=store.name, kind="aws", region=a.region, credentials=None if cluster == "cloud" else a.credentials))
+    return ExternalSecretsArgs(stores=tuple(args), credentials=credential_args(spec, cluster, EXTERNAL_SECRETS_NAMESPACE), monitoring_namespace=spec.monitoring.namespace)
+
+
+def cert_manager_args(spec: StackSpec, cluster: str) -> CertManagerArgs | None:
+    """cert-manager and the stack's issuers on a cluster that serves or hosts platform endpoints."""
+    tls = tls_args(spec)
+    if tls is None:
+        return None
+    ca = spec.tls.issuer.ca
+    acme = spec.tls.acme
+    return CertManagerArgs(
+        issuer=tls.issuer,
+        ca_secret=ca.secret if ca is not None else None,
+        acme=AcmeArgs(email=acme.email, server=acme.server, gateway=spec.serving.gateway) if acme is not None and spec.serving.gateway and cluster == "onprem" else None,
+        credentials=credential_args(spec, cluster, CERT_MANAGER_NAMESPACE),
+        monitoring_namespace=spec.monitoring.namespace,
+    )
+
+
+def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlatformArgs:
+    """A cluster's platform with its TLS and credentials: cert-manager and certificates where it
+    serves or hosts platform endpoints (not edge sites: their agents serve nothing), external-secrets
+    where it reads a store, and in each part's namespace the Secrets the program creates."""
+    edge = cluster.startswith("edge:")
+    tls = None if edge else tls_args(spec)
+    update: dict[str, Any] = {
+        "external_secrets": external_secrets_args(spec, cluster),
+        "cert_manager": None if edge else cert_manager_args(spec, cluster),
+        "monitoring": platform.monitoring.model_copy(update={"tls": tls, "credentials": () if edge else credential_args(spec, cluster, spec.monitoring.namespace)}),
+    }
+    logging = platform.logging
+    if logging is not None and logging.store is not None:
+        store = logging.store.model_copy(update={"tls": tls, "credentials": credential_args(spec, cluster, logging.namespace)})
+        update["logging"] = logging.model_copy(update={"store": store})
+    if platform.serving is not None and tls is not None:
+        gateway_issuer = ACME_ISSUER if spec.tls.acme is not None else None
+        update["serving"] = platform.serving.model_copy(update={"tls": tls, "gateway_hosts": tuple(spec.tls.gateway_hosts), "gateway_issuer": gateway_issuer})
+    return platform.model_copy(update=update)

@@ -27,6 +27,10 @@ NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
 """Karpenter's NodePool: GPU capacity of a cloud burst pool (cost and review read its limit)."""
 """A Target records its target name and placement as inputs `target`, `placement`, `delivery`."""
 
+REDACTED_SECRET = "[secret: redacted by hybridai plan]"
+"""What a Pulumi secret is recorded as (resources.json and every artifact of the offline plan): the
+policy rule on Secrets the program creates reads it as "this value came from a Pulumi secret"."""
+
 # Node labels the GPU Operator module writes (NodePatch) and cost and review read.
 GPU_POOL_LABEL = "hybrid-ai.io/gpu-pool"
 GPU_MODEL_LABEL = "hybrid-ai.io/gpu-model"

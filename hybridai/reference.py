@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -95,6 +95,8 @@ def _type_name(annotation: Any) -> str:
         return f"map of {_type_name(args[0])} → {_type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "object"
+    if isinstance(annotation, type) and issubclass(annotation, SecretStr):
+        return "secure string"
     return {str: "string", int: "integer", bool: "boolean", float: "number"}.get(annotation, str(annotation))
 
 

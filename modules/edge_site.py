@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 from hybridai import catalog
 from hybridai.recorded import GPU_POOL_LABEL, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, component_type
 from hybridai.modules.base import CONTAINER_SECURITY, GPU_TOLERATION, MANAGED_BY, Args, Module, child, placed, priority_class, protected
+from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 
 CACHE = "model-cache"
@@ -63,6 +64,8 @@ class EdgeSiteArgs(Args):
     model_source: str
     model_source_secret: str
     """Secret holding the rclone config file of `model_source` under key `rclone.conf`."""
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets of the inference namespace the program creates (the model sync's rclone config)."""
     image_digests: dict[str, str] = {}
     """Digest of each image (name in versions.yaml → `sha256:…`); an image without one is pulled by tag."""
     cache_size: str
@@ -93,6 +96,7 @@ class EdgeSite(Module):
         node_selector = {GPU_POOL_LABEL: args.site}
         ns = args.namespace
         after_ns = [namespace]
+        self._namespace = namespace
         cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-cache",
             metadata={"name": CACHE, "namespace": ns, "labels": MANAGED_BY},
@@ -208,6 +212,9 @@ class EdgeSite(Module):
         labels = {"app.kubernetes.io/name": MODEL_SYNC_JOB}
         window = args.window_hours * 3600
         resources = {"cpu": "500m", "memory": "512Mi"}
+        # The sync's rclone config, created from its source (a store or Pulumi secrets) when the
+        # stack gives one; otherwise the Secret must exist (docs/security.md).
+        secrets = credential_secrets(name, args.credentials, self, provider, [self._namespace])
         k8s.batch.v1.CronJob(
             f"{name}-model-sync",
             metadata={"name": MODEL_SYNC_JOB, "namespace": args.namespace, "labels": {**MANAGED_BY, **labels}},
@@ -266,7 +273,7 @@ class EdgeSite(Module):
                     }
                 },
             },
-            opts=child(self, provider, depends_on=[cache]),
+            opts=child(self, provider, depends_on=[cache, *secrets]),
         )
         # The sync reaches the plant's object store over HTTPS (or MinIO's 9000); nothing else.
         k8s.networking.v1.NetworkPolicy(

@@ -5,12 +5,14 @@ import pulumi
 
 from hybridai.recorded import component_type
 from hybridai.modules.base import Args, Module, options, placed
+from hybridai.modules.certificates import CertManager, CertManagerArgs
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from hybridai.modules.logging import Logging, LoggingArgs
 from hybridai.modules.mlflow import Mlflow, MlflowArgs
 from hybridai.modules.monitoring import Monitoring, MonitoringArgs
 from hybridai.modules.queues import Queues, QueuesArgs
+from hybridai.modules.secret_store import ExternalSecrets, ExternalSecretsArgs
 from hybridai.modules.serving import Serving, ServingArgs
 from hybridai.modules.target import Target
 from hybridai.modules.tenancy import Tenancy, TenancyArgs
@@ -34,6 +36,10 @@ class GpuPlatformArgs(Args):
     """MLflow, on the stack's training hub only."""
     training_runtime: TrainingRuntimeArgs | None = None
     """JobSet, Argo Workflows and the catalog jobs the capacity plan placed here; None: no job runs here."""
+    external_secrets: ExternalSecretsArgs | None = None
+    """external-secrets and the stores the cluster reads; None: no credential of the cluster comes from a store."""
+    cert_manager: CertManagerArgs | None = None
+    """cert-manager and the stack's issuer; None: the cluster gets no certificates (edge sites)."""
 
 
 class GpuPlatform(Module):
@@ -65,13 +71,18 @@ class GpuPlatform(Module):
         else:
             self.gpu_operator = None
             DevicePlugin(target, args.device_plugin, opts=options(self))
+        # Stores and certificates first: the parts' Secrets and Certificates need their CRDs, stores and issuers.
+        self.external_secrets = ExternalSecrets(target, args.external_secrets, opts=options(self)) if args.external_secrets else None
+        stores = [self.external_secrets] if self.external_secrets else []
+        self.cert_manager = CertManager(target, args.cert_manager, opts=options(self), depends_on_secrets=stores) if args.cert_manager else None
+        security = [*stores, *([self.cert_manager] if self.cert_manager else [])]
         self.tenancy = Tenancy(target, args.tenancy, opts=options(self))
-        self.serving = Serving(target, args.serving, opts=options(self, depends_on=[self.tenancy])) if args.serving else None
-        self.monitoring = Monitoring(target, args.monitoring, opts=options(self))
+        self.serving = Serving(target, args.serving, opts=options(self, depends_on=[self.tenancy, *security])) if args.serving else None
+        self.monitoring = Monitoring(target, args.monitoring, opts=options(self, depends_on=security))
         self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
         # After monitoring: the collectors' ServiceMonitor needs its CRD.
-        self.logging = Logging(target, args.logging, opts=options(self, depends_on=[self.monitoring])) if args.logging else None
-        self.mlflow = Mlflow(target, args.mlflow, opts=options(self, depends_on=[self.tenancy])) if args.mlflow else None
+        self.logging = Logging(target, args.logging, opts=options(self, depends_on=[self.monitoring, *security])) if args.logging else None
+        self.mlflow = Mlflow(target, args.mlflow, opts=options(self, depends_on=[self.tenancy, *security])) if args.mlflow else None
         self.training_runtime = (
             TrainingRuntime(
                 target,

@@ -20,6 +20,8 @@ import pulumi_kubernetes as k8s
 from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
 from hybridai.modules.base import CONTAINER_SECURITY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.certificates import TlsArgs, service_certificate
+from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 from hybridai.recorded import API_AUDIT_INPUT, ARCHIVE_CHECK, ARCHIVE_OUTPUT, TEAM_LABEL, component_type
 
@@ -86,6 +88,10 @@ class LogStoreArgs(Args):
     """The audit archive this cluster's and its edge sites' collectors write; checked from here."""
     archive_writers: tuple[str, ...] = ()
     """Clusters whose API audit records must keep arriving in the archive (on-prem, edge sites)."""
+    tls: TlsArgs | None = None
+    """The cluster's issuer: Loki gets a certificate (Secret `loki-tls`) for the TLS in front of it."""
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets of the logging namespace the program creates (the object store's access key)."""
 
 
 class CollectorArgs(Args):
@@ -477,7 +483,10 @@ class Logging(Module):
             ingress = [port] if store.remote_collectors else [{**from_namespace(ns), **port} for ns in (args.collector_namespace, store.monitoring_namespace)]
             # Restricted: Loki needs nothing of the host. Protected: its volume holds the write-ahead log.
             namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)
-            loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+            secrets = credential_secrets(name, store.credentials, self, provider, [namespace])
+            loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
+            if store.tls is not None:
+                service_certificate(f"{name}-loki-cert", LOKI_SERVICE, args.namespace, store.tls, child(self, provider, depends_on=[namespace]))
             self.loki_url = loki_url(args.namespace)
             if store.archive is not None:
                 archive_check(name, args.namespace, store, self, provider, [namespace])

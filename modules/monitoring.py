@@ -12,6 +12,8 @@ from hybridai.recorded import component_type
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, on_port, pinned_release, placed, platform_namespace, pod_security
 from hybridai.config.operations import AlertingSettings
 from hybridai.modules.alerting import alertmanager_config, mounted_secrets
+from hybridai.modules.certificates import TlsArgs, service_certificate
+from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.observability import AlertArgs, alert_groups, dashboards
 from hybridai.modules.target import Target
 
@@ -55,6 +57,10 @@ class MonitoringArgs(Args):
     """Labels on every series this Prometheus sends or stores (for example the edge site)."""
     extra_datasources: tuple[dict, ...] = ()
     """Grafana data sources besides Prometheus (the cluster's Loki: modules/logging.py)."""
+    tls: TlsArgs | None = None
+    """The cluster's issuer: Prometheus and Grafana get certificates (Secrets `<service>-tls`)."""
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets of the monitoring namespace the program creates (Grafana's admin login, the receivers')."""
 
     @model_validator(mode="after")
     def _agent_forwards(self) -> MonitoringArgs:
@@ -83,6 +89,8 @@ class Monitoring(Module):
             f"{name}-ns", ns, pod_security("baseline", "restricted"), extra, self, provider, protect=True, retain_on_delete=True
         )
 
+        # The Secrets Grafana and Alertmanager read exist before the release starts them.
+        secrets = credential_secrets(name, args.credentials, self, provider, [namespace])
         storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}
         if args.storage_class:
             storage["storageClassName"] = args.storage_class
@@ -123,7 +131,7 @@ class Monitoring(Module):
             values["alertmanager"] = {"enabled": False}
             values["grafana"] = {"enabled": False}
             values["defaultRules"] = {"create": False}
-        self.stack = pinned_release(f"{name}-kube-prometheus-stack", "kube-prometheus-stack", ns, values, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        self.stack = pinned_release(f"{name}-kube-prometheus-stack", "kube-prometheus-stack", ns, values, child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
         after_crds = child(self, provider, depends_on=[self.stack])
 
         k8s.apiextensions.CustomResource(
@@ -140,6 +148,10 @@ class Monitoring(Module):
             },
             opts=after_crds,
         )
+        if args.tls is not None:
+            service_certificate(f"{name}-prometheus-cert", PROMETHEUS_SERVICE, ns, args.tls, child(self, provider, depends_on=[namespace]))
+            if not agent:
+                service_certificate(f"{name}-grafana-cert", GRAFANA_SERVICE, ns, args.tls, child(self, provider, depends_on=[namespace]))
         # In-cluster addresses (reach them with `kubectl port-forward`; nothing is exposed outside).
         self.prometheus_url = f"http://{PROMETHEUS_SERVICE}.{ns}.svc:9090"
         self.grafana_url = None if agent else f"http://{GRAFANA_SERVICE}.{ns}.svc:80"

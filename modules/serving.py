@@ -21,6 +21,7 @@ from hybridai.modules.base import (
     pod_security,
     priority_class,
 )
+from hybridai.modules.certificates import TlsArgs, certificate
 from hybridai.modules.target import Target
 
 NAMESPACE = KSERVE_NAMESPACE
@@ -51,6 +52,13 @@ class ServingArgs(Args):
     gateway: str | None = None
     """Gateway API Gateway (`namespace/name`) KServe's HTTPRoutes attach to; None: no ingress at all."""
     monitoring_namespace: str = "monitoring"
+    tls: TlsArgs | None = None
+    """The cluster's issuer: KServe's webhooks get their certificates from cert-manager; None: the
+    cluster has no cert-manager (the stack check refuses that for a stack serving models)."""
+    gateway_hosts: tuple[str, ...] = ()
+    """Host names of the Gateway's HTTPS listener: its certificate (Secret `<gateway>-tls` in the Gateway's namespace)."""
+    gateway_issuer: str | None = None
+    """ClusterIssuer of the Gateway's certificate (ACME for public names); default: `tls.issuer`."""
 
 
 class Serving(Module):
@@ -73,11 +81,16 @@ class Serving(Module):
         gateway: dict = {"disableIngressCreation": True}
         if args.gateway:
             gateway = {"disableIngressCreation": False, "ingressGateway": {"enableGatewayApi": True, "kserveGateway": args.gateway, "createGateway": False}}
+        kserve: dict = {"controller": {"deploymentMode": "RawDeployment", "gateway": gateway}}
+        if args.tls is not None:
+            # KServe's chart asks cert-manager for its webhooks' serving certificate (its own
+            # self-signed Issuer in the kserve namespace) and has the CA injected into the webhooks.
+            kserve["certManager"] = {"enabled": True}
         controller = pinned_release(
             f"{name}-kserve",
             "kserve-resources",
             NAMESPACE,
-            {"kserve": {"controller": {"deploymentMode": "RawDeployment", "gateway": gateway}}},
+            {"kserve": kserve},
             child(self, provider, depends_on=[crds]),
             gitops=target.gitops,
         )
@@ -134,6 +147,11 @@ class Serving(Module):
                     spec={"minAvailable": 1, "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}},
                     opts=child(self, provider),
                 )
+        if args.gateway and args.tls is not None and args.gateway_hosts:
+            # The certificate the Gateway's HTTPS listener references (`certificateRefs`): clients
+            # reach the models only over TLS.
+            gateway_namespace, gateway_name = args.gateway.split("/", 1)
+            certificate(f"{name}-gateway-cert", f"{gateway_name}-tls", gateway_namespace, args.gateway_hosts, args.gateway_issuer or args.tls.issuer, child(self, provider))
         if args.gateway:
             # The Gateway's proxies reach the predictors in the teams' default-deny namespaces.
             gateway_namespace = args.gateway.split("/", 1)[0]

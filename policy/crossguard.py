@@ -52,7 +52,8 @@ def validator(rule: Rule) -> Callable[[StackValidationArgs, ReportViolation], No
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         config = args.get_config()
         recorded = records(args.resources)
-        ctx = PolicyContext.model_validate(config.get("context") or {})
+        # CrossGuard unwraps Pulumi secrets before rules see them.
+        ctx = PolicyContext.model_validate(config.get("context") or {}).model_copy(update={"secret_values_visible": True})
         if ctx.monthly_ceiling_usd is not None and config.get("costSettings"):
             total = estimate(recorded, CostSettings.model_validate(config["costSettings"]))["total"]["estimate"]
             ctx = ctx.model_copy(update={"monthly_estimate_usd": total})

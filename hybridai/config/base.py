@@ -90,8 +90,10 @@ ARGOCD_NAMESPACE = "argocd"
 KUEUE_NAMESPACE = "kueue-system"
 KSERVE_NAMESPACE = "kserve"
 KARPENTER_NAMESPACE = "karpenter"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 """Namespaces of platform components with fixed names (GitOps engine, training queues, serving,
-the node autoscaler of cloud burst pools)."""
+the node autoscaler of cloud burst pools, certificates, secrets from a store)."""
 
 Environment = Literal["prod", "staging", "dev"]
 

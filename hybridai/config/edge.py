@@ -121,8 +121,8 @@ class EdgeSite(Model):
     )
     model_source_secret: DnsLabel = Field(
         default="model-sync-credentials",
-        description="Secret of the model sync, key `rclone.conf`: an rclone config file defining the remote of `modelSource`. Mounted "
-        "read-only (mode 0440) at /etc/rclone/rclone.conf, never passed as environment variables.",
+        description="Secret of the model sync, key `rclone.conf`: an rclone config file defining the remote of `modelSource`, created from "
+        "its source in `secrets.sources` (a store on a GitOps site). Mounted read-only (mode 0440) at /etc/rclone/rclone.conf, never passed as environment variables.",
     )
     cache_size: Quantity = Field(default="50Gi", description="Local model cache: the last good models stay here through outages.")
     storage_class: str | None = Field(default=None, description="StorageClass of the cache; default: the cluster's (k3s: local-path).")

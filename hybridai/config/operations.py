@@ -11,10 +11,11 @@ from hybridai.config.base import DnsLabel, HttpsUrl, Model, Quantity
 
 
 class SecretKeyRef(Model):
-    """A key of an existing Secret in the namespace of the component that reads it (monitoring for
-    Alertmanager's receivers), created outside the stack like Grafana's admin login. The component
-    reads the credential from the Secret, so it is never in the stack file, the plan, the chart
-    values or Pulumi's state."""
+    """A key of a Secret in the namespace of the component that reads it (monitoring for
+    Alertmanager's receivers). The stack creates the Secret from its source in `secrets.sources` (a
+    secret store or Pulumi secrets; without one it must exist, which only dev and staging allow).
+    The component reads the credential from the Secret, so it is never in the stack file, the plan,
+    the chart values or Pulumi's state."""
 
     name: DnsLabel = Field(description="Secret in the monitoring namespace.")
     key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")] = Field(description="Key of the Secret holding the credential.")
@@ -27,8 +28,8 @@ class SecretKeyRef(Model):
         if isinstance(value, str):
             raise PydanticCustomError(
                 "plaintext_credential",
-                "a credential is never written in the stack file; create a Secret in the namespace of the component that reads it "
-                "(monitoring for alert receivers, logging for the log store) and name it and its key here (`name`, `key`)",
+                "a credential is never written in the stack file: name a Secret and its key here (`name`, `key`) and say where the Secret "
+                "comes from in `secrets.sources` (a secret store or a Pulumi secret; docs/security.md)",
             )
         return handler(value)
 
@@ -105,8 +106,8 @@ class MonitoringSettings(Model):
     storage_class: str | None = Field(default=None, description="StorageClass of that volume; default: the cluster's default class.")
     grafana_admin_secret: DnsLabel = Field(
         default="grafana-admin",
-        description="Existing Secret (keys `admin-user`, `admin-password`) in the monitoring namespace holding Grafana's admin login; "
-        "never the chart's well-known default password.",
+        description="Secret (keys `admin-user`, `admin-password`) in the monitoring namespace holding Grafana's admin login, created from its "
+        "source in `secrets.sources`; never the chart's well-known default password.",
     )
     latency_objective_ms: int = Field(default=100, ge=1, le=60000, description="p99 inference latency objective; alert when a namespace exceeds it for 10 minutes.")
     idle_gpu_percent: int = Field(default=10, ge=1, le=100, description="An allocated GPU below this utilization for `idleGpuMinutes` is idle waste.")
@@ -119,8 +120,8 @@ class MonitoringSettings(Model):
 
 
 class StoreSecretKeyRef(SecretKeyRef):
-    """A key of an existing Secret in the namespace of the component using an object store: the
-    component reads it into an environment variable or a mounted file, so it is never in the stack
+    """A key of a Secret in the namespace of the component using an object store (created from its
+    source in `secrets.sources`): the component reads it into an environment variable or a mounted file, so it is never in the stack
     file, the values or the state."""
 
     name: DnsLabel = Field(examples=["loki-object-store"], description="Secret in the namespace of the component that uses the store.")
@@ -138,9 +139,9 @@ class ObjectStore(Model):
     )
     region: str | None = Field(default=None, examples=["dc1"], description="Region the store expects in request signatures, if it checks one.")
     access_key_id: StoreSecretKeyRef = Field(
-        description="Key of an existing Secret in the component's namespace holding the store's access key id, scoped to this bucket."
+        description="Key of the Secret in the component's namespace holding the store's access key id, scoped to this bucket."
     )
-    secret_access_key: StoreSecretKeyRef = Field(description="Key of an existing Secret in the component's namespace holding the secret access key.")
+    secret_access_key: StoreSecretKeyRef = Field(description="Key of the Secret in the component's namespace holding the secret access key.")
 
 
 class ObjectLock(Model):

@@ -1,19 +1,20 @@
 """The stack spec every blueprint's spec extends, and the cross-field checks they share."""
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog, cidr
-from hybridai.config.base import ARGOCD_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, DnsLabel, Environment, Model, Problem
+from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, DnsLabel, Environment, Model, Problem
 from hybridai.config.base import LabelValue
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings, check_mlops
-from hybridai.config.operations import AuditArchive, CostSettings, LoggingSettings, MonitoringSettings, PolicySettings, ServingSettings
+from hybridai.config.operations import AuditArchive, CostSettings, SecretKeyRef, LoggingSettings, MonitoringSettings, PolicySettings, ServingSettings
+from hybridai.config.security import SecretsSettings, TlsSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
 
 class StackSpec(Model):
@@ -47,6 +48,15 @@ class StackSpec(Model):
         default=None,
         description="MLOps: MLflow (tracking, model registry) on the training hub, Argo Workflows and JobSet where teams train; needed by catalog "
         "jobs with an `image` and models named by `registry` version. See [MLOps](mlops.md).",
+    )
+    tls: TlsSettings | None = Field(
+        default=None,
+        description="cert-manager and the stack's certificate issuer (required when the stack serves models or is `prod`). See [security](security.md).",
+        json_schema_extra={"suggest": True},
+    )
+    secrets: SecretsSettings = Field(
+        default_factory=SecretsSettings,
+        description="Secret stores and where each credential Secret comes from, so none is created by hand. See [security](security.md).",
     )
 
     # Every blueprint runs an on-prem (or plant) cluster with tenants and a workload catalog; each
@@ -96,8 +106,9 @@ class StackSpec(Model):
         team may take one; policy checks each against its level."""
         operator = self.gpu_operator.namespace
         baseline = (self.monitoring.namespace, ARGOCD_NAMESPACE, KUEUE_NAMESPACE, KSERVE_NAMESPACE)
-        # Karpenter's controller runs restricted: it needs AWS and the API server, not the host.
-        namespaces = {operator: "privileged", **{ns: "baseline" for ns in baseline}, KARPENTER_NAMESPACE: "restricted"}
+        # Karpenter, cert-manager and external-secrets run restricted: they need the API server (and
+        # AWS or the secret store), nothing of the host.
+        namespaces = {operator: "privileged", **{ns: "baseline" for ns in baseline}, **{ns: "restricted" for ns in (KARPENTER_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE)}}
         if self.logging is not None:
             # The log store (Loki) needs nothing of the host: restricted.
             namespaces[self.logging.namespace] = "restricted"
@@ -163,7 +174,7 @@ def check_cluster(spec: StackSpec) -> list[Problem]:
                     model.canary.model_dump(by_alias=True),
                 )
             )
-    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec) + check_mlops(spec)
+    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec) + check_mlops(spec) + check_security(spec)
 
 
 def check_alerting(spec: StackSpec) -> list[Problem]:
@@ -283,7 +294,10 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
     if spec.logging is not None:
         chosen[("logging", "namespace")] = spec.logging.namespace
         chosen[("logging", "collectorNamespace")] = spec.logging.collector_namespace
-    fixed = {ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter"}
+    fixed = {
+        ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter",
+        CERT_MANAGER_NAMESPACE: "cert-manager", EXTERNAL_SECRETS_NAMESPACE: "external-secrets",
+    }
     if spec.mlops is not None:
         fixed.update({MLFLOW_NAMESPACE: "MLflow", ARGO_WORKFLOWS_NAMESPACE: "Argo Workflows", JOBSET_NAMESPACE: "JobSet"})
     problems = []
@@ -343,3 +357,165 @@ class CloudBurstSpec(StackSpec):
 
     def burst_pool(self) -> CloudPool:
         return self.cloud
+
+
+class CredentialNeed(NamedTuple):
+    """A Secret some component of one cluster reads: which cluster, namespace, name and keys."""
+
+    cluster: str
+    """`onprem`, `cloud` or `edge:<site>`."""
+    namespace: str
+    name: str
+    keys: tuple[str, ...]
+    gitops: bool = False
+    """The cluster's objects are rendered into a Git folder its Argo CD pulls (edge sites)."""
+
+
+GRAFANA_ADMIN_KEYS = ("admin-user", "admin-password")
+"""Keys of the Secret `monitoring.grafanaAdminSecret` (the Grafana chart's `admin.userKey`/`passwordKey`)."""
+CA_KEYS = ("tls.crt", "tls.key")
+"""Keys of the internal CA's Secret (cert-manager's CA issuer)."""
+AWS_STORE_KEYS = ("access-key-id", "secret-access-key")
+"""Keys of the access key an AWS Secrets Manager store uses off EKS."""
+
+
+def _refs_of(value: object) -> list:
+    """Every credential reference (`SecretKeyRef`) inside a config value."""
+    if isinstance(value, SecretKeyRef):
+        return [value]
+    if isinstance(value, Model):
+        return [ref for name in type(value).model_fields for ref in _refs_of(getattr(value, name))]
+    if isinstance(value, (list, tuple)):
+        return [ref for item in value for ref in _refs_of(item)]
+    return []
+
+
+def _grouped(cluster: str, namespace: str, refs: list, gitops: bool = False) -> list[CredentialNeed]:
+    keys: dict[str, set[str]] = {}
+    for ref in refs:
+        keys.setdefault(ref.name, set()).add(ref.key)
+    return [CredentialNeed(cluster, namespace, name, tuple(sorted(k)), gitops) for name, k in sorted(keys.items())]
+
+
+def credential_needs(spec: StackSpec) -> list[CredentialNeed]:
+    """Every Secret the platform reads, per cluster: Alertmanager's receivers and Grafana's admin
+    login (every cluster with a full monitoring stack: on-prem, EKS), Loki's object store (on-prem),
+    the model sync's rclone config (edge sites), the internal CA (where cert-manager runs) and an
+    AWS store's access key (clusters off EKS reading it). The program creates each one whose name
+    has a source in `secrets.sources`; others must exist (docs/security.md)."""
+    monitoring = spec.monitoring
+    clusters = ["onprem", *(["cloud"] if spec.burst_pool() is not None else [])]
+    needs: list[CredentialNeed] = []
+    for cluster in clusters:
+        needs += _grouped(cluster, monitoring.namespace, _refs_of(monitoring.alerting))
+        needs.append(CredentialNeed(cluster, monitoring.namespace, monitoring.grafana_admin_secret, GRAFANA_ADMIN_KEYS))
+        if spec.tls is not None and spec.tls.issuer.ca is not None:
+            needs.append(CredentialNeed(cluster, CERT_MANAGER_NAMESPACE, spec.tls.issuer.ca.secret, CA_KEYS))
+    if spec.logging is not None:
+        needs += _grouped("onprem", spec.logging.namespace, _refs_of(spec.logging.object_store))
+    for site in spec.edge_sites():
+        needs.append(CredentialNeed(f"edge:{site.name}", site.owner().namespace, site.model_source_secret, ("rclone.conf",), site.delivery == "gitops"))
+    # Off EKS, an AWS Secrets Manager store reads with an access key of its own.
+    for cluster in dict.fromkeys(n.cluster for n in needs if n.cluster != "cloud"):
+        for store in stores_read(spec, cluster, needs):
+            if store.aws_secrets_manager is not None and store.aws_secrets_manager.credentials:
+                gitops = any(n.gitops for n in needs if n.cluster == cluster)
+                needs.append(CredentialNeed(cluster, EXTERNAL_SECRETS_NAMESPACE, store.aws_secrets_manager.credentials, AWS_STORE_KEYS, gitops))
+    return needs
+
+
+def stores_read(spec: StackSpec, cluster: str, needs: list[CredentialNeed] | None = None) -> list:
+    """The secret stores a cluster reads (its Secrets' sources name them), in the stack's order."""
+    needs = credential_needs(spec) if needs is None else needs
+    names = {s.store for n in needs if n.cluster == cluster if (s := spec.secrets.source(n.name)) is not None and s.store}
+    return [store for store in spec.secrets.stores if store.name in names]
+
+
+def check_security(spec: StackSpec) -> list[Problem]:
+    """A stack that serves models, or any prod stack, names its certificate issuer (KServe's webhooks
+    need cert-manager; platform endpoints get certificates); the serving Gateway's host names are
+    known; every source names a store of the stack and holds the keys its readers need; a prod stack
+    makes every credential Secret it reads (none by hand); a GitOps site's credentials come from a
+    store (a Pulumi secret would be written into its rendered manifests)."""
+    problems: list[Problem] = []
+    tls = spec.tls
+    if tls is None and (spec.models or spec.environment == "prod"):
+        why = "the stack serves models, and KServe's webhooks need cert-manager" if spec.models else "a prod stack's platform endpoints (Grafana, Prometheus, Loki) are served over TLS"
+        problems.append(Problem(("tls",), "issuer_required", f"{why}: set `tls.issuer` (`ca: {{secret: …}}` for an internal CA, or `existing: <ClusterIssuer>`)", NO_VALUE))
+    if tls is not None:
+        if spec.serving.gateway and not tls.gateway_hosts:
+            problems.append(Problem(("tls", "gatewayHosts"), "gateway_hosts_required", f"the serving Gateway {spec.serving.gateway} serves over HTTPS: list the host names its certificate is for", NO_VALUE))
+        if tls.gateway_hosts and not spec.serving.gateway:
+            problems.append(Problem(("tls", "gatewayHosts"), "gateway_required", "there is no serving Gateway to put a certificate on: set `serving.gateway` or remove these", tls.gateway_hosts))
+    secrets = spec.secrets
+    stores = [s.name for s in secrets.stores]
+    for i, name in enumerate(stores):
+        if stores.index(name) != i:
+            problems.append(Problem(("secrets", "stores", i, "name"), "duplicate", "another store has this name", name))
+    names = [s.name for s in secrets.sources]
+    for i, source in enumerate(secrets.sources):
+        if names.index(source.name) != i:
+            problems.append(Problem(("secrets", "sources", i, "name"), "duplicate", "another source is for this Secret; one source per Secret name", source.name))
+        if source.store and source.store not in stores:
+            problems.append(Problem(("secrets", "sources", i, "store"), "unknown_store", f"no store of that name in `secrets.stores`; stores: {', '.join(stores) or 'none yet'}", source.store))
+    needs = credential_needs(spec)
+    missing: dict[str, set[str]] = {}
+    for need in needs:
+        source = secrets.source(need.name)
+        if source is None:
+            if spec.environment == "prod":
+                missing.setdefault(need.name, set()).add(need.namespace)
+            continue
+        i = names.index(need.name)
+        if source.values:
+            absent = [k for k in need.keys if k not in {v.key for v in source.values}]
+            if absent:
+                problems.append(Problem(("secrets", "sources", i, "values"), "source_keys_missing", f"{need.namespace} reads keys {', '.join(absent)} of this Secret: add them", [v.key for v in source.values]))
+            if need.gitops:
+                problems.append(
+                    Problem(
+                        ("secrets", "sources", i),
+                        "gitops_needs_store",
+                        f"{need.cluster} is delivered through GitOps, and a Secret made from Pulumi secrets would be written into its rendered manifests: read it from a store",
+                        need.name,
+                    )
+                )
+        elif need.namespace == EXTERNAL_SECRETS_NAMESPACE:
+            problems.append(Problem(("secrets", "sources", i), "store_credentials_from_store", "a store's own access key can't come from a store: give it as Pulumi secret `values`", need.name))
+    for name, namespaces in sorted(missing.items()):
+        problems.append(
+            Problem(
+                ("secrets", "sources"),
+                "credential_source_required",
+                f"a prod stack creates every credential Secret it reads (none by hand): add a source for {name!r} (read in {', '.join(sorted(namespaces))}) "
+                "from a store (`store`, `remoteKey`) or as Pulumi secret `values`",
+                NO_VALUE,
+            )
+        )
+    # On EKS the store's Pod Identity role may read only the stack's own secrets, `<prefix>/…`.
+    read_on_eks = {s.name for s in stores_read(spec, "cloud", needs) if s.aws_secrets_manager is not None}
+    for i, source in enumerate(secrets.sources):
+        if source.store in read_on_eks and source.remote_key and not source.remote_key.startswith(f"{spec.prefix}/"):
+            problems.append(
+                Problem(
+                    ("secrets", "sources", i, "remoteKey"),
+                    "remote_key_outside_prefix",
+                    f"the EKS cluster reads AWS Secrets Manager with a role allowed only the stack's own secrets: name it `{spec.prefix}/…`",
+                    source.remote_key,
+                )
+            )
+    for j, store in enumerate(secrets.stores):
+        aws = store.aws_secrets_manager
+        off_eks = [c for c in dict.fromkeys(n.cluster for n in needs) if c != "cloud" and store in stores_read(spec, c, needs)]
+        if aws is not None and off_eks and not aws.credentials:
+            problems.append(
+                Problem(
+                    ("secrets", "stores", j, "awsSecretsManager", "credentials"),
+                    "store_credentials_required",
+                    f"{', '.join(off_eks)} read this store from outside EKS (no Pod Identity there): name the Secret holding its access key",
+                    NO_VALUE,
+                )
+            )
+        if aws is not None and spec.allowed_regions() and aws.region not in spec.allowed_regions():
+            problems.append(Problem(("secrets", "stores", j, "awsSecretsManager", "region"), "region_outside_jurisdiction", f"the stack's data stays in {', '.join(spec.allowed_regions())}", aws.region))
+    return problems

@@ -25,10 +25,10 @@ from hybridai import audit_policy
 from hybridai.cost import estimate
 from hybridai.plan import review
 from hybridai.plan.engine import Plan, PlanError
-from hybridai.recorded import TARGET_TYPE, Resource
+from hybridai.recorded import REDACTED_SECRET, TARGET_TYPE, Resource
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-SECRET = "[secret: redacted by hybridai plan]"
+SECRET = REDACTED_SECRET
 # Inputs the provider uses itself; the API server never receives them.
 _PROVIDER_ONLY = {"compat"}
 

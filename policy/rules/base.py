@@ -28,6 +28,8 @@ class PolicyContext(BaseModel):
     monthly_ceiling_usd: float | None = None
     wide_networks_allowed: bool = False
     """The stack gave a reason for network allow-lists wider than hybridai/cidr.py allows."""
+    secret_values_visible: bool = False
+    """The records show Pulumi secrets' values unwrapped (CrossGuard), not as REDACTED_SECRET."""
 
 
 @dataclass(frozen=True)

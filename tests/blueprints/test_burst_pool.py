@@ -235,3 +235,26 @@ def test_eks_objects_go_to_the_cluster_target_and_the_operator_skips_driver_and_
     assert operator.inputs["values"]["driver"] == {"enabled": False} and operator.inputs["values"]["toolkit"] == {"enabled": False}
     accounts = {r.inputs["metadata"]["namespace"]: r.inputs for r in of_type(resources, "kubernetes:core/v1:ServiceAccount")}
     assert set(accounts) == {"fraud", "credit"} and accounts["fraud"]["automountServiceAccountToken"] is False
+
+
+def test_secrets_manager_on_eks_reads_through_pod_identity_scoped_to_the_stacks_secrets() -> None:
+    # GIVEN finance-prod with Grafana's login in AWS Secrets Manager (on-prem reading it with an
+    # access key given as Pulumi secrets)
+    values = prod_values()
+    values["secrets"]["stores"].append({"name": "aws", "awsSecretsManager": {"region": "eu-central-1", "credentials": "aws-store"}})
+    next(s for s in values["secrets"]["sources"] if s["name"] == "grafana-admin").update(store="aws", remoteKey="fin-prod/grafana-admin")
+    values["secrets"]["sources"].append({"name": "aws-store", "values": [{"key": "access-key-id", "value": "[secret]"}, {"key": "secret-access-key", "value": "[secret]"}]})
+    # WHEN the burst pool is built
+    resources = pool(values)
+    # THEN external-secrets' service account gets a Pod Identity role that may only read `fin-prod/*`
+    [identity] = [r.inputs for r in of_type(resources, "aws:eks/podIdentityAssociation:PodIdentityAssociation") if r.inputs["namespace"] == "external-secrets"]
+    assert identity["serviceAccount"] == "external-secrets"
+    [policy] = [json.loads(r.inputs["policy"]) for r in of_type(resources, "aws:iam/rolePolicy:RolePolicy") if "secrets-identity" in r.name]
+    assert policy["Statement"] == [
+        {"Sid": "ReadStackSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": "arn:aws:secretsmanager:eu-central-1:210987654321:secret:fin-prod/*"}
+    ]
+    # AND on EKS its ClusterSecretStore has no access key (the Pod Identity credentials are used)
+    [store] = [r.inputs for r in resources if r.inputs.get("kind") == "ClusterSecretStore" and r.inputs["metadata"]["name"] == "aws"]
+    assert store["spec"] == {"provider": {"aws": {"service": "SecretsManager", "region": "eu-central-1"}}}
+    # AND no Secret of plain values is created on EKS: the access key is only for on-prem
+    assert [r for r in resources if r.inputs.get("kind") == "Secret"] == []

@@ -20,7 +20,8 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     assert by_target == {("training", "cloud"), (onprem, "onprem")}
     assert {p.parts[1] for p in files if p.parts[0] in ("manifests", "helm")} == {"training", onprem}
     # every cluster also collects its logs (Fluent Bit)
-    charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml", "fluent-bit.yaml"}
+    # cert-manager and external-secrets on both: each serves platform endpoints and reads the stack's Vault.
+    charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml", "fluent-bit.yaml", "cert-manager.yaml", "external-secrets.yaml"}
     # both serve models; finance-prod also trains fraud's feature job on the GPUs inference leaves free
     # (and, in finance-prod, runs it as a JobSet through Argo Workflows, tracked by MLflow on dc1)
     runtime = {"jobset.yaml", "argo-workflows.yaml"}
@@ -95,3 +96,32 @@ def test_data_resources_are_protected() -> None:
     # queue); ECR; the control-plane log group; the cluster; the trail
     assert len(data) == 3 + 5 + 1 + 1 + 1 + 1
     assert all(r.protect and r.retain_on_delete for r in data)
+
+
+def test_an_aws_store_read_on_prem_uses_an_access_key_made_of_pulumi_secrets() -> None:
+    # GIVEN finance-prod with Grafana's login in AWS Secrets Manager, read on-prem with an access key
+    # given as Pulumi secrets (the stand-ins the offline plan holds for `secure:` values)
+    from hybridai.blueprints.finance_hybrid import build
+    from hybridai.plan import Plan
+    from hybridai.plan.artifacts import SECRET, records
+    from hybridai.program import prepare
+    from tests.helpers import run_module, stack_values
+
+    values = stack_values("finance-prod")
+    values["secrets"]["stores"].append({"name": "aws", "awsSecretsManager": {"region": "eu-central-1", "credentials": "aws-store"}})
+    next(s for s in values["secrets"]["sources"] if s["name"] == "grafana-admin").update(store="aws", remoteKey="fin-prod/grafana-admin")
+    values["secrets"]["sources"].append({"name": "aws-store", "values": [{"key": "access-key-id", "value": "[secret]"}, {"key": "secret-access-key", "value": "[secret]"}]})
+    spec, capacity = prepare("finance-prod", values)
+    # WHEN the stack is built
+    recorded = records(Plan("finance-prod", "finance-hybrid", run_module(lambda: build(spec, capacity))))
+    # THEN on-prem, the access key is a Secret of external-secrets' namespace whose values are secrets
+    [key] = [r for r in recorded if r["inputs"].get("kind") == "Secret"]
+    assert (key["target"], key["inputs"]["metadata"]["namespace"], key["inputs"]["metadata"]["name"]) == ("dc1", "external-secrets", "aws-store")
+    assert key["inputs"]["stringData"] == SECRET
+    # AND the on-prem store reads with it, the EKS store through Pod Identity
+    stores = {r["target"]: r["inputs"]["spec"]["provider"]["aws"] for r in recorded if r["inputs"].get("kind") == "ClusterSecretStore" and r["inputs"]["metadata"]["name"] == "aws"}
+    assert stores["dc1"]["auth"]["secretRef"]["accessKeyIDSecretRef"] == {"name": "aws-store", "key": "access-key-id", "namespace": "external-secrets"}
+    assert "auth" not in stores["training"]
+    # AND Grafana's login is an ExternalSecret of that store on both clusters
+    grafana = {r["target"]: r["inputs"]["spec"]["secretStoreRef"]["name"] for r in recorded if r["inputs"].get("kind") == "ExternalSecret" and r["inputs"]["metadata"]["name"] == "grafana-admin"}
+    assert grafana == {"dc1": "aws", "training": "aws"}

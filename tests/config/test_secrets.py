@@ -1,9 +1,9 @@
 """Secrets, the Pulumi way: `secure:` only for credential keys, credentials only as Pulumi secrets,
 never in a URL, never printed.
 
-No stack key of the current blueprints holds a credential (components reference Kubernetes Secrets
-by name), so the `Credential` mechanism is tested with a test-only spec, `VaultSpec`, until the
-object-storage and database credentials arrive.
+The blueprints' one credential key is `secrets.sources[].values[].value` (docs/security.md; its
+Secret is tested in tests/modules/test_secret_store.py); the `Credential` mechanism itself is tested
+with a test-only spec, `VaultSpec`, with a top-level and a nested credential.
 """
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def test_secure_on_a_plain_key_is_refused_naming_which_keys_may_be_secret(projec
     assert result.exit_code == 2
     assert (
         "stacks/Pulumi.healthcare-dev.yaml: hybrid-ai:costCenter: `secure:` (encrypted) values are only for keys that hold a credential, "
-        "and this one doesn't: write its value in plain text. Keys that take a secure value: healthcare-onprem has none yet"
+        "and this one doesn't: write its value in plain text. Keys that take a secure value: those of healthcare-onprem: secrets.sources[].values[].value"
     ) in result.stderr
     assert "Traceback" not in result.output
     assert not out.exists()

@@ -69,7 +69,7 @@ CASES = [
     Case("Latin-1 text", lambda text: text.replace("development cluster", "développement").encode("latin-1"), ("not UTF-8: byte 0xe9 at byte position 34 (line 1, column 35)",)),
     Case("a control character", replace(COST_CENTER, "  hybrid-ai:costCenter: cc-4410\x07\n"), ("character U+0007 at line 8 is not allowed in YAML",)),
     Case("a second YAML document", append("---\nconfig: {}\n"), (f"line {APPENDED}, column 1: a stack file is one YAML document",)),
-    Case("a 50 MB cost center", replace(COST_CENTER, "  hybrid-ai:costCenter: " + "c" * 50_000_000 + "\n"), ("at most 1,048,576 (1 MiB)", "is 50,00")),
+    Case("a 50 MB cost center", replace(COST_CENTER, "  hybrid-ai:costCenter: " + "c" * 50_000_000 + "\n"), ("at most 1,048,576 (1 MiB)", f"is {len(TEXT.replace(COST_CENTER, '  hybrid-ai:costCenter: ' + 'c' * 50_000_000 + chr(10)).encode()):,} bytes")),
     # The same key twice: YAML readers disagree on which one counts.
     Case(
         "a data classification downgraded by a second key",
@@ -98,6 +98,22 @@ CASES = [
     # A misspelt key is one problem, not two.
     Case("a misspelt top-level key", replace("hybrid-ai:costCenter:", "hybrid-ai:costCentre:"), ("1 problem", "hybrid-ai:costCentre: unknown key; did you mean `costCenter`?")),
     Case("a misspelt nested key", replace("    context: hospital-lab", "    contxt: hospital-lab"), ("1 problem", "hybrid-ai:onprem.contxt: unknown key; did you mean `context`?")),
+    # TLS and credentials (docs/security.md).
+    Case(
+        "a serving stack without an issuer",
+        replace("  hybrid-ai:tls:\n    issuer: {ca: {secret: hybridai-ca}}\n", ""),
+        ("hybrid-ai:tls: the stack serves models, and KServe's webhooks need cert-manager", "set `tls.issuer`"),
+    ),
+    Case(
+        "a source naming a store the stack doesn't have",
+        replace("{name: grafana-admin, store: vault,", "{name: grafana-admin, store: vualt,"),
+        ("hybrid-ai:secrets.sources[1].store: no store of that name in `secrets.stores`; stores: vault", "(got 'vualt')"),
+    ),
+    Case(
+        "a credential in plain text instead of a secure value",
+        replace("      - {name: grafana-admin, store: vault, remoteKey: hc-dev/grafana-admin}\n", "      - {name: grafana-admin, values: [{key: admin-password, value: hunter2-admin}]}\n"),
+        ("hybrid-ai:secrets.sources[1].values[0].value: holds a credential, so it must be stored encrypted", "pulumi config set --secret"),
+    ),
 ]
 
 

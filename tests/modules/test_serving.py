@@ -126,6 +126,7 @@ def test_a_canary_takes_its_traffic_share_through_the_named_gateway() -> None:
 def test_a_canary_without_a_gateway_is_refused_at_its_key() -> None:
     v = copy.deepcopy(values("healthcare-prod"))
     del v["serving"]
+    del v["tls"]["gatewayHosts"]
     with pytest.raises(StackConfigError) as caught:
         prepare("healthcare-prod", v)[0]
     assert [(p.loc, p.type) for p in caught.value.problems] == [(("models", 0, "canary"), "canary_needs_gateway")]

@@ -9,6 +9,7 @@ import pytest
 
 from hybridai.policy.rules import RULES, PolicyContext, evaluate
 from hybridai.policy.rules.evaluate import levels, profiles
+from hybridai.recorded import REDACTED_SECRET
 from tests.conftest import EXAMPLE_STACKS, planned
 
 CTX = PolicyContext(allowed_registries=("nvcr.io",), allowed_regions=("eu-central-1",), profiles=("hipaa", "sox", "residency"), monthly_estimate_usd=900, monthly_ceiling_usd=1000)
@@ -133,6 +134,29 @@ def inference_service(name: str, labels: dict, priority: str = "hybridai-product
     return res("kubernetes:serving.kserve.io/v1beta1:InferenceService", {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": name, "namespace": "fraud", "labels": labels}, "spec": {"predictor": predictor}})
 
 # rule → (compliant resources, violating resources)
+SECRET_FROM_CONFIG = k8s("Secret", "loki-object-store", "logging", stringData={"access-key-id": REDACTED_SECRET, "secret-access-key": REDACTED_SECRET})
+EXTERNAL_SECRET = res(
+    "kubernetes:external-secrets.io/v1:ExternalSecret",
+    {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "grafana-admin", "namespace": "monitoring"}, "spec": {"secretStoreRef": {"name": "vault", "kind": "ClusterSecretStore"}}},
+)
+CERT_MANAGER = res("kubernetes:helm.sh/v3:Release", {"chart": "oci://quay.io/jetstack/charts/cert-manager", "values": {"crds": {"enabled": True}}}, name="cert-manager")
+GATEWAY = {"disableIngressCreation": False, "ingressGateway": {"enableGatewayApi": True, "kserveGateway": "gateway-system/internal", "createGateway": False}}
+
+
+def kserve_release(cert_manager: bool = True) -> dict[str, Any]:
+    kserve = {"controller": {"deploymentMode": "RawDeployment", "gateway": GATEWAY}, **({"certManager": {"enabled": True}} if cert_manager else {})}
+    return res("kubernetes:helm.sh/v3:Release", {"chart": "oci://ghcr.io/kserve/charts/kserve-resources", "values": {"kserve": kserve}}, name="kserve")
+
+
+ISVC = res(
+    "kubernetes:serving.kserve.io/v1beta1:InferenceService",
+    {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": "chest-xray", "namespace": "radiology"}, "spec": {"predictor": {"logger": {"url": "https://audit.example"}}}},
+)
+GATEWAY_CERT = res(
+    "kubernetes:cert-manager.io/v1:Certificate",
+    {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "internal-tls", "namespace": "gateway-system"}, "spec": {"secretName": "internal-tls"}},
+)
+
 CASES: dict[str, tuple[list, list]] = {
     "k8s-pod-security-labels": ([TENANT_NS, k8s("Namespace", "gpu-operator", labels={**RESTRICTED, "pod-security.kubernetes.io/enforce": "privileged"})], [k8s("Namespace", "radiology", labels={**RESTRICTED, "pod-security.kubernetes.io/enforce": "baseline"})]),
     "k8s-privileged-only-in-operator-namespace": ([deployment(namespace="gpu-operator", hostPID=True)], [deployment(hostNetwork=True)]),
@@ -216,6 +240,11 @@ CASES: dict[str, tuple[list, list]] = {
             inference_service("credit-limit", {"hybrid-ai.io/registry-model": "credit-limit", "hybrid-ai.io/model-version": "latest"}),
         ],
     ),
+    "k8s-secrets-not-plaintext": ([SECRET_FROM_CONFIG, EXTERNAL_SECRET], [k8s("Secret", "grafana-admin", "monitoring", stringData={"admin-user": REDACTED_SECRET, "admin-password": "hunter2"})]),
+    "serving-endpoints-tls": (
+        [CERT_MANAGER, kserve_release(), ISVC, GATEWAY_CERT],
+        [kserve_release(cert_manager=False), ISVC, GATEWAY_CERT],
+    ),
 }
 
 
@@ -269,6 +298,30 @@ def test_models_from_registry_names_each_violation() -> None:
         "production model fraud-score is served from a raw URI (s3://models/fraud-score/v12); name a registry version (`registry: {model, version}`)",
         "production model credit-limit names no pinned registry version ('latest'); pin an integer version",
     ]
+def test_secrets_rule_names_each_plaintext_key_and_trusts_crossguard_to_unwrap() -> None:
+    # GIVEN a Secret with one redacted and one plain-text value
+    plain = k8s("Secret", "grafana-admin", "monitoring", stringData={"admin-user": REDACTED_SECRET, "admin-password": "hunter2"})
+    # WHEN the rule reads the plan's records THEN only the plain key is named, without its value
+    findings = list(RULES["k8s-secrets-not-plaintext"].check([plain], CTX))
+    assert [f.message for f in findings] == [
+        "Secret monitoring/grafana-admin: stringData.admin-password is plain text; take it from a Pulumi secret (`secrets.sources[].values`) or a store (an ExternalSecret)"
+    ]
+    # AND under CrossGuard, which hands rules secrets unwrapped, the rule can't tell and stays silent
+    assert list(RULES["k8s-secrets-not-plaintext"].check([plain], CTX.model_copy(update={"secret_values_visible": True}))) == []
+
+
+@pytest.mark.parametrize(
+    ("resources", "why"),
+    [
+        ([kserve_release(), ISVC, GATEWAY_CERT], "without cert-manager"),
+        ([CERT_MANAGER, kserve_release(), ISVC], "has no certificate (Secret internal-tls)"),
+        ([CERT_MANAGER, kserve_release(), {**ISVC, "inputs": {**ISVC["inputs"], "spec": {"predictor": {"logger": {"url": "http://audit.audit.svc"}}}}}, GATEWAY_CERT], "without TLS"),
+    ],
+)
+def test_serving_tls_names_each_gap(resources: list, why: str) -> None:
+    # GIVEN a serving cluster missing one piece of TLS WHEN the rule runs THEN it says which
+    messages = [f.message for f in RULES["serving-endpoints-tls"].check(resources, CTX)]
+    assert len(messages) == 1 and why in messages[0], messages
 
 
 def test_every_rule_has_a_case() -> None:

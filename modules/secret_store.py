@@ -1,0 +1,208 @@
+"""Credentials from a secret store: external-secrets (pinned) and a ClusterSecretStore per store the
+cluster reads, and the one helper every component uses to get the Secrets it reads created.
+
+A component reads a credential as "a Secret name + key in my namespace". `credential_secrets()`
+creates that Secret in that namespace from its source (`secrets.sources` of the stack):
+
+- an ExternalSecret reading the store's remote secret (each key a property of it): the value goes
+  from the store to the cluster, never through the stack file, the plan or Pulumi's state;
+- or, without a store, a Secret whose every value is a Pulumi secret (`pulumi config set --secret`):
+  encrypted in the state, `[secret…]` in every plan artifact.
+
+docs/security.md.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+from pydantic import ConfigDict
+
+from hybridai.config.base import EXTERNAL_SECRETS_NAMESPACE
+from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, on_port, options, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.iam import trust
+from hybridai.modules.target import Target
+from hybridai.recorded import component_type
+
+NAMESPACE = EXTERNAL_SECRETS_NAMESPACE
+SERVICE_ACCOUNT = "external-secrets"
+"""The controller's service account (the chart's default name): Vault's Kubernetes auth role and EKS
+Pod Identity are bound to it."""
+WEBHOOK_PORT = 10250
+METRICS_PORT = 8080
+REFRESH = "1h"
+"""How often an ExternalSecret re-reads the store: a rotated credential reaches the cluster within it."""
+SECRET_STORE_KIND = "ClusterSecretStore"
+
+
+class StoreArgs(Args):
+    name: str
+    kind: Literal["vault", "aws"]
+    server: str | None = None
+    path: str = "secret"
+    version: str = "v2"
+    role: str = "hybridai-external-secrets"
+    auth_mount_path: str = "kubernetes"
+    region: str | None = None
+    credentials: str | None = None
+    """AWS off EKS: Secret (keys `access-key-id`, `secret-access-key`) in external-secrets' namespace;
+    None on EKS: the controller's Pod Identity."""
+
+
+class CredentialSecretArgs(Args):
+    """One Secret a component reads, and where its keys come from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    namespace: str
+    keys: tuple[str, ...]
+    store: str | None = None
+    remote_key: str | None = None
+    properties: dict[str, str] = {}
+    """Secret key → property of the remote secret; default: the key's own name."""
+    values: dict[str, Any] = {}
+    """Without a store: Secret key → the stack's `CredentialValue` (handed over only as a Pulumi secret)."""
+
+
+class ExternalSecretsArgs(Args):
+    stores: tuple[StoreArgs, ...]
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets of this namespace: an AWS store's access key off EKS."""
+    monitoring_namespace: str = "monitoring"
+
+
+def secret_store_spec(store: StoreArgs) -> dict:
+    """The ClusterSecretStore's provider for a store."""
+    if store.kind == "vault":
+        # Kubernetes auth: the controller's service account token logs in; no Vault token is stored.
+        auth = {"kubernetes": {"mountPath": store.auth_mount_path, "role": store.role, "serviceAccountRef": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE}}}
+        return {"provider": {"vault": {"server": store.server, "path": store.path, "version": store.version, "auth": auth}}}
+    provider: dict = {"service": "SecretsManager", "region": store.region}
+    if store.credentials:
+        ref = lambda key: {"name": store.credentials, "key": key, "namespace": NAMESPACE}  # noqa: E731
+        provider["auth"] = {"secretRef": {"accessKeyIDSecretRef": ref("access-key-id"), "secretAccessKeySecretRef": ref("secret-access-key")}}
+    # Without `auth` the AWS SDK's default chain: on EKS, the Pod Identity credentials.
+    return {"provider": {"aws": provider}}
+
+
+def credential_secrets(prefix: str, secrets: tuple[CredentialSecretArgs, ...], parent: pulumi.Resource, provider: k8s.Provider, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+    """The Secrets a component reads, each created in its namespace from its source: an
+    ExternalSecret of the store (which writes the Secret and keeps it current), or a Secret of
+    Pulumi secrets. `prefix`: the component's name; `depends_on`: its namespace (and, for a store,
+    the cluster's ExternalSecrets component, whose CRDs and store it needs)."""
+    created: list[pulumi.Resource] = []
+    for secret in secrets:
+        name = f"{prefix}-secret-{secret.namespace}-{secret.name}"
+        metadata = {"name": secret.name, "namespace": secret.namespace, "labels": MANAGED_BY}
+        if secret.store:
+            data = [{"secretKey": key, "remoteRef": {"key": secret.remote_key, "property": secret.properties.get(key, key)}} for key in secret.keys]
+            created.append(
+                k8s.apiextensions.CustomResource(
+                    name,
+                    api_version="external-secrets.io/v1",
+                    kind="ExternalSecret",
+                    metadata=metadata,
+                    spec={
+                        "refreshInterval": REFRESH,
+                        "secretStoreRef": {"name": secret.store, "kind": SECRET_STORE_KIND},
+                        # Owner: the Secret goes with the ExternalSecret; Retain: a store outage
+                        # never deletes a Secret a running component reads.
+                        "target": {"name": secret.name, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+                        "data": data,
+                    },
+                    opts=child(parent, provider, depends_on=depends_on),
+                )
+            )
+        else:
+            # Only the keys readers need, each a Pulumi secret: encrypted in state, redacted in plans.
+            string_data = {key: secret.values[key].output() for key in secret.keys}
+            created.append(
+                k8s.core.v1.Secret(
+                    name,
+                    metadata=metadata,
+                    type="Opaque",
+                    string_data=string_data,
+                    opts=child(parent, provider, depends_on=depends_on, additional_secret_outputs=["data", "stringData"]),
+                )
+            )
+    return created
+
+
+class ExternalSecrets(Module):
+    """external-secrets (chart pinned, its CRDs with it) in its own restricted namespace, and a
+    ClusterSecretStore per store the cluster reads."""
+
+    def __init__(self, target: Target, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
+        name = f"{target.prefix}-external-secrets"
+        super().__init__(component_type("secret_store", "ExternalSecrets"), name, None, placed(target, opts))
+        provider = target.provider
+        # The API server calls the webhook; Prometheus scrapes the controller.
+        namespace = platform_namespace(
+            f"{name}-ns", NAMESPACE, pod_security("restricted"), [on_port(WEBHOOK_PORT), {**from_namespace(args.monitoring_namespace), **on_port(METRICS_PORT)}], self, provider
+        )
+        values = {
+            "installCRDs": True,
+            "serviceAccount": {"name": SERVICE_ACCOUNT},
+            # Only the kinds the platform uses: no generators, no pushing to stores.
+            "crds": {"createClusterExternalSecret": False, "createClusterGenerator": False, "createClusterPushSecret": False, "createPushSecret": False},
+            "processClusterExternalSecret": False,
+            "processPushSecret": False,
+        }
+        self.release = pinned_release(f"{name}-release", "external-secrets", NAMESPACE, values, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        own = credential_secrets(name, args.credentials, self, provider, [namespace])
+        self.stores = [
+            k8s.apiextensions.CustomResource(
+                f"{name}-store-{store.name}",
+                api_version="external-secrets.io/v1",
+                kind=SECRET_STORE_KIND,
+                metadata={"name": store.name, "labels": MANAGED_BY},
+                spec=secret_store_spec(store),
+                opts=child(self, provider, depends_on=[self.release, *own]),
+            )
+            for store in args.stores
+        ]
+        self.register_outputs({"namespace": NAMESPACE})
+
+
+class StoreIdentityArgs(Args):
+    prefix: str
+    cluster: str
+    region: str
+    account_id: str
+    store_region: str
+
+
+class StoreIdentity(Module):
+    """EKS Pod Identity for external-secrets on the burst pool: an IAM role that may read only the
+    stack's secrets (`<prefix>/*`) in AWS Secrets Manager, associated with the controller's
+    service account."""
+
+    def __init__(self, aws_target: Target, args: StoreIdentityArgs, cluster: Any, opts: pulumi.ResourceOptions | None = None):
+        """`cluster`: the EksCluster (its cluster and Pod Identity agent add-on)."""
+        name = f"{aws_target.prefix}-{args.cluster}-secrets-identity"
+        super().__init__(component_type("secret_store", "StoreIdentity"), name, None, placed(aws_target, opts))
+        provider = aws_target.provider
+        physical = f"{args.prefix}-{args.cluster}"
+        role = aws.iam.Role(f"{name}-role", name=f"{physical}-external-secrets", assume_role_policy=trust("pods.eks.amazonaws.com", tag_session=True), opts=options(self, provider=provider))
+        # Read only, only the stack's own secrets (their names start with the stack prefix).
+        secrets = f"arn:aws:secretsmanager:{args.store_region}:{args.account_id}:secret:{args.prefix}/*"
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                {"Version": "2012-10-17", "Statement": [{"Sid": "ReadStackSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": secrets}]}
+            ),
+            opts=options(self, provider=provider),
+        )
+        self.association = aws.eks.PodIdentityAssociation(
+            f"{name}-association",
+            cluster_name=cluster.cluster.name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=role.arn,
+            opts=options(self, provider=provider, depends_on=[cluster.addons["eks-pod-identity-agent"]]),
+        )
+        self.register_outputs({"role": role.name})

@@ -1,0 +1,82 @@
+"""Security rules: credentials the program puts in the clusters, and TLS on serving endpoints."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from hybridai.recorded import REDACTED_SECRET
+from hybridai.policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, rule
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _where(r: Resource) -> str:
+    m = metadata(r)
+    return f"{kind(r)} {m.get('namespace', '')}/{m.get('name', '')}"
+
+
+@rule(
+    "k8s-secrets-not-plaintext",
+    "Every value of a Secret the program creates is a Pulumi secret (encrypted in state, redacted in the plan); credentials from a store arrive through ExternalSecrets",
+)
+def secrets_not_plaintext(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    if ctx.secret_values_visible:
+        # CrossGuard hands rules secret values unwrapped, so secrecy can't be seen there; the
+        # offline plan every pull request runs is where this rule holds.
+        return
+    for r in resources:
+        if kind(r) != "Secret":
+            continue
+        inputs = r["inputs"]
+        for field in ("data", "stringData"):
+            values = inputs.get(field)
+            if values == REDACTED_SECRET:
+                continue  # the whole map is a secret
+            for key, value in (values or {}).items():
+                if value != REDACTED_SECRET:
+                    yield Finding(r["urn"], f"{_where(r)}: {field}.{key} is plain text; take it from a Pulumi secret (`secrets.sources[].values`) or a store (an ExternalSecret)")
+
+
+def _release_values(r: Resource, chart: str) -> dict[str, Any] | None:
+    """The values of a Helm release of `chart` (a Release, or an Argo CD Application on a GitOps target)."""
+    inputs = r["inputs"]
+    if r["type"] == HELM_RELEASE and str(inputs.get("chart", "")).rsplit("/", 1)[-1] == chart:
+        return inputs.get("values") or {}
+    if kind(r) == "Application":
+        source = (inputs.get("spec") or {}).get("source") or {}
+        if source.get("chart") == chart:
+            return (source.get("helm") or {}).get("valuesObject") or {}
+    return None
+
+
+@rule(
+    "serving-endpoints-tls",
+    "Serving is reached only over TLS: KServe's webhooks take cert-manager certificates, cert-manager runs where models are served, "
+    "the serving Gateway has its certificate, and the decision log is sent over https",
+)
+def serving_tls(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    serving = {r["target"] for r in resources if kind(r) == "InferenceService"}
+    cert_manager = {r["target"] for r in resources if _release_values(r, "cert-manager") is not None}
+    certificates = {(r["target"], metadata(r).get("namespace"), (r["inputs"].get("spec") or {}).get("secretName")) for r in resources if kind(r) == "Certificate"}
+    for r in resources:
+        values = _release_values(r, "kserve-resources")
+        if values is None or r["target"] not in serving:
+            continue
+        kserve = values.get("kserve") or {}
+        if not (kserve.get("certManager") or {}).get("enabled"):
+            yield Finding(r["urn"], f"KServe on {r['target']} doesn't take its webhooks' certificates from cert-manager (kserve.certManager.enabled)")
+        if r["target"] not in cert_manager:
+            yield Finding(r["urn"], f"{r['target']} serves models without cert-manager: set `tls.issuer`")
+        gateway = (((kserve.get("controller") or {}).get("gateway") or {}).get("ingressGateway") or {}).get("kserveGateway")
+        if gateway:
+            namespace, name = gateway.split("/", 1)
+            if (r["target"], namespace, f"{name}-tls") not in certificates:
+                yield Finding(r["urn"], f"the serving Gateway {gateway} on {r['target']} has no certificate (Secret {name}-tls): set `tls.gatewayHosts`")
+    for r in resources:
+        if kind(r) != "InferenceService":
+            continue
+        spec = r["inputs"].get("spec") or {}
+        predictors = [spec.get("predictor") or {}, *((c.get("predictor") or {}) for c in spec.get("canary") or [])]
+        for predictor in predictors:
+            url = (predictor.get("logger") or {}).get("url")
+            if url and not str(url).startswith("https://"):
+                yield Finding(r["urn"], f"{_where(r)} sends its decision log to {url} without TLS: use an https address")
