@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import pulumi
 
-from hybridai.blueprints.platform import CLOUD_BACKLOG, collector_logging_args, export_cluster, monitoring_args, tenancy_args, tenant
+from hybridai.blueprints.platform import CLOUD_BACKLOG, backup_args, collector_logging_args, export_cluster, monitoring_args, tenancy_args, tenant
+from hybridai.config.base import KARPENTER_NAMESPACE, KUEUE_NAMESPACE
+from hybridai.modules.backup import SERVER_SERVICE_ACCOUNT, BackupStoreArgs
+from hybridai.modules.backup_bucket import BackupBucket, BackupBucketArgs, backup_bucket_name, backup_key_alias
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
 from hybridai.config.cloud import bucket_name, trainer_role_name
@@ -74,8 +77,25 @@ def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity) -> QueuesArgs:
     )
 
 
+def backup_region(spec: CloudBurstSpec) -> str:
+    """Region of the EKS cluster's backup bucket: `backups.cloud.region`, else the pool's."""
+    return (spec.backups.cloud.region if spec.backups else None) or spec.cloud.region
+
+
+def cloud_store(spec: CloudBurstSpec) -> BackupStoreArgs:
+    """The EKS cluster's backup location: its bucket in the cloud account, SSE-KMS with its key."""
+    cluster = spec.cloud.cluster.name
+    return BackupStoreArgs(
+        bucket=backup_bucket_name(spec.prefix, cluster, spec.cloud.account_id),
+        prefix=cluster,
+        region=backup_region(spec),
+        kms_key=f"alias/{backup_key_alias(spec.prefix, cluster)}",
+    )
+
+
 def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity) -> GpuPlatformArgs:
     """The platform on the EKS cluster: tenants with their cloud quotas, monitoring, queues."""
+    platform_namespaces = [spec.monitoring.namespace, spec.gpu_operator.namespace, KUEUE_NAMESPACE, KARPENTER_NAMESPACE]
     return GpuPlatformArgs(
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
@@ -84,6 +104,7 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity) -> GpuPlatform
         monitoring=monitoring_args(spec, spec.cloud.teams, spec.gpu_operator.namespace, None, queue_backlog_hint=CLOUD_BACKLOG, karpenter=True),
         queues=cloud_queues(spec, capacity),
         logging=collector_logging_args(spec, spec.cloud.cluster.name, "cloud"),
+        backup=backup_args(spec, spec.cloud.cluster.name, spec.cloud.teams, platform_namespaces, cloud_store(spec)) if spec.backups else None,
     )
 
 
@@ -120,7 +141,25 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target) -> No
         ),
         vpc.private_subnet_ids,
     )
-    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity), parts_were_under=eks.former_target)
+    backup = None
+    if spec.backups is not None:
+        # Before the platform's Velero: its pods get their role from this association when created.
+        backup = BackupBucket(
+            aws,
+            BackupBucketArgs(
+                prefix=spec.prefix,
+                cluster=cluster,
+                account_id=cloud.account_id,
+                region=backup_region(spec),
+                pool_region=cloud.region,
+                tags=aws_target(spec).tags,
+                namespace=spec.backups.namespace,
+                service_account=SERVER_SERVICE_ACCOUNT,
+                retention_days=spec.backup_policy().retention_days,
+            ),
+            eks,
+        )
+    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity), parts_were_under=eks.former_target, backup_after=[backup.identity] if backup else None)
     karpenter = Karpenter(
         aws,
         KarpenterArgs(prefix=spec.prefix, cluster=cluster, region=cloud.region, account_id=cloud.account_id, monitoring_namespace=spec.monitoring.namespace),

@@ -9,7 +9,7 @@ manifests for the site's Argo CD to pull.
 from __future__ import annotations
 
 from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, collector_logging_args, export_cluster, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, backup_args, cluster_target, onprem_store, collector_logging_args, export_cluster, gpu_operator_args, monitoring_args, onprem_platform, tenancy_args, tenant
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
@@ -45,7 +45,17 @@ def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: Clu
         tenancy=tenancy_args(spec, [tenant(owner, capacity.gpu_quota(owner.name))]),
         monitoring=monitoring,
         logging=collector_logging_args(spec, site.name, f"edge:{site.name}", site=site.name),
+        backup=site_backup_args(spec, site),
     )
+
+
+def site_backup_args(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec):
+    """Velero at a site the stack lists in `backups.sites`, into the plant's object store: the
+    site's team namespace (its model cache) and its platform namespaces. Its alerts are evaluated at
+    the hub, where its Prometheus agent forwards Velero's series."""
+    if spec.backups is None or site.name not in spec.backups.sites:
+        return None
+    return backup_args(spec, site.name, [site.owner()], [spec.monitoring.namespace, spec.gpu_operator.namespace], onprem_store(spec, site.name), alert_rules=False)
 
 
 def site_serving(site: EdgeSiteSpec) -> EdgeSiteArgs:

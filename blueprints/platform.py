@@ -12,11 +12,13 @@ import pulumi
 
 from hybridai import catalog
 from hybridai.capacity import ClusterCapacity, resource_name
+from hybridai.config.base import KSERVE_NAMESPACE, KUEUE_NAMESPACE
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
+from hybridai.modules.backup import PLATFORM_SCHEDULE, BackupArgs, BackupStoreArgs, ScheduleArgs, team_schedule
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.logging import CollectorArgs, LoggingArgs, LogStoreArgs, loki_datasource, loki_url
@@ -252,6 +254,54 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
     )
 
 
+def backup_args(spec: StackSpec, cluster: str, teams: list[Team], platform_namespaces: list[str], store: BackupStoreArgs, alert_rules: bool = True) -> BackupArgs | None:
+    """Velero on one cluster: a schedule per team namespace and one for the platform's namespaces
+    there, every `backups.everyHours` (default: the profiles' RPO), kept `backups.retentionDays`
+    (default: the profiles' minimum); volumes as the stack says for the cluster. None when the
+    stack keeps no backups."""
+    settings = spec.backups
+    if settings is None:
+        return None
+    policy = spec.backup_policy()
+    schedules = [ScheduleArgs(name=team_schedule(t.name), namespaces=(t.namespace,)) for t in teams]
+    schedules.append(ScheduleArgs(name=PLATFORM_SCHEDULE, namespaces=tuple(dict.fromkeys(platform_namespaces))))
+    return BackupArgs(
+        namespace=settings.namespace,
+        pod_security=spec.platform_namespaces()[settings.namespace],
+        store=store,
+        schedules=tuple(schedules),
+        every_hours=policy.rpo_hours,
+        retention_days=policy.retention_days,
+        volumes=settings.volumes.get(cluster, "file-system"),
+        monitoring_namespace=spec.monitoring.namespace,
+        alert_rules=alert_rules,
+    )
+
+
+def onprem_store(spec: StackSpec, cluster: str) -> BackupStoreArgs | None:
+    """An on-prem or edge cluster's backup location: the on-prem object store, under the cluster's name."""
+    if spec.backups is None:
+        return None
+    store = spec.backups.object_store
+    return BackupStoreArgs(
+        bucket=store.bucket, prefix=cluster, region=store.region, endpoint=store.endpoint, access_key_id=store.access_key_id, secret_access_key=store.secret_access_key
+    )
+
+
+def onprem_backup_args(spec: StackSpec, queues: bool) -> BackupArgs | None:
+    """The on-prem cluster's backups: its teams and the platform's namespaces holding its state and
+    configuration (monitoring, the GPU Operator's, the log store's, Kueue's and KServe's where present)."""
+    store = onprem_store(spec, spec.onprem.name)
+    if store is None:
+        return None
+    platform = [spec.monitoring.namespace, spec.gpu_operator.namespace]
+    if spec.logging is not None:
+        platform.append(spec.logging.namespace)
+    platform += [KUEUE_NAMESPACE] if queues else []
+    platform += [KSERVE_NAMESPACE] if spec.models else []
+    return backup_args(spec, spec.onprem.name, spec.teams, platform, store)
+
+
 def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False) -> GpuPlatformArgs:
     """The on-prem (or plant) cluster's platform: every part sized by its capacity plan. `backlog`:
     what the queue backlog alert tells on-prem teams to do; `hub`: its Prometheus receives what
@@ -268,4 +318,5 @@ def onprem_platform(spec: StackSpec, capacity: ClusterCapacity, backlog: str, de
         monitoring=monitoring.model_copy(update={"receive_remote_write": hub}),
         queues=queues,
         logging=logging,
+        backup=onprem_backup_args(spec, queues is not None),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.recorded import component_type
+from hybridai.modules.backup import Backup, BackupArgs
 from hybridai.modules.base import Args, Module, options, placed
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
@@ -28,6 +29,8 @@ class GpuPlatformArgs(Args):
     """Kueue; None: nobody trains on the cluster."""
     logging: LoggingArgs | None = None
     """The logging namespace and, on the on-prem cluster, Loki; None: no logging on the cluster."""
+    backup: BackupArgs | None = None
+    """Velero, its location and schedules; None: the cluster isn't backed up."""
 
 
 class GpuPlatform(Module):
@@ -42,9 +45,11 @@ class GpuPlatform(Module):
         args: GpuPlatformArgs,
         opts: pulumi.ResourceOptions | None = None,
         parts_were_under: pulumi.Resource | pulumi.Input[str] | None = None,
+        backup_after: list[pulumi.Resource] | None = None,
     ):
         """`parts_were_under`: where the parts were registered before the platform existed —
-        directly under `target` (the default), or a URN where the target itself moved since."""
+        directly under `target` (the default), or a URN where the target itself moved since.
+        `backup_after`: what Velero needs before it starts (on EKS, its Pod Identity association)."""
         if (args.gpu_operator is None) == (args.device_plugin is None):
             # RunError: Pulumi prints it without a traceback; the Python SDK has no ResourceError.
             raise pulumi.RunError(f"{target.prefix}-platform: a GPU platform needs exactly one of the GPU Operator or the device plugin")
@@ -64,4 +69,6 @@ class GpuPlatform(Module):
         self.monitoring = Monitoring(target, args.monitoring, opts=options(self))
         self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
         self.logging = Logging(target, args.logging, opts=options(self)) if args.logging else None
+        # After monitoring: its ServiceMonitor and alert rules need the monitoring CRDs.
+        self.backup = Backup(target, args.backup, opts=options(self, depends_on=[self.monitoring, *(backup_after or [])])) if args.backup else None
         self.register_outputs({"namespaces": {team: ns.metadata.name for team, ns in self.tenancy.namespaces.items()}})

@@ -28,6 +28,12 @@ class PolicyContext(BaseModel):
     monthly_ceiling_usd: float | None = None
     wide_networks_allowed: bool = False
     """The stack gave a reason for network allow-lists wider than hybridai/cidr.py allows."""
+    production: bool = False
+    """A prod stack: every namespace holding data must be backed up."""
+    backup_rpo_hours: int | None = None
+    backup_retention_days: int | None = None
+    """What the stack's compliance profiles require of its backups (compliance.yaml): the longest
+    interval between two backups of a namespace holding data, the least days each is kept."""
 
 
 @dataclass(frozen=True)
