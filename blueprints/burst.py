@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import pulumi
 
-from hybridai.blueprints.platform import CLOUD_BACKLOG, collector_logging_args, export_cluster, monitoring_args, secured, tenancy_args, tenant
+from hybridai.blueprints.platform import CLOUD_BACKLOG, backup_args, collector_logging_args, export_cluster, monitoring_args, secured, tenancy_args, tenant
+from hybridai.config.base import KARPENTER_NAMESPACE, KUEUE_NAMESPACE
+from hybridai.modules.backup import SERVER_SERVICE_ACCOUNT, BackupStoreArgs
+from hybridai.modules.backup_bucket import BackupBucket, BackupBucketArgs, backup_bucket_name, backup_key_alias
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
 from hybridai.config.cloud import bucket_name, trainer_role_name
@@ -76,10 +79,27 @@ def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity) -> QueuesArgs:
     )
 
 
+def backup_region(spec: CloudBurstSpec) -> str:
+    """Region of the EKS cluster's backup bucket: `backups.cloud.region`, else the pool's."""
+    return (spec.backups.cloud.region if spec.backups else None) or spec.cloud.region
+
+
+def cloud_store(spec: CloudBurstSpec) -> BackupStoreArgs:
+    """The EKS cluster's backup location: its bucket in the cloud account, SSE-KMS with its key."""
+    cluster = spec.cloud.cluster.name
+    return BackupStoreArgs(
+        bucket=backup_bucket_name(spec.prefix, cluster, spec.cloud.account_id),
+        prefix=cluster,
+        region=backup_region(spec),
+        kms_key=f"alias/{backup_key_alias(spec.prefix, cluster)}",
+    )
+
+
 def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: TrainingRuntimeArgs | None = None) -> GpuPlatformArgs:
     """The platform on the EKS cluster: tenants with their cloud quotas, monitoring, queues, and
     the catalog jobs the capacity plan sends here (`runtime`)."""
     queues = cloud_queues(spec, capacity)
+    platform_namespaces = [spec.monitoring.namespace, spec.gpu_operator.namespace, KUEUE_NAMESPACE, KARPENTER_NAMESPACE]
     platform = GpuPlatformArgs(
         # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
         gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
@@ -89,6 +109,7 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
         queues=queues.model_copy(update={"jobset": True}) if runtime else queues,
         logging=collector_logging_args(spec, spec.cloud.cluster.name, "cloud"),
         training_runtime=runtime,
+        backup=backup_args(spec, spec.cloud.cluster.name, spec.cloud.teams, platform_namespaces, cloud_store(spec)) if spec.backups else None,
     )
     return secured(spec, "cloud", platform)
 
@@ -132,7 +153,25 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runti
         for store in stores_read(spec, "cloud")
         if store.aws_secrets_manager is not None
     ]
-    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity, runtime), opts=pulumi.ResourceOptions(depends_on=identities) if identities else None, parts_were_under=eks.former_target)
+    backup = None
+    if spec.backups is not None:
+        # Before the platform's Velero: its pods get their role from this association when created.
+        backup = BackupBucket(
+            aws,
+            BackupBucketArgs(
+                prefix=spec.prefix,
+                cluster=cluster,
+                account_id=cloud.account_id,
+                region=backup_region(spec),
+                pool_region=cloud.region,
+                tags=aws_target(spec).tags,
+                namespace=spec.backups.namespace,
+                service_account=SERVER_SERVICE_ACCOUNT,
+                retention_days=spec.backup_policy().retention_days,
+            ),
+            eks,
+        )
+    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity, runtime), opts=pulumi.ResourceOptions(depends_on=identities) if identities else None, parts_were_under=eks.former_target, backup_after=[backup.identity] if backup else None)
     karpenter = Karpenter(
         aws,
         KarpenterArgs(prefix=spec.prefix, cluster=cluster, region=cloud.region, account_id=cloud.account_id, monitoring_namespace=spec.monitoring.namespace),

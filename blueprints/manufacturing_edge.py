@@ -13,6 +13,7 @@ import pulumi
 from hybridai.blueprints.burst import aws_target, burst_pool
 from hybridai.blueprints.platform import (
     OVERFLOW_BACKLOG,
+    backup_args,
     cluster_target,
     collector_logging_args,
     credential_args,
@@ -20,6 +21,7 @@ from hybridai.blueprints.platform import (
     gpu_operator_args,
     monitoring_args,
     onprem_platform,
+    onprem_store,
     secured,
     tenancy_args,
     tenant,
@@ -60,8 +62,18 @@ def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: Clu
         tenancy=tenancy_args(spec, [tenant(owner, capacity.gpu_quota(owner.name))]),
         monitoring=monitoring,
         logging=collector_logging_args(spec, site.name, f"edge:{site.name}", site=site.name, distribution=site.distribution),
+        backup=site_backup_args(spec, site),
     )
     return secured(spec, f"edge:{site.name}", platform)
+
+
+def site_backup_args(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec):
+    """Velero at a site the stack lists in `backups.sites`, into the plant's object store: the
+    site's team namespace (its model cache) and its platform namespaces. Its alerts are evaluated at
+    the hub, where its Prometheus agent forwards Velero's series."""
+    if spec.backups is None or site.name not in spec.backups.sites:
+        return None
+    return backup_args(spec, site.name, [site.owner()], [spec.monitoring.namespace, spec.gpu_operator.namespace], onprem_store(spec, site.name), alert_rules=False)
 
 
 def site_serving(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec) -> EdgeSiteArgs:

@@ -12,7 +12,7 @@ import pulumi
 
 from hybridai import catalog
 from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
-from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE
+from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE
 from hybridai.config.cloud import bucket_name
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.mlops import MLFLOW_NAMESPACE, checkpoint_bucket, mlflow_image, registry_uri
@@ -21,6 +21,7 @@ from hybridai.config.workloads import ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
 from hybridai.modules.certificates import ACME_ISSUER, CA_ISSUER, AcmeArgs, CertManagerArgs, TlsArgs
+from hybridai.modules.backup import PLATFORM_SCHEDULE, BackupArgs, BackupStoreArgs, ScheduleArgs, team_schedule
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.mlflow import MlflowArgs, SecretKeys, public_host, tracking_uri
@@ -389,6 +390,54 @@ def training_runtime_args(spec: StackSpec, plan: CapacityPlan, placement: str) -
     )
 
 
+def backup_args(spec: StackSpec, cluster: str, teams: list[Team], platform_namespaces: list[str], store: BackupStoreArgs, alert_rules: bool = True) -> BackupArgs | None:
+    """Velero on one cluster: a schedule per team namespace and one for the platform's namespaces
+    there, every `backups.everyHours` (default: the profiles' RPO), kept `backups.retentionDays`
+    (default: the profiles' minimum); volumes as the stack says for the cluster. None when the
+    stack keeps no backups."""
+    settings = spec.backups
+    if settings is None:
+        return None
+    policy = spec.backup_policy()
+    schedules = [ScheduleArgs(name=team_schedule(t.name), namespaces=(t.namespace,)) for t in teams]
+    schedules.append(ScheduleArgs(name=PLATFORM_SCHEDULE, namespaces=tuple(dict.fromkeys(platform_namespaces))))
+    return BackupArgs(
+        namespace=settings.namespace,
+        pod_security=spec.platform_namespaces()[settings.namespace],
+        store=store,
+        schedules=tuple(schedules),
+        every_hours=policy.rpo_hours,
+        retention_days=policy.retention_days,
+        volumes=settings.volumes.get(cluster, "file-system"),
+        monitoring_namespace=spec.monitoring.namespace,
+        alert_rules=alert_rules,
+    )
+
+
+def onprem_store(spec: StackSpec, cluster: str) -> BackupStoreArgs | None:
+    """An on-prem or edge cluster's backup location: the on-prem object store, under the cluster's name."""
+    if spec.backups is None:
+        return None
+    store = spec.backups.object_store
+    return BackupStoreArgs(
+        bucket=store.bucket, prefix=cluster, region=store.region, endpoint=store.endpoint, access_key_id=store.access_key_id, secret_access_key=store.secret_access_key
+    )
+
+
+def onprem_backup_args(spec: StackSpec, queues: bool) -> BackupArgs | None:
+    """The on-prem cluster's backups: its teams and the platform's namespaces holding its state and
+    configuration (monitoring, the GPU Operator's, the log store's, Kueue's and KServe's where present)."""
+    store = onprem_store(spec, spec.onprem.name)
+    if store is None:
+        return None
+    platform = [spec.monitoring.namespace, spec.gpu_operator.namespace]
+    if spec.logging is not None:
+        platform.append(spec.logging.namespace)
+    platform += [KUEUE_NAMESPACE] if queues else []
+    platform += [KSERVE_NAMESPACE] if spec.models else []
+    return backup_args(spec, spec.onprem.name, spec.teams, platform, store)
+
+
 def onprem_platform(
     spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False, runtime: TrainingRuntimeArgs | None = None
 ) -> GpuPlatformArgs:
@@ -413,6 +462,7 @@ def onprem_platform(
         logging=logging,
         mlflow=mlflow_args(spec),
         training_runtime=runtime,
+        backup=onprem_backup_args(spec, queues is not None),
     )
     return secured(spec, "onprem", platform)
 

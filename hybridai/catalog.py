@@ -199,6 +199,24 @@ def log_retention(profiles: tuple[str, ...] | list[str] = ()) -> LogRetention:
     )
 
 
+class BackupPolicy(_Data):
+    """What the stack's backups must meet: the recovery point objective and the least retention."""
+
+    rpo_hours: int
+    retention_days: int
+
+
+def backup_policy(profiles: tuple[str, ...] | list[str] = ()) -> BackupPolicy:
+    """The backup objectives `profiles` require (compliance.yaml): the shortest RPO and the longest
+    retention of theirs and the default."""
+    data = _load("compliance.yaml")
+    chosen = [data["backup"], *(data["profiles"][p] for p in profiles)]
+    return BackupPolicy(
+        rpo_hours=min(c["backupRpoHours"] for c in chosen if "backupRpoHours" in c),
+        retention_days=max(c.get("backupRetentionDays", 0) for c in chosen),
+    )
+
+
 def price_lists() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in resources.files("hybridai.data").joinpath("prices").iterdir() if p.name.endswith(".yaml"))
 

@@ -240,3 +240,101 @@ def served_versions(records: Iterable[dict[str, Any]]) -> dict[str, tuple[str, s
             if REGISTRY_MODEL_LABEL in labels:
                 out[f"{r['target']}/{meta.get('namespace')}/{meta.get('name')}"] = (labels[REGISTRY_MODEL_LABEL], str(labels.get(MODEL_VERSION_LABEL)))
     return out
+
+
+# Backups (modules/backup.py writes them; the restore-coverage test, the backup policy rules and
+# the restore runbook read them).
+VELERO_API = "velero.io/v1"
+SCHEDULE_TYPE = f"kubernetes:{VELERO_API}:Schedule"
+BACKUP_LOCATION_TYPE = f"kubernetes:{VELERO_API}:BackupStorageLocation"
+SCHEDULE_EVERY_PREFIX = "@every "
+"""Velero schedules are written `@every <N>h` (Velero's cron accepts Go's `@every <duration>`), so
+their period is exact and readable: every N hours from the moment Velero starts."""
+CLOUD_STORE_HOSTS = ("amazonaws.com", "amazonaws.com.cn")
+"""Hosts of AWS S3 endpoints: an on-prem backup store on one of them would send on-prem data to the
+cloud (config validation refuses it, policy checks the recorded locations)."""
+STATEFUL_KINDS = ("PersistentVolumeClaim", "StatefulSet")
+"""Kinds whose presence makes a namespace hold state (a volume, or a StatefulSet's volume claims)."""
+
+
+def _hours(duration: str) -> float | None:
+    """Hours of a Go duration as Velero writes TTLs and `@every` periods (`24h`, `720h0m0s`, `90m`)."""
+    total, number = 0.0, ""
+    units = {"h": 1.0, "m": 1 / 60, "s": 1 / 3600}
+    for ch in duration.strip():
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total += float(number) * units[ch]
+            number = ""
+        else:
+            return None
+    return None if number else total
+
+
+@dataclass(frozen=True)
+class RecordedSchedule:
+    target: str
+    name: str
+    namespaces: tuple[str, ...]
+    """Namespaces it includes (`*`: every one)."""
+    every_hours: float | None
+    """Period of an `@every` schedule; None for a cron expression (not what hybrid-ai writes)."""
+    ttl_hours: float | None
+    location: str | None
+    volumes: str
+    """`file-system` (node agent) or `csi-snapshot`."""
+
+
+def schedules(records: Iterable[dict[str, Any]]) -> list[RecordedSchedule]:
+    """Velero Schedules of the plan, as restore coverage and policy read them."""
+    found = []
+    for r in records:
+        if r["type"] != SCHEDULE_TYPE:
+            continue
+        spec = r["inputs"].get("spec") or {}
+        template = spec.get("template") or {}
+        cron = str(spec.get("schedule") or "")
+        every = _hours(cron.removeprefix(SCHEDULE_EVERY_PREFIX)) if cron.startswith(SCHEDULE_EVERY_PREFIX) else None
+        found.append(
+            RecordedSchedule(
+                target=r["target"],
+                name=(r["inputs"].get("metadata") or {}).get("name", ""),
+                namespaces=tuple(template.get("includedNamespaces") or ("*",)),
+                every_hours=every,
+                ttl_hours=_hours(str(template["ttl"])) if template.get("ttl") else None,
+                location=template.get("storageLocation"),
+                volumes="file-system" if template.get("defaultVolumesToFsBackup") else "csi-snapshot",
+            )
+        )
+    return found
+
+
+def stateful_namespaces(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(target, namespace) → why it holds state, for every namespace the plan creates that does:
+    one whose Namespace is `protect`ed (the project's mark of a namespace holding data: volumes of
+    charts, like Prometheus' and Loki's, or of tenants), or that holds a PersistentVolumeClaim or a
+    StatefulSet the plan creates. Generic on purpose: a new component holding data is covered as
+    soon as it protects its namespace or creates its claims."""
+    found: dict[tuple[str, str], str] = {}
+    for r in records:
+        if not r["type"].startswith("kubernetes:") or r.get("target") is None:
+            continue
+        inputs = r["inputs"]
+        meta = inputs.get("metadata") or {}
+        kind = inputs.get("kind")
+        if kind == "Namespace" and r.get("protect") and meta.get("name"):
+            found.setdefault((r["target"], meta["name"]), "protected namespace (holds data)")
+        elif kind in STATEFUL_KINDS and meta.get("namespace"):
+            found[(r["target"], meta["namespace"])] = f"{kind} {meta.get('name')}"
+    return found
+
+
+def covering_schedules(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[RecordedSchedule]]:
+    """Each stateful (target, namespace) → the Schedules on its target that include it."""
+    records = list(records)
+    planned = schedules(records)
+    return {
+        key: [s for s in planned if s.target == key[0] and (key[1] in s.namespaces or "*" in s.namespaces)]
+        for key in stateful_namespaces(records)
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.recorded import component_type
+from hybridai.modules.backup import Backup, BackupArgs
 from hybridai.modules.base import Args, Module, options, placed
 from hybridai.modules.certificates import CertManager, CertManagerArgs
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
@@ -40,6 +41,8 @@ class GpuPlatformArgs(Args):
     """external-secrets and the stores the cluster reads; None: no credential of the cluster comes from a store."""
     cert_manager: CertManagerArgs | None = None
     """cert-manager and the stack's issuer; None: the cluster gets no certificates (edge sites)."""
+    backup: BackupArgs | None = None
+    """Velero, its location and schedules; None: the cluster isn't backed up."""
 
 
 class GpuPlatform(Module):
@@ -54,9 +57,11 @@ class GpuPlatform(Module):
         args: GpuPlatformArgs,
         opts: pulumi.ResourceOptions | None = None,
         parts_were_under: pulumi.Resource | pulumi.Input[str] | None = None,
+        backup_after: list[pulumi.Resource] | None = None,
     ):
         """`parts_were_under`: where the parts were registered before the platform existed —
-        directly under `target` (the default), or a URN where the target itself moved since."""
+        directly under `target` (the default), or a URN where the target itself moved since.
+        `backup_after`: what Velero needs before it starts (on EKS, its Pod Identity association)."""
         if (args.gpu_operator is None) == (args.device_plugin is None):
             # RunError: Pulumi prints it without a traceback; the Python SDK has no ResourceError.
             raise pulumi.RunError(f"{target.prefix}-platform: a GPU platform needs exactly one of the GPU Operator or the device plugin")
@@ -94,4 +99,6 @@ class GpuPlatform(Module):
             if args.training_runtime
             else None
         )
+        # After monitoring: its ServiceMonitor and alert rules need the monitoring CRDs.
+        self.backup = Backup(target, args.backup, opts=options(self, depends_on=[self.monitoring, *security, *(backup_after or [])])) if args.backup else None
         self.register_outputs({"namespaces": {team: ns.metadata.name for team, ns in self.tenancy.namespaces.items()}})

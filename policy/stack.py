@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hybridai import catalog
 from hybridai.config import Problem, StackSpec
 from hybridai.policy.rules import RULES, Level, PolicyContext
 
@@ -10,6 +11,7 @@ RANK = {"disabled": 0, "advisory": 1, "mandatory": 2}
 
 
 def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
+    backups = catalog.backup_policy(spec.compliance_profiles())
     return PolicyContext(
         operator_namespace=spec.gpu_operator.namespace,
         platform_namespaces=spec.platform_namespaces(),
@@ -20,6 +22,9 @@ def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
         monthly_estimate_usd=cost["total"]["estimate"] if cost else None,
         monthly_ceiling_usd=spec.cost.monthly_ceiling_usd,
         wide_networks_allowed=spec.policy.wide_networks_reason is not None,
+        production=spec.environment == "prod",
+        backup_rpo_hours=backups.rpo_hours,
+        backup_retention_days=backups.retention_days,
     )
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -9,6 +10,8 @@ from pydantic_core import PydanticCustomError
 from hybridai import catalog, cidr
 from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, DnsLabel, Environment, Model, Problem
 from hybridai.config.base import LabelValue
+from hybridai.config.backup import BackupSettings
+from hybridai.recorded import CLOUD_STORE_HOSTS
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
@@ -58,6 +61,12 @@ class StackSpec(Model):
         default_factory=SecretsSettings,
         description="Secret stores and where each credential Secret comes from, so none is created by hand. See [security](security.md).",
     )
+    backups: BackupSettings | None = Field(
+        default=None,
+        description="Backups: Velero on the on-prem and EKS clusters (and the edge sites listed), scheduled within the compliance profiles' "
+        "recovery point objective, kept as long as they require (required in prod); unset: no backups. See [backups](backups.md).",
+        json_schema_extra={"suggest": True},
+    )
 
     # Every blueprint runs an on-prem (or plant) cluster with tenants and a workload catalog; each
     # blueprint's spec restates these with its own description.
@@ -96,6 +105,28 @@ class StackSpec(Model):
             return required
         return required.model_copy(update={"log_days": settings.log_retention_days or required.log_days, "audit_days": settings.audit_retention_days or required.audit_days})
 
+    def backup_policy(self) -> catalog.BackupPolicy:
+        """How often every schedule backs up and how long backups are kept: what the stack sets, else
+        what its compliance profiles require (check_backups refuses a longer interval or a shorter retention)."""
+        required = catalog.backup_policy(self.compliance_profiles())
+        settings = self.backups
+        if settings is None:
+            return required
+        return catalog.BackupPolicy(rpo_hours=settings.every_hours or required.rpo_hours, retention_days=settings.retention_days or required.retention_days)
+
+    def backed_up_clusters(self) -> list[str]:
+        """Names of the clusters Velero runs on: the on-prem cluster, the EKS cluster, the listed edge sites."""
+        if self.backups is None:
+            return []
+        pool = self.burst_pool()
+        listed = set(self.backups.sites)
+        return [self.onprem.name, *([pool.cluster.name] if pool else []), *(s.name for s in self.edge_sites() if s.name in listed)]
+
+    def backup_file_system(self) -> bool:
+        """Whether any backed-up cluster copies its volumes by file system (Velero's node agent)."""
+        volumes = self.backups.volumes if self.backups else {}
+        return any(volumes.get(c, "file-system") == "file-system" for c in self.backed_up_clusters())
+
     def allowed_regions(self) -> tuple[str, ...]:
         """Cloud regions the stack's data may live in (none: the stack may not use the cloud)."""
         return ()
@@ -123,6 +154,14 @@ class StackSpec(Model):
             # MLflow, the Argo Workflows controller and the JobSet controller need nothing of the
             # host: restricted, like the log store.
             namespaces.update({MLFLOW_NAMESPACE: "restricted", ARGO_WORKFLOWS_NAMESPACE: "restricted", JOBSET_NAMESPACE: "restricted"})
+        if self.backups is not None:
+            # Velero's server needs nothing of the host: restricted. Privileged, like the log
+            # collector's, where a cluster backs its volumes up by file system: Velero's node agent
+            # (a DaemonSet on every node) reads pod volumes through a hostPath mount of
+            # /var/lib/kubelet/pods, which baseline and restricted forbid, and it must run in
+            # Velero's own namespace (Velero hands it work there). One level for the stack, so
+            # every cluster's namespace is checked against the same one.
+            namespaces[self.backups.namespace] = "privileged" if self.backup_file_system() else "restricted"
         return namespaces
 
     def burst_pool(self) -> CloudPool | None:
@@ -174,7 +213,7 @@ def check_cluster(spec: StackSpec) -> list[Problem]:
                     model.canary.model_dump(by_alias=True),
                 )
             )
-    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec) + check_mlops(spec) + check_security(spec)
+    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec) + check_mlops(spec) + check_security(spec) + check_backups(spec)
 
 
 def check_alerting(spec: StackSpec) -> list[Problem]:
@@ -286,6 +325,81 @@ def check_audit_archive(archive: AuditArchive | None, required: catalog.LogReten
     return problems
 
 
+def check_backups(spec: StackSpec) -> list[Problem]:
+    """A prod stack backs up; the schedules run within the compliance profiles' recovery point
+    objective and keep backups as long as they require; on-prem and edge backups stay on the
+    premises, cloud backups in the stack's jurisdiction; listed sites and clusters exist."""
+    settings = spec.backups
+    if settings is None:
+        if spec.environment != "prod":
+            return []
+        return [
+            Problem(
+                ("backups",),
+                "backups_required",
+                "a prod stack backs up its clusters: set `backups.objectStore` (the on-prem S3-compatible `endpoint`, `bucket`, and the Secret "
+                "keys `accessKeyId` and `secretAccessKey` in Velero's namespace) so Velero can keep the on-prem cluster's backups there",
+                NO_VALUE,
+            )
+        ]
+    required = catalog.backup_policy(spec.compliance_profiles())
+    profiles = ", ".join(spec.compliance_profiles()) or "none: the default"
+    problems = []
+    if settings.every_hours is not None and settings.every_hours > required.rpo_hours:
+        problems.append(
+            Problem(
+                ("backups", "everyHours"),
+                "schedule_beyond_rpo",
+                f"the stack's compliance profiles ({profiles}) allow losing at most {required.rpo_hours} hours of data; back up every {required.rpo_hours} hours or more often, or leave it unset",
+                settings.every_hours,
+            )
+        )
+    if settings.retention_days is not None and settings.retention_days < required.retention_days:
+        problems.append(
+            Problem(
+                ("backups", "retentionDays"),
+                "retention_below_profile",
+                f"the stack's compliance profiles ({profiles}) require keeping backups at least {required.retention_days} days; set {required.retention_days} or more, or leave it unset",
+                settings.retention_days,
+            )
+        )
+    host = (urlsplit(settings.object_store.endpoint).hostname or "").lower()
+    if any(host == h or host.endswith("." + h) for h in CLOUD_STORE_HOSTS):
+        problems.append(
+            Problem(
+                ("backups", "objectStore", "endpoint"),
+                "backup_location_outside_jurisdiction",
+                "the on-prem cluster's and edge sites' backups stay on the premises (data residency): name the on-prem S3-compatible store, not AWS S3",
+                settings.object_store.endpoint,
+            )
+        )
+    pool = spec.burst_pool()
+    if settings.cloud.region is not None:
+        allowed = spec.allowed_regions()
+        if pool is None:
+            problems.append(Problem(("backups", "cloud", "region"), "no_cloud_pool", "the stack has no cloud burst pool whose backups this region would hold; remove `backups.cloud`", settings.cloud.region))
+        elif settings.cloud.region not in allowed:
+            problems.append(
+                Problem(
+                    ("backups", "cloud", "region"),
+                    "backup_location_outside_jurisdiction",
+                    f"the stack's data stays in its jurisdiction: choose one of its regions ({', '.join(allowed)}), or leave it unset for the pool's region",
+                    settings.cloud.region,
+                )
+            )
+    sites = {s.name for s in spec.edge_sites()}
+    for i, site in enumerate(settings.sites):
+        if site not in sites:
+            problems.append(Problem(("backups", "sites", i), "unknown_site", f"no edge site of that name; sites: {', '.join(sorted(sites)) or 'none'}", site))
+    clusters = {spec.onprem.name, *([pool.cluster.name] if pool else []), *settings.sites}
+    for cluster, method in settings.volumes.items():
+        if cluster not in clusters:
+            problems.append(
+                Problem(("backups", "volumes", cluster), "unknown_cluster", f"no backed-up cluster of that name; backed up: {', '.join(sorted(clusters))}", method)
+            )
+    return problems
+
+
 def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
     """The namespaces a stack file may choose for the platform are neither Kubernetes' own (Pulumi
     would manage kube-system, and the platform's NetworkPolicy there would cut CoreDNS off) nor
@@ -294,6 +408,8 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
     if spec.logging is not None:
         chosen[("logging", "namespace")] = spec.logging.namespace
         chosen[("logging", "collectorNamespace")] = spec.logging.collector_namespace
+    if spec.backups is not None:
+        chosen[("backups", "namespace")] = spec.backups.namespace
     fixed = {
         ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter",
         CERT_MANAGER_NAMESPACE: "cert-manager", EXTERNAL_SECRETS_NAMESPACE: "external-secrets",

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pulumi.runtime import rpc
 
-from hybridai import audit_policy
+from hybridai import audit_policy, restore_runbook
 from hybridai.cost import estimate
 from hybridai.plan import review
 from hybridai.plan.engine import Plan, PlanError
@@ -37,9 +37,16 @@ MARKER = ".hybridai-plan"
 MARKER_FORMAT = 1
 PLAN_FILES = frozenset({"resources.json", "outputs.json", "cost.json", "policy.json", "policy-config.json", "summary.md", MARKER})
 """What a plan writes at the top of its folder, beside PLAN_FOLDERS."""
-PLAN_FOLDERS: dict[str, tuple[str, ...]] = {"manifests": ("*.yaml",), "helm": ("*.yaml",), "gitops": ("*.yaml",), "audit": ("*.yaml", "enable.md")}
+PLAN_FOLDERS: dict[str, tuple[str, ...]] = {
+    "manifests": ("*.yaml",),
+    "helm": ("*.yaml",),
+    "gitops": ("*.yaml",),
+    "audit": ("*.yaml", "enable.md"),
+    restore_runbook.FOLDER: (restore_runbook.RUNBOOK,),
+}
 """Folders a plan writes, with the names of the files in them (fnmatch patterns): YAML (one file per
-Kubernetes object or Helm release, or an audit policy) and, under audit/, each cluster's enable.md."""
+Kubernetes object or Helm release, or an audit policy), under audit/ each cluster's enable.md, and
+under restore/ each backed-up cluster's runbook.md."""
 
 
 class OutDirError(PlanError):
@@ -140,6 +147,7 @@ def render(plan: Plan, base: Path | None = None) -> Artifacts:
         files.change = review.compare(plan.resources, recorded, estimate_, base) if base else None
         files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, files.change)
         files.update(audit_policy.render(plan.spec))
+    files.update(restore_runbook.render(recorded))
     owners: dict[Path, str] = {}
     # GitOps targets: their manifests again under gitops/<target>/, the folder to commit for the
     # site's Argo CD (under `pulumi up` the provider renders the same objects there).

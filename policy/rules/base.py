@@ -30,6 +30,12 @@ class PolicyContext(BaseModel):
     """The stack gave a reason for network allow-lists wider than hybridai/cidr.py allows."""
     secret_values_visible: bool = False
     """The records show Pulumi secrets' values unwrapped (CrossGuard), not as REDACTED_SECRET."""
+    production: bool = False
+    """A prod stack: every namespace holding data must be backed up."""
+    backup_rpo_hours: int | None = None
+    backup_retention_days: int | None = None
+    """What the stack's compliance profiles require of its backups (compliance.yaml): the longest
+    interval between two backups of a namespace holding data, the least days each is kept."""
 
 
 @dataclass(frozen=True)

@@ -169,14 +169,15 @@ def test_existing_vpc_creates_no_network() -> None:
 
 def test_team_buckets_private_encrypted_versioned_expiring_and_protected(resources) -> None:
     buckets = {r.inputs["bucket"]: r for r in of_type(resources, "aws:s3/bucket:Bucket")}
-    assert set(buckets) == {"fin-prod-fraud-train-210987654321", "fin-prod-credit-train-210987654321"}
+    # (and the EKS cluster's backup bucket, made the same way: tests/modules/test_backup_bucket.py)
+    assert set(buckets) == {"fin-prod-fraud-train-210987654321", "fin-prod-credit-train-210987654321", "fin-prod-training-backup-210987654321"}
     assert all(b.protect and b.retain_on_delete and b.inputs["forceDestroy"] is False for b in buckets.values())
     for block in of_type(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"):
         assert all(block.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
     for sse in of_type(resources, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"):
         assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     assert all(v.inputs["versioningConfiguration"] == {"status": "Enabled"} for v in of_type(resources, "aws:s3/bucketVersioning:BucketVersioning"))
-    for lifecycle in of_type(resources, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
+    for lifecycle in (r for r in of_type(resources, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration") if "-backup-" not in r.name):
         checkpoints = lifecycle.inputs["rules"][0]
         assert checkpoints["filter"] == {"prefix": "checkpoints/"} and checkpoints["expiration"] == {"days": 30}
     for policy in of_type(resources, "aws:s3/bucketPolicy:BucketPolicy"):

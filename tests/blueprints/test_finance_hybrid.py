@@ -19,9 +19,9 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     by_target = {(r.target, r.placement) for r in plan.resources if r.type.startswith("kubernetes:")}
     assert by_target == {("training", "cloud"), (onprem, "onprem")}
     assert {p.parts[1] for p in files if p.parts[0] in ("manifests", "helm")} == {"training", onprem}
-    # every cluster also collects its logs (Fluent Bit)
+    # every cluster also collects its logs (Fluent Bit) and is backed up (Velero)
     # cert-manager and external-secrets on both: each serves platform endpoints and reads the stack's Vault.
-    charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml", "fluent-bit.yaml", "cert-manager.yaml", "external-secrets.yaml"}
+    charts = {"gpu-operator.yaml", "kube-prometheus-stack.yaml", "opencost.yaml", "fluent-bit.yaml", "cert-manager.yaml", "external-secrets.yaml", "velero.yaml"}
     # both serve models; finance-prod also trains fraud's feature job on the GPUs inference leaves free
     # (and, in finance-prod, runs it as a JobSet through Argo Workflows, tracked by MLflow on dc1)
     runtime = {"jobset.yaml", "argo-workflows.yaml"}
@@ -92,9 +92,9 @@ def test_data_resources_are_protected() -> None:
     plan, _ = planned("finance-prod")
     data_types = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository", "aws:cloudwatch/logGroup:LogGroup", "aws:eks/cluster:Cluster", "aws:cloudtrail/trail:Trail")
     data = [r for r in plan.resources if r.type in data_types]
-    # 3 buckets (2 teams, audit); 5 keys (EKS secrets, EKS logs, training data, audit, Karpenter's
-    # queue); ECR; the control-plane log group; the cluster; the trail
-    assert len(data) == 3 + 5 + 1 + 1 + 1 + 1
+    # 4 buckets (2 teams, audit, backups); 6 keys (EKS secrets, EKS logs, training data, audit,
+    # Karpenter's queue, backups); ECR; the control-plane log group; the cluster; the trail
+    assert len(data) == 4 + 6 + 1 + 1 + 1 + 1
     assert all(r.protect and r.retain_on_delete for r in data)
 
 

@@ -98,8 +98,9 @@ def test_only_the_operator_namespace_is_privileged(stack: str) -> None:
     enforce = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] for r in of_kind(plan.resources, "Namespace")}
     # Both serve models; only prod trains on-prem (dev's GPUs are all sliced).
     # The log collector's namespace is privileged too (hostPath mounts of the node's logs); Loki's is restricted.
-    platform = {"gpu-operator", "monitoring", "kserve", "log-collector"} | ({"kueue-system"} if stack == "healthcare-prod" else set())
+    # So is Velero's: its node agent copies the volumes by file system (hostPath of the kubelet's pod volumes).
+    platform = {"gpu-operator", "monitoring", "kserve", "log-collector", "velero"} | ({"kueue-system"} if stack == "healthcare-prod" else set())
     assert {ns for ns, level in enforce.items() if level != "restricted"} == platform
-    assert {ns for ns, level in enforce.items() if level == "privileged"} == {"gpu-operator", "log-collector"}
+    assert {ns for ns, level in enforce.items() if level == "privileged"} == {"gpu-operator", "log-collector", "velero"}
     assert enforce["logging"] == "restricted"
     assert enforce["monitoring"] == "baseline"

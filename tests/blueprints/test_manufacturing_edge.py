@@ -260,6 +260,8 @@ def _plan_with(project: Path, sites: list[dict]) -> dict[str, dict]:
     path = project / "stacks" / f"Pulumi.{STACK}.yaml"
     document = yaml.safe_load((ROOT / "stacks" / path.name).read_text())
     document["config"]["hybrid-ai:sites"] = sites
+    # Every site of the stack is backed up, as in the example.
+    document["config"]["hybrid-ai:backups"]["sites"] = [s["name"] for s in sites]
     path.write_text(yaml.safe_dump(document))
     plan = run_plan(STACK, project)
     return {r["urn"]: r for r in json.loads(render(plan)[Path("resources.json")])["resources"]}

@@ -39,8 +39,9 @@ def promtool() -> str:
 
 
 def stack_rules(stack: str) -> list[dict[str, Any]]:
+    """The GPU alert rules of each cluster (Velero's backup alerts: tests/modules/test_backup.py)."""
     plan, _ = planned(stack)
-    return [r.inputs["spec"] for r in of_kind(plan.resources, "PrometheusRule")]
+    return [r.inputs["spec"] for r in of_kind(plan.resources, "PrometheusRule") if r.inputs["metadata"]["name"] == "hybridai-gpu-alerts"]
 
 
 def stack_dashboards(stack: str) -> list[dict[str, Any]]:

@@ -38,6 +38,12 @@ def edit(project: Path, stack: str, change) -> None:
     path.write_text(yaml.safe_dump(document))
 
 
+def rename_line_1(config: dict, **site: str) -> None:
+    """Site line-1 becomes line-9 (with `site`'s other changes), and so does its entry among the backed-up sites."""
+    config["hybrid-ai:sites"][0].update(name="line-9", modelSource="plant:models/line-9", **site)
+    config["hybrid-ai:backups"]["sites"] = ["line-9" if s == "line-1" else s for s in config["hybrid-ai:backups"]["sites"]]
+
+
 def manufacturing_base_and_project(tmp_path: Path) -> tuple[Path, Path]:
     """manufacturing-prod's plan as a base folder, and a scratch project holding its stack file."""
     base = tmp_path / "base"
@@ -92,7 +98,7 @@ def test_renaming_the_onprem_cluster_lists_its_protected_namespaces_and_exits_1(
 def test_renaming_an_edge_site_lists_its_protected_model_cache(tmp_path: Path) -> None:
     # GIVEN manufacturing-prod's plan as the base, WHEN site line-1 is renamed line-9 (same context)
     base, project = manufacturing_base_and_project(tmp_path)
-    edit(project, "manufacturing-prod", lambda config: config["hybrid-ai:sites"][0].update(name="line-9", modelSource="plant:models/line-9"))
+    edit(project, "manufacturing-prod", rename_line_1)
     renamed = run_plan("manufacturing-prod", project)
     records = json.loads(render(renamed)[Path("resources.json")])["resources"]
     change = compare(renamed.resources, records, None, base)
@@ -141,9 +147,9 @@ def test_a_change_that_moves_resources_through_aliases_is_not_a_rename(tmp_path:
     # GIVEN a base plan of healthcare-prod as laid out before the GPU platform (its URNs, in the
     # engine's form, are those the stacks deployed before the split hold)
     plan_, files = planned("healthcare-prod")
-    # (logging, MLflow, the training runtime, certificates and secrets from the store came after
-    # the split: stacks deployed before it never held them)
-    later = ("-logging", "-mlflow", "-training-runtime", "-cert-manager", "-external-secrets", "-cert", "-secret-")
+    # (logging, backups, MLflow, the training runtime, certificates and secrets from the store came
+    # after the split: stacks deployed before it never held them)
+    later = ("-logging", "-backup", "-mlflow", "-training-runtime", "-cert-manager", "-external-secrets", "-cert", "-secret-")
     records = [r for r in json.loads(files[Path("resources.json")])["resources"] if not any(part in r["name"] for part in later)]
     base = tmp_path / "base"
     base.mkdir()
@@ -223,7 +229,7 @@ def test_a_rename_with_renamed_from_keeps_identity_and_passes(project: Path, tmp
 def test_an_edge_site_renamed_with_renamed_from_keeps_its_model_cache(tmp_path: Path) -> None:
     # GIVEN manufacturing-prod's plan as the base, WHEN site line-1 becomes line-9 with renamedFrom
     base, project = manufacturing_base_and_project(tmp_path)
-    edit(project, "manufacturing-prod", lambda config: config["hybrid-ai:sites"][0].update(name="line-9", renamedFrom="line-1", modelSource="plant:models/line-9"))
+    edit(project, "manufacturing-prod", lambda config: rename_line_1(config, renamedFrom="line-1"))
     renamed = run_plan("manufacturing-prod", project)
     records = json.loads(render(renamed)[Path("resources.json")])["resources"]
     change = compare(renamed.resources, records, None, base)

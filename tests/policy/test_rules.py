@@ -12,7 +12,16 @@ from hybridai.policy.rules.evaluate import levels, profiles
 from hybridai.recorded import REDACTED_SECRET
 from tests.conftest import EXAMPLE_STACKS, planned
 
-CTX = PolicyContext(allowed_registries=("nvcr.io",), allowed_regions=("eu-central-1",), profiles=("hipaa", "sox", "residency"), monthly_estimate_usd=900, monthly_ceiling_usd=1000)
+CTX = PolicyContext(
+    allowed_registries=("nvcr.io",),
+    allowed_regions=("eu-central-1",),
+    profiles=("hipaa", "sox", "residency"),
+    monthly_estimate_usd=900,
+    monthly_ceiling_usd=1000,
+    production=True,
+    backup_rpo_hours=24,
+    backup_retention_days=35,
+)
 
 
 def res(type_: str, inputs: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -132,6 +141,19 @@ def inference_service(name: str, labels: dict, priority: str = "hybridai-product
     """An InferenceService as modules/serving.py writes it: registry label and version, or none."""
     predictor = {"priorityClassName": priority, "model": {"modelFormat": {"name": "xgboost"}, "storageUri": f"s3://models/{name}/v12"}}
     return res("kubernetes:serving.kserve.io/v1beta1:InferenceService", {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": name, "namespace": "fraud", "labels": labels}, "spec": {"predictor": predictor}})
+def velero(kind: str, name: str, spec: dict[str, Any], target: str = "dc1", placement: str = "onprem") -> dict[str, Any]:
+    obj = {"apiVersion": "velero.io/v1", "kind": kind, "metadata": {"name": name, "namespace": "velero"}, "spec": spec}
+    return res(f"kubernetes:velero.io/v1:{kind}", obj, name=f"{target}-{name}", target=target, placement=placement)
+
+
+def schedule(namespaces: list[str], every: str = "@every 24h", ttl: str = "840h0m0s") -> dict[str, Any]:
+    return velero("Schedule", f"team-{namespaces[0]}", {"schedule": every, "template": {"includedNamespaces": namespaces, "ttl": ttl, "defaultVolumesToFsBackup": True}})
+
+
+PROTECTED_NS = {**TENANT_NS, "protect": True, "retain_on_delete": True}
+CACHE_PVC = k8s("PersistentVolumeClaim", "model-cache", "inference", spec={"resources": {"requests": {"storage": "10Gi"}}})
+ONPREM_LOCATION = velero("BackupStorageLocation", "default", {"provider": "aws", "objectStorage": {"bucket": "b", "prefix": "dc1"}, "config": {"s3Url": "https://s3.dc1.example", "serverSideEncryption": "AES256"}})
+CLOUD_LOCATION = velero("BackupStorageLocation", "default", {"provider": "aws", "objectStorage": {"bucket": "b"}, "config": {"region": "eu-central-1", "kmsKeyId": "alias/k"}}, target="training", placement="cloud")
 
 # rule → (compliant resources, violating resources)
 SECRET_FROM_CONFIG = k8s("Secret", "loki-object-store", "logging", stringData={"access-key-id": REDACTED_SECRET, "secret-access-key": REDACTED_SECRET})
@@ -244,6 +266,22 @@ CASES: dict[str, tuple[list, list]] = {
     "serving-endpoints-tls": (
         [CERT_MANAGER, kserve_release(), ISVC, GATEWAY_CERT],
         [kserve_release(cert_manager=False), ISVC, GATEWAY_CERT],
+    ),
+    # GIVEN namespaces holding data (a protected tenant namespace, an edge site's model cache claim):
+    # backed up daily and kept 35 days; or not at all, or every 48 h and kept a day.
+    "backup-stateful-namespaces": (
+        [PROTECTED_NS, CACHE_PVC, schedule(["radiology"]), schedule(["inference"], every="@every 12h", ttl="2160h0m0s")],
+        [PROTECTED_NS, CACHE_PVC, schedule(["radiology"], every="@every 48h", ttl="24h0m0s")],
+    ),
+    # GIVEN an on-prem store over https asked to encrypt, a cloud bucket in the jurisdiction with the
+    # stack's key; THEN an on-prem cluster's backups sent to AWS S3 without encryption, and a cloud
+    # bucket outside the jurisdiction without a key, are findings
+    "backup-locations-encrypted-in-jurisdiction": (
+        [ONPREM_LOCATION, CLOUD_LOCATION],
+        [
+            velero("BackupStorageLocation", "default", {"provider": "aws", "objectStorage": {"bucket": "b"}, "config": {"s3Url": "https://s3.eu-central-1.amazonaws.com"}}),
+            velero("BackupStorageLocation", "default", {"provider": "aws", "objectStorage": {"bucket": "b"}, "config": {"region": "us-east-1"}}, target="training", placement="cloud"),
+        ],
     ),
 }
 
@@ -461,3 +499,26 @@ def test_inference_nodepools_may_not_allow_spot(capacity: dict, spot: bool) -> N
     assert _messages("gpu-production-inference-not-on-spot", [node_pool(capacity=capacity)]) == []
     labelled = node_pool("l4", role="inference", instance_types=("g6.xlarge",), capacity={}, labels={"karpenter.sh/capacity-type": "spot"})
     assert _messages("gpu-production-inference-not-on-spot", [labelled]) == ["inference NodePool l4 may launch spot nodes (karpenter.sh/capacity-type allows spot)"]
+
+
+# Backups.
+
+
+def test_backup_rules_name_each_problem_and_skip_non_production_stacks() -> None:
+    # GIVEN the violating backup fixtures, THEN each problem is its own finding, naming what is wrong
+    stateful = _messages("backup-stateful-namespaces", CASES["backup-stateful-namespaces"][1])
+    assert stateful == [
+        "namespace inference on dc1 holds data (PersistentVolumeClaim model-cache) but no Velero schedule backs it up",
+        "namespace radiology on dc1: no schedule backing it up runs at least every 24 h (the profiles' RPO)",
+        "namespace radiology on dc1: no schedule backing it up keeps its backups 35 days (the profiles' least retention)",
+    ]
+    locations = _messages("backup-locations-encrypted-in-jurisdiction", CASES["backup-locations-encrypted-in-jurisdiction"][1])
+    assert locations == [
+        "BackupStorageLocation default on dc1 sends onprem backups to AWS (s3.eu-central-1.amazonaws.com): on-prem and edge backups stay on the premises",
+        "BackupStorageLocation default on dc1 doesn't ask its store to encrypt backups (serverSideEncryption)",
+        "BackupStorageLocation default on training keeps backups in 'us-east-1', outside the allowed regions eu-central-1",
+        "BackupStorageLocation default on training keeps backups in S3 without the stack's KMS key (kmsKeyId)",
+    ]
+    # AND a dev stack need not back up (the rule is about production)
+    dev = CTX.model_copy(update={"production": False})
+    assert list(RULES["backup-stateful-namespaces"].check(CASES["backup-stateful-namespaces"][1], dev)) == []
