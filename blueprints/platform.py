@@ -15,7 +15,7 @@ from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
 from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE
 from hybridai.config.cloud import bucket_name
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.mlops import MLFLOW_NAMESPACE, checkpoint_bucket, mlflow_image, registry_uri
+from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE, checkpoint_bucket, mlflow_image, registry_uri
 from hybridai.config.spec import CredentialNeed, StackSpec, credential_needs, stores_read
 from hybridai.config.workloads import ServedModel
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
@@ -24,7 +24,7 @@ from hybridai.modules.certificates import ACME_ISSUER, CA_ISSUER, AcmeArgs, Cert
 from hybridai.modules.backup import PLATFORM_SCHEDULE, BackupArgs, BackupStoreArgs, ScheduleArgs, team_schedule
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
-from hybridai.modules.mlflow import MlflowArgs, SecretKeys, public_host, tracking_uri
+from hybridai.modules.mlflow import TLS_SECRET as MLFLOW_TLS_SECRET, MlflowArgs, SecretKeys, public_host, tracking_uri
 from hybridai.modules.logging import ArchiveArgs, CollectorArgs, LoggingArgs, LogStoreArgs, loki_datasource, loki_url
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, ModelObjective
@@ -325,6 +325,7 @@ def mlflow_args(spec: StackSpec, tls_secret: str | None = None) -> MlflowArgs | 
         monitoring_namespace=spec.monitoring.namespace,
         public_host=public_host(settings.tracking_url),
         ingress_class=settings.ingress_class,
+        ingress_namespace=settings.ingress_namespace,
         tls_secret=tls_secret,
         replicas=2 if spec.environment == "prod" else 1,
     )
@@ -492,7 +493,8 @@ def credential_args(spec: StackSpec, cluster: str, namespace: str, needs: list[C
                 namespace=namespace,
                 keys=need.keys,
                 store=source.store,
-                remote_key=source.remote_key,
+                # `{namespace}`: one remote secret per reading namespace (each team's own login).
+                remote_key=source.remote_key.replace("{namespace}", namespace) if source.remote_key else None,
                 properties=dict(source.properties),
                 values={v.key: v.value for v in source.values},
             )
@@ -548,6 +550,19 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     if logging is not None and logging.store is not None:
         store = logging.store.model_copy(update={"tls": tls, "credentials": credential_args(spec, cluster, logging.namespace)})
         update["logging"] = logging.model_copy(update={"store": store})
+    if logging is not None and logging.collector is not None:
+        collector = logging.collector.model_copy(update={"credentials": credential_args(spec, cluster, logging.collector_namespace)})
+        update["logging"] = update.get("logging", logging).model_copy(update={"collector": collector})
+    if platform.backup is not None:
+        update["backup"] = platform.backup.model_copy(update={"credentials": credential_args(spec, cluster, platform.backup.namespace)})
+    if platform.mlflow is not None:
+        mlflow = platform.mlflow
+        served = tls is not None and mlflow.public_host is not None
+        update["mlflow"] = mlflow.model_copy(update={"credentials": credential_args(spec, cluster, MLFLOW_NAMESPACE), "tls": tls, "tls_secret": MLFLOW_TLS_SECRET if served else None})
+    runtime = platform.training_runtime
+    if runtime is not None:
+        namespaces = (ARGO_WORKFLOWS_NAMESPACE, *runtime.namespaces)
+        update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credential_args(spec, cluster, ns))})
     if platform.serving is not None and tls is not None:
         gateway_issuer = ACME_ISSUER if spec.tls.acme is not None else None
         update["serving"] = platform.serving.model_copy(update={"tls": tls, "gateway_hosts": tuple(spec.tls.gateway_hosts), "gateway_issuer": gateway_issuer})

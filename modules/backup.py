@@ -18,6 +18,7 @@ from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.observability import _alert
+from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 from hybridai.recorded import SCHEDULE_EVERY_PREFIX, VELERO_API, component_type
 
@@ -70,6 +71,8 @@ class BackupArgs(Args):
     monitoring_namespace: str = "monitoring"
     alert_rules: bool = True
     """False on an edge site: its Prometheus is an agent, the hub evaluates its series."""
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets of Velero's namespace the program creates (the object store's access key)."""
 
 
 def ttl(days: int) -> str:
@@ -229,7 +232,8 @@ class Backup(Module):
         # Only Prometheus connects (to the metrics port); Velero itself calls out to the store and the API server.
         scrape = {**from_namespace(args.monitoring_namespace), "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}
         namespace = platform_namespace(f"{name}-ns", ns, pod_security(args.pod_security), [scrape], self, provider)
-        self.release = pinned_release(f"{name}-velero", RELEASE, ns, velero_values(args), child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        secrets = credential_secrets(name, args.credentials, self, provider, [namespace])
+        self.release = pinned_release(f"{name}-velero", RELEASE, ns, velero_values(args), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
         # Velero's CRDs come with its chart; the monitoring CRDs with the monitoring stack (the
         # platform creates this module after it).
         after = child(self, provider, depends_on=[self.release])

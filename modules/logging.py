@@ -109,6 +109,8 @@ class CollectorArgs(Args):
     """Where the API audit and change streams are also written, write-once; None: Loki only."""
     monitoring_namespace: str = "monitoring"
     """Where Prometheus runs: admitted to the collectors' metrics port."""
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets of the collector namespace the program creates (the audit archive's writer key)."""
 
 
 class LoggingArgs(Args):
@@ -489,19 +491,20 @@ class Logging(Module):
                 service_certificate(f"{name}-loki-cert", LOKI_SERVICE, args.namespace, store.tls, child(self, provider, depends_on=[namespace]))
             self.loki_url = loki_url(args.namespace)
             if store.archive is not None:
-                archive_check(name, args.namespace, store, self, provider, [namespace])
+                archive_check(name, args.namespace, store, self, provider, [namespace, *secrets])
         if args.collector is not None:
             # Privileged: the collector's hostPath mounts of the node's logs, which baseline forbids
             # (StackSpec.platform_namespaces). It only sends: nothing but Prometheus (its metrics
             # port) may connect to it.
             scrape = [{**from_namespace(args.collector.monitoring_namespace), "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]
             collector_ns = platform_namespace(f"{name}-collector-ns", args.collector_namespace, pod_security("privileged"), scrape, self, provider)
+            collector_secrets = credential_secrets(f"{name}-collector", args.collector.credentials, self, provider, [collector_ns])
             pinned_release(
                 f"{name}-fluent-bit",
                 "fluent-bit",
                 args.collector_namespace,
                 fluent_bit_values(args.collector),
-                child(self, provider, depends_on=[collector_ns, *([loki] if loki else [])]),
+                child(self, provider, depends_on=[collector_ns, *collector_secrets, *([loki] if loki else [])]),
                 gitops=target.gitops,
             )
         self.register_outputs({"namespace": args.namespace, "collector_namespace": args.collector_namespace})

@@ -10,11 +10,15 @@ import pulumi
 from hybridai.config.mlops import MLFLOW_NAMESPACE
 from hybridai.recorded import component_type
 from hybridai.modules.base import Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.certificates import TlsArgs, service_certificate
+from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 
 PORT = 5000
 """The MLflow container's port (the chart's `service.containerPort`); NetworkPolicies admit it."""
 RELEASE = "mlflow"
+TLS_SECRET = f"{RELEASE}-tls"
+"""The Secret the certificate of `mlops.trackingUrl`'s host lands in; the ingress serves it."""
 
 
 def tracking_uri(namespace: str = MLFLOW_NAMESPACE) -> str:
@@ -56,6 +60,10 @@ class MlflowArgs(Args):
     only with one, so MLflow is never exposed outside the cluster without TLS. Its Certificate is
     cert-manager's (the TLS module)."""
     replicas: int = 2
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets of MLflow's namespace the program creates (database, admin, artifact store)."""
+    tls: TlsArgs | None = None
+    """The cluster's issuer: with `public_host`, a certificate for it (Secret `mlflow-tls`) and the ingress serving it."""
 
 
 def mlflow_values(args: MlflowArgs) -> dict:
@@ -115,7 +123,11 @@ class Mlflow(Module):
         sources = [*args.client_namespaces, args.monitoring_namespace, *([args.ingress_namespace] if args.ingress_namespace and args.tls_secret else [])]
         ingress = [{**from_namespace(ns), "ports": port} for ns in sources]
         namespace = platform_namespace(f"{name}-ns", MLFLOW_NAMESPACE, pod_security("restricted"), ingress, self, provider)
-        self.release = pinned_release(f"{name}-release", "mlflow", MLFLOW_NAMESPACE, mlflow_values(args), child(self, provider, depends_on=[namespace]), gitops=target.gitops)
+        secrets = credential_secrets(name, args.credentials, self, provider, [namespace])
+        if args.tls is not None and args.public_host:
+            # The certificate of the address the cloud pool's runs reach MLflow at; the ingress serves it.
+            secrets.append(service_certificate(f"{name}-cert", RELEASE, MLFLOW_NAMESPACE, args.tls, child(self, provider, depends_on=[namespace]), dns_names=(args.public_host,), secret_name=TLS_SECRET))
+        self.release = pinned_release(f"{name}-release", "mlflow", MLFLOW_NAMESPACE, mlflow_values(args), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
         self.tracking_uri = tracking_uri()
         self.register_outputs({"trackingUri": self.tracking_uri})
 

@@ -31,6 +31,7 @@ from hybridai.modules.base import (
     priority_class,
 )
 from hybridai.modules.queues import LOCAL_QUEUE
+from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 
 WORKFLOW_SERVICE_ACCOUNT = "training-workflow"
@@ -117,6 +118,8 @@ class TrainingRuntimeArgs(Args):
     sso: ArgoSsoArgs | None = None
     """None: no Argo server (no UI at all)."""
     monitoring_namespace: str = "monitoring"
+    credentials: tuple[CredentialSecretArgs, ...] = ()
+    """Secrets the program creates: Argo's SSO client (argo namespace), each team's MLflow login and checkpoint-store key."""
 
 
 def _env(job: TrainingJobArgs, args: TrainingRuntimeArgs, run_id: str) -> list[dict]:
@@ -440,7 +443,11 @@ class TrainingRuntime(Module):
             "mainContainer": {"securityContext": RESTRICTED_CONTAINER},
             "server": server,
         }
-        self.argo = pinned_release(f"{name}-argo-workflows", "argo-workflows", ARGO_WORKFLOWS_NAMESPACE, values, child(self, provider, depends_on=[argo_ns]), gitops=target.gitops)
+        argo_secrets = credential_secrets(f"{name}-argo", tuple(c for c in args.credentials if c.namespace == ARGO_WORKFLOWS_NAMESPACE), self, provider, [argo_ns])
+        self.argo = pinned_release(f"{name}-argo-workflows", "argo-workflows", ARGO_WORKFLOWS_NAMESPACE, values, child(self, provider, depends_on=[argo_ns, *argo_secrets]), gitops=target.gitops)
+        for namespace in args.namespaces:
+            # Each team's MLflow login and checkpoint-store key, in its namespace.
+            credential_secrets(f"{name}-{namespace}", tuple(c for c in args.credentials if c.namespace == namespace), self, provider, [namespaces[namespace]])
 
         for namespace in args.namespaces:
             self._workflow_identity(name, namespace, args, namespaces[namespace], provider)

@@ -139,6 +139,11 @@ class MlopsSettings(Model):
         "the `mlflow` service); required when jobs train in the cloud pool.",
     )
     ingress_class: str | None = Field(default=None, description="IngressClass of the MLflow ingress behind `trackingUrl`; default: the cluster's default class.")
+    ingress_namespace: DnsLabel | None = Field(
+        default=None,
+        examples=["ingress-nginx"],
+        description="Namespace of the ingress controller serving `trackingUrl`: MLflow's NetworkPolicy admits it (and no other namespace beyond the teams and monitoring). Required with `trackingUrl`.",
+    )
     team_credentials_secret: DnsLabel = Field(
         default="mlflow-credentials",
         description="Secret (keys `username`, `password`) in each training team's namespace holding the team's MLflow login; runs use it, so a team sees only "
@@ -198,6 +203,15 @@ def check_mlops(spec) -> list[Problem]:  # noqa: ANN001 - StackSpec (imported th
             problems.append(Problem(("training", i, "image"), "mlops_missing", "a job that runs on the platform tracks its runs in MLflow: add the `mlops` block", job.image))
         return problems
     at = ("mlops",)
+    if settings.tracking_url is not None and settings.ingress_namespace is None:
+        problems.append(
+            Problem(
+                (*at, "ingressNamespace"),
+                "ingress_namespace_required",
+                "MLflow's NetworkPolicy admits only the teams and monitoring: name the namespace of the ingress controller that serves `trackingUrl`",
+                NO_VALUE,
+            )
+        )
     if (settings.object_store is None) == (settings.cloud_artifacts is None):
         problems.append(Problem(at, "artifact_store", "name exactly one artifact store: `objectStore` (on-prem, the default choice) or `cloudArtifacts`", NO_VALUE))
     if runnable and settings.checkpoint_endpoint is None and settings.object_store is None:

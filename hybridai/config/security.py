@@ -127,7 +127,12 @@ class SecretSource(Model):
     name: DnsLabel = Field(examples=["alertmanager-receivers"], description="The Secret's name, as the components' credential references name it.")
     store: DnsLabel | None = Field(default=None, examples=["vault"], description="The store (`secrets.stores[].name`) holding it.")
     remote_key: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$", examples=["hc-prod/alertmanager"], description="The secret's key (path) in the store."
+        default=None,
+        pattern=r"^(?:[A-Za-z0-9/_+=.@-]|\{namespace\})+$",
+        max_length=512,
+        examples=["hc-prod/alertmanager"],
+        description="The secret's key (path) in the store. `{namespace}` stands for the namespace reading it: one remote secret per team "
+        "for a Secret every team has (`mlops.teamCredentialsSecret`: each team its own MLflow login).",
     )
     properties: dict[SecretKey, str] = Field(
         default_factory=dict, description="Secret key → property of the remote secret holding it; default: the property of the key's own name."

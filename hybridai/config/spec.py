@@ -531,12 +531,49 @@ def credential_needs(spec: StackSpec) -> list[CredentialNeed]:
         needs += _grouped("onprem", spec.logging.namespace, _refs_of(spec.logging.object_store))
     for site in spec.edge_sites():
         needs.append(CredentialNeed(f"edge:{site.name}", site.owner().namespace, site.model_source_secret, ("rclone.conf",), site.delivery == "gitops"))
+    gitops = {f"edge:{site.name}": site.delivery == "gitops" for site in spec.edge_sites()}
+    archive = spec.logging.audit_archive if spec.logging is not None else None
+    if archive is not None:
+        # The collectors of the clusters with an API server of their own write it; the hub's check reads it.
+        for cluster in ["onprem", *gitops]:
+            needs += _grouped(cluster, spec.logging.collector_namespace, _refs_of(archive), gitops.get(cluster, False))
+        needs += _grouped("onprem", spec.logging.namespace, _refs_of(archive))
+    if spec.backups is not None:
+        for cluster in ["onprem", *(f"edge:{site}" for site in spec.backups.sites)]:
+            needs += _grouped(cluster, spec.backups.namespace, _refs_of(spec.backups.object_store), gitops.get(cluster, False))
+    needs += mlops_credential_needs(spec)
     # Off EKS, an AWS Secrets Manager store reads with an access key of its own.
     for cluster in dict.fromkeys(n.cluster for n in needs if n.cluster != "cloud"):
         for store in stores_read(spec, cluster, needs):
             if store.aws_secrets_manager is not None and store.aws_secrets_manager.credentials:
                 gitops = any(n.gitops for n in needs if n.cluster == cluster)
                 needs.append(CredentialNeed(cluster, EXTERNAL_SECRETS_NAMESPACE, store.aws_secrets_manager.credentials, AWS_STORE_KEYS, gitops))
+    return needs
+
+
+MLFLOW_LOGIN_KEYS = ("password", "username")
+"""Keys of a team's MLflow login Secret (`mlops.teamCredentialsSecret`), read by its runs."""
+CHECKPOINT_STORE_KEYS = ("access-key-id", "secret-access-key")
+"""Keys of a team's checkpoint-store Secret (`mlops.teamStoreSecret`), read by its on-prem runs."""
+
+
+def mlops_credential_needs(spec: StackSpec) -> list[CredentialNeed]:
+    """MLflow's database, admin and artifact-store keys and Argo's SSO client (the hub); each
+    training team's MLflow login, in its namespace on every cluster where it has one (the capacity
+    plan may move a job between them from one week to the next), and its on-prem checkpoint-store key."""
+    settings = spec.mlops
+    if settings is None:
+        return []
+    needs = _grouped("onprem", MLFLOW_NAMESPACE, _refs_of([settings.database, settings.admin, settings.object_store, settings.cloud_artifacts]))
+    needs += _grouped("onprem", ARGO_WORKFLOWS_NAMESPACE, _refs_of(settings.argo_sso))
+    training = {job.team for job in spec.training if job.image is not None}
+    pool = spec.burst_pool()
+    for cluster, teams in (("onprem", spec.teams), ("cloud", pool.teams if pool else [])):
+        for team in teams:
+            if team.name in training:
+                needs.append(CredentialNeed(cluster, team.namespace, settings.team_credentials_secret, MLFLOW_LOGIN_KEYS))
+                if cluster == "onprem":
+                    needs.append(CredentialNeed(cluster, team.namespace, settings.team_store_secret, CHECKPOINT_STORE_KEYS))
     return needs
 
 

@@ -99,6 +99,7 @@ def test_a_phi_team_brings_hipaa_to_any_blueprint(stack: str, where: str) -> Non
             "endpoint": "https://s3.example", "bucket": "audit", "accessKeyId": {"name": "a", "key": "k"}, "secretAccessKey": {"name": "a", "key": "s"},
             "objectLock": {"mode": "COMPLIANCE", "retentionDays": 2190},
         }
+        values["secrets"]["sources"].append({"name": "a", "store": "vault", "remoteKey": f"{values['secrets']['sources'][0]['remoteKey'].split('/')[0]}/audit-archive"})
     # AND the stack gets the HIPAA rules
     assert "hipaa" in prepare(stack, values)[0].compliance_profiles()
 

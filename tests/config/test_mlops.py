@@ -41,6 +41,8 @@ def cloud_artifacts(values: dict) -> None:
     endpoint = values["mlops"].pop("objectStore")["endpoint"]
     values["mlops"]["cloudArtifacts"] = dict(CLOUD_ARTIFACTS)
     values["mlops"]["checkpointEndpoint"] = endpoint
+    # (a prod stack makes every credential Secret it reads: the bucket's key comes from the store)
+    values["secrets"]["sources"].append({"name": "mlflow-s3", "store": "vault", "remoteKey": "fin-prod/mlflow-s3"})
 
 
 BAD_INPUT = [

@@ -28,6 +28,16 @@ def source(values: dict, name: str) -> dict:
     return next(s for s in values["secrets"]["sources"] if s["name"] == name)
 
 
+def index_of(stack: str, name: str) -> int:
+    """Where the example stack lists the source of `name`."""
+    return [s["name"] for s in stack_values(stack)["secrets"]["sources"]].index(name)
+
+
+def appended(stack: str) -> int:
+    """The index of a source appended to the example stack's list."""
+    return len(stack_values(stack)["secrets"]["sources"])
+
+
 def drop_source(name: str) -> Callable[[dict], None]:
     return lambda v: v["secrets"].update(sources=[s for s in v["secrets"]["sources"] if s["name"] != name])
 
@@ -41,7 +51,7 @@ CASES = [
     ("finance-prod", lambda v: v["tls"].update(gatewayHosts=["inference.bank.example"]), ("tls", "gatewayHosts"), "gateway_required"),
     ("healthcare-prod", lambda v: source(v, "grafana-admin").update(store="vualt"), ("secrets", "sources", 2, "store"), "unknown_store"),
     ("healthcare-prod", lambda v: source(v, "grafana-admin").update(remoteKey=None), ("secrets", "sources", 2), "source_store_incomplete"),
-    ("healthcare-prod", lambda v: v["secrets"]["sources"].append({"name": "grafana-admin", "store": "vault", "remoteKey": "x"}), ("secrets", "sources", 4, "name"), "duplicate"),
+    ("healthcare-prod", lambda v: v["secrets"]["sources"].append({"name": "grafana-admin", "store": "vault", "remoteKey": "x"}), ("secrets", "sources", appended("healthcare-prod"), "name"), "duplicate"),
     ("healthcare-prod", lambda v: v["secrets"]["stores"].append({"name": "vault", "vault": {"server": "https://other.example"}}), ("secrets", "stores", 1, "name"), "duplicate"),
     ("healthcare-prod", lambda v: v["secrets"]["stores"][0].update(awsSecretsManager={"region": "eu-central-1"}), ("secrets", "stores", 0), "store_one_of"),
     # prod: every Secret the platform reads has a source (none made by hand)
@@ -53,7 +63,7 @@ CASES = [
     (
         "manufacturing-prod",
         lambda v: source(v, "model-sync-credentials").update(store=None, remoteKey=None, values=[{"key": "rclone.conf", "value": "[secret]"}]),
-        ("secrets", "sources", 4),
+        ("secrets", "sources", index_of("manufacturing-prod", "model-sync-credentials")),
         "gitops_needs_store",
     ),
     # an AWS store read outside EKS needs an access key, which can't come from a store
@@ -70,7 +80,7 @@ CASES = [
             source(v, "grafana-admin").update(store="aws"),
             v["secrets"]["sources"].append({"name": "aws-store", "store": "vault", "remoteKey": "hc-prod/aws-store"}),
         ),
-        ("secrets", "sources", 4),
+        ("secrets", "sources", appended("healthcare-prod")),
         "store_credentials_from_store",
     ),
     (

@@ -70,6 +70,8 @@ def test_a_service_certificate_covers_every_in_cluster_name_and_rotates() -> Non
         # Prometheus and Grafana on EKS too; nothing at edge sites
         ("manufacturing-prod", {
             ("plant-dc", "logging", "loki-tls"), ("plant-dc", "monitoring", "kps-prometheus-tls"), ("plant-dc", "monitoring", "kube-prometheus-stack-grafana-tls"),
+            # MLflow, where the cloud pool's runs reach it (`mlops.trackingUrl`)
+            ("plant-dc", "mlflow", "mlflow-tls"),
             ("training", "monitoring", "kps-prometheus-tls"), ("training", "monitoring", "kube-prometheus-stack-grafana-tls"),
         }),
     ],
