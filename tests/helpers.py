@@ -3,6 +3,9 @@ read an example stack's values."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any, Callable, Iterable, NoReturn
 
 import pytest
@@ -50,3 +53,32 @@ def unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def promtool() -> str:
+    """promtool's path (Debian's `prometheus` package; .ci/run installs it)."""
+
+    path = shutil.which("promtool")
+    if path is None:
+        unavailable("promtool not installed (Debian package `prometheus`; .ci/run installs it)")
+    return path
+
+
+def promtool_test(rules: dict, series: list[tuple[str, str]], checks: list[tuple[int, str, list]], folder: Path) -> subprocess.CompletedProcess[str]:
+    """`promtool test rules` of `rules` on synthetic `series` ((series, values) at one-minute steps),
+    expecting at each (minute, alert) the listed alerts; the files go in `folder`."""
+
+    (folder / "rules.yaml").write_text(yaml.safe_dump(rules))
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": s, "values": v} for s, v in series],
+                "alert_rule_test": [{"eval_time": f"{t}m", "alertname": name, "exp_alerts": alerts} for t, name, alerts in checks],
+            }
+        ],
+    }
+    (folder / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+    return subprocess.run([promtool(), "test", "rules", str(folder / "test.yaml")], capture_output=True, text=True, cwd=folder)

@@ -14,8 +14,7 @@ import yaml
 from hybridai.modules.backup import BackupArgs, BackupStoreArgs, ScheduleArgs, backup_alert_groups, velero_values
 from hybridai.recorded import BACKUP_LOCATION_TYPE, SCHEDULE_TYPE
 from tests.conftest import planned
-from tests.helpers import of_kind
-from tests.modules.test_observability import promtool
+from tests.helpers import of_kind, promtool, promtool_test
 
 
 def records(stack: str) -> list[dict[str, Any]]:
@@ -159,18 +158,5 @@ def test_backup_alerts_fire_on_overdue_failed_and_unreachable_and_stay_quiet_oth
         (10, "VeleroBackupLocationUnavailable", []),
         (20, "VeleroBackupLocationUnavailable", [fired("VeleroBackupLocationUnavailable", {"backup_location_name": "default"})]),
     ]
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(RULES))
-    test = {
-        "rule_files": ["rules.yaml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [{"series": s, "values": v} for s, v in series],
-                "alert_rule_test": [{"eval_time": f"{t}m", "alertname": name, "exp_alerts": alerts} for t, name, alerts in checks],
-            }
-        ],
-    }
-    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test))
-    result = subprocess.run([promtool(), "test", "rules", str(tmp_path / "test.yaml")], capture_output=True, text=True, cwd=tmp_path)
+    result = promtool_test(RULES, series, checks, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

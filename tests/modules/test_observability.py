@@ -3,7 +3,6 @@ rules`, and the important alerts fire — and stay quiet — on synthetic series
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import yaml
 
 from hybridai.modules.observability import AlertArgs, ModelObjective, alert_groups, dashboards, expressions
 from tests.conftest import EXAMPLE_STACKS, planned
-from tests.helpers import of_kind, unavailable
+from tests.helpers import of_kind, promtool, promtool_test
 
 ARGS = AlertArgs(
     latency_objective_ms=50,
@@ -29,13 +28,6 @@ ARGS = AlertArgs(
     ),
 )
 RULES = {"groups": alert_groups(ARGS)}
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        unavailable("promtool not installed (Debian package `prometheus`; .ci/run installs it)")
-    return path
 
 
 def stack_rules(stack: str) -> list[dict[str, Any]]:
@@ -283,21 +275,7 @@ CASES = [
 
 @pytest.mark.parametrize("case,series,checks", CASES, ids=[c[0] for c in CASES])
 def test_alert_fires_and_stays_quiet(case: str, series: list, checks: list, tmp_path: Path) -> None:
-    tool = promtool()
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(RULES))
-    test = {
-        "rule_files": ["rules.yaml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [{"series": s, "values": v} for s, v in series],
-                "alert_rule_test": [{"eval_time": f"{t}m", "alertname": name, "exp_alerts": alerts} for t, name, alerts in checks],
-            }
-        ],
-    }
-    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    result = subprocess.run([tool, "test", "rules", str(tmp_path / "test.yaml")], capture_output=True, text=True, cwd=tmp_path)
+    result = promtool_test(RULES, series, checks, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
