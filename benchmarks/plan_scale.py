@@ -55,6 +55,8 @@ def fleet_project(sites: int) -> Path:
         site.update(name=f"site-{i:03d}", context=f"plant-a-site-{i:03d}", nodes=[f"site{i:03d}-gpu-{n:02d}" for n in range(len(site["nodes"]))])
         fleet.append(site)
     document["config"]["hybrid-ai:sites"] = fleet
+    # Every site backed up, as manufacturing-prod backs up each of its lines.
+    document["config"]["hybrid-ai:backups"]["sites"] = [site["name"] for site in fleet]
     (project / "stacks" / "Pulumi.fleet.yaml").write_text(yaml.safe_dump(document))
     return project
 
