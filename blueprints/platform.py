@@ -386,7 +386,16 @@ def training_runtime_args(spec: StackSpec, plan: CapacityPlan, placement: str) -
         register_image=mlflow_image(),
         namespaces=tuple(sorted({j.namespace for j in jobs})),
         jobs=tuple(jobs),
-        sso=ArgoSsoArgs(issuer=sso.issuer, redirect_url=sso.redirect_url, client_id=(sso.client_id.name, sso.client_id.key), client_secret=(sso.client_secret.name, sso.client_secret.key)) if sso else None,
+        sso=ArgoSsoArgs(
+            issuer=sso.issuer,
+            redirect_url=sso.redirect_url,
+            client_id=(sso.client_id.name, sso.client_id.key),
+            client_secret=(sso.client_secret.name, sso.client_secret.key),
+            ingress_class=settings.ingress_class,
+            ingress_namespace=settings.ingress_namespace,
+        )
+        if sso
+        else None,
         monitoring_namespace=spec.monitoring.namespace,
     )
 
@@ -562,7 +571,7 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     runtime = platform.training_runtime
     if runtime is not None:
         namespaces = (ARGO_WORKFLOWS_NAMESPACE, *runtime.namespaces)
-        update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credential_args(spec, cluster, ns))})
+        update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credential_args(spec, cluster, ns)), "tls": tls})
     if platform.serving is not None and tls is not None:
         gateway_issuer = ACME_ISSUER if spec.tls.acme is not None else None
         update["serving"] = platform.serving.model_copy(update={"tls": tls, "gateway_hosts": tuple(spec.tls.gateway_hosts), "gateway_issuer": gateway_issuer})

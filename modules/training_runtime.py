@@ -7,6 +7,8 @@ A distributed run is one JobSet, so Kueue admits all its pods at once against th
 Queues module (`QueuesArgs.jobset`)."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from typing import Literal
 
 import pulumi
@@ -31,6 +33,7 @@ from hybridai.modules.base import (
     priority_class,
 )
 from hybridai.modules.queues import LOCAL_QUEUE
+from hybridai.modules.certificates import TlsArgs, service_certificate
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 
@@ -100,6 +103,16 @@ class ArgoSsoArgs(Args):
     redirect_url: str
     client_id: tuple[str, str]
     client_secret: tuple[str, str]
+    ingress_class: str | None = None
+    ingress_namespace: str | None = None
+    """Namespace of the ingress controller serving the UI at `redirect_url`'s host: admitted to the server's port."""
+
+
+ARGO_SERVER_SERVICE = "argo-workflows-server"
+"""The Argo server's Service (the chart's `<release>-server`), port 2746."""
+ARGO_SERVER_PORT = 2746
+ARGO_SERVER_TLS = "argo-server-tls"
+"""The Secret the certificate of the UI's host lands in; the ingress serves it."""
 
 
 class TrainingRuntimeArgs(Args):
@@ -120,6 +133,9 @@ class TrainingRuntimeArgs(Args):
     monitoring_namespace: str = "monitoring"
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets the program creates: Argo's SSO client (argo namespace), each team's MLflow login and checkpoint-store key."""
+    tls: TlsArgs | None = None
+    """The cluster's issuer: with SSO, the UI's host gets a certificate and an ingress serving it;
+    without an issuer there is no ingress (the UI stays inside the cluster)."""
 
 
 def _env(job: TrainingJobArgs, args: TrainingRuntimeArgs, run_id: str) -> list[dict]:
@@ -410,10 +426,16 @@ class TrainingRuntime(Module):
 
         # Argo Workflows: the controller, and the server only behind SSO (never `server` or `client`
         # auth without it: no unauthenticated UI, no UI at all by default).
-        argo_ns = platform_namespace(f"{name}-argo-ns", ARGO_WORKFLOWS_NAMESPACE, pod_security("restricted"), [from_namespace(args.monitoring_namespace)], self, provider)
+        sso = args.sso
+        host = urlsplit(sso.redirect_url).hostname if sso else None
+        served = sso is not None and args.tls is not None and sso.ingress_namespace is not None
+        # Monitoring scrapes; with an ingress, its controller reaches the server's port, nothing else does.
+        ingress = [from_namespace(args.monitoring_namespace)]
+        if served:
+            ingress.append({**from_namespace(sso.ingress_namespace), "ports": [{"protocol": "TCP", "port": ARGO_SERVER_PORT}]})
+        argo_ns = platform_namespace(f"{name}-argo-ns", ARGO_WORKFLOWS_NAMESPACE, pod_security("restricted"), ingress, self, provider)
         server: dict = {"enabled": False}
-        if args.sso is not None:
-            sso = args.sso
+        if sso is not None:
             server = {
                 "enabled": True,
                 "authModes": ["sso"],
@@ -429,6 +451,13 @@ class TrainingRuntime(Module):
                     "rbac": {"enabled": True},
                 },
             }
+            if served:
+                server["ingress"] = {
+                    "enabled": True,
+                    **({"ingressClassName": sso.ingress_class} if sso.ingress_class else {}),
+                    "hosts": [host],
+                    "tls": [{"secretName": ARGO_SERVER_TLS, "hosts": [host]}],
+                }
         values = {
             "controller": {
                 # The controller acts on these namespaces' workflows only.
@@ -444,6 +473,11 @@ class TrainingRuntime(Module):
             "server": server,
         }
         argo_secrets = credential_secrets(f"{name}-argo", tuple(c for c in args.credentials if c.namespace == ARGO_WORKFLOWS_NAMESPACE), self, provider, [argo_ns])
+        if served:
+            # The certificate of the UI's host (where SSO redirects back to); the ingress serves it.
+            argo_secrets.append(
+                service_certificate(f"{name}-argo-server-cert", ARGO_SERVER_SERVICE, ARGO_WORKFLOWS_NAMESPACE, args.tls, child(self, provider, depends_on=[argo_ns]), dns_names=(host,), secret_name=ARGO_SERVER_TLS)
+            )
         self.argo = pinned_release(f"{name}-argo-workflows", "argo-workflows", ARGO_WORKFLOWS_NAMESPACE, values, child(self, provider, depends_on=[argo_ns, *argo_secrets]), gitops=target.gitops)
         for namespace in args.namespaces:
             # Each team's MLflow login and checkpoint-store key, in its namespace.

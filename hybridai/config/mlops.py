@@ -138,11 +138,11 @@ class MlopsSettings(Model):
         description="https address of MLflow as the cloud burst pool reaches it over the stack's private connectivity (an ingress with TLS in front of "
         "the `mlflow` service); required when jobs train in the cloud pool.",
     )
-    ingress_class: str | None = Field(default=None, description="IngressClass of the MLflow ingress behind `trackingUrl`; default: the cluster's default class.")
+    ingress_class: str | None = Field(default=None, description="IngressClass of the ingresses behind `trackingUrl` and the Argo UI; default: the cluster's default class.")
     ingress_namespace: DnsLabel | None = Field(
         default=None,
         examples=["ingress-nginx"],
-        description="Namespace of the ingress controller serving `trackingUrl`: MLflow's NetworkPolicy admits it (and no other namespace beyond the teams and monitoring). Required with `trackingUrl`.",
+        description="Namespace of the ingress controller serving `trackingUrl` and the Argo UI: MLflow's and Argo's NetworkPolicies admit it (and no other namespace beyond the teams and monitoring). Required with `trackingUrl` or `argoSso`.",
     )
     team_credentials_secret: DnsLabel = Field(
         default="mlflow-credentials",
@@ -203,12 +203,13 @@ def check_mlops(spec) -> list[Problem]:  # noqa: ANN001 - StackSpec (imported th
             problems.append(Problem(("training", i, "image"), "mlops_missing", "a job that runs on the platform tracks its runs in MLflow: add the `mlops` block", job.image))
         return problems
     at = ("mlops",)
-    if settings.tracking_url is not None and settings.ingress_namespace is None:
+    if (settings.tracking_url is not None or settings.argo_sso is not None) and settings.ingress_namespace is None:
+        served = "`trackingUrl`" if settings.tracking_url is not None else "the Argo UI (`argoSso.redirectUrl`)"
         problems.append(
             Problem(
                 (*at, "ingressNamespace"),
                 "ingress_namespace_required",
-                "MLflow's NetworkPolicy admits only the teams and monitoring: name the namespace of the ingress controller that serves `trackingUrl`",
+                f"MLflow's and Argo's NetworkPolicies admit only the teams and monitoring: name the namespace of the ingress controller that serves {served}",
                 NO_VALUE,
             )
         )

@@ -87,3 +87,20 @@ def test_a_prod_stack_without_a_source_for_a_new_credential_is_refused(name: str
         prepare("healthcare-prod", values)
     problems = [p for p in caught.value.problems if p.type == "credential_source_required"]
     assert problems and all(name in p.message for p in problems)
+
+
+def test_the_argo_ui_behind_sso_is_served_over_tls_on_the_hub_only() -> None:
+    # GIVEN finance-prod (argoSso redirecting to https://workflows.dc1.bank.example) WHEN planned
+    plan, _ = planned("finance-prod")
+    servers = {r.target: r.inputs["values"]["server"] for r in of_type(plan.resources, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "argo-workflows"}
+    # THEN the hub's Argo server runs behind SSO with an ingress serving the certificate of the redirect host
+    assert servers["dc1"]["authModes"] == ["sso"]
+    assert servers["dc1"]["ingress"]["tls"] == [{"secretName": "argo-server-tls", "hosts": ["workflows.dc1.bank.example"]}]
+    cert = next(r for r in plan.resources if r.type == "kubernetes:cert-manager.io/v1:Certificate" and r.inputs["metadata"]["namespace"] == "argo")
+    assert cert.inputs["spec"]["secretName"] == "argo-server-tls" and "workflows.dc1.bank.example" in cert.inputs["spec"]["dnsNames"]
+    # AND only the ingress controller reaches the server's port from outside the namespace (besides monitoring)
+    policies = {r.target: r.inputs["spec"]["ingress"] for r in plan.resources if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and r.inputs["metadata"]["name"] == "argo-ingress"}
+    assert {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}], "ports": [{"protocol": "TCP", "port": 2746}]} in policies["dc1"]
+    # AND the cloud pool runs no Argo server at all (no UI there), so nothing is admitted to one
+    assert servers["training"] == {"enabled": False}
+    assert not any("ingress-nginx" in str(rule) for rule in policies["training"])
