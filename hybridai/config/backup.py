@@ -44,7 +44,7 @@ class BackupSettings(Model):
     )
     object_store: ObjectStore = Field(
         description="Where the on-prem cluster's and the backed-up edge sites' backups go: a bucket of the on-prem S3-compatible store, "
-        "each cluster under its own prefix (its name). The access key's Secret must exist in Velero's namespace on each of those clusters. "
+        "each cluster under its own prefix (its name). The access key's Secret is read in Velero's namespace on each of those clusters (made by the stack from `secrets.sources`). "
         "Never an AWS endpoint: on-prem and edge backups stay on the premises.",
     )
     cloud: CloudBackup = Field(default_factory=CloudBackup, description="The EKS burst pool's backup bucket (stacks with a cloud pool).")
