@@ -317,6 +317,9 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
             "capabilities": {"drop": ["ALL"]},
         },
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        # Node-critical, like the node's own agents: under memory or disk pressure the kubelet evicts
+        # workloads before the collector, so the node's last logs and audit events still leave it.
+        "priorityClassName": "system-node-critical",
         "env": _credentials_env(args.archive if audited else None),
         "config": {"service": _section("SERVICE", **service), "inputs": inputs, "filters": filters, "outputs": outputs},
         # Prometheus scrapes the collectors (shipping stalled, logs dropped, buffer filling alerts).

@@ -273,6 +273,8 @@ def test_the_collector_reads_the_node_read_only_as_unprivileged_root() -> None:
     mounts = {m["mountPath"]: m.get("readOnly", False) for m in values["daemonSetVolumeMounts"]}
     assert mounts == {"/var/log": True, "/etc/machine-id": True, "/var/lib/fluent-bit": False, "/var/lib/rancher/rke2/server/logs": True}
     assert {v["hostPath"]["path"] for v in values["daemonSetVolumes"]} == set(mounts)
+    # AND it is the last workload the kubelet evicts under node pressure
+    assert values["priorityClassName"] == "system-node-critical"
     # AND the container is unprivileged, without capabilities, on a read-only root filesystem
     assert values["securityContext"] == {"privileged": False, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
     assert values["podSecurityContext"]["runAsUser"] == 0

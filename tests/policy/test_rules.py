@@ -318,6 +318,15 @@ CASES["audit-archive-locked"] = (
 )
 
 
+def test_an_onprem_cluster_without_any_collector_has_no_api_audit_trail() -> None:
+    # GIVEN an on-prem cluster's namespaces and no log collector at all (a stack without `logging`)
+    resources = [TENANT_NS]
+    # WHEN the rule runs THEN it says the stack keeps no API audit trail
+    assert [f.message for f in RULES["api-audit-enabled"].check(resources, CTX)] == ["the stack's on-prem clusters have no log collector: set `logging`"]
+    # AND a cloud-only record set (EKS keeps its own audit log) is not its business
+    assert list(RULES["api-audit-enabled"].check([EKS], CTX)) == []
+
+
 def test_the_archive_rule_names_each_gap() -> None:
     # GIVEN a collector without an archive, one writing without checksums, and a short GOVERNANCE lock
     _, violating = CASES["audit-archive-locked"]
