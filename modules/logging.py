@@ -386,14 +386,18 @@ def loki_values(args: LogStoreArgs) -> dict:
     }
 
 
+LOCK_QUERY = "ObjectLockConfiguration.[ObjectLockEnabled, Rule.DefaultRetention.Mode, Rule.DefaultRetention.Days]"
+"""JMESPath (the AWS CLI's --query) of GetObjectLockConfiguration: enabled, mode, days (null: none)."""
+NEWEST_QUERY = "max_by(Contents || `[]`, &LastModified).LastModified"
+"""JMESPath of ListObjectsV2: the newest object's time, null for an empty prefix (no `Contents` at
+all, as just after midnight): `max_by` of a missing list would be an error, not "none yet"."""
 ARCHIVE_FRESH_HOURS = 2
 """The newest API audit object of each writer is at most this old (uploads go every 10 minutes)."""
 CHECK_SCRIPT = r"""
 set -eu
 s3() { aws s3api --endpoint-url "$ENDPOINT" "$@"; }
 failed=0
-lock=$(s3 get-object-lock-configuration --bucket "$BUCKET" --output text \
-  --query 'ObjectLockConfiguration.[ObjectLockEnabled, Rule.DefaultRetention.Mode, Rule.DefaultRetention.Days]')
+lock=$(s3 get-object-lock-configuration --bucket "$BUCKET" --output text --query "$LOCK_QUERY")
 set -- $lock
 if [ "${1:-}" != Enabled ] || [ "${2:-}" != "$LOCK_MODE" ] || [ "${3:-None}" = None ] || [ "$3" -lt "$LOCK_DAYS" ]; then
   echo "bucket $BUCKET: object lock is '$*'; the stack declares Enabled $LOCK_MODE $LOCK_DAYS days"; failed=1
@@ -402,7 +406,7 @@ now=$(date -u +%s)
 for cluster in $WRITERS; do
   newest=None
   for day in "$(date -u +%Y/%m/%d)" "$(date -u -d yesterday +%Y/%m/%d)"; do
-    found=$(s3 list-objects-v2 --bucket "$BUCKET" --prefix "audit/$cluster/$day/" --output text --query 'max_by(Contents, &LastModified).LastModified')
+    found=$(s3 list-objects-v2 --bucket "$BUCKET" --prefix "audit/$cluster/$day/" --output text --query "$NEWEST_QUERY")
     if [ "$found" != None ]; then newest=$found; break; fi
   done
   if [ "$newest" = None ] || [ $((now - $(date -u -d "$newest" +%s))) -gt $((FRESH_HOURS * 3600)) ]; then
@@ -428,6 +432,8 @@ def archive_check(name: str, namespace: str, store: LogStoreArgs, parent: pulumi
         "LOCK_DAYS": str(archive.lock_days),
         "WRITERS": " ".join(store.archive_writers),
         "FRESH_HOURS": str(ARCHIVE_FRESH_HOURS),
+        "LOCK_QUERY": LOCK_QUERY,
+        "NEWEST_QUERY": NEWEST_QUERY,
         "HOME": "/tmp",
     }
     container = {

@@ -432,6 +432,22 @@ def test_the_archive_check_runs_restricted_every_30_minutes_one_at_a_time() -> N
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]} and pod["automountServiceAccountToken"] is False
 
 
+def test_the_archive_checks_queries_read_what_the_s3_api_answers() -> None:
+    # GIVEN the AWS CLI's --query expressions of the archive check (JMESPath, as the CLI evaluates them)
+    import jmespath
+
+    from hybridai.modules.logging import LOCK_QUERY, NEWEST_QUERY
+
+    # WHEN applied to GetObjectLockConfiguration answers THEN enabled, mode and days, or nulls where there is no default retention
+    locked = {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2190}}}}
+    assert jmespath.search(LOCK_QUERY, locked) == ["Enabled", "COMPLIANCE", 2190]
+    assert jmespath.search(LOCK_QUERY, {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}}) == ["Enabled", None, None]
+    # AND to ListObjectsV2 answers: the newest object's time, and null — not an error — for an empty prefix
+    listing = {"Contents": [{"Key": "a", "LastModified": "2026-11-30T10:00:00+00:00"}, {"Key": "b", "LastModified": "2026-11-30T12:10:00+00:00"}]}
+    assert jmespath.search(NEWEST_QUERY, listing) == "2026-11-30T12:10:00+00:00"
+    assert jmespath.search(NEWEST_QUERY, {"KeyCount": 0}) is None
+
+
 FAKE_AWS = """#!/bin/sh
 # A stand-in AWS CLI: answers the two calls the check makes from $LOCK_ANSWER and $NEWEST.
 case "$*" in
