@@ -143,7 +143,7 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runti
             admin_role_arns=tuple(cloud.cluster.admin_role_arns),
             system_instance_type=cloud.cluster.system_instance_type,
             log_types=catalog.aws().eks.log_types,
-            log_retention_days=cloud.cluster.log_retention_days,
+            log_retention_days=spec.eks_log_retention_days(),
         ),
         vpc.private_subnet_ids,
     )

@@ -120,6 +120,8 @@ class GpuInstance(_Data):
 class EksDefaults(_Data):
     version: str
     log_types: tuple[str, ...]
+    log_retention_days: tuple[int, ...]
+    """Retention periods CloudWatch Logs accepts, ascending."""
     ami_alias: str
 
 

@@ -146,9 +146,21 @@ class EksCluster(Model):
         description="AMI of GPU nodes: the EKS-optimized AL2023 family at one release (`al2023@vYYYYMMDD`); default: the one pinned in "
         "hybridai/data/aws.yaml. `al2023@latest` is refused in prod: nodes would change AMI with no review.",
     )
-    log_retention_days: Literal[30, 90, 180, 365, 731, 1827, 2557, 3653] = Field(
-        default=365, description="Days CloudWatch keeps control-plane logs (audit, api, authenticator)."
+    log_retention_days: int | None = Field(
+        default=None,
+        examples=[2557],
+        description="Days CloudWatch keeps the control-plane logs (audit, api, authenticator) — the EKS audit trail; one of the periods CloudWatch "
+        "accepts (hybridai/data/aws.yaml). Default, and the least allowed: the smallest that covers the stack's compliance profiles' audit "
+        "retention (HIPAA 2192, SOX 2557, otherwise 365).",
     )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _cloudwatch_period(cls, value: int | None) -> int | None:
+        allowed = catalog.aws().eks.log_retention_days
+        if value is not None and value not in allowed:
+            raise PydanticCustomError("retention_period", "CloudWatch keeps logs for one of {allowed} days", {"allowed": ", ".join(map(str, allowed))})
+        return value
 
     @field_validator("admin_role_arns")
     @classmethod

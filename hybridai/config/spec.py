@@ -213,7 +213,7 @@ def check_cluster(spec: StackSpec) -> list[Problem]:
                     model.canary.model_dump(by_alias=True),
                 )
             )
-    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec) + check_mlops(spec) + check_security(spec) + check_backups(spec)
+    return problems + check_platform_namespaces(spec) + check_waivers(spec) + check_allow_lists(spec) + check_alerting(spec) + check_logging(spec) + check_mlops(spec) + check_security(spec) + check_backups(spec) + check_eks_log_retention(spec)
 
 
 def check_alerting(spec: StackSpec) -> list[Problem]:
@@ -400,6 +400,32 @@ def check_backups(spec: StackSpec) -> list[Problem]:
     return problems
 
 
+def eks_least_log_retention(spec: StackSpec) -> int:
+    """The shortest CloudWatch retention that keeps the stack's audit records as long as its
+    compliance profiles require (the EKS audit log lives in the control plane's log group)."""
+    required = catalog.log_retention(spec.compliance_profiles()).audit_days
+    return min(d for d in catalog.aws().eks.log_retention_days if d >= required)
+
+
+def check_eks_log_retention(spec: StackSpec) -> list[Problem]:
+    """The EKS control plane's log group keeps the audit log at least the profiles' audit retention."""
+    pool = spec.burst_pool()
+    days = pool.cluster.log_retention_days if pool is not None else None
+    least = eks_least_log_retention(spec)
+    if days is None or days >= least:
+        return []
+    profiles = ", ".join(spec.compliance_profiles()) or "none: the default"
+    return [
+        Problem(
+            ("cloud", "cluster", "logRetentionDays"),
+            "retention_below_profile",
+            f"the control plane's log group holds the EKS audit log, which the stack's compliance profiles ({profiles}) keep "
+            f"{catalog.log_retention(spec.compliance_profiles()).audit_days} days: set {least} or more, or leave it unset",
+            days,
+        )
+    ]
+
+
 def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
     """The namespaces a stack file may choose for the platform are neither Kubernetes' own (Pulumi
     would manage kube-system, and the platform's NetworkPolicy there would cut CoreDNS off) nor
@@ -473,6 +499,11 @@ class CloudBurstSpec(StackSpec):
 
     def burst_pool(self) -> CloudPool:
         return self.cloud
+
+    def eks_log_retention_days(self) -> int:
+        """Days the EKS control-plane log group (the audit log) keeps its events: what the stack sets,
+        else the smallest CloudWatch period covering its compliance profiles' audit retention."""
+        return self.cloud.cluster.log_retention_days or eks_least_log_retention(self)
 
 
 class CredentialNeed(NamedTuple):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterator
 
 from hybridai import catalog
@@ -98,8 +99,21 @@ def _self_run_collectors(resources: list[Resource]) -> Iterator[tuple[Resource, 
             yield r, ((r["inputs"].get("values") or {}).get("config") or {})
 
 
-@rule("api-audit-enabled", "The collector of every on-prem cluster and edge site reads the Kubernetes API audit log (audit/<cluster>/enable.md turns it on)")
+EKS_LOG_GROUP = re.compile(r"^/aws/eks/[^/]+/cluster$")
+"""The control-plane log group EKS writes its audit log to (`/aws/eks/<cluster>/cluster`)."""
+
+
+@rule(
+    "api-audit-enabled",
+    "The collector of every on-prem cluster and edge site reads the Kubernetes API audit log (audit/<cluster>/enable.md turns it on); "
+    "EKS keeps its audit log for the profiles' audit retention",
+)
 def api_audit_enabled(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    days = catalog.log_retention(ctx.profiles).audit_days
+    for r in of_type(resources, "aws:cloudwatch/logGroup:LogGroup"):
+        name, kept = r["inputs"].get("name") or "", r["inputs"].get("retentionInDays")
+        if EKS_LOG_GROUP.match(name) and kept and kept < days:
+            yield Finding(r["urn"], f"log group {name} keeps the EKS audit log {kept} days; the profiles ({', '.join(ctx.profiles)}) keep audit records {days}")
     for r, config in _self_run_collectors(resources):
         if not any(i.get("Alias") == API_AUDIT_INPUT and i.get("Path") for i in fluent_bit_sections(config.get("inputs") or "", "INPUT")):
             yield Finding(r["urn"], f"the log collector on {r['target']} doesn't read the API audit log")

@@ -61,7 +61,8 @@ def test_secrets_encrypted_with_a_rotating_protected_key_and_logs_on(resources) 
     assert all(k.inputs["enableKeyRotation"] is True and k.protect and k.retain_on_delete for k in keys.values())
     assert cluster["enabledClusterLogTypes"] == ["api", "audit", "authenticator"]
     assert cluster["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
-    assert one(resources, "aws:cloudwatch/logGroup:LogGroup")["retentionInDays"] == 365
+    # the control-plane logs, the EKS audit log among them, kept as long as SOX keeps audit records
+    assert one(resources, "aws:cloudwatch/logGroup:LogGroup")["retentionInDays"] == 2557
 
 
 def test_admins_get_access_entries(resources) -> None:

@@ -62,6 +62,9 @@ BAD_INPUT = [
     ("audit lock mode", ["audit", "lockMode"], "NONE", ("audit", "lockMode"), "literal_error"),
     ("audit shorter than a year", ["audit", "retentionDays"], 30, ("audit", "retentionDays"), "greater_than_equal"),
     ("on-prem quota above capacity", ["teams", 0, "quota", "gpus"], 13, ("teams", 0, "quota", "gpus"), "quota_exceeds_capacity"),
+    # the control plane's log group holds the EKS audit log: SOX keeps audit records 2557 days
+    ("EKS audit log kept shorter than SOX", ["cloud", "cluster", "logRetentionDays"], 365, ("cloud", "cluster", "logRetentionDays"), "retention_below_profile"),
+    ("a retention CloudWatch doesn't offer", ["cloud", "cluster", "logRetentionDays"], 2600, ("cloud", "cluster", "logRetentionDays"), "retention_period"),
 ]
 
 
@@ -98,6 +101,8 @@ def test_derived_defaults() -> None:
     assert spec.cloud.cluster.public_access_cidrs == []
     assert spec.cloud.teams[0].tier == "training"
     assert spec.audit.lock_mode == "COMPLIANCE"
+    # The EKS audit log is kept as long as SOX keeps audit records (the smallest CloudWatch period covering 2557 days)
+    assert spec.cloud.cluster.log_retention_days is None and spec.eks_log_retention_days() == 2557
 
 
 def test_an_explicit_gpu_limit_overrides_the_plan_but_never_undercuts_it() -> None:

@@ -306,16 +306,30 @@ def archive_check(mode: str = "COMPLIANCE", days: str = "2557") -> dict[str, Any
     return k8s("CronJob", "audit-archive-check", "logging", spec={"jobTemplate": {"spec": {"template": {"spec": {"containers": [container]}}}}})
 
 
+def eks_log_group(days: int) -> dict[str, Any]:
+    return res("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/eks/training/cluster", "retentionInDays": days, "kmsKeyId": "k"}, placement="cloud", target="aws")
+
+
 CASES["api-audit-enabled"] = (
-    # EKS keeps its own audit logs: its collector reads none
-    [collector(), collector("line-1", "edge:line-1"), collector("training", "cloud", audit=False, archive=False)],
-    [collector(), collector("line-1", "edge:line-1", audit=False)],
+    # EKS keeps its own audit logs (its collector reads none), for SOX's seven years
+    [collector(), collector("line-1", "edge:line-1"), collector("training", "cloud", audit=False, archive=False), eks_log_group(2557)],
+    [collector(), collector("line-1", "edge:line-1", audit=False), eks_log_group(365)],
 )
 CASES["audit-archive-locked"] = (
     [collector(), collector("line-1", "edge:line-1"), archive_check()],
     # the edge site's records stay out of the archive; the archive is locked GOVERNANCE, and shorter than SOX's 2557 days
     [collector(), collector("line-1", "edge:line-1", archive=False), collector("line-2", "edge:line-2", md5=False), archive_check("GOVERNANCE", "2190")],
 )
+
+
+def test_the_api_audit_rule_names_each_gap() -> None:
+    # GIVEN an edge collector without the audit input and an EKS log group kept a year
+    _, violating = CASES["api-audit-enabled"]
+    # WHEN checked THEN both are named (the context's profiles include SOX: 2557 days)
+    assert sorted(f.message for f in RULES["api-audit-enabled"].check(violating, CTX)) == [
+        "log group /aws/eks/training/cluster keeps the EKS audit log 365 days; the profiles (hipaa, sox, residency) keep audit records 2557",
+        "the log collector on line-1 doesn't read the API audit log",
+    ]
 
 
 def test_an_onprem_cluster_without_any_collector_has_no_api_audit_trail() -> None:
