@@ -189,6 +189,8 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
     Kubernetes metadata; pushing to Loki and the audit streams to the write-once archive."""
     buffered = args.buffer_size is not None
     audited = args.audit_log_path is not None
+    # The archive takes what the audit log yields: a cluster without one writes nothing there.
+    archive = args.archive if audited else None
     disk = {"storage.type": "filesystem"} if buffered else {}
     service = {
         "Daemon": "Off",
@@ -267,23 +269,16 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
     limit = {"storage.total_limit_size": args.buffer_size} if buffered else {}
     retry = "no_limits" if buffered else "False"
 
-    def loki(alias: str, match: str, labels: str, **more: str) -> str:
-        return _section("OUTPUT", Name="loki", Alias=alias, Match=match, **target, Labels=labels, Line_Format="json", Retry_Limit=retry, **limit, **more)
+    def loki(alias: str, match: str, labels: str, retry_limit: str = retry) -> str:
+        return _section("OUTPUT", Name="loki", Alias=alias, Match=match, **target, Labels=labels, Line_Format="json", Retry_Limit=retry_limit, **limit)
 
     outputs = "\n".join(
         [
             loki("loki_containers", "kube.*", f"job=fluent-bit, {static}, namespace=$kubernetes['namespace_name'], team=$kubernetes_namespace['labels']['{TEAM_LABEL}']"),
             loki("loki_journal", "host.*", f"job=systemd, {static}, unit=$SYSTEMD_UNIT"),
-            *(
-                [
-                    # Audit records are retried until Loki takes them (the archive has them anyway).
-                    _section("OUTPUT", Name="loki", Alias="loki_audit", Match="audit.api", **target, Labels=f"job=kube-apiserver-audit, {static}, stream=audit", Line_Format="json", Retry_Limit="no_limits", **limit),
-                    _section("OUTPUT", Name="loki", Alias="loki_change", Match="change.api", **target, Labels=f"job=kube-apiserver-audit, {static}, stream=change", Line_Format="json", Retry_Limit="no_limits", **limit),
-                ]
-                if audited
-                else []
-            ),
-            *([_archive_output(args.archive, r"^(audit|change)\.api$", args.labels["cluster"], f"{STATE_DIR}/archive")] if args.archive and audited else []),
+            # Audit records are retried until Loki takes them (the archive has them anyway).
+            *(loki(f"loki_{stream}", f"{stream}.api", f"job=kube-apiserver-audit, {static}, stream={stream}", "no_limits") for stream in ("audit", "change") if audited),
+            *([_archive_output(archive, r"^(audit|change)\.api$", args.labels["cluster"], f"{STATE_DIR}/archive")] if archive else []),
         ]
     )
     volumes = [
@@ -320,7 +315,7 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
         # Node-critical, like the node's own agents: under memory or disk pressure the kubelet evicts
         # workloads before the collector, so the node's last logs and audit events still leave it.
         "priorityClassName": "system-node-critical",
-        "env": _credentials_env(args.archive if audited else None),
+        "env": _credentials_env(archive),
         "config": {"service": _section("SERVICE", **service), "inputs": inputs, "filters": filters, "outputs": outputs},
         # Prometheus scrapes the collectors (shipping stalled, logs dropped, buffer filling alerts).
         "serviceMonitor": {"enabled": True},
