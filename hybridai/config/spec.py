@@ -411,8 +411,8 @@ def check_eks_log_retention(spec: StackSpec) -> list[Problem]:
     """The EKS control plane's log group keeps the audit log at least the profiles' audit retention."""
     pool = spec.burst_pool()
     days = pool.cluster.log_retention_days if pool is not None else None
-    least = eks_least_log_retention(spec)
-    if days is None or days >= least:
+    required = catalog.log_retention(spec.compliance_profiles()).audit_days
+    if days is None or days >= required:
         return []
     profiles = ", ".join(spec.compliance_profiles()) or "none: the default"
     return [
@@ -420,7 +420,7 @@ def check_eks_log_retention(spec: StackSpec) -> list[Problem]:
             ("cloud", "cluster", "logRetentionDays"),
             "retention_below_profile",
             f"the control plane's log group holds the EKS audit log, which the stack's compliance profiles ({profiles}) keep "
-            f"{catalog.log_retention(spec.compliance_profiles()).audit_days} days: set {least} or more, or leave it unset",
+            f"{required} days: set {eks_least_log_retention(spec)} or more, or leave it unset",
             days,
         )
     ]
