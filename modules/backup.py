@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
-from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import MANAGED_BY, Args, aws_key_env, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.observability import _alert
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
@@ -80,10 +80,6 @@ def ttl(days: int) -> str:
     return f"{days * 24}h0m0s"
 
 
-def _secret_env(name: str, ref: SecretKeyRef) -> dict:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
-
-
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
 
@@ -93,7 +89,7 @@ def velero_values(args: BackupArgs) -> dict[str, Any]:
     objects), and the node agent where volumes are backed up by file system."""
     file_system = args.volumes == "file-system"
     store = args.store
-    env = [_secret_env("AWS_ACCESS_KEY_ID", store.access_key_id), _secret_env("AWS_SECRET_ACCESS_KEY", store.secret_access_key)] if store.access_key_id and store.secret_access_key else []
+    env = aws_key_env(store.access_key_id, store.secret_access_key) if store.access_key_id and store.secret_access_key else []
     configuration: dict[str, Any] = {
         # The location and schedules are explicit objects (recorded, validated, read by the runbook).
         "backupStorageLocation": [],

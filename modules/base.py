@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hybridai import catalog
 from hybridai.config.base import ARGOCD_NAMESPACE
+from hybridai.config.operations import SecretKeyRef
 from hybridai.recorded import component_type
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hybrid-ai"}
@@ -116,6 +117,15 @@ def ingress_policy(name: str, namespace: str, ingress: list[dict], parent: pulum
 def on_port(port: int) -> dict:
     """An ingress rule admitting any source on one TCP port (webhooks the API server calls)."""
     return {"ports": [{"protocol": "TCP", "port": port}]}
+
+
+def aws_key_env(access_key_id: SecretKeyRef, secret_access_key: SecretKeyRef) -> list[dict]:
+    """An S3 access key pair as the AWS SDKs' environment variables, read from its Secret keys: the
+    key itself is never in a pod spec, the chart values, the plan or the state."""
+    return [
+        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": access_key_id.name, "key": access_key_id.key}}},
+        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": secret_access_key.name, "key": secret_access_key.key}}},
+    ]
 
 
 def from_namespace(namespace: str) -> dict:

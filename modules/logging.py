@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
-from hybridai.modules.base import CONTAINER_SECURITY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import CONTAINER_SECURITY, Args, Module, aws_key_env, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.certificates import TlsArgs, service_certificate
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
@@ -173,16 +173,6 @@ def _archive_output(archive: ArchiveArgs, match_regex: str, cluster: str, store_
     )
 
 
-def _credentials_env(archive: ArchiveArgs | None) -> list[dict]:
-    """The archive's writer key as the AWS SDK's environment variables, from its Secret."""
-    if archive is None:
-        return []
-    return [
-        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": archive.access_key_id.name, "key": archive.access_key_id.key}}},
-        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": archive.secret_access_key.name, "key": archive.secret_access_key.key}}},
-    ]
-
-
 def fluent_bit_values(args: CollectorArgs) -> dict:
     """The Fluent Bit chart's values: a DaemonSet on every node reading container logs, the
     kubelet's journal and, on control-plane nodes, the API audit log, read-only; enriching them with
@@ -315,7 +305,7 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
         # Node-critical, like the node's own agents: under memory or disk pressure the kubelet evicts
         # workloads before the collector, so the node's last logs and audit events still leave it.
         "priorityClassName": "system-node-critical",
-        "env": _credentials_env(archive),
+        "env": aws_key_env(archive.access_key_id, archive.secret_access_key) if archive else [],
         "config": {"service": _section("SERVICE", **service), "inputs": inputs, "filters": filters, "outputs": outputs},
         # Prometheus scrapes the collectors (shipping stalled, logs dropped, buffer filling alerts).
         "serviceMonitor": {"enabled": True},
@@ -363,10 +353,7 @@ def loki_values(args: LogStoreArgs) -> dict:
             "persistence": persistence,
             "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
             # The AWS SDK in Loki reads the object store's credentials from these variables.
-            "extraEnv": [
-                {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": args.access_key_id.name, "key": args.access_key_id.key}}},
-                {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": args.secret_access_key.name, "key": args.secret_access_key.key}}},
-            ],
+            "extraEnv": aws_key_env(args.access_key_id, args.secret_access_key),
         },
         # No simple-scalable targets, no nginx gateway (clients reach Loki's service directly), no
         # memcached caches (one process caches in memory), no canary or test pods.
@@ -435,7 +422,7 @@ def archive_check(name: str, namespace: str, store: LogStoreArgs, parent: pulumi
         "name": "check",
         "image": catalog.image("aws-cli"),
         "command": ["/bin/sh", "-c", CHECK_SCRIPT],
-        "env": [{"name": k, "value": v} for k, v in env.items()] + _credentials_env(archive),
+        "env": [{"name": k, "value": v} for k, v in env.items()] + aws_key_env(archive.access_key_id, archive.secret_access_key),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
         # Restricted: a non-root user, a read-only root filesystem, /tmp for the CLI's cache.
         "securityContext": {**CONTAINER_SECURITY, "runAsNonRoot": True, "runAsUser": 65534, "readOnlyRootFilesystem": True},

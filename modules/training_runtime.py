@@ -18,7 +18,9 @@ import yaml
 from hybridai import catalog
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE
 from hybridai.recorded import GPU_POOL_LABEL, MLOPS_JOB_LABEL, MLOPS_STEP_LABEL, component_type
+from hybridai.config.operations import SecretKeyRef
 from hybridai.modules.base import (
+    aws_key_env,
     GPU_TOLERATION,
     MANAGED_BY,
     Args,
@@ -154,10 +156,8 @@ def _env(job: TrainingJobArgs, args: TrainingRuntimeArgs, run_id: str) -> list[d
 def _store_env(job: TrainingJobArgs) -> list[dict]:
     if job.store_secret is None:
         return []
-    env = [
-        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": job.store_secret, "key": "access-key-id"}}},
-        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": job.store_secret, "key": "secret-access-key"}}},
-    ]
+    # The team's checkpoint-store Secret (keys CHECKPOINT_STORE_KEYS, hybridai/config/spec.py).
+    env = aws_key_env(SecretKeyRef(name=job.store_secret, key="access-key-id"), SecretKeyRef(name=job.store_secret, key="secret-access-key"))
     return ([{"name": "AWS_ENDPOINT_URL_S3", "value": job.store_endpoint}] if job.store_endpoint else []) + env
 
 
