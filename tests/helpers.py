@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, NoReturn
 import pytest
 import yaml
 
+from hybridai.config import StackConfigError
 from hybridai.config.loader import decode_config, encode_config
 from hybridai.plan import Resource
 from hybridai.plan.engine import execute
@@ -82,3 +83,21 @@ def promtool_test(rules: dict, series: list[tuple[str, str]], checks: list[tuple
     }
     (folder / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
     return subprocess.run([promtool(), "test", "rules", str(folder / "test.yaml")], capture_output=True, text=True, cwd=folder)
+
+
+def problems_of(stack: str, values: dict[str, Any]) -> set[tuple[tuple, str]]:
+    """(key path, error type) of each problem `prepare` finds in the stack's `values`; fails the
+    test when it finds none."""
+    from hybridai.program import prepare
+
+    with pytest.raises(StackConfigError) as caught:
+        prepare(stack, values)
+    return {(p.loc, p.type) for p in caught.value.problems}
+
+
+def at(values: dict, path: list) -> tuple[dict, Any]:
+    """The mapping (or list) holding the last key of `path` in `values`, and that key."""
+    node = values
+    for part in path[:-1]:
+        node = node[part]
+    return node, path[-1]

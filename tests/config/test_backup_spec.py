@@ -11,9 +11,8 @@ from typer.testing import CliRunner
 
 from hybridai import catalog
 from hybridai.cli import app
-from hybridai.config import StackConfigError
 from hybridai.program import prepare
-from tests.helpers import stack_values
+from tests.helpers import problems_of, stack_values
 
 STORE = {
     "endpoint": "https://s3.dc1.example",
@@ -30,10 +29,6 @@ def values(stack: str, **backups: Any) -> dict[str, Any]:
     return config
 
 
-def problems_of(stack: str, config: dict[str, Any]) -> set[tuple[tuple, str]]:
-    with pytest.raises(StackConfigError) as caught:
-        prepare(stack, config)
-    return {(p.loc, p.type) for p in caught.value.problems}
 
 
 def test_profiles_set_the_objectives_the_stack_gets_by_default() -> None:

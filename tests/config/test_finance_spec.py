@@ -9,7 +9,8 @@ import pytest
 from hybridai.config import StackConfigError
 from hybridai.program import prepare
 from hybridai.config.finance import FinanceHybridSpec
-from tests.helpers import stack_values
+from tests.helpers import at, stack_values
+from tests.helpers import problems_of as refused
 
 
 def base_values(stack: str = "finance-prod") -> dict[str, Any]:
@@ -17,16 +18,7 @@ def base_values(stack: str = "finance-prod") -> dict[str, Any]:
 
 
 def problems_of(values: dict[str, Any]) -> set[tuple[tuple, str]]:
-    with pytest.raises(StackConfigError) as caught:
-        prepare("finance-prod", values)[0]
-    return {(p.loc, p.type) for p in caught.value.problems}
-
-
-def at(values: dict, path: list) -> tuple[dict, Any]:
-    node = values
-    for part in path[:-1]:
-        node = node[part]
-    return node, path[-1]
+    return refused("finance-prod", values)
 
 
 BAD_INPUT = [

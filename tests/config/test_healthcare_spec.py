@@ -13,7 +13,7 @@ from hybridai.program import prepare
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from hybridai.config.loader import decode_config, encode_config
 from tests.conftest import ROOT
-from tests.helpers import stack_values
+from tests.helpers import problems_of as refused, stack_values
 
 
 def base_values() -> dict[str, Any]:
@@ -21,9 +21,7 @@ def base_values() -> dict[str, Any]:
 
 
 def problems_of(values: dict[str, Any]) -> set[tuple[tuple, str]]:
-    with pytest.raises(StackConfigError) as caught:
-        prepare("healthcare-prod", values)[0]
-    return {(p.loc, p.type) for p in caught.value.problems}
+    return refused("healthcare-prod", values)
 
 
 def _set(path: list, value: Any) -> Callable[[dict], None]:

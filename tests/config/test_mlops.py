@@ -11,9 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from hybridai.cli import app
-from hybridai.config import StackConfigError
 from hybridai.program import prepare
-from tests.helpers import stack_values
+from tests.helpers import at, problems_of, stack_values
 
 CLOUD_ARTIFACTS = {
     "bucket": "fin-prod-mlflow-artifacts",
@@ -23,17 +22,8 @@ CLOUD_ARTIFACTS = {
 }
 
 
-def problems_of(stack: str, values: dict[str, Any]) -> set[tuple[tuple, str]]:
-    with pytest.raises(StackConfigError) as caught:
-        prepare(stack, values)
-    return {(p.loc, p.type) for p in caught.value.problems}
 
 
-def at(values: dict, path: list) -> tuple[dict, Any]:
-    node = values
-    for part in path[:-1]:
-        node = node[part]
-    return node, path[-1]
 
 
 def cloud_artifacts(values: dict) -> None:

@@ -6,16 +6,11 @@ from typing import Any, Callable
 
 import pytest
 
-from hybridai.config import StackConfigError
 from hybridai.config.spec import credential_needs
 from hybridai.program import prepare
-from tests.helpers import stack_values
+from tests.helpers import problems_of, stack_values
 
 
-def problems_of(stack: str, values: dict[str, Any]) -> set[tuple[tuple, str]]:
-    with pytest.raises(StackConfigError) as caught:
-        prepare(stack, values)
-    return {(p.loc, p.type) for p in caught.value.problems}
 
 
 def changed(stack: str, change: Callable[[dict], None]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,7 +12,7 @@ from hybridai.modules.logging import AUDIT_SELECTOR, loki_url
 from hybridai.program import prepare
 from tests.conftest import planned
 from hybridai.recorded import TEAM_LABEL
-from tests.helpers import named, of_kind, of_type, stack_values
+from tests.helpers import named, of_kind, of_type, problems_of, stack_values
 
 STACKS = ["healthcare-prod", "healthcare-dev", "finance-prod", "finance-dev", "manufacturing-prod"]
 ONPREM = {"healthcare-prod": "dc1", "healthcare-dev": "lab", "finance-prod": "dc1", "finance-dev": "lab", "manufacturing-prod": "plant-dc"}
@@ -25,10 +24,6 @@ def loki_releases(stack: str) -> list:
     return [r for r in of_type(plan.resources, RELEASE) if r.inputs["chart"] == "loki"]
 
 
-def problems_of(stack: str, values: dict[str, Any]) -> set[tuple[tuple, str]]:
-    with pytest.raises(StackConfigError) as caught:
-        prepare(stack, values)
-    return {(p.loc, p.type) for p in caught.value.problems}
 
 
 @pytest.mark.parametrize("stack", STACKS)
