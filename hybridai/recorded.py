@@ -202,20 +202,20 @@ ARCHIVE_CHECK = "audit-archive-check"
 """The CronJob checking the archive's Object Lock and freshness; env LOCK_MODE and LOCK_DAYS."""
 
 
-def fluent_bit_sections(config: str, kind: str) -> list[dict[str, str]]:
-    """The `[kind]` sections (INPUT, FILTER, OUTPUT) of a classic Fluent Bit config text, each as
-    {key: value} (a repeated key keeps its last value)."""
-    sections: list[dict[str, str]] = []
-    current: dict[str, str] | None = None
+def fluent_bit_sections(config: str, kind: str | None = None) -> list[dict[str, list[str]]]:
+    """The sections of a classic Fluent Bit config text (`[kind]` only: INPUT, FILTER, OUTPUT; all
+    with None), each as {key: [values]}: a key may repeat (`Systemd_Filter`)."""
+    sections: list[dict[str, list[str]]] = []
+    current: dict[str, list[str]] | None = None
     for line in config.splitlines():
         stripped = line.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
-            current = {} if stripped[1:-1].upper() == kind.upper() else None
+            current = {} if kind is None or stripped[1:-1].upper() == kind.upper() else None
             if current is not None:
                 sections.append(current)
         elif current is not None and stripped and not stripped.startswith("#"):
             key, _, value = stripped.partition(" ")
-            current[key] = value.strip()
+            current.setdefault(key, []).append(value.strip())
     return sections
 # MLOps (modules/training_runtime.py, modules/serving.py) — read by review and policy.
 MLOPS_JOB_LABEL = "hybrid-ai.io/training-job"

@@ -115,7 +115,7 @@ def api_audit_enabled(resources: list[Resource], ctx: PolicyContext) -> Iterator
         if EKS_LOG_GROUP.match(name) and kept and kept < days:
             yield Finding(r["urn"], f"log group {name} keeps the EKS audit log {kept} days; the profiles ({', '.join(ctx.profiles)}) keep audit records {days}")
     for r, config in _self_run_collectors(resources):
-        if not any(i.get("Alias") == API_AUDIT_INPUT and i.get("Path") for i in fluent_bit_sections(config.get("inputs") or "", "INPUT")):
+        if not any(i.get("Alias") == [API_AUDIT_INPUT] and i.get("Path") for i in fluent_bit_sections(config.get("inputs") or "", "INPUT")):
             yield Finding(r["urn"], f"the log collector on {r['target']} doesn't read the API audit log")
     # A stack the profile covers but without collectors on its own clusters keeps no API audit trail.
     if not any(True for _ in _self_run_collectors(resources)) and any(r["placement"] != "cloud" and kind(r) == "Namespace" for r in resources):
@@ -126,10 +126,10 @@ def api_audit_enabled(resources: list[Resource], ctx: PolicyContext) -> Iterator
 def audit_archive_locked(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     days = catalog.log_retention(ctx.profiles).audit_days
     for r, config in _self_run_collectors(resources):
-        archive = [o for o in fluent_bit_sections(config.get("outputs") or "", "OUTPUT") if o.get("Alias") == ARCHIVE_OUTPUT]
+        archive = [o for o in fluent_bit_sections(config.get("outputs") or "", "OUTPUT") if o.get("Alias") == [ARCHIVE_OUTPUT]]
         if not archive:
             yield Finding(r["urn"], f"the log collector on {r['target']} writes no audit archive (`logging.auditArchive`)")
-        elif archive[0].get("Name") != "s3" or archive[0].get("send_content_md5") != "On":
+        elif archive[0].get("Name") != ["s3"] or archive[0].get("send_content_md5") != ["On"]:
             yield Finding(r["urn"], f"the log collector on {r['target']} writes the archive without the checksum an object-locked bucket requires")
     checks = [r for r in resources if kind(r) == "CronJob" and metadata(r).get("name") == ARCHIVE_CHECK]
     for r in checks:

@@ -11,7 +11,7 @@ from hybridai.config import StackConfigError
 from hybridai.modules.logging import AUDIT_SELECTOR, loki_url
 from hybridai.program import prepare
 from tests.conftest import planned
-from hybridai.recorded import TEAM_LABEL
+from hybridai.recorded import TEAM_LABEL, fluent_bit_sections
 from tests.helpers import named, of_kind, of_type, problems_of, stack_values
 
 STACKS = ["healthcare-prod", "healthcare-dev", "finance-prod", "finance-dev", "manufacturing-prod"]
@@ -194,16 +194,8 @@ def chart_values(plan, chart: str) -> list[tuple[str, dict]]:
 
 
 def section(config: str, key: str, match: str | None = None) -> list[dict[str, list[str]]]:
-    """The sections of a classic Fluent Bit config text as {key: [values]}, those matching `match` only."""
-    out = []
-    for block in config.split("\n\n"):
-        settings: dict[str, list[str]] = {}
-        for line in block.strip().splitlines()[1:]:
-            k, _, v = line.strip().partition(" ")
-            settings.setdefault(k, []).append(v)
-        if settings and (match is None or settings.get(key) == [match]):
-            out.append(settings)
-    return out
+    """The sections of a Fluent Bit config text (as policy reads them), those whose `key` is `match` only."""
+    return [s for s in fluent_bit_sections(config) if s and (match is None or s.get(key) == [match])]
 
 
 @pytest.mark.parametrize("stack", STACKS)
