@@ -181,12 +181,11 @@ def compliance_profiles() -> dict[str, dict]:
 
 class LogRetention(_Data):
     """Days the log store keeps application logs and the audit stream; whether the stack's profiles
-    require the write-once audit archive, and which models' decisions they require logged."""
+    require the write-once audit archive."""
 
     log_days: int
     audit_days: int
     archive: bool = False
-    decision_logs: frozenset[Literal["production", "phi"]] = frozenset()
 
 
 def log_retention(profiles: tuple[str, ...] | list[str] = ()) -> LogRetention:
@@ -197,7 +196,6 @@ def log_retention(profiles: tuple[str, ...] | list[str] = ()) -> LogRetention:
         log_days=max(c.get("logRetentionDays", 0) for c in chosen),
         audit_days=max(c.get("auditRetentionDays", 0) for c in chosen),
         archive=any(c.get("auditArchive", False) for c in chosen),
-        decision_logs=frozenset(c["decisionLogs"] for c in chosen if "decisionLogs" in c),
     )
 
 
