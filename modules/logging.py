@@ -30,7 +30,8 @@ LOKI_SERVICE = "loki"
 LOKI_PORT = 3100
 AUDIT_STREAMS = ("audit", "change", "decision")
 """Streams kept for the audit retention (and written to the audit archive): Kubernetes API audit
-events, the changes among them, and model decisions; collectors label them `stream: <name>`."""
+events, the changes among them, and model decisions (reserved: no decision sink writes it yet);
+collectors label them `stream: <name>`."""
 AUDIT_SELECTOR = '{stream=~"%s"}' % "|".join(AUDIT_STREAMS)
 METRICS_PORT = 2020
 """Fluent Bit's HTTP server (the chart's `metricsPort`): metrics at /api/v2/metrics/prometheus."""
