@@ -24,7 +24,7 @@ from hybridai.modules.certificates import ACME_ISSUER, CA_ISSUER, AcmeArgs, Cert
 from hybridai.modules.backup import PLATFORM_SCHEDULE, BackupArgs, BackupStoreArgs, ScheduleArgs, team_schedule
 from hybridai.modules.gpu_operator import GpuNodeArgs, GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
-from hybridai.modules.mlflow import TLS_SECRET as MLFLOW_TLS_SECRET, MlflowArgs, SecretKeys, public_host, tracking_uri
+from hybridai.modules.mlflow import MlflowArgs, SecretKeys, public_host, tracking_uri
 from hybridai.modules.logging import ArchiveArgs, CollectorArgs, LoggingArgs, LogStoreArgs, loki_datasource, loki_url
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, ModelObjective
@@ -296,10 +296,10 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
     )
 
 
-def mlflow_args(spec: StackSpec, tls_secret: str | None = None) -> MlflowArgs | None:
+def mlflow_args(spec: StackSpec) -> MlflowArgs | None:
     """MLflow on the stack's training hub (its on-prem or plant cluster), reachable from the hub's
-    teams. `tls_secret`: the TLS Secret of `mlops.trackingUrl`'s host, from the TLS module's
-    Certificate; without one no ingress is made (MLflow stays inside the cluster)."""
+    teams; `secured()` adds its credentials and the cluster's issuer (with which `mlops.trackingUrl`
+    gets a certificate and an ingress; without one MLflow stays inside the cluster)."""
     settings = spec.mlops
     if settings is None:
         return None
@@ -326,7 +326,6 @@ def mlflow_args(spec: StackSpec, tls_secret: str | None = None) -> MlflowArgs | 
         public_host=public_host(settings.tracking_url),
         ingress_class=settings.ingress_class,
         ingress_namespace=settings.ingress_namespace,
-        tls_secret=tls_secret,
         replicas=2 if spec.environment == "prod" else 1,
     )
 
@@ -566,8 +565,7 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
         update["backup"] = platform.backup.model_copy(update={"credentials": credential_args(spec, cluster, platform.backup.namespace)})
     if platform.mlflow is not None:
         mlflow = platform.mlflow
-        served = tls is not None and mlflow.public_host is not None
-        update["mlflow"] = mlflow.model_copy(update={"credentials": credential_args(spec, cluster, MLFLOW_NAMESPACE), "tls": tls, "tls_secret": MLFLOW_TLS_SECRET if served else None})
+        update["mlflow"] = mlflow.model_copy(update={"credentials": credential_args(spec, cluster, MLFLOW_NAMESPACE), "tls": tls})
     runtime = platform.training_runtime
     if runtime is not None:
         namespaces = (ARGO_WORKFLOWS_NAMESPACE, *runtime.namespaces)

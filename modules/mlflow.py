@@ -55,15 +55,18 @@ class MlflowArgs(Args):
     ingress_class: str | None = None
     ingress_namespace: str | None = None
     """Namespace of the ingress controller, admitted by the NetworkPolicy when there is an ingress."""
-    tls_secret: str | None = None
-    """TLS Secret (in MLflow's namespace) of the ingress serving `public_host`: the ingress exists
-    only with one, so MLflow is never exposed outside the cluster without TLS. Its Certificate is
-    cert-manager's (the TLS module)."""
     replicas: int = 2
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of MLflow's namespace the program creates (database, admin, artifact store)."""
     tls: TlsArgs | None = None
-    """The cluster's issuer: with `public_host`, a certificate for it (Secret `mlflow-tls`) and the ingress serving it."""
+    """The cluster's issuer: with `public_host`, a certificate for it (Secret `mlflow-tls`) and the
+    ingress serving it. Without an issuer there is no ingress: MLflow is never exposed outside the
+    cluster without TLS."""
+
+    @property
+    def served(self) -> bool:
+        """MLflow is served at `public_host` through a TLS ingress."""
+        return self.tls is not None and self.public_host is not None
 
 
 def mlflow_values(args: MlflowArgs) -> dict:
@@ -100,12 +103,12 @@ def mlflow_values(args: MlflowArgs) -> dict:
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
         "telemetry": {"enabled": False},
     }
-    if args.public_host and args.tls_secret:
+    if args.served:
         values["ingress"] = {
             "enabled": True,
             **({"className": args.ingress_class} if args.ingress_class else {}),
             "hosts": [{"host": args.public_host, "paths": [{"path": "/", "pathType": "Prefix"}]}],
-            "tls": [{"secretName": args.tls_secret, "hosts": [args.public_host]}],
+            "tls": [{"secretName": TLS_SECRET, "hosts": [args.public_host]}],
         }
         values["serverAllowedHosts"] = [args.public_host, f"{RELEASE}.{MLFLOW_NAMESPACE}.svc.cluster.local"]
     return values
@@ -120,11 +123,11 @@ class Mlflow(Module):
         super().__init__(component_type("mlflow", "Mlflow"), name, None, placed(target, opts))
         provider = target.provider
         port = [{"protocol": "TCP", "port": PORT}]
-        sources = [*args.client_namespaces, args.monitoring_namespace, *([args.ingress_namespace] if args.ingress_namespace and args.tls_secret else [])]
+        sources = [*args.client_namespaces, args.monitoring_namespace, *([args.ingress_namespace] if args.ingress_namespace and args.served else [])]
         ingress = [{**from_namespace(ns), "ports": port} for ns in sources]
         namespace = platform_namespace(f"{name}-ns", MLFLOW_NAMESPACE, pod_security("restricted"), ingress, self, provider)
         secrets = credential_secrets(name, args.credentials, self, provider, [namespace])
-        if args.tls is not None and args.public_host:
+        if args.served:
             # The certificate of the address the cloud pool's runs reach MLflow at; the ingress serves it.
             secrets.append(service_certificate(f"{name}-cert", RELEASE, MLFLOW_NAMESPACE, args.tls, child(self, provider, depends_on=[namespace]), dns_names=(args.public_host,), secret_name=TLS_SECRET))
         self.release = pinned_release(f"{name}-release", "mlflow", MLFLOW_NAMESPACE, mlflow_values(args), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)

@@ -2,6 +2,7 @@
 artifacts proxied to the store residency allows, auth always on, its namespace restricted."""
 from __future__ import annotations
 
+from hybridai.modules.certificates import TlsArgs
 from hybridai.modules.mlflow import Mlflow, MlflowArgs, SecretKeys
 from hybridai.modules.target import Target, TargetArgs
 from tests.conftest import planned
@@ -38,12 +39,12 @@ def test_mlflow_namespace_is_restricted_and_admits_only_teams_and_monitoring() -
     assert sources == ["clinical-research", "ml-platform", "pathology", "radiology", "monitoring"]
 
 
-def test_a_tls_secret_puts_mlflow_behind_a_tls_ingress_and_admits_the_ingress_controller() -> None:
-    # GIVEN MLflow with a public host and the TLS Secret of its Certificate
+def test_an_issuer_puts_mlflow_behind_a_tls_ingress_and_admits_the_ingress_controller() -> None:
+    # GIVEN MLflow with a public host and the cluster's issuer for its certificate
     keys = SecretKeys(name="db", first="username", second="password")
     args = MlflowArgs(
         database_host="pg", database_name="mlflow", database_secret=keys, admin_secret=keys, artifact_bucket="b", artifact_endpoint="https://s3", artifact_secret=keys,
-        client_namespaces=("fraud",), public_host="mlflow.example.com", tls_secret="mlflow-tls", ingress_namespace="ingress-nginx",
+        client_namespaces=("fraud",), public_host="mlflow.example.com", tls=TlsArgs(issuer="hybridai-ca"), ingress_namespace="ingress-nginx",
     )
     resources = run_module(lambda: Mlflow(Target("t", "dc1", TargetArgs(placement="onprem", context="dc1")), args))
     values = release(resources, "mlflow").inputs["values"]
@@ -51,6 +52,6 @@ def test_a_tls_secret_puts_mlflow_behind_a_tls_ingress_and_admits_the_ingress_co
     assert values["ingress"]["tls"] == [{"secretName": "mlflow-tls", "hosts": ["mlflow.example.com"]}]
     ingress = named(resources, "NetworkPolicy", "mlflow-ingress").inputs["spec"]["ingress"]
     assert {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}], "ports": [{"protocol": "TCP", "port": 5000}]} in ingress
-    # AND without the Secret there is no ingress at all (never plain http outside the cluster)
-    no_tls = run_module(lambda: Mlflow(Target("t", "dc1", TargetArgs(placement="onprem", context="dc1")), args.model_copy(update={"tls_secret": None})))
+    # AND without an issuer there is no ingress at all (never plain http outside the cluster)
+    no_tls = run_module(lambda: Mlflow(Target("t", "dc1", TargetArgs(placement="onprem", context="dc1")), args.model_copy(update={"tls": None})))
     assert "ingress" not in release(no_tls, "mlflow").inputs["values"]
