@@ -510,10 +510,10 @@ def credential_args(spec: StackSpec, cluster: str, namespace: str, needs: list[C
     return tuple(out)
 
 
-def external_secrets_args(spec: StackSpec, cluster: str) -> ExternalSecretsArgs | None:
+def external_secrets_args(spec: StackSpec, cluster: str, needs: list[CredentialNeed] | None = None) -> ExternalSecretsArgs | None:
     """external-secrets on a cluster that reads a store, with a ClusterSecretStore per store it reads;
     on EKS (`cloud`) AWS Secrets Manager through Pod Identity, elsewhere with the store's access key."""
-    stores = stores_read(spec, cluster)
+    stores = stores_read(spec, cluster, needs)
     if not stores:
         return None
     args = []
@@ -549,27 +549,31 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     where it reads a store, and in each part's namespace the Secrets the program creates."""
     edge = cluster.startswith("edge:")
     tls = None if edge else tls_args(spec)
+    needs = credential_needs(spec)
+
+    def credentials(namespace: str) -> tuple[CredentialSecretArgs, ...]:
+        return credential_args(spec, cluster, namespace, needs)
+
     update: dict[str, Any] = {
-        "external_secrets": external_secrets_args(spec, cluster),
+        "external_secrets": external_secrets_args(spec, cluster, needs),
         "cert_manager": None if edge else cert_manager_args(spec, cluster),
-        "monitoring": platform.monitoring.model_copy(update={"tls": tls, "credentials": () if edge else credential_args(spec, cluster, spec.monitoring.namespace)}),
+        "monitoring": platform.monitoring.model_copy(update={"tls": tls, "credentials": () if edge else credentials(spec.monitoring.namespace)}),
     }
     logging = platform.logging
     if logging is not None and logging.store is not None:
-        store = logging.store.model_copy(update={"tls": tls, "credentials": credential_args(spec, cluster, logging.namespace)})
+        store = logging.store.model_copy(update={"tls": tls, "credentials": credentials(logging.namespace)})
         update["logging"] = logging.model_copy(update={"store": store})
     if logging is not None and logging.collector is not None:
-        collector = logging.collector.model_copy(update={"credentials": credential_args(spec, cluster, logging.collector_namespace)})
+        collector = logging.collector.model_copy(update={"credentials": credentials(logging.collector_namespace)})
         update["logging"] = update.get("logging", logging).model_copy(update={"collector": collector})
     if platform.backup is not None:
-        update["backup"] = platform.backup.model_copy(update={"credentials": credential_args(spec, cluster, platform.backup.namespace)})
+        update["backup"] = platform.backup.model_copy(update={"credentials": credentials(platform.backup.namespace)})
     if platform.mlflow is not None:
-        mlflow = platform.mlflow
-        update["mlflow"] = mlflow.model_copy(update={"credentials": credential_args(spec, cluster, MLFLOW_NAMESPACE), "tls": tls})
+        update["mlflow"] = platform.mlflow.model_copy(update={"credentials": credentials(MLFLOW_NAMESPACE), "tls": tls})
     runtime = platform.training_runtime
     if runtime is not None:
         namespaces = (ARGO_WORKFLOWS_NAMESPACE, *runtime.namespaces)
-        update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credential_args(spec, cluster, ns)), "tls": tls})
+        update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credentials(ns)), "tls": tls})
     if platform.serving is not None and tls is not None:
         gateway_issuer = ACME_ISSUER if spec.tls.acme is not None else None
         update["serving"] = platform.serving.model_copy(update={"tls": tls, "gateway_hosts": tuple(spec.tls.gateway_hosts), "gateway_issuer": gateway_issuer})
