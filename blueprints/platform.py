@@ -268,6 +268,8 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
     if settings is None:
         return None
     store, retention = settings.object_store, spec.log_retention()
+    # With the stack's issuer, Loki serves https and the cluster's collector verifies it with the issuer's CA.
+    tls = tls_args(spec)
     return LoggingArgs(
         namespace=settings.namespace,
         collector_namespace=settings.collector_namespace,
@@ -285,9 +287,11 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
             remote_collectors=spec.has_remote_clusters(),
             archive=archive_args(spec),
             archive_writers=(spec.onprem.name, *(site.name for site in spec.edge_sites())),
+            tls=tls,
         ),
         collector=CollectorArgs(
-            loki_url=loki_url(settings.namespace),
+            loki_url=loki_url(settings.namespace, tls is not None),
+            loki_ca=tls,
             labels={"cluster": spec.onprem.name, "placement": "onprem"},
             audit_log_path=catalog.distribution_audit(spec.onprem.distribution).log_path,
             archive=archive_args(spec),
@@ -461,7 +465,7 @@ def onprem_platform(
     logging = onprem_logging_args(spec)
     if logging is not None:
         alerts = monitoring.alerts.model_copy(update={"audit_archive_check": logging.namespace if logging.store.archive else None})
-        monitoring = monitoring.model_copy(update={"extra_datasources": (loki_datasource(logging.namespace),), "alerts": alerts})
+        monitoring = monitoring.model_copy(update={"extra_datasources": (loki_datasource(logging.namespace, logging.store.tls is not None),), "alerts": alerts})
     platform = GpuPlatformArgs(
         gpu_operator=gpu_operator_args(spec.onprem, spec.gpu_operator, capacity, spec.monitoring.namespace),
         tenancy=onprem_tenancy_args(spec, capacity),
@@ -561,7 +565,7 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     }
     logging = platform.logging
     if logging is not None and logging.store is not None:
-        store = logging.store.model_copy(update={"tls": tls, "credentials": credentials(logging.namespace)})
+        store = logging.store.model_copy(update={"credentials": credentials(logging.namespace)})
         update["logging"] = logging.model_copy(update={"store": store})
     if logging is not None and logging.collector is not None:
         collector = logging.collector.model_copy(update={"credentials": credentials(logging.collector_namespace)})

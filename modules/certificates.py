@@ -65,8 +65,14 @@ def service_certificate(
     return certificate(name, secret_name or f"{service}-tls", namespace, (*local, *dns_names), tls.issuer, opts)
 
 
-def certificate(name: str, secret_name: str, namespace: str, dns_names: tuple[str, ...], issuer: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-    """A cert-manager Certificate of `dns_names` from the ClusterIssuer `issuer`, kept in `secret_name`."""
+SERVER_USAGES = ("digital signature", "key encipherment", "server auth")
+
+
+def certificate(
+    name: str, secret_name: str, namespace: str, dns_names: tuple[str, ...], issuer: str, opts: pulumi.ResourceOptions, usages: tuple[str, ...] = SERVER_USAGES
+) -> k8s.apiextensions.CustomResource:
+    """A cert-manager Certificate of `dns_names` from the ClusterIssuer `issuer`, kept in `secret_name`
+    (whose `ca.crt` is the issuer's CA: a client in another namespace verifies servers with it)."""
     return k8s.apiextensions.CustomResource(
         name,
         api_version="cert-manager.io/v1",
@@ -80,7 +86,7 @@ def certificate(name: str, secret_name: str, namespace: str, dns_names: tuple[st
             "renewBefore": RENEW_BEFORE,
             # A fresh key at every renewal: a leaked key is only good until the next one.
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-            "usages": ["digital signature", "key encipherment", "server auth"],
+            "usages": list(usages),
         },
         opts=opts,
     )

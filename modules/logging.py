@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
 from hybridai.modules.base import CONTAINER_SECURITY, Args, Module, aws_key_env, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
-from hybridai.modules.certificates import TlsArgs, service_certificate
+from hybridai.modules.certificates import TlsArgs, certificate, service_certificate
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 from hybridai.recorded import API_AUDIT_INPUT, ARCHIVE_CHECK, ARCHIVE_OUTPUT, TEAM_LABEL, component_type
@@ -44,14 +44,25 @@ SCHEMA_FROM = "2026-01-01"
 """First day of the index schema (TSDB, v13); a later schema change adds an entry, never edits this."""
 
 
-def loki_url(namespace: str) -> str:
-    """Loki's in-cluster address (push and query), where Grafana and the cluster's collectors go."""
-    return f"http://{LOKI_SERVICE}.{namespace}.svc:{LOKI_PORT}"
+TLS_DIR = "/etc/loki/tls"
+"""Where Loki's certificate (Secret `loki-tls`: `tls.crt`, `tls.key`) is mounted, read-only."""
+CA_DIR = "/fluent-bit/tls"
+"""Where a collector pushing to its own cluster's Loki finds `ca.crt`, the CA that signed Loki's certificate."""
+COLLECTOR_CA_SECRET = "fluent-bit-client-tls"
+"""The collector's certificate from the cluster's issuer, in its namespace: the collector reads only its
+`ca.crt` to verify Loki (Loki doesn't ask clients for a certificate)."""
 
 
-def loki_datasource(namespace: str) -> dict:
-    """Grafana's data source for the cluster's Loki (kube-prometheus-stack `grafana.additionalDataSources`)."""
-    return {"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url(namespace), "editable": False}
+def loki_url(namespace: str, tls: bool) -> str:
+    """Loki's in-cluster address (push and query), where Grafana and the cluster's collectors go:
+    https when the cluster has an issuer (Loki serves its certificate itself)."""
+    return f"{'https' if tls else 'http'}://{LOKI_SERVICE}.{namespace}.svc:{LOKI_PORT}"
+
+
+def loki_datasource(namespace: str, tls: bool) -> dict:
+    """Grafana's data source for the cluster's Loki (kube-prometheus-stack `grafana.additionalDataSources`);
+    over https, Grafana verifies Loki's certificate with the issuer's CA (modules/monitoring.py)."""
+    return {"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url(namespace, tls), "editable": False}
 
 
 class ArchiveArgs(Args):
@@ -90,7 +101,8 @@ class LogStoreArgs(Args):
     archive_writers: tuple[str, ...] = ()
     """Clusters whose API audit records must keep arriving in the archive (on-prem, edge sites)."""
     tls: TlsArgs | None = None
-    """The cluster's issuer: Loki gets a certificate (Secret `loki-tls`) for the TLS in front of it."""
+    """The cluster's issuer: Loki serves https with its certificate (Secret `loki-tls`), and verifies nothing
+    of its clients (the NetworkPolicy says who may connect); None: plain http inside the cluster."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of the logging namespace the program creates (the object store's access key)."""
 
@@ -99,6 +111,10 @@ class CollectorArgs(Args):
     loki_url: str
     """Where the collector pushes: the in-cluster Loki on the on-prem cluster, the hub's https
     address (`logging.hubUrl`) everywhere else."""
+    loki_ca: TlsArgs | None = None
+    """Pushing to the cluster's own Loki over https: the issuer of Loki's certificate, whose CA the
+    collector verifies it with (its own certificate's `ca.crt`). None: the hub's address is verified
+    against the collector image's public CAs (the load balancer in front of the hub presents their certificate)."""
     labels: dict[str, str]
     """Labels on every stream this collector sends: cluster, placement and, on an edge site, site."""
     buffer_size: str | None = None
@@ -137,8 +153,9 @@ def _section(name: str, repeated: tuple[tuple[str, str], ...] = (), **settings: 
     return "\n".join(lines) + "\n"
 
 
-def _push_target(url: str) -> dict[str, str]:
-    """Fluent Bit's loki output settings for a Loki base URL (http in the cluster, https to a hub)."""
+def _push_target(url: str, ca_file: str | None) -> dict[str, str]:
+    """Fluent Bit's loki output settings for a Loki base URL: https verified (against `ca_file`, or
+    the image's public CAs without one), or http to an in-cluster Loki without an issuer."""
     parts = urlsplit(url)
     tls = parts.scheme == "https"
     return {
@@ -146,6 +163,7 @@ def _push_target(url: str) -> dict[str, str]:
         "Port": str(parts.port or (443 if tls else 80)),
         "tls": "On" if tls else "Off",
         **({"tls.verify": "On"} if tls else {}),
+        **({"tls.ca_file": ca_file} if tls and ca_file else {}),
         "Uri": f"{parts.path.rstrip('/')}/loki/api/v1/push",
     }
 
@@ -256,7 +274,7 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
             **{"Emitter_Storage.type": "filesystem"},
         )
     static = ", ".join(f"{k}={v}" for k, v in sorted(args.labels.items()))
-    target = _push_target(args.loki_url)
+    target = _push_target(args.loki_url, f"{CA_DIR}/ca.crt" if args.loki_ca else None)
     limit = {"storage.total_limit_size": args.buffer_size} if buffered else {}
     retry = "no_limits" if buffered else "False"
 
@@ -282,6 +300,9 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
         {"name": "etcmachineid", "mountPath": "/etc/machine-id", "readOnly": True},
         {"name": "state", "mountPath": STATE_DIR},
     ]
+    if args.loki_ca is not None:
+        volumes.append({"name": "loki-ca", "secret": {"secretName": COLLECTOR_CA_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+        mounts.append({"name": "loki-ca", "mountPath": CA_DIR, "readOnly": True})
     audit_dir = str(PurePosixPath(args.audit_log_path).parent) if audited else None
     if audit_dir and not audit_dir.startswith("/var/log/"):
         # k3s and RKE2 keep the audit log under their data directory: that folder alone, read-only.
@@ -325,6 +346,39 @@ def loki_values(args: LogStoreArgs) -> dict:
     persistence: dict = {"enabled": True, "size": args.storage_size}
     if args.storage_class:
         persistence["storageClass"] = args.storage_class
+    structured: dict = {
+        "limits_config": {
+            "retention_period": hours(args.log_retention_days),
+            "retention_stream": [{"selector": AUDIT_SELECTOR, "priority": 1, "period": hours(args.audit_retention_days)}],
+        }
+    }
+    single_binary: dict = {
+        "replicas": 1,
+        "persistence": persistence,
+        "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
+        # The AWS SDK in Loki reads the object store's credentials from these variables.
+        "extraEnv": aws_key_env(args.access_key_id, args.secret_access_key),
+    }
+    if args.tls is not None:
+        # Loki serves its HTTP port (push, query, probes) with its certificate, TLS 1.2 at least;
+        # it reads the files at every handshake (dskit's server, exporter-toolkit), so cert-manager's
+        # renewals take effect without a restart. Its gRPC port stays inside the pod (one binary).
+        structured["server"] = {"http_tls_config": {"cert_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"}, "tls_min_version": "VersionTLS12"}
+        single_binary["extraVolumes"] = [{"name": "tls", "secret": {"secretName": f"{LOKI_SERVICE}-tls"}}]
+        single_binary["extraVolumeMounts"] = [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]
+    probes: dict = {}
+    if args.tls is not None:
+        # The chart's own probes (path, port, timings) with the scheme they now need.
+        probes = {
+            "readinessProbe": {
+                "httpGet": {"path": "/ready", "port": "http-metrics", "scheme": "HTTPS"},
+                "periodSeconds": 10, "initialDelaySeconds": 15, "successThreshold": 1, "failureThreshold": 3, "timeoutSeconds": 1,
+            },
+            "livenessProbe": {
+                "httpGet": {"path": "/loki/api/v1/status/buildinfo", "port": "http-metrics", "scheme": "HTTPS"},
+                "periodSeconds": 30, "successThreshold": 1, "failureThreshold": 10, "timeoutSeconds": 1,
+            },
+        }
     return {
         "fullnameOverride": LOKI_SERVICE,
         "deploymentMode": "Monolithic",
@@ -340,22 +394,12 @@ def loki_values(args: LogStoreArgs) -> dict:
             },
             "schemaConfig": {"configs": [{"from": SCHEMA_FROM, "store": "tsdb", "object_store": "s3", "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}]},
             "compactor": {"retention_enabled": True, "delete_request_store": "s3", "working_directory": "/var/loki/compactor"},
-            # Retention keys the chart's `limits_config` default doesn't list go in its structured
-            # config, which it merges over the rendered configuration.
-            "structuredConfig": {
-                "limits_config": {
-                    "retention_period": hours(args.log_retention_days),
-                    "retention_stream": [{"selector": AUDIT_SELECTOR, "priority": 1, "period": hours(args.audit_retention_days)}],
-                }
-            },
+            # Retention (and TLS) keys the chart's `limits_config` (`server`) default doesn't list go
+            # in its structured config, which it merges over the rendered configuration.
+            "structuredConfig": structured,
+            **probes,
         },
-        "singleBinary": {
-            "replicas": 1,
-            "persistence": persistence,
-            "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
-            # The AWS SDK in Loki reads the object store's credentials from these variables.
-            "extraEnv": aws_key_env(args.access_key_id, args.secret_access_key),
-        },
+        "singleBinary": single_binary,
         # No simple-scalable targets, no nginx gateway (clients reach Loki's service directly), no
         # memcached caches (one process caches in memory), no canary or test pods.
         "read": {"replicas": 0},
@@ -477,11 +521,12 @@ class Logging(Module):
             ingress = [port] if store.remote_collectors else [{**from_namespace(ns), **port} for ns in (args.collector_namespace, store.monitoring_namespace)]
             # Restricted: Loki needs nothing of the host. Protected: its volume holds the write-ahead log.
             namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)
-            secrets = credential_secrets(name, store.credentials, self, provider, [namespace])
-            loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
+            secrets = list(credential_secrets(name, store.credentials, self, provider, [namespace]))
             if store.tls is not None:
-                service_certificate(f"{name}-loki-cert", LOKI_SERVICE, args.namespace, store.tls, child(self, provider, depends_on=[namespace]))
-            self.loki_url = loki_url(args.namespace)
+                # Before the release: Loki's pod mounts the certificate's Secret.
+                secrets.append(service_certificate(f"{name}-loki-cert", LOKI_SERVICE, args.namespace, store.tls, child(self, provider, depends_on=[namespace])))
+            loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
+            self.loki_url = loki_url(args.namespace, store.tls is not None)
             if store.archive is not None:
                 archive_check(name, args.namespace, store, self, provider, [namespace, *secrets])
         if args.collector is not None:
@@ -490,7 +535,19 @@ class Logging(Module):
             # port) may connect to it.
             scrape = [{**from_namespace(args.collector.monitoring_namespace), "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]
             collector_ns = platform_namespace(f"{name}-collector-ns", args.collector_namespace, pod_security("privileged"), scrape, self, provider)
-            collector_secrets = credential_secrets(f"{name}-collector", args.collector.credentials, self, provider, [collector_ns])
+            collector_secrets = list(credential_secrets(f"{name}-collector", args.collector.credentials, self, provider, [collector_ns]))
+            if args.collector.loki_ca is not None:
+                collector_secrets.append(
+                    certificate(
+                        f"{name}-collector-cert",
+                        COLLECTOR_CA_SECRET,
+                        args.collector_namespace,
+                        (f"fluent-bit.{args.collector_namespace}.svc",),
+                        args.collector.loki_ca.issuer,
+                        child(self, provider, depends_on=[collector_ns]),
+                        usages=("digital signature", "key encipherment", "client auth"),
+                    )
+                )
             pinned_release(
                 f"{name}-fluent-bit",
                 "fluent-bit",

@@ -346,6 +346,10 @@ PASSED_THROUGH: dict[str, frozenset[str]] = {
     # securityContext (charts/mlflow/templates/deployment.yaml at mlflow-1.11.5), so any field of
     # a Kubernetes SecurityContext is valid below them; the strict Kubernetes schema checks them.
     "mlflow": frozenset({"podSecurityContext", "securityContext"}),
+    # Loki's pod template writes its probes whole, less `enabled` (`toYaml (omit . "enabled")` in
+    # charts/loki/templates/_pod.tpl at loki-18.11.0), so any field of a Kubernetes Probe is valid
+    # below them — `httpGet.scheme` for the HTTPS Loki serves with the stack's issuer.
+    "loki": frozenset({"readinessProbe", "livenessProbe"}),
 }
 """Per chart: value keys the chart's templates pass through whole as a Kubernetes object."""
 

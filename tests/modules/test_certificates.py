@@ -65,11 +65,16 @@ def test_a_service_certificate_covers_every_in_cluster_name_and_rotates() -> Non
 @pytest.mark.parametrize(
     ("stack", "certificates"),
     [
-        # Loki, Prometheus, Grafana on the on-prem cluster, and the Gateway's listener
-        ("healthcare-prod", {("dc1", "logging", "loki-tls"), ("dc1", "monitoring", "kps-prometheus-tls"), ("dc1", "monitoring", "kube-prometheus-stack-grafana-tls"), ("dc1", "gateway-system", "internal-tls")}),
+        # Loki, Prometheus, Grafana on the on-prem cluster, the Gateway's listener, and the on-prem
+        # collector's (for the CA it verifies Loki with)
+        ("healthcare-prod", {
+            ("dc1", "logging", "loki-tls"), ("dc1", "monitoring", "kps-prometheus-tls"), ("dc1", "monitoring", "kube-prometheus-stack-grafana-tls"), ("dc1", "gateway-system", "internal-tls"),
+            ("dc1", "log-collector", "fluent-bit-client-tls"),
+        }),
         # Prometheus and Grafana on EKS too; nothing at edge sites
         ("manufacturing-prod", {
             ("plant-dc", "logging", "loki-tls"), ("plant-dc", "monitoring", "kps-prometheus-tls"), ("plant-dc", "monitoring", "kube-prometheus-stack-grafana-tls"),
+            ("plant-dc", "log-collector", "fluent-bit-client-tls"),
             # MLflow, where the cloud pool's runs reach it (`mlops.trackingUrl`)
             ("plant-dc", "mlflow", "mlflow-tls"),
             ("training", "monitoring", "kps-prometheus-tls"), ("training", "monitoring", "kube-prometheus-stack-grafana-tls"),

@@ -5,10 +5,12 @@ import copy
 import json
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 
+from hybridai import catalog
 from hybridai.config import StackConfigError
-from hybridai.modules.logging import AUDIT_SELECTOR, loki_url
+from hybridai.modules.logging import AUDIT_SELECTOR, CollectorArgs, LogStoreArgs, loki_url
 from hybridai.program import prepare
 from tests.conftest import planned
 from hybridai.recorded import TEAM_LABEL, fluent_bit_sections
@@ -87,7 +89,7 @@ def test_grafana_on_the_onprem_cluster_has_the_loki_datasource(stack: str) -> No
     kps = [r for r in of_type(plan.resources, RELEASE) if r.inputs["chart"] == "kube-prometheus-stack"]
     # THEN the on-prem Grafana queries the cluster's Loki; no other cluster's Grafana lists it
     by_target = {r.target: r.inputs["values"].get("grafana", {}).get("additionalDataSources") for r in kps}
-    assert by_target.pop(ONPREM[stack]) == [{"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url("logging"), "editable": False}]
+    assert by_target.pop(ONPREM[stack]) == [{"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url("logging", True), "editable": False}]
     assert set(by_target.values()) <= {None}
 
 
@@ -224,11 +226,14 @@ def test_each_collector_pushes_to_the_onprem_loki(stack: str) -> None:
         audited = [["audit.api"], ["change.api"]] if target != "training" else []
         assert [o["Match"] for o in outputs] == [["kube.*"], ["host.*"], *audited]
         for output in outputs:
-            # THEN the on-prem collector reaches Loki's service in the cluster, the others the hub's https address
+            # THEN the on-prem collector reaches Loki's service in the cluster over https, verified
+            # with the issuer's CA; the others the hub's https address, verified with public CAs
             if target == ONPREM[stack]:
-                assert (output["Host"], output["Port"], output["tls"]) == (["loki.logging.svc"], ["3100"], ["Off"])
+                assert (output["Host"], output["Port"], output["tls"], output["tls.verify"]) == (["loki.logging.svc"], ["3100"], ["On"], ["On"])
+                assert output["tls.ca_file"] == ["/fluent-bit/tls/ca.crt"]
             else:
                 assert (output["Host"], output["Port"], output["tls"], output["tls.verify"]) == ([HUB_HOST[stack]], ["443"], ["On"], ["On"])
+                assert "tls.ca_file" not in output
             assert output["Uri"] == ["/loki/api/v1/push"]
 
 
@@ -255,11 +260,12 @@ def test_the_collector_reads_the_node_read_only_as_unprivileged_root() -> None:
     tail, journal = section(values["config"]["inputs"], "Name", "tail")[0], section(values["config"]["inputs"], "Name", "systemd")[0]
     assert tail["Path"] == ["/var/log/containers/*.log"] and tail["multiline.parser"] == ["cri"]
     assert journal["Path"] == ["/var/log/journal"] and "_SYSTEMD_UNIT=kubelet.service" in journal["Systemd_Filter"]
-    # AND the node's logs (RKE2's API audit log folder too) are mounted read-only; only the
-    # collector's own state directory is writable
+    # AND the node's logs (RKE2's API audit log folder too) are mounted read-only, like the CA it
+    # verifies Loki with; only the collector's own state directory is writable
     mounts = {m["mountPath"]: m.get("readOnly", False) for m in values["daemonSetVolumeMounts"]}
-    assert mounts == {"/var/log": True, "/etc/machine-id": True, "/var/lib/fluent-bit": False, "/var/lib/rancher/rke2/server/logs": True}
-    assert {v["hostPath"]["path"] for v in values["daemonSetVolumes"]} == set(mounts)
+    host = {"/var/log": True, "/etc/machine-id": True, "/var/lib/fluent-bit": False, "/var/lib/rancher/rke2/server/logs": True}
+    assert mounts == {**host, "/fluent-bit/tls": True}
+    assert {v["hostPath"]["path"] for v in values["daemonSetVolumes"] if "hostPath" in v} == set(host)
     # AND it is the last workload the kubelet evicts under node pressure
     assert values["priorityClassName"] == "system-node-critical"
     # AND the container is unprivileged, without capabilities, on a read-only root filesystem
@@ -479,3 +485,67 @@ def test_the_archive_check_fails_on_a_wrong_lock_or_stale_records(case: str, loc
     assert (result.returncode == 0) == ok, result.stdout + result.stderr
     if says:
         assert says in result.stdout
+
+
+# --- TLS: Loki serves its certificate, the hub's collector verifies it --------------------------------
+
+
+def test_with_an_issuer_loki_serves_https_with_its_certificate() -> None:
+    # GIVEN healthcare-prod (an internal CA issuer) WHEN planned
+    plan, _ = planned("healthcare-prod")
+    loki = loki_releases("healthcare-prod")[0]
+    values = loki.inputs["values"]
+    single = values["singleBinary"]
+    # THEN Loki's HTTP server takes its certificate from the mounted Secret, TLS 1.2 at least
+    assert values["loki"]["structuredConfig"]["server"] == {
+        "http_tls_config": {"cert_file": "/etc/loki/tls/tls.crt", "key_file": "/etc/loki/tls/tls.key"},
+        "tls_min_version": "VersionTLS12",
+    }
+    assert single["extraVolumes"] == [{"name": "tls", "secret": {"secretName": "loki-tls"}}]
+    assert single["extraVolumeMounts"] == [{"name": "tls", "mountPath": "/etc/loki/tls", "readOnly": True}]
+    # AND its probes speak https to the same port
+    assert values["loki"]["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http-metrics", "scheme": "HTTPS"}
+    assert values["loki"]["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    # (the chart writes them whole into the pod: they are Kubernetes Probes, strictly)
+    container = {"name": "loki", "image": "loki", **{k: values["loki"][k] for k in ("readinessProbe", "livenessProbe")}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loki-0"}, "spec": {"containers": [container]}}
+    kubernetes_validate.validate(pod, catalog.versions().kubernetes.validated_versions[0], strict=True)
+    # AND the certificate names Loki's service and is the one mounted, issued before the release starts
+    cert = named(of_kind(plan.resources, "Certificate"), "Certificate", "loki-tls")
+    assert cert.inputs["metadata"]["namespace"] == "logging"
+    assert "loki.logging.svc" in cert.inputs["spec"]["dnsNames"]
+    assert cert.urn in loki.dependencies
+
+
+def test_the_hubs_collector_trusts_the_issuers_ca_from_its_own_certificate() -> None:
+    # GIVEN healthcare-prod WHEN planned
+    plan, _ = planned("healthcare-prod")
+    (values,) = [v for target, v in chart_values(plan, "fluent-bit") if target == "dc1"]
+    # THEN the collector's certificate (log-collector namespace, client auth) is from the stack's issuer
+    cert = named(of_kind(plan.resources, "Certificate"), "Certificate", "fluent-bit-client-tls")
+    assert cert.inputs["metadata"]["namespace"] == "log-collector"
+    assert cert.inputs["spec"]["issuerRef"]["name"] == "hybridai-ca"
+    assert "client auth" in cert.inputs["spec"]["usages"] and "server auth" not in cert.inputs["spec"]["usages"]
+    # AND only its ca.crt is mounted, read-only, where the loki outputs' tls.ca_file points
+    volume = next(v for v in values["daemonSetVolumes"] if v["name"] == "loki-ca")
+    assert volume["secret"] == {"secretName": "fluent-bit-client-tls", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    assert {"name": "loki-ca", "mountPath": "/fluent-bit/tls", "readOnly": True} in values["daemonSetVolumeMounts"]
+
+
+def test_without_an_issuer_loki_and_its_collector_stay_on_plain_http() -> None:
+    # GIVEN the on-prem logging of a stack, as it would be without `tls`
+    from hybridai.modules.logging import fluent_bit_values, loki_values
+
+    store = LogStoreArgs(
+        endpoint="https://s3.dc1.example", bucket="logs", access_key_id={"name": "s", "key": "a"}, secret_access_key={"name": "s", "key": "b"},
+        log_retention_days=30, audit_retention_days=365,
+    )
+    collector = CollectorArgs(loki_url=loki_url("logging", False), labels={"cluster": "dc1", "placement": "onprem"})
+    # WHEN their values are built
+    loki, fluent = loki_values(store), fluent_bit_values(collector)
+    # THEN Loki has no TLS server, volume or probe override, and the collector pushes plain http
+    assert "server" not in loki["loki"]["structuredConfig"]
+    assert "extraVolumes" not in loki["singleBinary"] and not {"readinessProbe", "livenessProbe"} & set(loki["loki"])
+    (output, *_) = section(fluent["config"]["outputs"], "Name", "loki")
+    assert (output["tls"], "tls.ca_file" in output) == (["Off"], False)
+    assert all(v["name"] != "loki-ca" for v in fluent["daemonSetVolumes"])
