@@ -1,9 +1,9 @@
-"""Security rules: credentials the program puts in the clusters, and TLS on serving endpoints."""
+"""Security rules: credentials the program puts in the clusters, and TLS on serving and platform endpoints."""
 from __future__ import annotations
 
 from typing import Any, Iterator
 
-from hybridai.recorded import REDACTED_SECRET
+from hybridai.recorded import REDACTED_SECRET, fluent_bit_sections
 from hybridai.policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, rule
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -80,3 +80,26 @@ def serving_tls(resources: list[Resource], ctx: PolicyContext) -> Iterator[Findi
             url = (predictor.get("logger") or {}).get("url")
             if url and not str(url).startswith("https://"):
                 yield Finding(r["urn"], f"{_where(r)} sends its decision log to {url} without TLS: use an https address")
+
+
+@rule(
+    "platform-endpoints-tls",
+    "Where the cluster has the stack's issuer (cert-manager runs), Loki serves https with its certificate and the cluster's "
+    "collectors push to it over https, verifying it",
+)
+def platform_tls(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    issued = {r["target"] for r in resources if _release_values(r, "cert-manager") is not None}
+    for r in resources:
+        if r["target"] not in issued:
+            continue
+        loki = _release_values(r, "loki")
+        if loki is not None:
+            server = ((loki.get("loki") or {}).get("structuredConfig") or {}).get("server") or {}
+            if not (server.get("http_tls_config") or {}).get("cert_file"):
+                yield Finding(r["urn"], f"Loki on {r['target']} listens on plain http: serve its certificate (server.http_tls_config)")
+        collector = _release_values(r, "fluent-bit")
+        if collector is not None:
+            outputs = fluent_bit_sections(((collector.get("config") or {}).get("outputs")) or "", "OUTPUT")
+            plain = sorted({(o.get("Host") or ["?"])[0] for o in outputs if o.get("Name") == ["loki"] and (o.get("tls") != ["On"] or o.get("tls.verify") != ["On"])})
+            if plain:
+                yield Finding(r["urn"], f"the log collector on {r['target']} pushes to Loki ({', '.join(plain)}) without verified TLS")

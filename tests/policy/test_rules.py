@@ -545,3 +545,40 @@ def test_backup_rules_name_each_problem_and_skip_non_production_stacks() -> None
     # AND a dev stack need not back up (the rule is about production)
     dev = CTX.model_copy(update={"production": False})
     assert list(RULES["backup-stateful-namespaces"].check(CASES["backup-stateful-namespaces"][1], dev)) == []
+
+
+def loki_release(tls: bool) -> dict[str, Any]:
+    """The hub's Loki release as modules/logging.py writes it, with or without the stack's issuer."""
+    from hybridai.config.operations import SecretKeyRef
+    from hybridai.modules.certificates import TlsArgs
+    from hybridai.modules.logging import LogStoreArgs, loki_values
+
+    key = SecretKeyRef(name="loki-object-store", key="k")
+    store = LogStoreArgs(
+        endpoint="https://s3.example", bucket="logs", access_key_id=key, secret_access_key=key, log_retention_days=30, audit_retention_days=365,
+        tls=TlsArgs(issuer="hybridai-ca") if tls else None,
+    )
+    return res("kubernetes:helm.sh/v3:Release", {"chart": "loki", "values": loki_values(store)}, name="dc1-loki")
+
+
+def hub_collector(tls: bool) -> dict[str, Any]:
+    """The hub's collector pushing to its own Loki: https verified with the issuer's CA, or plain http."""
+    from hybridai.modules.certificates import TlsArgs
+    from hybridai.modules.logging import CollectorArgs, fluent_bit_values, loki_url
+
+    args = CollectorArgs(loki_url=loki_url("logging", tls), labels={"cluster": "dc1"}, loki_ca=TlsArgs(issuer="hybridai-ca") if tls else None)
+    return res("kubernetes:helm.sh/v3:Release", {"chart": "fluent-bit", "values": fluent_bit_values(args)}, name="dc1-fluent-bit")
+
+
+# GIVEN a cluster with the stack's issuer: Loki serving its certificate and the collector verifying it;
+# THEN Loki on plain http, pushed to without TLS, is a finding (twice: the server and the client)
+CASES["platform-endpoints-tls"] = ([CERT_MANAGER, loki_release(True), hub_collector(True)], [CERT_MANAGER, loki_release(False), hub_collector(False)])
+
+
+def test_platform_tls_holds_only_where_the_cluster_has_an_issuer() -> None:
+    # GIVEN plain-http Loki and collector on a cluster without cert-manager (a dev stack without `tls`)
+    # WHEN the rule runs THEN there is nothing to hold it to
+    assert list(RULES["platform-endpoints-tls"].check([loki_release(False), hub_collector(False)], CTX)) == []
+    # AND with cert-manager each plain-http part is named
+    messages = [f.message for f in RULES["platform-endpoints-tls"].check([CERT_MANAGER, loki_release(False), hub_collector(False)], CTX)]
+    assert len(messages) == 2 and "Loki on dc1 listens on plain http" in messages[0] and "without verified TLS" in messages[1]
