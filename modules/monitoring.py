@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from typing import Literal
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,9 +20,27 @@ from hybridai.modules.target import Target
 
 PROMETHEUS_SERVICE = "kps-prometheus"
 """Prometheus service of the release (`fullnameOverride: kps`), where OpenCost queries."""
+PROMETHEUS_PORT = 9090
 GRAFANA_SERVICE = "kube-prometheus-stack-grafana"
-"""Grafana's service, port 80: the grafana subchart names it `<release>-grafana` (the parent's
-`fullnameOverride` doesn't reach it) and the release is named after the chart."""
+"""Grafana's service: the grafana subchart names it `<release>-grafana` (the parent's
+`fullnameOverride` doesn't reach it) and the release is named after the chart. Port 80 over plain
+HTTP; 443 when it serves TLS."""
+GRAFANA_PORT = 3000
+"""Grafana's container port (the subchart's `service.targetPort`), where its sidecars call it."""
+PROMETHEUS_TLS_SECRET = f"{PROMETHEUS_SERVICE}-tls"
+GRAFANA_TLS_SECRET = f"{GRAFANA_SERVICE}-tls"
+"""The Secrets of the two services' Certificates: `tls.crt`, `tls.key`, and `ca.crt`, the issuer's
+CA, which the namespace's in-cluster clients mount (that key alone) to verify them."""
+CA_ENV = "HYBRIDAI_TLS_CA"
+"""Grafana's environment variable holding the issuer's CA (PEM): its provisioned data sources read
+it as `$HYBRIDAI_TLS_CA` (Grafana interpolates environment variables in provisioning files)."""
+GRAFANA_TLS_DIR = "/etc/grafana/tls"
+"""Where Grafana's certificate and key are mounted: the Secret as a volume (no subPath), so a
+renewal reaches the running pod, which re-reads the files (`certs_watch_interval`)."""
+CA_VOLUME = "hybridai-ca"
+CA_DIR = "/etc/hybridai/ca"
+"""Where a client container (Grafana's sidecars, OpenCost) mounts `ca.crt`, the only key of the
+Secret its volume projects: a client never sees the server's private key."""
 
 
 class OpenCostPricing(Args):
@@ -58,7 +77,9 @@ class MonitoringArgs(Args):
     extra_datasources: tuple[dict, ...] = ()
     """Grafana data sources besides Prometheus (the cluster's Loki: modules/logging.py)."""
     tls: TlsArgs | None = None
-    """The cluster's issuer: Prometheus and Grafana get certificates (Secrets `<service>-tls`)."""
+    """The cluster's issuer: Prometheus and Grafana get certificates (Secrets `<service>-tls`) and
+    serve HTTPS with them; every in-cluster client verifies them against the issuer's CA. None:
+    both listen on plain HTTP."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of the monitoring namespace the program creates (Grafana's admin login, the receivers')."""
 
@@ -81,7 +102,7 @@ class Monitoring(Module):
         ns = args.namespace
         # The API server calls the Prometheus Operator's admission webhook (pod port 10250); edge
         # agents remote-write to a hub's Prometheus (9090) from outside the cluster.
-        extra = [on_port(10250)] + ([on_port(9090)] if args.receive_remote_write else [])
+        extra = [on_port(10250)] + ([on_port(PROMETHEUS_PORT)] if args.receive_remote_write else [])
         # Baseline enforced (no privileged pods, no host namespaces: node-exporter is off, DCGM
         # covers the GPU nodes); restricted audited and warned, so drift shows. Prometheus keeps
         # its samples on volumes here: the namespace is protected.
@@ -91,10 +112,21 @@ class Monitoring(Module):
 
         # The Secrets Grafana and Alertmanager read exist before the release starts them.
         secrets = credential_secrets(name, args.credentials, self, provider, [namespace])
+        agent = args.mode == "agent"
+        tls = args.tls
+        # The certificates, like those Secrets, exist before the release mounts them.
+        certificates = []
+        if tls is not None:
+            certificates.append(service_certificate(f"{name}-prometheus-cert", PROMETHEUS_SERVICE, ns, tls, child(self, provider, depends_on=[namespace]), secret_name=PROMETHEUS_TLS_SECRET))
+            if not agent:
+                certificates.append(service_certificate(f"{name}-grafana-cert", GRAFANA_SERVICE, ns, tls, child(self, provider, depends_on=[namespace]), secret_name=GRAFANA_TLS_SECRET))
+        # In-cluster addresses (reach them with `kubectl port-forward`; nothing is exposed outside).
+        self.prometheus_url = f"{'https' if tls else 'http'}://{PROMETHEUS_SERVICE}.{ns}.svc:{PROMETHEUS_PORT}"
+        self.grafana_url = None if agent else f"https://{GRAFANA_SERVICE}.{ns}.svc:443" if tls else f"http://{GRAFANA_SERVICE}.{ns}.svc:80"
+
         storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}
         if args.storage_class:
             storage["storageClassName"] = args.storage_class
-        agent = args.mode == "agent"
         prometheus_spec: dict = {
             "retention": args.retention,
             "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
@@ -109,29 +141,43 @@ class Monitoring(Module):
             prometheus_spec["remoteWrite"] = [{"url": args.remote_write_url}]
         if args.receive_remote_write:
             prometheus_spec["enableRemoteWriteReceiver"] = True
+        # Grafana's admin login comes from an existing Secret, never the chart's default.
+        grafana: dict = {
+            "admin": {"existingSecret": args.grafana_admin_secret},
+            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+        }
+        datasources = list(args.extra_datasources)
         values: dict = {
             "fullnameOverride": "kps",
             # Host namespaces are allowed only in the GPU Operator's namespace.
             "nodeExporter": {"enabled": False},
             "prometheus": {"prometheusSpec": prometheus_spec},
-            # Grafana's admin login comes from an existing Secret, never the chart's default.
-            "grafana": {
-                "admin": {"existingSecret": args.grafana_admin_secret},
-                "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
-                **({"additionalDataSources": list(args.extra_datasources)} if args.extra_datasources else {}),
-            },
+            "grafana": grafana,
             "alertmanager": {
                 "config": alertmanager_config(args.alerting, args.team_namespaces),
                 # Receivers read their credentials from these Secrets' files, never from the config.
                 "alertmanagerSpec": {"secrets": mounted_secrets(args.alerting)},
             },
         }
+        if tls is not None:
+            prometheus_spec.update(prometheus_serves_tls(self.prometheus_url))
+            values["prometheus"]["serviceMonitor"] = scraped_over_tls(PROMETHEUS_SERVICE, ns, PROMETHEUS_TLS_SECRET)
+            # The chart's own Prometheus data source can't be given a CA: ours replaces it (same name
+            # and uid, which dashboards refer to); the chart's Alertmanager data source stays.
+            datasources = [prometheus_datasource(self.prometheus_url), *(trusting_the_issuer(d) for d in datasources)]
+            grafana.update(grafana_serves_tls(ns))
+            grafana["sidecar"]["dashboards"].update(sidecar_reloads_over_tls(ns, "dashboards"))
+            grafana["sidecar"]["datasources"] = {**sidecar_reloads_over_tls(ns, "datasources"), "defaultDatasourceEnabled": False}
+        if datasources:
+            grafana["additionalDataSources"] = datasources
         if agent:
             values["prometheus"]["agentMode"] = True
             values["alertmanager"] = {"enabled": False}
             values["grafana"] = {"enabled": False}
             values["defaultRules"] = {"create": False}
-        self.stack = pinned_release(f"{name}-kube-prometheus-stack", "kube-prometheus-stack", ns, values, child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
+        self.stack = pinned_release(
+            f"{name}-kube-prometheus-stack", "kube-prometheus-stack", ns, values, child(self, provider, depends_on=[namespace, *secrets, *certificates]), gitops=target.gitops
+        )
         after_crds = child(self, provider, depends_on=[self.stack])
 
         k8s.apiextensions.CustomResource(
@@ -148,13 +194,6 @@ class Monitoring(Module):
             },
             opts=after_crds,
         )
-        if args.tls is not None:
-            service_certificate(f"{name}-prometheus-cert", PROMETHEUS_SERVICE, ns, args.tls, child(self, provider, depends_on=[namespace]))
-            if not agent:
-                service_certificate(f"{name}-grafana-cert", GRAFANA_SERVICE, ns, args.tls, child(self, provider, depends_on=[namespace]))
-        # In-cluster addresses (reach them with `kubectl port-forward`; nothing is exposed outside).
-        self.prometheus_url = f"http://{PROMETHEUS_SERVICE}.{ns}.svc:9090"
-        self.grafana_url = None if agent else f"http://{GRAFANA_SERVICE}.{ns}.svc:80"
         if agent:
             # Rules, dashboards and cost allocation live where the series land: the hub.
             self.register_outputs({"namespace": ns})
@@ -177,7 +216,7 @@ class Monitoring(Module):
 
         opencost: dict = {
             "exporter": {"defaultClusterId": target.target},
-            "prometheus": {"internal": {"enabled": True, "serviceName": PROMETHEUS_SERVICE, "namespaceName": ns, "port": 9090}},
+            "prometheus": {"internal": {"enabled": True, "serviceName": PROMETHEUS_SERVICE, "namespaceName": ns, "port": PROMETHEUS_PORT}},
         }
         if args.pricing:
             p = args.pricing
@@ -192,5 +231,134 @@ class Monitoring(Module):
                     "storage": round(p.storage_gb_month, 6),
                 },
             }
-        pinned_release(f"{name}-opencost", "opencost", ns, {"opencost": opencost}, child(self, provider, depends_on=[self.stack]), timeout=600, gitops=target.gitops)
+        opencost_values: dict = {"opencost": opencost}
+        if tls is not None:
+            # The chart offers only `insecureSkipVerify` (kept false) and a root init container that
+            # rewrites the image's trust store (`updateCaTrust`). Go programs also take extra roots
+            # from `SSL_CERT_DIR`, read in addition to the system bundle (AWS's pricing API still
+            # verifies against the public roots): a folder holding `ca.crt` alone.
+            opencost["prometheus"]["internal"]["scheme"] = "https"
+            opencost["exporter"]["extraEnv"] = {"SSL_CERT_DIR": CA_DIR}
+            opencost["exporter"]["extraVolumeMounts"] = [ca_mount()]
+            opencost_values["extraVolumes"] = [ca_volume(PROMETHEUS_TLS_SECRET)]
+        pinned_release(f"{name}-opencost", "opencost", ns, opencost_values, child(self, provider, depends_on=[self.stack]), timeout=600, gitops=target.gitops)
         self.register_outputs({"namespace": ns})
+
+
+# TLS inside the cluster (docs/security.md). Every client verifies the server's certificate against
+# the issuer's CA (`ca.crt` of a Certificate's Secret in this namespace), never skipping verification.
+
+
+def prometheus_serves_tls(url: str) -> dict:
+    """`prometheusSpec` fields: Prometheus serves HTTPS on its port with its certificate. The
+    Prometheus Operator then switches the pod's probes and the config-reloader's reload URL to
+    https itself, and serves the reloader's metrics port with the same web config (docs/security.md);
+    alert links (`externalUrl`) name the https address."""
+    secret = PROMETHEUS_TLS_SECRET
+    return {
+        "web": {"tlsConfig": {"cert": {"secret": {"name": secret, "key": "tls.crt"}}, "keySecret": {"name": secret, "key": "tls.key"}}},
+        "externalUrl": url,
+    }
+
+
+def scraped_over_tls(service: str, namespace: str, secret: str) -> dict:
+    """A ServiceMonitor endpoint's `scheme` and `tlsConfig` for a service of the namespace that
+    serves TLS: https, verified against the issuer's CA under the service's name (Prometheus
+    scrapes pod IPs, which the certificate doesn't name)."""
+    return {"scheme": "https", "tlsConfig": {"ca": {"secret": {"name": secret, "key": "ca.crt"}}, "serverName": f"{service}.{namespace}.svc"}}
+
+
+def ca_volume(secret: str) -> dict:
+    """A pod volume projecting only `ca.crt` of a Certificate's Secret."""
+    return {"name": CA_VOLUME, "secret": {"secretName": secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}
+
+
+def ca_mount() -> dict:
+    return {"name": CA_VOLUME, "mountPath": CA_DIR, "readOnly": True}
+
+
+def grafana_serves_tls(namespace: str) -> dict:
+    """Top-level `grafana` values (the grafana subchart's, each verified in
+    tests/harness/upstream.py SUBCHART_KEYS): Grafana serves HTTPS with its certificate on port 443
+    of its service, holds the CA in `CA_ENV` for its data sources, is probed and scraped over https,
+    and its pod resolves its own service name to itself (`sidecar_reloads_over_tls`)."""
+    secret = GRAFANA_TLS_SECRET
+    return {
+        "grafana.ini": {
+            "server": {
+                "protocol": "https",
+                "cert_file": f"{GRAFANA_TLS_DIR}/tls.crt",
+                "cert_key": f"{GRAFANA_TLS_DIR}/tls.key",
+                # Grafana reads the files at start only unless told to watch them: a renewed
+                # certificate (every 60 days) is picked up within the hour, without a restart.
+                "certs_watch_interval": "1h",
+            }
+        },
+        # The certificate and key, readable by Grafana's group only (the pod's fsGroup).
+        "extraSecretMounts": [
+            {
+                "name": "grafana-tls",
+                "secretName": secret,
+                "mountPath": GRAFANA_TLS_DIR,
+                "readOnly": True,
+                "defaultMode": 0o440,
+                "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}],
+            }
+        ],
+        # The CA alone, for the sidecars (a pod volume the Grafana container doesn't mount).
+        "extraContainerVolumes": [ca_volume(secret)],
+        "envValueFrom": {CA_ENV: {"secretKeyRef": {"name": secret, "key": "ca.crt"}}},
+        # The kubelet probes over https (it doesn't verify probe certificates).
+        "readinessProbe": {"httpGet": {"scheme": "HTTPS"}},
+        "livenessProbe": {"httpGet": {"scheme": "HTTPS"}},
+        "service": {"port": 443},
+        "hostAliases": [{"ip": "127.0.0.1", "hostnames": [f"{GRAFANA_SERVICE}.{namespace}.svc"]}],
+        "serviceMonitor": scraped_over_tls(GRAFANA_SERVICE, namespace, secret),
+    }
+
+
+def sidecar_reloads_over_tls(namespace: str, kind: str) -> dict:
+    """A Grafana sidecar's values (`dashboards`, `datasources`): it reloads Grafana in its own pod
+    by the service's name, which the pod's /etc/hosts points at the loopback address
+    (`hostAliases`). The certificate names the service, not localhost, so the sidecar verifies it
+    like any other client, against the CA (`REQUESTS_CA_BUNDLE`: the sidecar calls with requests)."""
+    return {
+        "reloadURL": f"https://{GRAFANA_SERVICE}.{namespace}.svc:{GRAFANA_PORT}/api/admin/provisioning/{kind}/reload",
+        "env": {"REQUESTS_CA_BUNDLE": f"{CA_DIR}/ca.crt"},
+        "extraMounts": [ca_mount()],
+    }
+
+
+def prometheus_datasource(url: str) -> dict:
+    """Grafana's Prometheus data source over https, as the chart's default one is (name, uid
+    `prometheus` the dashboards use, default, POST queries, the 30s scrape interval) plus the CA."""
+    datasource = {
+        "name": "Prometheus",
+        "type": "prometheus",
+        "uid": "prometheus",
+        "access": "proxy",
+        "url": f"{url}/",
+        "isDefault": True,
+        "jsonData": {"httpMethod": "POST", "timeInterval": "30s"},
+    }
+    return trusting_the_issuer(datasource)
+
+
+def in_cluster_https(url: str) -> bool:
+    """An https URL of a Service (`<service>.<namespace>.svc[.<cluster domain>]`): a name the
+    issuer certifies. Other https data sources keep verifying against Grafana's own trust store."""
+    parts = urlsplit(url)
+    labels = (parts.hostname or "").split(".")
+    return parts.scheme == "https" and len(labels) >= 3 and labels[2] == "svc"
+
+
+def trusting_the_issuer(datasource: dict) -> dict:
+    """A data source of an in-cluster https service, verified against the issuer's CA (from
+    Grafana's environment: provisioning interpolates `$VAR`); any other is returned unchanged."""
+    if not in_cluster_https(datasource.get("url", "")):
+        return datasource
+    return {
+        **datasource,
+        "jsonData": {**datasource.get("jsonData", {}), "tlsAuthWithCACert": True},
+        "secureJsonData": {**datasource.get("secureJsonData", {}), "tlsCACert": f"${CA_ENV}"},
+    }

@@ -28,8 +28,10 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
     teams: list[Team] = Field(min_length=1, description="Tenants of the plant cluster.")
     hub_remote_write_url: HttpUrl = Field(
         examples=["https://metrics.plant.example/api/v1/write"],
-        description="Where edge sites remote-write their metrics: the plant hub's Prometheus, as the sites reach it. "
-        "An http(s):// URL without credentials.",
+        description="Where edge sites remote-write their metrics: the plant hub's Prometheus, as the sites reach it "
+        "(a TLS load balancer in front of it, which the sites verify against their own trust store). "
+        "With `tls`, the hub's Prometheus serves HTTPS with a certificate from its issuer, and the load balancer "
+        "connects to it over https on port 9090. An http(s):// URL without credentials.",
     )
     sites: list[EdgeSite] = Field(min_length=1, description="Edge sites of the fleet.")
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog of the plant cluster: models served with KServe, sized from their load (edge sites list their own models).")

@@ -18,14 +18,17 @@ from tests.harness.upstream import (
     FREE_FORM,
     PASSED_THROUGH,
     K8S_CEL_FUNCTIONS,
+    SUBCHART_KEYS,
     UnsupportedCel,
     cel_errors,
     cel_program,
     chart_defaults,
     crd_cel_rules,
+    dependency_version,
     unknown_value_keys,
     upstream,
     validate_custom_resource,
+    values_defaults,
 )
 
 K8S_VERSIONS = catalog.versions().kubernetes.validated_versions
@@ -73,7 +76,7 @@ def test_helm_values_exist_in_the_pinned_charts(example_stack: str) -> None:
         assert pin is not None, f"{release['release']}: {release['chart']} {release['version']} is not pinned in versions.yaml"
         assert release["repository"] == pin.repository
         free_form = FREE_FORM | PASSED_THROUGH.get(pin.chart, frozenset())
-        unknown = list(unknown_value_keys(release["values"], chart_defaults(pin.upstream, pin.chart), free_form=free_form)) if release["values"] else []
+        unknown = list(unknown_value_keys(release["values"], values_defaults(pin.upstream, pin.chart), free_form=free_form)) if release["values"] else []
         assert unknown == [], f"{release['release']}: keys not in {pin.chart} {pin.version}"
 
 
@@ -279,6 +282,60 @@ def test_values_check_reports_keys_the_chart_lacks() -> None:
     assert list(unknown_value_keys(values, defaults)) == ["driver.enabeld"]
 
 
+@pytest.mark.parametrize("chart", sorted(SUBCHART_KEYS))
+def test_subchart_keys_were_verified_against_the_subchart_the_pinned_chart_depends_on(chart: str) -> None:
+    # GIVEN subchart keys verified by hand against one version of the subchart
+    listed = SUBCHART_KEYS[chart]
+    pin = catalog.chart(chart)
+    # WHEN the pinned parent chart's Chart.yaml names its dependency
+    depends_on = dependency_version(pin.upstream, listed.subchart)
+    # THEN it is that version: a bump of either chart fails here until every key is re-verified
+    # against the new subchart's values.yaml and templates and `version` is updated
+    assert depends_on == listed.version, (
+        f"{chart} {pin.version} depends on {listed.subchart} {depends_on}; SUBCHART_KEYS[{chart!r}] were verified "
+        f"against {listed.subchart} {listed.version}: re-verify each key in {listed.source.replace(listed.version, str(depends_on))}"
+    )
+
+
+@pytest.mark.parametrize("chart", sorted(SUBCHART_KEYS))
+def test_subchart_keys_list_only_what_the_parent_defaults_lack(chart: str) -> None:
+    # GIVEN the listed subchart keys and the pinned parent chart's own defaults
+    listed = SUBCHART_KEYS[chart]
+    pin = catalog.chart(chart)
+    parent = chart_defaults(pin.upstream, chart)
+    # WHEN each listed path is looked up in the parent's defaults THEN none is there already
+    # (a listed key the parent's defaults hold would be checked against both, and vouched for twice)
+    def held(path: tuple[str, ...]) -> bool:
+        node = parent[listed.subchart]
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return True
+
+    assert [path for path in listed.keys if held(path)] == []
+    assert all(provenance.strip() for provenance in listed.keys.values())
+
+
+def test_values_check_reports_subchart_keys_outside_the_list() -> None:
+    # GIVEN grafana values: listed subchart keys, a key of the parent's defaults, and two typos
+    pin = catalog.chart("kube-prometheus-stack")
+    values = {
+        "grafana": {
+            "grafana.ini": {"server": {"protocol": "https", "protocl": "https"}},
+            "extraSecretMounts": [{"name": "tls", "secretName": "s", "mountPath": "/m", "readOnly": True}],
+            "serviceMonitor": {"enabled": True, "scheme": "https", "shceme": "https"},
+            "admin": {"existingSecret": "grafana-admin"},
+        }
+    }
+    # WHEN checked against the parent's defaults and the listed subchart keys
+    unknown = list(unknown_value_keys(values, values_defaults(pin.upstream, pin.chart)))
+    # THEN only the keys neither holds are reported
+    assert unknown == ["grafana.grafana.ini.server.protocl", "grafana.serviceMonitor.shceme"]
+    # AND without the list, the subchart keys themselves would be reported
+    assert "grafana.grafana.ini" in list(unknown_value_keys(values, chart_defaults(pin.upstream, pin.chart)))
+
+
 def test_pinned_charts_have_upstream_reference_data() -> None:
     root = upstream()
     for name, pin in catalog.versions().charts.items():
@@ -304,3 +361,31 @@ def test_agent_mode_monitoring_values_exist_in_the_chart() -> None:
     pin = catalog.chart("kube-prometheus-stack")
     values = release(resources, "kube-prometheus-stack").inputs["values"]
     assert list(unknown_value_keys(values, chart_defaults(pin.upstream, pin.chart))) == []
+
+
+def test_tls_monitoring_values_exist_in_the_chart_or_the_verified_subchart_keys() -> None:
+    # GIVEN monitoring with an issuer: Prometheus and Grafana serving TLS (grafana subchart keys)
+    from hybridai.modules.certificates import TlsArgs
+    from hybridai.modules.monitoring import Monitoring, MonitoringArgs
+    from hybridai.modules.target import Target, TargetArgs
+    from tests.helpers import release, run_module
+
+    loki = {"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": "https://loki.logging.svc:3100"}
+    args = MonitoringArgs(tls=TlsArgs(issuer="hybridai-ca"), extra_datasources=(loki,))
+    resources = run_module(lambda: Monitoring(Target("hc", "dc1", TargetArgs(placement="onprem", context="dc1")), args))
+    pin = catalog.chart("kube-prometheus-stack")
+    values = release(resources, "kube-prometheus-stack").inputs["values"]
+    # THEN every key is in kube-prometheus-stack's defaults or in the list verified against the grafana subchart
+    assert list(unknown_value_keys(values, values_defaults(pin.upstream, pin.chart))) == []
+    # AND every listed key is one the program sets (the list holds nothing unverified-and-unused)
+    listed = SUBCHART_KEYS["kube-prometheus-stack"]
+
+    def is_set(path: tuple[str, ...]) -> bool:
+        node = values[listed.subchart]
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return True
+
+    assert [path for path in listed.keys if not is_set(path)] == []

@@ -368,3 +368,84 @@ def unknown_value_keys(values: dict, defaults: Any, path: str = "", free_form: f
             continue
         elif isinstance(value, dict):
             yield from unknown_value_keys(value, defaults[key], where, free_form)
+
+
+@dataclass(frozen=True)
+class SubchartKeys:
+    """Value keys a chart hands to a subchart whose own default values the upstream reference data
+    doesn't hold (only the parent chart's are there), each verified by hand against the subchart's
+    values.yaml and templates at `version`, and listed with where it is defined and used there."""
+
+    subchart: str
+    """The dependency's name in the parent's Chart.yaml, which is also its key in the parent's values."""
+    version: str
+    """The subchart version the keys were verified against: the parent's Chart.yaml must depend on
+    exactly this one, so a bump of either chart forces re-verification."""
+    source: str
+    """Where that version's chart is read, for whoever re-verifies."""
+    keys: dict[tuple[str, ...], str]
+    """Key path below the subchart's key → where the subchart declares it (values.yaml line) and
+    uses it (template). Each is a scalar, a list or a free-form map in the subchart's defaults, so
+    anything below it goes; a structured map is listed by its keys instead."""
+
+
+SUBCHART_KEYS: dict[str, SubchartKeys] = {
+    # Grafana serving TLS (modules/monitoring.py grafana_serves_tls, sidecar_reloads_over_tls).
+    # Lines of charts/grafana/values.yaml and templates at the tag grafana-12.11.1
+    # (commit 864f7794683680e5100a38670e103c4fa6e37e29).
+    "kube-prometheus-stack": SubchartKeys(
+        subchart="grafana",
+        version="12.11.1",
+        source="grafana-community/helm-charts, charts/grafana, tag grafana-12.11.1",
+        keys={
+            ("grafana.ini", "server", "protocol"): (
+                "values.yaml:959 `grafana.ini` (:969 `server`); templates/_config.tpl writes every section and key into grafana.ini: Grafana's [server] protocol"
+            ),
+            ("grafana.ini", "server", "cert_file"): "as protocol: Grafana's [server] cert_file",
+            ("grafana.ini", "server", "cert_key"): "as protocol: Grafana's [server] cert_key",
+            ("grafana.ini", "server", "certs_watch_interval"): "as protocol: Grafana's [server] certs_watch_interval (re-reads cert_file/cert_key)",
+            ("extraSecretMounts",): "values.yaml:667 `extraSecretMounts: []`; _pod.tpl:1382 mounts each in the grafana container, :1692 a Secret volume (secretName, defaultMode, items)",
+            ("extraContainerVolumes",): "values.yaml:479 `extraContainerVolumes: []`; _pod.tpl:1744 adds them to the pod's volumes as written",
+            ("envValueFrom",): "values.yaml:628 `envValueFrom: {}`; _pod.tpl:1489 each key an env var of the grafana container with `valueFrom`",
+            ("readinessProbe", "httpGet", "scheme"): "values.yaml:90 `readinessProbe.httpGet` (path, port); _pod.tpl:1533 the grafana container's readinessProbe as written",
+            ("livenessProbe", "httpGet", "scheme"): "values.yaml:95 `livenessProbe.httpGet` (path, port); _pod.tpl:1529 the grafana container's livenessProbe as written",
+            ("service", "port"): "values.yaml:261 `service.port: 80` (targetPort 3000 at :262); templates/service.yaml:59 the Service's port",
+            ("hostAliases",): "values.yaml:299 `hostAliases: []`; _pod.tpl:17 the pod's hostAliases as written",
+            ("serviceMonitor", "scheme"): "values.yaml:286 `serviceMonitor.scheme: http`; templates/servicemonitor.yaml the endpoint's scheme",
+            ("serviceMonitor", "tlsConfig"): "values.yaml:287 `serviceMonitor.tlsConfig: {}`; templates/servicemonitor.yaml the endpoint's tlsConfig as written",
+            ("sidecar", "dashboards", "reloadURL"): "values.yaml:1230; _pod.tpl:815 the dashboards sidecar's REQ_URL",
+            ("sidecar", "dashboards", "env"): "values.yaml:1165 `env: {}`; _pod.tpl:745 each key an env var of the dashboards sidecar",
+            ("sidecar", "dashboards", "extraMounts"): "values.yaml:1278 `extraMounts: []`; _pod.tpl:864 the dashboards sidecar's volumeMounts",
+            ("sidecar", "datasources", "reloadURL"): "values.yaml:1351; _pod.tpl:944 the datasources sidecar's REQ_URL",
+            ("sidecar", "datasources", "env"): "values.yaml:1284 `env: {}`; _pod.tpl:878 each key an env var of the datasources sidecar",
+            ("sidecar", "datasources", "extraMounts"): "values.yaml:1371 `extraMounts: []`; _pod.tpl:993 the datasources sidecar's volumeMounts",
+        },
+    ),
+}
+"""Per parent chart: the subchart keys it is given beyond the parent's own defaults."""
+
+
+def dependency_version(upstream_folder: str, subchart: str) -> str | None:
+    """The version of `subchart` that the pinned parent chart's Chart.yaml depends on."""
+    chart = yaml.safe_load((upstream() / upstream_folder / "Chart.yaml").read_text())
+    return next((d["version"] for d in chart.get("dependencies") or [] if d["name"] == subchart), None)
+
+
+@cache
+def values_defaults(upstream_folder: str, chart: str) -> dict:
+    """The chart's default values, with the subchart keys listed in SUBCHART_KEYS added below their
+    subchart's key (as free-form leaves). Where the parent's defaults already leave a node free-form
+    (empty map, list, null), the key is left to that."""
+    defaults = copy.deepcopy(chart_defaults(upstream_folder, chart))
+    listed = SUBCHART_KEYS.get(chart)
+    for path in listed.keys if listed else ():
+        node: Any = defaults[listed.subchart]
+        added = False
+        for i, key in enumerate(path):
+            if not isinstance(node, dict) or (not node and not added):
+                break  # the parent's defaults leave this free-form: the key needs no adding
+            if key not in node:
+                node[key] = None if i == len(path) - 1 else {}
+                added = True
+            node = node[key]
+    return defaults

@@ -88,9 +88,16 @@ def test_grafana_on_the_onprem_cluster_has_the_loki_datasource(stack: str) -> No
     plan, _ = planned(stack)
     kps = [r for r in of_type(plan.resources, RELEASE) if r.inputs["chart"] == "kube-prometheus-stack"]
     # THEN the on-prem Grafana queries the cluster's Loki; no other cluster's Grafana lists it
-    by_target = {r.target: r.inputs["values"].get("grafana", {}).get("additionalDataSources") for r in kps}
-    assert by_target.pop(ONPREM[stack]) == [{"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url("logging", True), "editable": False}]
-    assert set(by_target.values()) <= {None}
+    # (with TLS, every Grafana also lists its Prometheus there: modules/monitoring.py), over https,
+    # verified with the issuer's CA Grafana reads from its certificate's Secret
+    by_target = {r.target: [d for d in r.inputs["values"].get("grafana", {}).get("additionalDataSources", []) if d["type"] == "loki"] for r in kps}
+    assert by_target.pop(ONPREM[stack]) == [
+        {
+            "name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url("logging", True), "editable": False,
+            "jsonData": {"tlsAuthWithCACert": True}, "secureJsonData": {"tlsCACert": "$HYBRIDAI_TLS_CA"},
+        }
+    ]
+    assert all(found == [] for found in by_target.values())
 
 
 @pytest.mark.parametrize(("stack", "remote"), [("healthcare-prod", False), ("finance-prod", True), ("manufacturing-prod", True)])

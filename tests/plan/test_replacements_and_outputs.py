@@ -61,8 +61,9 @@ def test_outputs_json_lists_each_clusters_outputs_and_redacts_the_kubeconfig() -
     assert outputs["training"]["trainingQueues"]["fraud"] == "fraud/training"
     assert outputs["dc1"]["context"] == "bank-dc1-admin"
     # AND each cluster's Prometheus and Grafana by their in-cluster names: kps-prometheus from the
-    # chart's fullnameOverride, <release>-grafana from the subchart with the release named after the chart
-    assert outputs["dc1"]["monitoring"] == {"prometheus": "http://kps-prometheus.monitoring.svc:9090", "grafana": "http://kube-prometheus-stack-grafana.monitoring.svc:80"}
+    # chart's fullnameOverride, <release>-grafana from the subchart with the release named after the
+    # chart; https, since the stack has an issuer and both serve TLS
+    assert outputs["dc1"]["monitoring"] == {"prometheus": "https://kps-prometheus.monitoring.svc:9090", "grafana": "https://kube-prometheus-stack-grafana.monitoring.svc:443"}
     [kps] = [r for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.target == "dc1" and r.inputs["chart"] == "kube-prometheus-stack"]
     assert kps.inputs["name"] == "kube-prometheus-stack" and kps.inputs["values"]["fullnameOverride"] == "kps"
     assert outputs["audit"]["bucket"] == "fin-prod-audit-210987654321"
