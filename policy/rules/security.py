@@ -84,14 +84,23 @@ def serving_tls(resources: list[Resource], ctx: PolicyContext) -> Iterator[Findi
 
 @rule(
     "platform-endpoints-tls",
-    "Where the cluster has the stack's issuer (cert-manager runs), Loki serves https with its certificate and the cluster's "
-    "collectors push to it over https, verifying it",
+    "Where the cluster has the stack's issuer (cert-manager runs), Loki, Prometheus and Grafana serve https with their "
+    "certificates and the cluster's collectors push to Loki over https, verifying it",
 )
 def platform_tls(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     issued = {r["target"] for r in resources if _release_values(r, "cert-manager") is not None}
     for r in resources:
         if r["target"] not in issued:
             continue
+        stack = _release_values(r, "kube-prometheus-stack")
+        if stack is not None:
+            prometheus = stack.get("prometheus") or {}
+            web = (prometheus.get("prometheusSpec") or {}).get("web") or {}
+            if not prometheus.get("agentMode") and not web.get("tlsConfig"):
+                yield Finding(r["urn"], f"Prometheus on {r['target']} listens on plain http: serve its certificate (prometheusSpec.web.tlsConfig)")
+            grafana = stack.get("grafana") or {}
+            if grafana.get("enabled", True) and ((grafana.get("grafana.ini") or {}).get("server") or {}).get("protocol") != "https":
+                yield Finding(r["urn"], f"Grafana on {r['target']} listens on plain http: serve its certificate (grafana.ini server.protocol https)")
         loki = _release_values(r, "loki")
         if loki is not None:
             server = ((loki.get("loki") or {}).get("structuredConfig") or {}).get("server") or {}

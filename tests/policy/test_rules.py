@@ -570,9 +570,31 @@ def hub_collector(tls: bool) -> dict[str, Any]:
     return res("kubernetes:helm.sh/v3:Release", {"chart": "fluent-bit", "values": fluent_bit_values(args)}, name="dc1-fluent-bit")
 
 
-# GIVEN a cluster with the stack's issuer: Loki serving its certificate and the collector verifying it;
-# THEN Loki on plain http, pushed to without TLS, is a finding (twice: the server and the client)
-CASES["platform-endpoints-tls"] = ([CERT_MANAGER, loki_release(True), hub_collector(True)], [CERT_MANAGER, loki_release(False), hub_collector(False)])
+def kps_release(tls: bool, agent: bool = False) -> dict[str, Any]:
+    """kube-prometheus-stack's values as far as TLS goes (modules/monitoring.py): Prometheus' web
+    TLS and Grafana's protocol, or plain http; an edge agent has neither Grafana nor a certificate."""
+    web = {"web": {"tlsConfig": {"cert": {"secret": {"name": "kps-prometheus-tls", "key": "tls.crt"}}, "keySecret": {"name": "kps-prometheus-tls", "key": "tls.key"}}}} if tls else {}
+    values: dict[str, Any] = {"prometheus": {"prometheusSpec": web}}
+    values["grafana"] = {"enabled": False} if agent else ({"grafana.ini": {"server": {"protocol": "https"}}} if tls else {})
+    if agent:
+        values["prometheus"]["agentMode"] = True
+    return res("kubernetes:helm.sh/v3:Release", {"chart": "kube-prometheus-stack", "values": values}, name="dc1-kps")
+
+
+# GIVEN a cluster with the stack's issuer: Loki, Prometheus and Grafana serving their certificates, the
+# collector verifying Loki; THEN each on plain http, and Loki pushed to without TLS, is a finding
+CASES["platform-endpoints-tls"] = (
+    [CERT_MANAGER, loki_release(True), hub_collector(True), kps_release(True)],
+    [CERT_MANAGER, loki_release(False), hub_collector(False), kps_release(False)],
+)
+
+
+def test_platform_tls_names_prometheus_and_grafana_and_leaves_an_agent_alone() -> None:
+    # GIVEN plain-http Prometheus and Grafana where cert-manager runs WHEN the rule runs THEN both are named
+    messages = [f.message for f in RULES["platform-endpoints-tls"].check([CERT_MANAGER, kps_release(False)], CTX)]
+    assert [m.split(" listens")[0] for m in messages] == ["Prometheus on dc1", "Grafana on dc1"]
+    # AND an agent-mode Prometheus (no Grafana, nothing served) is no finding
+    assert list(RULES["platform-endpoints-tls"].check([CERT_MANAGER, kps_release(False, agent=True)], CTX)) == []
 
 
 def test_platform_tls_holds_only_where_the_cluster_has_an_issuer() -> None:
