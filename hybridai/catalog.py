@@ -28,6 +28,9 @@ class ChartPin(_Data):
     version: str
     upstream: str
     """Folder under the upstream reference data holding this chart's default values and CRDs."""
+    registries: tuple[str, ...] = ()
+    """Registries the chart's images come from (its defaults, its subcharts' and any image
+    hybrid-ai sets in its values): what an edge site running it mirrors (hybridai/registry_mirror.py)."""
 
 
 class KubernetesPins(_Data):
@@ -260,6 +263,23 @@ def distribution_audit(name: str) -> DistributionAudit:
     on-node retention, from the `audit` block of distributions.yaml."""
     audit = _load("distributions.yaml")["audit"]
     return DistributionAudit.model_validate({**audit["distributions"][name], "retention": audit["on_node"]})
+
+
+class DistributionRegistries(_Data):
+    """Where a distribution's containerd reads registry mirror settings (edge sites)."""
+
+    format: Literal["registries.yaml", "hosts.toml"]
+    """k3s/RKE2's registries.yaml, or containerd's own certs.d/<registry>/hosts.toml files."""
+    path: str
+    """The registries.yaml file, or the certs.d folder, on every node."""
+    restart: str
+
+
+@cache
+def distribution_registries(name: str) -> DistributionRegistries:
+    """Registry mirror settings of an edge site's distribution (k3s, rke2, jetson), from the
+    `registries` block of distributions.yaml."""
+    return DistributionRegistries.model_validate(_load("distributions.yaml")["registries"][name])
 
 
 def chart(name: str) -> ChartPin:

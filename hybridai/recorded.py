@@ -242,6 +242,23 @@ def served_versions(records: Iterable[dict[str, Any]]) -> dict[str, tuple[str, s
     return out
 
 
+def deployed_charts(records: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
+    """Placement → names of the charts deployed there (a Helm release's chart, `oci://…/<name>`
+    included, or an Argo CD Application's on a GitOps target): what its nodes pull images for."""
+    out: dict[str, set[str]] = {}
+    for r in records:
+        inputs = r["inputs"]
+        if r["type"] == HELM_RELEASE:
+            chart = str(inputs.get("chart", "")).rsplit("/", 1)[-1]
+        elif r["type"].startswith("kubernetes:") and inputs.get("kind") == "Application":
+            chart = ((inputs.get("spec") or {}).get("source") or {}).get("chart") or ""
+        else:
+            continue
+        if chart:
+            out.setdefault(r["placement"], set()).add(chart)
+    return out
+
+
 # Backups (modules/backup.py writes them; the restore-coverage test, the backup policy rules and
 # the restore runbook read them).
 VELERO_API = "velero.io/v1"

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pulumi.runtime import rpc
 
-from hybridai import audit_policy, restore_runbook
+from hybridai import audit_policy, registry_mirror, restore_runbook
 from hybridai.cost import estimate
 from hybridai.plan import review
 from hybridai.plan.engine import Plan, PlanError
@@ -43,10 +43,12 @@ PLAN_FOLDERS: dict[str, tuple[str, ...]] = {
     "gitops": ("*.yaml",),
     "audit": ("*.yaml", "enable.md"),
     restore_runbook.FOLDER: (restore_runbook.RUNBOOK,),
+    registry_mirror.FOLDER: (registry_mirror.REGISTRIES_YAML, registry_mirror.HOSTS_TOML, registry_mirror.ENABLE),
 }
 """Folders a plan writes, with the names of the files in them (fnmatch patterns): YAML (one file per
-Kubernetes object or Helm release, or an audit policy), under audit/ each cluster's enable.md, and
-under restore/ each backed-up cluster's runbook.md."""
+Kubernetes object or Helm release, or an audit policy), under audit/ each cluster's enable.md,
+under restore/ each backed-up cluster's runbook.md, and under mirror/ each edge site's containerd
+registry mirror settings (registries.yaml, or certs.d/<registry>/hosts.toml) and enable.md."""
 
 
 class OutDirError(PlanError):
@@ -147,6 +149,7 @@ def render(plan: Plan, base: Path | None = None) -> Artifacts:
         files.change = review.compare(plan.resources, recorded, estimate_, base) if base else None
         files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, files.change)
         files.update(audit_policy.render(plan.spec))
+        files.update(registry_mirror.render(plan.spec, recorded))
     files.update(restore_runbook.render(recorded))
     owners: dict[Path, str] = {}
     # GitOps targets: their manifests again under gitops/<target>/, the folder to commit for the

@@ -21,6 +21,7 @@ from tests.harness.upstream import (
     SUBCHART_KEYS,
     UnsupportedCel,
     cel_errors,
+    image_registries,
     cel_program,
     chart_defaults,
     crd_cel_rules,
@@ -78,6 +79,33 @@ def test_helm_values_exist_in_the_pinned_charts(example_stack: str) -> None:
         free_form = FREE_FORM | PASSED_THROUGH.get(pin.chart, frozenset())
         unknown = list(unknown_value_keys(release["values"], values_defaults(pin.upstream, pin.chart), free_form=free_form)) if release["values"] else []
         assert unknown == [], f"{release['release']}: keys not in {pin.chart} {pin.version}"
+
+
+def test_each_charts_registries_cover_the_images_its_defaults_name() -> None:
+    # GIVEN every pinned chart's default values WHEN the registries of their images are read
+    # THEN versions.yaml lists each of them for the chart (what an edge site mirrors for it)
+    upstream()
+    missing = {}
+    for name, pin in catalog.versions().charts.items():
+        try:
+            defaults = chart_defaults(pin.upstream, pin.chart)
+        except FileNotFoundError:
+            continue  # a chart of CRDs only (kserve-crd): no images
+        if lacking := image_registries(defaults) - set(pin.registries):
+            missing[name] = sorted(lacking)
+    assert missing == {}
+
+
+def test_image_registries_reads_each_way_charts_name_images() -> None:
+    values = {
+        "image": {"repository": "cr.fluentbit.io/fluent/fluent-bit"},
+        "prometheus": {"image": {"registry": "quay.io", "repository": "prometheus/prometheus"}},
+        "velero": {"image": {"repository": "velero/velero"}},
+        "initContainers": [{"name": "aws", "image": "public.ecr.aws/x/y:1"}],
+        "operator": {"repository": "nvcr.io/nvidia", "image": "gpu-operator"},
+        "templated": {"repository": "{{ .Values.global.registry }}/x"},
+    }
+    assert image_registries(values) == {"cr.fluentbit.io", "quay.io", "docker.io", "public.ecr.aws", "nvcr.io"}
 
 
 # The checks themselves must catch what they exist to catch.

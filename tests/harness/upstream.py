@@ -449,3 +449,32 @@ def values_defaults(upstream_folder: str, chart: str) -> dict:
                 added = True
             node = node[key]
     return defaults
+
+
+def _registry(repository: str, registry: Any = None) -> str:
+    """The registry of an image repository (`registry` given apart, or the first part of the name
+    when it has a dot or a port, else Docker Hub, as containerd reads names)."""
+    if isinstance(registry, str) and registry and "{{" not in registry:
+        return registry.split("/")[0]
+    first, _, rest = repository.partition("/")
+    return first if rest and ("." in first or ":" in first) else "docker.io"
+
+
+def image_registries(values: Any) -> set[str]:
+    """Registries of the images a chart's default values name: every map with a `repository`
+    (and maybe a `registry`) and every `image` string."""
+    found: set[str] = set()
+    if isinstance(values, dict):
+        repository = values.get("repository")
+        if isinstance(repository, str) and repository and "{{" not in repository:
+            found.add(_registry(repository, values.get("registry")))
+        for key, value in values.items():
+            # (beside a `repository`, an `image` string is the image's name in it: the GPU Operator's)
+            if key == "image" and isinstance(value, str) and value and "{{" not in value and "repository" not in values:
+                found.add(_registry(value))
+            else:
+                found |= image_registries(value)
+    elif isinstance(values, list):
+        for value in values:
+            found |= image_registries(value)
+    return found
