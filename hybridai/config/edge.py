@@ -102,7 +102,8 @@ class EdgeSite(Model):
         pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$",
         examples=["mirror.line-1.example:5000"],
         description="Site-local registry that proxies upstream registries (each under its host name); every image of the site is "
-        "pulled through it, so a restart during an outage finds its images on site.",
+        "pulled through it, so a restart during an outage finds its images on site: the site's own workloads name it, the platform "
+        "charts' images reach it through the containerd mirror settings the plan writes to `mirror/<site>/`.",
     )
     image_digests: dict[str, ImageDigest] = Field(
         default_factory=dict,
