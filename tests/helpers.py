@@ -101,3 +101,13 @@ def at(values: dict, path: list) -> tuple[dict, Any]:
     for part in path[:-1]:
         node = node[part]
     return node, path[-1]
+
+
+def has_path(values: Any, path: tuple[str, ...]) -> bool:
+    """Whether nested mappings `values` hold the keys of `path`, one inside the other."""
+    node = values
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True

@@ -14,6 +14,7 @@ from celpy import celtypes
 from hybridai import catalog
 from hybridai.plan.artifacts import HELM_RELEASE, helm_release
 from tests.conftest import ROOT, planned
+from tests.helpers import has_path
 from tests.harness.upstream import (
     FREE_FORM,
     PASSED_THROUGH,
@@ -333,15 +334,7 @@ def test_subchart_keys_list_only_what_the_parent_defaults_lack(chart: str) -> No
     parent = chart_defaults(pin.upstream, chart)
     # WHEN each listed path is looked up in the parent's defaults THEN none is there already
     # (a listed key the parent's defaults hold would be checked against both, and vouched for twice)
-    def held(path: tuple[str, ...]) -> bool:
-        node = parent[listed.subchart]
-        for key in path:
-            if not isinstance(node, dict) or key not in node:
-                return False
-            node = node[key]
-        return True
-
-    assert [path for path in listed.keys if held(path)] == []
+    assert [path for path in listed.keys if has_path(parent[listed.subchart], path)] == []
     assert all(provenance.strip() for provenance in listed.keys.values())
 
 
@@ -407,13 +400,4 @@ def test_tls_monitoring_values_exist_in_the_chart_or_the_verified_subchart_keys(
     assert list(unknown_value_keys(values, values_defaults(pin.upstream, pin.chart))) == []
     # AND every listed key is one the program sets (the list holds nothing unverified-and-unused)
     listed = SUBCHART_KEYS["kube-prometheus-stack"]
-
-    def is_set(path: tuple[str, ...]) -> bool:
-        node = values[listed.subchart]
-        for key in path:
-            if not isinstance(node, dict) or key not in node:
-                return False
-            node = node[key]
-        return True
-
-    assert [path for path in listed.keys if not is_set(path)] == []
+    assert [path for path in listed.keys if not has_path(values[listed.subchart], path)] == []
