@@ -38,10 +38,9 @@ UPSTREAM_SERVERS = {"docker.io": "https://registry-1.docker.io"}
 """Where a registry's API is when it isn't `https://<name>` (containerd's `server` in hosts.toml)."""
 
 
-def site_registries(placement: str, records: Iterable[dict[str, Any]]) -> tuple[str, ...]:
-    """The registries the charts deployed at `placement` pull from, sorted."""
+def chart_registries(charts: Iterable[str]) -> tuple[str, ...]:
+    """The registries the pinned charts named pull from, sorted."""
     pins = {pin.chart: pin for pin in catalog.versions().charts.values()}
-    charts = deployed_charts(records).get(placement, set())
     return tuple(sorted({registry for chart in charts if chart in pins for registry in pins[chart].registries}))
 
 
@@ -116,8 +115,9 @@ def enable(site: Any, registries: tuple[str, ...]) -> str:
 def render(spec: Any, records: list[dict[str, Any]]) -> dict[Path, str]:
     """Every edge site's mirror settings and enable.md, path → content."""
     files: dict[Path, str] = {}
+    deployed = deployed_charts(records)
     for site in spec.edge_sites():
-        registries = site_registries(f"edge:{site.name}", records)
+        registries = chart_registries(deployed.get(f"edge:{site.name}", ()))
         if not registries:
             continue
         folder = Path(FOLDER) / site.name

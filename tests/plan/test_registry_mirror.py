@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from hybridai import catalog, registry_mirror
+from hybridai.recorded import deployed_charts
 from tests.conftest import EXAMPLE_STACKS, planned
 
 
@@ -54,7 +55,8 @@ def test_every_image_of_an_edge_site_comes_through_its_mirror() -> None:
         direct = {i for i in named if not i.startswith(site.registry_mirror + "/")}
         assert {registry_of(i) for i in direct} <= mirrored(files, site.name), site.name
         # AND the settings cover exactly the registries its charts pull from, no more
-        assert mirrored(files, site.name) == set(registry_mirror.site_registries(placement, [r.record() for r in plan.resources]))
+        charts = deployed_charts([r.record() for r in plan.resources])[placement]
+        assert mirrored(files, site.name) == set(registry_mirror.chart_registries(charts))
         assert Path(registry_mirror.FOLDER, site.name, "enable.md") in files
 
 
@@ -78,6 +80,10 @@ def test_each_distribution_gets_its_own_mechanism() -> None:
     assert Path("mirror", jetson, "registries.yaml") not in files
     assert all(p.name == "hosts.toml" for p in files if p.parts[:3] == ("mirror", jetson, "certs.d"))
     assert "/etc/containerd/certs.d/<registry>/hosts.toml" in files[Path("mirror", jetson, "enable.md")]
+    # AND on the GitOps site (its charts are Argo CD Applications, Argo CD itself a release) both count:
+    # Fluent Bit's registry and Argo CD's are mirrored; the GPU Operator's isn't (Jetson runs none)
+    assert plan.spec.edge_sites()[2].gitops is not None and plan.spec.edge_sites()[2].name == jetson
+    assert {"cr.fluentbit.io", "quay.io", "ecr-public.aws.com"} <= mirrored(files, jetson) and "nvcr.io" not in mirrored(files, jetson)
 
 
 def k3s_pull(settings: str, image: str) -> str:
