@@ -359,6 +359,7 @@ def loki_values(args: LogStoreArgs) -> dict:
         # The AWS SDK in Loki reads the object store's credentials from these variables.
         "extraEnv": aws_key_env(args.access_key_id, args.secret_access_key),
     }
+    probes: dict = {}
     if args.tls is not None:
         # Loki serves its HTTP port (push, query, probes) with its certificate, TLS 1.2 at least;
         # it reads the files at every handshake (dskit's server, exporter-toolkit), so cert-manager's
@@ -366,8 +367,6 @@ def loki_values(args: LogStoreArgs) -> dict:
         structured["server"] = {"http_tls_config": {"cert_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"}, "tls_min_version": "VersionTLS12"}
         single_binary["extraVolumes"] = [{"name": "tls", "secret": {"secretName": f"{LOKI_SERVICE}-tls"}}]
         single_binary["extraVolumeMounts"] = [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]
-    probes: dict = {}
-    if args.tls is not None:
         # The chart's own probes (path, port, timings) with the scheme they now need.
         probes = {
             "readinessProbe": {

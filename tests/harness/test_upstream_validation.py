@@ -97,6 +97,24 @@ def test_each_charts_registries_cover_the_images_its_defaults_name() -> None:
     assert missing == {}
 
 
+def test_lokis_https_probes_are_the_charts_own_with_the_scheme() -> None:
+    # GIVEN Loki's values with the stack's issuer, and the pinned chart's default probes
+    from hybridai.config.operations import SecretKeyRef
+    from hybridai.modules.certificates import TlsArgs
+    from hybridai.modules.logging import LogStoreArgs, loki_values
+
+    key = SecretKeyRef(name="s", key="k")
+    store = LogStoreArgs(endpoint="https://s3.example", bucket="b", access_key_id=key, secret_access_key=key, log_retention_days=1, audit_retention_days=1, tls=TlsArgs(issuer="ca"))
+    ours = loki_values(store)["loki"]
+    pin = catalog.chart("loki")
+    chart = chart_defaults(pin.upstream, pin.chart)["loki"]
+    # THEN each probe is the chart's (path, port, timings), with only `scheme: HTTPS` added
+    for probe in ("readinessProbe", "livenessProbe"):
+        mine = copy.deepcopy(ours[probe])
+        assert mine["httpGet"].pop("scheme") == "HTTPS"
+        assert mine == chart[probe], probe
+
+
 def test_image_registries_reads_each_way_charts_name_images() -> None:
     values = {
         "image": {"repository": "cr.fluentbit.io/fluent/fluent-bit"},
