@@ -565,6 +565,7 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     }
     logging = platform.logging
     if logging is not None and logging.store is not None:
+        # (Loki's TLS comes with its args, onprem_logging_args: its URL and its collector's CA follow from it.)
         store = logging.store.model_copy(update={"credentials": credentials(logging.namespace)})
         update["logging"] = logging.model_copy(update={"store": store})
     if logging is not None and logging.collector is not None:
