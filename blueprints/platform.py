@@ -18,6 +18,7 @@ from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE, checkpoint_bucket, mlflow_image, registry_uri
 from hybridai.config.spec import CredentialNeed, StackSpec, credential_needs, stores_read
 from hybridai.config.workloads import ServedModel
+from hybridai.config.operations import ObjectStore
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, GPU_POOL_LABEL
 from hybridai.modules.certificates import ACME_ISSUER, CA_ISSUER, AcmeArgs, CertManagerArgs, TlsArgs
@@ -224,20 +225,24 @@ def export_cluster(name: str, placement: str, platform: GpuPlatform, **more: Any
     pulumi.export(name, {"placement": placement, "namespaces": namespaces, **({"trainingQueues": queues} if queues else {}), "monitoring": monitoring, **more})
 
 
+def bucket_of(store: ObjectStore) -> dict[str, Any]:
+    """Where a component keeps its data on the on-prem object store, as every module's args name it:
+    endpoint, bucket, region and the two keys of its access key."""
+    return {
+        "endpoint": store.endpoint,
+        "bucket": store.bucket,
+        "region": store.region,
+        "access_key_id": store.access_key_id,
+        "secret_access_key": store.secret_access_key,
+    }
+
+
 def archive_args(spec: StackSpec) -> ArchiveArgs | None:
     """The on-prem write-once audit archive, if the stack has one."""
     archive = spec.logging.audit_archive if spec.logging else None
     if archive is None:
         return None
-    return ArchiveArgs(
-        endpoint=archive.endpoint,
-        bucket=archive.bucket,
-        region=archive.region,
-        access_key_id=archive.access_key_id,
-        secret_access_key=archive.secret_access_key,
-        lock_mode=archive.object_lock.mode,
-        lock_days=archive.object_lock.retention_days,
-    )
+    return ArchiveArgs(**bucket_of(archive), lock_mode=archive.object_lock.mode, lock_days=archive.object_lock.retention_days)
 
 
 def collector_logging_args(spec: StackSpec, cluster: str, placement: str, site: str | None = None, distribution: str | None = None) -> LoggingArgs | None:
@@ -267,25 +272,21 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
     settings = spec.logging
     if settings is None:
         return None
-    store, retention = settings.object_store, spec.log_retention()
+    retention, archive = spec.log_retention(), archive_args(spec)
     # With the stack's issuer, Loki serves https and the cluster's collector verifies it with the issuer's CA.
     tls = tls_args(spec)
     return LoggingArgs(
         namespace=settings.namespace,
         collector_namespace=settings.collector_namespace,
         store=LogStoreArgs(
-            endpoint=store.endpoint,
-            bucket=store.bucket,
-            region=store.region,
-            access_key_id=store.access_key_id,
-            secret_access_key=store.secret_access_key,
+            **bucket_of(settings.object_store),
             storage_size=settings.storage_size,
             storage_class=settings.storage_class,
             log_retention_days=retention.log_days,
             audit_retention_days=retention.audit_days,
             monitoring_namespace=spec.monitoring.namespace,
             remote_collectors=spec.has_remote_clusters(),
-            archive=archive_args(spec),
+            archive=archive,
             archive_writers=(spec.onprem.name, *(site.name for site in spec.edge_sites())),
             tls=tls,
         ),
@@ -294,7 +295,7 @@ def onprem_logging_args(spec: StackSpec) -> LoggingArgs | None:
             loki_ca=tls,
             labels={"cluster": spec.onprem.name, "placement": "onprem"},
             audit_log_path=catalog.distribution_audit(spec.onprem.distribution).log_path,
-            archive=archive_args(spec),
+            archive=archive,
             monitoring_namespace=spec.monitoring.namespace,
         ),
     )
@@ -308,23 +309,20 @@ def mlflow_args(spec: StackSpec) -> MlflowArgs | None:
     if settings is None:
         return None
     db, admin = settings.database, settings.admin
-    if settings.cloud_artifacts is not None:
-        store = settings.cloud_artifacts
-        bucket, endpoint, region, keys = store.bucket, None, store.region, (store.access_key_id, store.secret_access_key)
-    else:
-        store = settings.object_store
-        bucket, endpoint, region, keys = store.bucket, store.endpoint, store.region, (store.access_key_id, store.secret_access_key)
+    # Artifacts in the cloud bucket (AWS S3 in its region: no endpoint) or on the on-prem store.
+    store = settings.cloud_artifacts or settings.object_store
+    endpoint = None if settings.cloud_artifacts else store.endpoint
     return MlflowArgs(
         database_host=db.host,
         database_port=db.port,
         database_name=db.name,
         database_secret=SecretKeys(name=db.username.name, first=db.username.key, second=db.password.key),
         admin_secret=SecretKeys(name=admin.username.name, first=admin.username.key, second=admin.password.key),
-        artifact_bucket=bucket,
+        artifact_bucket=store.bucket,
         artifact_endpoint=endpoint,
-        artifact_region=region,
+        artifact_region=store.region,
         # The chart reads both keys from one Secret: the access key id's.
-        artifact_secret=SecretKeys(name=keys[0].name, first=keys[0].key, second=keys[1].key),
+        artifact_secret=SecretKeys(name=store.access_key_id.name, first=store.access_key_id.key, second=store.secret_access_key.key),
         client_namespaces=tuple(sorted(t.namespace for t in spec.teams)),
         monitoring_namespace=spec.monitoring.namespace,
         public_host=public_host(settings.tracking_url),
@@ -431,10 +429,7 @@ def onprem_store(spec: StackSpec, cluster: str) -> BackupStoreArgs | None:
     """An on-prem or edge cluster's backup location: the on-prem object store, under the cluster's name."""
     if spec.backups is None:
         return None
-    store = spec.backups.object_store
-    return BackupStoreArgs(
-        bucket=store.bucket, prefix=cluster, region=store.region, endpoint=store.endpoint, access_key_id=store.access_key_id, secret_access_key=store.secret_access_key
-    )
+    return BackupStoreArgs(**bucket_of(spec.backups.object_store), prefix=cluster)
 
 
 def onprem_backup_args(spec: StackSpec, queues: bool) -> BackupArgs | None:

@@ -81,6 +81,25 @@ def test_an_artifact_store_outside_the_jurisdiction_is_refused() -> None:
     assert spec.mlops.cloud_artifacts.region == "eu-central-1"
 
 
+def test_mlflow_keeps_its_artifacts_where_the_stack_says() -> None:
+    from blueprints.platform import mlflow_args
+
+    # GIVEN finance-prod as written (the on-prem store) WHEN MLflow's args are made
+    onprem = mlflow_args(prepare("finance-prod", stack_values("finance-prod"))[0])
+    store = stack_values("finance-prod")["mlops"]["objectStore"]
+    # THEN MLflow writes the on-prem bucket through its endpoint, with the store's key
+    assert (onprem.artifact_bucket, onprem.artifact_endpoint) == (store["bucket"], store["endpoint"])
+    assert (onprem.artifact_secret.name, onprem.artifact_secret.first, onprem.artifact_secret.second) == (
+        store["accessKeyId"]["name"], store["accessKeyId"]["key"], store["secretAccessKey"]["key"]
+    )
+    # AND with `cloudArtifacts`, AWS S3 in the bucket's region (no endpoint), with that bucket's key
+    values = copy.deepcopy(stack_values("finance-prod"))
+    cloud_artifacts(values)
+    cloud = mlflow_args(prepare("finance-prod", values)[0])
+    assert (cloud.artifact_bucket, cloud.artifact_endpoint, cloud.artifact_region) == ("fin-prod-mlflow-artifacts", None, "eu-central-1")
+    assert (cloud.artifact_secret.name, cloud.artifact_secret.first, cloud.artifact_secret.second) == ("mlflow-s3", "access-key-id", "secret-access-key")
+
+
 def test_a_hipaa_stack_never_keeps_artifacts_in_the_cloud() -> None:
     # GIVEN finance-prod with a PHI team (HIPAA implied) and cloud artifacts in the jurisdiction
     values = copy.deepcopy(stack_values("finance-prod"))
