@@ -242,20 +242,27 @@ def served_versions(records: Iterable[dict[str, Any]]) -> dict[str, tuple[str, s
     return out
 
 
+ARGO_APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
+
+
+def release_of(type_: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(chart name, values) of a resource that deploys a chart: a Helm release (`oci://…/<name>`
+    included) or, on a GitOps target, an Argo CD Application of a chart; None for anything else."""
+    if type_ == HELM_RELEASE:
+        return str(inputs.get("chart", "")).rsplit("/", 1)[-1], inputs.get("values") or {}
+    if type_ == ARGO_APPLICATION:
+        source = (inputs.get("spec") or {}).get("source") or {}
+        if source.get("chart"):
+            return source["chart"], (source.get("helm") or {}).get("valuesObject") or {}
+    return None
+
+
 def deployed_charts(records: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
-    """Placement → names of the charts deployed there (a Helm release's chart, `oci://…/<name>`
-    included, or an Argo CD Application's on a GitOps target): what its nodes pull images for."""
+    """Placement → names of the charts deployed there: what its nodes pull images for."""
     out: dict[str, set[str]] = {}
     for r in records:
-        inputs = r["inputs"]
-        if r["type"] == HELM_RELEASE:
-            chart = str(inputs.get("chart", "")).rsplit("/", 1)[-1]
-        elif r["type"].startswith("kubernetes:") and inputs.get("kind") == "Application":
-            chart = ((inputs.get("spec") or {}).get("source") or {}).get("chart") or ""
-        else:
-            continue
-        if chart:
-            out.setdefault(r["placement"], set()).add(chart)
+        if (release := release_of(r["type"], r["inputs"])) is not None:
+            out.setdefault(r["placement"], set()).add(release[0])
     return out
 
 

@@ -14,9 +14,8 @@ from typing import Iterable
 
 from hybridai import catalog
 from hybridai.plan.engine import Plan
+from hybridai.recorded import release_of
 
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-ARGO_APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
 PROVIDER_PACKAGES = {"aws": "pulumi_aws", "kubernetes": "pulumi_kubernetes"}
 
 
@@ -61,14 +60,9 @@ def with_usage(plans: Iterable[Plan]) -> list[Pin]:
     for plan in plans:
         for r in plan.resources:
             where = f"{plan.stack}/{r.target}"
-            if r.type == HELM_RELEASE:
-                chart = r.inputs.get("chart", "").rsplit("/", 1)[-1]
-                if chart in charts:
-                    charts[chart].used_by.add(where)
-            elif r.type == ARGO_APPLICATION:
-                chart = ((r.inputs.get("spec") or {}).get("source") or {}).get("chart")
-                if chart in charts:
-                    charts[chart].used_by.add(where)
+            release = release_of(r.type, r.inputs)
+            if release is not None and release[0] in charts:
+                charts[release[0]].used_by.add(where)
             text = repr(r.inputs)
             for ref, pin in images.items():
                 # The whole reference, through a mirror or not, with or without a digest; or as

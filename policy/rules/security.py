@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from hybridai.recorded import REDACTED_SECRET, fluent_bit_sections
+from hybridai.recorded import REDACTED_SECRET, fluent_bit_sections, release_of
 from hybridai.policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, rule
-
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def _where(r: Resource) -> str:
@@ -38,14 +36,8 @@ def secrets_not_plaintext(resources: list[Resource], ctx: PolicyContext) -> Iter
 
 def _release_values(r: Resource, chart: str) -> dict[str, Any] | None:
     """The values of a Helm release of `chart` (a Release, or an Argo CD Application on a GitOps target)."""
-    inputs = r["inputs"]
-    if r["type"] == HELM_RELEASE and str(inputs.get("chart", "")).rsplit("/", 1)[-1] == chart:
-        return inputs.get("values") or {}
-    if kind(r) == "Application":
-        source = (inputs.get("spec") or {}).get("source") or {}
-        if source.get("chart") == chart:
-            return (source.get("helm") or {}).get("valuesObject") or {}
-    return None
+    release = release_of(r["type"], r["inputs"])
+    return release[1] if release is not None and release[0] == chart else None
 
 
 @rule(
