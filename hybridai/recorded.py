@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -277,6 +278,12 @@ their period is exact and readable: every N hours from the moment Velero starts.
 CLOUD_STORE_HOSTS = ("amazonaws.com", "amazonaws.com.cn")
 """Hosts of AWS S3 endpoints: an on-prem backup store on one of them would send on-prem data to the
 cloud (config validation refuses it, policy checks the recorded locations)."""
+
+
+def cloud_store_host(url: str) -> str | None:
+    """The host of an object-store URL if it is AWS's (CLOUD_STORE_HOSTS or a name under one), else None."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host if any(host == h or host.endswith("." + h) for h in CLOUD_STORE_HOSTS) else None
 STATEFUL_KINDS = ("PersistentVolumeClaim", "StatefulSet")
 """Kinds whose presence makes a namespace hold state (a volume, or a StatefulSet's volume claims)."""
 

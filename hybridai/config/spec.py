@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
-from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -11,7 +10,7 @@ from hybridai import catalog, cidr
 from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, DnsLabel, Environment, Model, Problem
 from hybridai.config.base import LabelValue
 from hybridai.config.backup import BackupSettings
-from hybridai.recorded import CLOUD_STORE_HOSTS
+from hybridai.recorded import cloud_store_host
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
@@ -363,8 +362,7 @@ def check_backups(spec: StackSpec) -> list[Problem]:
                 settings.retention_days,
             )
         )
-    host = (urlsplit(settings.object_store.endpoint).hostname or "").lower()
-    if any(host == h or host.endswith("." + h) for h in CLOUD_STORE_HOSTS):
+    if cloud_store_host(settings.object_store.endpoint):
         problems.append(
             Problem(
                 ("backups", "objectStore", "endpoint"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 from urllib.parse import urlsplit
 
-from hybridai.recorded import BACKUP_LOCATION_TYPE, CLOUD_STORE_HOSTS, covering_schedules, stateful_namespaces
+from hybridai.recorded import BACKUP_LOCATION_TYPE, cloud_store_host, covering_schedules, stateful_namespaces
 from hybridai.policy.rules.base import Finding, PolicyContext, Resource, metadata, of_type, rule
 
 
@@ -45,11 +45,10 @@ def locations(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding
         name = f"BackupStorageLocation {metadata(r).get('name')} on {r.get('target')}"
         config = (r["inputs"].get("spec") or {}).get("config") or {}
         if config.get("s3Url"):
-            url = urlsplit(config["s3Url"])
-            host = (url.hostname or "").lower()
-            if url.scheme != "https":
-                yield Finding(r["urn"], f"{name} reaches its store over {url.scheme or 'no scheme'}, not https")
-            if any(host == h or host.endswith("." + h) for h in CLOUD_STORE_HOSTS):
+            scheme = urlsplit(config["s3Url"]).scheme
+            if scheme != "https":
+                yield Finding(r["urn"], f"{name} reaches its store over {scheme or 'no scheme'}, not https")
+            if host := cloud_store_host(config["s3Url"]):
                 yield Finding(r["urn"], f"{name} sends {r.get('placement')} backups to AWS ({host}): on-prem and edge backups stay on the premises")
             if not config.get("serverSideEncryption") and not config.get("kmsKeyId"):
                 yield Finding(r["urn"], f"{name} doesn't ask its store to encrypt backups (serverSideEncryption)")
