@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from hybridai import catalog
-from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE
+from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, CHECKPOINT_STORE_KEYS, JOBSET_NAMESPACE, MLFLOW_LOGIN_KEYS
 from hybridai.recorded import GPU_POOL_LABEL, MLOPS_JOB_LABEL, MLOPS_STEP_LABEL, component_type
 from hybridai.config.operations import SecretKeyRef
 from hybridai.modules.base import (
@@ -142,22 +142,23 @@ class TrainingRuntimeArgs(Args):
 
 def _env(job: TrainingJobArgs, args: TrainingRuntimeArgs, run_id: str) -> list[dict]:
     secret = args.mlflow_credentials_secret
-    env = [
+    password, username = MLFLOW_LOGIN_KEYS
+    return [
         {"name": "MLFLOW_TRACKING_URI", "value": args.tracking_uri},
         {"name": "MLFLOW_EXPERIMENT_NAME", "value": job.experiment},
         # mlflow.start_run() resumes this run: the workflow created it with the lineage tags.
         {"name": "MLFLOW_RUN_ID", "value": run_id},
-        {"name": "MLFLOW_TRACKING_USERNAME", "valueFrom": {"secretKeyRef": {"name": secret, "key": "username"}}},
-        {"name": "MLFLOW_TRACKING_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}},
+        {"name": "MLFLOW_TRACKING_USERNAME", "valueFrom": {"secretKeyRef": {"name": secret, "key": username}}},
+        {"name": "MLFLOW_TRACKING_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": password}}},
     ]
-    return env
 
 
 def _store_env(job: TrainingJobArgs) -> list[dict]:
     if job.store_secret is None:
         return []
-    # The team's checkpoint-store Secret (keys CHECKPOINT_STORE_KEYS, hybridai/config/spec.py).
-    env = aws_key_env(SecretKeyRef(name=job.store_secret, key="access-key-id"), SecretKeyRef(name=job.store_secret, key="secret-access-key"))
+    # The team's checkpoint-store Secret, with the keys the program creates it with.
+    access, secret = CHECKPOINT_STORE_KEYS
+    env = aws_key_env(SecretKeyRef(name=job.store_secret, key=access), SecretKeyRef(name=job.store_secret, key=secret))
     return ([{"name": "AWS_ENDPOINT_URL_S3", "value": job.store_endpoint}] if job.store_endpoint else []) + env
 
 

@@ -19,6 +19,10 @@ from hybridai.config.operations import ObjectStore, SecretKeyRef
 MLFLOW_NAMESPACE = "mlflow"
 ARGO_WORKFLOWS_NAMESPACE = "argo"
 JOBSET_NAMESPACE = "jobset-system"
+MLFLOW_LOGIN_KEYS = ("password", "username")
+"""Keys of a team's MLflow login Secret (`mlops.teamCredentialsSecret`), read by its runs."""
+CHECKPOINT_STORE_KEYS = ("access-key-id", "secret-access-key")
+"""Keys of a team's checkpoint-store Secret (`mlops.teamStoreSecret`), read by its on-prem runs."""
 
 DigestImage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}$")]
 """An image pinned by digest: the lineage recorded with a model names exactly what trained it."""

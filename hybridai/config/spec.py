@@ -14,7 +14,7 @@ from hybridai.recorded import cloud_store_host
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team, check_teams, is_system_namespace
 from hybridai.config.edge import EdgeSite
-from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings, check_mlops
+from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, CHECKPOINT_STORE_KEYS, JOBSET_NAMESPACE, MLFLOW_LOGIN_KEYS, MLFLOW_NAMESPACE, MlopsSettings, check_mlops
 from hybridai.config.operations import AuditArchive, CostSettings, SecretKeyRef, LoggingSettings, MonitoringSettings, PolicySettings, ServingSettings
 from hybridai.config.security import SecretsSettings, TlsSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
@@ -578,12 +578,6 @@ def credential_needs(spec: StackSpec) -> list[CredentialNeed]:
                 gitops = any(n.gitops for n in needs if n.cluster == cluster)
                 needs.append(CredentialNeed(cluster, EXTERNAL_SECRETS_NAMESPACE, store.aws_secrets_manager.credentials, AWS_STORE_KEYS, gitops))
     return needs
-
-
-MLFLOW_LOGIN_KEYS = ("password", "username")
-"""Keys of a team's MLflow login Secret (`mlops.teamCredentialsSecret`), read by its runs."""
-CHECKPOINT_STORE_KEYS = ("access-key-id", "secret-access-key")
-"""Keys of a team's checkpoint-store Secret (`mlops.teamStoreSecret`), read by its on-prem runs."""
 
 
 def mlops_credential_needs(spec: StackSpec) -> list[CredentialNeed]:
