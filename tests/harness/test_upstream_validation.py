@@ -21,6 +21,7 @@ from tests.harness.upstream import (
     K8S_CEL_FUNCTIONS,
     SUBCHART_KEYS,
     UnsupportedCel,
+    _crds,
     cel_errors,
     image_registries,
     cel_program,
@@ -263,6 +264,18 @@ def test_every_cel_rule_of_the_pinned_crds_is_supported() -> None:
             except UnsupportedCel as err:
                 unsupported[f"{crd} {where}"] = str(err)
     assert unsupported == {}
+
+
+def test_only_the_pinned_charts_crds_are_read(tmp_path: Path) -> None:
+    # GIVEN reference data holding a pinned chart's CRD and a CRD of a folder no pin names
+    crd = {"kind": "CustomResourceDefinition", "spec": {"group": "example.io", "names": {"kind": "Widget"}, "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+    pinned = tmp_path / catalog.chart("karpenter").upstream / "crds"
+    unpinned = tmp_path / "not-pinned" / "v9" / "crds"
+    for folder, group in ((pinned, "pinned.example.io"), (unpinned, "unpinned.example.io")):
+        folder.mkdir(parents=True)
+        (folder / "widget.yaml").write_text(yaml.safe_dump({**crd, "spec": {**crd["spec"], "group": group}}))
+    # WHEN the harness reads the CRDs THEN only the pinned folder's are contracts
+    assert set(_crds(tmp_path)) == {("pinned.example.io/v1", "Widget")}
 
 
 SCHEMA = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "string"}, "provider": {"type": "string", "default": "generic"}}}}}

@@ -51,12 +51,19 @@ def upstream() -> Path:
     return root
 
 
+def pinned_folders() -> list[str]:
+    """The upstream folders of the charts hybridai/data/versions.yaml pins: the only reference data
+    the harness reads. The upstream tree holds more (other versions of a chart, charts no stack
+    deploys yet); a CRD there is no contract of this project until a pin names its folder."""
+    return sorted({pin.upstream for pin in catalog.versions().charts.values()})
+
+
 @cache
 def _crds(root: Path) -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) → openAPIV3Schema, from every CRD file of every pinned chart; read once
     per session."""
     schemas = {}
-    for path in sorted(root.glob("*/*/crds/*.yaml")):
+    for path in sorted(p for folder in pinned_folders() for p in (root / folder).glob("crds/*.yaml")):
         for doc in yaml.load_all(path.read_text(), Loader=_LOADER):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
