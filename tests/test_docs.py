@@ -59,7 +59,7 @@ def test_readme_quick_start_is_what_ci_runs() -> None:
     for in_readme, in_ci in [
         (".venv/bin/pip install -e '.[test]'", "-e '.[test]'"),
         (".venv/bin/hybridai plan healthcare-prod", ".venv/bin/hybridai plan healthcare-prod"),
-        (".venv/bin/python -m pytest", ".venv/bin/python -m pytest"),
+        (".venv/bin/python -m pytest -n auto", ".venv/bin/python -m pytest -n auto"),
     ]:
         assert in_readme in quick_start and in_ci in ci, in_readme
 
