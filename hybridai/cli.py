@@ -74,7 +74,9 @@ def plan(
     except (artifacts.OutDirError, BasePlanError) as error:
         fail(str(error))
     except PlanError as error:
-        fail(str(error), code=1)
+        retired = artifacts.retire_summary(target)
+        stale = f"\n{target} holds an earlier plan: its summary.md was removed so it isn't read as this run's; its other files are that plan's." if retired else ""
+        fail(f"{error}{stale}", code=1)
 
     # A few plain lines, the same on a terminal and in CI logs: summary.md has the detail.
     by_placement = Counter(placement for placement, _ in artifacts.counts(result).elements())

@@ -298,6 +298,21 @@ def write(plan: Plan, out: Path, base: Path | None = None, project: Path | None 
     return files
 
 
+def retire_summary(out: Path) -> Path | None:
+    """After a plan failed: remove the summary.md of the earlier plan in `out`, so the folder doesn't
+    read as this run's result (CI posts summary.md; a reviewer opens it first). Only a plan folder's
+    own summary goes (the marker says so); its other files stay as the earlier plan wrote them.
+    Returns the path removed, or None when there was none."""
+    summary = out / "summary.md"
+    try:
+        if not (out / MARKER).is_file() or (out / MARKER).is_symlink() or summary.is_symlink() or not summary.is_file():
+            return None
+        summary.unlink()
+    except OSError:
+        return None
+    return summary
+
+
 def _restore(previous: Path, target: Path) -> bool:
     """Put the earlier plan back where it was, unless the swap got that far; True when nothing of
     it is left at `previous`."""

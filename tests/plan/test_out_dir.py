@@ -253,3 +253,36 @@ def test_refusals_are_plan_errors_for_library_callers(tmp_path: Path) -> None:
         write(planned("healthcare-dev")[0], tmp_path)
     assert isinstance(caught.value, PlanError)
     assert (tmp_path / "keep.txt").read_text() == "x"
+
+
+def test_a_failed_plan_leaves_no_summary_that_reads_as_current(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a folder holding an earlier plan of healthcare-dev
+    out = tmp_path / "out"
+    assert plan(project, out).exit_code == 0
+    earlier = snapshot(out)
+    # WHEN the next plan stops with a program that can't be planned (two resources writing one object)
+    from hybridai.plan import PlanError
+
+    def conflict(*_args, **_kwargs):
+        raise PlanError("urn:a and urn:b both write manifests/onprem/x/Secret-s.yaml: two resources would fight over one object")
+
+    monkeypatch.setattr(artifacts, "render", conflict)
+    result = plan(project, out)
+    # THEN it exits 1 saying so, and the earlier plan's summary.md is gone, saying why
+    assert result.exit_code == 1
+    assert "two resources would fight" in result.output and "its summary.md was removed" in result.output
+    assert not (out / "summary.md").exists()
+    # AND every other file of the earlier plan is as it was (nothing the plan didn't write is touched)
+    assert snapshot(out) == {k: v for k, v in earlier.items() if k != "summary.md"}
+
+
+def test_a_failed_plan_touches_nothing_in_a_folder_without_a_plan(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a new --out WHEN the plan stops with a program that can't be planned
+    from hybridai.plan import PlanError
+
+    out = tmp_path / "new"
+    monkeypatch.setattr(artifacts, "render", lambda *a, **k: (_ for _ in ()).throw(PlanError("boom")))
+    result = plan(project, out)
+    # THEN exit 1, no mention of an earlier plan, and no folder was made
+    assert result.exit_code == 1 and "earlier plan" not in result.output
+    assert not out.exists()
