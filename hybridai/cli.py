@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(help="Infrastructure-as-code generator for hybrid AI stacks on Pulumi.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="Infrastructure-as-code generator for hybrid AI stacks on Pulumi.", no_args_is_help=True, rich_markup_mode="markdown")
 out = Console()
 err = Console(stderr=True)
 
@@ -31,15 +31,29 @@ def find_project(start: Path) -> Path:
     fail(f"no Pulumi.yaml in {start} or above; run hybridai inside the project (or pass --project-dir)")
 
 
+def complete_stack(incomplete: str) -> list[str]:
+    """Shell completion of a stack name: the stack files of the project around the current folder."""
+    folder = next((f for f in [Path.cwd(), *Path.cwd().parents] if (f / "Pulumi.yaml").is_file()), None)
+    names = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (folder / "stacks").glob("Pulumi.*.yaml")) if folder else []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def complete_blueprint(incomplete: str) -> list[str]:
+    """Shell completion of a blueprint name."""
+    from hybridai.blueprints import BLUEPRINTS
+
+    return [name for name in BLUEPRINTS if name.startswith(incomplete)]
+
+
 ProjectDir = Annotated[Path | None, typer.Option("--project-dir", help="Folder holding Pulumi.yaml and stacks/ (default: found from the current folder up).")]
 
 
 @app.command()
 def plan(
-    stack: Annotated[str, typer.Argument(help="Stack name: plans stacks/Pulumi.<STACK>.yaml.")],
+    stack: Annotated[str, typer.Argument(help="Stack name: plans `stacks/Pulumi.<STACK>.yaml`.", autocompletion=complete_stack)],
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Where artifacts go (default: build/<STACK>/): a new or empty folder, or one holding an earlier plan and nothing else."),
+        typer.Option("--out", help="Where artifacts go (default: `build/<STACK>/`): a new or empty folder, or one holding an earlier plan and nothing else."),
     ] = None,
     compare: Annotated[Path | None, typer.Option("--compare", help="An earlier plan's folder: summary.md shows the change against it.")] = None,
     allow_renames: Annotated[
@@ -47,77 +61,122 @@ def plan(
     ] = False,
     project_dir: ProjectDir = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resource counts by placement and kind.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout for CI: the outcome, counts, cost, findings, change or the stack file's problems; the usual lines go to stderr.")
+    ] = False,
 ) -> None:
     """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/,
     cost.json, policy.json and summary.md. Exit 1 when a mandatory policy rule is violated, or when
     --compare finds protected resources whose URN changes (unless --allow-renames)."""
-    check_stack_name(stack)
     from hybridai.config import StackConfigError
+    from hybridai.config.base import stack_name_problem
+    from hybridai.config.loader import key_path
     from hybridai.plan import PlanError, artifacts, run_plan
     from hybridai.plan.aliases import renames_message
     from hybridai.plan.review import BasePlanError
 
+    def stop(status: str, message: str, code: int = EXIT_INVALID, **more: object) -> NoReturn:
+        if as_json:
+            typer.echo(json.dumps({"stack": stack, "status": status, "exit_code": code, "message": message, **more}, indent=2, sort_keys=True))
+        fail(message, code)
+
+    if (problem := stack_name_problem(stack)) is not None:
+        stop("invalid_stack_name", f"{problem}; nothing was written")
     project = project_dir or find_project(Path.cwd())
     target = out_dir or project / "build" / stack
     try:
         # Before planning: a refused --out or --compare costs nothing and touches nothing.
         artifacts.check_out(target, project)
         if compare is not None and not (compare / "resources.json").is_file():
-            fail(f"--compare {compare}: no resources.json there; pass the folder of an earlier plan")
+            stop("refused", f"--compare {compare}: no resources.json there; pass the folder of an earlier plan")
         with Progress(SpinnerColumn(), TextColumn("planning {task.description}: {task.completed} resources"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(stack, total=None)
             result = run_plan(stack, project, on_register=lambda _type: progress.advance(task))
         files = artifacts.write(result, target, compare, project)
     except StackConfigError as error:
+        if as_json:
+            # Keys, codes and messages only: a problem's value may be a credential, and CI logs are read widely.
+            problems = [{"key": key_path(p.loc) if p.loc != ("<file>",) else None, "type": p.type, "message": p.message} for p in error.problems]
+            typer.echo(json.dumps({"stack": stack, "status": "invalid_stack_file", "exit_code": EXIT_INVALID, "stack_file": error.stack_file, "problems": problems}, indent=2, sort_keys=True))
         typer.echo(error.render(), err=True)
         raise typer.Exit(EXIT_INVALID) from None
     except (artifacts.OutDirError, BasePlanError) as error:
-        fail(str(error))
+        stop("refused", str(error))
     except PlanError as error:
         retired = artifacts.retire_summary(target)
         stale = f"\n{target} holds an earlier plan: its summary.md was removed so it isn't read as this run's; its other files are that plan's." if retired else ""
-        fail(f"{error}{stale}", code=1)
+        stop("not_planned", f"{error}{stale}", code=1)
 
-    # A few plain lines, the same on a terminal and in CI logs: summary.md has the detail.
+    # A few plain lines, the same on a terminal and in CI logs: summary.md has the detail. With
+    # --json they go to stderr, and stdout holds the document alone.
+    def say(line: str) -> None:
+        typer.echo(line, err=as_json)
+
     by_placement = Counter(placement for placement, _ in artifacts.counts(result).elements())
-    typer.echo(f"{stack} ({result.blueprint}): {len(result.resources)} resources — " + ", ".join(f"{p} {n}" for p, n in sorted(by_placement.items())))
+    say(f"{stack} ({result.blueprint}): {len(result.resources)} resources — " + ", ".join(f"{p} {n}" for p, n in sorted(by_placement.items())))
     if verbose:
         table = Table()
         for column in ("placement", "kind", "count"):
             table.add_column(column, justify="right" if column == "count" else "left")
         for (placement, kind), count in sorted(artifacts.counts(result).items()):
             table.add_row(placement, kind, str(count))
-        out.print(table)
-    if Path("cost.json") in files:
-        typer.echo(cost_line(json.loads(files[Path("cost.json")])))
+        (err if as_json else out).print(table)
+    cost = json.loads(files[Path("cost.json")]) if Path("cost.json") in files else None
+    if cost is not None:
+        say(cost_line(cost))
     change = files.change
     if change is not None:
         replaced = len(change["replacements"])
-        typer.echo(
+        say(
             f"compared with {compare}: {len(change['added'])} added, {len(change['changed'])} changed ({replaced} replaced), "
             f"{len(change['removed'])} removed, {len(change['moved'])} moved"
         )
     else:
-        typer.echo("no comparison (pass --compare BASE_DIR to review a change)")
-    typer.echo(f"wrote {len(files)} files to {target}; summary: {target / 'summary.md'}")
-    status = 0
-    if Path("policy.json") in files:
-        report = json.loads(files[Path("policy.json")])
-        for finding in report["findings"]:
-            where = finding["urn"].rsplit("::", 1)[-1] if finding["urn"] else "stack"
-            typer.echo(f"policy {finding['enforcement']}: {finding['rule']}: {where}: {finding['message']}", err=True)
-        if report["mandatory_violations"]:
-            typer.echo(f"error: {report['mandatory_violations']} mandatory policy violation(s); see {target / 'policy.json'}", err=True)
-            status = 1
+        say("no comparison (pass --compare BASE_DIR to review a change)")
+    say(f"wrote {len(files)} files to {target}; summary: {target / 'summary.md'}")
+    status = "planned"
+    report = json.loads(files[Path("policy.json")]) if Path("policy.json") in files else {"findings": [], "mandatory_violations": 0}
+    for finding in report["findings"]:
+        where = finding["urn"].rsplit("::", 1)[-1] if finding["urn"] else "stack"
+        typer.echo(f"policy {finding['enforcement']}: {finding['rule']}: {where}: {finding['message']}", err=True)
+    if report["mandatory_violations"]:
+        typer.echo(f"error: {report['mandatory_violations']} mandatory policy violation(s); see {target / 'policy.json'}", err=True)
+        status = "policy_violations"
     if change and change["removed_protected"]:
         names = ", ".join(urn.rsplit("::", 1)[-1] for urn in change["removed_protected"])
         typer.echo(f"warning: protected resources leave the plan: {names}; `pulumi up` fails to delete them until they are unprotected (`pulumi state unprotect`), which only you may decide", err=True)
     if change and change["renamed"]:
         typer.echo(renames_message(change["renamed"], compare, allowed=allow_renames), err=True)
-        if not allow_renames:
-            status = 1
-    if status:
-        raise typer.Exit(status)
+        if not allow_renames and status == "planned":
+            status = "protected_renames"
+    code = 0 if status == "planned" else 1
+    if as_json:
+        typer.echo(json.dumps(plan_document(stack, result.blueprint, status, code, target, by_placement, cost, report, change), indent=2, sort_keys=True))
+    if code:
+        raise typer.Exit(code)
+
+
+def plan_document(stack: str, blueprint: str, status: str, code: int, target: Path, by_placement: Counter, cost: dict | None, report: dict, change: dict | None) -> dict:
+    """`hybridai plan --json`: what a CI step needs to decide and report, without parsing the lines."""
+    return {
+        "stack": stack,
+        "blueprint": blueprint,
+        "status": status,
+        "exit_code": code,
+        "out": str(target),
+        "summary": str(target / "summary.md"),
+        "resources": {"total": sum(by_placement.values()), "by_placement": dict(sorted(by_placement.items()))},
+        "cost": None if cost is None else {"currency": cost["currency"], "monthly": cost["total"]["estimate"], "at_on_demand": cost["total"]["at_on_demand"], "by_placement": cost["by_placement"], "ceiling": cost["ceiling"], "complete": cost["complete"]},
+        "policy": {"mandatory_violations": report["mandatory_violations"], "findings": report["findings"]},
+        "change": None
+        if change is None
+        else {
+            **{key: len(change[key]) for key in ("added", "changed", "removed", "moved")},
+            "replaced": len(change["replacements"]),
+            "renamed": change["renamed"],
+            "removed_protected": change["removed_protected"],
+        },
+    }
 
 
 def cost_line(cost: dict) -> str:
@@ -175,7 +234,7 @@ def versions(
 
 @app.command("comment")
 def pr_comment(
-    folders: Annotated[list[Path], typer.Argument(help="Plan folders (build/<STACK>), in the order to show them.")],
+    folders: Annotated[list[Path], typer.Argument(help="Plan folders (`build/<STACK>`), in the order to show them.")],
     artifacts_url: Annotated[str | None, typer.Option("--artifacts-url", help="Where the full summaries are (the CI run's artifacts).")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Most characters of the comment (GitHub refuses more than 65,536).")] = 65_536,
 ) -> None:
@@ -207,8 +266,8 @@ def check_stack_name(stack: str) -> None:
 
 @app.command()
 def new(
-    blueprint: Annotated[str, typer.Argument(help="Blueprint name (see `hybridai blueprints`).")],
-    stack: Annotated[str, typer.Argument(help="Name of the new stack: writes stacks/Pulumi.<STACK>.yaml.")],
+    blueprint: Annotated[str, typer.Argument(help="Blueprint name (see `hybridai blueprints`).", autocompletion=complete_blueprint)],
+    stack: Annotated[str, typer.Argument(help="Name of the new stack: writes `stacks/Pulumi.<STACK>.yaml`.")],
     project_dir: ProjectDir = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
 ) -> None:
@@ -234,7 +293,7 @@ def new(
 
 @app.command()
 def reference(
-    blueprint: Annotated[str | None, typer.Argument(help="Only this blueprint's own keys (see `hybridai blueprints`).")] = None,
+    blueprint: Annotated[str | None, typer.Argument(help="Only this blueprint's own keys (see `hybridai blueprints`).", autocompletion=complete_blueprint)] = None,
     key: Annotated[str | None, typer.Option("--key", metavar="PATH", help="Only this key and the keys under it, e.g. cloud.gpuNodePools.")] = None,
     write: Annotated[bool, typer.Option("--write", help="Rewrite docs/reference.md of the project instead of printing.")] = False,
     project_dir: ProjectDir = None,

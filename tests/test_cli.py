@@ -39,6 +39,46 @@ def test_plan_writes_artifacts_and_a_summary(project: Path, tmp_path: Path) -> N
     assert "NetworkPolicy" in verbose.stdout
 
 
+def test_plan_json_puts_one_document_on_stdout(project: Path, tmp_path: Path) -> None:
+    # GIVEN an example stack WHEN it is planned with --json
+    out = tmp_path / "out"
+    result = invoke("plan", "healthcare-dev", "--out", str(out), "--project-dir", str(project), "--json")
+    # THEN stdout is one JSON document and nothing else (the usual lines went to stderr)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert "resources —" in result.stderr and "resources —" not in result.stdout
+    # AND it says what CI needs: the outcome, where the plan is, counts that match resources.json, the cost
+    recorded = json.loads((out / "resources.json").read_text())
+    cost = json.loads((out / "cost.json").read_text())
+    assert (doc["stack"], doc["blueprint"], doc["status"], doc["exit_code"]) == ("healthcare-dev", "healthcare-onprem", "planned", 0)
+    assert doc["out"] == str(out) and doc["summary"] == str(out / "summary.md")
+    assert doc["resources"]["total"] == len(recorded["resources"]) == sum(doc["resources"]["by_placement"].values())
+    assert doc["cost"]["monthly"] == cost["total"]["estimate"] and doc["change"] is None
+    assert doc["policy"] == {"mandatory_violations": 0, "findings": json.loads((out / "policy.json").read_text())["findings"]}
+
+
+def test_plan_json_reports_violations_and_invalid_files_without_values(project: Path, tmp_path: Path) -> None:
+    # GIVEN finance-dev with a ceiling below its estimate WHEN planned with --json
+    path = project / "stacks" / "Pulumi.finance-dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["hybrid-ai:cost"] = {"monthlyCeilingUsd": 100}
+    path.write_text(yaml.safe_dump(document))
+    result = invoke("plan", "finance-dev", "--out", str(tmp_path / "a"), "--project-dir", str(project), "--json")
+    # THEN exit 1 and the document names the outcome and the rule
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1 and (doc["status"], doc["exit_code"]) == ("policy_violations", 1)
+    assert [f["rule"] for f in doc["policy"]["findings"] if f["enforcement"] == "mandatory"] == ["cost-under-ceiling"]
+    # AND GIVEN a stack file with a bad value WHEN planned with --json THEN exit 2, each problem's key
+    # and type, and no value of the file (it may be a credential)
+    document["config"]["hybrid-ai:costCenter"] = "not a label value!"
+    path.write_text(yaml.safe_dump(document))
+    result = invoke("plan", "finance-dev", "--out", str(tmp_path / "b"), "--project-dir", str(project), "--json")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 2 and (doc["status"], doc["stack_file"]) == ("invalid_stack_file", "stacks/Pulumi.finance-dev.yaml")
+    assert [p["key"] for p in doc["problems"]] == ["hybrid-ai:costCenter"]
+    assert "not a label value!" not in result.stdout
+
+
 def test_plan_defaults_to_build_stack(project: Path) -> None:
     result = invoke("plan", "healthcare-dev", "--project-dir", str(project))
     assert result.exit_code == 0, result.output
@@ -234,3 +274,32 @@ def test_compare_warns_which_nodes_a_catalog_change_repartitions(project: Path, 
     again = tmp_path / "again"
     assert invoke("plan", "healthcare-prod", "--out", str(again), "--project-dir", str(project), "--compare", str(out)).exit_code == 0
     assert "MIG layouts change" not in (again / "summary.md").read_text()
+
+
+def _complete(words: str, cwd: Path) -> list[str]:
+    env = {"_HYBRIDAI_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([str(Path(sys.executable).parent / "hybridai")], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_shell_completion_offers_commands_stacks_and_blueprints(project: Path) -> None:
+    # GIVEN the installed command, run from inside a project
+    # WHEN the shell asks to complete a command, a stack of `plan` and a blueprint of `new`
+    # THEN it offers the commands, the project's own stack files and the blueprints
+    assert _complete("hybridai pl", project) == ["plan"]
+    assert _complete("hybridai plan fin", project) == ["finance-dev", "finance-prod"]
+    assert _complete("hybridai new man", project) == ["manufacturing-edge"]
+    # AND the install and show options are there for every shell typer knows
+    assert "--install-completion" in invoke("--help").stdout
+    assert "_hybridai_completion" in runner.invoke(app, ["--show-completion", "bash"], prog_name="hybridai").stdout
+
+
+def test_help_has_no_line_breaks_mid_sentence() -> None:
+    # GIVEN the top-level help on a terminal wide enough for every summary
+    wide = CliRunner(env={"COLUMNS": "400"}).invoke(app, ["--help"]).stdout
+    rows = {line.split()[1]: line for line in wide.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
+    # WHEN the commands are listed THEN each summary is on its command's row, whole: the
+    # docstrings' own line breaks are not shown
+    assert rows["plan"].rstrip(" │").endswith("(unless --allow-renames).")
+    assert rows["versions"].rstrip(" │").endswith("(plans every stack).")
+    assert rows["comment"].rstrip(" │").endswith("with a pointer.")
