@@ -37,54 +37,8 @@ class AuditTrail(Module):
         trail_name = f"{args.prefix}-audit"
         trail_arn = f"arn:aws:cloudtrail:{args.region}:{args.account_id}:trail/{trail_name}"
         bucket_name = f"{args.prefix}-audit-{args.account_id}"
-        bucket_arn = f"arn:aws:s3:::{bucket_name}"
-
-        self.key = protected_key(
-            self,
-            f"{name}-key",
-            trail_name,
-            "CloudTrail log encryption",
-            provider,
-            policy=key_policy(
-                args.account_id,
-                {
-                    "Sid": "CloudTrailEncryptsThisTrail",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": "kms:GenerateDataKey*",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{args.account_id}:trail/*"}},
-                },
-                {"Sid": "CloudTrailDescribesKey", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:DescribeKey", "Resource": "*"},
-            ),
-        )
-
-        condition = {"StringEquals": {"aws:SourceArn": trail_arn}}
-        self.bucket = SecureBucket(
-            f"{name}-logs",
-            SecureBucketArgs(
-                bucket=bucket_name,
-                kms_key_arn=self.key.arn,
-                object_lock=ObjectLockArgs(mode=args.lock_mode, days=args.retention_days),
-                lifecycle_rules=(
-                    # Old logs are read rarely: cheaper storage after 90 days, still locked.
-                    {"id": "archive-old-logs", "status": "Enabled", "filter": {}, "transitions": [{"days": 90, "storage_class": "GLACIER_IR"}]},
-                ),
-                policy_statements=(
-                    {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:GetBucketAcl", "Resource": bucket_arn, "Condition": condition},
-                    {
-                        "Sid": "CloudTrailWrite",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                        "Action": "s3:PutObject",
-                        "Resource": f"{bucket_arn}/AWSLogs/{args.account_id}/*",
-                        "Condition": {"StringEquals": {"aws:SourceArn": trail_arn, "s3:x-amz-acl": "bucket-owner-full-control"}},
-                    },
-                ),
-                tags={"hybrid-ai.io/data-classification": "audit"},
-            ),
-            opts=options(self, provider=provider),
-        )
+        self.key = protected_key(self, f"{name}-key", trail_name, "CloudTrail log encryption", provider, policy=_key_policy(args, trail_arn))
+        self.bucket = SecureBucket(f"{name}-logs", _bucket(args, bucket_name, trail_arn, self.key.arn), opts=options(self, provider=provider))
         selectors = [{"read_write_type": "All", "include_management_events": True}]
         if args.data_buckets:
             selectors[0]["data_resources"] = [{"type": "AWS::S3::Object", "values": [f"arn:aws:s3:::{b}/" for b in args.data_buckets]}]
@@ -102,3 +56,46 @@ class AuditTrail(Module):
             opts=options(self, provider=provider, protect=True, retain_on_delete=True, depends_on=[self.bucket]),
         )
         self.register_outputs({"trailArn": self.trail.arn, "bucket": bucket_name})
+
+
+def _key_policy(args: AuditTrailArgs, trail_arn: str) -> str:
+    """The trail key's policy: CloudTrail encrypts with it for this trail only."""
+    return key_policy(
+        args.account_id,
+        {
+            "Sid": "CloudTrailEncryptsThisTrail",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{args.account_id}:trail/*"}},
+        },
+        {"Sid": "CloudTrailDescribesKey", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:DescribeKey", "Resource": "*"},
+    )
+
+
+def _bucket(args: AuditTrailArgs, bucket_name: str, trail_arn: str, key_arn: pulumi.Output[str]) -> SecureBucketArgs:
+    """The log bucket: locked for the retention period, cheaper storage for old logs, written by this trail only."""
+    bucket_arn = f"arn:aws:s3:::{bucket_name}"
+    condition = {"StringEquals": {"aws:SourceArn": trail_arn}}
+    return SecureBucketArgs(
+        bucket=bucket_name,
+        kms_key_arn=key_arn,
+        object_lock=ObjectLockArgs(mode=args.lock_mode, days=args.retention_days),
+        lifecycle_rules=(
+            # Old logs are read rarely: cheaper storage after 90 days, still locked.
+            {"id": "archive-old-logs", "status": "Enabled", "filter": {}, "transitions": [{"days": 90, "storage_class": "GLACIER_IR"}]},
+        ),
+        policy_statements=(
+            {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:GetBucketAcl", "Resource": bucket_arn, "Condition": condition},
+            {
+                "Sid": "CloudTrailWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/AWSLogs/{args.account_id}/*",
+                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn, "s3:x-amz-acl": "bucket-owner-full-control"}},
+            },
+        ),
+        tags={"hybrid-ai.io/data-classification": "audit"},
+    )

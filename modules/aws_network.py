@@ -61,32 +61,29 @@ class AwsNetwork(Module):
         private_ids = []
         for i in range(args.availability_zones):
             zone = zones.names.apply(lambda names, i=i: names[i])
-            public = aws.ec2.Subnet(
-                f"{name}-public-{i}",
-                vpc_id=vpc.id,
-                cidr_block=public_cidrs[i],
-                availability_zone=zone,
-                # Nothing launched here gets a public address unless asked: only NAT gateways live here.
-                map_public_ip_on_launch=False,
-                tags={"Name": f"{physical}-public-{i}", "kubernetes.io/role/elb": "1"},
-                opts=self._opts(),
-            )
+            # Only NAT gateways live in the public subnets.
+            public = self._subnet(vpc, physical, "public", i, public_cidrs[i], zone, {"kubernetes.io/role/elb": "1"})
             aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=public.id, route_table_id=public_rt.id, opts=self._opts())
             if args.nat_gateways == "per-az" or i == 0:
                 eip = aws.ec2.Eip(f"{name}-nat-{i}-eip", domain="vpc", tags={"Name": f"{physical}-nat-{i}"}, opts=self._opts())
                 nats.append(aws.ec2.NatGateway(f"{name}-nat-{i}", subnet_id=public.id, allocation_id=eip.allocation_id, tags={"Name": f"{physical}-nat-{i}"}, opts=self._opts(depends_on=[igw])))
-            private = aws.ec2.Subnet(
-                f"{name}-private-{i}",
-                vpc_id=vpc.id,
-                cidr_block=private_cidrs[i],
-                availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags={"Name": f"{physical}-private-{i}", "kubernetes.io/role/internal-elb": "1", f"kubernetes.io/cluster/{physical}": "shared"},
-                opts=self._opts(),
-            )
+            private = self._subnet(vpc, physical, "private", i, private_cidrs[i], zone, {"kubernetes.io/role/internal-elb": "1", f"kubernetes.io/cluster/{physical}": "shared"})
             private_rt = aws.ec2.RouteTable(
                 f"{name}-private-{i}-rt", vpc_id=vpc.id, routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[-1].id}], tags={"Name": f"{physical}-private-{i}"}, opts=self._opts()
             )
             aws.ec2.RouteTableAssociation(f"{name}-private-{i}-rta", subnet_id=private.id, route_table_id=private_rt.id, opts=self._opts())
             private_ids.append(private.id)
         return private_ids
+
+    def _subnet(self, vpc: aws.ec2.Vpc, physical: str, kind: str, i: int, cidr: str, zone: pulumi.Input[str], tags: dict[str, str]) -> aws.ec2.Subnet:
+        """Subnet `i` of a kind (public, private) in its zone. Nothing launched in it gets a public
+        address unless asked."""
+        return aws.ec2.Subnet(
+            f"{self._name}-{kind}-{i}",
+            vpc_id=vpc.id,
+            cidr_block=cidr,
+            availability_zone=zone,
+            map_public_ip_on_launch=False,
+            tags={"Name": f"{physical}-{kind}-{i}", **tags},
+            opts=self._opts(),
+        )

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
-from hybridai.modules.base import MANAGED_BY, Args, aws_key_env, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import MANAGED_BY, NO_PRIVILEGE_ESCALATION, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RESTRICTED_POD, RUNTIME_DEFAULT_SECCOMP, Args, aws_key_env, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.observability import _alert
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
@@ -80,7 +80,9 @@ def ttl(days: int) -> str:
     return f"{days * 24}h0m0s"
 
 
-RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+VELERO_CONTAINER = {**RESTRICTED_CONTAINER, **READ_ONLY_ROOT_FILESYSTEM}
+"""Velero's containers (server, plugin, kubectl hook): restricted, with a read-only root filesystem
+(the chart then mounts an emptyDir at /tmp)."""
 
 
 def velero_values(args: BackupArgs) -> dict[str, Any]:
@@ -88,9 +90,48 @@ def velero_values(args: BackupArgs) -> dict[str, Any]:
     from Secrets or Pod Identity, no location or schedule of the chart's own (they are explicit
     objects), and the node agent where volumes are backed up by file system."""
     file_system = args.volumes == "file-system"
+    values: dict[str, Any] = {
+        "initContainers": [
+            {
+                "name": "velero-plugin-for-aws",
+                "image": catalog.image("velero-plugin-for-aws"),
+                "imagePullPolicy": "IfNotPresent",
+                "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
+                "securityContext": VELERO_CONTAINER,
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+            }
+        ],
+        # Restricted, non-root by number (RESTRICTED_USER).
+        "podSecurityContext": {**RESTRICTED_POD, "runAsUser": RESTRICTED_USER, "runAsGroup": RESTRICTED_USER, "fsGroup": RESTRICTED_USER},
+        "containerSecurityContext": VELERO_CONTAINER,
+        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        "kubectl": {"containerSecurityContext": VELERO_CONTAINER, "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}},
+        "configuration": _configuration(args),
+        # Credentials never go into a Secret the chart writes: from existing Secrets (environment
+        # variables of the configuration) or, on EKS, from the Pod Identity association of the
+        # service account.
+        "credentials": {"useSecret": False},
+        "backupsEnabled": False,
+        "snapshotsEnabled": False,
+        "serviceAccount": {"server": {"name": SERVER_SERVICE_ACCOUNT}},
+        # Backups read every object and restores create them: Velero's documented cluster-wide role.
+        "rbac": {"create": True, "clusterAdministrator": True},
+        # Scraped through the explicit ServiceMonitor below (planned and validated), not the chart's.
+        "metrics": {"enabled": True, "serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}},
+        "deployNodeAgent": file_system,
+    }
+    if file_system:
+        values["nodeAgent"] = NODE_AGENT
+    return values
+
+
+def _configuration(args: BackupArgs) -> dict[str, Any]:
+    """The chart's `configuration`: Velero's server settings, and the object store's credentials
+    where they come from Secrets."""
+    file_system = args.volumes == "file-system"
     store = args.store
     env = aws_key_env(store.access_key_id, store.secret_access_key) if store.access_key_id and store.secret_access_key else []
-    configuration: dict[str, Any] = {
+    return {
         # The location and schedules are explicit objects (recorded, validated, read by the runbook).
         "backupStorageLocation": [],
         "volumeSnapshotLocation": [],
@@ -103,48 +144,20 @@ def velero_values(args: BackupArgs) -> dict[str, Any]:
         # CSI snapshots go through Velero's built-in CSI support, behind its feature flag.
         **({} if file_system else {"features": "EnableCSI"}),
     }
-    values: dict[str, Any] = {
-        "initContainers": [
-            {
-                "name": "velero-plugin-for-aws",
-                "image": catalog.image("velero-plugin-for-aws"),
-                "imagePullPolicy": "IfNotPresent",
-                "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
-                "securityContext": RESTRICTED_CONTAINER,
-                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
-            }
-        ],
-        # Restricted: non-root by number, no capabilities, a read-only root filesystem (the chart
-        # then mounts an emptyDir at /tmp), the runtime's seccomp profile.
-        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": RESTRICTED_USER, "runAsGroup": RESTRICTED_USER, "fsGroup": RESTRICTED_USER, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containerSecurityContext": RESTRICTED_CONTAINER,
-        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-        "kubectl": {"containerSecurityContext": RESTRICTED_CONTAINER, "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}},
-        "configuration": configuration,
-        # Credentials never go into a Secret the chart writes: from existing Secrets (environment
-        # variables above) or, on EKS, from the Pod Identity association of the service account.
-        "credentials": {"useSecret": False},
-        "backupsEnabled": False,
-        "snapshotsEnabled": False,
-        "serviceAccount": {"server": {"name": SERVER_SERVICE_ACCOUNT}},
-        # Backups read every object and restores create them: Velero's documented cluster-wide role.
-        "rbac": {"create": True, "clusterAdministrator": True},
-        # Scraped through the explicit ServiceMonitor below (planned and validated), not the chart's.
-        "metrics": {"enabled": True, "serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}},
-        "deployNodeAgent": file_system,
-    }
-    if file_system:
-        values["nodeAgent"] = {
-            # Every node, GPU nodes included: a pod's volumes are read on the node it runs on.
-            "tolerations": [{"operator": "Exists"}],
-            # Root with the runtime's default capabilities, to read every pod's files whatever their
-            # owner (and restore their ownership); not privileged, no privilege escalation, no host
-            # namespaces. The hostPath of /var/lib/kubelet/pods is why its namespace is privileged.
-            "podSecurityContext": {"runAsUser": 0},
-            "containerSecurityContext": {"privileged": False, "allowPrivilegeEscalation": False, "seccompProfile": {"type": "RuntimeDefault"}},
-            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
-        }
-    return values
+
+
+NODE_AGENT = {
+    # Every node, GPU nodes included: a pod's volumes are read on the node it runs on.
+    "tolerations": [{"operator": "Exists"}],
+    # Root with the runtime's default capabilities (none dropped), to read every pod's files
+    # whatever their owner (and restore their ownership); not privileged, no privilege
+    # escalation, no host namespaces, the runtime's seccomp profile (on the container). The
+    # hostPath of /var/lib/kubelet/pods is why its namespace is privileged.
+    "podSecurityContext": {"runAsUser": 0},
+    "containerSecurityContext": {"privileged": False, **NO_PRIVILEGE_ESCALATION, **RUNTIME_DEFAULT_SECCOMP},
+    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+}
+"""The chart's `nodeAgent` values, where volumes are backed up file by file."""
 
 
 def location_config(store: BackupStoreArgs) -> dict[str, str]:
@@ -249,29 +262,22 @@ class Backup(Module):
             },
             opts=after,
         )
-        fs = args.volumes == "file-system"
-        self.schedules = {}
-        for schedule in args.schedules:
-            self.schedules[schedule.name] = k8s.apiextensions.CustomResource(
+        self.schedules = {
+            schedule.name: k8s.apiextensions.CustomResource(
                 f"{name}-schedule-{schedule.name}",
                 api_version=VELERO_API,
                 kind="Schedule",
                 metadata={"name": schedule.name, "namespace": ns, "labels": MANAGED_BY},
-                spec={
-                    "schedule": f"{SCHEDULE_EVERY_PREFIX}{args.every_hours}h",
-                    # Backups outlive their schedule: deleting a Schedule never deletes its backups.
-                    "useOwnerReferencesInBackup": False,
-                    "template": {
-                        "includedNamespaces": list(schedule.namespaces),
-                        "storageLocation": LOCATION,
-                        "ttl": ttl(args.retention_days),
-                        "snapshotVolumes": not fs,
-                        "defaultVolumesToFsBackup": fs,
-                        "metadata": {"labels": MANAGED_BY},
-                    },
-                },
+                spec=schedule_spec(args, schedule),
                 opts=child(self, provider, depends_on=[self.location]),
             )
+            for schedule in args.schedules
+        }
+        self._monitoring(name, args, after)
+        self.register_outputs({"namespace": ns, "schedules": sorted(self.schedules)})
+
+    def _monitoring(self, name: str, args: BackupArgs, after: pulumi.ResourceOptions) -> None:
+        """Velero's ServiceMonitor and, where alerts are evaluated, its alert rules (in the monitoring namespace)."""
         k8s.apiextensions.CustomResource(
             f"{name}-servicemonitor",
             api_version="monitoring.coreos.com/v1",
@@ -279,7 +285,7 @@ class Backup(Module):
             metadata={"name": RELEASE, "namespace": args.monitoring_namespace, "labels": MANAGED_BY},
             spec={
                 "selector": {"matchLabels": {"app.kubernetes.io/name": RELEASE, "app.kubernetes.io/instance": RELEASE}},
-                "namespaceSelector": {"matchNames": [ns]},
+                "namespaceSelector": {"matchNames": [args.namespace]},
                 "endpoints": [{"port": "http-monitoring", "interval": "30s"}],
             },
             opts=after,
@@ -293,4 +299,22 @@ class Backup(Module):
                 spec={"groups": backup_alert_groups(args.every_hours)},
                 opts=after,
             )
-        self.register_outputs({"namespace": ns, "schedules": sorted(self.schedules)})
+
+
+def schedule_spec(args: BackupArgs, schedule: ScheduleArgs) -> dict[str, Any]:
+    """A Schedule's spec: every `every_hours`, its namespaces into the one location, kept for the
+    retention; volumes by CSI snapshot or file by file."""
+    fs = args.volumes == "file-system"
+    return {
+        "schedule": f"{SCHEDULE_EVERY_PREFIX}{args.every_hours}h",
+        # Backups outlive their schedule: deleting a Schedule never deletes its backups.
+        "useOwnerReferencesInBackup": False,
+        "template": {
+            "includedNamespaces": list(schedule.namespaces),
+            "storageLocation": LOCATION,
+            "ttl": ttl(args.retention_days),
+            "snapshotVolumes": not fs,
+            "defaultVolumesToFsBackup": fs,
+            "metadata": {"labels": MANAGED_BY},
+        },
+    }

@@ -16,8 +16,31 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "hybrid-ai"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 """Tolerates the taint GPU nodes carry, so only pods that ask for GPUs land on them."""
 
-CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-"""Every container hybrid-ai writes itself: no privilege escalation, no Linux capabilities."""
+# The securityContext settings of every pod and container hybrid-ai writes itself, each defined once
+# with its reason. RESTRICTED_POD and RESTRICTED_CONTAINER together are what Pod Security `restricted`
+# demands; a pod or container that differs (a node agent that must run as root, a read-only root
+# filesystem on top) composes these and says why where it does.
+NON_ROOT = {"runAsNonRoot": True}
+"""The kubelet refuses to start a container whose user is root (UID 0), whatever the image's USER
+says: a process that escapes its container is not root on the node."""
+RUNTIME_DEFAULT_SECCOMP = {"seccompProfile": {"type": "RuntimeDefault"}}
+"""The container runtime's default syscall filter, where Kubernetes would otherwise run containers
+Unconfined: it refuses the calls containers have no use for (loading kernel modules, kexec, mount,
+…), where many kernel escapes start."""
+NO_PRIVILEGE_ESCALATION = {"allowPrivilegeEscalation": False}
+"""no_new_privs: a setuid binary or file capability in the image can't give the process more than
+it started with."""
+NO_CAPABILITIES = {"capabilities": {"drop": ["ALL"]}}
+"""Not even the runtime's default set (CHOWN, DAC_OVERRIDE, NET_RAW, SETUID, …): the process may do
+what its user may, nothing more."""
+READ_ONLY_ROOT_FILESYSTEM = {"readOnlyRootFilesystem": True}
+"""Nothing is written into the image's files (no dropped tools, no changed binaries); what the
+program writes goes to volumes it names. Beyond `restricted`: used where those writes are known."""
+
+RESTRICTED_POD = {**NON_ROOT, **RUNTIME_DEFAULT_SECCOMP}
+"""A pod's `securityContext`: Pod Security `restricted`'s pod-level half."""
+RESTRICTED_CONTAINER = {**NO_PRIVILEGE_ESCALATION, **NO_CAPABILITIES}
+"""A container's `securityContext`: Pod Security `restricted`'s container-level half."""
 
 TIERS: dict[str, tuple[int, str]] = {
     # tier: (priority, preemption policy). Production inference may preempt anything below it so a

@@ -7,9 +7,10 @@ import pulumi_kubernetes as k8s
 from hybridai import catalog
 from hybridai.recorded import GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, component_type
 from hybridai.modules.base import (
-    CONTAINER_SECURITY,
     GPU_TOLERATION,
     MANAGED_BY,
+    RESTRICTED_CONTAINER,
+    RUNTIME_DEFAULT_SECCOMP,
     Args,
     Module,
     child,
@@ -64,14 +65,16 @@ class DevicePlugin(Module):
                         "priorityClassName": "system-node-critical",
                         "nodeSelector": {GPU_POOL_LABEL: args.pool},
                         "tolerations": [GPU_TOLERATION],
-                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                        # Root (no runAsNonRoot): the plugin serves its socket in the kubelet's
+                        # root-owned device-plugins folder.
+                        "securityContext": RUNTIME_DEFAULT_SECCOMP,
                         "containers": [
                             {
                                 "name": "nvidia-device-plugin",
                                 "image": catalog.image("device-plugin", args.registry_mirror, args.image_digest),
                                 "env": [{"name": "DEVICE_DISCOVERY_STRATEGY", "value": "tegra"}, {"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
                                 "resources": {"requests": resources, "limits": {"cpu": "100m", "memory": "128Mi"}},
-                                "securityContext": CONTAINER_SECURITY,
+                                "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
                             }
                         ],

@@ -8,7 +8,8 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.recorded import GPU_POOL_LABEL, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, component_type
-from hybridai.modules.base import CONTAINER_SECURITY, GPU_TOLERATION, MANAGED_BY, Args, Module, child, placed, priority_class, protected
+from hybridai.modules.base import GPU_TOLERATION, MANAGED_BY, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RESTRICTED_POD, Args, Module, child, placed, priority_class, protected
+from hybridai.modules.scripts import script
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 
@@ -22,16 +23,10 @@ that escaped its container owns nothing on the node. Neither image needs its use
 the writable /tmp. The model cache is shared through the group: `fsGroup` gives the volume this group
 (group-writable, setgid; the first mount after a change of group re-owns it, later ones skip when the
 root already matches), and the sync writes with umask 0002."""
-RUN_AS = {
-    "runAsNonRoot": True,
-    "runAsUser": UID,
-    "runAsGroup": UID,
-    "fsGroup": UID,
-    "fsGroupChangePolicy": "OnRootMismatch",
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-SECURITY = {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True}
-"""Containers of a site: no privilege escalation, no capabilities, nothing written outside their volumes."""
+RUN_AS = {**RESTRICTED_POD, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID, "fsGroupChangePolicy": "OnRootMismatch"}
+"""Pods of a site: restricted, as the fixed user and group (see UID)."""
+SECURITY = {**RESTRICTED_CONTAINER, **READ_ONLY_ROOT_FILESYSTEM}
+"""Containers of a site: restricted, and nothing written outside their volumes (/tmp, the cache)."""
 TMP = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
 """The one writable scratch folder (/tmp, also HOME) of a read-only container."""
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
@@ -93,125 +88,69 @@ class EdgeSite(Module):
         name = f"{target.prefix}-edge"
         super().__init__(component_type("edge_site", "EdgeSite"), name, None, placed(target, opts))
         provider = target.provider
-        node_selector = {GPU_POOL_LABEL: args.site}
-        ns = args.namespace
-        after_ns = [namespace]
         self._namespace = namespace
         cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-cache",
-            metadata={"name": CACHE, "namespace": ns, "labels": MANAGED_BY},
+            metadata={"name": CACHE, "namespace": args.namespace, "labels": MANAGED_BY},
             spec={
                 "accessModes": ["ReadWriteOnce"],
                 "resources": {"requests": {"storage": args.cache_size}},
                 **({"storageClassName": args.storage_class} if args.storage_class else {}),
             },
             # The cache is what the site serves during an outage: never deleted by a deploy.
-            opts=protected(self, provider, depends_on=after_ns),
+            opts=protected(self, provider, depends_on=[namespace]),
         )
-
         for model in args.models:
-            labels = {"app.kubernetes.io/name": "triton", "hybrid-ai.io/model": model.name}
-            resources = {"cpu": model.cpu, "memory": model.memory, **({"nvidia.com/gpu": str(model.gpus)} if model.gpus else {})}
-            # Replicas on different nodes where the site has several (as production models in the data center).
-            spread = {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}]} if model.replicas > 1 else {}
-            image = self._image(args, "triton-igpu" if args.distribution == "jetson" else "triton")
-            deployment = k8s.apps.v1.Deployment(
-                f"{name}-{model.name}",
-                metadata={"name": f"triton-{model.name}", "namespace": ns, "labels": {**MANAGED_BY, **labels}},
-                spec={
-                    "replicas": model.replicas,
-                    "selector": {"matchLabels": labels},
-                    # One replica at a time: a site rarely has a spare GPU for a surge pod.
-                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "priorityClassName": priority_class("production-inference"),
-                            "nodeSelector": node_selector,
-                            "tolerations": [GPU_TOLERATION],
-                            "securityContext": RUN_AS,
-                            "automountServiceAccountToken": False,
-                            "containers": [
-                                {
-                                    "name": "triton",
-                                    "image": image,
-                                    "args": [
-                                        "tritonserver",
-                                        # The model's own repository in the cache; polled, so a model
-                                        # swapped in by the sync is loaded without a restart.
-                                        f"--model-repository=/models/current/{model.name}",
-                                        "--model-control-mode=poll",
-                                        "--repository-poll-secs=60",
-                                    ],
-                                    "ports": [{"name": port, "containerPort": number} for port, number in TRITON_PORTS.items()],
-                                    "resources": {"requests": resources, "limits": resources},
-                                    "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6},
-                                    "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5},
-                                    "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 60},
-                                    "env": [HOME],
-                                    "securityContext": SECURITY,
-                                    "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}, TMP_MOUNT],
-                                }
-                            ],
-                            "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": CACHE, "readOnly": True}}, TMP],
-                            **spread,
-                        },
-                    },
-                },
-                opts=child(self, provider, depends_on=[cache]),
-            )
-            k8s.core.v1.Service(
-                f"{name}-{model.name}-svc",
-                metadata={"name": f"triton-{model.name}", "namespace": ns, "labels": {**MANAGED_BY, **labels}},
-                spec={"selector": labels, "ports": [{"name": port, "port": number, "targetPort": port} for port, number in TRITON_PORTS.items()]},
-                opts=child(self, provider, depends_on=[deployment]),
-            )
-            if model.replicas > 1:
-                # A drain keeps one replica serving. Not with one replica: its budget would block every drain.
-                k8s.policy.v1.PodDisruptionBudget(
-                    f"{name}-{model.name}-pdb",
-                    metadata={"name": f"triton-{model.name}", "namespace": ns, "labels": {**MANAGED_BY, **labels}},
-                    spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
-                    opts=child(self, provider, depends_on=[deployment]),
-                )
-
-        self._model_sync(name, provider, args, node_selector, cache)
+            self._triton(name, provider, args, model, cache)
+        self._model_sync(name, provider, args, cache)
         # Line equipment calls the models; nothing else outside the namespace may.
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol-clients",
-            metadata={"name": "allow-line-clients", "namespace": ns, "labels": MANAGED_BY},
+            metadata={"name": "allow-line-clients", "namespace": args.namespace, "labels": MANAGED_BY},
             spec={
                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "triton"}},
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in args.client_cidrs], "ports": [{"protocol": "TCP", "port": TRITON_PORTS["http"]}, {"protocol": "TCP", "port": TRITON_PORTS["grpc"]}]}],
             },
-            opts=child(self, provider, depends_on=after_ns),
+            opts=child(self, provider, depends_on=[namespace]),
         )
         self.register_outputs({"site": args.site})
 
-    @staticmethod
-    def _image(args: EdgeSiteArgs, name: str) -> str:
-        return catalog.image(name, args.registry_mirror, args.image_digests.get(name))
-
-    def _model_sync(self, name: str, provider: k8s.Provider, args: EdgeSiteArgs, node_selector: dict, cache: pulumi.Resource) -> None:
-        models = " ".join(m.name for m in args.models)
-        rclone = f"rclone sync --config {RCLONE_DIR}/{RCLONE_CONFIG_KEY} --cache-dir /tmp/rclone --checksum"
-        script = "\n".join(
-            [
-                "set -eu",
-                # Files stay writable for the cache's group (see UID).
-                "umask 0002",
-                "rm -rf /models/incoming && mkdir -p /models/incoming",
-                f'for m in {models}; do {rclone} "${MODEL_SOURCE_ENV}/$m" "/models/incoming/$m/$m"; done',
-                # Swap only after every model copied: an outage or the window's end leaves `current` as it was.
-                "rm -rf /models/previous",
-                "if [ -d /models/current ]; then mv /models/current /models/previous; fi",
-                "mv /models/incoming /models/current",
-            ]
+    def _triton(self, name: str, provider: k8s.Provider, args: EdgeSiteArgs, model: EdgeModelArgs, cache: pulumi.Resource) -> None:
+        """One model's Triton Deployment, its Service and, with several replicas, its disruption budget."""
+        labels = {"app.kubernetes.io/name": "triton", "hybrid-ai.io/model": model.name}
+        metadata = {"name": f"triton-{model.name}", "namespace": args.namespace, "labels": {**MANAGED_BY, **labels}}
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-{model.name}",
+            metadata=metadata,
+            spec={
+                "replicas": model.replicas,
+                "selector": {"matchLabels": labels},
+                # One replica at a time: a site rarely has a spare GPU for a surge pod.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+                "template": {"metadata": {"labels": labels}, "spec": triton_pod(args, model, labels)},
+            },
+            opts=child(self, provider, depends_on=[cache]),
         )
+        k8s.core.v1.Service(
+            f"{name}-{model.name}-svc",
+            metadata=metadata,
+            spec={"selector": labels, "ports": [{"name": port, "port": number, "targetPort": port} for port, number in TRITON_PORTS.items()]},
+            opts=child(self, provider, depends_on=[deployment]),
+        )
+        if model.replicas > 1:
+            # A drain keeps one replica serving. Not with one replica: its budget would block every drain.
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-{model.name}-pdb",
+                metadata=metadata,
+                spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
+                opts=child(self, provider, depends_on=[deployment]),
+            )
+
+    def _model_sync(self, name: str, provider: k8s.Provider, args: EdgeSiteArgs, cache: pulumi.Resource) -> None:
+        """The model-sync CronJob, inside the maintenance window, and its egress."""
         labels = {"app.kubernetes.io/name": MODEL_SYNC_JOB}
         window = args.window_hours * 3600
-        resources = {"cpu": "500m", "memory": "512Mi"}
         # The sync's rclone config, created from its source (a store or Pulumi secrets) when the
         # stack gives one; otherwise the Secret must exist (docs/security.md).
         secrets = credential_secrets(name, args.credentials, self, provider, [self._namespace])
@@ -231,45 +170,7 @@ class EdgeSite(Module):
                         # Stopped five minutes before the window closes.
                         "activeDeadlineSeconds": max(600, window - 300),
                         "backoffLimit": 2,
-                        "template": {
-                            "metadata": {"labels": labels},
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "nodeSelector": node_selector,
-                                "tolerations": [GPU_TOLERATION],
-                                "securityContext": RUN_AS,
-                                "automountServiceAccountToken": False,
-                                "containers": [
-                                    {
-                                        "name": "sync",
-                                        "image": self._image(args, "rclone"),
-                                        "command": ["/bin/sh", "-c", script],
-                                        "env": [{"name": MODEL_SOURCE_ENV, "value": args.model_source}, HOME],
-                                        "resources": {"requests": resources, "limits": resources},
-                                        "securityContext": SECURITY,
-                                        "volumeMounts": [
-                                            {"name": "models", "mountPath": "/models"},
-                                            {"name": "credentials", "mountPath": RCLONE_DIR, "readOnly": True},
-                                            TMP_MOUNT,
-                                        ],
-                                    }
-                                ],
-                                "volumes": [
-                                    {"name": "models", "persistentVolumeClaim": {"claimName": CACHE}},
-                                    # Only the config file. Not optional: without the Secret or its key the pod
-                                    # doesn't start (the event names them), rather than syncing without credentials.
-                                    {
-                                        "name": "credentials",
-                                        "secret": {
-                                            "secretName": args.model_source_secret,
-                                            "items": [{"key": RCLONE_CONFIG_KEY, "path": RCLONE_CONFIG_KEY}],
-                                            "defaultMode": SECRET_MODE,
-                                        },
-                                    },
-                                    TMP,
-                                ],
-                            },
-                        },
+                        "template": {"metadata": {"labels": labels}, "spec": model_sync_pod(args)},
                     }
                 },
             },
@@ -282,3 +183,95 @@ class EdgeSite(Module):
             spec={"podSelector": {"matchLabels": labels}, "policyTypes": ["Egress"], "egress": [{"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 9000}]}]},
             opts=child(self, provider, depends_on=[cache]),
         )
+
+
+def _image(args: EdgeSiteArgs, name: str) -> str:
+    return catalog.image(name, args.registry_mirror, args.image_digests.get(name))
+
+
+def triton_pod(args: EdgeSiteArgs, model: EdgeModelArgs, labels: dict[str, str]) -> dict:
+    """The pod of one model's Triton: on the site's GPU nodes, serving the model's folder of the
+    cache read-only."""
+    resources = {"cpu": model.cpu, "memory": model.memory, **({"nvidia.com/gpu": str(model.gpus)} if model.gpus else {})}
+    # Replicas on different nodes where the site has several (as production models in the data center).
+    spread = {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}]} if model.replicas > 1 else {}
+    return {
+        "priorityClassName": priority_class("production-inference"),
+        "nodeSelector": {GPU_POOL_LABEL: args.site},
+        "tolerations": [GPU_TOLERATION],
+        "securityContext": RUN_AS,
+        "automountServiceAccountToken": False,
+        "containers": [
+            {
+                "name": "triton",
+                "image": _image(args, "triton-igpu" if args.distribution == "jetson" else "triton"),
+                "args": [
+                    "tritonserver",
+                    # The model's own repository in the cache; polled, so a model
+                    # swapped in by the sync is loaded without a restart.
+                    f"--model-repository=/models/current/{model.name}",
+                    "--model-control-mode=poll",
+                    "--repository-poll-secs=60",
+                ],
+                "ports": [{"name": port, "containerPort": number} for port, number in TRITON_PORTS.items()],
+                "resources": {"requests": resources, "limits": resources},
+                "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6},
+                "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5},
+                "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 60},
+                "env": [HOME],
+                "securityContext": SECURITY,
+                "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}, TMP_MOUNT],
+            }
+        ],
+        "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": CACHE, "readOnly": True}}, TMP],
+        **spread,
+    }
+
+
+def model_sync_pod(args: EdgeSiteArgs) -> dict:
+    """The model sync's pod: the sync script on the site's GPU nodes (where the cache volume is),
+    writing the cache, reading its rclone config from the Secret's one key."""
+    resources = {"cpu": "500m", "memory": "512Mi"}
+    return {
+        "restartPolicy": "Never",
+        "nodeSelector": {GPU_POOL_LABEL: args.site},
+        "tolerations": [GPU_TOLERATION],
+        "securityContext": RUN_AS,
+        "automountServiceAccountToken": False,
+        "containers": [
+            {
+                "name": "sync",
+                "image": _image(args, "rclone"),
+                "command": ["/bin/sh", "-c", model_sync_script(args)],
+                "env": [{"name": MODEL_SOURCE_ENV, "value": args.model_source}, HOME],
+                "resources": {"requests": resources, "limits": resources},
+                "securityContext": SECURITY,
+                "volumeMounts": [
+                    {"name": "models", "mountPath": "/models"},
+                    {"name": "credentials", "mountPath": RCLONE_DIR, "readOnly": True},
+                    TMP_MOUNT,
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "models", "persistentVolumeClaim": {"claimName": CACHE}},
+            # Only the config file. Not optional: without the Secret or its key the pod
+            # doesn't start (the event names them), rather than syncing without credentials.
+            {
+                "name": "credentials",
+                "secret": {
+                    "secretName": args.model_source_secret,
+                    "items": [{"key": RCLONE_CONFIG_KEY, "path": RCLONE_CONFIG_KEY}],
+                    "defaultMode": SECRET_MODE,
+                },
+            },
+            TMP,
+        ],
+    }
+
+
+def model_sync_script(args: EdgeSiteArgs) -> str:
+    """The site's model sync (modules/scripts/edge_model_sync.sh) for its models, without the file's
+    final newline: the command sites run so far ends without one."""
+    models = " ".join(m.name for m in args.models)
+    return script("edge_model_sync.sh", MODELS=models, RCLONE_CONFIG=f"{RCLONE_DIR}/{RCLONE_CONFIG_KEY}", MODEL_SOURCE_ENV=MODEL_SOURCE_ENV).removesuffix("\n")

@@ -44,7 +44,8 @@ class EksCluster(Module):
     """EKS, secure by default: a private API endpoint (public only for listed CIDRs), secrets
     envelope-encrypted with a rotating KMS key, control-plane logs with our retention, access
     entries only (no aws-auth ConfigMap, no implicit admin for whoever created it), a small
-    on-demand system node group, the node role GPU capacity joins with, and the core add-ons.
+    on-demand system node group with its node role (the nodes Karpenter launches have their own),
+    and the core add-ons.
 
     `target` is the cluster as a deploy target: a kubeconfig for this one cluster, authenticated
     by the deployer's AWS identity (`aws eks get-token`), which must be one of the admin roles.
@@ -60,84 +61,14 @@ class EksCluster(Module):
         self.cluster_name = physical = f"{args.prefix}-{args.cluster}"
 
         self.secrets_key = protected_key(self, f"{name}-eks-key", f"{physical}-eks", "EKS secrets envelope encryption", self._provider)
-
-        cluster_role = aws.iam.Role(f"{name}-cluster-role", name=f"{physical}-cluster", assume_role_policy=trust("eks.amazonaws.com"), opts=self._opts())
-        cluster_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-cluster-role-policy", role=cluster_role.name, policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy", opts=self._opts()
-        )
-        # The control plane's audit log: created before the cluster so retention is ours (EKS would
-        # create it with no expiry), encrypted with a key of its own, and kept — protected, and left
-        # in place if a change ever removes it — because audit records must outlive any deploy.
-        log_group_name = f"/aws/eks/{physical}/cluster"
-        log_group_arn = f"arn:aws:logs:{args.region}:{args.account_id}:log-group:{log_group_name}"
-        logs_key = protected_key(
-            self,
-            f"{name}-logs-key",
-            f"{physical}-logs",
-            "EKS control-plane logs",
-            self._provider,
-            policy=key_policy(
-                args.account_id,
-                {
-                    "Sid": "CloudWatchLogsEncryptsThisGroup",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{args.region}.amazonaws.com"},
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                },
-            ),
-        )
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=logs_key.arn,
-            opts=self._opts(protect=True, retain_on_delete=True),
-        )
-        public = bool(args.public_access_cidrs)
-        self.cluster = aws.eks.Cluster(
-            f"{name}-eks",
-            name=physical,
-            version=args.kubernetes_version,
-            role_arn=cluster_role.arn,
-            vpc_config={
-                "subnet_ids": subnet_ids,
-                "endpoint_private_access": True,
-                # Private by default; a public endpoint only ever answers the listed networks.
-                "endpoint_public_access": public,
-                **({"public_access_cidrs": list(args.public_access_cidrs)} if public else {}),
-            },
-            encryption_config={"provider": {"key_arn": self.secrets_key.arn}, "resources": ["secrets"]},
-            enabled_cluster_log_types=list(args.log_types),
-            # Access entries only (no aws-auth ConfigMap), and no implicit admin for whoever created it.
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
-            # The cluster holds every Kubernetes object and secret of the pool: a replacement or a
-            # stray destroy would lose them, so it is protected and left in place on delete.
-            opts=self._opts(depends_on=[log_group, cluster_policy], protect=True, retain_on_delete=True),
-        )
+        self.cluster = self._control_plane(args, physical, subnet_ids)
         admins = self._access_entries(args)
-
+        # The system nodes' role (the nodes Karpenter launches join with one of their own).
         self.node_role = aws.iam.Role(f"{name}-node-role", name=f"{physical}-node", assume_role_policy=trust("ec2.amazonaws.com"), opts=self._opts())
         self.node_policies = [
             aws.iam.RolePolicyAttachment(f"{name}-node-role-{key}", role=self.node_role.name, policy_arn=arn, opts=self._opts()) for key, arn in NODE_POLICIES.items()
         ]
-        system = node_group(
-            self,
-            f"{name}-system",
-            f"{physical}-system",
-            provider=self._provider,
-            cluster=self.cluster,
-            role=self.node_role,
-            subnet_ids=subnet_ids,
-            depends_on=self.node_policies,
-            instance_types=[args.system_instance_type],
-            ami_type="AL2023_x86_64_STANDARD",
-            capacity="ON_DEMAND",
-            scaling={"desired_size": 2, "min_size": 2, "max_size": 3},
-            labels={NODE_ROLE_LABEL: ROLE_SYSTEM},
-            disk_gb=50,
-        )
+        system = self._system_nodes(args, physical, subnet_ids)
         self.addons = {
             addon: aws.eks.Addon(
                 f"{name}-addon-{addon}",
@@ -159,6 +90,90 @@ class EksCluster(Module):
         self.former_target = pulumi.create_urn(f"{args.prefix}-{args.cluster}", TARGET_TYPE, parent=former)
         """Where the cluster's Target was registered before the split (its platform's parts were under it)."""
         self.register_outputs({"clusterName": self.cluster.name, "clusterArn": self.cluster.arn, "endpoint": self.cluster.endpoint})
+
+    def _control_plane(self, args: EksClusterArgs, physical: str, subnet_ids: list[pulumi.Input[str]]) -> aws.eks.Cluster:
+        """The cluster (its role and audit log first): private, secrets envelope-encrypted with
+        `secrets_key`, access entries only."""
+        name = self._name
+        cluster_role = aws.iam.Role(f"{name}-cluster-role", name=f"{physical}-cluster", assume_role_policy=trust("eks.amazonaws.com"), opts=self._opts())
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-role-policy", role=cluster_role.name, policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy", opts=self._opts()
+        )
+        log_group = self._audit_log(args, physical)
+        public = bool(args.public_access_cidrs)
+        return aws.eks.Cluster(
+            f"{name}-eks",
+            name=physical,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config={
+                "subnet_ids": subnet_ids,
+                "endpoint_private_access": True,
+                # Private by default; a public endpoint only ever answers the listed networks.
+                "endpoint_public_access": public,
+                **({"public_access_cidrs": list(args.public_access_cidrs)} if public else {}),
+            },
+            encryption_config={"provider": {"key_arn": self.secrets_key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=list(args.log_types),
+            # Access entries only (no aws-auth ConfigMap), and no implicit admin for whoever created it.
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
+            # The cluster holds every Kubernetes object and secret of the pool: a replacement or a
+            # stray destroy would lose them, so it is protected and left in place on delete.
+            opts=self._opts(depends_on=[log_group, cluster_policy], protect=True, retain_on_delete=True),
+        )
+
+    def _audit_log(self, args: EksClusterArgs, physical: str) -> aws.cloudwatch.LogGroup:
+        """The control plane's audit log: created before the cluster so retention is ours (EKS would
+        create it with no expiry), encrypted with a key of its own, and kept — protected, and left
+        in place if a change ever removes it — because audit records must outlive any deploy."""
+        name = self._name
+        log_group_name = f"/aws/eks/{physical}/cluster"
+        log_group_arn = f"arn:aws:logs:{args.region}:{args.account_id}:log-group:{log_group_name}"
+        logs_key = protected_key(
+            self,
+            f"{name}-logs-key",
+            f"{physical}-logs",
+            "EKS control-plane logs",
+            self._provider,
+            policy=key_policy(
+                args.account_id,
+                {
+                    "Sid": "CloudWatchLogsEncryptsThisGroup",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{args.region}.amazonaws.com"},
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                },
+            ),
+        )
+        return aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=log_group_name,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=logs_key.arn,
+            opts=self._opts(protect=True, retain_on_delete=True),
+        )
+
+    def _system_nodes(self, args: EksClusterArgs, physical: str, subnet_ids: list[pulumi.Input[str]]) -> aws.eks.NodeGroup:
+        """The small on-demand system node group, where the cluster's controllers (Karpenter among them) run."""
+        name = self._name
+        return node_group(
+            self,
+            f"{name}-system",
+            f"{physical}-system",
+            provider=self._provider,
+            cluster=self.cluster,
+            role=self.node_role,
+            subnet_ids=subnet_ids,
+            depends_on=self.node_policies,
+            instance_types=[args.system_instance_type],
+            ami_type="AL2023_x86_64_STANDARD",
+            capacity="ON_DEMAND",
+            scaling={"desired_size": 2, "min_size": 2, "max_size": 3},
+            labels={NODE_ROLE_LABEL: ROLE_SYSTEM},
+            disk_gb=50,
+        )
 
     def _opts(self, **opts) -> pulumi.ResourceOptions:
         return options(self, provider=self._provider, **opts)

@@ -63,59 +63,16 @@ class GpuOperator(Module):
         # Privileged on purpose and only here: drivers and toolkit install on the host. Inbound:
         # only Prometheus scraping the DCGM exporter.
         namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("privileged"), [from_namespace(args.monitoring_namespace)], self, provider)
-        config_maps: list[pulumi.Resource] = []
-
-        def config_map(suffix: str, object_name: str, key: str, content: dict) -> None:
-            """A ConfigMap the operator reads, as a YAML document under `key`."""
-            config_maps.append(
-                k8s.core.v1.ConfigMap(
-                    f"{name}-{suffix}",
-                    metadata={"name": object_name, "namespace": args.namespace, "labels": MANAGED_BY},
-                    data={key: yaml.safe_dump(content, sort_keys=False)},
-                    opts=child(self, provider, depends_on=[namespace]),
-                )
+        config_maps = [
+            k8s.core.v1.ConfigMap(
+                f"{name}-{suffix}",
+                metadata={"name": object_name, "namespace": args.namespace, "labels": MANAGED_BY},
+                data={key: yaml.safe_dump(content, sort_keys=False)},
+                opts=child(self, provider, depends_on=[namespace]),
             )
-
-        values: dict = {
-            "driver": {"enabled": args.driver},
-            "toolkit": {"enabled": args.toolkit},
-            "cdi": {"enabled": args.cdi},
-            "nfd": {"enabled": args.nfd},
-            "mig": {"strategy": args.mig_strategy},
-            "dcgmExporter": {
-                "enabled": args.dcgm_exporter,
-                # Scraped by the Monitoring module's own ServiceMonitor, which is planned, validated
-                # against its CRD and created after the CRDs exist; the operator's would be neither.
-                "serviceMonitor": {"enabled": False},
-            },
-            # The chart's Pod Security Admission labelling stays off: the namespace above carries them.
-            "psa": {"enabled": False},
-        }
-        if args.toolkit_env:
-            values["toolkit"]["env"] = [{"name": k, "value": v} for k, v in sorted(args.toolkit_env.items())]
-
-        if args.mig_configs:
-            mig_parted = {
-                "version": "v1",
-                "mig-configs": {
-                    MIG_ALL_DISABLED: [{"devices": "all", "mig-enabled": False}],
-                    **dict(sorted(args.mig_configs.items())),
-                },
-            }
-            config_map("mig-config", MIG_CONFIG_MAP, MIG_CONFIG_KEY, mig_parted)
-            values["migManager"] = {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": MIG_ALL_DISABLED}}
-        else:
-            values["migManager"] = {"enabled": False}
-
-        if args.time_slicing_replicas:
-            sharing = {
-                "version": "v1",
-                "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": args.time_slicing_replicas}]}},
-            }
-            config_map("time-slicing", TIME_SLICING_CONFIG_MAP, "any", sharing)
-            values["devicePlugin"] = {"config": {"name": TIME_SLICING_CONFIG_MAP, "default": "any"}}
-
-        self.release = pinned_release(f"{name}-release", "gpu-operator", args.namespace, values, child(self, provider, depends_on=[namespace, *config_maps]), gitops=target.gitops)
+            for suffix, object_name, key, content in operator_config_maps(args)
+        ]
+        self.release = pinned_release(f"{name}-release", "gpu-operator", args.namespace, gpu_operator_values(args), child(self, provider, depends_on=[namespace, *config_maps]), gitops=target.gitops)
 
         # Server-side apply patches only these labels; the rest of each Node stays with the kubelet.
         for node in args.nodes:
@@ -134,3 +91,54 @@ class GpuOperator(Module):
             )
 
         self.register_outputs({"namespace": args.namespace, "release": self.release.name})
+
+
+def operator_config_maps(args: GpuOperatorArgs) -> list[tuple[str, str, str, dict]]:
+    """The ConfigMaps the operator reads, each (resource suffix, name, key, YAML document under the
+    key): mig-manager's layouts where nodes are partitioned, the device plugin's time-slicing."""
+    config_maps = []
+    if args.mig_configs:
+        mig_parted = {
+            "version": "v1",
+            "mig-configs": {
+                MIG_ALL_DISABLED: [{"devices": "all", "mig-enabled": False}],
+                **dict(sorted(args.mig_configs.items())),
+            },
+        }
+        config_maps.append(("mig-config", MIG_CONFIG_MAP, MIG_CONFIG_KEY, mig_parted))
+    if args.time_slicing_replicas:
+        sharing = {
+            "version": "v1",
+            "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": args.time_slicing_replicas}]}},
+        }
+        config_maps.append(("time-slicing", TIME_SLICING_CONFIG_MAP, "any", sharing))
+    return config_maps
+
+
+def gpu_operator_values(args: GpuOperatorArgs) -> dict:
+    """The GPU Operator chart's values: which components it installs, and the ConfigMaps
+    (`operator_config_maps`) its mig-manager and device plugin read."""
+    values: dict = {
+        "driver": {"enabled": args.driver},
+        "toolkit": {"enabled": args.toolkit},
+        "cdi": {"enabled": args.cdi},
+        "nfd": {"enabled": args.nfd},
+        "mig": {"strategy": args.mig_strategy},
+        "dcgmExporter": {
+            "enabled": args.dcgm_exporter,
+            # Scraped by the Monitoring module's own ServiceMonitor, which is planned, validated
+            # against its CRD and created after the CRDs exist; the operator's would be neither.
+            "serviceMonitor": {"enabled": False},
+        },
+        # The chart's Pod Security Admission labelling stays off: GpuOperator's namespace carries the labels.
+        "psa": {"enabled": False},
+    }
+    if args.toolkit_env:
+        values["toolkit"]["env"] = [{"name": k, "value": v} for k, v in sorted(args.toolkit_env.items())]
+    if args.mig_configs:
+        values["migManager"] = {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": MIG_ALL_DISABLED}}
+    else:
+        values["migManager"] = {"enabled": False}
+    if args.time_slicing_replicas:
+        values["devicePlugin"] = {"config": {"name": TIME_SLICING_CONFIG_MAP, "default": "any"}}
+    return values

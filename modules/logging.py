@@ -19,8 +19,9 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
-from hybridai.modules.base import CONTAINER_SECURITY, Args, Module, aws_key_env, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RUNTIME_DEFAULT_SECCOMP, Args, Module, aws_key_env, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.certificates import TlsArgs, certificate, service_certificate
+from hybridai.modules.scripts import script
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
 from hybridai.recorded import API_AUDIT_INPUT, ARCHIVE_CHECK, ARCHIVE_OUTPUT, TEAM_LABEL, component_type
@@ -192,15 +193,54 @@ def _archive_output(archive: ArchiveArgs, match_regex: str, cluster: str, store_
     )
 
 
+def _sections(parts: list[str]) -> str:
+    """Sections of Fluent Bit's classic configuration as one text, a blank line between them."""
+    return "\n".join(parts)
+
+
+def _audited(args: CollectorArgs) -> bool:
+    """The collector reads the API audit log (control-plane nodes of a cluster whose distribution has one)."""
+    return args.audit_log_path is not None
+
+
+def _archived(args: CollectorArgs) -> ArchiveArgs | None:
+    """The archive the collector writes: it takes what the audit log yields, so a cluster without
+    one writes nothing there."""
+    return args.archive if _audited(args) else None
+
+
 def fluent_bit_values(args: CollectorArgs) -> dict:
     """The Fluent Bit chart's values: a DaemonSet on every node reading container logs, the
     kubelet's journal and, on control-plane nodes, the API audit log, read-only; enriching them with
     Kubernetes metadata; pushing to Loki and the audit streams to the write-once archive."""
-    buffered = args.buffer_size is not None
-    audited = args.audit_log_path is not None
-    # The archive takes what the audit log yields: a cluster without one writes nothing there.
-    archive = args.archive if audited else None
-    disk = {"storage.type": "filesystem"} if buffered else {}
+    archive = _archived(args)
+    volumes, mounts = _host_mounts(args)
+    return {
+        "kind": "DaemonSet",
+        "fullnameOverride": "fluent-bit",
+        # Every node, GPU nodes and tainted system and control-plane nodes included: every taint is tolerated.
+        "tolerations": [{"operator": "Exists"}],
+        # Root, for files only root may read (container logs, the journal and the audit log are
+        # root-owned, 0600/0640), but with no capability at all, so root's read comes from owning
+        # them, nothing more; no privilege, no host namespaces, a read-only root filesystem.
+        "podSecurityContext": {"runAsUser": 0, "runAsGroup": 0, **RUNTIME_DEFAULT_SECCOMP},
+        "securityContext": {"privileged": False, **RESTRICTED_CONTAINER, **READ_ONLY_ROOT_FILESYSTEM},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        # Node-critical, like the node's own agents: under memory or disk pressure the kubelet evicts
+        # workloads before the collector, so the node's last logs and audit events still leave it.
+        "priorityClassName": "system-node-critical",
+        "env": aws_key_env(archive.access_key_id, archive.secret_access_key) if archive else [],
+        "config": {"service": _service(args), "inputs": _sections(_inputs(args)), "filters": _sections(_filters(args)), "outputs": _sections(_outputs(args))},
+        # Prometheus scrapes the collectors (shipping stalled, logs dropped, buffer filling alerts).
+        "serviceMonitor": {"enabled": True},
+        # The node's logs read-only; only the collector's own state directory is writable.
+        "daemonSetVolumes": volumes,
+        "daemonSetVolumeMounts": mounts,
+    }
+
+
+def _service(args: CollectorArgs) -> str:
+    """The [SERVICE] section: the chart's own settings, the metrics server, and the disk buffer."""
     service = {
         "Daemon": "Off",
         "Flush": "{{ .Values.flush }}",
@@ -211,68 +251,96 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
         "HTTP_Port": "{{ .Values.metricsPort }}",
         "Health_Check": "On",
     }
-    if buffered or audited:
+    if args.buffer_size is not None or _audited(args):
         # Chunks go to the node's disk first: an uplink outage (edge) or a Loki restart loses
         # nothing of the buffered inputs until the limit; audit records are always buffered so.
         service.update({"storage.path": f"{STATE_DIR}/buffer", "storage.sync": "normal", "storage.backlog.mem_limit": "16M"})
-    inputs = _section(
-        "INPUT",
-        Name="tail",
-        Path="/var/log/containers/*.log",
-        **{"multiline.parser": "cri"},
-        Tag="kube.*",
-        DB=f"{STATE_DIR}/containers.db",
-        Mem_Buf_Limit="32MB",
-        Skip_Long_Lines="On",
-        **disk,
-    ) + "\n" + _section(
-        "INPUT",
-        tuple(("Systemd_Filter", f"_SYSTEMD_UNIT={unit}") for unit in KUBELET_UNITS),
-        Name="systemd",
-        Path="/var/log/journal",
-        Tag="host.*",
-        DB=f"{STATE_DIR}/journal.db",
-        Read_From_Tail="On",
-        Strip_Underscores="On",
-        **disk,
-    )
-    if audited:
-        # Only control-plane nodes have the file; elsewhere the input waits for it, idle. Long
-        # lines are kept (a RequestResponse event can be large): an audit record is never skipped.
-        inputs += "\n" + _section(
+    return _section("SERVICE", **service)
+
+
+def _inputs(args: CollectorArgs) -> list[str]:
+    """The [INPUT] sections: container logs, the kubelet's journal and, where there is one, the API audit log."""
+    disk = {"storage.type": "filesystem"} if args.buffer_size is not None else {}
+    inputs = [
+        _section(
             "INPUT",
             Name="tail",
-            Alias=API_AUDIT_INPUT,
-            Path=args.audit_log_path,
-            Parser="json",
-            Tag="audit.api",
-            DB=f"{STATE_DIR}/audit.db",
-            Buffer_Max_Size="4MB",
-            Skip_Long_Lines="Off",
-            **{"storage.type": "filesystem"},
+            Path="/var/log/containers/*.log",
+            **{"multiline.parser": "cri"},
+            Tag="kube.*",
+            DB=f"{STATE_DIR}/containers.db",
+            Mem_Buf_Limit="32MB",
+            Skip_Long_Lines="On",
+            **disk,
+        ),
+        _section(
+            "INPUT",
+            tuple(("Systemd_Filter", f"_SYSTEMD_UNIT={unit}") for unit in KUBELET_UNITS),
+            Name="systemd",
+            Path="/var/log/journal",
+            Tag="host.*",
+            DB=f"{STATE_DIR}/journal.db",
+            Read_From_Tail="On",
+            Strip_Underscores="On",
+            **disk,
+        ),
+    ]
+    if _audited(args):
+        # Only control-plane nodes have the file; elsewhere the input waits for it, idle. Long
+        # lines are kept (a RequestResponse event can be large): an audit record is never skipped.
+        inputs.append(
+            _section(
+                "INPUT",
+                Name="tail",
+                Alias=API_AUDIT_INPUT,
+                Path=args.audit_log_path,
+                Parser="json",
+                Tag="audit.api",
+                DB=f"{STATE_DIR}/audit.db",
+                Buffer_Max_Size="4MB",
+                Skip_Long_Lines="Off",
+                **{"storage.type": "filesystem"},
+            )
         )
-    filters = _section(
-        "FILTER",
-        Name="kubernetes",
-        Match="kube.*",
-        Merge_Log="On",
-        Keep_Log="Off",
-        Labels="Off",
-        Annotations="Off",
-        # The namespace's labels carry its team (hybrid-ai.io/team, set by the tenancy module).
-        namespace_labels="On",
-        **{"K8S-Logging.Parser": "On", "K8S-Logging.Exclude": "On"},
-    )
-    if audited:
-        # The change stream: a copy of each platform change (see CHANGE_LEVEL).
-        filters += "\n" + _section(
+    return inputs
+
+
+def _filters(args: CollectorArgs) -> list[str]:
+    """The [FILTER] sections: Kubernetes metadata on container logs and, with the audit log, the change stream."""
+    filters = [
+        _section(
             "FILTER",
-            Name="rewrite_tag",
-            Match="audit.api",
-            Rule=f"$level ^{CHANGE_LEVEL}$ change.api true",
-            Emitter_Name="change_stream",
-            **{"Emitter_Storage.type": "filesystem"},
+            Name="kubernetes",
+            Match="kube.*",
+            Merge_Log="On",
+            Keep_Log="Off",
+            Labels="Off",
+            Annotations="Off",
+            # The namespace's labels carry its team (hybrid-ai.io/team, set by the tenancy module).
+            namespace_labels="On",
+            **{"K8S-Logging.Parser": "On", "K8S-Logging.Exclude": "On"},
         )
+    ]
+    if _audited(args):
+        # The change stream: a copy of each platform change (see CHANGE_LEVEL).
+        filters.append(
+            _section(
+                "FILTER",
+                Name="rewrite_tag",
+                Match="audit.api",
+                Rule=f"$level ^{CHANGE_LEVEL}$ change.api true",
+                Emitter_Name="change_stream",
+                **{"Emitter_Storage.type": "filesystem"},
+            )
+        )
+    return filters
+
+
+def _outputs(args: CollectorArgs) -> list[str]:
+    """The [OUTPUT] sections: each stream to Loki with its labels and, with an archive, the audit
+    and change streams to it."""
+    buffered = args.buffer_size is not None
+    archive = _archived(args)
     static = ", ".join(f"{k}={v}" for k, v in sorted(args.labels.items()))
     target = _push_target(args.loki_url, f"{CA_DIR}/ca.crt" if args.loki_ca else None)
     limit = {"storage.total_limit_size": args.buffer_size} if buffered else {}
@@ -281,15 +349,18 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
     def loki(alias: str, match: str, labels: str, retry_limit: str = retry) -> str:
         return _section("OUTPUT", Name="loki", Alias=alias, Match=match, **target, Labels=labels, Line_Format="json", Retry_Limit=retry_limit, **limit)
 
-    outputs = "\n".join(
-        [
-            loki("loki_containers", "kube.*", f"job=fluent-bit, {static}, namespace=$kubernetes['namespace_name'], team=$kubernetes_namespace['labels']['{TEAM_LABEL}']"),
-            loki("loki_journal", "host.*", f"job=systemd, {static}, unit=$SYSTEMD_UNIT"),
-            # Audit records are retried until Loki takes them (the archive has them anyway).
-            *(loki(f"loki_{stream}", f"{stream}.api", f"job=kube-apiserver-audit, {static}, stream={stream}", "no_limits") for stream in ("audit", "change") if audited),
-            *([_archive_output(archive, r"^(audit|change)\.api$", args.labels["cluster"], f"{STATE_DIR}/archive")] if archive else []),
-        ]
-    )
+    return [
+        loki("loki_containers", "kube.*", f"job=fluent-bit, {static}, namespace=$kubernetes['namespace_name'], team=$kubernetes_namespace['labels']['{TEAM_LABEL}']"),
+        loki("loki_journal", "host.*", f"job=systemd, {static}, unit=$SYSTEMD_UNIT"),
+        # Audit records are retried until Loki takes them (the archive has them anyway).
+        *(loki(f"loki_{stream}", f"{stream}.api", f"job=kube-apiserver-audit, {static}, stream={stream}", "no_limits") for stream in ("audit", "change") if _audited(args)),
+        *([_archive_output(archive, r"^(audit|change)\.api$", args.labels["cluster"], f"{STATE_DIR}/archive")] if archive else []),
+    ]
+
+
+def _host_mounts(args: CollectorArgs) -> tuple[list[dict], list[dict]]:
+    """The DaemonSet's volumes and mounts: the node's logs and machine id read-only, the
+    collector's state directory, Loki's CA and, under k3s and RKE2, the audit log's folder."""
     volumes = [
         {"name": "varlog", "hostPath": {"path": "/var/log"}},
         {"name": "etcmachineid", "hostPath": {"path": "/etc/machine-id", "type": "File"}},
@@ -303,55 +374,53 @@ def fluent_bit_values(args: CollectorArgs) -> dict:
     if args.loki_ca is not None:
         volumes.append({"name": "loki-ca", "secret": {"secretName": COLLECTOR_CA_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
         mounts.append({"name": "loki-ca", "mountPath": CA_DIR, "readOnly": True})
-    audit_dir = str(PurePosixPath(args.audit_log_path).parent) if audited else None
+    audit_dir = str(PurePosixPath(args.audit_log_path).parent) if _audited(args) else None
     if audit_dir and not audit_dir.startswith("/var/log/"):
         # k3s and RKE2 keep the audit log under their data directory: that folder alone, read-only.
         volumes.append({"name": "auditlog", "hostPath": {"path": audit_dir, "type": "DirectoryOrCreate"}})
         mounts.append({"name": "auditlog", "mountPath": audit_dir, "readOnly": True})
-    return {
-        "kind": "DaemonSet",
-        "fullnameOverride": "fluent-bit",
-        # Every node, GPU nodes and tainted system and control-plane nodes included: every taint is tolerated.
-        "tolerations": [{"operator": "Exists"}],
-        # Root, for files only root may read (container logs, the journal and the audit log are
-        # root-owned, 0600/0640), but with no capability at all, so root's read comes from owning
-        # them, nothing more; no privilege, no host namespaces, a read-only root filesystem.
-        "podSecurityContext": {"runAsUser": 0, "runAsGroup": 0, "seccompProfile": {"type": "RuntimeDefault"}},
-        "securityContext": {
-            "privileged": False,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
-        # Node-critical, like the node's own agents: under memory or disk pressure the kubelet evicts
-        # workloads before the collector, so the node's last logs and audit events still leave it.
-        "priorityClassName": "system-node-critical",
-        "env": aws_key_env(archive.access_key_id, archive.secret_access_key) if archive else [],
-        "config": {"service": _section("SERVICE", **service), "inputs": inputs, "filters": filters, "outputs": outputs},
-        # Prometheus scrapes the collectors (shipping stalled, logs dropped, buffer filling alerts).
-        "serviceMonitor": {"enabled": True},
-        # The node's logs read-only; only the collector's own state directory is writable.
-        "daemonSetVolumes": volumes,
-        "daemonSetVolumeMounts": mounts,
+    return volumes, mounts
+
+
+LOKI_HTTPS_PROBES = {
+    "readinessProbe": {
+        "httpGet": {"path": "/ready", "port": "http-metrics", "scheme": "HTTPS"},
+        "periodSeconds": 10, "initialDelaySeconds": 15, "successThreshold": 1, "failureThreshold": 3, "timeoutSeconds": 1,
+    },
+    "livenessProbe": {
+        "httpGet": {"path": "/loki/api/v1/status/buildinfo", "port": "http-metrics", "scheme": "HTTPS"},
+        "periodSeconds": 30, "successThreshold": 1, "failureThreshold": 10, "timeoutSeconds": 1,
+    },
+}
+"""Loki serving https: the chart's own probes (path, port, timings) with the scheme they then need."""
+
+
+def _hours(days: int) -> str:
+    """Loki takes durations in hours, not days."""
+    return f"{days * 24}h"
+
+
+def _structured_config(args: LogStoreArgs) -> dict:
+    """Loki's configuration keys the chart's `limits_config` and `server` defaults don't list: retention and TLS."""
+    structured: dict = {
+        "limits_config": {
+            "retention_period": _hours(args.log_retention_days),
+            "retention_stream": [{"selector": AUDIT_SELECTOR, "priority": 1, "period": _hours(args.audit_retention_days)}],
+        }
     }
+    if args.tls is not None:
+        # Loki serves its HTTP port (push, query, probes) with its certificate, TLS 1.2 at least;
+        # it reads the files at every handshake (dskit's server, exporter-toolkit), so cert-manager's
+        # renewals take effect without a restart. Its gRPC port stays inside the pod (one binary).
+        structured["server"] = {"http_tls_config": {"cert_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"}, "tls_min_version": "VersionTLS12"}
+    return structured
 
 
-def loki_values(args: LogStoreArgs) -> dict:
-    """The Loki chart's values: one binary, S3 storage, retention, credentials from Secrets."""
-    hours = lambda days: f"{days * 24}h"  # noqa: E731 - Loki takes durations in hours, not days
-    s3 = {"endpoint": args.endpoint, "s3ForcePathStyle": True, "insecure": False}
-    if args.region:
-        s3["region"] = args.region
+def _single_binary(args: LogStoreArgs) -> dict:
+    """Loki's one process: its volume, resources, the object store's credentials and, with TLS, its certificate."""
     persistence: dict = {"enabled": True, "size": args.storage_size}
     if args.storage_class:
         persistence["storageClass"] = args.storage_class
-    structured: dict = {
-        "limits_config": {
-            "retention_period": hours(args.log_retention_days),
-            "retention_stream": [{"selector": AUDIT_SELECTOR, "priority": 1, "period": hours(args.audit_retention_days)}],
-        }
-    }
     single_binary: dict = {
         "replicas": 1,
         "persistence": persistence,
@@ -359,25 +428,17 @@ def loki_values(args: LogStoreArgs) -> dict:
         # The AWS SDK in Loki reads the object store's credentials from these variables.
         "extraEnv": aws_key_env(args.access_key_id, args.secret_access_key),
     }
-    probes: dict = {}
     if args.tls is not None:
-        # Loki serves its HTTP port (push, query, probes) with its certificate, TLS 1.2 at least;
-        # it reads the files at every handshake (dskit's server, exporter-toolkit), so cert-manager's
-        # renewals take effect without a restart. Its gRPC port stays inside the pod (one binary).
-        structured["server"] = {"http_tls_config": {"cert_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"}, "tls_min_version": "VersionTLS12"}
         single_binary["extraVolumes"] = [{"name": "tls", "secret": {"secretName": f"{LOKI_SERVICE}-tls"}}]
         single_binary["extraVolumeMounts"] = [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]
-        # The chart's own probes (path, port, timings) with the scheme they now need.
-        probes = {
-            "readinessProbe": {
-                "httpGet": {"path": "/ready", "port": "http-metrics", "scheme": "HTTPS"},
-                "periodSeconds": 10, "initialDelaySeconds": 15, "successThreshold": 1, "failureThreshold": 3, "timeoutSeconds": 1,
-            },
-            "livenessProbe": {
-                "httpGet": {"path": "/loki/api/v1/status/buildinfo", "port": "http-metrics", "scheme": "HTTPS"},
-                "periodSeconds": 30, "successThreshold": 1, "failureThreshold": 10, "timeoutSeconds": 1,
-            },
-        }
+    return single_binary
+
+
+def loki_values(args: LogStoreArgs) -> dict:
+    """The Loki chart's values: one binary, S3 storage, retention, credentials from Secrets."""
+    s3 = {"endpoint": args.endpoint, "s3ForcePathStyle": True, "insecure": False}
+    if args.region:
+        s3["region"] = args.region
     return {
         "fullnameOverride": LOKI_SERVICE,
         "deploymentMode": "Monolithic",
@@ -395,10 +456,10 @@ def loki_values(args: LogStoreArgs) -> dict:
             "compactor": {"retention_enabled": True, "delete_request_store": "s3", "working_directory": "/var/loki/compactor"},
             # Retention (and TLS) keys the chart's `limits_config` (`server`) default doesn't list go
             # in its structured config, which it merges over the rendered configuration.
-            "structuredConfig": structured,
-            **probes,
+            "structuredConfig": _structured_config(args),
+            **(LOKI_HTTPS_PROBES if args.tls is not None else {}),
         },
-        "singleBinary": single_binary,
+        "singleBinary": _single_binary(args),
         # No simple-scalable targets, no nginx gateway (clients reach Loki's service directly), no
         # memcached caches (one process caches in memory), no canary or test pods.
         "read": {"replicas": 0},
@@ -419,31 +480,10 @@ NEWEST_QUERY = "max_by(Contents || `[]`, &LastModified).LastModified"
 all, as just after midnight): `max_by` of a missing list would be an error, not "none yet"."""
 ARCHIVE_FRESH_HOURS = 2
 """The newest API audit object of each writer is at most this old (uploads go every 10 minutes)."""
-CHECK_SCRIPT = r"""
-set -eu
-s3() { aws s3api --endpoint-url "$ENDPOINT" "$@"; }
-failed=0
-lock=$(s3 get-object-lock-configuration --bucket "$BUCKET" --output text --query "$LOCK_QUERY")
-set -- $lock
-if [ "${1:-}" != Enabled ] || [ "${2:-}" != "$LOCK_MODE" ] || [ "${3:-None}" = None ] || [ "$3" -lt "$LOCK_DAYS" ]; then
-  echo "bucket $BUCKET: object lock is '$*'; the stack declares Enabled $LOCK_MODE $LOCK_DAYS days"; failed=1
-fi
-now=$(date -u +%s)
-for cluster in $WRITERS; do
-  newest=None
-  for day in "$(date -u +%Y/%m/%d)" "$(date -u -d yesterday +%Y/%m/%d)"; do
-    found=$(s3 list-objects-v2 --bucket "$BUCKET" --prefix "audit/$cluster/$day/" --output text --query "$NEWEST_QUERY")
-    if [ "$found" != None ]; then newest=$found; break; fi
-  done
-  if [ "$newest" = None ] || [ $((now - $(date -u -d "$newest" +%s))) -gt $((FRESH_HOURS * 3600)) ]; then
-    echo "cluster $cluster: its newest API audit record in $BUCKET is from $newest, over $FRESH_HOURS h ago"; failed=1
-  fi
-done
-exit $failed
-"""
-"""Exits non-zero, saying what is wrong, when the bucket's Object Lock isn't what the stack declares
-or a writer's API audit records stopped arriving. The S3 output's own metrics don't count failed
-uploads (fluent/fluent-bit#6141), so the archive is checked where it matters: in the bucket."""
+CHECK_SCRIPT = "\n" + script("audit_archive_check.sh")
+"""The archive check (modules/scripts/audit_archive_check.sh): exits non-zero, saying what is wrong,
+when the bucket's Object Lock isn't what the stack declares or a writer's API audit records stopped
+arriving. After a newline: the command deployed so far begins with one."""
 
 
 def archive_check(name: str, namespace: str, store: LogStoreArgs, parent: pulumi.Resource, provider: pulumi.ProviderResource, depends_on: list[pulumi.Resource]) -> pulumi.Resource:
@@ -468,8 +508,9 @@ def archive_check(name: str, namespace: str, store: LogStoreArgs, parent: pulumi
         "command": ["/bin/sh", "-c", CHECK_SCRIPT],
         "env": [{"name": k, "value": v} for k, v in env.items()] + aws_key_env(archive.access_key_id, archive.secret_access_key),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-        # Restricted: a non-root user, a read-only root filesystem, /tmp for the CLI's cache.
-        "securityContext": {**CONTAINER_SECURITY, "runAsNonRoot": True, "runAsUser": 65534, "readOnlyRootFilesystem": True},
+        # Restricted, as `nobody` (the image has no user of its own; the pod sets only the seccomp
+        # profile), with a read-only root filesystem: /tmp for the CLI's cache.
+        "securityContext": {**RESTRICTED_CONTAINER, **NON_ROOT, "runAsUser": 65534, **READ_ONLY_ROOT_FILESYSTEM},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     return k8s.batch.v1.CronJob(
@@ -489,7 +530,7 @@ def archive_check(name: str, namespace: str, store: LogStoreArgs, parent: pulumi
                         "spec": {
                             "restartPolicy": "Never",
                             "automountServiceAccountToken": False,
-                            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                            "securityContext": RUNTIME_DEFAULT_SECCOMP,
                             "containers": [container],
                             "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
                         }
@@ -508,51 +549,61 @@ class Logging(Module):
     def __init__(self, target: Target, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-logging"
         super().__init__(component_type("logging", "Logging"), name, None, placed(target, opts))
-        provider = target.provider
-        store = args.store
         self.loki_url = None
         loki = None
-        if store is not None:
-            port = {"ports": [{"protocol": "TCP", "port": LOKI_PORT}]}
-            # Loki's port only: from this cluster's collectors and Grafana (monitoring); on a hub,
-            # from anywhere, as the collectors of other clusters push from outside (through
-            # whatever exposes the service: a LoadBalancer or ingress with TLS).
-            ingress = [port] if store.remote_collectors else [{**from_namespace(ns), **port} for ns in (args.collector_namespace, store.monitoring_namespace)]
-            # Restricted: Loki needs nothing of the host. Protected: its volume holds the write-ahead log.
-            namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)
-            secrets = list(credential_secrets(name, store.credentials, self, provider, [namespace]))
-            if store.tls is not None:
-                # Before the release: Loki's pod mounts the certificate's Secret.
-                secrets.append(service_certificate(f"{name}-loki-cert", LOKI_SERVICE, args.namespace, store.tls, child(self, provider, depends_on=[namespace])))
-            loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
-            self.loki_url = loki_url(args.namespace, store.tls is not None)
-            if store.archive is not None:
-                archive_check(name, args.namespace, store, self, provider, [namespace, *secrets])
+        if args.store is not None:
+            loki = self._store(name, target, args, args.store)
+            self.loki_url = loki_url(args.namespace, args.store.tls is not None)
         if args.collector is not None:
-            # Privileged: the collector's hostPath mounts of the node's logs, which baseline forbids
-            # (StackSpec.platform_namespaces). It only sends: nothing but Prometheus (its metrics
-            # port) may connect to it.
-            scrape = [{**from_namespace(args.collector.monitoring_namespace), "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]
-            collector_ns = platform_namespace(f"{name}-collector-ns", args.collector_namespace, pod_security("privileged"), scrape, self, provider)
-            collector_secrets = list(credential_secrets(f"{name}-collector", args.collector.credentials, self, provider, [collector_ns]))
-            if args.collector.loki_ca is not None:
-                collector_secrets.append(
-                    certificate(
-                        f"{name}-collector-cert",
-                        COLLECTOR_CA_SECRET,
-                        args.collector_namespace,
-                        (f"fluent-bit.{args.collector_namespace}.svc",),
-                        args.collector.loki_ca.issuer,
-                        child(self, provider, depends_on=[collector_ns]),
-                        usages=("digital signature", "key encipherment", "client auth"),
-                    )
-                )
-            pinned_release(
-                f"{name}-fluent-bit",
-                "fluent-bit",
-                args.collector_namespace,
-                fluent_bit_values(args.collector),
-                child(self, provider, depends_on=[collector_ns, *collector_secrets, *([loki] if loki else [])]),
-                gitops=target.gitops,
-            )
+            self._collector(name, target, args, args.collector, loki)
         self.register_outputs({"namespace": args.namespace, "collector_namespace": args.collector_namespace})
+
+    def _store(self, name: str, target: Target, args: LoggingArgs, store: LogStoreArgs) -> pulumi.Resource:
+        """Loki in the logging namespace, with its credentials, its certificate and the archive check."""
+        provider = target.provider
+        port = {"ports": [{"protocol": "TCP", "port": LOKI_PORT}]}
+        # Loki's port only: from this cluster's collectors and Grafana (monitoring); on a hub,
+        # from anywhere, as the collectors of other clusters push from outside (through
+        # whatever exposes the service: a LoadBalancer or ingress with TLS).
+        ingress = [port] if store.remote_collectors else [{**from_namespace(ns), **port} for ns in (args.collector_namespace, store.monitoring_namespace)]
+        # Restricted: Loki needs nothing of the host. Protected: its volume holds the write-ahead log.
+        namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)
+        secrets = list(credential_secrets(name, store.credentials, self, provider, [namespace]))
+        if store.tls is not None:
+            # Before the release: Loki's pod mounts the certificate's Secret.
+            secrets.append(service_certificate(f"{name}-loki-cert", LOKI_SERVICE, args.namespace, store.tls, child(self, provider, depends_on=[namespace])))
+        loki = pinned_release(f"{name}-loki", "loki", args.namespace, loki_values(store), child(self, provider, depends_on=[namespace, *secrets]), gitops=target.gitops)
+        if store.archive is not None:
+            archive_check(name, args.namespace, store, self, provider, [namespace, *secrets])
+        return loki
+
+    def _collector(self, name: str, target: Target, args: LoggingArgs, collector: CollectorArgs, loki: pulumi.Resource | None) -> None:
+        """Fluent Bit on every node, in its own namespace, with its credentials and, to verify the
+        cluster's own Loki, a certificate from the issuer (for its CA)."""
+        provider = target.provider
+        # Privileged: the collector's hostPath mounts of the node's logs, which baseline forbids
+        # (StackSpec.platform_namespaces). It only sends: nothing but Prometheus (its metrics
+        # port) may connect to it.
+        scrape = [{**from_namespace(collector.monitoring_namespace), "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]
+        collector_ns = platform_namespace(f"{name}-collector-ns", args.collector_namespace, pod_security("privileged"), scrape, self, provider)
+        collector_secrets = list(credential_secrets(f"{name}-collector", collector.credentials, self, provider, [collector_ns]))
+        if collector.loki_ca is not None:
+            collector_secrets.append(
+                certificate(
+                    f"{name}-collector-cert",
+                    COLLECTOR_CA_SECRET,
+                    args.collector_namespace,
+                    (f"fluent-bit.{args.collector_namespace}.svc",),
+                    collector.loki_ca.issuer,
+                    child(self, provider, depends_on=[collector_ns]),
+                    usages=("digital signature", "key encipherment", "client auth"),
+                )
+            )
+        pinned_release(
+            f"{name}-fluent-bit",
+            "fluent-bit",
+            args.collector_namespace,
+            fluent_bit_values(collector),
+            child(self, provider, depends_on=[collector_ns, *collector_secrets, *([loki] if loki else [])]),
+            gitops=target.gitops,
+        )

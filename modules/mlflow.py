@@ -9,7 +9,7 @@ import pulumi
 
 from hybridai.config.mlops import MLFLOW_NAMESPACE
 from hybridai.recorded import component_type
-from hybridai.modules.base import Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import RESTRICTED_POD, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.certificates import TlsArgs, service_certificate
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
@@ -98,8 +98,9 @@ def mlflow_values(args: MlflowArgs) -> dict:
             # Users and permissions in the same PostgreSQL database, so replicas agree.
             "postgres": {**postgres, "existingSecret": {"name": db.name, "usernameKey": db.first, "passwordKey": db.second}},
         },
-        # Restricted Pod Security: the chart's container context already drops everything.
-        "podSecurityContext": {"fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch", "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        # Restricted, with the chart's own pod settings (fsGroup 1001, its image's group, owns the
+        # volumes); the chart's container context already drops everything.
+        "podSecurityContext": {**RESTRICTED_POD, "fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch"},
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
         "telemetry": {"enabled": False},
     }

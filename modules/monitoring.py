@@ -112,74 +112,21 @@ class Monitoring(Module):
 
         # The Secrets Grafana and Alertmanager read exist before the release starts them.
         secrets = credential_secrets(name, args.credentials, self, provider, [namespace])
-        agent = args.mode == "agent"
-        tls = args.tls
         # The certificates, like those Secrets, exist before the release mounts them.
-        certificates = []
-        if tls is not None:
-            certificates.append(service_certificate(f"{name}-prometheus-cert", PROMETHEUS_SERVICE, ns, tls, child(self, provider, depends_on=[namespace]), secret_name=PROMETHEUS_TLS_SECRET))
-            if not agent:
-                certificates.append(service_certificate(f"{name}-grafana-cert", GRAFANA_SERVICE, ns, tls, child(self, provider, depends_on=[namespace]), secret_name=GRAFANA_TLS_SECRET))
+        certificates = self._certificates(name, provider, args, namespace)
+        tls = args.tls
         # In-cluster addresses (reach them with `kubectl port-forward`; nothing is exposed outside).
         self.prometheus_url = f"{'https' if tls else 'http'}://{PROMETHEUS_SERVICE}.{ns}.svc:{PROMETHEUS_PORT}"
-        self.grafana_url = None if agent else f"https://{GRAFANA_SERVICE}.{ns}.svc:443" if tls else f"http://{GRAFANA_SERVICE}.{ns}.svc:80"
-
-        storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}
-        if args.storage_class:
-            storage["storageClassName"] = args.storage_class
-        prometheus_spec: dict = {
-            "retention": args.retention,
-            "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
-            # Select every ServiceMonitor, PodMonitor and rule in the cluster, not only those
-            # labelled for this release.
-            "serviceMonitorSelectorNilUsesHelmValues": False,
-            "podMonitorSelectorNilUsesHelmValues": False,
-            "ruleSelectorNilUsesHelmValues": False,
-            "externalLabels": {"cluster": target.target, "placement": target.placement, **args.external_labels},
-        }
-        if args.remote_write_url:
-            prometheus_spec["remoteWrite"] = [{"url": args.remote_write_url}]
-        if args.receive_remote_write:
-            prometheus_spec["enableRemoteWriteReceiver"] = True
-        # Grafana's admin login comes from an existing Secret, never the chart's default.
-        grafana: dict = {
-            "admin": {"existingSecret": args.grafana_admin_secret},
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
-        }
-        datasources = list(args.extra_datasources)
-        values: dict = {
-            "fullnameOverride": "kps",
-            # Host namespaces are allowed only in the GPU Operator's namespace.
-            "nodeExporter": {"enabled": False},
-            "prometheus": {"prometheusSpec": prometheus_spec},
-            "grafana": grafana,
-            "alertmanager": {
-                "config": alertmanager_config(args.alerting, args.team_namespaces),
-                # Receivers read their credentials from these Secrets' files, never from the config.
-                "alertmanagerSpec": {"secrets": mounted_secrets(args.alerting)},
-            },
-        }
-        if tls is not None:
-            prometheus_spec.update(prometheus_serves_tls(self.prometheus_url))
-            values["prometheus"]["serviceMonitor"] = scraped_over_tls(PROMETHEUS_SERVICE, ns, PROMETHEUS_TLS_SECRET)
-            # The chart's own Prometheus data source can't be given a CA: ours replaces it (same name
-            # and uid, which dashboards refer to); the chart's Alertmanager data source stays.
-            datasources = [prometheus_datasource(self.prometheus_url), *(trusting_the_issuer(d) for d in datasources)]
-            grafana.update(grafana_serves_tls(ns))
-            grafana["sidecar"]["dashboards"].update(sidecar_reloads_over_tls(ns, "dashboards"))
-            grafana["sidecar"]["datasources"] = {**sidecar_reloads_over_tls(ns, "datasources"), "defaultDatasourceEnabled": False}
-        if datasources:
-            grafana["additionalDataSources"] = datasources
-        if agent:
-            values["prometheus"]["agentMode"] = True
-            values["alertmanager"] = {"enabled": False}
-            values["grafana"] = {"enabled": False}
-            values["defaultRules"] = {"create": False}
+        self.grafana_url = None if _is_agent(args) else f"https://{GRAFANA_SERVICE}.{ns}.svc:443" if tls else f"http://{GRAFANA_SERVICE}.{ns}.svc:80"
         self.stack = pinned_release(
-            f"{name}-kube-prometheus-stack", "kube-prometheus-stack", ns, values, child(self, provider, depends_on=[namespace, *secrets, *certificates]), gitops=target.gitops
+            f"{name}-kube-prometheus-stack",
+            "kube-prometheus-stack",
+            ns,
+            kube_prometheus_stack_values(args, target, self.prometheus_url),
+            child(self, provider, depends_on=[namespace, *secrets, *certificates]),
+            gitops=target.gitops,
         )
         after_crds = child(self, provider, depends_on=[self.stack])
-
         k8s.apiextensions.CustomResource(
             f"{name}-dcgm-servicemonitor",
             api_version="monitoring.coreos.com/v1",
@@ -194,17 +141,33 @@ class Monitoring(Module):
             },
             opts=after_crds,
         )
-        if agent:
-            # Rules, dashboards and cost allocation live where the series land: the hub.
-            self.register_outputs({"namespace": ns})
-            return
+        if not _is_agent(args):
+            # An agent only forwards: rules, dashboards and cost allocation live where the series
+            # land, on the hub.
+            self._rules_and_dashboards(name, provider, args, namespace)
+            pinned_release(f"{name}-opencost", "opencost", ns, opencost_values(args, target), child(self, provider, depends_on=[self.stack]), timeout=600, gitops=target.gitops)
+        self.register_outputs({"namespace": ns})
+
+    def _certificates(self, name: str, provider: k8s.Provider, args: MonitoringArgs, namespace: pulumi.Resource) -> list[pulumi.Resource]:
+        """With an issuer, the certificates Prometheus and (unless an agent) Grafana serve."""
+        if args.tls is None:
+            return []
+        ns = args.namespace
+        certificates = [service_certificate(f"{name}-prometheus-cert", PROMETHEUS_SERVICE, ns, args.tls, child(self, provider, depends_on=[namespace]), secret_name=PROMETHEUS_TLS_SECRET)]
+        if not _is_agent(args):
+            certificates.append(service_certificate(f"{name}-grafana-cert", GRAFANA_SERVICE, ns, args.tls, child(self, provider, depends_on=[namespace]), secret_name=GRAFANA_TLS_SECRET))
+        return certificates
+
+    def _rules_and_dashboards(self, name: str, provider: k8s.Provider, args: MonitoringArgs, namespace: pulumi.Resource) -> None:
+        """The alert rules (a PrometheusRule, once its CRD exists) and Grafana's dashboards (ConfigMaps its sidecar loads)."""
+        ns = args.namespace
         k8s.apiextensions.CustomResource(
             f"{name}-gpu-rules",
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
             metadata={"name": "hybridai-gpu-alerts", "namespace": ns, "labels": MANAGED_BY},
             spec={"groups": alert_groups(args.alerts)},
-            opts=after_crds,
+            opts=child(self, provider, depends_on=[self.stack]),
         )
         for board, content in dashboards(args.alerts.latency_objective_ms).items():
             k8s.core.v1.ConfigMap(
@@ -214,35 +177,111 @@ class Monitoring(Module):
                 opts=child(self, provider, depends_on=[namespace]),
             )
 
-        opencost: dict = {
-            "exporter": {"defaultClusterId": target.target},
-            "prometheus": {"internal": {"enabled": True, "serviceName": PROMETHEUS_SERVICE, "namespaceName": ns, "port": PROMETHEUS_PORT}},
+
+def _is_agent(args: MonitoringArgs) -> bool:
+    """Agent mode (an edge site): Prometheus scrapes and forwards, nothing else runs here."""
+    return args.mode == "agent"
+
+
+def kube_prometheus_stack_values(args: MonitoringArgs, target: Target, prometheus_url: str) -> dict:
+    """The kube-prometheus-stack chart's values: Prometheus (or its agent) with its volume and
+    labels, Grafana's admin login, dashboards and data sources, Alertmanager's routes; over https
+    where the cluster has an issuer."""
+    ns = args.namespace
+    tls = args.tls
+    prometheus_spec = _prometheus_spec(args, target)
+    # Grafana's admin login comes from an existing Secret, never the chart's default.
+    grafana: dict = {
+        "admin": {"existingSecret": args.grafana_admin_secret},
+        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+    }
+    datasources = list(args.extra_datasources)
+    values: dict = {
+        "fullnameOverride": "kps",
+        # Host namespaces are allowed only in the GPU Operator's namespace.
+        "nodeExporter": {"enabled": False},
+        "prometheus": {"prometheusSpec": prometheus_spec},
+        "grafana": grafana,
+        "alertmanager": {
+            "config": alertmanager_config(args.alerting, args.team_namespaces),
+            # Receivers read their credentials from these Secrets' files, never from the config.
+            "alertmanagerSpec": {"secrets": mounted_secrets(args.alerting)},
+        },
+    }
+    if tls is not None:
+        prometheus_spec.update(prometheus_serves_tls(prometheus_url))
+        values["prometheus"]["serviceMonitor"] = scraped_over_tls(PROMETHEUS_SERVICE, ns, PROMETHEUS_TLS_SECRET)
+        # The chart's own Prometheus data source can't be given a CA: ours replaces it (same name
+        # and uid, which dashboards refer to); the chart's Alertmanager data source stays.
+        datasources = [prometheus_datasource(prometheus_url), *(trusting_the_issuer(d) for d in datasources)]
+        grafana.update(grafana_serves_tls(ns))
+        grafana["sidecar"]["dashboards"].update(sidecar_reloads_over_tls(ns, "dashboards"))
+        grafana["sidecar"]["datasources"] = {**sidecar_reloads_over_tls(ns, "datasources"), "defaultDatasourceEnabled": False}
+    if datasources:
+        grafana["additionalDataSources"] = datasources
+    if _is_agent(args):
+        values["prometheus"]["agentMode"] = True
+        values["alertmanager"] = {"enabled": False}
+        values["grafana"] = {"enabled": False}
+        values["defaultRules"] = {"create": False}
+    return values
+
+
+def _prometheus_spec(args: MonitoringArgs, target: Target) -> dict:
+    """Prometheus itself: retention and volume, every monitor and rule of the cluster, the labels
+    of what it stores or sends, and remote write out (an agent) or in (a hub)."""
+    storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": args.storage_size}}}
+    if args.storage_class:
+        storage["storageClassName"] = args.storage_class
+    prometheus_spec: dict = {
+        "retention": args.retention,
+        "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+        # Select every ServiceMonitor, PodMonitor and rule in the cluster, not only those
+        # labelled for this release.
+        "serviceMonitorSelectorNilUsesHelmValues": False,
+        "podMonitorSelectorNilUsesHelmValues": False,
+        "ruleSelectorNilUsesHelmValues": False,
+        "externalLabels": {"cluster": target.target, "placement": target.placement, **args.external_labels},
+    }
+    if args.remote_write_url:
+        prometheus_spec["remoteWrite"] = [{"url": args.remote_write_url}]
+    if args.receive_remote_write:
+        prometheus_spec["enableRemoteWriteReceiver"] = True
+    return prometheus_spec
+
+
+def opencost_values(args: MonitoringArgs, target: Target) -> dict:
+    """The OpenCost chart's values: the cluster's Prometheus as its source, custom pricing where
+    there is no cloud price API, the issuer's CA where Prometheus serves https."""
+    ns = args.namespace
+    opencost: dict = {
+        "exporter": {"defaultClusterId": target.target},
+        "prometheus": {"internal": {"enabled": True, "serviceName": PROMETHEUS_SERVICE, "namespaceName": ns, "port": PROMETHEUS_PORT}},
+    }
+    if args.pricing:
+        p = args.pricing
+        opencost["customPricing"] = {
+            "enabled": True,
+            "provider": "custom",
+            "costModel": {
+                "description": "hybrid-ai on-prem pricing: amortized purchase, power and operations",
+                "CPU": round(p.cpu_core_hour, 6),
+                "RAM": round(p.ram_gb_hour, 6),
+                "GPU": round(p.gpu_hour, 6),
+                "storage": round(p.storage_gb_month, 6),
+            },
         }
-        if args.pricing:
-            p = args.pricing
-            opencost["customPricing"] = {
-                "enabled": True,
-                "provider": "custom",
-                "costModel": {
-                    "description": "hybrid-ai on-prem pricing: amortized purchase, power and operations",
-                    "CPU": round(p.cpu_core_hour, 6),
-                    "RAM": round(p.ram_gb_hour, 6),
-                    "GPU": round(p.gpu_hour, 6),
-                    "storage": round(p.storage_gb_month, 6),
-                },
-            }
-        opencost_values: dict = {"opencost": opencost}
-        if tls is not None:
-            # The chart offers only `insecureSkipVerify` (kept false) and a root init container that
-            # rewrites the image's trust store (`updateCaTrust`). Go programs also take extra roots
-            # from `SSL_CERT_DIR`, read in addition to the system bundle (AWS's pricing API still
-            # verifies against the public roots): a folder holding `ca.crt` alone.
-            opencost["prometheus"]["internal"]["scheme"] = "https"
-            opencost["exporter"]["extraEnv"] = {"SSL_CERT_DIR": CA_DIR}
-            opencost["exporter"]["extraVolumeMounts"] = [ca_mount()]
-            opencost_values["extraVolumes"] = [ca_volume(PROMETHEUS_TLS_SECRET)]
-        pinned_release(f"{name}-opencost", "opencost", ns, opencost_values, child(self, provider, depends_on=[self.stack]), timeout=600, gitops=target.gitops)
-        self.register_outputs({"namespace": ns})
+    opencost_values: dict = {"opencost": opencost}
+    if args.tls is not None:
+        # The chart offers only `insecureSkipVerify` (kept false) and a root init container that
+        # rewrites the image's trust store (`updateCaTrust`). Go programs also take extra roots
+        # from `SSL_CERT_DIR`, read in addition to the system bundle (AWS's pricing API still
+        # verifies against the public roots): a folder holding `ca.crt` alone.
+        opencost["prometheus"]["internal"]["scheme"] = "https"
+        opencost["exporter"]["extraEnv"] = {"SSL_CERT_DIR": CA_DIR}
+        opencost["exporter"]["extraVolumeMounts"] = [ca_mount()]
+        opencost_values["extraVolumes"] = [ca_volume(PROMETHEUS_TLS_SECRET)]
+    return opencost_values
 
 
 # TLS inside the cluster (docs/security.md). Every client verifies the server's certificate against

@@ -47,8 +47,20 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str, des
 
 def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
     """Rule groups of the PrometheusRule every cluster gets."""
+    groups = [{"name": "hybridai-gpu-health", "rules": _gpu_health_alerts(args)}, {"name": "hybridai-gpu-service", "rules": _gpu_service_alerts(args)}]
+    if args.karpenter:
+        groups.append({"name": "hybridai-node-autoscaling", "rules": _karpenter_alerts()})
+    if args.model_objectives:
+        groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
+    if args.log_collectors or args.audit_archive_check:
+        groups.append({"name": "hybridai-logging", "rules": _logging_alerts(args)})
+    return groups
+
+
+def _gpu_health_alerts(args: AlertArgs) -> list[dict[str, Any]]:
+    """The GPUs themselves: allocated but idle, hardware and driver faults, heat, GPUs a node lost."""
     idle = args.idle_gpu_percent
-    gpu = [
+    return [
         _alert(
             "GpuAllocatedButIdle",
             f'avg by (namespace, pod, Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL{{pod!=""}}) < {idle}',
@@ -99,6 +111,10 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
             "The node advertised GPUs in the last hour and now advertises none: the driver, device plugin or MIG reconfiguration failed. Check the gpu-operator pods on the node.",
         ),
     ]
+
+
+def _gpu_service_alerts(args: AlertArgs) -> list[dict[str, Any]]:
+    """What the GPUs serve: inference latency, team quotas, training that waits too long."""
     service = [
         _alert(
             "InferenceLatencyAboveObjective",
@@ -143,14 +159,7 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
                 f"{{{{ $value }}}} workloads have been queued in ClusterQueue {{{{ $labels.cluster_queue }}}} for over {args.pending_training_minutes} minutes. {args.queue_backlog_hint}",
             )
         )
-    groups = [{"name": "hybridai-gpu-health", "rules": gpu}, {"name": "hybridai-gpu-service", "rules": service}]
-    if args.karpenter:
-        groups.append({"name": "hybridai-node-autoscaling", "rules": _karpenter_alerts()})
-    if args.model_objectives:
-        groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
-    if args.log_collectors or args.audit_archive_check:
-        groups.append({"name": "hybridai-logging", "rules": _logging_alerts(args)})
-    return groups
+    return service
 
 
 LOKI_OUTPUTS = 'name=~"loki_.*"'

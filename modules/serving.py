@@ -7,9 +7,10 @@ import pulumi_kubernetes as k8s
 from hybridai.config.base import KSERVE_NAMESPACE
 from hybridai.recorded import MODEL_VERSION_LABEL, REGISTRY_MODEL_LABEL, component_type
 from hybridai.modules.base import (
-    CONTAINER_SECURITY,
     GPU_TOLERATION,
     MANAGED_BY,
+    RESTRICTED_CONTAINER,
+    RESTRICTED_POD,
     Args,
     Module,
     child,
@@ -71,6 +72,34 @@ class Serving(Module):
         name = f"{target.prefix}-serving"
         super().__init__(component_type("serving", "Serving"), name, None, placed(target, opts))
         provider = target.provider
+        controller = self._kserve(name, target, args)
+        for model in args.models:
+            labels = {**MANAGED_BY, "hybrid-ai.io/model": model.name}
+            # Review and policy read the pinned registry version from the InferenceService alone
+            # (hybridai/recorded.py), so a promotion changes nothing else.
+            versioned = {**labels, REGISTRY_MODEL_LABEL: model.registry_model, MODEL_VERSION_LABEL: str(model.model_version)} if model.registry_model else labels
+            k8s.apiextensions.CustomResource(
+                f"{name}-{model.namespace}-{model.name}",
+                api_version="serving.kserve.io/v1beta1",
+                kind="InferenceService",
+                metadata={"name": model.name, "namespace": model.namespace, "labels": versioned, "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
+                spec=inference_service(model, args),
+                opts=child(self, provider, depends_on=[controller]),
+            )
+            if model.production:
+                k8s.policy.v1.PodDisruptionBudget(
+                    f"{name}-{model.namespace}-{model.name}-pdb",
+                    metadata={"name": model.name, "namespace": model.namespace, "labels": labels},
+                    spec={"minAvailable": 1, "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}},
+                    opts=child(self, provider),
+                )
+        if args.gateway:
+            self._behind_gateway(name, provider, args)
+        self.register_outputs({})
+
+    def _kserve(self, name: str, target: Target, args: ServingArgs) -> pulumi.Resource:
+        """KServe's CRDs and controller in their namespace, in RawDeployment mode."""
+        provider = target.provider
         # The API server calls KServe's webhooks (pod port 9443); Prometheus scrapes the controller.
         namespace = platform_namespace(
             f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider
@@ -86,7 +115,7 @@ class Serving(Module):
             # KServe's chart asks cert-manager for its webhooks' serving certificate (its own
             # self-signed Issuer in the kserve namespace) and has the CA injected into the webhooks.
             kserve["certManager"] = {"enabled": True}
-        controller = pinned_release(
+        return pinned_release(
             f"{name}-kserve",
             "kserve-resources",
             NAMESPACE,
@@ -94,76 +123,62 @@ class Serving(Module):
             child(self, provider, depends_on=[crds]),
             gitops=target.gitops,
         )
-        for model in args.models:
-            labels = {**MANAGED_BY, "hybrid-ai.io/model": model.name}
-            # Review and policy read the pinned registry version from the InferenceService alone
-            # (hybridai/recorded.py), so a promotion changes nothing else.
-            versioned = {**labels, REGISTRY_MODEL_LABEL: model.registry_model, MODEL_VERSION_LABEL: str(model.model_version)} if model.registry_model else labels
-            gpu = {model.gpu_resource: "1"}
-            predictor = {
-                "minReplicas": model.replicas,
-                "maxReplicas": model.max_replicas,
-                "scaleMetric": "cpu",
-                "scaleTarget": 70,
-                "priorityClassName": priority_class("production-inference" if model.production else "research"),
-                "tolerations": [GPU_TOLERATION],
-                "automountServiceAccountToken": False,
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                "model": {
-                    "modelFormat": {"name": model.model_format},
-                    "storageUri": model.storage_uri,
-                    "resources": {"requests": {"cpu": "2", "memory": "8Gi", **gpu}, "limits": {"cpu": "2", "memory": "8Gi", **gpu}},
-                    "securityContext": CONTAINER_SECURITY,
-                },
-            }
-            if model.production:
-                # Replicas on different nodes: one node's loss never takes a production model down.
-                predictor["topologySpreadConstraints"] = [
-                    {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}}
-                ]
-            if args.decision_log_url:
-                predictor["logger"] = {"mode": "all", "url": args.decision_log_url}
-            spec: dict = {"predictor": predictor}
-            if model.canary_storage_uri:
-                # The canary runs the stable predictor with the new model; KServe sizes it from its
-                # traffic share (the planner reserved slices for that) and weights the routes.
-                canary = {k: v for k, v in predictor.items() if k not in ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget")}
-                canary["name"] = "canary"
-                # The canary's model spec must name its container (KServe's own name for it).
-                canary["model"] = {**predictor["model"], "name": "kserve-container", "storageUri": model.canary_storage_uri}
-                spec["canary"] = [{"trafficPercent": model.canary_percent, "predictor": canary}]
-            k8s.apiextensions.CustomResource(
-                f"{name}-{model.namespace}-{model.name}",
-                api_version="serving.kserve.io/v1beta1",
-                kind="InferenceService",
-                metadata={"name": model.name, "namespace": model.namespace, "labels": versioned, "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
-                spec=spec,
-                opts=child(self, provider, depends_on=[controller]),
-            )
-            if model.production:
-                k8s.policy.v1.PodDisruptionBudget(
-                    f"{name}-{model.namespace}-{model.name}-pdb",
-                    metadata={"name": model.name, "namespace": model.namespace, "labels": labels},
-                    spec={"minAvailable": 1, "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}},
-                    opts=child(self, provider),
-                )
-        if args.gateway and args.tls is not None and args.gateway_hosts:
+
+    def _behind_gateway(self, name: str, provider: k8s.Provider, args: ServingArgs) -> None:
+        """With a Gateway: the certificate of its HTTPS listener, and its proxies admitted to the predictors."""
+        gateway_namespace, gateway_name = args.gateway.split("/", 1)
+        if args.tls is not None and args.gateway_hosts:
             # The certificate the Gateway's HTTPS listener references (`certificateRefs`): clients
             # reach the models only over TLS.
-            gateway_namespace, gateway_name = args.gateway.split("/", 1)
             certificate(f"{name}-gateway-cert", f"{gateway_name}-tls", gateway_namespace, args.gateway_hosts, args.gateway_issuer or args.tls.issuer, child(self, provider))
-        if args.gateway:
-            # The Gateway's proxies reach the predictors in the teams' default-deny namespaces.
-            gateway_namespace = args.gateway.split("/", 1)[0]
-            for namespace_ in sorted({m.namespace for m in args.models}):
-                k8s.networking.v1.NetworkPolicy(
-                    f"{name}-{namespace_}-from-gateway",
-                    metadata={"name": "kserve-from-gateway", "namespace": namespace_, "labels": MANAGED_BY},
-                    spec={
-                        "podSelector": {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]},
-                        "policyTypes": ["Ingress"],
-                        "ingress": [from_namespace(gateway_namespace)],
-                    },
-                    opts=child(self, provider),
-                )
-        self.register_outputs({})
+        # The Gateway's proxies reach the predictors in the teams' default-deny namespaces.
+        for namespace_ in sorted({m.namespace for m in args.models}):
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{namespace_}-from-gateway",
+                metadata={"name": "kserve-from-gateway", "namespace": namespace_, "labels": MANAGED_BY},
+                spec={
+                    "podSelector": {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [from_namespace(gateway_namespace)],
+                },
+                opts=child(self, provider),
+            )
+
+
+def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
+    """A model's InferenceService spec: its predictor (GPU slice, replicas, autoscaling, priority)
+    and, while a new version is tried, the canary running it for a share of the traffic."""
+    gpu = {model.gpu_resource: "1"}
+    predictor = {
+        "minReplicas": model.replicas,
+        "maxReplicas": model.max_replicas,
+        "scaleMetric": "cpu",
+        "scaleTarget": 70,
+        "priorityClassName": priority_class("production-inference" if model.production else "research"),
+        "tolerations": [GPU_TOLERATION],
+        "automountServiceAccountToken": False,
+        "securityContext": RESTRICTED_POD,
+        "model": {
+            "modelFormat": {"name": model.model_format},
+            "storageUri": model.storage_uri,
+            "resources": {"requests": {"cpu": "2", "memory": "8Gi", **gpu}, "limits": {"cpu": "2", "memory": "8Gi", **gpu}},
+            "securityContext": RESTRICTED_CONTAINER,
+        },
+    }
+    if model.production:
+        # Replicas on different nodes: one node's loss never takes a production model down.
+        predictor["topologySpreadConstraints"] = [
+            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}}
+        ]
+    if args.decision_log_url:
+        predictor["logger"] = {"mode": "all", "url": args.decision_log_url}
+    spec: dict = {"predictor": predictor}
+    if model.canary_storage_uri:
+        # The canary runs the stable predictor with the new model; KServe sizes it from its
+        # traffic share (the planner reserved slices for that) and weights the routes.
+        canary = {k: v for k, v in predictor.items() if k not in ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget")}
+        canary["name"] = "canary"
+        # The canary's model spec must name its container (KServe's own name for it).
+        canary["model"] = {**predictor["model"], "name": "kserve-container", "storageUri": model.canary_storage_uri}
+        spec["canary"] = [{"trafficPercent": model.canary_percent, "predictor": canary}]
+    return spec

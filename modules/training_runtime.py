@@ -7,6 +7,7 @@ A distributed run is one JobSet, so Kueue admits all its pods at once against th
 Queues module (`QueuesArgs.jobset`)."""
 from __future__ import annotations
 
+import copy
 from urllib.parse import urlsplit
 
 from typing import Literal
@@ -23,6 +24,8 @@ from hybridai.modules.base import (
     aws_key_env,
     GPU_TOLERATION,
     MANAGED_BY,
+    RESTRICTED_CONTAINER,
+    RESTRICTED_POD,
     Args,
     Module,
     child,
@@ -35,6 +38,7 @@ from hybridai.modules.base import (
     priority_class,
 )
 from hybridai.modules.queues import LOCAL_QUEUE
+from hybridai.modules.scripts import script
 from hybridai.modules.certificates import TlsArgs, service_certificate
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
@@ -50,14 +54,12 @@ PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 STARTING_DEADLINE_SECONDS = 3600
 """A schedule missed by more than an hour (controller down, cluster upgrade) is skipped, not run
 late: with `Forbid`, missed runs never pile up behind each other."""
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-"""Every container of a run: team namespaces enforce Pod Security `restricted`."""
-RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RUN_CONTAINER = {**RESTRICTED_CONTAINER, **copy.deepcopy(RESTRICTED_POD)}
+"""Every container of a run, in team namespaces that enforce Pod Security `restricted`: the
+container-level settings and the pod-level ones again, so each container passes on its own
+whatever pod it lands in (Argo's executor and main containers are set through the chart). A copy
+of the pod-level settings: the JobSet is written as YAML text, where one dict in both places would
+become an anchor and its alias."""
 
 
 class EvaluationArgs(Args):
@@ -169,42 +171,7 @@ def jobset(job: TrainingJobArgs, args: TrainingRuntimeArgs, name: str = "{{workf
     """The JobSet of one run: `nodes` indexed pods of `gpusPerNode` GPUs each, one replicated job,
     admitted by Kueue as a unit in the team's LocalQueue. torchrun finds its peers through the
     JobSet's headless service (`<name>-workers-0-0.<name>` is rank 0)."""
-    gpus = str(job.gpus_per_node)
-    sized = {**({"cpu": job.cpu} if job.cpu else {}), **({"memory": job.memory} if job.memory else {}), "nvidia.com/gpu": gpus}
     pod_labels = {**MANAGED_BY, MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "train"}
-    pod_spec: dict = {
-        "restartPolicy": "Never",
-        "securityContext": RESTRICTED_POD,
-        "tolerations": [GPU_TOLERATION],
-        "containers": [
-            {
-                "name": "trainer",
-                "image": job.image,
-                **({"command": list(job.command)} if job.command else {}),
-                "env": [
-                    *_env(job, args, run_id),
-                    {"name": "CHECKPOINT_DIR", "value": job.checkpoint_uri},
-                    *_store_env(job),
-                    {"name": "NNODES", "value": str(job.nodes)},
-                    {"name": "NPROC_PER_NODE", "value": gpus},
-                    {"name": "MASTER_ADDR", "value": f"{name}-{WORKERS}-0-0.{name}"},
-                    {"name": "MASTER_PORT", "value": "29500"},
-                    {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
-                ],
-                "resources": {"requests": sized, "limits": sized},
-                "securityContext": RESTRICTED_CONTAINER,
-                # PyTorch's data loader workers share tensors through /dev/shm, 64 MiB by default.
-                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
-            }
-        ],
-        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
-    }
-    if job.service_account:
-        pod_spec["serviceAccountName"] = job.service_account
-    # Training code needs no Kubernetes API; Pod Identity projects its own token.
-    pod_spec["automountServiceAccountToken"] = False
-    if job.pool:
-        pod_spec["nodeSelector"] = {GPU_POOL_LABEL: job.pool}
     return {
         "apiVersion": "jobset.x-k8s.io/v1alpha2",
         "kind": "JobSet",
@@ -228,7 +195,7 @@ def jobset(job: TrainingJobArgs, args: TrainingRuntimeArgs, name: str = "{{workf
                             "completions": job.nodes,
                             "completionMode": "Indexed",
                             "backoffLimit": 0,
-                            "template": {"metadata": {"labels": pod_labels, "annotations": {DO_NOT_DISRUPT: "true"}}, "spec": pod_spec},
+                            "template": {"metadata": {"labels": pod_labels, "annotations": {DO_NOT_DISRUPT: "true"}}, "spec": _trainer_pod(job, args, name, run_id)},
                         }
                     },
                 }
@@ -237,38 +204,50 @@ def jobset(job: TrainingJobArgs, args: TrainingRuntimeArgs, name: str = "{{workf
     }
 
 
-START_RUN = """\
-import os
-import mlflow
+def _trainer_pod(job: TrainingJobArgs, args: TrainingRuntimeArgs, name: str, run_id: str) -> dict:
+    """One pod of a run: the trainer on its node's GPUs, with torchrun's rendezvous (rank 0 at the
+    JobSet's first pod, this pod's rank from its completion index), MLflow's run and the checkpoint store."""
+    gpus = str(job.gpus_per_node)
+    sized = {**({"cpu": job.cpu} if job.cpu else {}), **({"memory": job.memory} if job.memory else {}), "nvidia.com/gpu": gpus}
+    pod_spec: dict = {
+        "restartPolicy": "Never",
+        "securityContext": RESTRICTED_POD,
+        "tolerations": [GPU_TOLERATION],
+        "containers": [
+            {
+                "name": "trainer",
+                "image": job.image,
+                **({"command": list(job.command)} if job.command else {}),
+                "env": [
+                    *_env(job, args, run_id),
+                    {"name": "CHECKPOINT_DIR", "value": job.checkpoint_uri},
+                    *_store_env(job),
+                    {"name": "NNODES", "value": str(job.nodes)},
+                    {"name": "NPROC_PER_NODE", "value": gpus},
+                    {"name": "MASTER_ADDR", "value": f"{name}-{WORKERS}-0-0.{name}"},
+                    {"name": "MASTER_PORT", "value": "29500"},
+                    {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
+                ],
+                "resources": {"requests": sized, "limits": sized},
+                "securityContext": RUN_CONTAINER,
+                # PyTorch's data loader workers share tensors through /dev/shm, 64 MiB by default.
+                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+            }
+        ],
+        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
+    }
+    if job.service_account:
+        pod_spec["serviceAccountName"] = job.service_account
+    # Training code needs no Kubernetes API; Pod Identity projects its own token.
+    pod_spec["automountServiceAccountToken"] = False
+    if job.pool:
+        pod_spec["nodeSelector"] = {GPU_POOL_LABEL: job.pool}
+    return pod_spec
 
-mlflow.set_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"])
-tags = {"hybrid-ai.io/job": os.environ["JOB"], "hybrid-ai.io/workflow": os.environ["WORKFLOW"],
-        "data_version": os.environ["DATA_VERSION"], "image": os.environ["TRAINING_IMAGE"],
-        "image_digest": os.environ["TRAINING_IMAGE"].rpartition("@")[2]}
-run = mlflow.start_run(run_name=os.environ["WORKFLOW"], tags=tags)
-mlflow.end_run(status="SCHEDULED")
-with open("/tmp/run-id", "w") as out:
-    out.write(run.info.run_id)
-"""
+
+START_RUN = script("mlflow_start_run.py")
 """Creates the run the JobSet resumes (MLFLOW_RUN_ID), with the lineage tags set before training."""
-
-REGISTER = """\
-import os
-import mlflow
-from mlflow import MlflowClient
-from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
-
-run_id, name = os.environ["MLFLOW_RUN_ID"], os.environ["REGISTERED_MODEL"]
-client = MlflowClient()
-run = client.get_run(run_id)
-lineage = {"run_id": run_id, "data_version": run.data.tags["data_version"], "image_digest": run.data.tags["image_digest"],
-           "workflow": os.environ["WORKFLOW"]}
-version = mlflow.register_model(f"runs:/{run_id}/model", name, tags=lineage)
-# The address serving names: registry/<model>/<version>/ of the artifact store (docs/mlops.md).
-local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}")
-MlflowArtifactsRepository(f"mlflow-artifacts:/registry/{name}/{version.version}").log_artifacts(local)
-print(f"registered {name} version {version.version}")
-"""
+REGISTER = script("mlflow_register.py")
 """Registers the run's model with its lineage, and copies the version to its stable address."""
 
 
@@ -284,7 +263,7 @@ def _script(name: str, source: str, args: TrainingRuntimeArgs, job: TrainingJobA
             "source": source,
             "env": env,
             "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
-            "securityContext": RESTRICTED_CONTAINER,
+            "securityContext": RUN_CONTAINER,
         },
     }
 
@@ -293,67 +272,29 @@ def _param(name: str) -> dict:
     return {"name": name}
 
 
+RUN_ID_INPUT = {"parameters": [_param("run-id")]}
+"""The steps after start-run take the run's id as their input parameter `run-id`."""
+RUN_ID_ARGUMENT = {"parameters": [{"name": "run-id", "value": "{{tasks.start-run.outputs.parameters.run-id}}"}]}
+"""What the DAG passes them: start-run's output `run-id`."""
+
+
 def workflow_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
     """The job's WorkflowTemplate: a DAG start-run → train → [evaluate →] register."""
-    lineage_env = [
-        {"name": "JOB", "value": job.name},
-        {"name": "WORKFLOW", "value": "{{workflow.name}}"},
-        {"name": "DATA_VERSION", "value": "{{workflow.parameters.data-version}}"},
-        {"name": "TRAINING_IMAGE", "value": job.image},
-    ]
     mlflow_env = _env(job, args, "{{inputs.parameters.run-id}}")
-    run_id_input = {"parameters": [_param("run-id")]}
-    run_id_arg = {"parameters": [{"name": "run-id", "value": "{{tasks.start-run.outputs.parameters.run-id}}"}]}
     tasks: list[dict] = [
         {"name": "start-run", "template": "start-run"},
-        {"name": "train", "template": "train", "depends": "start-run", "arguments": run_id_arg},
+        {"name": "train", "template": "train", "depends": "start-run", "arguments": RUN_ID_ARGUMENT},
     ]
-    templates: list[dict] = [
-        _script(
-            "start-run",
-            START_RUN,
-            args,
-            job,
-            [*[e for e in mlflow_env if e["name"] != "MLFLOW_RUN_ID"], *lineage_env],
-            outputs={"parameters": [{"name": "run-id", "valueFrom": {"path": "/tmp/run-id"}}]},
-        ),
-        {
-            "name": "train",
-            "inputs": run_id_input,
-            "metadata": {"labels": {MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "train"}},
-            "resource": {
-                "action": "create",
-                # Deleting the workflow deletes its JobSet (and frees the quota).
-                "setOwnerReference": True,
-                "successCondition": "status.terminalState == Completed",
-                "failureCondition": "status.terminalState == Failed",
-                "manifest": yaml.safe_dump(jobset(job, args), sort_keys=False),
-            },
-        },
-    ]
+    templates: list[dict] = [_start_run_template(job, args, mlflow_env), _train_template(job, args)]
     register_after = "train"
     when = None
     if job.evaluation is not None:
         ev = job.evaluation
-        tasks.append({"name": "evaluate", "template": "evaluate", "depends": "train", "arguments": run_id_arg})
-        templates.append(
-            {
-                "name": "evaluate",
-                "inputs": run_id_input,
-                "outputs": {"parameters": [{"name": "metric", "valueFrom": {"path": "/tmp/metric"}}]},
-                "metadata": {"labels": {MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "evaluate"}},
-                "container": {
-                    "image": ev.image,
-                    **({"command": list(ev.command)} if ev.command else {}),
-                    "env": [*mlflow_env, {"name": "METRIC", "value": ev.metric}],
-                    "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
-                    "securityContext": RESTRICTED_CONTAINER,
-                },
-            }
-        )
+        tasks.append({"name": "evaluate", "template": "evaluate", "depends": "train", "arguments": RUN_ID_ARGUMENT})
+        templates.append(_evaluate_template(job, ev, mlflow_env))
         register_after = "evaluate"
         when = f"{{{{tasks.evaluate.outputs.parameters.metric}}}} {'>=' if ev.higher_is_better else '<='} {ev.threshold:g}"
-    tasks.append({"name": "register", "template": "register", "depends": register_after, "arguments": run_id_arg, **({"when": when} if when else {})})
+    tasks.append({"name": "register", "template": "register", "depends": register_after, "arguments": RUN_ID_ARGUMENT, **({"when": when} if when else {})})
     templates.append(
         _script(
             "register",
@@ -361,7 +302,7 @@ def workflow_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
             args,
             job,
             [*mlflow_env, {"name": "REGISTERED_MODEL", "value": job.registered_model}, {"name": "WORKFLOW", "value": "{{workflow.name}}"}],
-            inputs=run_id_input,
+            inputs=RUN_ID_INPUT,
         )
     )
     data_version = job.data_version or "{{workflow.creationTimestamp.Y}}-{{workflow.creationTimestamp.m}}-{{workflow.creationTimestamp.d}}"
@@ -374,6 +315,58 @@ def workflow_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
         # A run that hasn't finished a week later is stuck: the next schedule would find it running.
         "activeDeadlineSeconds": 7 * 24 * 3600,
         "templates": [{"name": "pipeline", "dag": {"tasks": tasks}}, *templates],
+    }
+
+
+def _start_run_template(job: TrainingJobArgs, args: TrainingRuntimeArgs, mlflow_env: list[dict]) -> dict:
+    """The start-run step: the MLflow run, tagged with the run's lineage, whose id it outputs."""
+    lineage_env = [
+        {"name": "JOB", "value": job.name},
+        {"name": "WORKFLOW", "value": "{{workflow.name}}"},
+        {"name": "DATA_VERSION", "value": "{{workflow.parameters.data-version}}"},
+        {"name": "TRAINING_IMAGE", "value": job.image},
+    ]
+    return _script(
+        "start-run",
+        START_RUN,
+        args,
+        job,
+        [*[e for e in mlflow_env if e["name"] != "MLFLOW_RUN_ID"], *lineage_env],
+        outputs={"parameters": [{"name": "run-id", "valueFrom": {"path": "/tmp/run-id"}}]},
+    )
+
+
+def _train_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
+    """The train step: creates the run's JobSet and waits for its end."""
+    return {
+        "name": "train",
+        "inputs": RUN_ID_INPUT,
+        "metadata": {"labels": {MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "train"}},
+        "resource": {
+            "action": "create",
+            # Deleting the workflow deletes its JobSet (and frees the quota).
+            "setOwnerReference": True,
+            "successCondition": "status.terminalState == Completed",
+            "failureCondition": "status.terminalState == Failed",
+            "manifest": yaml.safe_dump(jobset(job, args), sort_keys=False),
+        },
+    }
+
+
+def _evaluate_template(job: TrainingJobArgs, ev: EvaluationArgs, mlflow_env: list[dict]) -> dict:
+    """The evaluate step: the job's own evaluation image, whose metric gates registration."""
+    return {
+        "name": "evaluate",
+        "inputs": RUN_ID_INPUT,
+        "outputs": {"parameters": [{"name": "metric", "valueFrom": {"path": "/tmp/metric"}}]},
+        "metadata": {"labels": {MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "evaluate"}},
+        "container": {
+            "image": ev.image,
+            **({"command": list(ev.command)} if ev.command else {}),
+            "env": [*mlflow_env, {"name": "METRIC", "value": ev.metric}],
+            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+            "securityContext": RUN_CONTAINER,
+        },
     }
 
 
@@ -408,78 +401,8 @@ class TrainingRuntime(Module):
         name = f"{target.prefix}-training-runtime"
         super().__init__(component_type("training_runtime", "TrainingRuntime"), name, None, placed(target, opts))
         provider = target.provider
-
-        # JobSet: its webhook (pod port 9443) is called by the API server.
-        jobset_ns = platform_namespace(f"{name}-jobset-ns", JOBSET_NAMESPACE, pod_security("restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider)
-        repository, _, tag = catalog.versions().images["jobset"].rpartition(":")
-        self.jobset = pinned_release(
-            f"{name}-jobset",
-            "jobset",
-            JOBSET_NAMESPACE,
-            {
-                # The chart's default tag is `main`, a moving development build: pin the release.
-                "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
-                "controller": {"resources": {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
-            },
-            child(self, provider, depends_on=[jobset_ns]),
-            gitops=target.gitops,
-        )
-
-        # Argo Workflows: the controller, and the server only behind SSO (never `server` or `client`
-        # auth without it: no unauthenticated UI, no UI at all by default).
-        sso = args.sso
-        host = urlsplit(sso.redirect_url).hostname if sso else None
-        served = sso is not None and args.tls is not None and sso.ingress_namespace is not None
-        # Monitoring scrapes; with an ingress, its controller reaches the server's port, nothing else does.
-        ingress = [from_namespace(args.monitoring_namespace)]
-        if served:
-            ingress.append({**from_namespace(sso.ingress_namespace), "ports": [{"protocol": "TCP", "port": ARGO_SERVER_PORT}]})
-        argo_ns = platform_namespace(f"{name}-argo-ns", ARGO_WORKFLOWS_NAMESPACE, pod_security("restricted"), ingress, self, provider)
-        server: dict = {"enabled": False}
-        if sso is not None:
-            server = {
-                "enabled": True,
-                "authModes": ["sso"],
-                "podSecurityContext": RESTRICTED_POD,
-                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-                "sso": {
-                    "enabled": True,
-                    "issuer": sso.issuer,
-                    "redirectUrl": sso.redirect_url,
-                    "clientId": {"name": sso.client_id[0], "key": sso.client_id[1]},
-                    "clientSecret": {"name": sso.client_secret[0], "key": sso.client_secret[1]},
-                    "scopes": ["groups"],
-                    "rbac": {"enabled": True},
-                },
-            }
-            if served:
-                server["ingress"] = {
-                    "enabled": True,
-                    **({"ingressClassName": sso.ingress_class} if sso.ingress_class else {}),
-                    "hosts": [host],
-                    "tls": [{"secretName": ARGO_SERVER_TLS, "hosts": [host]}],
-                }
-        values = {
-            "controller": {
-                # The controller acts on these namespaces' workflows only.
-                "workflowNamespaces": list(args.namespaces),
-                "podSecurityContext": RESTRICTED_POD,
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-            },
-            # The chart would bind a broad Role to `argo-workflow` in every workflow namespace; the
-            # least-privilege account below replaces it.
-            "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
-            "executor": {"securityContext": RESTRICTED_CONTAINER},
-            "mainContainer": {"securityContext": RESTRICTED_CONTAINER},
-            "server": server,
-        }
-        argo_secrets = credential_secrets(f"{name}-argo", tuple(c for c in args.credentials if c.namespace == ARGO_WORKFLOWS_NAMESPACE), self, provider, [argo_ns])
-        if served:
-            # The certificate of the UI's host (where SSO redirects back to); the ingress serves it.
-            argo_secrets.append(
-                service_certificate(f"{name}-argo-server-cert", ARGO_SERVER_SERVICE, ARGO_WORKFLOWS_NAMESPACE, args.tls, child(self, provider, depends_on=[argo_ns]), dns_names=(host,), secret_name=ARGO_SERVER_TLS)
-            )
-        self.argo = pinned_release(f"{name}-argo-workflows", "argo-workflows", ARGO_WORKFLOWS_NAMESPACE, values, child(self, provider, depends_on=[argo_ns, *argo_secrets]), gitops=target.gitops)
+        self.jobset = self._jobset_controller(name, target, args)
+        self.argo = self._argo_workflows(name, target, args)
         for namespace in args.namespaces:
             # Each team's MLflow login and checkpoint-store key, in its namespace.
             credential_secrets(f"{name}-{namespace}", tuple(c for c in args.credentials if c.namespace == namespace), self, provider, [namespaces[namespace]])
@@ -493,6 +416,42 @@ class TrainingRuntime(Module):
             if job.schedule:
                 self._custom(f"{name}-{job.name}-schedule", "CronWorkflow", job, cron_workflow(job), after)
         self.register_outputs({})
+
+    def _jobset_controller(self, name: str, target: Target, args: TrainingRuntimeArgs) -> pulumi.Resource:
+        """The JobSet controller in its namespace; its webhook (pod port 9443) is called by the API server."""
+        provider = target.provider
+        jobset_ns = platform_namespace(f"{name}-jobset-ns", JOBSET_NAMESPACE, pod_security("restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider)
+        repository, _, tag = catalog.versions().images["jobset"].rpartition(":")
+        return pinned_release(
+            f"{name}-jobset",
+            "jobset",
+            JOBSET_NAMESPACE,
+            {
+                # The chart's default tag is `main`, a moving development build: pin the release.
+                "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
+                "controller": {"resources": {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
+            },
+            child(self, provider, depends_on=[jobset_ns]),
+            gitops=target.gitops,
+        )
+
+    def _argo_workflows(self, name: str, target: Target, args: TrainingRuntimeArgs) -> pulumi.Resource:
+        """Argo Workflows in its namespace, with its SSO client's Secret and, where the UI is served
+        through an ingress, the certificate of the UI's host."""
+        provider = target.provider
+        sso = args.sso
+        # Monitoring scrapes; with an ingress, its controller reaches the server's port, nothing else does.
+        ingress = [from_namespace(args.monitoring_namespace)]
+        if _served(args):
+            ingress.append({**from_namespace(sso.ingress_namespace), "ports": [{"protocol": "TCP", "port": ARGO_SERVER_PORT}]})
+        argo_ns = platform_namespace(f"{name}-argo-ns", ARGO_WORKFLOWS_NAMESPACE, pod_security("restricted"), ingress, self, provider)
+        argo_secrets = credential_secrets(f"{name}-argo", tuple(c for c in args.credentials if c.namespace == ARGO_WORKFLOWS_NAMESPACE), self, provider, [argo_ns])
+        if _served(args):
+            # The certificate of the UI's host (where SSO redirects back to); the ingress serves it.
+            argo_secrets.append(
+                service_certificate(f"{name}-argo-server-cert", ARGO_SERVER_SERVICE, ARGO_WORKFLOWS_NAMESPACE, args.tls, child(self, provider, depends_on=[argo_ns]), dns_names=(_ui_host(sso),), secret_name=ARGO_SERVER_TLS)
+            )
+        return pinned_release(f"{name}-argo-workflows", "argo-workflows", ARGO_WORKFLOWS_NAMESPACE, argo_values(args), child(self, provider, depends_on=[argo_ns, *argo_secrets]), gitops=target.gitops)
 
     @staticmethod
     def _custom(logical: str, kind: Literal["WorkflowTemplate", "CronWorkflow"], job: TrainingJobArgs, spec: dict, opts: pulumi.ResourceOptions) -> None:
@@ -531,3 +490,63 @@ class TrainingRuntime(Module):
             },
             opts=opts,
         )
+
+
+def _ui_host(sso: ArgoSsoArgs) -> str | None:
+    """The Argo UI's host: where SSO redirects back to."""
+    return urlsplit(sso.redirect_url).hostname
+
+
+def _served(args: TrainingRuntimeArgs) -> bool:
+    """The Argo UI is served through an ingress: SSO, an issuer for its certificate, and an ingress controller."""
+    return args.sso is not None and args.tls is not None and args.sso.ingress_namespace is not None
+
+
+def argo_values(args: TrainingRuntimeArgs) -> dict:
+    """The Argo Workflows chart's values: the controller, and the server only behind SSO (never
+    `server` or `client` auth without it: no unauthenticated UI, no UI at all by default)."""
+    return {
+        "controller": {
+            # The controller acts on these namespaces' workflows only.
+            "workflowNamespaces": list(args.namespaces),
+            "podSecurityContext": RESTRICTED_POD,
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        },
+        # The chart would bind a broad Role to `argo-workflow` in every workflow namespace; the
+        # least-privilege account of each namespace (TrainingRuntime._workflow_identity) replaces it.
+        "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
+        "executor": {"securityContext": RUN_CONTAINER},
+        "mainContainer": {"securityContext": RUN_CONTAINER},
+        "server": _argo_server(args),
+    }
+
+
+def _argo_server(args: TrainingRuntimeArgs) -> dict:
+    """The Argo server's values: off without SSO; with it, SSO only, and an ingress where it is served."""
+    sso = args.sso
+    if sso is None:
+        return {"enabled": False}
+    server: dict = {
+        "enabled": True,
+        "authModes": ["sso"],
+        "podSecurityContext": RESTRICTED_POD,
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "sso": {
+            "enabled": True,
+            "issuer": sso.issuer,
+            "redirectUrl": sso.redirect_url,
+            "clientId": {"name": sso.client_id[0], "key": sso.client_id[1]},
+            "clientSecret": {"name": sso.client_secret[0], "key": sso.client_secret[1]},
+            "scopes": ["groups"],
+            "rbac": {"enabled": True},
+        },
+    }
+    if _served(args):
+        host = _ui_host(sso)
+        server["ingress"] = {
+            "enabled": True,
+            **({"ingressClassName": sso.ingress_class} if sso.ingress_class else {}),
+            "hosts": [host],
+            "tls": [{"secretName": ARGO_SERVER_TLS, "hosts": [host]}],
+        }
+    return server

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from hybridai.modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs
+from hybridai.modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs, model_sync_script
 from hybridai.modules.target import Target, TargetArgs
 from tests.helpers import named, of_kind, run_module
 
@@ -139,3 +139,25 @@ def test_an_image_without_a_digest_is_pulled_by_tag() -> None:
     # GIVEN a site that states no digests (allowed outside prod) THEN images keep their tag alone
     resources = build(site(image_digests={}))
     assert named(resources, "Deployment", "triton-weld").inputs["spec"]["template"]["spec"]["containers"][0]["image"] == f"{MIRROR}/nvcr.io/nvidia/tritonserver:25.01-py3"
+
+
+def test_the_sync_script_is_its_template_filled_in_for_the_sites_models() -> None:
+    # GIVEN a site serving two models
+    two = (EdgeModelArgs(name="weld", replicas=1, gpus=1, cpu="4", memory="16Gi"), EdgeModelArgs(name="paint", replicas=1, gpus=0, cpu="2", memory="8Gi"))
+    # WHEN its sync command is written
+    script = model_sync_script(site(models=two))
+    # THEN it is modules/scripts/edge_model_sync.sh without its header, each placeholder filled in:
+    # the models in order, the mounted config file, the variable naming the remote (no final newline)
+    assert script == "\n".join(
+        [
+            "set -eu",
+            "umask 0002",
+            "rm -rf /models/incoming && mkdir -p /models/incoming",
+            'for m in weld paint; do rclone sync --config /etc/rclone/rclone.conf --cache-dir /tmp/rclone --checksum "$MODEL_SOURCE/$m" "/models/incoming/$m/$m"; done',
+            "rm -rf /models/previous",
+            "if [ -d /models/current ]; then mv /models/current /models/previous; fi",
+            "mv /models/incoming /models/current",
+        ]
+    )
+    # AND it is what the site's CronJob runs
+    assert sync_pod(build(site(models=two)))["containers"][0]["command"] == ["/bin/sh", "-c", script]
