@@ -10,40 +10,32 @@ from __future__ import annotations
 
 import pulumi
 
-from hybridai.blueprints.platform import CLOUD_BACKLOG, backup_args, collector_logging_args, export_cluster, monitoring_args, secured, tenancy_args, tenant
-from hybridai.config.base import KARPENTER_NAMESPACE, KUEUE_NAMESPACE
-from hybridai.modules.backup import SERVER_SERVICE_ACCOUNT, BackupStoreArgs
-from hybridai.modules.backup_bucket import BackupBucket, BackupBucketArgs, backup_bucket_name, backup_key_alias
-from hybridai import catalog
+from hybridai.blueprints.platform import CLOUD_BACKLOG, backups, export_cluster, monitoring, secured, tenancy
 from hybridai.capacity import CloudCapacity
-from hybridai.config.cloud import bucket_name, trainer_role_name
+from hybridai.config.base import KARPENTER_NAMESPACE, KUEUE_NAMESPACE
 from hybridai.config.spec import CloudBurstSpec, stores_read
-from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL
 from hybridai.modules.aws_network import AwsNetwork, AwsNetworkArgs
+from hybridai.modules.backup import BackupStoreArgs
+from hybridai.modules.backup_bucket import BackupBucket, BackupBucketArgs
 from hybridai.modules.budget import Budget, BudgetArgs
 from hybridai.modules.eks_cluster import EksCluster, EksClusterArgs
 from hybridai.modules.gpu_node_pools import GpuNodePools, GpuNodePoolsArgs, NodePoolArgs
 from hybridai.modules.gpu_operator import GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.karpenter import Karpenter, KarpenterArgs
-from hybridai.modules.secret_store import StoreIdentity, StoreIdentityArgs
+from hybridai.modules.logging import LoggingArgs
 from hybridai.modules.queues import FlavorArgs, QueuesArgs, QueueTeamArgs
-from hybridai.modules.target import AwsTargetArgs, Target
+from hybridai.modules.secret_store import StoreIdentity, StoreIdentityArgs
+from hybridai.modules.target import AwsScope, Target
 from hybridai.modules.training_runtime import TrainingRuntimeArgs
-from hybridai.modules.training_storage import TrainingStorage, TrainingStorageArgs, TrainingTeamArgs
+from hybridai.modules.training_storage import TrainingStorage, TrainingStorageArgs
 
 
-def aws_target(spec: CloudBurstSpec) -> AwsTargetArgs:
-    """The stack's AWS account and region; the provider refuses any other account and tags every
-    resource for cost allocation and ownership."""
-    tags = {
-        "hybrid-ai.io/stack": spec.prefix,
-        ENVIRONMENT_LABEL: spec.environment,
-        COST_CENTER_LABEL: spec.cost_center,
-        TEAM_LABEL: "platform",
-        "hybrid-ai.io/managed-by": "hybrid-ai",
-    }
-    return AwsTargetArgs(region=spec.cloud.region, account_id=spec.cloud.account_id, tags=tags)
+def aws_account(spec: CloudBurstSpec) -> Target:
+    """The stack's AWS account and region as a target, its scope made once for every AWS module
+    (AwsScope.of): the provider refuses any other account and tags every resource for cost
+    allocation and ownership."""
+    return Target(spec.prefix, "aws", AwsScope.of(spec.cloud, spec.prefix, spec.environment, spec.cost_center))
 
 
 def node_pools(capacity: CloudCapacity) -> tuple[NodePoolArgs, ...]:
@@ -79,136 +71,74 @@ def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity) -> QueuesArgs:
     )
 
 
-def backup_region(spec: CloudBurstSpec) -> str:
-    """Region of the EKS cluster's backup bucket: `backups.cloud.region`, else the pool's."""
-    return (spec.backups.cloud.region if spec.backups else None) or spec.cloud.region
-
-
-def cloud_store(spec: CloudBurstSpec) -> BackupStoreArgs:
-    """The EKS cluster's backup location: its bucket in the cloud account, SSE-KMS with its key."""
-    cluster = spec.cloud.cluster.name
-    return BackupStoreArgs(
-        bucket=backup_bucket_name(spec.prefix, cluster, spec.cloud.account_id),
-        prefix=cluster,
-        region=backup_region(spec),
-        kms_key=f"alias/{backup_key_alias(spec.prefix, cluster)}",
-    )
-
-
-def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: TrainingRuntimeArgs | None = None) -> GpuPlatformArgs:
-    """The platform on the EKS cluster: tenants with their cloud quotas, monitoring, queues, and
-    the catalog jobs the capacity plan sends here (`runtime`)."""
+def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: TrainingRuntimeArgs | None, backup_store: BackupStoreArgs | None) -> GpuPlatformArgs:
+    """The platform on the EKS cluster: tenants with their cloud quotas, monitoring, queues, the
+    catalog jobs the capacity plan sends here (`runtime`), and backups into `backup_store`."""
+    cluster, teams = spec.cloud.cluster.name, spec.cloud.teams
     queues = cloud_queues(spec, capacity)
     platform_namespaces = [spec.monitoring.namespace, spec.gpu_operator.namespace, KUEUE_NAMESPACE, KARPENTER_NAMESPACE]
     platform = GpuPlatformArgs(
-        # The EKS NVIDIA AMI ships the driver and container toolkit; the operator adds the rest.
-        gpu_operator=GpuOperatorArgs(namespace=spec.gpu_operator.namespace, monitoring_namespace=spec.monitoring.namespace, driver=False, toolkit=False, cdi=spec.gpu_operator.cdi, nfd=spec.gpu_operator.nfd),
-        tenancy=tenancy_args(spec, [tenant(t, {"nvidia.com/gpu": capacity.team_gpus[t.name]}) for t in spec.cloud.teams]),
+        gpu_operator=GpuOperatorArgs.on_eks(spec.gpu_operator, spec.monitoring.namespace),
+        tenancy=tenancy(spec, teams, {t.name: {"nvidia.com/gpu": capacity.team_gpus[t.name]} for t in teams}),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
-        monitoring=monitoring_args(spec, spec.cloud.teams, spec.gpu_operator.namespace, None, queue_backlog_hint=CLOUD_BACKLOG, karpenter=True),
+        monitoring=monitoring(spec, teams, coverage={"queue_backlog_hint": CLOUD_BACKLOG, "karpenter": True}),
         queues=queues.model_copy(update={"jobset": True}) if runtime else queues,
-        logging=collector_logging_args(spec, spec.cloud.cluster.name, "cloud"),
+        logging=LoggingArgs.remote(spec.logging, cluster, "cloud", spec.monitoring.namespace) if spec.logging else None,
         training_runtime=runtime,
-        backup=backup_args(spec, spec.cloud.cluster.name, spec.cloud.teams, platform_namespaces, cloud_store(spec)) if spec.backups else None,
+        backup=backups(spec, cluster, teams, platform_namespaces, backup_store) if backup_store else None,
     )
     return secured(spec, "cloud", platform)
 
 
-def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runtime: TrainingRuntimeArgs | None = None) -> None:
-    """The burst pool in the account `aws` reaches; `runtime`: the catalog jobs that train here."""
-    cloud, prod = spec.cloud, spec.environment == "prod"
-    cluster, network = cloud.cluster.name, cloud.network
-    vpc = AwsNetwork(
-        aws,
-        AwsNetworkArgs(
-            prefix=spec.prefix,
-            cluster=cluster,
-            vpc_cidr=network.vpc_cidr,
-            # Derived defaults: production survives the loss of an availability zone.
-            availability_zones=network.availability_zones or (3 if prod else 2),
-            nat_gateways=network.nat_gateways or ("per-az" if prod else "single"),
-            existing_vpc_id=network.existing_vpc_id,
-            existing_private_subnet_ids=tuple(network.existing_private_subnet_ids),
-        ),
-    )
-    eks = EksCluster(
-        aws,
-        EksClusterArgs(
-            prefix=spec.prefix,
-            cluster=cluster,
-            region=cloud.region,
-            account_id=cloud.account_id,
-            kubernetes_version=cloud.cluster.version or catalog.aws().eks.version,
-            public_access_cidrs=tuple(cloud.cluster.public_access_cidrs),
-            admin_role_arns=tuple(cloud.cluster.admin_role_arns),
-            system_instance_type=cloud.cluster.system_instance_type,
-            log_types=catalog.aws().eks.log_types,
-            log_retention_days=spec.eks_log_retention_days(),
-        ),
-        vpc.private_subnet_ids,
-    )
-    # external-secrets on EKS reads AWS Secrets Manager through Pod Identity: its role first.
-    identities = [
-        StoreIdentity(aws, StoreIdentityArgs(prefix=spec.prefix, cluster=cluster, region=cloud.region, account_id=cloud.account_id, store_region=store.aws_secrets_manager.region), eks)
-        for store in stores_read(spec, "cloud")
-        if store.aws_secrets_manager is not None
-    ]
-    backup = None
-    if spec.backups is not None:
-        # Before the platform's Velero: its pods get their role from this association when created.
-        backup = BackupBucket(
-            aws,
-            BackupBucketArgs(
-                prefix=spec.prefix,
-                cluster=cluster,
-                account_id=cloud.account_id,
-                region=backup_region(spec),
-                pool_region=cloud.region,
-                tags=aws_target(spec).tags,
-                namespace=spec.backups.namespace,
-                service_account=SERVER_SERVICE_ACCOUNT,
-                retention_days=spec.backup_policy().retention_days,
-            ),
-            eks,
-        )
-    platform = GpuPlatform(eks.target, cloud_platform(spec, capacity, runtime), opts=pulumi.ResourceOptions(depends_on=identities) if identities else None, parts_were_under=eks.former_target, backup_after=[backup.identity] if backup else None)
+def cluster_and_network(spec: CloudBurstSpec, aws: Target) -> tuple[AwsNetwork, EksCluster, list[StoreIdentity]]:
+    """The pool's network and EKS cluster, and the Pod Identity roles external-secrets reads AWS
+    Secrets Manager with there (the platform's external-secrets waits for them)."""
+    scope = aws.scope
+    vpc = AwsNetwork(aws, AwsNetworkArgs.of(scope, spec.cloud.network, spec.environment))
+    eks = EksCluster(aws, EksClusterArgs.of(scope, spec.cloud.cluster, spec.eks_log_retention_days()), vpc.private_subnet_ids)
+    identities = [StoreIdentity(aws, StoreIdentityArgs.of(scope, store.aws_secrets_manager), eks) for store in stores_read(spec, "cloud") if store.aws_secrets_manager is not None]
+    return vpc, eks, identities
+
+
+def node_capacity(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, vpc: AwsNetwork, eks: EksCluster, platform: GpuPlatform) -> Karpenter:
+    """Karpenter and its GPU NodePools, sized by the capacity plan."""
+    scope = aws.scope
     karpenter = Karpenter(
         aws,
-        KarpenterArgs(prefix=spec.prefix, cluster=cluster, region=cloud.region, account_id=cloud.account_id, monitoring_namespace=spec.monitoring.namespace),
+        KarpenterArgs(scope=scope, monitoring_namespace=spec.monitoring.namespace),
         eks,
         # Its ServiceMonitor needs the monitoring CRDs.
         opts=pulumi.ResourceOptions(depends_on=[platform.monitoring]),
     )
+    cloud = spec.cloud
     GpuNodePools(
         eks.target,
-        GpuNodePoolsArgs(pools=node_pools(capacity), ami_alias=cloud.cluster.ami_alias, tags=aws_target(spec).tags),
+        GpuNodePoolsArgs(pools=node_pools(capacity), ami_alias=cloud.cluster.ami_alias, tags=scope.tags),
         karpenter.node_role.name,
         vpc.private_subnet_ids,
         eks.cluster.vpc_config.cluster_security_group_id,
         # The NodePool and EC2NodeClass CRDs come with Karpenter's chart.
         opts=pulumi.ResourceOptions(depends_on=[karpenter.release]),
     )
-    storage = TrainingStorage(
-        aws,
-        TrainingStorageArgs(
-            prefix=spec.prefix,
-            cluster=cluster,
-            region=cloud.region,
-            checkpoint_retention_days=cloud.checkpoint_retention_days,
-            teams=tuple(
-                TrainingTeamArgs(
-                    name=t.name,
-                    namespace=t.namespace,
-                    bucket=bucket_name(spec.prefix, t.name, cloud.account_id),
-                    role=trainer_role_name(spec.prefix, t.name),
-                    data_classification=t.data_classification,
-                )
-                for t in cloud.teams
-            ),
-        ),
-        eks,
-        platform.tenancy.namespaces,
+    return karpenter
+
+
+def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runtime: TrainingRuntimeArgs | None = None) -> None:
+    """The burst pool in the account `aws` reaches (`aws_account`); `runtime`: the catalog jobs that train here."""
+    scope, cluster = aws.scope, spec.cloud.cluster.name
+    vpc, eks, identities = cluster_and_network(spec, aws)
+    bucket = BackupBucketArgs.of(scope, spec.backups, spec.backup_policy().retention_days) if spec.backups is not None else None
+    # Before the platform's Velero: its pods get their role from this association when created.
+    backup = BackupBucket(aws, bucket, eks) if bucket else None
+    platform = GpuPlatform(
+        eks.target,
+        cloud_platform(spec, capacity, runtime, bucket.location() if bucket else None),
+        opts=pulumi.ResourceOptions(depends_on=identities) if identities else None,
+        parts_were_under=eks.former_target,
+        backup_after=[backup.identity] if backup else None,
     )
+    karpenter = node_capacity(spec, capacity, aws, vpc, eks, platform)
+    storage = TrainingStorage(aws, TrainingStorageArgs.of(scope, spec.cloud), eks, platform.tenancy.namespaces)
     export_cluster(
         cluster,
         "cloud",
@@ -222,13 +152,4 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runti
     )
     # Its own output: a secret marks everything it is exported with secret.
     pulumi.export(f"{cluster}-kubeconfig", eks.kubeconfig)
-    Budget(
-        aws,
-        BudgetArgs(
-            prefix=spec.prefix,
-            cluster=cluster,
-            monthly_limit_usd=cloud.budget.monthly_limit_usd,
-            thresholds_percent=tuple(cloud.budget.alert_thresholds_percent),
-            notify=tuple(cloud.budget.notify),
-        ),
-    )
+    Budget(aws, BudgetArgs.of(scope, spec.cloud.budget))

@@ -9,34 +9,25 @@ from __future__ import annotations
 
 import pulumi
 
-from hybridai.blueprints.burst import aws_target, burst_pool
-from hybridai.blueprints.platform import OVERFLOW_BACKLOG, cluster_target, export_cluster, onprem_platform, training_runtime_args
+from hybridai.blueprints.burst import aws_account, burst_pool
+from hybridai.blueprints.platform import OVERFLOW_BACKLOG, export_cluster, onprem_platform, training_runtime_args
 from hybridai.capacity import CapacityPlan
-from hybridai.config.cloud import bucket_name
 from hybridai.config.finance import FinanceHybridSpec
 from hybridai.modules.audit_trail import AuditTrail, AuditTrailArgs
 from hybridai.modules.gpu_platform import GpuPlatform
-from hybridai.modules.target import Target
+from hybridai.modules.target import Target, TargetArgs
+from hybridai.modules.training_storage import TrainingStorageArgs
 
 
 def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:
-    cloud = spec.cloud
-    aws = Target(spec.prefix, "aws", aws_target(spec))
+    aws = aws_account(spec)
     burst_pool(spec, capacity.cloud, aws, training_runtime_args(spec, capacity, "cloud"))
-    audit = AuditTrail(
-        aws,
-        AuditTrailArgs(
-            prefix=spec.prefix,
-            account_id=cloud.account_id,
-            region=cloud.region,
-            retention_days=spec.audit.retention_days,
-            lock_mode=spec.audit.lock_mode,
-            data_buckets=tuple(bucket_name(spec.prefix, t.name, cloud.account_id) for t in cloud.teams),
-        ),
-    )
+    # Every read and write of the teams' training data is on the trail too.
+    training_buckets = tuple(team.bucket for team in TrainingStorageArgs.of(aws.scope, spec.cloud).teams)
+    audit = AuditTrail(aws, AuditTrailArgs.of(aws.scope, spec.audit, training_buckets))
 
     pulumi.export("audit", {"bucket": audit.bucket.bucket.bucket, "trailArn": audit.trail.arn})
 
-    onprem = Target(spec.prefix, spec.onprem.name, cluster_target(spec.onprem))
+    onprem = Target(spec.prefix, spec.onprem.name, TargetArgs.of(spec.onprem))
     platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, decision_log_url=spec.audit.decision_log_url, runtime=training_runtime_args(spec, capacity, "onprem")))
     export_cluster(spec.onprem.name, "onprem", platform, context=spec.onprem.context)

@@ -6,14 +6,14 @@ time-slicing is refused at config validation.
 """
 from __future__ import annotations
 
-from hybridai.blueprints.platform import ONPREM_BACKLOG, cluster_target, export_cluster, onprem_platform, training_runtime_args
+from hybridai.blueprints.platform import ONPREM_BACKLOG, export_cluster, onprem_platform, training_runtime_args
 from hybridai.capacity import CapacityPlan
 from hybridai.config.healthcare import HealthcareOnpremSpec
 from hybridai.modules.gpu_platform import GpuPlatform
-from hybridai.modules.target import Target
+from hybridai.modules.target import Target, TargetArgs
 
 
 def build(spec: HealthcareOnpremSpec, capacity: CapacityPlan) -> None:
-    onprem = Target(spec.prefix, spec.onprem.name, cluster_target(spec.onprem))
+    onprem = Target(spec.prefix, spec.onprem.name, TargetArgs.of(spec.onprem))
     platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, ONPREM_BACKLOG, runtime=training_runtime_args(spec, capacity, "onprem")))
     export_cluster(spec.onprem.name, "onprem", platform, context=spec.onprem.context)

@@ -6,21 +6,29 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from hybridai.config.finance import Audit
 from hybridai.recorded import component_type
 from hybridai.modules.base import Args, Module, options, placed
 from hybridai.modules.bucket import ObjectLockArgs, SecureBucket, SecureBucketArgs
 from hybridai.modules.kms import key_policy, protected_key
-from hybridai.modules.target import Target
+from hybridai.modules.target import AwsScope, Target
 
 
 class AuditTrailArgs(Args):
-    prefix: str
-    account_id: str
-    region: str
+    scope: AwsScope
+    """The stack's account: the trail is `<prefix>-audit`, its bucket `<prefix>-audit-<account>`."""
     retention_days: int
+    """Days every log object is locked against deletion and change (SOX keeps seven years)."""
     lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    """Object Lock mode. `COMPLIANCE` (default): nobody, not even the account root, can shorten the
+    lock — what an immutable trail needs; `GOVERNANCE` can be bypassed by a privileged user."""
     data_buckets: tuple[str, ...] = ()
-    """Buckets whose object reads and writes are recorded too (who touched training data)."""
+    """Buckets whose object reads and writes are recorded too (who touched training data); default: none, management events only."""
+
+    @classmethod
+    def of(cls, scope: AwsScope, audit: Audit, data_buckets: tuple[str, ...]) -> AuditTrailArgs:
+        """The account's trail as the stack's `audit` keeps it, recording every object read and write of `data_buckets` too."""
+        return cls(scope=scope, retention_days=audit.retention_days, lock_mode=audit.lock_mode, data_buckets=data_buckets)
 
 
 class AuditTrail(Module):
@@ -34,9 +42,9 @@ class AuditTrail(Module):
         name = f"{target.prefix}-audit"
         super().__init__(component_type("audit_trail", "AuditTrail"), name, None, placed(target, opts))
         provider = target.provider
-        trail_name = f"{args.prefix}-audit"
-        trail_arn = f"arn:aws:cloudtrail:{args.region}:{args.account_id}:trail/{trail_name}"
-        bucket_name = f"{args.prefix}-audit-{args.account_id}"
+        trail_name = f"{args.scope.prefix}-audit"
+        trail_arn = f"arn:aws:cloudtrail:{args.scope.region}:{args.scope.account_id}:trail/{trail_name}"
+        bucket_name = f"{args.scope.prefix}-audit-{args.scope.account_id}"
         self.key = protected_key(self, f"{name}-key", trail_name, "CloudTrail log encryption", provider, policy=_key_policy(args, trail_arn))
         self.bucket = SecureBucket(f"{name}-logs", _bucket(args, bucket_name, trail_arn, self.key.arn), opts=options(self, provider=provider))
         selectors = [{"read_write_type": "All", "include_management_events": True}]
@@ -61,14 +69,14 @@ class AuditTrail(Module):
 def _key_policy(args: AuditTrailArgs, trail_arn: str) -> str:
     """The trail key's policy: CloudTrail encrypts with it for this trail only."""
     return key_policy(
-        args.account_id,
+        args.scope.account_id,
         {
             "Sid": "CloudTrailEncryptsThisTrail",
             "Effect": "Allow",
             "Principal": {"Service": "cloudtrail.amazonaws.com"},
             "Action": "kms:GenerateDataKey*",
             "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{args.account_id}:trail/*"}},
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{args.scope.account_id}:trail/*"}},
         },
         {"Sid": "CloudTrailDescribesKey", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:DescribeKey", "Resource": "*"},
     )
@@ -93,7 +101,7 @@ def _bucket(args: AuditTrailArgs, bucket_name: str, trail_arn: str, key_arn: pul
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
                 "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/AWSLogs/{args.account_id}/*",
+                "Resource": f"{bucket_arn}/AWSLogs/{args.scope.account_id}/*",
                 "Condition": {"StringEquals": {"aws:SourceArn": trail_arn, "s3:x-amz-acl": "bucket-owner-full-control"}},
             },
         ),

@@ -7,21 +7,39 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from hybridai.config.cloud import Network
 from hybridai.recorded import component_type
 from hybridai.modules.base import Args, Module, former_training_pool, options, placed
-from hybridai.modules.target import Target
+from hybridai.modules.target import AwsScope, Target
 
 
 class AwsNetworkArgs(Args):
-    prefix: str
-    """Stack prefix: physical names are `<prefix>-<cluster>-…`."""
-    cluster: str
-    """Target name of the EKS cluster the network is for."""
+    scope: AwsScope
+    """The stack's account and EKS cluster: the network's names are `<prefix>-<cluster>-…`."""
     vpc_cidr: str
+    """CIDR of the new VPC: split in eight, the private subnets take the big blocks (the VPC CNI
+    gives every pod an address), the public ones small blocks of the last."""
     availability_zones: int
+    """Zones the subnets span (2 or 3): the cluster survives the loss of all but one of them."""
     nat_gateways: Literal["per-az", "single"]
+    """`per-az`: each zone's private subnets egress through a gateway of their own zone, surviving a
+    zone outage; `single`: one gateway for all, cheaper."""
     existing_vpc_id: str | None = None
+    """Use this VPC as it is instead of creating one; default: None, a new VPC."""
     existing_private_subnet_ids: tuple[str, ...] = ()
+    """With `existing_vpc_id`: its private subnets the cluster and nodes run in."""
+
+    @classmethod
+    def of(cls, scope: AwsScope, network: Network, environment: str) -> AwsNetworkArgs:
+        """The pool's network as the stack describes it, zones and NAT gateways defaulted for its environment."""
+        return cls(
+            scope=scope,
+            vpc_cidr=network.vpc_cidr,
+            availability_zones=network.zones(environment),
+            nat_gateways=network.nat(environment),
+            existing_vpc_id=network.existing_vpc_id,
+            existing_private_subnet_ids=tuple(network.existing_private_subnet_ids),
+        )
 
 
 class AwsNetwork(Module):
@@ -33,11 +51,11 @@ class AwsNetwork(Module):
 
     def __init__(self, target: Target, args: AwsNetworkArgs, opts: pulumi.ResourceOptions | None = None):
         # Children keep the names they had under the TrainingPool component.
-        name = f"{target.prefix}-{args.cluster}"
+        name = f"{target.prefix}-{args.scope.cluster}"
         super().__init__(component_type("aws_network", "AwsNetwork"), f"{name}-network", None, placed(target, opts))
-        self.children_were_under = former_training_pool(target, args.cluster)
+        self.children_were_under = former_training_pool(target, args.scope.cluster)
         self._name, self._provider = name, target.provider
-        self.private_subnet_ids = list(args.existing_private_subnet_ids) if args.existing_vpc_id else self._vpc(args, f"{args.prefix}-{args.cluster}")
+        self.private_subnet_ids = list(args.existing_private_subnet_ids) if args.existing_vpc_id else self._vpc(args, args.scope.cluster_name)
         self.register_outputs({"privateSubnetIds": self.private_subnet_ids})
 
     def _opts(self, **opts) -> pulumi.ResourceOptions:

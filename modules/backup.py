@@ -9,14 +9,16 @@ into the same store as the objects. docs/backups.md.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
+from hybridai.config.backup import BackupSettings
+from hybridai.config.components import Team
 from hybridai.config.operations import SecretKeyRef
-from hybridai.modules.base import MANAGED_BY, NO_PRIVILEGE_ESCALATION, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RESTRICTED_POD, RUNTIME_DEFAULT_SECCOMP, Args, aws_key_env, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import MANAGED_BY, NO_PRIVILEGE_ESCALATION, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RESTRICTED_POD, RUNTIME_DEFAULT_SECCOMP, Args, StoreBucketArgs, aws_key_env, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.observability import _alert
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
@@ -35,44 +37,88 @@ RESTRICTED_USER = 65532
 
 
 def team_schedule(team: str) -> str:
+    """Name of a team's schedule (the restore runbook names it to restore the team)."""
     return f"team-{team}"
 
 
-class BackupStoreArgs(Args):
-    bucket: str
-    prefix: str
-    """The cluster's folder in the bucket (its name), so clusters sharing a store never mix backups."""
-    region: str | None = None
+class BackupStoreArgs(StoreBucketArgs):
+    """Where a cluster's backups go: the on-prem store (on-prem, edge) with its access key, or the
+    EKS cluster's bucket in the cloud account, reached through Pod Identity."""
+
     endpoint: str | None = None
     """An S3-compatible store's https endpoint (on-prem, edge); None: AWS S3 in `region`."""
+    prefix: str
+    """The cluster's folder in the bucket (its name), so clusters sharing a store never mix backups."""
     kms_key: str | None = None
     """AWS: the KMS key (`alias/…`) every backup object is encrypted with (SSE-KMS)."""
     access_key_id: SecretKeyRef | None = None
+    """An S3-compatible store's access key id, from a Secret in Velero's namespace; None on EKS,
+    where Pod Identity gives Velero its role."""
     secret_access_key: SecretKeyRef | None = None
-    """An S3-compatible store's access key, from Secrets in Velero's namespace (environment
-    variables of the server and the node agent); None on EKS, where Pod Identity gives Velero its role."""
+    """Its secret access key (environment variables of the server and the node agent); None on EKS."""
 
 
 class ScheduleArgs(Args):
     name: str
+    """Schedule name: `team-<team>`, or `platform` for the platform's namespaces."""
     namespaces: tuple[str, ...]
+    """Namespaces each backup of the schedule holds."""
 
 
 class BackupArgs(Args):
     namespace: str = "velero"
+    """Velero's namespace (default: the stack's default)."""
     pod_security: Literal["restricted", "privileged"] = "restricted"
     """The stack's level for Velero's namespace (StackSpec.platform_namespaces): privileged when a
-    cluster of the stack runs the node agent."""
+    cluster of the stack runs the node agent. Default: restricted, no node agent anywhere."""
     store: BackupStoreArgs
+    """The cluster's backup location."""
     schedules: tuple[ScheduleArgs, ...]
+    """A schedule per team namespace and one for the platform's."""
     every_hours: int
+    """Hours between two backups of each schedule: the stack's recovery point objective at most."""
     retention_days: int
+    """Days each backup is kept (Velero's TTL): at least the compliance profiles' retention."""
     volumes: Literal["csi-snapshot", "file-system"] = "file-system"
+    """How persistent volumes are backed up: CSI snapshots, or file by file by the node agent
+    (default, the stack's: it works on any storage)."""
     monitoring_namespace: str = "monitoring"
+    """Whose Prometheus scrapes Velero's metrics (default: the stack's default monitoring namespace)."""
     alert_rules: bool = True
     """False on an edge site: its Prometheus is an agent, the hub evaluates its series."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of Velero's namespace the program creates (the object store's access key)."""
+
+    @classmethod
+    def of(
+        cls,
+        settings: BackupSettings,
+        policy: catalog.BackupPolicy,
+        pod_security: str,
+        cluster: str,
+        store: BackupStoreArgs,
+        teams: Iterable[Team],
+        platform_namespaces: Iterable[str],
+        monitoring_namespace: str,
+        alert_rules: bool = True,
+    ) -> BackupArgs:
+        """Velero on cluster `cluster`: a schedule per team namespace and one for the platform's
+        namespaces there, every `policy.rpo_hours` and kept `policy.retention_days` (the stack's
+        backup policy); volumes as `backups.volumes` says for the cluster; `pod_security`: the
+        stack's level for Velero's namespace."""
+        schedules = [ScheduleArgs(name=team_schedule(t.name), namespaces=(t.namespace,)) for t in teams]
+        schedules.append(ScheduleArgs(name=PLATFORM_SCHEDULE, namespaces=tuple(dict.fromkeys(platform_namespaces))))
+        return cls(
+            namespace=settings.namespace,
+            pod_security=pod_security,
+            store=store,
+            schedules=tuple(schedules),
+            every_hours=policy.rpo_hours,
+            retention_days=policy.retention_days,
+            volumes=settings.volume_backup(cluster),
+            monitoring_namespace=monitoring_namespace,
+            alert_rules=alert_rules,
+        )
 
 
 def ttl(days: int) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from hybridai.config.backup import BackupSettings
+from hybridai.modules.backup import SERVER_SERVICE_ACCOUNT, BackupStoreArgs
 from hybridai.modules.base import Args, Module, options, placed
 from hybridai.modules.bucket import SecureBucket, SecureBucketArgs
 from hybridai.modules.eks_cluster import EksCluster
 from hybridai.modules.iam import document, trust
 from hybridai.modules.kms import key_policy, protected_key
-from hybridai.modules.target import Target
+from hybridai.modules.target import AwsScope, Target
 from hybridai.recorded import component_type
 
 
@@ -25,20 +27,33 @@ def backup_key_alias(prefix: str, cluster: str) -> str:
 
 
 class BackupBucketArgs(Args):
-    prefix: str
-    cluster: str
-    account_id: str
+    scope: AwsScope
+    """The stack's account and EKS cluster: the bucket is `<prefix>-<cluster>-backup-<account>`,
+    tagged like the stack's other resources."""
     region: str
-    """Region of the bucket and its key (the pool's, or another of the jurisdiction)."""
-    pool_region: str
-    """The burst pool's region, which the stack's AWS provider is for."""
-    tags: dict[str, str] = {}
-    """The stack's tags, on a provider of the bucket's own region."""
+    """Region of the bucket and its key: the pool's, or another of the jurisdiction so backups
+    survive the loss of the pool's region."""
     namespace: str
-    service_account: str
-    """Velero's namespace and service account: the Pod Identity association's subject."""
+    """Velero's namespace: with `service_account`, the Pod Identity association's subject."""
+    service_account: str = SERVER_SERVICE_ACCOUNT
+    """Velero's server service account, the one the Velero module's chart runs under."""
     retention_days: int
     """Backups' TTL: versions Velero deletes are kept as noncurrent versions this long again."""
+
+    @classmethod
+    def of(cls, scope: AwsScope, backups: BackupSettings, retention_days: int) -> BackupBucketArgs:
+        """The EKS cluster's backup bucket where `backups.cloud` puts it; `retention_days`: the stack's backup policy's."""
+        return cls(scope=scope, region=backups.cloud_region(scope.region), namespace=backups.namespace, retention_days=retention_days)
+
+    def location(self) -> BackupStoreArgs:
+        """Velero's location in this bucket: the cluster's folder, SSE-KMS with the bucket's key."""
+        scope = self.scope
+        return BackupStoreArgs(
+            bucket=backup_bucket_name(scope.prefix, scope.cluster, scope.account_id),
+            prefix=scope.cluster,
+            region=self.region,
+            kms_key=f"alias/{backup_key_alias(scope.prefix, scope.cluster)}",
+        )
 
 
 class BackupBucket(Module):
@@ -48,17 +63,18 @@ class BackupBucket(Module):
     by file system or through the CSI driver), so the role has no EC2 permission."""
 
     def __init__(self, target: Target, args: BackupBucketArgs, cluster: EksCluster, opts: pulumi.ResourceOptions | None = None):
-        name = f"{target.prefix}-{args.cluster}-backup"
+        scope = args.scope
+        name = f"{target.prefix}-{scope.cluster}-backup"
         super().__init__(component_type("backup_bucket", "BackupBucket"), name, None, placed(target, opts))
         provider = target.provider
-        if args.region != args.pool_region:
+        if args.region != scope.region:
             # Another region of the jurisdiction than the pool's (the backups survive the loss of
             # the pool's region): a provider of its own, as strict and tagged as the stack's.
-            provider = aws.Provider(f"{name}-region", region=args.region, allowed_account_ids=[args.account_id], default_tags={"tags": args.tags}, opts=options(self))
-        bucket = backup_bucket_name(args.prefix, args.cluster, args.account_id)
-        alias = backup_key_alias(args.prefix, args.cluster)
+            provider = aws.Provider(f"{name}-region", region=args.region, allowed_account_ids=[scope.account_id], default_tags={"tags": scope.tags}, opts=options(self))
+        bucket = backup_bucket_name(scope.prefix, scope.cluster, scope.account_id)
+        alias = backup_key_alias(scope.prefix, scope.cluster)
         # The account administers the key; Velero's role uses it only through S3 in its region.
-        self.key = protected_key(self, f"{name}-key", alias, "Velero backups of the EKS cluster", provider, policy=key_policy(args.account_id))
+        self.key = protected_key(self, f"{name}-key", alias, "Velero backups of the EKS cluster", provider, policy=key_policy(scope.account_id))
         self.bucket = SecureBucket(
             f"{name}-data",
             SecureBucketArgs(
@@ -73,7 +89,7 @@ class BackupBucket(Module):
             ),
             opts=options(self, provider=provider),
         )
-        self.role = aws.iam.Role(f"{name}-role", name=f"{args.prefix}-{args.cluster}-velero", assume_role_policy=trust("pods.eks.amazonaws.com", tag_session=True), opts=options(self, provider=target.provider))
+        self.role = aws.iam.Role(f"{name}-role", name=f"{scope.cluster_name}-velero", assume_role_policy=trust("pods.eks.amazonaws.com", tag_session=True), opts=options(self, provider=target.provider))
         arn = self.bucket.arn
         aws.iam.RolePolicy(
             f"{name}-policy",

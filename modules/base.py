@@ -1,13 +1,15 @@
 """What every module shares: frozen args, child options, and the labels every object carries."""
 from __future__ import annotations
 
+from typing import Any, Self
+
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict
 
 from hybridai import catalog
 from hybridai.config.base import ARGOCD_NAMESPACE
-from hybridai.config.operations import SecretKeyRef
+from hybridai.config.operations import ObjectStore, SecretKeyRef
 from hybridai.recorded import component_type
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hybrid-ai"}
@@ -58,9 +60,34 @@ def priority_class(tier: str) -> str:
 
 
 class Args(BaseModel):
-    """Base of module args: typed, frozen, unknown fields rejected."""
+    """Base of module args: typed, frozen, unknown fields rejected. Every field has a docstring; a
+    default marked "the stack's" is the default of the stack setting the builder (`of`) fills it
+    from, so args made without a stack (tests, another composition) behave as a stack that leaves
+    the setting out."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StoreBucketArgs(Args):
+    """A bucket of the on-prem S3-compatible object store and the access key a component reaches it
+    with: the part every module keeping data there (Loki, the audit archive, Velero) shares."""
+
+    endpoint: str
+    """S3 API endpoint of the store (https)."""
+    bucket: str
+    """The component's own bucket: no other component's key can read or delete its data."""
+    region: str | None = None
+    """Region the store expects in request signatures; default: None, a store that checks none."""
+    access_key_id: SecretKeyRef
+    """Key of a Secret in the reading component's namespace holding the access key id."""
+    secret_access_key: SecretKeyRef
+    """Key of a Secret there holding the secret access key: components read both as environment
+    variables or files, so no credential is ever in the values, the plan or Pulumi's state."""
+
+    @classmethod
+    def of_store(cls, store: ObjectStore, **more: Any) -> Self:
+        """The stack's `store` as these args name it, with the subclass's `more` fields."""
+        return cls(endpoint=store.endpoint, bucket=store.bucket, region=store.region, access_key_id=store.access_key_id, secret_access_key=store.secret_access_key, **more)
 
 
 class Module(pulumi.ComponentResource):

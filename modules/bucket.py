@@ -13,7 +13,9 @@ from hybridai.modules.iam import deny_insecure_transport, document
 
 class ObjectLockArgs(Args):
     mode: Literal["COMPLIANCE", "GOVERNANCE"]
+    """`COMPLIANCE`: nobody, not even the account root, can shorten a lock; `GOVERNANCE`: privileged users can."""
     days: int
+    """Days every object is locked against deletion and change."""
 
 
 class SecureBucketArgs(Args):
@@ -22,11 +24,13 @@ class SecureBucketArgs(Args):
     kms_key_arn: Any
     """KMS key (ARN, or an Output of one) for server-side encryption."""
     lifecycle_rules: tuple[dict, ...] = ()
+    """S3 lifecycle rules (expiry, storage class transitions); default: none, objects are kept."""
     object_lock: ObjectLockArgs | None = None
-    """Write-once retention for every object; set at creation, it can't be added later."""
+    """Write-once retention for every object; set at creation, it can't be added later. Default: None, no lock."""
     policy_statements: tuple[dict, ...] = ()
     """Statements added to the bucket policy after the TLS-only deny."""
     tags: dict[str, str] = {}
+    """Tags of the bucket besides the provider's default tags (what it holds)."""
 
     model_config = {"arbitrary_types_allowed": True}
 

@@ -4,18 +4,27 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from hybridai.config.cloud import Budget as BudgetSettings
 from hybridai.recorded import component_type
 from hybridai.modules.base import Args, Module, former_training_pool, options, placed
-from hybridai.modules.target import Target
+from hybridai.modules.target import AwsScope, Target
 
 
 class BudgetArgs(Args):
-    prefix: str
-    cluster: str
-    """Target name of the EKS cluster the budget is named after."""
+    scope: AwsScope
+    """The stack's account and EKS cluster: the budget is `<prefix>-<cluster>-monthly` and counts the
+    spend tagged with the stack prefix."""
     monthly_limit_usd: float
+    """Monthly budget in US dollars."""
     thresholds_percent: tuple[int, ...]
+    """Alert when actual or forecast spend passes each of these shares of the limit."""
     notify: tuple[str, ...]
+    """E-mail addresses the alerts go to."""
+
+    @classmethod
+    def of(cls, scope: AwsScope, budget: BudgetSettings) -> BudgetArgs:
+        """The pool's budget as the stack sets it."""
+        return cls(scope=scope, monthly_limit_usd=budget.monthly_limit_usd, thresholds_percent=tuple(budget.alert_thresholds_percent), notify=tuple(budget.notify))
 
 
 class Budget(Module):
@@ -23,19 +32,20 @@ class Budget(Module):
 
     def __init__(self, target: Target, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None):
         # Its budget keeps the name it had under the TrainingPool component.
-        name = f"{target.prefix}-{args.cluster}"
+        scope = args.scope
+        name = f"{target.prefix}-{scope.cluster}"
         super().__init__(component_type("budget", "Budget"), f"{name}-budget-alerts", None, placed(target, opts))
-        self.children_were_under = former_training_pool(target, args.cluster)
+        self.children_were_under = former_training_pool(target, scope.cluster)
         aws.budgets.Budget(
             f"{name}-budget",
-            name=f"{args.prefix}-{args.cluster}-monthly",
+            name=f"{scope.cluster_name}-monthly",
             budget_type="COST",
             limit_amount=f"{args.monthly_limit_usd:.2f}",
             limit_unit="USD",
             time_unit="MONTHLY",
             # Spend of this stack only: its resources carry the tag through the provider's default
             # tags (activate `hybrid-ai.io/stack` as a cost allocation tag in the billing console).
-            cost_filters=[{"name": "TagKeyValue", "values": [f"user:hybrid-ai.io/stack${args.prefix}"]}],
+            cost_filters=[{"name": "TagKeyValue", "values": [f"user:hybrid-ai.io/stack${scope.prefix}"]}],
             notifications=[
                 {
                     "comparison_operator": "GREATER_THAN",

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.config.base import CERT_MANAGER_NAMESPACE
+from hybridai.config.security import TlsSettings
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, on_port, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
@@ -33,11 +34,19 @@ class TlsArgs(Args):
     """What a component needs to get a certificate: the ClusterIssuer to ask."""
 
     issuer: str
+    """The ClusterIssuer: CA_ISSUER for the stack's internal CA, or an existing one by name."""
+
+    @classmethod
+    def of(cls, tls: TlsSettings) -> TlsArgs:
+        """The stack's issuer: its internal CA's ClusterIssuer, or the existing one it names."""
+        return cls(issuer=CA_ISSUER if tls.issuer.ca is not None else tls.issuer.existing)
 
 
 class AcmeArgs(Args):
     email: str
+    """The ACME account's contact: the CA mails expiry warnings there."""
     server: str
+    """The ACME directory URL."""
     gateway: str
     """`namespace/name` of the Gateway HTTP-01 challenges are answered through."""
 
@@ -46,11 +55,28 @@ class CertManagerArgs(Args):
     issuer: str
     """The ClusterIssuer in-cluster certificates come from: CA_ISSUER, or an existing one by name."""
     ca_secret: str | None = None
-    """With an internal CA: its Secret (`tls.crt`, `tls.key`) in cert-manager's namespace."""
+    """With an internal CA: its Secret (`tls.crt`, `tls.key`) in cert-manager's namespace; default:
+    None, an existing issuer that needs none."""
     acme: AcmeArgs | None = None
+    """A second ClusterIssuer for the serving Gateway's public host names; default: None, every
+    certificate from `issuer`."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of cert-manager's namespace the program creates (the CA's)."""
     monitoring_namespace: str = "monitoring"
+    """Whose Prometheus scrapes cert-manager's metrics (default: the stack's default monitoring namespace)."""
+
+    @classmethod
+    def of(cls, tls: TlsSettings, gateway: str | None, credentials: tuple[CredentialSecretArgs, ...], monitoring_namespace: str) -> CertManagerArgs:
+        """cert-manager with the stack's issuer; `gateway`: the serving Gateway on this cluster, through
+        which an ACME issuer answers its challenges (None: no ACME issuer here)."""
+        ca, acme = tls.issuer.ca, tls.acme
+        return cls(
+            issuer=TlsArgs.of(tls).issuer,
+            ca_secret=ca.secret if ca is not None else None,
+            acme=AcmeArgs(email=acme.email, server=acme.server, gateway=gateway) if acme is not None and gateway else None,
+            credentials=credentials,
+            monitoring_namespace=monitoring_namespace,
+        )
 
 
 def service_certificate(

@@ -5,6 +5,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
+from hybridai.config.edge import EdgeSite
 from hybridai.recorded import GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, component_type
 from hybridai.modules.base import (
     GPU_TOLERATION,
@@ -28,12 +29,31 @@ class DevicePluginArgs(Args):
     pool: str
     """GPU pool label of the nodes (the site's name at the edge)."""
     gpu_model: str
+    """GPU model labelled on the nodes (what training and cost showback select by)."""
     nodes: tuple[str, ...]
+    """The GPU nodes: labelled with pool, model and GPU count; the plugin runs on them."""
     gpus_per_node: int
+    """GPUs of each node (its count label)."""
     registry_mirror: str | None
+    """Registry the plugin's image is pulled through (the site's mirror); None: its upstream registry."""
     image_digest: str | None = None
-    """Digest of the plugin's image at the mirror (`sha256:…`): pulled by digest when given."""
+    """Digest of the plugin's image at the mirror (`sha256:…`): pulled by digest when given; default: by tag."""
     monitoring_namespace: str
+    """Whose Prometheus may reach the namespace (its only other inbound traffic)."""
+
+    @classmethod
+    def of(cls, site: EdgeSite, namespace: str, monitoring_namespace: str) -> DevicePluginArgs:
+        """The plugin of a Jetson site: its nodes as one pool named after it, its image through the site's mirror."""
+        return cls(
+            namespace=namespace,
+            pool=site.name,
+            gpu_model=site.gpu_model,
+            nodes=tuple(site.nodes),
+            gpus_per_node=site.gpus_per_node,
+            registry_mirror=site.registry_mirror,
+            image_digest=site.image_digests.get("device-plugin"),
+            monitoring_namespace=monitoring_namespace,
+        )
 
 
 class DevicePlugin(Module):

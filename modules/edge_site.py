@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
+from hybridai.config.edge import EdgeModel, EdgeSite as EdgeSiteSpec
 from hybridai.recorded import GPU_POOL_LABEL, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, component_type
 from hybridai.modules.base import GPU_TOLERATION, MANAGED_BY, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RESTRICTED_POD, Args, Module, child, placed, priority_class, protected
 from hybridai.modules.scripts import script
@@ -42,21 +43,39 @@ SECRET_MODE = 0o440
 
 class EdgeModelArgs(Args):
     name: str
+    """Model name: its folder in the Triton model repository, and its Deployment's name."""
     replicas: int
+    """Serving replicas at the site."""
     gpus: int
+    """GPUs per replica (0: CPU only)."""
     cpu: str
+    """CPU per replica (request = limit)."""
     memory: str
+    """Memory per replica (request = limit)."""
+
+    @classmethod
+    def of(cls, model: EdgeModel) -> EdgeModelArgs:
+        """A model of the site's catalog."""
+        return cls(name=model.name, replicas=model.replicas, gpus=model.gpus, cpu=model.cpu, memory=model.memory)
 
 
 class EdgeSiteArgs(Args):
     site: str
+    """Site name: what its objects are named and labelled after."""
     namespace: str = "inference"
+    """The site team's namespace (default: `inference`, the namespace every site's team gets)."""
     distribution: Literal["k3s", "rke2", "jetson"]
+    """The site's Kubernetes: Jetson runs Triton's iGPU image."""
     timezone: str
+    """IANA time zone of the site: the maintenance window is local time."""
     window_cron: str
+    """When the maintenance window opens (cron, in `timezone`): the only time the model sync runs."""
     window_hours: int
+    """Length of the window: a sync still running at its end is stopped."""
     registry_mirror: str | None
+    """Site-local registry every image is pulled through, so a restart during an outage finds them on site."""
     model_source: str
+    """rclone remote path of the model repository the sync copies from."""
     model_source_secret: str
     """Secret holding the rclone config file of `model_source` under key `rclone.conf`."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
@@ -64,9 +83,36 @@ class EdgeSiteArgs(Args):
     image_digests: dict[str, str] = {}
     """Digest of each image (name in versions.yaml → `sha256:…`); an image without one is pulled by tag."""
     cache_size: str
+    """Local model cache: the last good models stay here through outages."""
     storage_class: str | None = None
+    """StorageClass of the cache; default: None, the cluster's (k3s: local-path)."""
     client_cidrs: tuple[str, ...]
+    """Networks of the line equipment allowed to call inference."""
     models: tuple[EdgeModelArgs, ...]
+    """Models served at the site."""
+
+    @classmethod
+    def of(cls, site: EdgeSiteSpec, credentials: tuple[CredentialSecretArgs, ...]) -> EdgeSiteArgs:
+        """A site's serving in its team's namespace, synced in its maintenance window; `credentials`:
+        the Secrets of that namespace the program creates."""
+        window = site.maintenance_window
+        return cls(
+            site=site.name,
+            namespace=site.owner().namespace,
+            distribution=site.distribution,
+            timezone=site.timezone,
+            window_cron=window.cron(),
+            window_hours=window.hours,
+            registry_mirror=site.registry_mirror,
+            model_source=site.model_source,
+            model_source_secret=site.model_source_secret,
+            credentials=credentials,
+            image_digests=dict(site.image_digests),
+            cache_size=site.cache_size,
+            storage_class=site.storage_class,
+            client_cidrs=tuple(site.client_cidrs),
+            models=tuple(EdgeModelArgs.of(m) for m in site.models),
+        )
 
 
 class EdgeSite(Module):

@@ -6,12 +6,14 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from hybridai import catalog
+from hybridai.config.cloud import EksCluster as EksClusterSettings
 from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, TARGET_TYPE, component_type
 from hybridai.modules.base import Args, Module, former_training_pool, options, placed
 from hybridai.modules.iam import trust
 from hybridai.modules.kms import key_policy, protected_key
 from hybridai.modules.node_group import node_group
-from hybridai.modules.target import Target, TargetArgs
+from hybridai.modules.target import AwsScope, Target, TargetArgs
 
 NODE_POLICIES = {
     # The managed policies worker nodes need, and no more: join the cluster, pull images, run the VPC CNI.
@@ -24,20 +26,36 @@ ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
 
 
 class EksClusterArgs(Args):
-    prefix: str
-    """Stack prefix: the cluster is `<prefix>-<cluster>`."""
-    cluster: str
-    """Target name of the cluster."""
-    region: str
-    account_id: str
-    """The account the cluster's log key admits CloudWatch Logs of (and only for this cluster's group)."""
+    scope: AwsScope
+    """The stack's account and cluster: the cluster is `<prefix>-<cluster>`, its log key admits
+    CloudWatch Logs of the account's region for this cluster's group only."""
     kubernetes_version: str
+    """Kubernetes version of the control plane; the add-ons follow it."""
     public_access_cidrs: tuple[str, ...]
-    """Empty: private API endpoint only."""
+    """Networks a public API endpoint answers; empty: private endpoint only, reachable from the VPC
+    and what is connected to it."""
     admin_role_arns: tuple[str, ...]
+    """IAM roles given cluster-admin through access entries: nobody else, the cluster's creator included."""
     system_instance_type: str
+    """Instance type of the small always-on, on-demand system node group (Karpenter runs there)."""
     log_types: tuple[str, ...]
+    """Control-plane log types sent to CloudWatch (the audit log among them)."""
     log_retention_days: int
+    """Days CloudWatch keeps them: the EKS audit trail, as long as the compliance profiles require."""
+
+    @classmethod
+    def of(cls, scope: AwsScope, cluster: EksClusterSettings, log_retention_days: int) -> EksClusterArgs:
+        """The stack's EKS control plane, at its version (default: the pinned one), logging the log
+        types hybridai/data/aws.yaml names; `log_retention_days`: the stack's (`eks_log_retention_days`)."""
+        return cls(
+            scope=scope,
+            kubernetes_version=cluster.kubernetes_version(),
+            public_access_cidrs=tuple(cluster.public_access_cidrs),
+            admin_role_arns=tuple(cluster.admin_role_arns),
+            system_instance_type=cluster.system_instance_type,
+            log_types=tuple(catalog.aws().eks.log_types),
+            log_retention_days=log_retention_days,
+        )
 
 
 class EksCluster(Module):
@@ -53,12 +71,13 @@ class EksCluster(Module):
 
     def __init__(self, target: Target, args: EksClusterArgs, subnet_ids: list[pulumi.Input[str]], opts: pulumi.ResourceOptions | None = None):
         # Children keep the names they had under the TrainingPool component.
-        name = f"{target.prefix}-{args.cluster}"
+        scope = args.scope
+        name = f"{target.prefix}-{scope.cluster}"
         super().__init__(component_type("eks_cluster", "EksCluster"), f"{name}-cluster", None, placed(target, opts))
-        former = former_training_pool(target, args.cluster)
+        former = former_training_pool(target, scope.cluster)
         self.children_were_under = former
         self._name, self._provider = name, target.provider
-        self.cluster_name = physical = f"{args.prefix}-{args.cluster}"
+        self.cluster_name = physical = scope.cluster_name
 
         self.secrets_key = protected_key(self, f"{name}-eks-key", f"{physical}-eks", "EKS secrets envelope encryption", self._provider)
         self.cluster = self._control_plane(args, physical, subnet_ids)
@@ -83,11 +102,11 @@ class EksCluster(Module):
             for addon in ADDONS
         }
 
-        kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.certificate_authority.data).apply(lambda a: _kubeconfig(physical, a[0], a[1], args.region))
+        kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.certificate_authority.data).apply(lambda a: _kubeconfig(physical, a[0], a[1], scope.region))
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
         """For other stacks and operators: it names the cluster and `aws eks get-token`, holds no credential, and is kept secret anyway."""
-        self.target = Target(args.prefix, args.cluster, TargetArgs(placement="cloud", kubeconfig=kubeconfig), opts=options(self, depends_on=[system, *admins, *self.addons.values()]))
-        self.former_target = pulumi.create_urn(f"{args.prefix}-{args.cluster}", TARGET_TYPE, parent=former)
+        self.target = Target(scope.prefix, scope.cluster, TargetArgs(placement="cloud", kubeconfig=kubeconfig), opts=options(self, depends_on=[system, *admins, *self.addons.values()]))
+        self.former_target = pulumi.create_urn(f"{scope.prefix}-{scope.cluster}", TARGET_TYPE, parent=former)
         """Where the cluster's Target was registered before the split (its platform's parts were under it)."""
         self.register_outputs({"clusterName": self.cluster.name, "clusterArn": self.cluster.arn, "endpoint": self.cluster.endpoint})
 
@@ -128,7 +147,7 @@ class EksCluster(Module):
         in place if a change ever removes it — because audit records must outlive any deploy."""
         name = self._name
         log_group_name = f"/aws/eks/{physical}/cluster"
-        log_group_arn = f"arn:aws:logs:{args.region}:{args.account_id}:log-group:{log_group_name}"
+        log_group_arn = f"arn:aws:logs:{args.scope.region}:{args.scope.account_id}:log-group:{log_group_name}"
         logs_key = protected_key(
             self,
             f"{name}-logs-key",
@@ -136,11 +155,11 @@ class EksCluster(Module):
             "EKS control-plane logs",
             self._provider,
             policy=key_policy(
-                args.account_id,
+                args.scope.account_id,
                 {
                     "Sid": "CloudWatchLogsEncryptsThisGroup",
                     "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{args.region}.amazonaws.com"},
+                    "Principal": {"Service": f"logs.{args.scope.region}.amazonaws.com"},
                     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                     "Resource": "*",
                     "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pulumi
 
+from hybridai.config.edge import EdgeSite
 from hybridai.recorded import component_type
 from hybridai.modules.base import ARGOCD_NAMESPACE, Args, Module, argo_application, child, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.target import Target
@@ -10,8 +11,16 @@ from hybridai.modules.target import Target
 
 class GitOpsBootstrapArgs(Args):
     repo_url: str
+    """Git repository the site's Argo CD pulls (its credentials in Argo CD's repository Secret)."""
     revision: str
+    """Branch or tag it follows."""
     path: str
+    """The site's folder in the repository: the root Application syncs it."""
+
+    @classmethod
+    def of(cls, site: EdgeSite) -> GitOpsBootstrapArgs:
+        """The root Application of a GitOps site, on its folder (default: `sites/<site>`)."""
+        return cls(repo_url=site.gitops.repo_url, revision=site.gitops.revision, path=site.gitops_path)
 
 
 class GitOpsBootstrap(Module):

@@ -1,12 +1,14 @@
 """GpuOperator: the NVIDIA GPU Operator on one target, with its MIG and device-plugin config."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from hybridai import catalog
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster
 from hybridai.recorded import GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, MIG_ALL_DISABLED, MIG_CONFIG_KEY, MIG_CONFIG_LABEL, component_type
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.target import Target
@@ -19,7 +21,9 @@ class GpuNodeArgs(Args):
     name: str
     """Kubernetes node name."""
     pool: str
+    """GPU pool it belongs to (a label Kueue flavors and cost showback select by)."""
     gpu_model: str
+    """Its GPUs' model (a label training jobs select memory by)."""
     mig_config: str
     """Entry of the mig-manager config this node applies (`all-disabled` for whole GPUs)."""
     gpus: int
@@ -29,25 +33,59 @@ class GpuNodeArgs(Args):
 class GpuOperatorArgs(Args):
     namespace: str = "gpu-operator"
     """The operator's namespace: the one namespace labelled `privileged`, because the driver,
-    container toolkit and device plugin must reach the host."""
+    container toolkit and device plugin must reach the host (default: the stack's default)."""
     driver: bool = True
-    """Install the NVIDIA driver from the operator; off where the node image ships it."""
+    """Install the NVIDIA driver from the operator (default); off where the node image ships it."""
     toolkit: bool = True
-    """Install the NVIDIA container toolkit; off where the node image ships it."""
+    """Install the NVIDIA container toolkit (default); off where the node image ships it."""
     toolkit_env: dict[str, str] = {}
-    """Toolkit environment, e.g. containerd config and socket paths for k3s and RKE2."""
+    """Toolkit environment, e.g. containerd config and socket paths for k3s and RKE2; default: none,
+    containerd where kubeadm keeps it."""
     cdi: bool = True
+    """Inject GPUs into containers through the Container Device Interface (default: on, the stack's)."""
     nfd: bool = True
+    """Deploy node-feature-discovery, which labels GPU nodes (default); off where the cluster runs its own."""
     dcgm_exporter: bool = True
+    """Export GPU metrics with DCGM (default): the GPU alerts, dashboards and showback read them."""
     mig_strategy: Literal["none", "single", "mixed"] = "none"
+    """How MIG slices are advertised (the capacity plan's decision); default: `none`, whole GPUs."""
     mig_configs: dict[str, list[dict[str, Any]]] = {}
     """mig-manager configs by name: mig-parted entries, each a set of `devices` (`all` or GPU
-    indices) with MIG on or off and its `mig-devices` (profile → instances per GPU)."""
+    indices) with MIG on or off and its `mig-devices` (profile → instances per GPU). Default: none,
+    no mig-manager."""
     monitoring_namespace: str = "monitoring"
     """Whose Prometheus may scrape the DCGM exporter (the namespace's only other inbound traffic)."""
     time_slicing_replicas: int | None = None
+    """Pods that may share one whole GPU; default: None, no time-slicing (it isolates neither memory nor faults)."""
     nodes: tuple[GpuNodeArgs, ...] = ()
     """GPU nodes to label with their pool, model and MIG config."""
+
+    @classmethod
+    def of(cls, settings: GpuOperatorSettings, cluster: OnpremCluster, monitoring_namespace: str, mig_strategy: str, mig_configs: dict[str, list[dict[str, Any]]], nodes: Iterable[Any]) -> GpuOperatorArgs:
+        """The operator on a cluster hybrid-ai sets up the GPUs of (data center, plant, k3s/RKE2
+        site): the driver unless the nodes' image has it, the toolkit pointed at the distribution's
+        containerd, and the capacity plan's MIG strategy, layouts and `nodes` (each with a name, pool,
+        GPU model, MIG config and GPU count)."""
+        return cls(
+            namespace=settings.namespace,
+            monitoring_namespace=monitoring_namespace,
+            driver=cluster.driver != "preinstalled",
+            toolkit=True,
+            toolkit_env=catalog.toolkit_env(cluster.distribution),
+            cdi=settings.cdi,
+            nfd=settings.nfd,
+            dcgm_exporter=settings.dcgm_exporter,
+            mig_strategy=mig_strategy,
+            mig_configs=mig_configs,
+            time_slicing_replicas=settings.time_slicing.replicas if settings.time_slicing else None,
+            nodes=tuple(GpuNodeArgs.model_validate(node, from_attributes=True) for node in nodes),
+        )
+
+    @classmethod
+    def on_eks(cls, settings: GpuOperatorSettings, monitoring_namespace: str) -> GpuOperatorArgs:
+        """The operator on the EKS burst pool: the EKS NVIDIA AMI ships the driver and container
+        toolkit; the operator adds the rest, on whole GPUs."""
+        return cls(namespace=settings.namespace, monitoring_namespace=monitoring_namespace, driver=False, toolkit=False, cdi=settings.cdi, nfd=settings.nfd)
 
 
 class GpuOperator(Module):

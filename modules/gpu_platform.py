@@ -26,9 +26,11 @@ class GpuPlatformArgs(Args):
     device_plugin: DevicePluginArgs | None = None
     """The device plugin alone, where the OS image ships driver and runtime (Jetson sites)."""
     tenancy: TenancyArgs
+    """The cluster's team namespaces, quotas and priority classes."""
     serving: ServingArgs | None = None
     """KServe and the catalog's InferenceServices; None: the cluster serves no catalog models."""
     monitoring: MonitoringArgs
+    """Prometheus (server, or agent at the edge), Grafana, the GPU alerts and OpenCost."""
     queues: QueuesArgs | None = None
     """Kueue; None: nobody trains on the cluster."""
     logging: LoggingArgs | None = None

@@ -12,7 +12,7 @@ from hybridai.modules.base import Args, Module, child, from_namespace, on_port, 
 from hybridai.modules.eks_cluster import NODE_POLICIES, EksCluster
 from hybridai.modules.iam import document, trust
 from hybridai.modules.kms import key_policy, protected_key
-from hybridai.modules.target import Target
+from hybridai.modules.target import AwsScope, Target
 
 SERVICE_ACCOUNT = "karpenter"
 METRICS_PORT = 8080
@@ -39,11 +39,8 @@ UNSCOPED_READS = [
 
 
 class KarpenterArgs(Args):
-    prefix: str
-    cluster: str
-    """Target name of the EKS cluster."""
-    region: str
-    account_id: str
+    scope: AwsScope
+    """The stack's account and EKS cluster: Karpenter's roles, queue and policy are scoped to them."""
     monitoring_namespace: str
     """Whose Prometheus scrapes the controller's metrics (the namespace's only other inbound traffic)."""
 
@@ -64,25 +61,26 @@ class Karpenter(Module):
     """
 
     def __init__(self, target: Target, args: KarpenterArgs, cluster: EksCluster, opts: pulumi.ResourceOptions | None = None):
-        name = f"{target.prefix}-{args.cluster}-karpenter"
+        scope = args.scope
+        name = f"{target.prefix}-{scope.cluster}-karpenter"
         super().__init__(component_type("karpenter", "Karpenter"), name, None, placed(target, opts))
         self._provider = provider = target.provider
         aws_opts = lambda **o: options(self, provider=provider, **o)  # noqa: E731
-        physical = f"{args.prefix}-{args.cluster}"
-        arn = f"arn:aws:iam::{args.account_id}"
+        physical = scope.cluster_name
+        arn = f"arn:aws:iam::{scope.account_id}"
 
         self.node_role = aws.iam.Role(f"{name}-node-role", name=f"{physical}-karpenter-node", assume_role_policy=trust("ec2.amazonaws.com"), opts=aws_opts())
         policies = [aws.iam.RolePolicyAttachment(f"{name}-node-role-{key}", role=self.node_role.name, policy_arn=policy, opts=aws_opts()) for key, policy in NODE_POLICIES.items()]
         # Karpenter's nodes join through an access entry of their own (managed node groups get theirs from EKS).
         node_access = aws.eks.AccessEntry(f"{name}-node-access", cluster_name=cluster.cluster.name, principal_arn=self.node_role.arn, type="EC2_LINUX", opts=aws_opts(depends_on=policies))
 
-        self.queue = self._interruption_queue(name, physical, args, aws_opts)
+        self.queue = self._interruption_queue(name, physical, scope, aws_opts)
 
         controller_role = aws.iam.Role(f"{name}-controller-role", name=f"{physical}-karpenter", assume_role_policy=trust("pods.eks.amazonaws.com", tag_session=True), opts=aws_opts())
         aws.iam.RolePolicy(
             f"{name}-controller-policy",
             role=controller_role.id,
-            policy=pulumi.Output.all(self.queue.arn, self.node_role.arn).apply(lambda a: _controller_policy(physical, args, a[0], a[1], arn)),
+            policy=pulumi.Output.all(self.queue.arn, self.node_role.arn).apply(lambda a: _controller_policy(physical, scope, a[0], a[1], arn)),
             opts=aws_opts(),
         )
         identity = aws.eks.PodIdentityAssociation(
@@ -115,8 +113,8 @@ class Karpenter(Module):
         )
         self.register_outputs({"queue": self.queue.name, "nodeRole": self.node_role.name})
 
-    def _interruption_queue(self, name: str, physical: str, args: KarpenterArgs, aws_opts) -> aws.sqs.Queue:
-        queue_arn = f"arn:aws:sqs:{args.region}:{args.account_id}:{physical}"
+    def _interruption_queue(self, name: str, physical: str, scope: AwsScope, aws_opts) -> aws.sqs.Queue:
+        queue_arn = f"arn:aws:sqs:{scope.region}:{scope.account_id}:{physical}"
         senders = ["events.amazonaws.com", "sqs.amazonaws.com"]
         key = protected_key(
             self,
@@ -125,7 +123,7 @@ class Karpenter(Module):
             "Karpenter interruption queue",
             self._provider,
             policy=key_policy(
-                args.account_id,
+                scope.account_id,
                 # EventBridge encrypts what it sends to this queue, and only to this queue.
                 {
                     "Sid": "EventBridgeSendsToTheQueue",
@@ -164,12 +162,12 @@ class Karpenter(Module):
         return queue
 
 
-def _controller_policy(physical: str, args: KarpenterArgs, queue_arn: str, node_role_arn: str, account: str) -> str:
+def _controller_policy(physical: str, scope: AwsScope, queue_arn: str, node_role_arn: str, account: str) -> str:
     """Karpenter's v1 controller policy for one cluster (karpenter.sh, "CloudFormation" reference)."""
-    ec2 = f"arn:aws:ec2:{args.region}"
+    ec2 = f"arn:aws:ec2:{scope.region}"
     owned = {f"aws:RequestTag/kubernetes.io/cluster/{physical}": "owned"}
     tagged = {f"aws:ResourceTag/kubernetes.io/cluster/{physical}": "owned"}
-    profile_tags = {"aws:RequestTag/topology.kubernetes.io/region": args.region}
+    profile_tags = {"aws:RequestTag/topology.kubernetes.io/region": scope.region}
     launched = [f"{ec2}:*:fleet/*", f"{ec2}:*:instance/*", f"{ec2}:*:volume/*", f"{ec2}:*:network-interface/*", f"{ec2}:*:launch-template/*"]
     profiles = f"{account}:instance-profile/*"
     return document(
@@ -218,8 +216,8 @@ def _controller_policy(physical: str, args: KarpenterArgs, queue_arn: str, node_
             "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
             "Condition": {"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
         },
-        {"Sid": "AllowRegionalReadActions", "Effect": "Allow", "Resource": "*", "Action": UNSCOPED_READS, "Condition": {"StringEquals": {"aws:RequestedRegion": args.region}}},
-        {"Sid": "AllowSSMReadActions", "Effect": "Allow", "Resource": f"arn:aws:ssm:{args.region}::parameter/aws/service/*", "Action": ["ssm:GetParameter"]},
+        {"Sid": "AllowRegionalReadActions", "Effect": "Allow", "Resource": "*", "Action": UNSCOPED_READS, "Condition": {"StringEquals": {"aws:RequestedRegion": scope.region}}},
+        {"Sid": "AllowSSMReadActions", "Effect": "Allow", "Resource": f"arn:aws:ssm:{scope.region}::parameter/aws/service/*", "Action": ["ssm:GetParameter"]},
         {"Sid": "AllowPricingReadActions", "Effect": "Allow", "Resource": "*", "Action": ["pricing:GetProducts"]},
         {"Sid": "AllowInterruptionQueueActions", "Effect": "Allow", "Resource": queue_arn, "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]},
         {"Sid": "AllowPassingInstanceRole", "Effect": "Allow", "Resource": node_role_arn, "Action": ["iam:PassRole"], "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
@@ -236,7 +234,7 @@ def _controller_policy(physical: str, args: KarpenterArgs, queue_arn: str, node_
             "Resource": profiles,
             "Action": ["iam:TagInstanceProfile"],
             "Condition": {
-                "StringEquals": {**tagged, "aws:ResourceTag/topology.kubernetes.io/region": args.region, **owned, **profile_tags},
+                "StringEquals": {**tagged, "aws:ResourceTag/topology.kubernetes.io/region": scope.region, **owned, **profile_tags},
                 "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*", "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
             },
         },
@@ -245,8 +243,8 @@ def _controller_policy(physical: str, args: KarpenterArgs, queue_arn: str, node_
             "Effect": "Allow",
             "Resource": profiles,
             "Action": ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
-            "Condition": {"StringEquals": {**tagged, "aws:ResourceTag/topology.kubernetes.io/region": args.region}, "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}},
+            "Condition": {"StringEquals": {**tagged, "aws:ResourceTag/topology.kubernetes.io/region": scope.region}, "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}},
         },
         {"Sid": "AllowInstanceProfileReadActions", "Effect": "Allow", "Resource": profiles, "Action": ["iam:GetInstanceProfile"]},
-        {"Sid": "AllowAPIServerEndpointDiscovery", "Effect": "Allow", "Resource": f"arn:aws:eks:{args.region}:{args.account_id}:cluster/{physical}", "Action": ["eks:DescribeCluster"]},
+        {"Sid": "AllowAPIServerEndpointDiscovery", "Effect": "Allow", "Resource": f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{physical}", "Action": ["eks:DescribeCluster"]},
     )

@@ -12,6 +12,7 @@ Loki's compactor, which also keeps its delete requests in the object store. docs
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
@@ -19,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
-from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RUNTIME_DEFAULT_SECCOMP, Args, Module, aws_key_env, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RUNTIME_DEFAULT_SECCOMP, Args, StoreBucketArgs, Module, aws_key_env, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.certificates import TlsArgs, certificate, service_certificate
 from hybridai.modules.scripts import script
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
@@ -66,37 +67,39 @@ def loki_datasource(namespace: str, tls: bool) -> dict:
     return {"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy", "url": loki_url(namespace, tls), "editable": False}
 
 
-class ArchiveArgs(Args):
-    """The write-once audit archive: a bucket of the on-prem S3-compatible store with Object Lock."""
+class ArchiveArgs(StoreBucketArgs):
+    """The write-once audit archive: a bucket of the on-prem S3-compatible store with Object Lock.
+    Its access key is the writer key (put and list only), read in each writing component's namespace."""
 
-    endpoint: str
-    bucket: str
-    region: str | None = None
-    access_key_id: SecretKeyRef
-    secret_access_key: SecretKeyRef
-    """Keys of Secrets in the reading component's namespace: the writer key (put and list only)."""
     lock_mode: str
+    """The bucket's declared Object Lock mode, checked daily by the archive check."""
     lock_days: int
     """The bucket's declared default retention, checked daily by the archive check."""
 
+    @classmethod
+    def of(cls, archive: AuditArchive) -> ArchiveArgs:
+        """The stack's audit archive with the retention its storage team set."""
+        return cls.of_store(archive, lock_mode=archive.object_lock.mode, lock_days=archive.object_lock.retention_days)
 
-class LogStoreArgs(Args):
-    endpoint: str
-    """S3 API endpoint of the on-prem object store (https)."""
-    bucket: str
-    region: str | None = None
-    access_key_id: SecretKeyRef
-    secret_access_key: SecretKeyRef
-    """Keys of existing Secrets in the logging namespace: Loki reads them as environment variables,
-    so no credential is ever in the values, the plan or Pulumi's state."""
+
+class LogStoreArgs(StoreBucketArgs):
+    """Loki on the object store. Its access key: keys of Secrets in the logging namespace, read as
+    environment variables."""
+
     storage_size: str = "50Gi"
+    """Persistent volume of Loki's write-ahead log and index cache; the logs themselves go to the
+    object store (default: the stack's default)."""
     storage_class: str | None = None
+    """StorageClass of that volume; default: None, the cluster's default class."""
     log_retention_days: int
+    """Days application logs are kept (Loki's compactor deletes what is older)."""
     audit_retention_days: int
+    """Days the `stream="audit"` streams are kept."""
     monitoring_namespace: str = "monitoring"
-    """Where Grafana runs: admitted to query Loki."""
+    """Where Grafana runs: admitted to query Loki (default: the stack's default monitoring namespace)."""
     remote_collectors: bool = False
-    """A hub: collectors on other clusters (EKS, edge sites) push here from outside the cluster."""
+    """A hub: collectors on other clusters (EKS, edge sites) push here from outside the cluster;
+    default: off, only the cluster's own collector does."""
     archive: ArchiveArgs | None = None
     """The audit archive this cluster's and its edge sites' collectors write; checked from here."""
     archive_writers: tuple[str, ...] = ()
@@ -119,27 +122,73 @@ class CollectorArgs(Args):
     labels: dict[str, str]
     """Labels on every stream this collector sends: cluster, placement and, on an edge site, site."""
     buffer_size: str | None = None
-    """Edge sites: keep up to this much on the node's disk while Loki can't be reached, then catch up."""
+    """Edge sites: keep up to this much on the node's disk while Loki can't be reached, then catch up;
+    default: None, memory only (a cluster next to its Loki)."""
     audit_log_path: str | None = None
     """The distribution's Kubernetes API audit log on control-plane nodes (hybridai/data/distributions.yaml);
     None on a managed control plane (EKS keeps its own)."""
     archive: ArchiveArgs | None = None
     """Where the API audit and change streams are also written, write-once; None: Loki only."""
     monitoring_namespace: str = "monitoring"
-    """Where Prometheus runs: admitted to the collectors' metrics port."""
+    """Where Prometheus runs: admitted to the collectors' metrics port (default: the stack's default)."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of the collector namespace the program creates (the audit archive's writer key)."""
+
+    @classmethod
+    def of(cls, loki_url: str, cluster: str, placement: str, monitoring_namespace: str, distribution: str | None = None, site: str | None = None, **more: Any) -> CollectorArgs:
+        """Fluent Bit on cluster `cluster`, its streams labelled with the cluster, its placement and
+        (edge) its `site`; `distribution`: the cluster runs its own control plane, whose API audit
+        log it reads too (None: a managed one, EKS)."""
+        labels = {"cluster": cluster, "placement": placement, **({"site": site} if site else {})}
+        audit_log_path = catalog.distribution_audit(distribution).log_path if distribution else None
+        return cls(loki_url=loki_url, labels=labels, audit_log_path=audit_log_path, monitoring_namespace=monitoring_namespace, **more)
 
 
 class LoggingArgs(Args):
     namespace: str = "logging"
-    """Loki's: restricted."""
+    """Loki's: restricted (default: the stack's default)."""
     collector_namespace: str = "log-collector"
-    """Fluent Bit's: privileged, for its read-only hostPath mounts of the node's logs."""
+    """Fluent Bit's: privileged, for its read-only hostPath mounts of the node's logs (default: the stack's default)."""
     store: LogStoreArgs | None = None
     """Loki; None: the cluster keeps no logs itself."""
     collector: CollectorArgs | None = None
     """Fluent Bit on every node; None: the cluster's logs are not collected."""
+
+    @classmethod
+    def hub(
+        cls, settings: LoggingSettings, cluster: OnpremCluster, retention: catalog.LogRetention, writers: tuple[str, ...], remote_collectors: bool, tls: TlsArgs | None, monitoring_namespace: str
+    ) -> LoggingArgs:
+        """The on-prem cluster's logging: Loki on the stack's object store, kept `retention` (the
+        compliance profiles'), and the cluster's collector pushing to it — over https verified with
+        the cluster's issuer when it has one (`tls`). `writers`: the clusters whose API audit records
+        go to the archive; `remote_collectors`: the stack's other clusters push here from outside."""
+        archive = ArchiveArgs.of(settings.audit_archive) if settings.audit_archive else None
+        store = LogStoreArgs.of_store(
+            settings.object_store,
+            storage_size=settings.storage_size,
+            storage_class=settings.storage_class,
+            log_retention_days=retention.log_days,
+            audit_retention_days=retention.audit_days,
+            monitoring_namespace=monitoring_namespace,
+            remote_collectors=remote_collectors,
+            archive=archive,
+            archive_writers=writers,
+            tls=tls,
+        )
+        collector = CollectorArgs.of(loki_url(settings.namespace, tls is not None), cluster.name, "onprem", monitoring_namespace, cluster.distribution, loki_ca=tls, archive=archive)
+        return cls(namespace=settings.namespace, collector_namespace=settings.collector_namespace, store=store, collector=collector)
+
+    @classmethod
+    def remote(cls, settings: LoggingSettings, cluster: str, placement: str, monitoring_namespace: str, site: str | None = None, distribution: str | None = None) -> LoggingArgs | None:
+        """A cluster without the log store (EKS, an edge site): only the collector, pushing to the
+        on-prem Loki through `logging.hubUrl`; an edge `site` buffers on disk while its uplink is
+        down and reads its API audit log (`distribution`: the control plane is the site's own) into
+        the on-prem archive. None without a hub to push to."""
+        if settings.hub_url is None:
+            return None
+        archive = ArchiveArgs.of(settings.audit_archive) if distribution and settings.audit_archive else None
+        collector = CollectorArgs.of(settings.hub_url, cluster, placement, monitoring_namespace, distribution, site, buffer_size=settings.edge_buffer_size if site else None, archive=archive)
+        return cls(namespace=settings.namespace, collector_namespace=settings.collector_namespace, collector=collector)
 
 
 STATE_DIR = "/var/lib/fluent-bit"

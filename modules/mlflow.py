@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 import pulumi
 
-from hybridai.config.mlops import MLFLOW_NAMESPACE
+from hybridai.config.mlops import MLFLOW_NAMESPACE, MlopsSettings
+from hybridai.config.operations import SecretKeyRef
 from hybridai.recorded import component_type
 from hybridai.modules.base import RESTRICTED_POD, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.certificates import TlsArgs, service_certificate
@@ -30,32 +31,51 @@ class SecretKeys(Args):
     """Two keys of one Secret in MLflow's namespace (user and password, or an access key pair)."""
 
     name: str
+    """The Secret."""
     first: str
+    """Key of the user (or the access key id)."""
     second: str
+    """Key of the password (or the secret access key)."""
+
+    @classmethod
+    def of(cls, first: SecretKeyRef, second: SecretKeyRef) -> SecretKeys:
+        """Two references of the stack into one Secret: the chart reads both from the first's (the
+        config checks a login's two keys share a Secret)."""
+        return cls(name=first.name, first=first.key, second=second.key)
 
 
 class MlflowArgs(Args):
     database_host: str
+    """Host name of the PostgreSQL server holding runs, registry and users."""
     database_port: int = 5432
+    """Its port (default: PostgreSQL's)."""
     database_name: str
+    """The database."""
     database_secret: SecretKeys
     """`first`: the user key, `second`: the password key."""
     admin_secret: SecretKeys
+    """MLflow's admin login (basic auth is always on): `first` the user key, `second` the password key."""
     artifact_bucket: str
+    """Bucket of the model artifacts, which MLflow proxies (no other pod holds its keys)."""
     artifact_endpoint: str | None = None
     """The on-prem S3-compatible endpoint; None: AWS S3 in `artifact_region`."""
     artifact_region: str | None = None
+    """The bucket's region (AWS S3; on-prem only if the store checks one)."""
     artifact_secret: SecretKeys
     """`first`: access key id key, `second`: secret access key key."""
     client_namespaces: tuple[str, ...]
     """Namespaces whose pods may reach MLflow (training and serving teams of the hub)."""
     monitoring_namespace: str = "monitoring"
+    """Whose Prometheus may scrape MLflow (default: the stack's default monitoring namespace)."""
     public_host: str | None = None
-    """Host of `mlops.trackingUrl` (the cloud pool reaches MLflow there)."""
+    """Host of `mlops.trackingUrl` (the cloud pool reaches MLflow there); default: None, in-cluster only."""
     ingress_class: str | None = None
+    """IngressClass of the ingress at `public_host`; default: None, the cluster's default class."""
     ingress_namespace: str | None = None
     """Namespace of the ingress controller, admitted by the NetworkPolicy when there is an ingress."""
     replicas: int = 2
+    """Two (default, and in prod): the registry keeps answering through a node drain, all its
+    state being in PostgreSQL; other environments run one."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of MLflow's namespace the program creates (database, admin, artifact store)."""
     tls: TlsArgs | None = None
@@ -67,6 +87,30 @@ class MlflowArgs(Args):
     def served(self) -> bool:
         """MLflow is served at `public_host` through a TLS ingress."""
         return self.tls is not None and self.public_host is not None
+
+    @classmethod
+    def of(cls, settings: MlopsSettings, client_namespaces: tuple[str, ...], monitoring_namespace: str, environment: str) -> MlflowArgs:
+        """MLflow as the stack's `mlops` describes it, its artifacts in the cloud bucket (AWS S3 in
+        its region: no endpoint) or on the on-prem store; two replicas in prod."""
+        db, admin = settings.database, settings.admin
+        store = settings.cloud_artifacts or settings.object_store
+        return cls(
+            database_host=db.host,
+            database_port=db.port,
+            database_name=db.name,
+            database_secret=SecretKeys.of(db.username, db.password),
+            admin_secret=SecretKeys.of(admin.username, admin.password),
+            artifact_bucket=store.bucket,
+            artifact_endpoint=None if settings.cloud_artifacts else store.endpoint,
+            artifact_region=store.region,
+            artifact_secret=SecretKeys.of(store.access_key_id, store.secret_access_key),
+            client_namespaces=client_namespaces,
+            monitoring_namespace=monitoring_namespace,
+            public_host=public_host(settings.tracking_url),
+            ingress_class=settings.ingress_class,
+            ingress_namespace=settings.ingress_namespace,
+            replicas=2 if environment == "prod" else 1,
+        )
 
 
 def mlflow_values(args: MlflowArgs) -> dict:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Iterable, Literal
 from urllib.parse import urlsplit
 
 import pulumi
@@ -11,7 +11,9 @@ from pydantic import model_validator
 
 from hybridai.recorded import component_type
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, on_port, pinned_release, placed, platform_namespace, pod_security
-from hybridai.config.operations import AlertingSettings
+from hybridai.config.components import OnpremCluster, Team
+from hybridai.config.operations import AlertingSettings, CostSettings, MonitoringSettings
+from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
 from hybridai.modules.alerting import alertmanager_config, mounted_secrets
 from hybridai.modules.certificates import TlsArgs, service_certificate
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
@@ -47,31 +49,62 @@ class OpenCostPricing(Args):
     """OpenCost custom pricing (hourly USD) for clusters without a cloud price API: on-prem, edge."""
 
     cpu_core_hour: float
+    """Price of a CPU core for an hour."""
     ram_gb_hour: float
+    """Price of a GB of memory for an hour."""
     gpu_hour: float
+    """Price of a GPU for an hour."""
     storage_gb_month: float
+    """Price of a GB of persistent storage for a month."""
+
+    @classmethod
+    def of(cls, cluster: OnpremCluster, cost: CostSettings) -> OpenCostPricing:
+        """A data-center cluster's prices from the same assumptions as cost.json: the GPU price is the
+        cluster's GPUs' amortized monthly cost, averaged over them and spread over the month's hours."""
+        monthly = [(gpu_month_usd(pool.gpu_model, cost), pool.gpu_count) for pool in cluster.gpu_pools]
+        priced = [(m, n) for m, n in monthly if m is not None]
+        gpus = sum(n for _, n in priced)
+        items = onprem_prices(cost).items
+        return cls(
+            cpu_core_hour=items.get("cpu_core_hour", 0.0),
+            ram_gb_hour=items.get("ram_gb_hour", 0.0),
+            gpu_hour=sum(m * n for m, n in priced) / gpus / HOURS_PER_MONTH if gpus else 0.0,
+            storage_gb_month=items.get("storage_gb_month", 0.0),
+        )
 
 
 class MonitoringArgs(Args):
     namespace: str = "monitoring"
+    """Namespace of the monitoring stack and OpenCost (default: the stack's default); team
+    NetworkPolicies admit scrapes from it."""
     retention: str = "15d"
+    """How long Prometheus keeps samples (default: the stack's)."""
     storage_size: str = "100Gi"
+    """Persistent volume of Prometheus (default: the stack's)."""
     storage_class: str | None = None
+    """StorageClass of that volume; default: None, the cluster's default class."""
     grafana_admin_secret: str = "grafana-admin"
+    """Secret (keys `admin-user`, `admin-password`) with Grafana's admin login: never the chart's
+    well-known default password (default: the stack's default name)."""
     gpu_operator_namespace: str = "gpu-operator"
+    """Where the DCGM exporter runs: the ServiceMonitor scrapes it there (default: the stack's default)."""
     alerts: AlertArgs = AlertArgs()
+    """The alert rules' thresholds and what they cover (modules/observability.py)."""
     alerting: AlertingSettings = AlertingSettings()
-    """Alertmanager's receivers and routes (modules/alerting.py)."""
+    """Alertmanager's receivers and routes (modules/alerting.py); default: none, alerts stay in Alertmanager's UI."""
     team_namespaces: dict[str, str] = {}
     """Team name → namespace on this cluster: where a team route matches."""
     pricing: OpenCostPricing | None = None
     """None: OpenCost prices nodes from the cloud provider's pricing API."""
     mode: Literal["server", "agent"] = "server"
     """`agent` (edge sites): Prometheus only scrapes and forwards to `remote_write_url`, buffering
-    in its write-ahead log while the link is down; no local rules, Alertmanager or Grafana."""
+    in its write-ahead log while the link is down; no local rules, Alertmanager or Grafana.
+    Default: `server`, the full stack."""
     remote_write_url: str | None = None
+    """Agent mode: where everything scraped is forwarded (the hub's remote-write receiver)."""
     receive_remote_write: bool = False
-    """Accept remote-write from agents (a hub that edge sites forward to)."""
+    """Accept remote-write from agents (a hub that edge sites forward to); default: off, nothing
+    outside the cluster writes to it."""
     external_labels: dict[str, str] = {}
     """Labels on every series this Prometheus sends or stores (for example the edge site)."""
     extra_datasources: tuple[dict, ...] = ()
@@ -88,6 +121,24 @@ class MonitoringArgs(Args):
         if self.mode == "agent" and not self.remote_write_url:
             raise ValueError("agent mode forwards everything it scrapes: set remote_write_url")
         return self
+
+    @classmethod
+    def of(cls, settings: MonitoringSettings, teams: Iterable[Team], gpu_operator_namespace: str, alerts: AlertArgs, **wiring: Any) -> MonitoringArgs:
+        """Monitoring of a cluster with the stack's settings, routing the alerts of each of `teams`
+        (the cluster's) to its receiver; `wiring`: how this cluster's Prometheus is connected
+        (`pricing`, `mode`, `remote_write_url`, `receive_remote_write`, `external_labels`, `extra_datasources`)."""
+        return cls(
+            namespace=settings.namespace,
+            retention=settings.retention,
+            storage_size=settings.storage_size,
+            storage_class=settings.storage_class,
+            grafana_admin_secret=settings.grafana_admin_secret,
+            gpu_operator_namespace=gpu_operator_namespace,
+            alerting=settings.alerting,
+            team_namespaces={t.name: t.namespace for t in teams},
+            alerts=alerts,
+            **wiring,
+        )
 
 
 class Monitoring(Module):

@@ -6,10 +6,11 @@ model servers (`request_predict_seconds`, a histogram per model server pod).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
-from pydantic import Field
-
+from hybridai.config.components import Team
+from hybridai.config.operations import MonitoringSettings
+from hybridai.config.workloads import ServedModel
 from hybridai.recorded import ARCHIVE_CHECK
 from hybridai.modules.base import Args
 
@@ -19,23 +20,59 @@ GPU_RESOURCES = 'resource=~"nvidia_com_(gpu|mig_.+)"'
 
 class ModelObjective(Args):
     namespace: str
+    """Namespace the model is served in."""
     model: str
     """InferenceService name: its predictor pods are `<model>-predictor-…` (`<model>-canary-predictor-…`)."""
     latency_objective_ms: int
+    """Its p99 latency objective: its own alert fires when that is exceeded for 10 minutes."""
+
+    @classmethod
+    def of(cls, model: ServedModel, namespace: str, settings: MonitoringSettings) -> ModelObjective:
+        """A served model's objective: its own, else the stack's `monitoring.latencyObjectiveMs`."""
+        return cls(namespace=namespace, model=model.name, latency_objective_ms=model.latency_objective_ms or settings.latency_objective_ms)
 
 
 class AlertArgs(Args):
     latency_objective_ms: int = 100
+    """p99 inference latency objective of the cluster's namespaces (default: the stack's default)."""
     idle_gpu_percent: int = 10
+    """An allocated GPU below this utilization for `idle_gpu_minutes` is idle waste (default: the stack's default)."""
     idle_gpu_minutes: int = 30
+    """How long an allocated GPU stays idle before the alert fires (default: the stack's default)."""
     quota_alert_percent: int = 90
+    """Alert when a team has used this share of a GPU quota (default: the stack's default)."""
     pending_training_minutes: int = 60
-    training_namespaces: tuple[str, ...] = Field(default=(), description="Namespaces whose Pending pods are training jobs.")
-    model_objectives: tuple[ModelObjective, ...] = Field(default=(), description="Each served model's own p99 latency objective.")
-    queue_backlog_hint: str | None = Field(default=None, description="Where training queues (Kueue): what to do when a queue backs up.")
-    karpenter: bool = Field(default=False, description="Karpenter launches this cluster's GPU nodes: alert when it can't.")
-    log_collectors: bool = Field(default=False, description="Fluent Bit collects the logs: alert when shipping stalls, drops or its disk buffer fills.")
-    audit_archive_check: str | None = Field(default=None, description="Namespace of the audit archive check (the hub): alert when it stops succeeding.")
+    """Alert when a training pod stays Pending, or a workload queued, longer (default: the stack's default)."""
+    training_namespaces: tuple[str, ...] = ()
+    """Namespaces whose Pending pods are training jobs; default: none, no pending-training alert."""
+    model_objectives: tuple[ModelObjective, ...] = ()
+    """Each served model's own p99 latency objective; default: none."""
+    queue_backlog_hint: str | None = None
+    """Where training queues (Kueue): what to do when a queue backs up; default: None, no backlog alert."""
+    karpenter: bool = False
+    """Karpenter launches this cluster's GPU nodes: alert when it can't (default: off, no Karpenter)."""
+    log_collectors: bool = False
+    """Fluent Bit collects the logs: alert when shipping stalls, drops or its disk buffer fills (default: off, no collector)."""
+    audit_archive_check: str | None = None
+    """Namespace of the audit archive check (the hub): alert when it stops succeeding; default: None, no archive here."""
+
+    @classmethod
+    def of(cls, settings: MonitoringSettings, teams: Iterable[Team], models: Iterable[ServedModel] = (), **coverage: Any) -> AlertArgs:
+        """The stack's thresholds for a cluster of `teams` serving `models` (each with its own
+        objective); `coverage`: what else runs there to alert on (`queue_backlog_hint`,
+        `karpenter`, `log_collectors`, `audit_archive_check`)."""
+        teams = list(teams)
+        namespaces = {t.name: t.namespace for t in teams}
+        return cls(
+            latency_objective_ms=settings.latency_objective_ms,
+            idle_gpu_percent=settings.idle_gpu_percent,
+            idle_gpu_minutes=settings.idle_gpu_minutes,
+            quota_alert_percent=settings.quota_alert_percent,
+            pending_training_minutes=settings.pending_training_minutes,
+            training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
+            model_objectives=tuple(ModelObjective.of(m, namespaces[m.team], settings) for m in models),
+            **coverage,
+        )
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict[str, Any]:

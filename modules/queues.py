@@ -2,11 +2,15 @@
 LocalQueues in team namespaces, and workload priority classes."""
 from __future__ import annotations
 
+from collections import Counter
+from typing import Iterable, Mapping
+
 import pulumi
 import yaml
 
 from hybridai.config.base import KUEUE_NAMESPACE
-from hybridai.recorded import component_type
+from hybridai.config.components import Team
+from hybridai.recorded import GPU_POOL_LABEL, component_type
 from hybridai.modules.base import (
     GPU_TOLERATION,
     MANAGED_BY,
@@ -31,27 +35,59 @@ LOCAL_QUEUE = "training"
 
 class FlavorArgs(Args):
     name: str
+    """ResourceFlavor name: the GPU pool (on-prem) or NodePool (cloud) it stands for."""
     node_labels: dict[str, str]
-    """Nodes of this flavor (GPU model, capacity type): admitted workloads are steered to them."""
+    """Nodes of this flavor (GPU pool, NodePool): admitted workloads are steered to them."""
 
 
 class QueueTeamArgs(Args):
     name: str
+    """Team name: its ClusterQueue's name."""
     namespace: str
+    """The team's namespace: its LocalQueue `training` is there, and its ClusterQueue admits only workloads from it."""
     quotas: dict[str, dict[str, str]]
     """flavor → resource (`cpu`, `memory`, `nvidia.com/gpu`) → nominal quota."""
+
+    @classmethod
+    def of(cls, team: Team, gpus: Mapping[str, int]) -> QueueTeamArgs:
+        """A team's queue: on each flavor (`gpus`: flavor → GPUs nominal there), its namespace's CPU
+        and memory quota, so a gang is admitted only when the namespace could run it."""
+        return cls(name=team.name, namespace=team.namespace, quotas={f: {"cpu": team.quota.cpu, "memory": team.quota.memory, "nvidia.com/gpu": str(n)} for f, n in gpus.items()})
 
 
 class QueuesArgs(Args):
     cohort: str
     """Teams of the cohort lend each other unused quota and reclaim it by preemption."""
     flavors: tuple[FlavorArgs, ...]
-    """In preference order: a workload takes the first flavor with room (spot before on-demand)."""
+    """In preference order: a workload takes the first flavor with room."""
     teams: tuple[QueueTeamArgs, ...]
+    """Teams that train here, each with a ClusterQueue and a LocalQueue."""
     monitoring_namespace: str = "monitoring"
+    """Whose Prometheus scrapes Kueue's metrics (default: the stack's default monitoring namespace)."""
     jobset: bool = False
     """Whether JobSets run here (modules/training_runtime.py): Kueue's configuration then names
-    the JobSet integration explicitly, so a distributed run is admitted as one unit."""
+    the JobSet integration explicitly, so a distributed run is admitted as one unit. Default: off,
+    no catalog job runs here."""
+
+    @classmethod
+    def of_pools(
+        cls, cluster: str, teams: Iterable[Team], pools: list[str], training: Mapping[str, Mapping[str, int]], monitoring_namespace: str, jobset: bool = False
+    ) -> QueuesArgs | None:
+        """Kueue for a data-center cluster's training: a flavor per pool of whole GPUs (`pools`, in
+        order), selecting its nodes by their pool label. A team's nominal quota on each is what the
+        capacity plan gave its training jobs there (`training`: team → pool → GPUs), plus, for a
+        `training`-tier team, its explicit `quota.gpus` on the first flavor. None when nobody trains here."""
+        queued = []
+        for team in teams:
+            gpus = Counter(training.get(team.name, {}))
+            if team.tier == "training" and team.quota.gpus and pools:
+                gpus[pools[0]] += team.quota.gpus
+            if +gpus:
+                queued.append(QueueTeamArgs.of(team, {p: gpus.get(p, 0) for p in pools}))
+        if not queued or not pools:
+            return None
+        flavors = tuple(FlavorArgs(name=p, node_labels={GPU_POOL_LABEL: p}) for p in pools)
+        return cls(cohort=f"{cluster}-gpus", flavors=flavors, teams=tuple(queued), monitoring_namespace=monitoring_namespace, jobset=jobset)
 
 
 KUEUE_FRAMEWORKS = (

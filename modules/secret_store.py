@@ -21,9 +21,10 @@ import pulumi_kubernetes as k8s
 from pydantic import ConfigDict
 
 from hybridai.config.base import EXTERNAL_SECRETS_NAMESPACE
+from hybridai.config.security import AwsSecretsManagerStore, SecretSource, SecretStoreSettings
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, on_port, options, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.iam import trust
-from hybridai.modules.target import Target
+from hybridai.modules.target import AwsScope, Target
 from hybridai.recorded import component_type
 
 NAMESPACE = EXTERNAL_SECRETS_NAMESPACE
@@ -39,16 +40,34 @@ SECRET_STORE_KIND = "ClusterSecretStore"
 
 class StoreArgs(Args):
     name: str
+    """Name of the ClusterSecretStore (the stack's store name), which ExternalSecrets reference."""
     kind: Literal["vault", "aws"]
+    """HashiCorp Vault or AWS Secrets Manager."""
     server: str | None = None
+    """Vault: its https address."""
     path: str = "secret"
+    """Vault: mount path of the KV engine (default: Vault's own default mount)."""
     version: str = "v2"
+    """Vault: KV engine version (default: v2, Vault's current engine)."""
     role: str = "hybridai-external-secrets"
+    """Vault: role of the Kubernetes auth method bound to the controller's service account."""
     auth_mount_path: str = "kubernetes"
+    """Vault: mount path of the Kubernetes auth method (default: Vault's own default mount)."""
     region: str | None = None
+    """AWS: region of the secrets."""
     credentials: str | None = None
     """AWS off EKS: Secret (keys `access-key-id`, `secret-access-key`) in external-secrets' namespace;
     None on EKS: the controller's Pod Identity."""
+
+    @classmethod
+    def of(cls, store: SecretStoreSettings, on_eks: bool) -> StoreArgs:
+        """A store of the stack as a cluster reads it; `on_eks`: through the controller's Pod
+        Identity, so an AWS store's access key is not used there."""
+        if store.vault is not None:
+            v = store.vault
+            return cls(name=store.name, kind="vault", server=v.server, path=v.path, version=v.version, role=v.role, auth_mount_path=v.auth_mount_path)
+        a = store.aws_secrets_manager
+        return cls(name=store.name, kind="aws", region=a.region, credentials=None if on_eks else a.credentials)
 
 
 class CredentialSecretArgs(Args):
@@ -57,21 +76,43 @@ class CredentialSecretArgs(Args):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     name: str
+    """The Secret's name, as the reading component's credential references name it."""
     namespace: str
+    """The reading component's namespace: the Secret is created there."""
     keys: tuple[str, ...]
+    """The keys readers need: only these are written (an ExternalSecret's data, a Secret's values)."""
     store: str | None = None
+    """ClusterSecretStore the keys are read from; None: Pulumi secret `values`."""
     remote_key: str | None = None
+    """With `store`: the remote secret's key (path) in the store."""
     properties: dict[str, str] = {}
     """Secret key → property of the remote secret; default: the key's own name."""
     values: dict[str, Any] = {}
     """Without a store: Secret key → the stack's `CredentialValue` (handed over only as a Pulumi secret)."""
 
+    @classmethod
+    def of(cls, source: SecretSource, namespace: str, keys: tuple[str, ...]) -> CredentialSecretArgs:
+        """The Secret `source` describes, in `namespace`, with the `keys` its readers there need. A
+        remote key's `{namespace}` is that namespace: one remote secret per reading namespace (each
+        team's own login)."""
+        return cls(
+            name=source.name,
+            namespace=namespace,
+            keys=keys,
+            store=source.store,
+            remote_key=source.remote_key.replace("{namespace}", namespace) if source.remote_key else None,
+            properties=dict(source.properties),
+            values={v.key: v.value for v in source.values},
+        )
+
 
 class ExternalSecretsArgs(Args):
     stores: tuple[StoreArgs, ...]
+    """The stores the cluster reads, each a ClusterSecretStore."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of this namespace: an AWS store's access key off EKS."""
     monitoring_namespace: str = "monitoring"
+    """Whose Prometheus scrapes the controller's metrics (default: the stack's default monitoring namespace)."""
 
 
 def secret_store_spec(store: StoreArgs) -> dict:
@@ -168,11 +209,16 @@ class ExternalSecrets(Module):
 
 
 class StoreIdentityArgs(Args):
-    prefix: str
-    cluster: str
-    region: str
-    account_id: str
+    scope: AwsScope
+    """The stack's account and EKS cluster: the role is `<prefix>-<cluster>-external-secrets` and
+    may read only the stack's own secrets, `<prefix>/*`."""
     store_region: str
+    """Region of the AWS Secrets Manager store the cluster reads."""
+
+    @classmethod
+    def of(cls, scope: AwsScope, store: AwsSecretsManagerStore) -> StoreIdentityArgs:
+        """The identity reading `store` from the stack's EKS cluster."""
+        return cls(scope=scope, store_region=store.region)
 
 
 class StoreIdentity(Module):
@@ -182,13 +228,14 @@ class StoreIdentity(Module):
 
     def __init__(self, aws_target: Target, args: StoreIdentityArgs, cluster: Any, opts: pulumi.ResourceOptions | None = None):
         """`cluster`: the EksCluster (its cluster and Pod Identity agent add-on)."""
-        name = f"{aws_target.prefix}-{args.cluster}-secrets-identity"
+        scope = args.scope
+        name = f"{aws_target.prefix}-{scope.cluster}-secrets-identity"
         super().__init__(component_type("secret_store", "StoreIdentity"), name, None, placed(aws_target, opts))
         provider = aws_target.provider
-        physical = f"{args.prefix}-{args.cluster}"
+        physical = scope.cluster_name
         role = aws.iam.Role(f"{name}-role", name=f"{physical}-external-secrets", assume_role_policy=trust("pods.eks.amazonaws.com", tag_session=True), opts=options(self, provider=provider))
         # Read only, only the stack's own secrets (their names start with the stack prefix).
-        secrets = f"arn:aws:secretsmanager:{args.store_region}:{args.account_id}:secret:{args.prefix}/*"
+        secrets = f"arn:aws:secretsmanager:{args.store_region}:{scope.account_id}:secret:{scope.prefix}/*"
         aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,

@@ -5,6 +5,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.config.base import KSERVE_NAMESPACE
+from hybridai.config.mlops import MlopsSettings, registry_uri
+from hybridai.config.operations import ServingSettings
+from hybridai.config.workloads import ServedModel
 from hybridai.recorded import MODEL_VERSION_LABEL, REGISTRY_MODEL_LABEL, component_type
 from hybridai.modules.base import (
     GPU_TOLERATION,
@@ -30,29 +33,62 @@ NAMESPACE = KSERVE_NAMESPACE
 
 class ServedModelArgs(Args):
     name: str
+    """InferenceService name."""
     namespace: str
+    """Its team's namespace: it runs there, under the team's quota."""
     model_format: str
+    """KServe model format (selects the serving runtime)."""
     storage_uri: str
+    """Where KServe's storage initializer fetches the model from."""
     replicas: int
+    """Replicas off-peak: what availability needs (two for a production model)."""
     max_replicas: int
+    """Replicas at peak, as the capacity plan sized them; the autoscaler moves between the two."""
     gpu_resource: str
     """`nvidia.com/gpu` or `nvidia.com/mig-<profile>`: one per replica."""
     production: bool
+    """Production: top scheduling tier, replicas spread over nodes, a disruption budget."""
     canary_storage_uri: str | None = None
+    """A canary version beside the stable one; default: None, no canary."""
     registry_model: str | None = None
     """The registered model it is served from (with `model_version`), or None for a raw URI."""
     model_version: int | None = None
+    """The registered version it is served from, labelled on the InferenceService (the review shows promotions)."""
     canary_percent: int = 0
     """Traffic share of the canary version; KServe derives its replicas from it."""
+
+    @classmethod
+    def of(cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str) -> ServedModelArgs:
+        """A catalog model as the capacity plan sized it (`peak_replicas` of `gpu_resource` each),
+        served from its URI or its registry version's location in the stack's MLflow artifacts."""
+        registry, canary = model.registry, model.canary
+        return cls(
+            name=model.name,
+            namespace=namespace,
+            model_format=model.model_format,
+            storage_uri=model.storage_uri or registry_uri(mlops, registry),
+            registry_model=registry.model if registry else None,
+            model_version=registry.version if registry else None,
+            # Scale down off-peak to what availability needs, up to the peak the planner sized.
+            replicas=model.min_replicas,
+            max_replicas=max(peak_replicas, model.min_replicas),
+            gpu_resource=gpu_resource,
+            production=model.production,
+            canary_storage_uri=canary.storage_uri if canary else None,
+            canary_percent=canary.traffic_percent if canary else 0,
+        )
 
 
 class ServingArgs(Args):
     models: tuple[ServedModelArgs, ...]
+    """The catalog's models."""
     decision_log_url: str | None = None
-    """Audit sink of every request and response (KServe's logger), where decisions must be traceable."""
+    """Audit sink of every request and response (KServe's logger), where decisions must be traceable;
+    default: None, no request logging."""
     gateway: str | None = None
     """Gateway API Gateway (`namespace/name`) KServe's HTTPRoutes attach to; None: no ingress at all."""
     monitoring_namespace: str = "monitoring"
+    """Whose Prometheus scrapes KServe and the model servers (default: the stack's default monitoring namespace)."""
     tls: TlsArgs | None = None
     """The cluster's issuer: KServe's webhooks get their certificates from cert-manager; None: the
     cluster has no cert-manager (the stack check refuses that for a stack serving models)."""
@@ -60,6 +96,11 @@ class ServingArgs(Args):
     """Host names of the Gateway's HTTPS listener: its certificate (Secret `<gateway>-tls` in the Gateway's namespace)."""
     gateway_issuer: str | None = None
     """ClusterIssuer of the Gateway's certificate (ACME for public names); default: `tls.issuer`."""
+
+    @classmethod
+    def of(cls, settings: ServingSettings, models: tuple[ServedModelArgs, ...], monitoring_namespace: str, decision_log_url: str | None = None) -> ServingArgs:
+        """KServe for `models`, reached through the stack's serving Gateway if it names one."""
+        return cls(models=models, decision_log_url=decision_log_url, gateway=settings.gateway, monitoring_namespace=monitoring_namespace)
 
 
 class Serving(Module):

@@ -9,7 +9,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pydantic import ConfigDict, field_validator
 
+from hybridai.config.cloud import CloudPool
+from hybridai.config.components import OnpremCluster
+from hybridai.config.edge import EdgeSite
 from hybridai.modules.base import Args, Module, options
+from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL
 
 PLACEMENT = re.compile(r"^(cloud|onprem|edge:[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 TYPE = "hybrid-ai:target:Target"
@@ -17,7 +21,8 @@ TYPE = "hybrid-ai:target:Target"
 
 class _Placed(Args):
     placement: str
-    """Where it runs: `cloud`, `onprem` or `edge:<site>`."""
+    """Where it runs: `cloud`, `onprem` or `edge:<site>` — what the plan, cost and policy group
+    every resource under the target by."""
 
     @field_validator("placement")
     @classmethod
@@ -36,13 +41,15 @@ class TargetArgs(_Placed):
     """kubeconfig context of the cluster. Required unless `kubeconfig` is generated for this one
     cluster: a stack never deploys to whatever context is current."""
     kubeconfig: Any = None
-    """kubeconfig file path or contents (a string or an Output of one); default: `$KUBECONFIG` or `~/.kube/config`."""
+    """kubeconfig file path or contents (a string or an Output of one); default: `$KUBECONFIG` or
+    `~/.kube/config`, as kubectl reads it."""
     render_to: str | None = None
     """GitOps delivery: the provider writes manifests to this folder instead of applying them, and
-    Helm charts become Argo CD Applications (a cluster CI can't reach pulls them itself)."""
+    Helm charts become Argo CD Applications (a cluster CI can't reach pulls them itself). Default:
+    None, push delivery."""
     renamed_from: str | None = None
     """The target's previous name: everything under it keeps its identity through a Pulumi alias
-    (children named `<target>-…` follow by the engine's inherited aliases)."""
+    (children named `<target>-…` follow by the engine's inherited aliases). Default: None, never renamed."""
 
     @field_validator("context")
     @classmethod
@@ -51,16 +58,56 @@ class TargetArgs(_Placed):
             raise ValueError("context must not be empty")
         return value
 
+    @classmethod
+    def of(cls, cluster: OnpremCluster) -> TargetArgs:
+        """A data-center cluster, reached through its kubeconfig context."""
+        return cls(placement="onprem", context=cluster.context, kubeconfig=cluster.kubeconfig, renamed_from=cluster.renamed_from)
 
-class AwsTargetArgs(_Placed):
-    """An AWS account and region."""
+    @classmethod
+    def of_site(cls, site: EdgeSite, bootstrap: bool = False) -> TargetArgs:
+        """An edge site, pushed to or (GitOps delivery) rendered into `gitops/<site>`; `bootstrap`:
+        the one push that installs a GitOps site's Argo CD, a target of its own beside the rendered one."""
+        renamed_from = f"{site.renamed_from}-bootstrap" if bootstrap and site.renamed_from else site.renamed_from
+        render_to = f"gitops/{site.name}" if site.delivery == "gitops" and not bootstrap else None
+        return cls(placement=f"edge:{site.name}", context=site.context, render_to=render_to, renamed_from=renamed_from)
+
+
+class AwsScope(_Placed):
+    """An AWS account and region with the stack's burst pool in it: the scope every AWS module of a
+    stack works in. Made once per stack; its target's provider is for it, and every AWS module's
+    args carry it, so names, ARNs and tags agree across them."""
 
     placement: str = "cloud"
+    """Always `cloud`: the account is where the burst pool runs."""
+    prefix: str
+    """Stack prefix: every physical AWS name starts with it, so two stacks in one account never collide."""
+    cluster: str
+    """Target name of the stack's EKS cluster: the pool's AWS names are `<prefix>-<cluster>-…`."""
     region: str
+    """The pool's region: the provider's, and the one in every regional ARN the modules write."""
     account_id: str
     """The only account the provider may touch (`allowedAccountIds`): wrong credentials fail fast."""
     tags: dict[str, str] = {}
-    """Tags on every resource (cost allocation, ownership)."""
+    """Tags on every resource (cost allocation, ownership), through the provider's default tags.
+    Default: none (a test's scope); `of()` gives the stack's."""
+
+    @property
+    def cluster_name(self) -> str:
+        """`<prefix>-<cluster>`: the EKS cluster's name in AWS, and the stem of every AWS name of the pool."""
+        return f"{self.prefix}-{self.cluster}"
+
+    @classmethod
+    def of(cls, cloud: CloudPool, prefix: str, environment: str, cost_center: str) -> AwsScope:
+        """The stack's pool account, tagged for cost allocation (stack, environment, cost center)
+        and ownership (the platform team, hybrid-ai)."""
+        tags = {
+            "hybrid-ai.io/stack": prefix,
+            ENVIRONMENT_LABEL: environment,
+            COST_CENTER_LABEL: cost_center,
+            TEAM_LABEL: "platform",
+            "hybrid-ai.io/managed-by": "hybrid-ai",
+        }
+        return cls(prefix=prefix, cluster=cloud.cluster.name, region=cloud.region, account_id=cloud.account_id, tags=tags)
 
 
 def replace_first(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
@@ -84,10 +131,12 @@ class Target(Module):
     """
 
     provider: pulumi.ProviderResource
+    scope: AwsScope | None
+    """An AWS target's account and region, which the AWS modules under it are given; None for a cluster."""
 
-    def __init__(self, prefix: str, name: str, args: TargetArgs | AwsTargetArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, prefix: str, name: str, args: TargetArgs | AwsScope, opts: pulumi.ResourceOptions | None = None):
         gitops = isinstance(args, TargetArgs) and args.render_to is not None
-        if isinstance(args, AwsTargetArgs):
+        if isinstance(args, AwsScope):
             # Reaches every resource under this target (transformations pass down to children).
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[replace_first]))
         renamed_from = args.renamed_from if isinstance(args, TargetArgs) else None
@@ -98,8 +147,9 @@ class Target(Module):
         self.placement = args.placement
         self.gitops = gitops
         self.prefix = f"{prefix}-{name}"
+        self.scope = args if isinstance(args, AwsScope) else None
         child = options(self)
-        if isinstance(args, AwsTargetArgs):
+        if isinstance(args, AwsScope):
             self.provider = aws.Provider(
                 f"{self.prefix}-aws",
                 region=args.region,

@@ -1,12 +1,13 @@
 """Tenancy: a namespace per team with Pod Security, quota, defaults, RBAC and network isolation."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Iterable, Literal, Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from hybridai.recorded import DATA_CLASSIFICATION_LABEL, TEAM_LABEL, TIER_LABEL, component_type
+from hybridai.config.components import Team
+from hybridai.recorded import COST_CENTER_LABEL, DATA_CLASSIFICATION_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL, TIER_LABEL, component_type
 from hybridai.modules.base import MANAGED_BY, TIERS, Args, Module, child, placed, pod_security, priority_class, protected
 from hybridai.modules.target import Target
 
@@ -27,28 +28,66 @@ TEAM_RULES = [
 
 class TenantArgs(Args):
     name: str
+    """Team name: labelled on its namespace (cost showback, ownership)."""
     namespace: str
+    """The team's namespace."""
     group: str
     """Identity-provider group bound to the team's Role."""
     tier: Literal["production-inference", "training", "research"]
+    """Scheduling tier: labelled on the namespace, it ranks the team's pods and queued training."""
     data_classification: str
+    """Most sensitive data the team handles: labelled on the namespace, it decides which compliance rules apply."""
     gpu_quota: dict[str, int]
-    """Extended resource (`nvidia.com/gpu`, `nvidia.com/mig-1g.10gb`, …) → requests allowed."""
+    """Extended resource (`nvidia.com/gpu`, `nvidia.com/mig-1g.10gb`, …) → requests allowed: every
+    GPU resource of the cluster, zero where the team has none (a ResourceQuota leaves unlisted
+    resources unlimited)."""
     cpu: str
+    """CPU requests and limits of the whole namespace."""
     memory: str
+    """Memory requests and limits of the whole namespace."""
     storage: str
+    """Persistent volume storage the namespace may claim."""
     pods: int
+    """Most pods in the namespace."""
+
+    @classmethod
+    def of(cls, team: Team, gpu_quota: dict[str, int]) -> TenantArgs:
+        """A team of the stack with the GPU quota the capacity plan gives it on this cluster."""
+        quota = team.quota
+        return cls(
+            name=team.name,
+            namespace=team.namespace,
+            group=team.group,
+            tier=team.tier,
+            data_classification=team.data_classification,
+            gpu_quota=gpu_quota,
+            cpu=quota.cpu,
+            memory=quota.memory,
+            storage=quota.storage,
+            pods=quota.pods,
+        )
 
 
 class TenancyArgs(Args):
     tenants: tuple[TenantArgs, ...]
+    """The cluster's teams."""
     monitoring_namespace: str = "monitoring"
-    """Namespace whose Prometheus may scrape tenant pods (admitted by a NetworkPolicy)."""
+    """Namespace whose Prometheus may scrape tenant pods (admitted by a NetworkPolicy); default: the stack's default."""
     labels: dict[str, str] = {}
     """Labels for every namespace (environment, cost center) — the keys cost showback groups by."""
     pod_security: Literal["restricted", "baseline"] = "restricted"
-    """Pod Security Standard enforced on tenant namespaces. `restricted`: non-root, no privilege
+    """Pod Security Standard enforced on tenant namespaces. `restricted` (default): non-root, no privilege
     escalation, all capabilities dropped, seccomp RuntimeDefault — what untrusted workloads need."""
+
+    @classmethod
+    def of(cls, teams: Iterable[Team], gpu_quotas: Mapping[str, dict[str, int]], monitoring_namespace: str, environment: str, cost_center: str) -> TenancyArgs:
+        """The cluster's teams, each with its GPU quota from `gpu_quotas` (team name → the capacity
+        plan's quota there), their namespaces labelled with the stack's environment and cost center."""
+        return cls(
+            tenants=tuple(TenantArgs.of(team, gpu_quotas[team.name]) for team in teams),
+            monitoring_namespace=monitoring_namespace,
+            labels={ENVIRONMENT_LABEL: environment, COST_CENTER_LABEL: cost_center},
+        )
 
 
 class Tenancy(Module):

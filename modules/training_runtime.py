@@ -17,7 +17,9 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from hybridai import catalog
-from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, CHECKPOINT_STORE_KEYS, JOBSET_NAMESPACE, MLFLOW_LOGIN_KEYS
+from hybridai.config.cloud import bucket_name
+from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, CHECKPOINT_STORE_KEYS, JOBSET_NAMESPACE, MLFLOW_LOGIN_KEYS, MLFLOW_NAMESPACE, ArgoSso, Evaluation, MlopsSettings, checkpoint_bucket, mlflow_image
+from hybridai.config.workloads import TrainingJob
 from hybridai.recorded import GPU_POOL_LABEL, MLOPS_JOB_LABEL, MLOPS_STEP_LABEL, component_type
 from hybridai.config.operations import SecretKeyRef
 from hybridai.modules.base import (
@@ -40,8 +42,10 @@ from hybridai.modules.base import (
 from hybridai.modules.queues import LOCAL_QUEUE
 from hybridai.modules.scripts import script
 from hybridai.modules.certificates import TlsArgs, service_certificate
+from hybridai.modules.mlflow import tracking_uri
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
+from hybridai.modules.training_storage import TRAINER_SERVICE_ACCOUNT
 
 WORKFLOW_SERVICE_ACCOUNT = "training-workflow"
 """Runs each workflow's pods (the resource step's executor creates the JobSet): may create and watch
@@ -64,24 +68,43 @@ become an anchor and its alias."""
 
 class EvaluationArgs(Args):
     image: str
+    """Evaluation image, pinned by digest: it reads the trained run and writes the metric's value."""
     command: tuple[str, ...] = ()
+    """Entrypoint override; default: the image's entrypoint."""
     metric: str
+    """Name of the metric, recorded on the run."""
     threshold: float
+    """Value the metric must reach for the model to be registered."""
     higher_is_better: bool = True
+    """Whether the metric must be at least (default, as for accuracy or AUC) or at most the threshold."""
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> EvaluationArgs:
+        """A catalog job's evaluation gate."""
+        ev = evaluation
+        return cls(image=ev.image, command=tuple(ev.command), metric=ev.metric, threshold=ev.threshold, higher_is_better=ev.higher_is_better)
 
 
 class TrainingJobArgs(Args):
     name: str
+    """Job name: its WorkflowTemplate's and CronWorkflow's."""
     team: str
+    """Team that runs it: its LocalQueue admits the run against the team's quota."""
     namespace: str
+    """The team's namespace on this cluster."""
     image: str
+    """Training image, pinned by digest (recorded as the model's lineage)."""
     command: tuple[str, ...] = ()
+    """Entrypoint override; default: the image's entrypoint."""
     nodes: int
+    """Pods (nodes) of the distributed run."""
     gpus_per_node: int
+    """GPUs each pod takes."""
     cpu: str | None = None
     """CPU and memory of each pod (requests = limits, so the gang's footprint is what Kueue admits);
     None: the namespace's LimitRange defaults."""
     memory: str | None = None
+    """Memory of each pod; None: the LimitRange default."""
     pool: str | None = None
     """On-prem: the GPU pool the capacity plan placed it on (its Kueue flavor); cloud: None, Kueue
     picks among the NodePool flavors."""
@@ -93,23 +116,85 @@ class TrainingJobArgs(Args):
     """On-prem: Secret in the team's namespace with `access-key-id` / `secret-access-key` for its
     bucket (None in the cloud: the `trainer` service account's Pod Identity reaches the bucket)."""
     service_account: str | None = None
-    """Service account of the training pods (cloud: `trainer`, bound to the bucket's IAM role)."""
+    """Service account of the training pods (cloud: `trainer`, bound to the bucket's IAM role);
+    None on-prem, where the store key in `store_secret` reaches the bucket."""
     experiment: str
+    """MLflow experiment its runs are recorded in (`<team>/<job>`)."""
     registered_model: str
+    """Registry model a passing run is registered as."""
     data_version: str | None = None
+    """Version of the data it trains on, recorded as lineage; None: the run's date."""
     schedule: str | None = None
+    """Five-field cron expression of its CronWorkflow; None: no schedule, runs are submitted."""
     time_zone: str = "UTC"
+    """IANA time zone `schedule` is read in (default: UTC, as a catalog schedule's)."""
     evaluation: EvaluationArgs | None = None
+    """The gate between training and registration; None: every finished run is registered."""
+
+    @classmethod
+    def on_prem(cls, job: TrainingJob, namespace: str, pool: str, gpus: int, settings: MlopsSettings, prefix: str) -> TrainingJobArgs:
+        """A catalog job the capacity plan placed on an on-prem `pool` with `gpus` at once; its
+        checkpoints go to the team's bucket on the on-prem store (`mlops.checkpointEndpoint`, else
+        the artifact store's), with the team's store key."""
+        endpoint = settings.checkpoint_endpoint or settings.object_store.endpoint
+        return cls._of(job, namespace, gpus, pool, checkpoint_bucket(prefix, job.team), store_endpoint=endpoint, store_secret=settings.team_store_secret)
+
+    @classmethod
+    def in_cloud(cls, job: TrainingJob, namespace: str, gpus: int, prefix: str, account_id: str) -> TrainingJobArgs:
+        """A catalog job the capacity plan sent to the burst pool with `gpus` at once; its
+        checkpoints go to the team's training bucket, through its `trainer` service account's Pod Identity."""
+        return cls._of(job, namespace, gpus, None, bucket_name(prefix, job.team, account_id), service_account=TRAINER_SERVICE_ACCOUNT)
+
+    @classmethod
+    def _of(cls, job: TrainingJob, namespace: str, gpus: int, pool: str | None, bucket: str, **access: str) -> TrainingJobArgs:
+        schedule = job.schedule
+        return cls(
+            name=job.name,
+            team=job.team,
+            namespace=namespace,
+            image=job.image,
+            command=tuple(job.command),
+            nodes=job.nodes,
+            # Default: the plan's GPUs spread over the pods.
+            gpus_per_node=job.gpus_per_node or max(gpus // job.nodes, 1),
+            cpu=job.cpu_per_node,
+            memory=job.memory_per_node,
+            pool=pool,
+            checkpoint_uri=f"s3://{bucket}/checkpoints/{job.name}",
+            experiment=f"{job.team}/{job.name}",
+            registered_model=job.registered_model or job.name,
+            data_version=job.data_version,
+            **({"schedule": schedule.cron, "time_zone": schedule.time_zone} if schedule else {}),
+            evaluation=EvaluationArgs.of(job.evaluation) if job.evaluation else None,
+            **access,
+        )
 
 
 class ArgoSsoArgs(Args):
     issuer: str
+    """OIDC issuer of the UI's login."""
     redirect_url: str
+    """`<argo url>/oauth2/callback`: its host is where the ingress serves the UI."""
     client_id: tuple[str, str]
+    """(Secret, key) in the argo namespace holding the OIDC client id."""
     client_secret: tuple[str, str]
+    """(Secret, key) there holding the OIDC client secret."""
     ingress_class: str | None = None
+    """IngressClass of the UI's ingress; default: None, the cluster's default class."""
     ingress_namespace: str | None = None
     """Namespace of the ingress controller serving the UI at `redirect_url`'s host: admitted to the server's port."""
+
+    @classmethod
+    def of(cls, sso: ArgoSso, settings: MlopsSettings) -> ArgoSsoArgs:
+        """The Argo UI's single sign-on, behind the stack's MLOps ingress."""
+        return cls(
+            issuer=sso.issuer,
+            redirect_url=sso.redirect_url,
+            client_id=(sso.client_id.name, sso.client_id.key),
+            client_secret=(sso.client_secret.name, sso.client_secret.key),
+            ingress_class=settings.ingress_class,
+            ingress_namespace=settings.ingress_namespace,
+        )
 
 
 ARGO_SERVER_SERVICE = "argo-workflows-server"
@@ -132,14 +217,33 @@ class TrainingRuntimeArgs(Args):
     namespaces: tuple[str, ...]
     """Team namespaces where workflows run (every namespace with a job here)."""
     jobs: tuple[TrainingJobArgs, ...]
+    """The catalog jobs placed on this cluster."""
     sso: ArgoSsoArgs | None = None
     """None: no Argo server (no UI at all)."""
     monitoring_namespace: str = "monitoring"
+    """Whose Prometheus scrapes the controllers (default: the stack's default monitoring namespace)."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets the program creates: Argo's SSO client (argo namespace), each team's MLflow login and checkpoint-store key."""
     tls: TlsArgs | None = None
     """The cluster's issuer: with SSO, the UI's host gets a certificate and an ingress serving it;
     without an issuer there is no ingress (the UI stays inside the cluster)."""
+
+    @classmethod
+    def of(cls, settings: MlopsSettings, jobs: tuple[TrainingJobArgs, ...], hub: bool, monitoring_namespace: str) -> TrainingRuntimeArgs:
+        """The runtime of `jobs` on one cluster. On the `hub` (where MLflow runs) runs reach MLflow
+        inside the cluster and the Argo UI (behind SSO, where `argoSso.redirectUrl` points) is served;
+        elsewhere runs reach MLflow at `mlops.trackingUrl` and there is no Argo server."""
+        sso = settings.argo_sso if hub else None
+        return cls(
+            tracking_uri=tracking_uri() if hub else settings.tracking_url,
+            tracking_namespace=MLFLOW_NAMESPACE if hub else None,
+            mlflow_credentials_secret=settings.team_credentials_secret,
+            register_image=mlflow_image(),
+            namespaces=tuple(sorted({j.namespace for j in jobs})),
+            jobs=jobs,
+            sso=ArgoSsoArgs.of(sso, settings) if sso else None,
+            monitoring_namespace=monitoring_namespace,
+        )
 
 
 def _env(job: TrainingJobArgs, args: TrainingRuntimeArgs, run_id: str) -> list[dict]:

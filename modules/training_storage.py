@@ -7,34 +7,56 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from hybridai.config.cloud import CloudPool, CloudTeam, bucket_name, trainer_role_name
 from hybridai.recorded import DATA_CLASSIFICATION_LABEL, TEAM_LABEL, component_type
 from hybridai.modules.base import MANAGED_BY, Args, Module, former_training_pool, options, placed
 from hybridai.modules.bucket import SecureBucket, SecureBucketArgs
 from hybridai.modules.eks_cluster import EksCluster
 from hybridai.modules.iam import document, trust
 from hybridai.modules.kms import protected_key
-from hybridai.modules.target import Target
+from hybridai.modules.target import AwsScope, Target
 
 TRAINER_SERVICE_ACCOUNT = "trainer"
 
 
 class TrainingTeamArgs(Args):
     name: str
+    """Team name: tagged on its role and bucket (cost showback, ownership)."""
     namespace: str
+    """The team's namespace on the EKS cluster, where its `trainer` service account is."""
     bucket: str
+    """Physical name of its training bucket (datasets and checkpoints): stable, so a deploy never replaces it."""
     role: str
     """Name of the IAM role its training pods assume through EKS Pod Identity."""
     data_classification: str
     """Tagged on its bucket: what the bucket may hold decides which compliance rules apply to it."""
 
+    @classmethod
+    def of(cls, team: CloudTeam, scope: AwsScope) -> TrainingTeamArgs:
+        """A cloud team with its bucket and trainer role, named from the stack prefix (and, for the
+        globally unique bucket, the account)."""
+        return cls(
+            name=team.name,
+            namespace=team.namespace,
+            bucket=bucket_name(scope.prefix, team.name, scope.account_id),
+            role=trainer_role_name(scope.prefix, team.name),
+            data_classification=team.data_classification,
+        )
+
 
 class TrainingStorageArgs(Args):
-    prefix: str
-    cluster: str
-    """Target name of the EKS cluster."""
-    region: str
+    scope: AwsScope
+    """The stack's account and EKS cluster: the key is `<prefix>-<cluster>-data`, the repository `<prefix>/<cluster>`."""
     checkpoint_retention_days: int
+    """Days after which objects under `checkpoints/`, and their old versions, expire: checkpoints
+    are for resuming a run, not an archive."""
     teams: tuple[TrainingTeamArgs, ...]
+    """The pool's teams, each with its bucket and role."""
+
+    @classmethod
+    def of(cls, scope: AwsScope, cloud: CloudPool) -> TrainingStorageArgs:
+        """Storage for every team of the pool."""
+        return cls(scope=scope, checkpoint_retention_days=cloud.checkpoint_retention_days, teams=tuple(TrainingTeamArgs.of(t, scope) for t in cloud.teams))
 
 
 class TrainingStorage(Module):
@@ -52,17 +74,18 @@ class TrainingStorage(Module):
     ):
         """`namespaces`: each team's namespace on the cluster (its service account goes there)."""
         # Children keep the names they had under the TrainingPool component.
-        name = f"{target.prefix}-{args.cluster}"
+        scope = args.scope
+        name = f"{target.prefix}-{scope.cluster}"
         super().__init__(component_type("training_storage", "TrainingStorage"), f"{name}-storage", None, placed(target, opts))
-        self.children_were_under = former_training_pool(target, args.cluster)
+        self.children_were_under = former_training_pool(target, scope.cluster)
         self._name, self._provider = name, target.provider
-        physical = f"{args.prefix}-{args.cluster}"
+        physical = scope.cluster_name
 
         self.data_key = protected_key(self, f"{name}-data-key", f"{physical}-data", "training datasets, checkpoints and images", self._provider)
 
         self.repository = aws.ecr.Repository(
             f"{name}-ecr",
-            name=f"{args.prefix}/{args.cluster}",
+            name=f"{scope.prefix}/{scope.cluster}",
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "KMS", "kms_key": self.data_key.arn}],
@@ -114,7 +137,7 @@ class TrainingStorage(Module):
                 lambda key_arn: document(
                     {"Sid": "ListOwnBucket", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": [bucket.arn]},
                     {"Sid": "ReadWriteOwnObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], "Resource": [f"{bucket.arn}/*"]},
-                    {"Sid": "UseDataKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [key_arn], "Condition": {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}}},
+                    {"Sid": "UseDataKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [key_arn], "Condition": {"StringEquals": {"kms:ViaService": f"s3.{args.scope.region}.amazonaws.com"}}},
                 )
             ),
             opts=self._opts(),

@@ -2,6 +2,7 @@
 read an example stack's values."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -111,3 +112,12 @@ def has_path(values: Any, path: tuple[str, ...]) -> bool:
             return False
         node = node[key]
     return True
+
+
+@functools.cache
+def prepared(stack: str):
+    """An example stack's validated spec and capacity plan, as the program gets them (made once per
+    session; tests read them, never change them)."""
+    from hybridai.program import prepare
+
+    return prepare(stack, stack_values(stack))

@@ -74,3 +74,11 @@ class BackupSettings(Model):
         le=3650,
         description="Days each backup is kept (Velero's TTL); default, and the least allowed: the longest the stack's compliance profiles require.",
     )
+
+    def cloud_region(self, pool_region: str) -> str:
+        """Region of the EKS cluster's backup bucket: `cloud.region`, else the pool's."""
+        return self.cloud.region or pool_region
+
+    def volume_backup(self, cluster: str) -> VolumeBackup:
+        """How `cluster` backs up its persistent volumes: `volumes`, else by file system (any storage, no VolumeSnapshotClass needed)."""
+        return self.volumes.get(cluster, "file-system")

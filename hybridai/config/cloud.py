@@ -33,6 +33,15 @@ class Network(Model):
         default_factory=list, description="Private subnets (two or more AZs) of `existingVpcId` for the cluster and nodes."
     )
 
+    def zones(self, environment: str) -> int:
+        """`availabilityZones`, else the derived default: production survives the loss of a zone (3), others take 2."""
+        return self.availability_zones or (3 if environment == "prod" else 2)
+
+    def nat(self, environment: str) -> Literal["per-az", "single"]:
+        """`natGateways`, else the derived default: a gateway per zone in production (egress survives
+        a zone outage), a single one elsewhere."""
+        return self.nat_gateways or ("per-az" if environment == "prod" else "single")
+
     @field_validator("vpc_cidr")
     @classmethod
     def _room_for_subnets(cls, value: str) -> str:
@@ -153,6 +162,10 @@ class EksCluster(Model):
         "accepts (hybridai/data/aws.yaml). Default, and the least allowed: the smallest that covers the stack's compliance profiles' audit "
         "retention (HIPAA 2192, SOX 2557, otherwise 365).",
     )
+
+    def kubernetes_version(self) -> str:
+        """`version`, else the EKS version pinned in hybridai/data/aws.yaml."""
+        return self.version or catalog.aws().eks.version
 
     @field_validator("log_retention_days")
     @classmethod

@@ -62,6 +62,12 @@ class ServedModel(Model):
             raise PydanticCustomError("model_source", "name where the model comes from: `registry: {model, version}` or `storageUri`, one of them")
         return self
 
+    @property
+    def min_replicas(self) -> int:
+        """Replicas it keeps off-peak: two for a production model, so one node's loss or drain never
+        stops serving; one otherwise."""
+        return 2 if self.production else 1
+
 
 class TrainingJob(Model):
     """A recurring training run: how much GPU time it takes each week and how soon it must finish."""

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from hybridai.blueprints.burst import aws_target, burst_pool
+from hybridai.blueprints.burst import aws_account, burst_pool
 from hybridai.plan.mocks import stable_id
 from hybridai.program import prepare
-from hybridai.modules.target import Target
 from tests.helpers import of_type, release, run_module, stack_values
 
 
@@ -22,7 +21,7 @@ def pool(values: dict[str, Any]):
     spec, capacity = prepare("finance-prod", values)
 
     def program():
-        burst_pool(spec, capacity.cloud, Target(spec.prefix, "aws", aws_target(spec)))
+        burst_pool(spec, capacity.cloud, aws_account(spec))
 
     return run_module(program)
 

@@ -82,7 +82,10 @@ def test_an_artifact_store_outside_the_jurisdiction_is_refused() -> None:
 
 
 def test_mlflow_keeps_its_artifacts_where_the_stack_says() -> None:
-    from blueprints.platform import mlflow_args
+    from hybridai.modules.mlflow import MlflowArgs
+
+    def mlflow_args(spec):
+        return MlflowArgs.of(spec.mlops, (), spec.monitoring.namespace, spec.environment)
 
     # GIVEN finance-prod as written (the on-prem store) WHEN MLflow's args are made
     onprem = mlflow_args(prepare("finance-prod", stack_values("finance-prod"))[0])

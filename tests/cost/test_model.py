@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridai.blueprints.platform import onprem_pricing
+from hybridai.modules.monitoring import OpenCostPricing
 from hybridai import catalog
 from hybridai.program import prepare
 from hybridai.config.operations import CostSettings
@@ -116,7 +116,7 @@ def test_opencost_gpu_price_is_the_cost_models_per_gpu_month() -> None:
 
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.finance-prod.yaml").read_text())["config"]
     spec = prepare("finance-prod", decode_config(encode_config(config)))[0]
-    pricing = onprem_pricing(spec, spec.onprem)
+    pricing = OpenCostPricing.of(spec.onprem, spec.cost)
     assert pricing.gpu_hour == pytest.approx(gpu_month_usd("L40S-48GB", spec.cost) / 730)
 
 

@@ -14,7 +14,7 @@ import yaml
 from hybridai.modules.backup import BackupArgs, BackupStoreArgs, ScheduleArgs, backup_alert_groups, velero_values
 from hybridai.recorded import BACKUP_LOCATION_TYPE, SCHEDULE_TYPE
 from tests.conftest import planned
-from tests.helpers import of_kind, promtool, promtool_test
+from tests.helpers import of_kind, prepared, promtool, promtool_test
 
 
 def records(stack: str) -> list[dict[str, Any]]:
@@ -160,3 +160,21 @@ def test_backup_alerts_fire_on_overdue_failed_and_unreachable_and_stay_quiet_oth
     ]
     result = promtool_test(RULES, series, checks, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_cluster_is_backed_up_on_the_stacks_policy_a_schedule_per_team_and_one_for_the_platform() -> None:
+    # GIVEN manufacturing-prod's backups, the plant cluster taking CSI snapshots
+    spec, _ = prepared("manufacturing-prod")
+    settings = spec.backups.model_copy(update={"volumes": {"plant-dc": "csi-snapshot"}})
+    store = BackupStoreArgs.of_store(settings.object_store, prefix="plant-dc")
+    # WHEN the plant's and a site's Velero args are made (the platform's namespaces listed twice)
+    plant = BackupArgs.of(settings, spec.backup_policy(), "restricted", "plant-dc", store, spec.teams, ["monitoring", "gpu-operator", "monitoring"], "monitoring")
+    site = BackupArgs.of(settings, spec.backup_policy(), "restricted", "line-1", store, [spec.sites[0].owner()], ["monitoring"], "monitoring", alert_rules=False)
+    # THEN every schedule runs on the stack's RPO and keeps backups its retention
+    assert (plant.every_hours, plant.retention_days) == (spec.backup_policy().rpo_hours, spec.backup_policy().retention_days)
+    # AND a schedule per team namespace, one for the platform's namespaces (each once)
+    assert [(s.name, s.namespaces) for s in plant.schedules] == [("team-plant-analytics", ("plant-analytics",)), ("platform", ("monitoring", "gpu-operator"))]
+    # AND volumes as the stack says for the cluster, else by file system; a site's alerts are the hub's
+    assert (plant.volumes, site.volumes, plant.alert_rules, site.alert_rules) == ("csi-snapshot", "file-system", True, False)
+    # AND the store is the on-prem one with its key, under the cluster's folder
+    assert (store.endpoint, store.bucket, store.prefix, store.access_key_id, store.kms_key) == (settings.object_store.endpoint, settings.object_store.bucket, "plant-dc", settings.object_store.access_key_id, None)

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import yaml
 
+from hybridai.config.backup import CloudBackup
+from hybridai.modules.backup_bucket import BackupBucketArgs
+from hybridai.modules.target import AwsScope
 from hybridai.plan import run_plan
 from tests.conftest import planned
-from tests.helpers import of_type
+from tests.helpers import of_type, prepared
 
 BUCKET = "fin-prod-training-backup-210987654321"
 
@@ -77,3 +80,18 @@ def test_backups_in_another_region_of_the_jurisdiction_get_a_provider_of_their_o
     assert location.inputs["spec"]["config"] == {"region": "eu-west-1", "kmsKeyId": "alias/fin-prod-training-backup"}
     [policy] = [r for r in of_type(plan.resources, "aws:iam/rolePolicy:RolePolicy") if r.name == "fin-prod-aws-training-backup-policy"]
     assert "s3.eu-west-1.amazonaws.com" in policy.inputs["policy"]
+
+
+def test_the_bucket_is_in_the_pools_region_unless_the_stack_names_another_and_veleros_location_follows() -> None:
+    # GIVEN finance-prod's backups (no `backups.cloud.region`) WHEN the bucket's args are made
+    spec, _ = prepared("finance-prod")
+    scope = AwsScope.of(spec.cloud, spec.prefix, spec.environment, spec.cost_center)
+    args = BackupBucketArgs.of(scope, spec.backups, spec.backup_policy().retention_days)
+    # THEN in the pool's region, for Velero's server account, deleted backups kept a retention longer (SOX: 90 days)
+    assert (args.region, args.namespace, args.service_account, args.retention_days) == ("eu-central-1", "velero", "velero-server", 90)
+    # AND Velero's location is that bucket, under the cluster's folder, SSE-KMS with the bucket's key
+    location = args.location()
+    assert (location.bucket, location.prefix, location.region, location.kms_key, location.endpoint) == (BUCKET, "training", "eu-central-1", "alias/fin-prod-training-backup", None)
+    # AND with another region of the jurisdiction, the bucket and the location are there
+    elsewhere = BackupBucketArgs.of(scope, spec.backups.model_copy(update={"cloud": CloudBackup(region="eu-west-1")}), 90)
+    assert (elsewhere.region, elsewhere.location().region) == ("eu-west-1", "eu-west-1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
+from hybridai.config.security import TlsSettings
 from hybridai.modules.base import child
 from hybridai.modules.certificates import ACME_ISSUER, CA_ISSUER, AcmeArgs, CertManager, CertManagerArgs, TlsArgs, service_certificate
 from hybridai.modules.target import Target, TargetArgs
@@ -126,3 +127,24 @@ def test_serving_without_tls_args_keeps_kserve_as_it_was() -> None:
 
     resources = run_module(program)
     assert "certManager" not in release(resources, "oci://ghcr.io/kserve/charts/kserve-resources").inputs["values"]["kserve"]
+
+
+def test_the_stacks_internal_ca_or_existing_issuer_is_what_components_ask() -> None:
+    # GIVEN an internal CA, and an organization's existing ClusterIssuer
+    ca = TlsSettings.model_validate({"issuer": {"ca": {"secret": "bank-ca"}}})
+    existing = TlsSettings.model_validate({"issuer": {"existing": "corp-pki"}})
+    # WHEN their args are made THEN components ask the CA's ClusterIssuer, or the existing one by name
+    assert (TlsArgs.of(ca).issuer, TlsArgs.of(existing).issuer) == (CA_ISSUER, "corp-pki")
+    # AND cert-manager gets the CA's Secret only for the internal CA
+    assert (CertManagerArgs.of(ca, None, (), "monitoring").ca_secret, CertManagerArgs.of(existing, None, (), "monitoring").ca_secret) == ("bank-ca", None)
+
+
+def test_an_acme_issuer_is_made_only_where_its_challenges_can_be_answered() -> None:
+    # GIVEN a stack with an ACME issuer for the serving Gateway's public names
+    tls = TlsSettings.model_validate({"issuer": {"existing": "corp-pki"}, "acme": {"email": "ops@example.com"}})
+    # WHEN cert-manager's args are made on the cluster of the Gateway, and on one without it
+    served, elsewhere = CertManagerArgs.of(tls, "gateway-system/public", (), "observability"), CertManagerArgs.of(tls, None, (), "observability")
+    # THEN the ACME issuer answers through that Gateway, at Let's Encrypt by default; nowhere else
+    assert served.acme == AcmeArgs(email="ops@example.com", server="https://acme-v02.api.letsencrypt.org/directory", gateway="gateway-system/public")
+    assert elsewhere.acme is None
+    assert served.monitoring_namespace == "observability"

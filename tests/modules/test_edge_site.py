@@ -9,7 +9,7 @@ import pytest
 
 from hybridai.modules.edge_site import EdgeModelArgs, EdgeSite, EdgeSiteArgs, model_sync_script
 from hybridai.modules.target import Target, TargetArgs
-from tests.helpers import named, of_kind, run_module
+from tests.helpers import named, of_kind, prepared, run_module
 
 TRITON = "sha256:" + "a" * 64
 TRITON_IGPU = "sha256:" + "b" * 64
@@ -161,3 +161,18 @@ def test_the_sync_script_is_its_template_filled_in_for_the_sites_models() -> Non
     )
     # AND it is what the site's CronJob runs
     assert sync_pod(build(site(models=two)))["containers"][0]["command"] == ["/bin/sh", "-c", script]
+
+
+def test_a_sites_serving_is_its_teams_synced_in_its_local_maintenance_window() -> None:
+    # GIVEN manufacturing-prod's line-3 (Jetson, Sat and Sun 03:00 for 2 h, Berlin time)
+    spec, _ = prepared("manufacturing-prod")
+    line3 = next(s for s in spec.sites if s.name == "line-3")
+    # WHEN its serving args are made
+    args = EdgeSiteArgs.of(line3, ())
+    # THEN in its team's namespace, syncing from its model source only in the window, local time
+    assert (args.site, args.namespace, args.distribution) == ("line-3", line3.owner().namespace, "jetson")
+    assert (args.window_cron, args.window_hours, args.timezone) == ("0 3 * * 6,0", 2, "Europe/Berlin")
+    assert (args.model_source, args.model_source_secret, args.registry_mirror) == ("plant:models/line-3", line3.model_source_secret, line3.registry_mirror)
+    # AND its images by the digests its mirror serves, its cache and its line equipment's networks
+    assert (args.image_digests, args.cache_size, args.client_cidrs) == (line3.image_digests, "20Gi", ("10.31.3.0/24",))
+    assert args.models == (EdgeModelArgs(name="label-check", replicas=1, gpus=1, cpu="2", memory="8Gi"),)

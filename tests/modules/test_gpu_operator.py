@@ -4,9 +4,10 @@ from __future__ import annotations
 import yaml
 
 from hybridai import catalog
+from hybridai.config.components import GpuOperatorSettings, TimeSlicing
 from hybridai.modules.gpu_operator import MIG_CONFIG_MAP, TIME_SLICING_CONFIG_MAP, GpuNodeArgs, GpuOperator, GpuOperatorArgs
 from hybridai.modules.target import Target, TargetArgs
-from tests.helpers import named, of_kind, of_type, run_module
+from tests.helpers import named, of_kind, of_type, prepared, run_module
 
 
 def operator(args: GpuOperatorArgs):
@@ -84,3 +85,33 @@ def test_dcgm_exporter_on_without_the_operators_own_service_monitor() -> None:
     # The Monitoring module scrapes DCGM through a ServiceMonitor of its own.
     values = release_of(operator(GpuOperatorArgs()))["values"]["dcgmExporter"]
     assert values == {"enabled": True, "serviceMonitor": {"enabled": False}}
+
+
+def test_a_cluster_whose_image_has_the_driver_keeps_it_and_its_nodes_are_labelled_as_planned() -> None:
+    # GIVEN finance-dev's lab cluster: RKE2, driver preinstalled, one node of two L4s
+    spec, capacity = prepared("finance-dev")
+    # WHEN its operator's args are made from the capacity plan
+    args = GpuOperatorArgs.of(spec.gpu_operator, spec.onprem, "monitoring", capacity.onprem.strategy, capacity.onprem.mig_configs, capacity.onprem.nodes)
+    # THEN the operator leaves the driver alone, points its toolkit at RKE2's containerd, and labels the planned node
+    assert (args.driver, args.toolkit, args.toolkit_env) == (False, True, catalog.toolkit_env("rke2"))
+    assert (args.mig_strategy, args.mig_configs) == ("none", {})
+    assert args.nodes == (GpuNodeArgs(name="lab-gpu-01", pool="l4", gpu_model="L4-24GB", mig_config="all-disabled", gpus=2),)
+
+
+def test_a_mig_cluster_gets_the_planned_layouts_and_the_stacks_operator_settings() -> None:
+    # GIVEN healthcare-prod (MIG pools, operator-managed driver) with time-slicing and no DCGM exporter
+    spec, capacity = prepared("healthcare-prod")
+    settings = spec.gpu_operator.model_copy(update={"dcgm_exporter": False, "time_slicing": TimeSlicing(replicas=4)})
+    args = GpuOperatorArgs.of(settings, spec.onprem, "monitoring", capacity.onprem.strategy, capacity.onprem.mig_configs, capacity.onprem.nodes)
+    # THEN the driver is the operator's, the plan's strategy and layouts apply, the settings carry over
+    assert (args.driver, args.mig_strategy, args.mig_configs) == (True, "mixed", capacity.onprem.mig_configs)
+    assert [n.mig_config for n in args.nodes] == [n.mig_config for n in capacity.onprem.nodes]
+    assert (args.dcgm_exporter, args.time_slicing_replicas) == (False, 4)
+
+
+def test_on_eks_the_ami_ships_driver_and_toolkit() -> None:
+    # GIVEN the stack's operator settings WHEN the EKS cluster's operator args are made
+    args = GpuOperatorArgs.on_eks(GpuOperatorSettings(), "observability")
+    # THEN neither driver nor toolkit is installed, GPUs stay whole, the stack's Prometheus scrapes it
+    assert (args.driver, args.toolkit, args.mig_strategy, args.nodes) == (False, False, "none", ())
+    assert (args.namespace, args.monitoring_namespace) == ("gpu-operator", "observability")

@@ -10,11 +10,12 @@ import pytest
 
 from hybridai import catalog
 from hybridai.config import StackConfigError
-from hybridai.modules.logging import AUDIT_SELECTOR, CollectorArgs, LogStoreArgs, loki_url
+from hybridai.modules.certificates import TlsArgs
+from hybridai.modules.logging import AUDIT_SELECTOR, ArchiveArgs, CollectorArgs, LoggingArgs, LogStoreArgs, loki_url
 from hybridai.program import prepare
 from tests.conftest import planned
 from hybridai.recorded import TEAM_LABEL, fluent_bit_sections
-from tests.helpers import named, of_kind, of_type, problems_of, stack_values
+from tests.helpers import named, of_kind, of_type, prepared, problems_of, stack_values
 
 STACKS = ["healthcare-prod", "healthcare-dev", "finance-prod", "finance-dev", "manufacturing-prod"]
 ONPREM = {"healthcare-prod": "dc1", "healthcare-dev": "lab", "finance-prod": "dc1", "finance-dev": "lab", "manufacturing-prod": "plant-dc"}
@@ -556,3 +557,40 @@ def test_without_an_issuer_loki_and_its_collector_stay_on_plain_http() -> None:
     (output, *_) = section(fluent["config"]["outputs"], "Name", "loki")
     assert (output["tls"], "tls.ca_file" in output) == (["Off"], False)
     assert all(v["name"] != "loki-ca" for v in fluent["daemonSetVolumes"])
+
+
+def test_the_hubs_loki_keeps_what_the_profiles_require_and_its_collector_verifies_it_with_the_issuer() -> None:
+    # GIVEN finance-prod's logging (SOX retention, an audit archive, the EKS pool pushing from outside)
+    spec, _ = prepared("finance-prod")
+    settings, tls = spec.logging, TlsArgs(issuer="hybridai-ca")
+    # WHEN the on-prem cluster's logging args are made with the stack's issuer
+    args = LoggingArgs.hub(settings, spec.onprem, spec.log_retention(), ("dc1",), True, tls, "monitoring")
+    store, collector = args.store, args.collector
+    # THEN Loki keeps logs and audit streams as long as the profiles require, on its own bucket and key
+    assert (store.log_retention_days, store.audit_retention_days) == (spec.log_retention().log_days, spec.log_retention().audit_days)
+    assert (store.endpoint, store.bucket, store.access_key_id) == (settings.object_store.endpoint, settings.object_store.bucket, settings.object_store.access_key_id)
+    assert (store.remote_collectors, store.archive_writers, store.tls) == (True, ("dc1",), tls)
+    # AND the archive is the stack's, with the lock its storage team set
+    archive = settings.audit_archive
+    assert (store.archive.bucket, store.archive.lock_mode, store.archive.lock_days) == (archive.bucket, archive.object_lock.mode, archive.object_lock.retention_days)
+    # AND the cluster's collector pushes to it over https, verifying it with the issuer, and reads the API audit log
+    assert (collector.loki_url, collector.loki_ca, collector.labels) == (loki_url(settings.namespace, True), tls, {"cluster": "dc1", "placement": "onprem"})
+    assert (collector.audit_log_path, collector.archive, collector.buffer_size) == (catalog.distribution_audit("kubeadm").log_path, store.archive, None)
+
+
+def test_remote_collectors_push_to_the_hub_and_only_sites_buffer_and_archive_their_audit_log() -> None:
+    # GIVEN finance-prod (a hub URL and an audit archive)
+    spec, _ = prepared("finance-prod")
+    # WHEN the EKS cluster's and an edge site's logging args are made
+    eks = LoggingArgs.remote(spec.logging, "training", "cloud", "monitoring")
+    site = LoggingArgs.remote(spec.logging, "line-1", "edge:line-1", "monitoring", site="line-1", distribution="k3s")
+    # THEN both push to the hub's address with no Loki of their own
+    assert (eks.store, eks.collector.loki_url, site.collector.loki_url) == (None, spec.logging.hub_url, spec.logging.hub_url)
+    # AND EKS reads no API audit log (its control plane is managed) and buffers nothing on disk
+    assert (eks.collector.labels, eks.collector.audit_log_path, eks.collector.archive, eks.collector.buffer_size) == ({"cluster": "training", "placement": "cloud"}, None, None, None)
+    # AND the site buffers while its uplink is down and writes its API audit log to the archive too
+    assert site.collector.labels == {"cluster": "line-1", "placement": "edge:line-1", "site": "line-1"}
+    assert (site.collector.buffer_size, site.collector.audit_log_path) == (spec.logging.edge_buffer_size, catalog.distribution_audit("k3s").log_path)
+    assert site.collector.archive == ArchiveArgs.of(spec.logging.audit_archive)
+    # AND without a hub to push to, no cluster but the hub collects
+    assert LoggingArgs.remote(spec.logging.model_copy(update={"hub_url": None}), "training", "cloud", "monitoring") is None

@@ -2,11 +2,13 @@
 artifacts proxied to the store residency allows, auth always on, its namespace restricted."""
 from __future__ import annotations
 
+import pytest
+
 from hybridai.modules.certificates import TlsArgs
 from hybridai.modules.mlflow import Mlflow, MlflowArgs, SecretKeys
 from hybridai.modules.target import Target, TargetArgs
 from tests.conftest import planned
-from tests.helpers import named, release, run_module
+from tests.helpers import named, prepared, release, run_module
 
 
 def hub(stack: str):
@@ -55,3 +57,25 @@ def test_an_issuer_puts_mlflow_behind_a_tls_ingress_and_admits_the_ingress_contr
     # AND without an issuer there is no ingress at all (never plain http outside the cluster)
     no_tls = run_module(lambda: Mlflow(Target("t", "dc1", TargetArgs(placement="onprem", context="dc1")), args.model_copy(update={"tls": None})))
     assert "ingress" not in release(no_tls, "mlflow").inputs["values"]
+
+
+@pytest.mark.parametrize(("environment", "replicas"), [("prod", 2), ("staging", 1), ("dev", 1)])
+def test_prod_runs_two_mlflow_replicas_through_node_drains(environment: str, replicas: int) -> None:
+    # GIVEN finance-prod's `mlops` WHEN MLflow's args are made for a stack of each environment
+    spec, _ = prepared("finance-prod")
+    args = MlflowArgs.of(spec.mlops, ("fraud",), "monitoring", environment)
+    # THEN prod keeps a second replica (the registry answers through a drain), the others run one
+    assert args.replicas == replicas
+
+
+def test_mlflow_reads_its_logins_from_one_secret_each_and_is_served_at_the_tracking_url() -> None:
+    # GIVEN finance-prod's `mlops` WHEN MLflow's args are made for the hub's teams
+    spec, _ = prepared("finance-prod")
+    settings = spec.mlops
+    args = MlflowArgs.of(settings, ("credit-serving", "fraud"), "monitoring", spec.environment)
+    # THEN the database and admin logins are each two keys of one Secret
+    assert args.database_secret == SecretKeys(name=settings.database.username.name, first=settings.database.username.key, second=settings.database.password.key)
+    assert args.admin_secret == SecretKeys(name=settings.admin.username.name, first=settings.admin.username.key, second=settings.admin.password.key)
+    assert (args.database_host, args.database_port, args.database_name) == (settings.database.host, settings.database.port, settings.database.name)
+    # AND the cloud pool reaches it at the tracking URL's host, through the stack's ingress controller
+    assert (args.public_host, args.ingress_namespace, args.client_namespaces) == ("mlflow.dc1.bank.example", settings.ingress_namespace, ("credit-serving", "fraud"))

@@ -7,12 +7,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from hybridai import catalog
+from hybridai.config.components import Team
+from hybridai.config.operations import MonitoringSettings
+from hybridai.cost.onprem import gpu_month_usd
 from hybridai.modules.certificates import TlsArgs
 from hybridai.modules.monitoring import Monitoring, MonitoringArgs, OpenCostPricing, in_cluster_https
 from hybridai.modules.observability import AlertArgs
 from hybridai.modules.target import Target, TargetArgs
 from tests.harness.upstream import upstream, validate_custom_resource
-from tests.helpers import named, of_kind, release, run_module
+from tests.helpers import named, of_kind, prepared, release, run_module
 
 PRICING = OpenCostPricing(cpu_core_hour=0.031, ram_gb_hour=0.004, gpu_hour=0.9491, storage_gb_month=0.04)
 
@@ -319,3 +322,27 @@ def test_an_agent_with_an_issuer_serves_https_and_has_no_grafana() -> None:
     assert values["grafana"] == {"enabled": False}
     assert [r.inputs["metadata"]["name"] for r in of_kind(resources, "Certificate")] == ["kps-prometheus-tls"]
     assert (module.prometheus_url, module.grafana_url) == ("https://kps-prometheus.monitoring.svc:9090", None)
+
+
+def test_opencost_prices_a_clusters_gpus_at_their_average_amortized_cost_per_hour() -> None:
+    # GIVEN healthcare-prod's cluster: 16 A100s and 8 H100s, priced by the stack's cost assumptions
+    spec, _ = prepared("healthcare-prod")
+    pricing = OpenCostPricing.of(spec.onprem, spec.cost)
+    # THEN the GPU hour is their monthly cost averaged over the cluster's GPUs and the month's hours
+    a100, h100 = gpu_month_usd("A100-80GB", spec.cost), gpu_month_usd("H100-80GB", spec.cost)
+    gpus = {p.gpu_model: p.gpu_count for p in spec.onprem.gpu_pools}
+    assert pricing.gpu_hour == pytest.approx((a100 * gpus["A100-80GB"] + h100 * gpus["H100-80GB"]) / sum(gpus.values()) / 730)
+    # AND CPU, memory and storage at the on-prem price list's
+    items = catalog.prices("onprem").items
+    assert (pricing.cpu_core_hour, pricing.ram_gb_hour, pricing.storage_gb_month) == (items["cpu_core_hour"], items["ram_gb_hour"], items["storage_gb_month"])
+
+
+def test_a_clusters_monitoring_has_the_stacks_settings_and_routes_its_teams() -> None:
+    # GIVEN a stack keeping 30 days in a 200Gi volume WHEN a cluster's monitoring args are made as an edge agent
+    settings = MonitoringSettings.model_validate({"namespace": "observability", "retention": "30d", "storageSize": "200Gi", "grafanaAdminSecret": "grafana-login"})
+    teams = [Team.model_validate({"name": "vision", "namespace": "vision-ns", "group": "oidc:vision"})]
+    args = MonitoringArgs.of(settings, teams, "gpu-system", AlertArgs(), mode="agent", remote_write_url="https://hub.example/api/v1/write")
+    # THEN the stack's settings apply, team routes match the team's namespace, the wiring is the cluster's
+    assert (args.namespace, args.retention, args.storage_size, args.grafana_admin_secret, args.gpu_operator_namespace) == ("observability", "30d", "200Gi", "grafana-login", "gpu-system")
+    assert args.team_namespaces == {"vision": "vision-ns"}
+    assert (args.mode, args.remote_write_url, args.pricing) == ("agent", "https://hub.example/api/v1/write", None)

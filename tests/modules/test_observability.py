@@ -13,7 +13,7 @@ import yaml
 
 from hybridai.modules.observability import AlertArgs, ModelObjective, alert_groups, dashboards, expressions
 from tests.conftest import EXAMPLE_STACKS, planned
-from tests.helpers import of_kind, promtool, promtool_test
+from tests.helpers import of_kind, prepared, promtool, promtool_test
 
 ARGS = AlertArgs(
     latency_objective_ms=50,
@@ -321,3 +321,26 @@ def test_dashboards_cover_gpu_inference_and_quota_views() -> None:
     for metric in ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE", "request_predict_seconds_bucket", "kube_resourcequota"):
         assert metric in exprs
     assert "by (namespace)" in exprs and "by (Hostname)" in exprs
+
+
+def test_a_clusters_alerts_have_the_stacks_thresholds_and_each_models_own_objective() -> None:
+    # GIVEN finance-prod: fraud-score with its own 50 ms objective, credit-limit with none (the stack's 100 ms)
+    spec, _ = prepared("finance-prod")
+    # WHEN the on-prem cluster's alert args are made, its training queued
+    args = AlertArgs.of(spec.monitoring, spec.teams, spec.models, queue_backlog_hint="Wait.", log_collectors=True)
+    # THEN the stack's thresholds, each model at its objective in its team's namespace
+    settings = spec.monitoring
+    assert (args.latency_objective_ms, args.idle_gpu_percent, args.idle_gpu_minutes, args.quota_alert_percent, args.pending_training_minutes) == (
+        settings.latency_objective_ms, settings.idle_gpu_percent, settings.idle_gpu_minutes, settings.quota_alert_percent, settings.pending_training_minutes
+    )
+    assert args.model_objectives == (
+        ModelObjective(namespace="fraud", model="fraud-score", latency_objective_ms=50),
+        ModelObjective(namespace="credit-serving", model="credit-limit", latency_objective_ms=100),
+    )
+    assert (args.queue_backlog_hint, args.log_collectors, args.karpenter) == ("Wait.", True, False)
+
+
+def test_only_training_tier_namespaces_get_the_pending_training_alert() -> None:
+    # GIVEN healthcare-prod, whose clinical-research team is the only `training`-tier one
+    spec, _ = prepared("healthcare-prod")
+    assert AlertArgs.of(spec.monitoring, spec.teams).training_namespaces == ("clinical-research",)

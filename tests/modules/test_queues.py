@@ -1,8 +1,9 @@
 """Queues: Kueue flavors, team ClusterQueues borrowing in a cohort, LocalQueues, priorities."""
 from __future__ import annotations
 
+from hybridai.modules.queues import QueuesArgs
 from tests.conftest import planned
-from tests.helpers import named, of_kind, release
+from tests.helpers import named, of_kind, prepared, release
 
 
 def eks():
@@ -53,3 +54,28 @@ def test_on_prem_queues_only_where_teams_train() -> None:
     assert flavor.inputs["spec"]["nodeLabels"] == {"hybrid-ai.io/gpu-pool": "h100"}
     plan, _ = planned("healthcare-dev")
     assert not of_kind(plan.resources, "ClusterQueue")
+
+
+def test_a_teams_on_prem_queue_holds_its_planned_training_and_a_training_teams_explicit_gpus() -> None:
+    # GIVEN healthcare-prod: clinical-research's jobs planned on both pools, ml-platform (research) with 2 explicit GPUs
+    spec, capacity = prepared("healthcare-prod")
+    pools = [p for p, (_, whole) in capacity.onprem.pool_gpus.items() if whole]
+    # WHEN the cluster's queues are made, and again with clinical-research asking 3 GPUs of its own
+    args = QueuesArgs.of_pools("dc1", spec.teams, pools, capacity.onprem.training, "monitoring", jobset=True)
+    teams = [t.model_copy(update={"quota": t.quota.model_copy(update={"gpus": 3})}) if t.name == "clinical-research" else t for t in spec.teams]
+    more = QueuesArgs.of_pools("dc1", teams, pools, capacity.onprem.training, "monitoring")
+    # THEN a flavor per pool of whole GPUs, in order, selecting its nodes by their pool label
+    assert [(f.name, f.node_labels) for f in args.flavors] == [(p, {"hybrid-ai.io/gpu-pool": p}) for p in pools] == [("a100-mig", {"hybrid-ai.io/gpu-pool": "a100-mig"}), ("h100", {"hybrid-ai.io/gpu-pool": "h100"})]
+    # AND only the team that trains gets a queue: its planned GPUs per pool, with its namespace's CPU and memory
+    [queue] = args.teams
+    team = next(t for t in spec.teams if t.name == "clinical-research")
+    assert queue.quotas == {p: {"cpu": team.quota.cpu, "memory": team.quota.memory, "nvidia.com/gpu": str(capacity.onprem.training["clinical-research"][p])} for p in pools}
+    assert (args.cohort, args.jobset) == ("dc1-gpus", True)
+    # AND a training team's explicit GPUs are nominal on the first pool
+    assert more.teams[0].quotas["a100-mig"]["nvidia.com/gpu"] == str(capacity.onprem.training["clinical-research"]["a100-mig"] + 3)
+
+
+def test_no_queues_where_nobody_trains() -> None:
+    # GIVEN finance-dev, whose only job trains in the cloud
+    spec, capacity = prepared("finance-dev")
+    assert QueuesArgs.of_pools("lab", spec.teams, ["l4"], capacity.onprem.training, "monitoring") is None

@@ -9,8 +9,9 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from hybridai.config.base import CredentialValue
-from hybridai.modules.secret_store import CredentialSecretArgs, ExternalSecrets, ExternalSecretsArgs, StoreArgs, credential_secrets
-from hybridai.modules.target import Target, TargetArgs
+from hybridai.config.security import AwsSecretsManagerStore, SecretSource, SecretStoreSettings
+from hybridai.modules.secret_store import CredentialSecretArgs, ExternalSecrets, ExternalSecretsArgs, StoreArgs, StoreIdentityArgs, credential_secrets
+from hybridai.modules.target import AwsScope, Target, TargetArgs
 from hybridai.plan import Plan
 from hybridai.plan.artifacts import SECRET, records
 from hybridai.policy.rules import RULES, PolicyContext
@@ -122,3 +123,34 @@ def test_no_example_stack_needs_a_hand_made_credential(stack: str) -> None:
     assert needed and needed <= externals, sorted(needed - externals)
     # AND Grafana's admin login is among them wherever Grafana runs
     assert {(t, ns) for t, ns, name in needed if name == spec.monitoring.grafana_admin_secret} == {(t, spec.monitoring.namespace) for t in (spec.onprem.name, *([pool.cluster.name] if pool else []))}
+
+
+def test_a_store_is_read_with_its_access_key_off_eks_and_through_pod_identity_on_it() -> None:
+    # GIVEN an AWS Secrets Manager store with an access key, and a Vault store on its defaults
+    aws = SecretStoreSettings.model_validate({"name": "aws", "awsSecretsManager": {"region": "eu-central-1", "credentials": "aws-store"}})
+    vault = SecretStoreSettings.model_validate({"name": "vault", "vault": {"server": "https://vault.example"}})
+    # WHEN each is read off EKS and on it
+    # THEN off EKS the AWS store logs in with the key, on EKS without it (Pod Identity)
+    assert (StoreArgs.of(aws, on_eks=False).credentials, StoreArgs.of(aws, on_eks=True).credentials) == ("aws-store", None)
+    assert (StoreArgs.of(aws, on_eks=True).kind, StoreArgs.of(aws, on_eks=True).region) == ("aws", "eu-central-1")
+    # AND Vault is read on the stack's KV mount, engine version and auth role
+    read = StoreArgs.of(vault, on_eks=False)
+    assert (read.kind, read.server, read.path, read.version, read.role, read.auth_mount_path) == ("vault", "https://vault.example", "secret", "v2", "hybridai-external-secrets", "kubernetes")
+
+
+def test_a_per_namespace_remote_key_names_the_reading_namespace() -> None:
+    # GIVEN every team's MLflow login from one store path per namespace, with a renamed property
+    source = SecretSource.model_validate({"name": "mlflow-credentials", "store": "vault", "remoteKey": "fin-prod/{namespace}/mlflow", "properties": {"password": "secret"}})
+    # WHEN the fraud team's Secret is made
+    secret = CredentialSecretArgs.of(source, "fraud", ("password", "username"))
+    # THEN it is read from the fraud team's own remote secret, with only the keys its readers need
+    assert (secret.name, secret.namespace, secret.store, secret.remote_key) == ("mlflow-credentials", "fraud", "vault", "fin-prod/fraud/mlflow")
+    assert (secret.keys, secret.properties, secret.values) == (("password", "username"), {"password": "secret"}, {})
+
+
+def test_the_eks_store_identity_reads_the_stores_region_in_the_stacks_account() -> None:
+    # GIVEN finance-prod's account and a store in eu-west-1 WHEN the identity's args are made
+    spec, _ = prepare("finance-prod", stack_values("finance-prod"))
+    args = StoreIdentityArgs.of(AwsScope.of(spec.cloud, spec.prefix, spec.environment, spec.cost_center), AwsSecretsManagerStore(region="eu-west-1"))
+    # THEN the role is the pool's and reads that region
+    assert (args.scope.cluster_name, args.scope.account_id, args.store_region) == ("fin-prod-training", "210987654321", "eu-west-1")

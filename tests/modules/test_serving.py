@@ -6,9 +6,12 @@ import copy
 import pytest
 
 from hybridai.config import StackConfigError
+from hybridai.config.operations import ServingSettings
+from hybridai.config.workloads import Canary, ServedModel
+from hybridai.modules.serving import ServedModelArgs, ServingArgs
 from hybridai.program import prepare
 from tests.conftest import planned
-from tests.helpers import named, of_kind, release, stack_values
+from tests.helpers import named, of_kind, prepared, release, stack_values
 
 
 def isvc(stack: str, name: str) -> dict:
@@ -138,3 +141,40 @@ def test_finance_serving_needs_a_decision_log() -> None:
     with pytest.raises(StackConfigError) as caught:
         prepare("finance-prod", v)[0]
     assert (("audit", "decisionLogUrl"), "missing") in {(p.loc, p.type) for p in caught.value.problems}
+
+
+MODEL = {"name": "fraud-score", "team": "fraud", "gpuMemoryGb": 18, "peakRps": 120, "throughputRps": 40}
+
+
+@pytest.mark.parametrize(("production", "replicas"), [(True, 2), (False, 1)])
+def test_a_production_model_keeps_two_replicas_off_peak_and_scales_to_the_planned_peak(production: bool, replicas: int) -> None:
+    # GIVEN a model served from a URI, sized by the planner at 6 replicas of a whole GPU
+    model = ServedModel.model_validate({**MODEL, "storageUri": "s3://models/fraud/v3", "production": production})
+    # WHEN its args are made
+    args = ServedModelArgs.of(model, "fraud", None, 6, "nvidia.com/gpu")
+    # THEN off-peak it keeps what availability needs (two for production), up to the plan's peak
+    assert (args.replicas, args.max_replicas, args.production) == (replicas, 6, production)
+    assert (args.storage_uri, args.registry_model, args.model_version, args.gpu_resource) == ("s3://models/fraud/v3", None, None, "nvidia.com/gpu")
+
+
+def test_a_production_model_never_runs_fewer_than_two_replicas_even_when_the_peak_needs_one() -> None:
+    model = ServedModel.model_validate({**MODEL, "storageUri": "s3://models/fraud/v3"})
+    assert ServedModelArgs.of(model, "fraud", None, 1, "nvidia.com/gpu").max_replicas == 2
+
+
+def test_a_registry_version_is_served_from_its_place_in_the_artifact_store_with_its_canary() -> None:
+    # GIVEN finance-prod's fraud-score, registry version 12, with a 10 % canary
+    spec, _ = prepared("finance-prod")
+    model = next(m for m in spec.models if m.name == "fraud-score").model_copy(update={"canary": Canary.model_validate({"storageUri": "s3://models/fraud/v13", "trafficPercent": 10})})
+    # WHEN its args are made
+    args = ServedModelArgs.of(model, "fraud", spec.mlops, 6, "nvidia.com/gpu")
+    # THEN KServe fetches version 12 from the registry's copy in MLflow's artifact bucket, labelled with it
+    assert args.storage_uri == f"s3://{spec.mlops.object_store.bucket}/registry/fraud-score/12"
+    assert (args.registry_model, args.model_version) == ("fraud-score", 12)
+    assert (args.canary_storage_uri, args.canary_percent) == ("s3://models/fraud/v13", 10)
+
+
+def test_serving_attaches_to_the_stacks_gateway_and_logs_decisions_where_asked() -> None:
+    args = ServingArgs.of(ServingSettings(gateway="gateway-system/internal"), (), "monitoring", "https://audit.example/decisions")
+    assert (args.gateway, args.decision_log_url, args.models) == ("gateway-system/internal", "https://audit.example/decisions", ())
+    assert ServingArgs.of(ServingSettings(), (), "monitoring").gateway is None

@@ -6,7 +6,7 @@ import pytest
 from hybridai import catalog
 from hybridai.modules.target import Target, TargetArgs
 from hybridai.modules.tenancy import Tenancy, TenancyArgs, TenantArgs
-from tests.helpers import named, of_kind, run_module
+from tests.helpers import named, of_kind, prepared, run_module
 
 TENANT = TenantArgs(
     name="radiology",
@@ -97,3 +97,19 @@ def test_priority_classes_order_inference_over_training_over_research(resources)
 def test_every_child_uses_the_targets_provider(resources) -> None:
     [provider] = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
     assert all(r.provider == provider.urn for r in resources if r.custom and r is not provider)
+
+
+def test_a_team_becomes_a_tenant_with_its_quota_and_the_gpus_the_plan_gives_it() -> None:
+    # GIVEN healthcare-prod's ml-platform team (2 explicit GPUs) and its planned quota
+    spec, capacity = prepared("healthcare-prod")
+    team = next(t for t in spec.teams if t.name == "ml-platform")
+    # WHEN the cluster's tenancy args are made
+    args = TenancyArgs.of(spec.teams, {t.name: capacity.onprem.gpu_quota(t.name) for t in spec.teams}, "monitoring", spec.environment, spec.cost_center)
+    tenant = next(t for t in args.tenants if t.name == "ml-platform")
+    # THEN the tenant is the team, with every GPU resource of the cluster in its quota and its namespace quota
+    assert (tenant.namespace, tenant.group, tenant.tier, tenant.data_classification) == (team.namespace, team.group, "research", team.data_classification)
+    assert tenant.gpu_quota == capacity.onprem.gpu_quota("ml-platform")
+    assert (tenant.cpu, tenant.memory, tenant.storage, tenant.pods) == (team.quota.cpu, team.quota.memory, team.quota.storage, team.quota.pods)
+    # AND every namespace carries the stack's environment and cost center for showback
+    assert args.labels == {"hybrid-ai.io/environment": "prod", "hybrid-ai.io/cost-center": spec.cost_center}
+    assert [t.name for t in args.tenants] == [t.name for t in spec.teams]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import yaml
 
+from hybridai.config.mlops import ArgoSso
+from hybridai.modules.training_runtime import EvaluationArgs, TrainingJobArgs, TrainingRuntimeArgs
 from tests.conftest import planned
-from tests.helpers import named, of_kind, release
+from tests.helpers import named, of_kind, prepared, release
 
 
 def on(stack: str, target: str):
@@ -97,3 +99,48 @@ def test_training_pods_may_reach_mlflow_and_https_only() -> None:
     policy = named(on("healthcare-prod", "dc1"), "NetworkPolicy", "clinical-research-training-egress").inputs["spec"]
     assert policy["podSelector"] == {"matchExpressions": [{"key": "hybrid-ai.io/training-job", "operator": "Exists"}]}
     assert policy["egress"][0] == {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlflow"}}}], "ports": [{"protocol": "TCP", "port": 5000}]}
+
+
+def test_a_job_without_gpus_per_node_spreads_the_plans_gpus_over_its_pods() -> None:
+    # GIVEN healthcare-prod's readmission-risk: one pod, no `gpusPerNode`, 1 GPU of the h100 pool planned
+    spec, capacity = prepared("healthcare-prod")
+    index, job = next((i, j) for i, j in enumerate(spec.training) if j.name == "readmission-risk")
+    where = capacity.job_placement(index)
+    # WHEN its args are made on-prem
+    args = TrainingJobArgs.on_prem(job, "clinical-research", where.pool, where.gpus, spec.mlops, spec.prefix)
+    # THEN its pod takes the planned GPU on the planned pool, and it checkpoints to the team's on-prem bucket
+    assert (args.nodes, args.gpus_per_node, args.pool) == (1, 1, "h100")
+    assert (args.checkpoint_uri, args.store_endpoint, args.store_secret, args.service_account) == (
+        "s3://hc-prod-clinical-research-checkpoints/checkpoints/readmission-risk", spec.mlops.object_store.endpoint, spec.mlops.team_store_secret, None
+    )
+    # AND its runs go to the team's experiment and register under the job's name
+    assert (args.experiment, args.registered_model) == ("clinical-research/readmission-risk", "readmission-risk")
+
+
+def test_a_cloud_job_checkpoints_to_its_teams_bucket_through_pod_identity_on_its_schedule() -> None:
+    # GIVEN finance-prod's fraud-retrain, sent to the burst pool (4 pods × 8 GPUs, scheduled, evaluated)
+    spec, capacity = prepared("finance-prod")
+    index, job = next((i, j) for i, j in enumerate(spec.training) if j.name == "fraud-retrain")
+    args = TrainingJobArgs.in_cloud(job, "fraud", capacity.job_placement(index).gpus, spec.prefix, spec.cloud.account_id)
+    # THEN Kueue picks its NodePool, it reaches its team's training bucket as `trainer`, with no store key
+    assert (args.pool, args.nodes, args.gpus_per_node) == (None, 4, 8)
+    assert (args.checkpoint_uri, args.service_account, args.store_secret) == ("s3://fin-prod-fraud-train-210987654321/checkpoints/fraud-retrain", "trainer", None)
+    # AND its schedule and evaluation gate come with it
+    assert (args.schedule, args.time_zone) == (job.schedule.cron, job.schedule.time_zone)
+    assert args.evaluation == EvaluationArgs.of(job.evaluation)
+
+
+def test_the_hub_runs_the_argo_ui_and_reaches_mlflow_in_cluster_other_clusters_over_the_tracking_url() -> None:
+    # GIVEN finance-prod's `mlops` with Argo SSO
+    spec, _ = prepared("finance-prod")
+    settings = spec.mlops.model_copy(update={"argo_sso": ArgoSso.model_validate({
+        "issuer": "https://login.bank.example", "redirectUrl": "https://argo.dc1.bank.example/oauth2/callback",
+        "clientId": {"name": "argo-sso", "key": "client-id"}, "clientSecret": {"name": "argo-sso", "key": "client-secret"},
+    })})
+    jobs = (TrainingJobArgs.in_cloud(spec.training[0], "fraud", 32, spec.prefix, spec.cloud.account_id),)
+    # WHEN the runtime's args are made on the hub and on the burst pool
+    hub, cloud = TrainingRuntimeArgs.of(settings, jobs, hub=True, monitoring_namespace="monitoring"), TrainingRuntimeArgs.of(settings, jobs, hub=False, monitoring_namespace="monitoring")
+    # THEN the hub reaches MLflow's Service and serves the UI behind SSO; the pool goes to the tracking URL with no UI
+    assert (hub.tracking_uri, hub.tracking_namespace, hub.sso.client_secret) == ("http://mlflow.mlflow.svc.cluster.local", "mlflow", ("argo-sso", "client-secret"))
+    assert (cloud.tracking_uri, cloud.tracking_namespace, cloud.sso) == (settings.tracking_url, None, None)
+    assert (hub.namespaces, hub.mlflow_credentials_secret) == (("fraud",), settings.team_credentials_secret)
