@@ -68,22 +68,38 @@ def plan(
     """Run the stack's program offline and write its artifacts: resources.json, manifests/, helm/,
     cost.json, policy.json and summary.md. Exit 1 when a mandatory policy rule is violated, or when
     --compare finds protected resources whose URN changes (unless --allow-renames)."""
-    from hybridai.config import StackConfigError
     from hybridai.config.base import stack_name_problem
-    from hybridai.config.loader import key_path
-    from hybridai.plan import PlanError, artifacts, run_plan
-    from hybridai.plan.aliases import renames_message
-    from hybridai.plan.review import BasePlanError
 
-    def stop(status: str, message: str, code: int = EXIT_INVALID, **more: object) -> NoReturn:
+    def stop(status: str, message: str, code: int = EXIT_INVALID) -> NoReturn:
         if as_json:
-            typer.echo(json.dumps({"stack": stack, "status": status, "exit_code": code, "message": message, **more}, indent=2, sort_keys=True))
+            typer.echo(json.dumps({"stack": stack, "status": status, "exit_code": code, "message": message}, indent=2, sort_keys=True))
         fail(message, code)
 
     if (problem := stack_name_problem(stack)) is not None:
         stop("invalid_stack_name", f"{problem}; nothing was written")
     project = project_dir or find_project(Path.cwd())
     target = out_dir or project / "build" / stack
+    result, files = _planned(stack, project, target, compare, stop, as_json)
+    # A few plain lines, the same on a terminal and in CI logs: summary.md has the detail. With
+    # --json they go to stderr, and stdout holds the document alone.
+    by_placement = _say_planned(stack, result, files, target, compare, verbose, as_json)
+    status, report = _verdict(files, target, compare, allow_renames)
+    code = 0 if status == "planned" else 1
+    if as_json:
+        cost = json.loads(files[Path("cost.json")]) if Path("cost.json") in files else None
+        typer.echo(json.dumps(plan_document(stack, result.blueprint, status, code, target, by_placement, cost, report, files.change), indent=2, sort_keys=True))
+    if code:
+        raise typer.Exit(code)
+
+
+def _planned(stack: str, project: Path, target: Path, compare: Path | None, stop, as_json: bool):  # noqa: ANN001, ANN202 - plan's stop(); (Plan, Artifacts)
+    """Plan the stack and write its artifacts to `target`; every way that can fail ends the command
+    here with its exit code (2: the stack file or --out/--compare; 1: a program that can't be planned)."""
+    from hybridai.config import StackConfigError
+    from hybridai.config.loader import key_path
+    from hybridai.plan import PlanError, artifacts, run_plan
+    from hybridai.plan.review import BasePlanError
+
     try:
         # Before planning: a refused --out or --compare costs nothing and touches nothing.
         artifacts.check_out(target, project)
@@ -92,7 +108,7 @@ def plan(
         with Progress(SpinnerColumn(), TextColumn("planning {task.description}: {task.completed} resources"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(stack, total=None)
             result = run_plan(stack, project, on_register=lambda _type: progress.advance(task))
-        files = artifacts.write(result, target, compare, project)
+        return result, artifacts.write(result, target, compare, project)
     except StackConfigError as error:
         if as_json:
             # Keys, codes and messages only: a problem's value may be a credential, and CI logs are read widely.
@@ -107,8 +123,12 @@ def plan(
         stale = f"\n{target} holds an earlier plan: its summary.md was removed so it isn't read as this run's; its other files are that plan's." if retired else ""
         stop("not_planned", f"{error}{stale}", code=1)
 
-    # A few plain lines, the same on a terminal and in CI logs: summary.md has the detail. With
-    # --json they go to stderr, and stdout holds the document alone.
+
+def _say_planned(stack: str, result, files, target: Path, compare: Path | None, verbose: bool, as_json: bool) -> Counter:  # noqa: ANN001 - Plan, Artifacts
+    """The plan's lines: resources by placement (by kind too with --verbose), the cost, the change,
+    where the files are. Returns the resource counts by placement."""
+    from hybridai.plan import artifacts
+
     def say(line: str) -> None:
         typer.echo(line, err=as_json)
 
@@ -121,9 +141,8 @@ def plan(
         for (placement, kind), count in sorted(artifacts.counts(result).items()):
             table.add_row(placement, kind, str(count))
         (err if as_json else out).print(table)
-    cost = json.loads(files[Path("cost.json")]) if Path("cost.json") in files else None
-    if cost is not None:
-        say(cost_line(cost))
+    if Path("cost.json") in files:
+        say(cost_line(json.loads(files[Path("cost.json")])))
     change = files.change
     if change is not None:
         replaced = len(change["replacements"])
@@ -134,6 +153,14 @@ def plan(
     else:
         say("no comparison (pass --compare BASE_DIR to review a change)")
     say(f"wrote {len(files)} files to {target}; summary: {target / 'summary.md'}")
+    return by_placement
+
+
+def _verdict(files, target: Path, compare: Path | None, allow_renames: bool) -> tuple[str, dict]:  # noqa: ANN001 - Artifacts
+    """The plan's outcome (`planned`, `policy_violations`, `protected_renames`) and its policy
+    report, each finding and warning printed on stderr."""
+    from hybridai.plan.aliases import renames_message
+
     status = "planned"
     report = json.loads(files[Path("policy.json")]) if Path("policy.json") in files else {"findings": [], "mandatory_violations": 0}
     for finding in report["findings"]:
@@ -142,6 +169,7 @@ def plan(
     if report["mandatory_violations"]:
         typer.echo(f"error: {report['mandatory_violations']} mandatory policy violation(s); see {target / 'policy.json'}", err=True)
         status = "policy_violations"
+    change = files.change
     if change and change["removed_protected"]:
         names = ", ".join(urn.rsplit("::", 1)[-1] for urn in change["removed_protected"])
         typer.echo(f"warning: protected resources leave the plan: {names}; `pulumi up` fails to delete them until they are unprotected (`pulumi state unprotect`), which only you may decide", err=True)
@@ -149,11 +177,7 @@ def plan(
         typer.echo(renames_message(change["renamed"], compare, allowed=allow_renames), err=True)
         if not allow_renames and status == "planned":
             status = "protected_renames"
-    code = 0 if status == "planned" else 1
-    if as_json:
-        typer.echo(json.dumps(plan_document(stack, result.blueprint, status, code, target, by_placement, cost, report, change), indent=2, sort_keys=True))
-    if code:
-        raise typer.Exit(code)
+    return status, report
 
 
 def plan_document(stack: str, blueprint: str, status: str, code: int, target: Path, by_placement: Counter, cost: dict | None, report: dict, change: dict | None) -> dict:
