@@ -17,7 +17,8 @@ from hybridai.modules.backup_bucket import BackupBucket, BackupBucketArgs, backu
 from hybridai import catalog
 from hybridai.capacity import CloudCapacity
 from hybridai.config.cloud import bucket_name, trainer_role_name
-from hybridai.config.spec import CloudBurstSpec, stores_read
+from hybridai.config.credentials import stores_read
+from hybridai.config.spec import CloudBurstSpec
 from hybridai.recorded import COST_CENTER_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL
 from hybridai.modules.aws_network import AwsNetwork, AwsNetworkArgs
 from hybridai.modules.budget import Budget, BudgetArgs

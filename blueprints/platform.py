@@ -16,7 +16,8 @@ from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESP
 from hybridai.config.cloud import bucket_name
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE, checkpoint_bucket, mlflow_image, registry_uri
-from hybridai.config.spec import CredentialNeed, StackSpec, credential_needs, stores_read
+from hybridai.config.credentials import CredentialNeed, credential_needs, stores_read
+from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel
 from hybridai.config.operations import ObjectStore
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
@@ -492,7 +493,7 @@ def credential_args(spec: StackSpec, cluster: str, namespace: str, needs: list[C
     out = []
     for need in credential_needs(spec) if needs is None else needs:
         source = spec.secrets.source(need.name)
-        if need.cluster != cluster or need.namespace != namespace or source is None:
+        if need.placement != cluster or need.namespace != namespace or source is None:
             continue
         out.append(
             CredentialSecretArgs(
