@@ -35,7 +35,7 @@ from pulumi.runtime.mocks import MockMonitor
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hybridai.config.loader import encode_config  # noqa: E402
+from hybridai.config.codec import encode_config  # noqa: E402
 from hybridai.plan import Resource, run_plan  # noqa: E402
 from hybridai.plan.artifacts import render  # noqa: E402
 from hybridai.plan.mocks import PlanMocks  # noqa: E402

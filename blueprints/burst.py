@@ -13,7 +13,8 @@ import pulumi
 from hybridai.blueprints.platform import CLOUD_BACKLOG, backups, export_cluster, monitoring, secured, tenancy
 from hybridai.capacity import CloudCapacity
 from hybridai.config.base import KARPENTER_NAMESPACE, KUEUE_NAMESPACE
-from hybridai.config.spec import CloudBurstSpec, stores_read
+from hybridai.config.credentials import stores_read
+from hybridai.config.spec import CloudBurstSpec
 from hybridai.modules.aws_network import AwsNetwork, AwsNetworkArgs
 from hybridai.modules.backup import BackupStoreArgs
 from hybridai.modules.backup_bucket import BackupBucket, BackupBucketArgs

@@ -15,8 +15,9 @@ import pulumi
 from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
 from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE
 from hybridai.config.components import Team
+from hybridai.config.credentials import CredentialNeed, credential_needs, stores_read
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE
-from hybridai.config.spec import CredentialNeed, StackSpec, credential_needs, stores_read
+from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel
 from hybridai.modules.backup import BackupArgs, BackupStoreArgs
 from hybridai.modules.certificates import ACME_ISSUER, CertManagerArgs, TlsArgs
@@ -181,7 +182,7 @@ def credential_args(spec: StackSpec, cluster: str, namespace: str, needs: list[C
     out = []
     for need in credential_needs(spec) if needs is None else needs:
         source = spec.secrets.source(need.name)
-        if need.cluster == cluster and need.namespace == namespace and source is not None:
+        if need.placement == cluster and need.namespace == namespace and source is not None:
             out.append(CredentialSecretArgs.of(source, namespace, need.keys))
     return tuple(out)
 

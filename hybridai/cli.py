@@ -96,7 +96,7 @@ def _planned(stack: str, project: Path, target: Path, compare: Path | None, stop
     """Plan the stack and write its artifacts to `target`; every way that can fail ends the command
     here with its exit code (2: the stack file or --out/--compare; 1: a program that can't be planned)."""
     from hybridai.config import StackConfigError
-    from hybridai.config.loader import key_path
+    from hybridai.config.codec import key_path
     from hybridai.plan import PlanError, artifacts, run_plan
     from hybridai.plan.review import BasePlanError
 

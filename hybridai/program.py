@@ -20,7 +20,9 @@ from hybridai.blueprints import BLUEPRINTS, SPECS
 from hybridai import PROJECT
 from hybridai.capacity import CapacityPlan, plan_stack
 from hybridai.config import StackConfigError, StackSpec
-from hybridai.config.loader import StackFile, decode_config, load_stack_file, reject, stack_file_label, validate_spec
+from hybridai.config.codec import decode_config, stack_file_label
+from hybridai.config.errors import reject
+from hybridai.config.loader import StackFile, load_stack_file, validate_spec
 from hybridai.policy.stack import check_settings
 
 

@@ -249,7 +249,7 @@ a test keeps this page in sync with them. Keys are camelCase under the project n
 A new stack file written by `hybridai new BLUEPRINT STACK` holds every key with its description.
 
 In a terminal, `hybridai reference BLUEPRINT` prints one blueprint's own keys, and
-`hybridai reference --key cloud.gpuNodeGroups` one key with everything under it.
+`hybridai reference --key cloud.gpuNodePools` one key with everything under it.
 
 """
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from hybridai.config import StackConfigError
-from hybridai.config.loader import decode_config, encode_config
+from hybridai.config.codec import decode_config, encode_config
 from hybridai.plan import Resource
 from hybridai.plan.engine import execute
 from tests.conftest import ROOT

@@ -7,7 +7,7 @@ import pulumi
 import pytest
 import yaml
 
-from hybridai.config.loader import encode_config
+from hybridai.config.codec import encode_config
 from hybridai.plan.engine import execute
 from hybridai.program import run
 from tests.conftest import ROOT

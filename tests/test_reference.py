@@ -137,6 +137,15 @@ def test_reference_key_prints_that_key_and_everything_under_it() -> None:
     assert all(k.startswith("cloud.gpuNodePools") for k in keys)
 
 
+def test_every_key_the_page_names_as_an_example_exists() -> None:
+    # GIVEN the keys the page's introduction shows `hybridai reference --key` with
+    ref = reference.project_reference()
+    examples = [line.split("--key ", 1)[1].split("`", 1)[0] for line in reference.INTRO.splitlines() if "--key " in line]
+    # WHEN each is looked up THEN it is a key of the models (a renamed key doesn't linger in the docs)
+    assert examples == ["cloud.gpuNodePools"]
+    assert all(reference.find(ref, key) for key in examples)
+
+
 def test_reference_key_takes_paths_as_errors_print_them_and_knows_common_keys() -> None:
     # GIVEN a key path as a config error prints it (namespace, list index)
     result = invoke("reference", "healthcare-onprem", "--key", "hybrid-ai:teams[2].quota.gpus")

@@ -224,7 +224,9 @@ class CredentialValue(SecretStr):
 
 
 CREDENTIAL_STAND_IN = "[secret]"
-"""What the offline plan holds for a credential it can't decrypt (hybridai.config.loader)."""
+"""What the offline plan uses for a `secure:` value it can't decrypt (hybridai/config/loader.py); the
+engine lists its key as secret, and a credential reaches resources only as a Pulumi secret:
+artifacts show `[secret…]`. Error messages show it in place of a credential's value."""
 
 
 def _stand_in(value: Any, handler: Any) -> Any:
@@ -254,6 +256,38 @@ def _holds_credential(annotation: Any) -> bool:
     if any(m is CREDENTIAL for m in getattr(annotation, "__metadata__", ())):
         return True
     return any(_holds_credential(arg) for arg in getattr(annotation, "__args__", ()) if arg is not annotation)
+
+
+def model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model a field's annotation holds (also inside `list[…]` or `… | None`), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def _field_named(model: type[BaseModel], key: str) -> Any:
+    return next((f for f in model.model_fields.values() if f.alias == key), None)
+
+
+def model_at(model: type[BaseModel] | None, loc: tuple) -> type[BaseModel] | None:
+    """The model a key path (stack-file keys, list indexes skipped) leads to, or None."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = _field_named(model, part) if model is not None else None
+        model = model_of(info.annotation) if info is not None else None
+    return model
+
+
+def field_at(model: type[BaseModel] | None, loc: tuple) -> Any:
+    """The pydantic field (its FieldInfo) at a key path of the model (list indexes skipped), or None."""
+    keys = tuple(part for part in loc if not isinstance(part, int))
+    parent = model_at(model, keys[:-1]) if keys else None
+    return _field_named(parent, keys[-1]) if parent is not None else None
 
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")

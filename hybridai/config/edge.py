@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import Cidr, DnsLabel, Model, Problem, Quantity
+from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, Problem, Quantity
 from hybridai.config.base import GitUrl, RemotePath
 from hybridai.config.components import OnpremCluster, Team
 
@@ -211,8 +211,6 @@ def check_sites(sites: list[EdgeSite], environment: str) -> list[Problem]:
 
 def check_image_digests(site: EdgeSite, loc: tuple[str | int, ...], required: bool) -> list[Problem]:
     """The site's `imageDigests` name only images it pulls; with `required` (prod), every one of them."""
-    from hybridai.config.loader import NO_VALUE  # the loader imports the specs, which import this module
-
     problems = []
     pulled = site.images()
     for name, digest in site.image_digests.items():

@@ -5,12 +5,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from hybridai.config.base import Model, Problem
-from hybridai.config.base import HttpsUrl
-from hybridai.config.cloud import check_cloud
+from hybridai.config.base import HttpsUrl, Model, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.rules import STACK_RULES, check_cloud_pool
+from hybridai.config.spec import CloudBurstSpec
 from hybridai.config.workloads import ServedModel, TrainingJob
-from hybridai.config.spec import CloudBurstSpec, check_cluster
 
 
 class Audit(Model):
@@ -30,6 +29,13 @@ class Audit(Model):
     )
 
 
+def check_decision_log(spec: FinanceHybridSpec) -> list[Problem]:
+    """SOX: a stack that serves models names the sink their decisions are logged to."""
+    if not spec.models or spec.audit.decision_log_url:
+        return []
+    return [Problem(("audit", "decisionLogUrl"), "missing", "SOX: served models must log their decisions; name the audit sink", None)]
+
+
 class FinanceHybridSpec(CloudBurstSpec):
     """A bank's hybrid platform: weekly retraining on burst cloud GPUs that scale back to zero,
     24/7 inference on-prem next to the transaction systems, an immutable audit trail, and data kept
@@ -37,6 +43,7 @@ class FinanceHybridSpec(CloudBurstSpec):
 
     summary = "SOX: cloud burst training on AWS, on-prem inference, immutable audit trail, data residency"
     default_profiles = ("sox", "residency")
+    rules = (*STACK_RULES, check_decision_log, check_cloud_pool)
 
     blueprint: Literal["finance-hybrid"] = Field(description="`finance-hybrid`.")
     onprem: OnpremCluster = Field(description="The on-prem inference cluster.")
@@ -46,10 +53,3 @@ class FinanceHybridSpec(CloudBurstSpec):
 
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on-prem where whole GPUs are left after inference, the rest on the cloud burst pool.")
-
-    def check(self) -> list[Problem]:
-        problems = check_cluster(self)
-        if self.models and not self.audit.decision_log_url:
-            problems.append(Problem(("audit", "decisionLogUrl"), "missing", "SOX: served models must log their decisions; name the audit sink", None))
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.environment)
-        return problems

@@ -7,8 +7,9 @@ from pydantic import Field
 
 from hybridai.config.base import DataClassification, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.rules import STACK_RULES
+from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel, TrainingJob
-from hybridai.config.spec import StackSpec, check_cluster
 
 
 class HealthcareTeam(Team):
@@ -21,12 +22,29 @@ class HealthcareTeam(Team):
     )
 
 
+def check_no_time_slicing(spec: HealthcareOnpremSpec) -> list[Problem]:
+    """HIPAA tenants share no GPU memory: time-slicing is refused (MIG isolates them)."""
+    time_slicing = spec.gpu_operator.time_slicing
+    if time_slicing is None:
+        return []
+    return [
+        Problem(
+            ("gpuOperator", "timeSlicing"),
+            "time_slicing_forbidden",
+            "time-slicing shares GPU memory between tenants without isolation, which HIPAA "
+            "workloads may not do; remove it and give pools a `mig` layout instead",
+            time_slicing.model_dump(by_alias=True),
+        )
+    ]
+
+
 class HealthcareOnpremSpec(StackSpec):
     """Everything on-prem for HIPAA: GPU inference and training on the hospital's cluster, MIG isolation
     between tenants, no cloud provider at all."""
 
     summary = "HIPAA: all on-prem, MIG-isolated GPU tenants, no cloud provider"
     default_profiles = ("hipaa",)
+    rules = (*STACK_RULES, check_no_time_slicing)
 
     blueprint: Literal["healthcare-onprem"] = Field(description="`healthcare-onprem`.")
     onprem: OnpremCluster = Field(description="The hospital's Kubernetes cluster.")
@@ -35,17 +53,3 @@ class HealthcareOnpremSpec(StackSpec):
 
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the cluster's whole GPUs left after inference.")
-
-    def check(self) -> list[Problem]:
-        problems = check_cluster(self)
-        if self.gpu_operator.time_slicing is not None:
-            problems.append(
-                Problem(
-                    ("gpuOperator", "timeSlicing"),
-                    "time_slicing_forbidden",
-                    "time-slicing shares GPU memory between tenants without isolation, which HIPAA "
-                    "workloads may not do; remove it and give pools a `mig` layout instead",
-                    self.gpu_operator.time_slicing.model_dump(by_alias=True),
-                )
-            )
-        return problems

@@ -5,12 +5,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from hybridai.config.base import Problem
 from hybridai.config.base import HttpUrl
-from hybridai.config.cloud import check_cloud
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
-from hybridai.config.edge import EdgeSite, check_sites
-from hybridai.config.spec import CloudBurstSpec, check_cluster
+from hybridai.config.edge import EdgeSite
+from hybridai.config.rules import STACK_RULES, check_cloud_pool, check_edge_sites
+from hybridai.config.spec import CloudBurstSpec
 from hybridai.config.workloads import ServedModel, TrainingJob
 
 
@@ -21,6 +20,7 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
 
     summary = "Factory edge sites that infer offline, a plant hub, cloud burst training"
     default_profiles = ("residency",)
+    rules = (*STACK_RULES, check_cloud_pool, check_edge_sites)
 
     blueprint: Literal["manufacturing-edge"] = Field(description="`manufacturing-edge`.")
     onprem: OnpremCluster = Field(description="The plant's data-center cluster: analytics, and the hub edge sites ship metrics to.")
@@ -39,9 +39,3 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
 
     def edge_sites(self) -> list[EdgeSite]:
         return self.sites
-
-    def check(self) -> list[Problem]:
-        problems = check_cluster(self)
-        problems += check_cloud(self.cloud, self.prefix, self.jurisdiction, set(self.platform_namespaces()), self.environment)
-        problems += check_sites(self.sites, self.environment)
-        return problems

@@ -188,55 +188,6 @@ def registry_uri(settings: MlopsSettings, ref: RegistryRef) -> str:
     return f"s3://{bucket}/registry/{ref.model}/{ref.version}"
 
 
-def check_mlops(spec) -> list[Problem]:  # noqa: ANN001 - StackSpec (imported there, not here: no cycle)
-    """The artifact store is where residency allows; the cloud pool can reach MLflow; served models
-    named by registry version need the registry; schedules belong to runnable jobs."""
-    settings = spec.mlops
-    problems: list[Problem] = []
-    runnable = [(i, job) for i, job in enumerate(spec.training) if job.image]
-    for i, job in enumerate(spec.training):
-        for key, value in (("schedule", job.schedule), ("evaluation", job.evaluation)):
-            if value is not None and job.image is None:
-                problems.append(Problem(("training", i, key), "image_required", "a scheduled or evaluated job runs on the platform: name its `image`", value.model_dump(by_alias=True)))
-    for i, model in enumerate(spec.models):
-        if model.registry is not None and settings is None:
-            problems.append(Problem(("models", i, "registry"), "registry_missing", "a model served from a registry version needs the stack's registry: add the `mlops` block", model.registry.model_dump(by_alias=True)))
-    if settings is None:
-        if runnable:
-            i, job = runnable[0]
-            problems.append(Problem(("training", i, "image"), "mlops_missing", "a job that runs on the platform tracks its runs in MLflow: add the `mlops` block", job.image))
-        return problems
-    at = ("mlops",)
-    if (settings.tracking_url is not None or settings.argo_sso is not None) and settings.ingress_namespace is None:
-        served = "`trackingUrl`" if settings.tracking_url is not None else "the Argo UI (`argoSso.redirectUrl`)"
-        problems.append(
-            Problem(
-                (*at, "ingressNamespace"),
-                "ingress_namespace_required",
-                f"MLflow's and Argo's NetworkPolicies admit only the teams and monitoring: name the namespace of the ingress controller that serves {served}",
-                NO_VALUE,
-            )
-        )
-    if (settings.object_store is None) == (settings.cloud_artifacts is None):
-        problems.append(Problem(at, "artifact_store", "name exactly one artifact store: `objectStore` (on-prem, the default choice) or `cloudArtifacts`", NO_VALUE))
-    if runnable and settings.checkpoint_endpoint is None and settings.object_store is None:
-        problems.append(
-            Problem((*at, "checkpointEndpoint"), "missing", "jobs training on-prem checkpoint to the on-prem store: name its endpoint (or set `objectStore`)", NO_VALUE)
-        )
-    if settings.cloud_artifacts is not None:
-        store = settings.cloud_artifacts
-        allowed = spec.allowed_regions()
-        if "hipaa" in spec.compliance_profiles():
-            problems.append(Problem((*at, "cloudArtifacts"), "artifacts_leave_premises", "HIPAA: model artifacts (trained on PHI) never go to the cloud; use `objectStore`, the on-prem store", store.bucket))
-        elif not allowed:
-            problems.append(Problem((*at, "cloudArtifacts"), "no_cloud", "this stack has no cloud account; use `objectStore`, the on-prem store", store.bucket))
-        elif store.region not in allowed:
-            problems.append(
-                Problem((*at, "cloudArtifacts", "region"), "region_outside_jurisdiction", f"the artifact bucket must be in the stack's jurisdiction; use one of {', '.join(allowed)}", store.region)
-            )
-    return problems
-
-
 def checkpoint_bucket(prefix: str, team: str) -> str:
     """A team's checkpoint bucket on the on-prem store (created by the store's administrators)."""
     return f"{prefix}-{team}-checkpoints"

@@ -7,7 +7,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DnsLabel, HttpsUrl, Model, Quantity
+from hybridai.config.base import NO_VALUE, DnsLabel, HttpsUrl, Model, Problem, Quantity
 
 
 class SecretKeyRef(Model):
@@ -341,3 +341,42 @@ class PolicySettings(Model):
     def reasons(self) -> dict[str, str]:
         """rule id → the reason given for its level."""
         return {rule: o.reason for rule, o in self.enforcement.items() if o.reason}
+
+
+def check_audit_archive(archive: AuditArchive | None, required: catalog.LogRetention, profiles: str) -> list[Problem]:
+    """A profile that asks for the write-once archive gets one, locked in COMPLIANCE mode for at
+    least its audit retention (the `logging.auditArchive` part of hybridai/config/rules.py's check_logging)."""
+    at = ("logging", "auditArchive")
+    if archive is None:
+        if not required.archive:
+            return []
+        return [
+            Problem(
+                at,
+                "audit_archive_required",
+                f"the stack's compliance profiles ({profiles}) keep the audit trail write-once: name an on-prem bucket created with Object Lock "
+                f"(`endpoint`, `bucket`, `accessKeyId`, `secretAccessKey`, `objectLock: {{mode: COMPLIANCE, retentionDays: {required.audit_days}}}`)",
+                NO_VALUE,
+            )
+        ]
+    problems = []
+    lock = archive.object_lock
+    if required.archive and lock.mode != "COMPLIANCE":
+        problems.append(
+            Problem(
+                (*at, "objectLock", "mode"),
+                "lock_not_compliance",
+                f"the stack's compliance profiles ({profiles}) need records no one can delete early; GOVERNANCE locks can be bypassed — use a bucket locked in COMPLIANCE mode",
+                lock.mode,
+            )
+        )
+    if lock.retention_days < required.audit_days:
+        problems.append(
+            Problem(
+                (*at, "objectLock", "retentionDays"),
+                "retention_below_profile",
+                f"the stack's compliance profiles ({profiles}) keep audit records {required.audit_days} days; lock them at least that long",
+                lock.retention_days,
+            )
+        )
+    return problems

@@ -25,8 +25,9 @@ from pulumi.runtime.mocks import MockMonitor
 from hybridai import recorded
 from hybridai.capacity import CapacityPlan
 from hybridai.config import StackConfigError, StackSpec
-from hybridai.config.base import Problem, stack_name_problem
-from hybridai.config.loader import FILE, NO_VALUE, decode_config, encode_config, stack_file_label
+from hybridai.config.base import NO_VALUE, Problem, stack_name_problem
+from hybridai.config.codec import decode_config, encode_config, stack_file_label
+from hybridai.config.errors import FILE
 from hybridai.plan.mocks import PlanMocks
 from hybridai.program import prepare, read_stack_file, run
 from hybridai.recorded import Resource

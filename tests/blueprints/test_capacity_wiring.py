@@ -13,7 +13,7 @@ from hybridai import catalog
 from hybridai.program import prepare
 from hybridai.capacity import PoolInventory, inference_demand, place_models
 from hybridai.capacity.planner import WHOLE
-from hybridai.config.loader import decode_config, encode_config
+from hybridai.config.codec import decode_config, encode_config
 from tests.conftest import EXAMPLE_STACKS, ROOT, planned
 from tests.helpers import of_kind, release
 

@@ -110,7 +110,7 @@ def test_phi_in_the_cloud_is_a_mandatory_violation_in_finance() -> None:
     from hybridai.plan.artifacts import render
     from hybridai.plan.engine import Plan, execute
     from hybridai.program import run
-    from hybridai.config.loader import encode_config as wire
+    from hybridai.config.codec import encode_config as wire
 
     values = values_of("finance-prod")
     values["cloud"]["teams"][0]["dataClassification"] = "phi"

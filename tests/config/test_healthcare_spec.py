@@ -11,7 +11,7 @@ import yaml
 from hybridai.config import StackConfigError
 from hybridai.program import prepare
 from hybridai.config.healthcare import HealthcareOnpremSpec
-from hybridai.config.loader import decode_config, encode_config
+from hybridai.config.codec import decode_config, encode_config
 from tests.conftest import ROOT
 from tests.helpers import problems_of as refused, stack_values
 

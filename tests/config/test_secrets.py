@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 from hybridai import program
 from hybridai.cli import app
 from hybridai.config import StackConfigError
-from hybridai.config.base import Credential, HttpsUrl, Model
-from hybridai.config.loader import SECRET_STAND_IN, decode_config, encode_config, load_stack_file, validate_spec
+from hybridai.config.base import CREDENTIAL_STAND_IN, Credential, HttpsUrl, Model
+from hybridai.config.codec import decode_config, encode_config
+from hybridai.config.loader import load_stack_file, validate_spec
 from hybridai.plan.artifacts import SECRET, clean
 from hybridai.plan.engine import execute
 from hybridai.modules.target import Target, TargetArgs
@@ -61,8 +62,8 @@ def test_secure_values_of_credential_keys_become_stand_ins_marked_secret(tmp_pat
     # WHEN the offline plan reads the stack file
     loaded = load_stack_file(stack_file(tmp_path, SECURE_BOTH), "stacks/Pulumi.vault.yaml", SPECS)
     # THEN each is a stand-in, and the keys holding them are listed as secret (as the Pulumi CLI lists them)
-    assert loaded.config["hybrid-ai:apiToken"] == SECRET_STAND_IN
-    assert loaded.config["hybrid-ai:vault"] == {"address": "https://vault.example", "token": SECRET_STAND_IN}
+    assert loaded.config["hybrid-ai:apiToken"] == CREDENTIAL_STAND_IN
+    assert loaded.config["hybrid-ai:vault"] == {"address": "https://vault.example", "token": CREDENTIAL_STAND_IN}
     assert loaded.secret_keys == ["hybrid-ai:apiToken", "hybrid-ai:vault"]
 
 

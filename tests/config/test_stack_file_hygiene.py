@@ -173,22 +173,6 @@ def test_an_alias_bomb_fails_in_milliseconds_in_a_fresh_process(project: Path, t
     assert time.perf_counter() - started < 1
 
 
-def test_top_level_values_are_the_text_the_file_holds(tmp_path: Path) -> None:
-    # GIVEN top-level values a YAML reader would turn into numbers or booleans
-    path = tmp_path / "Pulumi.x.yaml"
-    path.write_text("config:\n  hybrid-ai:costCenter: 1.50\n  hybrid-ai:prefix: true\n  hybrid-ai:environment:\n")
-    # WHEN read THEN each is the text the file holds: what the Pulumi CLI hands the program under `pulumi up`
-    assert read_stack_file(path, "stacks/Pulumi.x.yaml") == {"hybrid-ai:costCenter": "1.50", "hybrid-ai:prefix": "true", "hybrid-ai:environment": ""}
-
-
-def test_quoted_and_core_values_are_read_as_written(tmp_path: Path) -> None:
-    # GIVEN values every YAML version reads alike
-    path = tmp_path / "Pulumi.x.yaml"
-    path.write_text("config:\n  hybrid-ai:x:\n    a: 'yes'\n    b: \"0777\"\n    c: [1, 2.5, true, null, 0x10, !!str 12, '2024-01-01']\n")
-    # WHEN read THEN they keep their meaning
-    assert read_stack_file(path, "stacks/Pulumi.x.yaml") == {"hybrid-ai:x": {"a": "yes", "b": "0777", "c": [1, 2.5, True, None, 16, "12", "2024-01-01"]}}
-
-
 # Stack names: Pulumi's rule, and never a path out of stacks/.
 BAD_NAMES = ["../../../tmp/evil", "../escaped", "a/b", "a\\b", "a::b", ".hidden", "..", "a b", "x" * 101, "stack;rm"]
 

@@ -111,7 +111,7 @@ def test_every_example_stack_writes_a_complete_cost_json(example_stack: str) -> 
 def test_opencost_gpu_price_is_the_cost_models_per_gpu_month() -> None:
     import yaml
 
-    from hybridai.config.loader import decode_config, encode_config
+    from hybridai.config.codec import decode_config, encode_config
     from tests.conftest import ROOT
 
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.finance-prod.yaml").read_text())["config"]

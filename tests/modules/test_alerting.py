@@ -139,7 +139,7 @@ def test_routes_name_receivers_and_teams_that_exist() -> None:
 
     assert set(_problems("finance-prod", wrong)) == {
         ("monitoring.alerting.default", "unknown_receiver"),
-        ("monitoring.alerting.teams.treasury", "unknown_team"),
+        ("monitoring.alerting.teams.treasury", "team_unknown"),
         ("monitoring.alerting.teams.credit-serving", "unknown_receiver"),
         ("monitoring.alerting.receivers.3.name", "duplicate_receiver"),
     }

@@ -15,7 +15,7 @@ from hybridai.modules.target import AwsScope, Target, TargetArgs
 from hybridai.plan import Plan
 from hybridai.plan.artifacts import SECRET, records
 from hybridai.policy.rules import RULES, PolicyContext
-from hybridai.config.spec import credential_needs
+from hybridai.config.credentials import credential_needs
 from hybridai.program import prepare
 from tests.conftest import planned
 from tests.helpers import named, of_kind, release, run_module, stack_values
@@ -115,7 +115,7 @@ def test_no_example_stack_needs_a_hand_made_credential(stack: str) -> None:
     spec, _ = prepare(stack, stack_values(stack))
     pool = spec.burst_pool()
     targets = {"onprem": spec.onprem.name, **({"cloud": pool.cluster.name} if pool else {}), **{f"edge:{s.name}": s.name for s in spec.edge_sites()}}
-    needed = {(targets[n.cluster], n.namespace, n.name) for n in credential_needs(spec)}
+    needed = {(targets[n.placement], n.namespace, n.name) for n in credential_needs(spec)}
     # WHEN planned
     plan, _ = planned(stack)
     externals = {(r.target, r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) for r in of_kind(plan.resources, "ExternalSecret")}
