@@ -258,6 +258,27 @@ def _holds_credential(annotation: Any) -> bool:
     return any(_holds_credential(arg) for arg in getattr(annotation, "__args__", ()) if arg is not annotation)
 
 
+def may_hold_credential(model: type[BaseModel] | None, loc: tuple) -> bool:
+    """Whether the value at a key path of `model` is, is inside, or may contain a credential: a
+    field on the path is a `Credential`, or the field there holds a model with one at any depth
+    (`secrets.sources[].values`, whatever shape the file gave it)."""
+    keys = tuple(part for part in loc if not isinstance(part, int))
+    for n in range(1, len(keys) + 1):
+        info = field_at(model, keys[:n])
+        if info is None:
+            return False
+        if is_credential(info):
+            return True
+    return _model_holds_credential(model_at(model, keys), set())
+
+
+def _model_holds_credential(model: type[BaseModel] | None, seen: set) -> bool:
+    if model is None or model in seen:
+        return False
+    seen.add(model)
+    return any(is_credential(info) or _model_holds_credential(model_of(info.annotation), seen) for info in model.model_fields.values())
+
+
 def model_of(annotation: Any) -> type[BaseModel] | None:
     """The model a field's annotation holds (also inside `list[…]` or `… | None`), or None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

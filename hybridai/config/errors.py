@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ValidationError
 
-from hybridai.config.base import CREDENTIAL_STAND_IN, NO_VALUE, Problem, field_at, is_credential, model_at
+from hybridai.config.base import CREDENTIAL_STAND_IN, NO_VALUE, Problem, may_hold_credential, model_at
 from hybridai.config.codec import key_path
 
 FILE: tuple[str, ...] = ("<file>",)
@@ -61,6 +61,8 @@ class StackFileMissing(StackConfigError):
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, Hidden):
+        return str(value)
     text = json.dumps(value, default=str, sort_keys=True) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
@@ -100,14 +102,35 @@ def _problem(error: Any, model: type[BaseModel]) -> Problem:
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
+    if kind in CLASS_NAMING_TYPES:
+        # pydantic names the model class (`… instance of OnpremCluster`): ours, not the user's words.
+        path = key_path(tuple(p for p in loc if not isinstance(p, int))).split(":", 1)[1]
+        message = f"should be a mapping of keys (`hybridai reference --key {path}` lists them)"
     value = error.get("input")
     if kind == "plaintext_credential":
         value = "[redacted]"
     elif kind == "url_credentials":
         value = (error.get("ctx") or {}).get("redacted", "[redacted]")
-    elif any((info := field_at(model, loc[:n])) is not None and is_credential(info) for n in range(1, len(loc) + 1)):
-        value = CREDENTIAL_STAND_IN  # a credential is never printed, not even when it is wrong
+    elif may_hold_credential(model, loc):
+        value = hidden(value)  # a credential is never printed, not even when it is wrong, whatever its shape
     return Problem(loc, kind, message, value)
+
+
+class Hidden(str):
+    """A value shown by its shape only (it is, or may hold, a credential): printed as it is, unquoted."""
+
+
+def hidden(value: Any) -> Any:
+    """What a problem shows of a value at or below a credential key: its shape, never its content."""
+    if isinstance(value, dict):
+        return Hidden(f"a mapping of {len(value)} key{'s' if len(value) != 1 else ''} (values hidden)")
+    if isinstance(value, list):
+        return Hidden(f"a list of {len(value)} item{'s' if len(value) != 1 else ''} (values hidden)")
+    return CREDENTIAL_STAND_IN
+
+
+CLASS_NAMING_TYPES = frozenset({"model_type", "model_attributes_type", "dataclass_type", "is_instance_of"})
+"""pydantic error types whose message names a Python class rather than what the stack file should hold."""
 
 
 def _closest_key(model: type[BaseModel], loc: tuple) -> tuple[str | None, list[str]]:
