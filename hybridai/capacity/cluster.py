@@ -15,7 +15,7 @@ from typing import Any
 
 from hybridai import catalog
 from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, PoolPlacement, InferenceDemand, PoolInventory, TrainingDemand, place_models, resource_name
-from hybridai.config.base import Problem
+from hybridai.config.base import Problem, choose_from
 from hybridai.config.components import GpuOperatorSettings, GpuPool, OnpremCluster, Team
 from hybridai.config.workloads import ServedModel, TrainingJob
 from hybridai.recorded import MIG_ALL_DISABLED
@@ -193,7 +193,7 @@ def _known_models(models: list[ServedModel], teams: list[Team], problems: list[P
         if m.name in seen:
             problems.append(Problem(("models", i, "name"), "duplicate", "model name used twice; names must be unique", m.name))
         elif m.team not in {t.name for t in teams}:
-            problems.append(Problem(("models", i, "team"), "team_unknown", f"no team {m.team} in `teams`", m.team))
+            problems.append(Problem(("models", i, "team"), "team_unknown", f"no team {m.team!r} in `teams`{choose_from(m.team, (t.name for t in teams), 'teams')}", m.team))
         else:
             known.append((i, m))
         seen.add(m.name)
@@ -268,7 +268,7 @@ def _place_training(
     for i, job in enumerate(training):
         if job.team not in teams and job.team not in burst_teams:
             where = "`teams` or `cloud.teams`" if burst_teams else "`teams`"
-            capacity.problems.append(Problem(("training", i, "team"), "team_unknown", f"no team {job.team} in {where}", job.team))
+            capacity.problems.append(Problem(("training", i, "team"), "team_unknown", f"no team {job.team!r} in {where}{choose_from(job.team, [*teams, *burst_teams], 'teams')}", job.team))
             continue
         fitting = {p: n for p, n in free_whole.items() if fits(job, gpu_model[p])}
         pool = next((p for p, n in fitting.items() if n >= training_gpus(job)), None) if job.team in teams else None

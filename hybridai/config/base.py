@@ -7,8 +7,9 @@ Each field's description is user documentation: docs/reference.md and the commen
 """
 from __future__ import annotations
 
+import difflib
 import re
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Iterable, Literal, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, WrapValidator
@@ -32,6 +33,15 @@ class Model(BaseModel):
 
 NO_VALUE = object()
 """A Problem's value when the key is missing (printed without `(got …)`)."""
+
+
+def choose_from(name: str, known: Iterable[str], noun: str) -> str:
+    """What to write instead of an unknown name, for the end of a message: the closest known name,
+    then all of them (`; did you mean `radiology`? teams: oncology, radiology`)."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else ";"
+    return f"{hint} {noun}: {', '.join(names) or 'none yet'}"
 
 
 class Problem(NamedTuple):

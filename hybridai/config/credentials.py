@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, NO_VALUE, Model, Problem
+from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, NO_VALUE, Model, Problem, choose_from
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, CHECKPOINT_STORE_KEYS, MLFLOW_LOGIN_KEYS, MLFLOW_NAMESPACE
 from hybridai.config.operations import SecretKeyRef
 from hybridai.config.security import SecretStoreSettings
@@ -178,7 +178,7 @@ def check_secret_names(spec: StackSpec) -> list[Problem]:
         if names.index(source.name) != i:
             problems.append(Problem(("secrets", "sources", i, "name"), "duplicate", "another source is for this Secret; one source per Secret name", source.name))
         if source.store and source.store not in stores:
-            problems.append(Problem(("secrets", "sources", i, "store"), "unknown_store", f"no store of that name in `secrets.stores`; stores: {', '.join(stores) or 'none yet'}", source.store))
+            problems.append(Problem(("secrets", "sources", i, "store"), "unknown_store", f"no store {source.store!r} in `secrets.stores`{choose_from(source.store, stores, 'stores')}", source.store))
     return problems
 
 

@@ -11,7 +11,7 @@ fits the GPUs is hybridai/capacity's to say.
 from __future__ import annotations
 
 from hybridai import catalog, cidr
-from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem
+from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from
 from hybridai.config.cloud import check_cloud
 from hybridai.config.components import check_teams, is_system_namespace
 from hybridai.config.credentials import check_aws_stores, check_remote_keys, check_secret_names, check_source_values, check_sources_present
@@ -120,16 +120,18 @@ def check_alerting(spec: StackSpec) -> list[Problem]:
         if receiver.name in names:
             problems.append(Problem((*at, "receivers", i, "name"), "duplicate_receiver", "another receiver has this name; names are what routes refer to", receiver.name))
         names.add(receiver.name)
-    unknown = "no receiver of that name in `monitoring.alerting.receivers`; add it or name one of: " + (", ".join(sorted(names)) or "none yet")
+    def unknown(name: str) -> str:
+        return f"no receiver {name!r} in `monitoring.alerting.receivers`: add it{choose_from(name, names, 'receivers')}"
+
     for key in ("critical", "default"):
         if (name := getattr(alerting, key)) is not None and name not in names:
-            problems.append(Problem((*at, key), "unknown_receiver", unknown, name))
+            problems.append(Problem((*at, key), "unknown_receiver", unknown(name), name))
     teams = {t.name for t in spec.all_teams()}
     for team, name in alerting.teams.items():
         if team not in teams:
-            problems.append(Problem((*at, "teams", team), "team_unknown", f"no team of that name; teams: {', '.join(sorted(teams))}", name))
+            problems.append(Problem((*at, "teams", team), "team_unknown", f"no team {team!r} in the stack{choose_from(team, teams, 'teams')}", name))
         elif name not in names:
-            problems.append(Problem((*at, "teams", team), "unknown_receiver", unknown, name))
+            problems.append(Problem((*at, "teams", team), "unknown_receiver", unknown(name), name))
     if spec.environment == "prod" and alerting.critical is None:
         problems.append(
             Problem(
@@ -368,7 +370,7 @@ def check_backed_up_clusters(spec: StackSpec) -> list[Problem]:
         return []
     sites = {s.name for s in spec.edge_sites()}
     problems = [
-        Problem(("backups", "sites", i), "unknown_site", f"no edge site of that name; sites: {', '.join(sorted(sites)) or 'none'}", site)
+        Problem(("backups", "sites", i), "unknown_site", f"no edge site {site!r} in `sites`{choose_from(site, sites, 'sites')}", site)
         for i, site in enumerate(settings.sites)
         if site not in sites
     ]
@@ -376,7 +378,7 @@ def check_backed_up_clusters(spec: StackSpec) -> list[Problem]:
     clusters = {spec.onprem.name, *([pool.cluster.name] if pool else []), *settings.sites}
     for cluster, method in settings.volumes.items():
         if cluster not in clusters:
-            problems.append(Problem(("backups", "volumes", cluster), "unknown_cluster", f"no backed-up cluster of that name; backed up: {', '.join(sorted(clusters))}", method))
+            problems.append(Problem(("backups", "volumes", cluster), "unknown_cluster", f"no backed-up cluster {cluster!r}{choose_from(cluster, clusters, 'backed up')}", method))
     return problems
 
 

@@ -125,3 +125,20 @@ def test_placement_tables_decide_what_one_gpu_holds() -> None:
         for counts in product(*(range(p.max + 1) for p in g.profiles.values())):
             layout = {name: n for name, n in zip(g.profiles, counts) if n}
             assert placeable(layout, gpu_model) == fits(Counter(layout), gpu_model), (gpu_model, layout)
+
+
+def test_a_model_of_a_team_the_stack_lacks_names_the_teams_and_the_closest() -> None:
+    # GIVEN healthcare-prod with a model whose team is misspelt
+    from hybridai.config import StackConfigError
+    from hybridai.program import prepare
+    from tests.helpers import stack_values
+
+    values = stack_values("healthcare-prod")
+    values["models"][0]["team"] = "radiolgy"
+    # WHEN it is prepared THEN the problem is at the model's team, with the closest team and every team
+    with pytest.raises(StackConfigError) as caught:
+        prepare("healthcare-prod", values)
+    [problem] = [p for p in caught.value.problems if p.type == "team_unknown"]
+    teams = ", ".join(sorted(t["name"] for t in values["teams"]))
+    assert problem.loc == ("models", 0, "team")
+    assert problem.message.endswith(f"no team 'radiolgy' in `teams`; did you mean `radiology`? teams: {teams}")

@@ -110,7 +110,7 @@ CASES = [
     Case(
         "a source naming a store the stack doesn't have",
         replace("{name: grafana-admin, store: vault,", "{name: grafana-admin, store: vualt,"),
-        ("hybrid-ai:secrets.sources[1].store: no store of that name in `secrets.stores`; stores: vault", "(got 'vualt')"),
+        ("hybrid-ai:secrets.sources[1].store: no store 'vualt' in `secrets.stores`; did you mean `vault`? stores: vault", "(got 'vualt')"),
     ),
     Case(
         "a credential in plain text instead of a secure value",
