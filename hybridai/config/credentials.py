@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from hybridai.config.codec import key_path
 from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, NO_VALUE, Model, Problem, choose_from
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, CHECKPOINT_STORE_KEYS, MLFLOW_LOGIN_KEYS, MLFLOW_NAMESPACE
 from hybridai.config.operations import SecretKeyRef
@@ -22,6 +23,8 @@ class CredentialNeed(NamedTuple):
     keys: tuple[str, ...]
     gitops: bool = False
     """The cluster's objects are rendered into a Git folder its Argo CD pulls (edge sites)."""
+    at: tuple[str | int, ...] = ()
+    """The stack-file key naming the Secret (the first, where several keys of one block name it)."""
 
 
 GRAFANA_ADMIN_KEYS = ("admin-user", "admin-password")
@@ -32,23 +35,29 @@ AWS_STORE_KEYS = ("access-key-id", "secret-access-key")
 """Keys of the access key an AWS Secrets Manager store uses off EKS."""
 
 
-def _refs_of(value: object) -> list[SecretKeyRef]:
-    """Every credential reference (`SecretKeyRef`) inside a config value."""
+Ref = tuple[tuple[str | int, ...], SecretKeyRef]
+"""A credential reference with the stack-file key path of its `name`."""
+
+
+def _refs_of(value: object, at: tuple[str | int, ...]) -> list[Ref]:
+    """Every credential reference (`SecretKeyRef`) inside a config value found at key path `at`."""
     if isinstance(value, SecretKeyRef):
-        return [value]
+        return [((*at, "name"), value)]
     if isinstance(value, Model):
-        return [ref for name in type(value).model_fields for ref in _refs_of(getattr(value, name))]
+        return [ref for name, info in type(value).model_fields.items() for ref in _refs_of(getattr(value, name), (*at, info.alias or name))]
     if isinstance(value, (list, tuple)):
-        return [ref for item in value for ref in _refs_of(item)]
+        return [ref for i, item in enumerate(value) for ref in _refs_of(item, (*at, i))]
     return []
 
 
-def _grouped(placement: str, namespace: str, refs: list[SecretKeyRef], gitops: bool = False) -> list[CredentialNeed]:
+def _grouped(placement: str, namespace: str, refs: list[Ref], gitops: bool = False) -> list[CredentialNeed]:
     """One need per Secret the references name, with every key they read of it."""
     keys: dict[str, set[str]] = {}
-    for ref in refs:
+    at: dict[str, tuple] = {}
+    for loc, ref in refs:
         keys.setdefault(ref.name, set()).add(ref.key)
-    return [CredentialNeed(placement, namespace, name, tuple(sorted(k)), gitops) for name, k in sorted(keys.items())]
+        at.setdefault(ref.name, loc)
+    return [CredentialNeed(placement, namespace, name, tuple(sorted(k)), gitops, at[name]) for name, k in sorted(keys.items())]
 
 
 def credential_needs(spec: StackSpec) -> list[CredentialNeed]:
@@ -71,21 +80,24 @@ def _monitoring_needs(spec: StackSpec) -> list[CredentialNeed]:
     monitoring, tls = spec.monitoring, spec.tls
     needs: list[CredentialNeed] = []
     for placement in ["onprem", *(["cloud"] if spec.burst_pool() is not None else [])]:
-        needs += _grouped(placement, monitoring.namespace, _refs_of(monitoring.alerting))
-        needs.append(CredentialNeed(placement, monitoring.namespace, monitoring.grafana_admin_secret, GRAFANA_ADMIN_KEYS))
+        needs += _grouped(placement, monitoring.namespace, _refs_of(monitoring.alerting, ("monitoring", "alerting")))
+        needs.append(CredentialNeed(placement, monitoring.namespace, monitoring.grafana_admin_secret, GRAFANA_ADMIN_KEYS, at=("monitoring", "grafanaAdminSecret")))
         if tls is not None and tls.issuer.ca is not None:
-            needs.append(CredentialNeed(placement, CERT_MANAGER_NAMESPACE, tls.issuer.ca.secret, CA_KEYS))
+            needs.append(CredentialNeed(placement, CERT_MANAGER_NAMESPACE, tls.issuer.ca.secret, CA_KEYS, at=("tls", "issuer", "ca", "secret")))
     return needs
 
 
 def _log_store_needs(spec: StackSpec) -> list[CredentialNeed]:
     """Loki's object store, on the on-prem cluster."""
-    return _grouped("onprem", spec.logging.namespace, _refs_of(spec.logging.object_store)) if spec.logging is not None else []
+    return _grouped("onprem", spec.logging.namespace, _refs_of(spec.logging.object_store, ("logging", "objectStore"))) if spec.logging is not None else []
 
 
 def _model_sync_needs(spec: StackSpec) -> list[CredentialNeed]:
     """Each edge site's model sync: its rclone config, in the site's inference namespace."""
-    return [CredentialNeed(f"edge:{site.name}", site.owner().namespace, site.model_source_secret, ("rclone.conf",), site.delivery == "gitops") for site in spec.edge_sites()]
+    return [
+        CredentialNeed(f"edge:{site.name}", site.owner().namespace, site.model_source_secret, ("rclone.conf",), site.delivery == "gitops", ("sites", i, "modelSourceSecret"))
+        for i, site in enumerate(spec.edge_sites())
+    ]
 
 
 def _audit_archive_needs(spec: StackSpec, gitops: dict[str, bool]) -> list[CredentialNeed]:
@@ -95,10 +107,11 @@ def _audit_archive_needs(spec: StackSpec, gitops: dict[str, bool]) -> list[Crede
     archive = logging.audit_archive if logging is not None else None
     if archive is None:
         return []
+    refs = _refs_of(archive, ("logging", "auditArchive"))
     needs: list[CredentialNeed] = []
     for placement in ["onprem", *gitops]:
-        needs += _grouped(placement, logging.collector_namespace, _refs_of(archive), gitops.get(placement, False))
-    return needs + _grouped("onprem", logging.namespace, _refs_of(archive))
+        needs += _grouped(placement, logging.collector_namespace, refs, gitops.get(placement, False))
+    return needs + _grouped("onprem", logging.namespace, refs)
 
 
 def _backup_needs(spec: StackSpec, gitops: dict[str, bool]) -> list[CredentialNeed]:
@@ -108,7 +121,7 @@ def _backup_needs(spec: StackSpec, gitops: dict[str, bool]) -> list[CredentialNe
         return []
     needs: list[CredentialNeed] = []
     for placement in ["onprem", *(f"edge:{site}" for site in backups.sites)]:
-        needs += _grouped(placement, backups.namespace, _refs_of(backups.object_store), gitops.get(placement, False))
+        needs += _grouped(placement, backups.namespace, _refs_of(backups.object_store, ("backups", "objectStore")), gitops.get(placement, False))
     return needs
 
 
@@ -119,16 +132,17 @@ def _mlops_needs(spec: StackSpec) -> list[CredentialNeed]:
     settings = spec.mlops
     if settings is None:
         return []
-    needs = _grouped("onprem", MLFLOW_NAMESPACE, _refs_of([settings.database, settings.admin, settings.object_store, settings.cloud_artifacts]))
-    needs += _grouped("onprem", ARGO_WORKFLOWS_NAMESPACE, _refs_of(settings.argo_sso))
+    stores = [_refs_of(getattr(settings, key), ("mlops", type(settings).model_fields[key].alias)) for key in ("database", "admin", "object_store", "cloud_artifacts")]
+    needs = _grouped("onprem", MLFLOW_NAMESPACE, [ref for refs in stores for ref in refs])
+    needs += _grouped("onprem", ARGO_WORKFLOWS_NAMESPACE, _refs_of(settings.argo_sso, ("mlops", "argoSso")))
     training = {job.team for job in spec.training if job.image is not None}
     pool = spec.burst_pool()
     for placement, teams in (("onprem", spec.teams), ("cloud", pool.teams if pool else [])):
         for team in teams:
             if team.name in training:
-                needs.append(CredentialNeed(placement, team.namespace, settings.team_credentials_secret, MLFLOW_LOGIN_KEYS))
+                needs.append(CredentialNeed(placement, team.namespace, settings.team_credentials_secret, MLFLOW_LOGIN_KEYS, at=("mlops", "teamCredentialsSecret")))
                 if placement == "onprem":
-                    needs.append(CredentialNeed(placement, team.namespace, settings.team_store_secret, CHECKPOINT_STORE_KEYS))
+                    needs.append(CredentialNeed(placement, team.namespace, settings.team_store_secret, CHECKPOINT_STORE_KEYS, at=("mlops", "teamStoreSecret")))
     return needs
 
 
@@ -140,7 +154,8 @@ def _store_key_needs(spec: StackSpec, needs: list[CredentialNeed]) -> list[Crede
         for store in read.get(placement, []):
             if store.aws_secrets_manager is not None and store.aws_secrets_manager.credentials:
                 gitops = any(n.gitops for n in needs if n.placement == placement)
-                out.append(CredentialNeed(placement, EXTERNAL_SECRETS_NAMESPACE, store.aws_secrets_manager.credentials, AWS_STORE_KEYS, gitops))
+                at = ("secrets", "stores", spec.secrets.stores.index(store), "awsSecretsManager", "credentials")
+                out.append(CredentialNeed(placement, EXTERNAL_SECRETS_NAMESPACE, store.aws_secrets_manager.credentials, AWS_STORE_KEYS, gitops, at))
     return out
 
 
@@ -180,6 +195,26 @@ def check_secret_names(spec: StackSpec) -> list[Problem]:
         if source.store and source.store not in stores:
             problems.append(Problem(("secrets", "sources", i, "store"), "unknown_store", f"no store {source.store!r} in `secrets.stores`{choose_from(source.store, stores, 'stores')}", source.store))
     return problems
+
+
+def check_one_reader_per_secret(spec: StackSpec) -> list[Problem]:
+    """Two blocks of the stack don't name one Secret in one namespace: each would make its own copy
+    of it (two objects of one name fighting in the cluster), and two components sharing an access
+    key can each do what the other may. Reported at both keys."""
+    first: dict[tuple[str, str, str], CredentialNeed] = {}
+    problems: dict[tuple, Problem] = {}
+    for need in credential_needs(spec):
+        where = (need.placement, need.namespace, need.name)
+        other = first.setdefault(where, need)
+        if other is need or other.at == need.at:
+            continue
+        for this, that in ((need, other), (other, need)):
+            message = (
+                f"the Secret {need.name!r} in namespace {need.namespace} is also named by `{key_path(that.at).split(':', 1)[1]}`: "
+                "give each component its own Secret (and key), with a source in `secrets.sources` for each"
+            )
+            problems.setdefault(this.at, Problem(this.at, "secret_shared", message, need.name))
+    return list(problems.values())
 
 
 def check_source_values(spec: StackSpec) -> list[Problem]:

@@ -14,7 +14,7 @@ from hybridai import catalog, cidr
 from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from
 from hybridai.config.cloud import check_cloud
 from hybridai.config.components import check_teams, is_system_namespace
-from hybridai.config.credentials import check_aws_stores, check_remote_keys, check_secret_names, check_source_values, check_sources_present
+from hybridai.config.credentials import check_aws_stores, check_one_reader_per_secret, check_remote_keys, check_secret_names, check_source_values, check_sources_present
 from hybridai.config.edge import check_sites
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE
 from hybridai.config.operations import check_audit_archive
@@ -401,7 +401,7 @@ STACK_RULES: tuple[Rule, ...] = (
     check_alerting, check_logging,
     check_mlops_needed, check_mlops_ingress, check_artifact_store,
     check_issuer, check_gateway_hosts,
-    check_secret_names, check_source_values, check_sources_present, check_remote_keys, check_aws_stores,
+    check_secret_names, check_one_reader_per_secret, check_source_values, check_sources_present, check_remote_keys, check_aws_stores,
     check_backup_policy, check_backup_locations, check_backed_up_clusters,
     check_eks_log_retention,
 )

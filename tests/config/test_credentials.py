@@ -2,6 +2,14 @@
 cluster reads them from."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hybridai.cli import app
+from hybridai.config import StackConfigError
 from hybridai.config.credentials import credential_needs, stores_read
 from hybridai.program import prepare
 from tests.helpers import stack_values
@@ -36,3 +44,24 @@ def test_an_aws_store_read_off_eks_adds_its_access_key_where_it_is_read() -> Non
     # AND only off EKS (no Pod Identity there) the store's access key is read, in external-secrets' namespace
     keys = [(n.placement, n.namespace, n.keys) for n in needs if n.name == "aws-store"]
     assert keys == [("onprem", "external-secrets", ("access-key-id", "secret-access-key"))]
+
+
+def test_two_blocks_naming_one_secret_in_one_namespace_are_refused_at_both_keys(project: Path) -> None:
+    # GIVEN healthcare-prod whose audit archive names the log store's Secret (and its keys)
+    values = stack_values("healthcare-prod")
+    values["logging"]["auditArchive"]["accessKeyId"] = {"name": "loki-object-store", "key": "access-key-id"}
+    values["logging"]["auditArchive"]["secretAccessKey"] = {"name": "loki-object-store", "key": "secret-access-key"}
+    # WHEN it is prepared THEN both keys are named, each pointing at the other, before anything is planned
+    with pytest.raises(StackConfigError) as caught:
+        prepare("healthcare-prod", values)
+    shared = {p.loc: p.message for p in caught.value.problems if p.type == "secret_shared"}
+    assert set(shared) == {("logging", "objectStore", "accessKeyId", "name"), ("logging", "auditArchive", "accessKeyId", "name")}
+    assert "also named by `logging.auditArchive.accessKeyId.name`" in shared[("logging", "objectStore", "accessKeyId", "name")]
+    # AND through the CLI it is exit 2 with the keys, not exit 1 with two resources' URNs
+    path = project / "stacks" / "Pulumi.healthcare-prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["hybrid-ai:logging"]["auditArchive"].update(accessKeyId={"name": "loki-object-store", "key": "access-key-id"}, secretAccessKey={"name": "loki-object-store", "key": "secret-access-key"})
+    path.write_text(yaml.safe_dump(document))
+    result = CliRunner().invoke(app, ["plan", "healthcare-prod", "--project-dir", str(project), "--out", str(project / "out")])
+    assert result.exit_code == 2 and "hybrid-ai:logging.auditArchive.accessKeyId.name: the Secret 'loki-object-store' in namespace logging" in result.output
+    assert "would fight" not in result.output
