@@ -62,6 +62,8 @@ class MigGeometry(_Data):
 class GpuModel(_Data):
     memory_gb: int
     tdp_watts: int
+    max_per_node: int
+    """The most GPUs of the model one server holds (gpus.yaml says whose servers)."""
     mig: MigGeometry | None = None
 
 

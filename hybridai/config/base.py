@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, WrapValid
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from hybridai import cidr
+from hybridai import catalog, cidr
 
 
 class Model(BaseModel):
@@ -33,6 +33,19 @@ class Model(BaseModel):
 
 NO_VALUE = object()
 """A Problem's value when the key is missing (printed without `(got …)`)."""
+
+
+def gpus_per_node_fit(count: int, gpu_model: str | None) -> int:
+    """`count` GPUs per node, refused beyond what one server holds of `gpu_model` (gpus.yaml
+    `max_per_node`); an unknown model is reported at its own key."""
+    model = catalog.gpus().models.get(gpu_model) if gpu_model else None
+    if model is not None and count > model.max_per_node:
+        raise PydanticCustomError(
+            "gpus_per_node_too_many",
+            "no server holds {count} {gpu}: at most {limit} per node (hybridai/data/gpus.yaml `max_per_node`)",
+            {"count": count, "gpu": gpu_model, "limit": model.max_per_node},
+        )
+    return count
 
 
 def choose_from(name: str, known: Iterable[str], noun: str) -> str:

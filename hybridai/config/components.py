@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, Problem, Quantity
+from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, Problem, Quantity, gpus_per_node_fit
 
 
 class GpuPool(Model):
@@ -22,7 +22,7 @@ class GpuPool(Model):
         description="Kubernetes node names in this pool. hybrid-ai labels them (pool, MIG layout) and "
         "counts their GPUs for quota validation.",
     )
-    gpus_per_node: int = Field(ge=1, le=16, examples=[8], description="GPUs in each node.")
+    gpus_per_node: int = Field(ge=1, examples=[8], description="GPUs in each node: at most what one server holds of the model (hybridai/data/gpus.yaml `max_per_node`).")
     mig: Literal["planned"] | dict[str, int] | None = Field(
         default=None,
         description="MIG partitioning of the pool's GPUs. `planned`: the capacity planner lays out each GPU "
@@ -39,6 +39,11 @@ class GpuPool(Model):
         if value is not None and value != "planned" and not layout:
             raise PydanticCustomError("mig_setting", "`mig` is `planned` or a layout of profile → instances per GPU, such as {3g.40gb: 2}")
         return value
+
+    @field_validator("gpus_per_node")
+    @classmethod
+    def _fits_a_server(cls, value: int, info: ValidationInfo) -> int:
+        return gpus_per_node_fit(value, info.data.get("gpu_model"))
 
     @field_validator("gpu_model")
     @classmethod

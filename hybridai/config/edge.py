@@ -7,11 +7,11 @@ from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, Problem, Quantity
+from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, Problem, Quantity, gpus_per_node_fit
 from hybridai.config.base import GitUrl, RemotePath
 from hybridai.config.components import OnpremCluster, Team
 
@@ -95,7 +95,7 @@ class EdgeSite(Model):
     driver: Literal["operator", "preinstalled"] = Field(default="preinstalled", description="k3s/RKE2 sites: who installs the NVIDIA driver.")
     gpu_model: str = Field(examples=["L4-24GB"], description="GPU model of the site's nodes (hybridai/data/gpus.yaml).")
     nodes: list[DnsLabel] = Field(min_length=1, examples=[["line1-gpu-01"]], description="GPU node names; inference is pinned to them.")
-    gpus_per_node: int = Field(default=1, ge=1, le=8, description="GPUs per node.")
+    gpus_per_node: int = Field(default=1, ge=1, description="GPUs per node: at most what one server holds of the model (hybridai/data/gpus.yaml `max_per_node`).")
     timezone: str = Field(default="UTC", description="IANA time zone of the site (the maintenance window is local time).")
     maintenance_window: MaintenanceWindow = Field(description="When new models may arrive.")
     registry_mirror: str = Field(
@@ -140,6 +140,11 @@ class EdgeSite(Model):
         default="push", description="`push`: Pulumi deploys to the site; `gitops`: Pulumi renders the site's manifests and its Argo CD pulls them."
     )
     gitops: GitOps | None = Field(default=None, description="GitOps delivery settings (required with `delivery: gitops`).")
+
+    @field_validator("gpus_per_node")
+    @classmethod
+    def _fits_a_server(cls, value: int, info: ValidationInfo) -> int:
+        return gpus_per_node_fit(value, info.data.get("gpu_model"))
 
     @field_validator("gpu_model")
     @classmethod

@@ -110,7 +110,7 @@ def test_every_problem_is_reported_at_once() -> None:
     assert problems_of(values) >= {
         (("environment",), "literal_error"),
         (("teams", 0, "name"), "dns_label"),
-        (("onprem", "gpuPools", 1, "gpusPerNode"), "less_than_equal"),
+        (("onprem", "gpuPools", 1, "gpusPerNode"), "gpus_per_node_too_many"),
     }
 
 
