@@ -143,6 +143,31 @@ def aws() -> AwsCatalog:
     return AwsCatalog.model_validate(_load("aws.yaml"))
 
 
+class AwsLimits(_Data):
+    vpc_prefix: tuple[int, int]
+    """Shortest and longest IPv4 prefix of a VPC's block."""
+    subnet_prefix: tuple[int, int]
+    """Shortest and longest IPv4 prefix of a subnet's block."""
+    iam_role_name: int
+    s3_bucket_name: int
+
+
+class IdentityLimits(_Data):
+    group_max_length: int
+    """Longest identity-provider group name a RoleBinding subject may carry."""
+
+
+class Limits(_Data):
+    aws: AwsLimits
+    identity: IdentityLimits
+
+
+@cache
+def limits() -> Limits:
+    """What the systems a stack's values reach accept (limits.yaml)."""
+    return Limits.model_validate(_load("limits.yaml"))
+
+
 class Commitments(_Data):
     """Savings-plan (or reserved) rates of a price list: the share off on-demand by term (`1y`, `3y`),
     with their own source and date."""

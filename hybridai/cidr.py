@@ -90,3 +90,27 @@ def check_allow_list(entries: Iterable[str]) -> tuple[list[Network], list[str]]:
     if not problems:
         problems += too_wide(networks)
     return networks, problems
+
+
+VPC_SPLIT_BITS = 3
+"""A new VPC is cut in eight: the private subnets take the first blocks whole (the VPC CNI gives
+every pod an address), the public subnets, which hold only NAT gateways, small ones of the last."""
+PUBLIC_EXTRA_BITS = 5
+"""A public subnet is a 32nd of that last block (or the smallest subnet AWS allows, if larger)."""
+
+
+def subnet_layout(vpc_cidr: str, zones: int, subnet_prefix: tuple[int, int]) -> tuple[list[str], list[str]]:
+    """The private and the public subnet of each of `zones` availability zones in a new VPC of
+    `vpc_cidr`, each between `subnet_prefix` (AWS's shortest and longest); CidrError when the VPC is
+    too small to hold them."""
+    vpc = network(vpc_cidr)
+    shortest, longest = subnet_prefix
+    blocks = list(vpc.subnets(prefixlen_diff=VPC_SPLIT_BITS))
+    public_prefix = min(longest, blocks[-1].prefixlen + PUBLIC_EXTRA_BITS)
+    if blocks[0].prefixlen > longest or public_prefix < blocks[-1].prefixlen or 2 ** (public_prefix - blocks[-1].prefixlen) < zones:
+        largest = longest - VPC_SPLIT_BITS - max(zones - 1, 0).bit_length()
+        raise CidrError(f"{vpc_cidr} is too small for {zones} zones' subnets (each at least a /{longest}): use a /{largest} or larger")
+    if blocks[0].prefixlen < shortest:
+        raise CidrError(f"{vpc_cidr} would give /{blocks[0].prefixlen} subnets, larger than AWS's /{shortest}: use a /{shortest - VPC_SPLIT_BITS} or smaller")
+    public = list(blocks[-1].subnets(new_prefix=public_prefix))
+    return [str(b) for b in blocks[:zones]], [str(b) for b in public[:zones]]

@@ -1,12 +1,13 @@
 """AwsNetwork: the VPC a cloud burst pool's cluster and nodes live in (or an existing one)."""
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
+from hybridai import catalog
+from hybridai.cidr import subnet_layout
 from hybridai.config.cloud import Network
 from hybridai.recorded import component_type
 from hybridai.modules.base import Args, Module, former_training_pool, options, placed
@@ -63,12 +64,8 @@ class AwsNetwork(Module):
 
     def _vpc(self, args: AwsNetworkArgs, physical: str) -> list[pulumi.Input[str]]:
         name = self._name
-        vpc_net = ipaddress.ip_network(args.vpc_cidr)
-        blocks = list(vpc_net.subnets(prefixlen_diff=3))
-        # Private subnets get the big blocks (the VPC CNI gives every pod an address); public
-        # subnets, which only hold NAT gateways, small ones carved from the last block.
-        private_cidrs = [str(b) for b in blocks[: args.availability_zones]]
-        public_cidrs = [str(b) for b in list(blocks[-1].subnets(new_prefix=min(28, blocks[-1].prefixlen + 5)))[: args.availability_zones]]
+        # The config checked this layout fits (hybridai/cidr.py: private subnets take the big blocks).
+        private_cidrs, public_cidrs = subnet_layout(args.vpc_cidr, args.availability_zones, catalog.limits().aws.subnet_prefix)
 
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True, tags={"Name": physical}, opts=self._opts())
         zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOptions(parent=self, provider=self._provider))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from typing import Annotated, Any, Iterable, Literal, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
@@ -108,6 +109,21 @@ def _cidr(value: str) -> str:
 Cidr = Annotated[str, AfterValidator(_cidr)]
 """A network in CIDR notation, host bits clear, never a /0. Lists of them that allow access are
 also held to hybridai/cidr.py's width rule (`check_allow_lists`)."""
+
+def _idp_group(value: str) -> str:
+    longest = catalog.limits().identity.group_max_length
+    if any(unicodedata.category(c).startswith("C") for c in value):
+        raise PydanticCustomError("idp_group", "holds a control or invisible character (a newline, a tab, …): no identity provider issues such a group; write its name as the provider shows it")
+    if value != value.strip():
+        raise PydanticCustomError("idp_group", "starts or ends with a space: the RoleBinding would name a group no one is in; remove the spaces")
+    if not 1 <= len(value) <= longest:
+        raise PydanticCustomError("idp_group", "an identity-provider group has 1 to {longest} characters (hybridai/data/limits.yaml)", {"longest": longest})
+    return value
+
+
+IdpGroup = Annotated[str, AfterValidator(_idp_group)]
+"""A group the identity provider hands the API server, as a RoleBinding subject names it: printable,
+no surrounding spaces, no longer than providers issue (limits.yaml `identity`)."""
 
 ARGOCD_NAMESPACE = "argocd"
 KUEUE_NAMESPACE = "kueue-system"

@@ -45,6 +45,9 @@ class Network(Model):
     @field_validator("vpc_cidr")
     @classmethod
     def _room_for_subnets(cls, value: str) -> str:
+        shortest, _ = catalog.limits().aws.vpc_prefix
+        if ipaddress.ip_network(value).prefixlen < shortest:
+            raise PydanticCustomError("vpc_cidr_size", "AWS accepts a VPC block of /{shortest} or smaller; use a /{shortest} such as 10.64.0.0/{shortest}", {"shortest": shortest})
         if ipaddress.ip_network(value).prefixlen > 20:
             raise PydanticCustomError("cidr_too_small", "a /20 or larger is needed for six subnets with room for pods")
         return value
@@ -281,8 +284,14 @@ def check_cloud(cloud: CloudPool, prefix: str, jurisdiction: str, reserved: set[
         if team.quota.mig:
             problems.append(Problem(("cloud", "teams", i, "quota", "mig"), "mig_profile_unavailable", "the cloud pool runs whole GPUs; remove `mig`", team.quota.mig))
         bucket, role = bucket_name(prefix, team.name, cloud.account_id), trainer_role_name(prefix, team.name)
-        if len(bucket) > 63 or len(role) > 64:
+        limits = catalog.limits().aws
+        if len(bucket) > limits.s3_bucket_name or len(role) > limits.iam_role_name:
             problems.append(
-                Problem(("cloud", "teams", i, "name"), "name_too_long", f"bucket {bucket} or role {role} would exceed AWS's 63/64 characters; shorten the team name or the prefix", team.name)
+                Problem(
+                    ("cloud", "teams", i, "name"),
+                    "name_too_long",
+                    f"bucket {bucket} or role {role} would exceed AWS's {limits.s3_bucket_name}/{limits.iam_role_name} characters; shorten the team name or the prefix",
+                    team.name,
+                )
             )
     return problems

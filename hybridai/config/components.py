@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, Problem, Quantity, gpus_per_node_fit
+from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, IdpGroup, Problem, Quantity, gpus_per_node_fit
 
 
 class GpuPool(Model):
@@ -247,8 +247,7 @@ class Team(Model):
 
     name: DnsLabel = Field(examples=["research"], description="Team name.")
     namespace: DnsLabel | None = Field(default=None, description="Namespace of the team; default: the team name.")
-    group: str = Field(
-        min_length=1,
+    group: IdpGroup = Field(
         examples=["oidc:ml-research"],
         description="Identity-provider group bound to the team's Role (edit workloads in the namespace; no secrets read, no RBAC).",
     )

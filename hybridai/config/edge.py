@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, Problem, Quantity, gpus_per_node_fit
+from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, IdpGroup, Problem, Quantity, gpus_per_node_fit
 from hybridai.config.base import GitUrl, RemotePath
 from hybridai.config.components import OnpremCluster, Team
 
@@ -134,7 +134,7 @@ class EdgeSite(Model):
         "unless `policy.wideNetworksReason` says why.",
     )
     team: DnsLabel = Field(default="manufacturing-ops", description="Team that owns the site's inference namespace (quota, RBAC, cost).")
-    group: str = Field(default="oidc:manufacturing-ops", min_length=1, description="Identity-provider group of that team.")
+    group: IdpGroup = Field(default="oidc:manufacturing-ops", description="Identity-provider group of that team.")
     models: list[EdgeModel] = Field(min_length=1, description="Models served at the site.")
     delivery: Literal["push", "gitops"] = Field(
         default="push", description="`push`: Pulumi deploys to the site; `gitops`: Pulumi renders the site's manifests and its Argo CD pulls them."

@@ -46,6 +46,12 @@ CASES = [
     ("monitoring in Kueue's namespace", "finance-prod", setter("monitoring", "namespace", value="kueue-system"), ("monitoring", "namespace"), "namespace_taken"),
     ("a team in kube-public", "healthcare-prod", setter("teams", 0, "namespace", value="kube-public"), ("teams", 0, "namespace"), "namespace_reserved"),
     ("a team in a distribution's kube-* namespace", "healthcare-prod", setter("teams", 0, "namespace", value="kube-flannel"), ("teams", 0, "namespace"), "namespace_reserved"),
+    ("a VPC of /1, which AWS refuses", "finance-prod", setter("cloud", "network", "vpcCidr", value="0.0.0.0/1"), ("cloud", "network", "vpcCidr"), "vpc_cidr_size"),
+    ("a VPC of /15, larger than AWS allows", "finance-prod", setter("cloud", "network", "vpcCidr", value="10.0.0.0/15"), ("cloud", "network", "vpcCidr"), "vpc_cidr_size"),
+    ("a group name with a newline, binding a group no one is in", "healthcare-prod", setter("teams", 0, "group", value="oidc:radiology\nsystem:masters"), ("teams", 0, "group"), "idp_group"),
+    ("a group name with a tab", "manufacturing-prod", setter("sites", 0, "group", value="oidc:\tops"), ("sites", 0, "group"), "idp_group"),
+    ("a group name padded with a space", "finance-prod", setter("cloud", "teams", 0, "group", value=" oidc:fraud"), ("cloud", "teams", 0, "group"), "idp_group"),
+    ("a group name longer than providers issue", "healthcare-prod", setter("teams", 0, "group", value="g" * 257), ("teams", 0, "group"), "idp_group"),
     # Controls dropped
     ("a mandatory rule disabled without a reason", "healthcare-prod", setter("policy", "enforcement", value={"k8s-probes": "disabled"}), ("policy", "enforcement", "k8s-probes"), "reason_required"),
     ("a mandatory rule made advisory with a one-word reason", "healthcare-prod", setter("policy", "enforcement", value={"k8s-probes": {"level": "advisory", "reason": "because"}}), ("policy", "enforcement", "k8s-probes", "reason"), "string_too_short"),
