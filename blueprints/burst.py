@@ -12,7 +12,7 @@ import pulumi
 
 from hybridai.blueprints.platform import CLOUD_BACKLOG, backups, export_cluster, monitoring, secured, tenancy
 from hybridai.capacity import CloudCapacity
-from hybridai.config.base import KARPENTER_NAMESPACE, KUEUE_NAMESPACE
+from hybridai.config.base import KARPENTER_NAMESPACE
 from hybridai.config.credentials import stores_read
 from hybridai.config.spec import CloudBurstSpec
 from hybridai.modules.aws_network import AwsNetwork, AwsNetworkArgs
@@ -77,7 +77,6 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
     catalog jobs the capacity plan sends here (`runtime`), and backups into `backup_store`."""
     cluster, teams = spec.cloud.cluster.name, spec.cloud.teams
     queues = cloud_queues(spec, capacity)
-    platform_namespaces = [spec.monitoring.namespace, spec.gpu_operator.namespace, KUEUE_NAMESPACE, KARPENTER_NAMESPACE]
     platform = GpuPlatformArgs(
         gpu_operator=GpuOperatorArgs.on_eks(spec.gpu_operator, spec.monitoring.namespace),
         tenancy=tenancy(spec, teams, {t.name: {"nvidia.com/gpu": capacity.team_gpus[t.name]} for t in teams}),
@@ -86,7 +85,8 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
         queues=queues.model_copy(update={"jobset": True}) if runtime else queues,
         logging=LoggingArgs.remote(spec.logging, cluster, "cloud", spec.monitoring.namespace) if spec.logging else None,
         training_runtime=runtime,
-        backup=backups(spec, cluster, teams, platform_namespaces, backup_store) if backup_store else None,
+        # Karpenter is composed after the platform (its ServiceMonitor needs the monitoring CRDs).
+        backup=backups(spec, cluster, teams, backup_store, also_backed_up=[KARPENTER_NAMESPACE]) if backup_store else None,
     )
     return secured(spec, "cloud", platform)
 

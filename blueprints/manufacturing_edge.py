@@ -12,6 +12,7 @@ import pulumi
 
 from hybridai.blueprints.burst import aws_account, burst_pool
 from hybridai.blueprints.platform import OVERFLOW_BACKLOG, backups, credential_args, export_cluster, monitoring, onprem_platform, secured, tenancy, training_runtime_args
+from hybridai.config.base import ARGOCD_NAMESPACE
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
@@ -48,7 +49,9 @@ def site_backups(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec) -> BackupArgs 
     if spec.backups is None or site.name not in spec.backups.sites:
         return None
     store = BackupStoreArgs.of_store(spec.backups.object_store, prefix=site.name)
-    return backups(spec, site.name, [site.owner()], [spec.monitoring.namespace, spec.gpu_operator.namespace], store, alert_rules=False)
+    # A GitOps site's Argo CD is bootstrapped through a target of its own (below), on the same cluster.
+    bootstrapped = [ARGOCD_NAMESPACE] if site.delivery == "gitops" and site.gitops.bootstrap else []
+    return backups(spec, site.name, [site.owner()], store, alert_rules=False, also_backed_up=bootstrapped)
 
 
 def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:

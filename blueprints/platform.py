@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 import pulumi
 
 from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
-from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE
+from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE
 from hybridai.config.components import Team
 from hybridai.config.credentials import CredentialNeed, credential_needs, stores_read
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE
@@ -68,14 +68,15 @@ def monitoring(spec: StackSpec, teams: list[Team], models: Iterable[ServedModel]
     return MonitoringArgs.of(spec.monitoring, teams, spec.gpu_operator.namespace, alerts, **wiring)
 
 
-def backups(spec: StackSpec, cluster: str, teams: list[Team], platform_namespaces: list[str], store: BackupStoreArgs, alert_rules: bool = True) -> BackupArgs | None:
-    """Velero on `cluster` into `store`: its teams' namespaces and the platform's namespaces there,
-    on the stack's backup policy. None when the stack keeps no backups."""
+def backups(spec: StackSpec, cluster: str, teams: list[Team], store: BackupStoreArgs, alert_rules: bool = True, also_backed_up: Iterable[str] = ()) -> BackupArgs | None:
+    """Velero on `cluster` into `store`: its teams' namespaces and every platform namespace there
+    (the platform adds those its parts create; `also_backed_up`: those made outside it), on the
+    stack's backup policy. None when the stack keeps no backups."""
     settings = spec.backups
     if settings is None:
         return None
     pod_security = spec.platform_namespaces()[settings.namespace]
-    return BackupArgs.of(settings, spec.backup_policy(), pod_security, cluster, store, teams, platform_namespaces, spec.monitoring.namespace, alert_rules)
+    return BackupArgs.of(settings, spec.backup_policy(), pod_security, cluster, store, teams, spec.monitoring.namespace, alert_rules, also_backed_up)
 
 
 # --- The on-prem (or plant) cluster: the training hub ------------------------------------------------
@@ -121,19 +122,13 @@ def training_runtime_args(spec: StackSpec, capacity: CapacityPlan, placement: st
     return TrainingRuntimeArgs.of(spec.mlops, jobs, hub=placement == "onprem", monitoring_namespace=spec.monitoring.namespace)
 
 
-def onprem_backups(spec: StackSpec, queues: bool) -> BackupArgs | None:
-    """The on-prem cluster's backups, into the on-prem store: its teams and the platform's namespaces
-    holding its state and configuration (monitoring, the GPU Operator's, the log store's, Kueue's
-    and KServe's where present)."""
+def onprem_backups(spec: StackSpec) -> BackupArgs | None:
+    """The on-prem cluster's backups, into the on-prem store: its teams and every platform namespace
+    it runs."""
     if spec.backups is None:
         return None
-    platform = [spec.monitoring.namespace, spec.gpu_operator.namespace]
-    if spec.logging is not None:
-        platform.append(spec.logging.namespace)
-    platform += [KUEUE_NAMESPACE] if queues else []
-    platform += [KSERVE_NAMESPACE] if spec.models else []
     cluster = spec.onprem.name
-    return backups(spec, cluster, spec.teams, platform, BackupStoreArgs.of_store(spec.backups.object_store, prefix=cluster))
+    return backups(spec, cluster, spec.teams, BackupStoreArgs.of_store(spec.backups.object_store, prefix=cluster))
 
 
 def onprem_platform(
@@ -162,7 +157,7 @@ def onprem_platform(
         logging=logging,
         mlflow=MlflowArgs.of(spec.mlops, tuple(sorted(t.namespace for t in spec.teams)), spec.monitoring.namespace, spec.environment) if spec.mlops else None,
         training_runtime=runtime,
-        backup=onprem_backups(spec, queues is not None),
+        backup=onprem_backups(spec),
     )
     return secured(spec, "onprem", platform)
 

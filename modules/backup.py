@@ -74,7 +74,11 @@ class BackupArgs(Args):
     store: BackupStoreArgs
     """The cluster's backup location."""
     schedules: tuple[ScheduleArgs, ...]
-    """A schedule per team namespace and one for the platform's."""
+    """A schedule per team namespace, and the platform's (`with_platform`)."""
+    also_backed_up: tuple[str, ...] = ()
+    """Platform namespaces of the cluster made outside its GpuPlatform (EKS: Karpenter's, composed
+    after the platform), for the platform schedule; the platform's own parts' namespaces are known
+    to the platform itself. Default: none."""
     every_hours: int
     """Hours between two backups of each schedule: the stack's recovery point objective at most."""
     retention_days: int
@@ -98,17 +102,17 @@ class BackupArgs(Args):
         cluster: str,
         store: BackupStoreArgs,
         teams: Iterable[Team],
-        platform_namespaces: Iterable[str],
         monitoring_namespace: str,
         alert_rules: bool = True,
+        also_backed_up: Iterable[str] = (),
     ) -> BackupArgs:
-        """Velero on cluster `cluster`: a schedule per team namespace and one for the platform's
-        namespaces there, every `policy.rpo_hours` and kept `policy.retention_days` (the stack's
+        """Velero on cluster `cluster`: a schedule per team namespace (and, `with_platform`, one for
+        the platform's), every `policy.rpo_hours` and kept `policy.retention_days` (the stack's
         backup policy); volumes as `backups.volumes` says for the cluster; `pod_security`: the
         stack's level for Velero's namespace."""
         schedules = [ScheduleArgs(name=team_schedule(t.name), namespaces=(t.namespace,)) for t in teams]
-        schedules.append(ScheduleArgs(name=PLATFORM_SCHEDULE, namespaces=tuple(dict.fromkeys(platform_namespaces))))
         return cls(
+            also_backed_up=tuple(also_backed_up),
             namespace=settings.namespace,
             pod_security=pod_security,
             store=store,
@@ -119,6 +123,15 @@ class BackupArgs(Args):
             monitoring_namespace=monitoring_namespace,
             alert_rules=alert_rules,
         )
+
+
+    def with_platform(self, created: Iterable[str]) -> BackupArgs:
+        """These args with the platform schedule: every platform namespace `created` on the cluster
+        and `also_backed_up`, in name order — but Velero's own. Velero restores with a running
+        Velero: `pulumi up` rebuilds its namespace (server, location, schedules) before any restore,
+        and restoring it over the running server would replace the configuration doing the restore."""
+        namespaces = sorted({*created, *self.also_backed_up} - {self.namespace})
+        return self.model_copy(update={"schedules": (*self.schedules, ScheduleArgs(name=PLATFORM_SCHEDULE, namespaces=tuple(namespaces)))})
 
 
 def ttl(days: int) -> str:

@@ -1,6 +1,8 @@
 """What every module shares: frozen args, child options, and the labels every object carries."""
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from typing import Any, Self
 
 import pulumi
@@ -229,6 +231,16 @@ def pinned_release(name: str, chart: str, namespace: str, values: dict, opts: pu
     )
 
 
+_PLATFORM_NAMESPACES: WeakKeyDictionary[pulumi.ProviderResource, list[str]] = WeakKeyDictionary()
+"""Each cluster's provider → the platform namespaces created on it so far (`platform_namespace`)."""
+
+
+def platform_namespaces_on(provider: pulumi.ProviderResource) -> tuple[str, ...]:
+    """The platform namespaces created so far on the cluster `provider` reaches, in order: what the
+    platform's backup schedule covers, read from what the program made rather than kept by hand."""
+    return tuple(_PLATFORM_NAMESPACES.get(provider, ()))
+
+
 def platform_namespace(
     name: str,
     namespace: str,
@@ -241,6 +253,7 @@ def platform_namespace(
     """A namespace the platform runs in (operator, monitoring, queues, serving, GitOps): its Pod
     Security labels and a NetworkPolicy admitting only its own pods and the listed sources."""
     created = k8s.core.v1.Namespace(name, metadata={"name": namespace, "labels": {**MANAGED_BY, **pod_security_levels}}, opts=child(parent, provider, **options))
+    _PLATFORM_NAMESPACES.setdefault(provider, []).append(namespace)
     ingress_policy(f"{name.removesuffix('-ns')}-netpol", namespace, ingress, parent, provider, [created])
     return created
 

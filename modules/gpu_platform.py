@@ -5,7 +5,7 @@ import pulumi
 
 from hybridai.recorded import component_type
 from hybridai.modules.backup import Backup, BackupArgs
-from hybridai.modules.base import Args, Module, options, placed
+from hybridai.modules.base import Args, Module, options, placed, platform_namespaces_on
 from hybridai.modules.certificates import CertManager, CertManagerArgs
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
@@ -102,5 +102,7 @@ class GpuPlatform(Module):
             else None
         )
         # After monitoring: its ServiceMonitor and alert rules need the monitoring CRDs.
-        self.backup = Backup(target, args.backup, opts=options(self, depends_on=[self.monitoring, *security, *(backup_after or [])])) if args.backup else None
+        # Last: the platform schedule covers every platform namespace the parts above created.
+        backup = args.backup.with_platform(platform_namespaces_on(target.provider)) if args.backup else None
+        self.backup = Backup(target, backup, opts=options(self, depends_on=[self.monitoring, *security, *(backup_after or [])])) if backup else None
         self.register_outputs({"namespaces": {team: ns.metadata.name for team, ns in self.tenancy.namespaces.items()}})

@@ -69,12 +69,12 @@ def test_state_added_by_another_component_is_held_to_the_same_rule() -> None:
             "type": "kubernetes:apps/v1:StatefulSet",
             "target": "dc1",
             "protect": False,
-            "inputs": {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "tracking-db", "namespace": "mlflow"}, "spec": {"volumeClaimTemplates": [{}]}},
+            "inputs": {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "tracking-db", "namespace": "experiments"}, "spec": {"volumeClaimTemplates": [{}]}},
         }
     ]
     # THEN it counts as state, and as not backed up
-    assert stateful_namespaces(recs)[("dc1", "mlflow")] == "StatefulSet tracking-db"
-    assert covering_schedules(recs)[("dc1", "mlflow")] == []
+    assert stateful_namespaces(recs)[("dc1", "experiments")] == "StatefulSet tracking-db"
+    assert covering_schedules(recs)[("dc1", "experiments")] == []
 
 
 def test_schedule_periods_and_retention_are_read_from_velero_durations() -> None:

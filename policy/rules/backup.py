@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 from urllib.parse import urlsplit
 
-from hybridai.recorded import BACKUP_LOCATION_TYPE, cloud_store_host, covering_schedules, stateful_namespaces
+from hybridai.recorded import BACKUP_LOCATION_TYPE, cloud_store_host, covering_schedules, schedules, stateful_namespaces
 from hybridai.policy.rules.base import Finding, PolicyContext, Resource, metadata, of_type, rule
 
 
@@ -37,6 +37,26 @@ def stateful_backed_up(resources: list[Resource], ctx: PolicyContext) -> Iterato
             yield Finding(urn, f"namespace {namespace} on {target}: no schedule backing it up runs at least every {rpo} h (the profiles' RPO)")
         if keep is not None and not any(s.ttl_hours is not None and s.ttl_hours >= keep * 24 for s in found):
             yield Finding(urn, f"namespace {namespace} on {target}: no schedule backing it up keeps its backups {keep} days (the profiles' least retention)")
+
+
+@rule(
+    "backup-every-namespace",
+    "On every cluster Velero backs up, each namespace the stack creates is in one of its schedules (Velero's own excepted: `pulumi up` rebuilds it before any restore)",
+)
+def every_namespace(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    # Per cluster (placement), not per target: a GitOps site's Argo CD is bootstrapped through a
+    # target of its own onto the site's cluster, and the site's Velero backs it up.
+    placement_of = {r.get("target"): r.get("placement") for r in resources if r.get("target")}
+    covered: dict[str | None, set[str]] = {}
+    for s in schedules(resources):
+        covered.setdefault(placement_of.get(s.target), set()).update(s.namespaces)
+    velero = {r.get("placement"): metadata(r).get("namespace") for r in of_type(resources, BACKUP_LOCATION_TYPE)}
+    for r in of_type(resources, "kubernetes:core/v1:Namespace"):
+        placement, name = r.get("placement"), metadata(r).get("name")
+        backed_up = covered.get(placement)
+        if backed_up is None or name == velero.get(placement) or name in backed_up or "*" in backed_up:
+            continue
+        yield Finding(r["urn"], f"namespace {name} on {placement} is in none of the cluster's Velero schedules: a restore of the cluster would lose what it holds")
 
 
 @rule("backup-locations-encrypted-in-jurisdiction", "Backup storage locations are encrypted at rest, reached over TLS, and in the stack's jurisdiction (on-prem stores stay on the premises)")

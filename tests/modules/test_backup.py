@@ -76,7 +76,10 @@ def test_every_team_namespace_and_the_platform_get_a_daily_schedule_kept_as_the_
     schedules = {r["inputs"]["metadata"]["name"]: r["inputs"]["spec"] for r in on("healthcare-prod", "dc1", SCHEDULE_TYPE)}
     assert set(schedules) == {"team-radiology", "team-pathology", "team-clinical-research", "team-ml-platform", "platform"}
     assert schedules["team-radiology"]["template"]["includedNamespaces"] == ["radiology"]
-    assert schedules["platform"]["template"]["includedNamespaces"] == ["monitoring", "gpu-operator", "logging", "kueue-system", "kserve"]
+    # AND the platform's: every platform namespace dc1 runs (what its parts created), Velero's own excepted
+    assert schedules["platform"]["template"]["includedNamespaces"] == [
+        "argo", "cert-manager", "external-secrets", "gpu-operator", "jobset-system", "kserve", "kueue-system", "log-collector", "logging", "mlflow", "monitoring",
+    ]
     for spec in schedules.values():
         assert spec["schedule"] == "@every 24h" and spec["useOwnerReferencesInBackup"] is False
         assert spec["template"]["ttl"] == "840h0m0s" and spec["template"]["storageLocation"] == "default"
@@ -87,7 +90,9 @@ def test_edge_sites_back_up_their_model_cache_and_leave_alerts_to_the_hub() -> N
     # GIVEN manufacturing-prod, every line backed up into the plant's store under its own prefix
     for site in ("line-1", "line-2", "line-3"):
         names = {r["inputs"]["metadata"]["name"]: r["inputs"]["spec"]["template"]["includedNamespaces"] for r in on("manufacturing-prod", site, SCHEDULE_TYPE)}
-        assert names == {"team-manufacturing-ops": ["inference"], "platform": ["monitoring", "gpu-operator"]}
+        # (line-3's Argo CD, bootstrapped onto the site by a target of its own, is the site's too)
+        argocd = ["argocd"] if site == "line-3" else []
+        assert names == {"team-manufacturing-ops": ["inference"], "platform": sorted([*argocd, "external-secrets", "gpu-operator", "log-collector", "monitoring"])}
         [location] = on("manufacturing-prod", site, BACKUP_LOCATION_TYPE)
         assert location["inputs"]["spec"]["objectStorage"]["prefix"] == site
     # AND the edge agents scrape Velero, but its alerts are evaluated at the hub only
@@ -167,13 +172,16 @@ def test_a_cluster_is_backed_up_on_the_stacks_policy_a_schedule_per_team_and_one
     spec, _ = prepared("manufacturing-prod")
     settings = spec.backups.model_copy(update={"volumes": {"plant-dc": "csi-snapshot"}})
     store = BackupStoreArgs.of_store(settings.object_store, prefix="plant-dc")
-    # WHEN the plant's and a site's Velero args are made (the platform's namespaces listed twice)
-    plant = BackupArgs.of(settings, spec.backup_policy(), "restricted", "plant-dc", store, spec.teams, ["monitoring", "gpu-operator", "monitoring"], "monitoring")
-    site = BackupArgs.of(settings, spec.backup_policy(), "restricted", "line-1", store, [spec.sites[0].owner()], ["monitoring"], "monitoring", alert_rules=False)
+    # WHEN the plant's and a site's Velero args are made, the plant's with the platform namespaces
+    # its parts created (monitoring twice, Velero's own among them) and one composed beside it
+    plant = BackupArgs.of(settings, spec.backup_policy(), "restricted", "plant-dc", store, spec.teams, "monitoring", also_backed_up=["karpenter"])
+    plant = plant.with_platform(["monitoring", "gpu-operator", settings.namespace, "monitoring"])
+    site = BackupArgs.of(settings, spec.backup_policy(), "restricted", "line-1", store, [spec.sites[0].owner()], "monitoring", alert_rules=False)
     # THEN every schedule runs on the stack's RPO and keeps backups its retention
     assert (plant.every_hours, plant.retention_days) == (spec.backup_policy().rpo_hours, spec.backup_policy().retention_days)
-    # AND a schedule per team namespace, one for the platform's namespaces (each once)
-    assert [(s.name, s.namespaces) for s in plant.schedules] == [("team-plant-analytics", ("plant-analytics",)), ("platform", ("monitoring", "gpu-operator"))]
+    # AND a schedule per team namespace, one for the platform's namespaces: each once, in name
+    # order, the one composed beside the platform too, Velero's own not (it is rebuilt, not restored)
+    assert [(s.name, s.namespaces) for s in plant.schedules] == [("team-plant-analytics", ("plant-analytics",)), ("platform", ("gpu-operator", "karpenter", "monitoring"))]
     # AND volumes as the stack says for the cluster, else by file system; a site's alerts are the hub's
     assert (plant.volumes, site.volumes, plant.alert_rules, site.alert_rules) == ("csi-snapshot", "file-system", True, False)
     # AND the store is the on-prem one with its key, under the cluster's folder

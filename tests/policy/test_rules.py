@@ -150,6 +150,10 @@ def schedule(namespaces: list[str], every: str = "@every 24h", ttl: str = "840h0
     return velero("Schedule", f"team-{namespaces[0]}", {"schedule": every, "template": {"includedNamespaces": namespaces, "ttl": ttl, "defaultVolumesToFsBackup": True}})
 
 
+def platform_schedule(namespaces: list[str]) -> dict[str, Any]:
+    return velero("Schedule", "platform", {"schedule": "@every 24h", "template": {"includedNamespaces": namespaces, "ttl": "840h0m0s"}})
+
+
 PROTECTED_NS = {**TENANT_NS, "protect": True, "retain_on_delete": True}
 CACHE_PVC = k8s("PersistentVolumeClaim", "model-cache", "inference", spec={"resources": {"requests": {"storage": "10Gi"}}})
 ONPREM_LOCATION = velero("BackupStorageLocation", "default", {"provider": "aws", "objectStorage": {"bucket": "b", "prefix": "dc1"}, "config": {"s3Url": "https://s3.dc1.example", "serverSideEncryption": "AES256"}})
@@ -272,6 +276,13 @@ CASES: dict[str, tuple[list, list]] = {
     "backup-stateful-namespaces": (
         [PROTECTED_NS, CACHE_PVC, schedule(["radiology"]), schedule(["inference"], every="@every 12h", ttl="2160h0m0s")],
         [PROTECTED_NS, CACHE_PVC, schedule(["radiology"], every="@every 48h", ttl="24h0m0s")],
+    ),
+    # GIVEN a backed-up cluster whose tenant and platform namespaces are in its schedules and whose
+    # Velero namespace is not (it is rebuilt, not restored), and a cluster without Velero; THEN a
+    # platform namespace left out of every schedule is a finding
+    "backup-every-namespace": (
+        [PROTECTED_NS, k8s("Namespace", "mlflow"), k8s("Namespace", "velero"), ONPREM_LOCATION, schedule(["radiology"]), platform_schedule(["mlflow"]), k8s("Namespace", "monitoring") | {"placement": "cloud", "target": "training"}],
+        [PROTECTED_NS, k8s("Namespace", "mlflow"), k8s("Namespace", "argo"), ONPREM_LOCATION, schedule(["radiology"]), platform_schedule(["mlflow"])],
     ),
     # GIVEN an on-prem store over https asked to encrypt, a cloud bucket in the jurisdiction with the
     # stack's key; THEN an on-prem cluster's backups sent to AWS S3 without encryption, and a cloud
@@ -525,6 +536,13 @@ def test_inference_nodepools_may_not_allow_spot(capacity: dict, spot: bool) -> N
 
 
 # Backups.
+
+
+def test_a_namespace_left_out_of_every_schedule_is_named_with_its_cluster() -> None:
+    # GIVEN the violating fixture (argo created on dc1, in no schedule) WHEN checked THEN one finding, for argo
+    assert _messages("backup-every-namespace", CASES["backup-every-namespace"][1]) == [
+        "namespace argo on onprem is in none of the cluster's Velero schedules: a restore of the cluster would lose what it holds"
+    ]
 
 
 def test_backup_rules_name_each_problem_and_skip_non_production_stacks() -> None:
