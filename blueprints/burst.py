@@ -40,19 +40,8 @@ def aws_account(spec: CloudBurstSpec) -> Target:
 
 
 def node_pools(capacity: CloudCapacity) -> tuple[NodePoolArgs, ...]:
-    return tuple(
-        NodePoolArgs(
-            name=p.name,
-            instance_types=p.instance_types,
-            gpu_model=p.gpu_model,
-            gpu_limit=p.gpu_limit,
-            capacity_types=p.capacity_types,
-            disk_gb=p.disk_gb,
-            consolidate_after=p.consolidate_after,
-            expire_after=p.expire_after,
-        )
-        for p in capacity.pools
-    )
+    """Each of the stack's GPU node pools with the limit the capacity plan gave it."""
+    return tuple(NodePoolArgs(pool=p.pool, gpu_limit=p.gpu_limit) for p in capacity.pools)
 
 
 def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity) -> QueuesArgs:
@@ -60,7 +49,7 @@ def cloud_queues(spec: CloudBurstSpec, capacity: CloudCapacity) -> QueuesArgs:
     label, each team's GPUs nominal on every flavor (within the cohort, borrowing). Spot versus
     on-demand is Karpenter's choice inside the pool: a flavor per capacity type would pin a job to
     spot and leave it pending when spot is short, since Kueue moves on only when quota runs out."""
-    flavors = [FlavorArgs(name=p.name, node_labels={"karpenter.sh/nodepool": p.name}) for p in capacity.pools]
+    flavors = [FlavorArgs(name=p.pool.name, node_labels={"karpenter.sh/nodepool": p.pool.name}) for p in capacity.pools]
     return QueuesArgs(
         cohort=f"{spec.cloud.cluster.name}-gpus",
         flavors=tuple(flavors),
@@ -149,7 +138,7 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runti
         ecrRepositoryUrl=storage.repository.repository_url,
         trainingBuckets={team: {"name": bucket.bucket.bucket, "arn": bucket.bucket.arn} for team, bucket in storage.buckets.items()},
         interruptionQueue=karpenter.queue.name,
-        nodePools=[p.name for p in capacity.pools],
+        nodePools=[p.pool.name for p in capacity.pools],
     )
     # Its own output: a secret marks everything it is exported with secret.
     pulumi.export(f"{cluster}-kubeconfig", eks.kubeconfig)

@@ -22,11 +22,13 @@ def component_type(module: str, name: str) -> str:
 
 
 TARGET_TYPE = component_type("target", "Target")
+"""A Target records its target name and placement as inputs `target`, `placement`, `delivery`."""
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 """A Helm release (cost reads the requests of the platform's own components from its values)."""
 NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
 """Karpenter's NodePool: GPU capacity of a cloud burst pool (cost and review read its limit)."""
-"""A Target records its target name and placement as inputs `target`, `placement`, `delivery`."""
+NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
+RESOURCE_QUOTA_TYPE = "kubernetes:core/v1:ResourceQuota"
 
 REDACTED_SECRET = "[secret: redacted by hybridai plan]"
 """What a Pulumi secret is recorded as (resources.json and every artifact of the offline plan): the
@@ -186,6 +188,129 @@ def gpu_nodes(records: Iterable[dict[str, Any]]) -> list[RecordedGpuNode]:
                 layouts[device] = layout
         nodes.append(RecordedGpuNode(r["target"], r["placement"], metadata["name"], labels[GPU_MODEL_LABEL], gpus, labels.get(GPU_POOL_LABEL, ""), tuple(layouts)))
     return nodes
+
+
+def mig_strategies(records: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """target → the MIG strategy its GPU Operator runs (`none`, `single` or `mixed`), from the
+    release's values."""
+    return {
+        r["target"]: ((r["inputs"].get("values") or {}).get("mig") or {}).get("strategy", "none")
+        for r in records
+        if r["type"] == HELM_RELEASE and r["inputs"].get("chart") == "gpu-operator"
+    }
+
+
+# --- GPU quotas: what modules/tenancy.py writes in each team's ResourceQuota -----------------------
+GPU_RESOURCE = "nvidia.com/gpu"
+"""The extended resource of a whole GPU (MIG slices are `nvidia.com/mig-<profile>`): what GPU pods
+request, ResourceQuotas bound and a NodePool's limit counts."""
+_REQUESTS = "requests."
+_GPU_RESOURCES = "nvidia.com/"
+GPU_QUOTA_PREFIX = _REQUESTS + _GPU_RESOURCES
+"""What the `hard` keys of a ResourceQuota bounding GPU requests start with: `requests.nvidia.com/`,
+then the resource (`requests.nvidia.com/gpu`, `requests.nvidia.com/mig-3g.40gb`)."""
+
+
+def gpu_quota_key(resource: str) -> str:
+    """The ResourceQuota `hard` key bounding the requests of a GPU resource (`nvidia.com/gpu` →
+    `requests.nvidia.com/gpu`)."""
+    if not resource.startswith(_GPU_RESOURCES):
+        raise ValueError(f"{resource!r} is not a GPU resource (nvidia.com/…)")
+    return _REQUESTS + resource
+
+
+@dataclass(frozen=True)
+class RecordedQuota:
+    """The GPU part of one ResourceQuota, with the team whose namespace it bounds."""
+
+    target: str
+    namespace: str
+    team: str | None
+    """The namespace's team (its TEAM_LABEL); None where the plan creates no team namespace of that name."""
+    tier: str
+    """The team namespace's tier (TIER_LABEL), "" where it has none."""
+    gpus: dict[str, float]
+    """GPU resource (`nvidia.com/gpu`, `nvidia.com/mig-3g.40gb`) → units its pods may request in
+    all; zeros included (a zero is a refusal, not an absence)."""
+
+
+def gpu_quotas(records: Iterable[dict[str, Any]]) -> list[RecordedQuota]:
+    """Every ResourceQuota's GPU units, in record order."""
+    records = list(records)
+    teams = {}
+    for r in records:
+        if r["type"] == NAMESPACE_TYPE:
+            metadata = r["inputs"].get("metadata") or {}
+            labels = metadata.get("labels") or {}
+            if TEAM_LABEL in labels:
+                teams[(r["target"], metadata.get("name"))] = (labels[TEAM_LABEL], labels.get(TIER_LABEL, ""))
+    quotas = []
+    for r in records:
+        if r["type"] == RESOURCE_QUOTA_TYPE:
+            namespace = r["inputs"]["metadata"]["namespace"]
+            hard = (r["inputs"].get("spec") or {}).get("hard") or {}
+            team, tier = teams.get((r["target"], namespace), (None, ""))
+            gpus = {key.removeprefix(_REQUESTS): float(value) for key, value in hard.items() if key.startswith(GPU_QUOTA_PREFIX)}
+            quotas.append(RecordedQuota(r["target"], namespace, team, tier, gpus))
+    return quotas
+
+
+# --- GPU NodePools: what modules/gpu_node_pools.py writes for Karpenter ----------------------------
+INSTANCE_TYPE_KEY = "node.kubernetes.io/instance-type"
+"""A NodePool requirement: the EC2 instance types its nodes may be."""
+CAPACITY_TYPE_KEY = "karpenter.sh/capacity-type"
+"""A NodePool requirement: what capacity Karpenter may buy (`spot`, `on-demand`)."""
+
+
+@dataclass(frozen=True)
+class RecordedNodePool:
+    """A Karpenter NodePool with a GPU limit."""
+
+    target: str
+    name: str
+    gpu_limit: int
+    """Most GPUs its nodes may hold at once (the NodePool's `nvidia.com/gpu` limit)."""
+    gpu_model: str | None
+    """Its nodes' GPU_MODEL_LABEL."""
+    role: str | None
+    """Its nodes' NODE_ROLE_LABEL (`gpu-training` for a burst pool's training capacity)."""
+    instance_types: tuple[str, ...]
+    capacity_types: tuple[str, ...]
+
+
+def gpu_node_pools(records: Iterable[dict[str, Any]]) -> list[RecordedNodePool]:
+    """Every NodePool that limits its GPUs, in record order."""
+    pools = []
+    for r in records:
+        if r["type"] != NODEPOOL_TYPE:
+            continue
+        spec = r["inputs"].get("spec") or {}
+        limit = (spec.get("limits") or {}).get(GPU_RESOURCE)
+        if limit is None:
+            continue
+        template = spec.get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        requirements = {q["key"]: tuple(q.get("values") or ()) for q in (template.get("spec") or {}).get("requirements") or []}
+        pools.append(
+            RecordedNodePool(
+                target=r["target"],
+                name=r["inputs"]["metadata"]["name"],
+                gpu_limit=int(limit),
+                gpu_model=labels.get(GPU_MODEL_LABEL),
+                role=labels.get(NODE_ROLE_LABEL),
+                instance_types=requirements.get(INSTANCE_TYPE_KEY, ()),
+                capacity_types=requirements.get(CAPACITY_TYPE_KEY, ()),
+            )
+        )
+    return pools
+
+
+def value_at(value: Any, path: Iterable[str]) -> Any:
+    """The value at a key path of nested mappings (a record's inputs, a chart's values); None where
+    a key is missing or a step is not a mapping."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 MODEL_SYNC_JOB = "model-sync"

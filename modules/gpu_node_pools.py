@@ -4,30 +4,31 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from hybridai.recorded import GPU_MODEL_LABEL, NODE_GROUP_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, component_type
+from hybridai.config.cloud import GpuNodePool
+from hybridai.recorded import CAPACITY_TYPE_KEY, GPU_MODEL_LABEL, GPU_RESOURCE, INSTANCE_TYPE_KEY, NODE_GROUP_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, component_type
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, placed
 from hybridai.modules.target import Target
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 """Only pods that tolerate it (GPU workloads) land on GPU nodes."""
-DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
-"""Pod annotation: Karpenter never voluntarily removes a node such a pod runs on (training jobs set it)."""
 
 
 class NodePoolArgs(Args):
-    name: str
-    instance_types: tuple[str, ...]
-    gpu_model: str
+    """One GPU node pool: the stack's pool and the capacity plan's limit for it."""
+
+    pool: GpuNodePool
+    """The pool as the stack configures it: name, instance types, capacity types, disk, disruption."""
     gpu_limit: int
-    capacity_types: tuple[str, ...]
-    disk_gb: int
-    consolidate_after: str
-    expire_after: str
+    """Most GPUs the pool's nodes may hold at once, as the capacity plan sized it."""
 
 
 class GpuNodePoolsArgs(Args):
+    """The burst pool's GPU node pools and how all their nodes boot."""
+
     pools: tuple[NodePoolArgs, ...]
+    """Each NodePool (and its EC2NodeClass): the stack's pool with the GPU limit the capacity plan gave it."""
     ami_alias: str
+    """The EKS-optimized AL2023 AMI release GPU nodes boot (`al2023@vYYYYMMDD`)."""
     tags: dict[str, str]
     """Tags on every instance, volume and interface Karpenter launches (cost allocation, ownership)."""
 
@@ -54,25 +55,14 @@ class GpuNodePools(Module):
         super().__init__(component_type("gpu_node_pools", "GpuNodePools"), name, None, placed(target, opts))
         provider = target.provider
         self.node_pools = {}
-        for pool in args.pools:
+        for sized in args.pools:
+            pool = sized.pool
             node_class = k8s.apiextensions.CustomResource(
                 f"{name}-{pool.name}-class",
                 api_version="karpenter.k8s.aws/v1",
                 kind="EC2NodeClass",
                 metadata={"name": pool.name, "labels": MANAGED_BY},
-                spec={
-                    # The node role (Karpenter makes its instance profile).
-                    "role": node_role,
-                    "amiSelectorTerms": [{"alias": args.ami_alias}],
-                    "subnetSelectorTerms": [{"id": subnet} for subnet in subnet_ids],
-                    "securityGroupSelectorTerms": [{"id": security_group_id}],
-                    "associatePublicIPAddress": False,
-                    "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 1, "httpTokens": "required"},
-                    "blockDeviceMappings": [
-                        {"deviceName": "/dev/xvda", "rootVolume": True, "ebs": {"volumeSize": f"{pool.disk_gb}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}}
-                    ],
-                    "tags": args.tags,
-                },
+                spec=_node_class(pool, args, node_role, subnet_ids, security_group_id),
                 opts=child(self, provider),
             )
             self.node_pools[pool.name] = k8s.apiextensions.CustomResource(
@@ -80,29 +70,54 @@ class GpuNodePools(Module):
                 api_version="karpenter.sh/v1",
                 kind="NodePool",
                 metadata={"name": pool.name, "labels": MANAGED_BY},
-                spec={
-                    "template": {
-                        "metadata": {"labels": {NODE_ROLE_LABEL: ROLE_GPU_TRAINING, NODE_GROUP_LABEL: pool.name, GPU_MODEL_LABEL: pool.gpu_model}},
-                        "spec": {
-                            "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
-                            "requirements": [
-                                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
-                                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
-                            ],
-                            "taints": [GPU_TAINT],
-                            "expireAfter": pool.expire_after,
-                        },
-                    },
-                    # The bound on spend: never more GPUs than the capacity plan sized the pool for.
-                    "limits": {"nvidia.com/gpu": str(pool.gpu_limit)},
-                    "disruption": {
-                        # Empty nodes only: a node running training is never consolidated away.
-                        "consolidationPolicy": "WhenEmpty",
-                        "consolidateAfter": pool.consolidate_after,
-                        # At most one node in ten is replaced at a time (expiry, drift).
-                        "budgets": [{"nodes": "10%"}],
-                    },
-                },
+                spec=_node_pool(sized),
                 opts=child(self, provider, depends_on=[node_class]),
             )
         self.register_outputs({"nodePools": sorted(self.node_pools)})
+
+
+def _node_class(pool: GpuNodePool, args: GpuNodePoolsArgs, node_role: pulumi.Input[str], subnet_ids: list[pulumi.Input[str]], security_group_id: pulumi.Input[str]) -> dict:
+    """How a pool's nodes boot: the pinned AMI, IMDSv2 at one hop, an encrypted root volume, no
+    public address, in the private subnets and the node security group."""
+    return {
+        # The node role (Karpenter makes its instance profile).
+        "role": node_role,
+        "amiSelectorTerms": [{"alias": args.ami_alias}],
+        "subnetSelectorTerms": [{"id": subnet} for subnet in subnet_ids],
+        "securityGroupSelectorTerms": [{"id": security_group_id}],
+        "associatePublicIPAddress": False,
+        "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+        "blockDeviceMappings": [
+            {"deviceName": "/dev/xvda", "rootVolume": True, "ebs": {"volumeSize": f"{pool.disk_gb}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}}
+        ],
+        "tags": args.tags,
+    }
+
+
+def _node_pool(sized: NodePoolArgs) -> dict:
+    """What a pool's nodes are (labels, instance and capacity types, taint) and how many GPUs and
+    disruptions it allows."""
+    pool = sized.pool
+    return {
+        "template": {
+            "metadata": {"labels": {NODE_ROLE_LABEL: ROLE_GPU_TRAINING, NODE_GROUP_LABEL: pool.name, GPU_MODEL_LABEL: pool.gpu_model}},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
+                "requirements": [
+                    {"key": INSTANCE_TYPE_KEY, "operator": "In", "values": list(pool.instance_types)},
+                    {"key": CAPACITY_TYPE_KEY, "operator": "In", "values": list(pool.capacity_types)},
+                ],
+                "taints": [GPU_TAINT],
+                "expireAfter": pool.expire_after,
+            },
+        },
+        # The bound on spend: never more GPUs than the capacity plan sized the pool for.
+        "limits": {GPU_RESOURCE: str(sized.gpu_limit)},
+        "disruption": {
+            # Empty nodes only: a node running training is never consolidated away.
+            "consolidationPolicy": "WhenEmpty",
+            "consolidateAfter": pool.consolidate_after,
+            # At most one node in ten is replaced at a time (expiry, drift).
+            "budgets": [{"nodes": "10%"}],
+        },
+    }

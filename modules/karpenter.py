@@ -15,6 +15,10 @@ from hybridai.modules.kms import key_policy, protected_key
 from hybridai.modules.target import AwsScope, Target
 
 SERVICE_ACCOUNT = "karpenter"
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+"""Pod annotation: Karpenter never consolidates or expires a node while a pod carrying it runs.
+Training pods carry it: a checkpointed run would still lose its progress since the last checkpoint,
+so training nodes stay until the run finishes."""
 METRICS_PORT = 8080
 INTERRUPTION_EVENTS = {
     # What Karpenter documents for its interruption queue: it drains a node before EC2 takes it.

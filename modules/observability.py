@@ -11,11 +11,20 @@ from typing import Any, Iterable
 from hybridai.config.components import Team
 from hybridai.config.operations import MonitoringSettings
 from hybridai.config.workloads import ServedModel
-from hybridai.recorded import ARCHIVE_CHECK
+from hybridai.recorded import ARCHIVE_CHECK, GPU_QUOTA_PREFIX
 from hybridai.modules.base import Args
 
 INFERENCE_LATENCY = "request_predict_seconds"
 GPU_RESOURCES = 'resource=~"nvidia_com_(gpu|mig_.+)"'
+
+
+def _gpu_quota(kind: str) -> str:
+    """kube-state-metrics' series of the teams' GPU quotas, `used` or `hard`, by the keys tenancy writes."""
+    return f'kube_resourcequota{{type="{kind}", resource=~"{GPU_QUOTA_PREFIX}.+"}}'
+
+
+GPU_QUOTA_USE = f"sum by (namespace, resource) ({_gpu_quota('used')}) / sum by (namespace, resource) ({_gpu_quota('hard')} > 0)"
+"""Each team's share of its GPU quota in use, per GPU resource (quotas of zero left out)."""
 
 
 class ModelObjective(Args):
@@ -163,9 +172,7 @@ def _gpu_service_alerts(args: AlertArgs) -> list[dict[str, Any]]:
         ),
         _alert(
             "TeamGpuQuotaNearlyExhausted",
-            'sum by (namespace, resource) (kube_resourcequota{type="used", resource=~"requests.nvidia.com/.+"})'
-            ' / sum by (namespace, resource) (kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"} > 0)'
-            f" >= {args.quota_alert_percent / 100:g}",
+            f"{GPU_QUOTA_USE} >= {args.quota_alert_percent / 100:g}",
             "15m",
             "warning",
             "{{ $labels.namespace }} has used {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota",
@@ -367,13 +374,12 @@ def dashboards(latency_objective_ms: int) -> dict[str, dict[str, Any]]:
                     "GPU quota used",
                     "percentunit",
                     (
-                        'sum by (namespace, resource) (kube_resourcequota{type="used", resource=~"requests.nvidia.com/.+"})'
-                        ' / sum by (namespace, resource) (kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"} > 0)',
+                        GPU_QUOTA_USE,
                         "{{namespace}} {{resource}}",
                     ),
                 ),
-                ("GPUs requested by namespace", "short", ('sum by (namespace, resource) (kube_resourcequota{type="used", resource=~"requests.nvidia.com/.+"})', "{{namespace}} {{resource}}")),
-                ("GPU quota by namespace", "short", ('sum by (namespace, resource) (kube_resourcequota{type="hard", resource=~"requests.nvidia.com/.+"})', "{{namespace}} {{resource}}")),
+                ("GPUs requested by namespace", "short", (f"sum by (namespace, resource) ({_gpu_quota('used')})", "{{namespace}} {{resource}}")),
+                ("GPU quota by namespace", "short", (f"sum by (namespace, resource) ({_gpu_quota('hard')})", "{{namespace}} {{resource}}")),
                 ("Pending pods by namespace", "short", ('sum by (namespace) (kube_pod_status_phase{phase="Pending"})', "{{namespace}}")),
             ],
         ),

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.config.components import Team
-from hybridai.recorded import COST_CENTER_LABEL, DATA_CLASSIFICATION_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL, TIER_LABEL, component_type
+from hybridai.recorded import COST_CENTER_LABEL, DATA_CLASSIFICATION_LABEL, ENVIRONMENT_LABEL, TEAM_LABEL, TIER_LABEL, component_type, gpu_quota_key
 from hybridai.modules.base import MANAGED_BY, TIERS, Args, Module, child, placed, pod_security, priority_class, protected
 from hybridai.modules.target import Target
 
@@ -154,7 +154,7 @@ class Tenancy(Module):
             "limits.memory": tenant.memory,
             "requests.storage": tenant.storage,
             "pods": str(tenant.pods),
-            **{f"requests.{resource}": str(count) for resource, count in sorted(tenant.gpu_quota.items())},
+            **{gpu_quota_key(resource): str(count) for resource, count in sorted(tenant.gpu_quota.items())},
         }
         k8s.core.v1.ResourceQuota(f"{base}-quota", metadata=meta("quota"), spec={"hard": hard}, opts=opts)
         k8s.core.v1.LimitRange(

@@ -39,6 +39,7 @@ from hybridai.modules.base import (
     pod_security,
     priority_class,
 )
+from hybridai.modules.karpenter import DO_NOT_DISRUPT
 from hybridai.modules.queues import LOCAL_QUEUE
 from hybridai.modules.scripts import script
 from hybridai.modules.certificates import TlsArgs, service_certificate
@@ -50,9 +51,6 @@ from hybridai.modules.training_storage import TRAINER_SERVICE_ACCOUNT
 WORKFLOW_SERVICE_ACCOUNT = "training-workflow"
 """Runs each workflow's pods (the resource step's executor creates the JobSet): may create and watch
 JobSets and report its steps' results, in its own namespace only."""
-DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
-"""Karpenter never consolidates or expires a node while a pod carrying it runs: a checkpointed run
-still loses its progress since the last checkpoint, so training nodes stay until it finishes."""
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 STARTING_DEADLINE_SECONDS = 3600

@@ -12,20 +12,17 @@ from hybridai.config.cloud import CloudPool, GpuNodePool
 
 @dataclass(frozen=True)
 class SizedNodePool:
-    """A GPU node pool with its limit settled."""
+    """A GPU node pool of the stack and what the capacity plan decides for it: its GPU limit."""
 
-    name: str
-    instance_types: tuple[str, ...]
-    gpu_model: str
-    gpus_per_node: int
+    pool: GpuNodePool
+    """The pool as the stack configures it (`cloud.gpuNodePools[]`)."""
     gpu_limit: int
-    """GPUs the pool's nodes may hold at once: the NodePool limit and the Kueue flavor's size."""
+    """Most GPUs the pool's nodes may hold at once, the NodePool's limit: `gpuLimit` where the stack
+    sets it, else the planned GPUs (at least one). Kueue's flavor of the pool carries the teams'
+    GPUs (`CloudCapacity.team_gpus`), not this."""
     planned_gpus: int
-    """GPUs the overflowing jobs this pool can run need at once (what sizes the limit by default)."""
-    capacity_types: tuple[str, ...]
-    disk_gb: int
-    consolidate_after: str
-    expire_after: str
+    """GPUs the overflowing jobs this pool's GPUs can run need at once: what sizes the limit by
+    default, and what an explicit limit may not undercut."""
 
 
 @dataclass
@@ -33,6 +30,7 @@ class CloudCapacity:
     """The burst pool sized for its overflow."""
 
     pools: list[SizedNodePool] = field(default_factory=list)
+    """Each of the stack's GPU node pools, in its order, with its limit."""
     team_gpus: dict[str, int] = field(default_factory=dict)
     """team → GPU quota on the pool: its overflowing training plus its explicit quota."""
     problems: list[Problem] = field(default_factory=list)
@@ -41,18 +39,7 @@ class CloudCapacity:
 def _sized(pool: GpuNodePool, planned: int) -> SizedNodePool:
     """The limit as set, or what the pool's share of the overflow needs at once, so each pool alone
     can carry the week's cloud training its GPUs can run."""
-    return SizedNodePool(
-        name=pool.name,
-        instance_types=tuple(pool.instance_types),
-        gpu_model=pool.gpu_model,
-        gpus_per_node=pool.gpus_per_node,
-        gpu_limit=pool.gpu_limit if pool.gpu_limit is not None else max(planned, 1),
-        planned_gpus=planned,
-        capacity_types=tuple(pool.capacity_types),
-        disk_gb=pool.disk_gb,
-        consolidate_after=pool.consolidate_after,
-        expire_after=pool.expire_after,
-    )
+    return SizedNodePool(pool=pool, gpu_limit=pool.gpu_limit if pool.gpu_limit is not None else max(planned, 1), planned_gpus=planned)
 
 
 def cloud_capacity(cloud: CloudPool, overflow: list[OverflowJob]) -> CloudCapacity:
@@ -63,23 +50,37 @@ def cloud_capacity(cloud: CloudPool, overflow: list[OverflowJob]) -> CloudCapaci
         pools=[_sized(p, planned[p.name]) for p in cloud.gpu_node_pools],
         team_gpus={t.name: t.quota.gpus + sum(training_gpus(o.job) for o in overflow if o.job.team == t.name) for t in cloud.teams},
     )
-    problems = capacity.problems
-    for i, pool in enumerate(cloud.gpu_node_pools):
-        key = ("cloud", "gpuNodePools", i, "gpuLimit")
-        if pool.gpu_limit is None and not planned[pool.name]:
+    capacity.problems += _limit_problems(capacity.pools)
+    capacity.problems += _misfits(cloud, overflow)
+    capacity.problems += _quota_problems(cloud, overflow, capacity)
+    return capacity
+
+
+def _limit_problems(pools: list[SizedNodePool]) -> list[Problem]:
+    """A pool nothing sizes (no limit set, no overflow it can run), or whose limit is below its plan."""
+    problems = []
+    for i, sized in enumerate(pools):
+        key, limit = ("cloud", "gpuNodePools", i, "gpuLimit"), sized.pool.gpu_limit
+        if limit is None and not sized.planned_gpus:
             problems.append(
                 Problem(key, "missing", "no training job the catalog sends to the cloud runs on this pool's GPUs, so nothing sizes it; set gpuLimit or add `training` jobs", None)
             )
-        elif pool.gpu_limit is not None and pool.gpu_limit < planned[pool.name]:
+        elif limit is not None and limit < sized.planned_gpus:
             problems.append(
                 Problem(
                     key,
                     "limit_below_plan",
-                    f"the training the catalog sends to the cloud needs {planned[pool.name]} of this pool's GPUs at once; raise gpuLimit to at least that, "
+                    f"the training the catalog sends to the cloud needs {sized.planned_gpus} of this pool's GPUs at once; raise gpuLimit to at least that, "
                     "or omit it to have it sized",
-                    pool.gpu_limit,
+                    limit,
                 )
             )
+    return problems
+
+
+def _misfits(cloud: CloudPool, overflow: list[OverflowJob]) -> list[Problem]:
+    """Overflowing jobs no node pool's GPUs can run."""
+    problems = []
     for o in overflow:
         if not any(fits(o.job, p.gpu_model) for p in cloud.gpu_node_pools):
             biggest = max(catalog.gpus().models[p.gpu_model].memory_gb for p in cloud.gpu_node_pools)
@@ -92,8 +93,14 @@ def cloud_capacity(cloud: CloudPool, overflow: list[OverflowJob]) -> CloudCapaci
                     o.job.gpu_memory_gb,
                 )
             )
+    return problems
+
+
+def _quota_problems(cloud: CloudPool, overflow: list[OverflowJob], capacity: CloudCapacity) -> list[Problem]:
+    """Each team with GPUs, when the teams' quotas add up to more than the pools' limits."""
     limit = sum(p.gpu_limit for p in capacity.pools)
     asked = sum(capacity.team_gpus.values())
+    problems = []
     for i, team in enumerate(cloud.teams):
         gpus = capacity.team_gpus[team.name]
         if asked > limit and gpus:
@@ -107,5 +114,4 @@ def cloud_capacity(cloud: CloudPool, overflow: list[OverflowJob]) -> CloudCapaci
                     team.quota.gpus,
                 )
             )
-    return capacity
-
+    return problems

@@ -17,9 +17,11 @@ from hybridai import catalog
 from hybridai.capacity.cluster import fits, inference_demand, training_gpus
 from hybridai.capacity.planner import WHOLE, lower_bound, pack, resource_name
 from hybridai.config.operations import CostSettings
-from hybridai.cost.model import UNALLOCATED, BurstRate, LineItem, _advertised, _GpuNode, _Prices, mig_strategies
+from hybridai.cost.gpus import GpuGroup, advertised
+from hybridai.cost.items import UNALLOCATED, BurstRate, LineItem
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
-from hybridai.recorded import gpu_nodes
+from hybridai.cost.prices import Prices
+from hybridai.recorded import gpu_nodes, mig_strategies
 
 if TYPE_CHECKING:
     from hybridai.capacity import CapacityPlan, ClusterCapacity
@@ -115,7 +117,7 @@ class _Pool:
         GPU's cost among its slices (by their share of the compute laid out on it)."""
         out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for layout, count in Counter(tuple(sorted(layout.items())) for layout in self.layouts).items():
-            for resource, (units, gpus) in _advertised(_GpuNode(self.cluster, self.placement, self.gpu_model, count, dict(layout)), self.strategy).items():
+            for resource, (units, gpus) in advertised(GpuGroup(self.cluster, self.placement, self.gpu_model, count, dict(layout)), self.strategy).items():
                 out[resource][0] += units
                 out[resource][1] += gpus
         return {k: (v[0], v[1]) for k, v in out.items()}
@@ -200,50 +202,64 @@ def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, st
 
 
 def _per_model(clusters: list[_Cluster], settings: CostSettings, burst: list[BurstRate], capacity: CapacityPlan) -> list[dict[str, Any]]:
+    """A row per served model and training job: on-prem and at the edge what they hold all month,
+    in the cloud the GPU-hours they burst."""
     rows: list[dict[str, Any]] = []
     for cluster in clusters:
         by_name = {p.name: p for p, _ in cluster.pools}
-        for name, team, pool_name, profile, replicas, slices in cluster.serving:
-            pool = by_name[pool_name]
-            resource = resource_name(pool.key(profile))
-            units, backing = pool.backing().get(resource, (slices, slices * pool.compute_share(profile)))
-            per_slice = backing / units if units else 0.0
-            month = gpu_month_usd(pool.gpu_model, settings)
-            canary = slices - replicas
-            what = f"{slices} whole GPU{'s' if slices != 1 else ''}" if profile == WHOLE else f"{slices} × {profile}"
-            carried = "" if profile == WHOLE and per_slice == 1 else f", each carrying {per_slice:.4g} GPU (its share of the compute laid out on its GPU{'s' if units > 1 else ''})"
-            rows.append(
-                held_all_month(
-                    name, team, "serving", gpus=slices * per_slice, usd_per_gpu_month=month,
-                    placement=cluster.placement, cluster=cluster.name, pool=pool_name, gpu_model=pool.gpu_model, profile=profile,
-                    replicas=replicas, canary_replicas=canary, slices=slices, compute_gpus=_r(slices * pool.compute_share(profile), 4),
-                    basis=f"{what} on pool {pool_name} ({replicas} replica{'s' if replicas != 1 else ''}{f' + {canary} canary' if canary else ''}){carried}, all month, "
-                    f"at {_money(month)} USD per {pool.gpu_model} GPU-month",
-                )
-            )
-        for name, team, pool_name, gpus, weekly in cluster.training:
-            pool = by_name[pool_name]
-            month = gpu_month_usd(pool.gpu_model, settings)
-            used = weekly * settings.weeks_per_month
-            rows.append(
-                held_all_month(
-                    name, team, "training", gpus=gpus, usd_per_gpu_month=month,
-                    placement=cluster.placement, cluster=cluster.name, pool=pool_name, gpu_model=pool.gpu_model, profile=WHOLE,
-                    gpu_hours_used=_r(used),
-                    basis=f"{gpus} whole {pool.gpu_model} of pool {pool_name} held in {team}'s quota all month "
-                    f"({used:,.0f} of their {gpus * HOURS_PER_MONTH:,.0f} GPU-hours used), at {_money(month)} USD per GPU-month",
-                )
-            )
-    cloud_pools = capacity.cloud.pools if capacity.cloud else []
+        rows += [_serving_row(cluster, by_name[serving[2]], serving, settings) for serving in cluster.serving]
+        rows += [_training_row(cluster, by_name[training[2]], training, settings) for training in cluster.training]
+    rows += _overflow_rows(capacity, settings, burst)
+    return rows
+
+
+def _serving_row(cluster: _Cluster, pool: _Pool, serving: tuple[str, str, str, str, int, int], settings: CostSettings) -> dict[str, Any]:
+    """A served model's slices (canaries included), each carrying its share of its GPU's cost."""
+    name, team, pool_name, profile, replicas, slices = serving
+    resource = resource_name(pool.key(profile))
+    units, backing = pool.backing().get(resource, (slices, slices * pool.compute_share(profile)))
+    per_slice = backing / units if units else 0.0
+    month = gpu_month_usd(pool.gpu_model, settings)
+    canary = slices - replicas
+    what = f"{slices} whole GPU{'s' if slices != 1 else ''}" if profile == WHOLE else f"{slices} × {profile}"
+    carried = "" if profile == WHOLE and per_slice == 1 else f", each carrying {per_slice:.4g} GPU (its share of the compute laid out on its GPU{'s' if units > 1 else ''})"
+    return held_all_month(
+        name, team, "serving", gpus=slices * per_slice, usd_per_gpu_month=month,
+        placement=cluster.placement, cluster=cluster.name, pool=pool_name, gpu_model=pool.gpu_model, profile=profile,
+        replicas=replicas, canary_replicas=canary, slices=slices, compute_gpus=_r(slices * pool.compute_share(profile), 4),
+        basis=f"{what} on pool {pool_name} ({replicas} replica{'s' if replicas != 1 else ''}{f' + {canary} canary' if canary else ''}){carried}, all month, "
+        f"at {_money(month)} USD per {pool.gpu_model} GPU-month",
+    )
+
+
+def _training_row(cluster: _Cluster, pool: _Pool, training: tuple[str, str, str, int, float], settings: CostSettings) -> dict[str, Any]:
+    """An on-prem training job: the whole GPUs its team's quota holds for it all month."""
+    name, team, pool_name, gpus, weekly = training
+    month = gpu_month_usd(pool.gpu_model, settings)
+    used = weekly * settings.weeks_per_month
+    return held_all_month(
+        name, team, "training", gpus=gpus, usd_per_gpu_month=month,
+        placement=cluster.placement, cluster=cluster.name, pool=pool_name, gpu_model=pool.gpu_model, profile=WHOLE,
+        gpu_hours_used=_r(used),
+        basis=f"{gpus} whole {pool.gpu_model} of pool {pool_name} held in {team}'s quota all month "
+        f"({used:,.0f} of their {gpus * HOURS_PER_MONTH:,.0f} GPU-hours used), at {_money(month)} USD per GPU-month",
+    )
+
+
+def _overflow_rows(capacity: CapacityPlan, settings: CostSettings, burst: list[BurstRate]) -> list[dict[str, Any]]:
+    """Each training job sent to the cloud: its GPU-hours at the burst pools' rates."""
+    cloud_pools = [p.pool for p in capacity.cloud.pools] if capacity.cloud else []
+    rows = []
     for o in capacity.onprem.overflow_jobs:
         job = o.job
         where = {b.target for b in burst}
-        row = burst_hours(
-            job.name, job.team, gpus=training_gpus(job), gpu_hours_per_week=job.gpu_hours_per_week, weeks_per_month=settings.weeks_per_month, rates=burst,
-            placement="cloud", cluster=", ".join(sorted(where)), pool=", ".join(b.pool for b in burst),
-            gpu_model=", ".join(sorted({p.gpu_model for p in cloud_pools if fits(job, p.gpu_model)} or {b.gpu_model for b in burst})), profile=WHOLE,
+        rows.append(
+            burst_hours(
+                job.name, job.team, gpus=training_gpus(job), gpu_hours_per_week=job.gpu_hours_per_week, weeks_per_month=settings.weeks_per_month, rates=burst,
+                placement="cloud", cluster=", ".join(sorted(where)), pool=", ".join(b.pool for b in burst),
+                gpu_model=", ".join(sorted({p.gpu_model for p in cloud_pools if fits(job, p.gpu_model)} or {b.gpu_model for b in burst})), profile=WHOLE,
+            )
         )
-        rows.append(row)
     return rows
 
 
@@ -272,63 +288,13 @@ def _utilization(clusters: list[_Cluster], settings: CostSettings) -> tuple[dict
     out_clusters = []
     hours: dict[tuple[str, str], float] = {}
     for cluster in clusters:
+        # The teams' explicit quotas fill the pools' free units in pool order: what one pool takes, the next can't.
         explicit = Counter(cluster.explicit)
         rows = []
         for pool, spec_pool in cluster.pools:
-            units, compute = pool.offered()
-            per_unit = {k: compute[k] / units[k] for k in units if units[k]}
-            taken: Counter = Counter()
-            serving = training = 0.0
-            demand: Counter = Counter()
-            replicas = 0
-            for _, _, on, profile, _, slices in cluster.serving:
-                if on == pool.name:
-                    taken[pool.key(profile)] += slices
-                    serving += slices * pool.compute_share(profile)
-                    demand[profile] += slices
-                    replicas += slices
-            train_hours = 0.0
-            for _, _, on, gpus, weekly in cluster.training:
-                if on == pool.name:
-                    taken[WHOLE] += gpus
-                    training += gpus
-                    train_hours += weekly * settings.weeks_per_month
-            reserved = 0.0
-            for key in sorted(explicit):
-                take = min(explicit[key], max(0, units.get(key, 0) - taken[key]))
-                if take:
-                    explicit[key] -= take
-                    reserved += take * per_unit[key]
-            allocated = serving + training + reserved
-            layout = spec_pool.fixed_layout() if spec_pool is not None else ((WHOLE, 1),)  # an edge site's GPUs are whole
-            with_mig = gpus_needed(demand, pool.gpu_model, layout)
-            # Without MIG each replica (canaries too) takes a whole GPU: benchmarks/capacity.py's "1/GPU" baseline.
-            dedicated = replicas
-            partitioned = sum(1 for gpu in pool.layouts if gpu)
-            mig = catalog.gpus().models[pool.gpu_model].mig is not None
-            bound = lower_bound(demand, pool.gpu_model) if demand and (mig or set(demand) == {WHOLE}) else None
-            hours[(cluster.name, pool.name)] = (serving + reserved) * HOURS_PER_MONTH + train_hours
-            rows.append(
-                {
-                    "pool": pool.name, "gpu_model": pool.gpu_model, "installed": pool.installed, "mig_partitioned": partitioned, "whole": pool.installed - partitioned,
-                    "allocated": {"serving": _r(serving, 4), "training": _r(training, 4), "explicit_quotas": _r(reserved, 4), "total": _r(allocated, 4)},
-                    "percent": _r(100 * allocated / pool.installed if pool.installed else 0.0, 1),
-                    "idle": _r(pool.installed - allocated, 4),
-                    "baseline": {"replicas": replicas, "dedicated_gpus": dedicated, "gpus_with_mig": with_mig, "packing_lower_bound": bound, "mig_gain": _r(dedicated / with_mig, 2) if with_mig else None},
-                }
-            )
-        installed = sum(r["installed"] for r in rows)
-        allocated = sum(r["allocated"]["total"] for r in rows)
-        dedicated = sum(r["baseline"]["dedicated_gpus"] for r in rows)
-        with_mig = sum(r["baseline"]["gpus_with_mig"] for r in rows)
-        out_clusters.append(
-            {
-                "cluster": cluster.name, "placement": cluster.placement, "installed": installed, "allocated": _r(allocated, 4),
-                "percent": _r(100 * allocated / installed if installed else 0.0, 1), "idle": _r(installed - allocated, 4),
-                "baseline": {"replicas": sum(r["baseline"]["replicas"] for r in rows), "dedicated_gpus": dedicated, "gpus_with_mig": with_mig, "mig_gain": _r(dedicated / with_mig, 2) if with_mig else None},
-                "pools": rows,
-            }
-        )
+            row, hours[(cluster.name, pool.name)] = _pool_use(cluster, pool, spec_pool, explicit, settings)
+            rows.append(row)
+        out_clusters.append(_cluster_use(cluster, rows))
     return {
         "clusters": out_clusters,
         "basis": "allocated = what the plan reserves, in GPUs: served models' slices at their compute share of a GPU (3g of 7 = 3/7; whole GPUs 1), "
@@ -336,6 +302,65 @@ def _utilization(clusters: list[_Cluster], settings: CostSettings) -> tuple[dict
         "Baseline: the served replicas (canaries included) one whole GPU each, as without MIG, against the GPUs the same replicas take with MIG "
         "(packed by the planner on planned pools, on the fixed layout otherwise); mig_gain = dedicated ÷ with MIG.",
     }, hours
+
+
+def _pool_use(cluster: _Cluster, pool: _Pool, spec_pool: GpuPool | None, explicit: Counter, settings: CostSettings) -> tuple[dict[str, Any], float]:
+    """One pool's utilization row, and its planned GPU-hours a month; takes from `explicit` the
+    explicit quotas' units it holds."""
+    units, compute = pool.offered()
+    per_unit = {k: compute[k] / units[k] for k in units if units[k]}
+    taken: Counter = Counter()
+    serving = training = 0.0
+    demand: Counter = Counter()
+    replicas = 0
+    for _, _, on, profile, _, slices in cluster.serving:
+        if on == pool.name:
+            taken[pool.key(profile)] += slices
+            serving += slices * pool.compute_share(profile)
+            demand[profile] += slices
+            replicas += slices
+    train_hours = 0.0
+    for _, _, on, gpus, weekly in cluster.training:
+        if on == pool.name:
+            taken[WHOLE] += gpus
+            training += gpus
+            train_hours += weekly * settings.weeks_per_month
+    reserved = 0.0
+    for key in sorted(explicit):
+        take = min(explicit[key], max(0, units.get(key, 0) - taken[key]))
+        if take:
+            explicit[key] -= take
+            reserved += take * per_unit[key]
+    allocated = serving + training + reserved
+    layout = spec_pool.fixed_layout() if spec_pool is not None else ((WHOLE, 1),)  # an edge site's GPUs are whole
+    with_mig = gpus_needed(demand, pool.gpu_model, layout)
+    # Without MIG each replica (canaries too) takes a whole GPU: benchmarks/capacity.py's "1/GPU" baseline.
+    dedicated = replicas
+    partitioned = sum(1 for gpu in pool.layouts if gpu)
+    mig = catalog.gpus().models[pool.gpu_model].mig is not None
+    bound = lower_bound(demand, pool.gpu_model) if demand and (mig or set(demand) == {WHOLE}) else None
+    row = {
+        "pool": pool.name, "gpu_model": pool.gpu_model, "installed": pool.installed, "mig_partitioned": partitioned, "whole": pool.installed - partitioned,
+        "allocated": {"serving": _r(serving, 4), "training": _r(training, 4), "explicit_quotas": _r(reserved, 4), "total": _r(allocated, 4)},
+        "percent": _r(100 * allocated / pool.installed if pool.installed else 0.0, 1),
+        "idle": _r(pool.installed - allocated, 4),
+        "baseline": {"replicas": replicas, "dedicated_gpus": dedicated, "gpus_with_mig": with_mig, "packing_lower_bound": bound, "mig_gain": _r(dedicated / with_mig, 2) if with_mig else None},
+    }
+    return row, (serving + reserved) * HOURS_PER_MONTH + train_hours
+
+
+def _cluster_use(cluster: _Cluster, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A cluster's utilization: its pools' rows and their sums."""
+    installed = sum(r["installed"] for r in rows)
+    allocated = sum(r["allocated"]["total"] for r in rows)
+    dedicated = sum(r["baseline"]["dedicated_gpus"] for r in rows)
+    with_mig = sum(r["baseline"]["gpus_with_mig"] for r in rows)
+    return {
+        "cluster": cluster.name, "placement": cluster.placement, "installed": installed, "allocated": _r(allocated, 4),
+        "percent": _r(100 * allocated / installed if installed else 0.0, 1), "idle": _r(installed - allocated, 4),
+        "baseline": {"replicas": sum(r["baseline"]["replicas"] for r in rows), "dedicated_gpus": dedicated, "gpus_with_mig": with_mig, "mig_gain": _r(dedicated / with_mig, 2) if with_mig else None},
+        "pools": rows,
+    }
 
 
 # --- break-even --------------------------------------------------------------------------------
@@ -375,64 +400,68 @@ def break_even_months(purchase: float, running_monthly: float, renting_monthly: 
 
 
 def _break_even(spec: StackSpec, settings: CostSettings, clusters: list[_Cluster], hours: dict[tuple[str, str], float]) -> dict[str, Any]:
+    """Per on-prem pool, the months until buying it beats renting its planned GPU-hours in the
+    comparison region, at each rate that region's price list has."""
     region, why = comparison_region(settings, spec)
-    prices = _Prices(settings)
+    prices = Prices(settings)
     listed = prices.list(f"aws:{region}")
     onprem_list = onprem_prices(settings)
-    a = settings.onprem
-    rows = []
-    for pool, _ in clusters[0].pools:
-        n = pool.installed
-        price = onprem_list.items.get(pool.gpu_model)
-        month = gpu_month_usd(pool.gpu_model, settings)
-        row: dict[str, Any] = {"cluster": pool.cluster, "pool": pool.name, "gpu_model": pool.gpu_model, "gpus": n, "gpu_hours_per_month": _r(hours.get((pool.cluster, pool.name), 0.0))}
-        instance = cloud_instance(pool.gpu_model, listed)
-        if price is None or month is None:
-            rows.append({**row, "rates": None, "basis": f"no on-prem price for {pool.gpu_model}"})
-            continue
-        running = month - price / (a.amortization_years * 12)
-        row.update({"purchase_usd": _r(price * n), "owning_monthly_usd": _r(month * n), "running_monthly_usd": _r(running * n), "instance": instance})
-        if instance is None or listed is None or instance not in listed.items:
-            reason = f"no AWS instance type has {pool.gpu_model} GPUs" if instance is None else f"no price of {instance} in aws:{region}"
-            rows.append({**row, "rates": None, "basis": reason})
-            continue
-        on_demand = listed.items[instance] / catalog.aws().gpu_instances[instance].gpus
-        discounts = {"on_demand": 0.0, "spot": listed.spot_discount or None}
-        for term in ("1y", "3y"):
-            discounts[f"commitment_{term}"] = listed.commitments.discount.get(term) if listed.commitments else None
-        rates = {}
-        for name in RATES:
-            d = discounts[name]
-            if d is None:
-                rates[name] = None
-                continue
-            rate = on_demand * (1 - d)
-            renting = hours[(pool.cluster, pool.name)] * rate
-            months = break_even_months(price * n, running * n, renting)
-            rates[name] = {
-                "usd_per_gpu_hour": _r(rate, 4), "renting_monthly_usd": _r(renting), "months": _r(months, 1),
-                "within_amortization": months is not None and months <= a.amortization_years * 12,
-            }
-        row["rates"] = rates
-        row["basis"] = (
-            f"buy {n} × {pool.gpu_model} for {price * n:,.0f} USD, then {running * n:,.2f} USD a month of power and operations, against renting the pool's "
-            f"{hours[(pool.cluster, pool.name)]:,.0f} planned GPU-hours a month as {instance} in {region} ({listed.items[instance]:g} USD/h for "
-            f"{catalog.aws().gpu_instances[instance].gpus} GPUs on-demand); months = purchase ÷ (renting − power and operations), "
-            f"none where renting costs less than running the GPUs"
-        )
-        rows.append(row)
+    rows = [_pool_break_even(pool, hours, region, listed, onprem_list, settings) for pool, _ in clusters[0].pools]
     sources = {name: {"source": p.source, "date": p.date, **({"commitments": {"source": p.commitments.source, "date": p.commitments.date}} if p.commitments else {})} for name, p in sorted(prices.used.items())}
     sources["onprem"] = {"source": onprem_list.source, "date": onprem_list.date}
     return {
         "region": region,
         "region_basis": why,
-        "amortization_months": a.amortization_years * 12,
+        "amortization_months": settings.onprem.amortization_years * 12,
         "pools": rows,
         "sources": sources,
         "unpriced": sorted(prices.missing),
         "basis": "planned GPU-hours = the pool's allocated GPUs for serving and explicit quotas × 730 h + its training jobs' GPU-hours/week × weeksPerMonth; "
         "spot at the price list's spot discount; commitments at its savings-plan discount, assumed fully used",
     }
+
+
+def _pool_break_even(pool: _Pool, hours: dict[tuple[str, str], float], region: str, listed: catalog.PriceList | None, onprem_list: catalog.PriceList, settings: CostSettings) -> dict[str, Any]:
+    """One pool's purchase and running cost against renting its planned GPU-hours, at each rate;
+    `rates` None (and the basis says why) where either side has no price."""
+    a = settings.onprem
+    n = pool.installed
+    price = onprem_list.items.get(pool.gpu_model)
+    month = gpu_month_usd(pool.gpu_model, settings)
+    row: dict[str, Any] = {"cluster": pool.cluster, "pool": pool.name, "gpu_model": pool.gpu_model, "gpus": n, "gpu_hours_per_month": _r(hours.get((pool.cluster, pool.name), 0.0))}
+    instance = cloud_instance(pool.gpu_model, listed)
+    if price is None or month is None:
+        return {**row, "rates": None, "basis": f"no on-prem price for {pool.gpu_model}"}
+    running = month - price / (a.amortization_years * 12)
+    row.update({"purchase_usd": _r(price * n), "owning_monthly_usd": _r(month * n), "running_monthly_usd": _r(running * n), "instance": instance})
+    if instance is None or listed is None or instance not in listed.items:
+        reason = f"no AWS instance type has {pool.gpu_model} GPUs" if instance is None else f"no price of {instance} in aws:{region}"
+        return {**row, "rates": None, "basis": reason}
+    on_demand = listed.items[instance] / catalog.aws().gpu_instances[instance].gpus
+    discounts = {"on_demand": 0.0, "spot": listed.spot_discount or None}
+    for term in ("1y", "3y"):
+        discounts[f"commitment_{term}"] = listed.commitments.discount.get(term) if listed.commitments else None
+    rates = {}
+    for name in RATES:
+        d = discounts[name]
+        if d is None:
+            rates[name] = None
+            continue
+        rate = on_demand * (1 - d)
+        renting = hours[(pool.cluster, pool.name)] * rate
+        months = break_even_months(price * n, running * n, renting)
+        rates[name] = {
+            "usd_per_gpu_hour": _r(rate, 4), "renting_monthly_usd": _r(renting), "months": _r(months, 1),
+            "within_amortization": months is not None and months <= a.amortization_years * 12,
+        }
+    row["rates"] = rates
+    row["basis"] = (
+        f"buy {n} × {pool.gpu_model} for {price * n:,.0f} USD, then {running * n:,.2f} USD a month of power and operations, against renting the pool's "
+        f"{hours[(pool.cluster, pool.name)]:,.0f} planned GPU-hours a month as {instance} in {region} ({listed.items[instance]:g} USD/h for "
+        f"{catalog.aws().gpu_instances[instance].gpus} GPUs on-demand); months = purchase ÷ (renting − power and operations), "
+        f"none where renting costs less than running the GPUs"
+    )
+    return row
 
 
 def of_plan(resources: list[dict], settings: CostSettings, items: list[LineItem], burst: list[BurstRate], capacity: CapacityPlan, spec: StackSpec) -> dict[str, Any]:
@@ -455,7 +484,7 @@ def showback_table(gpu_hours: dict[str, float], usd_per_gpu_hour: float | None) 
     return [{"team": team, "gpu_hours": _r(hours), "rate": usd_per_gpu_hour, "amount": _r(monthly_usd(hours, usd_per_gpu_hour))} for team, hours in gpu_hours.items()]
 
 
-def showback(items: Iterable[LineItem], resources: list[dict], settings: CostSettings) -> dict[str, Any]:
+def showback(items: Iterable[LineItem], settings: CostSettings) -> dict[str, Any]:
     """Each team's GPU-hours a month — the GPUs its quotas hold on-prem and at the edge (GPU-months ×
     730 h), and its cloud burst GPU-hours — at one internal rate: `cost.showbackRateUsdPerGpuHour`,
     or the amortized cost of an on-prem GPU-hour (the on-prem GPUs' monthly cost ÷ their hours)."""

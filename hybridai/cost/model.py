@@ -8,95 +8,37 @@ stated in the output, so a reviewer can redo any figure by hand.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable
 
 from hybridai import catalog
 from hybridai.config.operations import CostSettings
+from hybridai.cost.economics import of_plan, showback
+from hybridai.cost.gpus import advertised, gpu_groups
+from hybridai.cost.items import PLATFORM, UNALLOCATED, BurstRate, LineItem
 from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
-from hybridai.recorded import HELM_RELEASE, NODE_ROLE_LABEL, NODEPOOL_TYPE, ROLE_GPU_TRAINING, TEAM_LABEL, TIER_LABEL, eks_cluster_target, gpu_nodes
+from hybridai.cost.prices import Prices
+from hybridai.recorded import (
+    GPU_RESOURCE,
+    HELM_RELEASE,
+    ROLE_GPU_TRAINING,
+    TEAM_LABEL,
+    RecordedNodePool,
+    eks_cluster_target,
+    gpu_node_pools,
+    gpu_quotas,
+    mig_strategies,
+    value_at,
+)
 
 if TYPE_CHECKING:
     from hybridai.capacity import CapacityPlan
     from hybridai.config.spec import StackSpec
 
-PLATFORM = "platform"
-UNALLOCATED = "unallocated"
-
-
-@dataclass
-class LineItem:
-    item: str
-    placement: str
-    target: str
-    team: str
-    quantity: float
-    unit: str
-    unit_price: float | None
-    monthly: float | None
-    basis: str
-    monthly_at_on_demand: float | None = None
-
-    def record(self) -> dict[str, Any]:
-        out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
-        if out["monthly_at_on_demand"] is None:
-            del out["monthly_at_on_demand"]
-        return out
-
-
-@dataclass
-class _Prices:
-    """Price lists in use, each with its overrides, and the items no list had."""
-
-    settings: CostSettings
-    used: dict[str, catalog.PriceList] = field(default_factory=dict)
-    missing: set[str] = field(default_factory=set)
-    committed: set[str] = field(default_factory=set)
-    """Price lists whose commitment (savings-plan) rates priced something."""
-
-    def list(self, name: str) -> catalog.PriceList | None:
-        if name not in self.used:
-            key = name.replace(":", "-", 1)
-            overrides = self.settings.price_overrides.get(name, {})
-            try:
-                self.used[name] = catalog.prices(key).with_overrides(overrides)
-            except KeyError:
-                if not overrides:
-                    return None
-                self.used[name] = catalog.PriceList(source="stack price overrides", date="", items=overrides)
-        return self.used[name]
-
-    def get(self, name: str, item: str) -> float | None:
-        prices = self.list(name)
-        if prices is None or item not in prices.items:
-            self.missing.add(f"{name}:{item}")
-            return None
-        return prices.items[item]
-
 
 def _times(a: float | None, b: float) -> float | None:
     return None if a is None else a * b
-
-
-@dataclass(frozen=True)
-class BurstRate:
-    """What a GPU-hour of one cloud burst NodePool costs in the estimate."""
-
-    pool: str
-    target: str
-    price_list: str
-    instance: str
-    gpu_model: str
-    share: float
-    """The pool's share of the burst's GPU-hours: its GPU limit ÷ all burst pools' limits."""
-    on_demand: float | None
-    """USD per GPU-hour on-demand (the instance price ÷ its GPUs)."""
-    rate: float | None
-    """USD per GPU-hour as the estimate prices it: spot, on-demand or the commitment rate."""
-    pricing: str
-    """`spot`, `on-demand`, `1y commitment` or `3y commitment`."""
 
 
 def estimate(
@@ -114,10 +56,8 @@ def estimate(
     With the plan's `capacity` and `spec`, the estimate also holds the economics of the plan
     (hybridai/cost/economics.py): `per_model`, `utilization` and `break_even`; `showback` is always
     there (it needs only the line items)."""
-    from hybridai.cost import economics  # it builds on this module's line items and burst rates
-
     resources = list(resources)
-    prices = _Prices(settings)
+    prices = Prices(settings)
     region_of = {r["urn"]: r["inputs"].get("region") for r in resources if r["type"] == "pulumi:providers:aws"}
     items: list[LineItem] = []
     burst: list[BurstRate] = []
@@ -126,8 +66,8 @@ def estimate(
     items += _platform_components(resources, prices)
     summary = _summarize(items, settings, prices)
     if capacity is not None and spec is not None:
-        summary.update(economics.of_plan(resources, settings, items, burst, capacity, spec))
-    summary["showback"] = economics.showback(items, resources, settings)
+        summary.update(of_plan(resources, settings, items, burst, capacity, spec))
+    summary["showback"] = showback(items, settings)
     return summary
 
 
@@ -135,111 +75,114 @@ def _aws_list(resource: dict, region_of: dict) -> str:
     return f"aws:{region_of.get(resource['provider'], 'unknown')}"
 
 
-def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, prices: _Prices, catalog_hours: dict[str, float] | None, burst: list[BurstRate]) -> list[LineItem]:
-    items: list[LineItem] = []
-    of = lambda t: [r for r in resources if r["type"] == t]  # noqa: E731
-    quotas = _gpu_quotas(resources)
+def _cloud(resources: list[dict], region_of: dict, settings: CostSettings, prices: Prices, catalog_hours: dict[str, float] | None, burst: list[BurstRate]) -> list[LineItem]:
+    """The cloud's line items: the EKS clusters' always-on part, the training bursts (their rates
+    appended to `burst`), and the account's NAT gateways, team buckets and egress."""
+    items = _eks_clusters(resources, region_of, prices)
+    items += _bursts(resources, region_of, settings, prices, catalog_hours, burst)
+    items += _account(resources, region_of, settings, prices)
+    return items
 
-    for cluster in of("aws:eks/cluster:Cluster"):
+
+def _eks_clusters(resources: list[dict], region_of: dict, prices: Prices) -> list[LineItem]:
+    """Each EKS control plane and its managed node groups — the always-on system nodes; GPU
+    capacity comes from NodePools (`_bursts`)."""
+    items: list[LineItem] = []
+    for cluster in (r for r in resources if r["type"] == "aws:eks/cluster:Cluster"):
         price_list, target = _aws_list(cluster, region_of), eks_cluster_target(cluster["inputs"]["name"], resources)
         hourly = prices.get(price_list, "eks_cluster_hour")
         items.append(LineItem("cloud_platform", "cloud", target, PLATFORM, HOURS_PER_MONTH, "control-plane hours", hourly, _times(hourly, HOURS_PER_MONTH), f"EKS control plane {target}, always on"))
-
-    # Managed node groups are the always-on system nodes; GPU capacity comes from NodePools below.
-    for group in of("aws:eks/nodeGroup:NodeGroup"):
+    for group in (r for r in resources if r["type"] == "aws:eks/nodeGroup:NodeGroup"):
         inputs, price_list = group["inputs"], _aws_list(group, region_of)
         instance, nodes = inputs["instanceTypes"][0], inputs["scalingConfig"]["desiredSize"]
         hourly = prices.get(price_list, instance)
         items.append(LineItem("cloud_platform", "cloud", eks_cluster_target(inputs["clusterName"], resources), PLATFORM, nodes * HOURS_PER_MONTH, f"{instance} node-hours", hourly, _times(hourly, nodes * HOURS_PER_MONTH), f"{inputs['nodeGroupName']}: {nodes:g} nodes always on"))
+    return items
 
-    # Training bursts run on the GPU NodePools Karpenter scales from zero: spot-priced where the pool
-    # buys spot (it falls back to on-demand only when spot is short), each pool's share of the
-    # burst in proportion to its GPU limit.
-    pools = [r for r in resources if r["type"] == NODEPOOL_TYPE and (((r["inputs"].get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels", {}).get(NODE_ROLE_LABEL) == ROLE_GPU_TRAINING]
-    limit_of = lambda p: int(p["inputs"]["spec"]["limits"]["nvidia.com/gpu"])  # noqa: E731
-    pool_gpus = sum(limit_of(p) for p in pools)
+
+def _bursts(resources: list[dict], region_of: dict, settings: CostSettings, prices: Prices, catalog_hours: dict[str, float] | None, burst: list[BurstRate]) -> list[LineItem]:
+    """Training bursts run on the GPU NodePools Karpenter scales from zero: spot-priced where the
+    pool buys spot (it falls back to on-demand only when spot is short), each pool's share of the
+    burst in proportion to its GPU limit, each team's share by its GPU quota — or, with a training
+    catalog, by the catalog's cloud GPU-hours."""
+    pools = [p for p in gpu_node_pools(resources) if p.role == ROLE_GPU_TRAINING]
+    pool_gpus = sum(p.gpu_limit for p in pools)
     run_gpus = settings.training_gpus_per_run if settings.training_gpus_per_run is not None else pool_gpus
+    quotas = _gpu_quotas(resources)
+    items: list[LineItem] = []
     for pool in pools:
-        spec = pool["inputs"]["spec"]
-        name = pool["inputs"]["metadata"]["name"]
-        requirements = {r["key"]: r["values"] for r in spec["template"]["spec"]["requirements"]}
-        instance = requirements["node.kubernetes.io/instance-type"][0]
-        per_instance = catalog.aws().gpu_instances[instance].gpus
-        cluster = _cluster_of(pool["target"], resources)
-        price_list = _aws_list(cluster, region_of) if cluster else "aws:unknown"
-        gpus = run_gpus * limit_of(pool) / pool_gpus if pool_gpus else 0
-        weekly_hours = gpus * settings.training_hours_per_week
-        basis = f"NodePool {name}: {gpus:g} GPUs × {settings.training_hours_per_week:g} h/week × {settings.weeks_per_month:g} weeks"
-        shares = _shares(quotas.get(pool["target"], {}))
-        share_of = "of the pool's GPU quota"
-        if catalog_hours is not None:
-            weekly_hours = sum(catalog_hours.values()) * limit_of(pool) / pool_gpus if pool_gpus else 0
-            basis = f"NodePool {name}: {weekly_hours:g} GPU-hours/week of the training catalog × {settings.weeks_per_month:g} weeks"
+        rate, pricing = _burst_rate(pool, pool.gpu_limit / pool_gpus if pool_gpus else 0.0, resources, region_of, settings, prices)
+        burst.append(rate)
+        if catalog_hours is None:
+            gpus = run_gpus * pool.gpu_limit / pool_gpus if pool_gpus else 0
+            weekly_hours = gpus * settings.training_hours_per_week
+            basis = f"NodePool {pool.name}: {gpus:g} GPUs × {settings.training_hours_per_week:g} h/week × {settings.weeks_per_month:g} weeks"
+            shares, share_of = _shares(quotas.get(pool.target, {})), "of the pool's GPU quota"
+        else:
             total = sum(catalog_hours.values())
+            weekly_hours = total * pool.gpu_limit / pool_gpus if pool_gpus else 0
+            basis = f"NodePool {pool.name}: {weekly_hours:g} GPU-hours/week of the training catalog × {settings.weeks_per_month:g} weeks"
             shares, share_of = ({team: hours / total for team, hours in sorted(catalog_hours.items())} if total else {}), "of the catalog's cloud GPU-hours"
-        hourly = prices.get(price_list, instance)
-        gpu_hour = _times(hourly, 1 / per_instance)
-        spot = "spot" in requirements.get("karpenter.sh/capacity-type", [])
-        discount = prices.list(price_list).spot_discount if spot and prices.list(price_list) else 0.0
-        pricing = f", spot at {discount:.0%} off on-demand" if spot else ", on-demand"
-        if settings.commitment != "none":
-            # A savings plan covers on-demand capacity only: under one, the burst runs on-demand at the
-            # committed rate, and the estimate assumes the commitment is used in full.
-            discount, pricing = _commitment_discount(price_list, settings.commitment, prices), ""
-            if discount is not None:
-                pricing = f", {settings.commitment} savings plan at {discount:.0%} off on-demand (commitment assumed fully used; it covers no spot)"
-        rate = None if discount is None else _times(gpu_hour, 1 - discount)
-        burst.append(
-            BurstRate(name, pool["target"], price_list, instance, catalog.aws().gpu_instances[instance].gpu, limit_of(pool) / pool_gpus if pool_gpus else 0.0, gpu_hour, rate,
-                      f"{settings.commitment} commitment" if settings.commitment != "none" else ("spot" if spot else "on-demand"))
-        )
         for team, share in shares.items():
             hours = weekly_hours * settings.weeks_per_month * share
-            on_demand = _times(gpu_hour, hours)
             items.append(
                 LineItem(
                     "training_burst_gpu_hours",
                     "cloud",
-                    pool["target"],
+                    pool.target,
                     team,
                     hours,
                     "GPU-hours",
-                    rate,
-                    _times(rate, hours),
+                    rate.rate,
+                    _times(rate.rate, hours),
                     basis + pricing + (f", {share:.0%} {share_of}" if share < 1 else ""),
-                    monthly_at_on_demand=on_demand,
+                    monthly_at_on_demand=_times(rate.on_demand, hours),
                 )
             )
+    return items
 
-    for nat in of("aws:ec2/natGateway:NatGateway"):
+
+def _burst_rate(pool: RecordedNodePool, share: float, resources: list[dict], region_of: dict, settings: CostSettings, prices: Prices) -> tuple[BurstRate, str]:
+    """What a GPU-hour of the pool costs (its first instance type's price ÷ its GPUs, at spot, or at
+    the commitment's discount under one), and how it is priced, in words for the line items' basis."""
+    instance = pool.instance_types[0]
+    gpu_instance = catalog.aws().gpu_instances[instance]
+    cluster = _cluster_of(pool.target, resources)
+    price_list = _aws_list(cluster, region_of) if cluster else "aws:unknown"
+    gpu_hour = _times(prices.get(price_list, instance), 1 / gpu_instance.gpus)
+    spot = "spot" in pool.capacity_types
+    discount = prices.list(price_list).spot_discount if spot and prices.list(price_list) else 0.0
+    pricing = f", spot at {discount:.0%} off on-demand" if spot else ", on-demand"
+    if settings.commitment != "none":
+        # A savings plan covers on-demand capacity only: under one, the burst runs on-demand at the
+        # committed rate, and the estimate assumes the commitment is used in full.
+        discount, pricing = prices.commitment_discount(price_list, settings.commitment), ""
+        if discount is not None:
+            pricing = f", {settings.commitment} savings plan at {discount:.0%} off on-demand (commitment assumed fully used; it covers no spot)"
+    rate = None if discount is None else _times(gpu_hour, 1 - discount)
+    label = f"{settings.commitment} commitment" if settings.commitment != "none" else ("spot" if spot else "on-demand")
+    return BurstRate(pool.name, pool.target, price_list, instance, gpu_instance.gpu, share, gpu_hour, rate, label), pricing
+
+
+def _account(resources: list[dict], region_of: dict, settings: CostSettings, prices: Prices) -> list[LineItem]:
+    """The AWS account's NAT gateways, the teams' buckets (an assumed size each) and the egress of
+    each region the stack uses (an assumed volume)."""
+    items: list[LineItem] = []
+    for nat in (r for r in resources if r["type"] == "aws:ec2/natGateway:NatGateway"):
         hourly = prices.get(_aws_list(nat, region_of), "nat_gateway_hour")
         items.append(LineItem("cloud_platform", "cloud", "aws", PLATFORM, HOURS_PER_MONTH, "NAT gateway hours", hourly, _times(hourly, HOURS_PER_MONTH), f"NAT gateway {nat['name']}"))
-
-    for bucket in of("aws:s3/bucket:Bucket"):
+    for bucket in (r for r in resources if r["type"] == "aws:s3/bucket:Bucket"):
         team = (bucket["inputs"].get("tags") or {}).get(TEAM_LABEL)
         if not team:
             continue
         price = prices.get(_aws_list(bucket, region_of), "s3_gb_month")
         gb = settings.storage_gb_per_team
         items.append(LineItem("storage", "cloud", "aws", team, gb, "GB-months", price, _times(price, gb), f"bucket {bucket['inputs']['bucket']}: {gb:g} GB assumed"))
-
-    providers = sorted({_aws_list(r, region_of) for r in resources if r["type"].startswith("aws:")})
-    for price_list in providers:
+    for price_list in sorted({_aws_list(r, region_of) for r in resources if r["type"].startswith("aws:")}):
         price = prices.get(price_list, "internet_egress_gb")
         gb = settings.egress_gb_per_month
         items.append(LineItem("egress", "cloud", "aws", PLATFORM, gb, "GB", price, _times(price, gb), f"{gb:g} GB/month to the internet assumed"))
     return items
-
-
-def _commitment_discount(price_list: str, term: str, prices: _Prices) -> float | None:
-    """The share off on-demand of a `term` commitment in a price list, or None (listed as unpriced)."""
-    listed = prices.list(price_list)
-    discount = listed.commitments.discount.get(term) if listed is not None and listed.commitments is not None else None
-    if discount is None:
-        prices.missing.add(f"{price_list}:commitment_{term}")
-    else:
-        prices.committed.add(price_list)
-    return discount
 
 
 def _cluster_of(target: str, resources: list[dict]) -> dict | None:
@@ -248,76 +191,43 @@ def _cluster_of(target: str, resources: list[dict]) -> dict | None:
 
 
 def _quota_units(resources: list[dict]) -> dict[str, dict[tuple[str, str], dict[str, float]]]:
-    """Each team's GPU quota by target: (team, tier) → extended resource → units."""
-    teams = {}
-    for r in resources:
-        if r["type"] == "kubernetes:core/v1:Namespace":
-            labels = r["inputs"]["metadata"].get("labels") or {}
-            if TEAM_LABEL in labels:
-                teams[(r["target"], r["inputs"]["metadata"]["name"])] = (labels[TEAM_LABEL], labels.get(TIER_LABEL, ""))
+    """Each team's GPU quota by target: (team, tier) → GPU resource → units (those above zero)."""
     quotas: dict[str, dict[tuple[str, str], dict[str, float]]] = defaultdict(dict)
-    for r in resources:
-        if r["type"] == "kubernetes:core/v1:ResourceQuota" and (team := teams.get((r["target"], r["inputs"]["metadata"]["namespace"]))):
-            hard = r["inputs"]["spec"]["hard"]
-            quotas[r["target"]][team] = {k.removeprefix("requests."): float(v) for k, v in hard.items() if k.startswith("requests.nvidia.com/") and float(v) > 0}
+    for quota in gpu_quotas(resources):
+        if quota.team is not None:
+            quotas[quota.target][(quota.team, quota.tier)] = {resource: units for resource, units in quota.gpus.items() if units > 0}
     return quotas
 
 
 def _gpu_quotas(resources: list[dict]) -> dict[str, dict[tuple[str, str], float]]:
     """Whole-GPU quota per team by target (the cloud pool runs whole GPUs)."""
-    return {target: {team: units.get("nvidia.com/gpu", 0.0) for team, units in teams.items()} for target, teams in _quota_units(resources).items()}
+    return {target: {team: units.get(GPU_RESOURCE, 0.0) for team, units in teams.items()} for target, teams in _quota_units(resources).items()}
 
 
 def _shares(quotas: dict[tuple[str, str], float]) -> dict[str, float]:
+    """Each team's share of a pool by its whole-GPU quota; all the platform's where no team has one."""
     total = sum(quotas.values())
     if not total:
         return {PLATFORM: 1.0}
     return {team: gpus / total for (team, _tier), gpus in sorted(quotas.items()) if gpus}
 
 
-@dataclass
-class _GpuNode:
-    target: str
-    placement: str
-    model: str
-    gpus: int
-    layout: dict[str, int]
-
-
-def _gpu_nodes(resources: list[dict]) -> list[_GpuNode]:
-    """GPU nodes with their model, as groups of GPUs sharing one MIG layout."""
-    groups = []
-    for node in gpu_nodes(resources):
-        for layout, count in Counter(node.layouts).items():
-            groups.append(_GpuNode(node.target, node.placement, node.model, count, dict(layout)))
-    return groups
-
-
-def _advertised(node: _GpuNode, strategy: str) -> dict[str, tuple[float, float]]:
-    """What a node offers the scheduler under a MIG strategy: resource → (units, GPUs backing them).
-    Under `mixed`, a GPU's cost is split among its slices by their share of its compute."""
-    if not node.layout:
-        return {"nvidia.com/gpu": (node.gpus, node.gpus)}
-    if strategy == "single":
-        return {"nvidia.com/gpu": (node.gpus * sum(node.layout.values()), node.gpus)}
-    profiles = catalog.gpus().models[node.model].mig.profiles
-    compute = {p: profiles[p].compute * n for p, n in node.layout.items()}
-    used = sum(compute.values())
-    return {f"nvidia.com/mig-{p}": (node.gpus * n, node.gpus * compute[p] / used) for p, n in node.layout.items()}
-
-
-def mig_strategies(resources: list[dict]) -> dict[str, str]:
-    """target → the MIG strategy its GPU Operator runs (`none`, `single` or `mixed`)."""
-    return {
-        r["target"]: ((r["inputs"].get("values") or {}).get("mig") or {}).get("strategy", "none")
-        for r in resources
-        if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"].get("chart") == "gpu-operator"
-    }
-
-
-def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> list[LineItem]:
+def _onprem(resources: list[dict], settings: CostSettings, prices: Prices) -> list[LineItem]:
     """On-prem GPUs cost their amortized purchase, power and operations every month, used or not;
     each team carries the share its quota reserves, and what no quota covers is `unallocated`."""
+    offered, placement_of, models = _offered(resources, settings, prices)
+    totals = _allocated(offered, _quota_units(resources))
+    basis_of = {target: "; ".join(basis(m, settings) for m in sorted(ms)) for target, ms in models.items()}
+    items = []
+    for (target, team, item), (gpus, cost) in sorted(totals.items()):
+        priced = all(gpu_month_usd(m, settings) is not None for m in models[target])
+        items.append(LineItem(item, placement_of[target], target, team, gpus, "GPU-months", cost / gpus if gpus and priced else None, cost if priced else None, basis_of[target]))
+    return items
+
+
+def _offered(resources: list[dict], settings: CostSettings, prices: Prices) -> tuple[dict[tuple[str, str], list[float]], dict[str, str], dict[str, set[str]]]:
+    """(target, resource) → [GPUs backing it, their monthly cost, units offered]; each target's
+    placement; each target's GPU models."""
     strategies = mig_strategies(resources)
 
     def per_gpu(model: str) -> float | None:
@@ -328,22 +238,26 @@ def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> l
             prices.list("onprem")  # listed among the price sources used
         return monthly
 
-    # resource → [GPUs backing it, their monthly cost, units offered], per target
     offered: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     placement_of: dict[str, str] = {}
     models: dict[str, set[str]] = defaultdict(set)
-    for node in _gpu_nodes(resources):
-        placement_of[node.target] = node.placement
-        models[node.target].add(node.model)
-        monthly = per_gpu(node.model)
-        for resource, (units, gpus) in _advertised(node, strategies.get(node.target, "none")).items():
-            slot = offered[(node.target, resource)]
+    for group in gpu_groups(resources):
+        placement_of[group.target] = group.placement
+        models[group.target].add(group.model)
+        monthly = per_gpu(group.model)
+        for resource, (units, gpus) in advertised(group, strategies.get(group.target, "none")).items():
+            slot = offered[(group.target, resource)]
             slot[0] += gpus
             slot[1] += (monthly or 0.0) * gpus
             slot[2] += units
+    return offered, placement_of, models
 
-    quotas = _quota_units(resources)
-    totals: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])  # (target, team, item) → [GPUs, cost]
+
+def _allocated(offered: dict[tuple[str, str], list[float]], quotas: dict[str, dict[tuple[str, str], dict[str, float]]]) -> dict[tuple[str, str, str], list[float]]:
+    """(target, team, item) → [GPUs, cost]: each resource's GPUs and cost shared among the teams by
+    the units their quotas reserve (scaled down where they reserve more than is offered), the rest
+    `unallocated`."""
+    totals: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for (target, resource), (gpus, cost, units) in sorted(offered.items()):
         teams = quotas.get(target, {})
         asked = sum(u.get(resource, 0.0) for u in teams.values())
@@ -359,13 +273,7 @@ def _onprem(resources: list[dict], settings: CostSettings, prices: _Prices) -> l
         if left > 1e-9:
             totals[(target, UNALLOCATED, "onprem_gpus_amortized")][0] += gpus * left
             totals[(target, UNALLOCATED, "onprem_gpus_amortized")][1] += cost * left
-
-    basis_of = {target: "; ".join(basis(m, settings) for m in sorted(ms)) for target, ms in models.items()}
-    items = []
-    for (target, team, item), (gpus, cost) in sorted(totals.items()):
-        priced = all(gpu_month_usd(m, settings) is not None for m in models[target])
-        items.append(LineItem(item, placement_of[target], target, team, gpus, "GPU-months", cost / gpus if gpus and priced else None, cost if priced else None, basis_of[target]))
-    return items
+    return totals
 
 
 _UNITS = {"": 1, "m": Decimal("0.001"), "k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
@@ -387,7 +295,7 @@ PLATFORM_COMPONENTS: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...] | No
 platform line carries: read from their Helm values, as the modules set them."""
 
 
-def _platform_components(resources: list[dict], prices: _Prices) -> list[LineItem]:
+def _platform_components(resources: list[dict], prices: Prices) -> list[LineItem]:
     """MLflow's, Argo Workflows' and JobSet's CPU and memory requests, always on. On-prem they are
     priced at the on-prem core- and GB-hour; in the cloud they run on the system node group, whose
     node-hours are already priced, so they are listed at no extra cost."""
@@ -396,10 +304,10 @@ def _platform_components(resources: list[dict], prices: _Prices) -> list[LineIte
         chart = r["inputs"].get("chart", "").rsplit("/", 1)[-1]
         values = r["inputs"].get("values") or {}
         for resources_at, replicas_at, enabled_at in PLATFORM_COMPONENTS.get(chart, ()):
-            if enabled_at is not None and not _at(values, enabled_at):
+            if enabled_at is not None and not value_at(values, enabled_at):
                 continue
-            requests = (_at(values, resources_at) or {}).get("requests") or {}
-            replicas = _at(values, replicas_at) or 1
+            requests = (value_at(values, resources_at) or {}).get("requests") or {}
+            replicas = value_at(values, replicas_at) or 1
             cores, memory_gb = replicas * _quantity(requests.get("cpu", 0)), replicas * _quantity(requests.get("memory", 0)) / 1024**3
             cloud = r["placement"] == "cloud"
             for unit, quantity, key in (("core-hours", cores, "cpu_core_hour"), ("GB-hours", memory_gb, "ram_gb_hour")):
@@ -410,13 +318,7 @@ def _platform_components(resources: list[dict], prices: _Prices) -> list[LineIte
     return items
 
 
-def _at(values: dict, path: tuple[str, ...]):  # noqa: ANN202 - a value of Helm values
-    for key in path:
-        values = values.get(key) if isinstance(values, dict) else None
-    return values
-
-
-def _summarize(items: list[LineItem], settings: CostSettings, prices: _Prices) -> dict[str, Any]:
+def _summarize(items: list[LineItem], settings: CostSettings, prices: Prices) -> dict[str, Any]:
     def total(values: Iterable[float | None]) -> float:
         return round(sum(v for v in values if v is not None), 2)
 
@@ -451,7 +353,7 @@ def _summarize(items: list[LineItem], settings: CostSettings, prices: _Prices) -
     }
 
 
-def _source(name: str, listed: catalog.PriceList, settings: CostSettings, prices: _Prices) -> dict[str, Any]:
+def _source(name: str, listed: catalog.PriceList, settings: CostSettings, prices: Prices) -> dict[str, Any]:
     """Where a price list's figures come from; its commitment rates' source too where they priced something."""
     out: dict[str, Any] = {"source": listed.source, "date": listed.date, "overrides": settings.price_overrides.get(name, {})}
     if name in prices.committed and listed.commitments is not None:

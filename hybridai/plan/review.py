@@ -15,7 +15,7 @@ from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
 from hybridai.plan.aliases import KEEP_IDENTITY, Urns
 from hybridai.plan.engine import Plan
-from hybridai.recorded import MODEL_SOURCE_ENV, MODEL_SYNC_JOB, NODEPOOL_TYPE, TARGET_TYPE, Resource, gpu_nodes, served_versions
+from hybridai.recorded import HELM_RELEASE, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, TARGET_TYPE, Resource, gpu_node_pools, gpu_nodes, gpu_quotas, served_versions, value_at
 from hybridai.policy.rules import RULES, evaluate
 from hybridai.policy.rules.evaluate import levels
 from hybridai.policy.stack import context_for, exceptions_for, overrides_for
@@ -77,7 +77,7 @@ def _identity(record: dict[str, Any]) -> tuple | None:
     and name, a bucket's or repository's name); None when nothing names it (a KMS key)."""
     type_, inputs = record["type"], record.get("inputs") or {}
     if type_.startswith("kubernetes:"):
-        fields = inputs if type_ == "kubernetes:helm.sh/v3:Release" else (inputs.get("metadata") or {})
+        fields = inputs if type_ == HELM_RELEASE else (inputs.get("metadata") or {})
         name, namespace = fields.get("name"), fields.get("namespace")
         naming = (("namespace", namespace or ""), ("name", name)) if isinstance(name, str) and name else ()
     else:
@@ -158,48 +158,16 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
     now = {r["urn"]: r for r in records}
     keys = ("inputs", "protect", "retain_on_delete", "provider", "parent", "placement")
     changed = sorted(urn for urn in base.keys() & now.keys() if any(base[urn].get(k) != now[urn].get(k) for k in keys))
-    delta = None
-    if cost and (base_dir / "cost.json").exists():
-        before = _read_base(base_dir, "cost.json")
-        try:
-            placements = sorted(set(before["by_placement"]) | set(cost["by_placement"]))
-            # Plans written before per-model cost existed have no per_model: every model counts as new.
-            models_before = _monthly_by_model(before.get("per_model", []))
-            models_now = _monthly_by_model(cost.get("per_model", []))
-            delta = {
-                "before": before["total"]["estimate"],
-                "after": cost["total"]["estimate"],
-                "delta": round(cost["total"]["estimate"] - before["total"]["estimate"], 2),
-                "by_placement": {p: round(cost["by_placement"].get(p, 0) - before["by_placement"].get(p, 0), 2) for p in placements},
-                "by_team": [
-                    {"team": t, "before": before["by_team"].get(t, 0.0), "after": cost["by_team"].get(t, 0.0), "delta": round(cost["by_team"].get(t, 0.0) - before["by_team"].get(t, 0.0), 2)}
-                    for t in sorted(set(before["by_team"]) | set(cost["by_team"]))
-                    if round(cost["by_team"].get(t, 0.0) - before["by_team"].get(t, 0.0), 2)
-                ],
-                "by_model": [
-                    {"model": m, "before": models_before.get(m, 0.0), "after": models_now.get(m, 0.0), "delta": round(models_now.get(m, 0.0) - models_before.get(m, 0.0), 2)}
-                    for m in sorted(models_before.keys() | models_now.keys())
-                    if round(models_now.get(m, 0.0) - models_before.get(m, 0.0), 2)
-                ],
-            }
-        except (KeyError, TypeError, AttributeError):
-            raise BasePlanError(f"--compare {base_dir}: {base_dir / 'cost.json'} is not a plan's cost.json; pass the folder of an earlier plan") from None
+    delta = _cost_delta(cost, base_dir) if cost and (base_dir / "cost.json").exists() else None
     identity = _identity_changes(base_records, resources, records)
     replacements = [r for r in (_replacement(base[urn], now[urn]) for urn in changed) if r]
     fields = {urn: _field_changes(base[urn], now[urn]) for urn in changed}
     quotas = _before_after(_team_quotas(base.values()), _team_quotas(now.values()))
     pools = _before_after(_pool_gpus(base.values()), _pool_gpus(now.values()))
     moved = identity["moved"]
-    before_layouts = {(n.target, n.name): n.layouts for n in gpu_nodes(base.values())}
-    repartitioned = sorted(f"{n.target}/{n.name}" for n in gpu_nodes(records) if before_layouts.get((n.target, n.name), n.layouts) != n.layouts)
-    versions_before, versions_now = served_versions(base.values()), served_versions(records)
     return {
         # Models promoted (or rolled back) between registry versions: "fraud-score: v12 → v13".
-        "promotions": [
-            {"name": where.rsplit("/", 1)[-1], "where": where, "model": model, "before": versions_before[where][1], "after": version}
-            for where, (model, version) in sorted(versions_now.items())
-            if where in versions_before and versions_before[where][1] != version
-        ],
+        "promotions": _promotions(base.values(), records),
         "added": sorted(now.keys() - base.keys() - set(moved.values())),
         "changed": changed,
         # Changed resources their providers replace rather than update, with the fields that force
@@ -220,9 +188,54 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
         # `pulumi up` refuses to delete these: the change needs a deliberate `pulumi state unprotect`.
         "removed_protected": identity["removed_protected"],
         # The mig-manager drains these nodes' GPUs to repartition them when the change is applied.
-        "repartitioned": repartitioned,
+        "repartitioned": _repartitioned(base.values(), records),
         "cost": delta,
     }
+
+
+def _promotions(base: Iterable[dict[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """InferenceServices served from another registry version than in the base plan."""
+    versions_before, versions_now = served_versions(base), served_versions(records)
+    return [
+        {"name": where.rsplit("/", 1)[-1], "where": where, "model": model, "before": versions_before[where][1], "after": version}
+        for where, (model, version) in sorted(versions_now.items())
+        if where in versions_before and versions_before[where][1] != version
+    ]
+
+
+def _repartitioned(base: Iterable[dict[str, Any]], records: list[dict[str, Any]]) -> list[str]:
+    """`target/node` of each GPU node whose MIG layouts differ from the base plan's."""
+    before_layouts = {(n.target, n.name): n.layouts for n in gpu_nodes(base)}
+    return sorted(f"{n.target}/{n.name}" for n in gpu_nodes(records) if before_layouts.get((n.target, n.name), n.layouts) != n.layouts)
+
+
+def _cost_delta(cost: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """The estimate against the base plan's cost.json: in all, by placement, and the teams and
+    models whose monthly cost moved. Raises BasePlanError when that file isn't a plan's cost.json."""
+    before = _read_base(base_dir, "cost.json")
+    try:
+        placements = sorted(set(before["by_placement"]) | set(cost["by_placement"]))
+        # Plans written before per-model cost existed have no per_model: every model counts as new.
+        models_before = _monthly_by_model(before.get("per_model", []))
+        models_now = _monthly_by_model(cost.get("per_model", []))
+        return {
+            "before": before["total"]["estimate"],
+            "after": cost["total"]["estimate"],
+            "delta": round(cost["total"]["estimate"] - before["total"]["estimate"], 2),
+            "by_placement": {p: round(cost["by_placement"].get(p, 0) - before["by_placement"].get(p, 0), 2) for p in placements},
+            "by_team": [
+                {"team": t, "before": before["by_team"].get(t, 0.0), "after": cost["by_team"].get(t, 0.0), "delta": round(cost["by_team"].get(t, 0.0) - before["by_team"].get(t, 0.0), 2)}
+                for t in sorted(set(before["by_team"]) | set(cost["by_team"]))
+                if round(cost["by_team"].get(t, 0.0) - before["by_team"].get(t, 0.0), 2)
+            ],
+            "by_model": [
+                {"model": m, "before": models_before.get(m, 0.0), "after": models_now.get(m, 0.0), "delta": round(models_now.get(m, 0.0) - models_before.get(m, 0.0), 2)}
+                for m in sorted(models_before.keys() | models_now.keys())
+                if round(models_now.get(m, 0.0) - models_before.get(m, 0.0), 2)
+            ],
+        }
+    except (KeyError, TypeError, AttributeError):
+        raise BasePlanError(f"--compare {base_dir}: {base_dir / 'cost.json'} is not a plan's cost.json; pass the folder of an earlier plan") from None
 
 
 ABBREVIATE = 80
@@ -238,41 +251,29 @@ def _field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[s
     """The inputs and options that differ, each `path: old → new` (values abbreviated)."""
     out = []
     for path in _changed_paths(before.get("inputs"), after.get("inputs")):
-        out.append({"path": ".".join(path), "old": _short(_at(before.get("inputs"), path)), "new": _short(_at(after.get("inputs"), path))})
+        out.append({"path": ".".join(path), "old": _short(value_at(before.get("inputs"), path)), "new": _short(value_at(after.get("inputs"), path))})
     for option in ("protect", "retain_on_delete", "provider", "parent", "placement", "delete_before_replace"):
         if before.get(option) != after.get(option):
             out.append({"path": f"({option})", "old": _short(before.get(option)), "new": _short(after.get(option))})
     return out
 
 
-def _at(value: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
 def _team_quotas(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """`target/namespace` → GPU resource → units its ResourceQuota allows."""
-    out: dict[str, dict[str, float]] = {}
-    for r in records:
-        if r["type"] == "kubernetes:core/v1:ResourceQuota":
-            hard = ((r["inputs"].get("spec") or {}).get("hard") or {})
-            gpus = {k.removeprefix("requests."): float(v) for k, v in hard.items() if k.startswith("requests.nvidia.com/")}
-            out[f"{r['target']}/{r['inputs']['metadata']['namespace']}"] = gpus
-    return out
+    return {f"{q.target}/{q.namespace}": q.gpus for q in gpu_quotas(records)}
 
 
 def _pool_gpus(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """`target/pool` → GPUs partitioned with MIG and whole, from the recorded GPU nodes; and each
     Karpenter NodePool's GPU limit."""
+    records = list(records)
     out: dict[str, dict[str, float]] = defaultdict(lambda: {"mig": 0.0, "whole": 0.0})
     for node in gpu_nodes(records):
         slot = out[f"{node.target}/{node.pool}"]
         slot["mig"] += sum(1 for layout in node.layouts if layout)
         slot["whole"] += sum(1 for layout in node.layouts if not layout)
-    for r in records:
-        if r["type"] == NODEPOOL_TYPE:
-            out[f"{r['target']}/{r['inputs']['metadata']['name']}"] = {"limit": float(r["inputs"]["spec"]["limits"]["nvidia.com/gpu"])}
+    for pool in gpu_node_pools(records):
+        out[f"{pool.target}/{pool.name}"] = {"limit": float(pool.gpu_limit)}
     return dict(out)
 
 
@@ -327,11 +328,8 @@ def _cluster_label(target: str, records: list[dict[str, Any]]) -> str:
         gpus = sum(n.gpus for n in nodes)
         mig = sum(1 for n in nodes for layout in n.layouts if layout)
         parts.append(f"{gpus} × {model.split('-')[0]}" + (f" ({mig} MIG)" if mig else ""))
-    for r in records:
-        if r.get("target") == target and r["type"] == NODEPOOL_TYPE:
-            spec = r["inputs"]["spec"]
-            model = spec["template"]["metadata"]["labels"].get("hybrid-ai.io/gpu-model", "GPU").split("-")[0]
-            parts.append(f"0–{spec['limits']['nvidia.com/gpu']} × {model} on demand")
+    for pool in gpu_node_pools(r for r in records if r.get("target") == target):
+        parts.append(f"0–{pool.gpu_limit} × {(pool.gpu_model or 'GPU').split('-')[0]} on demand")
     kinds = Counter(r["inputs"].get("kind") for r in records if r.get("target") == target and r["type"].startswith("kubernetes:"))
     served = kinds["InferenceService"] + sum(1 for r in records if r.get("target") == target and r["inputs"].get("kind") == "Deployment" and "triton" in str((r["inputs"].get("metadata") or {}).get("name", "")))
     if served:
@@ -366,10 +364,19 @@ def diagram(records: list[dict[str, Any]], overflow: dict[str, Any] | None = Non
     metrics from sites to the hub, GitOps pulls,
     the audit trail to its locked bucket, the cloud account creating its EKS cluster."""
     targets = [r for r in records if r["type"] == TARGET_TYPE]
-    by_target = {t["inputs"]["target"]: t for t in targets}
-    node = lambda name: _node_id(f"t_{name}")  # noqa: E731
-    lines = ["flowchart LR"]
-    # Edge sites of one shape (GPUs, serving, delivery) are one node: a fleet reads at a glance.
+    clusters, site_nodes = _diagram_clusters(targets, records)
+    return ["flowchart LR", *clusters, *_diagram_flows(targets, records, site_nodes, overflow)]
+
+
+def _target_node(name: str) -> str:
+    return _node_id(f"t_{name}")
+
+
+def _diagram_clusters(targets: list[dict[str, Any]], records: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    """A subgraph per placement with its clusters, and one of edge sites with a node per fleet
+    (sites of one shape: GPUs, serving, delivery — a fleet reads at a glance); each site → its
+    fleet's node."""
+    lines = []
     fleets: dict[tuple, list[str]] = defaultdict(list)
     for t in targets:
         placement = t["inputs"]["placement"]
@@ -379,45 +386,52 @@ def diagram(records: list[dict[str, Any]], overflow: dict[str, Any] | None = Non
     for placement in sorted({t["inputs"]["placement"] for t in targets if not t["inputs"]["placement"].startswith("edge:")}):
         lines.append(f'  subgraph {_node_id("placement_" + placement)}["{placement}"]')
         for t in sorted((t for t in targets if t["inputs"]["placement"] == placement), key=lambda t: t["inputs"]["target"]):
-            lines.append(f'    {node(t["inputs"]["target"])}["{_cluster_label(t["inputs"]["target"], records)}"]')
+            lines.append(f'    {_target_node(t["inputs"]["target"])}["{_cluster_label(t["inputs"]["target"], records)}"]')
         lines.append("  end")
     site_nodes: dict[str, str] = {}
     if fleets:
         lines.append('  subgraph placement_edge["edge sites"]')
         for (shape, delivery), sites in sorted(fleets.items()):
             name = sites[0] if len(sites) == 1 else f"{sites[0]} … ×{len(sites)}"
-            fleet = node("fleet_" + sites[0])
+            fleet = _target_node("fleet_" + sites[0])
             lines.append(f'    {fleet}["{name}: {shape}{" (GitOps)" if delivery == "gitops" else ""}"]')
             for site in sites:
                 site_nodes[site] = fleet
         lines.append("  end")
-    # Flows.
+    return lines, site_nodes
+
+
+def _diagram_flows(targets: list[dict[str, Any]], records: list[dict[str, Any]], site_nodes: dict[str, str], overflow: dict[str, Any] | None) -> list[str]:
+    """The arrows: overflow to the burst pool, metrics to the hub, models from their stores, GitOps
+    pulls, the audit trail, and the account creating its EKS cluster."""
+    by_target = {t["inputs"]["target"]: t for t in targets}
+    lines = []
     onprem = [t["inputs"]["target"] for t in targets if t["inputs"]["placement"] == "onprem"]
-    clouds = [name for name, t in by_target.items() if t["inputs"]["placement"] == "cloud" and any(r["type"] == NODEPOOL_TYPE and r.get("target") == name for r in records)]
+    burst_targets = {pool.target for pool in gpu_node_pools(records)}
+    clouds = [name for name, t in by_target.items() if t["inputs"]["placement"] == "cloud" and name in burst_targets]
     if overflow and onprem and clouds:
         gpus, hours = sum(overflow["gpus"].values()), sum(overflow["hours"].values())
-        lines.append(f'  {node(onprem[0])} -->|"training overflow: {gpus} GPUs, {hours:,.0f} GPU-h/week"| {node(clouds[0])}')
+        lines.append(f'  {_target_node(onprem[0])} -->|"training overflow: {gpus} GPUs, {hours:,.0f} GPU-h/week"| {_target_node(clouds[0])}')
     for fleet in sorted(set(site_nodes.values())):
         if onprem:
-            lines.append(f'  {fleet} -.->|metrics| {node(onprem[0])}')
+            lines.append(f'  {fleet} -.->|metrics| {_target_node(onprem[0])}')
     for store, served in sorted(_model_stores(records).items()):
         store_node = _node_id("store_" + store)
         lines.append(f'  {store_node}[("{store}")]')
-        for target in sorted({site_nodes.get(t, node(t)) for t in served}):
+        for target in sorted({site_nodes.get(t, _target_node(t)) for t in served}):
             lines.append(f"  {store_node} -->|models| {target}")
     if any(t["inputs"].get("delivery") == "gitops" for t in targets):
         lines.append('  git[("GitOps repository")]')
         for fleet in sorted({site_nodes[n] for n, t in by_target.items() if t["inputs"].get("delivery") == "gitops" and n in site_nodes}):
             lines.append(f"  git -->|pull| {fleet}")
+    accounts = [name for name, t in by_target.items() if t["inputs"]["placement"] == "cloud" and name not in clouds]
     if any(r["type"] == "aws:cloudtrail/trail:Trail" for r in records):
         lines.append('  audit[("audit bucket, object-locked")]')
-        accounts = [name for name, t in by_target.items() if t["inputs"]["placement"] == "cloud" and name not in clouds]
         for account in accounts[:1]:
-            lines.append(f"  {node(account)} -->|CloudTrail| audit")
+            lines.append(f"  {_target_node(account)} -->|CloudTrail| audit")
     for name in clouds:
-        accounts = [a for a, t in by_target.items() if t["inputs"]["placement"] == "cloud" and a not in clouds]
         if accounts:
-            lines.append(f"  {node(accounts[0])} -->|creates| {node(name)}")
+            lines.append(f"  {_target_node(accounts[0])} -->|creates| {_target_node(name)}")
     return lines
 
 

@@ -1,5 +1,7 @@
 """The cloud burst pool (network, EKS, GPU node groups, training storage, budget and the platform on
-the cluster): each security-relevant field of the AWS resources it registers."""
+the cluster): each security-relevant field of the AWS resources it registers. Karpenter and the GPU
+node pools have their own tests (tests/modules/test_karpenter.py, test_gpu_node_pools.py); here,
+how the blueprint wires them."""
 from __future__ import annotations
 
 import json
@@ -75,29 +77,21 @@ def test_gpu_capacity_is_a_karpenter_node_pool_limited_by_the_planned_overflow(r
     groups = {r.inputs["nodeGroupName"] for r in of_type(resources, "aws:eks/nodeGroup:NodeGroup")}
     # THEN the only managed node group is the on-demand system group Karpenter runs on
     assert groups == {"fin-prod-training-system"}
+    # AND GPU capacity is the stack's one a100 NodePool, holding at most those 48 GPUs
+    # (each field of the NodePool and its EC2NodeClass: tests/modules/test_gpu_node_pools.py)
     [pool] = [r.inputs for r in resources if r.inputs.get("kind") == "NodePool"]
-    spec = pool["spec"]
-    # AND the a100 NodePool may hold exactly those 48 GPUs, buys spot first, taints its nodes
-    assert spec["limits"] == {"nvidia.com/gpu": "48"}
-    requirements = {r["key"]: r["values"] for r in spec["template"]["spec"]["requirements"]}
-    assert requirements == {"node.kubernetes.io/instance-type": ["p4de.24xlarge"], "karpenter.sh/capacity-type": ["spot", "on-demand"]}
-    assert spec["template"]["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
-    assert spec["template"]["metadata"]["labels"]["hybrid-ai.io/gpu-model"] == "A100-80GB"
-    # AND it removes only empty nodes, never running training, replacing nodes in small steps
-    assert spec["disruption"] == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m", "budgets": [{"nodes": "10%"}]}
+    assert (pool["metadata"]["name"], pool["spec"]["limits"]) == ("a100", {"nvidia.com/gpu": "48"})
 
 
-def test_gpu_nodes_boot_the_pinned_ami_with_imdsv2_one_hop_encrypted_disks_and_no_public_ip(resources) -> None:
+def test_gpu_nodes_launch_in_the_private_subnets_and_cluster_security_group_with_karpenters_node_role(resources) -> None:
     [node_class] = [r.inputs["spec"] for r in resources if r.inputs.get("kind") == "EC2NodeClass"]
-    assert node_class["amiSelectorTerms"] == [{"alias": "al2023@v20251110"}]
-    assert node_class["metadataOptions"]["httpTokens"] == "required" and node_class["metadataOptions"]["httpPutResponseHopLimit"] == 1
-    assert node_class["blockDeviceMappings"][0]["ebs"] == {"volumeSize": "200Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
-    assert node_class["associatePublicIPAddress"] is False
-    # in the private subnets and the cluster's security group, with Karpenter's own node role
     private = [r for r in of_type(resources, "aws:ec2/subnet:Subnet") if "private" in r.name]
     assert len(node_class["subnetSelectorTerms"]) == len(private) == 3
     assert node_class["securityGroupSelectorTerms"][0]["id"].startswith("sg-")
     assert node_class["role"] == "fin-prod-training-karpenter-node"
+    # AND the stack's pinned AMI and tags
+    assert node_class["amiSelectorTerms"] == [{"alias": "al2023@v20251110"}]
+    assert node_class["tags"]["hybrid-ai.io/stack"] == "fin-prod"
 
 
 def test_system_nodes_launch_template_requires_imdsv2_with_one_hop_and_encrypted_disks(resources) -> None:
@@ -105,42 +99,6 @@ def test_system_nodes_launch_template_requires_imdsv2_with_one_hop_and_encrypted
     assert template.inputs["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
     assert template.inputs["blockDeviceMappings"][0]["ebs"]["encrypted"] is True
     assert "networkInterfaces" not in template.inputs
-
-
-def test_karpenter_runs_on_the_system_nodes_with_its_interruption_queue(resources) -> None:
-    karpenter = release(resources, "oci://public.ecr.aws/karpenter/karpenter")
-    values = karpenter.inputs["values"]
-    assert karpenter.inputs["version"] == "1.14.1" and karpenter.inputs["namespace"] == "karpenter"
-    assert values["settings"] == {"clusterName": "fin-prod-training", "interruptionQueue": "fin-prod-training"}
-    assert values["nodeSelector"]["hybrid-ai.io/node-role"] == "system"
-    assert values["serviceMonitor"] == {"enabled": True}
-    # The queue is KMS-encrypted and fed by the four interruption events Karpenter documents
-    [queue] = of_type(resources, "aws:sqs/queue:Queue")
-    assert queue.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:") and queue.inputs["messageRetentionSeconds"] == 300
-    patterns = sorted(json.loads(r.inputs["eventPattern"])["detail-type"][0] for r in of_type(resources, "aws:cloudwatch/eventRule:EventRule"))
-    assert patterns == ["AWS Health Event", "EC2 Instance Rebalance Recommendation", "EC2 Instance State-change Notification", "EC2 Spot Instance Interruption Warning"]
-    assert len(of_type(resources, "aws:cloudwatch/eventTarget:EventTarget")) == 4
-    [policy] = of_type(resources, "aws:sqs/queuePolicy:QueuePolicy")
-    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
-    assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
-
-
-def test_karpenter_identity_is_pod_identity_scoped_to_this_cluster(resources) -> None:
-    [identity] = [r.inputs for r in of_type(resources, "aws:eks/podIdentityAssociation:PodIdentityAssociation") if r.inputs["namespace"] == "karpenter"]
-    assert identity["serviceAccount"] == "karpenter"
-    policy = json.loads(next(r.inputs["policy"] for r in of_type(resources, "aws:iam/rolePolicy:RolePolicy") if "karpenter" in r.name))
-    statements = {s["Sid"]: s for s in policy["Statement"]}
-    # Instances are launched and deleted only with this cluster's ownership tag
-    assert statements["AllowScopedDeletion"]["Condition"]["StringEquals"] == {"aws:ResourceTag/kubernetes.io/cluster/fin-prod-training": "owned"}
-    # PassRole only for Karpenter's node role, only to EC2
-    assert statements["AllowPassingInstanceRole"]["Resource"] == "arn:aws:iam::210987654321:role/fin-prod-training-karpenter-node"
-    # `*` only for the reads AWS can't scope, and those only in the stack's region
-    unscoped = {sid for sid, s in statements.items() if s["Resource"] == "*"}
-    assert unscoped == {"AllowRegionalReadActions", "AllowPricingReadActions"}
-    assert statements["AllowRegionalReadActions"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": "eu-central-1"}}
-    # Its nodes join through an EC2_LINUX access entry of their own
-    entries = [r.inputs for r in of_type(resources, "aws:eks/accessEntry:AccessEntry") if r.inputs.get("type") == "EC2_LINUX"]
-    assert [e["principalArn"] for e in entries] == ["arn:aws:iam::210987654321:role/fin-prod-training-karpenter-node"]
 
 
 def test_kueue_flavors_select_the_node_pools(resources) -> None:
@@ -193,7 +151,7 @@ def test_trainer_roles_reach_only_their_own_bucket_without_wildcards(resources) 
     assert not any("credit" in res for res in resources_named)
     for name, document in policies.items():
         if "trainer" not in name:
-            continue  # Karpenter's policy: its own test
+            continue  # Karpenter's policy: tests/modules/test_karpenter.py
         for statement in document["Statement"]:
             assert statement["Effect"] == "Allow"
             assert all("*" not in action for action in statement["Action"])
@@ -202,15 +160,6 @@ def test_trainer_roles_reach_only_their_own_bucket_without_wildcards(resources) 
     assert trust["fin-prod-fraud-trainer"]["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     identities = {r.inputs["namespace"]: r.inputs for r in of_type(resources, "aws:eks/podIdentityAssociation:PodIdentityAssociation")}
     assert identities["fraud"]["serviceAccount"] == "trainer"
-
-
-def test_node_role_has_only_the_managed_policies_nodes_need(resources) -> None:
-    attached = {r.inputs["policyArn"] for r in of_type(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment") if "node" in r.name}
-    assert attached == {
-        "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
-        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
-    }
 
 
 def test_ecr_immutable_scanned_encrypted_protected(resources) -> None:

@@ -87,8 +87,8 @@ def test_derived_defaults() -> None:
     assert capacity.onprem.training == {"fraud": {"l40s": 4}}
     [pool] = capacity.cloud.pools
     # gpuLimit omitted: the 48 GPUs the overflow needs at once; spot first, on-demand when short.
-    assert (pool.gpu_limit, pool.planned_gpus, pool.capacity_types) == (48, 48, ("spot", "on-demand"))
-    assert pool.gpu_model == "A100-80GB" and pool.gpus_per_node == 8
+    assert (pool.gpu_limit, pool.planned_gpus, pool.pool.capacity_types) == (48, 48, ["spot", "on-demand"])
+    assert pool.pool.gpu_model == "A100-80GB" and pool.pool.gpus_per_node == 8
     assert capacity.cloud.team_gpus == {"fraud": 32, "credit": 16}
     assert spec.cloud.cluster.public_access_cidrs == []
     assert spec.cloud.teams[0].tier == "training"
@@ -103,4 +103,4 @@ def test_an_explicit_gpu_limit_overrides_the_plan_but_never_undercuts_it() -> No
     values["cloud"]["gpuNodePools"][0]["gpuLimit"] = 64
     assert prepare("finance-prod", values)[1].cloud.pools[0].gpu_limit == 64
     # AND a dev stack that waits for spot buys nothing else
-    assert prepare("finance-dev", base_values("finance-dev"))[1].cloud.pools[0].capacity_types == ("spot",)
+    assert prepare("finance-dev", base_values("finance-dev"))[1].cloud.pools[0].pool.capacity_types == ["spot"]

@@ -12,7 +12,8 @@ from hybridai import catalog
 from hybridai.capacity import lower_bound, pack
 from hybridai.config.operations import CostSettings
 from hybridai.cost import estimate
-from hybridai.cost.economics import BurstRate, break_even_months, burst_hours, held_all_month, showback_table
+from hybridai.cost.economics import break_even_months, burst_hours, held_all_month, showback_table
+from hybridai.cost.items import BurstRate
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd
 from hybridai.plan.artifacts import records
 from tests.conftest import EXAMPLE_STACKS, planned

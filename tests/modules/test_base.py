@@ -18,9 +18,6 @@ from tests.conftest import ROOT, planned
 from tests.helpers import of_kind, prepared
 
 MODULES = sorted(p.stem for p in (ROOT / "modules").glob("*.py") if p.stem != "__init__")
-REWORKED_ELSEWHERE = {"gpu_node_pools"}
-"""Modules whose args another change of #24 rewrites (the GPU node-pool type, config → capacity →
-module); they join this check when it lands."""
 
 
 def undocumented(module: str) -> list[str]:
@@ -39,7 +36,7 @@ def undocumented(module: str) -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if m not in REWORKED_ELSEWHERE])
+@pytest.mark.parametrize("module", MODULES)
 def test_every_args_field_says_what_it_is_and_why_its_default(module: str) -> None:
     # GIVEN a module's args classes THEN every field they declare has its docstring
     assert undocumented(module) == []
