@@ -36,6 +36,17 @@ NO_VALUE = object()
 """A Problem's value when the key is missing (printed without `(got …)`)."""
 
 
+def _gpu_model(value: str) -> str:
+    known = catalog.gpus().models
+    if value not in known:
+        raise PydanticCustomError("gpu_model_unknown", "unknown GPU model; use one of {known}", {"known": ", ".join(sorted(known))})
+    return value
+
+
+GpuModelName = Annotated[str, AfterValidator(_gpu_model)]
+"""A GPU model hybridai/data/gpus.yaml describes (memory, MIG profiles, how many fit a server)."""
+
+
 def gpus_per_node_fit(count: int, gpu_model: str | None) -> int:
     """`count` GPUs per node, refused beyond what one server holds of `gpu_model` (gpus.yaml
     `max_per_node`); an unknown model is reported at its own key."""

@@ -8,14 +8,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, IdpGroup, Problem, Quantity, gpus_per_node_fit
+from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
 
 
 class GpuPool(Model):
     """A set of identical GPU nodes in a cluster."""
 
     name: DnsLabel = Field(examples=["a100"], description="Pool name; nodes get the label `hybrid-ai.io/gpu-pool=<name>`.")
-    gpu_model: str = Field(examples=["A100-80GB"], description="GPU model, one of `hybridai/data/gpus.yaml` (for example `A100-80GB`).")
+    gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="GPU model, one of `hybridai/data/gpus.yaml` (for example `A100-80GB`).")
     nodes: list[DnsLabel] = Field(
         min_length=1,
         examples=[["gpu-node-01"]],
@@ -45,18 +45,6 @@ class GpuPool(Model):
     def _fits_a_server(cls, value: int, info: ValidationInfo) -> int:
         return gpus_per_node_fit(value, info.data.get("gpu_model"))
 
-    @field_validator("gpu_model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        known = catalog.gpus().models
-        if value not in known:
-            raise PydanticCustomError(
-                "gpu_model_unknown",
-                "unknown GPU model; use one of {known}",
-                {"known": ", ".join(sorted(known))},
-            )
-        return value
-
     @field_validator("nodes")
     @classmethod
     def _unique_nodes(cls, value: list[str]) -> list[str]:
@@ -70,7 +58,7 @@ class GpuPool(Model):
         if not self.mig:
             return self
         model = catalog.gpus().models.get(self.gpu_model)
-        if model is None:  # already reported by _known_model
+        if model is None:  # already reported at gpuModel (GpuModelName)
             return self
         geometry = model.mig
         if geometry is None:

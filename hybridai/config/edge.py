@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, IdpGroup, Problem, Quantity, gpus_per_node_fit
+from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
 from hybridai.config.base import GitUrl, RemotePath
 from hybridai.config.components import OnpremCluster, Team
 
@@ -93,7 +93,7 @@ class EdgeSite(Model):
         description="k3s/RKE2: the GPU Operator, its toolkit pointed at their containerd; jetson: the NVIDIA device plugin only (JetPack ships the driver).",
     )
     driver: Literal["operator", "preinstalled"] = Field(default="preinstalled", description="k3s/RKE2 sites: who installs the NVIDIA driver.")
-    gpu_model: str = Field(examples=["L4-24GB"], description="GPU model of the site's nodes (hybridai/data/gpus.yaml).")
+    gpu_model: GpuModelName = Field(examples=["L4-24GB"], description="GPU model of the site's nodes (hybridai/data/gpus.yaml).")
     nodes: list[DnsLabel] = Field(min_length=1, examples=[["line1-gpu-01"]], description="GPU node names; inference is pinned to them.")
     gpus_per_node: int = Field(default=1, ge=1, description="GPUs per node: at most what one server holds of the model (hybridai/data/gpus.yaml `max_per_node`).")
     timezone: str = Field(default="UTC", description="IANA time zone of the site (the maintenance window is local time).")
@@ -145,13 +145,6 @@ class EdgeSite(Model):
     @classmethod
     def _fits_a_server(cls, value: int, info: ValidationInfo) -> int:
         return gpus_per_node_fit(value, info.data.get("gpu_model"))
-
-    @field_validator("gpu_model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        if value not in catalog.gpus().models:
-            raise PydanticCustomError("gpu_model_unknown", "unknown GPU model; use one of {known}", {"known": ", ".join(sorted(catalog.gpus().models))})
-        return value
 
     @field_validator("timezone")
     @classmethod
