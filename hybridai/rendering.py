@@ -10,7 +10,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 @cache
 def _environment() -> Environment:
-    return Environment(loader=PackageLoader("hybridai", "templates"), undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("hybridai", "templates"), undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    # Amounts as reviewers read them: whole dollars with thousands separators, a change with its sign.
+    env.filters["money"] = lambda v: "—" if v is None else f"{v:,.0f}"
+    env.filters["signed"] = lambda v: f"{v:+,.0f}"
+    return env
 
 
 def template(name: str) -> Template:

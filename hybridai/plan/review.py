@@ -1,6 +1,7 @@
 """What a reviewer reads: policy findings, the change against a base plan, and summary.md."""
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections import Counter, defaultdict
@@ -8,11 +9,11 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hybridai import catalog
 from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
+from hybridai.rendering import template
 from hybridai.plan.aliases import KEEP_IDENTITY, Urns
 from hybridai.plan.engine import Plan
 from hybridai.recorded import HELM_RELEASE, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, TARGET_TYPE, Resource, gpu_node_pools, gpu_nodes, gpu_quotas, served_versions, value_at
@@ -64,12 +65,23 @@ def _read_base(base_dir: Path, name: str) -> Any:
         raise BasePlanError(f"--compare {base_dir}: can't read {path} ({error}); pass the folder of an earlier plan") from None
 
 
-def _base_records(base_dir: Path) -> list[dict[str, Any]]:
+def _base_records(base_dir: Path, stack: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The base plan's records, and the stack it planned when that is another one. The stack is part
+    of every URN (`urn:pulumi:<stack>::…`): a base of another stack is read with its URNs in this
+    stack's form, so resources are matched by the rest of their URN."""
     document = _read_base(base_dir, "resources.json")
     records = document.get("resources") if isinstance(document, dict) else None
     if not isinstance(records, list) or not all(isinstance(r, dict) and {"urn", "type", "name", "inputs"} <= r.keys() for r in records):
         raise BasePlanError(f"--compare {base_dir}: {base_dir / 'resources.json'} is not a plan's resources.json; pass the folder of an earlier plan")
-    return records
+    other = document.get("stack")
+    if not isinstance(other, str) or other == stack:
+        return records, None
+    # The stack is in each URN's head and in the name of the stack's root resource (`<project>-<stack>`).
+    project = records[0]["urn"].split("::")[1] if records else ""
+    text = json.dumps(records)
+    for old, new in ((f"urn:pulumi:{other}::", f"urn:pulumi:{stack}::"), (f"pulumi:pulumi:Stack::{project}-{other}", f"pulumi:pulumi:Stack::{project}-{stack}")):
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    return json.loads(text), other
 
 
 def _identity(record: dict[str, Any]) -> tuple | None:
@@ -152,8 +164,12 @@ def _monthly_by_model(rows: list[dict[str, Any]]) -> dict[str, float]:
 def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict[str, Any] | None, base_dir: Path) -> dict[str, Any]:
     """Resources added, changed (inputs or options differ), moved (by aliases) and removed against
     a base plan; protected resources renamed or removed; cost delta. Raises BasePlanError when
-    the base can't be read."""
-    base_records = _base_records(base_dir)
+    the base can't be read. A base of another stack is compared by the rest of each URN, and no
+    rename or protected removal is claimed: another stack's state is not this one's, so `pulumi up`
+    of this stack neither renames nor deletes anything of it."""
+    # This plan's stack, as its URNs name it (`urn:pulumi:<stack>::…`).
+    stack = records[0]["urn"].split("::", 1)[0].removeprefix("urn:pulumi:") if records else ""
+    base_records, other_stack = _base_records(base_dir, stack)
     base = {r["urn"]: r for r in base_records}
     now = {r["urn"]: r for r in records}
     keys = ("inputs", "protect", "retain_on_delete", "provider", "parent", "placement")
@@ -184,9 +200,11 @@ def compare(resources: list[Resource], records: list[dict[str, Any]], cost: dict
         # Protected resources whose URN changes while a new resource manages the same object:
         # `pulumi up` would create them anew and then fail to delete the old (unprotected: delete
         # it, and its data). `hybridai plan` exits 1 for these unless --allow-renames.
-        "renamed": identity["renamed"],
+        "renamed": [] if other_stack else identity["renamed"],
         # `pulumi up` refuses to delete these: the change needs a deliberate `pulumi state unprotect`.
-        "removed_protected": identity["removed_protected"],
+        "removed_protected": [] if other_stack else identity["removed_protected"],
+        # The base is a plan of this other stack: compared by the rest of each URN.
+        "other_stack": other_stack,
         # The mig-manager drains these nodes' GPUs to repartition them when the change is applied.
         "repartitioned": _repartitioned(base.values(), records),
         "cost": delta,
@@ -242,16 +260,40 @@ ABBREVIATE = 80
 """Characters of a value shown in a change; longer ones are cut (the manifests hold them whole)."""
 
 
+def _text(value: Any) -> str:
+    return "—" if value is None else json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+
+
 def _short(value: Any) -> str:
-    text = "—" if value is None else json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    text = _text(value)
     return text if len(text) <= ABBREVIATE else text[: ABBREVIATE - 1] + "…"
 
 
-def _field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, str]]:
-    """The inputs and options that differ, each `path: old → new` (values abbreviated)."""
+def _lines(value: Any) -> list[str]:
+    """A value as the lines a diff compares: a text as it is, a structure pretty-printed."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, indent=2, sort_keys=True).splitlines()
+    return _text(value).splitlines()
+
+
+def _field_change(path: tuple[str, ...], old: Any, new: Any) -> dict[str, Any]:
+    """`path: old → new`; a value that doesn't fit on one line (several lines, or longer than
+    ABBREVIATE) also gets a unified diff of the lines that changed, one line of context: a cut prefix
+    would hide the change itself (`mig-enabled: fals…` → `mig-enabled: fals…`)."""
+    change: dict[str, Any] = {"path": ".".join(path), "old": _short(old), "new": _short(new)}
+    if any("\n" in _text(v) or len(_text(v)) > ABBREVIATE for v in (old, new)):
+        diff = difflib.unified_diff(_lines(old), _lines(new), "before", "after", n=1, lineterm="")
+        change["diff"] = [line for line in diff if not line.startswith(("---", "+++"))]
+        change["lines"] = {sign: sum(1 for line in change["diff"] if line.startswith(sign)) for sign in "+-"}
+    return change
+
+
+def _field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inputs and options that differ, each `path: old → new` (values abbreviated, long ones
+    with the diff of their lines)."""
     out = []
     for path in _changed_paths(before.get("inputs"), after.get("inputs")):
-        out.append({"path": ".".join(path), "old": _short(value_at(before.get("inputs"), path)), "new": _short(value_at(after.get("inputs"), path))})
+        out.append(_field_change(path, value_at(before.get("inputs"), path), value_at(after.get("inputs"), path)))
     for option in ("protect", "retain_on_delete", "provider", "parent", "placement", "delete_before_replace"):
         if before.get(option) != after.get(option):
             out.append({"path": f"({option})", "old": _short(before.get(option)), "new": _short(after.get(option))})
@@ -435,11 +477,6 @@ def _diagram_flows(targets: list[dict[str, Any]], records: list[dict[str, Any]],
     return lines
 
 
-_env = Environment(loader=PackageLoader("hybridai", "templates"), undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-_env.filters["money"] = lambda v: "—" if v is None else f"{v:,.0f}"
-_env.filters["signed"] = lambda v: f"{v:+,.0f}"
-
-
 def capacity_table(spec: StackSpec, capacity: CapacityPlan) -> dict[str, Any]:
     """What the capacity planner made of the on-prem cluster, for reviewers: each pool's GPUs
     (partitioned with MIG or whole), each team's GPU quota, and the training sent to the cloud."""
@@ -468,7 +505,7 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
     counts: Counter = Counter()
     for r in records:
         counts[(r["placement"], r["inputs"].get("kind") if r["type"].startswith("kubernetes:") and "kind" in r["inputs"] else r["type"])] += 1
-    return _env.get_template("summary.md.j2").render(
+    return template("summary.md.j2").render(
         plan=plan,
         spec=plan.spec,
         capacity=capacity_table(plan.spec, plan.capacity) if plan.spec is not None else None,

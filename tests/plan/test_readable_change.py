@@ -88,3 +88,47 @@ def test_a_longer_training_job_shows_its_models_cost_before_and_after(project: P
     assert row["model"] == "credit-retrain (training, training)"
     assert round(row["after"] / row["before"], 2) == 1.25
     assert f"| credit-retrain (training, training) | {row['before']:,.0f} → {row['after']:,.0f} (+{row['delta']:,.0f}) |" in summary
+
+
+def test_a_changed_multi_line_value_shows_the_lines_that_changed(project: Path, tmp_path: Path) -> None:
+    # GIVEN healthcare-dev planned with its A30s cut in four 1g.6gb slices
+    base = tmp_path / "base"
+    write(run_plan("healthcare-dev", project), base, project=project)
+    # WHEN the pool's GPUs are cut in two 2g.12gb slices instead (the teams' quotas lowered to fit)
+    def recut(config: dict) -> None:
+        config["hybrid-ai:onprem"]["gpuPools"][0]["mig"] = {"2g.12gb": 2}
+        for team in config["hybrid-ai:teams"]:
+            team["quota"]["gpus"] = min(team["quota"].get("gpus", 0), 2)
+
+    edit(project, "healthcare-dev", recut)
+    files = render(run_plan("healthcare-dev", project), base)
+    change, summary = files.change, files[Path("summary.md")]
+    # THEN the mig-manager's config (a multi-line text) changed, and its field carries the diff of
+    # the lines that changed: the old layout out, the new one in
+    [config] = [u for u in change["changed"] if u.endswith("-mig-config")]
+    [field] = [f for f in change["fields"][config] if f["path"].endswith("config.yaml")]
+    assert any(line.startswith("-") and "1g.6gb" in line for line in field["diff"])
+    assert any(line.startswith("+") and "2g.12gb" in line for line in field["diff"])
+    assert field["lines"]["+"] >= 1 and field["lines"]["-"] >= 1
+    # AND the summary shows it as a folded unified diff, not two values cut to the same prefix
+    shown = summary.split(f"`{field['path']}`:", 1)[1].split("</details>", 1)[0]
+    assert "<details><summary>diff</summary>" in shown and "```diff" in shown
+    assert any(f"    {line}" in shown for line in field["diff"] if "2g.12gb" in line)
+    assert f"`{field['old']}` → `{field['new']}`" not in summary
+
+
+def test_a_base_of_another_stack_is_compared_without_the_stack_name_and_claims_no_renames(project: Path, tmp_path: Path) -> None:
+    # GIVEN a plan of healthcare-prod as the base, and a copy of that stack file as stack `hospital-b`
+    # with the same prefix (every protected resource's URN differs by the stack name alone)
+    base = tmp_path / "base"
+    write(run_plan("healthcare-prod", project), base, project=project)
+    (project / "stacks" / "Pulumi.hospital-b.yaml").write_text((project / "stacks" / "Pulumi.healthcare-prod.yaml").read_text())
+    # WHEN hospital-b is planned against it
+    files = render(run_plan("hospital-b", project), base)
+    change, summary = files.change, files[Path("summary.md")]
+    # THEN nothing is added, removed, changed or renamed: the same resources, matched without the stack name
+    assert (change["added"], change["removed"], change["changed"], change["renamed"], change["removed_protected"]) == ([], [], [], [], [])
+    assert change["other_stack"] == "healthcare-prod"
+    # AND the summary says what was compared, and why no rename can be claimed
+    assert "The base is a plan of another stack, `healthcare-prod`" in summary
+    assert "would get a new URN" not in summary
