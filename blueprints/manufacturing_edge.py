@@ -29,7 +29,7 @@ from hybridai.modules.target import Target, TargetArgs
 def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: ClusterCapacity) -> GpuPlatformArgs:
     """A site as a one-pool cluster whose one tenant, the site's team, holds all of its GPUs; its
     Prometheus is an agent forwarding to the plant hub. Jetson modules run the device plugin alone."""
-    owner, placement = site.owner(), f"edge:{site.name}"
+    owner, placement = site.owner(), site.placement
     jetson = site.distribution == "jetson"
     platform = GpuPlatformArgs(
         gpu_operator=None if jetson else GpuOperatorArgs.of(spec.gpu_operator, site.cluster(), spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes),
@@ -68,8 +68,8 @@ def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
         platform = GpuPlatform(target, site_platform(spec, site, capacity.sites[site.name]))
         # The sync's Secret may come from the site's store: after external-secrets and its store.
         stores = [platform.external_secrets] if platform.external_secrets else []
-        serving = EdgeSiteArgs.of(site, credential_args(spec, f"edge:{site.name}", site.owner().namespace))
+        serving = EdgeSiteArgs.of(site, credential_args(spec, site.placement, site.owner().namespace))
         EdgeSite(target, serving, namespace=platform.tenancy.namespaces[site.team], opts=pulumi.ResourceOptions(depends_on=stores) if stores else None)
-        export_cluster(site.name, f"edge:{site.name}", platform, context=site.context, delivery=site.delivery)
+        export_cluster(site.name, site.placement, platform, context=site.context, delivery=site.delivery)
         if site.delivery == "gitops" and site.gitops.bootstrap:
             GitOpsBootstrap(Target(spec.prefix, f"{site.name}-bootstrap", TargetArgs.of_site(site, bootstrap=True)), GitOpsBootstrapArgs.of(site))

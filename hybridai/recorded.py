@@ -30,6 +30,14 @@ NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
 RESOURCE_QUOTA_TYPE = "kubernetes:core/v1:ResourceQuota"
 
+EDGE_PLACEMENT_PREFIX = "edge:"
+
+
+def edge_placement(site: str) -> str:
+    """An edge site's placement, `edge:<site>` (the others are `onprem` and `cloud`)."""
+    return f"{EDGE_PLACEMENT_PREFIX}{site}"
+
+
 REDACTED_SECRET = "[secret: redacted by hybridai plan]"
 """What a Pulumi secret is recorded as (resources.json and every artifact of the offline plan): the
 policy rule on Secrets the program creates reads it as "this value came from a Pulumi secret"."""

@@ -117,7 +117,7 @@ def render(spec: Any, records: list[dict[str, Any]]) -> dict[Path, str]:
     files: dict[Path, str] = {}
     deployed = deployed_charts(records)
     for site in spec.edge_sites():
-        registries = chart_registries(deployed.get(f"edge:{site.name}", ()))
+        registries = chart_registries(deployed.get(site.placement, ()))
         if not registries:
             continue
         folder = Path(FOLDER) / site.name

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
-from hybridai.config.edge import EdgeModel, EdgeSite as EdgeSiteSpec
+from hybridai.config.edge import MODEL_SOURCE_KEYS, EdgeModel, EdgeSite as EdgeSiteSpec
 from hybridai.recorded import GPU_POOL_LABEL, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, component_type
 from hybridai.modules.base import GPU_TOLERATION, MANAGED_BY, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RESTRICTED_POD, Args, Module, child, placed, priority_class, protected
 from hybridai.modules.scripts import script
@@ -34,7 +34,7 @@ TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 HOME = {"name": "HOME", "value": "/tmp"}
 
 RCLONE_DIR = "/etc/rclone"
-RCLONE_CONFIG_KEY = "rclone.conf"
+RCLONE_CONFIG_KEY = MODEL_SOURCE_KEYS[0]
 """The key of the model-sync Secret: an rclone config file, mounted read-only (never environment
 variables) at /etc/rclone/rclone.conf."""
 SECRET_MODE = 0o440

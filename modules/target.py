@@ -69,7 +69,7 @@ class TargetArgs(_Placed):
         the one push that installs a GitOps site's Argo CD, a target of its own beside the rendered one."""
         renamed_from = f"{site.renamed_from}-bootstrap" if bootstrap and site.renamed_from else site.renamed_from
         render_to = f"gitops/{site.name}" if site.delivery == "gitops" and not bootstrap else None
-        return cls(placement=f"edge:{site.name}", context=site.context, render_to=render_to, renamed_from=renamed_from)
+        return cls(placement=site.placement, context=site.context, render_to=render_to, renamed_from=renamed_from)
 
 
 class AwsScope(_Placed):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from hybridai.config.codec import key_path
+from hybridai.config.edge import MODEL_SOURCE_KEYS
+from hybridai.recorded import edge_placement
 from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, NO_VALUE, Model, Problem, choose_from
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, CHECKPOINT_STORE_KEYS, MLFLOW_LOGIN_KEYS, MLFLOW_NAMESPACE
 from hybridai.config.operations import SecretKeyRef
@@ -67,7 +69,7 @@ def credential_needs(spec: StackSpec) -> list[CredentialNeed]:
     the audit archive's and the backup store's keys; MLOps' (_mlops_needs); and an AWS
     store's access key (clusters off EKS reading it). The program creates each one whose name has a
     source in `secrets.sources`; others must exist (docs/security.md)."""
-    gitops = {f"edge:{site.name}": site.delivery == "gitops" for site in spec.edge_sites()}
+    gitops = {site.placement: site.delivery == "gitops" for site in spec.edge_sites()}
     needs = [
         *_monitoring_needs(spec), *_log_store_needs(spec), *_model_sync_needs(spec), *_audit_archive_needs(spec, gitops),
         *_backup_needs(spec, gitops), *_mlops_needs(spec),
@@ -95,7 +97,7 @@ def _log_store_needs(spec: StackSpec) -> list[CredentialNeed]:
 def _model_sync_needs(spec: StackSpec) -> list[CredentialNeed]:
     """Each edge site's model sync: its rclone config, in the site's inference namespace."""
     return [
-        CredentialNeed(f"edge:{site.name}", site.owner().namespace, site.model_source_secret, ("rclone.conf",), site.delivery == "gitops", ("sites", i, "modelSourceSecret"))
+        CredentialNeed(site.placement, site.owner().namespace, site.model_source_secret, MODEL_SOURCE_KEYS, site.delivery == "gitops", ("sites", i, "modelSourceSecret"))
         for i, site in enumerate(spec.edge_sites())
     ]
 
@@ -120,7 +122,7 @@ def _backup_needs(spec: StackSpec, gitops: dict[str, bool]) -> list[CredentialNe
     if backups is None:
         return []
     needs: list[CredentialNeed] = []
-    for placement in ["onprem", *(f"edge:{site}" for site in backups.sites)]:
+    for placement in ["onprem", *(edge_placement(site) for site in backups.sites)]:
         needs += _grouped(placement, backups.namespace, _refs_of(backups.object_store, ("backups", "objectStore")), gitops.get(placement, False))
     return needs
 

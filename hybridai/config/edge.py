@@ -14,6 +14,7 @@ from hybridai import catalog
 from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
 from hybridai.config.base import GitUrl, RemotePath
 from hybridai.config.components import OnpremCluster, Team
+from hybridai.recorded import edge_placement
 
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
@@ -45,6 +46,10 @@ class MaintenanceWindow(Model):
     def cron(self) -> str:
         hour, minute = self.start.split(":")
         return f"{int(minute)} {int(hour)} * * {','.join(str(DAYS.index(d)) for d in self.days)}"
+
+
+MODEL_SOURCE_KEYS = ("rclone.conf",)
+"""Keys of the Secret `sites[].modelSourceSecret`: the rclone configuration the model sync mounts."""
 
 
 class EdgeModel(Model):
@@ -188,6 +193,11 @@ class EdgeSite(Model):
             {"name": self.name, "context": self.context, "distribution": "kubeadm" if self.distribution == "jetson" else self.distribution, "driver": self.driver,
              "gpuPools": [{"name": self.name, "gpuModel": self.gpu_model, "nodes": self.nodes, "gpusPerNode": self.gpus_per_node}]}
         )
+
+    @property
+    def placement(self) -> str:
+        """The site's placement, `edge:<site>`: its cluster in the plan, the policy rules and the cost."""
+        return edge_placement(self.name)
 
     def owner(self) -> Team:
         """The site's one tenant: its team, in namespace `inference`, holding all of its GPUs."""

@@ -191,7 +191,7 @@ def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, st
     for site in spec.edge_sites():
         if (site.name, site.name) not in pools:
             continue
-        edge = _Cluster(site.name, f"edge:{site.name}", [(pools[(site.name, site.name)], None)])
+        edge = _Cluster(site.name, site.placement, [(pools[(site.name, site.name)], None)])
         for m in site.models:
             if m.gpus:
                 edge.serving.append((m.name, site.team, site.name, WHOLE, m.replicas, m.replicas * m.gpus))
