@@ -5,7 +5,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -44,6 +44,9 @@ def complete_blueprint(incomplete: str) -> list[str]:
 
     return [name for name in BLUEPRINTS if name.startswith(incomplete)]
 
+
+Environment = Literal["dev", "staging", "prod"]
+"""A stack's environment, as `hybridai.config.base.Environment` has it (typer needs the literal here)."""
 
 ProjectDir = Annotated[Path | None, typer.Option("--project-dir", help="Folder holding Pulumi.yaml and stacks/ (default: found from the current folder up).")]
 
@@ -153,6 +156,8 @@ def _say_planned(stack: str, result, files, target: Path, compare: Path | None, 
     else:
         say("no comparison (pass --compare BASE_DIR to review a change)")
     say(f"wrote {len(files)} files to {target}; summary: {target / 'summary.md'}")
+    for line in result.warnings:
+        typer.echo(f"warning: {line}", err=True)
     return by_placement
 
 
@@ -294,8 +299,14 @@ def new(
     stack: Annotated[str, typer.Argument(help="Name of the new stack: writes `stacks/Pulumi.<STACK>.yaml`.")],
     project_dir: ProjectDir = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
+    environment: Annotated[
+        Environment,
+        typer.Option(help="Environment of the stack: a `prod` file also gets everything prod requires (a secret store and a source for every credential Secret, a backup of every edge site)."),
+    ] = "dev",
+    minimal: Annotated[bool, typer.Option("--minimal", help="Only the keys the stack sets, without the optional ones and their descriptions (`hybridai reference` has them).")] = False,
 ) -> None:
-    """Write a new stack file with every key of the blueprint, described."""
+    """Write a new stack file with every key of the blueprint, described, that plans as written once
+    its example values are replaced."""
     from hybridai.blueprints import BLUEPRINTS
     from hybridai.reference import new_stack
 
@@ -311,7 +322,7 @@ def new(
         fail(f"{path} exists; pass --force to overwrite it")
     bp = BLUEPRINTS[blueprint]
     stacks.mkdir(parents=True, exist_ok=True)
-    path.write_text(new_stack(bp.spec, blueprint, bp.summary, stack))
+    path.write_text(new_stack(bp.spec, blueprint, bp.summary, stack, environment, minimal))
     typer.echo(f"wrote {path}; edit it, then run `hybridai plan {stack}`")
 
 

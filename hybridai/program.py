@@ -21,9 +21,10 @@ from hybridai import PROJECT
 from hybridai.capacity import CapacityPlan, plan_stack
 from hybridai.config import StackConfigError, StackSpec
 from hybridai.config.codec import decode_config, stack_file_label
-from hybridai.config.errors import reject
+from hybridai.config.base import example_values
+from hybridai.config.errors import problem_line, reject
 from hybridai.config.loader import StackFile, load_stack_file, validate_spec
-from hybridai.policy.stack import check_settings
+from hybridai.policy.stack import ahead_of, check_settings
 
 
 def config_keys() -> list[str]:
@@ -64,14 +65,25 @@ def prepare(stack: str, values: Mapping[str, Any], label: str | None = None) -> 
     label = label or stack_file_label(stack)
     spec = validate_spec(stack, values, SPECS, label)
     capacity = plan_stack(spec)
-    reject(label, [*spec.check(), *capacity.problems, *check_settings(spec)], values)
+    reject(label, [*spec.check(), *capacity.problems, *check_settings(spec), *ahead_of(spec)], values)
     return spec, capacity
 
 
+def warnings(stack: str, spec: StackSpec) -> list[str]:
+    """What a valid stack should still change: outside prod, the example values it keeps (in prod
+    they are errors, config.rules.check_example_values)."""
+    if spec.environment == "prod":
+        return []
+    return [problem_line(stack_file_label(stack), p) for p in example_values(spec)]
+
+
 def run() -> None:
+    stack = pulumi.get_stack()
     try:
-        spec, capacity = prepare(pulumi.get_stack(), decode_config(stack_config()))
+        spec, capacity = prepare(stack, decode_config(stack_config()))
     except StackConfigError as err:
         # RunError: Pulumi prints the message alone, without a Python traceback.
         raise pulumi.RunError(err.render()) from None
+    for line in warnings(stack, spec):
+        pulumi.log.warn(line)
     BLUEPRINTS[spec.blueprint].build(spec, capacity)

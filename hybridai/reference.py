@@ -6,7 +6,6 @@ template of a new stack are derived from them, so they can't drift apart.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import textwrap
 import types
@@ -16,12 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from hybridai import PROJECT
+from hybridai.config.credentials import credential_needs
+from hybridai.config.spec import StackSpec
+from hybridai.rendering import template
 
 
 @dataclass
@@ -40,14 +41,20 @@ class Key:
     children: list[Key] = field(default_factory=list)
     is_list: bool = False
     """A list of objects (children describe one item)."""
+    placeholder: bool = False
+    """Its example stands for the user's environment (config.base.PLACEHOLDER): written `# example`."""
 
 
-def keys(model: type[BaseModel], prefix: str = "") -> list[Key]:
+def keys(model: type[BaseModel], prefix: str = "", example: dict | None = None) -> list[Key]:
+    """The keys of a model, each with everything under it. `example` is the example of the block
+    they are in: its values replace the keys' own examples, so a model used in several places (an
+    object store, a Secret key) gets each place's own example bucket and Secret."""
     out = []
     for name, info in model.model_fields.items():
         alias = info.alias or name
         path = f"{prefix}.{alias}" if prefix else alias
         sub, is_list = _sub_model(info.annotation)
+        own = _merged(_example(info), (example or {}).get(alias))
         out.append(
             Key(
                 name=alias,
@@ -55,14 +62,26 @@ def keys(model: type[BaseModel], prefix: str = "") -> list[Key]:
                 type=_type_name(info.annotation),
                 description=info.description or "",
                 required=info.is_required(),
-                suggested=bool((info.json_schema_extra or {}).get("suggest")) if isinstance(info.json_schema_extra, dict) else False,
+                suggested=bool(_extra(info).get("suggest")),
                 default=_default(info),
-                example=_example(info),
-                children=keys(sub, f"{path}[]" if is_list else path) if sub else [],
+                example=own,
+                children=keys(sub, f"{path}[]" if is_list else path, own if isinstance(own, dict) and not is_list else None) if sub else [],
                 is_list=is_list,
+                placeholder=bool(_extra(info).get("placeholder")),
             )
         )
     return out
+
+
+def _extra(info: FieldInfo) -> dict:
+    return info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+
+
+def _merged(own: Any, outer: Any) -> Any:
+    """A key's example where the block around it gives one too: the block's wins, key by key."""
+    if isinstance(own, dict) and isinstance(outer, dict):
+        return {**own, **{k: _merged(own.get(k), v) for k, v in outer.items()}}
+    return own if outer is None else outer
 
 
 def _sub_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
@@ -246,7 +265,9 @@ Every key a stack file (`stacks/Pulumi.<stack>.yaml`) may hold, generated from t
 a test keeps this page in sync with them. Keys are camelCase under the project namespace
 `{project}:`; nested keys are shown as paths, `[]` marking the items of a list
 (`pulumi config set --path '{project}:teams[0].quota.gpus' 4` sets one). Unknown keys are errors.
-A new stack file written by `hybridai new BLUEPRINT STACK` holds every key with its description.
+A new stack file written by `hybridai new BLUEPRINT STACK` holds every key with its description
+(`--minimal`: only the keys it sets; `--environment prod`: also what prod requires), its
+placeholders marked `# example`: a prod stack still holding one is refused at its key.
 
 In a terminal, `hybridai reference BLUEPRINT` prints one blueprint's own keys, and
 `hybridai reference --key cloud.gpuNodePools` one key with everything under it.
@@ -384,18 +405,150 @@ def key_section(ref: Reference, match: Match) -> str:
     return f"## `{PROJECT}:{match.key.path}` ({where})\n\n" + table([match.key])
 
 
-def _comment(text: str, indent: int) -> list[str]:
+# --- `hybridai new`: a stack file from the models -----------------------------------------------
+
+
+UNSET = object()
+"""A key the new stack file leaves at its default (written commented out, or not at all)."""
+
+
+def _comment(text: str, indent: int, lead: str = "", more: str = "") -> list[str]:
+    """`text` as comment lines at `indent`; `lead` before the first line, `more` before the others."""
     pad = " " * indent
-    return [f"{pad}# {line}" for line in textwrap.wrap(text, 96 - indent)] if text else []
+    width = 96 - indent - len(lead)
+    return [f"{pad}# {lead if i == 0 else more}{line}" for i, line in enumerate(textwrap.wrap(text, width))] if text else []
 
 
-_env = Environment(loader=PackageLoader("hybridai", "templates"), undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-_env.filters["comment"] = _comment
-_env.filters["inline"] = inline
-_env.filters["tojson"] = json.dumps
+def _item_order(children: list[Key]) -> list[Key]:
+    """The keys of a list item, required ones first (so an item starts with its `name`)."""
+    return sorted(children, key=lambda k: not k.required)
 
 
-def new_stack(spec: type[BaseModel], blueprint: str, summary: str, stack: str) -> str:
-    """A stack file with every key: required ones with example values, optional ones commented
-    out at their defaults, each under its description."""
-    return _env.get_template("stack.yaml.j2").render(keys=keys(spec), blueprint=blueprint, summary=summary, stack=stack, project=PROJECT)
+def template_values(items: list[Key]) -> dict[str, Any]:
+    """What a new stack file sets: every required or suggested key at its example (a list, one item
+    of its required and suggested keys); the rest stays at its default."""
+    return {key.name: _value(key) for key in items if key.required or key.suggested}
+
+
+def _value(key: Key) -> Any:
+    if key.children:
+        fields = template_values(key.children)
+        return [fields] if key.is_list else fields
+    return key.example if key.example is not None else key.default
+
+
+def _full_item(children: list[Key]) -> dict[str, Any]:
+    """A list item with every key: set ones at their example, the others at their default (or empty),
+    to show a list the stack file leaves empty."""
+    item: dict[str, Any] = {}
+    for key in children:
+        if key.children:
+            item[key.name] = [_full_item(key.children)] if key.is_list else _full_item(key.children)
+        else:
+            item[key.name] = _value(key) if key.required or key.suggested else key.default
+    return item
+
+
+def _line(pad: str, name: str, key: Key, value: Any) -> str:
+    """`name: value`, marked `# example` where the value is a placeholder the user must replace."""
+    mark = "  # example" if key.placeholder and value is not None and value == key.example else ""
+    return f"{pad}{name}:" + ("" if value is None else f" {inline(value)}") + mark
+
+
+def _set_lines(key: Key, value: Any, indent: int, name: str | None = None) -> list[str]:
+    """A key and what it holds, without comments (list items and --minimal)."""
+    pad, name = " " * indent, name or key.name
+    if key.children and key.is_list and value:
+        return [f"{pad}{name}:", *(line for item in value for line in _item_lines(key.children, item, indent + 2))]
+    if key.children and isinstance(value, dict):
+        return [f"{pad}{name}:", *(line for child in key.children if child.name in value for line in _set_lines(child, value[child.name], indent + 2))]
+    return [_line(pad, name, key, value)]
+
+
+def _item_lines(children: list[Key], item: dict[str, Any], indent: int) -> list[str]:
+    """One list item, its keys together: `- ` before the first, the others under it."""
+    lines = [line for key in _item_order(children) if key.name in item for line in _set_lines(key, item[key.name], indent + 2)]
+    return [" " * indent + "- " + lines[0][indent + 2 :], *lines[1:]] if lines else [" " * indent + "- {}"]
+
+
+def _item_docs(children: list[Key], indent: int, depth: int = 1) -> list[str]:
+    """The keys of a list's items, described above the list so each item's keys stay together."""
+    lines = _comment("Each item:", indent) if depth == 1 else []
+    for key in _item_order(children):
+        need = " (required)" if key.required else "" if key.default in (None, [], {}) else f" (default `{inline(key.default)}`)"
+        lead = "  " * depth
+        lines += _comment(f"{key.name}{need}: {key.description}", indent, lead, lead + "  ")
+        lines += _item_docs(key.children, indent, depth + 1)
+    return lines
+
+
+def _off(lines: list[str]) -> list[str]:
+    """Lines commented out, each `#` at the line's own indentation."""
+    return [line if line.lstrip().startswith("#") else f"{line[: len(line) - len(line.lstrip())]}# {line.lstrip()}" for line in lines]
+
+
+def _key_lines(key: Key, value: Any, indent: int, name: str) -> list[str]:
+    """A key under its description: what the stack file sets, or commented out at its default."""
+    pad = " " * indent
+    lines = _comment(key.description, indent)
+    if key.is_list:
+        lines += _item_docs(key.children, indent)
+        shown = value if value is not UNSET else [_full_item(key.children)]
+        body = _set_lines(key, shown, indent, name) if shown else [_line(pad, name, key, shown)]
+        return lines + (body if value is not UNSET else _off(body))
+    if key.children:
+        fields = value if value is not UNSET else {}
+        lines.append(f"{pad}{name}:" if value is not UNSET else f"{pad}# {name}:")
+        for child in key.children:
+            lines += _key_lines(child, fields.get(child.name, UNSET), indent + 2, child.name)
+        return lines
+    if value is UNSET:
+        return lines + _off([_line(pad, name, key, key.default)])
+    return lines + [_line(pad, name, key, value)]
+
+
+def stack_body(items: list[Key], values: dict[str, Any], minimal: bool = False) -> str:
+    """The keys of a new stack file under `config:`: with `minimal`, only what it sets; else every
+    key under its description, those it doesn't set commented out at their default."""
+    blocks = []
+    for key in items:
+        name = f"{PROJECT}:{key.name}"
+        value = values.get(key.name, UNSET)
+        if minimal:
+            if value is not UNSET:
+                blocks.append("\n".join(_set_lines(key, value, 2, name)))
+        else:
+            blocks.append("\n".join(_key_lines(key, value, 2, name)) + "\n")
+    return "\n".join(blocks) + "\n"
+
+
+def stack_values(spec: type[StackSpec], stack: str, environment: str = "dev") -> dict[str, Any]:
+    """What a new stack file of the blueprint sets for `environment`. A prod stack adds what prod
+    requires beyond the template: a source in `secrets.sources` for every credential Secret the
+    stack reads (from a secret store, never a plaintext value), and a backup of every edge site."""
+    items = keys(spec)
+    values = {**template_values(items), "environment": environment}
+    if environment != "prod":
+        return values
+    draft = spec.model_validate(values, context={"stack": stack})
+    secrets = next(k for k in items if k.name == "secrets")
+    stores = next(k for k in secrets.children if k.name == "stores")
+    store = _value(stores)[0]
+    names = dict.fromkeys(need.name for need in credential_needs(draft))
+    sources = [{"name": name, "store": store["name"], "remoteKey": f"{draft.prefix}/{name}"} for name in names]
+    values["secrets"] = {"stores": [store], "sources": sources}
+    if draft.backups is not None and draft.edge_sites():
+        values["backups"] = {**values["backups"], "sites": [site.name for site in draft.edge_sites()]}
+    return values
+
+
+def new_stack(spec: type[StackSpec], blueprint: str, summary: str, stack: str, environment: str = "dev", minimal: bool = False) -> str:
+    """A new stack file of the blueprint for `environment` that plans as written (once its example
+    values are replaced, in prod): every key under its description, the ones it doesn't set
+    commented out at their defaults; with `minimal`, only the keys it sets."""
+    items = keys(spec)
+    body = stack_body(items, stack_values(spec, stack, environment), minimal)
+    options = (f" --environment {environment}" if environment != "dev" else "") + (" --minimal" if minimal else "")
+    return template("stack.yaml.j2").render(
+        body=body, blueprint=blueprint, summary=summary, stack=stack, options=options, environment=environment, minimal=minimal, project=PROJECT
+    )

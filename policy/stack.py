@@ -6,6 +6,7 @@ from typing import Any
 from hybridai import catalog
 from hybridai.config import Problem, StackSpec
 from hybridai.policy.rules import RULES, Level, PolicyContext
+from hybridai.policy.rules.evaluate import levels
 
 RANK = {"disabled": 0, "advisory": 1, "mandatory": 2}
 
@@ -67,3 +68,11 @@ def check_settings(spec: StackSpec) -> list[Problem]:
                 )
             )
     return problems
+
+
+def ahead_of(spec: StackSpec) -> list[Problem]:
+    """What the mandatory policy rules of the stack will require, said at its keys before anything
+    is planned (each rule's `ahead`): a rule that would fail the plan fails the config check instead,
+    in the same run as every other problem."""
+    enforced = levels(context_for(spec, None), overrides_for(spec))
+    return [problem for rule_id, level in enforced.items() if level == "mandatory" and RULES[rule_id].ahead for problem in RULES[rule_id].ahead(spec)]

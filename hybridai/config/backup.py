@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from hybridai.config.base import DnsLabel, Model
-from hybridai.config.operations import ObjectStore
+from hybridai.config.operations import ObjectStore, store_example
 
 VolumeBackup = Literal["csi-snapshot", "file-system"]
 """How a cluster's persistent volumes are backed up: by CSI snapshots, where its storage class's
@@ -43,6 +43,7 @@ class BackupSettings(Model):
         "privileged (the Velero server's own containers stay unprivileged, non-root, without capabilities).",
     )
     object_store: ObjectStore = Field(
+        examples=[store_example("hybridai-backups", "velero-object-store")],
         description="Where the on-prem cluster's and the backed-up edge sites' backups go: a bucket of the on-prem S3-compatible store, "
         "each cluster under its own prefix (its name). The access key's Secret is read in Velero's namespace on each of those clusters (made by the stack from `secrets.sources`). "
         "Never an AWS endpoint: on-prem and edge backups stay on the premises.",

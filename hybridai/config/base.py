@@ -35,6 +35,35 @@ class Model(BaseModel):
 NO_VALUE = object()
 """A Problem's value when the key is missing (printed without `(got …)`)."""
 
+PLACEHOLDER = {"placeholder": True}
+"""Field metadata (`json_schema_extra`): the field's `examples` stand for the user's own environment
+(a host, an account, a node, an image, a team), not a choice that could be right as written.
+`hybridai new` writes them marked `# example`; a prod stack still holding one is refused at its key
+and any other stack is warned (`example_values`, config.rules.check_example_values)."""
+
+
+def _is_example(value: Any, examples: list[Any]) -> bool:
+    """`value` is one of `examples`, or holds one of their items (a list) or values (a mapping)."""
+    parts = [e for example in examples for e in (example if isinstance(example, list) else example.values() if isinstance(example, dict) else [example])]
+    held = value if isinstance(value, list) else value.values() if isinstance(value, dict) else [value]
+    return value in examples or any(v in parts for v in held)
+
+
+def example_values(model: BaseModel, loc: tuple[str | int, ...] = ()) -> list[Problem]:
+    """Every key of `model` (and the models in it) still holding the example value of a PLACEHOLDER
+    field: what `hybridai new` wrote for the user to replace."""
+    found: list[Problem] = []
+    for name, info in type(model).model_fields.items():
+        value, at = getattr(model, name), (*loc, info.alias or name)
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get("placeholder") and value is not None and _is_example(value, info.examples or []):
+            found.append(Problem(at, "example_value", "is the example `hybridai new` wrote: replace it with your environment's", value))
+        elif isinstance(value, BaseModel):
+            found += example_values(value, at)
+        elif isinstance(value, (list, tuple)):
+            found += [p for i, item in enumerate(value) if isinstance(item, BaseModel) for p in example_values(item, (*at, i))]
+    return found
+
 
 def _gpu_model(value: str) -> str:
     known = catalog.gpus().models

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import Cidr, DnsLabel, Model, Problem
+from hybridai.config.base import PLACEHOLDER, Cidr, DnsLabel, Model, Problem
 from hybridai.config.components import Team, check_teams
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -149,7 +149,7 @@ class EksCluster(Model):
         "public addresses of a /8 unless `policy.wideNetworksReason` says why.",
     )
     admin_role_arns: list[str] = Field(
-        min_length=1, examples=[["arn:aws:iam::111122223333:role/platform-admin"]], description="IAM roles given cluster-admin through EKS access entries."
+        min_length=1, examples=[["arn:aws:iam::111122223333:role/platform-admin"]], json_schema_extra=PLACEHOLDER, description="IAM roles given cluster-admin through EKS access entries."
     )
     system_instance_type: str = Field(default="m7i.large", description="Instance type of the small always-on system node group (Karpenter runs there).")
     ami_alias: str = Field(
@@ -194,7 +194,7 @@ class Budget(Model):
     alert_thresholds_percent: list[int] = Field(
         default_factory=lambda: [50, 80, 100], min_length=1, description="Alert when actual or forecast spend passes these percentages of the limit."
     )
-    notify: list[str] = Field(min_length=1, examples=[["ml-platform@example.com"]], description="E-mail addresses that receive the alerts.")
+    notify: list[str] = Field(min_length=1, examples=[["ml-platform@example.com"]], json_schema_extra=PLACEHOLDER, description="E-mail addresses that receive the alerts.")
 
     @field_validator("alert_thresholds_percent")
     @classmethod
@@ -223,7 +223,7 @@ class CloudPool(Model):
 
     account_id: str = Field(
         pattern=r"^\d{12}$",
-        examples=["111122223333"],
+        examples=["111122223333"], json_schema_extra=PLACEHOLDER,
         description="AWS account of the pool. The AWS provider refuses any other account, so a stack can't deploy with the wrong credentials.",
     )
     region: str = Field(examples=["eu-central-1"], description="AWS region; must belong to the stack's jurisdiction.")

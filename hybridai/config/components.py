@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import DataClassification, DnsLabel, Model, PriorityTier, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
+from hybridai.config.base import PLACEHOLDER, DataClassification, DnsLabel, Model, PriorityTier, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
 
 
 class GpuPool(Model):
@@ -18,7 +18,7 @@ class GpuPool(Model):
     gpu_model: GpuModelName = Field(examples=["A100-80GB"], description="GPU model, one of `hybridai/data/gpus.yaml` (for example `A100-80GB`).")
     nodes: list[DnsLabel] = Field(
         min_length=1,
-        examples=[["gpu-node-01"]],
+        examples=[["gpu-node-01"]], json_schema_extra=PLACEHOLDER,
         description="Kubernetes node names in this pool. hybrid-ai labels them (pool, MIG layout) and "
         "counts their GPUs for quota validation.",
     )
@@ -132,7 +132,7 @@ class OnpremCluster(Model):
     )
     context: str = Field(
         min_length=1,
-        examples=["my-cluster-admin"],
+        examples=["my-cluster-admin"], json_schema_extra=PLACEHOLDER,
         description="kubeconfig context used to reach the cluster. hybrid-ai never falls back to the "
         "current context, so a stack can't deploy to the wrong cluster by accident.",
     )
@@ -233,10 +233,10 @@ class TeamQuota(Model):
 class Team(Model):
     """A tenant: its namespace, who may use it, its scheduling tier and its quota."""
 
-    name: DnsLabel = Field(examples=["research"], description="Team name.")
+    name: DnsLabel = Field(examples=["research"], json_schema_extra=PLACEHOLDER, description="Team name.")
     namespace: DnsLabel | None = Field(default=None, description="Namespace of the team; default: the team name.")
     group: IdpGroup = Field(
-        examples=["oidc:ml-research"],
+        examples=["oidc:ml-research"], json_schema_extra=PLACEHOLDER,
         description="Identity-provider group bound to the team's Role (edit workloads in the namespace; no secrets read, no RBAC).",
     )
     tier: PriorityTier = Field(

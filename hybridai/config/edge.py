@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import NO_VALUE, Cidr, DnsLabel, Model, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
+from hybridai.config.base import PLACEHOLDER, NO_VALUE, Cidr, DnsLabel, Model, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
 from hybridai.config.base import GitUrl, RemotePath
 from hybridai.config.components import OnpremCluster, Team
 from hybridai.recorded import edge_placement
@@ -66,7 +66,7 @@ class GitOps(Model):
     """Pull delivery for sites CI can't reach: an Argo CD at the site syncs its folder of the repo."""
 
     repo_url: GitUrl = Field(
-        examples=["https://git.plant.example/platform/edge-sites.git"],
+        examples=["https://git.plant.example/platform/edge-sites.git"], json_schema_extra=PLACEHOLDER,
         description="Git repository the site's Argo CD pulls: https://, ssh:// or `git@host:org/repo.git`, without credentials "
         "(Argo CD reads them from its repository Secret).",
     )
@@ -92,20 +92,20 @@ class EdgeSite(Model):
         description="The site's previous `name`, while a rename is deployed: its resources keep their identity (Pulumi aliases). "
         "Remove it once every stack has run `pulumi up`.",
     )
-    context: str = Field(min_length=1, examples=["plant-a-line-1"], description="kubeconfig context of the site's cluster.")
+    context: str = Field(min_length=1, examples=["site-1-admin"], json_schema_extra=PLACEHOLDER, description="kubeconfig context of the site's cluster.")
     distribution: Literal["k3s", "rke2", "jetson"] = Field(
         examples=["k3s"],
         description="k3s/RKE2: the GPU Operator, its toolkit pointed at their containerd; jetson: the NVIDIA device plugin only (JetPack ships the driver).",
     )
     driver: Literal["operator", "preinstalled"] = Field(default="preinstalled", description="k3s/RKE2 sites: who installs the NVIDIA driver.")
     gpu_model: GpuModelName = Field(examples=["L4-24GB"], description="GPU model of the site's nodes (hybridai/data/gpus.yaml).")
-    nodes: list[DnsLabel] = Field(min_length=1, examples=[["line1-gpu-01"]], description="GPU node names; inference is pinned to them.")
+    nodes: list[DnsLabel] = Field(min_length=1, examples=[["site-1-gpu-01"]], json_schema_extra=PLACEHOLDER, description="GPU node names; inference is pinned to them.")
     gpus_per_node: int = Field(default=1, ge=1, description="GPUs per node: at most what one server holds of the model (hybridai/data/gpus.yaml `max_per_node`).")
     timezone: str = Field(default="UTC", description="IANA time zone of the site (the maintenance window is local time).")
     maintenance_window: MaintenanceWindow = Field(description="When new models may arrive.")
     registry_mirror: str = Field(
         pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$",
-        examples=["mirror.line-1.example:5000"],
+        examples=["mirror.line-1.example:5000"], json_schema_extra=PLACEHOLDER,
         description="Site-local registry that proxies upstream registries (each under its host name); every image of the site is "
         "pulled through it, so a restart during an outage finds its images on site: the site's own workloads name it, the platform "
         "charts' images reach it through the containerd mirror settings the plan writes to `mirror/<site>/`.",
@@ -121,7 +121,7 @@ class EdgeSite(Model):
         "or `skopeo inspect docker://<registryMirror>/<image>:<tag>` (its `Digest`). The example values are placeholders: replace them.",
     )
     model_source: RemotePath = Field(
-        examples=["plant:models/inspection"],
+        examples=["plant:models/inspection"], json_schema_extra=PLACEHOLDER,
         description="rclone remote path (`remote:path`) of the model repository the sync copies from; the remote's settings and "
         "credentials are in `modelSourceSecret`, never in the path.",
     )

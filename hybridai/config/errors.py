@@ -26,10 +26,7 @@ class StackConfigError(Exception):
     def render(self) -> str:
         """The message: a line per problem (its key path, what is wrong, the value seen), then the fix."""
         lines = [f"{self.stack_file}: invalid stack config ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}); nothing was registered."]
-        for p in self.problems:
-            got = "" if p.value is NO_VALUE else f" (got {_show(p.value)})"
-            where = "" if p.loc == FILE else f" {key_path(p.loc)}:"
-            lines.append(f"  {self.stack_file}:{where} {p.message}{got}")
+        lines += [f"  {problem_line(self.stack_file, p)}" for p in self.problems]
         if all(p.loc == FILE for p in self.problems):
             lines.append(f"Fix: edit {self.stack_file} as each problem says; every key is described in docs/reference.md.")
         else:
@@ -38,6 +35,13 @@ class StackConfigError(Exception):
                 "every key is described in docs/reference.md (`hybridai reference --key <key.path>` prints one)."
             )
         return "\n".join(lines)
+
+
+def problem_line(stack_file: str, problem: Problem) -> str:
+    """One problem as a line: the stack file, the key path, what is wrong, the value seen."""
+    got = "" if problem.value is NO_VALUE else f" (got {_show(problem.value)})"
+    where = "" if problem.loc == FILE else f" {key_path(problem.loc)}:"
+    return f"{stack_file}:{where} {problem.message}{got}"
 
 
 class StackFileMissing(StackConfigError):

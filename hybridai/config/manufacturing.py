@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from hybridai.config.base import HttpUrl
+from hybridai.config.base import PLACEHOLDER, HttpUrl
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite
 from hybridai.config.rules import STACK_RULES, check_cloud_pool, check_edge_sites
@@ -27,7 +27,7 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the plant cluster and k3s/RKE2 sites.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the plant cluster.")
     hub_remote_write_url: HttpUrl = Field(
-        examples=["https://metrics.plant.example/api/v1/write"],
+        examples=["https://metrics.plant.example/api/v1/write"], json_schema_extra=PLACEHOLDER,
         description="Where edge sites remote-write their metrics: the plant hub's Prometheus, as the sites reach it "
         "(a TLS load balancer in front of it, which the sites verify against their own trust store). "
         "With `tls`, the hub's Prometheus serves HTTPS with a certificate from its issuer, and the load balancer "

@@ -13,8 +13,8 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import NO_VALUE, DnsLabel, HttpsUrl, Model, Problem
-from hybridai.config.operations import ObjectStore, SecretKeyRef
+from hybridai.config.base import PLACEHOLDER, NO_VALUE, DnsLabel, HttpsUrl, Model, Problem
+from hybridai.config.operations import ObjectStore, SecretKeyRef, store_example
 
 MLFLOW_NAMESPACE = "mlflow"
 ARGO_WORKFLOWS_NAMESPACE = "argo"
@@ -57,7 +57,7 @@ class Evaluation(Model):
     """A check between training and registration: the image reads the trained run and prints the
     metric; the model is registered only when the metric passes the threshold."""
 
-    image: DigestImage = Field(examples=["registry.bank.example/fraud/eval@sha256:" + "0" * 64], description="Evaluation image, pinned by digest.")
+    image: DigestImage = Field(examples=["registry.bank.example/fraud/eval@sha256:" + "0" * 64], json_schema_extra=PLACEHOLDER, description="Evaluation image, pinned by digest.")
     command: list[str] = Field(
         default_factory=list,
         description="Entrypoint override; it gets `MLFLOW_RUN_ID` and must write the metric's value to `/tmp/metric` (default: the image's entrypoint).",
@@ -82,14 +82,26 @@ class RegistryRef(Model):
         return value
 
 
+class MlflowSecretKeyRef(SecretKeyRef):
+    """A key of a Secret MLflow reads, in its namespace on the training hub."""
+
+    name: DnsLabel = Field(description=f"Secret in MLflow's namespace (`{MLFLOW_NAMESPACE}`).")
+
+
+class ArgoSecretKeyRef(SecretKeyRef):
+    """A key of a Secret the Argo Workflows server reads, in its namespace on the training hub."""
+
+    name: DnsLabel = Field(description=f"Secret in Argo Workflows' namespace (`{ARGO_WORKFLOWS_NAMESPACE}`).")
+
+
 class Database(Model):
     """An existing PostgreSQL database for MLflow's runs, registry and users."""
 
-    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}$")] = Field(examples=["pg.dc1.example.com"], description="Host name of the PostgreSQL server.")
+    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}$")] = Field(examples=["pg.dc1.example.com"], json_schema_extra=PLACEHOLDER, description="Host name of the PostgreSQL server.")
     port: int = Field(default=5432, ge=1, le=65535, description="Port.")
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = Field(examples=["mlflow"], description="Database name.")
-    username: SecretKeyRef = Field(description="Secret key (in the MLflow namespace) holding the database user.")
-    password: SecretKeyRef = Field(description="Secret key (in the same Secret) holding its password.")
+    username: MlflowSecretKeyRef = Field(examples=[{"name": "mlflow-database", "key": "username"}], description="Secret key holding the database user.")
+    password: MlflowSecretKeyRef = Field(examples=[{"name": "mlflow-database", "key": "password"}], description="Secret key (in the same Secret) holding its password.")
 
     @model_validator(mode="after")
     def _one_secret(self) -> Database:
@@ -102,8 +114,8 @@ class Database(Model):
 class AdminLogin(Model):
     """MLflow's basic-auth admin account, read from an existing Secret."""
 
-    username: SecretKeyRef = Field(description="Secret key (in the MLflow namespace) holding the admin user name.")
-    password: SecretKeyRef = Field(description="Secret key (in the same Secret) holding its password.")
+    username: MlflowSecretKeyRef = Field(examples=[{"name": "mlflow-admin", "key": "username"}], description="Secret key holding the admin user name.")
+    password: MlflowSecretKeyRef = Field(examples=[{"name": "mlflow-admin", "key": "password"}], description="Secret key (in the same Secret) holding its password.")
 
     @model_validator(mode="after")
     def _one_secret(self) -> AdminLogin:
@@ -118,8 +130,10 @@ class CloudArtifactStore(Model):
 
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(examples=["fin-prod-mlflow-artifacts"], description="Existing bucket.")
     region: str = Field(examples=["eu-central-1"], description="Region of the bucket; must be in the stack's jurisdiction.")
-    access_key_id: SecretKeyRef = Field(description="Secret key (MLflow namespace) holding the access key id of an IAM identity scoped to this bucket.")
-    secret_access_key: SecretKeyRef = Field(description="Secret key (same Secret) holding its secret access key.")
+    access_key_id: MlflowSecretKeyRef = Field(
+        examples=[{"name": "mlflow-cloud-artifacts", "key": "access-key-id"}], description="Secret key holding the access key id of an IAM identity scoped to this bucket."
+    )
+    secret_access_key: MlflowSecretKeyRef = Field(examples=[{"name": "mlflow-cloud-artifacts", "key": "secret-access-key"}], description="Secret key (same Secret) holding its secret access key.")
 
 
 class MlopsSettings(Model):
@@ -130,7 +144,9 @@ class MlopsSettings(Model):
     admin: AdminLogin = Field(description="MLflow's admin login (basic auth is always on).")
     object_store: ObjectStore | None = Field(
         default=None,
-        description="Model artifacts on the on-prem S3-compatible store (default choice; required unless `cloudArtifacts` is set). Its keys are Secret keys of the MLflow namespace.",
+        examples=[store_example("hybridai-mlflow", "mlflow-artifacts")],
+        description="Model artifacts on the on-prem S3-compatible store (default choice; required unless `cloudArtifacts` is set). "
+        f"Its access key is read from a Secret in MLflow's namespace (`{MLFLOW_NAMESPACE}`).",
         json_schema_extra={"suggest": True},
     )
     cloud_artifacts: CloudArtifactStore | None = Field(
@@ -138,7 +154,7 @@ class MlopsSettings(Model):
     )
     tracking_url: HttpsUrl | None = Field(
         default=None,
-        examples=["https://mlflow.dc1.example.com"],
+        examples=["https://mlflow.dc1.example.com"], json_schema_extra=PLACEHOLDER,
         description="https address of MLflow as the cloud burst pool reaches it over the stack's private connectivity (an ingress with TLS in front of "
         "the `mlflow` service); required when jobs train in the cloud pool.",
     )
@@ -171,10 +187,10 @@ class MlopsSettings(Model):
 class ArgoSso(Model):
     """OIDC login for the Argo Workflows server."""
 
-    issuer: HttpsUrl = Field(examples=["https://login.example.com"], description="OIDC issuer.")
-    redirect_url: HttpsUrl = Field(examples=["https://argo.dc1.example.com/oauth2/callback"], description="`<argo url>/oauth2/callback`.")
-    client_id: SecretKeyRef = Field(description="Secret key (in the argo namespace) holding the OIDC client id.")
-    client_secret: SecretKeyRef = Field(description="Secret key (in the argo namespace) holding the OIDC client secret.")
+    issuer: HttpsUrl = Field(examples=["https://login.example.com"], json_schema_extra=PLACEHOLDER, description="OIDC issuer.")
+    redirect_url: HttpsUrl = Field(examples=["https://argo.dc1.example.com/oauth2/callback"], json_schema_extra=PLACEHOLDER, description="`<argo url>/oauth2/callback`.")
+    client_id: ArgoSecretKeyRef = Field(examples=[{"name": "argo-sso", "key": "client-id"}], description="Secret key holding the OIDC client id.")
+    client_secret: ArgoSecretKeyRef = Field(examples=[{"name": "argo-sso", "key": "client-secret"}], description="Secret key holding the OIDC client secret.")
 
 
 MlopsSettings.model_rebuild()

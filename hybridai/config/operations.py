@@ -7,17 +7,18 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import NO_VALUE, DnsLabel, HttpsUrl, Model, Problem, Quantity
+from hybridai.config.base import PLACEHOLDER, NO_VALUE, DnsLabel, HttpsUrl, Model, Problem, Quantity
 
 
 class SecretKeyRef(Model):
-    """A key of a Secret in the namespace of the component that reads it (monitoring for
-    Alertmanager's receivers). The stack creates the Secret from its source in `secrets.sources` (a
-    secret store or Pulumi secrets; without one it must exist, which only dev and staging allow).
-    The component reads the credential from the Secret, so it is never in the stack file, the plan,
-    the chart values or Pulumi's state."""
+    """A key of a Secret in the namespace of the component that reads it. The stack creates the
+    Secret from its source in `secrets.sources` (a secret store or Pulumi secrets; without one it
+    must exist, which only dev and staging allow). The component reads the credential from the
+    Secret, so it is never in the stack file, the plan, the chart values or Pulumi's state. Each use
+    names its namespace in a subclass (`AlertSecretKeyRef`, `StoreSecretKeyRef`, MLflow's and Argo's
+    in hybridai/config/mlops.py) and its example Secret and key in its field's `examples`."""
 
-    name: DnsLabel = Field(description="Secret in the monitoring namespace.")
+    name: DnsLabel = Field(description="Secret in the namespace of the component that reads it.")
     key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")] = Field(description="Key of the Secret holding the credential.")
 
     @model_validator(mode="wrap")
@@ -34,31 +35,37 @@ class SecretKeyRef(Model):
         return handler(value)
 
 
+class AlertSecretKeyRef(SecretKeyRef):
+    """A key of a Secret Alertmanager reads, in the monitoring namespace of each cluster running it."""
+
+    name: DnsLabel = Field(examples=["alertmanager-receivers"], description="Secret in the monitoring namespace (`monitoring.namespace`).")
+
+
 _EMAIL = r"^[^@\s,<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 EmailAddress = Annotated[str, StringConstraints(pattern=_EMAIL)]
 
 
 class SlackReceiver(Model):
     channel: Annotated[str, StringConstraints(pattern=r"^#[a-z0-9._-]{1,80}$")] = Field(description="Channel, `#name`.")
-    webhook_url: SecretKeyRef = Field(description="Secret key holding the channel's incoming-webhook URL (the URL is the credential).")
+    webhook_url: AlertSecretKeyRef = Field(examples=[{"key": "slack-webhook-url"}], description="Secret key holding the channel's incoming-webhook URL (the URL is the credential).")
 
 
 class PagerDutyReceiver(Model):
-    routing_key: SecretKeyRef = Field(description="Secret key holding the Events API v2 integration (routing) key.")
+    routing_key: AlertSecretKeyRef = Field(examples=[{"key": "pagerduty-routing-key"}], description="Secret key holding the Events API v2 integration (routing) key.")
 
 
 class EmailReceiver(Model):
-    to: list[EmailAddress] = Field(min_length=1, examples=[["ml-platform@example.com"]], description="Recipients.")
-    sender: EmailAddress = Field(examples=["alertmanager@example.com"], description="From address.")
+    to: list[EmailAddress] = Field(min_length=1, examples=[["ml-platform@example.com"]], json_schema_extra=PLACEHOLDER, description="Recipients.")
+    sender: EmailAddress = Field(examples=["alertmanager@example.com"], json_schema_extra=PLACEHOLDER, description="From address.")
     smarthost: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")] = Field(
-        examples=["smtp.example.com:587"], description="SMTP server, `host:port`; TLS is required (Alertmanager's default)."
+        examples=["smtp.example.com:587"], json_schema_extra=PLACEHOLDER, description="SMTP server, `host:port`; TLS is required (Alertmanager's default)."
     )
     username: str | None = Field(default=None, description="SMTP login, if the server asks for one.")
-    password: SecretKeyRef | None = Field(default=None, description="Secret key holding the SMTP password.")
+    password: AlertSecretKeyRef | None = Field(default=None, examples=[{"key": "smtp-password"}], description="Secret key holding the SMTP password.")
 
 
 class WebhookReceiver(Model):
-    url: SecretKeyRef = Field(description="Secret key holding the webhook URL (such URLs usually carry a token).")
+    url: AlertSecretKeyRef = Field(examples=[{"key": "webhook-url"}], description="Secret key holding the webhook URL (such URLs usually carry a token).")
 
 
 class AlertReceiver(Model):
@@ -90,8 +97,9 @@ class AlertingSettings(Model):
     )
     default: DnsLabel | None = Field(default=None, description="Receiver of every other alert no team route takes; none: they stay in Alertmanager's UI only.")
     teams: dict[DnsLabel, DnsLabel] = Field(default_factory=dict, description="Team name → receiver of the alerts from the team's namespace.")
-    dead_mans_switch: SecretKeyRef | None = Field(
+    dead_mans_switch: AlertSecretKeyRef | None = Field(
         default=None,
+        examples=[{"key": "dead-mans-switch-url"}],
         description="Secret key holding the URL of an external dead man's switch (e.g. a heartbeat check): the always-firing Watchdog alert is posted "
         "there every minute, so a silent Alertmanager pages someone.",
     )
@@ -124,8 +132,13 @@ class StoreSecretKeyRef(SecretKeyRef):
     source in `secrets.sources`): the component reads it into an environment variable or a mounted file, so it is never in the stack
     file, the values or the state."""
 
-    name: DnsLabel = Field(examples=["loki-object-store"], description="Secret in the namespace of the component that uses the store.")
-    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")] = Field(examples=["access-key-id"], description="Key of the Secret holding the credential.")
+    name: DnsLabel = Field(description="Secret in the namespace of the component that uses the store (the store's description names it).")
+
+
+def store_example(bucket: str, secret: str) -> dict:
+    """The example of one component's object store: its own bucket and its own Secret (`hybridai new`
+    writes it), so no two components of a new stack share a key or a bucket."""
+    return {"bucket": bucket, "accessKeyId": {"name": secret}, "secretAccessKey": {"name": secret}}
 
 
 class ObjectStore(Model):
@@ -133,15 +146,15 @@ class ObjectStore(Model):
     keeps data there (Loki's logs, backups, the audit archive, model artifacts) names its own bucket
     and its own access key, so one component's key can't read or delete another's data."""
 
-    endpoint: HttpsUrl = Field(examples=["https://s3.dc1.example.com"], description="S3 API endpoint of the on-prem object store (https).")
+    endpoint: HttpsUrl = Field(examples=["https://s3.dc1.example.com"], json_schema_extra=PLACEHOLDER, description="S3 API endpoint of the on-prem object store (https).")
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
-        examples=["hybridai-logs"], description="Existing bucket (S3 naming rules) this component keeps its data in, and only this component."
+        description="Existing bucket (S3 naming rules) this component keeps its data in, and only this component."
     )
     region: str | None = Field(default=None, examples=["dc1"], description="Region the store expects in request signatures, if it checks one.")
     access_key_id: StoreSecretKeyRef = Field(
-        description="Key of the Secret in the component's namespace holding the store's access key id, scoped to this bucket."
+        examples=[{"key": "access-key-id"}], description="Key of the Secret in the component's namespace holding the store's access key id, scoped to this bucket."
     )
-    secret_access_key: StoreSecretKeyRef = Field(description="Key of the Secret in the component's namespace holding the secret access key.")
+    secret_access_key: StoreSecretKeyRef = Field(examples=[{"key": "secret-access-key"}], description="Key of the Secret in the component's namespace holding the secret access key.")
 
 
 class ObjectLock(Model):
@@ -164,7 +177,7 @@ class AuditArchive(ObjectStore):
     cloud account's locked bucket. docs/audit.md."""
 
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
-        examples=["hybridai-audit"], description="Existing bucket created with Object Lock on; only the audit writers' key may write to it (and none may delete)."
+        description="Existing bucket created with Object Lock on; only the audit writers' key may write to it (and none may delete)."
     )
     object_lock: ObjectLock = Field(description="The bucket's Object Lock default retention; a bucket without one is no audit archive.")
 
@@ -180,7 +193,11 @@ class LoggingSettings(Model):
         description="Namespace of the log collector (Fluent Bit) on every cluster: privileged, for its read-only hostPath mounts of the node's logs, "
         "and kept apart so the log store's namespace stays restricted.",
     )
-    object_store: ObjectStore = Field(description="Where Loki keeps the logs (chunks, index, delete requests): a bucket of the on-prem S3-compatible store; Loki's compactor deletes what is past retention, so this bucket has no object lock.")
+    object_store: ObjectStore = Field(
+        examples=[store_example("hybridai-logs", "loki-object-store")],
+        description="Where Loki keeps the logs (chunks, index, delete requests): a bucket of the on-prem S3-compatible store; Loki's compactor deletes what is past retention, "
+        "so this bucket has no object lock. Its access key is read from a Secret in Loki's namespace (`logging.namespace`).",
+    )
     storage_size: Quantity = Field(default="50Gi", description="Persistent volume of Loki's write-ahead log and index cache (the logs themselves go to the object store).")
     storage_class: str | None = Field(default=None, description="StorageClass of that volume; default: the cluster's default class.")
     log_retention_days: int | None = Field(
@@ -194,10 +211,11 @@ class LoggingSettings(Model):
         examples=["https://logs.dc1.example.com"],
         description="Where the collectors of the stack's other clusters (the EKS burst pool, edge sites) push to the on-prem Loki: an https address "
         "in front of its service (a load balancer or ingress with TLS); required when the stack has such clusters.",
-        json_schema_extra={"suggest": True},
+        json_schema_extra={"suggest": True, **PLACEHOLDER},
     )
     audit_archive: AuditArchive | None = Field(
         default=None,
+        examples=[store_example("hybridai-audit", "audit-archive")],
         description="Where the audit streams are kept write-once; required when a compliance profile asks for it (HIPAA, SOX). "
         "Its access key is read from Secrets in the collector namespace (every cluster writing to it) and the logging namespace (the decision sink).",
         json_schema_extra={"suggest": True},

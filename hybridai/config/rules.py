@@ -11,7 +11,7 @@ fits the GPUs is hybridai/capacity's to say.
 from __future__ import annotations
 
 from hybridai import catalog, cidr
-from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from
+from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from, example_values
 from hybridai.config.cloud import check_cloud
 from hybridai.config.components import check_teams, is_system_namespace
 from hybridai.config.credentials import check_aws_stores, check_one_reader_per_secret, check_remote_keys, check_secret_names, check_source_values, check_sources_present
@@ -395,7 +395,16 @@ def check_edge_sites(spec: StackSpec) -> list[Problem]:
     return check_sites(spec.edge_sites(), spec.environment)
 
 
+def check_example_values(spec: StackSpec) -> list[Problem]:
+    """A prod stack holds none of the example values `hybridai new` wrote (hosts, accounts, nodes,
+    images, teams: the PLACEHOLDER fields); other environments are warned instead (hybridai.program)."""
+    if spec.environment != "prod":
+        return []
+    return [p._replace(message=f"{p.message}; a prod stack can't keep one") for p in example_values(spec)]
+
+
 STACK_RULES: tuple[Rule, ...] = (
+    check_example_values,
     check_tenants, check_canaries, check_platform_namespaces,
     check_waivers, check_allow_lists,
     check_alerting, check_logging,

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from hybridai.config.base import Credential, DnsLabel, HttpsUrl, Model
+from hybridai.config.base import PLACEHOLDER, Credential, DnsLabel, HttpsUrl, Model
 
 SecretKey = Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")]
 """A key of a Kubernetes Secret."""
@@ -39,7 +39,7 @@ class AcmeIssuer(Model):
     """An ACME CA (Let's Encrypt or the organization's own) for the public serving Gateway's host
     names, answering HTTP-01 challenges through that Gateway (Gateway API)."""
 
-    email: EmailAddress = Field(examples=["ml-platform@example.com"], description="Account contact; the CA mails expiry warnings here.")
+    email: EmailAddress = Field(examples=["ml-platform@example.com"], json_schema_extra=PLACEHOLDER, description="Account contact; the CA mails expiry warnings here.")
     server: HttpsUrl = Field(default="https://acme-v02.api.letsencrypt.org/directory", description="ACME directory URL.")
 
 
@@ -69,7 +69,7 @@ class TlsSettings(Model):
     )
     gateway_hosts: list[Hostname] = Field(
         default_factory=list,
-        examples=[["inference.example.com"]],
+        examples=[["inference.example.com"]], json_schema_extra=PLACEHOLDER,
         description="Host names of the serving Gateway's HTTPS listener (`serving.gateway`): the program issues the certificate its listener "
         "references (Secret `<gateway>-tls` in the Gateway's namespace); required with `serving.gateway`.",
     )
@@ -79,7 +79,7 @@ class VaultStore(Model):
     """HashiCorp Vault's KV engine, read with the Kubernetes auth method (each cluster's
     external-secrets service account logs in; no token is stored)."""
 
-    server: HttpsUrl = Field(examples=["https://vault.example.com"], description="Vault's address (https).")
+    server: HttpsUrl = Field(examples=["https://vault.example.com"], json_schema_extra=PLACEHOLDER, description="Vault's address (https).")
     path: str = Field(default="secret", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", description="Mount path of the KV engine.")
     version: Literal["v1", "v2"] = Field(default="v2", description="KV engine version.")
     role: str = Field(default="hybridai-external-secrets", pattern=r"^[A-Za-z0-9_.-]{1,128}$", description="Vault role of the Kubernetes auth method bound to the `external-secrets` service account.")
@@ -103,7 +103,7 @@ class SecretStoreSettings(Model):
     of this name); exactly one of `vault` or `awsSecretsManager`."""
 
     name: DnsLabel = Field(examples=["vault"], description="Name credential sources refer to (`secrets.sources[].store`).")
-    vault: VaultStore | None = Field(default=None, description="HashiCorp Vault.")
+    vault: VaultStore | None = Field(default=None, description="HashiCorp Vault.", json_schema_extra={"suggest": True})
     aws_secrets_manager: AwsSecretsManagerStore | None = Field(default=None, description="AWS Secrets Manager.")
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.backup import BackupSettings
-from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
+from hybridai.config.base import PLACEHOLDER, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
 from hybridai.config.cloud import CloudPool
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite
@@ -38,7 +38,7 @@ class StackSpec(Model):
     )
     cost_center: LabelValue = Field(
         min_length=1,
-        examples=["cc-0000"],
+        examples=["cc-0000"], json_schema_extra=PLACEHOLDER,
         description="Cost center charged for the stack; labelled on every namespace for showback, so it is a Kubernetes label value: "
         "at most 63 characters, letters, digits, '-', '_' and '.', starting and ending with a letter or digit.",
     )

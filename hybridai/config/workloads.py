@@ -8,14 +8,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from hybridai.config.base import DnsLabel, Model, Quantity
+from hybridai.config.base import PLACEHOLDER, DnsLabel, Model, Quantity
 from hybridai.config.mlops import DigestImage, Evaluation, RegistryRef, Schedule
 
 
 class Canary(Model):
     """A new version of a model taking a share of its traffic before it replaces the stable one."""
 
-    storage_uri: str = Field(examples=["s3://models/chest-xray/v4"], pattern=r"^(s3|gs|pvc|https|oci|hf)://", description="Where KServe fetches the canary version from.")
+    storage_uri: str = Field(examples=["s3://models/chest-xray/v4"], json_schema_extra=PLACEHOLDER, pattern=r"^(s3|gs|pvc|https|oci|hf)://", description="Where KServe fetches the canary version from.")
     traffic_percent: int = Field(ge=1, le=99, examples=[10], description="Share of requests the canary receives (KServe splits traffic with Gateway API route weights).")
 
 
@@ -29,7 +29,7 @@ class ServedModel(Model):
     )
     storage_uri: str | None = Field(
         default=None,
-        examples=["s3://models/chest-xray/v3"],
+        examples=["s3://models/chest-xray/v3"], json_schema_extra=PLACEHOLDER,
         pattern=r"^(s3|gs|pvc|https|oci|hf)://",
         description="Where KServe fetches the model from; or name a `registry` version instead (SOX and HIPAA production models must).",
     )
@@ -90,7 +90,7 @@ class TrainingJob(Model):
     )
     image: DigestImage | None = Field(
         default=None,
-        examples=["registry.bank.example/fraud/train@sha256:" + "0" * 64],
+        examples=["registry.bank.example/fraud/train@sha256:" + "0" * 64], json_schema_extra=PLACEHOLDER,
         description="Training image, pinned by digest (the digest is recorded as the model's lineage). With it, the platform runs the job: "
         "a WorkflowTemplate in the team's namespace on the cluster the capacity plan chose submits it as a JobSet to the team's LocalQueue. "
         "Without it the job only sizes capacity.",

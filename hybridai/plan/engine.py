@@ -8,6 +8,7 @@ resource belongs to the Target its provider (or, for components, its nearest anc
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import threading
@@ -47,6 +48,8 @@ class Plan:
     """The stack's capacity plan, as the program decided it."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """The stack outputs the program exports (`pulumi stack output`), secrets still marked."""
+    warnings: list[str] = field(default_factory=list)
+    """What the program warned of (`pulumi.log.warn`: `pulumi up` shows the same lines)."""
 
 
 class RecordingMonitor(MockMonitor):
@@ -134,8 +137,11 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
     with independent_environment():
         spec, capacity = prepare(stack, decode_config(wire), label)
         outputs: dict[str, Any] = {}
-        resources = execute(run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=stack_file.secret_keys, on_register=on_register, outputs=outputs)
-    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs)
+        warned: list[str] = []
+        resources = execute(
+            run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=stack_file.secret_keys, on_register=on_register, outputs=outputs, warnings=warned
+        )
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs, warnings=warned)
 
 
 HIDDEN_ENVIRONMENT = re.compile(r"^(KUBECONFIG|KUBERNETES_.*|KUBE_.*|HELM_.*|PULUMI_.*|AWS_.*|AZURE_.*|ARM_.*|GOOGLE_.*|CLOUDSDK_.*|GCP_.*)$")
@@ -191,8 +197,10 @@ def execute(
     secret_keys: list[str] | None = None,
     outputs: dict[str, Any] | None = None,
     on_register: Callable[[str], None] | None = None,
+    warnings: list[str] | None = None,
 ) -> list[Resource]:
-    """Run a Pulumi program under the recording monitor; its resources, placed, sorted by URN."""
+    """Run a Pulumi program under the recording monitor; its resources, placed, sorted by URN, and
+    what it warned of (`pulumi.log.warn`) appended to `warnings`."""
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks, on_register)
     # Each plan runs on an event loop and executor of its own (the SDK sends registrations to the
@@ -207,7 +215,7 @@ def execute(
         # A stack of its own: the SDK keeps the root stack resource (and the outputs exported to it)
         # across runs in one process, and set_mocks makes a new one only when there is none.
         pulumi.runtime.settings.set_root_resource(None)
-        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=_collecting_logger(warnings if warnings is not None else []))
         pulumi.runtime.set_all_config(config or {}, secret_keys or [])
         # The SDK awaits what the program returns; programs and test lambdas may return a resource.
         pulumi.runtime.test(lambda: _run_and_publish(program))()
@@ -225,6 +233,24 @@ def execute(
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
     place(resources)
     return resources
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]):
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+def _collecting_logger(into: list[str]) -> logging.Logger:
+    """The logger the SDK's mock engine logs the program's messages to: its warnings (and errors)
+    collected into `into`, nothing printed (the CLI says them once)."""
+    logger = logging.getLogger("hybridai.plan.program")
+    logger.handlers[:] = [_Collect(into)]
+    logger.propagate = False
+    return logger
 
 
 def place(resources: list[Resource]) -> None:

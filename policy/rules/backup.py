@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 from urllib.parse import urlsplit
 
+from hybridai.config import Problem, StackSpec
 from hybridai.recorded import BACKUP_LOCATION_TYPE, cloud_store_host, covering_schedules, schedules, stateful_namespaces
 from hybridai.policy.rules.base import Finding, PolicyContext, Resource, metadata, of_type, rule
 
@@ -21,7 +22,26 @@ def _namespace_urns(resources: list[Resource]) -> dict[tuple[str, str], str]:
     return urns
 
 
-@rule("backup-stateful-namespaces", "Production stacks back up every namespace holding data (PVCs, StatefulSets, protected namespaces) with a Velero schedule within the profiles' RPO and retention")
+def _edge_sites_backed_up(spec: StackSpec) -> Iterator[Problem]:
+    """Ahead of the plan: a prod stack's `backups.sites` lists every edge site, since each holds
+    data (its model cache volume, its protected monitoring namespace: modules/edge_site.py)."""
+    if spec.environment != "prod" or spec.backups is None:
+        return
+    missing = [site.name for site in spec.edge_sites() if site.name not in spec.backups.sites]
+    if missing:
+        yield Problem(
+            ("backups", "sites"), "site_not_backed_up",
+            f"a prod stack backs up every namespace holding data (policy rule backup-stateful-namespaces), and every edge site holds some "
+            f"(its model cache, its monitoring): add {', '.join(missing)}",
+            list(spec.backups.sites),
+        )
+
+
+@rule(
+    "backup-stateful-namespaces",
+    "Production stacks back up every namespace holding data (PVCs, StatefulSets, protected namespaces) with a Velero schedule within the profiles' RPO and retention",
+    ahead=_edge_sites_backed_up,
+)
 def stateful_backed_up(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     if not ctx.production:
         return

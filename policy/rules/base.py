@@ -51,14 +51,18 @@ class Rule:
     level: Level
     """Default enforcement; a stack may change it."""
     check: Callable[[list[Resource], PolicyContext], Iterable[Finding]]
+    ahead: Callable[[Any], Iterable[Any]] | None = None
+    """What the rule will require, said of the stack file before anything is planned: a function of
+    the validated spec giving config Problems at the keys to change (policy/stack.py `ahead_of`), so
+    a stack going to prod learns the whole chain in one run instead of a failed plan per rule."""
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(rule_id: str, description: str, level: Level = "mandatory") -> Callable:
+def rule(rule_id: str, description: str, level: Level = "mandatory", ahead: Callable[[Any], Iterable[Any]] | None = None) -> Callable:
     def register(fn: Callable[[list[Resource], PolicyContext], Iterable[Finding]]) -> Callable:
-        RULES[rule_id] = Rule(rule_id, description, level, fn)
+        RULES[rule_id] = Rule(rule_id, description, level, fn, ahead)
         return fn
 
     return register

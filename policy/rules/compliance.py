@@ -6,6 +6,7 @@ import re
 from typing import Iterator
 
 from hybridai import catalog
+from hybridai.config import Problem, StackSpec
 from hybridai.recorded import (
     API_AUDIT_INPUT,
     ARCHIVE_CHECK,
@@ -231,7 +232,27 @@ def under_ceiling(resources: list[Resource], ctx: PolicyContext) -> Iterator[Fin
         yield Finding("", f"estimated {ctx.monthly_estimate_usd:,.0f} USD/month exceeds the ceiling of {ctx.monthly_ceiling_usd:,.0f} USD")
 
 
-@rule("models-from-registry", "Production models are served from a pinned registry version, never a raw storage URI (change control: every model is a reviewed, traceable version)")
+def _production_models_named_by_version(spec: StackSpec) -> Iterator[Problem]:
+    """Ahead of the plan: each production model names a registry version, and the stack has the
+    registry (`mlops`) that resolves it, whose Secrets a prod stack sources: the whole chain at once."""
+    chain = "" if spec.mlops is not None else (
+        "; the registry is the stack's MLflow: add the `mlops` block too (`hybridai reference --key mlops`), and a `secrets.sources` entry for each Secret it names"
+    )
+    for i, model in enumerate(spec.models):
+        if model.production and model.registry is None:
+            yield Problem(
+                ("models", i, "storageUri"), "registry_required",
+                f"a production model is served from a pinned registry version (policy rule models-from-registry, profiles {', '.join(spec.compliance_profiles())}): "
+                f"name `registry: {{model, version}}` instead of a raw URI{chain}",
+                model.storage_uri,
+            )
+
+
+@rule(
+    "models-from-registry",
+    "Production models are served from a pinned registry version, never a raw storage URI (change control: every model is a reviewed, traceable version)",
+    ahead=_production_models_named_by_version,
+)
 def models_from_registry(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in resources:
         if kind(r) != "InferenceService":
