@@ -113,8 +113,9 @@ def node_capacity(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, vp
     return karpenter
 
 
-def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runtime: TrainingRuntimeArgs | None = None) -> None:
-    """The burst pool in the account `aws` reaches (`aws_account`); `runtime`: the catalog jobs that train here."""
+def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runtime: TrainingRuntimeArgs | None = None) -> EksCluster:
+    """The burst pool in the account `aws` reaches (`aws_account`); `runtime`: the catalog jobs that
+    train here. Returns its EKS cluster (the blueprint archives its audit log)."""
     scope, cluster = aws.scope, spec.cloud.cluster.name
     vpc, eks, identities = cluster_and_network(spec, aws)
     bucket = BackupBucketArgs.of(scope, spec.backups, spec.backup_policy().retention_days) if spec.backups is not None else None
@@ -143,3 +144,4 @@ def burst_pool(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, runti
     # Its own output: a secret marks everything it is exported with secret.
     pulumi.export(f"{cluster}-kubeconfig", eks.kubeconfig)
     Budget(aws, BudgetArgs.of(scope, spec.cloud.budget))
+    return eks

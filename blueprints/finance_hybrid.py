@@ -14,6 +14,7 @@ from hybridai.blueprints.platform import OVERFLOW_BACKLOG, export_cluster, onpre
 from hybridai.capacity import CapacityPlan
 from hybridai.config.finance import FinanceHybridSpec
 from hybridai.modules.audit_trail import AuditTrail, AuditTrailArgs
+from hybridai.modules.eks_audit import EksAuditArchive, EksAuditArgs, archive_prefix
 from hybridai.modules.gpu_platform import GpuPlatform
 from hybridai.modules.target import Target, TargetArgs
 from hybridai.modules.training_storage import TrainingStorageArgs
@@ -21,12 +22,17 @@ from hybridai.modules.training_storage import TrainingStorageArgs
 
 def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:
     aws = aws_account(spec)
-    burst_pool(spec, capacity.cloud, aws, training_runtime_args(spec, capacity, "cloud"))
+    eks = burst_pool(spec, capacity.cloud, aws, training_runtime_args(spec, capacity, "cloud"))
     # Every read and write of the teams' training data is on the trail too.
     training_buckets = tuple(team.bucket for team in TrainingStorageArgs.of(aws.scope, spec.cloud).teams)
     audit = AuditTrail(aws, AuditTrailArgs.of(aws.scope, spec.audit, training_buckets))
 
-    pulumi.export("audit", {"bucket": audit.bucket.bucket.bucket, "trailArn": audit.trail.arn})
+    exported = {"bucket": audit.bucket.bucket.bucket, "trailArn": audit.trail.arn}
+    if spec.log_retention().archive:
+        # The profiles keep audit records write-once: the EKS audit goes into the trail's bucket too.
+        eks_audit = EksAuditArchive(aws, EksAuditArgs.of(aws.scope, spec.monitoring.alerting), eks, audit)
+        exported["eksAudit"] = {"prefix": archive_prefix(aws.scope.cluster), "alarmTopicArn": eks_audit.topic_arn}
+    pulumi.export("audit", exported)
 
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs.of(spec.onprem))
     platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, decision_log_url=spec.audit.decision_log_url, runtime=training_runtime_args(spec, capacity, "onprem")))

@@ -334,6 +334,10 @@ ARCHIVE_OUTPUT = "audit_archive"
 """Alias of the collectors' S3 output to the write-once audit archive."""
 ARCHIVE_CHECK = "audit-archive-check"
 """The CronJob checking the archive's Object Lock and freshness; env LOCK_MODE and LOCK_DAYS."""
+EKS_AUDIT_FILTER = '{ $.kind = "Event" && $.apiVersion = "audit.k8s.io/v1" }'
+"""The CloudWatch Logs subscription filter pattern sending the EKS control plane's API audit events
+(not its api or authenticator text logs) to the cloud archive: written by modules/eks_audit.py, read
+by the `api-audit-enabled` rule."""
 
 
 def fluent_bit_sections(config: str, kind: str | None = None) -> list[dict[str, list[str]]]:

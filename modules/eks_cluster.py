@@ -11,7 +11,7 @@ from hybridai.config.cloud import EksCluster as EksClusterSettings
 from hybridai.recorded import NODE_ROLE_LABEL, ROLE_SYSTEM, TARGET_TYPE, component_type
 from hybridai.modules.base import Args, Module, former_training_pool, options, placed
 from hybridai.modules.iam import trust
-from hybridai.modules.kms import key_policy, protected_key
+from hybridai.modules.kms import key_policy, logs_encrypt, protected_key
 from hybridai.modules.node_group import node_group
 from hybridai.modules.target import AwsScope, Target, TargetArgs
 
@@ -23,6 +23,11 @@ NODE_POLICIES = {
 }
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
+
+
+def control_plane_log_group(cluster_name: str) -> str:
+    """The log group EKS writes the control-plane logs of cluster `cluster_name` to, its audit log among them."""
+    return f"/aws/eks/{cluster_name}/cluster"
 
 
 class EksClusterArgs(Args):
@@ -67,7 +72,8 @@ class EksCluster(Module):
 
     `target` is the cluster as a deploy target: a kubeconfig for this one cluster, authenticated
     by the deployer's AWS identity (`aws eks get-token`), which must be one of the admin roles.
-    Anything deployed through it waits for the system nodes, add-ons and admin access."""
+    Anything deployed through it waits for the system nodes, add-ons and admin access.
+    `audit_log`: the control plane's log group (its audit log), which modules/eks_audit.py archives."""
 
     def __init__(self, target: Target, args: EksClusterArgs, subnet_ids: list[pulumi.Input[str]], opts: pulumi.ResourceOptions | None = None):
         # Children keep the names they had under the TrainingPool component.
@@ -118,7 +124,7 @@ class EksCluster(Module):
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-role-policy", role=cluster_role.name, policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy", opts=self._opts()
         )
-        log_group = self._audit_log(args, physical)
+        log_group = self.audit_log = self._audit_log(args, physical)
         public = bool(args.public_access_cidrs)
         return aws.eks.Cluster(
             f"{name}-eks",
@@ -146,7 +152,7 @@ class EksCluster(Module):
         create it with no expiry), encrypted with a key of its own, and kept — protected, and left
         in place if a change ever removes it — because audit records must outlive any deploy."""
         name = self._name
-        log_group_name = f"/aws/eks/{physical}/cluster"
+        log_group_name = control_plane_log_group(physical)
         log_group_arn = f"arn:aws:logs:{args.scope.region}:{args.scope.account_id}:log-group:{log_group_name}"
         logs_key = protected_key(
             self,
@@ -154,17 +160,7 @@ class EksCluster(Module):
             f"{physical}-logs",
             "EKS control-plane logs",
             self._provider,
-            policy=key_policy(
-                args.scope.account_id,
-                {
-                    "Sid": "CloudWatchLogsEncryptsThisGroup",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{args.scope.region}.amazonaws.com"},
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                },
-            ),
+            policy=key_policy(args.scope.account_id, logs_encrypt(args.scope.region, log_group_arn)),
         )
         return aws.cloudwatch.LogGroup(
             f"{name}-logs",

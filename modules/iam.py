@@ -9,10 +9,15 @@ def document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
-def trust(service: str, *, tag_session: bool = False) -> str:
-    """A role only `service` may assume (EKS Pod Identity also tags the session)."""
+def trust(service: str, *, tag_session: bool = False, source_arn: str | None = None) -> str:
+    """A role only `service` may assume (EKS Pod Identity also tags the session); `source_arn`: only
+    on behalf of resources matching it (`aws:SourceArn`, wildcards allowed), so another account's
+    use of the service can't borrow the role."""
     actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else ["sts:AssumeRole"]
-    return document({"Effect": "Allow", "Principal": {"Service": service}, "Action": actions})
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}
+    if source_arn:
+        statement["Condition"] = {"StringLike": {"aws:SourceArn": source_arn}}
+    return document(statement)
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:

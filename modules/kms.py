@@ -18,6 +18,18 @@ def key_policy(account_id: str, *service_statements: dict[str, Any]) -> str:
     return document(admin, *service_statements)
 
 
+def logs_encrypt(region: str, log_group_arn: str) -> dict[str, Any]:
+    """The key-policy statement letting CloudWatch Logs of `region` encrypt one log group with the key."""
+    return {
+        "Sid": "CloudWatchLogsEncryptsThisGroup",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "Resource": "*",
+        "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+    }
+
+
 def protected_key(parent: pulumi.Resource, logical: str, alias: str, purpose: str, provider: pulumi.ProviderResource, policy: pulumi.Input[str] | None = None) -> aws.kms.Key:
     """A rotating key `alias/<alias>` of `parent`. Keys are data: losing one makes everything it
     encrypted unreadable, so a deploy never deletes it, and a scheduled deletion waits 30 days."""

@@ -16,6 +16,7 @@ TAGGABLE = {
     "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/natGateway:NatGateway",
     "aws:ec2/launchTemplate:LaunchTemplate", "aws:kms/key:Key", "aws:s3/bucket:Bucket", "aws:ecr/repository:Repository",
     "aws:iam/role:Role", "aws:cloudtrail/trail:Trail", "aws:cloudwatch/logGroup:LogGroup", "aws:budgets/budget:Budget",
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "aws:sns/topic:Topic", "aws:cloudwatch/metricAlarm:MetricAlarm",
 }
 
 

@@ -13,6 +13,7 @@ from hybridai.recorded import (
     ARCHIVE_OUTPUT,
     CAPACITY_LABEL,
     DATA_CLASSIFICATION_LABEL,
+    EKS_AUDIT_FILTER,
     MODEL_VERSION_LABEL,
     NODE_ROLE_LABEL,
     REGISTRY_MODEL_LABEL,
@@ -28,8 +29,11 @@ from hybridai.policy.rules.kubernetes import workloads
 
 DATA_TYPES = (
     "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository",
-    # Audit records and their writer, and the cluster holding every Kubernetes object and secret.
+    # Audit records and their writers (the trail; the EKS audit's subscription, stream and
+    # replication), and the cluster holding every Kubernetes object and secret.
     "aws:cloudwatch/logGroup:LogGroup", "aws:cloudtrail/trail:Trail", "aws:eks/cluster:Cluster",
+    "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter", "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream",
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
 )
 
 
@@ -104,17 +108,36 @@ EKS_LOG_GROUP = re.compile(r"^/aws/eks/[^/]+/cluster$")
 """The control-plane log group EKS writes its audit log to (`/aws/eks/<cluster>/cluster`)."""
 
 
+def _archived_log_groups(resources: list[Resource]) -> Iterator[str]:
+    """Log groups whose API audit events a subscription filter sends to a Firehose stream (all of
+    them: an empty pattern, or the one selecting the audit events)."""
+    for r in of_type(resources, "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter"):
+        inputs = r["inputs"]
+        destination = inputs.get("destinationArn")
+        # Not known at preview: the offline plan sees every value.
+        to_firehose = not isinstance(destination, str) or destination.startswith("arn:aws:firehose:")
+        if to_firehose and inputs.get("filterPattern") in ("", EKS_AUDIT_FILTER) and isinstance(inputs.get("logGroup"), str):
+            yield inputs["logGroup"]
+
+
 @rule(
     "api-audit-enabled",
     "The collector of every on-prem cluster and edge site reads the Kubernetes API audit log (audit/<cluster>/enable.md turns it on); "
-    "EKS keeps its audit log for the profiles' audit retention",
+    "EKS keeps its audit log for the profiles' audit retention and, where they keep a write-once archive, "
+    "sends its audit events there through a subscription filter to Firehose",
 )
 def api_audit_enabled(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
-    days = catalog.log_retention(ctx.profiles).audit_days
+    required = catalog.log_retention(ctx.profiles)
+    days = required.audit_days
+    archived = set(_archived_log_groups(resources))
     for r in of_type(resources, "aws:cloudwatch/logGroup:LogGroup"):
         name, kept = r["inputs"].get("name") or "", r["inputs"].get("retentionInDays")
-        if EKS_LOG_GROUP.match(name) and kept and kept < days:
+        if not EKS_LOG_GROUP.match(name):
+            continue
+        if kept and kept < days:
             yield Finding(r["urn"], f"log group {name} keeps the EKS audit log {kept} days; the profiles ({', '.join(ctx.profiles)}) keep audit records {days}")
+        if required.archive and name not in archived:
+            yield Finding(r["urn"], f"log group {name}: no subscription filter sends the EKS audit events to Firehose, so they never reach the write-once archive")
     for r, config in _self_run_collectors(resources):
         if not any(i.get("Alias") == [API_AUDIT_INPUT] and i.get("Path") for i in fluent_bit_sections(config.get("inputs") or "", "INPUT")):
             yield Finding(r["urn"], f"the log collector on {r['target']} doesn't read the API audit log")
@@ -166,7 +189,10 @@ def immutable_trail(resources: list[Resource], ctx: PolicyContext) -> Iterator[F
         yield Finding("", "the stack has cloud resources but no audit trail")
 
 
-@rule("sox-protected-data-resources", "Buckets, KMS keys, ECR repositories, audit log groups, trails and EKS clusters are protected and retained on delete")
+@rule(
+    "sox-protected-data-resources",
+    "Buckets, KMS keys, ECR repositories, audit log groups, trails, the EKS audit's delivery (subscription, stream, replication) and EKS clusters are protected and retained on delete",
+)
 def protected_data(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in of_type(resources, *DATA_TYPES):
         if not r.get("protect"):

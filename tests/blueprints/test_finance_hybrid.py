@@ -91,10 +91,12 @@ def test_dev_uses_two_zones_one_nat_and_a_cidr_restricted_endpoint() -> None:
 def test_data_resources_are_protected() -> None:
     plan, _ = planned("finance-prod")
     data_types = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository", "aws:cloudwatch/logGroup:LogGroup", "aws:eks/cluster:Cluster", "aws:cloudtrail/trail:Trail")
-    data = [r for r in plan.resources if r.type in data_types]
-    # 4 buckets (2 teams, audit, backups); 6 keys (EKS secrets, EKS logs, training data, audit,
-    # Karpenter's queue, backups); ECR; the control-plane log group; the cluster; the trail
-    assert len(data) == 4 + 6 + 1 + 1 + 1 + 1
+    audit_delivery = ("aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter", "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    data = [r for r in plan.resources if r.type in data_types + audit_delivery]
+    # 5 buckets (2 teams, audit, backups, EKS audit staging); 7 keys (EKS secrets, EKS logs, training
+    # data, audit, Karpenter's queue, backups, EKS audit delivery); ECR; 2 log groups (the control
+    # plane's, Firehose's errors); the cluster; the trail; the EKS audit's subscription, stream and replication
+    assert len(data) == 5 + 7 + 1 + 2 + 1 + 1 + 3
     assert all(r.protect and r.retain_on_delete for r in data)
 
 

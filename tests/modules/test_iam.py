@@ -26,6 +26,14 @@ def test_a_trust_lets_only_its_service_assume_the_role_and_pod_identity_tag_the_
     assert pods == [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]
 
 
+def test_a_trust_for_a_source_lets_the_service_assume_the_role_only_on_its_behalf() -> None:
+    # GIVEN CloudWatch Logs' role, for the account's log groups in one region
+    [statement] = json.loads(trust("logs.amazonaws.com", source_arn="arn:aws:logs:eu-central-1:1:*"))["Statement"]
+    # THEN the service assumes it only for a source matching that ARN
+    assert statement["Principal"] == {"Service": "logs.amazonaws.com"}
+    assert statement["Condition"] == {"StringLike": {"aws:SourceArn": "arn:aws:logs:eu-central-1:1:*"}}
+
+
 def test_a_bucket_refuses_every_request_not_over_tls() -> None:
     # GIVEN a bucket's ARN WHEN its TLS-only statement is made
     statement = deny_insecure_transport("arn:aws:s3:::fin-prod-audit-1")

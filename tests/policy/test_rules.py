@@ -9,7 +9,7 @@ import pytest
 
 from hybridai.policy.rules import RULES, PolicyContext, evaluate
 from hybridai.policy.rules.evaluate import levels, profiles
-from hybridai.recorded import REDACTED_SECRET
+from hybridai.recorded import EKS_AUDIT_FILTER, REDACTED_SECRET
 from tests.conftest import EXAMPLE_STACKS, planned
 
 CTX = PolicyContext(
@@ -235,7 +235,11 @@ CASES: dict[str, tuple[list, list]] = {
          res("kubernetes:helm.sh/v3:Release", {"chart": "kube-prometheus-stack", "values": {"alertmanager": {"enabled": False}}})],
         [res("kubernetes:helm.sh/v3:Release", {"chart": "kube-prometheus-stack", "values": {"alertmanager": {"config": {"route": {"receiver": "null", "routes": [{"matchers": ['alertname = "Watchdog"'], "receiver": "null"}]}}}}})],
     ),
-    "sox-protected-data-resources": ([res("aws:kms/key:Key", {}, protect=True, retain_on_delete=True)], [res("aws:kms/key:Key", {}, protect=False)]),
+    "sox-protected-data-resources": (
+        [res("aws:kms/key:Key", {}, protect=True, retain_on_delete=True), res("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", {}, protect=True, retain_on_delete=True)],
+        # the EKS audit's stream holds up to a day of records: unprotected, a deploy could drop them
+        [res("aws:kms/key:Key", {}, protect=False), res("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", {}, name="audit-stream", protect=False)],
+    ),
     "residency-allowed-regions": ([AWS_PROVIDER], [{**AWS_PROVIDER, "inputs": {"region": "us-east-1"}}]),
     "gpu-training-scales-to-zero": (
         [res("aws:eks/nodeGroup:NodeGroup", {"labels": {"hybrid-ai.io/node-role": "gpu-training"}, "scalingConfig": {"minSize": 0}})],
@@ -321,10 +325,21 @@ def eks_log_group(days: int) -> dict[str, Any]:
     return res("aws:cloudwatch/logGroup:LogGroup", {"name": "/aws/eks/training/cluster", "retentionInDays": days, "kmsKeyId": "k"}, placement="cloud", target="aws")
 
 
+def eks_audit_subscription(pattern: str = EKS_AUDIT_FILTER, destination: str = "arn:aws:firehose:eu-central-1:1:deliverystream/training-audit") -> dict[str, Any]:
+    return res("aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter", {"logGroup": "/aws/eks/training/cluster", "filterPattern": pattern, "destinationArn": destination}, placement="cloud", target="aws")
+
+
 CASES["api-audit-enabled"] = (
-    # EKS keeps its own audit logs (its collector reads none), for SOX's seven years
-    [collector(), collector("line-1", "edge:line-1"), collector("training", "cloud", audit=False, archive=False), eks_log_group(2557)],
-    [collector(), collector("line-1", "edge:line-1", audit=False), eks_log_group(365)],
+    # EKS keeps its own audit logs (its collector reads none), for SOX's seven years, and sends them to the archive through Firehose
+    [collector(), collector("line-1", "edge:line-1"), collector("training", "cloud", audit=False, archive=False), eks_log_group(2557), eks_audit_subscription()],
+    # the subscription sends only errors, the other one goes to a Lambda: neither is the archive
+    [
+        collector(),
+        collector("line-1", "edge:line-1", audit=False),
+        eks_log_group(365),
+        eks_audit_subscription(pattern="ERROR"),
+        eks_audit_subscription(destination="arn:aws:lambda:eu-central-1:1:function:f"),
+    ],
 )
 CASES["audit-archive-locked"] = (
     [collector(), collector("line-1", "edge:line-1"), archive_check()],
@@ -339,8 +354,16 @@ def test_the_api_audit_rule_names_each_gap() -> None:
     # WHEN checked THEN both are named (the context's profiles include SOX: 2557 days)
     assert sorted(f.message for f in RULES["api-audit-enabled"].check(violating, CTX)) == [
         "log group /aws/eks/training/cluster keeps the EKS audit log 365 days; the profiles (hipaa, sox, residency) keep audit records 2557",
+        "log group /aws/eks/training/cluster: no subscription filter sends the EKS audit events to Firehose, so they never reach the write-once archive",
         "the log collector on line-1 doesn't read the API audit log",
     ]
+
+
+def test_an_eks_audit_log_needs_no_archive_subscription_where_no_profile_keeps_an_archive() -> None:
+    # GIVEN an EKS log group kept long enough, without a subscription, under the residency profile only (no write-once archive)
+    ctx = CTX.model_copy(update={"profiles": ("residency",)})
+    # WHEN the rule runs THEN nothing is asked of the log group
+    assert list(RULES["api-audit-enabled"].check([eks_log_group(2557)], ctx)) == []
 
 
 def test_an_onprem_cluster_without_any_collector_has_no_api_audit_trail() -> None:
@@ -622,3 +645,11 @@ def test_platform_tls_holds_only_where_the_cluster_has_an_issuer() -> None:
     # AND with cert-manager each plain-http part is named
     messages = [f.message for f in RULES["platform-endpoints-tls"].check([CERT_MANAGER, loki_release(False), hub_collector(False)], CTX)]
     assert len(messages) == 2 and "Loki on dc1 listens on plain http" in messages[0] and "without verified TLS" in messages[1]
+
+
+def test_an_unprotected_eks_audit_stream_is_named() -> None:
+    # GIVEN the violating fixture: an unprotected key and an unprotected Firehose stream of the EKS audit
+    _, violating = CASES["sox-protected-data-resources"]
+    # WHEN checked THEN both are reported, the stream by name
+    messages = sorted(f.message for f in RULES["sox-protected-data-resources"].check(violating, CTX))
+    assert messages == ["audit-stream holds data but isn't protected", "r holds data but isn't protected"]
