@@ -35,5 +35,5 @@ def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:
     pulumi.export("audit", exported)
 
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs.of(spec.onprem))
-    platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, decision_log_url=spec.audit.decision_log_url, runtime=training_runtime_args(spec, capacity, "onprem")))
+    platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, runtime=training_runtime_args(spec, capacity, "onprem")))
     export_cluster(spec.onprem.name, "onprem", platform, context=spec.onprem.context)

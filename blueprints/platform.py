@@ -23,7 +23,8 @@ from hybridai.modules.backup import BackupArgs, BackupStoreArgs
 from hybridai.modules.certificates import ACME_ISSUER, CertManagerArgs, TlsArgs
 from hybridai.modules.gpu_operator import GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
-from hybridai.modules.logging import LoggingArgs, loki_datasource
+from hybridai.modules.decision_log import DecisionSinkArgs, ServedDecisions
+from hybridai.modules.logging import LoggingArgs, loki_datasource, loki_url
 from hybridai.modules.mlflow import MlflowArgs
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs
@@ -31,6 +32,7 @@ from hybridai.modules.queues import LOCAL_QUEUE, QueuesArgs
 from hybridai.modules.secret_store import CredentialSecretArgs, ExternalSecretsArgs, StoreArgs
 from hybridai.modules.serving import ServedModelArgs, ServingArgs
 from hybridai.modules.tenancy import TenancyArgs
+from hybridai.recorded import decision_sink_url
 from hybridai.modules.training_runtime import TrainingJobArgs, TrainingRuntimeArgs
 
 ONPREM_BACKLOG = "The team's on-prem training quota is in use: the job starts when running jobs finish or lent quota is reclaimed; a lasting backlog means the training catalog needs more on-prem GPUs."
@@ -82,9 +84,10 @@ def backups(spec: StackSpec, cluster: str, teams: list[Team], store: BackupStore
 # --- The on-prem (or plant) cluster: the training hub ------------------------------------------------
 
 
-def serving(spec: StackSpec, capacity: ClusterCapacity, decision_log_url: str | None = None) -> ServingArgs | None:
+def serving(spec: StackSpec, capacity: ClusterCapacity) -> ServingArgs | None:
     """KServe for the catalog's models, each as the planner sized it: its replicas at peak, the
-    smallest slice that holds a replica. None when the stack serves no model."""
+    smallest slice that holds a replica, logging its decisions to the stack's decision sink (or the
+    external one it names). None when the stack serves no model."""
     if not spec.models:
         return None
     namespaces = {t.name: t.namespace for t in spec.teams}
@@ -92,7 +95,25 @@ def serving(spec: StackSpec, capacity: ClusterCapacity, decision_log_url: str | 
     for model in spec.models:
         _, profile, peak = capacity.placements[model.name]
         models.append(ServedModelArgs.of(model, namespaces[model.team], spec.mlops, peak, resource_name(capacity.slice_key(profile))))
-    return ServingArgs.of(spec.serving, tuple(models), spec.monitoring.namespace, decision_log_url)
+    sink = spec.decision_sink()
+    url = spec.external_decision_log() or (decision_sink_url(sink.namespace) if sink else None)
+    return ServingArgs.of(spec.serving, tuple(models), spec.monitoring.namespace, url)
+
+
+def decision_sink(spec: StackSpec, logging: LoggingArgs | None) -> DecisionSinkArgs | None:
+    """The on-prem cluster's decision sink, next to its Loki and writing its archive, for the models
+    that log their decisions; None where the stack provisions none (`StackSpec.decision_sink`)."""
+    settings = spec.decision_sink()
+    if settings is None or logging is None or logging.store is None or logging.store.tls is None:
+        return None
+    namespaces = {t.name: t.namespace for t in spec.teams}
+    models = tuple(
+        ServedDecisions(namespace=namespaces[m.team], name=m.name, team=m.team, registry_model=m.registry.model if m.registry else None, model_version=m.registry.version if m.registry else None)
+        for m in spec.models
+        if m.decision_log
+    )
+    url = loki_url(logging.namespace, True)
+    return DecisionSinkArgs.of(settings, spec.onprem.name, models, spec.logging.audit_archive, url, logging.store.tls, spec.monitoring.namespace)
 
 
 def training_jobs(spec: StackSpec, capacity: CapacityPlan, placement: str) -> tuple[TrainingJobArgs, ...]:
@@ -132,7 +153,7 @@ def onprem_backups(spec: StackSpec) -> BackupArgs | None:
 
 
 def onprem_platform(
-    spec: StackSpec, capacity: ClusterCapacity, backlog: str, decision_log_url: str | None = None, hub: bool = False, runtime: TrainingRuntimeArgs | None = None
+    spec: StackSpec, capacity: ClusterCapacity, backlog: str, hub: bool = False, runtime: TrainingRuntimeArgs | None = None
 ) -> GpuPlatformArgs:
     """The on-prem (or plant) cluster's platform: every part sized by its capacity plan. `backlog`:
     what the queue backlog alert tells on-prem teams to do; `hub`: its Prometheus receives what
@@ -147,14 +168,21 @@ def onprem_platform(
         logging = LoggingArgs.hub(spec.logging, cluster, spec.log_retention(), writers, spec.has_remote_clusters(), tls_of(spec), spec.monitoring.namespace)
     # Grafana reads the cluster's Loki; the hub's archive check is alerted on here.
     loki = {"extra_datasources": (loki_datasource(logging.namespace, logging.store.tls is not None),)} if logging else {}
-    coverage = {"queue_backlog_hint": backlog if queues else None, "audit_archive_check": logging.namespace if logging and logging.store.archive else None}
+    # The decision sink pushes to the cluster's Loki too.
+    decisions = decision_sink(spec, logging)
+    coverage = {
+        "queue_backlog_hint": backlog if queues else None,
+        "audit_archive_check": logging.namespace if logging and logging.store.archive else None,
+        "decision_sink": decisions.namespace if decisions else None,
+    }
     platform = GpuPlatformArgs(
         gpu_operator=GpuOperatorArgs.of(spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes),
         tenancy=tenancy(spec, spec.teams, {team.name: capacity.gpu_quota(team.name) for team in spec.teams}),
-        serving=serving(spec, capacity, decision_log_url),
+        serving=serving(spec, capacity),
         monitoring=monitoring(spec, spec.teams, spec.models, coverage=coverage, pricing=OpenCostPricing.of(cluster, spec.cost), receive_remote_write=hub, **loki),
         queues=queues,
-        logging=logging,
+        logging=logging.model_copy(update={"store": logging.store.model_copy(update={"push_namespaces": (decisions.namespace,)})}) if decisions else logging,
+        decisions=decisions,
         mlflow=MlflowArgs.of(spec.mlops, tuple(sorted(t.namespace for t in spec.teams)), spec.monitoring.namespace, spec.environment) if spec.mlops else None,
         training_runtime=runtime,
         backup=onprem_backups(spec),
@@ -195,6 +223,14 @@ def external_secrets_args(spec: StackSpec, cluster: str, needs: list[CredentialN
     )
 
 
+def logger_ca(spec: StackSpec) -> CredentialSecretArgs | None:
+    """The source of the stack's internal CA, whose certificate the models' loggers verify the
+    decision sink with; None without an internal CA with a source (the stack check says so)."""
+    ca = spec.tls.issuer.ca if spec.tls is not None else None
+    source = spec.secrets.source(ca.secret) if ca is not None else None
+    return CredentialSecretArgs.of(source, CERT_MANAGER_NAMESPACE, ("tls.crt",)) if source is not None else None
+
+
 def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlatformArgs:
     """A cluster's platform with its TLS and credentials: cert-manager and certificates where it
     serves or hosts platform endpoints (not edge sites: their agents serve nothing), external-secrets
@@ -229,7 +265,16 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     if runtime is not None:
         namespaces = (ARGO_WORKFLOWS_NAMESPACE, *runtime.namespaces)
         update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credentials(ns)), "tls": tls})
+    if platform.decisions is not None:
+        update["decisions"] = platform.decisions.model_copy(update={"credentials": credentials(platform.decisions.namespace)})
     if platform.serving is not None and tls is not None:
         gateway_issuer = ACME_ISSUER if spec.tls.acme is not None else None
-        update["serving"] = platform.serving.model_copy(update={"tls": tls, "gateway_hosts": tuple(spec.tls.gateway_hosts), "gateway_issuer": gateway_issuer})
+        serving = {"tls": tls, "gateway_hosts": tuple(spec.tls.gateway_hosts), "gateway_issuer": gateway_issuer}
+        ca = logger_ca(spec) if platform.decisions is not None else None
+        if ca is not None:
+            # The loggers verify the decision sink with the stack CA's certificate, from its source.
+            serving["logger_ca"] = ca
+            if ca.store and update["external_secrets"] is not None:
+                update["external_secrets"] = update["external_secrets"].model_copy(update={"config_maps": True})
+        update["serving"] = platform.serving.model_copy(update=serving)
     return platform.model_copy(update=update)

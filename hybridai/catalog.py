@@ -75,6 +75,12 @@ def _load(name: str) -> dict:
     return yaml.safe_load(resources.files("hybridai.data").joinpath(name).read_text())
 
 
+def kserve_inferenceservice_config() -> dict[str, dict]:
+    """KServe's `inferenceservice-config` as its pinned chart renders it with default values, by data
+    key (kserve-inferenceservice-config.yaml): a fresh copy the caller may change."""
+    return _load("kserve-inferenceservice-config.yaml")
+
+
 @cache
 def versions() -> Versions:
     return Versions.model_validate(_load("versions.yaml"))
@@ -216,6 +222,8 @@ class LogRetention(_Data):
     log_days: int
     audit_days: int
     archive: bool = False
+    decisions: bool = False
+    """Every served model's decisions (request and response) are kept: logged to the decision sink."""
 
 
 def log_retention(profiles: tuple[str, ...] | list[str] = ()) -> LogRetention:
@@ -226,6 +234,7 @@ def log_retention(profiles: tuple[str, ...] | list[str] = ()) -> LogRetention:
         log_days=max(c.get("logRetentionDays", 0) for c in chosen),
         audit_days=max(c.get("auditRetentionDays", 0) for c in chosen),
         archive=any(c.get("auditArchive", False) for c in chosen),
+        decisions=any(c.get("decisionLogging", False) for c in chosen),
     )
 
 

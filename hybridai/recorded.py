@@ -340,6 +340,18 @@ EKS_AUDIT_FILTER = '{ $.kind = "Event" && $.apiVersion = "audit.k8s.io/v1" }'
 by the `api-audit-enabled` rule."""
 
 
+DECISION_SINK = "decision-sink"
+"""The decision sink's Service (Vector, `fullnameOverride`) in `logging.decisions.namespace`."""
+DECISION_SINK_PORT = 8443
+"""Its https port, where KServe's logger posts each request and response."""
+
+
+def decision_sink_url(namespace: str) -> str:
+    """The decision sink's in-cluster address, the URL every InferenceService's logger posts to:
+    written into the InferenceServices by modules/serving.py, checked by the decision-logging rule."""
+    return f"https://{DECISION_SINK}.{namespace}.svc:{DECISION_SINK_PORT}/"
+
+
 def fluent_bit_sections(config: str, kind: str | None = None) -> list[dict[str, list[str]]]:
     """The sections of a classic Fluent Bit config text (`[kind]` only: INPUT, FILTER, OUTPUT; all
     with None), each as {key: [values]}: a key may repeat (`Systemd_Filter`)."""

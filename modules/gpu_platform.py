@@ -7,6 +7,7 @@ from hybridai.recorded import component_type
 from hybridai.modules.backup import Backup, BackupArgs
 from hybridai.modules.base import Args, Module, options, placed, platform_namespaces_on
 from hybridai.modules.certificates import CertManager, CertManagerArgs
+from hybridai.modules.decision_log import DecisionSink, DecisionSinkArgs
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from hybridai.modules.logging import Logging, LoggingArgs
@@ -35,6 +36,8 @@ class GpuPlatformArgs(Args):
     """Kueue; None: nobody trains on the cluster."""
     logging: LoggingArgs | None = None
     """The logging namespace and, on the on-prem cluster, Loki; None: no logging on the cluster."""
+    decisions: DecisionSinkArgs | None = None
+    """The decision sink, beside the cluster's Loki, where its models log their decisions; None: no sink here."""
     mlflow: MlflowArgs | None = None
     """MLflow, on the stack's training hub only."""
     training_runtime: TrainingRuntimeArgs | None = None
@@ -89,6 +92,8 @@ class GpuPlatform(Module):
         self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
         # After monitoring: the collectors' ServiceMonitor needs its CRD.
         self.logging = Logging(target, args.logging, opts=options(self, depends_on=[self.monitoring, *security])) if args.logging else None
+        # After logging and certificates: it writes to Loki, serves with a certificate of the issuer.
+        self.decisions = DecisionSink(target, args.decisions, opts=options(self, depends_on=[*([self.logging] if self.logging else []), *security])) if args.decisions else None
         self.mlflow = Mlflow(target, args.mlflow, opts=options(self, depends_on=[self.tenancy, *security])) if args.mlflow else None
         self.training_runtime = (
             TrainingRuntime(

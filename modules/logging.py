@@ -32,8 +32,8 @@ LOKI_SERVICE = "loki"
 LOKI_PORT = 3100
 AUDIT_STREAMS = ("audit", "change", "decision")
 """Streams kept for the audit retention (and written to the audit archive): Kubernetes API audit
-events, the changes among them, and model decisions (reserved: no decision sink writes it yet);
-collectors label them `stream: <name>`."""
+events, the changes among them (the collectors), and model decisions (the decision sink,
+modules/decision_log.py); each labelled `stream: <name>`."""
 AUDIT_SELECTOR = '{stream=~"%s"}' % "|".join(AUDIT_STREAMS)
 METRICS_PORT = 2020
 """Fluent Bit's HTTP server (the chart's `metricsPort`): metrics at /api/v2/metrics/prometheus."""
@@ -109,6 +109,9 @@ class LogStoreArgs(StoreBucketArgs):
     of its clients (the NetworkPolicy says who may connect); None: plain http inside the cluster."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of the logging namespace the program creates (the object store's access key)."""
+    push_namespaces: tuple[str, ...] = ()
+    """Namespaces of the cluster beyond its collector's that push to Loki (the decision sink's);
+    default: none."""
 
 
 class CollectorArgs(Args):
@@ -614,7 +617,7 @@ class Logging(Module):
         # Loki's port only: from this cluster's collectors and Grafana (monitoring); on a hub,
         # from anywhere, as the collectors of other clusters push from outside (through
         # whatever exposes the service: a LoadBalancer or ingress with TLS).
-        ingress = [port] if store.remote_collectors else [{**from_namespace(ns), **port} for ns in (args.collector_namespace, store.monitoring_namespace)]
+        ingress = [port] if store.remote_collectors else [{**from_namespace(ns), **port} for ns in (args.collector_namespace, *store.push_namespaces, store.monitoring_namespace)]
         # Restricted: Loki needs nothing of the host. Protected: its volume holds the write-ahead log.
         namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)
         secrets = list(credential_secrets(name, store.credentials, self, provider, [namespace]))

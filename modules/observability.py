@@ -64,6 +64,8 @@ class AlertArgs(Args):
     """Fluent Bit collects the logs: alert when shipping stalls, drops or its disk buffer fills (default: off, no collector)."""
     audit_archive_check: str | None = None
     """Namespace of the audit archive check (the hub): alert when it stops succeeding; default: None, no archive here."""
+    decision_sink: str | None = None
+    """Namespace of the decision sink: alert when its buffers fill or a destination refuses records; default: None, no sink here."""
 
     @classmethod
     def of(cls, settings: MonitoringSettings, teams: Iterable[Team], models: Iterable[ServedModel] = (), **coverage: Any) -> AlertArgs:
@@ -98,7 +100,7 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
         groups.append({"name": "hybridai-node-autoscaling", "rules": _karpenter_alerts()})
     if args.model_objectives:
         groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
-    if args.log_collectors or args.audit_archive_check:
+    if args.log_collectors or args.audit_archive_check or args.decision_sink:
         groups.append({"name": "hybridai-logging", "rules": _logging_alerts(args)})
     return groups
 
@@ -255,7 +257,36 @@ def _logging_alerts(args: AlertArgs) -> list[dict[str, Any]]:
                 "or a cluster's API audit records stopped arriving (archive writes failing). `kubectl logs -n {{ $labels.namespace }} job/<its latest job>` says which.",
             )
         )
+    if args.decision_sink:
+        rules += _decision_sink_alerts(args.decision_sink)
     return rules
+
+
+def _decision_sink_alerts(namespace: str) -> list[dict[str, Any]]:
+    """The decision sink's buffers and destinations (Vector's own metrics): a retried failure shows as
+    a filling buffer, a refused write (403, 400) as errors and discarded records."""
+    sink = f'namespace="{namespace}", component_kind="sink"'
+    return [
+        _alert(
+            "DecisionBufferFilling",
+            f"max by (namespace, pod, component_id) (vector_buffer_size_bytes{{{sink}}} / vector_buffer_max_size_bytes{{{sink}}}) > 0.8",
+            "5m",
+            "critical",
+            "The decision sink's buffer for {{ $labels.component_id }} is over 80 % full",
+            "Decisions wait on the sink's volume because the destination (the audit archive or Loki) is slow or unreachable; when the buffer "
+            "is full the models' loggers wait. Check the destination and `kubectl logs -n {{ $labels.namespace }} {{ $labels.pod }}`.",
+        ),
+        _alert(
+            "DecisionWritesRefused",
+            f"sum by (namespace, pod, component_id) (increase(vector_component_errors_total{{{sink}, stage=\"sending\"}}[10m])) > 0 "
+            f"or sum by (namespace, pod, component_id) (increase(vector_component_discarded_events_total{{{sink}, intentional=\"false\"}}[10m])) > 0",
+            "0m",
+            "critical",
+            "The decision sink's {{ $labels.component_id }} refuses records",
+            "A destination answered with an error Vector doesn't retry (access denied, a missing checksum, a bad request): those records are "
+            "not in the archive or Loki. Check the writer key's permissions and the store's log.",
+        ),
+    ]
 
 
 def _karpenter_alerts() -> list[dict[str, Any]]:

@@ -113,6 +113,10 @@ class ExternalSecretsArgs(Args):
     """Secrets of this namespace: an AWS store's access key off EKS."""
     monitoring_namespace: str = "monitoring"
     """Whose Prometheus scrapes the controller's metrics (default: the stack's default monitoring namespace)."""
+    config_maps: bool = False
+    """Some ExternalSecret of the cluster writes a ConfigMap (the CA certificate KServe's logger
+    reads, `certificate_config_maps`): the controller may then manage ConfigMaps (the chart's
+    generic targets); default: off, Secrets only."""
 
 
 def secret_store_spec(store: StoreArgs) -> dict:
@@ -172,6 +176,43 @@ def credential_secrets(prefix: str, secrets: tuple[CredentialSecretArgs, ...], p
     return created
 
 
+CA_CERTIFICATE_KEY = "ca.crt"
+"""The key of a CA certificate ConfigMap (`certificate_config_maps`)."""
+
+
+def certificate_config_maps(
+    prefix: str, config_map: str, source: CredentialSecretArgs, namespaces: tuple[str, ...], parent: pulumi.Resource, provider: k8s.Provider, depends_on: list[pulumi.Resource]
+) -> list[pulumi.Resource]:
+    """A ConfigMap `config_map` with the CA's certificate (`ca.crt`: the `tls.crt` of the CA's
+    source, never its key) in each of `namespaces`, for readers that take a CA only from a
+    ConfigMap: an ExternalSecret writing it from the store, or the certificate from the Pulumi secret."""
+    created: list[pulumi.Resource] = []
+    for namespace in namespaces:
+        name = f"{prefix}-ca-{namespace}"
+        metadata = {"name": config_map, "namespace": namespace, "labels": MANAGED_BY}
+        if source.store:
+            spec = {
+                "refreshInterval": REFRESH,
+                "secretStoreRef": {"name": source.store, "kind": SECRET_STORE_KIND},
+                "target": {
+                    "name": config_map,
+                    "creationPolicy": "Owner",
+                    "deletionPolicy": "Retain",
+                    "manifest": {"apiVersion": "v1", "kind": "ConfigMap"},
+                    # Only the certificate goes into the ConfigMap; the key stays in the store.
+                    "template": {"engineVersion": "v2", "data": {CA_CERTIFICATE_KEY: '{{ index . "tls.crt" }}'}},
+                },
+                "data": [{"secretKey": "tls.crt", "remoteRef": {"key": source.remote_key, "property": source.properties.get("tls.crt", "tls.crt")}}],
+            }
+            created.append(
+                k8s.apiextensions.CustomResource(name, api_version="external-secrets.io/v1", kind="ExternalSecret", metadata=metadata, spec=spec, opts=child(parent, provider, depends_on=depends_on))
+            )
+        else:
+            data = {CA_CERTIFICATE_KEY: source.values["tls.crt"].output()}
+            created.append(k8s.core.v1.ConfigMap(name, metadata=metadata, data=data, opts=child(parent, provider, depends_on=depends_on)))
+    return created
+
+
 class ExternalSecrets(Module):
     """external-secrets (chart pinned, its CRDs with it) in its own restricted namespace, and a
     ClusterSecretStore per store the cluster reads."""
@@ -192,6 +233,10 @@ class ExternalSecrets(Module):
             "processClusterExternalSecret": False,
             "processPushSecret": False,
         }
+        if args.config_maps:
+            # A store's CA certificate lands in a ConfigMap (what KServe's logger mounts); this
+            # lets the controller write ConfigMaps too, nothing beyond them.
+            values["genericTargets"] = {"enabled": True}
         self.release = pinned_release(f"{name}-release", "external-secrets", NAMESPACE, values, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
         own = credential_secrets(name, args.credentials, self, provider, [namespace])
         self.stores = [

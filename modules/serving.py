@@ -1,9 +1,13 @@
 """Serving: KServe in RawDeployment mode (no Knative) and an InferenceService per catalog model."""
 from __future__ import annotations
 
+import json
+from urllib.parse import urlsplit
+
 import pulumi
 import pulumi_kubernetes as k8s
 
+from hybridai import catalog
 from hybridai.config.base import KSERVE_NAMESPACE
 from hybridai.config.mlops import MlopsSettings, registry_uri
 from hybridai.config.operations import ServingSettings
@@ -26,9 +30,16 @@ from hybridai.modules.base import (
     priority_class,
 )
 from hybridai.modules.certificates import TlsArgs, certificate
+from hybridai.modules.secret_store import CA_CERTIFICATE_KEY, CredentialSecretArgs, certificate_config_maps
 from hybridai.modules.target import Target
 
 NAMESPACE = KSERVE_NAMESPACE
+CONFIG_MAP = "inferenceservice-config"
+"""KServe's configuration, which its controller and webhook read; the program owns it (the chart's
+own is turned off) so the logger's CA settings, for which the chart has no value, can be set."""
+LOGGER_CA = "decision-sink-ca"
+"""ConfigMap with the stack CA's certificate (`ca.crt`) in each namespace whose models log their
+decisions: KServe mounts it into the logger (`caBundle`) to verify the decision sink."""
 
 
 class ServedModelArgs(Args):
@@ -56,6 +67,9 @@ class ServedModelArgs(Args):
     """The registered version it is served from, labelled on the InferenceService (the review shows promotions)."""
     canary_percent: int = 0
     """Traffic share of the canary version; KServe derives its replicas from it."""
+    decision_log: bool = False
+    """Every request and response goes to the decision log (`ServingArgs.decision_log_url`);
+    default: off."""
 
     @classmethod
     def of(cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str) -> ServedModelArgs:
@@ -76,6 +90,7 @@ class ServedModelArgs(Args):
             production=model.production,
             canary_storage_uri=canary.storage_uri if canary else None,
             canary_percent=canary.traffic_percent if canary else 0,
+            decision_log=model.decision_log,
         )
 
 
@@ -83,8 +98,12 @@ class ServingArgs(Args):
     models: tuple[ServedModelArgs, ...]
     """The catalog's models."""
     decision_log_url: str | None = None
-    """Audit sink of every request and response (KServe's logger), where decisions must be traceable;
-    default: None, no request logging."""
+    """Where the models' loggers send every request and response: the stack's decision sink, or an
+    external one; default: None, no decision logging."""
+    logger_ca: CredentialSecretArgs | None = None
+    """The stack CA's source: its certificate goes into LOGGER_CA in each logging namespace, and the
+    logger verifies the decision sink with it; None: the sink's certificate is publicly signed (an
+    external sink)."""
     gateway: str | None = None
     """Gateway API Gateway (`namespace/name`) KServe's HTTPRoutes attach to; None: no ingress at all."""
     monitoring_namespace: str = "monitoring"
@@ -136,34 +155,53 @@ class Serving(Module):
                 )
         if args.gateway:
             self._behind_gateway(name, provider, args)
+        if args.decision_log_url:
+            self._to_decision_log(name, provider, args)
         self.register_outputs({})
 
+    def _to_decision_log(self, name: str, provider: k8s.Provider, args: ServingArgs) -> None:
+        """In each logging team's default-deny namespace, the predictors' way out to the decision log."""
+        parts = urlsplit(args.decision_log_url)
+        port = {"protocol": "TCP", "port": parts.port or 443}
+        # The stack's sink: its namespace only; an external one: its port anywhere (its address
+        # is a name the cluster's DNS resolves, which a NetworkPolicy can't select).
+        sink = parts.hostname.split(".") if parts.hostname else []
+        in_cluster = len(sink) >= 3 and sink[2] == "svc"
+        to = [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": sink[1]}}}], "ports": [port]}] if in_cluster else [{"ports": [port]}]
+        for namespace_ in sorted({m.namespace for m in args.models if m.decision_log}):
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{namespace_}-to-decision-log",
+                metadata={"name": "kserve-to-decision-log", "namespace": namespace_, "labels": MANAGED_BY},
+                spec={
+                    "podSelector": {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]},
+                    "policyTypes": ["Egress"],
+                    "egress": to,
+                },
+                opts=child(self, provider),
+            )
+
     def _kserve(self, name: str, target: Target, args: ServingArgs) -> pulumi.Resource:
-        """KServe's CRDs and controller in their namespace, in RawDeployment mode."""
+        """KServe's CRDs and controller in their namespace, in RawDeployment mode, with the
+        configuration the program owns."""
         provider = target.provider
         # The API server calls KServe's webhooks (pod port 9443); Prometheus scrapes the controller.
         namespace = platform_namespace(
             f"{name}-ns", NAMESPACE, pod_security("baseline", "restricted"), [on_port(9443), from_namespace(args.monitoring_namespace)], self, provider
         )
         crds = pinned_release(f"{name}-kserve-crd", "kserve-crd", NAMESPACE, {}, child(self, provider, depends_on=[namespace]), gitops=target.gitops)
-        # No ingress unless the stack names a Gateway: models stay reachable only inside the cluster.
-        # With one, KServe routes through Gateway API HTTPRoutes, whose weights split canary traffic.
-        gateway: dict = {"disableIngressCreation": True}
-        if args.gateway:
-            gateway = {"disableIngressCreation": False, "ingressGateway": {"enableGatewayApi": True, "kserveGateway": args.gateway, "createGateway": False}}
-        kserve: dict = {"controller": {"deploymentMode": "RawDeployment", "gateway": gateway}}
-        if args.tls is not None:
-            # KServe's chart asks cert-manager for its webhooks' serving certificate (its own
-            # self-signed Issuer in the kserve namespace) and has the CA injected into the webhooks.
-            kserve["certManager"] = {"enabled": True}
-        return pinned_release(
-            f"{name}-kserve",
-            "kserve-resources",
-            NAMESPACE,
-            {"kserve": kserve},
-            child(self, provider, depends_on=[crds]),
-            gitops=target.gitops,
+        kserve = kserve_values(args)
+        # Before the controller starts: it reads its configuration at start-up.
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata={"name": CONFIG_MAP, "namespace": NAMESPACE, "labels": MANAGED_BY},
+            data=inferenceservice_config(kserve, args.logger_ca is not None),
+            opts=child(self, provider, depends_on=[namespace]),
         )
+        ready = [crds, config]
+        if args.logger_ca is not None:
+            logging = tuple(sorted({m.namespace for m in args.models if m.decision_log}))
+            ready += certificate_config_maps(name, LOGGER_CA, args.logger_ca, logging, self, provider, [namespace])
+        return pinned_release(f"{name}-kserve", "kserve-resources", NAMESPACE, {"kserve": kserve}, child(self, provider, depends_on=ready), gitops=target.gitops)
 
     def _behind_gateway(self, name: str, provider: k8s.Provider, args: ServingArgs) -> None:
         """With a Gateway: the certificate of its HTTPS listener, and its proxies admitted to the predictors."""
@@ -184,6 +222,47 @@ class Serving(Module):
                 },
                 opts=child(self, provider),
             )
+
+
+def kserve_values(args: ServingArgs) -> dict:
+    """The kserve-resources chart's `kserve` values: RawDeployment, ingress only through the stack's
+    Gateway, webhook certificates from cert-manager, and the chart's own `inferenceservice-config`
+    off (`inferenceservice_config` writes it from these values)."""
+    # No ingress unless the stack names a Gateway: models stay reachable only inside the cluster.
+    # With one, KServe routes through Gateway API HTTPRoutes, whose weights split canary traffic.
+    gateway: dict = {"disableIngressCreation": True}
+    if args.gateway:
+        gateway = {"disableIngressCreation": False, "ingressGateway": {"enableGatewayApi": True, "kserveGateway": args.gateway, "createGateway": False}}
+    return {
+        "controller": {"deploymentMode": "RawDeployment", "gateway": gateway},
+        # The chart renders its ConfigMap (and its cert-manager Issuer and storage container) unless
+        # shared resources are off: `inferenceServiceConfig.enabled: false` alone is read as unset
+        # (`enabled | default createSharedResources` in its templates). The two others stay on.
+        "createSharedResources": False,
+        "inferenceServiceConfig": {"enabled": False},
+        "storagecontainer": {"enabled": True},
+        # KServe's chart asks cert-manager for its webhooks' serving certificate (its own
+        # self-signed Issuer in the kserve namespace) and has the CA injected into the webhooks.
+        "certManager": {"enabled": args.tls is not None},
+    }
+
+
+def inferenceservice_config(kserve: dict, logger_ca: bool) -> dict[str, str]:
+    """KServe's `inferenceservice-config` data: what the pinned chart renders from its default values
+    (hybridai/data/kserve-inferenceservice-config.yaml) with the release's `kserve` values applied
+    where the chart's template reads them, and, with `logger_ca`, the logger verifying the decision
+    sink against the stack CA's certificate (LOGGER_CA, mounted at /etc/tls/logger)."""
+    config = catalog.kserve_inferenceservice_config()
+    controller = kserve["controller"]
+    config["deploy"]["defaultDeploymentMode"] = controller["deploymentMode"]
+    gateway = controller["gateway"]
+    config["ingress"]["disableIngressCreation"] = gateway["disableIngressCreation"]
+    if "ingressGateway" in gateway:
+        config["ingress"]["enableGatewayApi"] = gateway["ingressGateway"]["enableGatewayApi"]
+        config["ingress"]["kserveIngressGateway"] = gateway["ingressGateway"]["kserveGateway"]
+    if logger_ca:
+        config["logger"].update({"caBundle": LOGGER_CA, "caCertFile": CA_CERTIFICATE_KEY})
+    return {key: json.dumps(value, indent=2) for key, value in config.items()}
 
 
 def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
@@ -211,7 +290,8 @@ def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
         predictor["topologySpreadConstraints"] = [
             {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}}
         ]
-    if args.decision_log_url:
+    if args.decision_log_url and model.decision_log:
+        # Requests and responses both: a decision is its input and its output.
         predictor["logger"] = {"mode": "all", "url": args.decision_log_url}
     spec: dict = {"predictor": predictor}
     if model.canary_storage_uri:

@@ -24,6 +24,7 @@ def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
         monthly_ceiling_usd=spec.cost.monthly_ceiling_usd,
         wide_networks_allowed=spec.policy.wide_networks_reason is not None,
         production=spec.environment == "prod",
+        external_decision_log=spec.external_decision_log(),
         backup_rpo_hours=backups.rpo_hours,
         backup_retention_days=backups.retention_days,
     )

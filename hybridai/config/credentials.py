@@ -104,7 +104,7 @@ def _model_sync_needs(spec: StackSpec) -> list[CredentialNeed]:
 
 def _audit_archive_needs(spec: StackSpec, gitops: dict[str, bool]) -> list[CredentialNeed]:
     """The audit archive's keys: the collectors of the clusters with an API server of their own
-    (on-prem, edge sites) write it; the hub's check reads it."""
+    (on-prem, edge sites) and the decision sink write it; the hub's check reads it."""
     logging = spec.logging
     archive = logging.audit_archive if logging is not None else None
     if archive is None:
@@ -113,6 +113,9 @@ def _audit_archive_needs(spec: StackSpec, gitops: dict[str, bool]) -> list[Crede
     needs: list[CredentialNeed] = []
     for placement in ["onprem", *gitops]:
         needs += _grouped(placement, logging.collector_namespace, refs, gitops.get(placement, False))
+    if spec.decision_sink() is not None:
+        # The decision sink writes the models' decisions into it too.
+        needs += _grouped("onprem", logging.decisions.namespace, refs)
     return needs + _grouped("onprem", logging.namespace, refs)
 
 

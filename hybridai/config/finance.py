@@ -20,20 +20,14 @@ class Audit(Model):
     )
     decision_log_url: HttpsUrl | None = Field(
         default=None,
-        description="Audit sink receiving every inference request and response (KServe logger): model decisions must be traceable. "
-        "Required when the stack serves models. An https:// URL without credentials (the sink's credentials go in a Kubernetes Secret).",
+        description="An audit sink outside the stack receiving every inference request and response (KServe's logger) instead of the "
+        "decision sink the stack provisions (`logging.decisions`): only to keep using an existing one. An https:// URL without credentials, "
+        "whose certificate the public CAs sign.",
     )
     lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = Field(
         default="COMPLIANCE",
         description="S3 Object Lock mode. `COMPLIANCE`: nobody, not even the account root, can shorten the lock — what an immutable trail needs.",
     )
-
-
-def check_decision_log(spec: FinanceHybridSpec) -> list[Problem]:
-    """SOX: a stack that serves models names the sink their decisions are logged to."""
-    if not spec.models or spec.audit.decision_log_url:
-        return []
-    return [Problem(("audit", "decisionLogUrl"), "missing", "SOX: served models must log their decisions; name the audit sink", None)]
 
 
 class FinanceHybridSpec(CloudBurstSpec):
@@ -43,13 +37,16 @@ class FinanceHybridSpec(CloudBurstSpec):
 
     summary = "SOX: cloud burst training on AWS, on-prem inference, immutable audit trail, data residency"
     default_profiles = ("sox", "residency")
-    rules = (*STACK_RULES, check_decision_log, check_cloud_pool)
+    rules = (*STACK_RULES, check_cloud_pool)
 
     blueprint: Literal["finance-hybrid"] = Field(description="`finance-hybrid`.")
     onprem: OnpremCluster = Field(description="The on-prem inference cluster.")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the on-prem cluster.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster (inference teams).")
     audit: Audit = Field(default_factory=Audit, description="SOX audit trail.")
+
+    def external_decision_log(self) -> str | None:
+        return self.audit.decision_log_url
 
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on-prem where whole GPUs are left after inference, the rest on the cloud burst pool.")

@@ -7,6 +7,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
+from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.base import PLACEHOLDER, NO_VALUE, DnsLabel, HttpsUrl, Model, Problem, Quantity
 
 
@@ -217,8 +218,13 @@ class LoggingSettings(Model):
         default=None,
         examples=[store_example("hybridai-audit", "audit-archive")],
         description="Where the audit streams are kept write-once; required when a compliance profile asks for it (HIPAA, SOX). "
-        "Its access key is read from Secrets in the collector namespace (every cluster writing to it) and the logging namespace (the decision sink).",
+        "Its access key is read from Secrets in the collector namespace (every cluster writing to it), the logging namespace (its daily check) and the decision sink's namespace (`logging.decisions.namespace`).",
         json_schema_extra={"suggest": True},
+    )
+    decisions: DecisionSinkSettings = Field(
+        default_factory=DecisionSinkSettings,
+        description="The decision sink: every served model's requests and responses, paired, with the model version, into the audit archive and Loki "
+        "(on the on-prem cluster, where the stack serves models and has `auditArchive`). docs/audit.md.",
     )
     edge_buffer_size: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(K|M|G)$")] = Field(
         default="5G",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from hybridai import catalog, cidr
 from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from, example_values
 from hybridai.config.cloud import check_cloud
+from hybridai.config.decisions import BUFFERED_SECONDS, MIB
 from hybridai.config.components import check_teams, is_system_namespace
 from hybridai.config.credentials import check_aws_stores, check_one_reader_per_secret, check_remote_keys, check_secret_names, check_source_values, check_sources_present
 from hybridai.config.edge import check_sites
@@ -275,6 +276,65 @@ def check_issuer(spec: StackSpec) -> list[Problem]:
     return [Problem(("tls",), "issuer_required", f"{why}: set `tls.issuer` (`ca: {{secret: …}}` for an internal CA, or `existing: <ClusterIssuer>`)", NO_VALUE)]
 
 
+def check_decision_logging(spec: StackSpec) -> list[Problem]:
+    """Decisions are kept where the profiles say so: no SOX or HIPAA model turns its decision log
+    off; the provisioned sink is reachable over https the models' loggers can verify (the stack's
+    internal CA, whose certificate each serving namespace gets), and each of its buffers holds a
+    minute of the catalog's peak decisions."""
+    problems: list[Problem] = []
+    if catalog.log_retention(spec.compliance_profiles()).decisions:
+        for i, model in enumerate(spec.models):
+            if not model.decision_log:
+                problems.append(
+                    Problem(
+                        ("models", i, "decisionLog"),
+                        "decision_log_required",
+                        f"model {model.name}: the profiles {_profiles(spec)} keep every decision (its input, output and model version) write-once; "
+                        "remove `decisionLog: false`",
+                        False,
+                    )
+                )
+    sink = spec.decision_sink()
+    if sink is None:
+        required = catalog.log_retention(spec.compliance_profiles())
+        # (A profile that also asks for the archive has check_logging say so at the same key.)
+        if required.decisions and not required.archive and spec.models and not spec.external_decision_log():
+            problems.append(
+                Problem(
+                    ("logging", "auditArchive"),
+                    "decision_sink_required",
+                    f"the profiles {_profiles(spec)} keep every model decision write-once: set `logging.auditArchive` so the stack provisions "
+                    "its decision sink (or name an external sink, where the blueprint has `audit.decisionLogUrl`)",
+                    NO_VALUE,
+                )
+            )
+        return problems
+    if spec.tls is not None and spec.tls.issuer.ca is None:
+        problems.append(
+            Problem(
+                ("tls", "issuer", "existing"),
+                "decision_sink_ca_required",
+                "the decision sink serves https with a certificate of the stack's issuer, and KServe's logger verifies it against a CA "
+                "certificate in each serving namespace, which the program copies from an internal CA's Secret: use `tls.issuer.ca` "
+                "(or name an external sink, where the blueprint has `audit.decisionLogUrl`)",
+                spec.tls.issuer.existing,
+            )
+        )
+    peak = sum(m.peak_rps for m in spec.models if m.decision_log)
+    if sink.buffered_seconds(peak) < BUFFERED_SECONDS:
+        least = -(-int(BUFFERED_SECONDS * peak * sink.record_bytes) // MIB)
+        problems.append(
+            Problem(
+                ("logging", "decisions", "bufferMib"),
+                "decision_buffer_too_small",
+                f"{sink.buffer_mib} MiB holds {sink.buffered_seconds(peak):.1f} s of the catalog's peak decisions ({peak:g} requests/s × "
+                f"{sink.record_bytes} bytes): a destination's minute-long outage would stop the models' loggers; set at least {least}",
+                sink.buffer_mib,
+            )
+        )
+    return problems
+
+
 def check_gateway_hosts(spec: StackSpec) -> list[Problem]:
     """The serving Gateway's host names are known, and there is a Gateway for them."""
     tls, gateway = spec.tls, spec.serving.gateway
@@ -409,7 +469,7 @@ STACK_RULES: tuple[Rule, ...] = (
     check_waivers, check_allow_lists,
     check_alerting, check_logging,
     check_mlops_needed, check_mlops_ingress, check_artifact_store,
-    check_issuer, check_gateway_hosts,
+    check_issuer, check_gateway_hosts, check_decision_logging,
     check_secret_names, check_one_reader_per_secret, check_source_values, check_sources_present, check_remote_keys, check_aws_stores,
     check_backup_policy, check_backup_locations, check_backed_up_clusters,
     check_eks_log_retention,

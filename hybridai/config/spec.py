@@ -15,6 +15,7 @@ from hybridai import catalog
 from hybridai.config.backup import BackupSettings
 from hybridai.config.base import PLACEHOLDER, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
 from hybridai.config.cloud import CloudPool
+from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings
@@ -159,6 +160,9 @@ class StackSpec(Model):
             # capabilities or host namespaces (k8s-privileged-only-in-operator-namespace still applies),
             # and it has a namespace of its own so the store's stays restricted.
             namespaces[self.logging.collector_namespace] = "privileged"
+            if self.decision_sink() is not None:
+                # The decision sink (Vector) receives, buffers on its volume and sends: restricted.
+                namespaces[self.logging.decisions.namespace] = "restricted"
         if self.mlops is not None:
             # MLflow, the Argo Workflows controller and the JobSet controller need nothing of the
             # host: restricted, like the log store.
@@ -180,6 +184,19 @@ class StackSpec(Model):
     def edge_sites(self) -> list[EdgeSite]:
         """The stack's edge sites, each its own cluster."""
         return []
+
+    def external_decision_log(self) -> str | None:
+        """An https address outside the stack the models' decisions go to instead of the provisioned
+        sink (finance's `audit.decisionLogUrl`); None: the stack's own sink, if it has one."""
+        return None
+
+    def decision_sink(self) -> DecisionSinkSettings | None:
+        """The decision sink the stack provisions: where it serves models that log their decisions,
+        keeps an audit archive to write them to, and names no external sink."""
+        logging = self.logging
+        if logging is None or logging.audit_archive is None or self.external_decision_log() or not any(m.decision_log for m in self.models):
+            return None
+        return logging.decisions
 
     def has_remote_clusters(self) -> bool:
         """Whether clusters beyond the on-prem one (the EKS burst pool, edge sites) report to it as their hub."""

@@ -48,6 +48,11 @@ class ServedModel(Model):
         examples=[50],
         description="p99 latency objective of the model; its own alert fires when it is exceeded for 10 minutes. Default: `monitoring.latencyObjectiveMs`.",
     )
+    decision_log: bool = Field(
+        default=True,
+        description="Every request and response of the model goes to the decision sink (KServe's logger, mode `all`); "
+        "SOX and HIPAA stacks can't turn it off.",
+    )
     isolation: Literal["mig", "whole-gpu"] = Field(default="mig", description="`mig`: a hardware-isolated slice is enough; `whole-gpu`: a GPU of its own.")
     production: bool = Field(default=True, description="Production models keep at least two replicas, spread over nodes, with a disruption budget.")
     canary: Canary | None = Field(

@@ -32,6 +32,9 @@ class PolicyContext(BaseModel):
     """The records show Pulumi secrets' values unwrapped (CrossGuard), not as REDACTED_SECRET."""
     production: bool = False
     """A prod stack: every namespace holding data must be backed up."""
+    external_decision_log: str | None = None
+    """The external sink the models log their decisions to instead of the stack's own (finance's
+    `audit.decisionLogUrl`); None: the stack's decision sink."""
     backup_rpo_hours: int | None = None
     backup_retention_days: int | None = None
     """What the stack's compliance profiles require of its backups (compliance.yaml): the longest

@@ -8,6 +8,9 @@ from typing import Iterator
 from hybridai import catalog
 from hybridai.config import Problem, StackSpec
 from hybridai.recorded import (
+    DECISION_SINK,
+    decision_sink_url,
+    release_of,
     API_AUDIT_INPUT,
     ARCHIVE_CHECK,
     ARCHIVE_OUTPUT,
@@ -293,3 +296,39 @@ def models_from_registry(resources: list[Resource], ctx: PolicyContext) -> Itera
             yield Finding(r["urn"], f"production model {name} is served from a raw URI ({uri}); name a registry version (`registry: {{model, version}}`)")
         elif not str(labels.get(MODEL_VERSION_LABEL, "")).isdigit():
             yield Finding(r["urn"], f"production model {name} names no pinned registry version ({labels.get(MODEL_VERSION_LABEL)!r}); pin an integer version")
+
+
+def _decision_sinks(resources: list[Resource]) -> dict[str, str]:
+    """Target → the URL of the decision sink the stack runs there (its Vector release's namespace)."""
+    sinks = {}
+    for r in resources:
+        release = release_of(r["type"], r["inputs"])
+        if release is not None and release[0] == "vector" and release[1].get("fullnameOverride") == DECISION_SINK:
+            namespace = r["inputs"].get("namespace") or ((r["inputs"].get("spec") or {}).get("destination") or {}).get("namespace")
+            sinks[r["target"]] = decision_sink_url(namespace)
+    return sinks
+
+
+@rule(
+    "decision-logging",
+    "Every InferenceService logs all its requests and responses (KServe's logger, mode `all`) to the stack's decision sink on its "
+    "cluster, or to the external sink the stack names: which model version decided what, on what input, kept write-once",
+)
+def decision_logging(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    sinks = _decision_sinks(resources)
+    for r in resources:
+        if kind(r) != "InferenceService":
+            continue
+        spec = r["inputs"].get("spec") or {}
+        where = f"InferenceService {metadata(r).get('namespace')}/{metadata(r).get('name')}"
+        expected = ctx.external_decision_log or sinks.get(r["target"])
+        for predictor in [spec.get("predictor") or {}, *((c.get("predictor") or {}) for c in spec.get("canary") or [])]:
+            logger = predictor.get("logger")
+            if not logger:
+                yield Finding(r["urn"], f"{where} logs none of its decisions: give its predictor a logger (mode `all`) to the decision sink")
+            elif logger.get("mode", "all") != "all":
+                yield Finding(r["urn"], f"{where} logs only its {logger['mode']}s: a decision is its request and its response (mode `all`)")
+            elif expected is None:
+                yield Finding(r["urn"], f"{where} logs to {logger.get('url')}, but {r['target']} runs no decision sink: set `logging.auditArchive`")
+            elif logger.get("url") != expected:
+                yield Finding(r["urn"], f"{where} logs to {logger.get('url')}, not the stack's decision sink {expected}")

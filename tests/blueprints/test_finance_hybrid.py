@@ -27,7 +27,9 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     runtime = {"jobset.yaml", "argo-workflows.yaml"}
     workloads = {"kserve-crd.yaml", "kserve-resources.yaml"} | ({"kueue.yaml", "mlflow.yaml", *runtime} if stack == "finance-prod" else set())
     # and the on-prem cluster keeps the stack's logs (Loki)
-    assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads | {"loki.yaml"}
+    # and, in finance-prod, the decision sink beside it (Vector): finance-dev logs to an external one
+    sink = {"vector.yaml"} if stack == "finance-prod" else set()
+    assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads | {"loki.yaml"} | sink
     # the burst pool also queues training with Kueue and grows with Karpenter
     assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml", "karpenter.yaml"} | (runtime if stack == "finance-prod" else set())
 

@@ -8,7 +8,6 @@ import copy
 import pytest
 
 from hybridai.blueprints import SPECS
-from hybridai.config.finance import check_decision_log
 from hybridai.config.healthcare import check_no_time_slicing
 from hybridai.config.rules import STACK_RULES, check_cloud_pool, check_edge_sites
 from hybridai.program import prepare
@@ -27,26 +26,24 @@ def test_each_blueprint_adds_only_its_own_rules() -> None:
     own = {name: spec.rules[len(STACK_RULES):] for name, spec in SPECS.items()}
     assert own == {
         "healthcare-onprem": (check_no_time_slicing,),
-        "finance-hybrid": (check_decision_log, check_cloud_pool),
+        "finance-hybrid": (check_cloud_pool,),
         "manufacturing-edge": (check_cloud_pool, check_edge_sites),
     }
 
 
 def test_problems_are_listed_in_the_order_of_the_rules() -> None:
-    # GIVEN finance-dev with a needless waiver (check_waivers), a route for a team it doesn't have
-    # (check_alerting) and a model served without its SOX decision log (check_decision_log)
+    # GIVEN finance-dev with a needless waiver (check_waivers) and a route for a team it doesn't have
+    # (check_alerting)
     spec, _ = prepare("finance-dev", stack_values("finance-dev"))
     values = copy.deepcopy(stack_values("finance-dev"))
     values["policy"]["waive"]["hipaa"] = "the bank holds no health records"
     values["monitoring"] = {"alerting": {"teams": {"treasury": "oncall"}}}
-    values["audit"]["decisionLogUrl"] = None
     changed = type(spec).model_validate(values, context={"stack": "finance-dev"})
     # WHEN checked THEN each rule's problems come in the order the rules are registered
     kinds = [(p.loc, p.type) for p in changed.check()]
     assert kinds == [
         (("policy", "waive", "hipaa"), "waiver_not_needed"),
         (("monitoring", "alerting", "teams", "treasury"), "team_unknown"),
-        (("audit", "decisionLogUrl"), "missing"),
     ]
     # AND the example itself has none
     assert spec.check() == []

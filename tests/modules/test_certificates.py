@@ -70,7 +70,7 @@ def test_a_service_certificate_covers_every_in_cluster_name_and_rotates() -> Non
         # collector's (for the CA it verifies Loki with)
         ("healthcare-prod", {
             ("dc1", "logging", "loki-tls"), ("dc1", "monitoring", "kps-prometheus-tls"), ("dc1", "monitoring", "kube-prometheus-stack-grafana-tls"), ("dc1", "gateway-system", "internal-tls"),
-            ("dc1", "log-collector", "fluent-bit-client-tls"),
+            ("dc1", "log-collector", "fluent-bit-client-tls"), ("dc1", "decisions", "decision-sink-tls"),
         }),
         # Prometheus and Grafana on EKS too; nothing at edge sites
         ("manufacturing-prod", {
@@ -118,7 +118,7 @@ def test_network_policies_admit_only_the_webhook_and_scrapes() -> None:
 
 def test_serving_without_tls_args_keeps_kserve_as_it_was() -> None:
     # GIVEN a cluster without an issuer (what the stack check refuses for a serving stack), WHEN
-    # KServe is built, THEN it doesn't ask for cert-manager (which isn't there)
+    # KServe is built, THEN it asks nothing of cert-manager (which isn't there)
     from hybridai.modules.serving import Serving, ServingArgs
 
     def program() -> None:
@@ -126,7 +126,7 @@ def test_serving_without_tls_args_keeps_kserve_as_it_was() -> None:
         Serving(target, ServingArgs(models=()), opts=pulumi.ResourceOptions())
 
     resources = run_module(program)
-    assert "certManager" not in release(resources, "oci://ghcr.io/kserve/charts/kserve-resources").inputs["values"]["kserve"]
+    assert release(resources, "oci://ghcr.io/kserve/charts/kserve-resources").inputs["values"]["kserve"]["certManager"] == {"enabled": False}
 
 
 def test_the_stacks_internal_ca_or_existing_issuer_is_what_components_ask() -> None:

@@ -126,8 +126,9 @@ def test_loki_is_restricted_the_collector_apart_and_only_lokis_port_is_admitted(
     if remote:
         assert ingress[1:] == [{"ports": port}]
     else:
+        # (and the decision sink, which pushes the models' decisions: healthcare-prod runs one)
         assert ingress[1:] == [
-            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}], "ports": port} for ns in ("log-collector", "monitoring")
+            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}], "ports": port} for ns in ("log-collector", "decisions", "monitoring")
         ]
 
 

@@ -56,12 +56,12 @@ def test_production_models_are_hardened_spread_and_budgeted() -> None:
     plan, _ = planned("healthcare-prod")
     pdb = named(plan.resources, "PodDisruptionBudget", "chest-xray")
     assert pdb.inputs["spec"] == {"minAvailable": 1, "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": "chest-xray"}}}
-    assert "logger" not in predictor, "healthcare sets no decision log"
+    assert predictor["logger"] == {"mode": "all", "url": "https://decision-sink.decisions.svc:8443/"}, "HIPAA: every decision to the stack's sink"
 
 
 def test_finance_logs_every_decision_and_serves_whole_gpus() -> None:
     predictor = isvc("finance-prod", "fraud-score")["spec"]["predictor"]
-    assert predictor["logger"] == {"mode": "all", "url": "https://audit-sink.bank.example/kserve"}
+    assert predictor["logger"] == {"mode": "all", "url": "https://decision-sink.decisions.svc:8443/"}
     assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     # 900 rps ÷ (250 × 0.7) → 6 replicas at peak, each a whole L40S
     assert predictor["maxReplicas"] == 6
@@ -136,11 +136,22 @@ def test_a_canary_without_a_gateway_is_refused_at_its_key() -> None:
 
 
 def test_finance_serving_needs_a_decision_log() -> None:
+    # GIVEN finance-prod without its audit archive, so without a decision sink, and no external one
     v = values("finance-prod")
-    del v["audit"]["decisionLogUrl"]
+    del v["logging"]["auditArchive"]
     with pytest.raises(StackConfigError) as caught:
         prepare("finance-prod", v)[0]
-    assert (("audit", "decisionLogUrl"), "missing") in {(p.loc, p.type) for p in caught.value.problems}
+    # THEN the archive is required at its key (SOX keeps decisions and audit write-once there)
+    assert (("logging", "auditArchive"), "audit_archive_required") in {(p.loc, p.type) for p in caught.value.problems}
+
+
+def test_an_external_decision_log_replaces_the_sink() -> None:
+    # GIVEN finance-prod naming the bank's own sink
+    v = values("finance-prod")
+    v["audit"]["decisionLogUrl"] = "https://audit-sink.bank.example/kserve"
+    spec = prepare("finance-prod", v)[0]
+    # THEN the stack provisions no sink and the models log to the external one
+    assert spec.decision_sink() is None and spec.external_decision_log() == "https://audit-sink.bank.example/kserve"
 
 
 MODEL = {"name": "fraud-score", "team": "fraud", "gpuMemoryGb": 18, "peakRps": 120, "throughputRps": 40}

@@ -329,6 +329,44 @@ def eks_audit_subscription(pattern: str = EKS_AUDIT_FILTER, destination: str = "
     return res("aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter", {"logGroup": "/aws/eks/training/cluster", "filterPattern": pattern, "destinationArn": destination}, placement="cloud", target="aws")
 
 
+def decision_sink(target: str = "dc1") -> dict[str, Any]:
+    """The decision sink's Vector release as modules/decision_log.py writes it."""
+    return res("kubernetes:helm.sh/v3:Release", {"chart": "vector", "namespace": "decisions", "values": {"fullnameOverride": "decision-sink"}}, name=f"{target}-vector", target=target)
+
+
+def logged(name: str, logger: dict | None) -> dict[str, Any]:
+    isvc = inference_service(name, {})
+    if logger is not None:
+        isvc["inputs"]["spec"]["predictor"]["logger"] = logger
+    return isvc
+
+
+SINK_URL = "https://decision-sink.decisions.svc:8443/"
+CASES["decision-logging"] = (
+    [decision_sink(), logged("fraud-score", {"mode": "all", "url": SINK_URL})],
+    # logger off, requests only, a URL that isn't the sink
+    [
+        decision_sink(),
+        logged("fraud-score", None),
+        logged("credit-score", {"mode": "request", "url": SINK_URL}),
+        logged("limit-check", {"mode": "all", "url": "https://audit.elsewhere.example/"}),
+    ],
+)
+
+
+def test_decision_logging_names_each_violation() -> None:
+    # GIVEN the violating fixture WHEN checked THEN each model is named with what's wrong
+    messages = [f.message for f in RULES["decision-logging"].check(CASES["decision-logging"][1], CTX)]
+    assert messages == [
+        "InferenceService fraud/fraud-score logs none of its decisions: give its predictor a logger (mode `all`) to the decision sink",
+        "InferenceService fraud/credit-score logs only its requests: a decision is its request and its response (mode `all`)",
+        f"InferenceService fraud/limit-check logs to https://audit.elsewhere.example/, not the stack's decision sink {SINK_URL}",
+    ]
+    # AND an external sink the stack names is the one expected instead
+    external = CTX.model_copy(update={"external_decision_log": "https://audit.elsewhere.example/"})
+    assert [f.message for f in RULES["decision-logging"].check([logged("limit-check", {"mode": "all", "url": "https://audit.elsewhere.example/"})], external)] == []
+
+
 CASES["api-audit-enabled"] = (
     # EKS keeps its own audit logs (its collector reads none), for SOX's seven years, and sends them to the archive through Firehose
     [collector(), collector("line-1", "edge:line-1"), collector("training", "cloud", audit=False, archive=False), eks_log_group(2557), eks_audit_subscription()],
