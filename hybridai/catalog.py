@@ -215,6 +215,52 @@ def compliance_profiles() -> dict[str, dict]:
     return _load("compliance.yaml")["profiles"]
 
 
+class ControlFramework(_Data):
+    """A body of controls (controls.yaml): HIPAA, SOX, residency, the platform baseline."""
+
+    title: str
+    profile: str | None
+    """The compliance profile whose stacks get its controls; None: every stack."""
+    crosswalk: str
+    """Where its NIST SP 800-53 mappings come from."""
+
+
+class ResourceSelector(_Data):
+    """What in a plan implements a control: a Pulumi type, a Kubernetes kind (and name), a chart."""
+
+    type: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    chart: str | None = None
+
+
+class Control(_Data):
+    """A control of a framework: what it requires, what checks it, what implements it (controls.yaml)."""
+
+    framework: str
+    title: str
+    source: str
+    statement: str
+    nist: tuple[str, ...]
+    rules: tuple[str, ...] = ()
+    resources: tuple[ResourceSelector, ...] = ()
+    parameters: tuple[str, ...] = ()
+    artifacts: tuple[str, ...] = ()
+    manual: str | None = None
+    """What the auditor must examine beyond the plan; a control without rules is only this."""
+
+
+class Controls(_Data):
+    frameworks: dict[str, ControlFramework]
+    controls: dict[str, Control]
+
+
+@cache
+def controls() -> Controls:
+    """The controls compliance evidence is organized by, and their frameworks (controls.yaml)."""
+    return Controls.model_validate(_load("controls.yaml"))
+
+
 class LogRetention(_Data):
     """Days the log store keeps application logs and the audit stream; whether the stack's profiles
     require the write-once audit archive."""
