@@ -1,4 +1,4 @@
-"""Versions, GPU specs and MIG profiles: data files read in one place.
+"""Versions, GPU specs and MIG profiles, LLM architectures: data files read in one place.
 
 Blueprints, modules, config validation and the test harness all read pins and GPU facts from here,
 so a chart upgrade or a new GPU model is a change to ``hybridai/data/*.yaml`` and nothing else.
