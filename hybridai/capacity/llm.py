@@ -27,9 +27,11 @@ class LlmShape:
     element, and the context and concurrency one replica serves."""
 
     parameters: float
+    """Parameters of the checkpoint (every expert's, for a mixture of experts)."""
     layers: int
     attention_heads: int
     kv_heads: int
+    """KV heads per layer (grouped-query attention shares each among several attention heads)."""
     head_dim: int
     weight_bytes: float
     """Bytes per parameter of the weights (llms.yaml `dtypes`)."""
@@ -125,12 +127,14 @@ class LlmSizing:
     `--pipeline-parallel-size`, KServe's `spec.parallelism.tensor` and `.pipeline`)."""
 
     pool: str
+    """The pool it was sized for (the one the planner placed it on)."""
     gpu_model: str
     weights_gb: float
     """The whole model's weights."""
     kv_cache_gb: float
     """The whole replica's KV cache: context × concurrent sequences × bytes per token."""
     kv_bytes_per_token: float
+    """KV cache one token takes over all layers and KV heads."""
     activation_gb: float
     """Allowance on each GPU for what vLLM's profiling run measures besides the weights."""
     gpu_memory_utilization: float

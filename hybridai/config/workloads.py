@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hybridai import catalog
@@ -32,7 +32,7 @@ class ArchitectureShape(Model):
 
     @field_validator("kv_heads")
     @classmethod
-    def _groups(cls, value: int, info: Any) -> int:
+    def _groups(cls, value: int, info: ValidationInfo) -> int:
         # Grouped-query attention shares each KV head among a whole number of attention heads.
         heads = info.data.get("attention_heads")
         if heads is not None and heads % value:
@@ -81,11 +81,11 @@ class Llm(Model):
         "them, run as a LeaderWorkerSet. Only where the pool's nodes share a fast interconnect (InfiniBand or RoCE): off by default.",
     )
 
-    @field_validator("architecture", mode="wrap")
+    @field_validator("architecture", mode="plain")
     @classmethod
-    def _known_architecture(cls, value: object, handler: Any) -> object:
-        # One error per case instead of one per member of the union: a name must be known, a
-        # mapping is a shape, anything else is neither.
+    def _known_architecture(cls, value: object) -> object:
+        # In place of the union's validation, which reports one error per member: a name must be
+        # known, a mapping is a shape (its errors at its keys), anything else is neither.
         if isinstance(value, str):
             known = catalog.llms().architectures
             if value not in known:
@@ -103,7 +103,7 @@ class Llm(Model):
 
     @field_validator("context_length")
     @classmethod
-    def _within_architecture(cls, value: int, info: Any) -> int:
+    def _within_architecture(cls, value: int, info: ValidationInfo) -> int:
         arch = info.data.get("architecture")
         longest = _shape(arch).max_context_length if arch is not None else None
         if longest is not None and value > longest:
