@@ -72,6 +72,9 @@ class ClusterCapacity:
     """Schedulable GPU resources: `gpu` for whole GPUs, the profile name for MIG slices."""
     placements: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     """model → (pool, profile or `gpu`, replicas at peak)."""
+    replica_rps: dict[str, float] = field(default_factory=dict)
+    """model → requests per second each replica is planned to take at peak (`InferenceDemand.planned_rps`):
+    the replicas at peak were sized on it, and the model's autoscaler scales to keep each replica there."""
     team_quota: dict[str, Counter] = field(default_factory=dict)
     """team → resource key → count: its catalog's needs plus its explicit quota."""
     training: dict[str, Counter] = field(default_factory=dict)
@@ -172,7 +175,9 @@ def cluster_capacity(
     free_whole = _lay_out_nodes(capacity, cluster, placements, settings.mig_strategy)
     catalog_quota: dict[str, Counter] = {}
     for _, m in wanted:
-        catalog_quota.setdefault(m.team, Counter())[capacity.slice_key(capacity.placements[m.name][1])] += inference_demand(m).slices
+        demand = inference_demand(m)
+        catalog_quota.setdefault(m.team, Counter())[capacity.slice_key(capacity.placements[m.name][1])] += demand.slices
+        capacity.replica_rps[m.name] = demand.planned_rps
     _place_training(capacity, cluster, training, {t.name for t in teams}, burst_teams, free_whole, catalog_quota, cluster_key)
 
     for team in teams:
