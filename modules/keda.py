@@ -104,7 +104,9 @@ class Keda(Module):
             spec={
                 "selector": {"matchLabels": {"app.kubernetes.io/name": OPERATOR}},
                 "namespaceSelector": {"matchNames": [NAMESPACE]},
-                "endpoints": [{"port": "metrics", "interval": "30s"}],
+                # honorLabels keeps the `namespace` KEDA labels its metrics with (the ScaledObject's,
+                # which the autoscaling alerts group by) instead of the operator's own.
+                "endpoints": [{"port": "metrics", "interval": "30s", "honorLabels": True}],
             },
             opts=child(self, provider, depends_on=[self.release]),
         )
@@ -116,6 +118,9 @@ def keda_values(args: KedaArgs) -> dict:
     filesystem, Secrets of its own namespace only, the operator's metrics on, and with the stack's
     issuer its CA trusted by the operator's scalers."""
     values: dict = {
+        # The CRDs (ScaledObject, TriggerAuthentication, …) come with the release, written out:
+        # KServe's controller manages ScaledObjects only if their CRD exists when it starts.
+        "crds": {"install": True},
         # The chart's defaults are close (non-root, no capabilities, seccomp per container); these
         # are the platform's own definitions, so Pod Security restricted holds whatever a chart
         # upgrade changes.

@@ -96,9 +96,9 @@ def _scaling_targets(spec: StackSpec, onprem: ClusterCapacity) -> list[Problem]:
                 Problem(
                     ("models", i, "throughputRps"),
                     "below_autoscaler_precision",
-                    f"model {model.name}: each replica is planned for {rps:g} requests per second ({model.throughput_rps:g} less headroom), "
+                    f"each replica is planned for {rps:g} requests per second ({model.throughput_rps:g} less headroom), "
                     f"{in_flight:g} in flight within its {objective} ms objective; KEDA can't scale on a target below {smallest:g} per replica "
-                    "(its thresholds have three decimals): state the throughput of a replica in requests per second, or a longer latency objective",
+                    "(its thresholds have three decimals): raise `throughputRps` (what one replica sustains, in requests per second), or `latencyObjectiveMs` for the in-flight target",
                     model.throughput_rps,
                 )
             )
