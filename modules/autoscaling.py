@@ -70,7 +70,9 @@ class ScalingArgs(Args):
     """How a predictor scales: between its replica bounds, on its triggers."""
 
     min_replicas: int
-    """Replicas it never goes below (the capacity plan's: two for a production model)."""
+    """Replicas it never goes below (the capacity plan's: two for a production model). At least 1:
+    every trigger here reads the predictor's own pods, so at zero nothing would ever wake it
+    (scaling from zero needs a measure from outside them, such as the gateway's request count)."""
     max_replicas: int
     """Replicas it never goes above (the capacity plan's peak: the GPU slices reserved for it)."""
     triggers: tuple[PrometheusTrigger, ...]
