@@ -87,8 +87,8 @@ def backups(spec: StackSpec, cluster: str, teams: list[Team], store: BackupStore
 
 def serving(spec: StackSpec, capacity: ClusterCapacity) -> ServingArgs | None:
     """KServe for the catalog's models, each as the planner sized it: its replicas at peak, the
-    smallest slice that holds a replica, scaled on the rate each replica was planned for and its
-    latency objective, logging its decisions to the stack's decision sink (or the external one it
+    smallest slice that holds a replica, scaled on the rate and the requests in flight each replica
+    was planned for, logging its decisions to the stack's decision sink (or the external one it
     names). None when the stack serves no model."""
     if not spec.models:
         return None
@@ -96,8 +96,8 @@ def serving(spec: StackSpec, capacity: ClusterCapacity) -> ServingArgs | None:
     models = []
     for model in spec.models:
         _, profile, peak = capacity.placements[model.name]
-        objective = model.objective_ms(spec.monitoring.latency_objective_ms)
-        models.append(ServedModelArgs.of(model, namespaces[model.team], spec.mlops, peak, resource_name(capacity.slice_key(profile)), capacity.replica_rps[model.name], objective))
+        targets = capacity.replica_rps[model.name], capacity.replica_in_flight[model.name]
+        models.append(ServedModelArgs.of(model, namespaces[model.team], spec.mlops, peak, resource_name(capacity.slice_key(profile)), *targets))
     sink = spec.decision_sink()
     url = spec.external_decision_log() or (decision_sink_url(sink.namespace) if sink else None)
     return ServingArgs.of(spec.serving, tuple(models), spec.monitoring.namespace, url)

@@ -94,15 +94,15 @@ def predictor_pods(namespace: str, name: str) -> str:
     return f'job="{PREDICTOR_METRICS_JOB}", namespace="{namespace}", pod=~"{name}-predictor-.+"'
 
 
-def request_triggers(namespace: str, name: str, metrics: RequestMetrics, replica_rps: float, objective_ms: int) -> tuple[PrometheusTrigger, ...]:
+def request_triggers(namespace: str, name: str, metrics: RequestMetrics, replica_rps: float, replica_in_flight: float) -> tuple[PrometheusTrigger, ...]:
     """A predictive model's triggers, from its catalog entry as the capacity plan read it:
 
     - `requests`: requests per second over its pods, `replica_rps` per replica — the rate the
       planner sized each replica for (throughput less headroom), so the replicas at peak are the
       planner's;
     - `in-flight`: requests being served or queued (the rate of the time spent on them, Little's
-      law), `replica_rps × objective` per replica — what a replica holds at its planned rate when
-      each request takes the whole latency objective. It asks for more replicas than `requests` only
+      law), `replica_in_flight` per replica — what a replica holds at its planned rate when each
+      request takes the whole latency objective. It asks for more replicas than `requests` only
       when requests take longer than planned (a slower version, a throttled GPU, a queue building
       up), before the latency alert fires.
     """
@@ -110,7 +110,7 @@ def request_triggers(namespace: str, name: str, metrics: RequestMetrics, replica
     seconds = "" if metrics.busy_unit_seconds == 1 else f" * {metrics.busy_unit_seconds:g}"
     return (
         PrometheusTrigger(name="requests", query=f"sum(rate({metrics.requests}{{{pods}}}[{RATE_WINDOW}]))", per_replica=replica_rps),
-        PrometheusTrigger(name="in-flight", query=f"sum(rate({metrics.busy}{{{pods}}}[{RATE_WINDOW}])){seconds}", per_replica=replica_rps * objective_ms / 1000),
+        PrometheusTrigger(name="in-flight", query=f"sum(rate({metrics.busy}{{{pods}}}[{RATE_WINDOW}])){seconds}", per_replica=replica_in_flight),
     )
 
 

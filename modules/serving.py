@@ -74,14 +74,14 @@ class ServedModelArgs(Args):
 
     @classmethod
     def of(
-        cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str, replica_rps: float, objective_ms: int
+        cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str, replica_rps: float, replica_in_flight: float
     ) -> ServedModelArgs:
         """A catalog model as the capacity plan sized it (`peak_replicas` of `gpu_resource` each,
-        each planned for `replica_rps` requests per second), served from its URI or its registry
-        version's location in the stack's MLflow artifacts, scaled on the request metrics of its
-        runtime against that rate and its latency objective (`objective_ms`)."""
+        each planned for `replica_rps` requests per second and `replica_in_flight` requests in
+        flight), served from its URI or its registry version's location in the stack's MLflow
+        artifacts, scaled on its runtime's request metrics against those two targets."""
         registry, canary = model.registry, model.canary
-        triggers = request_triggers(namespace, model.name, catalog.request_metrics(model.model_format), replica_rps, objective_ms)
+        triggers = request_triggers(namespace, model.name, catalog.request_metrics(model.model_format), replica_rps, replica_in_flight)
         return cls(
             name=model.name,
             namespace=namespace,

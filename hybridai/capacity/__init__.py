@@ -80,9 +80,9 @@ def plan_stack(spec: StackSpec) -> CapacityPlan:
 
 
 def _scaling_targets(spec: StackSpec, onprem: ClusterCapacity) -> list[Problem]:
-    """Each model's autoscaling targets per replica (modules/autoscaling.py request_triggers): the
-    planned rate and the requests in flight at that rate within the latency objective, both at
-    least what KEDA can hand the HPA (limits.yaml `keda.threshold_min`, three decimals)."""
+    """Record each placed model's requests in flight per replica — its planned rate for the whole
+    of its latency objective — and return the problems of targets KEDA can't hand the HPA: a planned
+    rate or requests in flight below limits.yaml `keda.threshold_min` (three decimals)."""
     smallest = catalog.limits().keda.threshold_min
     problems = []
     for i, model in enumerate(spec.models):
@@ -90,7 +90,7 @@ def _scaling_targets(spec: StackSpec, onprem: ClusterCapacity) -> list[Problem]:
         if rps is None:
             continue  # not placed: its problem is already reported
         objective = model.objective_ms(spec.monitoring.latency_objective_ms)
-        in_flight = rps * objective / 1000
+        in_flight = onprem.replica_in_flight[model.name] = rps * objective / 1000
         if min(rps, in_flight) < smallest:
             problems.append(
                 Problem(

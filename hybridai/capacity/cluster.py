@@ -75,6 +75,10 @@ class ClusterCapacity:
     replica_rps: dict[str, float] = field(default_factory=dict)
     """model → requests per second each replica is planned to take at peak (`InferenceDemand.planned_rps`):
     the replicas at peak were sized on it, and the model's autoscaler scales to keep each replica there."""
+    replica_in_flight: dict[str, float] = field(default_factory=dict)
+    """model → requests each replica holds at its planned rate when each takes the whole latency
+    objective (`replica_rps` × the objective in seconds; plan_stack records it, with the stack's
+    default objective): the model's autoscaler adds replicas beyond it."""
     team_quota: dict[str, Counter] = field(default_factory=dict)
     """team → resource key → count: its catalog's needs plus its explicit quota."""
     training: dict[str, Counter] = field(default_factory=dict)

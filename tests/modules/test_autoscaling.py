@@ -30,9 +30,9 @@ PODS = 'job="kserve-predictors", namespace="fraud", pod=~"fraud-score-predictor-
     ],
 )
 def test_a_model_scales_on_its_runtimes_request_rate_and_requests_in_flight(model_format: str, requests: str, in_flight: str) -> None:
-    # GIVEN a replica planned for 175 requests per second at a 50 ms objective
-    triggers = request_triggers("fraud", "fraud-score", catalog.request_metrics(model_format), 175, 50)
-    # THEN one trigger holds each replica to that rate, the other to what it holds in flight (175 × 0.05 s)
+    # GIVEN a replica planned for 175 requests per second and 8.75 in flight (175 × its 50 ms objective)
+    triggers = request_triggers("fraud", "fraud-score", catalog.request_metrics(model_format), 175, 8.75)
+    # THEN one trigger holds each replica to that rate, the other to those requests in flight
     assert [(t.name, t.query, t.threshold) for t in triggers] == [("requests", requests, "175"), ("in-flight", in_flight, "8.75")]
     for t in triggers:
         promql_parser.parse(t.query)

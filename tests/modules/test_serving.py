@@ -93,11 +93,15 @@ def test_catalog_problems_are_named_at_their_key(stack: str, change: dict, loc: 
     assert (loc, kind) in {(p.loc, p.type) for p in caught.value.problems}
 
 
-def test_the_capacity_plan_records_the_rate_each_replica_is_planned_for() -> None:
+def test_the_capacity_plan_records_what_each_replica_is_planned_to_carry() -> None:
     # GIVEN healthcare-prod's catalog (chest-xray 40 rps a replica, slide-triage 20)
     spec, capacity = prepared("healthcare-prod")
-    # THEN each model's per-replica rate at peak is its throughput less the 0.7 headroom
+    # THEN each model's per-replica rate at peak is its throughput less the 0.7 headroom, and what a
+    # replica holds in flight at that rate within the stack's 100 ms objective
     assert capacity.onprem.replica_rps == pytest.approx({"chest-xray": 28, "fracture-detect": 17.5, "slide-triage": 14})
+    assert capacity.onprem.replica_in_flight == pytest.approx({"chest-xray": 2.8, "fracture-detect": 1.75, "slide-triage": 1.4})
+    # AND a model's own objective wins over the stack's (finance-prod's fraud-score: 50 ms)
+    assert prepared("finance-prod")[1].onprem.replica_in_flight["fraud-score"] == pytest.approx(175 * 0.05)
 
 
 def test_a_target_keda_cant_scale_on_is_refused_at_the_models_throughput() -> None:
@@ -182,7 +186,7 @@ def test_a_production_model_keeps_two_replicas_off_peak_and_scales_to_the_planne
     # GIVEN a model served from a URI, sized by the planner at 6 replicas of a whole GPU
     model = ServedModel.model_validate({**MODEL, "storageUri": "s3://models/fraud/v3", "production": production})
     # WHEN its args are made
-    args = ServedModelArgs.of(model, "fraud", None, 6, "nvidia.com/gpu", 28, 100)
+    args = ServedModelArgs.of(model, "fraud", None, 6, "nvidia.com/gpu", 28, 2.8)
     # THEN off-peak it keeps what availability needs (two for production), up to the plan's peak
     assert (args.scaling.min_replicas, args.scaling.max_replicas, args.production) == (replicas, 6, production)
     assert (args.storage_uri, args.registry_model, args.model_version, args.gpu_resource) == ("s3://models/fraud/v3", None, None, "nvidia.com/gpu")
@@ -190,7 +194,7 @@ def test_a_production_model_keeps_two_replicas_off_peak_and_scales_to_the_planne
 
 def test_a_production_model_never_runs_fewer_than_two_replicas_even_when_the_peak_needs_one() -> None:
     model = ServedModel.model_validate({**MODEL, "storageUri": "s3://models/fraud/v3"})
-    assert ServedModelArgs.of(model, "fraud", None, 1, "nvidia.com/gpu", 28, 100).scaling.max_replicas == 2
+    assert ServedModelArgs.of(model, "fraud", None, 1, "nvidia.com/gpu", 28, 2.8).scaling.max_replicas == 2
 
 
 def test_a_registry_version_is_served_from_its_place_in_the_artifact_store_with_its_canary() -> None:
@@ -198,7 +202,7 @@ def test_a_registry_version_is_served_from_its_place_in_the_artifact_store_with_
     spec, _ = prepared("finance-prod")
     model = next(m for m in spec.models if m.name == "fraud-score").model_copy(update={"canary": Canary.model_validate({"storageUri": "s3://models/fraud/v13", "trafficPercent": 10})})
     # WHEN its args are made
-    args = ServedModelArgs.of(model, "fraud", spec.mlops, 6, "nvidia.com/gpu", 175, 50)
+    args = ServedModelArgs.of(model, "fraud", spec.mlops, 6, "nvidia.com/gpu", 175, 8.75)
     # THEN KServe fetches version 12 from the registry's copy in MLflow's artifact bucket, labelled with it
     assert args.storage_uri == f"s3://{spec.mlops.object_store.bucket}/registry/fraud-score/12"
     assert (args.registry_model, args.model_version) == ("fraud-score", 12)
