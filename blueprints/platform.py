@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 import pulumi
 
 from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
-from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE
+from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KEDA_NAMESPACE
 from hybridai.config.components import Team
 from hybridai.config.credentials import CredentialNeed, credential_needs, stores_read
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE
@@ -22,6 +22,7 @@ from hybridai.config.workloads import ServedModel
 from hybridai.modules.backup import BackupArgs, BackupStoreArgs
 from hybridai.modules.certificates import ACME_ISSUER, CertManagerArgs, TlsArgs
 from hybridai.modules.gpu_operator import GpuOperatorArgs
+from hybridai.modules.keda import KedaArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.decision_log import DecisionSinkArgs, ServedDecisions
 from hybridai.modules.logging import LoggingArgs, loki_datasource, loki_url
@@ -86,15 +87,17 @@ def backups(spec: StackSpec, cluster: str, teams: list[Team], store: BackupStore
 
 def serving(spec: StackSpec, capacity: ClusterCapacity) -> ServingArgs | None:
     """KServe for the catalog's models, each as the planner sized it: its replicas at peak, the
-    smallest slice that holds a replica, logging its decisions to the stack's decision sink (or the
-    external one it names). None when the stack serves no model."""
+    smallest slice that holds a replica, scaled on the rate and the requests in flight each replica
+    was planned for, logging its decisions to the stack's decision sink (or the external one it
+    names). None when the stack serves no model."""
     if not spec.models:
         return None
     namespaces = {t.name: t.namespace for t in spec.teams}
     models = []
     for model in spec.models:
         _, profile, peak = capacity.placements[model.name]
-        models.append(ServedModelArgs.of(model, namespaces[model.team], spec.mlops, peak, resource_name(capacity.slice_key(profile))))
+        targets = capacity.replica_rps[model.name], capacity.replica_in_flight[model.name]
+        models.append(ServedModelArgs.of(model, namespaces[model.team], spec.mlops, peak, resource_name(capacity.slice_key(profile)), *targets))
     sink = spec.decision_sink()
     url = spec.external_decision_log() or (decision_sink_url(sink.namespace) if sink else None)
     return ServingArgs.of(spec.serving, tuple(models), spec.monitoring.namespace, url)
@@ -170,16 +173,21 @@ def onprem_platform(
     loki = {"extra_datasources": (loki_datasource(logging.namespace, logging.store.tls is not None),)} if logging else {}
     # The decision sink pushes to the cluster's Loki too.
     decisions = decision_sink(spec, logging)
+    served = serving(spec, capacity)
+    # KEDA scales the served models, reading this cluster's Prometheus.
+    autoscaling = KedaArgs.of(spec.monitoring.namespace) if served else None
     coverage = {
         "queue_backlog_hint": backlog if queues else None,
         "audit_archive_check": logging.namespace if logging and logging.store.archive else None,
         "decision_sink": decisions.namespace if decisions else None,
+        "autoscaling": autoscaling is not None,
     }
     platform = GpuPlatformArgs(
         gpu_operator=GpuOperatorArgs.of(spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes),
         tenancy=tenancy(spec, spec.teams, {team.name: capacity.gpu_quota(team.name) for team in spec.teams}),
-        serving=serving(spec, capacity),
-        monitoring=monitoring(spec, spec.teams, spec.models, coverage=coverage, pricing=OpenCostPricing.of(cluster, spec.cost), receive_remote_write=hub, **loki),
+        serving=served,
+        autoscaling=autoscaling,
+        monitoring=monitoring(spec, spec.teams, spec.models, coverage=coverage, pricing=OpenCostPricing.of(cluster, spec.cost), receive_remote_write=hub, query_clients=(KEDA_NAMESPACE,) if autoscaling else (), **loki),
         queues=queues,
         logging=logging.model_copy(update={"store": logging.store.model_copy(update={"push_namespaces": (decisions.namespace,)})}) if decisions else logging,
         decisions=decisions,
@@ -267,6 +275,9 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
         update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credentials(ns)), "tls": tls})
     if platform.decisions is not None:
         update["decisions"] = platform.decisions.model_copy(update={"credentials": credentials(platform.decisions.namespace)})
+    if platform.autoscaling is not None and tls is not None:
+        # KEDA's scalers verify the cluster's Prometheus, which serves https, against the issuer's CA.
+        update["autoscaling"] = platform.autoscaling.model_copy(update={"tls": tls})
     if platform.serving is not None and tls is not None:
         gateway_issuer = ACME_ISSUER if spec.tls.acme is not None else None
         serving = {"tls": tls, "gateway_hosts": tuple(spec.tls.gateway_hosts), "gateway_issuer": gateway_issuer}

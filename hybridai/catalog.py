@@ -44,6 +44,42 @@ class Versions(_Data):
     images: dict[str, str]
 
 
+class RequestMetrics(_Data):
+    """The request counters a serving runtime exports (serving-runtimes.yaml `metrics`)."""
+
+    requests: str
+    """Counter of requests served: its rate is the load."""
+    busy: str
+    """Counter of the time spent on them: its rate is the number of requests in flight."""
+    busy_unit_seconds: float
+    """Seconds per count of `busy` (1e-6 for a microsecond counter)."""
+
+
+class ServingRuntime(_Data):
+    """The runtime KServe auto-selects for a model format, and its metrics family."""
+
+    runtime: str
+    """The ClusterServingRuntime's name."""
+    metrics: str
+    """Key of its `RequestMetrics` in serving-runtimes.yaml."""
+
+
+class ServingRuntimes(_Data):
+    metrics: dict[str, RequestMetrics]
+    formats: dict[str, ServingRuntime]
+
+
+@cache
+def serving_runtimes() -> ServingRuntimes:
+    return ServingRuntimes.model_validate(_load("serving-runtimes.yaml"))
+
+
+def request_metrics(model_format: str) -> RequestMetrics:
+    """The request metrics of the runtime KServe serves `model_format` with."""
+    data = serving_runtimes()
+    return data.metrics[data.formats[model_format].metrics]
+
+
 class MigProfile(_Data):
     compute: int
     memory_slices: int
@@ -209,9 +245,15 @@ class IdentityLimits(_Data):
     """Longest identity-provider group name a RoleBinding subject may carry."""
 
 
+class KedaLimits(_Data):
+    threshold_min: float
+    """The smallest trigger threshold KEDA hands the HPA unrounded to zero."""
+
+
 class Limits(_Data):
     aws: AwsLimits
     identity: IdentityLimits
+    keda: KedaLimits
 
 
 @cache

@@ -10,6 +10,7 @@ from hybridai.modules.certificates import CertManager, CertManagerArgs
 from hybridai.modules.decision_log import DecisionSink, DecisionSinkArgs
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
+from hybridai.modules.keda import Keda, KedaArgs
 from hybridai.modules.logging import Logging, LoggingArgs
 from hybridai.modules.mlflow import Mlflow, MlflowArgs
 from hybridai.modules.monitoring import Monitoring, MonitoringArgs
@@ -30,6 +31,8 @@ class GpuPlatformArgs(Args):
     """The cluster's team namespaces, quotas and priority classes."""
     serving: ServingArgs | None = None
     """KServe and the catalog's InferenceServices; None: the cluster serves no catalog models."""
+    autoscaling: KedaArgs | None = None
+    """KEDA, which scales the served models on their request metrics; None: no model served here."""
     monitoring: MonitoringArgs
     """Prometheus (server, or agent at the edge), Grafana, the GPU alerts and OpenCost."""
     queues: QueuesArgs | None = None
@@ -52,9 +55,9 @@ class GpuPlatformArgs(Args):
 
 class GpuPlatform(Module):
     """Everything a GPU cluster runs for its tenants, in the order it must come up: GPU setup,
-    tenants, serving (once their namespaces exist), monitoring, and training queues (once the
-    namespaces and the monitoring CRDs their ServiceMonitor needs exist). Each part is present when
-    its args are."""
+    tenants, monitoring, the models' autoscaler (once the monitoring CRDs exist), serving (once the
+    tenants' namespaces and the autoscaler's CRDs exist), and training queues (once the namespaces
+    and the monitoring CRDs their ServiceMonitor needs exist). Each part is present when its args are."""
 
     def __init__(
         self,
@@ -70,6 +73,8 @@ class GpuPlatform(Module):
         if (args.gpu_operator is None) == (args.device_plugin is None):
             # RunError: Pulumi prints it without a traceback; the Python SDK has no ResourceError.
             raise pulumi.RunError(f"{target.prefix}-platform: a GPU platform needs exactly one of the GPU Operator or the device plugin")
+        if args.serving is not None and args.autoscaling is None:
+            raise pulumi.RunError(f"{target.prefix}-platform: served models are scaled by KEDA: give the platform `autoscaling` with `serving`")
         # Named like its target: the parts, named `<target>-…`, then follow a renamed target through
         # the engine's inherited aliases (it carries an alias's name over to children named after it).
         super().__init__(component_type("gpu_platform", "GpuPlatform"), target.prefix, None, placed(target, opts))
@@ -87,8 +92,11 @@ class GpuPlatform(Module):
         self.cert_manager = CertManager(target, args.cert_manager, opts=options(self), depends_on_secrets=stores) if args.cert_manager else None
         security = [*stores, *([self.cert_manager] if self.cert_manager else [])]
         self.tenancy = Tenancy(target, args.tenancy, opts=options(self))
-        self.serving = Serving(target, args.serving, opts=options(self, depends_on=[self.tenancy, *security])) if args.serving else None
         self.monitoring = Monitoring(target, args.monitoring, opts=options(self, depends_on=security))
+        # After monitoring: its ServiceMonitor needs the monitoring CRDs.
+        self.autoscaling = Keda(target, args.autoscaling, opts=options(self, depends_on=[self.monitoring, *security])) if args.autoscaling else None
+        # After KEDA: KServe's controller manages ScaledObjects only if their CRD exists when it starts.
+        self.serving = Serving(target, args.serving, opts=options(self, depends_on=[self.tenancy, self.monitoring, *security, self.autoscaling])) if args.serving else None
         self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
         # After monitoring: the collectors' ServiceMonitor needs its CRD.
         self.logging = Logging(target, args.logging, opts=options(self, depends_on=[self.monitoring, *security])) if args.logging else None

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 from pydantic import model_validator
 
 from hybridai.recorded import component_type
-from hybridai.modules.base import MANAGED_BY, Args, Module, child, on_port, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, on_port, pinned_release, placed, platform_namespace, pod_security
 from hybridai.config.components import OnpremCluster, Team
 from hybridai.config.operations import AlertingSettings, CostSettings, MonitoringSettings
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
@@ -109,6 +109,10 @@ class MonitoringArgs(Args):
     """Labels on every series this Prometheus sends or stores (for example the edge site)."""
     extra_datasources: tuple[dict, ...] = ()
     """Grafana data sources besides Prometheus (the cluster's Loki: modules/logging.py)."""
+    query_clients: tuple[str, ...] = ()
+    """Namespaces outside this one whose pods query Prometheus' API (KEDA's operator, reading the
+    request metrics the models scale on), admitted on its port; default: none, only the namespace's
+    own pods (Grafana, OpenCost) query it."""
     tls: TlsArgs | None = None
     """The cluster's issuer: Prometheus and Grafana get certificates (Secrets `<service>-tls`) and
     serve HTTPS with them; every in-cluster client verifies them against the issuer's CA. None:
@@ -126,7 +130,8 @@ class MonitoringArgs(Args):
     def of(cls, settings: MonitoringSettings, teams: Iterable[Team], gpu_operator_namespace: str, alerts: AlertArgs, **wiring: Any) -> MonitoringArgs:
         """Monitoring of a cluster with the stack's settings, routing the alerts of each of `teams`
         (the cluster's) to its receiver; `wiring`: how this cluster's Prometheus is connected
-        (`pricing`, `mode`, `remote_write_url`, `receive_remote_write`, `external_labels`, `extra_datasources`)."""
+        (`pricing`, `mode`, `remote_write_url`, `receive_remote_write`, `external_labels`, `extra_datasources`,
+        `query_clients`)."""
         return cls(
             namespace=settings.namespace,
             retention=settings.retention,
@@ -152,8 +157,10 @@ class Monitoring(Module):
         provider = target.provider
         ns = args.namespace
         # The API server calls the Prometheus Operator's admission webhook (pod port 10250); edge
-        # agents remote-write to a hub's Prometheus (9090) from outside the cluster.
+        # agents remote-write to a hub's Prometheus (9090) from outside the cluster; the query
+        # clients' pods reach its API (9090).
         extra = [on_port(10250)] + ([on_port(PROMETHEUS_PORT)] if args.receive_remote_write else [])
+        extra += [{**from_namespace(client), **on_port(PROMETHEUS_PORT)} for client in args.query_clients]
         # Baseline enforced (no privileged pods, no host namespaces: node-exporter is off, DCGM
         # covers the GPU nodes); restricted audited and warned, so drift shows. Prometheus keeps
         # its samples on volumes here: the namespace is protected.
@@ -167,7 +174,7 @@ class Monitoring(Module):
         certificates = self._certificates(name, provider, args, namespace)
         tls = args.tls
         # In-cluster addresses (reach them with `kubectl port-forward`; nothing is exposed outside).
-        self.prometheus_url = f"{'https' if tls else 'http'}://{PROMETHEUS_SERVICE}.{ns}.svc:{PROMETHEUS_PORT}"
+        self.prometheus_url = prometheus_url(ns, tls is not None)
         self.grafana_url = None if _is_agent(args) else f"https://{GRAFANA_SERVICE}.{ns}.svc:443" if tls else f"http://{GRAFANA_SERVICE}.{ns}.svc:80"
         self.stack = pinned_release(
             f"{name}-kube-prometheus-stack",
@@ -227,6 +234,12 @@ class Monitoring(Module):
                 data={f"{board}.json": json.dumps(content, indent=2, sort_keys=True)},
                 opts=child(self, provider, depends_on=[namespace]),
             )
+
+
+def prometheus_url(namespace: str, tls: bool) -> str:
+    """The in-cluster address of the Prometheus of `namespace`: https where the cluster has the
+    stack's issuer (`tls`), its certificate naming the service."""
+    return f"{'https' if tls else 'http'}://{PROMETHEUS_SERVICE}.{namespace}.svc:{PROMETHEUS_PORT}"
 
 
 def _is_agent(args: MonitoringArgs) -> bool:

@@ -1,8 +1,9 @@
 """GPU alert rules and Grafana dashboards: PromQL over DCGM, kube-state-metrics and model servers.
 
 Metric sources: the DCGM exporter (`DCGM_FI_*`, labelled with the workload's `namespace` and `pod`
-because its ServiceMonitor honours the exporter's labels), kube-state-metrics (`kube_*`), and KServe
-model servers (`request_predict_seconds`, a histogram per model server pod).
+because its ServiceMonitor honours the exporter's labels), kube-state-metrics (`kube_*`), KServe
+model servers (`request_predict_seconds`, a histogram per model server pod) and KEDA's operator
+(`keda_*`, labelled with each ScaledObject's `namespace`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hybridai.config.components import Team
 from hybridai.config.operations import MonitoringSettings
 from hybridai.config.workloads import ServedModel
 from hybridai.recorded import ARCHIVE_CHECK, GPU_QUOTA_PREFIX
+from hybridai.modules.autoscaling import PREDICTOR_METRICS_JOB
 from hybridai.modules.base import Args
 
 INFERENCE_LATENCY = "request_predict_seconds"
@@ -38,7 +40,7 @@ class ModelObjective(Args):
     @classmethod
     def of(cls, model: ServedModel, namespace: str, settings: MonitoringSettings) -> ModelObjective:
         """A served model's objective: its own, else the stack's `monitoring.latencyObjectiveMs`."""
-        return cls(namespace=namespace, model=model.name, latency_objective_ms=model.latency_objective_ms or settings.latency_objective_ms)
+        return cls(namespace=namespace, model=model.name, latency_objective_ms=model.objective_ms(settings.latency_objective_ms))
 
 
 class AlertArgs(Args):
@@ -66,12 +68,15 @@ class AlertArgs(Args):
     """Namespace of the audit archive check (the hub): alert when it stops succeeding; default: None, no archive here."""
     decision_sink: str | None = None
     """Namespace of the decision sink: alert when its buffers fill or a destination refuses records; default: None, no sink here."""
+    autoscaling: bool = False
+    """KEDA scales the served models here: alert when a scaler fails or a predictor's request
+    metrics can't be scraped (default: off, no model autoscaled here)."""
 
     @classmethod
     def of(cls, settings: MonitoringSettings, teams: Iterable[Team], models: Iterable[ServedModel] = (), **coverage: Any) -> AlertArgs:
         """The stack's thresholds for a cluster of `teams` serving `models` (each with its own
         objective); `coverage`: what else runs there to alert on (`queue_backlog_hint`,
-        `karpenter`, `log_collectors`, `audit_archive_check`)."""
+        `karpenter`, `log_collectors`, `audit_archive_check`, `decision_sink`, `autoscaling`)."""
         teams = list(teams)
         namespaces = {t.name: t.namespace for t in teams}
         return cls(
@@ -102,7 +107,36 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
         groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
     if args.log_collectors or args.audit_archive_check or args.decision_sink:
         groups.append({"name": "hybridai-logging", "rules": _logging_alerts(args)})
+    if args.autoscaling:
+        groups.append({"name": "hybridai-autoscaling", "rules": _autoscaling_alerts()})
     return groups
+
+
+def _autoscaling_alerts() -> list[dict[str, Any]]:
+    """When a model's autoscaler is blind: KEDA's own error counter (labelled with the ScaledObject's
+    namespace, its ServiceMonitor honouring the operator's labels), and a predictor whose request
+    metrics Prometheus can't scrape (KEDA then reads no series and counts the load as none)."""
+    return [
+        _alert(
+            "KedaScalerErrors",
+            "sum by (namespace, scaledObject, scaler, triggerIndex) (increase(keda_scaler_detail_errors_total[5m])) > 0",
+            "10m",
+            "critical",
+            "KEDA can't read trigger {{ $labels.triggerIndex }} of {{ $labels.namespace }}/{{ $labels.scaledObject }}",
+            "Its {{ $labels.scaler }} scaler has failed for 10 minutes: the model keeps its current replicas and no longer follows its load. "
+            "`kubectl -n {{ $labels.namespace }} describe scaledobject {{ $labels.scaledObject }}` and the keda-operator's log say why: "
+            "Prometheus unreachable (the monitoring namespace admits the keda namespace on 9090), its certificate not trusted (the CA in /custom/ca), or a query error.",
+        ),
+        _alert(
+            "ModelMetricsNotScraped",
+            f'max by (namespace, pod) (up{{job="{PREDICTOR_METRICS_JOB}"}}) == 0',
+            "10m",
+            "warning",
+            "Prometheus can't scrape the request metrics of {{ $labels.namespace }}/{{ $labels.pod }}",
+            "For 10 minutes the predictor's metrics port (its runtime's `prometheus.kserve.io/port`) hasn't answered: its autoscaler counts the pod as idle, "
+            "so the model may run too few replicas for its load. A TorchServe model needs `metrics_mode=prometheus` and `metrics_address=http://0.0.0.0:8082` in its config.properties.",
+        ),
+    ]
 
 
 def _gpu_health_alerts(args: AlertArgs) -> list[dict[str, Any]]:

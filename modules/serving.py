@@ -29,7 +29,9 @@ from hybridai.modules.base import (
     pod_security,
     priority_class,
 )
+from hybridai.modules.autoscaling import AUTOSCALER_CLASS, PREDICTOR_METRICS_JOB, ScalingArgs, kserve_keda, request_triggers
 from hybridai.modules.certificates import TlsArgs, certificate
+from hybridai.modules.monitoring import prometheus_url
 from hybridai.modules.secret_store import CA_CERTIFICATE_KEY, CredentialSecretArgs, certificate_config_maps
 from hybridai.modules.target import Target
 
@@ -51,10 +53,9 @@ class ServedModelArgs(Args):
     """KServe model format (selects the serving runtime)."""
     storage_uri: str
     """Where KServe's storage initializer fetches the model from."""
-    replicas: int
-    """Replicas off-peak: what availability needs (two for a production model)."""
-    max_replicas: int
-    """Replicas at peak, as the capacity plan sized them; the autoscaler moves between the two."""
+    scaling: ScalingArgs
+    """How KEDA scales its predictor: from what availability needs off-peak (two replicas for a
+    production model) to the peak the capacity plan sized, on its request metrics."""
     gpu_resource: str
     """`nvidia.com/gpu` or `nvidia.com/mig-<profile>`: one per replica."""
     production: bool
@@ -72,10 +73,15 @@ class ServedModelArgs(Args):
     default: off."""
 
     @classmethod
-    def of(cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str) -> ServedModelArgs:
-        """A catalog model as the capacity plan sized it (`peak_replicas` of `gpu_resource` each),
-        served from its URI or its registry version's location in the stack's MLflow artifacts."""
+    def of(
+        cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str, replica_rps: float, replica_in_flight: float
+    ) -> ServedModelArgs:
+        """A catalog model as the capacity plan sized it (`peak_replicas` of `gpu_resource` each,
+        each planned for `replica_rps` requests per second and `replica_in_flight` requests in
+        flight), served from its URI or its registry version's location in the stack's MLflow
+        artifacts, scaled on its runtime's request metrics against those two targets."""
         registry, canary = model.registry, model.canary
+        triggers = request_triggers(namespace, model.name, catalog.request_metrics(model.model_format), replica_rps, replica_in_flight)
         return cls(
             name=model.name,
             namespace=namespace,
@@ -84,8 +90,7 @@ class ServedModelArgs(Args):
             registry_model=registry.model if registry else None,
             model_version=registry.version if registry else None,
             # Scale down off-peak to what availability needs, up to the peak the planner sized.
-            replicas=model.min_replicas,
-            max_replicas=max(peak_replicas, model.min_replicas),
+            scaling=ScalingArgs(min_replicas=model.min_replicas, max_replicas=max(peak_replicas, model.min_replicas), triggers=triggers),
             gpu_resource=gpu_resource,
             production=model.production,
             canary_storage_uri=canary.storage_uri if canary else None,
@@ -125,8 +130,9 @@ class ServingArgs(Args):
 class Serving(Module):
     """KServe's CRDs and controller (charts pinned) in RawDeployment mode — plain Deployments and
     Services, no Knative — and, per model, an InferenceService with its GPU slice, replicas and
-    autoscaling; production models get two replicas at least, spread over nodes, and a
-    PodDisruptionBudget; with a decision log, every request and response goes to the audit sink."""
+    autoscaling (KServe's KEDA ScaledObject on its request metrics, which a PodMonitor scrapes);
+    production models get two replicas at least, spread over nodes, and a PodDisruptionBudget;
+    with a decision log, every request and response goes to the audit sink."""
 
     def __init__(self, target: Target, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
         name = f"{target.prefix}-serving"
@@ -142,7 +148,7 @@ class Serving(Module):
                 f"{name}-{model.namespace}-{model.name}",
                 api_version="serving.kserve.io/v1beta1",
                 kind="InferenceService",
-                metadata={"name": model.name, "namespace": model.namespace, "labels": versioned, "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
+                metadata={"name": model.name, "namespace": model.namespace, "labels": versioned, "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment", **AUTOSCALER_CLASS}},
                 spec=inference_service(model, args),
                 opts=child(self, provider, depends_on=[controller]),
             )
@@ -153,11 +159,32 @@ class Serving(Module):
                     spec={"minAvailable": 1, "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": model.name}}},
                     opts=child(self, provider),
                 )
+        if args.models:
+            self._scraped(name, provider, args, controller)
         if args.gateway:
             self._behind_gateway(name, provider, args)
         if args.decision_log_url:
             self._to_decision_log(name, provider, args)
         self.register_outputs({})
+
+    def _scraped(self, name: str, provider: k8s.Provider, args: ServingArgs, controller: pulumi.Resource) -> None:
+        """The PodMonitor of every predictor pod's request metrics, which its KEDA triggers read:
+        on the port and path the runtime annotates (`prometheus.kserve.io/port`, `…/path`, set on
+        the pods from their ClusterServingRuntime), so each runtime is scraped where it serves them."""
+        k8s.apiextensions.CustomResource(
+            f"{name}-predictors-podmonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="PodMonitor",
+            metadata={"name": PREDICTOR_METRICS_JOB, "namespace": args.monitoring_namespace, "labels": MANAGED_BY},
+            spec={
+                "selector": {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]},
+                "namespaceSelector": {"matchNames": sorted({m.namespace for m in args.models})},
+                "podMetricsEndpoints": [{"interval": "30s", "relabelings": predictor_relabelings()}],
+            },
+            # The monitoring CRDs exist: the platform creates Serving after KEDA, which comes after
+            # the monitoring stack.
+            opts=child(self, provider, depends_on=[controller]),
+        )
 
     def _to_decision_log(self, name: str, provider: k8s.Provider, args: ServingArgs) -> None:
         """In each logging team's default-deny namespace, the predictors' way out to the decision log."""
@@ -265,15 +292,31 @@ def inferenceservice_config(kserve: dict, logger_ca: bool) -> dict[str, str]:
     return {key: json.dumps(value, indent=2) for key, value in config.items()}
 
 
+def predictor_relabelings() -> list[dict]:
+    """Relabelings of the predictors' PodMonitor: only the model server's container (KServe's
+    `kserve-container`, which declares no port in KServe's runtimes, so one target per pod; the
+    logger's agent beside it is not scraped), at the port and path its runtime annotates, under
+    one `job` the triggers and the scrape alert name."""
+    annotation = "__meta_kubernetes_pod_annotation_prometheus_kserve_io"
+    return [
+        {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_container_name"], "regex": "kserve-container"},
+        {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_annotationpresent_prometheus_kserve_io_port"], "regex": "true"},
+        # The pod's IPv4 address with the annotated port (Prometheus' documented way of scraping an
+        # undeclared port).
+        {"action": "replace", "sourceLabels": ["__address__", f"{annotation}_port"], "regex": r"([^:]+)(?::\d+)?;(\d+)", "replacement": "$1:$2", "targetLabel": "__address__"},
+        {"action": "replace", "sourceLabels": [f"{annotation}_path"], "regex": "(.+)", "targetLabel": "__metrics_path__"},
+        {"action": "replace", "replacement": PREDICTOR_METRICS_JOB, "targetLabel": "job"},
+    ]
+
+
 def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
     """A model's InferenceService spec: its predictor (GPU slice, replicas, autoscaling, priority)
     and, while a new version is tried, the canary running it for a share of the traffic."""
     gpu = {model.gpu_resource: "1"}
     predictor = {
-        "minReplicas": model.replicas,
-        "maxReplicas": model.max_replicas,
-        "scaleMetric": "cpu",
-        "scaleTarget": 70,
+        # KServe's KEDA integration (the InferenceService's AUTOSCALER_CLASS): between the replica
+        # bounds, on the model's request metrics in the cluster's Prometheus.
+        **kserve_keda(model.scaling, prometheus_url(args.monitoring_namespace, args.tls is not None)),
         "priorityClassName": priority_class("production-inference" if model.production else "research"),
         "tolerations": [GPU_TOLERATION],
         "automountServiceAccountToken": False,
@@ -297,7 +340,8 @@ def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
     if model.canary_storage_uri:
         # The canary runs the stable predictor with the new model; KServe sizes it from its
         # traffic share (the planner reserved slices for that) and weights the routes.
-        canary = {k: v for k, v in predictor.items() if k not in ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget")}
+        # KServe refuses autoscaling fields on a canary: it runs at a fixed size.
+        canary = {k: v for k, v in predictor.items() if k not in ("minReplicas", "maxReplicas", "autoScaling")}
         canary["name"] = "canary"
         # The canary's model spec must name its container (KServe's own name for it).
         canary["model"] = {**predictor["model"], "name": "kserve-container", "storageUri": model.canary_storage_uri}

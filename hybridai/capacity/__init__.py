@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hybridai import catalog
 from hybridai.capacity.cloud import CloudCapacity, SizedNodePool, cloud_capacity
 from hybridai.capacity.llm import LlmSizing
 from hybridai.capacity.cluster import ClusterCapacity, GpuNode, OverflowJob, cluster_capacity, fits, inference_demand, training_gpus
@@ -69,6 +70,7 @@ def plan_stack(spec: StackSpec) -> CapacityPlan:
         cluster_key="the on-prem cluster", burst_teams=frozenset(t.name for t in pool.teams) if pool else frozenset(),
     )
     onprem.problems.extend(_job_shapes(spec, onprem))
+    onprem.problems.extend(_scaling_targets(spec, onprem))
     onprem.problems.extend(check_tracking_reach(spec, [o.index for o in onprem.overflow_jobs] if pool else []))
     return CapacityPlan(
         onprem=onprem,
@@ -76,6 +78,32 @@ def plan_stack(spec: StackSpec) -> CapacityPlan:
         sites={site.name: cluster_capacity(site.cluster(), spec.gpu_operator, [site.owner()]) for site in spec.edge_sites()},
         cloud_training_hours=dict(onprem.overflow_hours) if spec.training else None,
     )
+
+
+def _scaling_targets(spec: StackSpec, onprem: ClusterCapacity) -> list[Problem]:
+    """Record each placed model's requests in flight per replica — its planned rate for the whole
+    of its latency objective — and return the problems of targets KEDA can't hand the HPA: a planned
+    rate or requests in flight below limits.yaml `keda.threshold_min` (three decimals)."""
+    smallest = catalog.limits().keda.threshold_min
+    problems = []
+    for i, model in enumerate(spec.models):
+        rps = onprem.replica_rps.get(model.name)
+        if rps is None:
+            continue  # not placed: its problem is already reported
+        objective = model.objective_ms(spec.monitoring.latency_objective_ms)
+        in_flight = onprem.replica_in_flight[model.name] = rps * objective / 1000
+        if min(rps, in_flight) < smallest:
+            problems.append(
+                Problem(
+                    ("models", i, "throughputRps"),
+                    "below_autoscaler_precision",
+                    f"each replica is planned for {rps:g} requests per second ({model.throughput_rps:g} less headroom), "
+                    f"{in_flight:g} in flight within its {objective} ms objective; KEDA can't scale on a target below {smallest:g} per replica "
+                    "(its thresholds have three decimals): raise `throughputRps` (what one replica sustains, in requests per second), or `latencyObjectiveMs` for the in-flight target",
+                    model.throughput_rps,
+                )
+            )
+    return problems
 
 
 def _job_shapes(spec: StackSpec, onprem: ClusterCapacity) -> list[Problem]:

@@ -86,6 +86,13 @@ class ClusterCapacity:
     llms: dict[str, LlmSizing] = field(default_factory=dict)
     """LLM → how one replica is sized on the pool it was placed on: the weights, KV cache and memory
     per GPU, and the tensor and pipeline parallel sizes serving runs it with."""
+    replica_rps: dict[str, float] = field(default_factory=dict)
+    """model → requests per second each replica is planned to take at peak (`InferenceDemand.planned_rps`):
+    the replicas at peak were sized on it, and the model's autoscaler scales to keep each replica there."""
+    replica_in_flight: dict[str, float] = field(default_factory=dict)
+    """model → requests each replica holds at its planned rate when each takes the whole latency
+    objective (`replica_rps` × the objective in seconds; plan_stack records it, with the stack's
+    default objective): the model's autoscaler adds replicas beyond it."""
     team_quota: dict[str, Counter] = field(default_factory=dict)
     """team → resource key → count: its catalog's needs plus its explicit quota."""
     training: dict[str, Counter] = field(default_factory=dict)
@@ -193,6 +200,7 @@ def cluster_capacity(
     catalog_quota: dict[str, Counter] = {}
     for _, m in wanted:
         catalog_quota.setdefault(m.team, Counter())[capacity.slice_key(capacity.placements[m.name][1])] += capacity.slices[m.name]
+        capacity.replica_rps[m.name] = inference_demand(m).planned_rps
     _place_training(capacity, cluster, training, {t.name for t in teams}, burst_teams, free_whole, catalog_quota, cluster_key)
 
     for team in teams:

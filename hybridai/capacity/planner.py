@@ -56,8 +56,14 @@ class InferenceDemand:
     """An LLM: its GPUs are sized from this on each pool (`llm.size_replica`), None otherwise."""
 
     @property
+    def planned_rps(self) -> float:
+        """Requests per second a replica is planned to take at peak: its throughput less the
+        headroom. The replicas are sized on it, and the autoscaler holds each replica to it."""
+        return self.throughput_rps * self.headroom
+
+    @property
     def replicas(self) -> int:
-        needed = math.ceil(self.peak_rps / (self.throughput_rps * self.headroom)) if self.peak_rps > 0 else 1
+        needed = math.ceil(self.peak_rps / self.planned_rps) if self.peak_rps > 0 else 1
         return max(2 if self.production else 1, needed)
 
     @property

@@ -11,7 +11,7 @@ fits the GPUs is hybridai/capacity's to say.
 from __future__ import annotations
 
 from hybridai import catalog, cidr
-from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from, example_values
+from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from, example_values
 from hybridai.config.cloud import check_cloud
 from hybridai.config.decisions import BUFFERED_SECONDS, MIB
 from hybridai.config.components import check_teams, is_system_namespace
@@ -62,7 +62,7 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
         chosen[("backups", "namespace")] = spec.backups.namespace
     fixed = {
         ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter",
-        CERT_MANAGER_NAMESPACE: "cert-manager", EXTERNAL_SECRETS_NAMESPACE: "external-secrets",
+        CERT_MANAGER_NAMESPACE: "cert-manager", EXTERNAL_SECRETS_NAMESPACE: "external-secrets", KEDA_NAMESPACE: "KEDA",
     }
     if spec.mlops is not None:
         fixed.update({MLFLOW_NAMESPACE: "MLflow", ARGO_WORKFLOWS_NAMESPACE: "Argo Workflows", JOBSET_NAMESPACE: "JobSet"})

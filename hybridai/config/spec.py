@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.backup import BackupSettings
-from hybridai.config.base import PLACEHOLDER, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
+from hybridai.config.base import PLACEHOLDER, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
 from hybridai.config.cloud import CloudPool
 from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
@@ -150,6 +150,10 @@ class StackSpec(Model):
         # Karpenter, cert-manager and external-secrets run restricted: they need the API server (and
         # AWS or the secret store), nothing of the host.
         namespaces = {operator: "privileged", **{ns: "baseline" for ns in baseline}, **{ns: "restricted" for ns in (KARPENTER_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE)}}
+        if self.models:
+            # KEDA, where models are served (it scales their predictors), reads Prometheus and the
+            # API server, nothing of the host: restricted.
+            namespaces[KEDA_NAMESPACE] = "restricted"
         if self.logging is not None:
             # The log store (Loki) needs nothing of the host: restricted.
             namespaces[self.logging.namespace] = "restricted"

@@ -209,6 +209,11 @@ class ServedModel(Model):
         stops serving; one otherwise."""
         return 2 if self.production else 1
 
+    def objective_ms(self, default_ms: int) -> int:
+        """Its p99 latency objective: its own, else the stack's (`monitoring.latencyObjectiveMs`,
+        `default_ms`). Its alert and its autoscaler's in-flight target both read it."""
+        return self.latency_objective_ms or default_ms
+
 
 class TrainingJob(Model):
     """A recurring training run: how much GPU time it takes each week and how soon it must finish."""

@@ -25,7 +25,8 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     # both serve models; finance-prod also trains fraud's feature job on the GPUs inference leaves free
     # (and, in finance-prod, runs it as a JobSet through Argo Workflows, tracked by MLflow on dc1)
     runtime = {"jobset.yaml", "argo-workflows.yaml"}
-    workloads = {"kserve-crd.yaml", "kserve-resources.yaml"} | ({"kueue.yaml", "mlflow.yaml", *runtime} if stack == "finance-prod" else set())
+    # (KEDA scales the served models)
+    workloads = {"kserve-crd.yaml", "kserve-resources.yaml", "keda.yaml"} | ({"kueue.yaml", "mlflow.yaml", *runtime} if stack == "finance-prod" else set())
     # and the on-prem cluster keeps the stack's logs (Loki)
     # and, in finance-prod, the decision sink beside it (Vector): finance-dev logs to an external one
     sink = {"vector.yaml"} if stack == "finance-prod" else set()

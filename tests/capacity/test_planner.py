@@ -28,6 +28,14 @@ def test_replicas_cover_peak_with_headroom_and_production_keeps_two() -> None:
     assert InferenceDemand("m", "t", 10, peak_rps=1, throughput_rps=100, production=False).replicas == 1
 
 
+def test_each_replica_is_planned_for_its_throughput_less_headroom() -> None:
+    # GIVEN a replica sustaining 20 rps within its objective
+    demand = InferenceDemand("m", "t", 10, peak_rps=100, throughput_rps=20)
+    # THEN it is planned for 14 rps at peak (the 0.7 headroom): what its replicas are sized on
+    assert demand.planned_rps == pytest.approx(14)
+    assert demand.replicas == 8  # ceil(100 / 14)
+
+
 def test_smallest_profile_that_holds_a_replica() -> None:
     assert profile_for(InferenceDemand("m", "t", 9, 1, 1), "A100-80GB") == "1g.10gb"
     assert profile_for(InferenceDemand("m", "t", 15, 1, 1), "A100-80GB") == "1g.20gb"

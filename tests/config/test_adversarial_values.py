@@ -44,6 +44,7 @@ CASES = [
     ("the GPU Operator in default", "healthcare-prod", setter("gpuOperator", "namespace", value="default"), ("gpuOperator", "namespace"), "namespace_reserved"),
     ("monitoring sharing the GPU Operator's namespace", "healthcare-prod", setter("monitoring", "namespace", value="gpu-operator"), ("monitoring", "namespace"), "namespace_taken"),
     ("monitoring in Kueue's namespace", "finance-prod", setter("monitoring", "namespace", value="kueue-system"), ("monitoring", "namespace"), "namespace_taken"),
+    ("monitoring in KEDA's namespace", "finance-prod", setter("monitoring", "namespace", value="keda"), ("monitoring", "namespace"), "namespace_taken"),
     ("a team in kube-public", "healthcare-prod", setter("teams", 0, "namespace", value="kube-public"), ("teams", 0, "namespace"), "namespace_reserved"),
     ("a team in a distribution's kube-* namespace", "healthcare-prod", setter("teams", 0, "namespace", value="kube-flannel"), ("teams", 0, "namespace"), "namespace_reserved"),
     ("a VPC of /1, which AWS refuses", "finance-prod", setter("cloud", "network", "vpcCidr", value="0.0.0.0/1"), ("cloud", "network", "vpcCidr"), "vpc_cidr_size"),

@@ -191,7 +191,7 @@ def test_policy_settings_name_known_rules_and_profiles() -> None:
     assert prepare("healthcare-prod", values)[0].compliance_profiles() == ("hipaa",)
 
 
-@pytest.mark.parametrize("namespace", ["kserve", "kueue-system", "argocd", "monitoring"])
+@pytest.mark.parametrize("namespace", ["kserve", "keda", "kueue-system", "argocd", "monitoring"])
 def test_teams_cannot_take_a_platform_namespace(namespace: str) -> None:
     values = base_values()
     values["teams"][0]["namespace"] = namespace

@@ -357,6 +357,12 @@ PASSED_THROUGH: dict[str, frozenset[str]] = {
     # charts/loki/templates/_pod.tpl at loki-18.11.0), so any field of a Kubernetes Probe is valid
     # below them — `httpGet.scheme` for the HTTPS Loki serves with the stack's issuer.
     "loki": frozenset({"readinessProbe", "livenessProbe"}),
+    # KEDA's three Deployments write `podSecurityContext.<component>` and `securityContext.<component>`
+    # whole (`toYaml`) as the pod's and the container's securityContext (templates/manager,
+    # metrics-server and webhooks deployment.yaml at v2.20.2), so any field of a Kubernetes
+    # (Pod)SecurityContext is valid below them; tests/modules/test_keda.py validates them as such
+    # against the strict Kubernetes schema.
+    "keda": frozenset({"podSecurityContext", "securityContext"}),
 }
 """Per chart: value keys the chart's templates pass through whole as a Kubernetes object."""
 

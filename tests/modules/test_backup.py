@@ -78,7 +78,7 @@ def test_every_team_namespace_and_the_platform_get_a_daily_schedule_kept_as_the_
     assert schedules["team-radiology"]["template"]["includedNamespaces"] == ["radiology"]
     # AND the platform's: every platform namespace dc1 runs (what its parts created), Velero's own excepted
     assert schedules["platform"]["template"]["includedNamespaces"] == [
-        "argo", "cert-manager", "decisions", "external-secrets", "gpu-operator", "jobset-system", "kserve", "kueue-system", "log-collector", "logging", "mlflow", "monitoring",
+        "argo", "cert-manager", "decisions", "external-secrets", "gpu-operator", "jobset-system", "keda", "kserve", "kueue-system", "log-collector", "logging", "mlflow", "monitoring",
     ]
     for spec in schedules.values():
         assert spec["schedule"] == "@every 24h" and spec["useOwnerReferencesInBackup"] is False

@@ -71,11 +71,13 @@ def test_a_service_certificate_covers_every_in_cluster_name_and_rotates() -> Non
         ("healthcare-prod", {
             ("dc1", "logging", "loki-tls"), ("dc1", "monitoring", "kps-prometheus-tls"), ("dc1", "monitoring", "kube-prometheus-stack-grafana-tls"), ("dc1", "gateway-system", "internal-tls"),
             ("dc1", "log-collector", "fluent-bit-client-tls"), ("dc1", "decisions", "decision-sink-tls"),
+            # KEDA's operator, for the CA it verifies Prometheus with
+            ("dc1", "keda", "keda-prometheus-client-tls"),
         }),
         # Prometheus and Grafana on EKS too; nothing at edge sites
         ("manufacturing-prod", {
             ("plant-dc", "logging", "loki-tls"), ("plant-dc", "monitoring", "kps-prometheus-tls"), ("plant-dc", "monitoring", "kube-prometheus-stack-grafana-tls"),
-            ("plant-dc", "log-collector", "fluent-bit-client-tls"),
+            ("plant-dc", "log-collector", "fluent-bit-client-tls"), ("plant-dc", "keda", "keda-prometheus-client-tls"),
             # MLflow, where the cloud pool's runs reach it (`mlops.trackingUrl`)
             ("plant-dc", "mlflow", "mlflow-tls"),
             ("training", "monitoring", "kps-prometheus-tls"), ("training", "monitoring", "kube-prometheus-stack-grafana-tls"),

@@ -69,3 +69,26 @@ def test_a_platform_sets_up_its_gpus_exactly_one_way(parts: dict) -> None:
 
     with pytest.raises(pulumi.RunError, match="t-c-platform: a GPU platform needs exactly one of the GPU Operator or the device plugin"):
         run_module(program)
+
+
+def test_served_models_come_with_their_autoscaler() -> None:
+    # GIVEN a platform serving models without KEDA, THEN it refuses: KServe would hand their
+    # ScaledObjects to nobody
+    from hybridai.modules.serving import ServingArgs
+
+    def program() -> None:
+        GpuPlatform(Target("t", "c", TargetArgs(placement="onprem", context="c")), minimal(gpu_operator=GpuOperatorArgs(), serving=ServingArgs(models=())))
+
+    with pytest.raises(pulumi.RunError, match="t-c-platform: served models are scaled by KEDA: give the platform `autoscaling` with `serving`"):
+        run_module(program)
+
+
+def test_kserve_waits_for_keda_which_waits_for_the_monitoring_crds() -> None:
+    # GIVEN healthcare-prod's on-prem platform
+    plan, _ = planned("healthcare-prod")
+    by_name = {r.name: r for r in plan.resources}
+    keda, kserve = by_name["hc-prod-dc1-keda-release"], by_name["hc-prod-dc1-serving-kserve"]
+    # THEN KServe's controller starts after KEDA's CRDs exist (it manages ScaledObjects only then),
+    # and KEDA's ServiceMonitor after the monitoring stack's CRDs
+    assert keda.urn in kserve.dependencies
+    assert by_name["hc-prod-dc1-monitoring-kube-prometheus-stack"].urn in by_name["hc-prod-dc1-keda-servicemonitor"].dependencies

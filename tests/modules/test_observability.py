@@ -22,6 +22,7 @@ ARGS = AlertArgs(
     karpenter=True,
     log_collectors=True,
     audit_archive_check="logging",
+    autoscaling=True,
     model_objectives=(
         ModelObjective(namespace="fraud", model="fraud-score", latency_objective_ms=20),
         ModelObjective(namespace="fraud", model="fraud", latency_objective_ms=20),
@@ -273,6 +274,39 @@ CASES = [
 ]
 
 
+CASES += [
+    (
+        "a KEDA scaler failing for 10 minutes fires; one that failed once and recovered stays quiet",
+        [
+            (
+                'keda_scaler_detail_errors_total{namespace="radiology", scaledObject="chest-xray-predictor", scaler="prometheusScaler", triggerIndex="0", metric="s0-prometheus", type="scaledobject"}',
+                "0+2x30",
+            ),
+            (
+                'keda_scaler_detail_errors_total{namespace="fraud", scaledObject="fraud-score-predictor", scaler="prometheusScaler", triggerIndex="1", metric="s1-prometheus", type="scaledobject"}',
+                "0x5 1x25",
+            ),
+        ],
+        [
+            (8, "KedaScalerErrors", []),
+            (20, "KedaScalerErrors", [fired("KedaScalerErrors", {"namespace": "radiology", "scaledObject": "chest-xray-predictor", "scaler": "prometheusScaler", "triggerIndex": "0"})]),
+        ],
+    ),
+    (
+        "a predictor whose metrics can't be scraped for 10 minutes fires; a scraped one and other jobs stay quiet",
+        [
+            ('up{job="kserve-predictors", namespace="pathology", pod="slide-triage-predictor-7d9f-abcde", instance="10.0.0.7:8082"}', "0x30"),
+            ('up{job="kserve-predictors", namespace="radiology", pod="chest-xray-predictor-5c4b-fghij", instance="10.0.0.8:8002"}', "1x30"),
+            ('up{job="other", namespace="radiology", pod="web-1", instance="10.0.0.9:80"}', "0x30"),
+        ],
+        [
+            (5, "ModelMetricsNotScraped", []),
+            (15, "ModelMetricsNotScraped", [fired("ModelMetricsNotScraped", {"namespace": "pathology", "pod": "slide-triage-predictor-7d9f-abcde"})]),
+        ],
+    ),
+]
+
+
 @pytest.mark.parametrize("case,series,checks", CASES, ids=[c[0] for c in CASES])
 def test_alert_fires_and_stays_quiet(case: str, series: list, checks: list, tmp_path: Path) -> None:
     result = promtool_test(RULES, series, checks, tmp_path)
@@ -344,3 +378,12 @@ def test_only_training_tier_namespaces_get_the_pending_training_alert() -> None:
     # GIVEN healthcare-prod, whose clinical-research team is the only `training`-tier one
     spec, _ = prepared("healthcare-prod")
     assert AlertArgs.of(spec.monitoring, spec.teams).training_namespaces == ("clinical-research",)
+
+
+def test_autoscaling_alerts_only_where_keda_scales_models() -> None:
+    # GIVEN manufacturing-prod: models on the plant cluster, none on EKS
+    plan, _ = planned("manufacturing-prod")
+    groups = {r.target: {g["name"] for g in r.inputs["spec"]["groups"]} for r in of_kind(plan.resources, "PrometheusRule") if r.inputs["metadata"]["name"] == "hybridai-gpu-alerts"}
+    # THEN the autoscaling alerts are evaluated where KEDA runs, and only there
+    assert "hybridai-autoscaling" in groups["plant-dc"] and "hybridai-autoscaling" not in groups["training"]
+    assert {r["alert"] for g in RULES["groups"] if g["name"] == "hybridai-autoscaling" for r in g["rules"]} == {"KedaScalerErrors", "ModelMetricsNotScraped"}

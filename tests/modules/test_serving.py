@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_kserve_runs_in_raw_deployment_mode_from_pinned_oci_charts() -> None:
     assert controller.inputs["version"] == "v0.20.0"
     assert controller.inputs["values"]["kserve"]["controller"]["deploymentMode"] == "RawDeployment"
     assert release(plan.resources, "oci://ghcr.io/kserve/charts/kserve-crd").inputs["version"] == "v0.20.0"
-    assert isvc("healthcare-prod", "chest-xray")["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "RawDeployment"}
+    assert isvc("healthcare-prod", "chest-xray")["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "RawDeployment", "serving.kserve.io/autoscalerClass": "keda"}
 
 
 @pytest.mark.parametrize(
@@ -92,6 +93,29 @@ def test_catalog_problems_are_named_at_their_key(stack: str, change: dict, loc: 
     assert (loc, kind) in {(p.loc, p.type) for p in caught.value.problems}
 
 
+def test_the_capacity_plan_records_what_each_replica_is_planned_to_carry() -> None:
+    # GIVEN healthcare-prod's catalog (chest-xray 40 rps a replica, slide-triage 20)
+    spec, capacity = prepared("healthcare-prod")
+    # THEN each model's per-replica rate at peak is its throughput less the 0.7 headroom, and what a
+    # replica holds in flight at that rate within the stack's 100 ms objective
+    assert capacity.onprem.replica_rps == pytest.approx({"chest-xray": 28, "fracture-detect": 17.5, "slide-triage": 14})
+    assert capacity.onprem.replica_in_flight == pytest.approx({"chest-xray": 2.8, "fracture-detect": 1.75, "slide-triage": 1.4})
+    # AND a model's own objective wins over the stack's (finance-prod's fraud-score: 50 ms)
+    assert prepared("finance-prod")[1].onprem.replica_in_flight["fraud-score"] == pytest.approx(175 * 0.05)
+
+
+def test_a_target_keda_cant_scale_on_is_refused_at_the_models_throughput() -> None:
+    # GIVEN a model whose replica sustains 0.001 rps: 0.0007 planned, below KEDA's three decimals
+    v = copy.deepcopy(values("healthcare-prod"))
+    v["models"][1].update({"peakRps": 0.0005, "throughputRps": 0.001})
+    with pytest.raises(StackConfigError) as caught:
+        prepare("healthcare-prod", v)[0]
+    # THEN the problem is at the model's throughput, with the numbers
+    [problem] = [p for p in caught.value.problems if p.loc == ("models", 1, "throughputRps")]
+    assert problem.type == "below_autoscaler_precision" and problem.value == 0.001
+    assert problem.message.startswith("model fracture-detect: each replica is planned for 0.0007 requests per second (0.001 less headroom), 7e-05 in flight within its 100 ms objective")
+
+
 def test_a_catalog_that_doesnt_fit_says_which_model_and_by_how_much() -> None:
     v = copy.deepcopy(values("healthcare-prod"))
     v["models"][0]["peakRps"] = 2000
@@ -112,7 +136,7 @@ def test_a_canary_takes_its_traffic_share_through_the_named_gateway() -> None:
     assert canary["trafficPercent"] == 10
     assert canary["predictor"]["model"]["storageUri"] == "s3://models/radiology/chest-xray/v4"
     assert canary["predictor"]["model"]["resources"] == spec["predictor"]["model"]["resources"]
-    assert not {"minReplicas", "maxReplicas", "scaleMetric", "scaleTarget"} & set(canary["predictor"])
+    assert not {"minReplicas", "maxReplicas", "autoScaling", "scaleMetric", "scaleTarget"} & set(canary["predictor"]), "KServe refuses autoscaling on a canary"
     assert canary["predictor"]["securityContext"] == spec["predictor"]["securityContext"]
     # AND KServe routes through Gateway API HTTPRoutes attached to that Gateway, whose proxies may
     # reach the predictors in the team namespaces
@@ -162,15 +186,15 @@ def test_a_production_model_keeps_two_replicas_off_peak_and_scales_to_the_planne
     # GIVEN a model served from a URI, sized by the planner at 6 replicas of a whole GPU
     model = ServedModel.model_validate({**MODEL, "storageUri": "s3://models/fraud/v3", "production": production})
     # WHEN its args are made
-    args = ServedModelArgs.of(model, "fraud", None, 6, "nvidia.com/gpu")
+    args = ServedModelArgs.of(model, "fraud", None, 6, "nvidia.com/gpu", 28, 2.8)
     # THEN off-peak it keeps what availability needs (two for production), up to the plan's peak
-    assert (args.replicas, args.max_replicas, args.production) == (replicas, 6, production)
+    assert (args.scaling.min_replicas, args.scaling.max_replicas, args.production) == (replicas, 6, production)
     assert (args.storage_uri, args.registry_model, args.model_version, args.gpu_resource) == ("s3://models/fraud/v3", None, None, "nvidia.com/gpu")
 
 
 def test_a_production_model_never_runs_fewer_than_two_replicas_even_when_the_peak_needs_one() -> None:
     model = ServedModel.model_validate({**MODEL, "storageUri": "s3://models/fraud/v3"})
-    assert ServedModelArgs.of(model, "fraud", None, 1, "nvidia.com/gpu").max_replicas == 2
+    assert ServedModelArgs.of(model, "fraud", None, 1, "nvidia.com/gpu", 28, 2.8).scaling.max_replicas == 2
 
 
 def test_a_registry_version_is_served_from_its_place_in_the_artifact_store_with_its_canary() -> None:
@@ -178,7 +202,7 @@ def test_a_registry_version_is_served_from_its_place_in_the_artifact_store_with_
     spec, _ = prepared("finance-prod")
     model = next(m for m in spec.models if m.name == "fraud-score").model_copy(update={"canary": Canary.model_validate({"storageUri": "s3://models/fraud/v13", "trafficPercent": 10})})
     # WHEN its args are made
-    args = ServedModelArgs.of(model, "fraud", spec.mlops, 6, "nvidia.com/gpu")
+    args = ServedModelArgs.of(model, "fraud", spec.mlops, 6, "nvidia.com/gpu", 175, 8.75)
     # THEN KServe fetches version 12 from the registry's copy in MLflow's artifact bucket, labelled with it
     assert args.storage_uri == f"s3://{spec.mlops.object_store.bucket}/registry/fraud-score/12"
     assert (args.registry_model, args.model_version) == ("fraud-score", 12)
@@ -189,3 +213,51 @@ def test_serving_attaches_to_the_stacks_gateway_and_logs_decisions_where_asked()
     args = ServingArgs.of(ServingSettings(gateway="gateway-system/internal"), (), "monitoring", "https://audit.example/decisions")
     assert (args.gateway, args.decision_log_url, args.models) == ("gateway-system/internal", "https://audit.example/decisions", ())
     assert ServingArgs.of(ServingSettings(), (), "monitoring").gateway is None
+
+
+def test_each_model_scales_with_keda_on_its_runtimes_request_metrics_not_cpu() -> None:
+    # GIVEN healthcare-prod's chest-xray (Triton, 40 rps a replica) at the stack's 100 ms objective,
+    # and finance-prod's fraud-score (XGBoost server, 250 rps a replica) at its own 50 ms
+    xray = isvc("healthcare-prod", "chest-xray")["spec"]["predictor"]
+    fraud = isvc("finance-prod", "fraud-score")["spec"]["predictor"]
+    # THEN neither scales on CPU: KServe's KEDA integration reads each from the cluster's Prometheus over https
+    for predictor in (xray, fraud):
+        assert not {"scaleMetric", "scaleTarget"} & set(predictor)
+        assert {m["external"]["metric"]["serverAddress"] for m in predictor["autoScaling"]["metrics"]} == {"https://kps-prometheus.monitoring.svc:9090"}
+        assert {m["external"]["metric"]["backend"] for m in predictor["autoScaling"]["metrics"]} == {"prometheus"}
+
+    def triggers(predictor: dict) -> list[tuple[str, str]]:
+        return [(m["external"]["metric"]["query"], m["external"]["target"]["value"]) for m in predictor["autoScaling"]["metrics"]]
+
+    # AND each replica carries the rate the planner sized it for (40 × 0.7 = 28 rps; 250 × 0.7 = 175),
+    # and as many requests in flight as that rate holds within the objective (28 × 0.1 s; 175 × 0.05 s)
+    pods = 'job="kserve-predictors", namespace="radiology", pod=~"chest-xray-predictor-.+"'
+    assert triggers(xray) == [
+        (f"sum(rate(nv_inference_request_success{{{pods}}}[2m]))", "28"),
+        (f"sum(rate(nv_inference_request_duration_us{{{pods}}}[2m])) * 1e-06", "2.8"),
+    ]
+    pods = 'job="kserve-predictors", namespace="fraud", pod=~"fraud-score-predictor-.+"'
+    assert triggers(fraud) == [
+        (f"sum(rate(request_predict_seconds_count{{{pods}}}[2m]))", "175"),
+        (f"sum(rate(request_predict_seconds_sum{{{pods}}}[2m]))", "8.75"),
+    ]
+
+
+def test_the_predictors_request_metrics_are_scraped_where_their_runtime_serves_them() -> None:
+    # GIVEN healthcare-prod, serving in radiology and pathology
+    plan, _ = planned("healthcare-prod")
+    monitor = named(plan.resources, "PodMonitor", "kserve-predictors").inputs
+    # THEN one PodMonitor, beside Prometheus, covers the predictor pods of both namespaces
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["pathology", "radiology"]}
+    assert monitor["spec"]["selector"] == {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]}
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    relabel = {(r["action"], r.get("targetLabel"), tuple(r.get("sourceLabels", ()))): r for r in endpoint["relabelings"]}
+    # AND only the model server's container, at the port and path its ClusterServingRuntime annotates
+    assert relabel[("keep", None, ("__meta_kubernetes_pod_container_name",))]["regex"] == "kserve-container"
+    address = relabel[("replace", "__address__", ("__address__", "__meta_kubernetes_pod_annotation_prometheus_kserve_io_port"))]
+    assert re.fullmatch(address["regex"], "10.1.2.3:8080;8002").expand(address["replacement"].replace("$", "\\")) == "10.1.2.3:8002"
+    assert re.fullmatch(address["regex"], "10.1.2.3;8082").expand(address["replacement"].replace("$", "\\")) == "10.1.2.3:8082"
+    assert relabel[("replace", "__metrics_path__", ("__meta_kubernetes_pod_annotation_prometheus_kserve_io_path",))]["regex"] == "(.+)"
+    # AND under the job the triggers select
+    assert relabel[("replace", "job", ())]["replacement"] == "kserve-predictors"
