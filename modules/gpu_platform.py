@@ -74,6 +74,8 @@ class GpuPlatform(Module):
         if (args.gpu_operator is None) == (args.device_plugin is None):
             # RunError: Pulumi prints it without a traceback; the Python SDK has no ResourceError.
             raise pulumi.RunError(f"{target.prefix}-platform: a GPU platform needs exactly one of the GPU Operator or the device plugin")
+        if args.drift is not None and (args.decisions is None or args.training_runtime is None):
+            raise pulumi.RunError(f"{target.prefix}-platform: the drift checks run beside the decision sink, on Argo Workflows: give `decisions` and `training_runtime` too")
         # Named like its target: the parts, named `<target>-…`, then follow a renamed target through
         # the engine's inherited aliases (it carries an alias's name over to children named after it).
         super().__init__(component_type("gpu_platform", "GpuPlatform"), target.prefix, None, placed(target, opts))
@@ -113,8 +115,6 @@ class GpuPlatform(Module):
             else None
         )
         # In the sink's namespace, on Argo Workflows' CRDs; its Secrets need the stores.
-        if args.drift is not None and (self.decisions is None or self.training_runtime is None):
-            raise pulumi.RunError(f"{target.prefix}-platform: the drift checks run beside the decision sink, on Argo Workflows: give `decisions` and `training_runtime` too")
         self.drift = DriftMonitor(target, args.drift, opts=options(self, depends_on=[self.decisions, self.training_runtime, *stores])) if args.drift else None
         # After monitoring: its ServiceMonitor and alert rules need the monitoring CRDs.
         # Last: the platform schedule covers every platform namespace the parts above created.

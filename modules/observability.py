@@ -349,7 +349,7 @@ def _drift_alerts(watch: DriftWatch) -> list[dict[str, Any]]:
             "0m",
             "warning",
             f"p95 latency of {name} v{version}'s decisions is above its {watch.latency_objective_ms} ms objective",
-            f"Over the last check's window, {{{{ $value | humanizeDuration }}}} or longer for 5 % of the decisions (response time minus request time, "
+            f"Over the last check's window, {{{{ $value }}}} s or longer for 5 % of the decisions (response time minus request time, "
             f"as the decision trail records them): over 5 % of decisions missed the {watch.latency_objective_ms} ms objective. Compare with "
             "ModelLatencyAboveObjective (the model servers' own histogram) and add replicas or roll back a slower version.",
         ),

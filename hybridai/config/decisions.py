@@ -16,9 +16,10 @@ ARCHIVE_BATCH_SECONDS = 600
 """The sink writes an archive object every 10 minutes at most (or 50 MB), as the collectors write
 theirs: what a reader of the archive waits for."""
 MIN_DECISIONS = 500
-"""Decisions (and reference values per feature) below which no drift is computed: with B bins and
-n decisions the PSI of an unchanged distribution is about (B − 1)/n from sampling alone, under 0.03
-here — far below any sensible threshold. Latency is still reported with fewer."""
+"""Values of a feature — among a window's decisions, and in a training reference — below which its
+drift isn't computed: with B bins and n values the index of an unchanged distribution is about
+(B − 1)/n from sampling alone, under 0.03 here, far below any sensible threshold. Latency is still
+reported with fewer decisions."""
 BUFFERED_SECONDS = 60
 """Each destination's buffer holds at least this long of the stack's peak decisions: a store or
 Loki restart of a minute loses nothing and never holds up the models."""

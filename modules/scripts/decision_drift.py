@@ -192,12 +192,27 @@ def p95(latencies: list[float]) -> float:
 
 
 class Sample:
-    """What a check keeps of one model version's decisions: their features and latencies."""
+    """What a check keeps of one model version's decisions: the values of each feature (of
+    `limit` instances at most: a request may carry a batch) and the latencies."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.decisions = 0
-        self.instances: list[dict[str, float]] = []
+        self.instances = 0
+        self.columns: dict[str, list[float]] = {}
         self.latencies_ms: list[float] = []
+
+    def add(self, record: dict) -> None:
+        self.decisions += 1
+        for instance in instances_of(record.get("request")):
+            if self.instances >= self.limit:
+                break
+            self.instances += 1
+            for name, value in instance.items():
+                self.columns.setdefault(name, []).append(value)
+        latency = _number(record.get("latency_ms"))
+        if record.get("complete") and latency is not None and latency >= 0:
+            self.latencies_ms.append(latency)
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -217,26 +232,23 @@ def parse_time(text: Any) -> datetime | None:
 
 
 def sample(records: Iterable[dict], models: list[dict], start: datetime, end: datetime, max_decisions: int) -> dict[str, Sample]:
-    """Each watched model version's decisions made in [start, end), `max_decisions` at most, from
-    `records` (in the order given); stops reading once every version has its sample."""
+    """Each watched model version's decisions made in [start, end) (a record without a readable
+    time counts as its archive object's), `max_decisions` at most, from `records` in the order
+    given; stops reading once every version has its sample."""
     wanted = {(m["namespace"], m["name"], str(m["version"])): m["key"] for m in models}
-    samples = {m["key"]: Sample() for m in models}
+    samples = {m["key"]: Sample(max_decisions) for m in models}
     full = 0
     for record in records:
         key = wanted.get((record.get("namespace"), record.get("inference_service"), str(record.get("model_version"))))
         if key is None:
             continue
         moment = parse_time(record.get("time"))
-        if moment is None or not start <= moment < end:
+        if moment is not None and not start <= moment < end:
             continue
         taken = samples[key]
         if taken.decisions >= max_decisions:
             continue
-        taken.decisions += 1
-        taken.instances += instances_of(record.get("request"))
-        latency = _number(record.get("latency_ms"))
-        if record.get("complete") and latency is not None and latency >= 0:
-            taken.latencies_ms.append(latency)
+        taken.add(record)
         if taken.decisions == max_decisions:
             full += 1
             if full == len(samples):
@@ -298,7 +310,7 @@ def results(models: list[dict], samples: dict[str, Sample], baselines: dict[str,
         key = model["key"]
         taken = samples[key]
         state, baseline = baselines.get(key, (MISSING, None))
-        indexes = drift_of(baseline["features"], columns_of(taken.instances), epsilon, least) if baseline and taken.decisions >= least else {}
+        indexes = drift_of(baseline["features"], taken.columns, epsilon, least) if baseline else {}
         out[key] = {
             "drift": max(indexes.values()) if indexes else 0.0,
             "compared": 1 if indexes else 0,
