@@ -3,6 +3,7 @@ pods (restricted, no token, credentials as files, egress to what they read), the
 exports them, and what finance-prod and healthcare-prod deploy; the training workflow's baseline step."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -19,6 +20,7 @@ from hybridai.modules.target import Target, TargetArgs
 from hybridai.modules.scripts import script
 from hybridai.recorded import MLOPS_JOB_LABEL
 from tests.conftest import planned
+from tests.harness.upstream import upstream, validate_custom_resource
 from tests.helpers import named, of_kind, prepared, release, run_module
 from tests.modules.test_decision_log import ARCHIVE
 
@@ -155,6 +157,21 @@ def test_the_platform_refuses_checks_without_a_sink_or_argo() -> None:
     # THEN the program stops before registering anything, saying what the checks need
     with pytest.raises(pulumi.RunError, match="t-c-platform: the drift checks run beside the decision sink, on Argo Workflows"):
         run_module(program)
+
+
+def test_the_check_validates_against_argos_pinned_crds_which_catch_a_broken_metric() -> None:
+    # GIVEN finance-prod's check as the program writes it
+    upstream()
+    dc1 = on("finance-prod")
+    template, cron = (copy.deepcopy({k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}) for r in (named(dc1, "WorkflowTemplate", "decision-drift"), named(dc1, "CronWorkflow", "decision-drift")))
+    # THEN both are valid for Argo Workflows v4.0.6's CRDs (schema and CEL rules)
+    assert validate_custom_resource(template) == [] and validate_custom_resource(cron) == []
+    # AND the validation would catch a metric Argo refuses: a dash in its name, a gauge without `realtime`
+    metrics = template["spec"]["templates"][0]["metrics"]["prometheus"]
+    metrics[0]["name"] = "model-drift-psi"
+    del metrics[1]["gauge"]["realtime"]
+    errors = validate_custom_resource(template)
+    assert any("model-drift-psi" in e for e in errors) and any("realtime" in e for e in errors)
 
 
 # --- What the example stacks deploy ---------------------------------------------------------------
