@@ -1,4 +1,4 @@
-"""Versions, GPU specs and MIG profiles: data files read in one place.
+"""Versions, GPU specs and MIG profiles, LLM architectures: data files read in one place.
 
 Blueprints, modules, config validation and the test harness all read pins and GPU facts from here,
 so a chart upgrade or a new GPU model is a change to ``hybridai/data/*.yaml`` and nothing else.
@@ -123,6 +123,52 @@ def _placeable(layout: tuple[tuple[str, int], ...], gpu_model: str) -> bool:
     return place(0, 0)
 
 
+class LlmArchitecture(_Data):
+    """An open model's shape as its config.json gives it (llms.yaml `architectures`)."""
+
+    source: str
+    """The config.json the values were read from."""
+    parameters: int
+    """Parameters of the checkpoint: what its weights hold."""
+    layers: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    max_context_length: int
+    """The longest context the model was built for (`max_position_embeddings`)."""
+    hidden_size: int
+    intermediate_size: int
+    vocab_size: int
+    tied_embeddings: bool = False
+    """The output projection shares the input embeddings' weights."""
+    experts: int = 1
+    """MLP experts per layer (a mixture of experts keeps every one in memory)."""
+
+
+class VllmMemory(_Data):
+    """How vLLM budgets a GPU's memory (llms.yaml `vllm`)."""
+
+    gpu_memory_utilization: float
+    """Share of a GPU's memory vLLM uses for weights, activations and the KV cache."""
+    activation_gb: float
+    """Allowance per GPU for what vLLM's profiling run measures besides the weights."""
+
+
+class LlmCatalog(_Data):
+    dtypes: dict[str, float]
+    """Bytes per parameter of the weights, by dtype."""
+    kv_cache_dtypes: dict[str, float]
+    """Bytes per KV cache element, by KV cache dtype."""
+    vllm: VllmMemory
+    architectures: dict[str, LlmArchitecture]
+
+
+@cache
+def llms() -> LlmCatalog:
+    """The LLM architectures hybrid-ai knows, bytes per dtype and vLLM's memory budget (llms.yaml)."""
+    return LlmCatalog.model_validate(_load("llms.yaml"))
+
+
 class GpuInstance(_Data):
     gpu: str
     gpus: int
@@ -213,6 +259,52 @@ def replacement_fields() -> dict:
 def compliance_profiles() -> dict[str, dict]:
     """Compliance profiles a stack may select: each one's description and the policy rules it adds."""
     return _load("compliance.yaml")["profiles"]
+
+
+class ControlFramework(_Data):
+    """A body of controls (controls.yaml): HIPAA, SOX, residency, the platform baseline."""
+
+    title: str
+    profile: str | None
+    """The compliance profile whose stacks get its controls; None: every stack."""
+    crosswalk: str
+    """Where its NIST SP 800-53 mappings come from."""
+
+
+class ResourceSelector(_Data):
+    """What in a plan implements a control: a Pulumi type, a Kubernetes kind (and name), a chart."""
+
+    type: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    chart: str | None = None
+
+
+class Control(_Data):
+    """A control of a framework: what it requires, what checks it, what implements it (controls.yaml)."""
+
+    framework: str
+    title: str
+    source: str
+    statement: str
+    nist: tuple[str, ...]
+    rules: tuple[str, ...] = ()
+    resources: tuple[ResourceSelector, ...] = ()
+    parameters: tuple[str, ...] = ()
+    artifacts: tuple[str, ...] = ()
+    manual: str | None = None
+    """What the auditor must examine beyond the plan; a control without rules is only this."""
+
+
+class Controls(_Data):
+    frameworks: dict[str, ControlFramework]
+    controls: dict[str, Control]
+
+
+@cache
+def controls() -> Controls:
+    """The controls compliance evidence is organized by, and their frameworks (controls.yaml)."""
+    return Controls.model_validate(_load("controls.yaml"))
 
 
 class LogRetention(_Data):

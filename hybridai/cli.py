@@ -95,7 +95,7 @@ def plan(
         raise typer.Exit(code)
 
 
-def _planned(stack: str, project: Path, target: Path, compare: Path | None, stop, as_json: bool):  # noqa: ANN001, ANN202 - plan's stop(); (Plan, Artifacts)
+def _planned(stack: str, project: Path, target: Path, compare: Path | None, stop, as_json: bool, context: tuple[str, int | None] | None = None):  # noqa: ANN001, ANN202 - plan's stop(); (Plan, Artifacts)
     """Plan the stack and write its artifacts to `target`; every way that can fail ends the command
     here with its exit code (2: the stack file or --out/--compare; 1: a program that can't be planned)."""
     from hybridai.config import StackConfigError
@@ -111,7 +111,7 @@ def _planned(stack: str, project: Path, target: Path, compare: Path | None, stop
         with Progress(SpinnerColumn(), TextColumn("planning {task.description}: {task.completed} resources"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(stack, total=None)
             result = run_plan(stack, project, on_register=lambda _type: progress.advance(task))
-        return result, artifacts.write(result, target, compare, project)
+        return result, artifacts.write(result, target, compare, project, context)
     except StackConfigError as error:
         if as_json:
             # Keys, codes and messages only: a problem's value may be a credential, and CI logs are read widely.
@@ -220,6 +220,71 @@ def cost_line(cost: dict) -> str:
     if not cost["complete"]:
         parts.append(f"; unpriced: {', '.join(cost['unpriced'])}")
     return " ".join(parts)
+
+
+COMMIT = r"^[0-9a-f]{7,64}$"
+"""A git commit id (abbreviated or whole; SHA-1 or SHA-256)."""
+
+
+@app.command()
+def evidence(
+    stack: Annotated[str, typer.Argument(help="Stack name: plans `stacks/Pulumi.<STACK>.yaml`.", autocompletion=complete_stack)],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where the plan and its evidence go (default: `build/<STACK>/`), as for `plan`.")] = None,
+    compare: Annotated[Path | None, typer.Option("--compare", help="An earlier plan's folder: summary.md lists the controls whose evidence changed.")] = None,
+    commit: Annotated[str | None, typer.Option("--commit", help="The commit planned (CI: the pull request's head), recorded in evidence/context.json.")] = None,
+    pull_request: Annotated[int | None, typer.Option("--pull-request", min=1, help="The pull request planned, recorded with --commit.")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Plan the stack and write its compliance evidence by control into `evidence/`: controls.json,
+    OSCAL component-definition.json and assessment-results.json, report.md, report.html and a sha256
+    manifest of the plan folder (`hybridai verify-evidence`). Exit 1 when a mandatory policy rule is
+    violated, as `plan`."""
+    import re
+
+    from hybridai.config.base import stack_name_problem
+    from hybridai.evidence import bundle
+
+    def stop(status: str, message: str, code: int = EXIT_INVALID) -> NoReturn:
+        fail(message, code)
+
+    if (problem := stack_name_problem(stack)) is not None:
+        stop("invalid_stack_name", f"{problem}; nothing was written")
+    if commit is not None and not re.fullmatch(COMMIT, commit):
+        stop("refused", f"--commit {commit!r}: not a git commit id (7 to 64 lower-case hex digits, as `git rev-parse HEAD` prints it); nothing was written")
+    if pull_request is not None and commit is None:
+        stop("refused", "--pull-request needs --commit: the evidence records the pull request's commit with it; nothing was written")
+    project = project_dir or find_project(Path.cwd())
+    target = out_dir or project / "build" / stack
+    result, files = _planned(stack, project, target, compare, stop, False, (commit, pull_request) if commit else None)
+    _say_planned(stack, result, files, target, compare, False, False)
+    document = json.loads(files[Path(bundle.FOLDER, bundle.CONTROLS)])
+    for f in document["frameworks"].values():
+        typer.echo(f"{f['title']}: {f['satisfied']} satisfied, {f['not-satisfied']} not satisfied, {f['manual']} manual")
+    for c in files.change["controls"] or [] if files.change else []:
+        typer.echo(f"evidence changed: {c['source']} {c['title']}: " + "; ".join(c["changes"]))
+    typer.echo(f"evidence: {target / bundle.FOLDER / bundle.REPORT_HTML}")
+    status, _ = _verdict(files, target, compare, False)
+    if status != "planned":
+        raise typer.Exit(1)
+
+
+@app.command("verify-evidence")
+def verify_evidence(
+    plan_dir: Annotated[Path, typer.Argument(help="A plan's folder (holding evidence/manifest.sha256).")],
+) -> None:
+    """Check a plan folder against its evidence manifest: exit 0 when every file is as the plan
+    wrote it, 1 naming each file changed, missing or added."""
+    from hybridai.evidence import bundle
+
+    try:
+        problems = bundle.verify(plan_dir)
+    except bundle.ManifestError as error:
+        fail(f"{error}; pass the folder of a plan written by `hybridai plan` or `hybridai evidence`")
+    for problem in problems:
+        typer.echo(f"{plan_dir}/{problem}", err=True)
+    if problems:
+        fail(f"{len(problems)} file(s) differ from {plan_dir / bundle.FOLDER / bundle.MANIFEST}", code=1)
+    typer.echo(f"{plan_dir}: every file matches {bundle.FOLDER}/{bundle.MANIFEST}")
 
 
 @app.command()

@@ -20,3 +20,16 @@ def _environment() -> Environment:
 def template(name: str) -> Template:
     """The template `hybridai/templates/<name>`, loaded once."""
     return _environment().get_template(name)
+
+
+@cache
+def _html_environment() -> Environment:
+    env = Environment(loader=PackageLoader("hybridai", "templates"), undefined=StrictUndefined, autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(_environment().filters)
+    return env
+
+
+def html_template(name: str) -> Template:
+    """The HTML template `hybridai/templates/<name>`, loaded once: every value it writes is escaped
+    (a stack's names and the findings' messages come from stack files and resources)."""
+    return _html_environment().get_template(name)

@@ -24,8 +24,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai.config.decisions import ARCHIVE_BATCH_SECONDS, MIB, DecisionSinkSettings
-from hybridai.config.operations import AuditArchive, SecretKeyRef
-from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RUNTIME_DEFAULT_SECCOMP, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.config.operations import AuditArchive
+from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RUNTIME_DEFAULT_SECCOMP, Args, Module, aws_key_files, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.certificates import TlsArgs, service_certificate
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
@@ -266,15 +266,6 @@ def vector_config(args: DecisionSinkArgs) -> dict:
     }
 
 
-def _key_files(archive: AuditArchive) -> dict:
-    """The archive's writer key as two files of one read-only volume, from its Secret keys."""
-
-    def item(ref: SecretKeyRef, path: str) -> dict:
-        return {"secret": {"name": ref.name, "items": [{"key": ref.key, "path": path}]}}
-
-    return {"name": "archive-key", "projected": {"sources": [item(archive.access_key_id, "access_key_id"), item(archive.secret_access_key, "secret_access_key")]}}
-
-
 def vector_values(args: DecisionSinkArgs) -> dict:
     """The Vector chart's values: one Aggregator (a StatefulSet with its volume), restricted, its
     certificate and the archive key mounted read-only, scraped by Prometheus."""
@@ -297,7 +288,7 @@ def vector_values(args: DecisionSinkArgs) -> dict:
         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
         # Time to flush the pairs in memory and the open batches into the buffers on a restart.
         "terminationGracePeriodSeconds": 60,
-        "extraVolumes": [{"name": "tls", "secret": {"secretName": f"{DECISION_SINK}-tls"}}, _key_files(args.archive)],
+        "extraVolumes": [{"name": "tls", "secret": {"secretName": f"{DECISION_SINK}-tls"}}, aws_key_files("archive-key", args.archive.access_key_id, args.archive.secret_access_key)],
         "extraVolumeMounts": [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}, {"name": "archive-key", "mountPath": ARCHIVE_KEY_DIR, "readOnly": True}],
         "podMonitor": {"enabled": True},
     }

@@ -25,15 +25,15 @@ import pulumi_kubernetes as k8s
 from hybridai.config.credentials import ARCHIVE_READER_KEYS
 from hybridai.config.decisions import MIN_DECISIONS, DecisionSinkSettings
 from hybridai.config.drift import CHECK_LAG_SECONDS, PSI_EPSILON, ModelDrift
-from hybridai.config.mlops import MLFLOW_LOGIN_KEYS, MLFLOW_NAMESPACE, mlflow_image
-from hybridai.config.operations import AuditArchive
+from hybridai.config.mlops import MLFLOW_NAMESPACE, mlflow_image
+from hybridai.config.operations import AuditArchive, SecretKeyRef
 from hybridai.config.workloads import ServedModel
-from hybridai.modules.base import MANAGED_BY, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_POD, Args, Module, child, placed
+from hybridai.modules.base import AWS_KEY_FILES, MANAGED_BY, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_POD, Args, Module, aws_key_files, child, placed
 from hybridai.modules.decision_log import ARCHIVE_PREFIX
 from hybridai.modules.mlflow import PORT as MLFLOW_PORT, tracking_uri
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
-from hybridai.modules.training_runtime import DRIFT_PROGRAM, RUN_CONTAINER, STARTING_DEADLINE_SECONDS, TASK_RESULTS_RULE
+from hybridai.modules.training_runtime import DRIFT_PROGRAM, LOGIN_FILES, RUN_CONTAINER, STARTING_DEADLINE_SECONDS, TASK_RESULTS_RULE, login_files
 from hybridai.recorded import component_type
 
 SERVICE_ACCOUNT = "decision-drift"
@@ -44,9 +44,9 @@ CHECK_LABEL = "hybrid-ai.io/drift-check"
 OUTPUT_DIR = "/tmp/drift"
 """Where the check writes one file per output parameter."""
 ARCHIVE_KEY_DIR = "/etc/drift/archive"
-"""The archive reader's key as two files (`access_key_id`, `secret_access_key`)."""
+"""The archive reader's key as two files (`AWS_KEY_FILES`: `access_key_id`, `secret_access_key`)."""
 MLFLOW_LOGIN_DIR = "/etc/drift/mlflow"
-"""The MLflow login as two files (`username`, `password`)."""
+"""The MLflow login as two files (`LOGIN_FILES`: `username`, `password`)."""
 RUN_DEADLINE_SECONDS = 3600
 """A check still running after an hour is stopped (it reads `maxReadMib` at most); with `Forbid`
 the next one then starts on time."""
@@ -217,9 +217,12 @@ def _env(check: DriftCheckArgs, args: DriftMonitorArgs) -> list[dict]:
         # SigV4 signs with a region even for an S3-compatible store (as the sink does).
         "ARCHIVE_REGION": archive.region or "us-east-1",
         "ARCHIVE_PREFIX": f"{ARCHIVE_PREFIX}/{args.cluster}/",
-        "ARCHIVE_KEY_DIR": ARCHIVE_KEY_DIR,
+        # Where the credentials' files are (their values never reach the environment).
+        "ARCHIVE_KEY_ID_FILE": f"{ARCHIVE_KEY_DIR}/{AWS_KEY_FILES[0]}",
+        "ARCHIVE_SECRET_KEY_FILE": f"{ARCHIVE_KEY_DIR}/{AWS_KEY_FILES[1]}",
         "MLFLOW_TRACKING_URI": args.tracking_uri,
-        "MLFLOW_LOGIN_DIR": MLFLOW_LOGIN_DIR,
+        "MLFLOW_USERNAME_FILE": f"{MLFLOW_LOGIN_DIR}/{LOGIN_FILES[0]}",
+        "MLFLOW_PASSWORD_FILE": f"{MLFLOW_LOGIN_DIR}/{LOGIN_FILES[1]}",
         "OUTPUT_DIR": OUTPUT_DIR,
         # MLflow and boto3 write caches under the home directory: the writable /tmp.
         "HOME": "/tmp",
@@ -227,16 +230,10 @@ def _env(check: DriftCheckArgs, args: DriftMonitorArgs) -> list[dict]:
     return [{"name": k, "value": v} for k, v in values.items()]
 
 
-def _files(name: str, secret: str, keys: dict[str, str]) -> dict:
-    """A read-only volume of a Secret's keys as files (Secret key → file name)."""
-    return {"name": name, "secret": {"secretName": secret, "items": [{"key": k, "path": p} for k, p in keys.items()], "defaultMode": 0o444}}
-
-
 def workflow_template(check: DriftCheckArgs, args: DriftMonitorArgs) -> dict:
     """A check's WorkflowTemplate: one script step, restricted, read-only root filesystem, the two
     credentials as files, its numbers as output parameters and gauges."""
     access, secret = ARCHIVE_READER_KEYS
-    password, username = MLFLOW_LOGIN_KEYS
     outputs = [{"name": f"{m.key}-{o}", "valueFrom": {"path": f"{OUTPUT_DIR}/{m.key}-{o}"}} for m in check.models for o in OUTPUTS]
     return {
         "serviceAccountName": SERVICE_ACCOUNT,
@@ -248,8 +245,8 @@ def workflow_template(check: DriftCheckArgs, args: DriftMonitorArgs) -> dict:
         "podMetadata": {"labels": {**MANAGED_BY, CHECK_LABEL: check.name}},
         "activeDeadlineSeconds": RUN_DEADLINE_SECONDS,
         "volumes": [
-            _files("archive-key", args.archive_reader_secret, {access: "access_key_id", secret: "secret_access_key"}),
-            _files("mlflow-login", args.mlflow_secret, {username: "username", password: "password"}),
+            aws_key_files("archive-key", SecretKeyRef(name=args.archive_reader_secret, key=access), SecretKeyRef(name=args.archive_reader_secret, key=secret)),
+            login_files("mlflow-login", args.mlflow_secret),
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
         "templates": [

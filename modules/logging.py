@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.config.operations import SecretKeyRef
-from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RUNTIME_DEFAULT_SECCOMP, Args, StoreBucketArgs, Module, aws_key_env, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RUNTIME_DEFAULT_SECCOMP, Args, StoreBucketArgs, Module, AWS_KEY_FILES, aws_key_env, aws_key_files, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.certificates import TlsArgs, certificate, service_certificate
 from hybridai.modules.scripts import script
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
@@ -532,7 +532,9 @@ NEWEST_QUERY = "max_by(Contents || `[]`, &LastModified).LastModified"
 all, as just after midnight): `max_by` of a missing list would be an error, not "none yet"."""
 ARCHIVE_FRESH_HOURS = 2
 """The newest API audit object of each writer is at most this old (uploads go every 10 minutes)."""
-CHECK_SCRIPT = "\n" + script("audit_archive_check.sh")
+ARCHIVE_KEY_DIR = "/var/run/secrets/archive-key"
+"""Where the archive check reads the archive's key (`AWS_KEY_FILES`): a read-only volume, never its environment."""
+CHECK_SCRIPT = "\n" + script("audit_archive_check.sh", **{name: f"{ARCHIVE_KEY_DIR}/{file}" for name, file in zip(("KEY_ID_FILE", "SECRET_KEY_FILE"), AWS_KEY_FILES)})
 """The archive check (modules/scripts/audit_archive_check.sh): exits non-zero, saying what is wrong,
 when the bucket's Object Lock isn't what the stack declares or a writer's API audit records stopped
 arriving. After a newline: the command deployed so far begins with one."""
@@ -558,12 +560,12 @@ def archive_check(name: str, namespace: str, store: LogStoreArgs, parent: pulumi
         "name": "check",
         "image": catalog.image("aws-cli"),
         "command": ["/bin/sh", "-c", CHECK_SCRIPT],
-        "env": [{"name": k, "value": v} for k, v in env.items()] + aws_key_env(archive.access_key_id, archive.secret_access_key),
+        "env": [{"name": k, "value": v} for k, v in env.items()],
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
         # Restricted, as `nobody` (the image has no user of its own; the pod sets only the seccomp
         # profile), with a read-only root filesystem: /tmp for the CLI's cache.
         "securityContext": {**RESTRICTED_CONTAINER, **NON_ROOT, "runAsUser": 65534, **READ_ONLY_ROOT_FILESYSTEM},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "archive-key", "mountPath": ARCHIVE_KEY_DIR, "readOnly": True}],
     }
     return k8s.batch.v1.CronJob(
         f"{name}-archive-check",
@@ -584,7 +586,7 @@ def archive_check(name: str, namespace: str, store: LogStoreArgs, parent: pulumi
                             "automountServiceAccountToken": False,
                             "securityContext": RUNTIME_DEFAULT_SECCOMP,
                             "containers": [container],
-                            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, aws_key_files("archive-key", archive.access_key_id, archive.secret_access_key)],
                         }
                     },
                 }

@@ -441,14 +441,21 @@ def workflow_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
 
 
 MLFLOW_LOGIN_DIR = "/etc/mlflow/login"
-"""Where the baseline step reads the team's MLflow login, as files (`username`, `password`)."""
+"""Where the baseline step reads the team's MLflow login, as files (`LOGIN_FILES`)."""
+LOGIN_FILES = ("username", "password")
+"""The file names an MLflow login is mounted as (the user, the password)."""
+
+
+def login_files(volume: str, secret: str) -> dict:
+    """An MLflow login Secret (`MLFLOW_LOGIN_KEYS`) as two files (`LOGIN_FILES`) of one read-only volume."""
+    password, username = MLFLOW_LOGIN_KEYS
+    items = [{"key": username, "path": LOGIN_FILES[0]}, {"key": password, "path": LOGIN_FILES[1]}]
+    return {"name": volume, "secret": {"secretName": secret, "items": items, "defaultMode": 0o444}}
 
 
 def _baseline_volumes(args: TrainingRuntimeArgs) -> list[dict]:
     """The team's MLflow login as two read-only files, and the baseline step's scratch space."""
-    password, username = MLFLOW_LOGIN_KEYS
-    items = [{"key": username, "path": "username"}, {"key": password, "path": "password"}]
-    return [{"name": "mlflow-login", "secret": {"secretName": args.mlflow_credentials_secret, "items": items, "defaultMode": 0o444}}, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+    return [login_files("mlflow-login", args.mlflow_credentials_secret), {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
 
 
 def _baseline_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
@@ -461,7 +468,8 @@ def _baseline_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
         "REGISTERED_MODEL": job.registered_model,
         "DRIFT_BINS": str(PSI_BINS),
         "DRIFT_MIN_VALUES": str(MIN_DECISIONS),
-        "MLFLOW_LOGIN_DIR": MLFLOW_LOGIN_DIR,
+        "MLFLOW_USERNAME_FILE": f"{MLFLOW_LOGIN_DIR}/{LOGIN_FILES[0]}",
+        "MLFLOW_PASSWORD_FILE": f"{MLFLOW_LOGIN_DIR}/{LOGIN_FILES[1]}",
         "HOME": "/tmp",
     }
     return {

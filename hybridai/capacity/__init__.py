@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hybridai.capacity.cloud import CloudCapacity, SizedNodePool, cloud_capacity
+from hybridai.capacity.llm import LlmSizing
 from hybridai.capacity.cluster import ClusterCapacity, GpuNode, OverflowJob, cluster_capacity, fits, inference_demand, training_gpus
 from hybridai.capacity.planner import CapacityError, PoolPlacement, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, place_models, resource_name
 from hybridai.config.base import Problem
@@ -114,6 +115,7 @@ __all__ = [
     "GpuNode",
     "PoolPlacement",
     "InferenceDemand",
+    "LlmSizing",
     "Misfit",
     "OverflowJob",
     "PoolInventory",

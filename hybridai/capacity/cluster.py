@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybridai import catalog
-from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, PoolPlacement, InferenceDemand, PoolInventory, TrainingDemand, place_models, resource_name
+from hybridai.capacity.llm import LlmSizing, llm_shape, per_gpu_gb
+from hybridai.capacity.planner import RESERVED, WHOLE, CapacityError, PoolPlacement, InferenceDemand, PoolInventory, TrainingDemand, place_models, pod_nodes, resource_name
 from hybridai.config.base import Problem, choose_from
 from hybridai.config.components import GpuOperatorSettings, GpuPool, OnpremCluster, Team
 from hybridai.config.workloads import ServedModel, TrainingJob
@@ -23,10 +24,17 @@ from hybridai.recorded import MIG_ALL_DISABLED
 
 
 def inference_demand(model: ServedModel) -> InferenceDemand:
-    """A catalog model as the planner sees it."""
+    """A catalog model as the planner sees it. An LLM's load is in output tokens per second (its
+    peak: `peakRps` × `outputTokensPerRequest`), and its GPUs are sized on each pool from its shape
+    (here: what one GPU would need to hold all of it)."""
+    canary = model.canary.traffic_percent if model.canary else 0
+    if model.llm is None:
+        return InferenceDemand(model.name, model.team, model.gpu_memory_gb, model.peak_rps, model.throughput_rps, model.isolation, model.production, canary_percent=canary)
+    shape, vllm = llm_shape(model.llm), catalog.llms().vllm
     return InferenceDemand(
-        model.name, model.team, model.gpu_memory_gb, model.peak_rps, model.throughput_rps, model.isolation, model.production,
-        canary_percent=model.canary.traffic_percent if model.canary else 0,
+        model.name, model.team, per_gpu_gb(shape, 1, 1, vllm.activation_gb) / vllm.gpu_memory_utilization,
+        model.peak_rps * model.llm.output_tokens_per_request, model.llm.output_tokens_per_second, model.isolation, model.production,
+        canary_percent=canary, llm=shape,
     )
 
 
@@ -72,6 +80,12 @@ class ClusterCapacity:
     """Schedulable GPU resources: `gpu` for whole GPUs, the profile name for MIG slices."""
     placements: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     """model → (pool, profile or `gpu`, replicas at peak)."""
+    slices: dict[str, int] = field(default_factory=dict)
+    """model → slices (or whole GPUs) it holds at peak: its replicas' and its canary's, each an LLM
+    replica's GPUs."""
+    llms: dict[str, LlmSizing] = field(default_factory=dict)
+    """LLM → how one replica is sized on the pool it was placed on: the weights, KV cache and memory
+    per GPU, and the tensor and pipeline parallel sizes serving runs it with."""
     team_quota: dict[str, Counter] = field(default_factory=dict)
     """team → resource key → count: its catalog's needs plus its explicit quota."""
     training: dict[str, Counter] = field(default_factory=dict)
@@ -131,17 +145,23 @@ def _node_entries(layouts: list[Counter]) -> list[dict[str, Any]] | None:
 
 
 def _lay_out(placement: PoolPlacement, pool: GpuPool) -> list[list[Counter]]:
-    """Each node's GPU layouts. Planned pools spread the used GPUs over the nodes in turn, so a
-    model's replicas land on different nodes; the GPUs left over stay whole (MIG disabled)."""
+    """Each node's GPU layouts. Planned pools keep whole the GPUs each pod of a multi-GPU replica
+    takes on its node (`pod_nodes`), then spread the MIG-partitioned GPUs over the nodes' other GPUs
+    in turn, so a model's replicas land on different nodes; the GPUs left over stay whole (MIG
+    disabled)."""
     per_node = pool.gpus_per_node
     if not pool.planned:
         return [[Counter(layout) for layout in placement.layouts[i * per_node : (i + 1) * per_node]] for i in range(len(pool.nodes))]
-    used = sorted(placement.layouts, key=lambda layout: not _is_mig(layout))
+    # The planner placed the pods on these nodes (pod_nodes fit when it checked them).
+    room = [per_node - taken for taken in pod_nodes(placement.pods, len(pool.nodes), per_node) or [0] * len(pool.nodes)]
     nodes: list[list[Counter]] = [[] for _ in pool.nodes]
-    for i, layout in enumerate(used):
-        nodes[i % len(nodes)].append(layout if _is_mig(layout) else Counter())
+    turn = 0
+    for layout in (layout for layout in placement.layouts if _is_mig(layout)):
+        while len(nodes[turn % len(nodes)]) >= room[turn % len(nodes)]:
+            turn += 1
+        nodes[turn % len(nodes)].append(layout)
+        turn += 1
     for node in nodes:
-        node.sort(key=lambda layout: not _is_mig(layout))
         node.extend(Counter() for _ in range(per_node - len(node)))
     return nodes
 
@@ -172,7 +192,7 @@ def cluster_capacity(
     free_whole = _lay_out_nodes(capacity, cluster, placements, settings.mig_strategy)
     catalog_quota: dict[str, Counter] = {}
     for _, m in wanted:
-        catalog_quota.setdefault(m.team, Counter())[capacity.slice_key(capacity.placements[m.name][1])] += inference_demand(m).slices
+        catalog_quota.setdefault(m.team, Counter())[capacity.slice_key(capacity.placements[m.name][1])] += capacity.slices[m.name]
     _place_training(capacity, cluster, training, {t.name for t in teams}, burst_teams, free_whole, catalog_quota, cluster_key)
 
     for team in teams:
@@ -211,8 +231,14 @@ def _misfits(error: CapacityError, wanted: list[tuple[int, ServedModel]], teams:
                     problems.append(Problem(("teams", i, "quota", "mig", profile), "quota_exceeds_capacity", f"the teams' MIG quotas beyond their catalogs: {misfit.reason}", team.quota.mig[profile]))
             continue
         i, m = index[misfit.model]
-        key, value = ("gpuMemoryGb", m.gpu_memory_gb) if misfit.cause == "memory" else ("peakRps", m.peak_rps)
-        problems.append(Problem(("models", i, key), "catalog_does_not_fit", misfit.reason, value))
+        if misfit.cause == "capacity":
+            key, value = ("peakRps",), m.peak_rps
+        elif m.llm is not None:
+            # What decides an LLM's memory: its architecture, dtypes, context and concurrency.
+            key, value = ("llm",), m.llm.model_dump(by_alias=True, include={"architecture", "dtype", "kv_cache_dtype", "context_length", "concurrent_sequences", "multi_node"})
+        else:
+            key, value = ("gpuMemoryGb",), m.gpu_memory_gb
+        problems.append(Problem(("models", i, *key), "catalog_does_not_fit", misfit.reason, value))
     return problems
 
 
@@ -244,6 +270,9 @@ def _lay_out_nodes(capacity: ClusterCapacity, cluster: OnpremCluster, placements
         capacity.nodes += [GpuNode(node, pool.name, pool.gpu_model, pool.gpus_per_node, names.get(sig, MIG_ALL_DISABLED)) for node, sig in zip(pool.nodes, signatures)]
         for model, profile in placement.profiles.items():
             capacity.placements[model] = (pool.name, profile, placement.replicas[model])
+            capacity.slices[model] = placement.slices[model]
+            if model in placement.llms:
+                capacity.llms[model] = placement.llms[model]
             if profile == WHOLE:
                 free_whole[pool.name] -= placement.slices[model]
     capacity.strategy = _strategy(mig_strategy, node_layouts, capacity.problems)

@@ -7,16 +7,20 @@ Because a GPU holds few slices, every way of filling one GPU (a *pattern*) can b
 planner then covers the demand with patterns, greedily taking the pattern that places the most
 still-needed slices, and keeps the better of that and first-fit-decreasing. `lower_bound` gives a
 count no packing can beat, so the packing's quality is measurable (benchmarks/capacity.py).
+
+An LLM's replica is sized for each pool's GPUs by hybridai/capacity/llm.py; one that spans several
+GPUs takes them whole, each of its pods on one node (`pod_nodes`).
 """
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Iterable, Literal, NamedTuple
 
 from hybridai import catalog
+from hybridai.capacity.llm import LlmShape, LlmSizing, size_replica
 
 WHOLE = "gpu"
 """The profile name of a whole GPU (no MIG)."""
@@ -29,10 +33,12 @@ class InferenceDemand:
     name: str
     team: str
     gpu_memory_gb: float
-    """Memory a replica needs on its GPU (weights, KV cache, activations)."""
+    """Memory a replica needs on each of its GPUs (weights, KV cache, activations). An LLM's is
+    sized on each pool the planner considers (`llm`)."""
     peak_rps: float
+    """Peak load: requests per second (an LLM's: output tokens per second)."""
     throughput_rps: float
-    """Requests per second one replica sustains within the latency objective."""
+    """Load one replica sustains within the latency objective, in the unit of `peak_rps`."""
     isolation: Literal["mig", "whole-gpu"] = "mig"
     """`mig`: a hardware-isolated slice is enough; `whole-gpu`: the replica needs a GPU of its own."""
     production: bool = True
@@ -41,6 +47,13 @@ class InferenceDemand:
     """Share of a replica's throughput planned at peak, keeping latency inside its objective."""
     canary_percent: int = 0
     """Traffic share of a canary version running beside the stable one (0: no canary)."""
+    gpus_per_replica: int = 1
+    """GPUs one replica spans: an LLM's tensor × pipeline parallel size. More than one: whole GPUs,
+    `tensor_parallel` of them on each node (MIG slices have no GPU-to-GPU path between them)."""
+    tensor_parallel: int = 1
+    """GPUs of one node each pod of a replica takes (its pods: `gpus_per_replica` ÷ this)."""
+    llm: LlmShape | None = None
+    """An LLM: its GPUs are sized from this on each pool (`llm.size_replica`), None otherwise."""
 
     @property
     def replicas(self) -> int:
@@ -54,8 +67,16 @@ class InferenceDemand:
 
     @property
     def slices(self) -> int:
-        """Slices (or GPUs) the model holds at peak: the stable replicas and the canary's."""
-        return self.replicas + self.canary_replicas
+        """Slices (or GPUs) the model holds at peak: the stable replicas and the canary's, each its
+        GPUs."""
+        return (self.replicas + self.canary_replicas) * self.gpus_per_replica
+
+    @property
+    def pods(self) -> list[int]:
+        """GPUs of each pod of a multi-GPU replica at peak (each pod on one node); none for one-GPU replicas."""
+        if self.gpus_per_replica == 1:
+            return []
+        return [self.tensor_parallel] * ((self.replicas + self.canary_replicas) * (self.gpus_per_replica // self.tensor_parallel))
 
 
 @dataclass(frozen=True)
@@ -96,8 +117,13 @@ class PoolPlacement:
     """model → replicas at peak (of the stable version)."""
     slices: dict[str, int] = field(default_factory=dict)
     """model → slices (or whole GPUs) it holds: its replicas and its canary's."""
+    llms: dict[str, LlmSizing] = field(default_factory=dict)
+    """LLM → how a replica is sized on this pool."""
     layouts: list[Counter] = field(default_factory=list)
     """One Counter per used GPU: profile → instances (`{"gpu": 1}` for a whole GPU)."""
+    pods: list[int] = field(default_factory=list)
+    """Whole GPUs of each pod of the multi-GPU replicas, which must be on one node: what
+    `pod_nodes` lays out before the other GPUs."""
 
     @property
     def gpus_used(self) -> int:
@@ -124,7 +150,7 @@ def profile_for(demand: InferenceDemand, gpu_model: str) -> str | None:
     model = catalog.gpus().models[gpu_model]
     if demand.gpu_memory_gb > model.memory_gb:
         return None
-    if demand.isolation == "whole-gpu" or model.mig is None:
+    if demand.isolation == "whole-gpu" or model.mig is None or demand.gpus_per_replica > 1:
         return WHOLE
     fitting = [(p.compute, p.memory_slices, name) for name, p in model.mig.profiles.items() if p.memory_gb >= demand.gpu_memory_gb]
     return min(fitting)[2] if fitting else WHOLE
@@ -244,13 +270,30 @@ def _fixed_profile(demand: InferenceDemand, pool: PoolInventory) -> str | None:
     layout = dict(pool.layout or ())
     if WHOLE in layout:
         return WHOLE if demand.gpu_memory_gb <= model.memory_gb else None
-    if demand.isolation == "whole-gpu":
+    if demand.isolation == "whole-gpu" or demand.gpus_per_replica > 1:
         return None
     fitting = [(model.mig.profiles[p].compute, p) for p in layout if model.mig.profiles[p].memory_gb >= demand.gpu_memory_gb]
     return min(fitting)[1] if fitting else None
 
 
-def _fits(pool: PoolInventory, demand: Counter) -> bool:
+def pod_nodes(pods: list[int], nodes: int, gpus_per_node: int) -> list[int] | None:
+    """Whole GPUs the multi-GPU pods take on each node, or None when they don't fit the nodes. Pods,
+    largest first, go to the node with the most GPUs left (so a model's replicas spread over the
+    nodes). For tensor-parallel sizes, powers of two, on nodes whose GPUs are a multiple of the
+    largest, this never fails where a placement exists: a node's GPUs left stay a multiple of each
+    pod still to come."""
+    taken = [0] * nodes
+    for size in sorted(pods, reverse=True):
+        node = min(range(nodes), key=lambda n: (taken[n], n))
+        if taken[node] + size > gpus_per_node:
+            return None
+        taken[node] += size
+    return taken
+
+
+def _fits(pool: PoolInventory, demand: Counter, pods: list[int] = ()) -> bool:
+    if pods and pod_nodes(list(pods), pool.nodes, pool.gpus_per_node) is None:
+        return False
     if pool.layout is not None:
         offered = Counter({p: n * pool.gpus for p, n in pool.layout})
         return not demand - offered
@@ -258,7 +301,11 @@ def _fits(pool: PoolInventory, demand: Counter) -> bool:
     return lower_bound(demand, pool.gpu_model) <= pool.gpus and len(pack(demand, pool.gpu_model)) <= pool.gpus
 
 
-def _shortfall(pool: PoolInventory, demand: Counter, profile: str) -> str:
+def _shortfall(pool: PoolInventory, demand: Counter, profile: str, pods: list[int] = ()) -> str:
+    if pods and pod_nodes(list(pods), pool.nodes, pool.gpus_per_node) is None:
+        sizes = Counter(pods)
+        shape = ", ".join(f"{n} pods of {size} GPUs" for size, n in sorted(sizes.items(), reverse=True))
+        return f"{shape}, each on one node, don't fit {pool.nodes} node{'s' if pool.nodes != 1 else ''} of {pool.gpus_per_node} GPUs"
     if pool.layout is not None:
         short = demand[profile] - dict(pool.layout)[profile] * pool.gpus
         unit = "GPU" if profile == WHOLE else f"× {profile} slice"
@@ -271,44 +318,78 @@ RESERVED = "reserved slices"
 """The misfit name of slices reserved on a planned pool that don't fit it."""
 
 
+def _on(m: InferenceDemand, pool: PoolInventory) -> tuple[InferenceDemand | None, LlmSizing | str | None]:
+    """The model as it would run on `pool`: an LLM sized for the pool's GPUs (None, and why, where
+    it doesn't fit them); any other model as it is."""
+    if m.llm is None:
+        return m, None
+    size = size_replica(m.llm, pool.name, pool.gpu_model, pool.gpus_per_node, pool.nodes)
+    if isinstance(size, str):
+        return None, size
+    return replace(m, gpu_memory_gb=size.required_gb, gpus_per_replica=size.gpus_per_replica, tensor_parallel=size.tensor_parallel), size
+
+
 def place_models(pools: list[PoolInventory], models: Iterable[InferenceDemand], reserved: dict[str, Counter] | None = None) -> list[PoolPlacement]:
     """Place every model on the first pool with a slice (or whole GPU) that holds a replica and room
     for its replicas, lay out each pool's GPUs, and report every model that doesn't fit (in catalog
-    order: earlier models are placed first). `reserved` (pool → profile → instances) are slices
-    a planned pool lays out besides the catalog's, placed first."""
+    order: earlier models are placed first). An LLM is sized for each pool's GPUs in turn, its
+    multi-GPU replicas' pods each on one node. `reserved` (pool → profile → instances) are slices a
+    planned pool lays out besides the catalog's, placed first."""
     placements = [PoolPlacement(pool) for pool in pools]
     demand = [Counter((reserved or {}).get(pool.name, {})) for pool in pools]
+    pods: list[list[int]] = [[] for _ in pools]
     misfits: list[Misfit] = []
     for pool, wanted in zip(pools, demand):
         if wanted and not _fits(pool, wanted):
             slices = ", ".join(f"{n} × {p}" for p, n in sorted(wanted.items()))
             misfits.append(Misfit(RESERVED, f"{slices} on pool {pool.name} don't fit: {_shortfall(pool, wanted, '')}", "capacity"))
-    for m in models:
-        options = [(i, _fixed_profile(m, pool) if pool.layout is not None else profile_for(m, pool.gpu_model)) for i, pool in enumerate(pools)]
-        options = [(i, p) for i, p in options if p is not None]
+    for model in models:
+        options = []
+        unsized: list[tuple[str, str]] = []  # (pool, why an LLM's replica doesn't fit its GPUs)
+        for i, pool in enumerate(pools):
+            m, size = _on(model, pool)
+            if m is None:
+                unsized.append((pool.name, size))
+                continue
+            profile = _fixed_profile(m, pool) if pool.layout is not None else profile_for(m, pool.gpu_model)
+            if profile is not None:
+                options.append((i, profile, m, size))
         if not options:
-            biggest = max((catalog.gpus().models[p.gpu_model].memory_gb for p in pools), default=0)
-            if m.gpu_memory_gb > biggest:
-                misfits.append(Misfit(m.name, f"a replica needs {m.gpu_memory_gb:g} GB of GPU memory; the largest GPU in the inventory has {biggest:g} GB", "memory"))
-            else:
-                kind = "whole GPU" if m.isolation == "whole-gpu" else "MIG slice or whole GPU"
-                fix = "give a pool `mig: planned`, a larger profile in its layout, or whole GPUs"
-                misfits.append(Misfit(m.name, f"no pool offers a {kind} holding {m.gpu_memory_gb:g} GB; {fix}", "memory"))
+            misfits.append(Misfit(model.name, _no_option(model, pools, unsized), "memory"))
             continue
-        for i, profile in options:
+        for i, profile, m, size in options:
             trial = demand[i] + Counter({profile: m.slices})
-            if _fits(pools[i], trial):
-                demand[i] = trial
+            if _fits(pools[i], trial, pods[i] + m.pods):
+                demand[i], pods[i] = trial, pods[i] + m.pods
                 placement = placements[i]
                 placement.profiles[m.name], placement.replicas[m.name], placement.slices[m.name] = profile, m.replicas, m.slices
+                if size is not None:
+                    placement.llms[m.name] = size
                 break
         else:
-            i, profile = options[0]
-            short = _shortfall(pools[i], demand[i] + Counter({profile: m.slices}), profile)
-            misfits.append(Misfit(m.name, f"{m.slices} × {profile} on pool {pools[i].name} don't fit: {short}", "capacity"))
+            i, profile, m, _ = options[0]
+            short = _shortfall(pools[i], demand[i] + Counter({profile: m.slices}), profile, pods[i] + m.pods)
+            what = f"{m.slices} × {profile}" if m.gpus_per_replica == 1 else f"{m.replicas + m.canary_replicas} replicas × {m.gpus_per_replica} GPUs"
+            misfits.append(Misfit(m.name, f"{what} on pool {pools[i].name} don't fit: {short}", "capacity"))
     if misfits:
         raise CapacityError(misfits)
-    for placement, wanted in zip(placements, demand):
+    for placement, wanted, gangs in zip(placements, demand, pods):
         pool = placement.pool
         placement.layouts = [Counter(dict(pool.layout)) for _ in range(pool.gpus)] if pool.layout is not None else pack(wanted, pool.gpu_model)
+        placement.pods = sorted(gangs, reverse=True)
     return placements
+
+
+def _no_option(m: InferenceDemand, pools: list[PoolInventory], unsized: list[tuple[str, str]]) -> str:
+    """Why no pool offers a model a slice or GPUs: an LLM's sizing on each pool whose GPUs can't hold
+    it, or the memory a replica needs against what the pools offer."""
+    if m.llm is not None and len(unsized) == len(pools):
+        return "; ".join(f"pool {pool}: {why}" for pool, why in unsized)
+    biggest = max((catalog.gpus().models[p.gpu_model].memory_gb for p in pools), default=0)
+    if m.llm is None and m.gpu_memory_gb > biggest:
+        return f"a replica needs {m.gpu_memory_gb:g} GB of GPU memory; the largest GPU in the inventory has {biggest:g} GB"
+    if m.llm is not None:
+        return "no pool whose GPUs hold a replica offers them whole or as a large enough MIG slice; give such a pool `mig: planned` or whole GPUs"
+    kind = "whole GPU" if m.isolation == "whole-gpu" else "MIG slice or whole GPU"
+    fix = "give a pool `mig: planned`, a larger profile in its layout, or whole GPUs"
+    return f"no pool offers a {kind} holding {m.gpu_memory_gb:g} GB; {fix}"

@@ -3,12 +3,13 @@ What they make of the GPUs (replicas, slices, layouts, quotas, overflow) is deci
 hybridai/capacity from these."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from hybridai.config.base import PLACEHOLDER, DnsLabel, Model, Quantity
+from hybridai import catalog
+from hybridai.config.base import PLACEHOLDER, DnsLabel, Model, Quantity, choose_from
 from hybridai.config.drift import ModelDrift
 from hybridai.config.mlops import DigestImage, Evaluation, RegistryRef, Schedule
 
@@ -18,6 +19,113 @@ class Canary(Model):
 
     storage_uri: str = Field(examples=["s3://models/chest-xray/v4"], json_schema_extra=PLACEHOLDER, pattern=r"^(s3|gs|pvc|https|oci|hf)://", description="Where KServe fetches the canary version from.")
     traffic_percent: int = Field(ge=1, le=99, examples=[10], description="Share of requests the canary receives (KServe splits traffic with Gateway API route weights).")
+
+
+class ArchitectureShape(Model):
+    """An LLM's shape as its config.json gives it, for a model hybridai/data/llms.yaml doesn't name."""
+
+    parameters: float = Field(gt=0, examples=[8030261248], description="Parameters of the checkpoint (the model size its hub page shows; every expert of a mixture of experts).")
+    layers: int = Field(ge=1, examples=[32], description="config.json `num_hidden_layers`.")
+    attention_heads: int = Field(ge=1, examples=[32], description="config.json `num_attention_heads`.")
+    kv_heads: int = Field(ge=1, examples=[8], description="config.json `num_key_value_heads` (the attention heads without grouped-query attention).")
+    head_dim: int = Field(ge=1, examples=[128], description="config.json `head_dim`, or `hidden_size` ÷ `num_attention_heads` where it has none.")
+    max_context_length: int = Field(ge=1, examples=[131072], description="config.json `max_position_embeddings`: the longest context the model takes.")
+
+    @field_validator("kv_heads")
+    @classmethod
+    def _groups(cls, value: int, info: ValidationInfo) -> int:
+        # Grouped-query attention shares each KV head among a whole number of attention heads.
+        heads = info.data.get("attention_heads")
+        if heads is not None and heads % value:
+            raise PydanticCustomError("kv_heads_indivisible", "{heads} attention heads don't split into groups of {kv} KV heads; check config.json", {"heads": heads, "kv": value})
+        return value
+
+
+class Llm(Model):
+    """A large language model served with vLLM: what the capacity plan sizes its replicas from
+    (weights and KV cache per GPU, tensor and pipeline parallelism, replicas from tokens; see
+    [LLM sizing](design/llm-sizing.md))."""
+
+    architecture: str | ArchitectureShape = Field(
+        examples=["llama-3.1-8b-instruct"],
+        description="The model's architecture: a name from hybridai/data/llms.yaml (e.g. `llama-3.1-8b-instruct`, `qwen2.5-72b-instruct`), "
+        "or its shape `{parameters, layers, attentionHeads, kvHeads, headDim, maxContextLength}` from its config.json.",
+    )
+    dtype: Literal["bf16", "fp16", "fp8", "int8", "int4"] = Field(
+        default="bf16",
+        description="Precision of the weights: `bf16`/`fp16` as released, `fp8` (quantized on load or a quantized checkpoint), `int8`/`int4` "
+        "(a quantized checkpoint, e.g. GPTQ or AWQ). Bytes per parameter: hybridai/data/llms.yaml `dtypes`.",
+    )
+    kv_cache_dtype: Literal["auto", "fp8"] = Field(
+        default="auto", description="vLLM's `--kv-cache-dtype`: `auto` keeps the activations' 16 bits; `fp8` halves the KV cache."
+    )
+    context_length: int = Field(
+        ge=1, examples=[8192], description="Tokens of one sequence, prompt and output (vLLM's `--max-model-len`): at most the architecture's maximum."
+    )
+    concurrent_sequences: int = Field(
+        ge=1, examples=[16], description="Sequences one replica holds at once at the full context (vLLM's `--max-num-seqs`): the KV cache is sized for them."
+    )
+    output_tokens_per_request: int = Field(
+        ge=1, examples=[300], description="Mean output tokens of a request: `peakRps` × this is the peak output tokens per second the replicas are sized for."
+    )
+    output_tokens_per_second: float = Field(
+        gt=0,
+        examples=[1200],
+        description="Output tokens per second one replica sustains at `concurrentSequences` within the latency objectives (measured, e.g. with "
+        "`vllm bench serve`); replicas cover the peak at 70% of it, like `throughputRps`.",
+    )
+    ttft_p95_ms: int = Field(ge=1, le=60000, examples=[2000], description="Objective for the time to first token, p95, in milliseconds.")
+    tpot_p95_ms: int = Field(ge=1, le=60000, examples=[60], description="Objective for the time per output token (inter-token latency), p95, in milliseconds.")
+    multi_node: bool = Field(
+        default=False,
+        description="A replica may span nodes when one node's GPUs can't hold it: tensor parallel within each node, pipeline parallel across "
+        "them, run as a LeaderWorkerSet. Only where the pool's nodes share a fast interconnect (InfiniBand or RoCE): off by default.",
+    )
+
+    @field_validator("architecture", mode="plain")
+    @classmethod
+    def _known_architecture(cls, value: object) -> object:
+        # In place of the union's validation, which reports one error per member: a name must be
+        # known, a mapping is a shape (its errors at its keys), anything else is neither.
+        if isinstance(value, str):
+            known = catalog.llms().architectures
+            if value not in known:
+                raise PydanticCustomError(
+                    "llm_architecture_unknown",
+                    "unknown architecture{choose}; or give its shape from its config.json: {parameters, layers, attentionHeads, kvHeads, headDim, maxContextLength}",
+                    {"choose": choose_from(value, known, "architectures")},
+                )
+            return value
+        if isinstance(value, dict):
+            return ArchitectureShape.model_validate(value)
+        if isinstance(value, ArchitectureShape):
+            return value
+        raise PydanticCustomError("llm_architecture", "an architecture is a name from hybridai/data/llms.yaml or a shape {parameters, layers, attentionHeads, kvHeads, headDim, maxContextLength}")
+
+    @field_validator("context_length")
+    @classmethod
+    def _within_architecture(cls, value: int, info: ValidationInfo) -> int:
+        arch = info.data.get("architecture")
+        longest = _shape(arch).max_context_length if arch is not None else None
+        if longest is not None and value > longest:
+            raise PydanticCustomError(
+                "context_too_long", "the architecture takes at most {longest} tokens (its max context length); lower `contextLength`", {"longest": longest}
+            )
+        return value
+
+    def shape(self) -> catalog.LlmArchitecture | ArchitectureShape:
+        """The architecture's values: from llms.yaml by name, or as the stack file gives them."""
+        return _shape(self.architecture)
+
+
+def _shape(architecture: str | ArchitectureShape) -> catalog.LlmArchitecture | ArchitectureShape:
+    return catalog.llms().architectures[architecture] if isinstance(architecture, str) else architecture
+
+
+def _at(model: str, problems: list[tuple[str, str, str, Any]]) -> ValidationError:
+    """Problems of a model's keys found across its fields, each at its own key (`(key, type,
+    message, value)`): pydantic places them under the model's path like any field error."""
+    return ValidationError.from_exception_data(model, [InitErrorDetails(type=PydanticCustomError(kind, message), loc=(key,), input=value) for key, kind, message, value in problems])
 
 
 class ServedModel(Model):
@@ -39,15 +147,24 @@ class ServedModel(Model):
         description="A version of the stack's MLflow registry (`{model, version}`) to serve instead of a raw `storageUri`: the plan resolves it to "
         "the registry's artifact location and records the version, so promoting a model is a one-line change the review shows (`v12 → v13`).",
     )
-    gpu_memory_gb: float = Field(gt=0, examples=[18], description="GPU memory one replica needs.")
+    gpu_memory_gb: float | None = Field(
+        default=None, gt=0, examples=[18], json_schema_extra={"suggest": True}, description="GPU memory one replica needs (an LLM's is sized from its `llm` block instead)."
+    )
     peak_rps: float = Field(gt=0, examples=[120], description="Peak requests per second.")
-    throughput_rps: float = Field(gt=0, examples=[40], description="Requests per second one replica sustains within the latency objective (measured, at p99).")
+    throughput_rps: float | None = Field(
+        default=None,
+        gt=0,
+        examples=[40],
+        json_schema_extra={"suggest": True},
+        description="Requests per second one replica sustains within the latency objective (measured, at p99); an LLM states `llm.outputTokensPerSecond` instead.",
+    )
     latency_objective_ms: int | None = Field(
         default=None,
         ge=1,
         le=60000,
         examples=[50],
-        description="p99 latency objective of the model; its own alert fires when it is exceeded for 10 minutes. Default: `monitoring.latencyObjectiveMs`.",
+        description="p99 latency objective of the model; its own alert fires when it is exceeded for 10 minutes. Default: `monitoring.latencyObjectiveMs`. "
+        "An LLM's objectives are `llm.ttftP95Ms` and `llm.tpotP95Ms`.",
     )
     decision_log: bool = Field(
         default=True,
@@ -66,11 +183,30 @@ class ServedModel(Model):
         description="A canary version beside the stable one. The planner reserves slices for its replicas (its traffic share of the peak "
         "replicas, at least one), so the rollout never waits for quota. Needs `serving.gateway`.",
     )
+    llm: Llm | None = Field(
+        default=None,
+        description="The model is a large language model served with vLLM: the capacity plan sizes its GPUs from its architecture, dtype, context "
+        "and concurrency, and its replicas from output tokens per second, so it gives neither `gpuMemoryGb` nor `throughputRps`. Its weights come from "
+        "`registry`, or `storageUri` (`oci://` for a ModelCar image, `s3://` or `gs://` for an object store, `pvc://`).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ServedModel:
         if (self.storage_uri is None) == (self.registry is None):
             raise PydanticCustomError("model_source", "name where the model comes from: `registry: {model, version}` or `storageUri`, one of them")
+        return self
+
+    @model_validator(mode="after")
+    def _sized_once(self) -> ServedModel:
+        # An LLM's memory and throughput come from its `llm` block; any other model states both.
+        given = {"gpuMemoryGb": self.gpu_memory_gb, "throughputRps": self.throughput_rps, "latencyObjectiveMs": self.latency_objective_ms}
+        if self.llm is not None:
+            instead = {"gpuMemoryGb": "the plan sizes its GPUs from `llm`", "throughputRps": "it states `llm.outputTokensPerSecond`", "latencyObjectiveMs": "its objectives are `llm.ttftP95Ms` and `llm.tpotP95Ms`"}
+            problems = [(key, "llm_sized", f"an LLM's is derived ({instead[key]}): remove it", value) for key, value in given.items() if value is not None]
+        else:
+            problems = [(key, "missing", "required key is missing; add it (or describe the model as an `llm`)", None) for key in ("gpuMemoryGb", "throughputRps") if given[key] is None]
+        if problems:
+            raise _at("ServedModel", problems)
         return self
 
     @property

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 from hybridai import catalog
-from hybridai.capacity.cluster import fits, inference_demand, training_gpus
+from hybridai.capacity.cluster import fits, training_gpus
 from hybridai.capacity.planner import WHOLE, lower_bound, pack, resource_name
 from hybridai.config.operations import CostSettings
 from hybridai.cost.gpus import GpuGroup, advertised
@@ -178,7 +178,7 @@ def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, st
     cluster = _Cluster(target, "onprem", [(pools[(target, p.name)], p) for p in spec.onprem.gpu_pools if (target, p.name) in pools])
     models = {m.name: m for m in spec.models}
     for name, (pool, profile, replicas) in onprem.placements.items():
-        cluster.serving.append((name, models[name].team, pool, profile, replicas, inference_demand(models[name]).slices))
+        cluster.serving.append((name, models[name].team, pool, profile, replicas, onprem.slices[name]))
     for i, pool in _job_pools(onprem, spec).items():
         job = spec.training[i]
         if pool is not None:

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import yaml
 from pulumi.runtime import rpc
 
 from hybridai import audit_policy, registry_mirror, restore_runbook
+from hybridai.evidence import Inputs, assess
+from hybridai.evidence import bundle as evidence_bundle
 from hybridai.cost import estimate
 from hybridai.plan import review
 from hybridai.plan.engine import Plan, PlanError
@@ -43,6 +46,7 @@ PLAN_FOLDERS: dict[str, tuple[str, ...]] = {
     "gitops": ("*.yaml",),
     "audit": ("*.yaml", "enable.md"),
     restore_runbook.FOLDER: (restore_runbook.RUNBOOK,),
+    evidence_bundle.FOLDER: evidence_bundle.FILES,
     registry_mirror.FOLDER: (registry_mirror.REGISTRIES_YAML, registry_mirror.HOSTS_TOML, registry_mirror.ENABLE),
 }
 """Folders a plan writes, with the names of the files in them (fnmatch patterns): YAML (one file per
@@ -130,27 +134,42 @@ def records(plan: Plan) -> list[dict[str, Any]]:
     return [{**r.record(), "inputs": clean(r.inputs)} for r in plan.resources]
 
 
-def render(plan: Plan, base: Path | None = None) -> Artifacts:
+def render(plan: Plan, base: Path | None = None, context: tuple[str, int | None] | None = None) -> Artifacts:
     """Every artifact of the plan, path → content, before anything touches the disk. With `base`
-    (an earlier plan's folder), summary.md also shows the change against it."""
+    (an earlier plan's folder), summary.md also shows the change against it; with `context` (the
+    commit and pull request CI plans), the evidence records them."""
     files = Artifacts()
     recorded = records(plan)
     document = {"stack": plan.stack, "blueprint": plan.blueprint, "resources": recorded}
     files[Path("resources.json")] = json.dumps(document, indent=2, sort_keys=False) + "\n"
     # What `pulumi stack output` will show, secrets redacted (the EKS kubeconfig is one).
     files[Path("outputs.json")] = json.dumps(clean(plan.outputs), indent=2, sort_keys=True) + "\n"
-    estimate_, policy = None, None
+    owners = _objects(plan, recorded, files)
     if plan.spec is not None:
         estimate_ = estimate(recorded, plan.spec.cost, plan.capacity.cloud_training_hours, capacity=plan.capacity, spec=plan.spec)
         policy = review.policy_report(plan, recorded, estimate_)
         files[Path("cost.json")] = json.dumps(estimate_, indent=2) + "\n"
         files[Path("policy.json")] = json.dumps(policy, indent=2) + "\n"
         files[Path("policy-config.json")] = json.dumps(review.crossguard_config(plan, estimate_), indent=2) + "\n"
-        files.change = review.compare(plan.resources, recorded, estimate_, base) if base else None
-        files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, files.change)
         files.update(audit_policy.render(plan.spec))
         files.update(registry_mirror.render(plan.spec, recorded))
-    files.update(restore_runbook.render(recorded))
+        files.update(restore_runbook.render(recorded))
+        evidence_ = assess(Inputs(plan.spec, recorded, estimate_), policy, {urn: path.as_posix() for path, urn in owners.items()}, [path.as_posix() for path in files])
+        files.change = review.compare(plan.resources, recorded, estimate_, base) if base else None
+        if files.change is not None:
+            files.change["controls"] = evidence_bundle.changes(base, evidence_)
+        files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, files.change)
+        files.update(evidence_bundle.render(evidence_, recorded, plan.as_of or datetime.now(timezone.utc), evidence_bundle.sha256(files[Path("resources.json")])))
+        if context is not None:
+            files[Path(evidence_bundle.FOLDER, evidence_bundle.CONTEXT)] = evidence_bundle.context(*context, evidence_bundle.sha256(files[Path("resources.json")]), policy)
+        files[Path(evidence_bundle.FOLDER, evidence_bundle.MANIFEST)] = evidence_bundle.manifest(files)
+    else:
+        files.update(restore_runbook.render(recorded))
+    return files
+
+
+def _objects(plan: Plan, recorded: list[dict[str, Any]], files: Artifacts) -> dict[Path, str]:
+    """Add the file of each Kubernetes object and Helm release to `files`; the path → URN of each."""
     owners: dict[Path, str] = {}
     # GitOps targets: their manifests again under gitops/<target>/, the folder to commit for the
     # site's Argo CD (under `pulumi up` the provider renders the same objects there).
@@ -170,7 +189,7 @@ def render(plan: Plan, base: Path | None = None) -> Artifacts:
         files[path] = to_yaml(release)
         if resource.target in gitops and path.parts[0] == "manifests":
             files[Path("gitops", *path.parts[1:])] = files[path]
-    return files
+    return owners
 
 
 def _refuse(out: Path, why: str) -> OutDirError:
@@ -262,12 +281,12 @@ def _write_file(path: Path, content: str) -> None:
     path.write_text(content, encoding="utf-8", newline="\n")
 
 
-def write(plan: Plan, out: Path, base: Path | None = None, project: Path | None = None) -> Artifacts:
+def write(plan: Plan, out: Path, base: Path | None = None, project: Path | None = None, context: tuple[str, int | None] | None = None) -> Artifacts:
     """Write the plan's artifacts to `out`, replacing an earlier plan there (see check_out for
     what is refused). The files go to a new folder beside `out` first, which is swapped in when
     complete: until then the earlier plan stays as it was."""
     check_out(out, project)
-    files = render(plan, base)
+    files = render(plan, base, context)
     target = out.resolve()
     staging = old = None
     swapped = False

@@ -11,10 +11,12 @@ import asyncio
 import logging
 import os
 import re
+import subprocess
 import threading
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -50,6 +52,27 @@ class Plan:
     """The stack outputs the program exports (`pulumi stack output`), secrets still marked."""
     warnings: list[str] = field(default_factory=list)
     """What the program warned of (`pulumi.log.warn`: `pulumi up` shows the same lines)."""
+    as_of: datetime | None = None
+    """When the plan's inputs last changed (`inputs_as_of`): the time its evidence holds as of."""
+
+
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+"""The reproducible-builds variable: seconds since the epoch that dated artifacts carry instead of now."""
+
+
+def inputs_as_of(project_dir: Path, stack_file: Path) -> datetime:
+    """The time a plan's inputs are as of, the same on every machine for the same inputs:
+    $SOURCE_DATE_EPOCH when set, else the commit time of the project's checked-out commit, else
+    the stack file's modification time (a project outside git)."""
+    if (epoch := os.environ.get(SOURCE_DATE_EPOCH, "").strip()).isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    try:
+        shown = subprocess.run(["git", "-C", str(project_dir), "log", "-1", "--format=%ct"], capture_output=True, text=True, timeout=10)
+        if shown.returncode == 0 and shown.stdout.strip().isdigit():
+            return datetime.fromtimestamp(int(shown.stdout.strip()), timezone.utc)
+    except (OSError, subprocess.SubprocessError):
+        pass  # no git here: the stack file's time below
+    return datetime.fromtimestamp(int(stack_file.stat().st_mtime), timezone.utc)
 
 
 class RecordingMonitor(MockMonitor):
@@ -132,7 +155,8 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
     label = stack_file_label(stack)
     if (problem := stack_name_problem(stack)) is not None:
         raise StackConfigError(label, [Problem(FILE, "stack_name", problem, NO_VALUE)])
-    stack_file = read_stack_file(project_dir / "stacks" / f"Pulumi.{stack}.yaml", label)
+    path = project_dir / "stacks" / f"Pulumi.{stack}.yaml"
+    stack_file = read_stack_file(path, label)
     wire = encode_config(stack_file.config)
     with independent_environment():
         spec, capacity = prepare(stack, decode_config(wire), label)
@@ -141,7 +165,7 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
         resources = execute(
             run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=stack_file.secret_keys, on_register=on_register, outputs=outputs, warnings=warned
         )
-    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs, warnings=warned)
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs, warnings=warned, as_of=inputs_as_of(project_dir, path))
 
 
 HIDDEN_ENVIRONMENT = re.compile(r"^(KUBECONFIG|KUBERNETES_.*|KUBE_.*|HELM_.*|PULUMI_.*|AWS_.*|AZURE_.*|ARM_.*|GOOGLE_.*|CLOUDSDK_.*|GCP_.*)$")

@@ -477,9 +477,43 @@ def _diagram_flows(targets: list[dict[str, Any]], records: list[dict[str, Any]],
     return lines
 
 
+def llm_rows(spec: StackSpec, capacity: CapacityPlan) -> list[dict[str, Any]]:
+    """Each LLM's sizing as the capacity plan decided it, for reviewers to check the arithmetic:
+    weights and KV cache, what each GPU holds of what vLLM uses of it, the GPUs of a replica
+    (tensor parallel × nodes) and the replicas, on its pool and slice."""
+    onprem, rows = capacity.onprem, []
+    for m in spec.models:
+        sizing = onprem.llms.get(m.name)
+        if m.llm is None or sizing is None:
+            continue
+        pool, profile, replicas = onprem.placements[m.name]
+        gpu = catalog.gpus().models[sizing.gpu_model]
+        memory = gpu.memory_gb if profile == "gpu" else gpu.mig.profiles[profile].memory_gb
+        rows.append(
+            {
+                "name": m.name,
+                "architecture": m.llm.architecture if isinstance(m.llm.architecture, str) else "explicit",
+                "dtype": m.llm.dtype if m.llm.kv_cache_dtype == "auto" else f"{m.llm.dtype}, KV {m.llm.kv_cache_dtype}",
+                "weights_gb": sizing.weights_gb,
+                "kv_gb": sizing.kv_cache_gb,
+                "context": m.llm.context_length,
+                "sequences": m.llm.concurrent_sequences,
+                "per_gpu_gb": sizing.per_gpu_gb,
+                "usable_gb": memory * sizing.gpu_memory_utilization,
+                "tensor": sizing.tensor_parallel,
+                "nodes": sizing.pipeline_parallel,
+                "gpus": sizing.gpus_per_replica,
+                "replicas": replicas,
+                "pool": pool if profile == "gpu" else f"{pool} ({profile})",
+            }
+        )
+    return rows
+
+
 def capacity_table(spec: StackSpec, capacity: CapacityPlan) -> dict[str, Any]:
     """What the capacity planner made of the on-prem cluster, for reviewers: each pool's GPUs
-    (partitioned with MIG or whole), each team's GPU quota, and the training sent to the cloud."""
+    (partitioned with MIG or whole), each team's GPU quota, each LLM's sizing, and the training
+    sent to the cloud."""
     onprem = capacity.onprem
 
     def quota(counts: Counter) -> str:
@@ -496,6 +530,8 @@ def capacity_table(spec: StackSpec, capacity: CapacityPlan) -> dict[str, Any]:
             for p in spec.onprem.gpu_pools
         ],
         "teams": [{"name": t.name, "quota": quota(onprem.team_quota.get(t.name, Counter()))} for t in spec.teams],
+        "llms": llm_rows(spec, capacity),
+        "vllm": catalog.llms().vllm,
         "overflow": [{"team": team, "gpus": gpus, "hours": onprem.overflow_hours[team]} for team, gpus in sorted(onprem.overflow.items())],
         "node_pools": capacity.cloud.pools if capacity.cloud else [],
     }

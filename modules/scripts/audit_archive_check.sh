@@ -6,9 +6,14 @@
 #
 # Reads ENDPOINT, BUCKET, LOCK_MODE, LOCK_DAYS (the declared retention), WRITERS (clusters whose
 # records must keep arriving), FRESH_HOURS, and LOCK_QUERY / NEWEST_QUERY (the AWS CLI's JMESPath
-# queries); the AWS CLI reads its key from the environment.
+# queries), and the archive's key from its two mounted files (@KEY_ID_FILE@, @SECRET_KEY_FILE@: paths
+# modules/logging.py fills in): read here, at each run, into this process only, so the pod's spec and
+# environment never hold the key.
 
 set -eu
+AWS_ACCESS_KEY_ID=$(cat @KEY_ID_FILE@)
+AWS_SECRET_ACCESS_KEY=$(cat @SECRET_KEY_FILE@)
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 s3() { aws s3api --endpoint-url "$ENDPOINT" "$@"; }
 failed=0
 lock=$(s3 get-object-lock-configuration --bucket "$BUCKET" --output text --query "$LOCK_QUERY")

@@ -342,11 +342,11 @@ def _read(path: Path) -> str:
     return path.read_text().strip()
 
 
-def mlflow_client(login: Path) -> Any:
-    """MLflow's client with the login of the mounted Secret (files `username`, `password`), set for
-    this process only: nothing in the pod's environment."""
-    os.environ["MLFLOW_TRACKING_USERNAME"] = _read(login / "username")
-    os.environ["MLFLOW_TRACKING_PASSWORD"] = _read(login / "password")
+def mlflow_client(username: Path, password: Path) -> Any:
+    """MLflow's client with the login of the mounted Secret's two files, set for this process only:
+    nothing in the pod's environment."""
+    os.environ["MLFLOW_TRACKING_USERNAME"] = _read(username)
+    os.environ["MLFLOW_TRACKING_PASSWORD"] = _read(password)
     from mlflow import MlflowClient
 
     return MlflowClient()
@@ -372,9 +372,9 @@ def baseline_of(client: Any, model: str, version: int) -> tuple[int, dict | None
     return RECORDED, baseline
 
 
-def archive_client(key: Path, endpoint: str, region: str) -> Any:
-    """boto3's S3 client for the archive, with the reader key of the mounted Secret (files
-    `access_key_id`, `secret_access_key`) passed to it directly."""
+def archive_client(key_id: Path, secret_key: Path, endpoint: str, region: str) -> Any:
+    """boto3's S3 client for the archive, with the reader key of the mounted Secret's two files
+    passed to it directly."""
     import boto3
     from botocore.config import Config
 
@@ -382,8 +382,8 @@ def archive_client(key: Path, endpoint: str, region: str) -> Any:
         "s3",
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id=_read(key / "access_key_id"),
-        aws_secret_access_key=_read(key / "secret_access_key"),
+        aws_access_key_id=_read(key_id),
+        aws_secret_access_key=_read(secret_key),
         config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 5}),
     )
 
@@ -393,7 +393,7 @@ def archive_client(key: Path, endpoint: str, region: str) -> Any:
 
 def baseline_step(env: dict[str, str]) -> None:
     """Records the baseline of the version this run registered, from its reference sample."""
-    client = mlflow_client(Path(env["MLFLOW_LOGIN_DIR"]))
+    client = mlflow_client(Path(env["MLFLOW_USERNAME_FILE"]), Path(env["MLFLOW_PASSWORD_FILE"]))
     run_id, name = env["MLFLOW_RUN_ID"], env["REGISTERED_MODEL"]
     versions = [v for v in client.search_model_versions(f"name = '{name}'") if v.run_id == run_id]
     if not versions:
@@ -423,9 +423,9 @@ def check_step(env: dict[str, str]) -> None:
     end = datetime.now(timezone.utc).replace(second=0, microsecond=0) - lag
     start = end - timedelta(seconds=int(env["WINDOW_SECONDS"]))
     least, epsilon = int(env["DRIFT_MIN_VALUES"]), float(env["DRIFT_EPSILON"])
-    client = mlflow_client(Path(env["MLFLOW_LOGIN_DIR"]))
+    client = mlflow_client(Path(env["MLFLOW_USERNAME_FILE"]), Path(env["MLFLOW_PASSWORD_FILE"]))
     baselines = {m["key"]: baseline_of(client, m["registry_model"], m["version"]) for m in models}
-    s3 = archive_client(Path(env["ARCHIVE_KEY_DIR"]), env["ARCHIVE_ENDPOINT"], env["ARCHIVE_REGION"])
+    s3 = archive_client(Path(env["ARCHIVE_KEY_ID_FILE"]), Path(env["ARCHIVE_SECRET_KEY_FILE"]), env["ARCHIVE_ENDPOINT"], env["ARCHIVE_REGION"])
     bucket = env["ARCHIVE_BUCKET"]
     objects = archive_objects(s3, bucket, env["ARCHIVE_PREFIX"], start, end, lag)
     print(f"window {start:%Y-%m-%dT%H:%M}Z – {end:%H:%M}Z: {len(objects)} archive objects")

@@ -128,6 +128,28 @@ def images(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
                 yield Finding(r["urn"], f"{_where(r)} image {image!r} is neither pinned by digest nor from an allowed registry ({', '.join(ctx.allowed_registries) or 'none'})")
 
 
+def _secret_env(container: dict[str, Any]) -> Iterator[str]:
+    """What of a container's environment comes from a Secret: `env` entries and `envFrom` sources."""
+    for e in container.get("env") or []:
+        if "secretKeyRef" in (e.get("valueFrom") or {}):
+            yield f"env {e.get('name')}"
+    for source in container.get("envFrom") or []:
+        if "secretRef" in source:
+            yield f"envFrom Secret {source['secretRef'].get('name')}"
+
+
+@rule(
+    "k8s-credentials-as-files",
+    "Workloads the stack writes as objects read credentials from mounted files, not environment variables from Secrets "
+    "(which `kubectl describe`, crash dumps and child processes see, and which a rotated key doesn't reach)",
+)
+def credentials_as_files(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r, spec in workloads(resources):
+        for c in containers(spec):
+            for what in _secret_env(c):
+                yield Finding(r["urn"], f"{_where(r)} container {c.get('name')} reads a credential from its environment ({what}): mount the Secret as files instead")
+
+
 @rule("k8s-no-system-namespaces", "Nothing is deployed to, and no namespace object manages, Kubernetes' own namespaces (default, kube-*)")
 def no_system_namespaces(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
     for r in resources:

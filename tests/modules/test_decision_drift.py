@@ -333,9 +333,9 @@ def test_the_baseline_step_records_the_registered_versions_baseline(monkeypatch:
     # GIVEN a run that registered fraud-score version 12 and logged its reference sample
     fake = FakeMlflow({dd.REFERENCE: training_reference(np.random.default_rng(2), 2000)})
     mlflow_module["fake"] = fake
-    monkeypatch.setattr(dd, "mlflow_client", lambda login: fake)
+    monkeypatch.setattr(dd, "mlflow_client", lambda username, password: fake)
     # WHEN the baseline step runs
-    dd.baseline_step({"MLFLOW_LOGIN_DIR": "/x", "MLFLOW_RUN_ID": "r1", "REGISTERED_MODEL": "fraud-score", "DRIFT_BINS": "10", "DRIFT_MIN_VALUES": "500"})
+    dd.baseline_step({"MLFLOW_USERNAME_FILE": "/x/u", "MLFLOW_PASSWORD_FILE": "/x/p", "MLFLOW_RUN_ID": "r1", "REGISTERED_MODEL": "fraud-score", "DRIFT_BINS": "10", "DRIFT_MIN_VALUES": "500"})
     # THEN the run has the version's baseline: the format, the version, each feature's bins
     [((run, path), logged)] = fake.logged.items()
     assert (run, path) == ("r1", dd.BASELINE) and (logged["format"], logged["model"], logged["version"]) == (dd.BASELINE_FORMAT, "fraud-score", 12)
@@ -344,8 +344,8 @@ def test_the_baseline_step_records_the_registered_versions_baseline(monkeypatch:
 
 def test_the_baseline_step_without_a_reference_records_none(monkeypatch: pytest.MonkeyPatch, mlflow_module: dict, capsys: pytest.CaptureFixture) -> None:
     fake = FakeMlflow({})
-    monkeypatch.setattr(dd, "mlflow_client", lambda login: fake)
-    dd.baseline_step({"MLFLOW_LOGIN_DIR": "/x", "MLFLOW_RUN_ID": "r1", "REGISTERED_MODEL": "fraud-score", "DRIFT_BINS": "10", "DRIFT_MIN_VALUES": "500"})
+    monkeypatch.setattr(dd, "mlflow_client", lambda username, password: fake)
+    dd.baseline_step({"MLFLOW_USERNAME_FILE": "/x/u", "MLFLOW_PASSWORD_FILE": "/x/p", "MLFLOW_RUN_ID": "r1", "REGISTERED_MODEL": "fraud-score", "DRIFT_BINS": "10", "DRIFT_MIN_VALUES": "500"})
     # THEN nothing is logged and the step says why (a success: the check will report the version as missing)
     assert fake.logged == {} and "no drift baseline" in capsys.readouterr().out
 
@@ -372,12 +372,12 @@ def test_the_check_step_reads_its_configuration_and_writes_its_outputs(monkeypat
     rng = np.random.default_rng(9)
     rows = [record(MODELS[0], r, now - timedelta(minutes=30)) for r in np.column_stack([rng.normal(2, 1, 600), rng.exponential(2, 600), rng.integers(0, 2, 600)]).tolist()]
     archive = FakeArchive({f"decision/dc1/{now:%Y/%m/%d}/x.json.gz": (now - timedelta(minutes=20), rows)})
-    monkeypatch.setattr(dd, "mlflow_client", lambda login: None)
+    monkeypatch.setattr(dd, "mlflow_client", lambda username, password: None)
     monkeypatch.setattr(dd, "baseline_of", lambda client, model, version: (dd.RECORDED, baseline) if model == "fraud-score" else (dd.MISSING, None))
-    monkeypatch.setattr(dd, "archive_client", lambda key, endpoint, region: archive)
+    monkeypatch.setattr(dd, "archive_client", lambda key_id, secret_key, endpoint, region: archive)
     env = {
         "MODELS": json.dumps(MODELS), "LAG_SECONDS": "900", "WINDOW_SECONDS": "3600", "DRIFT_MIN_VALUES": "500", "DRIFT_EPSILON": "0.0001",
-        "MLFLOW_LOGIN_DIR": "/x", "ARCHIVE_KEY_DIR": "/y", "ARCHIVE_ENDPOINT": "https://s3", "ARCHIVE_REGION": "us-east-1", "ARCHIVE_BUCKET": "b",
+        "MLFLOW_USERNAME_FILE": "/x/u", "MLFLOW_PASSWORD_FILE": "/x/p", "ARCHIVE_KEY_ID_FILE": "/y/i", "ARCHIVE_SECRET_KEY_FILE": "/y/s", "ARCHIVE_ENDPOINT": "https://s3", "ARCHIVE_REGION": "us-east-1", "ARCHIVE_BUCKET": "b",
         "ARCHIVE_PREFIX": "decision/dc1/", "MAX_READ_BYTES": "1000000", "MAX_DECISIONS": "20000", "OUTPUT_DIR": str(tmp_path),
     }
     # WHEN the step runs

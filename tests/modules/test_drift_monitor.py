@@ -79,11 +79,10 @@ def test_the_check_pod_is_restricted_tokenless_and_reads_its_credentials_as_file
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     # AND both credentials are read-only files of their Secrets, none an environment variable
     volumes = {v["name"]: v for v in spec["volumes"]}
-    assert volumes["archive-key"]["secret"] == {
-        "secretName": "decision-archive-reader",
-        "items": [{"key": "access-key-id", "path": "access_key_id"}, {"key": "secret-access-key", "path": "secret_access_key"}],
-        "defaultMode": 0o444,
-    }
+    assert volumes["archive-key"]["projected"]["sources"] == [
+        {"secret": {"name": "decision-archive-reader", "items": [{"key": "access-key-id", "path": "access_key_id"}]}},
+        {"secret": {"name": "decision-archive-reader", "items": [{"key": "secret-access-key", "path": "secret_access_key"}]}},
+    ]
     assert volumes["mlflow-login"]["secret"]["secretName"] == "drift-monitor-mlflow"
     assert {(m["name"], m["mountPath"], m.get("readOnly", False)) for m in container["volumeMounts"]} == {
         ("archive-key", dm.ARCHIVE_KEY_DIR, True), ("mlflow-login", dm.MLFLOW_LOGIN_DIR, True), ("tmp", "/tmp", False)
@@ -94,6 +93,9 @@ def test_the_check_pod_is_restricted_tokenless_and_reads_its_credentials_as_file
     assert container["source"] == script("decision_drift.py") and container["image"].startswith("docker.io/burakince/mlflow:")
     assert (env["DRIFT_STEP"], env["WINDOW_SECONDS"], env["LAG_SECONDS"], env["ARCHIVE_PREFIX"], env["ARCHIVE_BUCKET"]) == ("check", "3600", str(CHECK_LAG_SECONDS), "decision/dc1/", "hybridai-audit")
     assert json.loads(env["MODELS"]) == [{"key": "m0", "namespace": "fraud", "name": "fraud-score", "registry_model": "fraud-score", "version": 12}]
+    # AND it finds the credentials' files where they are mounted
+    assert (env["ARCHIVE_KEY_ID_FILE"], env["ARCHIVE_SECRET_KEY_FILE"]) == (f"{dm.ARCHIVE_KEY_DIR}/access_key_id", f"{dm.ARCHIVE_KEY_DIR}/secret_access_key")
+    assert (env["MLFLOW_USERNAME_FILE"], env["MLFLOW_PASSWORD_FILE"]) == (f"{dm.MLFLOW_LOGIN_DIR}/username", f"{dm.MLFLOW_LOGIN_DIR}/password")
 
 
 def test_every_output_the_metrics_read_is_written_by_the_program() -> None:
@@ -238,6 +240,8 @@ def test_every_registration_of_a_watched_stack_records_its_baseline(stack: str, 
     assert all("valueFrom" not in e for e in step["script"]["env"])
     login = next(v for v in spec["volumes"] if v["name"] == "mlflow-login")["secret"]
     assert login["secretName"] == "mlflow-credentials" and {i["path"] for i in login["items"]} == {"username", "password"}
+    mount = next(m["mountPath"] for m in step["script"]["volumeMounts"] if m["name"] == "mlflow-login")
+    assert (env["MLFLOW_USERNAME_FILE"], env["MLFLOW_PASSWORD_FILE"]) == (f"{mount}/username", f"{mount}/password")
     assert step["script"]["securityContext"]["readOnlyRootFilesystem"] is True
 
 

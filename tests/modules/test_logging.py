@@ -11,7 +11,7 @@ import pytest
 from hybridai import catalog
 from hybridai.config import StackConfigError
 from hybridai.modules.certificates import TlsArgs
-from hybridai.modules.logging import AUDIT_SELECTOR, ArchiveArgs, CollectorArgs, LoggingArgs, LogStoreArgs, loki_url
+from hybridai.modules.logging import ARCHIVE_KEY_DIR, AUDIT_SELECTOR, ArchiveArgs, CollectorArgs, LoggingArgs, LogStoreArgs, loki_url
 from hybridai.program import prepare
 from tests.conftest import planned
 from hybridai.recorded import TEAM_LABEL, fluent_bit_sections
@@ -440,6 +440,23 @@ def test_the_archive_check_runs_restricted_every_30_minutes_one_at_a_time() -> N
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]} and pod["automountServiceAccountToken"] is False
 
 
+def test_the_archive_check_reads_the_archive_key_from_mounted_files_never_its_environment() -> None:
+    # GIVEN healthcare-prod WHEN planned
+    pod = archive_check_job()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    # THEN no environment variable of the check comes from a Secret (checkov CKV_K8S_35)
+    assert all("valueFrom" not in e for e in container["env"]) and "envFrom" not in container
+    # AND the writer key the stack names is one read-only volume of two files
+    volume = next(v for v in pod["volumes"] if v["name"] == "archive-key")
+    assert volume["projected"]["sources"] == [
+        {"secret": {"name": "audit-archive", "items": [{"key": "access-key-id", "path": "access_key_id"}]}},
+        {"secret": {"name": "audit-archive", "items": [{"key": "secret-access-key", "path": "secret_access_key"}]}},
+    ]
+    assert {"name": "archive-key", "mountPath": ARCHIVE_KEY_DIR, "readOnly": True} in container["volumeMounts"]
+    # AND the script reads exactly those files
+    assert f"$(cat {ARCHIVE_KEY_DIR}/access_key_id)" in container["command"][2] and f"$(cat {ARCHIVE_KEY_DIR}/secret_access_key)" in container["command"][2]
+
+
 def test_the_archive_checks_queries_read_what_the_s3_api_answers() -> None:
     # GIVEN the AWS CLI's --query expressions of the archive check (JMESPath, as the CLI evaluates them)
     import jmespath
@@ -457,7 +474,11 @@ def test_the_archive_checks_queries_read_what_the_s3_api_answers() -> None:
 
 
 FAKE_AWS = """#!/bin/sh
-# A stand-in AWS CLI: answers the two calls the check makes from $LOCK_ANSWER and $NEWEST.
+# A stand-in AWS CLI: answers the two calls the check makes from $LOCK_ANSWER and $NEWEST, and
+# refuses (as S3 would) a call without the key pair of the mounted files.
+if [ "$AWS_ACCESS_KEY_ID" != AKIDEXAMPLE ] || [ "$AWS_SECRET_ACCESS_KEY" != wJalrEXAMPLEKEY ]; then
+  echo "InvalidAccessKeyId" >&2; exit 254
+fi
 case "$*" in
   *get-object-lock-configuration*) echo "$LOCK_ANSWER" ;;
   *"--prefix audit/dc1/"*) echo "$NEWEST" ;;
@@ -492,10 +513,17 @@ def test_the_archive_check_fails_on_a_wrong_lock_or_stale_records(case: str, loc
     fake.write_text(FAKE_AWS)
     fake.chmod(0o755)
     newest = "None" if newest_minutes_ago is None else (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=newest_minutes_ago)).isoformat()
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    env = {e["name"]: e["value"] for e in container["env"]}
     env.update(PATH=f"{tmp_path}:{os.environ['PATH']}", LOCK_ANSWER=lock.replace("\\t", "\t"), NEWEST=newest)
+    # AND the archive's key pair as the two files its volume mounts (here under tmp_path, with the
+    # trailing newline a Secret written by hand often has)
+    keys = tmp_path / "archive-key"
+    keys.mkdir()
+    (keys / "access_key_id").write_text("AKIDEXAMPLE\n")
+    (keys / "secret_access_key").write_text("wJalrEXAMPLEKEY\n")
+    command = container["command"][2].replace(ARCHIVE_KEY_DIR, str(keys))
     # WHEN it runs (under sh, like the container's command)
-    result = subprocess.run(["sh", "-c", container["command"][2]], env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True, timeout=30)
     # THEN it passes only when the lock is as declared (or longer) and the newest record is recent, saying what is wrong otherwise
     assert (result.returncode == 0) == ok, result.stdout + result.stderr
     if says:

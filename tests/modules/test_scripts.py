@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hybridai.modules.logging import ARCHIVE_KEY_DIR
 from hybridai.modules.scripts import render, script
 from tests.conftest import ROOT, planned
 from tests.helpers import named, of_kind
@@ -62,7 +63,8 @@ def test_the_plan_runs_the_files_as_shipped() -> None:
     steps = {t["name"]: t["script"]["source"] for t in training if "script" in t}
     drift = {t["name"]: t["script"]["source"] for t in named(hub, "WorkflowTemplate", "decision-drift").inputs["spec"]["templates"]}
     # THEN each command is its file without the header, and still parses
-    assert check == "\n" + script("audit_archive_check.sh") and not check.lstrip().startswith("#")
+    assert check == "\n" + script("audit_archive_check.sh", KEY_ID_FILE=f"{ARCHIVE_KEY_DIR}/access_key_id", SECRET_KEY_FILE=f"{ARCHIVE_KEY_DIR}/secret_access_key")
+    assert not check.lstrip().startswith("#")
     assert steps == {"start-run": script("mlflow_start_run.py"), "register": script("mlflow_register.py"), "baseline": script("decision_drift.py")}
     assert drift == {"check": script("decision_drift.py")} and not drift["check"].startswith("#")
     steps["check"] = drift["check"]

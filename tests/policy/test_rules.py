@@ -190,6 +190,11 @@ CASES: dict[str, tuple[list, list]] = {
     "k8s-gpu-pods-tolerate-gpu-taint": ([deployment()], [k8s("Deployment", "serve", "radiology", spec={"template": {"spec": {"containers": [GOOD_CONTAINER]}}})]),
     "k8s-probes": ([deployment()], [with_container(livenessProbe=None)]),
     "k8s-images-pinned": ([with_container(image="docker.io/library/nginx@sha256:" + "a" * 64), deployment()], [with_container(image="nginx:latest")]),
+    # GIVEN a key mounted as files (compliant); an env var or envFrom from a Secret (violating)
+    "k8s-credentials-as-files": (
+        [with_container(volumeMounts=[{"name": "key", "mountPath": "/var/run/secrets/key", "readOnly": True}], env=[{"name": "HOME", "value": "/tmp"}])],
+        [with_container(env=[{"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "store", "key": "secret"}}}]), with_container(envFrom=[{"secretRef": {"name": "store"}}])],
+    ),
     "k8s-no-system-namespaces": ([deployment(), TENANT_NS], [deployment(namespace="default"), deployment(namespace="kube-system"), k8s("Namespace", "kube-system")]),
     # GIVEN two /1s (the whole internet in two modest-looking entries), or a /7 of public space,
     # THEN the union is measured, not each entry; private ranges don't count.
