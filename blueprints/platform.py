@@ -25,10 +25,11 @@ from hybridai.modules.gpu_operator import GpuOperatorArgs
 from hybridai.modules.keda import KedaArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
 from hybridai.modules.decision_log import DecisionSinkArgs, ServedDecisions
+from hybridai.modules.drift_monitor import DriftMonitorArgs
 from hybridai.modules.logging import LoggingArgs, loki_datasource, loki_url
 from hybridai.modules.mlflow import MlflowArgs
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
-from hybridai.modules.observability import AlertArgs
+from hybridai.modules.observability import AlertArgs, DriftWatch
 from hybridai.modules.queues import LOCAL_QUEUE, QueuesArgs
 from hybridai.modules.secret_store import CredentialSecretArgs, ExternalSecretsArgs, StoreArgs
 from hybridai.modules.serving import ServedModelArgs, ServingArgs
@@ -119,6 +120,16 @@ def decision_sink(spec: StackSpec, logging: LoggingArgs | None) -> DecisionSinkA
     return DecisionSinkArgs.of(settings, spec.onprem.name, models, spec.logging.audit_archive, url, logging.store.tls, spec.monitoring.namespace)
 
 
+def drift_monitor(spec: StackSpec, decisions: DecisionSinkArgs | None) -> DriftMonitorArgs | None:
+    """The drift checks beside the cluster's decision sink, for the models the stack watches
+    (`StackSpec.drift_watched`); None where there is no sink or no such model."""
+    watched = spec.drift_watched()
+    if decisions is None or not watched:
+        return None
+    namespaces = {t.name: t.namespace for t in spec.teams}
+    return DriftMonitorArgs.of(spec.logging.decisions, decisions.cluster, [(m, namespaces[m.team]) for m in watched], spec.logging.audit_archive)
+
+
 def training_jobs(spec: StackSpec, capacity: CapacityPlan, placement: str) -> tuple[TrainingJobArgs, ...]:
     """The catalog jobs with an image that the capacity plan placed on `placement` (`onprem` or
     `cloud`), each on the pool and with the GPUs it was given."""
@@ -143,7 +154,7 @@ def training_runtime_args(spec: StackSpec, capacity: CapacityPlan, placement: st
     jobs = training_jobs(spec, capacity, placement) if spec.mlops is not None else ()
     if not jobs:
         return None
-    return TrainingRuntimeArgs.of(spec.mlops, jobs, hub=placement == "onprem", monitoring_namespace=spec.monitoring.namespace)
+    return TrainingRuntimeArgs.of(spec.mlops, jobs, hub=placement == "onprem", monitoring_namespace=spec.monitoring.namespace, drift_baselines=bool(spec.drift_watched()))
 
 
 def onprem_backups(spec: StackSpec) -> BackupArgs | None:
@@ -176,11 +187,18 @@ def onprem_platform(
     served = serving(spec, capacity)
     # KEDA scales the served models, reading this cluster's Prometheus.
     autoscaling = KedaArgs.of(spec.monitoring.namespace) if served else None
+    # Its drift checks run on the cluster's Argo Workflows (installed for them where no job trains here).
+    drift = drift_monitor(spec, decisions)
+    if drift is not None:
+        runtime = runtime or TrainingRuntimeArgs.of(spec.mlops, (), hub=True, monitoring_namespace=spec.monitoring.namespace)
+        runtime = runtime.model_copy(update={"monitor_namespaces": (drift.namespace,)})
+    namespaces = {t.name: t.namespace for t in spec.teams}
     coverage = {
         "queue_backlog_hint": backlog if queues else None,
         "audit_archive_check": logging.namespace if logging and logging.store.archive else None,
         "decision_sink": decisions.namespace if decisions else None,
         "autoscaling": autoscaling is not None,
+        "drift_watches": tuple(DriftWatch.of(m, namespaces[m.team], spec.monitoring) for m in spec.drift_watched()) if drift else (),
     }
     platform = GpuPlatformArgs(
         gpu_operator=GpuOperatorArgs.of(spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes),
@@ -191,8 +209,10 @@ def onprem_platform(
         queues=queues,
         logging=logging.model_copy(update={"store": logging.store.model_copy(update={"push_namespaces": (decisions.namespace,)})}) if decisions else logging,
         decisions=decisions,
-        mlflow=MlflowArgs.of(spec.mlops, tuple(sorted(t.namespace for t in spec.teams)), spec.monitoring.namespace, spec.environment) if spec.mlops else None,
+        # Its clients: the teams, and the drift checks reading the baselines.
+        mlflow=MlflowArgs.of(spec.mlops, tuple(sorted({*namespaces.values(), *([drift.namespace] if drift else [])})), spec.monitoring.namespace, spec.environment) if spec.mlops else None,
         training_runtime=runtime,
+        drift=drift,
         backup=onprem_backups(spec),
     )
     return secured(spec, "onprem", platform)
@@ -273,8 +293,13 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     if runtime is not None:
         namespaces = (ARGO_WORKFLOWS_NAMESPACE, *runtime.namespaces)
         update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credentials(ns)), "tls": tls})
+    drift_secrets = {platform.drift.archive_reader_secret, platform.drift.mlflow_secret} if platform.drift is not None else set()
     if platform.decisions is not None:
-        update["decisions"] = platform.decisions.model_copy(update={"credentials": credentials(platform.decisions.namespace)})
+        # The sink's namespace holds the drift checks' Secrets too: each part creates its own.
+        sink_secrets = tuple(c for c in credentials(platform.decisions.namespace) if c.name not in drift_secrets)
+        update["decisions"] = platform.decisions.model_copy(update={"credentials": sink_secrets})
+    if platform.drift is not None:
+        update["drift"] = platform.drift.model_copy(update={"credentials": tuple(c for c in credentials(platform.drift.namespace) if c.name in drift_secrets)})
     if platform.autoscaling is not None and tls is not None:
         # KEDA's scalers verify the cluster's Prometheus, which serves https, against the issuer's CA.
         update["autoscaling"] = platform.autoscaling.model_copy(update={"tls": tls})

@@ -23,7 +23,7 @@ import math
 import pulumi
 import pulumi_kubernetes as k8s
 
-from hybridai.config.decisions import MIB, DecisionSinkSettings
+from hybridai.config.decisions import ARCHIVE_BATCH_SECONDS, MIB, DecisionSinkSettings
 from hybridai.config.operations import AuditArchive
 from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTED_CONTAINER, RUNTIME_DEFAULT_SECCOMP, Args, Module, aws_key_files, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.certificates import TlsArgs, service_certificate
@@ -57,8 +57,6 @@ RECORD_FIELDS = (
 ARCHIVE_PREFIX = "decision"
 """Archive objects: `decision/<cluster>/<YYYY>/<MM>/<DD>/<HHMMSS>-<uuid>.json.gz`, beside the API
 audit streams' `audit/` and `change/`."""
-BATCH_SECONDS = 600
-"""An archive object every 10 minutes at most (or 50 MB), as the collectors write theirs."""
 
 
 class ServedDecisions(Args):
@@ -215,7 +213,7 @@ def vector_config(args: DecisionSinkArgs) -> dict:
         "encoding": {"codec": "json"},
         # One record per line (without it a JSON codec writes each object as one array).
         "framing": {"method": "newline_delimited"},
-        "batch": {"max_bytes": 50_000_000, "timeout_secs": BATCH_SECONDS},
+        "batch": {"max_bytes": 50_000_000, "timeout_secs": ARCHIVE_BATCH_SECONDS},
         # Every PutObject carries a Content-MD5, which a bucket with Object Lock requires
         # (src/sinks/s3_common/service.rs since vectordotdev/vector#7936).
         "auth": {"access_key_id": "SECRET[archive.access_key_id]", "secret_access_key": "SECRET[archive.secret_access_key]"},

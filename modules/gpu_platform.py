@@ -9,6 +9,7 @@ from hybridai.modules.base import Args, Module, options, placed, platform_namesp
 from hybridai.modules.certificates import CertManager, CertManagerArgs
 from hybridai.modules.decision_log import DecisionSink, DecisionSinkArgs
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
+from hybridai.modules.drift_monitor import DriftMonitor, DriftMonitorArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from hybridai.modules.keda import Keda, KedaArgs
 from hybridai.modules.logging import Logging, LoggingArgs
@@ -45,6 +46,9 @@ class GpuPlatformArgs(Args):
     """MLflow, on the stack's training hub only."""
     training_runtime: TrainingRuntimeArgs | None = None
     """JobSet, Argo Workflows and the catalog jobs the capacity plan placed here; None: no job runs here."""
+    drift: DriftMonitorArgs | None = None
+    """The drift checks beside the decision sink (they need `decisions` and `training_runtime`'s Argo
+    Workflows); None: no model's drift is watched here."""
     external_secrets: ExternalSecretsArgs | None = None
     """external-secrets and the stores the cluster reads; None: no credential of the cluster comes from a store."""
     cert_manager: CertManagerArgs | None = None
@@ -75,6 +79,8 @@ class GpuPlatform(Module):
             raise pulumi.RunError(f"{target.prefix}-platform: a GPU platform needs exactly one of the GPU Operator or the device plugin")
         if args.serving is not None and args.autoscaling is None:
             raise pulumi.RunError(f"{target.prefix}-platform: served models are scaled by KEDA: give the platform `autoscaling` with `serving`")
+        if args.drift is not None and (args.decisions is None or args.training_runtime is None):
+            raise pulumi.RunError(f"{target.prefix}-platform: the drift checks run beside the decision sink, on Argo Workflows: give `decisions` and `training_runtime` too")
         # Named like its target: the parts, named `<target>-…`, then follow a renamed target through
         # the engine's inherited aliases (it carries an alias's name over to children named after it).
         super().__init__(component_type("gpu_platform", "GpuPlatform"), target.prefix, None, placed(target, opts))
@@ -108,12 +114,16 @@ class GpuPlatform(Module):
                 target,
                 args.training_runtime,
                 {ns.namespace: self.tenancy.namespaces[ns.name] for ns in args.tenancy.tenants},
-                # Workflows submit to the teams' LocalQueues.
-                opts=options(self, depends_on=[self.tenancy, *([self.queues] if self.queues else [])]),
+                # Workflows submit to the teams' LocalQueues (which wait for the monitoring CRDs);
+                # without queues (the drift checks' workflows only) the controller's ServiceMonitor
+                # waits for them itself.
+                opts=options(self, depends_on=[self.tenancy, *([self.queues] if self.queues else [self.monitoring])]),
             )
             if args.training_runtime
             else None
         )
+        # In the sink's namespace, on Argo Workflows' CRDs; its Secrets need the stores.
+        self.drift = DriftMonitor(target, args.drift, opts=options(self, depends_on=[self.decisions, self.training_runtime, *stores])) if args.drift else None
         # After monitoring: its ServiceMonitor and alert rules need the monitoring CRDs.
         # Last: the platform schedule covers every platform namespace the parts above created.
         backup = args.backup.with_platform(platform_namespaces_on(target.provider)) if args.backup else None

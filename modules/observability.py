@@ -15,6 +15,7 @@ from hybridai.config.workloads import ServedModel
 from hybridai.recorded import ARCHIVE_CHECK, GPU_QUOTA_PREFIX
 from hybridai.modules.autoscaling import PREDICTOR_METRICS_JOB
 from hybridai.modules.base import Args
+from hybridai.modules.drift_monitor import BASELINE_METRIC, CHECKED_METRIC, DRIFT_METRIC, LATENCY_METRIC, PROMETHEUS_PREFIX, RUN_DEADLINE_SECONDS
 
 INFERENCE_LATENCY = "request_predict_seconds"
 GPU_RESOURCES = 'resource=~"nvidia_com_(gpu|mig_.+)"'
@@ -41,6 +42,33 @@ class ModelObjective(Args):
     def of(cls, model: ServedModel, namespace: str, settings: MonitoringSettings) -> ModelObjective:
         """A served model's objective: its own, else the stack's `monitoring.latencyObjectiveMs`."""
         return cls(namespace=namespace, model=model.name, latency_objective_ms=model.objective_ms(settings.latency_objective_ms))
+
+
+class DriftWatch(Args):
+    namespace: str
+    """Namespace the model is served in (the drift metrics' `namespace` label)."""
+    model: str
+    """InferenceService name (their `model` label)."""
+    version: int
+    """The registry version it serves (their `version` label): a promotion re-plans the rules for the new one."""
+    threshold: float
+    """Population stability index above which its inputs have drifted (`models[].drift.threshold`)."""
+    latency_objective_ms: int
+    """Its latency objective, which the p95 of its decisions must stay within."""
+    stale_after_seconds: int
+    """No check finished for this long: two intervals of its schedule and a run's deadline."""
+
+    @classmethod
+    def of(cls, model: ServedModel, namespace: str, settings: MonitoringSettings) -> DriftWatch:
+        """A watched model's alert thresholds: its drift settings and latency objective (its own, else the stack's)."""
+        return cls(
+            namespace=namespace,
+            model=model.name,
+            version=model.registry.version,
+            threshold=model.drift.threshold,
+            latency_objective_ms=model.latency_objective_ms or settings.latency_objective_ms,
+            stale_after_seconds=2 * model.drift.longest_gap_seconds() + RUN_DEADLINE_SECONDS,
+        )
 
 
 class AlertArgs(Args):
@@ -71,6 +99,9 @@ class AlertArgs(Args):
     autoscaling: bool = False
     """KEDA scales the served models here: alert when a scaler fails or a predictor's request
     metrics can't be scraped (default: off, no model autoscaled here)."""
+    drift_watches: tuple[DriftWatch, ...] = ()
+    """The models whose decisions the drift checks read: alert on drift, latency, a missing baseline
+    and a check that stopped; default: none."""
 
     @classmethod
     def of(cls, settings: MonitoringSettings, teams: Iterable[Team], models: Iterable[ServedModel] = (), **coverage: Any) -> AlertArgs:
@@ -109,6 +140,8 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
         groups.append({"name": "hybridai-logging", "rules": _logging_alerts(args)})
     if args.autoscaling:
         groups.append({"name": "hybridai-autoscaling", "rules": _autoscaling_alerts()})
+    if args.drift_watches:
+        groups.append({"name": "hybridai-model-drift", "rules": [r for w in args.drift_watches for r in _drift_alerts(w)]})
     return groups
 
 
@@ -321,6 +354,62 @@ def _decision_sink_alerts(namespace: str) -> list[dict[str, Any]]:
             "not in the archive or Loki. Check the writer key's permissions and the store's log.",
         ),
     ]
+
+
+def _drift_alerts(watch: DriftWatch) -> list[dict[str, Any]]:
+    """One watched model version, from the drift check's gauges (Argo's custom metrics, labelled
+    with the model's namespace, name and version): drift over its threshold, the p95 of its decisions
+    over its objective, no baseline to compare with, no check for two of its intervals."""
+
+    def series(metric: str) -> str:
+        selector = f'namespace="{watch.namespace}", model="{watch.model}", version="{watch.version}"'
+        return f"max by (namespace, model, version) ({PROMETHEUS_PREFIX}{metric}{{{selector}}})"
+
+    name, version = watch.model, watch.version
+    rules = [
+        _alert(
+            "ModelInputDrift",
+            f"{series(DRIFT_METRIC)} > {watch.threshold:g}",
+            "0m",
+            "warning",
+            f"Inputs of {name} v{version} have drifted from its training data",
+            f"The largest population stability index of its input features over the last check's window is {{{{ $value }}}} (threshold {watch.threshold:g}): "
+            "the decisions it makes are on inputs unlike those it was trained on. The check's log names the features (`kubectl logs -n <decision sink namespace> "
+            "-l hybrid-ai.io/drift-check --tail 50`); review the model, retrain it on current data, or find the upstream change that moved the feature.",
+        ),
+        _alert(
+            "ModelDecisionLatencyAboveObjective",
+            f"{series(LATENCY_METRIC)} > {watch.latency_objective_ms / 1000:g}",
+            "0m",
+            "warning",
+            f"p95 latency of {name} v{version}'s decisions is above its {watch.latency_objective_ms} ms objective",
+            f"Over the last check's window, {{{{ $value }}}} s or longer for 5 % of the decisions (response time minus request time, "
+            f"as the decision trail records them): over 5 % of decisions missed the {watch.latency_objective_ms} ms objective. Compare with "
+            "ModelLatencyAboveObjective (the model servers' own histogram) and add replicas or roll back a slower version.",
+        ),
+        _alert(
+            "ModelDriftBaselineMissing",
+            f"{series(BASELINE_METRIC)} < 1",
+            "0m",
+            "warning",
+            f"{name} v{version} has no training baseline its inputs can be compared with",
+            "0: the version's training run logged no `drift/reference.json` (a sample of its training inputs written as a request to the model), so "
+            "the registration recorded no baseline — log one and retrain. -1: the baseline exists but the check can't read it: the MLflow login "
+            "(`logging.decisions.drift.mlflowSecret`) needs READ on the registered model and its experiment. Latency is still checked.",
+        ),
+        _alert(
+            "ModelDriftCheckStale",
+            f"time() - {series(CHECKED_METRIC)} > {watch.stale_after_seconds}",
+            "0m",
+            "warning",
+            f"The drift check of {name} v{version} hasn't finished for {watch.stale_after_seconds // 3600} hours",
+            "Drift and latency of the model's decisions are no longer measured: the check fails or doesn't run. "
+            "`argo list -n <decision sink namespace>` and the failed run's log say why (the archive reader key, MLflow, the window's objects).",
+        ),
+    ]
+    for rule in rules:
+        rule["labels"].update({"model": name, "version": str(version)})
+    return rules
 
 
 def _karpenter_alerts() -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ import yaml
 
 from hybridai import catalog
 from hybridai.config.cloud import bucket_name
+from hybridai.config.decisions import MIN_DECISIONS
+from hybridai.config.drift import PSI_BINS
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, CHECKPOINT_STORE_KEYS, JOBSET_NAMESPACE, MLFLOW_LOGIN_KEYS, MLFLOW_NAMESPACE, ArgoSso, Evaluation, MlopsSettings, checkpoint_bucket, mlflow_image
 from hybridai.config.workloads import TrainingJob
 from hybridai.recorded import GPU_POOL_LABEL, MLOPS_JOB_LABEL, MLOPS_STEP_LABEL, component_type
@@ -26,6 +28,7 @@ from hybridai.modules.base import (
     aws_key_env,
     GPU_TOLERATION,
     MANAGED_BY,
+    READ_ONLY_ROOT_FILESYSTEM,
     RESTRICTED_CONTAINER,
     RESTRICTED_POD,
     Args,
@@ -225,12 +228,20 @@ class TrainingRuntimeArgs(Args):
     tls: TlsArgs | None = None
     """The cluster's issuer: with SSO, the UI's host gets a certificate and an ingress serving it;
     without an issuer there is no ingress (the UI stays inside the cluster)."""
+    drift_baselines: bool = False
+    """After registering, each workflow records the version's drift baseline from the run's
+    reference sample (the stack watches its models' drift); default: off, no baseline step."""
+    monitor_namespaces: tuple[str, ...] = ()
+    """Namespaces of the platform's own workflows (the drift checks, modules/drift_monitor.py): the
+    controller runs them, and its metrics — their custom metrics among them — are scraped; default:
+    none, and the controller's metrics stay off (nothing reads them)."""
 
     @classmethod
-    def of(cls, settings: MlopsSettings, jobs: tuple[TrainingJobArgs, ...], hub: bool, monitoring_namespace: str) -> TrainingRuntimeArgs:
+    def of(cls, settings: MlopsSettings, jobs: tuple[TrainingJobArgs, ...], hub: bool, monitoring_namespace: str, drift_baselines: bool = False) -> TrainingRuntimeArgs:
         """The runtime of `jobs` on one cluster. On the `hub` (where MLflow runs) runs reach MLflow
         inside the cluster and the Argo UI (behind SSO, where `argoSso.redirectUrl` points) is served;
-        elsewhere runs reach MLflow at `mlops.trackingUrl` and there is no Argo server."""
+        elsewhere runs reach MLflow at `mlops.trackingUrl` and there is no Argo server. With
+        `drift_baselines` (the stack watches drift), each run records its version's baseline."""
         sso = settings.argo_sso if hub else None
         return cls(
             tracking_uri=tracking_uri() if hub else settings.tracking_url,
@@ -241,6 +252,7 @@ class TrainingRuntimeArgs(Args):
             jobs=jobs,
             sso=ArgoSsoArgs.of(sso, settings) if sso else None,
             monitoring_namespace=monitoring_namespace,
+            drift_baselines=drift_baselines,
         )
 
 
@@ -351,6 +363,9 @@ START_RUN = script("mlflow_start_run.py")
 """Creates the run the JobSet resumes (MLFLOW_RUN_ID), with the lineage tags set before training."""
 REGISTER = script("mlflow_register.py")
 """Registers the run's model with its lineage, and copies the version to its stable address."""
+DRIFT_PROGRAM = script("decision_drift.py")
+"""The baseline step (and the drift checks of modules/drift_monitor.py): one program, so a baseline
+and the decisions compared with it are read into features the same way."""
 
 
 def _script(name: str, source: str, args: TrainingRuntimeArgs, job: TrainingJobArgs, env: list[dict], outputs: dict | None = None, inputs: dict | None = None) -> dict:
@@ -407,6 +422,10 @@ def workflow_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
             inputs=RUN_ID_INPUT,
         )
     )
+    if args.drift_baselines:
+        # Only after a registration that happened: a skipped register counts as done for `depends`.
+        tasks.append({"name": "baseline", "template": "baseline", "depends": "register.Succeeded", "arguments": RUN_ID_ARGUMENT})
+        templates.append(_baseline_template(job, args))
     data_version = job.data_version or "{{workflow.creationTimestamp.Y}}-{{workflow.creationTimestamp.m}}-{{workflow.creationTimestamp.d}}"
     return {
         "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
@@ -416,7 +435,56 @@ def workflow_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
         "podMetadata": {"labels": {**MANAGED_BY, MLOPS_JOB_LABEL: job.name}},
         # A run that hasn't finished a week later is stuck: the next schedule would find it running.
         "activeDeadlineSeconds": 7 * 24 * 3600,
+        **({"volumes": _baseline_volumes(args)} if args.drift_baselines else {}),
         "templates": [{"name": "pipeline", "dag": {"tasks": tasks}}, *templates],
+    }
+
+
+MLFLOW_LOGIN_DIR = "/etc/mlflow/login"
+"""Where the baseline step reads the team's MLflow login, as files (`LOGIN_FILES`)."""
+LOGIN_FILES = ("username", "password")
+"""The file names an MLflow login is mounted as (the user, the password)."""
+
+
+def login_files(volume: str, secret: str) -> dict:
+    """An MLflow login Secret (`MLFLOW_LOGIN_KEYS`) as two files (`LOGIN_FILES`) of one read-only volume."""
+    password, username = MLFLOW_LOGIN_KEYS
+    items = [{"key": username, "path": LOGIN_FILES[0]}, {"key": password, "path": LOGIN_FILES[1]}]
+    return {"name": volume, "secret": {"secretName": secret, "items": items, "defaultMode": 0o444}}
+
+
+def _baseline_volumes(args: TrainingRuntimeArgs) -> list[dict]:
+    """The team's MLflow login as two read-only files, and the baseline step's scratch space."""
+    return [login_files("mlflow-login", args.mlflow_credentials_secret), {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+
+
+def _baseline_template(job: TrainingJobArgs, args: TrainingRuntimeArgs) -> dict:
+    """The baseline step: the registered version's drift baseline, from the run's reference sample
+    (modules/scripts/decision_drift.py), the login read from mounted files."""
+    env = {
+        "DRIFT_STEP": "baseline",
+        "MLFLOW_TRACKING_URI": args.tracking_uri,
+        "MLFLOW_RUN_ID": "{{inputs.parameters.run-id}}",
+        "REGISTERED_MODEL": job.registered_model,
+        "DRIFT_BINS": str(PSI_BINS),
+        "DRIFT_MIN_VALUES": str(MIN_DECISIONS),
+        "MLFLOW_USERNAME_FILE": f"{MLFLOW_LOGIN_DIR}/{LOGIN_FILES[0]}",
+        "MLFLOW_PASSWORD_FILE": f"{MLFLOW_LOGIN_DIR}/{LOGIN_FILES[1]}",
+        "HOME": "/tmp",
+    }
+    return {
+        "name": "baseline",
+        "inputs": RUN_ID_INPUT,
+        "metadata": {"labels": {MLOPS_JOB_LABEL: job.name, MLOPS_STEP_LABEL: "baseline"}},
+        "script": {
+            "image": args.register_image,
+            "command": ["python"],
+            "source": DRIFT_PROGRAM,
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+            "securityContext": {**RUN_CONTAINER, **READ_ONLY_ROOT_FILESYSTEM},
+            "volumeMounts": [{"name": "mlflow-login", "mountPath": MLFLOW_LOGIN_DIR, "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
+        },
     }
 
 
@@ -485,9 +553,11 @@ def cron_workflow(job: TrainingJobArgs) -> dict:
     }
 
 
+TASK_RESULTS_RULE = {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
+"""The executor of each step reports its result (Argo Workflows v3.4+): what every workflow's
+account may do, whatever else its steps need."""
 WORKFLOW_RULES = [
-    # The executor of each step reports its result (Argo Workflows v3.4+).
-    {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]},
+    TASK_RESULTS_RULE,
     # The train step creates the run's JobSet and watches it to its end; nothing else.
     {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "get", "list", "watch"]},
 ]
@@ -503,7 +573,8 @@ class TrainingRuntime(Module):
         name = f"{target.prefix}-training-runtime"
         super().__init__(component_type("training_runtime", "TrainingRuntime"), name, None, placed(target, opts))
         provider = target.provider
-        self.jobset = self._jobset_controller(name, target, args)
+        # JobSet runs the catalog's jobs: a runtime of the platform's own workflows only needs none.
+        self.jobset = self._jobset_controller(name, target, args) if args.jobs else None
         self.argo = self._argo_workflows(name, target, args)
         for namespace in args.namespaces:
             # Each team's MLflow login and checkpoint-store key, in its namespace.
@@ -511,7 +582,7 @@ class TrainingRuntime(Module):
 
         for namespace in args.namespaces:
             self._workflow_identity(name, namespace, args, namespaces[namespace], provider)
-        crds = [self.jobset, self.argo]
+        crds = [self.jobset, self.argo] if self.jobset else [self.argo]
         for job in args.jobs:
             after = child(self, provider, depends_on=[*crds, namespaces[job.namespace]])
             self._custom(f"{name}-{job.name}-template", "WorkflowTemplate", job, workflow_template(job, args), after)
@@ -607,13 +678,20 @@ def _served(args: TrainingRuntimeArgs) -> bool:
 def argo_values(args: TrainingRuntimeArgs) -> dict:
     """The Argo Workflows chart's values: the controller, and the server only behind SSO (never
     `server` or `client` auth without it: no unauthenticated UI, no UI at all by default)."""
+    controller: dict = {
+        # The controller acts on these namespaces' workflows only.
+        "workflowNamespaces": [*args.namespaces, *args.monitor_namespaces],
+        "podSecurityContext": RESTRICTED_POD,
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+    }
+    if args.monitor_namespaces:
+        # Prometheus scrapes the controller (its ServiceMonitor, over the namespace's admitted
+        # monitoring traffic): the drift checks' numbers are its custom metrics. Their labels are
+        # kept as emitted (`namespace` is the model's, not the controller's).
+        controller["metricsConfig"] = {"enabled": True, "honorLabels": True}
+        controller["serviceMonitor"] = {"enabled": True}
     return {
-        "controller": {
-            # The controller acts on these namespaces' workflows only.
-            "workflowNamespaces": list(args.namespaces),
-            "podSecurityContext": RESTRICTED_POD,
-            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-        },
+        "controller": controller,
         # The chart would bind a broad Role to `argo-workflow` in every workflow namespace; the
         # least-privilege account of each namespace (TrainingRuntime._workflow_identity) replaces it.
         "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},

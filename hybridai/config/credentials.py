@@ -35,6 +35,8 @@ CA_KEYS = ("tls.crt", "tls.key")
 """Keys of the internal CA's Secret (cert-manager's CA issuer)."""
 AWS_STORE_KEYS = ("access-key-id", "secret-access-key")
 """Keys of the access key an AWS Secrets Manager store uses off EKS."""
+ARCHIVE_READER_KEYS = ("access-key-id", "secret-access-key")
+"""Keys of the drift checks' archive reader Secret (`logging.decisions.drift.archiveReaderSecret`)."""
 
 
 Ref = tuple[tuple[str | int, ...], SecretKeyRef]
@@ -66,13 +68,14 @@ def credential_needs(spec: StackSpec) -> list[CredentialNeed]:
     """Every Secret the platform reads, per cluster: Alertmanager's receivers and Grafana's admin
     login (every cluster with a full monitoring stack: on-prem, EKS) and the internal CA (where
     cert-manager runs); Loki's object store (on-prem), the model sync's rclone config (edge sites),
-    the audit archive's and the backup store's keys; MLOps' (_mlops_needs); and an AWS
+    the audit archive's and the backup store's keys; MLOps' (_mlops_needs); the drift checks'
+    (_drift_needs); and an AWS
     store's access key (clusters off EKS reading it). The program creates each one whose name has a
     source in `secrets.sources`; others must exist (docs/security.md)."""
     gitops = {site.placement: site.delivery == "gitops" for site in spec.edge_sites()}
     needs = [
         *_monitoring_needs(spec), *_log_store_needs(spec), *_model_sync_needs(spec), *_audit_archive_needs(spec, gitops),
-        *_backup_needs(spec, gitops), *_mlops_needs(spec),
+        *_backup_needs(spec, gitops), *_mlops_needs(spec), *_drift_needs(spec),
     ]
     return needs + _store_key_needs(spec, needs)
 
@@ -149,6 +152,19 @@ def _mlops_needs(spec: StackSpec) -> list[CredentialNeed]:
                 if placement == "onprem":
                     needs.append(CredentialNeed(placement, team.namespace, settings.team_store_secret, CHECKPOINT_STORE_KEYS, at=("mlops", "teamStoreSecret")))
     return needs
+
+
+def _drift_needs(spec: StackSpec) -> list[CredentialNeed]:
+    """The drift checks' archive reader key and MLflow login, in the decision sink's namespace on
+    the on-prem cluster, where the stack watches its models' drift."""
+    if not spec.drift_watched():
+        return []
+    decisions = spec.logging.decisions
+    at = ("logging", "decisions", "drift")
+    return [
+        CredentialNeed("onprem", decisions.namespace, decisions.drift.archive_reader_secret, ARCHIVE_READER_KEYS, at=(*at, "archiveReaderSecret")),
+        CredentialNeed("onprem", decisions.namespace, decisions.drift.mlflow_secret, MLFLOW_LOGIN_KEYS, at=(*at, "mlflowSecret")),
+    ]
 
 
 def _store_key_needs(spec: StackSpec, needs: list[CredentialNeed]) -> list[CredentialNeed]:

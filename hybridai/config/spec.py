@@ -202,6 +202,14 @@ class StackSpec(Model):
             return None
         return logging.decisions
 
+    def drift_watched(self) -> list[ServedModel]:
+        """The models whose decisions the drift check compares with their training baseline: with
+        the stack's own decision sink and MLflow (the baselines' registry), every model that logs its
+        decisions and is served from a `registry` version (a baseline belongs to a version)."""
+        if self.decision_sink() is None or self.mlops is None:
+            return []
+        return [m for m in self.models if m.decision_log and m.registry is not None]
+
     def has_remote_clusters(self) -> bool:
         """Whether clusters beyond the on-prem one (the EKS burst pool, edge sites) report to it as their hub."""
         return self.burst_pool() is not None or bool(self.edge_sites())

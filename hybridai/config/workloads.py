@@ -10,6 +10,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.base import PLACEHOLDER, DnsLabel, Model, Quantity, choose_from
+from hybridai.config.drift import ModelDrift
 from hybridai.config.mlops import DigestImage, Evaluation, RegistryRef, Schedule
 
 
@@ -169,6 +170,11 @@ class ServedModel(Model):
         default=True,
         description="Every request and response of the model goes to the decision sink (KServe's logger, mode `all`); "
         "SOX and HIPAA stacks can't turn it off.",
+    )
+    drift: ModelDrift = Field(
+        default_factory=ModelDrift,
+        description="How the model's decisions are checked against its training baseline and latency objective, where the stack keeps its decisions "
+        "write-once and has MLflow (a `registry` model that logs its decisions): threshold, window and schedule. See [audit](audit.md#drift-and-latency-per-model-version).",
     )
     isolation: Literal["mig", "whole-gpu"] = Field(default="mig", description="`mig`: a hardware-isolated slice is enough; `whole-gpu`: a GPU of its own.")
     production: bool = Field(default=True, description="Production models keep at least two replicas, spread over nodes, with a disruption budget.")

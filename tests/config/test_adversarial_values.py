@@ -106,7 +106,10 @@ def test_a_phi_team_brings_hipaa_to_any_blueprint(stack: str, where: str) -> Non
             "endpoint": "https://s3.example", "bucket": "audit", "accessKeyId": {"name": "a", "key": "k"}, "secretAccessKey": {"name": "a", "key": "s"},
             "objectLock": {"mode": "COMPLIANCE", "retentionDays": 2190},
         }
-        values["secrets"]["sources"].append({"name": "a", "store": "vault", "remoteKey": f"{values['secrets']['sources'][0]['remoteKey'].split('/')[0]}/audit-archive"})
+        prefix = values["secrets"]["sources"][0]["remoteKey"].split("/")[0]
+        values["secrets"]["sources"].append({"name": "a", "store": "vault", "remoteKey": f"{prefix}/audit-archive"})
+        # (with the archive its served registry models' drift is checked: the checks' two Secrets too)
+        values["secrets"]["sources"] += [{"name": n, "store": "vault", "remoteKey": f"{prefix}/{n}"} for n in ("decision-archive-reader", "drift-monitor-mlflow")]
     # AND the stack gets the HIPAA rules
     assert "hipaa" in prepare(stack, values)[0].compliance_profiles()
 

@@ -11,6 +11,7 @@ import yaml
 
 from hybridai import catalog
 from hybridai.modules.queues import KUEUE_FRAMEWORKS, kueue_config
+from hybridai.recorded import MLOPS_JOB_LABEL
 from tests.conftest import planned
 from tests.harness.upstream import chart_defaults, upstream, validate_custom_resource
 from tests.helpers import of_kind
@@ -19,8 +20,10 @@ MLOPS_STACKS = ["finance-prod", "healthcare-prod", "manufacturing-prod"]
 
 
 def _kind(stack: str, kind: str) -> list[dict]:
+    """The stack's training workflows of `kind` (the catalog jobs', labelled with their job; the
+    drift checks' are tests/modules/test_drift_monitor.py's)."""
     plan, _ = planned(stack)
-    return [{**r.inputs, "_target": r.target} for r in of_kind(plan.resources, kind)]
+    return [{**r.inputs, "_target": r.target} for r in of_kind(plan.resources, kind) if MLOPS_JOB_LABEL in r.inputs["metadata"].get("labels", {})]
 
 
 def _train_step(template: dict) -> dict:
@@ -29,8 +32,9 @@ def _train_step(template: dict) -> dict:
 
 def dag_problems(template: dict) -> list[str]:
     """What is wrong with a training WorkflowTemplate's DAG: a task depending on a task that
-    doesn't exist, a task naming a template that doesn't exist, a cycle, or a registration that
-    isn't gated by the evaluation when there is one."""
+    doesn't exist, a task naming a template that doesn't exist, a cycle, a registration that
+    isn't gated by the evaluation when there is one, or a drift baseline recorded without a
+    registration that succeeded."""
     spec = template["spec"]
     templates = {t["name"]: t for t in spec["templates"]}
     tasks = {t["name"]: t for t in templates[spec["entrypoint"]]["dag"]["tasks"]}
@@ -65,6 +69,8 @@ def dag_problems(template: dict) -> list[str]:
             problems.append("register is not gated on the evaluation's metric")
     if "train" in tasks and "train" not in ancestors("register"):
         problems.append("register does not wait for train")
+    if "baseline" in tasks and tasks["baseline"].get("depends") != "register.Succeeded":
+        problems.append("baseline does not wait for a registration that succeeded")
     return problems
 
 

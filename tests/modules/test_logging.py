@@ -394,8 +394,14 @@ def test_edge_sites_archive_into_the_onprem_store_and_the_hub_checks_every_write
         + "    auditArchive:\n      endpoint: https://s3.plant-a.example\n      bucket: mfg-prod-audit\n"
         + "      accessKeyId: {name: audit-archive, key: id}\n      secretAccessKey: {name: audit-archive, key: secret}\n"
         + "      objectLock: {mode: COMPLIANCE, retentionDays: 400}\n")
-        # (its writer key from the plant's Vault, like every credential of a prod stack)
-        .replace("    sources:\n", "    sources:\n      - {name: audit-archive, store: vault, remoteKey: mfg-prod/audit-archive}\n")
+        # (its writer key from the plant's Vault, like every credential of a prod stack; with the
+        # archive the plant's served models' drift is checked, whose two Secrets come from it too)
+        .replace(
+            "    sources:\n",
+            "    sources:\n      - {name: audit-archive, store: vault, remoteKey: mfg-prod/audit-archive}\n"
+            "      - {name: decision-archive-reader, store: vault, remoteKey: mfg-prod/decision-archive-reader}\n"
+            "      - {name: drift-monitor-mlflow, store: vault, remoteKey: mfg-prod/drift-monitor-mlflow}\n",
+        )
     )
     from hybridai.plan.engine import run_plan
 

@@ -11,7 +11,7 @@ import promql_parser
 import pytest
 import yaml
 
-from hybridai.modules.observability import AlertArgs, ModelObjective, alert_groups, dashboards, expressions
+from hybridai.modules.observability import AlertArgs, DriftWatch, ModelObjective, alert_groups, dashboards, expressions
 from tests.conftest import EXAMPLE_STACKS, planned
 from tests.helpers import of_kind, prepared, promtool, promtool_test
 
@@ -27,6 +27,7 @@ ARGS = AlertArgs(
         ModelObjective(namespace="fraud", model="fraud-score", latency_objective_ms=20),
         ModelObjective(namespace="fraud", model="fraud", latency_objective_ms=20),
     ),
+    drift_watches=(DriftWatch(namespace="fraud", model="fraud-score", version=12, threshold=0.25, latency_objective_ms=50, stale_after_seconds=600),),
 )
 RULES = {"groups": alert_groups(ARGS)}
 
@@ -90,7 +91,35 @@ def fired(name: str, labels: dict[str, str], value: str | None = None) -> dict[s
     return {"exp_labels": {**r["labels"], **labels}, "exp_annotations": {k: render(v) for k, v in r["annotations"].items()}}
 
 
+VERSION_12 = {"namespace": "fraud", "model": "fraud-score", "version": "12"}
+"""fraud-score's served version, as the drift check's gauges label it (Argo's controller adds its pod)."""
+
+
+def gauge(metric: str, version: str = "12") -> str:
+    return f'argo_workflows_{metric}{{namespace="fraud", model="fraud-score", version="{version}", pod="workflow-controller-0"}}'
+
+
 CASES = [
+    (
+        "drift over the version's threshold fires at the check that found it; under it, or of the previous version, stays quiet",
+        [(gauge("model_drift_psi"), "0.1x5 0.4x10"), (gauge("model_drift_psi", "11"), "0.9x15")],
+        [(3, "ModelInputDrift", []), (10, "ModelInputDrift", [fired("ModelInputDrift", VERSION_12, "0.4")])],
+    ),
+    (
+        "the p95 of the decisions over the 50 ms objective fires; within it stays quiet",
+        [(gauge("model_decision_latency_p95_seconds"), "0.03x5 0.07x10")],
+        [(3, "ModelDecisionLatencyAboveObjective", []), (10, "ModelDecisionLatencyAboveObjective", [fired("ModelDecisionLatencyAboveObjective", VERSION_12, "0.07")])],
+    ),
+    (
+        "a version without a baseline fires; one compared with its baseline stays quiet",
+        [(gauge("model_drift_baseline"), "1x5 0x10")],
+        [(3, "ModelDriftBaselineMissing", []), (10, "ModelDriftBaselineMissing", [fired("ModelDriftBaselineMissing", VERSION_12, "0")])],
+    ),
+    (
+        "a check that hasn't finished for longer than two intervals and a deadline fires",
+        [(gauge("model_drift_checked_timestamp_seconds"), "0x30")],
+        [(5, "ModelDriftCheckStale", []), (15, "ModelDriftCheckStale", [fired("ModelDriftCheckStale", VERSION_12, "900")])],
+    ),
     (
         "idle allocated GPU fires after 30 minutes; a busy one and a short dip stay quiet",
         [

@@ -28,11 +28,12 @@ def parses_as_shell(text: str) -> None:
         assert result.returncode == 0 and result.stderr == "", f"{shell}: {result.stderr}"
 
 
-def test_the_folder_holds_the_four_programs() -> None:
-    # GIVEN the scripts folder, THEN it holds the archive check, the edge model sync and the two
-    # MLflow steps: the tests below, parametrized by suffix, see every one of them
+def test_the_folder_holds_the_five_programs() -> None:
+    # GIVEN the scripts folder, THEN it holds the archive check, the edge model sync, the two
+    # MLflow steps and the drift check (with its baseline step): the tests below, parametrized by
+    # suffix, see every one of them (the drift check's computation: tests/modules/test_decision_drift.py)
     assert [p.name for p in SHELL] == ["audit_archive_check.sh", "edge_model_sync.sh"]
-    assert [p.name for p in PYTHON] == ["mlflow_register.py", "mlflow_start_run.py"]
+    assert [p.name for p in PYTHON] == ["decision_drift.py", "mlflow_register.py", "mlflow_start_run.py"]
 
 
 @pytest.mark.parametrize("path", SHELL, ids=lambda p: p.name)
@@ -58,11 +59,15 @@ def test_the_plan_runs_the_files_as_shipped() -> None:
     edge = [r for r in planned("manufacturing-prod")[0].resources if r.target == "line-3"]
     check = named(hub, "CronJob", "audit-archive-check").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2]
     sync = named(edge, "CronJob", "model-sync").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2]
-    steps = {t["name"]: t["script"]["source"] for t in of_kind(hub, "WorkflowTemplate")[0].inputs["spec"]["templates"] if "script" in t}
+    training = named(hub, "WorkflowTemplate", "imaging-finetune").inputs["spec"]["templates"]
+    steps = {t["name"]: t["script"]["source"] for t in training if "script" in t}
+    drift = {t["name"]: t["script"]["source"] for t in named(hub, "WorkflowTemplate", "decision-drift").inputs["spec"]["templates"]}
     # THEN each command is its file without the header, and still parses
     assert check == "\n" + script("audit_archive_check.sh", KEY_ID_FILE=f"{ARCHIVE_KEY_DIR}/access_key_id", SECRET_KEY_FILE=f"{ARCHIVE_KEY_DIR}/secret_access_key")
     assert not check.lstrip().startswith("#")
-    assert steps == {"start-run": script("mlflow_start_run.py"), "register": script("mlflow_register.py")}
+    assert steps == {"start-run": script("mlflow_start_run.py"), "register": script("mlflow_register.py"), "baseline": script("decision_drift.py")}
+    assert drift == {"check": script("decision_drift.py")} and not drift["check"].startswith("#")
+    steps["check"] = drift["check"]
     for source in steps.values():
         compile(source, "<step>", "exec")
     parses_as_shell(check)

@@ -6,6 +6,7 @@ import yaml
 
 from hybridai.config.mlops import ArgoSso
 from hybridai.modules.training_runtime import EvaluationArgs, TrainingJobArgs, TrainingRuntimeArgs
+from hybridai.recorded import MLOPS_JOB_LABEL
 from tests.conftest import planned
 from tests.helpers import named, of_kind, prepared, release
 
@@ -15,6 +16,11 @@ def on(stack: str, target: str):
     return [r for r in plan.resources if r.target == target]
 
 
+def training(resources, kind: str) -> list:  # noqa: ANN001 - recorded resources
+    """The catalog jobs' workflows of `kind` (labelled with their job), not the drift checks'."""
+    return [r for r in of_kind(resources, kind) if MLOPS_JOB_LABEL in r.inputs["metadata"]["labels"]]
+
+
 def jobset_of(template) -> dict:  # noqa: ANN001 - a recorded WorkflowTemplate
     [train] = [t for t in template.inputs["spec"]["templates"] if t["name"] == "train"]
     return yaml.safe_load(train["resource"]["manifest"])
@@ -22,12 +28,12 @@ def jobset_of(template) -> dict:  # noqa: ANN001 - a recorded WorkflowTemplate
 
 def test_each_job_runs_where_the_capacity_plan_placed_it() -> None:
     # GIVEN finance-prod: fraud-retrain and credit-retrain overflow to the cloud pool, fraud-features fits on-prem
-    cloud = {r.inputs["metadata"]["name"] for r in of_kind(on("finance-prod", "training"), "WorkflowTemplate")}
-    onprem = {r.inputs["metadata"]["name"] for r in of_kind(on("finance-prod", "dc1"), "WorkflowTemplate")}
+    cloud = {r.inputs["metadata"]["name"] for r in training(on("finance-prod", "training"), "WorkflowTemplate")}
+    onprem = {r.inputs["metadata"]["name"] for r in training(on("finance-prod", "dc1"), "WorkflowTemplate")}
     # THEN each job's WorkflowTemplate is on that cluster only, and only scheduled jobs get a CronWorkflow
     assert cloud == {"fraud-retrain", "credit-retrain"} and onprem == {"fraud-features"}
-    assert {r.inputs["metadata"]["name"] for r in of_kind(on("finance-prod", "training"), "CronWorkflow")} == {"fraud-retrain", "credit-retrain"}
-    assert of_kind(on("finance-prod", "dc1"), "CronWorkflow") == []
+    assert {r.inputs["metadata"]["name"] for r in training(on("finance-prod", "training"), "CronWorkflow")} == {"fraud-retrain", "credit-retrain"}
+    assert training(on("finance-prod", "dc1"), "CronWorkflow") == []
 
 
 def test_a_cloud_job_is_one_gang_in_the_teams_queue_checkpointing_to_the_teams_bucket() -> None:
@@ -87,7 +93,8 @@ def test_argo_has_no_unauthenticated_ui() -> None:
     assert finance_hub["server"]["sso"]["clientSecret"] == {"name": "argo-server-sso", "key": "client-secret"}
     # AND the chart's broad workflow Role is replaced by the least-privilege one
     assert healthcare["workflow"] == {"serviceAccount": {"create": False}, "rbac": {"create": False}}
-    assert healthcare["controller"]["workflowNamespaces"] == ["clinical-research"]
+    # (the decision sink's namespace runs the platform's drift checks: tests/modules/test_drift_monitor.py)
+    assert healthcare["controller"]["workflowNamespaces"] == ["clinical-research", "decisions"]
 
 
 def test_jobset_image_is_pinned_not_the_charts_main_tag() -> None:

@@ -41,6 +41,12 @@ def test_promoting_a_version_is_a_one_line_change_the_review_names(project: Path
     # THEN the change lists the promotion, and summary.md shows it in the change table
     assert files.change["promotions"] == [{"name": "fraud-score", "where": "dc1/fraud/fraud-score", "model": "fraud-score", "before": "12", "after": "13"}]
     assert "| model versions | **fraud-score: v12 → v13** |" in files[Path("summary.md")]
-    # AND only the InferenceService changed (its URI and version label) and the decision sink, whose
-    # records name the version that decided (its catalog in the remap; nothing else in the stack)
-    assert [u.rsplit("::", 1)[-1] for u in files.change["changed"]] == ["fin-prod-dc1-decisions-vector", "fin-prod-dc1-serving-fraud-fraud-score"]
+    # AND only the InferenceService changed (its URI and version label), the decision sink, whose
+    # records name the version that decided (its catalog in the remap), and what watches that
+    # version: the drift check's gauges and the alerts on them (nothing else in the stack)
+    assert [u.rsplit("::", 1)[-1] for u in files.change["changed"]] == [
+        "fin-prod-dc1-decisions-vector",
+        "fin-prod-dc1-drift-decision-drift-template",
+        "fin-prod-dc1-monitoring-gpu-rules",
+        "fin-prod-dc1-serving-fraud-fraud-score",
+    ]

@@ -147,9 +147,9 @@ def test_a_change_that_moves_resources_through_aliases_is_not_a_rename(tmp_path:
     # GIVEN a base plan of healthcare-prod as laid out before the GPU platform (its URNs, in the
     # engine's form, are those the stacks deployed before the split hold)
     plan_, files = planned("healthcare-prod")
-    # (logging, backups, MLflow, the training runtime, certificates and secrets from the store, KEDA came
-    # after the split: stacks deployed before it never held them)
-    later = ("-logging", "-backup", "-mlflow", "-training-runtime", "-cert-manager", "-external-secrets", "-cert", "-secret-", "-decisions", "-decision-log", "-serving-ca-", "-serving-config", "-keda", "-predictors-podmonitor")
+    # (logging, backups, MLflow, the training runtime, certificates and secrets from the store, the
+    # decision trail and its drift checks, KEDA came after the split: stacks deployed before it never held them)
+    later = ("-logging", "-backup", "-mlflow", "-training-runtime", "-cert-manager", "-external-secrets", "-cert", "-secret-", "-decisions", "-decision-log", "-serving-ca-", "-serving-config", "-drift", "-keda", "-predictors-podmonitor")
     records = [r for r in json.loads(files[Path("resources.json")])["resources"] if not any(part in r["name"] for part in later)]
     base = tmp_path / "base"
     base.mkdir()
