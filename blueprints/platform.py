@@ -112,7 +112,7 @@ def decision_sink(spec: StackSpec, logging: LoggingArgs | None) -> DecisionSinkA
         return None
     namespaces = {t.name: t.namespace for t in spec.teams}
     models = tuple(
-        ServedDecisions(namespace=namespaces[m.team], name=m.name, team=m.team, registry_model=m.registry.model if m.registry else None, model_version=m.registry.version if m.registry else None)
+        ServedDecisions(namespace=namespaces[m.team], name=m.name, team=m.team, registry_model=m.registry.model if m.registry else None, model_version=m.registry.version if m.registry else None, peak_rps=m.peak_rps)
         for m in spec.models
         if m.decision_log
     )
@@ -207,7 +207,7 @@ def onprem_platform(
         autoscaling=autoscaling,
         monitoring=monitoring(spec, spec.teams, spec.models, coverage=coverage, pricing=OpenCostPricing.of(cluster, spec.cost), receive_remote_write=hub, query_clients=(KEDA_NAMESPACE,) if autoscaling else (), **loki),
         queues=queues,
-        logging=logging.model_copy(update={"store": logging.store.model_copy(update={"push_namespaces": (decisions.namespace,)})}) if decisions else logging,
+        logging=logging.model_copy(update={"store": logging.store.model_copy(update={"push_namespaces": (decisions.namespace,), "decision_streams": decisions.index_rates})}) if decisions else logging,
         decisions=decisions,
         # Its clients: the teams, and the drift checks reading the baselines.
         mlflow=MlflowArgs.of(spec.mlops, tuple(sorted({*namespaces.values(), *([drift.namespace] if drift else [])})), spec.monitoring.namespace, spec.environment) if spec.mlops else None,

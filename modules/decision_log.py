@@ -6,8 +6,9 @@ binary CloudEvent: the body is the payload, the attributes are `ce-*` headers (`
 the request and its response, `ce-type`, `ce-inferenceservicename`, `ce-namespace`, …). Vector's
 `http_server` keeps those headers; a remap adds what the catalog knows of the InferenceService (its
 team and the registry model and version it serves); a `reduce` joins request and response by
-`ce-id`; each record goes to the write-once audit archive (on-prem Object-Lock bucket: on-prem
-decisions never leave on-prem) and to Loki's `decision` stream for search. Each destination has
+`ce-id`; each record goes whole to the write-once audit archive (on-prem Object-Lock bucket: on-prem
+decisions never leave on-prem) and, without its bodies, to Loki's `decision` stream for search (the
+index: INDEX_PROGRAM). Each destination has
 its own disk buffer that blocks when full, so a slow store holds the loggers back instead of
 anything being dropped. The record format and archive layout: docs/audit.md, and RECORD_FIELDS.
 
@@ -72,6 +73,14 @@ class ServedDecisions(Args):
     """The registered model it serves; None: a raw storage URI."""
     model_version: int | None = None
     """The registered version it serves."""
+    peak_rps: float
+    """Its peak decisions per second (the catalog's `peakRps`): what its Loki stream must take."""
+
+
+INDEX_RECORD_BYTES = 2048
+"""The most one index record (a decision without its bodies, INDEX_PROGRAM) takes as a Loki line: its
+fields are bounded — a UUID, an RFC 3339 time, DNS labels of at most 63 characters, the pod's URL,
+the registry model and version, two numbers and a flag — under 1.5 KiB with their JSON keys."""
 
 
 class DecisionSinkArgs(Args):
@@ -110,6 +119,12 @@ class DecisionSinkArgs(Args):
             tls=tls,
             monitoring_namespace=monitoring_namespace,
         )
+
+    @property
+    def index_rates(self) -> tuple[float, ...]:
+        """Bytes per second each model's Loki stream takes at its peak (at most INDEX_RECORD_BYTES a
+        decision): what Loki's ingestion limits must allow (LogStoreArgs.decision_streams)."""
+        return tuple(m.peak_rps * INDEX_RECORD_BYTES for m in self.models)
 
     @property
     def volume_size(self) -> str:
@@ -180,6 +195,18 @@ del(.response_time)
 """VRL completing a paired record: the bodies parsed (JSON when they are), whether both halves
 arrived, and the latency between them from their CloudEvent times."""
 
+INDEX_PROGRAM = """.request_bytes = if .request == null { null } else { strlen(encode_json(.request)) }
+.response_bytes = if .response == null { null } else { strlen(encode_json(.response)) }
+del(.request)
+del(.response)
+"""
+"""VRL of the index record Loki gets: the record without its bodies, their sizes instead. The
+bodies are the decision's input and output — PHI in a hospital, account data in a bank — and stay
+in the write-once archive only: Loki is searched by more people than read the archive (HIPAA's
+minimum necessary), and whole bodies at peak would pass its per-stream rate and line-size limits
+(the record's `recordBytes` default is 16 KiB; Loki's lines stop at 256 KB). Search Loki for the
+id and time, read the decision in the archive (docs/audit.md)."""
+
 
 def _disk_buffer(args: DecisionSinkArgs) -> dict:
     """A destination's buffer: on the volume, and when full the sink stops taking records (the
@@ -221,7 +248,7 @@ def vector_config(args: DecisionSinkArgs) -> dict:
     }
     loki = {
         "type": "loki",
-        "inputs": ["decision_records"],
+        "inputs": ["decision_index"],
         "endpoint": args.loki_url,
         "encoding": {"codec": "json"},
         # Few values each: the cluster's serving namespaces, teams and InferenceServices.
@@ -257,6 +284,7 @@ def vector_config(args: DecisionSinkArgs) -> dict:
             "decision_halves": {"type": "remap", "inputs": ["kserve"], "source": halves_program(args)},
             "decisions": {"type": "reduce", "inputs": ["decision_halves"], "group_by": ["id"], "max_events": 2, "expire_after_ms": PAIR_WINDOW_MS},
             "decision_records": {"type": "remap", "inputs": ["decisions"], "source": RECORD_PROGRAM},
+            "decision_index": {"type": "remap", "inputs": ["decision_records"], "source": INDEX_PROGRAM},
         },
         "sinks": {
             "archive": s3,

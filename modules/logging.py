@@ -11,6 +11,8 @@ Loki's compactor, which also keeps its delete requests in the object store. docs
 """
 from __future__ import annotations
 
+import math
+
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,6 +111,9 @@ class LogStoreArgs(StoreBucketArgs):
     of its clients (the NetworkPolicy says who may connect); None: plain http inside the cluster."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of the logging namespace the program creates (the object store's access key)."""
+    decision_streams: tuple[float, ...] = ()
+    """Bytes per second of each model's decision stream at its peak (the decision sink's index
+    records): Loki's ingestion limits are raised to take them beside the logs; default: none."""
     push_namespaces: tuple[str, ...] = ()
     """Namespaces of the cluster beyond its collector's that push to Loki (the decision sink's);
     default: none."""
@@ -452,12 +457,34 @@ def _hours(days: int) -> str:
     return f"{days * 24}h"
 
 
+LOKI_INGESTION = {"rate_mb": 4, "burst_mb": 6, "stream_mb": 3, "stream_burst_mb": 15}
+"""Loki 3.7's default ingestion limits (its limits_config): per tenant 4 MB/s with a 6 MB burst, per
+stream 3 MB/s with a 15 MB burst. One tenant holds every log of the cluster."""
+
+
+def ingestion_limits(decision_streams: tuple[float, ...]) -> dict:
+    """Loki's ingestion limits with the decision streams at their peak added to the logs' defaults:
+    the tenant's rate and burst grow by the streams' sum, a stream's by the largest (twice its peak,
+    so a burst at peak isn't refused); never below Loki's defaults."""
+    total = math.ceil(sum(decision_streams) / 1e6)
+    largest = math.ceil(2 * max(decision_streams) / 1e6)
+    rate = LOKI_INGESTION["rate_mb"] + total
+    return {
+        "ingestion_rate_mb": rate,
+        "ingestion_burst_size_mb": max(LOKI_INGESTION["burst_mb"], math.ceil(rate * 1.5)),
+        "per_stream_rate_limit": f"{max(LOKI_INGESTION['stream_mb'], largest)}MB",
+        "per_stream_rate_limit_burst": f"{max(LOKI_INGESTION['stream_burst_mb'], 5 * largest)}MB",
+    }
+
+
 def _structured_config(args: LogStoreArgs) -> dict:
-    """Loki's configuration keys the chart's `limits_config` and `server` defaults don't list: retention and TLS."""
+    """Loki's configuration keys the chart's `limits_config` and `server` defaults don't list:
+    retention, the decision streams' ingestion limits, and TLS."""
     structured: dict = {
         "limits_config": {
             "retention_period": _hours(args.log_retention_days),
             "retention_stream": [{"selector": AUDIT_SELECTOR, "priority": 1, "period": _hours(args.audit_retention_days)}],
+            **(ingestion_limits(args.decision_streams) if args.decision_streams else {}),
         }
     }
     if args.tls is not None:

@@ -56,7 +56,7 @@ ARCHIVE = AuditArchive.model_validate(
 
 
 def sink(buffer_bytes: int = 512 * dl.MIB) -> dl.DecisionSinkArgs:
-    models = (dl.ServedDecisions(namespace="fraud", name="fraud-score", team="fraud", registry_model="fraud-score", model_version=12),)
+    models = (dl.ServedDecisions(namespace="fraud", name="fraud-score", team="fraud", registry_model="fraud-score", model_version=12, peak_rps=900),)
     return dl.DecisionSinkArgs(cluster="dc1", models=models, buffer_bytes=buffer_bytes, archive=ARCHIVE, loki_url="https://loki.logging.svc:3100", tls=TlsArgs(issuer="hybridai-ca"))
 
 
@@ -132,6 +132,35 @@ def test_both_destinations_follow_the_archive_layout_behind_blocking_disk_buffer
     assert loki["tls"] == {"ca_file": "/etc/vector/tls/ca.crt"}
     # AND each destination blocks rather than drops when its buffer is full
     assert s3["buffer"] == loki["buffer"] == {"type": "disk", "max_size": 512 * dl.MIB, "when_full": "block"}
+
+
+def test_the_archive_gets_the_whole_record_and_loki_the_index_without_the_bodies() -> None:
+    # GIVEN the sink's configuration
+    config = dl.vector_config(sink())
+    index = config["transforms"]["decision_index"]
+    # THEN the archive reads the whole records, Loki the index made from them
+    assert config["sinks"]["archive"]["inputs"] == ["decision_records"]
+    assert config["sinks"]["loki"]["inputs"] == ["decision_index"] and index["inputs"] == ["decision_records"]
+    # AND the index drops the bodies (the decision's input and output) and keeps their sizes
+    assert index["source"] == dl.INDEX_PROGRAM
+    assert "del(.request)" in dl.INDEX_PROGRAM and "del(.response)" in dl.INDEX_PROGRAM
+    assert ".request_bytes = " in dl.INDEX_PROGRAM and ".response_bytes = " in dl.INDEX_PROGRAM
+
+
+def test_loki_takes_the_decision_streams_at_their_peak_beside_the_logs() -> None:
+    from hybridai.modules.logging import LOKI_INGESTION, ingestion_limits
+
+    # GIVEN fraud-score at 900 decisions a second: its stream takes at most 900 × 2 KiB a second
+    assert sink().index_rates == (900 * dl.INDEX_RECORD_BYTES,)
+    # WHEN Loki's limits are sized for it and a 200-a-second model (1.84 MB/s and 0.41 MB/s)
+    limits = ingestion_limits((900 * 2048, 200 * 2048))
+    # THEN the tenant takes the logs' default 4 MB/s plus the streams' 3 MB/s (rounded up), burst 1.5×
+    assert (limits["ingestion_rate_mb"], limits["ingestion_burst_size_mb"]) == (7, 11)
+    # AND a stream twice the largest's peak, 4 MB/s with five times that as burst
+    assert (limits["per_stream_rate_limit"], limits["per_stream_rate_limit_burst"]) == ("4MB", "20MB")
+    # AND a small catalog never lowers Loki's defaults
+    assert ingestion_limits((5 * 2048,)) == {"ingestion_rate_mb": 5, "ingestion_burst_size_mb": 8, "per_stream_rate_limit": "3MB", "per_stream_rate_limit_burst": "15MB"}
+    assert LOKI_INGESTION["rate_mb"] == 4
 
 
 def test_no_unescaped_template_reaches_the_charts_tpl() -> None:
