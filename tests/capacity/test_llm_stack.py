@@ -89,6 +89,10 @@ BAD_INPUT = [
     ("an LLM given requests per replica", _set(["models", 1, "throughputRps"], 5), (("models", 1, "throughputRps"), "llm_sized")),
     ("an LLM given a p99 objective", _set(["models", 1, "latencyObjectiveMs"], 500), (("models", 1, "latencyObjectiveMs"), "llm_sized")),
     ("a model neither sized nor an LLM", _delete(["models", 0, "throughputRps"]), (("models", 0, "throughputRps"), "missing")),
+    ("a request longer than the context", _set(["models", 1, "llm", "promptTokensPerRequest"], 8000), (("models", 1, "llm", "promptTokensPerRequest"), "request_beyond_context")),
+    ("output alone longer than the context", _set(["models", 1, "llm", "outputTokensPerRequest"], 8193), (("models", 1, "llm", "outputTokensPerRequest"), "request_beyond_context")),
+    ("no peak hours a day", _set(["models", 1, "llm", "peakHoursPerDay"], 0), (("models", 1, "llm", "peakHoursPerDay"), "greater_than")),
+    ("more peak hours than a day has", _set(["models", 1, "llm", "peakHoursPerDay"], 25), (("models", 1, "llm", "peakHoursPerDay"), "less_than_equal")),
     ("an LLM that fits no pool", _set(["onprem", "gpuPools"], L4_ONLY), (("models", 3, "llm"), "catalog_does_not_fit")),
 ]
 
