@@ -127,6 +127,21 @@ class Llm(Model):
             )
         return value
 
+    @field_validator("ttft_p95_ms", "tpot_p95_ms")
+    @classmethod
+    def _measurable(cls, value: int, info: ValidationInfo) -> int:
+        # The alerts measure an objective on vLLM's fixed histogram buckets: one below the first
+        # boundary can't be measured (docs/design/llm-slo.md).
+        histogram = {"ttft_p95_ms": "time_to_first_token_seconds", "tpot_p95_ms": "inter_token_latency_seconds"}[info.field_name]
+        buckets = catalog.llms().vllm_histograms
+        if buckets.at_or_below(histogram, value / 1000) is None:
+            first = getattr(buckets, histogram)[0] * 1000
+            raise PydanticCustomError(
+                "objective_below_histogram", "vLLM's `vllm:{histogram}` histogram starts at {first:g} ms: an objective below it can't be measured; raise it to at least {first:g}",
+                {"histogram": histogram, "first": first},
+            )
+        return value
+
     @model_validator(mode="after")
     def _request_within_context(self) -> Llm:
         # vLLM refuses a request whose prompt and output exceed `--max-model-len` (the context).

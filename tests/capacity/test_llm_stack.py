@@ -93,6 +93,7 @@ BAD_INPUT = [
     ("output alone longer than the context", _set(["models", 1, "llm", "outputTokensPerRequest"], 8193), (("models", 1, "llm", "outputTokensPerRequest"), "request_beyond_context")),
     ("no peak hours a day", _set(["models", 1, "llm", "peakHoursPerDay"], 0), (("models", 1, "llm", "peakHoursPerDay"), "greater_than")),
     ("more peak hours than a day has", _set(["models", 1, "llm", "peakHoursPerDay"], 25), (("models", 1, "llm", "peakHoursPerDay"), "less_than_equal")),
+    ("an inter-token objective below vLLM's first bucket", _set(["models", 1, "llm", "tpotP95Ms"], 9), (("models", 1, "llm", "tpotP95Ms"), "objective_below_histogram")),
     ("an LLM that fits no pool", _set(["onprem", "gpuPools"], L4_ONLY), (("models", 3, "llm"), "catalog_does_not_fit")),
 ]
 
