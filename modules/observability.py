@@ -475,9 +475,9 @@ def llm_alerts(o: LlmObjective) -> list[dict[str, Any]]:
     their objectives as burn rates, requests queued, KV cache saturated, replicas missing."""
     sel = o.selector
     answering = f"(sum by (namespace, {MODEL_LABEL}) (up{{{sel}}}) or on () vector(0))"
-    rules = _burn_alerts("LlmTimeToFirstTokenBudgetBurn", "time to first token", TTFT, o.ttft_bucket_seconds, o.ttft_objective_ms, o)
-    rules += _burn_alerts("LlmInterTokenLatencyBudgetBurn", "inter-token latency", ITL, o.itl_bucket_seconds, o.itl_objective_ms, o)
-    rules += [
+    burns = _burn_alerts("LlmTimeToFirstTokenBudgetBurn", "time to first token", TTFT, o.ttft_bucket_seconds, o.ttft_objective_ms, o)
+    burns += _burn_alerts("LlmInterTokenLatencyBudgetBurn", "inter-token latency", ITL, o.itl_bucket_seconds, o.itl_objective_ms, o)
+    rules = [
         _alert(
             "LlmRequestsQueued",
             f"avg by (namespace, {MODEL_LABEL}) (vllm:num_requests_waiting{{{sel}}}) > {o.queue_per_replica}",
@@ -518,10 +518,10 @@ def llm_alerts(o: LlmObjective) -> list[dict[str, Any]]:
                 "GPUs lost, a pod crash-looping). Check the pods and the GPU nodes.",
             )
         )
-    for rule in rules[4:]:
-        rule["labels"][MODEL_LABEL] = o.model
-        rule["labels"]["namespace"] = o.namespace
-    return rules
+    for rule in rules:
+        # Also when no series is left to carry them (a model with no replica answering).
+        rule["labels"].update({MODEL_LABEL: o.model, "namespace": o.namespace})
+    return burns + rules
 
 
 def llm_dashboard(objectives: Iterable[LlmObjective]) -> dict[str, Any]:

@@ -229,3 +229,12 @@ def test_the_lab_stacks_llms_get_their_alerts_and_dashboard(lab_plan, tool: str,
     assert set(boards) == {"hybridai-dashboard-gpu-fleet", "hybridai-dashboard-inference", "hybridai-dashboard-gpu-quotas", "hybridai-dashboard-llm"}
     llm = json.loads(boards["hybridai-dashboard-llm"].inputs["data"]["llm.json"])
     assert llm["uid"] == "hybridai-llm" and 'model=~"notes-summarizer|discharge-letters|research-assistant|document-review"' in llm["panels"][0]["targets"][0]["expr"]
+
+
+def test_every_llm_rule_parses_and_passes_promtool_check(tool: str, tmp_path: Path) -> None:
+    # GIVEN the LLM rules of three models THEN each expression parses and the groups pass `promtool check rules`
+    for expr in expressions(RULES["groups"], {}):
+        promql_parser.parse(expr)
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(RULES))
+    result = subprocess.run([tool, "check", "rules", str(tmp_path / "rules.yaml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
