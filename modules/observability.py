@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from hybridai import catalog
 from hybridai.config.components import Team
 from hybridai.config.operations import MonitoringSettings
 from hybridai.config.workloads import ServedModel
@@ -117,14 +116,14 @@ class LlmObjective(Args):
         """An LLM's objectives on vLLM's histogram boundaries (each at or below the catalog's value;
         the catalog refuses one below a histogram's first boundary)."""
         llm = model.llm
-        buckets = catalog.llms().vllm_histograms
+        ttft, itl = llm.measured_at
         return cls(
             namespace=namespace,
             model=model.name,
             ttft_objective_ms=llm.ttft_p95_ms,
-            ttft_bucket_seconds=buckets.at_or_below("time_to_first_token_seconds", llm.ttft_p95_ms / 1000),
+            ttft_bucket_seconds=ttft,
             itl_objective_ms=llm.tpot_p95_ms,
-            itl_bucket_seconds=buckets.at_or_below("inter_token_latency_seconds", llm.tpot_p95_ms / 1000),
+            itl_bucket_seconds=itl,
             min_replicas=model.min_replicas,
             queue_per_replica=llm.concurrent_sequences,
         )

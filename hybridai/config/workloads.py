@@ -152,6 +152,13 @@ class Llm(Model):
             raise _at("Llm", [(key, "request_beyond_context", message, getattr(self, "prompt_tokens_per_request" if key.startswith("prompt") else "output_tokens_per_request"))])
         return self
 
+    @property
+    def measured_at(self) -> tuple[float, float]:
+        """The boundaries (seconds) of vLLM's TTFT and inter-token histograms the objectives are
+        measured at: each the one at or below its objective (docs/design/llm-slo.md)."""
+        buckets = catalog.llms().vllm_histograms
+        return buckets.at_or_below("time_to_first_token_seconds", self.ttft_p95_ms / 1000), buckets.at_or_below("inter_token_latency_seconds", self.tpot_p95_ms / 1000)
+
     def shape(self) -> catalog.LlmArchitecture | ArchitectureShape:
         """The architecture's values: from llms.yaml by name, or as the stack file gives them."""
         return _shape(self.architecture)

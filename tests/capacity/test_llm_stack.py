@@ -44,6 +44,11 @@ def test_the_lab_stack_plans_and_its_summary_shows_each_llms_arithmetic(project:
     assert "| research-assistant | llama-3.1-70b-instruct (bf16) | 141.1 | 687.2 (32,768 × 64) | 53.8 of 72.0 | 16 (8 × 2) | 1 | h100 |" in summary
     assert "| document-review | llama-3.1-70b-instruct (bf16) | 141.1 | 42.9 (8,192 × 16) | 48.0 of 72.0 | 4 (4 × 1) | 2 | h100 |" in summary
     assert "2.0 GB of activations, within the 90 % of its memory vLLM uses" in summary
+    # AND which of vLLM's histogram boundaries each latency objective is alerted at, where it isn't one itself
+    assert (
+        "notes-summarizer TTFT 1,500 ms at 1,000, inter-token 50 ms; discharge-letters TTFT 1,000 ms, inter-token 40 ms at 25; "
+        "research-assistant TTFT 5,000 ms, inter-token 80 ms at 75; document-review TTFT 2,000 ms at 1,000, inter-token 60 ms at 50."
+    ) in summary
 
 
 def test_example_summaries_have_no_llm_table() -> None:
