@@ -20,7 +20,8 @@ from hybridai.capacity.planner import HEADROOM
 from hybridai.cost.onprem import HOURS_PER_MONTH
 
 if TYPE_CHECKING:
-    from hybridai.capacity import CapacityPlan
+    from hybridai.capacity import CapacityPlan, LlmSizing
+    from hybridai.config.workloads import ServedModel
     from hybridai.config.spec import StackSpec
 
 MILLION = 1_000_000
@@ -73,7 +74,7 @@ def llm_economics(
     }
 
 
-def _row(model: Any, sizing: Any, row: dict[str, Any], pool: dict[str, Any] | None, rate: float | None, region: str) -> dict[str, Any]:
+def _row(model: ServedModel, sizing: LlmSizing, row: dict[str, Any], pool: dict[str, Any] | None, rate: float | None, region: str) -> dict[str, Any]:
     """One LLM's GPU-hour, throughput, tokens, cost per million tokens and showback rate."""
     llm = model.llm
     hours = llm.peak_hours_per_day
