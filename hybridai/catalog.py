@@ -190,12 +190,24 @@ class VllmMemory(_Data):
     """Allowance per GPU for what vLLM's profiling run measures besides the weights."""
 
 
+class VllmHistograms(_Data):
+    """The bucket boundaries, in seconds, of vLLM's latency histograms (llms.yaml `vllm_histograms`)."""
+
+    time_to_first_token_seconds: tuple[float, ...]
+    inter_token_latency_seconds: tuple[float, ...]
+
+    def at_or_below(self, histogram: str, seconds: float) -> float | None:
+        """The largest boundary of `histogram` at or below `seconds`; None below its first."""
+        return max((b for b in getattr(self, histogram) if b <= seconds + 1e-12), default=None)
+
+
 class LlmCatalog(_Data):
     dtypes: dict[str, float]
     """Bytes per parameter of the weights, by dtype."""
     kv_cache_dtypes: dict[str, float]
     """Bytes per KV cache element, by KV cache dtype."""
     vllm: VllmMemory
+    vllm_histograms: VllmHistograms
     architectures: dict[str, LlmArchitecture]
 
 

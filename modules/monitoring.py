@@ -227,7 +227,7 @@ class Monitoring(Module):
             spec={"groups": alert_groups(args.alerts)},
             opts=child(self, provider, depends_on=[self.stack]),
         )
-        for board, content in dashboards(args.alerts.latency_objective_ms).items():
+        for board, content in dashboards(args.alerts.latency_objective_ms, args.alerts.llm_objectives).items():
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{board}",
                 metadata={"name": f"hybridai-dashboard-{board}", "namespace": ns, "labels": {**MANAGED_BY, "grafana_dashboard": "1"}},

@@ -2,8 +2,10 @@
 
 Metric sources: the DCGM exporter (`DCGM_FI_*`, labelled with the workload's `namespace` and `pod`
 because its ServiceMonitor honours the exporter's labels), kube-state-metrics (`kube_*`), KServe
-model servers (`request_predict_seconds`, a histogram per model server pod) and KEDA's operator
-(`keda_*`, labelled with each ScaledObject's `namespace`).
+model servers (`request_predict_seconds`, a histogram per model server pod), KEDA's operator (`keda_*`,
+labelled with each ScaledObject's `namespace`), vLLM (`vllm:*`, each series labelled `namespace` and
+`model` by the scrape's `model_relabelings()`) and OpenCost (`container_gpu_allocation`,
+`node_gpu_hourly_cost`).
 """
 from __future__ import annotations
 
@@ -71,6 +73,96 @@ class DriftWatch(Args):
         )
 
 
+TTFT = "vllm:time_to_first_token_seconds"
+ITL = "vllm:inter_token_latency_seconds"
+"""vLLM's latency histograms (the inter-token one replaced `vllm:time_per_output_token_seconds`);
+their fixed buckets are in hybridai/data/llms.yaml `vllm_histograms`."""
+MODEL_LABEL = "model"
+"""The label every vLLM series carries with its model's name (`model_relabelings`): the LLM alerts
+and dashboard select on it and `namespace`."""
+SLO_WINDOW_DAYS = 30
+"""The error budget's period: the SRE workbook's burn rates are for a 30-day objective."""
+BURN_RATES = ((14.4, "1h", "5m"), (6.0, "6h", "30m"))
+"""(burn rate, long window, short window) of the multiwindow, multi-burn-rate alerts: the Google SRE
+workbook's "Alerting on SLOs" pages at 2 % of a 30-day budget spent in an hour (14.4×) and 5 % in
+six hours (6×), each confirmed over a window a twelfth as long so the alert stops soon after the
+burn does (docs/design/llm-slo.md)."""
+
+
+def model_relabelings() -> list[dict[str, Any]]:
+    """The relabelings of a PodMonitor (or ServiceMonitor) endpoint scraping vLLM pods, giving each
+    series the `model` label the LLM alerts select on: the InferenceService's name (its pods' label
+    `serving.kserve.io/inferenceservice`) or else the LLMInferenceService's (`app.kubernetes.io/name`).
+    With the Prometheus Operator's own `namespace` target label, `{namespace, model}` names a model."""
+    return [
+        {
+            "action": "replace",
+            "sourceLabels": ["__meta_kubernetes_pod_label_serving_kserve_io_inferenceservice", "__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+            "separator": ";",
+            # The first label where set, else the second; neither: no `model` (the regex doesn't match).
+            "regex": "([^;]+);.*|;(.+)",
+            "replacement": "${1}${2}",
+            "targetLabel": MODEL_LABEL,
+        }
+    ]
+
+
+def _le(bucket: float) -> str:
+    """A regex matching a bucket's `le` value as vLLM's client writes it (`1.0`, `0.025`) and as a
+    Prometheus that normalises integral values might store it (`1`)."""
+    text = repr(float(bucket))
+    exact = text.replace(".", "[.]")
+    return f"{int(bucket)}|{exact}" if float(bucket).is_integer() else exact
+
+
+class LlmObjective(Args):
+    namespace: str
+    """Namespace the LLM is served in."""
+    model: str
+    """Its InferenceService or LLMInferenceService name: the `model` label of its vLLM series."""
+    ttft_objective_ms: int
+    """Its p95 time-to-first-token objective (`llm.ttftP95Ms`)."""
+    ttft_bucket_seconds: float
+    """The boundary of vLLM's TTFT histogram at or below the objective: a request is good when its
+    first token came within it (stricter than the objective where that falls between boundaries)."""
+    itl_objective_ms: int
+    """Its p95 inter-token latency objective (`llm.tpotP95Ms`)."""
+    itl_bucket_seconds: float
+    """The boundary of vLLM's inter-token histogram at or below that objective."""
+    target: float = 0.95
+    """Share of requests (tokens, for the inter-token latency) that must be good: 0.95, the p95 the
+    catalog states its objectives at."""
+    min_replicas: int = 1
+    """Replicas that must answer; fewer for 5 minutes alerts (default: one; a production model's two)."""
+    queue_per_replica: int = 16
+    """Requests waiting per replica that alert when sustained: one full batch (`llm.concurrentSequences`)
+    behind the one running doubles the wait for a first token."""
+    kv_cache_saturation: float = 0.95
+    """KV-cache use at which vLLM starts preempting sequences to make room (default 0.95: at 100 %
+    it already has, and recomputes them)."""
+
+    @classmethod
+    def of(cls, model: ServedModel, namespace: str) -> LlmObjective:
+        """An LLM's objectives on vLLM's histogram boundaries (each at or below the catalog's value;
+        the catalog refuses one below a histogram's first boundary)."""
+        llm = model.llm
+        ttft, itl = llm.measured_at
+        return cls(
+            namespace=namespace,
+            model=model.name,
+            ttft_objective_ms=llm.ttft_p95_ms,
+            ttft_bucket_seconds=ttft,
+            itl_objective_ms=llm.tpot_p95_ms,
+            itl_bucket_seconds=itl,
+            min_replicas=model.min_replicas,
+            queue_per_replica=llm.concurrent_sequences,
+        )
+
+    @property
+    def selector(self) -> str:
+        return f'namespace="{self.namespace}", {MODEL_LABEL}="{self.model}"'
+
+
 class AlertArgs(Args):
     latency_objective_ms: int = 100
     """p99 inference latency objective of the cluster's namespaces (default: the stack's default)."""
@@ -85,7 +177,9 @@ class AlertArgs(Args):
     training_namespaces: tuple[str, ...] = ()
     """Namespaces whose Pending pods are training jobs; default: none, no pending-training alert."""
     model_objectives: tuple[ModelObjective, ...] = ()
-    """Each served model's own p99 latency objective; default: none."""
+    """Each served model's own p99 latency objective (LLMs have theirs in `llm_objectives`); default: none."""
+    llm_objectives: tuple[LlmObjective, ...] = ()
+    """Each LLM's latency objectives, queue and replicas (vLLM's metrics); default: none, no LLM alerts or dashboard."""
     queue_backlog_hint: str | None = None
     """Where training queues (Kueue): what to do when a queue backs up; default: None, no backlog alert."""
     karpenter: bool = False
@@ -107,8 +201,8 @@ class AlertArgs(Args):
     def of(cls, settings: MonitoringSettings, teams: Iterable[Team], models: Iterable[ServedModel] = (), **coverage: Any) -> AlertArgs:
         """The stack's thresholds for a cluster of `teams` serving `models` (each with its own
         objective); `coverage`: what else runs there to alert on (`queue_backlog_hint`,
-        `karpenter`, `log_collectors`, `audit_archive_check`, `decision_sink`, `autoscaling`)."""
-        teams = list(teams)
+        `karpenter`, `log_collectors`, `audit_archive_check`, `decision_sink`, `autoscaling`, `drift_watches`)."""
+        teams, models = list(teams), list(models)
         namespaces = {t.name: t.namespace for t in teams}
         return cls(
             latency_objective_ms=settings.latency_objective_ms,
@@ -117,7 +211,8 @@ class AlertArgs(Args):
             quota_alert_percent=settings.quota_alert_percent,
             pending_training_minutes=settings.pending_training_minutes,
             training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
-            model_objectives=tuple(ModelObjective.of(m, namespaces[m.team], settings) for m in models),
+            model_objectives=tuple(ModelObjective.of(m, namespaces[m.team], settings) for m in models if m.llm is None),
+            llm_objectives=tuple(LlmObjective.of(m, namespaces[m.team]) for m in models if m.llm is not None),
             **coverage,
         )
 
@@ -136,6 +231,8 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
         groups.append({"name": "hybridai-node-autoscaling", "rules": _karpenter_alerts()})
     if args.model_objectives:
         groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
+    if args.llm_objectives:
+        groups.append({"name": "hybridai-llm-objectives", "rules": [r for o in args.llm_objectives for r in llm_alerts(o)]})
     if args.log_collectors or args.audit_archive_check or args.decision_sink:
         groups.append({"name": "hybridai-logging", "rules": _logging_alerts(args)})
     if args.autoscaling:
@@ -464,6 +561,127 @@ def _model_objective(objective: ModelObjective) -> dict[str, Any]:
     return rule
 
 
+def bad_share(metric: str, bucket: float, selector: str, window: str) -> str:
+    """PromQL: the share of a histogram's observations over `window` above `bucket` (1 − those in
+    its bucket ÷ all), per namespace and model."""
+    by = f"sum by (namespace, {MODEL_LABEL})"
+    return f'(1 - {by} (rate({metric}_bucket{{{selector}, le=~"{_le(bucket)}"}}[{window}])) / {by} (rate({metric}_count{{{selector}}}[{window}])))'
+
+
+def _burn_alerts(name: str, what: str, metric: str, bucket: float, objective_ms: int, o: LlmObjective) -> list[dict[str, Any]]:
+    """The multiwindow, multi-burn-rate pair of one objective (`BURN_RATES`)."""
+    budget = 1 - o.target
+    rules = []
+    for rate, long, short in BURN_RATES:
+        threshold = round(rate * budget, 6)
+        expr = f"{bad_share(metric, bucket, o.selector, long)} > {threshold:g} and {bad_share(metric, bucket, o.selector, short)} > {threshold:g}"
+        measured = f"{bucket * 1000:g} ms" + ("" if bucket * 1000 == objective_ms else f" (vLLM's histogram boundary at or below the {objective_ms} ms objective)")
+        spent = rate * int(long.removesuffix("h")) / (SLO_WINDOW_DAYS * 24)
+        rule = _alert(
+            name,
+            expr,
+            "0m",
+            "critical",
+            f"{o.model} in {{{{ $labels.namespace }}}} burns its {what} error budget {rate:g}× too fast",
+            f"Over the last {long} (and {short}) more than {threshold:.0%} of its {'tokens' if metric == ITL else 'requests'} took longer than {measured}, "
+            f"against an objective of {o.target:.0%} within it: {spent:.0%} of the {SLO_WINDOW_DAYS}-day error budget is gone in {long}. "
+            "Add replicas (or let the autoscaler), check the queue and KV-cache alerts, or shorten prompts and outputs.",
+        )
+        rule["labels"].update({MODEL_LABEL: o.model, "slo": what.replace(" ", "-"), "burn_rate": f"{rate:g}", "window": long})
+        rules.append(rule)
+    return rules
+
+
+def llm_alerts(o: LlmObjective) -> list[dict[str, Any]]:
+    """One LLM's alerts on vLLM's metrics: its time to first token and inter-token latency against
+    their objectives as burn rates, requests queued, KV cache saturated, replicas missing."""
+    sel = o.selector
+    answering = f"(sum by (namespace, {MODEL_LABEL}) (up{{{sel}}}) or on () vector(0))"
+    burns = _burn_alerts("LlmTimeToFirstTokenBudgetBurn", "time to first token", TTFT, o.ttft_bucket_seconds, o.ttft_objective_ms, o)
+    burns += _burn_alerts("LlmInterTokenLatencyBudgetBurn", "inter-token latency", ITL, o.itl_bucket_seconds, o.itl_objective_ms, o)
+    rules = [
+        _alert(
+            "LlmRequestsQueued",
+            f"avg by (namespace, {MODEL_LABEL}) (vllm:num_requests_waiting{{{sel}}}) > {o.queue_per_replica}",
+            "10m",
+            "warning",
+            f"{o.model} in {{{{ $labels.namespace }}}} has {{{{ $value }}}} requests waiting per replica",
+            f"More than a full batch ({o.queue_per_replica} sequences) has waited behind each replica's for 10 minutes: time to first token grows with the queue. "
+            "The autoscaler is at its maximum or the pool has no GPU for another replica: raise peakRps in the catalog and re-plan.",
+        ),
+        _alert(
+            "LlmKvCacheSaturated",
+            f"max by (namespace, {MODEL_LABEL}, pod) (vllm:kv_cache_usage_perc{{{sel}}}) > {o.kv_cache_saturation:g}",
+            "15m",
+            "warning",
+            f"{o.model}'s KV cache on {{{{ $labels.pod }}}} is {{{{ $value | humanizePercentage }}}} full",
+            "vLLM preempts running sequences when its KV cache is full and recomputes them later: latency jumps. Longer contexts or more concurrent sequences "
+            "than the catalog states reach the replica; lower `contextLength`/`concurrentSequences` to what is served, or add replicas.",
+        ),
+        _alert(
+            "LlmNoReplicaAnswering",
+            f"{answering} < 1",
+            "5m",
+            "critical",
+            f"No replica of {o.model} answers in {o.namespace}",
+            "None of its vLLM pods has answered a metrics scrape for 5 minutes: the model is down (pods pending for GPUs, crashing while loading "
+            "weights, or the storage unreachable). `kubectl get pods -n " + o.namespace + "` and the pods' events say which.",
+        ),
+    ]
+    if o.min_replicas > 1:
+        rules.append(
+            _alert(
+                "LlmReplicasBelowMinimum",
+                f"{answering} < {o.min_replicas} and {answering} >= 1",
+                "15m",
+                "warning",
+                f"{o.model} in {o.namespace} runs with {{{{ $value }}}} of its {o.min_replicas} replicas",
+                "A production LLM keeps two replicas so one node's loss doesn't stop it; one is missing for 15 minutes (a node down or drained, "
+                "GPUs lost, a pod crash-looping). Check the pods and the GPU nodes.",
+            )
+        )
+    for rule in rules:
+        # Also when no series is left to carry them (a model with no replica answering).
+        rule["labels"].update({MODEL_LABEL: o.model, "namespace": o.namespace})
+    return burns + rules
+
+
+def llm_dashboard(objectives: Iterable[LlmObjective]) -> dict[str, Any]:
+    """The LLM dashboard of a cluster's LLMs: latency against each objective, the share of requests
+    within it, tokens, queue, KV cache, replicas and cost per million output tokens."""
+    objectives = list(objectives)
+    models = "|".join(o.model for o in objectives)
+    sel = f'{MODEL_LABEL}=~"{models}"'
+    by = f"namespace, {MODEL_LABEL}"
+
+    def p95(metric: str) -> tuple[str, str]:
+        return f"histogram_quantile(0.95, sum by ({by}, le) (rate({metric}_bucket{{{sel}}}[5m])))", "{{model}} p95"
+
+    ttft = [p95(TTFT)] + [(f"vector({o.ttft_objective_ms / 1000:g})", f"{o.model} objective") for o in objectives]
+    itl = [p95(ITL)] + [(f"vector({o.itl_objective_ms / 1000:g})", f"{o.model} objective") for o in objectives]
+    within = [(f"1 - {bad_share(TTFT, o.ttft_bucket_seconds, o.selector, '1h')}", f"{o.model} TTFT ≤ {o.ttft_bucket_seconds * 1000:g} ms") for o in objectives]
+    within += [(f"1 - {bad_share(ITL, o.itl_bucket_seconds, o.selector, '1h')}", f"{o.model} ITL ≤ {o.itl_bucket_seconds * 1000:g} ms") for o in objectives]
+    gpu_cost = (
+        f"sum by ({by}) ((container_gpu_allocation * on (node) group_left () max by (node) (node_gpu_hourly_cost)) "
+        f"* on (namespace, pod) group_left ({MODEL_LABEL}) max by (namespace, pod, {MODEL_LABEL}) (up{{{sel}}}))"
+    )
+    tokens_per_hour = f"(sum by ({by}) (rate(vllm:generation_tokens_total{{{sel}}}[1h])) * 3600)"
+    return _dashboard(
+        "hybridai-llm",
+        "hybrid-ai / LLMs",
+        [
+            ("Time to first token p95 against the objective", "s", *ttft),
+            ("Inter-token latency p95 against the objective", "s", *itl),
+            ("Share of requests (tokens) within the objective's bucket, last hour", "percentunit", *within),
+            ("Output and prompt tokens per second", "short", (f"sum by ({by}) (rate(vllm:generation_tokens_total{{{sel}}}[5m]))", "{{model}} output"), (f"sum by ({by}) (rate(vllm:prompt_tokens_total{{{sel}}}[5m]))", "{{model}} prompt")),
+            ("Requests waiting and running", "short", (f"sum by ({by}) (vllm:num_requests_waiting{{{sel}}})", "{{model}} waiting"), (f"sum by ({by}) (vllm:num_requests_running{{{sel}}})", "{{model}} running")),
+            ("KV-cache use (fullest replica)", "percentunit", (f"max by ({by}) (vllm:kv_cache_usage_perc{{{sel}}})", "{{model}}")),
+            ("Replicas answering", "short", (f"sum by ({by}) (up{{{sel}}})", "{{model}}")),
+            ("USD per million output tokens (OpenCost's GPU-hour, whole GPUs)", "currencyUSD", (f"{gpu_cost} / {tokens_per_hour} * 1e6", "{{model}}")),
+        ],
+    )
+
+
 def _panel(i: int, title: str, unit: str, *targets: tuple[str, str]) -> dict[str, Any]:
     return {
         "id": i + 1,
@@ -488,9 +706,11 @@ def _dashboard(uid: str, title: str, panels: list[tuple]) -> dict[str, Any]:
     }
 
 
-def dashboards(latency_objective_ms: int) -> dict[str, dict[str, Any]]:
-    """Grafana dashboards by file name: GPU fleet, inference, team quotas."""
-    return {
+def dashboards(latency_objective_ms: int, llm_objectives: Iterable[LlmObjective] = ()) -> dict[str, dict[str, Any]]:
+    """Grafana dashboards by file name: GPU fleet, inference, team quotas; and LLMs where the
+    cluster serves any."""
+    llm_objectives = tuple(llm_objectives)
+    boards = {
         "gpu-fleet": _dashboard(
             "hybridai-gpu-fleet",
             "hybrid-ai / GPU fleet",
@@ -538,6 +758,9 @@ def dashboards(latency_objective_ms: int) -> dict[str, dict[str, Any]]:
             ],
         ),
     }
+    if llm_objectives:
+        boards["llm"] = llm_dashboard(llm_objectives)
+    return boards
 
 
 def expressions(groups: list[dict[str, Any]], boards: dict[str, dict[str, Any]]) -> list[str]:

@@ -26,6 +26,11 @@ WHOLE = "gpu"
 """The profile name of a whole GPU (no MIG)."""
 
 
+HEADROOM = 0.7
+"""Share of a replica's throughput the planner loads it with at peak: the rest keeps latency inside
+its objective as load fluctuates (the cost of an LLM's tokens at this load is its floor)."""
+
+
 @dataclass(frozen=True)
 class InferenceDemand:
     """One model of the catalog."""
@@ -43,7 +48,7 @@ class InferenceDemand:
     """`mig`: a hardware-isolated slice is enough; `whole-gpu`: the replica needs a GPU of its own."""
     production: bool = True
     """Production models keep at least two replicas, so a node loss doesn't stop serving."""
-    headroom: float = 0.7
+    headroom: float = HEADROOM
     """Share of a replica's throughput planned at peak, keeping latency inside its objective."""
     canary_percent: int = 0
     """Traffic share of a canary version running beside the stable one (0: no canary)."""

@@ -68,11 +68,26 @@ class Llm(Model):
     output_tokens_per_request: int = Field(
         ge=1, examples=[300], description="Mean output tokens of a request: `peakRps` × this is the peak output tokens per second the replicas are sized for."
     )
+    prompt_tokens_per_request: int | None = Field(
+        default=None,
+        ge=1,
+        examples=[1500],
+        description="Mean prompt (input) tokens of a request: with it, `cost.json` also prices each million of all tokens, prompt and output. "
+        "With `outputTokensPerRequest` at most `contextLength` (vLLM refuses a longer request). Default: unstated, output tokens only.",
+    )
     output_tokens_per_second: float = Field(
         gt=0,
         examples=[1200],
         description="Output tokens per second one replica sustains at `concurrentSequences` within the latency objectives (measured, e.g. with "
         "`vllm bench serve`); replicas cover the peak at 70% of it, like `throughputRps`.",
+    )
+    peak_hours_per_day: float = Field(
+        default=8,
+        gt=0,
+        le=24,
+        description="Hours a day the model serves its peak (`peakRps` × `outputTokensPerRequest`), idle the rest: its tokens a month, and so "
+        "its cost per million tokens and its team's token showback in `cost.json`, are the peak over these hours × 730 / 24 days. "
+        "Default 8: a working day at peak; a model at its peak around the clock is 24.",
     )
     ttft_p95_ms: int = Field(ge=1, le=60000, examples=[2000], description="Objective for the time to first token, p95, in milliseconds.")
     tpot_p95_ms: int = Field(ge=1, le=60000, examples=[60], description="Objective for the time per output token (inter-token latency), p95, in milliseconds.")
@@ -112,6 +127,38 @@ class Llm(Model):
                 "context_too_long", "the architecture takes at most {longest} tokens (its max context length); lower `contextLength`", {"longest": longest}
             )
         return value
+
+    @field_validator("ttft_p95_ms", "tpot_p95_ms")
+    @classmethod
+    def _measurable(cls, value: int, info: ValidationInfo) -> int:
+        # The alerts measure an objective on vLLM's fixed histogram buckets: one below the first
+        # boundary can't be measured (docs/design/llm-slo.md).
+        histogram = {"ttft_p95_ms": "time_to_first_token_seconds", "tpot_p95_ms": "inter_token_latency_seconds"}[info.field_name]
+        buckets = catalog.llms().vllm_histograms
+        if buckets.at_or_below(histogram, value / 1000) is None:
+            first = getattr(buckets, histogram)[0] * 1000
+            raise PydanticCustomError(
+                "objective_below_histogram", "vLLM's `vllm:{histogram}` histogram starts at {first:g} ms: an objective below it can't be measured; raise it to at least {first:g}",
+                {"histogram": histogram, "first": first},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _request_within_context(self) -> Llm:
+        # vLLM refuses a request whose prompt and output exceed `--max-model-len` (the context).
+        asked = self.output_tokens_per_request + (self.prompt_tokens_per_request or 0)
+        if asked > self.context_length:
+            key = "promptTokensPerRequest" if self.prompt_tokens_per_request is not None else "outputTokensPerRequest"
+            message = f"a mean request of {asked} tokens (prompt and output) is longer than the {self.context_length}-token `contextLength` vLLM is started with; lower it or raise `contextLength`"
+            raise _at("Llm", [(key, "request_beyond_context", message, getattr(self, "prompt_tokens_per_request" if key.startswith("prompt") else "output_tokens_per_request"))])
+        return self
+
+    @property
+    def measured_at(self) -> tuple[float, float]:
+        """The boundaries (seconds) of vLLM's TTFT and inter-token histograms the objectives are
+        measured at: each the one at or below its objective (docs/design/llm-slo.md)."""
+        buckets = catalog.llms().vllm_histograms
+        return buckets.at_or_below("time_to_first_token_seconds", self.ttft_p95_ms / 1000), buckets.at_or_below("inter_token_latency_seconds", self.tpot_p95_ms / 1000)
 
     def shape(self) -> catalog.LlmArchitecture | ArchitectureShape:
         """The architecture's values: from llms.yaml by name, or as the stack file gives them."""

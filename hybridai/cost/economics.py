@@ -143,8 +143,9 @@ class _Cluster:
     name: str
     placement: str
     pools: list[tuple[_Pool, GpuPool | None]]
-    serving: list[tuple[str, str, str, str, int, int]] = field(default_factory=list)
-    """(model, team, pool, profile, replicas, slices): slices include the canary's."""
+    serving: list[tuple[str, str, str, str, int, int, int]] = field(default_factory=list)
+    """(model, team, pool, profile, replicas, slices, GPUs per replica): slices include the canary's,
+    each an LLM replica's GPUs."""
     training: list[tuple[str, str, str, int, float]] = field(default_factory=list)
     """(job, team, pool, whole GPUs, GPU-hours per week) of the jobs placed here."""
     explicit: Counter = field(default_factory=Counter)
@@ -178,7 +179,8 @@ def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, st
     cluster = _Cluster(target, "onprem", [(pools[(target, p.name)], p) for p in spec.onprem.gpu_pools if (target, p.name) in pools])
     models = {m.name: m for m in spec.models}
     for name, (pool, profile, replicas) in onprem.placements.items():
-        cluster.serving.append((name, models[name].team, pool, profile, replicas, onprem.slices[name]))
+        per_replica = onprem.llms[name].gpus_per_replica if name in onprem.llms else 1
+        cluster.serving.append((name, models[name].team, pool, profile, replicas, onprem.slices[name], per_replica))
     for i, pool in _job_pools(onprem, spec).items():
         job = spec.training[i]
         if pool is not None:
@@ -194,7 +196,7 @@ def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, st
         edge = _Cluster(site.name, site.placement, [(pools[(site.name, site.name)], None)])
         for m in site.models:
             if m.gpus:
-                edge.serving.append((m.name, site.team, site.name, WHOLE, m.replicas, m.replicas * m.gpus))
+                edge.serving.append((m.name, site.team, site.name, WHOLE, m.replicas, m.replicas * m.gpus, m.gpus))
         served = sum(s[5] for s in edge.serving)
         edge.explicit[WHOLE] = max(0, site.owner().quota.gpus - served)  # the site's team holds every GPU
         clusters.append(edge)
@@ -213,14 +215,14 @@ def _per_model(clusters: list[_Cluster], settings: CostSettings, burst: list[Bur
     return rows
 
 
-def _serving_row(cluster: _Cluster, pool: _Pool, serving: tuple[str, str, str, str, int, int], settings: CostSettings) -> dict[str, Any]:
+def _serving_row(cluster: _Cluster, pool: _Pool, serving: tuple[str, str, str, str, int, int, int], settings: CostSettings) -> dict[str, Any]:
     """A served model's slices (canaries included), each carrying its share of its GPU's cost."""
-    name, team, pool_name, profile, replicas, slices = serving
+    name, team, pool_name, profile, replicas, slices, per_replica = serving
     resource = resource_name(pool.key(profile))
     units, backing = pool.backing().get(resource, (slices, slices * pool.compute_share(profile)))
     per_slice = backing / units if units else 0.0
     month = gpu_month_usd(pool.gpu_model, settings)
-    canary = slices - replicas
+    canary = slices // per_replica - replicas
     what = f"{slices} whole GPU{'s' if slices != 1 else ''}" if profile == WHOLE else f"{slices} × {profile}"
     carried = "" if profile == WHOLE and per_slice == 1 else f", each carrying {per_slice:.4g} GPU (its share of the compute laid out on its GPU{'s' if units > 1 else ''})"
     return held_all_month(
@@ -313,7 +315,7 @@ def _pool_use(cluster: _Cluster, pool: _Pool, spec_pool: GpuPool | None, explici
     serving = training = 0.0
     demand: Counter = Counter()
     replicas = 0
-    for _, _, on, profile, _, slices in cluster.serving:
+    for _, _, on, profile, _, slices, _ in cluster.serving:
         if on == pool.name:
             taken[pool.key(profile)] += slices
             serving += slices * pool.compute_share(profile)

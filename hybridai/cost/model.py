@@ -16,6 +16,7 @@ from hybridai import catalog
 from hybridai.config.operations import CostSettings
 from hybridai.cost.economics import of_plan, showback
 from hybridai.cost.gpus import advertised, gpu_groups
+from hybridai.cost.llm import llm_economics
 from hybridai.cost.items import PLATFORM, UNALLOCATED, BurstRate, LineItem
 from hybridai.cost.onprem import HOURS_PER_MONTH, basis, gpu_month_usd
 from hybridai.cost.prices import Prices
@@ -54,8 +55,8 @@ def estimate(
     to run `trainingGpusPerRun` GPUs for `trainingHoursPerWeek`, split by the teams' GPU quotas.
 
     With the plan's `capacity` and `spec`, the estimate also holds the economics of the plan
-    (hybridai/cost/economics.py): `per_model`, `utilization` and `break_even`; `showback` is always
-    there (it needs only the line items)."""
+    (hybridai/cost/economics.py): `per_model`, `utilization` and `break_even`, and with LLMs in the
+    plan `llms` (hybridai/cost/llm.py); `showback` is always there (it needs only the line items)."""
     resources = list(resources)
     prices = Prices(settings)
     region_of = {r["urn"]: r["inputs"].get("region") for r in resources if r["type"] == "pulumi:providers:aws"}
@@ -68,6 +69,10 @@ def estimate(
     if capacity is not None and spec is not None:
         summary.update(of_plan(resources, settings, items, burst, capacity, spec))
     summary["showback"] = showback(items, settings)
+    if capacity is not None and spec is not None:
+        llms = llm_economics(spec, capacity, summary["per_model"], summary["break_even"], summary["showback"]["rate"])
+        if llms is not None:
+            summary["llms"] = llms
     return summary
 
 

@@ -505,6 +505,9 @@ def llm_rows(spec: StackSpec, capacity: CapacityPlan) -> list[dict[str, Any]]:
                 "gpus": sizing.gpus_per_replica,
                 "replicas": replicas,
                 "pool": pool if profile == "gpu" else f"{pool} ({profile})",
+                "ttft_ms": m.llm.ttft_p95_ms,
+                "tpot_ms": m.llm.tpot_p95_ms,
+                "measured_at_ms": tuple(round(b * 1000, 3) for b in m.llm.measured_at),
             }
         )
     return rows

@@ -44,6 +44,11 @@ def test_the_lab_stack_plans_and_its_summary_shows_each_llms_arithmetic(project:
     assert "| research-assistant | llama-3.1-70b-instruct (bf16) | 141.1 | 687.2 (32,768 × 64) | 53.8 of 72.0 | 16 (8 × 2) | 1 | h100 |" in summary
     assert "| document-review | llama-3.1-70b-instruct (bf16) | 141.1 | 42.9 (8,192 × 16) | 48.0 of 72.0 | 4 (4 × 1) | 2 | h100 |" in summary
     assert "2.0 GB of activations, within the 90 % of its memory vLLM uses" in summary
+    # AND which of vLLM's histogram boundaries each latency objective is alerted at, where it isn't one itself
+    assert (
+        "notes-summarizer TTFT 1,500 ms at 1,000, inter-token 50 ms; discharge-letters TTFT 1,000 ms, inter-token 40 ms at 25; "
+        "research-assistant TTFT 5,000 ms, inter-token 80 ms at 75; document-review TTFT 2,000 ms at 1,000, inter-token 60 ms at 50."
+    ) in summary
 
 
 def test_example_summaries_have_no_llm_table() -> None:
@@ -89,6 +94,11 @@ BAD_INPUT = [
     ("an LLM given requests per replica", _set(["models", 1, "throughputRps"], 5), (("models", 1, "throughputRps"), "llm_sized")),
     ("an LLM given a p99 objective", _set(["models", 1, "latencyObjectiveMs"], 500), (("models", 1, "latencyObjectiveMs"), "llm_sized")),
     ("a model neither sized nor an LLM", _delete(["models", 0, "throughputRps"]), (("models", 0, "throughputRps"), "missing")),
+    ("a request longer than the context", _set(["models", 1, "llm", "promptTokensPerRequest"], 8000), (("models", 1, "llm", "promptTokensPerRequest"), "request_beyond_context")),
+    ("output alone longer than the context", _set(["models", 1, "llm", "outputTokensPerRequest"], 8193), (("models", 1, "llm", "outputTokensPerRequest"), "request_beyond_context")),
+    ("no peak hours a day", _set(["models", 1, "llm", "peakHoursPerDay"], 0), (("models", 1, "llm", "peakHoursPerDay"), "greater_than")),
+    ("more peak hours than a day has", _set(["models", 1, "llm", "peakHoursPerDay"], 25), (("models", 1, "llm", "peakHoursPerDay"), "less_than_equal")),
+    ("an inter-token objective below vLLM's first bucket", _set(["models", 1, "llm", "tpotP95Ms"], 9), (("models", 1, "llm", "tpotP95Ms"), "objective_below_histogram")),
     ("an LLM that fits no pool", _set(["onprem", "gpuPools"], L4_ONLY), (("models", 3, "llm"), "catalog_does_not_fit")),
 ]
 

@@ -48,7 +48,8 @@ def stack_dashboards(stack: str) -> list[dict[str, Any]]:
 def test_every_expression_parses(example_stack: str) -> None:
     rules = stack_rules(example_stack)
     boards = stack_dashboards(example_stack)
-    assert rules and len(boards) == 3 * len(rules), "every cluster has the rules and three dashboards"
+    serving_llms = sum(any(g["name"] == "hybridai-llm-objectives" for g in spec["groups"]) for spec in rules)
+    assert rules and len(boards) == 3 * len(rules) + serving_llms, "every cluster has the rules and three dashboards, and one for its LLMs"
     exprs = [e for spec in rules for e in expressions(spec["groups"], {})] + expressions([], {str(i): b for i, b in enumerate(boards)})
     for expr in exprs:
         promql_parser.parse(expr)  # raises ValueError on bad PromQL
