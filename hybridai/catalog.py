@@ -209,9 +209,15 @@ class IdentityLimits(_Data):
     """Longest identity-provider group name a RoleBinding subject may carry."""
 
 
+class EnvoyGatewayLimits(_Data):
+    rate_limit_requests: tuple[int, int]
+    """Fewest and most requests (or cost units, tokens) a global rate limit allows per unit."""
+
+
 class Limits(_Data):
     aws: AwsLimits
     identity: IdentityLimits
+    envoy_gateway: EnvoyGatewayLimits
 
 
 @cache

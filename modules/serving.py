@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
+from hybridai.capacity.llm import LlmSizing
 from hybridai.config.base import KSERVE_NAMESPACE
 from hybridai.config.mlops import MlopsSettings, registry_uri
 from hybridai.config.operations import ServingSettings
@@ -29,6 +30,12 @@ from hybridai.modules.base import (
     pod_security,
     priority_class,
 )
+from hybridai.modules.llm_serving import LLM_POD_CPU, LLM_POD_MEMORY, vllm_args
+
+VLLM_RUNTIME = "kserve-vllmserver"
+"""KServe's ClusterServingRuntime for vLLM (kserve-runtime-configs), for LLMs served as InferenceServices."""
+VLLM_USER = 1000
+"""The user vLLM's InferenceService runs as (its image has none but root)."""
 from hybridai.modules.certificates import TlsArgs, certificate
 from hybridai.modules.secret_store import CA_CERTIFICATE_KEY, CredentialSecretArgs, certificate_config_maps
 from hybridai.modules.target import Target
@@ -70,6 +77,22 @@ class ServedModelArgs(Args):
     decision_log: bool = False
     """Every request and response goes to the decision log (`ServingArgs.decision_log_url`);
     default: off."""
+    runtime: str | None = None
+    """The ClusterServingRuntime to run, where the model format alone doesn't choose it: `kserve-vllmserver`
+    for an LLM served as an InferenceService; default: KServe picks by format."""
+    args: tuple[str, ...] = ()
+    """Arguments of the model server (an LLM's vLLM arguments); default: none."""
+    gpus: int = 1
+    """GPUs (or slices) each replica takes: an LLM's tensor-parallel size; one for any other model."""
+    cpu: str = "2"
+    """CPU each replica requests and is limited to."""
+    memory: str = "8Gi"
+    """Memory each replica requests and is limited to."""
+    run_as_user: int | None = None
+    """The model server's user, where its image's is root (vLLM's): the kubelet runs a non-root pod
+    only as a numeric user; default: the image's."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Environment of the model server (name, value): no credentials ever; default: none."""
 
     @classmethod
     def of(cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str) -> ServedModelArgs:
@@ -91,6 +114,28 @@ class ServedModelArgs(Args):
             canary_storage_uri=canary.storage_uri if canary else None,
             canary_percent=canary.traffic_percent if canary else 0,
             decision_log=model.decision_log,
+        )
+
+
+    @classmethod
+    def of_llm(cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str, sizing: LlmSizing) -> ServedModelArgs:
+        """A catalog LLM served as a vLLM InferenceService (runtime `kserve-vllmserver`), where llm-d
+        doesn't fit the cluster: the plan's replicas and tensor parallelism, the vLLM arguments and
+        pod size of its LLMInferenceService (modules/llm_serving.py)."""
+        base = cls.of(model, namespace, mlops, peak_replicas, gpu_resource)
+        return base.model_copy(
+            update={
+                "model_format": "vLLM",
+                "runtime": VLLM_RUNTIME,
+                "args": vllm_args(model, sizing),
+                "gpus": sizing.tensor_parallel,
+                "cpu": LLM_POD_CPU,
+                "memory": LLM_POD_MEMORY,
+                # vllm/vllm-openai runs as root: a plain user, whose home (vLLM's and Hugging Face's
+                # caches) is the writable /tmp.
+                "run_as_user": VLLM_USER,
+                "env": (("HOME", "/tmp"),),
+            }
         )
 
 
@@ -201,7 +246,12 @@ class Serving(Module):
         if args.logger_ca is not None:
             logging = tuple(sorted({m.namespace for m in args.models if m.decision_log}))
             ready += certificate_config_maps(name, LOGGER_CA, args.logger_ca, logging, self, provider, [namespace])
-        return pinned_release(f"{name}-kserve", "kserve-resources", NAMESPACE, {"kserve": kserve}, child(self, provider, depends_on=ready), gitops=target.gitops)
+        controller = pinned_release(f"{name}-kserve", "kserve-resources", NAMESPACE, {"kserve": kserve}, child(self, provider, depends_on=ready), gitops=target.gitops)
+        if any(m.runtime == VLLM_RUNTIME for m in args.models):
+            # KServe's ClusterServingRuntimes, vLLM's among them, its image at the pinned release;
+            # after the controller, whose webhook validates them. The models wait for both.
+            return pinned_release(f"{name}-runtimes", "kserve-runtime-configs", NAMESPACE, runtime_values(), child(self, provider, depends_on=[controller]), gitops=target.gitops)
+        return controller
 
     def _behind_gateway(self, name: str, provider: k8s.Provider, args: ServingArgs) -> None:
         """With a Gateway: the certificate of its HTTPS listener, and its proxies admitted to the predictors."""
@@ -222,6 +272,13 @@ class Serving(Module):
                 },
                 opts=child(self, provider),
             )
+
+
+def runtime_values() -> dict:
+    """The kserve-runtime-configs chart's values: the ClusterServingRuntimes, vLLM's image at the
+    pinned release (the chart's default tag is `latest`)."""
+    image, _, tag = catalog.image("vllm").rpartition(":")
+    return {"kserve": {"servingruntime": {"enabled": True, "vllmserver": {"image": image, "tag": tag}}}}
 
 
 def kserve_values(args: ServingArgs) -> dict:
@@ -268,7 +325,7 @@ def inferenceservice_config(kserve: dict, logger_ca: bool) -> dict[str, str]:
 def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
     """A model's InferenceService spec: its predictor (GPU slice, replicas, autoscaling, priority)
     and, while a new version is tried, the canary running it for a share of the traffic."""
-    gpu = {model.gpu_resource: "1"}
+    gpu = {model.gpu_resource: str(model.gpus)}
     predictor = {
         "minReplicas": model.replicas,
         "maxReplicas": model.max_replicas,
@@ -281,10 +338,18 @@ def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
         "model": {
             "modelFormat": {"name": model.model_format},
             "storageUri": model.storage_uri,
-            "resources": {"requests": {"cpu": "2", "memory": "8Gi", **gpu}, "limits": {"cpu": "2", "memory": "8Gi", **gpu}},
+            "resources": {"requests": {"cpu": model.cpu, "memory": model.memory, **gpu}, "limits": {"cpu": model.cpu, "memory": model.memory, **gpu}},
             "securityContext": RESTRICTED_CONTAINER,
         },
     }
+    if model.runtime:
+        predictor["model"]["runtime"] = model.runtime
+    if model.args:
+        predictor["model"]["args"] = list(model.args)
+    if model.run_as_user is not None:
+        predictor["model"]["securityContext"] = {**RESTRICTED_CONTAINER, "runAsUser": model.run_as_user}
+    if model.env:
+        predictor["model"]["env"] = [{"name": k, "value": v} for k, v in model.env]
     if model.production:
         # Replicas on different nodes: one node's loss never takes a production model down.
         predictor["topologySpreadConstraints"] = [

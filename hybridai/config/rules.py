@@ -347,6 +347,68 @@ def check_gateway_hosts(spec: StackSpec) -> list[Problem]:
     return []
 
 
+# --- LLMs --------------------------------------------------------------------------------------------
+
+
+def check_llms(spec: StackSpec) -> list[Problem]:
+    """A catalog LLM's fallback is another LLM of the catalog taking at least its context; on a
+    data-center cluster (llm-d) the stack has the inference gateway (`serving.llmGateway`) and a
+    certificate issuer, and each team owning an LLM has a token budget."""
+    problems: list[Problem] = []
+    models = {m.name: m for m in spec.models}
+    for i, model in enumerate(spec.models):
+        if model.fallback is None:
+            continue
+        other = models.get(model.fallback)
+        where = ("models", i, "fallback")
+        if model.llm is None:
+            problems.append(Problem(where, "fallback_not_llm", f"model {model.name} is not an LLM: only LLMs have a fallback behind the inference gateway; remove it", model.fallback))
+        elif other is None or other is model:
+            problems.append(Problem(where, "fallback_unknown", f"no other model of the catalog is called {model.fallback!r}{choose_from(model.fallback, [n for n in models if n != model.name and models[n].llm], 'LLMs')}", model.fallback))
+        elif other.llm is None:
+            problems.append(Problem(where, "fallback_not_llm", f"{other.name} is not an LLM: the fallback must answer the same requests; name an LLM", model.fallback))
+        elif other.llm.context_length < model.llm.context_length:
+            problems.append(
+                Problem(
+                    where, "fallback_context",
+                    f"{other.name} takes {other.llm.context_length:,} tokens, fewer than {model.name}'s {model.llm.context_length:,}: its requests would not fit; name an LLM with at least that context",
+                    model.fallback,
+                )
+            )
+        elif other.fallback == model.name:
+            problems.append(Problem(where, "fallback_cycle", f"{other.name} falls back to {model.name}: a pair that falls back on each other has no fallback when both are down; remove one", model.fallback))
+    if spec.onprem.distribution == "k3s":
+        # vLLM InferenceServices: one pod per replica.
+        for i, model in enumerate(spec.models):
+            if model.llm is not None and model.llm.multi_node:
+                problems.append(
+                    Problem(
+                        ("models", i, "llm", "multiNode"), "multi_node_on_k3s",
+                        f"model {model.name}: a k3s cluster serves LLMs as vLLM InferenceServices, one pod per replica; a replica across nodes needs "
+                        "LLMInferenceService's LeaderWorkerSet on a data-center cluster (kubeadm, RKE2): remove it, or serve the model there",
+                        True,
+                    )
+                )
+    if not spec.llm_d():
+        return problems
+    if spec.serving.llm_gateway is None:
+        problems.append(
+            Problem(
+                ("serving", "llmGateway"), "llm_gateway_required",
+                "the catalog's LLMs are served behind the cluster's inference gateway: set `serving.llmGateway` ({hosts, issuer, jwksUri, audiences}: "
+                "where clients reach it and the identity provider whose tokens it accepts)",
+                NO_VALUE,
+            )
+        )
+    owners = {m.team for m in spec.models if m.llm is not None}
+    for i, team in enumerate(spec.teams):
+        if team.name in owners and team.llm_tokens_per_minute is None:
+            problems.append(
+                Problem(("teams", i, "llmTokensPerMinute"), "token_budget_required", f"team {team.name} owns an LLM: give it a token budget per minute the inference gateway enforces", NO_VALUE)
+            )
+    return problems
+
+
 # --- Backups -------------------------------------------------------------------------------------
 
 
@@ -472,7 +534,7 @@ STACK_RULES: tuple[Rule, ...] = (
     check_issuer, check_gateway_hosts, check_decision_logging,
     check_secret_names, check_one_reader_per_secret, check_source_values, check_sources_present, check_remote_keys, check_aws_stores,
     check_backup_policy, check_backup_locations, check_backed_up_clusters,
-    check_eks_log_retention,
+    check_eks_log_retention, check_llms,
 )
 """The rules every stack runs, in the order their problems are listed. A blueprint's spec runs
 these, then its own (`StackSpec.rules`)."""
