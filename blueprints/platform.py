@@ -151,7 +151,8 @@ def decision_sink(spec: StackSpec, logging: LoggingArgs | None) -> DecisionSinkA
     models = tuple(
         ServedDecisions(namespace=namespaces[m.team], name=m.name, team=m.team, registry_model=m.registry.model if m.registry else None, model_version=m.registry.version if m.registry else None)
         for m in spec.models
-        if m.decision_log
+        # (An LLMInferenceService has no logger: its prompts never reach the sink; policy rule llm-decision-logging.)
+        if m.decision_log and not (m.llm is not None and spec.llm_d())
     )
     url = loki_url(logging.namespace, True)
     return DecisionSinkArgs.of(settings, spec.onprem.name, models, spec.logging.audit_archive, url, logging.store.tls, spec.monitoring.namespace)

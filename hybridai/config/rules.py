@@ -351,32 +351,9 @@ def check_gateway_hosts(spec: StackSpec) -> list[Problem]:
 
 
 def check_llms(spec: StackSpec) -> list[Problem]:
-    """A catalog LLM's fallback is another LLM of the catalog taking at least its context; on a
-    data-center cluster (llm-d) the stack has the inference gateway (`serving.llmGateway`) and a
-    certificate issuer, and each team owning an LLM has a token budget."""
+    """A k3s cluster's LLMs fit one pod per replica; on a data-center cluster (llm-d) the stack has
+    the inference gateway (`serving.llmGateway`), and each team owning an LLM has a token budget."""
     problems: list[Problem] = []
-    models = {m.name: m for m in spec.models}
-    for i, model in enumerate(spec.models):
-        if model.fallback is None:
-            continue
-        other = models.get(model.fallback)
-        where = ("models", i, "fallback")
-        if model.llm is None:
-            problems.append(Problem(where, "fallback_not_llm", f"model {model.name} is not an LLM: only LLMs have a fallback behind the inference gateway; remove it", model.fallback))
-        elif other is None or other is model:
-            problems.append(Problem(where, "fallback_unknown", f"no other model of the catalog is called {model.fallback!r}{choose_from(model.fallback, [n for n in models if n != model.name and models[n].llm], 'LLMs')}", model.fallback))
-        elif other.llm is None:
-            problems.append(Problem(where, "fallback_not_llm", f"{other.name} is not an LLM: the fallback must answer the same requests; name an LLM", model.fallback))
-        elif other.llm.context_length < model.llm.context_length:
-            problems.append(
-                Problem(
-                    where, "fallback_context",
-                    f"{other.name} takes {other.llm.context_length:,} tokens, fewer than {model.name}'s {model.llm.context_length:,}: its requests would not fit; name an LLM with at least that context",
-                    model.fallback,
-                )
-            )
-        elif other.fallback == model.name:
-            problems.append(Problem(where, "fallback_cycle", f"{other.name} falls back to {model.name}: a pair that falls back on each other has no fallback when both are down; remove one", model.fallback))
     if spec.onprem.distribution == "k3s":
         # vLLM InferenceServices: one pod per replica.
         for i, model in enumerate(spec.models):

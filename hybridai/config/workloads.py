@@ -184,13 +184,6 @@ class ServedModel(Model):
         "`registry`, or `storageUri` (`oci://` for a ModelCar image, `s3://` or `gs://` for an object store, `pvc://`).",
     )
 
-    fallback: DnsLabel | None = Field(
-        default=None,
-        examples=["notes-summarizer-small"],
-        description="An LLM's fallback: another LLM of the catalog that takes its requests when none of its replicas is ready (the "
-        "inference gateway routes to it at lower priority). It takes at least the same context length; default: none.",
-    )
-
     @model_validator(mode="after")
     def _one_source(self) -> ServedModel:
         if (self.storage_uri is None) == (self.registry is None):
