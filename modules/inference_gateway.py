@@ -70,6 +70,7 @@ class GatewayRouteArgs(Args):
 
 class GatewayTeamArgs(Args):
     name: str
+    """The team: its route is `<team>-llms`."""
     namespace: str
     """The team's namespace: its AIGatewayRoute and policies live there, beside its InferencePools."""
     group: str

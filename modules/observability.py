@@ -81,7 +81,8 @@ class AlertArgs(Args):
             quota_alert_percent=settings.quota_alert_percent,
             pending_training_minutes=settings.pending_training_minutes,
             training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
-            model_objectives=tuple(ModelObjective.of(m, namespaces[m.team], settings) for m in models),
+            # An LLM's objectives are time to first token and per output token, not a request latency.
+            model_objectives=tuple(ModelObjective.of(m, namespaces[m.team], settings) for m in models if m.llm is None),
             **coverage,
         )
 

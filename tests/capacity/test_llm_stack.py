@@ -45,7 +45,7 @@ def test_only_summaries_of_stacks_with_llms_have_the_llm_table() -> None:
     from tests.conftest import planned
 
     assert "| LLM |" not in planned("manufacturing-prod")[1][Path("summary.md")]
-    assert "| clinical-notes-summarizer | llama-3.1-8b-instruct (fp8, KV fp8) | 8.0 | 4.3 (8,192 × 8) | 14.3 of 18.0 | 1 (1 × 1) | 2 | a100-mig (1g.20gb) |" in planned("healthcare-prod")[1][Path("summary.md")]
+    assert "| clinical-notes-summarizer | llama-3.1-8b-instruct (int4, KV fp8) | 4.0 | 2.1 (4,096 × 8) | 8.2 of 9.0 | 1 (1 × 1) | 2 | a100-mig (1g.10gb) |" in planned("healthcare-prod")[1][Path("summary.md")]
 
 
 def _set(path: list, value: Any):

@@ -71,6 +71,8 @@ def test_a_service_certificate_covers_every_in_cluster_name_and_rotates() -> Non
         ("healthcare-prod", {
             ("dc1", "logging", "loki-tls"), ("dc1", "monitoring", "kps-prometheus-tls"), ("dc1", "monitoring", "kube-prometheus-stack-grafana-tls"), ("dc1", "gateway-system", "internal-tls"),
             ("dc1", "log-collector", "fluent-bit-client-tls"), ("dc1", "decisions", "decision-sink-tls"),
+            # and the inference gateway's HTTPS listener, in front of the LLMs
+            ("dc1", "inference-gateway", "llm-tls"),
         }),
         # Prometheus and Grafana on EKS too; nothing at edge sites
         ("manufacturing-prod", {

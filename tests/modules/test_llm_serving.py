@@ -21,7 +21,7 @@ def llmisvc(stack: str, name: str) -> dict:
 
 
 def test_finance_document_review_is_an_llm_inference_service_tensor_parallel_over_a_node() -> None:
-    # GIVEN finance-prod's document-review LLM (Llama 3.1 70B fp8, sized TP 4 on the L40S pool, 2 replicas)
+    # GIVEN finance-prod's document-review LLM (Llama 3.1 70B fp8, sized TP 4 on its L40S pool, 2 replicas)
     # WHEN it is planned
     service = llmisvc("finance-prod", "document-review")
     spec = service["spec"]
@@ -46,7 +46,7 @@ def test_finance_document_review_is_an_llm_inference_service_tensor_parallel_ove
     assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     assert main["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     assert pod["automountServiceAccountToken"] is False
-    assert pod["nodeSelector"] == {"hybrid-ai.io/gpu-pool": "l40s"}
+    assert pod["nodeSelector"] == {"hybrid-ai.io/gpu-pool": "l40s-review"}
     assert pod["priorityClassName"] == "hybridai-production-inference"
     assert pod["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"] == {
         "app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "workload", "app.kubernetes.io/name": "document-review",
@@ -56,11 +56,11 @@ def test_finance_document_review_is_an_llm_inference_service_tensor_parallel_ove
 
 
 def test_a_single_gpu_llm_on_mig_takes_its_slice() -> None:
-    # GIVEN healthcare-prod's summarizer, sized onto a 1g.20gb slice WHEN planned THEN each pod asks for that slice
+    # GIVEN healthcare-prod's summarizer, sized onto a 1g.10gb slice WHEN planned THEN each pod asks for that slice
     [main] = llmisvc("healthcare-prod", "clinical-notes-summarizer")["spec"]["template"]["containers"]
-    assert main["resources"]["limits"]["nvidia.com/mig-1g.20gb"] == "1"
+    assert main["resources"]["limits"]["nvidia.com/mig-1g.10gb"] == "1"
     assert "nvidia.com/gpu" not in main["resources"]["limits"]
-    assert "--kv-cache-dtype=fp8" in main["args"] and "--quantization=fp8" in main["args"]
+    assert main["args"] == ["--max-model-len=4096", "--max-num-seqs=8", "--gpu-memory-utilization=0.9", "--kv-cache-dtype=fp8"]
 
 
 def test_a_replica_across_nodes_is_a_leader_and_workers_with_pipeline_parallelism() -> None:
@@ -123,9 +123,9 @@ def test_llm_pods_admit_only_the_gateways_proxies_from_outside_their_namespace()
 
 
 def test_on_k3s_an_llm_is_a_vllm_inference_service() -> None:
-    # GIVEN healthcare-dev (k3s) with its dev summarizer WHEN planned
+    # GIVEN healthcare-dev (k3s) with its report summarizer WHEN planned
     plan, _ = planned("healthcare-dev")
-    predictor = named(plan.resources, "InferenceService", "notes-summarizer-dev").inputs["spec"]["predictor"]
+    predictor = named(plan.resources, "InferenceService", "report-summarizer-dev").inputs["spec"]["predictor"]
     model = predictor["model"]
     # THEN KServe's vLLM runtime serves it with the catalog's arguments, on its slice
     assert (model["runtime"], model["modelFormat"]) == ("kserve-vllmserver", {"name": "vLLM"})
