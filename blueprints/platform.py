@@ -32,6 +32,8 @@ from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, DriftWatch
 from hybridai.modules.queues import LOCAL_QUEUE, QueuesArgs
 from hybridai.modules.secret_store import CredentialSecretArgs, ExternalSecretsArgs, StoreArgs
+from hybridai.modules.inference_gateway import PROXIES_NAMESPACE, GatewayRouteArgs, GatewayTeamArgs, InferenceGatewayArgs
+from hybridai.modules.llm_serving import LlmServiceArgs, LlmServingArgs, inference_pool
 from hybridai.modules.serving import ServedModelArgs, ServingArgs
 from hybridai.modules.tenancy import TenancyArgs
 from hybridai.recorded import decision_sink_url
@@ -97,11 +99,50 @@ def serving(spec: StackSpec, capacity: ClusterCapacity) -> ServingArgs | None:
     models = []
     for model in spec.models:
         _, profile, peak = capacity.placements[model.name]
-        targets = capacity.replica_rps[model.name], capacity.replica_in_flight[model.name]
-        models.append(ServedModelArgs.of(model, namespaces[model.team], spec.mlops, peak, resource_name(capacity.slice_key(profile)), *targets))
+        resource = resource_name(capacity.slice_key(profile))
+        if model.llm is None:
+            targets = capacity.replica_rps[model.name], capacity.replica_in_flight[model.name]
+            models.append(ServedModelArgs.of(model, namespaces[model.team], spec.mlops, peak, resource, *targets))
+        elif not spec.llm_d():
+            # Where llm-d doesn't fit the cluster: a vLLM InferenceService.
+            models.append(ServedModelArgs.of_llm(model, namespaces[model.team], spec.mlops, peak, resource, capacity.llms[model.name]))
     sink = spec.decision_sink()
     url = spec.external_decision_log() or (decision_sink_url(sink.namespace) if sink else None)
     return ServingArgs.of(spec.serving, tuple(models), spec.monitoring.namespace, url)
+
+
+def llm_serving(spec: StackSpec, capacity: ClusterCapacity) -> LlmServingArgs | None:
+    """The catalog's LLMs as LLMInferenceServices (llm-d) on a data-center cluster, each as the
+    planner sized it; None where the cluster serves none that way (`StackSpec.llm_d`)."""
+    if not spec.llm_d():
+        return None
+    namespaces = {t.name: t.namespace for t in spec.teams}
+    services = []
+    for model in spec.models:
+        if model.llm is None:
+            continue
+        _, profile, peak = capacity.placements[model.name]
+        resource = resource_name(capacity.slice_key(profile))
+        services.append(LlmServiceArgs.of(model, namespaces[model.team], spec.mlops, peak, resource, capacity.llms[model.name]))
+    return LlmServingArgs.of(tuple(services), spec.models, PROXIES_NAMESPACE)
+
+
+def inference_gateway(spec: StackSpec) -> InferenceGatewayArgs | None:
+    """The inference gateway in front of the on-prem cluster's LLMs (llm-d): a route per team with
+    LLMs, the team's group and token budget; None where there is none to put it in front of, or the
+    stack lacks what it needs (the stack check says so)."""
+    settings, tls = spec.serving.llm_gateway, tls_of(spec)
+    if not spec.llm_d() or settings is None or tls is None:
+        return None
+    teams = []
+    for team in spec.teams:
+        llms = [m for m in spec.models if m.llm is not None and m.team == team.name]
+        if not llms or team.llm_tokens_per_minute is None:
+            continue
+        routes = tuple(GatewayRouteArgs(model=m.name, pool=inference_pool(m.name)) for m in llms)
+        group = team.group.removeprefix(settings.groups_prefix)
+        teams.append(GatewayTeamArgs(name=team.name, namespace=team.namespace, group=group, tokens_per_minute=team.llm_tokens_per_minute, routes=routes))
+    return InferenceGatewayArgs.of(settings, tuple(teams), tls, spec.monitoring.namespace, existing_gateway=spec.serving.gateway is not None)
 
 
 def decision_sink(spec: StackSpec, logging: LoggingArgs | None) -> DecisionSinkArgs | None:
@@ -114,7 +155,8 @@ def decision_sink(spec: StackSpec, logging: LoggingArgs | None) -> DecisionSinkA
     models = tuple(
         ServedDecisions(namespace=namespaces[m.team], name=m.name, team=m.team, registry_model=m.registry.model if m.registry else None, model_version=m.registry.version if m.registry else None, peak_rps=m.peak_rps)
         for m in spec.models
-        if m.decision_log
+        # (An LLMInferenceService has no logger: its prompts never reach the sink; policy rule llm-decision-logging.)
+        if m.decision_log and not (m.llm is not None and spec.llm_d())
     )
     url = loki_url(logging.namespace, True)
     return DecisionSinkArgs.of(settings, spec.onprem.name, models, spec.logging.audit_archive, url, logging.store.tls, spec.monitoring.namespace)
@@ -205,6 +247,8 @@ def onprem_platform(
         tenancy=tenancy(spec, spec.teams, {team.name: capacity.gpu_quota(team.name) for team in spec.teams}),
         serving=served,
         autoscaling=autoscaling,
+        llm_serving=llm_serving(spec, capacity),
+        inference_gateway=inference_gateway(spec),
         monitoring=monitoring(spec, spec.teams, spec.models, coverage=coverage, pricing=OpenCostPricing.of(cluster, spec.cost), receive_remote_write=hub, query_clients=(KEDA_NAMESPACE,) if autoscaling else (), **loki),
         queues=queues,
         logging=logging.model_copy(update={"store": logging.store.model_copy(update={"push_namespaces": (decisions.namespace,), "decision_streams": decisions.index_rates})}) if decisions else logging,

@@ -260,12 +260,16 @@ class IdentityLimits(_Data):
 class KedaLimits(_Data):
     threshold_min: float
     """The smallest trigger threshold KEDA hands the HPA unrounded to zero."""
+class EnvoyGatewayLimits(_Data):
+    rate_limit_requests: tuple[int, int]
+    """Fewest and most requests (or cost units, tokens) a global rate limit allows per unit."""
 
 
 class Limits(_Data):
     aws: AwsLimits
     identity: IdentityLimits
     keda: KedaLimits
+    envoy_gateway: EnvoyGatewayLimits
 
 
 @cache

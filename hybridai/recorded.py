@@ -372,6 +372,13 @@ MLOPS_JOB_LABEL = "hybrid-ai.io/training-job"
 """On a catalog job's WorkflowTemplate, CronWorkflow, JobSet and their pods: the job's name."""
 MLOPS_STEP_LABEL = "hybrid-ai.io/training-step"
 """On a run's pods: its step (start-run, train, evaluate, register)."""
+LLMISVC_POD_LABELS = {"app.kubernetes.io/part-of": "llminferenceservice"}
+"""Labels of every pod KServe's llmisvc controller creates for an LLMInferenceService (vLLM and the
+llm-d scheduler): what modules/llm_serving.py's NetworkPolicies select and the `llm-behind-gateway`
+rule checks."""
+LLM_WORKLOAD_LABELS = {**LLMISVC_POD_LABELS, "kserve.io/component": "workload"}
+"""Labels of an LLMInferenceService's vLLM pods (the selector of the InferencePool KServe creates:
+kserve-config-llm-scheduler `pool.spec.selector`), beside `app.kubernetes.io/name: <its name>`."""
 REGISTRY_MODEL_LABEL = "hybrid-ai.io/registry-model"
 """On an InferenceService served from a registry version: the registered model's name."""
 MODEL_VERSION_LABEL = "hybrid-ai.io/model-version"

@@ -66,9 +66,10 @@ def with_usage(plans: Iterable[Plan]) -> list[Pin]:
             text = repr(r.inputs)
             for ref, pin in images.items():
                 # The whole reference, through a mirror or not, with or without a digest; or as
-                # a chart's `image: {repository, tag}` values.
+                # a chart's `image: {repository, tag}` values, or its `{image, tag}` (KServe's runtimes).
                 split = f"'repository': '{pin.source}', 'tag': '{pin.version}'"
-                if re.search(re.escape(ref) + r"(?=['\"@])", text) or split in text:
+                flat = f"'image': '{pin.source}', 'tag': '{pin.version}'"
+                if re.search(re.escape(ref) + r"(?=['\"@])", text) or split in text or flat in text:
                     pin.used_by.add(where)
             package = r.type.split(":", 1)[0]
             if r.version and package in providers:

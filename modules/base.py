@@ -221,16 +221,21 @@ def argo_application(name: str, app: str, destination_namespace: str, source: di
     )
 
 
-def pinned_release(name: str, chart: str, namespace: str, values: dict, opts: pulumi.ResourceOptions, timeout: int = 900, gitops: bool = False) -> pulumi.CustomResource:
+def pinned_release(
+    name: str, chart: str, namespace: str, values: dict, opts: pulumi.ResourceOptions, timeout: int = 900, gitops: bool = False, skip_crds: bool = False
+) -> pulumi.CustomResource:
     """A Helm release of a chart pinned in hybridai/data/versions.yaml, named after the chart (never
     auto-named). Atomic: a failed install or upgrade rolls back instead of leaving half a release.
-    On a GitOps target the same release is an Argo CD Application the site's Argo CD installs."""
+    On a GitOps target the same release is an Argo CD Application the site's Argo CD installs.
+    `skip_crds`: leave out the chart's crds/ folder (another release installs those CRDs)."""
     pin = catalog.chart(chart)
     oci = pin.repository.startswith("oci://")
     if gitops:
         # Argo CD names an OCI registry without its scheme.
-        source = {"repoURL": pin.repository.removeprefix("oci://"), "chart": pin.chart, "targetRevision": pin.version, "helm": {"releaseName": chart, "valuesObject": values}}
+        helm = {"releaseName": chart, "valuesObject": values, **({"skipCrds": True} if skip_crds else {})}
+        source = {"repoURL": pin.repository.removeprefix("oci://"), "chart": pin.chart, "targetRevision": pin.version, "helm": helm}
         return argo_application(name, chart, namespace, source, opts)
+    extra = {"skip_crds": True} if skip_crds else {}
     return k8s.helm.v3.Release(
         name,
         name=chart,
@@ -245,6 +250,7 @@ def pinned_release(name: str, chart: str, namespace: str, values: dict, opts: pu
         timeout=timeout,
         max_history=10,
         opts=opts,
+        **extra,
     )
 
 

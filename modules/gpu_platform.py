@@ -17,6 +17,8 @@ from hybridai.modules.mlflow import Mlflow, MlflowArgs
 from hybridai.modules.monitoring import Monitoring, MonitoringArgs
 from hybridai.modules.queues import Queues, QueuesArgs
 from hybridai.modules.secret_store import ExternalSecrets, ExternalSecretsArgs
+from hybridai.modules.inference_gateway import InferenceGateway, InferenceGatewayArgs
+from hybridai.modules.llm_serving import LlmServing, LlmServingArgs
 from hybridai.modules.serving import Serving, ServingArgs
 from hybridai.modules.target import Target
 from hybridai.modules.tenancy import Tenancy, TenancyArgs
@@ -34,6 +36,10 @@ class GpuPlatformArgs(Args):
     """KServe and the catalog's InferenceServices; None: the cluster serves no catalog models."""
     autoscaling: KedaArgs | None = None
     """KEDA, which scales the served models on their request metrics; None: no model served here."""
+    llm_serving: LlmServingArgs | None = None
+    """LLMInferenceService (llm-d) and the catalog's LLMs on a data-center cluster; None: it serves none that way."""
+    inference_gateway: InferenceGatewayArgs | None = None
+    """The inference gateway in front of those LLMs; None: no LLM is served behind one here."""
     monitoring: MonitoringArgs
     """Prometheus (server, or agent at the edge), Grafana, the GPU alerts and OpenCost."""
     queues: QueuesArgs | None = None
@@ -103,6 +109,14 @@ class GpuPlatform(Module):
         self.autoscaling = Keda(target, args.autoscaling, opts=options(self, depends_on=[self.monitoring, *security])) if args.autoscaling else None
         # After KEDA: KServe's controller manages ScaledObjects only if their CRD exists when it starts.
         self.serving = Serving(target, args.serving, opts=options(self, depends_on=[self.tenancy, self.monitoring, *security, self.autoscaling])) if args.serving else None
+        # After KServe (its namespace and the configuration the llmisvc controller reads); the
+        # gateway after the LLMs' InferencePool CRD and monitoring (its PodMonitor).
+        serving = [self.serving] if self.serving else []
+        self.llm_serving = LlmServing(target, args.llm_serving, opts=options(self, depends_on=[self.tenancy, *serving])) if args.llm_serving else None
+        llms = [self.llm_serving] if self.llm_serving else []
+        self.inference_gateway = (
+            InferenceGateway(target, args.inference_gateway, opts=options(self, depends_on=[self.tenancy, self.monitoring, *security, *llms])) if args.inference_gateway else None
+        )
         self.queues = Queues(target, args.queues, opts=options(self, depends_on=[self.tenancy, self.monitoring])) if args.queues else None
         # After monitoring: the collectors' ServiceMonitor needs its CRD.
         self.logging = Logging(target, args.logging, opts=options(self, depends_on=[self.monitoring, *security])) if args.logging else None

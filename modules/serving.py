@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from hybridai import catalog
+from hybridai.capacity.llm import LlmSizing
 from hybridai.config.base import KSERVE_NAMESPACE
 from hybridai.config.mlops import MlopsSettings, registry_uri
 from hybridai.config.operations import ServingSettings
@@ -29,11 +30,20 @@ from hybridai.modules.base import (
     pod_security,
     priority_class,
 )
-from hybridai.modules.autoscaling import AUTOSCALER_CLASS, PREDICTOR_METRICS_JOB, ScalingArgs, kserve_keda, request_triggers
+from hybridai.modules.autoscaling import AUTOSCALER_CLASS, PREDICTOR_METRICS_JOB, ScalingArgs, kserve_keda, request_triggers, vllm_triggers
 from hybridai.modules.certificates import TlsArgs, certificate
+from hybridai.modules.llm_serving import LLM_POD_CPU, LLM_POD_MEMORY, vllm_args
 from hybridai.modules.monitoring import prometheus_url
 from hybridai.modules.secret_store import CA_CERTIFICATE_KEY, CredentialSecretArgs, certificate_config_maps
 from hybridai.modules.target import Target
+
+VLLM_RUNTIME = "kserve-vllmserver"
+"""KServe's ClusterServingRuntime for vLLM (kserve-runtime-configs), for LLMs served as InferenceServices."""
+VLLM_USER = 1000
+"""The user vLLM's InferenceService runs as (its image has none but root)."""
+VLLM_KV_CACHE_TARGET = 0.8
+"""KV-cache use a vLLM replica is scaled to keep on average: below the 0.95 at which vLLM starts
+preempting sequences (and the LLM alert fires), so a new replica is up before that."""
 
 NAMESPACE = KSERVE_NAMESPACE
 CONFIG_MAP = "inferenceservice-config"
@@ -71,6 +81,22 @@ class ServedModelArgs(Args):
     decision_log: bool = False
     """Every request and response goes to the decision log (`ServingArgs.decision_log_url`);
     default: off."""
+    runtime: str | None = None
+    """The ClusterServingRuntime to run, where the model format alone doesn't choose it: `kserve-vllmserver`
+    for an LLM served as an InferenceService; default: KServe picks by format."""
+    args: tuple[str, ...] = ()
+    """Arguments of the model server (an LLM's vLLM arguments); default: none."""
+    gpus: int = 1
+    """GPUs (or slices) each replica takes: an LLM's tensor-parallel size; one for any other model."""
+    cpu: str = "2"
+    """CPU each replica requests and is limited to."""
+    memory: str = "8Gi"
+    """Memory each replica requests and is limited to."""
+    run_as_user: int | None = None
+    """The model server's user, where its image's is root (vLLM's): the kubelet runs a non-root pod
+    only as a numeric user; default: the image's."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Environment of the model server (name, value): no credentials ever; default: none."""
 
     @classmethod
     def of(
@@ -96,6 +122,36 @@ class ServedModelArgs(Args):
             canary_storage_uri=canary.storage_uri if canary else None,
             canary_percent=canary.traffic_percent if canary else 0,
             decision_log=model.decision_log,
+        )
+
+
+    @classmethod
+    def of_llm(cls, model: ServedModel, namespace: str, mlops: MlopsSettings | None, peak_replicas: int, gpu_resource: str, sizing: LlmSizing) -> ServedModelArgs:
+        """A catalog LLM served as a vLLM InferenceService (runtime `kserve-vllmserver`), where llm-d
+        doesn't fit the cluster: the plan's replicas and tensor parallelism, the vLLM arguments and
+        pod size of its LLMInferenceService (modules/llm_serving.py)."""
+        # Scaled on vLLM's own load: requests queued beyond one batch per replica, or the KV cache
+        # past VLLM_KV_CACHE_TARGET (requests per second mean little when a request is 1 or 1,000 tokens).
+        scaling = ScalingArgs(
+            min_replicas=model.min_replicas,
+            max_replicas=max(peak_replicas, model.min_replicas),
+            triggers=vllm_triggers(namespace, model.name, model.llm.concurrent_sequences, VLLM_KV_CACHE_TARGET),
+        )
+        base = cls.of(model, namespace, mlops, peak_replicas, gpu_resource, replica_rps=1.0, replica_in_flight=1.0)
+        return base.model_copy(
+            update={
+                "scaling": scaling,
+                "model_format": "vLLM",
+                "runtime": VLLM_RUNTIME,
+                "args": vllm_args(model, sizing),
+                "gpus": sizing.tensor_parallel,
+                "cpu": LLM_POD_CPU,
+                "memory": LLM_POD_MEMORY,
+                # vllm/vllm-openai runs as root: a plain user, whose home (vLLM's and Hugging Face's
+                # caches) is the writable /tmp.
+                "run_as_user": VLLM_USER,
+                "env": (("HOME", "/tmp"),),
+            }
         )
 
 
@@ -228,7 +284,12 @@ class Serving(Module):
         if args.logger_ca is not None:
             logging = tuple(sorted({m.namespace for m in args.models if m.decision_log}))
             ready += certificate_config_maps(name, LOGGER_CA, args.logger_ca, logging, self, provider, [namespace])
-        return pinned_release(f"{name}-kserve", "kserve-resources", NAMESPACE, {"kserve": kserve}, child(self, provider, depends_on=ready), gitops=target.gitops)
+        controller = pinned_release(f"{name}-kserve", "kserve-resources", NAMESPACE, {"kserve": kserve}, child(self, provider, depends_on=ready), gitops=target.gitops)
+        if any(m.runtime == VLLM_RUNTIME for m in args.models):
+            # KServe's ClusterServingRuntimes, vLLM's among them, its image at the pinned release;
+            # after the controller, whose webhook validates them. The models wait for both.
+            return pinned_release(f"{name}-runtimes", "kserve-runtime-configs", NAMESPACE, runtime_values(), child(self, provider, depends_on=[controller]), gitops=target.gitops)
+        return controller
 
     def _behind_gateway(self, name: str, provider: k8s.Provider, args: ServingArgs) -> None:
         """With a Gateway: the certificate of its HTTPS listener, and its proxies admitted to the predictors."""
@@ -249,6 +310,13 @@ class Serving(Module):
                 },
                 opts=child(self, provider),
             )
+
+
+def runtime_values() -> dict:
+    """The kserve-runtime-configs chart's values: the ClusterServingRuntimes, vLLM's image at the
+    pinned release (the chart's default tag is `latest`)."""
+    image, _, tag = catalog.image("vllm").rpartition(":")
+    return {"kserve": {"servingruntime": {"enabled": True, "vllmserver": {"image": image, "tag": tag}}}}
 
 
 def kserve_values(args: ServingArgs) -> dict:
@@ -312,7 +380,7 @@ def predictor_relabelings() -> list[dict]:
 def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
     """A model's InferenceService spec: its predictor (GPU slice, replicas, autoscaling, priority)
     and, while a new version is tried, the canary running it for a share of the traffic."""
-    gpu = {model.gpu_resource: "1"}
+    gpu = {model.gpu_resource: str(model.gpus)}
     predictor = {
         # KServe's KEDA integration (the InferenceService's AUTOSCALER_CLASS): between the replica
         # bounds, on the model's request metrics in the cluster's Prometheus.
@@ -324,10 +392,18 @@ def inference_service(model: ServedModelArgs, args: ServingArgs) -> dict:
         "model": {
             "modelFormat": {"name": model.model_format},
             "storageUri": model.storage_uri,
-            "resources": {"requests": {"cpu": "2", "memory": "8Gi", **gpu}, "limits": {"cpu": "2", "memory": "8Gi", **gpu}},
+            "resources": {"requests": {"cpu": model.cpu, "memory": model.memory, **gpu}, "limits": {"cpu": model.cpu, "memory": model.memory, **gpu}},
             "securityContext": RESTRICTED_CONTAINER,
         },
     }
+    if model.runtime:
+        predictor["model"]["runtime"] = model.runtime
+    if model.args:
+        predictor["model"]["args"] = list(model.args)
+    if model.run_as_user is not None:
+        predictor["model"]["securityContext"] = {**RESTRICTED_CONTAINER, "runAsUser": model.run_as_user}
+    if model.env:
+        predictor["model"]["env"] = [{"name": k, "value": v} for k, v in model.env]
     if model.production:
         # Replicas on different nodes: one node's loss never takes a production model down.
         predictor["topologySpreadConstraints"] = [

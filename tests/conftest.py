@@ -1,9 +1,11 @@
 """Shared fixtures: the project root, the example stacks and their (cached) plans."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hybridai.plan import Plan, run_plan
 from hybridai.plan.artifacts import render
@@ -20,6 +22,31 @@ def planned(stack: str) -> tuple[Plan, dict[Path, str]]:
         plan = run_plan(stack, ROOT)
         _plans[stack] = (plan, render(plan))
     return _plans[stack]
+
+
+LLM_LAB = "llm-lab"
+"""healthcare-dev with the LLM catalog of tests/capacity/fixtures/llm-catalog.yaml in place of its pools,
+teams and models: LLMs of every shape (MIG slices, tensor parallel, across nodes) behind the gateway."""
+
+
+def llm_lab_document() -> dict:
+    """The LLM lab's stack file: healthcare-dev's, its keys replaced by the fixture's."""
+    fixture = yaml.safe_load((ROOT / "tests" / "capacity" / "fixtures" / "llm-catalog.yaml").read_text())
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.healthcare-dev.yaml").read_text())
+    document["config"].update({f"hybrid-ai:{key}": value for key, value in fixture.items()})
+    return document
+
+
+def planned_llm_lab() -> tuple[Plan, dict[Path, str]]:
+    """The LLM lab's plan and artifacts, computed once per test session (in a scratch project)."""
+    if LLM_LAB not in _plans:
+        project = Path(tempfile.mkdtemp(prefix="hybridai-llm-lab-"))
+        (project / "stacks").mkdir()
+        (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+        (project / "stacks" / f"Pulumi.{LLM_LAB}.yaml").write_text(yaml.safe_dump(llm_lab_document(), sort_keys=False))
+        plan = run_plan(LLM_LAB, project)
+        _plans[LLM_LAB] = (plan, render(plan))
+    return _plans[LLM_LAB]
 
 
 @pytest.fixture(params=EXAMPLE_STACKS)

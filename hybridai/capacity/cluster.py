@@ -200,7 +200,8 @@ def cluster_capacity(
     catalog_quota: dict[str, Counter] = {}
     for _, m in wanted:
         catalog_quota.setdefault(m.team, Counter())[capacity.slice_key(capacity.placements[m.name][1])] += capacity.slices[m.name]
-        capacity.replica_rps[m.name] = inference_demand(m).planned_rps
+        if m.llm is None:  # an LLM scales on vLLM's queue and KV cache, not a request rate
+            capacity.replica_rps[m.name] = inference_demand(m).planned_rps
     _place_training(capacity, cluster, training, {t.name for t in teams}, burst_teams, free_whole, catalog_quota, cluster_key)
 
     for team in teams:

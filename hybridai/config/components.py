@@ -247,6 +247,21 @@ class Team(Model):
         default="internal", description="Most sensitive data the team's workloads handle."
     )
     quota: TeamQuota = Field(default_factory=TeamQuota, description="Resource quota of the namespace.")
+    llm_tokens_per_minute: int | None = Field(
+        default=None,
+        examples=[200000],
+        description="Tokens (prompt and completion) the team's LLMs may process per minute through the inference gateway, all its "
+        "callers together; beyond it the gateway answers 429. Required for a team with an LLM served behind the gateway. "
+        "Limits: Envoy Gateway's rate limit (hybridai/data/limits.yaml `envoy_gateway`).",
+    )
+
+    @field_validator("llm_tokens_per_minute")
+    @classmethod
+    def _within_rate_limit(cls, value: int | None) -> int | None:
+        low, high = catalog.limits().envoy_gateway.rate_limit_requests
+        if value is not None and not low <= value <= high:
+            raise PydanticCustomError("tokens_per_minute_range", "a token budget is {low} to {high} per minute (Envoy Gateway's rate limit)", {"low": low, "high": high})
+        return value
 
     @model_validator(mode="after")
     def _derive_namespace(self) -> Team:

@@ -347,6 +347,45 @@ def check_gateway_hosts(spec: StackSpec) -> list[Problem]:
     return []
 
 
+# --- LLMs --------------------------------------------------------------------------------------------
+
+
+def check_llms(spec: StackSpec) -> list[Problem]:
+    """A k3s cluster's LLMs fit one pod per replica; on a data-center cluster (llm-d) the stack has
+    the inference gateway (`serving.llmGateway`), and each team owning an LLM has a token budget."""
+    problems: list[Problem] = []
+    if spec.onprem.distribution == "k3s":
+        # vLLM InferenceServices: one pod per replica.
+        for i, model in enumerate(spec.models):
+            if model.llm is not None and model.llm.multi_node:
+                problems.append(
+                    Problem(
+                        ("models", i, "llm", "multiNode"), "multi_node_on_k3s",
+                        f"model {model.name}: a k3s cluster serves LLMs as vLLM InferenceServices, one pod per replica; a replica across nodes needs "
+                        "LLMInferenceService's LeaderWorkerSet on a data-center cluster (kubeadm, RKE2): remove it, or serve the model there",
+                        True,
+                    )
+                )
+    if not spec.llm_d():
+        return problems
+    if spec.serving.llm_gateway is None:
+        problems.append(
+            Problem(
+                ("serving", "llmGateway"), "llm_gateway_required",
+                "the catalog's LLMs are served behind the cluster's inference gateway: set `serving.llmGateway` ({hosts, issuer, jwksUri, audiences}: "
+                "where clients reach it and the identity provider whose tokens it accepts)",
+                NO_VALUE,
+            )
+        )
+    owners = {m.team for m in spec.models if m.llm is not None}
+    for i, team in enumerate(spec.teams):
+        if team.name in owners and team.llm_tokens_per_minute is None:
+            problems.append(
+                Problem(("teams", i, "llmTokensPerMinute"), "token_budget_required", f"team {team.name} owns an LLM: give it a token budget per minute the inference gateway enforces", NO_VALUE)
+            )
+    return problems
+
+
 # --- Backups -------------------------------------------------------------------------------------
 
 
@@ -472,7 +511,7 @@ STACK_RULES: tuple[Rule, ...] = (
     check_issuer, check_gateway_hosts, check_decision_logging,
     check_secret_names, check_one_reader_per_secret, check_source_values, check_sources_present, check_remote_keys, check_aws_stores,
     check_backup_policy, check_backup_locations, check_backed_up_clusters,
-    check_eks_log_retention,
+    check_eks_log_retention, check_llms,
 )
 """The rules every stack runs, in the order their problems are listed. A blueprint's spec runs
 these, then its own (`StackSpec.rules`)."""

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.backup import BackupSettings
-from hybridai.config.base import PLACEHOLDER, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
+from hybridai.config.base import PLACEHOLDER, AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
 from hybridai.config.cloud import CloudPool
 from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
@@ -179,7 +179,23 @@ class StackSpec(Model):
             # Velero's own namespace (Velero hands it work there). One level for the stack, so
             # every cluster's namespace is checked against the same one.
             namespaces[self.backups.namespace] = "privileged" if self.backup_file_system() else "restricted"
+        if self.llm_d():
+            # The AI Gateway's controller and the inference Gateway's objects need nothing of the
+            # host: restricted. Envoy Gateway's namespace holds the gateway's proxies too, whose
+            # pods (Envoy, its shutdown manager, the AI Gateway's external processor) Envoy Gateway
+            # writes itself, not the chart: baseline, auditing and warning at restricted.
+            namespaces.update({ENVOY_GATEWAY_NAMESPACE: "baseline", AI_GATEWAY_NAMESPACE: "restricted", INFERENCE_GATEWAY_NAMESPACE: "restricted"})
+            if any(m.llm is not None and m.llm.multi_node for m in self.models):
+                # The LeaderWorkerSet controller: API server and webhooks only.
+                namespaces[LWS_NAMESPACE] = "restricted"
         return namespaces
+
+    def llm_d(self) -> bool:
+        """Whether the on-prem cluster serves its LLMs with llm-d (LLMInferenceService behind the
+        inference gateway): a data-center cluster (kubeadm, RKE2) with an LLM in the catalog. A k3s
+        cluster — a lab or edge-class cluster, without the Gateway API, Envoy Gateway and scheduler
+        stack llm-d needs — serves them as vLLM InferenceServices (docs/design/llm-serving.md)."""
+        return self.onprem.distribution != "k3s" and any(m.llm is not None for m in self.models)
 
     def burst_pool(self) -> CloudPool | None:
         """The stack's cloud burst training pool, if it has one."""
@@ -205,10 +221,12 @@ class StackSpec(Model):
     def drift_watched(self) -> list[ServedModel]:
         """The models whose decisions the drift check compares with their training baseline: with
         the stack's own decision sink and MLflow (the baselines' registry), every model that logs its
-        decisions and is served from a `registry` version (a baseline belongs to a version)."""
+        decisions and is served from a `registry` version (a baseline belongs to a version). Not an
+        LLM: its inputs are text, which the check's per-feature index doesn't compare, and an
+        LLMInferenceService's decisions don't reach the sink (docs/design/llm-serving.md)."""
         if self.decision_sink() is None or self.mlops is None:
             return []
-        return [m for m in self.models if m.decision_log and m.registry is not None]
+        return [m for m in self.models if m.decision_log and m.registry is not None and m.llm is None]
 
     def has_remote_clusters(self) -> bool:
         """Whether clusters beyond the on-prem one (the EKS burst pool, edge sites) report to it as their hub."""

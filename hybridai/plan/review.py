@@ -373,7 +373,7 @@ def _cluster_label(target: str, records: list[dict[str, Any]]) -> str:
     for pool in gpu_node_pools(r for r in records if r.get("target") == target):
         parts.append(f"0–{pool.gpu_limit} × {(pool.gpu_model or 'GPU').split('-')[0]} on demand")
     kinds = Counter(r["inputs"].get("kind") for r in records if r.get("target") == target and r["type"].startswith("kubernetes:"))
-    served = kinds["InferenceService"] + sum(1 for r in records if r.get("target") == target and r["inputs"].get("kind") == "Deployment" and "triton" in str((r["inputs"].get("metadata") or {}).get("name", "")))
+    served = kinds["InferenceService"] + kinds["LLMInferenceService"] + sum(1 for r in records if r.get("target") == target and r["inputs"].get("kind") == "Deployment" and "triton" in str((r["inputs"].get("metadata") or {}).get("name", "")))
     if served:
         parts.append(f"serves {served} model{'s' if served != 1 else ''}")
     if kinds["ClusterQueue"]:
@@ -387,8 +387,10 @@ def _model_stores(records: list[dict[str, Any]]) -> dict[str, set[str]]:
     stores: dict[str, set[str]] = defaultdict(set)
     for r in records:
         inputs = r.get("inputs") or {}
-        if inputs.get("kind") == "InferenceService":
-            uri = urlsplit(str(((inputs.get("spec") or {}).get("predictor") or {}).get("model", {}).get("storageUri", "")))
+        if inputs.get("kind") in ("InferenceService", "LLMInferenceService"):
+            spec = inputs.get("spec") or {}
+            model = (spec.get("predictor") or {}).get("model", {}) if inputs["kind"] == "InferenceService" else spec.get("model") or {}
+            uri = urlsplit(str(model.get("storageUri" if inputs["kind"] == "InferenceService" else "uri", "")))
             if uri.scheme:
                 stores[f"{uri.scheme}://{uri.netloc}"].add(r["target"])
         elif inputs.get("kind") == "CronJob" and (inputs.get("metadata") or {}).get("name") == MODEL_SYNC_JOB:

@@ -332,3 +332,19 @@ def decision_logging(resources: list[Resource], ctx: PolicyContext) -> Iterator[
                 yield Finding(r["urn"], f"{where} logs to {logger.get('url')}, but {r['target']} runs no decision sink: set `logging.auditArchive`")
             elif logger.get("url") != expected:
                 yield Finding(r["urn"], f"{where} logs to {logger.get('url')}, not the stack's decision sink {expected}")
+
+
+@rule(
+    "llm-decision-logging",
+    "Every LLM's prompts and completions reach the decision trail, as every model's decisions do: an LLMInferenceService "
+    "(serving.kserve.io/v1alpha2) has no request logger, so each one is reported until its traffic is captured",
+)
+def llm_decision_logging(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    for r in resources:
+        if kind(r) == "LLMInferenceService":
+            where = f"LLMInferenceService {metadata(r).get('namespace')}/{metadata(r).get('name')}"
+            yield Finding(
+                r["urn"],
+                f"{where}: its prompts and completions reach no decision sink — LLMInferenceService has no logger (KServe's is an "
+                "InferenceService predictor's), and Envoy AI Gateway v1.0.0 records token counts, not bodies (docs/design/llm-serving.md)",
+            )

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from hybridai.recorded import REDACTED_SECRET, fluent_bit_sections, release_of
+from hybridai.config.base import ENVOY_GATEWAY_NAMESPACE
+from hybridai.recorded import LLM_WORKLOAD_LABELS, REDACTED_SECRET, fluent_bit_sections, release_of
 from hybridai.policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, rule
 
 
@@ -104,3 +105,69 @@ def platform_tls(resources: list[Resource], ctx: PolicyContext) -> Iterator[Find
             plain = sorted({(o.get("Host") or ["?"])[0] for o in outputs if o.get("Name") == ["loki"] and (o.get("tls") != ["On"] or o.get("tls.verify") != ["On"])})
             if plain:
                 yield Finding(r["urn"], f"the log collector on {r['target']} pushes to Loki ({', '.join(plain)}) without verified TLS")
+
+
+def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Whether a label selector (`matchLabels`, `matchExpressions`) selects a pod with `labels`; an
+    empty selector selects every pod."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and present and labels[key] in values):
+            return False
+        if (op == "Exists" and not present) or (op == "DoesNotExist" and present):
+            return False
+    return True
+
+
+def _namespace_of_peer(peer: dict[str, Any]) -> str | None:
+    """The one namespace a NetworkPolicy peer's namespaceSelector names by
+    `kubernetes.io/metadata.name`, if that is all it selects by; None otherwise."""
+    selector = peer.get("namespaceSelector") or {}
+    names = selector.get("matchLabels") or {}
+    if set(names) == {"kubernetes.io/metadata.name"} and not selector.get("matchExpressions"):
+        return names["kubernetes.io/metadata.name"]
+    return None
+
+
+@rule(
+    "llm-behind-gateway",
+    "An LLM's pods are reachable from outside their namespace only through the inference gateway (its proxies' namespace) "
+    "and by Prometheus: the namespace denies ingress by default and no NetworkPolicy admits anyone else, so no caller skips the "
+    "gateway's authentication, token budget and usage metrics",
+)
+def llm_behind_gateway(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    llms: dict[str, list[Resource]] = {}
+    for r in resources:
+        if kind(r) == "LLMInferenceService":
+            llms.setdefault(metadata(r).get("namespace", ""), []).append(r)
+    if not llms:
+        return
+    # The platform's own scraper, not a client: the namespace the Prometheus chart runs in.
+    scrapers = {str(r["inputs"].get("namespace")) for r in resources if (release := release_of(r["type"], r["inputs"])) and release[0] == "kube-prometheus-stack"}
+    admitted = {ENVOY_GATEWAY_NAMESPACE, *scrapers}
+    policies = [r for r in resources if kind(r) == "NetworkPolicy"]
+    for namespace, services in sorted(llms.items()):
+        for service in services:
+            name = metadata(service).get("name", "")
+            labels = {**LLM_WORKLOAD_LABELS, "app.kubernetes.io/name": name}
+            where = f"LLMInferenceService {namespace}/{name}"
+            selecting = [p for p in policies if metadata(p).get("namespace") == namespace and _selects((p["inputs"].get("spec") or {}).get("podSelector"), labels)]
+            denies = [p for p in selecting if "Ingress" in ((p["inputs"].get("spec") or {}).get("policyTypes") or []) and not (p["inputs"].get("spec") or {}).get("podSelector")]
+            if not denies:
+                yield Finding(service["urn"], f"{where}: no NetworkPolicy of {namespace} covers every pod for ingress, so its pods take traffic from anywhere; deny ingress by default")
+            for policy in selecting:
+                for i, ingress in enumerate((policy["inputs"].get("spec") or {}).get("ingress") or []):
+                    peers = ingress.get("from")
+                    if not peers:
+                        yield Finding(service["urn"], f"{where}: NetworkPolicy {namespace}/{metadata(policy).get('name')} ingress[{i}] admits every source; admit the gateway's namespace {ENVOY_GATEWAY_NAMESPACE} only")
+                        continue
+                    for peer in peers:
+                        if "ipBlock" in peer:
+                            yield Finding(service["urn"], f"{where}: NetworkPolicy {namespace}/{metadata(policy).get('name')} ingress[{i}] admits addresses {peer['ipBlock'].get('cidr')} around the gateway")
+                        elif "namespaceSelector" in peer and _namespace_of_peer(peer) not in admitted:
+                            source = _namespace_of_peer(peer) or f"namespaces {peer['namespaceSelector']}"
+                            yield Finding(service["urn"], f"{where}: NetworkPolicy {namespace}/{metadata(policy).get('name')} ingress[{i}] admits {source}, not the gateway's namespace {ENVOY_GATEWAY_NAMESPACE}")

@@ -88,7 +88,8 @@ def test_dev_cluster_is_k3s_with_preinstalled_driver_and_single_strategy() -> No
     assert {e["name"]: e["value"] for e in values["toolkit"]["env"]}["CONTAINERD_CONFIG"].startswith("/var/lib/rancher/k3s/")
     quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"] for r in of_kind(plan.resources, "ResourceQuota")}
     # With the single strategy, MIG slices are advertised as nvidia.com/gpu and no mig-* resource exists.
-    assert quotas["radiology-dev"]["requests.nvidia.com/gpu"] == "8"
+    # (7 explicit, chest-xray-next's slice and the report summarizer's)
+    assert quotas["radiology-dev"]["requests.nvidia.com/gpu"] == "9"
     assert not [k for hard in quotas.values() for k in hard if "mig-" in k]
 
 
@@ -99,7 +100,8 @@ def test_only_the_operator_namespace_is_privileged(stack: str) -> None:
     # Both serve models; only prod trains on-prem (dev's GPUs are all sliced).
     # The log collector's namespace is privileged too (hostPath mounts of the node's logs); Loki's is restricted.
     # So is Velero's: its node agent copies the volumes by file system (hostPath of the kubelet's pod volumes).
-    platform = {"gpu-operator", "monitoring", "kserve", "log-collector", "velero"} | ({"kueue-system"} if stack == "healthcare-prod" else set())
+    # In prod, Envoy Gateway's namespace too (baseline: it writes the inference gateway's proxy pods itself).
+    platform = {"gpu-operator", "monitoring", "kserve", "log-collector", "velero"} | ({"kueue-system", "envoy-gateway-system"} if stack == "healthcare-prod" else set())
     assert {ns for ns, level in enforce.items() if level != "restricted"} == platform
     assert {ns for ns, level in enforce.items() if level == "privileged"} == {"gpu-operator", "log-collector", "velero"}
     assert enforce["logging"] == "restricted"

@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hybridai.plan import run_plan
-from hybridai.plan.artifacts import render
-from tests.conftest import ROOT
+from tests.conftest import planned_llm_lab
 from tests.helpers import problems_of, stack_values
 
 FIXTURE = yaml.safe_load((Path(__file__).parent / "fixtures" / "llm-catalog.yaml").read_text())
@@ -22,14 +20,11 @@ def lab_values() -> dict[str, Any]:
     return {**stack_values("healthcare-dev"), **copy.deepcopy(FIXTURE)}
 
 
-def test_the_lab_stack_plans_and_its_summary_shows_each_llms_arithmetic(project: Path) -> None:
+def test_the_lab_stack_plans_and_its_summary_shows_each_llms_arithmetic() -> None:
     # GIVEN healthcare-dev's stack file with the fixture's pools, teams and models in place of its own
-    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.healthcare-dev.yaml").read_text())
-    document["config"].update({f"hybrid-ai:{key}": value for key, value in FIXTURE.items()})
-    (project / "stacks" / "Pulumi.llm-lab.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     # WHEN it is planned
-    plan = run_plan("llm-lab", project)
-    summary = render(plan)[Path("summary.md")]
+    plan, files = planned_llm_lab()
+    summary = files[Path("summary.md")]
     # THEN the capacity plan sized each LLM as the fixture's comment computes it
     llms = plan.capacity.onprem.llms
     assert {name: (s.tensor_parallel, s.pipeline_parallel) for name, s in llms.items()} == {
@@ -51,10 +46,11 @@ def test_the_lab_stack_plans_and_its_summary_shows_each_llms_arithmetic(project:
     ) in summary
 
 
-def test_example_summaries_have_no_llm_table() -> None:
+def test_only_summaries_of_stacks_with_llms_have_the_llm_table() -> None:
     from tests.conftest import planned
 
-    assert "| LLM |" not in planned("healthcare-prod")[1][Path("summary.md")]
+    assert "| LLM |" not in planned("manufacturing-prod")[1][Path("summary.md")]
+    assert "| clinical-notes-summarizer | llama-3.1-8b-instruct (int4, KV fp8) | 4.0 | 2.1 (4,096 × 8) | 8.2 of 9.0 | 1 (1 × 1) | 2 | a100-mig (1g.10gb) |" in planned("healthcare-prod")[1][Path("summary.md")]
 
 
 def _set(path: list, value: Any):

@@ -167,9 +167,9 @@ def test_dev_stack_uses_single_strategy_with_slices_as_gpus(tmp_path: Path) -> N
     assert capacity.onprem.strategy == "single"
     # 1 node × 4 A30 × 4 slices = 16 schedulable nvidia.com/gpu, exactly what the two teams share
     assert capacity.onprem.schedulable == {"gpu": 16}
-    # the catalog's model takes one; the teams' explicit quotas share the other 15
-    assert capacity.onprem.placements == {"chest-xray-next": ("a30", "1g.6gb", 1)}
-    assert sum(t.quota.gpus for t in spec.teams) == 15
+    # the catalog's model and radiology's report summarizer take one each; the teams' explicit quotas share the other 14
+    assert capacity.onprem.placements == {"chest-xray-next": ("a30", "1g.6gb", 1), "report-summarizer-dev": ("a30", "1g.6gb", 1)}
+    assert sum(t.quota.gpus for t in spec.teams) == 14
 
 
 def test_policy_settings_name_known_rules_and_profiles() -> None:

@@ -22,7 +22,7 @@ from tests.conftest import EXAMPLE_STACKS, planned
 TOTALS = {
     "healthcare-prod": (21841.97, 21841.97),
     "healthcare-dev": (1081.94, 1081.94),
-    "finance-prod": (19413.18, 39951.93),
+    "finance-prod": (22891.42, 43430.17),
     "finance-dev": (808.2, 1052.45),
     "manufacturing-prod": (3867.45, 5564.92),
 }
@@ -94,14 +94,15 @@ def test_every_served_model_and_training_job_has_one_row(example_stack: str) -> 
 
 
 def test_mig_slices_carry_their_share_of_the_gpus_they_are_laid_out_on_and_add_up_to_their_teams_lines() -> None:
-    # GIVEN healthcare-prod: chest-xray has 4 replicas + 1 canary on 3g.40gb slices; two 3g.40gb fill
-    # a GPU's laid-out compute (3 + 3 of 7), so each carries half an A100
+    # GIVEN healthcare-prod: chest-xray has 4 replicas + 1 canary on 3g.40gb slices; four sit two to a
+    # GPU (3 + 3 of 7 laid out: half an A100 each), the fifth beside the summarizer's and fracture-detect's
+    # 1g.10gb slices (3 + 4 × 1 of 7 laid out: 3/7 of an A100)
     cost = cost_of("healthcare-prod")
     [chest] = rows(cost, name="chest-xray")
     a100 = gpu_month_usd("A100-80GB", CostSettings())
     assert (chest["replicas"], chest["canary_replicas"], chest["slices"]) == (4, 1, 5)
-    assert chest["gpus"] == pytest.approx(2.5) and chest["compute_gpus"] == pytest.approx(5 * 3 / 7, abs=1e-4)
-    assert chest["monthly"] == pytest.approx(2.5 * a100, abs=0.01)
+    assert chest["gpus"] == pytest.approx(4 / 2 + 3 / 7, abs=1e-4) and chest["compute_gpus"] == pytest.approx(5 * 3 / 7, abs=1e-4)
+    assert chest["monthly"] == pytest.approx((4 / 2 + 3 / 7) * a100, abs=0.01)
     # THEN a team's served models add up to what its line items charge it: one answer per model
     for team in ("radiology", "pathology"):
         assert sum(r["monthly"] for r in rows(cost, team=team)) == pytest.approx(cost["by_team"][team], abs=0.02)
@@ -147,39 +148,41 @@ def test_edge_site_models_cost_their_whole_gpus_at_the_site() -> None:
 
 
 def test_utilization_counts_slices_at_their_compute_share_and_the_mig_gain_against_one_replica_per_gpu() -> None:
-    # GIVEN healthcare-prod's a100-mig pool: the catalog's 5 × 3g.40gb, 4 × 1g.10gb and 11 × 1g.20gb,
+    # GIVEN healthcare-prod's a100-mig pool: the catalog's 5 × 3g.40gb, 4 + 2 (the summarizer's) × 1g.10gb and 11 × 1g.20gb,
     # ml-platform's reserved 4 × 2g.20gb and 8 × 1g.10gb, and imaging-finetune's 8 whole GPUs
     cost = cost_of("healthcare-prod")
     [dc1] = cost["utilization"]["clusters"]
     a100, h100 = dc1["pools"]
-    # THEN allocated = (15 + 4 + 11) / 7 serving + 8 training + (8 + 8) / 7 explicit = 14.57 of 16 GPUs
-    assert a100["allocated"] == {"serving": pytest.approx(30 / 7, abs=1e-4), "training": 8, "explicit_quotas": pytest.approx(16 / 7, abs=1e-4), "total": pytest.approx(8 + 46 / 7, abs=1e-4)}
-    assert a100["percent"] == pytest.approx(100 * (8 + 46 / 7) / 16, abs=0.05)
+    # THEN allocated = (15 + 6 + 11) / 7 serving + 8 training + (8 + 8) / 7 explicit = 14.86 of 16 GPUs
+    assert a100["allocated"] == {"serving": pytest.approx(32 / 7, abs=1e-4), "training": 8, "explicit_quotas": pytest.approx(16 / 7, abs=1e-4), "total": pytest.approx(8 + 48 / 7, abs=1e-4)}
+    assert a100["percent"] == pytest.approx(100 * (8 + 48 / 7) / 16, abs=0.05)
     # AND the H100s: 6 for training, 2 for ml-platform's explicit GPUs — all allocated
     assert h100["allocated"]["total"] == 8 and h100["percent"] == 100
-    assert dc1["installed"] == 24 and dc1["allocated"] == pytest.approx(16 + 46 / 7, abs=1e-4)
-    # AND without MIG the 20 replicas (canary included) would take 20 GPUs; the planner packs them on
-    # 6, which is also the lower bound: a MIG gain of 20 / 6
-    demand = Counter({"3g.40gb": 5, "1g.10gb": 4, "1g.20gb": 11})
+    assert dc1["installed"] == 24 and dc1["allocated"] == pytest.approx(16 + 48 / 7, abs=1e-4)
+    # AND without MIG the 22 replicas (canary included) would take 22 GPUs; the planner packs them on
+    # 6, which is also the lower bound: a MIG gain of 22 / 6
+    demand = Counter({"3g.40gb": 5, "1g.10gb": 6, "1g.20gb": 11})
     assert a100["baseline"] == {
-        "replicas": 20, "dedicated_gpus": 20, "gpus_with_mig": len(pack(demand, "A100-80GB")),
-        "packing_lower_bound": lower_bound(demand, "A100-80GB"), "mig_gain": pytest.approx(20 / 6, abs=0.01),
+        "replicas": 22, "dedicated_gpus": 22, "gpus_with_mig": len(pack(demand, "A100-80GB")),
+        "packing_lower_bound": lower_bound(demand, "A100-80GB"), "mig_gain": pytest.approx(22 / 6, abs=0.01),
     }
     assert len(pack(demand, "A100-80GB")) == 6 == lower_bound(demand, "A100-80GB")
-    assert dc1["baseline"]["mig_gain"] == pytest.approx(20 / 6, abs=0.01)
+    assert dc1["baseline"]["mig_gain"] == pytest.approx(22 / 6, abs=0.01)
 
 
 def test_utilization_of_whole_gpus_and_fixed_layouts() -> None:
-    # GIVEN finance-prod's 12 whole L40S: 8 for the two whole-GPU models, 4 for fraud-features
+    # GIVEN finance-prod's 12 whole L40S (8 for the two whole-GPU models, 4 for fraud-features) and
+    # the 8 of its l40s-review pool (document review's 2 replicas × 4 GPUs)
     [dc1] = cost_of("finance-prod")["utilization"]["clusters"]
-    assert dc1["allocated"] == 12 and dc1["percent"] == 100
-    # THEN without MIG nothing is gained: 8 replicas on 8 GPUs either way
-    assert dc1["baseline"] == {"replicas": 8, "dedicated_gpus": 8, "gpus_with_mig": 8, "mig_gain": 1.0}
-    # GIVEN healthcare-dev's A30s split 4 × 1g.6gb each (strategy single): 1 catalog slice, 15 explicit
+    assert dc1["allocated"] == 20 and dc1["percent"] == 100
+    # THEN without MIG nothing is gained: 16 GPUs of replicas on 16 GPUs either way
+    assert dc1["baseline"] == {"replicas": 16, "dedicated_gpus": 16, "gpus_with_mig": 16, "mig_gain": 1.0}
+    # GIVEN healthcare-dev's A30s split 4 × 1g.6gb each (strategy single): 2 catalog slices (chest-xray-next
+    # and the report summarizer), 14 explicit
     [lab] = cost_of("healthcare-dev")["utilization"]["clusters"]
     [a30] = lab["pools"]
-    # THEN each slice is a quarter GPU: 0.25 serving, 3.75 explicit, the 4 GPUs fully allocated
-    assert a30["allocated"] == {"serving": 0.25, "training": 0, "explicit_quotas": 3.75, "total": 4}
+    # THEN each slice is a quarter GPU: 0.5 serving, 3.5 explicit, the 4 GPUs fully allocated
+    assert a30["allocated"] == {"serving": 0.5, "training": 0, "explicit_quotas": 3.5, "total": 4}
     assert a30["mig_partitioned"] == 4 and a30["baseline"]["gpus_with_mig"] == 1
 
 
@@ -206,7 +209,8 @@ def test_break_even_of_an_onprem_pool_against_the_stacks_cloud_region() -> None:
     # 96 GPU-hours a week, compared in its cloud region eu-central-1 as g6e.48xlarge (8 × L40S)
     be = cost_of("finance-prod")["break_even"]
     assert (be["region"], be["region_basis"]) == ("eu-central-1", "the stack's cloud region")
-    [l40s] = be["pools"]
+    l40s, review = be["pools"]
+    assert (l40s["pool"], review["pool"], review["purchase_usd"]) == ("l40s", "l40s-review", 88000)
     settings = CostSettings()
     running = 12 * (gpu_month_usd("L40S-48GB", settings) - 11000 / 36)
     hours = 8 * 730 + 96 * 4.33
@@ -323,12 +327,12 @@ def test_summary_shows_the_economics_tables() -> None:
     summary = planned("healthcare-prod")[1][Path("summary.md")]
     section = summary.split("### Economics (USD per month)", 1)[1].split("\n### ", 1)[0]
     # THEN it has the per-model, utilization, break-even and showback tables
-    assert "| chest-xray | serving | radiology | onprem `a100-mig` 3g.40gb | 2.50 | 1,825 | 0.95 | 1,732 |" in section
+    assert "| chest-xray | serving | radiology | onprem `a100-mig` 3g.40gb | 2.43 | 1,773 | 0.95 | 1,683 |" in section
     assert "| imaging-finetune | training | clinical-research | onprem `a100-mig` | 8.00 | 5,840 (1,663 used) | 0.95 | 5,543 |" in section
-    assert "| dc1 | a100-mig | A100-80GB | 16 | 14.57 | 91 % | 20 | 20 | 6 | 3.33× |" in section
-    assert "| **dc1** | all | | **24** | **22.57** | **94 %** | 20 | 20 | 6 | 3.33× |" in section
+    assert "| dc1 | a100-mig | A100-80GB | 16 | 14.86 | 93 % | 22 | 22 | 6 | 3.67× |" in section
+    assert "| **dc1** | all | | **24** | **22.86** | **95 %** | 22 | 22 | 6 | 3.67× |" in section
     assert "in `us-east-1` (the stack has no cloud region: us-east-1, the default of cost.cloudComparisonRegion)" in section
-    assert "| a100-mig (A100-80GB) | 16 | 6,460 | 11,087 | p4de.24xlarge | 15.1 mo (22,165) |" in section
+    assert "| a100-mig (A100-80GB) | 16 | 6,668 | 11,087 | p4de.24xlarge | 14.5 mo (22,881) |" in section
     assert "| clinical-research | 10,220 | 1.24 | 12,716 |" in section
     assert "| **total** | **17,520** | | **21,799** |" in section
 

@@ -155,7 +155,7 @@ def test_summary_shows_cost_per_token_and_the_token_showback(lab: tuple[dict, st
 
 
 def test_a_stack_without_llms_has_no_llm_economics() -> None:
-    # GIVEN healthcare-prod, which serves no LLM THEN its cost.json and summary.md have none of it
-    _, files = planned("healthcare-prod")
+    # GIVEN manufacturing-prod, which serves no LLM THEN its cost.json and summary.md have none of it
+    _, files = planned("manufacturing-prod")
     assert "llms" not in json.loads(files[Path("cost.json")])
     assert "LLMs: cost per million tokens" not in files[Path("summary.md")] and "Token showback" not in files[Path("summary.md")]

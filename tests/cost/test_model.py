@@ -69,7 +69,7 @@ def test_whole_gpu_quotas_carry_whole_gpus_and_idle_capacity_is_unallocated() ->
     assert teams[("clinical-research", "onprem_gpus_amortized")]["quantity"] == pytest.approx(14)
     assert teams[("clinical-research", "onprem_gpus_amortized")]["monthly"] == pytest.approx(14000)
     # The 8 A100s the planner laid out with MIG are carried by the teams whose slices they hold...
-    mig_gpus = sum(i["quantity"] for (team, item), i in teams.items() if team in ("radiology", "pathology") or (team, item) == ("ml-platform", "onprem_gpus_amortized"))
+    mig_gpus = sum(i["quantity"] for (team, item), i in teams.items() if team in ("radiology", "pathology", "clinical-notes") or (team, item) == ("ml-platform", "onprem_gpus_amortized"))
     assert mig_gpus == pytest.approx(8 + 2, abs=1e-3)  # ml-platform's line includes its 2 whole GPUs
     # ...and no GPU is left without a team: the plan lays out only what the catalog and quotas need
     assert ("unallocated", "onprem_gpus_amortized") not in teams

@@ -154,7 +154,13 @@ def _split(text: celtypes.StringType, separator: celtypes.StringType, limit: cel
     return celtypes.ListType(celtypes.StringType(p) for p in parts)
 
 
-K8S_CEL_FUNCTIONS: dict[str, Callable] = {"find": _find, "findAll": _find_all, "split": _split}
+def _lower_ascii(text: celtypes.StringType) -> celtypes.StringType:
+    """CEL strings extension (cel-go ext.Strings): the string with ASCII letters lowercased, every
+    other character as it is (Envoy Gateway's and the AI Gateway's SecurityPolicy header rules)."""
+    return celtypes.StringType("".join(c.lower() if "A" <= c <= "Z" else c for c in text))
+
+
+K8S_CEL_FUNCTIONS: dict[str, Callable] = {"find": _find, "findAll": _find_all, "split": _split, "lowerAscii": _lower_ascii}
 """Functions of Kubernetes' CEL environment beyond what cel-python provides, as the pinned CRDs'
 rules call them (`test_every_cel_rule_of_the_pinned_crds_is_supported` scans them all). Others of
 that environment (`isQuantity`/`quantity`, `url`, `ip`/`cidr`, the lists library, the rest of the
@@ -329,11 +335,41 @@ COMMENTED_DEFAULTS: dict[str, tuple[tuple[str, ...], str, dict]] = {
 that must be in values.yaml, the keys below it). Added to the defaults only while the comment is there."""
 
 
+@dataclass(frozen=True)
+class DocumentedDefaults:
+    """The default values of a pinned chart whose values.yaml the reference data doesn't hold (a
+    chart of CRDs only, whose folder holds the CRDs it installs), as its own documentation lists them."""
+
+    source: str
+    """Where the chart's values table is, for whoever re-verifies at a new version."""
+    values: dict[str, Any]
+
+
+DOCUMENTED_DEFAULTS: dict[str, DocumentedDefaults] = {
+    # Envoy Gateway's CRD-only chart (charts/gateway-crds-helm): three values, all of them.
+    "gateway-crds-helm": DocumentedDefaults(
+        source="https://gateway.envoyproxy.io/docs/install/gateway-crds-helm-api/ (Values: crds.envoyGateway.enabled false, crds.gatewayAPI.channel experimental, crds.gatewayAPI.enabled false)",
+        values={"crds": {"envoyGateway": {"enabled": False}, "gatewayAPI": {"channel": "experimental", "enabled": False}}},
+    ),
+}
+"""Per chart: its documented defaults, where the reference data has none of its values."""
+
+
 @cache
 def chart_defaults(upstream_folder: str, chart: str) -> dict:
+    """A pinned chart's default values: `<chart>-values.yaml` where a folder holds several charts
+    (KServe's), else the folder's values.yaml when its Chart.yaml is that chart's, else its
+    documented defaults (DOCUMENTED_DEFAULTS). FileNotFoundError: a chart without values (CRDs only)."""
     root = upstream() / upstream_folder
-    # KServe ships two charts in one folder; their values files are named after the chart.
-    path = root / f"{chart}-values.yaml" if (root / f"{chart}-values.yaml").exists() else root / "values.yaml"
+    path = root / f"{chart}-values.yaml"
+    if not path.exists():
+        manifest = root / "Chart.yaml"
+        if manifest.exists() and yaml.safe_load(manifest.read_text()).get("name") == chart:
+            path = root / "values.yaml"
+        elif chart in DOCUMENTED_DEFAULTS:
+            return copy.deepcopy(DOCUMENTED_DEFAULTS[chart].values)
+        else:
+            raise FileNotFoundError(f"no values of {chart} in {root}")
     text = path.read_text()
     defaults = yaml.safe_load(text)
     if chart in COMMENTED_DEFAULTS and COMMENTED_DEFAULTS[chart][1] in text:
@@ -363,6 +399,11 @@ PASSED_THROUGH: dict[str, frozenset[str]] = {
     # (Pod)SecurityContext is valid below them; tests/modules/test_keda.py validates them as such
     # against the strict Kubernetes schema.
     "keda": frozenset({"podSecurityContext", "securityContext"}),
+    # Envoy Gateway's chart renders `config.envoyGateway` whole as its EnvoyGateway configuration
+    # (values.yaml: "EnvoyGateway configuration. Visit …/api/extension_types/#envoygateway to view all
+    # options"), so any field of that API is valid below it: the AI Gateway's extension manager and
+    # the global rate limit's Redis, as Envoy AI Gateway v1.0.0's own values files for this chart set them.
+    "gateway-helm": frozenset({"envoyGateway"}),
 }
 """Per chart: value keys the chart's templates pass through whole as a Kubernetes object."""
 

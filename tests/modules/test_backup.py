@@ -74,11 +74,12 @@ def test_eks_location_is_the_stacks_kms_encrypted_bucket_reached_through_pod_ide
 def test_every_team_namespace_and_the_platform_get_a_daily_schedule_kept_as_the_profile_requires() -> None:
     # GIVEN healthcare-prod (HIPAA: every 24 h, kept 35 days)
     schedules = {r["inputs"]["metadata"]["name"]: r["inputs"]["spec"] for r in on("healthcare-prod", "dc1", SCHEDULE_TYPE)}
-    assert set(schedules) == {"team-radiology", "team-pathology", "team-clinical-research", "team-ml-platform", "platform"}
+    assert set(schedules) == {"team-radiology", "team-pathology", "team-clinical-research", "team-ml-platform", "team-clinical-notes", "platform"}
     assert schedules["team-radiology"]["template"]["includedNamespaces"] == ["radiology"]
     # AND the platform's: every platform namespace dc1 runs (what its parts created), Velero's own excepted
     assert schedules["platform"]["template"]["includedNamespaces"] == [
-        "argo", "cert-manager", "decisions", "external-secrets", "gpu-operator", "jobset-system", "keda", "kserve", "kueue-system", "log-collector", "logging", "mlflow", "monitoring",
+        "argo", "cert-manager", "decisions", "envoy-ai-gateway-system", "envoy-gateway-system", "external-secrets", "gpu-operator", "inference-gateway", "jobset-system", "keda", "kserve",
+        "kueue-system", "log-collector", "logging", "mlflow", "monitoring",
     ]
     for spec in schedules.values():
         assert spec["schedule"] == "@every 24h" and spec["useOwnerReferencesInBackup"] is False

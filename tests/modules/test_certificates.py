@@ -73,6 +73,8 @@ def test_a_service_certificate_covers_every_in_cluster_name_and_rotates() -> Non
             ("dc1", "log-collector", "fluent-bit-client-tls"), ("dc1", "decisions", "decision-sink-tls"),
             # KEDA's operator, for the CA it verifies Prometheus with
             ("dc1", "keda", "keda-prometheus-client-tls"),
+            # and the inference gateway's HTTPS listener, in front of the LLMs
+            ("dc1", "inference-gateway", "llm-tls"),
         }),
         # Prometheus and Grafana on EKS too; nothing at edge sites
         ("manufacturing-prod", {

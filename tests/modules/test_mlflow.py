@@ -39,7 +39,7 @@ def test_mlflow_namespace_is_restricted_and_admits_only_teams_and_monitoring() -
     assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     sources = [rule["from"][0].get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") for rule in named(resources, "NetworkPolicy", "mlflow-ingress").inputs["spec"]["ingress"][1:]]
     # (and the decision sink's namespace, whose drift checks read the versions' baselines)
-    assert sources == ["clinical-research", "decisions", "ml-platform", "pathology", "radiology", "monitoring"]
+    assert sources == ["clinical-notes", "clinical-research", "decisions", "ml-platform", "pathology", "radiology", "monitoring"]
 
 
 def test_an_issuer_puts_mlflow_behind_a_tls_ingress_and_admits_the_ingress_controller() -> None:

@@ -152,7 +152,7 @@ def test_a_canary_takes_its_traffic_share_through_the_named_gateway() -> None:
 
 def test_a_canary_without_a_gateway_is_refused_at_its_key() -> None:
     v = copy.deepcopy(values("healthcare-prod"))
-    del v["serving"]
+    v["serving"] = {"llmGateway": v["serving"]["llmGateway"]}
     del v["tls"]["gatewayHosts"]
     with pytest.raises(StackConfigError) as caught:
         prepare("healthcare-prod", v)[0]

@@ -62,7 +62,8 @@ def test_a_broken_diagram_is_caught(tmp_path: Path) -> None:
 
 def test_the_diagram_shows_gpus_and_the_flows_the_stack_has() -> None:
     finance = mermaid_of("finance-prod")
-    assert 't_dc1["dc1: 12 × L40S, serves 2 models, 1 training queue"]' in finance
+    # (the l40s pool and document review's l40s-review pool; fraud-score, credit-limit and document-review)
+    assert 't_dc1["dc1: 12 × L40S, 8 × L40S, serves 3 models, 1 training queue"]' in finance
     assert 't_training["training: 0–48 × A100 on demand, 2 training queues"]' in finance
     assert '-->|"training overflow: 48 GPUs, 1,920 GPU-h/week"| t_training' in finance
     assert "t_aws -->|CloudTrail| audit" in finance

@@ -24,14 +24,14 @@ def test_runbook_names_the_store_the_schedules_and_the_exact_restore_commands() 
     # THEN where the backups are and what each schedule holds, how often, how long
     assert "bucket `hc-prod-backups`, prefix `dc1`, on the on-prem object store https://s3.hospital.example" in text
     assert "| `team-radiology` | `radiology` | every 24 h | 35 days | file-system |" in text
-    assert "| `platform` | `argo`, `cert-manager`, `decisions`, `external-secrets`, `gpu-operator`, `jobset-system`, `keda`, `kserve`, `kueue-system`, `log-collector`, `logging`, `mlflow`, `monitoring` | every 24 h | 35 days | file-system |" in text
+    assert "| `platform` | `argo`, `cert-manager`, `decisions`, `envoy-ai-gateway-system`, `envoy-gateway-system`, `external-secrets`, `gpu-operator`, `inference-gateway`, `jobset-system`, `keda`, `kserve`, `kueue-system`, `log-collector`, `logging`, `mlflow`, `monitoring` | every 24 h | 35 days | file-system |" in text
     # AND how to list the backups, restore one namespace, and the whole platform (platform first)
-    assert "velero --namespace velero backup get --selector velero.io/schedule-name=team-clinical-research" in text
-    assert "velero --namespace velero restore create --from-schedule team-clinical-research --include-namespaces clinical-research --wait" in text
+    assert "velero --namespace velero backup get --selector velero.io/schedule-name=team-clinical-notes" in text
+    assert "velero --namespace velero restore create --from-schedule team-clinical-notes --include-namespaces clinical-notes --wait" in text
     whole = text.split("## Restore the whole platform")[1].split("## Check")[0]
     commands = [line for line in whole.splitlines() if line.startswith("velero ")]
     assert commands[0] == "velero --namespace velero restore create --from-schedule platform --wait"
-    assert len(commands) == 5 and all("--from-schedule team-" in c for c in commands[1:])
+    assert len(commands) == 6 and all("--from-schedule team-" in c for c in commands[1:])
 
 
 def test_eks_runbook_names_the_encrypted_bucket_and_its_region() -> None:
