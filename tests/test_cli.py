@@ -303,3 +303,11 @@ def test_help_has_no_line_breaks_mid_sentence() -> None:
     assert rows["plan"].rstrip(" │").endswith("(unless --allow-renames).")
     assert rows["versions"].rstrip(" │").endswith("(plans every stack).")
     assert rows["comment"].rstrip(" │").endswith("with a pointer.")
+
+
+def test_every_command_is_in_the_readmes_command_table() -> None:
+    # GIVEN the CLI's commands, THEN the README's command table has a row for each
+    readme = (ROOT / "README.md").read_text()
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert {"plan", "evidence", "verify-evidence"} <= names
+    assert [name for name in sorted(names) if f"`hybridai {name}" not in readme] == []
