@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai import catalog
 from hybridai.config.base import AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE
-from hybridai.config.operations import LlmGatewaySettings
+from hybridai.config.serving import LlmGatewaySettings
 from hybridai.modules.base import (
     MANAGED_BY,
     NO_CAPABILITIES,

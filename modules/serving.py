@@ -11,7 +11,7 @@ from hybridai import catalog
 from hybridai.capacity.llm import LlmSizing
 from hybridai.config.base import KSERVE_NAMESPACE
 from hybridai.config.mlops import MlopsSettings, registry_uri
-from hybridai.config.operations import ServingSettings
+from hybridai.config.serving import ServingSettings
 from hybridai.config.workloads import ServedModel
 from hybridai.recorded import MODEL_VERSION_LABEL, REGISTRY_MODEL_LABEL, component_type
 from hybridai.modules.base import (

@@ -8,7 +8,6 @@ from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.decisions import DecisionSinkSettings
-from hybridai.config.security import Hostname
 from hybridai.config.base import PLACEHOLDER, NO_VALUE, DnsLabel, HttpsUrl, Model, Problem, Quantity
 
 
@@ -278,59 +277,6 @@ class CostSettings(Model):
         description="Internal GPU-hour rate of the showback table in `cost.json` and summary.md; default: the amortized cost of an "
         "on-prem GPU-hour (the on-prem GPUs' monthly cost ÷ their hours).",
     )
-
-
-class LlmGatewaySettings(Model):
-    """The inference gateway of a cluster serving LLMs with llm-d: where clients reach it, and the
-    identity provider whose tokens it accepts (each team's group may use the team's LLMs)."""
-
-    hosts: list[Hostname] = Field(
-        min_length=1,
-        examples=[["llm.example.com"]], json_schema_extra=PLACEHOLDER,
-        description="Host names of the inference gateway's HTTPS listener; its certificate comes from the stack's issuer (`tls.issuer`).",
-    )
-    issuer: HttpsUrl = Field(
-        examples=["https://login.example.com/realms/ml"], json_schema_extra=PLACEHOLDER,
-        description="The identity provider's OIDC issuer (`iss` of its tokens): the gateway accepts only its signed JWTs.",
-    )
-    jwks_uri: HttpsUrl = Field(
-        examples=["https://login.example.com/realms/ml/protocol/openid-connect/certs"], json_schema_extra=PLACEHOLDER,
-        description="Where the issuer publishes its signing keys (`jwks_uri` of its `.well-known/openid-configuration`).",
-    )
-    audiences: list[Annotated[str, StringConstraints(min_length=1, max_length=253)]] = Field(
-        min_length=1, examples=[["llm-gateway"]], json_schema_extra=PLACEHOLDER, description="Audiences (`aud`) a token must carry: the gateway's client id at the provider."
-    )
-    groups_claim: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] = Field(
-        default="groups", description="The token claim listing the caller's groups (the API server's `--oidc-groups-claim`)."
-    )
-    groups_prefix: Annotated[str, StringConstraints(max_length=64)] = Field(
-        default="oidc:",
-        description="The prefix the teams' `group`s carry (the API server's `--oidc-groups-prefix`), which the token's claim lacks: a team "
-        "`oidc:radiology-ml` is the claim value `radiology-ml`.",
-    )
-
-
-class ServingSettings(Model):
-    """How the on-prem cluster's served models are reached."""
-
-    llm_gateway: LlmGatewaySettings | None = Field(
-        default=None,
-        description="The inference gateway LLMs are served behind on a data-center cluster (Envoy Gateway with Envoy AI Gateway): "
-        "required when the catalog has an LLM there.",
-    )
-
-    gateway: str | None = Field(
-        default=None,
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-        examples=["gateway-system/internal"],
-        description="An existing Gateway API Gateway (`namespace/name`) KServe attaches its HTTPRoutes to; canary traffic "
-        "splitting needs it. Unset (default): no ingress is created and models are reached in the cluster through their "
-        "Services only — nothing is exposed by default.",
-    )
-
-    @property
-    def gateway_namespace(self) -> str | None:
-        return self.gateway.split("/", 1)[0] if self.gateway else None
 
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=15, max_length=500)]

@@ -2,8 +2,9 @@
 function of the whole spec returning its problems, each at its own key path.
 
 STACK_RULES is the list every blueprint's spec runs (its `rules`, through `StackSpec.check()`);
-a blueprint adds its own after them. The rules that every Secret read has a source able to give
-it live beside the list of those Secrets (hybridai/config/credentials.py). Checks of one block
+a blueprint adds its own after them. The rules of serving — canaries, the decision trail, the
+gateways, LLMs — are in hybridai/config/serving_rules.py; the rules that every Secret read has a
+source able to give it live beside the list of those Secrets (hybridai/config/credentials.py). Checks of one block
 that only need a few values from elsewhere stay beside its model (check_teams, check_cloud,
 check_sites, check_audit_archive) and a rule here hands them those values. Whether the catalog
 fits the GPUs is hybridai/capacity's to say.
@@ -13,19 +14,14 @@ from __future__ import annotations
 from hybridai import catalog, cidr
 from hybridai.config.base import ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from, example_values
 from hybridai.config.cloud import check_cloud
-from hybridai.config.decisions import BUFFERED_SECONDS, MIB
 from hybridai.config.components import check_teams, is_system_namespace
 from hybridai.config.credentials import check_aws_stores, check_one_reader_per_secret, check_remote_keys, check_secret_names, check_source_values, check_sources_present
 from hybridai.config.edge import check_sites
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE
 from hybridai.config.operations import check_audit_archive
-from hybridai.config.spec import CloudBurstSpec, Rule, StackSpec, eks_least_log_retention
+from hybridai.config.serving_rules import check_canaries, check_decision_logging, check_gateway_hosts, check_llms
+from hybridai.config.spec import CloudBurstSpec, Rule, StackSpec, eks_least_log_retention, profiles_named
 from hybridai.recorded import cloud_store_host
-
-
-def _profiles(spec: StackSpec) -> str:
-    """The stack's compliance profiles as messages name them."""
-    return ", ".join(spec.compliance_profiles()) or "none: the default"
 
 
 # --- Tenants and platform namespaces -------------------------------------------------------------
@@ -34,20 +30,6 @@ def _profiles(spec: StackSpec) -> str:
 def check_tenants(spec: StackSpec) -> list[Problem]:
     """The on-prem cluster's tenants are unique and clear of system and platform namespaces."""
     return check_teams(spec.teams, reserved=set(spec.platform_namespaces()))
-
-
-def check_canaries(spec: StackSpec) -> list[Problem]:
-    """Canaries have a Gateway to split traffic."""
-    return [
-        Problem(
-            ("models", i, "canary"),
-            "canary_needs_gateway",
-            "in KServe's Standard mode a canary gets its traffic share through Gateway API route weights; name the cluster's Gateway in `serving.gateway`",
-            model.canary.model_dump(by_alias=True),
-        )
-        for i, model in enumerate(spec.models)
-        if model.canary and not spec.serving.gateway
-    ]
 
 
 def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
@@ -151,7 +133,7 @@ def check_logging(spec: StackSpec) -> list[Problem]:
     can reach the hub's log store, and no stack keeps logs shorter than its compliance profiles
     require."""
     required = catalog.log_retention(spec.compliance_profiles())
-    profiles = _profiles(spec)
+    profiles = profiles_named(spec)
     if spec.logging is None:
         if spec.environment != "prod" and not required.archive:
             return []
@@ -194,7 +176,7 @@ def check_eks_log_retention(spec: StackSpec) -> list[Problem]:
         Problem(
             ("cloud", "cluster", "logRetentionDays"),
             "retention_below_profile",
-            f"the control plane's log group holds the EKS audit log, which the stack's compliance profiles ({_profiles(spec)}) keep "
+            f"the control plane's log group holds the EKS audit log, which the stack's compliance profiles ({profiles_named(spec)}) keep "
             f"{required} days: set {eks_least_log_retention(spec)} or more, or leave it unset",
             days,
         )
@@ -276,116 +258,6 @@ def check_issuer(spec: StackSpec) -> list[Problem]:
     return [Problem(("tls",), "issuer_required", f"{why}: set `tls.issuer` (`ca: {{secret: …}}` for an internal CA, or `existing: <ClusterIssuer>`)", NO_VALUE)]
 
 
-def check_decision_logging(spec: StackSpec) -> list[Problem]:
-    """Decisions are kept where the profiles say so: no SOX or HIPAA model turns its decision log
-    off; the provisioned sink is reachable over https the models' loggers can verify (the stack's
-    internal CA, whose certificate each serving namespace gets), and each of its buffers holds a
-    minute of the catalog's peak decisions."""
-    problems: list[Problem] = []
-    if catalog.log_retention(spec.compliance_profiles()).decisions:
-        for i, model in enumerate(spec.models):
-            if not model.decision_log:
-                problems.append(
-                    Problem(
-                        ("models", i, "decisionLog"),
-                        "decision_log_required",
-                        f"model {model.name}: the profiles {_profiles(spec)} keep every decision (its input, output and model version) write-once; "
-                        "remove `decisionLog: false`",
-                        False,
-                    )
-                )
-    sink = spec.decision_sink()
-    if sink is None:
-        required = catalog.log_retention(spec.compliance_profiles())
-        # (A profile that also asks for the archive has check_logging say so at the same key.)
-        if required.decisions and not required.archive and spec.models and not spec.external_decision_log():
-            problems.append(
-                Problem(
-                    ("logging", "auditArchive"),
-                    "decision_sink_required",
-                    f"the profiles {_profiles(spec)} keep every model decision write-once: set `logging.auditArchive` so the stack provisions "
-                    "its decision sink (or name an external sink, where the blueprint has `audit.decisionLogUrl`)",
-                    NO_VALUE,
-                )
-            )
-        return problems
-    if spec.tls is not None and spec.tls.issuer.ca is None:
-        problems.append(
-            Problem(
-                ("tls", "issuer", "existing"),
-                "decision_sink_ca_required",
-                "the decision sink serves https with a certificate of the stack's issuer, and KServe's logger verifies it against a CA "
-                "certificate in each serving namespace, which the program copies from an internal CA's Secret: use `tls.issuer.ca` "
-                "(or name an external sink, where the blueprint has `audit.decisionLogUrl`)",
-                spec.tls.issuer.existing,
-            )
-        )
-    peak = sum(m.peak_rps for m in spec.models if m.decision_log)
-    if sink.buffered_seconds(peak) < BUFFERED_SECONDS:
-        least = -(-int(BUFFERED_SECONDS * peak * sink.record_bytes) // MIB)
-        problems.append(
-            Problem(
-                ("logging", "decisions", "bufferMib"),
-                "decision_buffer_too_small",
-                f"{sink.buffer_mib} MiB holds {sink.buffered_seconds(peak):.1f} s of the catalog's peak decisions ({peak:g} requests/s × "
-                f"{sink.record_bytes} bytes): a destination's minute-long outage would stop the models' loggers; set at least {least}",
-                sink.buffer_mib,
-            )
-        )
-    return problems
-
-
-def check_gateway_hosts(spec: StackSpec) -> list[Problem]:
-    """The serving Gateway's host names are known, and there is a Gateway for them."""
-    tls, gateway = spec.tls, spec.serving.gateway
-    if tls is None:
-        return []
-    if gateway and not tls.gateway_hosts:
-        return [Problem(("tls", "gatewayHosts"), "gateway_hosts_required", f"the serving Gateway {gateway} serves over HTTPS: list the host names its certificate is for", NO_VALUE)]
-    if tls.gateway_hosts and not gateway:
-        return [Problem(("tls", "gatewayHosts"), "gateway_required", "there is no serving Gateway to put a certificate on: set `serving.gateway` or remove these", tls.gateway_hosts)]
-    return []
-
-
-# --- LLMs --------------------------------------------------------------------------------------------
-
-
-def check_llms(spec: StackSpec) -> list[Problem]:
-    """A k3s cluster's LLMs fit one pod per replica; on a data-center cluster (llm-d) the stack has
-    the inference gateway (`serving.llmGateway`), and each team owning an LLM has a token budget."""
-    problems: list[Problem] = []
-    if spec.onprem.distribution == "k3s":
-        # vLLM InferenceServices: one pod per replica.
-        for i, model in enumerate(spec.models):
-            if model.llm is not None and model.llm.multi_node:
-                problems.append(
-                    Problem(
-                        ("models", i, "llm", "multiNode"), "multi_node_on_k3s",
-                        f"model {model.name}: a k3s cluster serves LLMs as vLLM InferenceServices, one pod per replica; a replica across nodes needs "
-                        "LLMInferenceService's LeaderWorkerSet on a data-center cluster (kubeadm, RKE2): remove it, or serve the model there",
-                        True,
-                    )
-                )
-    if not spec.llm_d():
-        return problems
-    if spec.serving.llm_gateway is None:
-        problems.append(
-            Problem(
-                ("serving", "llmGateway"), "llm_gateway_required",
-                "the catalog's LLMs are served behind the cluster's inference gateway: set `serving.llmGateway` ({hosts, issuer, jwksUri, audiences}: "
-                "where clients reach it and the identity provider whose tokens it accepts)",
-                NO_VALUE,
-            )
-        )
-    owners = {m.team for m in spec.models if m.llm is not None}
-    for i, team in enumerate(spec.teams):
-        if team.name in owners and team.llm_tokens_per_minute is None:
-            problems.append(
-                Problem(("teams", i, "llmTokensPerMinute"), "token_budget_required", f"team {team.name} owns an LLM: give it a token budget per minute the inference gateway enforces", NO_VALUE)
-            )
-    return problems
-
-
 # --- Backups -------------------------------------------------------------------------------------
 
 
@@ -406,7 +278,7 @@ def check_backup_policy(spec: StackSpec) -> list[Problem]:
             )
         ]
     required = catalog.backup_policy(spec.compliance_profiles())
-    profiles = _profiles(spec)
+    profiles = profiles_named(spec)
     problems = []
     if settings.every_hours is not None and settings.every_hours > required.rpo_hours:
         problems.append(

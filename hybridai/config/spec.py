@@ -19,7 +19,8 @@ from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings
-from hybridai.config.operations import CostSettings, LoggingSettings, MonitoringSettings, PolicySettings, ServingSettings
+from hybridai.config.operations import CostSettings, LoggingSettings, MonitoringSettings, PolicySettings
+from hybridai.config.serving import ServingSettings
 from hybridai.config.security import SecretsSettings, TlsSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
 
@@ -279,6 +280,11 @@ class CloudBurstSpec(StackSpec):
         """Days the EKS control-plane log group (the audit log) keeps its events: what the stack sets,
         else the smallest CloudWatch period covering its compliance profiles' audit retention."""
         return self.cloud.cluster.log_retention_days or eks_least_log_retention(self)
+
+
+def profiles_named(spec: StackSpec) -> str:
+    """The stack's compliance profiles as error messages name them."""
+    return ", ".join(spec.compliance_profiles()) or "none: the default"
 
 
 def eks_least_log_retention(spec: StackSpec) -> int:

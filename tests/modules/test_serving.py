@@ -7,7 +7,7 @@ import re
 import pytest
 
 from hybridai.config import StackConfigError
-from hybridai.config.operations import ServingSettings
+from hybridai.config.serving import ServingSettings
 from hybridai.config.workloads import Canary, ServedModel
 from hybridai.modules.serving import ServedModelArgs, ServingArgs
 from hybridai.program import prepare
