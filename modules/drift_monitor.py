@@ -33,7 +33,7 @@ from hybridai.modules.decision_log import ARCHIVE_PREFIX
 from hybridai.modules.mlflow import PORT as MLFLOW_PORT, tracking_uri
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
-from hybridai.modules.training_runtime import DRIFT_PROGRAM, LOGIN_FILES, RUN_CONTAINER, STARTING_DEADLINE_SECONDS, TASK_RESULTS_RULE, login_files
+from hybridai.modules.training_runtime import DRIFT_PROGRAM, LOGIN_FILES, RUN_CONTAINER, TASK_RESULTS_RULE, login_files, scheduled
 from hybridai.recorded import component_type
 
 SERVICE_ACCOUNT = "decision-drift"
@@ -275,15 +275,7 @@ def workflow_template(check: DriftCheckArgs, args: DriftMonitorArgs) -> dict:
 
 def cron_workflow(check: DriftCheckArgs) -> dict:
     """A check's schedule: never two runs at once, a missed run skipped rather than run late."""
-    return {
-        "schedules": [check.cron],
-        "timezone": check.time_zone,
-        "concurrencyPolicy": "Forbid",
-        "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
-        "successfulJobsHistoryLimit": 3,
-        "failedJobsHistoryLimit": 3,
-        "workflowSpec": {"workflowTemplateRef": {"name": check.name}},
-    }
+    return scheduled(check.name, check.cron, check.time_zone)
 
 
 def egress(args: DriftMonitorArgs) -> dict:

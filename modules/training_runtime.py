@@ -540,17 +540,23 @@ def _evaluate_template(job: TrainingJobArgs, ev: EvaluationArgs, mlflow_env: lis
     }
 
 
-def cron_workflow(job: TrainingJobArgs) -> dict:
+def scheduled(template: str, cron: str, time_zone: str) -> dict:
+    """A CronWorkflow's spec running the WorkflowTemplate `template` on `cron` in `time_zone`."""
     return {
-        "schedules": [job.schedule],
-        "timezone": job.time_zone,
-        # Never two runs of the same job: a run still going when the next is due skips that one.
+        "schedules": [cron],
+        "timezone": time_zone,
+        # Never two runs at once: a run still going when the next is due skips that one, and a run
+        # missed by more than STARTING_DEADLINE_SECONDS is skipped rather than run late.
         "concurrencyPolicy": "Forbid",
         "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
         "successfulJobsHistoryLimit": 3,
         "failedJobsHistoryLimit": 3,
-        "workflowSpec": {"workflowTemplateRef": {"name": job.name}},
+        "workflowSpec": {"workflowTemplateRef": {"name": template}},
     }
+
+
+def cron_workflow(job: TrainingJobArgs) -> dict:
+    return scheduled(job.name, job.schedule, job.time_zone)
 
 
 TASK_RESULTS_RULE = {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
