@@ -260,7 +260,8 @@ def evidence(
     document = json.loads(files[Path(bundle.FOLDER, bundle.CONTROLS)])
     for f in document["frameworks"].values():
         typer.echo(f"{f['title']}: {f['satisfied']} satisfied, {f['not-satisfied']} not satisfied, {f['manual']} manual")
-    for c in files.change["controls"] or [] if files.change else []:
+    changed = (files.change or {}).get("controls") or []
+    for c in changed:
         typer.echo(f"evidence changed: {c['source']} {c['title']}: " + "; ".join(c["changes"]))
     typer.echo(f"evidence: {target / bundle.FOLDER / bundle.REPORT_HTML}")
     status, _ = _verdict(files, target, compare, False)

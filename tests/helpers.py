@@ -57,6 +57,12 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def chromium() -> str | None:
+    """A headless-capable Chromium: Debian's `chromium` (what .ci/run installs) or, on GitHub's
+    Ubuntu runners, Google Chrome; None when there is none."""
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
 def promtool() -> str:
     """promtool's path (Debian's `prometheus` package; .ci/run installs it)."""
 

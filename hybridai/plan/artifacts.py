@@ -145,6 +145,7 @@ def render(plan: Plan, base: Path | None = None, context: tuple[str, int | None]
     # What `pulumi stack output` will show, secrets redacted (the EKS kubeconfig is one).
     files[Path("outputs.json")] = json.dumps(clean(plan.outputs), indent=2, sort_keys=True) + "\n"
     owners = _objects(plan, recorded, files)
+    files.update(restore_runbook.render(recorded))
     if plan.spec is not None:
         estimate_ = estimate(recorded, plan.spec.cost, plan.capacity.cloud_training_hours, capacity=plan.capacity, spec=plan.spec)
         policy = review.policy_report(plan, recorded, estimate_)
@@ -153,18 +154,16 @@ def render(plan: Plan, base: Path | None = None, context: tuple[str, int | None]
         files[Path("policy-config.json")] = json.dumps(review.crossguard_config(plan, estimate_), indent=2) + "\n"
         files.update(audit_policy.render(plan.spec))
         files.update(registry_mirror.render(plan.spec, recorded))
-        files.update(restore_runbook.render(recorded))
         evidence_ = assess(Inputs(plan.spec, recorded, estimate_), policy, {urn: path.as_posix() for path, urn in owners.items()}, [path.as_posix() for path in files])
         files.change = review.compare(plan.resources, recorded, estimate_, base) if base else None
         if files.change is not None:
             files.change["controls"] = evidence_bundle.changes(base, evidence_)
         files[Path("summary.md")] = review.summary(plan, recorded, estimate_, policy, files.change)
-        files.update(evidence_bundle.render(evidence_, recorded, plan.as_of or datetime.now(timezone.utc), evidence_bundle.sha256(files[Path("resources.json")])))
+        plan_hash = evidence_bundle.sha256(files[Path("resources.json")])
+        files.update(evidence_bundle.render(evidence_, recorded, plan.as_of or datetime.now(timezone.utc), plan_hash))
         if context is not None:
-            files[Path(evidence_bundle.FOLDER, evidence_bundle.CONTEXT)] = evidence_bundle.context(*context, evidence_bundle.sha256(files[Path("resources.json")]), policy)
+            files[Path(evidence_bundle.FOLDER, evidence_bundle.CONTEXT)] = evidence_bundle.context(*context, plan_hash, policy)
         files[Path(evidence_bundle.FOLDER, evidence_bundle.MANIFEST)] = evidence_bundle.manifest(files)
-    else:
-        files.update(restore_runbook.render(recorded))
     return files
 
 

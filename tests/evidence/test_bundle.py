@@ -14,7 +14,7 @@ from hybridai.cli import app
 from hybridai.evidence import bundle
 from hybridai.plan import artifacts, run_plan
 from tests.conftest import planned
-from tests.helpers import unavailable
+from tests.helpers import chromium, unavailable
 
 runner = CliRunner()
 
@@ -114,7 +114,7 @@ def test_the_dates_are_the_inputs_so_a_plan_is_reproducible(project: Path, tmp_p
 
 
 def test_the_report_renders_in_chromium_with_each_status_and_escapes_what_it_shows(tmp_path: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    browser = chromium()
     if browser is None:
         unavailable("chromium (Debian package `chromium`) not installed; .ci/run installs it")
     # GIVEN healthcare-prod's evidence with a finding whose message holds markup

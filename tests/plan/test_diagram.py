@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from hybridai.plan.review import diagram
 from tests.conftest import EXAMPLE_STACKS, ROOT, planned
-from tests.helpers import unavailable
+from tests.helpers import chromium, unavailable
 
 MERMAID_JS = Path(os.environ.get("HYBRIDAI_MERMAID_JS", ROOT / "build" / "tools" / "mermaid" / "dist" / "mermaid.min.js"))
 
@@ -23,7 +22,7 @@ def mermaid_of(stack: str) -> str:
 
 
 def renderer() -> tuple[str, Path]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    browser = chromium()
     missing = [what for what, ok in (("chromium (Debian package `chromium`)", browser), (f"Mermaid 11 at {MERMAID_JS} (`npm pack mermaid@11`)", MERMAID_JS.is_file())) if not ok]
     if missing:
         unavailable(f"{' and '.join(missing)} not installed; .ci/run installs them")
