@@ -45,6 +45,9 @@ CASES = [
     ("monitoring sharing the GPU Operator's namespace", "healthcare-prod", setter("monitoring", "namespace", value="gpu-operator"), ("monitoring", "namespace"), "namespace_taken"),
     ("monitoring in Kueue's namespace", "finance-prod", setter("monitoring", "namespace", value="kueue-system"), ("monitoring", "namespace"), "namespace_taken"),
     ("monitoring in KEDA's namespace", "finance-prod", setter("monitoring", "namespace", value="keda"), ("monitoring", "namespace"), "namespace_taken"),
+    # (finance-prod serves an LLM through llm-d: the inference gateway's namespaces are the platform's)
+    ("Loki in Envoy Gateway's namespace", "finance-prod", setter("logging", "namespace", value="envoy-gateway-system"), ("logging", "namespace"), "namespace_taken"),
+    ("monitoring in the inference gateway's namespace", "finance-prod", setter("monitoring", "namespace", value="inference-gateway"), ("monitoring", "namespace"), "namespace_taken"),
     ("a team in kube-public", "healthcare-prod", setter("teams", 0, "namespace", value="kube-public"), ("teams", 0, "namespace"), "namespace_reserved"),
     ("a team in a distribution's kube-* namespace", "healthcare-prod", setter("teams", 0, "namespace", value="kube-flannel"), ("teams", 0, "namespace"), "namespace_reserved"),
     ("a VPC of /1, which AWS refuses", "finance-prod", setter("cloud", "network", "vpcCidr", value="0.0.0.0/1"), ("cloud", "network", "vpcCidr"), "vpc_cidr_size"),
