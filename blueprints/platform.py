@@ -32,11 +32,11 @@ from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, DriftWatch
 from hybridai.modules.queues import LOCAL_QUEUE, QueuesArgs
 from hybridai.modules.secret_store import CredentialSecretArgs, ExternalSecretsArgs, StoreArgs
-from hybridai.modules.inference_gateway import PROXIES_NAMESPACE, GatewayRouteArgs, GatewayTeamArgs, InferenceGatewayArgs
+from hybridai.modules.inference_gateway import PROXIES_NAMESPACE, GatewayDecisionTrailArgs, GatewayRouteArgs, GatewayTeamArgs, InferenceGatewayArgs
 from hybridai.modules.llm_serving import LlmServiceArgs, LlmServingArgs, inference_pool
 from hybridai.modules.serving import ServedModelArgs, ServingArgs
 from hybridai.modules.tenancy import TenancyArgs
-from hybridai.recorded import decision_sink_url
+from hybridai.recorded import decision_sink_traces_url, decision_sink_url
 from hybridai.modules.training_runtime import TrainingJobArgs, TrainingRuntimeArgs
 
 ONPREM_BACKLOG = "The team's on-prem training quota is in use: the job starts when running jobs finish or lent quota is reclaimed; a lasting backlog means the training catalog needs more on-prem GPUs."
@@ -152,14 +152,17 @@ def decision_sink(spec: StackSpec, logging: LoggingArgs | None) -> DecisionSinkA
     if settings is None or logging is None or logging.store is None or logging.store.tls is None:
         return None
     namespaces = {t.name: t.namespace for t in spec.teams}
+    # An LLM served by llm-d has no KServe logger: its requests reach the sink as the inference gateway's spans.
     models = tuple(
-        ServedDecisions(namespace=namespaces[m.team], name=m.name, team=m.team, registry_model=m.registry.model if m.registry else None, model_version=m.registry.version if m.registry else None, peak_rps=m.peak_rps)
+        ServedDecisions(
+            namespace=namespaces[m.team], name=m.name, team=m.team, registry_model=m.registry.model if m.registry else None,
+            model_version=m.registry.version if m.registry else None, peak_rps=m.peak_rps, llm=m.llm is not None and spec.llm_d(),
+        )
         for m in spec.models
-        # (An LLMInferenceService has no logger: its prompts never reach the sink; policy rule llm-decision-logging.)
-        if m.decision_log and not (m.llm is not None and spec.llm_d())
+        if m.decision_log
     )
     url = loki_url(logging.namespace, True)
-    return DecisionSinkArgs.of(settings, spec.onprem.name, models, spec.logging.audit_archive, url, logging.store.tls, spec.monitoring.namespace)
+    return DecisionSinkArgs.of(settings, spec.onprem.name, models, spec.logging.audit_archive, url, logging.store.tls, spec.monitoring.namespace, PROXIES_NAMESPACE)
 
 
 def drift_monitor(spec: StackSpec, decisions: DecisionSinkArgs | None) -> DriftMonitorArgs | None:
@@ -357,4 +360,12 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
             if ca.store and update["external_secrets"] is not None:
                 update["external_secrets"] = update["external_secrets"].model_copy(update={"config_maps": True})
         update["serving"] = platform.serving.model_copy(update=serving)
+    if platform.inference_gateway is not None and platform.decisions is not None and platform.decisions.llms:
+        ca = logger_ca(spec)
+        if ca is not None:
+            # The AI Gateway exports every LLM request to the sink, verifying it with the stack CA.
+            trail = GatewayDecisionTrailArgs(url=decision_sink_traces_url(platform.decisions.namespace), ca=ca)
+            update["inference_gateway"] = platform.inference_gateway.model_copy(update={"decision_trail": trail})
+            if ca.store and update["external_secrets"] is not None:
+                update["external_secrets"] = update["external_secrets"].model_copy(update={"config_maps": True})
     return platform.model_copy(update=update)

@@ -352,6 +352,24 @@ def decision_sink_url(namespace: str) -> str:
     return f"https://{DECISION_SINK}.{namespace}.svc:{DECISION_SINK_PORT}/"
 
 
+DECISION_SINK_OTLP_PORT = 4318
+"""Its OTLP/HTTP port (https), where the inference gateway's AI Gateway exports each LLM request
+as a span carrying the prompt and the completion."""
+GATEWAY_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+"""The AI Gateway external processor's variable naming where its spans go (its GatewayConfig's
+env): written by modules/inference_gateway.py, read by the llm-decision-logging rule."""
+
+GATEWAY_CALLER_ATTRIBUTE = "enduser.id"
+"""The span attribute naming the caller of an LLM request: the gateway copies the token's `sub`
+claim into a request header its AI Gateway maps to this attribute (modules/inference_gateway.py);
+the decision sink writes it into the record's `caller` (modules/decision_log.py)."""
+
+
+def decision_sink_traces_url(namespace: str) -> str:
+    """Where the inference gateway exports its LLM spans: the decision sink's OTLP traces path."""
+    return f"https://{DECISION_SINK}.{namespace}.svc:{DECISION_SINK_OTLP_PORT}/v1/traces"
+
+
 def fluent_bit_sections(config: str, kind: str | None = None) -> list[dict[str, list[str]]]:
     """The sections of a classic Fluent Bit config text (`[kind]` only: INPUT, FILTER, OUTPUT; all
     with None), each as {key: [values]}: a key may repeat (`Systemd_Filter`)."""

@@ -12,6 +12,13 @@ index: INDEX_PROGRAM). Each destination has
 its own disk buffer that blocks when full, so a slow store holds the loggers back instead of
 anything being dropped. The record format and archive layout: docs/audit.md, and RECORD_FIELDS.
 
+LLMs served by llm-d (LLMInferenceService) have no KServe logger: every request reaches them through
+the inference gateway, whose Envoy AI Gateway records each one as an OpenInference span — the request
+body whole (`input.value`) and the response body whole (`output.value`, streamed answers reassembled)
+— and exports it over OTLP/HTTP to the sink's `opentelemetry` source. `trace_to_log` turns each span
+into an event and LLM_PROGRAM into the same record (the catalog's team, registry model and version
+by the LLM's name, and the caller the gateway authenticated), which takes the same two paths.
+
 Why no end-to-end acknowledgements: KServe's logger neither retries nor reads the reply (v0.20.0
 pkg/logger/worker.go), and an acknowledged reply to a request event would wait in the `reduce`
 until its response arrived, holding one of the logger's five workers (docs/design/decision-trail.md).
@@ -30,9 +37,12 @@ from hybridai.modules.base import NON_ROOT, READ_ONLY_ROOT_FILESYSTEM, RESTRICTE
 from hybridai.modules.certificates import TlsArgs, service_certificate
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
-from hybridai.recorded import DECISION_SINK, DECISION_SINK_PORT, component_type
+from hybridai.recorded import DECISION_SINK, DECISION_SINK_OTLP_PORT, DECISION_SINK_PORT, GATEWAY_CALLER_ATTRIBUTE, component_type
 
 METRICS_PORT = 9598
+OTLP_GRPC_ADDRESS = "127.0.0.1:4317"
+"""The `opentelemetry` source must serve gRPC too (Vector 0.56 requires both listeners): bound to the
+pod's loopback, so nothing outside the pod reaches it; the gateway exports over https (OTLP_PORT)."""
 """Vector's `prometheus_exporter` (the chart's PodMonitor scrapes the port named `prom-exporter`)."""
 DATA_DIR = "/vector-data-dir"
 """Where the chart mounts the StatefulSet's volume: Vector's data dir, holding the disk buffers."""
@@ -75,12 +85,16 @@ class ServedDecisions(Args):
     """The registered version it serves."""
     peak_rps: float
     """Its peak decisions per second (the catalog's `peakRps`): what its Loki stream must take."""
+    llm: bool = False
+    """An LLM behind the inference gateway (llm-d): its decisions arrive as the gateway's spans, named
+    by the model clients ask for (`name`), not as KServe logger events."""
 
 
 INDEX_RECORD_BYTES = 2048
 """The most one index record (a decision without its bodies, INDEX_PROGRAM) takes as a Loki line: its
 fields are bounded — a UUID, an RFC 3339 time, DNS labels of at most 63 characters, the pod's URL,
-the registry model and version, two numbers and a flag — under 1.5 KiB with their JSON keys."""
+the registry model and version, two numbers and a flag — under 1.5 KiB with their JSON keys; an
+LLM's adds its caller (the IdP's subject, an identifier) and two token counts."""
 
 
 class DecisionSinkArgs(Args):
@@ -104,10 +118,17 @@ class DecisionSinkArgs(Args):
     """Whose Prometheus scrapes the sink (default: the stack's default monitoring namespace)."""
     credentials: tuple[CredentialSecretArgs, ...] = ()
     """Secrets of the sink's namespace the program creates (the archive's writer key)."""
+    gateway_namespace: str | None = None
+    """The inference gateway's proxies' namespace, whose AI Gateway exports the LLMs' spans: the only
+    one admitted to the OTLP port; None where no LLM logs here."""
 
     @classmethod
-    def of(cls, settings: DecisionSinkSettings, cluster: str, models: tuple[ServedDecisions, ...], archive: AuditArchive, loki_url: str, tls: TlsArgs, monitoring_namespace: str) -> DecisionSinkArgs:
-        """The sink as the stack's `logging.decisions` sizes it, for the cluster's logging `models`."""
+    def of(
+        cls, settings: DecisionSinkSettings, cluster: str, models: tuple[ServedDecisions, ...], archive: AuditArchive, loki_url: str, tls: TlsArgs, monitoring_namespace: str,
+        gateway_namespace: str | None = None,
+    ) -> DecisionSinkArgs:
+        """The sink as the stack's `logging.decisions` sizes it, for the cluster's logging `models`
+        (LLMs among them through the gateway whose proxies run in `gateway_namespace`)."""
         return cls(
             cluster=cluster,
             namespace=settings.namespace,
@@ -118,7 +139,13 @@ class DecisionSinkArgs(Args):
             loki_url=loki_url,
             tls=tls,
             monitoring_namespace=monitoring_namespace,
+            gateway_namespace=gateway_namespace if any(m.llm for m in models) else None,
         )
+
+    @property
+    def llms(self) -> tuple[ServedDecisions, ...]:
+        """The LLMs whose spans the sink receives from the inference gateway."""
+        return tuple(m for m in self.models if m.llm)
 
     @property
     def index_rates(self) -> tuple[float, ...]:
@@ -144,8 +171,57 @@ def _catalog(args: DecisionSinkArgs) -> str:
         f'  {json.dumps(f"{m.namespace}/{m.name}")}: {{"team": {_vrl_string(m.team)}, "model": {_vrl_string(m.registry_model)}, '
         f'"model_version": {_vrl_string(None if m.model_version is None else str(m.model_version))}}}'
         for m in args.models
+        if not m.llm
     ]
     return "{\n" + ",\n".join(entries) + "\n}"
+
+
+def _llm_catalog(args: DecisionSinkArgs) -> str:
+    """The VRL object mapping each LLM's name (the model clients ask for) to its namespace, team,
+    registry model and version."""
+    entries = [
+        f'  {json.dumps(m.name)}: {{"namespace": {_vrl_string(m.namespace)}, "team": {_vrl_string(m.team)}, "model": {_vrl_string(m.registry_model)}, '
+        f'"model_version": {_vrl_string(None if m.model_version is None else str(m.model_version))}}}'
+        for m in args.llms
+    ]
+    return "{\n" + ",\n".join(entries) + "\n}"
+
+
+def llm_program(args: DecisionSinkArgs) -> str:
+    """VRL turning one of the gateway's spans (after `trace_to_log`) into a decision record with the
+    RECORD_FIELDS of a predictive model's, plus `caller` and `tokens`: spans of models outside the
+    catalog's logging LLMs are dropped (`abort`)."""
+    return f"""catalog = {_llm_catalog(args)}
+attributes = object(.attributes) ?? {{}}
+served = string(get(attributes, ["llm.model_name"]) ?? null) ?? ""
+known = object(get(catalog, [served]) ?? null) ?? {{}}
+if known == {{}} {{
+  abort
+}}
+request = string(get(attributes, ["input.value"]) ?? null) ?? null
+response = string(get(attributes, ["output.value"]) ?? null) ?? null
+asked = timestamp(.start_time_unix_nano) ?? now()
+answered = timestamp(.end_time_unix_nano) ?? asked
+. = {{
+  "id": (string(.trace_id) ?? "") + "-" + (string(.span_id) ?? ""),
+  "time": asked,
+  "cluster": {_vrl_string(args.cluster)},
+  "namespace": known.namespace,
+  "team": known.team,
+  "inference_service": served,
+  "component": "llm",
+  "endpoint": .name,
+  "source": "envoy-ai-gateway",
+  "model": known.model,
+  "model_version": known.model_version,
+  "request": if request == null {{ null }} else {{ parse_json(request) ?? request }},
+  "response": if response == null {{ null }} else {{ parse_json(response) ?? response }},
+  "latency_ms": to_unix_timestamp(answered, unit: "milliseconds") - to_unix_timestamp(asked, unit: "milliseconds"),
+  "complete": request != null && response != null,
+  "caller": get(attributes, [{_vrl_string(GATEWAY_CALLER_ATTRIBUTE)}]) ?? null,
+  "tokens": {{"prompt": get(attributes, ["llm.token_count.prompt"]) ?? null, "completion": get(attributes, ["llm.token_count.completion"]) ?? null}}
+}}
+"""
 
 
 def halves_program(args: DecisionSinkArgs) -> str:
@@ -225,7 +301,6 @@ def vector_config(args: DecisionSinkArgs) -> dict:
     archive = args.archive
     s3: dict = {
         "type": "aws_s3",
-        "inputs": ["decision_records"],
         "endpoint": archive.endpoint,
         # SigV4 signs with a region even for an S3-compatible store.
         "region": archive.region or "us-east-1",
@@ -246,6 +321,8 @@ def vector_config(args: DecisionSinkArgs) -> dict:
         "auth": {"access_key_id": "SECRET[archive.access_key_id]", "secret_access_key": "SECRET[archive.secret_access_key]"},
         "buffer": _disk_buffer(args),
     }
+    records = ["decision_records", *(["llm_decision_records"] if args.llms else [])]
+    s3["inputs"] = records
     loki = {
         "type": "loki",
         "inputs": ["decision_index"],
@@ -262,30 +339,42 @@ def vector_config(args: DecisionSinkArgs) -> dict:
         "tls": {"ca_file": f"{TLS_DIR}/ca.crt"},
         "buffer": _disk_buffer(args),
     }
+    sources: dict = {
+        "kserve": {
+            "type": "http_server",
+            "address": f"0.0.0.0:{DECISION_SINK_PORT}",
+            "headers": list(CE_HEADERS),
+            # The body as it came: a payload that isn't JSON is still kept, never refused.
+            "decoding": {"codec": "bytes"},
+            "framing": {"method": "bytes"},
+            "tls": {"enabled": True, "crt_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"},
+        },
+        "vector_metrics": {"type": "internal_metrics"},
+    }
+    transforms: dict = {
+        "decision_halves": {"type": "remap", "inputs": ["kserve"], "source": halves_program(args)},
+        "decisions": {"type": "reduce", "inputs": ["decision_halves"], "group_by": ["id"], "max_events": 2, "expire_after_ms": PAIR_WINDOW_MS},
+        "decision_records": {"type": "remap", "inputs": ["decisions"], "source": RECORD_PROGRAM},
+        "decision_index": {"type": "remap", "inputs": records, "source": INDEX_PROGRAM},
+    }
+    if args.llms:
+        sources["gateway"] = {
+            "type": "opentelemetry",
+            "grpc": {"address": OTLP_GRPC_ADDRESS},
+            "http": {"address": f"0.0.0.0:{DECISION_SINK_OTLP_PORT}", "tls": {"enabled": True, "crt_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"}},
+        }
+        # A span is one whole request and response: no pairing; the record program drops the
+        # spans of models that aren't the catalog's logging LLMs.
+        transforms["llm_spans"] = {"type": "trace_to_log", "inputs": ["gateway.traces"]}
+        transforms["llm_decision_records"] = {"type": "remap", "inputs": ["llm_spans"], "source": llm_program(args)}
     return {
         "data_dir": DATA_DIR,
         # Off: KServe's logger reads no reply, and a reply waiting for its pair would hold one of
         # its five workers; the disk buffers are what keeps records (module docstring).
         "acknowledgements": {"enabled": False},
         "secret": {"archive": {"type": "directory", "path": ARCHIVE_KEY_DIR, "remove_trailing_whitespace": True}},
-        "sources": {
-            "kserve": {
-                "type": "http_server",
-                "address": f"0.0.0.0:{DECISION_SINK_PORT}",
-                "headers": list(CE_HEADERS),
-                # The body as it came: a payload that isn't JSON is still kept, never refused.
-                "decoding": {"codec": "bytes"},
-                "framing": {"method": "bytes"},
-                "tls": {"enabled": True, "crt_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"},
-            },
-            "vector_metrics": {"type": "internal_metrics"},
-        },
-        "transforms": {
-            "decision_halves": {"type": "remap", "inputs": ["kserve"], "source": halves_program(args)},
-            "decisions": {"type": "reduce", "inputs": ["decision_halves"], "group_by": ["id"], "max_events": 2, "expire_after_ms": PAIR_WINDOW_MS},
-            "decision_records": {"type": "remap", "inputs": ["decisions"], "source": RECORD_PROGRAM},
-            "decision_index": {"type": "remap", "inputs": ["decision_records"], "source": INDEX_PROGRAM},
-        },
+        "sources": sources,
+        "transforms": transforms,
         "sinks": {
             "archive": s3,
             "loki": loki,
@@ -319,6 +408,20 @@ def vector_values(args: DecisionSinkArgs) -> dict:
         "extraVolumes": [{"name": "tls", "secret": {"secretName": f"{DECISION_SINK}-tls"}}, aws_key_files("archive-key", args.archive.access_key_id, args.archive.secret_access_key)],
         "extraVolumeMounts": [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}, {"name": "archive-key", "mountPath": ARCHIVE_KEY_DIR, "readOnly": True}],
         "podMonitor": {"enabled": True},
+        **_ports(args),
+    }
+
+
+def _ports(args: DecisionSinkArgs) -> dict:
+    """The chart derives its ports from sources with a top-level `address`; the `opentelemetry`
+    source's addresses are nested, so where it runs every port is listed (the names the chart would
+    give: the PodMonitor scrapes `prom-exporter`)."""
+    if not args.llms:
+        return {}
+    ports = [("kserve", DECISION_SINK_PORT), ("gateway-otlp", DECISION_SINK_OTLP_PORT), ("prom-exporter", METRICS_PORT)]
+    return {
+        "containerPorts": [{"name": name, "containerPort": port, "protocol": "TCP"} for name, port in ports],
+        "service": {"ports": [{"name": name, "port": port, "protocol": "TCP", "targetPort": port} for name, port in ports]},
     }
 
 
@@ -333,7 +436,9 @@ class DecisionSink(Module):
         provider = target.provider
         receive = {"ports": [{"protocol": "TCP", "port": DECISION_SINK_PORT}]}
         ingress = [
-            *({**from_namespace(ns), **receive} for ns in sorted({m.namespace for m in args.models})),
+            *({**from_namespace(ns), **receive} for ns in sorted({m.namespace for m in args.models if not m.llm})),
+            # The gateway's proxies export the LLMs' spans; the LLMs' own namespaces send nothing.
+            *([{**from_namespace(args.gateway_namespace), "ports": [{"protocol": "TCP", "port": DECISION_SINK_OTLP_PORT}]}] if args.gateway_namespace else []),
             {**from_namespace(args.monitoring_namespace), "ports": [{"protocol": "TCP", "port": METRICS_PORT}]},
         ]
         namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("restricted"), ingress, self, provider, protect=True, retain_on_delete=True)

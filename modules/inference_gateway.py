@@ -1,7 +1,9 @@
 """The inference gateway of a cluster serving LLMs with llm-d: Envoy Gateway with Envoy AI Gateway (the
 versions KServe v0.20.0 pins), one Gateway with an HTTPS listener, and per team an AIGatewayRoute to its
 LLMs' InferencePools, authenticated by the team's identity-provider group and held to the team's token
-budget per minute; the AI Gateway's token-usage metrics scraped by Prometheus.
+budget per minute; the AI Gateway's token-usage metrics scraped by Prometheus. Where the LLMs' decisions
+are kept, the AI Gateway exports every request (prompt and completion whole, and who asked) as a span
+to the cluster's decision sink, over https verified with the stack CA.
 
 Why this shape, and what the Gateway API CRDs come from: docs/design/llm-serving.md.
 """
@@ -31,8 +33,9 @@ from hybridai.modules.base import (
     pod_security,
 )
 from hybridai.modules.certificates import TlsArgs, certificate
+from hybridai.modules.secret_store import CredentialSecretArgs, certificate_config_maps
 from hybridai.modules.target import Target
-from hybridai.recorded import TEAM_LABEL, component_type
+from hybridai.recorded import GATEWAY_CALLER_ATTRIBUTE, GATEWAY_TRACES_ENDPOINT, TEAM_LABEL, component_type
 
 GATEWAY_CLASS = "envoy"
 """The GatewayClass of Envoy Gateway's controller (the name KServe's install and tests use)."""
@@ -59,6 +62,17 @@ TOKEN_METADATA_NAMESPACE = "io.envoy.ai_gateway"
 """Dynamic metadata namespace the AI Gateway writes each request's costs to (`llmRequestCosts`)."""
 TOTAL_TOKENS_KEY = "llm_total_token"
 """Metadata key of a request's prompt and completion tokens together: what a team's budget spends."""
+GATEWAY_CONFIG_ANNOTATION = "aigateway.envoyproxy.io/gateway-config"
+"""The Gateway's annotation naming the GatewayConfig (its namespace) the AI Gateway configures the
+proxies' external processor from (v1.0.0 internal/controller/ai_gateway_route.go)."""
+CALLER_HEADER = "x-hybridai-caller"
+"""The request header the JWT filter writes the token's `sub` claim into, which the external
+processor records on the request's span as GATEWAY_CALLER_ATTRIBUTE; one a client sends is removed
+before any filter runs (the Gateway's ClientTrafficPolicy), so only the token can name the caller."""
+TRAIL_CA = "decision-sink-ca"
+"""ConfigMap (`ca.crt`) in the proxies' namespace with the stack CA's certificate, mounted into the
+external processor, which verifies the decision sink with it."""
+TRAIL_CA_DIR = "/etc/ai-gateway/decision-sink"
 
 
 class GatewayRouteArgs(Args):
@@ -82,6 +96,15 @@ class GatewayTeamArgs(Args):
     """Its LLMs."""
 
 
+class GatewayDecisionTrailArgs(Args):
+    """Where the AI Gateway exports the LLMs' requests, for the decision trail."""
+
+    url: str
+    """The decision sink's OTLP/HTTP traces endpoint (https)."""
+    ca: CredentialSecretArgs
+    """The stack CA's source: its certificate (TRAIL_CA, in the proxies' namespace) verifies the sink."""
+
+
 class InferenceGatewayArgs(Args):
     hosts: tuple[str, ...]
     """Host names of the HTTPS listener (its certificate's names)."""
@@ -103,6 +126,9 @@ class InferenceGatewayArgs(Args):
     """Install Gateway API's standard-channel CRDs: False where the stack names an existing Gateway
     (`serving.gateway`), whose cluster already runs Gateway API (Helm can't adopt CRDs it didn't
     install)."""
+    decision_trail: GatewayDecisionTrailArgs | None = None
+    """Where every LLM request goes for the decision trail; None: the cluster keeps no LLM decisions
+    (no sink, or no LLM whose decisions are kept)."""
 
     @classmethod
     def of(cls, settings: LlmGatewaySettings, teams: tuple[GatewayTeamArgs, ...], tls: TlsArgs, monitoring_namespace: str, existing_gateway: bool) -> InferenceGatewayArgs:
@@ -125,6 +151,7 @@ class InferenceGateway(Module):
         controllers = self._controllers(name, target, args)
         namespace = platform_namespace(f"{name}-ns", INFERENCE_GATEWAY_NAMESPACE, pod_security("restricted"), [], self, provider)
         after = child(self, provider, depends_on=[*controllers, namespace])
+        trail = self._decision_trail(name, provider, args.decision_trail, after) if args.decision_trail else []
         gateway_class = k8s.apiextensions.CustomResource(
             f"{name}-class",
             api_version="gateway.networking.k8s.io/v1",
@@ -139,9 +166,12 @@ class InferenceGateway(Module):
             f"{name}-gateway",
             api_version="gateway.networking.k8s.io/v1",
             kind="Gateway",
-            metadata={"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY},
+            metadata={
+                "name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY,
+                **({"annotations": {GATEWAY_CONFIG_ANNOTATION: GATEWAY_NAME}} if args.decision_trail else {}),
+            },
             spec=gateway_spec(args, secret),
-            opts=child(self, provider, depends_on=[gateway_class, cert]),
+            opts=child(self, provider, depends_on=[gateway_class, cert, *trail]),
         )
         for team in args.teams:
             self._team(name, provider, args, team, after)
@@ -158,6 +188,39 @@ class InferenceGateway(Module):
             opts=after,
         )
         self.register_outputs({})
+
+    def _decision_trail(self, name: str, provider: k8s.Provider, trail: GatewayDecisionTrailArgs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """The stack CA in the proxies' namespace, the EnvoyProxy giving the proxy pods a volume of
+        it, and the GatewayConfig pointing the external processor's span exporter at the sink."""
+        ca = certificate_config_maps(f"{name}-trail", TRAIL_CA, trail.ca, (PROXIES_NAMESPACE,), self, provider, list(opts.depends_on or []))
+        proxy = k8s.apiextensions.CustomResource(
+            f"{name}-proxy",
+            api_version="gateway.envoyproxy.io/v1alpha1",
+            kind="EnvoyProxy",
+            metadata={"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY},
+            spec=envoy_proxy_spec(),
+            opts=opts,
+        )
+        config = k8s.apiextensions.CustomResource(
+            f"{name}-extproc",
+            api_version="aigateway.envoyproxy.io/v1beta1",
+            kind="GatewayConfig",
+            metadata={"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY},
+            spec=gateway_config_spec(trail),
+            opts=opts,
+        )
+        clients = k8s.apiextensions.CustomResource(
+            f"{name}-clients",
+            api_version="gateway.envoyproxy.io/v1alpha1",
+            kind="ClientTrafficPolicy",
+            metadata={"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY},
+            spec={
+                "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}],
+                "headers": {"earlyRequestHeaders": {"remove": [CALLER_HEADER]}},
+            },
+            opts=opts,
+        )
+        return [*ca, proxy, config, clients]
 
     def _controllers(self, name: str, target: Target, args: InferenceGatewayArgs) -> list[pulumi.Resource]:
         """The CRDs, Envoy Gateway (wired to the AI Gateway's extension server, InferencePool
@@ -182,7 +245,7 @@ class InferenceGateway(Module):
             child(self, provider, depends_on=[crds, redis]), gitops=target.gitops, skip_crds=True,
         )
         ai = pinned_release(
-            f"{name}-ai-gateway", "ai-gateway-helm", AI_GATEWAY_NAMESPACE, ai_gateway_values(), child(self, provider, depends_on=[ai_crds, envoy]), gitops=target.gitops, skip_crds=True
+            f"{name}-ai-gateway", "ai-gateway-helm", AI_GATEWAY_NAMESPACE, ai_gateway_values(args.decision_trail is not None), child(self, provider, depends_on=[ai_crds, envoy]), gitops=target.gitops, skip_crds=True
         )
         return [crds, ai_crds, envoy, ai]
 
@@ -290,10 +353,45 @@ def envoy_gateway_values() -> dict:
     }
 
 
-def ai_gateway_values() -> dict:
+def ai_gateway_values(trail: bool) -> dict:
     """The ai-gateway-helm chart's values: its controller restricted (the chart leaves both contexts
-    empty)."""
-    return {"controller": {"podSecurityContext": RESTRICTED_POD, "securityContext": {**NO_PRIVILEGE_ESCALATION, **NO_CAPABILITIES, **READ_ONLY_ROOT_FILESYSTEM}}}
+    empty); with a decision `trail`, the caller's header recorded on each span (instead of the
+    chart's default `agent-session-id:session.id`: a client-chosen value is no audit fact)."""
+    controller: dict = {"podSecurityContext": RESTRICTED_POD, "securityContext": {**NO_PRIVILEGE_ESCALATION, **NO_CAPABILITIES, **READ_ONLY_ROOT_FILESYSTEM}}
+    if trail:
+        controller["spanRequestHeaderAttributes"] = f"{CALLER_HEADER}:{GATEWAY_CALLER_ATTRIBUTE}"
+    return {"controller": controller}
+
+
+def envoy_proxy_spec() -> dict:
+    """The inference Gateway's proxies: a volume of TRAIL_CA in each pod, which the GatewayConfig
+    mounts into the AI Gateway's external processor (the webhook adds that container; its mounts
+    name the pod's volumes)."""
+    return {"provider": {"type": "Kubernetes", "kubernetes": {"envoyDeployment": {"pod": {"volumes": [{"name": TRAIL_CA, "configMap": {"name": TRAIL_CA}}]}}}}}
+
+
+def gateway_config_spec(trail: GatewayDecisionTrailArgs) -> dict:
+    """The external processor's span exporter (OpenTelemetry's SDK variables, which the AI Gateway
+    reads, v1.0.0 internal/tracing/tracing.go): every request sampled whatever the caller's trace
+    context says — an audit trail is not a sample; spans over OTLP/HTTP to the sink, verified with
+    the stack CA; the request and response bodies kept whole (`input.value`, `output.value`, on by
+    default) and their per-message copies left out, which would double each record."""
+    env = {
+        GATEWAY_TRACES_ENDPOINT: trail.url,
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": f"{TRAIL_CA_DIR}/ca.crt",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OPENINFERENCE_HIDE_INPUT_MESSAGES": "true",
+        "OPENINFERENCE_HIDE_OUTPUT_MESSAGES": "true",
+    }
+    return {
+        "extProc": {
+            "kubernetes": {
+                "env": [{"name": k, "value": v} for k, v in env.items()],
+                "volumeMounts": [{"name": TRAIL_CA, "mountPath": TRAIL_CA_DIR, "readOnly": True}],
+            }
+        }
+    }
 
 
 def gateway_spec(args: InferenceGatewayArgs, secret: str) -> dict:
@@ -315,7 +413,10 @@ def gateway_spec(args: InferenceGatewayArgs, secret: str) -> dict:
                 },
             }
         )
-    return {"gatewayClassName": GATEWAY_CLASS, "listeners": listeners}
+    spec: dict = {"gatewayClassName": GATEWAY_CLASS, "listeners": listeners}
+    if args.decision_trail:
+        spec["infrastructure"] = {"parametersRef": {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": GATEWAY_NAME}}
+    return spec
 
 
 def ai_gateway_route(team: GatewayTeamArgs) -> dict:
@@ -346,7 +447,7 @@ def security_policy(args: InferenceGatewayArgs, team: GatewayTeamArgs, route: st
     holds the team's group; everything else is refused (401 without a valid token, 403 without the group)."""
     return {
         "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route}],
-        "jwt": {"providers": [{"name": "idp", "issuer": args.issuer, "audiences": list(args.audiences), "remoteJWKS": {"uri": args.jwks_uri}}]},
+        "jwt": {"providers": [jwt_provider(args)]},
         "authorization": {
             "defaultAction": "Deny",
             "rules": [
@@ -354,6 +455,15 @@ def security_policy(args: InferenceGatewayArgs, team: GatewayTeamArgs, route: st
             ],
         },
     }
+
+
+def jwt_provider(args: InferenceGatewayArgs) -> dict:
+    """The stack's identity provider; with a decision trail, the token's subject copied into
+    CALLER_HEADER for the request's span (Envoy's JWT filter sets the header, so a client can't)."""
+    provider: dict = {"name": "idp", "issuer": args.issuer, "audiences": list(args.audiences), "remoteJWKS": {"uri": args.jwks_uri}}
+    if args.decision_trail:
+        provider["claimToHeaders"] = [{"header": CALLER_HEADER, "claim": "sub"}]
+    return provider
 
 
 def token_budget(team: GatewayTeamArgs, route: str) -> dict:

@@ -9,6 +9,8 @@ from hybridai import catalog
 from hybridai.config import Problem, StackSpec
 from hybridai.recorded import (
     DECISION_SINK,
+    GATEWAY_TRACES_ENDPOINT,
+    decision_sink_traces_url,
     decision_sink_url,
     release_of,
     API_AUDIT_INPUT,
@@ -298,15 +300,19 @@ def models_from_registry(resources: list[Resource], ctx: PolicyContext) -> Itera
             yield Finding(r["urn"], f"production model {name} names no pinned registry version ({labels.get(MODEL_VERSION_LABEL)!r}); pin an integer version")
 
 
-def _decision_sinks(resources: list[Resource]) -> dict[str, str]:
-    """Target → the URL of the decision sink the stack runs there (its Vector release's namespace)."""
-    sinks = {}
+def _sink_namespaces(resources: list[Resource]) -> dict[str, str]:
+    """Target → the namespace of the decision sink the stack runs there (its Vector release's)."""
+    namespaces = {}
     for r in resources:
         release = release_of(r["type"], r["inputs"])
         if release is not None and release[0] == "vector" and release[1].get("fullnameOverride") == DECISION_SINK:
-            namespace = r["inputs"].get("namespace") or ((r["inputs"].get("spec") or {}).get("destination") or {}).get("namespace")
-            sinks[r["target"]] = decision_sink_url(namespace)
-    return sinks
+            namespaces[r["target"]] = r["inputs"].get("namespace") or ((r["inputs"].get("spec") or {}).get("destination") or {}).get("namespace")
+    return namespaces
+
+
+def _decision_sinks(resources: list[Resource]) -> dict[str, str]:
+    """Target → the URL of the decision sink the stack runs there."""
+    return {target: decision_sink_url(namespace) for target, namespace in _sink_namespaces(resources).items()}
 
 
 @rule(
@@ -334,17 +340,47 @@ def decision_logging(resources: list[Resource], ctx: PolicyContext) -> Iterator[
                 yield Finding(r["urn"], f"{where} logs to {logger.get('url')}, not the stack's decision sink {expected}")
 
 
+def _gateway_trails(resources: list[Resource]) -> dict[str, tuple[str | None, dict[str, str]]]:
+    """Target → (the traces endpoint, the external processor's variables) of the GatewayConfig its
+    Gateways name: where the AI Gateway in front of the target's LLMs sends each request."""
+    configs = {(r["target"], metadata(r).get("namespace"), metadata(r).get("name")): r for r in resources if kind(r) == "GatewayConfig"}
+    trails = {}
+    for r in resources:
+        if kind(r) != "Gateway":
+            continue
+        named = (metadata(r).get("annotations") or {}).get("aigateway.envoyproxy.io/gateway-config")
+        config = configs.get((r["target"], metadata(r).get("namespace"), named))
+        if config is not None:
+            env = {e.get("name"): e.get("value") for e in (((config["inputs"].get("spec") or {}).get("extProc") or {}).get("kubernetes") or {}).get("env") or []}
+            trails[r["target"]] = (env.get(GATEWAY_TRACES_ENDPOINT), env)
+    return trails
+
+
 @rule(
     "llm-decision-logging",
     "Every LLM's prompts and completions reach the decision trail, as every model's decisions do: an LLMInferenceService "
-    "(serving.kserve.io/v1alpha2) has no request logger, so each one is reported until its traffic is captured",
+    "(serving.kserve.io/v1alpha2) has no request logger, so its cluster's inference gateway (Envoy AI Gateway) exports every "
+    "request, bodies whole, to the decision sink on that cluster",
 )
 def llm_decision_logging(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    sinks = _sink_namespaces(resources)
+    trails = _gateway_trails(resources)
     for r in resources:
-        if kind(r) == "LLMInferenceService":
-            where = f"LLMInferenceService {metadata(r).get('namespace')}/{metadata(r).get('name')}"
+        if kind(r) != "LLMInferenceService":
+            continue
+        where = f"LLMInferenceService {metadata(r).get('namespace')}/{metadata(r).get('name')}"
+        namespace = sinks.get(r["target"])
+        endpoint, env = trails.get(r["target"], (None, {}))
+        hidden = sorted(k for k in ("OPENINFERENCE_HIDE_INPUTS", "OPENINFERENCE_HIDE_OUTPUTS") if str(env.get(k, "")).lower() == "true")
+        if namespace is None:
+            yield Finding(r["urn"], f"{where}: {r['target']} runs no decision sink for its prompts and completions: set `logging.auditArchive`")
+        elif endpoint != decision_sink_traces_url(namespace):
             yield Finding(
                 r["urn"],
-                f"{where}: its prompts and completions reach no decision sink — LLMInferenceService has no logger (KServe's is an "
-                "InferenceService predictor's), and Envoy AI Gateway v1.0.0 records token counts, not bodies (docs/design/llm-serving.md)",
+                f"{where}: the inference gateway exports its requests to {endpoint or 'nowhere'}, not the decision sink's "
+                f"{decision_sink_traces_url(namespace)} (an LLMInferenceService has no logger of its own: docs/design/llm-serving.md)",
             )
+        elif hidden:
+            yield Finding(r["urn"], f"{where}: the inference gateway records its requests with {', '.join(hidden)}=true: the decision trail gets no bodies")
+        elif env.get("OTEL_TRACES_SAMPLER") != "always_on":
+            yield Finding(r["urn"], f"{where}: the inference gateway samples its requests ({env.get('OTEL_TRACES_SAMPLER') or 'parentbased_always_on'}): a caller's trace context could keep a request out of the trail; set always_on")

@@ -75,10 +75,9 @@ def test_a_rule_newly_failing_is_a_control_change(tmp_path: Path) -> None:
     next(r for r in audit["rules"] if r["id"] == "decision-logging")["result"] = "fail"
     (tmp_path / "evidence").mkdir()
     (tmp_path / "evidence" / "controls.json").write_text(json.dumps(base))
-    # WHEN compared THEN the control says the rule changed, and nothing else changed (its status stays
-    # not-satisfied: the summarizer's prompts reach no decision sink, rule llm-decision-logging)
+    # WHEN compared THEN the control says its status and the rule changed, and nothing else changed
     assert bundle.changes(tmp_path, evidence) == [
-        {"id": "hipaa-164.312-b", "title": "Audit controls", "source": "45 CFR 164.312(b)", "changes": ["rule `decision-logging`: fail → pass"]}
+        {"id": "hipaa-164.312-b", "title": "Audit controls", "source": "45 CFR 164.312(b)", "changes": ["status: not-satisfied → satisfied", "rule `decision-logging`: fail → pass"]}
     ]
     # AND a base without evidence (a plan written before evidence existed) compares nothing
     assert bundle.changes(tmp_path / "none", evidence) is None
@@ -132,9 +131,9 @@ def test_the_report_renders_in_chromium_with_each_status_and_escapes_what_it_sho
     subprocess.run([*common, f"--screenshot={tmp_path / 'report.png'}", "--window-size=1280,900", page.as_uri()], capture_output=True, timeout=120)
     # THEN the glance shows each framework's counts and a tile per control in its status' colour
     assert "6 satisfied" in dom and "1 not satisfied" in dom and "1 manual" in dom
-    # (a tile for the failing control, and for the audit controls the summarizer's unlogged prompts fail)
+    # (a tile for the failing control, the only one)
     unsatisfied = sum(c["status"] == "not-satisfied" for c in evidence["controls"])
-    assert unsatisfied == 2 and dom.count('class="not-satisfied"') == unsatisfied and dom.count('class="manual"') == 1
+    assert unsatisfied == 1 and dom.count('class="not-satisfied"') == unsatisfied and dom.count('class="manual"') == 1
     # AND the failing control is open with its finding, shown as text, not run
     assert '<details id="hipaa-164.312-a-1" open="">' in dom and "&lt;script&gt;alert(1)&lt;/script&gt; Role dev" in dom
     assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -37,7 +37,13 @@ OPTIONS = {
     },
     "loki": {"type", "inputs", "endpoint", "path", "encoding", "labels", "tls", "buffer", "tenant_id", "out_of_order_action", "compression"},
     "prometheus_exporter": {"type", "inputs", "address", "default_namespace"},
+    "opentelemetry": {"type", "grpc", "http", "acknowledgements", "use_otlp_decoding"},
+    "trace_to_log": {"type", "inputs"},
 }
+OTLP_LISTENER = {"address", "tls", "keepalive", "headers"}
+"""The `opentelemetry` source's `grpc` and `http` options (generated/opentelemetry.cue at v0.56.0)."""
+OUTPUTS = {"gateway": ("logs", "metrics", "traces")}
+"""Named outputs a component's id may be followed by in `inputs` (`<id>.<output>`)."""
 GLOBAL = {"data_dir", "acknowledgements", "secret", "sources", "transforms", "sinks"}
 TLS = {"enabled", "crt_file", "key_file", "key_pass", "ca_file", "verify_certificate", "verify_hostname", "server_name", "alpn_protocols"}
 BUFFER = {"type", "max_size", "when_full"}
@@ -60,21 +66,28 @@ def sink(buffer_bytes: int = 512 * dl.MIB) -> dl.DecisionSinkArgs:
     return dl.DecisionSinkArgs(cluster="dc1", models=models, buffer_bytes=buffer_bytes, archive=ARCHIVE, loki_url="https://loki.logging.svc:3100", tls=TlsArgs(issuer="hybridai-ca"))
 
 
+def llm_sink() -> dl.DecisionSinkArgs:
+    notes = dl.ServedDecisions(namespace="clinical", name="notes-summarizer", team="clinical", registry_model="notes-summarizer", model_version=3, peak_rps=20, llm=True)
+    return sink().model_copy(update={"models": (*sink().models, notes), "gateway_namespace": "envoy-gateway-system"})
+
+
 def components(config: dict):
     for kind in ("sources", "transforms", "sinks"):
         yield from config[kind].items()
 
 
-def test_every_component_uses_only_options_vector_056_documents() -> None:
+@pytest.mark.parametrize("args", [sink(), llm_sink()], ids=["models", "models-and-llms"])
+def test_every_component_uses_only_options_vector_056_documents(args: dl.DecisionSinkArgs) -> None:
     # GIVEN the sink's configuration as the chart receives it (YAML)
-    config = yaml.safe_load(yaml.safe_dump(dl.vector_config(sink())))
+    config = yaml.safe_load(yaml.safe_dump(dl.vector_config(args)))
     # WHEN each part's keys are compared with what its type documents
     unknown = {cid: set(c) - OPTIONS[c["type"]] for cid, c in components(config)}
     # THEN none is unknown, every input exists, and TLS, buffers and auth use documented keys only
     assert set(config) <= GLOBAL
     assert all(not keys for keys in unknown.values()), unknown
-    ids = {cid for cid, _ in components(config)}
+    ids = {cid for cid, _ in components(config)} | {f"{cid}.{out}" for cid, outs in OUTPUTS.items() for out in outs}
     assert all(set(c.get("inputs", [])) <= ids for _, c in components(config))
+    assert all(set(c[listener]) <= OTLP_LISTENER for _, c in components(config) if c["type"] == "opentelemetry" for listener in ("grpc", "http"))
     assert all(set(c["tls"]) <= TLS for _, c in components(config) if "tls" in c)
     assert all(set(c["buffer"]) <= BUFFER for _, c in components(config) if "buffer" in c)
     assert set(config["sinks"]["archive"]["auth"]) <= S3_AUTH
@@ -188,7 +201,8 @@ def test_finance_prod_runs_the_sink_restricted_beside_its_loki() -> None:
     policy = next(r for r in of_type(plan.resources, "kubernetes:networking.k8s.io/v1:NetworkPolicy") if r.inputs["metadata"]["name"] == "decisions-ingress")
     admitted = {(rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], rule["ports"][0]["port"]) for rule in policy.inputs["spec"]["ingress"][1:]}
     serving = {r.inputs["metadata"]["namespace"] for r in plan.resources if r.custom and r.inputs.get("kind") == "InferenceService"}
-    assert admitted == {*((ns, 8443) for ns in serving), ("monitoring", dl.METRICS_PORT)}
+    # AND the inference gateway's proxies (the LLMs' spans) its OTLP port only
+    assert admitted == {*((ns, 8443) for ns in serving), ("monitoring", dl.METRICS_PORT), ("envoy-gateway-system", 4318)}
     # AND its certificate comes from the stack's issuer
     assert named(plan.resources, "Certificate", "decision-sink-tls").inputs["spec"]["issuerRef"]["name"]
 
@@ -217,8 +231,9 @@ def test_the_loggers_trust_the_stack_ca_through_a_certificate_only_config_map() 
     # GIVEN finance-prod, whose CA comes from Vault
     plan, _ = planned("finance-prod")
     copies = [r for r in plan.resources if r.custom and r.inputs.get("kind") == "ExternalSecret" and r.inputs["metadata"]["name"] == LOGGER_CA]
-    # THEN each serving namespace gets a ConfigMap with the CA's certificate only, never its key
-    assert {r.inputs["metadata"]["namespace"] for r in copies} == {"fraud", "credit-serving"}
+    # THEN each serving namespace, and the inference gateway's proxies' (the AI Gateway exports the
+    # LLMs' requests to the sink), gets a ConfigMap with the CA's certificate only, never its key
+    assert {r.inputs["metadata"]["namespace"] for r in copies} == {"fraud", "credit-serving", "envoy-gateway-system"}
     target = copies[0].inputs["spec"]["target"]
     assert target["manifest"] == {"apiVersion": "v1", "kind": "ConfigMap"}
     assert target["template"]["data"] == {"ca.crt": '{{ index . "tls.crt" }}'}
@@ -319,3 +334,38 @@ def test_the_sink_alerts_on_filling_buffers_and_refused_writes() -> None:
         promql_parser.parse(alert["expr"])
         assert alert["labels"]["severity"] == "critical" and 'namespace="decisions"' in alert["expr"]
     assert alerts["DecisionBufferFilling"]["expr"].endswith("> 0.8")
+
+
+def test_llm_spans_become_records_of_the_same_contract_beside_the_models() -> None:
+    # GIVEN a sink for a predictive model and an LLM served behind the inference gateway
+    config = dl.vector_config(llm_sink())
+    # THEN an OTLP receiver serves https on 4318 with the sink's certificate; its gRPC listener (Vector requires one) is the pod's loopback only
+    otlp = config["sources"]["gateway"]
+    assert otlp["http"] == {"address": "0.0.0.0:4318", "tls": {"enabled": True, "crt_file": "/etc/vector/tls/tls.crt", "key_file": "/etc/vector/tls/tls.key"}}
+    assert otlp["grpc"] == {"address": "127.0.0.1:4317"}
+    # AND its spans become events, then records, which take the models' two paths: the archive whole, Loki without bodies
+    assert config["transforms"]["llm_spans"] == {"type": "trace_to_log", "inputs": ["gateway.traces"]}
+    assert config["transforms"]["llm_decision_records"]["inputs"] == ["llm_spans"]
+    assert config["sinks"]["archive"]["inputs"] == config["transforms"]["decision_index"]["inputs"] == ["decision_records", "llm_decision_records"]
+    # AND the program knows the LLM by the name clients ask for, with its registry version, and no other model
+    program = config["transforms"]["llm_decision_records"]["source"]
+    catalog = re.search(r"^catalog = (\{.*?\n\})", program, re.S | re.M).group(1)
+    assert json.loads(catalog) == {"notes-summarizer": {"namespace": "clinical", "team": "clinical", "model": "notes-summarizer", "model_version": "3"}}
+    assert "abort" in program and '"llm.model_name"' in program
+    # AND the record carries the contract's fields, the bodies from the span's input and output values, and the caller
+    for field in dl.RECORD_FIELDS:
+        assert f'"{field}":' in program, field
+    assert '"input.value"' in program and '"output.value"' in program and '"enduser.id"' in program
+    # AND the KServe catalog no longer lists the LLM (it sends no CloudEvents)
+    assert "notes-summarizer" not in dl.halves_program(llm_sink())
+
+
+def test_the_chart_serves_every_port_where_the_otlp_receiver_runs() -> None:
+    # GIVEN the chart derives ports only from top-level addresses WHEN the sink receives spans
+    values = dl.vector_values(llm_sink())
+    # THEN every port is listed by hand, under the names the chart gives (the PodMonitor scrapes prom-exporter)
+    assert [(p["name"], p["containerPort"]) for p in values["containerPorts"]] == [("kserve", 8443), ("gateway-otlp", 4318), ("prom-exporter", dl.METRICS_PORT)]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in values["service"]["ports"]] == [("kserve", 8443, 8443), ("gateway-otlp", 4318, 4318), ("prom-exporter", 9598, 9598)]
+    assert all(len(p["name"]) <= 15 for p in values["containerPorts"])
+    # AND without LLMs the chart's own derivation stands
+    assert "containerPorts" not in dl.vector_values(sink()) and "service" not in dl.vector_values(sink())

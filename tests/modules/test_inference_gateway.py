@@ -77,7 +77,11 @@ def test_a_team_is_authenticated_by_its_identity_provider_group() -> None:
     policy = named(resources("finance-prod"), "SecurityPolicy", "document-review-llms").inputs["spec"]
     assert policy["targetRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "document-review-llms"}]
     [provider] = policy["jwt"]["providers"]
-    assert provider == {"name": "idp", "issuer": "https://sso.bank.example/oauth2/ml", "audiences": ["bank-llm-gateway"], "remoteJWKS": {"uri": "https://sso.bank.example/oauth2/ml/v1/keys"}}
+    assert provider == {
+        "name": "idp", "issuer": "https://sso.bank.example/oauth2/ml", "audiences": ["bank-llm-gateway"], "remoteJWKS": {"uri": "https://sso.bank.example/oauth2/ml/v1/keys"},
+        # the token's subject as the caller of each request the decision trail records
+        "claimToHeaders": [{"header": "x-hybridai-caller", "claim": "sub"}],
+    }
     # The team's group `oidc:legal-document-review`, as the token's claim carries it (the API server's prefix dropped)
     assert policy["authorization"]["defaultAction"] == "Deny"
     [allow] = policy["authorization"]["rules"]
@@ -110,3 +114,52 @@ def test_token_usage_is_scraped_and_the_counters_store_is_restricted() -> None:
 def test_only_clusters_serving_llms_with_llm_d_get_a_gateway() -> None:
     for stack in ("healthcare-dev", "finance-dev", "manufacturing-prod"):
         assert not of_kind(resources(stack), "AIGatewayRoute") and not of_kind(resources(stack), "Gateway"), stack
+
+
+def test_the_ai_gateway_exports_every_llm_request_to_the_decision_sink_verified_with_the_stack_ca() -> None:
+    # GIVEN finance-prod, whose document-review LLM's decisions are kept (SOX) WHEN planned
+    plan = resources("finance-prod")
+    gateway = named(plan, "Gateway", "llm").inputs
+    config = named(plan, "GatewayConfig", "llm").inputs
+    proxy = named(plan, "EnvoyProxy", "llm").inputs
+    # THEN the Gateway names its GatewayConfig and its EnvoyProxy, both beside it
+    assert gateway["metadata"]["annotations"] == {"aigateway.envoyproxy.io/gateway-config": "llm"}
+    assert gateway["spec"]["infrastructure"] == {"parametersRef": {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": "llm"}}
+    assert config["metadata"]["namespace"] == proxy["metadata"]["namespace"] == gateway["metadata"]["namespace"]
+    # AND the external processor sends every request (never sampled) to the sink's OTLP endpoint over https, verified
+    # with the stack CA the proxy pods mount from a certificate-only ConfigMap in their namespace
+    kube = config["spec"]["extProc"]["kubernetes"]
+    env = {e["name"]: e["value"] for e in kube["env"]}
+    assert env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == "https://decision-sink.decisions.svc:4318/v1/traces"
+    assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"]) == ("always_on", "http/protobuf")
+    assert env["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"] == "/etc/ai-gateway/decision-sink/ca.crt"
+    assert kube["volumeMounts"] == [{"name": "decision-sink-ca", "mountPath": "/etc/ai-gateway/decision-sink", "readOnly": True}]
+    assert proxy["spec"]["provider"]["kubernetes"]["envoyDeployment"]["pod"]["volumes"] == [{"name": "decision-sink-ca", "configMap": {"name": "decision-sink-ca"}}]
+    ca = [r for r in plan if r.custom and r.inputs.get("kind") == "ExternalSecret" and r.inputs["metadata"] == {"name": "decision-sink-ca", "namespace": "envoy-gateway-system", "labels": r.inputs["metadata"]["labels"]}]
+    assert len(ca) == 1 and ca[0].inputs["spec"]["target"]["template"]["data"] == {"ca.crt": '{{ index . "tls.crt" }}'}
+    # AND the bodies are kept whole, their per-message copies left out; no OPENINFERENCE_HIDE_INPUTS/OUTPUTS
+    assert env["OPENINFERENCE_HIDE_INPUT_MESSAGES"] == env["OPENINFERENCE_HIDE_OUTPUT_MESSAGES"] == "true"
+    assert not {"OPENINFERENCE_HIDE_INPUTS", "OPENINFERENCE_HIDE_OUTPUTS"} & set(env)
+    # AND each span names the caller only the token can: the header a client sends is dropped before any filter
+    ai = release(plan, "oci://docker.io/envoyproxy/ai-gateway-helm").inputs["values"]["controller"]
+    assert ai["spanRequestHeaderAttributes"] == "x-hybridai-caller:enduser.id"
+    clients = named(plan, "ClientTrafficPolicy", "llm").inputs["spec"]
+    assert clients == {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "llm"}], "headers": {"earlyRequestHeaders": {"remove": ["x-hybridai-caller"]}}}
+    # AND all of it is what the pinned CRDs accept
+    for obj in (gateway, config, proxy, named(plan, "ClientTrafficPolicy", "llm").inputs, named(plan, "SecurityPolicy", "document-review-llms").inputs):
+        assert validate_custom_resource(copy.deepcopy(obj)) == [], obj["kind"]
+
+
+def test_a_gateway_without_a_decision_trail_exports_nothing() -> None:
+    # GIVEN the finance-prod gateway's args without a trail WHEN its objects are written
+    from blueprints.platform import inference_gateway
+    from hybridai.modules import inference_gateway as ig
+    from hybridai.program import prepare
+    from tests.helpers import stack_values
+
+    args = inference_gateway(prepare("finance-prod", stack_values("finance-prod"))[0])
+    assert args is not None and args.decision_trail is None
+    # THEN no header mapping, no annotation's infrastructure, no claim copied
+    assert "spanRequestHeaderAttributes" not in ig.ai_gateway_values(False)["controller"]
+    assert "infrastructure" not in ig.gateway_spec(args, "llm-tls")
+    assert "claimToHeaders" not in ig.jwt_provider(args)

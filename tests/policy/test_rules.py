@@ -766,15 +766,49 @@ def test_llm_behind_gateway_reads_label_selectors_as_kubernetes_does() -> None:
     assert opened({"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "DoesNotExist"}]}) != []
 
 
+TRACES_URL = "https://decision-sink.decisions.svc:4318/v1/traces"
+
+
+def gateway_trail(target: str, **env: str) -> list[dict[str, Any]]:
+    """The inference Gateway naming its GatewayConfig, and that config's exporter variables, as
+    modules/inference_gateway.py writes them."""
+    gateway = {"kind": "Gateway", "metadata": {"name": "llm", "namespace": "inference-gateway", "annotations": {"aigateway.envoyproxy.io/gateway-config": "llm"}}, "spec": {}}
+    config = {"kind": "GatewayConfig", "metadata": {"name": "llm", "namespace": "inference-gateway"}, "spec": {"extProc": {"kubernetes": {"env": [{"name": k, "value": v} for k, v in env.items()]}}}}
+    return [
+        res("kubernetes:gateway.networking.k8s.io/v1:Gateway", gateway, name=f"{target}-gateway", target=target),
+        res("kubernetes:aigateway.envoyproxy.io/v1beta1:GatewayConfig", config, name=f"{target}-gateway-config", target=target),
+    ]
+
+
+def llm_on(target: str, name: str) -> dict[str, Any]:
+    return {**llm_service(name), "target": target, "urn": f"urn:{target}:{name}"}
+
+
+TRAIL = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": TRACES_URL, "OTEL_TRACES_SAMPLER": "always_on"}
 CASES["llm-decision-logging"] = (
-    # InferenceServices (their loggers are decision-logging's) and no LLMInferenceService
-    [logged("fraud-score", {"mode": "all", "url": SINK_URL})],
-    [llm_service()],
+    # the cluster's gateway exports every request, bodies whole, to the sink on that cluster
+    [decision_sink(), llm_service(), *gateway_trail("dc1", **TRAIL)],
+    # no sink; a gateway exporting elsewhere; bodies hidden; a caller's trace context deciding
+    [
+        llm_on("dc0", "unsunk"),
+        decision_sink("dc2"), llm_on("dc2", "elsewhere"), *gateway_trail("dc2", **{**TRAIL, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://phoenix.example:4318/v1/traces"}),
+        decision_sink("dc3"), llm_on("dc3", "hidden"), *gateway_trail("dc3", **TRAIL, OPENINFERENCE_HIDE_OUTPUTS="true"),
+        decision_sink("dc4"), llm_on("dc4", "sampled"), *gateway_trail("dc4", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=TRACES_URL),
+    ],
 )
 
 
 def test_llm_decision_logging_says_why_an_llm_is_not_logged() -> None:
+    # GIVEN the violating fixture WHEN checked THEN each LLM is named with what keeps its requests out of the trail
     assert _messages("llm-decision-logging", CASES["llm-decision-logging"][1]) == [
-        "LLMInferenceService clinical/notes: its prompts and completions reach no decision sink — LLMInferenceService has no logger (KServe's is an "
-        "InferenceService predictor's), and Envoy AI Gateway v1.0.0 records token counts, not bodies (docs/design/llm-serving.md)"
+        "LLMInferenceService clinical/unsunk: dc0 runs no decision sink for its prompts and completions: set `logging.auditArchive`",
+        "LLMInferenceService clinical/elsewhere: the inference gateway exports its requests to https://phoenix.example:4318/v1/traces, not the decision "
+        f"sink's {TRACES_URL} (an LLMInferenceService has no logger of its own: docs/design/llm-serving.md)",
+        "LLMInferenceService clinical/hidden: the inference gateway records its requests with OPENINFERENCE_HIDE_OUTPUTS=true: the decision trail gets no bodies",
+        "LLMInferenceService clinical/sampled: the inference gateway samples its requests (parentbased_always_on): a caller's trace context could keep "
+        "a request out of the trail; set always_on",
     ]
+    # AND a Gateway naming no GatewayConfig exports nothing
+    unnamed = gateway_trail("dc1", **TRAIL)
+    unnamed[0]["inputs"]["metadata"]["annotations"] = {}
+    assert _messages("llm-decision-logging", [decision_sink(), llm_service(), *unnamed])[0].startswith("LLMInferenceService clinical/notes: the inference gateway exports its requests to nowhere")
