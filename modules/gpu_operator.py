@@ -10,11 +10,13 @@ import yaml
 from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster
 from hybridai.recorded import GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, MIG_ALL_DISABLED, MIG_CONFIG_KEY, MIG_CONFIG_LABEL, component_type
-from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, on_port, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
 TIME_SLICING_CONFIG_MAP = "hybridai-time-slicing"
+DCGM_PORT = 5555
+"""The standalone DCGM hostengine's port (the chart's `nvidia-dcgm` Service)."""
 
 
 class GpuNodeArgs(Args):
@@ -59,13 +61,19 @@ class GpuOperatorArgs(Args):
     """Pods that may share one whole GPU; default: None, no time-slicing (it isolates neither memory nor faults)."""
     nodes: tuple[GpuNodeArgs, ...] = ()
     """GPU nodes to label with their pool, model and MIG config."""
+    dcgm_clients: tuple[str, ...] = ()
+    """Namespaces reading GPU health from DCGM (NVSentinel's): the operator then runs DCGM's
+    hostengine on its own (`dcgm.enabled`, the `nvidia-dcgm` Service on port 5555, which the exporter
+    reads too) and admits them on that port; default: none, the exporter's embedded hostengine."""
 
     @classmethod
-    def of(cls, settings: GpuOperatorSettings, cluster: OnpremCluster, monitoring_namespace: str, mig_strategy: str, mig_configs: dict[str, list[dict[str, Any]]], nodes: Iterable[Any]) -> GpuOperatorArgs:
+    def of(
+        cls, settings: GpuOperatorSettings, cluster: OnpremCluster, monitoring_namespace: str, mig_strategy: str, mig_configs: dict[str, list[dict[str, Any]]], nodes: Iterable[Any], dcgm_clients: tuple[str, ...] = ()
+    ) -> GpuOperatorArgs:
         """The operator on a cluster hybrid-ai sets up the GPUs of (data center, plant, k3s/RKE2
         site): the driver unless the nodes' image has it, the toolkit pointed at the distribution's
         containerd, and the capacity plan's MIG strategy, layouts and `nodes` (each with a name, pool,
-        GPU model, MIG config and GPU count)."""
+        GPU model, MIG config and GPU count); `dcgm_clients`: who reads DCGM's hostengine."""
         return cls(
             namespace=settings.namespace,
             monitoring_namespace=monitoring_namespace,
@@ -79,6 +87,7 @@ class GpuOperatorArgs(Args):
             mig_configs=mig_configs,
             time_slicing_replicas=settings.time_slicing.replicas if settings.time_slicing else None,
             nodes=tuple(GpuNodeArgs.model_validate(node, from_attributes=True) for node in nodes),
+            dcgm_clients=dcgm_clients,
         )
 
     @classmethod
@@ -99,8 +108,9 @@ class GpuOperator(Module):
         provider = target.provider
 
         # Privileged on purpose and only here: drivers and toolkit install on the host. Inbound:
-        # only Prometheus scraping the DCGM exporter.
-        namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("privileged"), [from_namespace(args.monitoring_namespace)], self, provider)
+        # only Prometheus scraping the DCGM exporter, and DCGM's readers on its hostengine's port.
+        ingress = [from_namespace(args.monitoring_namespace), *({**from_namespace(ns), **on_port(DCGM_PORT)} for ns in args.dcgm_clients)]
+        namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("privileged"), ingress, self, provider)
         config_maps = [
             k8s.core.v1.ConfigMap(
                 f"{name}-{suffix}",
@@ -171,6 +181,8 @@ def gpu_operator_values(args: GpuOperatorArgs) -> dict:
         # The chart's Pod Security Admission labelling stays off: GpuOperator's namespace carries the labels.
         "psa": {"enabled": False},
     }
+    if args.dcgm_clients:
+        values["dcgm"] = {"enabled": True}
     if args.toolkit_env:
         values["toolkit"]["env"] = [{"name": k, "value": v} for k, v in sorted(args.toolkit_env.items())]
     if args.mig_configs:
