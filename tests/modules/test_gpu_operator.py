@@ -115,3 +115,16 @@ def test_on_eks_the_ami_ships_driver_and_toolkit() -> None:
     # THEN neither driver nor toolkit is installed, GPUs stay whole, the stack's Prometheus scrapes it
     assert (args.driver, args.toolkit, args.mig_strategy, args.nodes) == (False, False, "none", ())
     assert (args.namespace, args.monitoring_namespace) == ("gpu-operator", "observability")
+
+
+def test_dcgms_readers_get_the_standalone_hostengine_and_only_its_port() -> None:
+    # GIVEN the operator with NVSentinel reading DCGM
+    resources = operator(GpuOperatorArgs(dcgm_clients=("nvsentinel",)))
+    values = release_of(resources)["values"]
+    # THEN DCGM's hostengine runs on its own (the nvidia-dcgm Service NVSentinel reads)
+    assert values["dcgm"] == {"enabled": True}
+    # AND the namespace admits NVSentinel on 5555 alone, besides Prometheus
+    ingress = named(resources, "NetworkPolicy", "gpu-operator-ingress").inputs["spec"]["ingress"]
+    assert {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nvsentinel"}}}], "ports": [{"protocol": "TCP", "port": 5555}]} in ingress
+    # AND without readers the exporter keeps its embedded hostengine
+    assert "dcgm" not in release_of(operator(GpuOperatorArgs()))["values"]
