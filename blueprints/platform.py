@@ -247,7 +247,10 @@ def onprem_platform(
     }
     platform = GpuPlatformArgs(
         gpu_operator=GpuOperatorArgs.of(
-            spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes, dcgm_clients=(nvsentinel.namespace,) if nvsentinel else ()
+            spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes,
+            dcgm_clients=(nvsentinel.namespace,) if nvsentinel else (),
+            serving_minimum=max((m.min_replicas for m in spec.models), default=1),
+            training_wait_minutes=spec.gpu_health.training_drain_minutes,
         ),
         nvsentinel=nvsentinel,
         tenancy=tenancy(spec, spec.teams, {team.name: capacity.gpu_quota(team.name) for team in spec.teams}),

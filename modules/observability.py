@@ -226,7 +226,7 @@ class AlertArgs(Args):
 XID_REMEDIATION = {
     "page": "Nothing acts on the node on its own here: cordon it (`kubectl cordon`), drain it, and act.",
     "node-repair": "The EKS node monitoring agent marks the node AcceleratedHardwareReady=False; Karpenter's node repair replaces it 10 minutes later.",
-    "quarantine": "NVSentinel has cordoned the node and drains it by the stack's drain policy; uncordon it once the GPU is fixed.",
+    "quarantine": "NVSentinel cordons the node on a fatal GPU fault and drains it by the stack's policy (training pods get `gpuHealth.trainingDrainMinutes`, served models keep their disruption budgets); reset or reboot as above, then uncordon the node.",
 }
 """The sentence each XID alert needing action ends with, by AlertArgs.xid_remediation."""
 
