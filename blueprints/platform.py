@@ -249,7 +249,7 @@ def onprem_platform(
         gpu_operator=GpuOperatorArgs.of(
             spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes,
             dcgm_clients=(nvsentinel.namespace,) if nvsentinel else (),
-            serving_minimum=max((m.min_replicas for m in spec.models), default=1),
+            models=spec.models,
             training_wait_minutes=spec.gpu_health.training_drain_minutes,
         ),
         nvsentinel=nvsentinel,

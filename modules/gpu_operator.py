@@ -9,6 +9,7 @@ import yaml
 
 from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster
+from hybridai.config.workloads import ServedModel
 from hybridai.recorded import MLOPS_STEP_LABEL, GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, MIG_ALL_DISABLED, MIG_CONFIG_KEY, MIG_CONFIG_LABEL, component_type
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, on_port, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.target import Target
@@ -102,16 +103,18 @@ class GpuOperatorArgs(Args):
         mig_configs: dict[str, list[dict[str, Any]]],
         nodes: Iterable[Any],
         dcgm_clients: tuple[str, ...] = (),
-        serving_minimum: int = 1,
+        models: Iterable[ServedModel] = (),
         training_wait_minutes: int = 60,
     ) -> GpuOperatorArgs:
         """The operator on a cluster hybrid-ai sets up the GPUs of (data center, plant, k3s/RKE2
         site): the driver unless the nodes' image has it, the toolkit pointed at the distribution's
         containerd, and the capacity plan's MIG strategy, layouts and `nodes` (each with a name, pool,
         GPU model, MIG config and GPU count); `dcgm_clients`: who reads DCGM's hostengine. Where
-        the operator installs the driver, its upgrades roll over the nodes by `DriverUpgradeArgs.of`
-        with `serving_minimum` (the most replicas a served model keeps) and `training_wait_minutes`."""
+        the operator installs the driver, its upgrades roll over the nodes by `DriverUpgradeArgs.of`,
+        keeping up as many nodes as the most replicas one of the `models` served here keeps
+        (default: none served, one) and waiting `training_wait_minutes` for training pods."""
         nodes = tuple(GpuNodeArgs.model_validate(node, from_attributes=True) for node in nodes)
+        serving_minimum = max((m.min_replicas for m in models), default=1)
         driver = cluster.driver != "preinstalled"
         return cls(
             namespace=settings.namespace,
