@@ -303,7 +303,8 @@ def xid_alerts(remediation: str) -> list[dict[str, Any]]:
     a class fires for 10 minutes after one of its XIDs was seen, however many others came after.
     `remediation`: what the cluster does about it on its own (AlertArgs.xid_remediation)."""
     rules = []
-    for name, cls in catalog.gpu_health().xid_classes.items():
+    classes = catalog.gpu_health().xid_classes
+    for name, cls in classes.items():
         matches = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {xid}" for xid in sorted(cls.xids))
         xids = "/".join(str(x) for x in sorted(cls.xids))
         rule = _alert(
@@ -316,6 +317,20 @@ def xid_alerts(remediation: str) -> list[dict[str, Any]]:
         )
         rule["labels"].update({"xid_class": name, "action": cls.action})
         rules.append(rule)
+    # Any other XID still pages, as every XID did before the classes: the catalog has RESET_GPU
+    # and RESTART_BM ones the data doesn't classify (46, 62, 109, 140 …).
+    known = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {xid}" for cls in classes.values() for xid in sorted(cls.xids))
+    rule = _alert(
+        "GpuXidUnclassified",
+        f"max by (Hostname, gpu, UUID) (max_over_time((DCGM_FI_DEV_XID_ERRORS > 0 unless ({known}))[10m:1m]))",
+        "0m",
+        "critical",
+        "GPU {{ $labels.gpu }} ({{ $labels.UUID }}) on {{ $labels.Hostname }} reported XID {{ $value }}",
+        "An XID hybridai/data/gpu-health.yaml doesn't classify: look its resolution bucket up in NVIDIA's Xid Catalog "
+        f"(docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html) and act on it. {remediation}",
+    )
+    rule["labels"]["xid_class"] = "unclassified"
+    rules.append(rule)
     return rules
 
 

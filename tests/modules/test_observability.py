@@ -213,6 +213,17 @@ CASES = [
         ],
     ),
     (
+        "an XID no class holds (46, RESET_GPU) still pages; a classified one doesn't fire it",
+        [
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="2", UUID="GPU-C"}', "0x3 46x5"),
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="5", UUID="GPU-D"}', "0x3 79x5"),
+        ],
+        [
+            (2, "GpuXidUnclassified", []),
+            (5, "GpuXidUnclassified", [fired("GpuXidUnclassified", {"Hostname": "n1", "gpu": "2", "UUID": "GPU-C"}, "46")]),
+        ],
+    ),
+    (
         "an uncontained memory error (XID 95) pages; a contained one (XID 94) only warns",
         [
             ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="0", UUID="GPU-A"}', "0x3 95x5"),
@@ -445,8 +456,9 @@ def test_an_xid_alert_per_class_at_its_severity_saying_what_the_cluster_does() -
     [health] = [g for g in alert_groups(AlertArgs(xid_remediation="node-repair")) if g["name"] == "hybridai-gpu-health"]
     xid = {r["labels"]["xid_class"]: r for r in health["rules"] if "xid_class" in r["labels"]}
     # THEN one alert per class, at the class's severity, naming its action
-    assert set(xid) == set(classes)
-    assert {n: (r["labels"]["severity"], r["labels"]["action"]) for n, r in xid.items()} == {n: (c.severity, c.action) for n, c in classes.items()}
+    assert set(xid) == {*classes, "unclassified"}
+    assert {n: (r["labels"]["severity"], r["labels"]["action"]) for n, r in xid.items() if n in classes} == {n: (c.severity, c.action) for n, c in classes.items()}
+    assert xid["unclassified"]["labels"]["severity"] == "critical"
     assert xid["fallen-off-the-bus"]["labels"]["severity"] == "critical" and xid["application"]["labels"]["severity"] == "warning"
     # AND those needing action say what happens on their own; none-action ones don't
     assert xid["gsp"]["annotations"]["description"].endswith(XID_REMEDIATION["node-repair"])
