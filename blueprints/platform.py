@@ -236,7 +236,7 @@ def onprem_platform(
         runtime = runtime or TrainingRuntimeArgs.of(spec.mlops, (), hub=True, monitoring_namespace=spec.monitoring.namespace)
         runtime = runtime.model_copy(update={"monitor_namespaces": (drift.namespace,)})
     namespaces = {t.name: t.namespace for t in spec.teams}
-    nvsentinel = NvSentinelArgs.of(spec.gpu_health, spec.teams, spec.gpu_operator.namespace, spec.monitoring.namespace) if spec.gpu_health.runs(spec.tls is not None) else None
+    nvsentinel = NvSentinelArgs.of(spec.gpu_health, spec.teams, spec.training, spec.gpu_operator.namespace, spec.monitoring.namespace) if spec.gpu_health.runs(spec.tls is not None) else None
     coverage = {
         "xid_remediation": "quarantine" if nvsentinel else "page",
         "queue_backlog_hint": backlog if queues else None,

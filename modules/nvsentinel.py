@@ -9,6 +9,7 @@ import pulumi
 from hybridai import catalog
 from hybridai.config.components import Team
 from hybridai.config.gpu_health import GpuHealthSettings
+from hybridai.config.workloads import TrainingJob
 from hybridai.recorded import component_type
 from hybridai.modules.gpu_operator import DCGM_PORT
 from hybridai.modules.base import Args, Module, child, from_namespace, on_port, pinned_release, placed, platform_namespace, pod_security
@@ -29,8 +30,8 @@ class NvSentinelArgs(Args):
     monitoring_namespace: str = "monitoring"
     """Whose Prometheus scrapes its metrics (the namespace's only other inbound traffic)."""
     training_namespaces: tuple[str, ...] = ()
-    """Namespaces whose pods train: on a faulted node they get `training_drain_minutes` to finish
-    or checkpoint and exit (DeleteAfterTimeout), then are deleted; default: none."""
+    """Namespaces of the teams that train: on a faulted node their pods get `training_drain_minutes`
+    to finish or checkpoint and exit (DeleteAfterTimeout), then are deleted; default: none."""
     evicted_namespaces: tuple[str, ...] = ()
     """The other teams' namespaces (serving, research): their pods are evicted at once through the
     Eviction API, so a production model's PodDisruptionBudget (modules/serving.py) keeps it at its
@@ -39,16 +40,20 @@ class NvSentinelArgs(Args):
     """How long training pods get (the stack's `gpuHealth.trainingDrainMinutes`; default: its default)."""
 
     @classmethod
-    def of(cls, settings: GpuHealthSettings, teams: Iterable[Team], gpu_operator_namespace: str, monitoring_namespace: str) -> NvSentinelArgs:
-        """NVSentinel for the on-prem cluster's `teams`: training teams' namespaces drained with the
-        stack's wait, the others' (serving, research) evicted within their disruption budgets."""
+    def of(cls, settings: GpuHealthSettings, teams: Iterable[Team], jobs: Iterable[TrainingJob], gpu_operator_namespace: str, monitoring_namespace: str) -> NvSentinelArgs:
+        """NVSentinel for the on-prem cluster's `teams`: the namespaces of teams that train (tier
+        `training`, or a catalog job among `jobs` is theirs) drained with the stack's wait, the
+        others' (serving, research) evicted within their disruption budgets. The drainer's modes are
+        per namespace: a team that serves and trains gets the wait for its serving pods too (its
+        models' other replicas, spread over nodes, keep serving meanwhile)."""
         teams = list(teams)
+        trains = {t.name for t in teams if t.tier == "training"} | {job.team for job in jobs}
         return cls(
             namespace=settings.namespace,
             gpu_operator_namespace=gpu_operator_namespace,
             monitoring_namespace=monitoring_namespace,
-            training_namespaces=tuple(sorted(t.namespace for t in teams if t.tier == "training")),
-            evicted_namespaces=tuple(sorted(t.namespace for t in teams if t.tier != "training")),
+            training_namespaces=tuple(sorted(t.namespace for t in teams if t.name in trains)),
+            evicted_namespaces=tuple(sorted(t.namespace for t in teams if t.name not in trains)),
             training_drain_minutes=settings.training_drain_minutes,
         )
 

@@ -11,7 +11,7 @@ from tests.helpers import named, prepared, release, run_module
 
 def args_of(stack: str, **settings) -> NvSentinelArgs:
     spec, _ = prepared(stack)
-    return NvSentinelArgs.of(spec.gpu_health.model_copy(update=settings), spec.teams, spec.gpu_operator.namespace, spec.monitoring.namespace)
+    return NvSentinelArgs.of(spec.gpu_health.model_copy(update=settings), spec.teams, spec.training, spec.gpu_operator.namespace, spec.monitoring.namespace)
 
 
 def test_training_namespaces_wait_the_stacks_minutes_and_the_others_are_evicted_within_their_budgets() -> None:
@@ -30,6 +30,15 @@ def test_training_namespaces_wait_the_stacks_minutes_and_the_others_are_evicted_
         {"name": "*", "mode": "AllowCompletion"},
     ]
     assert args.training_drain_minutes == 120
+
+
+def test_a_team_that_serves_and_trains_gets_the_training_wait() -> None:
+    # GIVEN finance-prod: fraud serves (production-inference) and trains its feature job on-prem
+    args = args_of("finance-prod")
+    # THEN its namespace waits like a training one (its training pods aren't killed mid-step); the
+    # teams that only serve are evicted within their budgets
+    assert args.training_namespaces == ("fraud",)
+    assert args.evicted_namespaces == ("credit-serving", "document-review")
 
 
 def test_the_pinned_chart_detects_quarantines_and_drains_and_remediates_nothing() -> None:
