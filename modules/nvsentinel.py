@@ -96,6 +96,7 @@ def nvsentinel_values(args: NvSentinelArgs) -> dict:
         "global": {
             # The chart's default tag is `main`, a moving one: every component runs the pinned release.
             "image": {"tag": catalog.chart("nvsentinel").version},
+            # (The monitors' templates take the global endpoint over their own: `*.dcgmEndpoint`.)
             "dcgm": {"service": {"endpoint": f"nvidia-dcgm.{args.gpu_operator_namespace}.svc", "port": DCGM_PORT}},
             "faultQuarantine": {"enabled": True},
             "nodeDrainer": {"enabled": True},
