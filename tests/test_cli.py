@@ -182,9 +182,11 @@ def test_compare_reports_added_changed_removed_and_cost_delta(project: Path, tmp
     result = invoke("plan", "healthcare-dev", "--out", str(out), "--project-dir", str(project), "--compare", str(base))
     assert result.exit_code == 0, result.output
     summary = (out / "summary.md").read_text()
-    # THEN the removed team's 9 objects and its backup schedule, and the changed quota show; the protected namespace is called out
+    # THEN the removed team's 9 objects and its backup schedule, and the changed quota and NVSentinel's
+    # drain policy (which no longer lists the removed team's namespace) show; the protected namespace is called out
     assert "| added | 0 |" in summary
-    assert "| changed | 1 |" in summary
+    assert "| changed | 2 |" in summary
+    assert "`kubernetes:helm.sh/v3:Release` hc-dev-lab-nvsentinel-release" in summary
     assert "| removed | 10 |" in summary
     assert "`kubernetes:velero.io/v1:Schedule` hc-dev-lab-backup-schedule-team-pathology-dev" in summary
     assert "Removing protected resources fails until they are unprotected: `hc-dev-lab-tenancy-pathology-dev`" in summary
