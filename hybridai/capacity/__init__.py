@@ -76,7 +76,7 @@ def plan_stack(spec: StackSpec) -> CapacityPlan:
     """Decide the stack's capacity from its validated spec: each on-prem cluster from the stack as
     it sees it (hybridai/config/sites.py `site_view`; a single cluster's is the stack itself)."""
     pool = spec.burst_pool()
-    hub = site_view(spec, sites.lead(spec))
+    hub = sites.hub_view(spec)
     onprem = cluster_capacity(
         hub.onprem, hub.gpu_operator, hub.teams, hub.models, hub.training,
         cluster_key="the on-prem cluster", burst_teams=frozenset(t.name for t in pool.teams) if pool else frozenset(),

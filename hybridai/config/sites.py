@@ -13,7 +13,7 @@ import ipaddress
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from hybridai.config.base import Problem
+from hybridai.config.base import NO_VALUE, Problem
 from hybridai.config.components import OnpremCluster, OnpremSite, Team
 from hybridai.config.workloads import ServedModel
 
@@ -72,6 +72,33 @@ def peak_share(spec: StackSpec, model: ServedModel, site: str) -> float:
     return 1.0 if site in standby_sites(spec, model) else 0.0
 
 
+def normal_share(spec: StackSpec, model: ServedModel, site: str) -> float:
+    """The part of `model`'s peak `site` carries while every site is up: an equal share of the
+    clusters serving it; nothing on a standby."""
+    serving = model_sites(spec, model)
+    return 1.0 / len(serving) if site in serving else 0.0
+
+
+def failover(spec: StackSpec) -> list[dict]:
+    """What serves each model where, with every site up and with each site down: per model, its
+    share of the peak on each site (`up`), and for each site lost (`down`, site → what takes over)
+    the surviving sites' shares — within what each was sized for — or a standby taking it (`warm`:
+    at once; `cold`: once the backup is restored there), or nothing (`[]`: the model is down)."""
+    standby = {s.name: s.standby for s in spec.onprem_sites() if s.role == "dr"}
+    rows = []
+    for model in spec.models:
+        serving = model_sites(spec, model)
+        down: dict[str, list[tuple[str, float, str]]] = {}
+        for lost in (s.name for s in spec.onprem_sites()):
+            left = [s for s in serving if s != lost]
+            if left:
+                down[lost] = [(s, 1 / len(left), "serving") for s in left]
+            else:
+                down[lost] = [(s, 1.0, f"{standby[s]} standby") for s in standby_sites(spec, model) if s != lost]
+        rows.append({"model": model.name, "critical": model.critical, "up": [(s, normal_share(spec, model, s)) for s in serving], "down": down})
+    return rows
+
+
 def site_view(spec: StackSpec, site: str) -> StackSpec:
     """The stack as the cluster `site` sees it: that cluster as its `onprem`, the teams on it, the
     models it serves or stands by for, each with the peak its share sizes (peak_share). Training
@@ -92,6 +119,11 @@ def site_view(spec: StackSpec, site: str) -> StackSpec:
 def as_cluster(site: OnpremSite) -> OnpremCluster:
     """A site's cluster keys alone (its role, jurisdiction and network are the stack's business)."""
     return OnpremCluster.model_validate(site.model_dump(by_alias=True, include=set(OnpremCluster.model_fields)))
+
+
+def hub_view(spec: StackSpec) -> StackSpec:
+    """The stack as its lead cluster, the training hub, sees it (the stack itself for one cluster)."""
+    return site_view(spec, lead(spec))
 
 
 def view_index(spec: StackSpec, view: StackSpec, key: str) -> dict[int, int]:
@@ -141,6 +173,8 @@ def check_onprem_sites(spec: StackSpec) -> list[Problem]:
             problems.append(Problem(("onprem", i, "role"), "dr_without_critical", "a `dr` cluster holds a standby of the models marked `critical`, and none is; mark the models that must survive the primary's loss `critical: true`", "dr"))
     if not serving_sites(spec):
         problems.append(Problem(("onprem",), "no_serving_site", "every cluster is `dr`; make one `primary` (or `active`)", NO_SITES))
+    if spec.logging is not None and spec.logging.hub_url is None:
+        problems.append(Problem(("logging", "hubUrl"), "hub_url_needed", f"the clusters beside {lead(spec)} push their logs and decisions to its Loki from outside; give the address they reach it at (a TLS load balancer in front of it)", NO_VALUE))
     problems += _networks_apart(sites)
     problems += _placements(spec, names)
     problems += _residency(spec)
