@@ -10,7 +10,6 @@ back what the stack had before.
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from hybridai.config.base import NO_VALUE, Problem
@@ -107,7 +106,9 @@ def site_view(spec: StackSpec, site: str) -> StackSpec:
         return spec
     cluster = next(s for s in spec.onprem_sites() if s.name == site)
     teams = [t for t in spec.teams if site in team_sites(spec, t)]
-    models = [m.model_copy(update={"peak_rps": m.peak_rps * peak_share(spec, m, site)}) for m in spec.models if peak_share(spec, m, site) > 0]
+    # (A model whose team isn't on the site is refused by check_onprem_sites, not sized here.)
+    on = {t.name for t in teams}
+    models = [m.model_copy(update={"peak_rps": m.peak_rps * peak_share(spec, m, site)}) for m in spec.models if peak_share(spec, m, site) > 0 and m.team in on]
     update = {"onprem": as_cluster(cluster), "teams": teams, "models": models}
     if site != lead(spec):
         update["training"] = []
@@ -154,9 +155,8 @@ def check_onprem_sites(spec: StackSpec) -> list[Problem]:
         return problems
     others = {spec.burst_pool().cluster.name} if spec.burst_pool() is not None else set()
     others |= {s.name for s in spec.edge_sites()}
-    counts = Counter(names)
     for i, site in enumerate(sites):
-        if counts[site.name] > 1:
+        if site.name in names[:i]:
             problems.append(Problem(("onprem", i, "name"), "duplicate", "two on-prem clusters share this name; each names its resources and artifacts, so give each its own", site.name))
         elif site.name in others:
             problems.append(Problem(("onprem", i, "name"), "duplicate", "the cloud pool's cluster or an edge site has this name; give the on-prem cluster another", site.name))
@@ -217,7 +217,7 @@ def _placements(spec: StackSpec, names: list[str]) -> list[Problem]:
             elif roles[name] == "dr":
                 problems.append(Problem(("models", i, "clusters", j), "cluster_standby", "a `dr` cluster serves only when the primary is lost; remove it here and mark the model `critical: true` for a standby there", name))
         team = teams.get(model.team)
-        if team is None:
+        if team is None or not {*(model.clusters or []), *(team.clusters or [])} <= set(roles):
             continue  # reported at its own key
         on = set(team_sites(spec, team))
         missing = [s for s in [*model_sites(spec, model), *standby_sites(spec, model)] if s in roles and s not in on]
