@@ -175,6 +175,10 @@ def check_onprem_sites(spec: StackSpec) -> list[Problem]:
         problems.append(Problem(("onprem",), "no_serving_site", "every cluster is `dr`; make one `primary` (or `active`)", NO_SITES))
     if spec.logging is not None and spec.logging.hub_url is None:
         problems.append(Problem(("logging", "hubUrl"), "hub_url_needed", f"the clusters beside {lead(spec)} push their logs and decisions to its Loki from outside; give the address they reach it at (a TLS load balancer in front of it)", NO_VALUE))
+    pool = spec.burst_pool()
+    for i, team in enumerate(pool.teams if pool is not None else []):
+        if team.clusters is not None:
+            problems.append(Problem(("cloud", "teams", i, "clusters"), "cluster_not_onprem", "the cloud pool's teams are on the pool's cluster; `clusters` places on-prem teams only, so remove it here", team.clusters))
     problems += _networks_apart(sites)
     problems += _placements(spec, names)
     problems += _residency(spec)

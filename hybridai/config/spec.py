@@ -82,7 +82,7 @@ class StackSpec(Model):
 
     # Every blueprint runs an on-prem (or plant) cluster with tenants and a workload catalog; each
     # blueprint's spec restates these with its own description.
-    onprem: OnpremCluster = Field(description="The on-prem Kubernetes cluster.")
+    onprem: OnpremCluster = Field(description="The on-prem Kubernetes cluster; or a list of clusters, one per data center, each with a `role` (`primary`, `dr`, `active`): see [multi-site](multi-site.md).")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster.")
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")

@@ -157,6 +157,7 @@ BAD_INPUT = [
     ("a model pinned to the dr cluster", lambda v: set_at(primary_dr(), ["models", 0, "clusters"], ["dc2"]), {(("models", 0, "clusters", 0), "cluster_standby")}),
     ("a production model on one site of a prod stack", lambda v: set_at(v, ["models", 1, "clusters"], ["dc1"]), {(("models", 1, "clusters"), "single_site")}),
     ("a model on a cluster its team isn't on", lambda v: set_at(set_at(v, ["teams", 1, "clusters"], ["dc1"]), ["models", 1, "clusters"], ["dc1", "dc2"]), {(("models", 1, "clusters"), "team_not_on_cluster")}),
+    ("a cloud team placed on an on-prem cluster", lambda v: set_at(v, ["cloud", "teams", 0, "clusters"], ["dc1"]), {(("cloud", "teams", 0, "clusters"), "cluster_not_onprem")}),
     ("overlapping pod networks", lambda v: set_at(v, ["onprem", 1, "network", "podCidr"], "10.96.128.0/17"), {(("onprem", 1, "network", "podCidr"), "network_overlap")}),
     ("a residency-bound model on a foreign site", lambda v: set_at(v, ["onprem", 1, "jurisdiction"], "us"), {(("onprem", 1, "jurisdiction"), "residency")}),
     ("an unknown jurisdiction", lambda v: set_at(v, ["onprem", 1, "jurisdiction"], "atlantis"), {(("onprem", 1, "jurisdiction"), "jurisdiction_unknown")}),
