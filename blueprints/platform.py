@@ -279,8 +279,7 @@ def site_platform(spec: StackSpec, site: str, capacity: ClusterCapacity) -> GpuP
     # runs nothing until the primary's backup is restored here (the restore runbook).
     role = next(s for s in spec.onprem_sites() if s.name == site)
     cold = role.role == "dr" and role.standby == "cold"
-    running = view.model_copy(update={"models": [m for m in view.models if not cold]}) if cold else view
-    running._sites = spec._sites
+    running = view.model_copy(update={"models": []}) if cold else view
     served = serving(running, capacity)
     autoscaling = KedaArgs.of(spec.monitoring.namespace) if served else None
     logging = LoggingArgs.remote(spec.logging, site, "onprem", spec.monitoring.namespace, distribution=cluster.distribution) if spec.logging is not None else None

@@ -112,9 +112,8 @@ def site_view(spec: StackSpec, site: str) -> StackSpec:
     update = {"onprem": as_cluster(cluster), "teams": teams, "models": models}
     if site != lead(spec):
         update["training"] = []
-    view = spec.model_copy(update=update)
-    view._sites = spec._sites
-    return view
+    # (model_copy keeps the private list of sites: the view still knows the others.)
+    return spec.model_copy(update=update)
 
 
 def as_cluster(site: OnpremSite) -> OnpremCluster:

@@ -1,13 +1,13 @@
 """Every on-prem data center its own cluster (blueprints/sites.py, platform.site_platform), over the
-two-DC example finance-prod-2dc against finance-prod, its single-cluster twin."""
+two-DC fixture finance-prod-2dc against finance-prod, its single-cluster twin."""
 from __future__ import annotations
 
 import json
 
-from tests.conftest import planned
+from tests.conftest import TWO_DC, TWO_DC_FILE, planned, planned_two_dc
 from tests.helpers import of_type
 
-STACK = "finance-prod-2dc"
+STACK = TWO_DC
 
 
 def k8s_providers(plan) -> dict[str, dict]:
@@ -16,7 +16,7 @@ def k8s_providers(plan) -> dict[str, dict]:
 
 def test_each_data_center_has_its_own_provider_on_its_own_context() -> None:
     # GIVEN the two-DC plan
-    plan, files = planned(STACK)
+    plan, files = planned_two_dc()
     # THEN dc1, dc2 and the cloud pool are three Kubernetes providers, each on-prem one on its context
     providers = k8s_providers(plan)
     assert set(providers) == {"dc1", "dc2", "training"}
@@ -31,7 +31,7 @@ def test_each_data_center_has_its_own_provider_on_its_own_context() -> None:
 
 def test_the_second_site_stands_alone_without_the_hubs_parts() -> None:
     # GIVEN the two-DC plan
-    _, files = planned(STACK)
+    _, files = planned_two_dc()
     charts = {name: {p.name for p in files if p.parts[:2] == ("helm", name)} for name in ("dc1", "dc2")}
     # THEN dc2 runs its own monitoring (Prometheus, Alertmanager), serving, autoscaling, backups and decision sink
     assert {"kube-prometheus-stack.yaml", "kserve-resources.yaml", "keda.yaml", "velero.yaml", "vector.yaml", "fluent-bit.yaml", "gateway-helm.yaml"} <= charts["dc2"]
@@ -42,7 +42,7 @@ def test_the_second_site_stands_alone_without_the_hubs_parts() -> None:
 
 def test_the_second_site_serves_every_model_sized_for_the_whole_peak() -> None:
     # GIVEN the two-DC plan and finance-prod's
-    two, _ = planned(STACK)
+    two, _ = planned_two_dc()
     one, _ = planned("finance-prod")
 
     def replicas(plan, target: str) -> dict[str, int]:
@@ -56,7 +56,7 @@ def test_the_second_site_serves_every_model_sized_for_the_whole_peak() -> None:
 
 def test_backups_of_each_site_go_to_its_own_prefix() -> None:
     # GIVEN the two-DC plan
-    plan, _ = planned(STACK)
+    plan, _ = planned_two_dc()
     locations = [r for r in plan.resources if r.custom and r.inputs.get("kind") == "BackupStorageLocation"]
     # THEN each cluster's Velero writes under its own name in the store
     prefixes = {r.target: r.inputs["spec"]["objectStorage"].get("prefix") for r in locations if r.target != "training"}
@@ -65,7 +65,7 @@ def test_backups_of_each_site_go_to_its_own_prefix() -> None:
 
 def test_the_redundancy_and_the_failover_table_are_reported() -> None:
     # GIVEN the two-DC plan
-    _, files = planned(STACK)
+    _, files = planned_two_dc()
     cost = json.loads(files[next(p for p in files if p.as_posix() == "cost.json")])
     # THEN half of each site's serving is held for failover (each is sized for all, carries half)
     rows = cost["redundancy"]["rows"]
@@ -87,3 +87,27 @@ def test_a_single_cluster_plan_has_neither_table_nor_redundancy() -> None:
     # THEN no redundancy and no failover section
     assert "redundancy" not in cost
     assert "### Failover" not in files[next(p for p in files if p.as_posix() == "summary.md")]
+
+
+def test_a_cold_standby_reserves_the_critical_models_capacity_and_runs_nothing(project) -> None:
+    # GIVEN finance-prod-2dc as a primary (dc1) and a cold DR site (dc2) for fraud scoring
+    import yaml
+
+    from hybridai.plan.engine import run_plan
+
+    document = yaml.safe_load(TWO_DC_FILE.read_text())
+    config = document["config"]
+    config["hybrid-ai:onprem"][0]["role"] = "primary"
+    config["hybrid-ai:onprem"][1].update(role="dr", standby="cold")
+    for model in config["hybrid-ai:models"]:
+        model["production"] = model["name"] == "fraud-score"
+        model["critical"] = model["name"] == "fraud-score"
+    (project / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    # WHEN planned
+    plan = run_plan(STACK, project)
+    dc2 = [r for r in plan.resources if r.target == "dc2" and r.custom]
+    # THEN dc2 serves nothing
+    assert not [r for r in dc2 if r.inputs.get("kind") in ("InferenceService", "LLMInferenceService")]
+    # AND fraud's namespace is there (only fraud's), its GPU quota holding the six GPUs fraud scoring needs at its whole peak
+    quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"] for r in dc2 if r.inputs.get("kind") == "ResourceQuota" and "requests.nvidia.com/gpu" in r.inputs["spec"].get("hard", {})}
+    assert quotas == {"fraud": {**quotas["fraud"], "requests.nvidia.com/gpu": "6"}}

@@ -6,17 +6,21 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 
 from hybridai.config import StackConfigError
+from hybridai.config.codec import decode_config, encode_config
 from hybridai.config.sites import failover, model_sites, normal_share, peak_share, site_view, standby_sites, team_sites
 from hybridai.program import prepare
+from tests.conftest import TWO_DC, TWO_DC_FILE
 from tests.helpers import problems_of, stack_values
 
-STACK = "finance-prod-2dc"
+STACK = TWO_DC
 
 
 def two_dc() -> dict[str, Any]:
-    return copy.deepcopy(stack_values(STACK))
+    config = yaml.safe_load(TWO_DC_FILE.read_text())["config"]
+    return decode_config(encode_config(config))
 
 
 def primary_dr() -> dict[str, Any]:

@@ -214,7 +214,7 @@ def test_a_missing_stack_file_names_the_closest_stacks_and_hybridai_new(project:
     lines = result.stderr.splitlines()
     assert lines[0] == "stacks/Pulumi.healthcare-prd.yaml: no such stack file; nothing was planned."
     assert lines[1].startswith("  Did you mean healthcare-prod")
-    assert "Stacks here: finance-dev, finance-prod, finance-prod-2dc, healthcare-dev, healthcare-prod, manufacturing-prod." in result.stderr
+    assert "Stacks here: finance-dev, finance-prod, healthcare-dev, healthcare-prod, manufacturing-prod." in result.stderr
     assert "`hybridai new BLUEPRINT healthcare-prd`" in result.stderr
     assert "invalid stack config" not in result.stderr and "edit those keys" not in result.stderr
     assert not out.exists()
