@@ -12,13 +12,14 @@ fits the GPUs is hybridai/capacity's to say.
 from __future__ import annotations
 
 from hybridai import catalog, cidr
-from hybridai.config.base import AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from, example_values
+from hybridai.config.base import AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from
 from hybridai.config.cloud import check_cloud
 from hybridai.config.components import check_teams, is_system_namespace
 from hybridai.config.credentials import check_aws_stores, check_one_reader_per_secret, check_remote_keys, check_secret_names, check_source_values, check_sources_present
 from hybridai.config.edge import check_sites
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE
 from hybridai.config.operations import check_audit_archive
+from hybridai.config.sites import check_onprem_sites
 from hybridai.config.serving_rules import check_canaries, check_decision_logging, check_gateway_hosts, check_llms
 from hybridai.config.spec import CloudBurstSpec, Rule, StackSpec, eks_least_log_retention, profiles_named
 from hybridai.recorded import cloud_store_host
@@ -382,7 +383,7 @@ def check_example_values(spec: StackSpec) -> list[Problem]:
     images, teams: the PLACEHOLDER fields); other environments are warned instead (hybridai.program)."""
     if spec.environment != "prod":
         return []
-    return [p._replace(message=f"{p.message}; a prod stack can't keep one") for p in example_values(spec)]
+    return [p._replace(message=f"{p.message}; a prod stack can't keep one") for p in spec.placeholders()]
 
 
 STACK_RULES: tuple[Rule, ...] = (
@@ -395,6 +396,7 @@ STACK_RULES: tuple[Rule, ...] = (
     check_secret_names, check_one_reader_per_secret, check_source_values, check_sources_present, check_remote_keys, check_aws_stores,
     check_backup_policy, check_backup_locations, check_backed_up_clusters,
     check_eks_log_retention, check_llms,
+    check_onprem_sites,
 )
 """The rules every stack runs, in the order their problems are listed. A blueprint's spec runs
 these, then its own (`StackSpec.rules`)."""
