@@ -34,6 +34,7 @@ from hybridai.modules.autoscaling import AUTOSCALER_CLASS, PREDICTOR_METRICS_JOB
 from hybridai.modules.certificates import TlsArgs, certificate
 from hybridai.modules.llm_serving import LLM_POD_CPU, LLM_POD_MEMORY, vllm_args
 from hybridai.modules.monitoring import prometheus_url
+from hybridai.modules.observability import model_relabelings
 from hybridai.modules.secret_store import CA_CERTIFICATE_KEY, CredentialSecretArgs, certificate_config_maps
 from hybridai.modules.target import Target
 
@@ -381,7 +382,7 @@ def predictor_relabelings() -> list[dict]:
     """Relabelings of the predictors' PodMonitor: only the model server's container (KServe's
     `kserve-container`, which declares no port in KServe's runtimes, so one target per pod; the
     logger's agent beside it is not scraped), at the port and path its runtime annotates, under
-    one `job` the triggers and the scrape alert name."""
+    one `job` the triggers and the scrape alert name, each series labelled with its model's name."""
     annotation = "__meta_kubernetes_pod_annotation_prometheus_kserve_io"
     return [
         {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_container_name"], "regex": "kserve-container"},
@@ -391,6 +392,10 @@ def predictor_relabelings() -> list[dict]:
         {"action": "replace", "sourceLabels": ["__address__", f"{annotation}_port"], "regex": r"([^:]+)(?::\d+)?;(\d+)", "replacement": "$1:$2", "targetLabel": "__address__"},
         {"action": "replace", "sourceLabels": [f"{annotation}_path"], "regex": "(.+)", "targetLabel": "__metrics_path__"},
         {"action": "replace", "replacement": PREDICTOR_METRICS_JOB, "targetLabel": "job"},
+        # The InferenceService's name as `model`: the LLM alerts and dashboard select a vLLM
+        # InferenceService's series by it (a runtime's own `model` label, Triton's, is kept as
+        # `exported_model`; nothing here reads it).
+        *model_relabelings(),
     ]
 
 
