@@ -262,7 +262,7 @@ def test_kserve_reads_the_scaling_prometheus_from_its_configuration_with_verific
 
 def relabel(rules: list[dict], labels: dict[str, str]) -> dict[str, str] | None:
     """Prometheus' relabeling of one target (the actions used here: replace, keep, drop; regexes
-    anchored, `${n}` groups), None when dropped."""
+    anchored, `$n` and `${n}` groups), None when dropped."""
     labels = dict(labels)
     for rule in rules:
         value = rule.get("separator", ";").join(labels.get(name, "") for name in rule.get("sourceLabels", []))
@@ -271,7 +271,7 @@ def relabel(rules: list[dict], labels: dict[str, str]) -> dict[str, str] | None:
         if action == "keep" and match is None or action == "drop" and match is not None:
             return None
         if action == "replace" and match is not None:
-            labels[rule["targetLabel"]] = re.sub(r"\$\{(\d+)\}", lambda m: match.group(int(m.group(1))) or "", rule.get("replacement", "$1"))
+            labels[rule["targetLabel"]] = re.sub(r"\$\{(\d+)\}|\$(\d+)", lambda m: match.group(int(m.group(1) or m.group(2))) or "", rule.get("replacement", "$1"))
     return labels
 
 
@@ -321,3 +321,21 @@ def test_the_scrape_scheme_follows_kserves_tls_setting_for_llm_workloads() -> No
     # and the PodMonitor scrapes http: turning the setting on must change the scrape with it (this fails first)
     assert not ingress.get("enableLLMInferenceServiceTLS", False)
     assert named(plan.resources, "PodMonitor", "llm-vllm").inputs["spec"]["podMetricsEndpoints"][0]["scheme"] == "http"
+
+
+def test_a_vllm_inference_services_series_carry_the_model_label_its_alerts_select() -> None:
+    # GIVEN healthcare-dev (k3s), whose report summarizer is a vLLM InferenceService scraped by the predictors' PodMonitor
+    plan, _ = planned("healthcare-dev")
+    [endpoint] = named(plan.resources, "PodMonitor", "kserve-predictors").inputs["spec"]["podMetricsEndpoints"]
+    # WHEN its pod's model server container is relabelled
+    target = relabel(endpoint["relabelings"], {
+        "__address__": "10.0.0.7", "__meta_kubernetes_pod_container_name": "kserve-container",
+        "__meta_kubernetes_pod_annotationpresent_prometheus_kserve_io_port": "true", "__meta_kubernetes_pod_annotation_prometheus_kserve_io_port": "8080",
+        "__meta_kubernetes_pod_label_serving_kserve_io_inferenceservice": "report-summarizer-dev",
+    })
+    # THEN it is scraped at the annotated port under the predictors' job, labelled with the model's name
+    assert (target["__address__"], target["job"], target["model"]) == ("10.0.0.7:8080", "kserve-predictors", "report-summarizer-dev")
+    # AND that is the label the LLM's "no replica answering" alert counts its targets by
+    rules = [r for res in of_kind(plan.resources, "PrometheusRule") for g in res.inputs["spec"]["groups"] for r in g["rules"] if r.get("alert") == "LlmNoReplicaAnswering"]
+    assert [r["labels"]["model"] for r in rules] == ["report-summarizer-dev"]
+    assert 'up{namespace="radiology-dev", model="report-summarizer-dev"}' in rules[0]["expr"]
