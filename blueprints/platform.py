@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 import pulumi
 
 from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
-from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KEDA_NAMESPACE
+from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KEDA_NAMESPACE, WVA_NAMESPACE
 from hybridai.config.components import Team
 from hybridai.config.credentials import CredentialNeed, credential_needs, stores_read
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE
@@ -110,7 +110,13 @@ def serving(spec: StackSpec, capacity: ClusterCapacity) -> ServingArgs | None:
             models.append(ServedModelArgs.of_llm(model, namespaces[model.team], spec.mlops, peak, resource, capacity.llms[model.name]))
     sink = spec.decision_sink()
     url = spec.external_decision_log() or (decision_sink_url(sink.namespace) if sink else None)
-    return ServingArgs.of(spec.serving, tuple(models), spec.monitoring.namespace, url)
+    return ServingArgs.of(spec.serving, tuple(models), spec.monitoring.namespace, url, llm_autoscaling=spec.llm_d())
+
+
+def prometheus_clients(spec: StackSpec, autoscaling: bool) -> tuple[str, ...]:
+    """The namespaces whose pods query the on-prem cluster's Prometheus: KEDA's scalers where models
+    are autoscaled, and the workload-variant-autoscaler where LLMs are served with llm-d."""
+    return (*((KEDA_NAMESPACE,) if autoscaling else ()), *((WVA_NAMESPACE,) if spec.llm_d() else ()))
 
 
 def llm_serving(spec: StackSpec, capacity: ClusterCapacity) -> LlmServingArgs | None:
@@ -126,7 +132,7 @@ def llm_serving(spec: StackSpec, capacity: ClusterCapacity) -> LlmServingArgs | 
         _, profile, peak = capacity.placements[model.name]
         resource = resource_name(capacity.slice_key(profile))
         services.append(LlmServiceArgs.of(model, namespaces[model.team], spec.mlops, peak, resource, capacity.llms[model.name]))
-    return LlmServingArgs.of(tuple(services), spec.models, PROXIES_NAMESPACE)
+    return LlmServingArgs.of(tuple(services), spec.models, PROXIES_NAMESPACE, namespaces, spec.monitoring.namespace)
 
 
 def inference_gateway(spec: StackSpec) -> InferenceGatewayArgs | None:
@@ -262,7 +268,7 @@ def onprem_platform(
         autoscaling=autoscaling,
         llm_serving=llm_serving(spec, capacity),
         inference_gateway=inference_gateway(spec),
-        monitoring=monitoring(spec, spec.teams, spec.models, coverage=coverage, pricing=OpenCostPricing.of(cluster, spec.cost), receive_remote_write=hub, query_clients=(KEDA_NAMESPACE,) if autoscaling else (), **loki),
+        monitoring=monitoring(spec, spec.teams, spec.models, coverage=coverage, pricing=OpenCostPricing.of(cluster, spec.cost), receive_remote_write=hub, query_clients=prometheus_clients(spec, autoscaling is not None), **loki),
         queues=queues,
         logging=logging.model_copy(update={"store": logging.store.model_copy(update={"push_namespaces": (decisions.namespace,), "decision_streams": decisions.index_rates})}) if decisions else logging,
         decisions=decisions,

@@ -34,6 +34,13 @@ RATE_WINDOW = "2m"
 doesn't blank the trigger, yet a burst shows within two KEDA polls (30 s each)."""
 
 
+VLLM_KV_CACHE_TARGET = 0.8
+"""KV-cache use a vLLM replica is scaled to keep: below the 0.95 at which vLLM starts preempting
+sequences (and the LLM alert fires), so a new replica is up before that. Both ways an LLM is served
+scale on it: a vLLM InferenceService's KEDA trigger (`vllm_triggers`) and an LLMInferenceService's
+workload-variant-autoscaler (modules/variant_autoscaler.py)."""
+
+
 def _threshold(value: float) -> str:
     """A threshold as KServe's `target.value` (a Kubernetes quantity) and KEDA's float: plain
     decimal, to KEDA's three decimals (it hands the HPA `%.3f`, limits.yaml `keda`)."""

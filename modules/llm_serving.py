@@ -24,13 +24,16 @@ from hybridai.modules.base import (
     child,
     from_namespace,
     on_port,
+    options,
     pinned_release,
     placed,
     platform_namespace,
     pod_security,
     priority_class,
 )
+from hybridai.modules.observability import model_relabelings
 from hybridai.modules.target import Target
+from hybridai.modules.variant_autoscaler import VariantAutoscaler, VariantAutoscalerArgs
 from hybridai.recorded import GPU_POOL_LABEL, LLM_WORKLOAD_LABELS, LLMISVC_POD_LABELS, MODEL_VERSION_LABEL, REGISTRY_MODEL_LABEL, component_type
 
 VLLM_PORT = 8000
@@ -82,9 +85,13 @@ class LlmServiceArgs(Args):
     """The registered model it is served from (with `model_version`), or None for a raw URI."""
     model_version: int | None = None
     """The registered version, labelled on the LLMInferenceService like every served model's."""
-    replicas: int
-    """Replicas: the plan's replicas at peak, at least two for a production model (fixed: request-metric
-    scaling of LLMInferenceService (`spec.scaling`) comes with KEDA, another change)."""
+    min_replicas: int
+    """Replicas it never goes below (`spec.scaling.minReplicas`): two for a production model, one
+    otherwise — the CRD's floor (`minReplicas` ≥ 1): an LLMInferenceService doesn't scale to zero."""
+    max_replicas: int
+    """Replicas it never goes above (`spec.scaling.maxReplicas`): the plan's peak, the GPUs the
+    capacity plan reserved for it on its pool and counted in its team's quota (which refuses any pod
+    beyond them); at least `min_replicas`."""
     tensor_parallel: int
     """GPUs of one node a replica's model is split over: `spec.parallelism.tensor`, the GPUs each pod requests."""
     pipeline_parallel: int = 1
@@ -114,7 +121,8 @@ class LlmServiceArgs(Args):
             uri=model.storage_uri or registry_uri(mlops, registry),
             registry_model=registry.model if registry else None,
             model_version=registry.version if registry else None,
-            replicas=max(peak_replicas, model.min_replicas),
+            min_replicas=model.min_replicas,
+            max_replicas=max(peak_replicas, model.min_replicas),
             tensor_parallel=sizing.tensor_parallel,
             pipeline_parallel=sizing.pipeline_parallel,
             gpu_resource=gpu_resource,
@@ -129,15 +137,26 @@ class LlmServingArgs(Args):
     """The cluster's LLMInferenceServices."""
     gateway_proxies_namespace: str
     """Where the gateway's Envoy proxies run: the only namespace admitted to the LLMs' pods."""
+    autoscaler: VariantAutoscalerArgs
+    """The workload-variant-autoscaler, which decides each LLM's replicas (`spec.scaling`)."""
+    monitoring_namespace: str
+    """Whose Prometheus scrapes the LLMs' vLLM pods (`VLLM_METRICS_JOB`)."""
     leader_worker_set: bool = False
     """Install LeaderWorkerSet: an LLM of the catalog may span nodes (`llm.multiNode`), so its
     replicas may be leader-and-workers groups; default: no."""
 
     @classmethod
-    def of(cls, services: tuple[LlmServiceArgs, ...], models: list[ServedModel], proxies_namespace: str) -> LlmServingArgs:
-        """The cluster's LLMs, reached through the gateway whose proxies run in `proxies_namespace`;
-        LeaderWorkerSet where any of `models` may span nodes."""
-        return cls(services=services, gateway_proxies_namespace=proxies_namespace, leader_worker_set=any(m.llm is not None and m.llm.multi_node for m in models))
+    def of(cls, services: tuple[LlmServiceArgs, ...], models: list[ServedModel], proxies_namespace: str, namespaces: dict[str, str], monitoring_namespace: str) -> LlmServingArgs:
+        """The cluster's LLMs, reached through the gateway whose proxies run in `proxies_namespace`,
+        scaled by the workload-variant-autoscaler on what the Prometheus of `monitoring_namespace`
+        scrapes of them (`namespaces`: team → namespace); LeaderWorkerSet where any of `models` may span nodes."""
+        return cls(
+            services=services,
+            gateway_proxies_namespace=proxies_namespace,
+            autoscaler=VariantAutoscalerArgs.of(models, namespaces, monitoring_namespace),
+            monitoring_namespace=monitoring_namespace,
+            leader_worker_set=any(m.llm is not None and m.llm.multi_node for m in models),
+        )
 
 
 class LlmServing(Module):
@@ -151,6 +170,8 @@ class LlmServing(Module):
         super().__init__(component_type("llm_serving", "LlmServing"), name, None, placed(target, opts))
         provider = target.provider
         ready = self._controllers(name, target, args)
+        # Before the LLMs: KServe writes each one's VariantAutoscaling, whose CRD comes with it.
+        ready.append(VariantAutoscaler(target, args.autoscaler, opts=options(self)))
         for service in args.services:
             k8s.apiextensions.CustomResource(
                 f"{name}-{service.namespace}-{service.name}",
@@ -171,6 +192,17 @@ class LlmServing(Module):
                 f"{name}-{namespace}-llm-egress",
                 metadata={"name": "llm-egress", "namespace": namespace, "labels": MANAGED_BY},
                 spec=LLM_EGRESS,
+                opts=child(self, provider),
+            )
+        if args.services:
+            # The monitoring CRDs exist: the platform creates LLM serving after KServe, which comes
+            # after KEDA and the monitoring stack.
+            k8s.apiextensions.CustomResource(
+                f"{name}-vllm-podmonitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata={"name": VLLM_METRICS_JOB, "namespace": args.monitoring_namespace, "labels": MANAGED_BY},
+                spec=vllm_pod_monitor(sorted({s.namespace for s in args.services})),
                 opts=child(self, provider),
             )
         self.register_outputs({})
@@ -218,6 +250,42 @@ def llmisvc_values() -> dict:
     }
 
 
+VLLM_METRICS_JOB = "llm-vllm"
+"""The PodMonitor (and the `job` of the series) scraping the LLMInferenceServices' vLLM pods."""
+LWS_WORKER_INDEX = "__meta_kubernetes_pod_label_leaderworkerset_sigs_k8s_io_worker_index"
+"""LeaderWorkerSet's label of a group's pod: `0` the leader, which serves the model and its
+metrics; the workers only run pipeline stages for it."""
+
+
+def vllm_pod_monitor(namespaces: list[str]) -> dict:
+    """The PodMonitor of the LLMs' vLLM pods in `namespaces` (the labels KServe's llmisvc controller
+    gives them: LLM_WORKLOAD_LABELS; the llm-d scheduler's pods are another component): vLLM's
+    `/metrics` on its port (`VLLM_PORT`), over plain http, as KServe's presets serve it when the
+    program's KServe configuration leaves `ingress.enableLLMInferenceServiceTLS` unset (then no
+    `--ssl-certfile` and probes on HTTP; tests/modules/test_llm_serving.py pins the two together);
+    a leader-and-workers group scraped at its leader only; each series labelled with its
+    LLMInferenceService's name as `model` (`model_relabelings`), with the target's `namespace`:
+    what the LLM alerts and dashboard select on. `vllm:*` keeps vLLM's own `model_name`, which the
+    workload-variant-autoscaler selects on."""
+    return {
+        "selector": {"matchLabels": LLM_WORKLOAD_LABELS},
+        "namespaceSelector": {"matchNames": namespaces},
+        "podMetricsEndpoints": [
+            {
+                "portNumber": VLLM_PORT,
+                "path": "/metrics",
+                "scheme": "http",
+                "interval": "30s",
+                "relabelings": [
+                    {"action": "drop", "sourceLabels": [LWS_WORKER_INDEX], "regex": "[1-9][0-9]*"},
+                    *model_relabelings(),
+                    {"action": "replace", "replacement": VLLM_METRICS_JOB, "targetLabel": "job"},
+                ],
+            }
+        ],
+    }
+
+
 def inference_pool(name: str) -> str:
     """The InferencePool KServe creates for an LLMInferenceService (kserve-config-llm-scheduler:
     `ChildName .ObjectMeta.Name "-inference-pool"`)."""
@@ -254,7 +322,7 @@ def _pod(service: LlmServiceArgs, args: tuple[str, ...]) -> dict:
 
 def llm_inference_service(service: LlmServiceArgs) -> dict:
     """An LLM's LLMInferenceService spec (serving.kserve.io/v1alpha2): its weights, parallelism,
-    replicas and pods, and the llm-d scheduler KServe runs in front of them with their InferencePool
+    scaling and pods, and the llm-d scheduler KServe runs in front of them with their InferencePool
     (`<name>-inference-pool`), which picks the replica by KV-cache use and queue depth. No KServe
     route (`router.route`, `router.gateway`): clients reach the pool only through the inference
     gateway's AIGatewayRoute (modules/inference_gateway.py), with its authentication, token budget
@@ -268,7 +336,7 @@ def llm_inference_service(service: LlmServiceArgs) -> dict:
     parallelism: dict = {"tensor": service.tensor_parallel}
     spec: dict = {
         "model": {"uri": service.uri, "name": service.name},
-        "replicas": service.replicas,
+        "scaling": llm_scaling(service),
         "parallelism": parallelism,
         "template": template,
         "router": {"scheduler": {}},
@@ -279,6 +347,25 @@ def llm_inference_service(service: LlmServiceArgs) -> dict:
         parallelism["pipeline"] = service.pipeline_parallel
         spec["worker"] = _pod(service, service.vllm_args)
     return spec
+
+
+SCALING_FAILURE_THRESHOLD = 3
+"""Failed polls of the replicas WVA publishes (KEDA polls every 30 s) after which KEDA falls back
+to the LLM's peak: 90 s without an answer from Prometheus or WVA."""
+
+
+def llm_scaling(service: LlmServiceArgs) -> dict:
+    """An LLM's `spec.scaling`: between its replica bounds, as the workload-variant-autoscaler
+    decides from its vLLM metrics (modules/variant_autoscaler.py), actuated by a KEDA ScaledObject
+    KServe writes (`wva.keda`; the other actuator, an HPA, would need a Prometheus Adapter the
+    platform doesn't run). While KEDA can't read WVA's answer it runs the peak (`fallback`): a
+    metrics outage never shrinks a loaded LLM. `variantCost` is left at the CRD's default: it only
+    ranks variants of one model against each other, and each LLM here has one."""
+    return {
+        "minReplicas": service.min_replicas,
+        "maxReplicas": service.max_replicas,
+        "wva": {"keda": {"fallback": {"failureThreshold": SCALING_FAILURE_THRESHOLD, "replicas": service.max_replicas}}},
+    }
 
 
 def behind_gateway_policy(proxies_namespace: str) -> dict:

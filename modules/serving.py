@@ -30,10 +30,11 @@ from hybridai.modules.base import (
     pod_security,
     priority_class,
 )
-from hybridai.modules.autoscaling import AUTOSCALER_CLASS, PREDICTOR_METRICS_JOB, ScalingArgs, kserve_keda, request_triggers, vllm_triggers
+from hybridai.modules.autoscaling import AUTOSCALER_CLASS, PREDICTOR_METRICS_JOB, VLLM_KV_CACHE_TARGET, ScalingArgs, kserve_keda, request_triggers, vllm_triggers
 from hybridai.modules.certificates import TlsArgs, certificate
 from hybridai.modules.llm_serving import LLM_POD_CPU, LLM_POD_MEMORY, vllm_args
 from hybridai.modules.monitoring import prometheus_url
+from hybridai.modules.observability import model_relabelings
 from hybridai.modules.secret_store import CA_CERTIFICATE_KEY, CredentialSecretArgs, certificate_config_maps
 from hybridai.modules.target import Target
 
@@ -41,11 +42,11 @@ VLLM_RUNTIME = "kserve-vllmserver"
 """KServe's ClusterServingRuntime for vLLM (kserve-runtime-configs), for LLMs served as InferenceServices."""
 VLLM_USER = 1000
 """The user vLLM's InferenceService runs as (its image has none but root)."""
-VLLM_KV_CACHE_TARGET = 0.8
-"""KV-cache use a vLLM replica is scaled to keep on average: below the 0.95 at which vLLM starts
-preempting sequences (and the LLM alert fires), so a new replica is up before that."""
 
 NAMESPACE = KSERVE_NAMESPACE
+WVA_CONFIG_KEY = "autoscaling-wva-controller-config"
+"""The key of KServe's configuration its llmisvc controller reads the Prometheus of the
+LLMInferenceServices' KEDA ScaledObjects from (pkg/controller/v1alpha2/llmisvc/config_loader.go)."""
 CONFIG_MAP = "inferenceservice-config"
 """KServe's configuration, which its controller and webhook read; the program owns it (the chart's
 own is turned off) so the logger's CA settings, for which the chart has no value, can be set."""
@@ -176,11 +177,16 @@ class ServingArgs(Args):
     """Host names of the Gateway's HTTPS listener: its certificate (Secret `<gateway>-tls` in the Gateway's namespace)."""
     gateway_issuer: str | None = None
     """ClusterIssuer of the Gateway's certificate (ACME for public names); default: `tls.issuer`."""
+    llm_autoscaling: bool = False
+    """The cluster serves LLMInferenceServices scaled by the workload-variant-autoscaler: KServe's
+    configuration names the Prometheus their KEDA ScaledObjects read (`autoscaling-wva-controller-config`);
+    default: no (without the key KServe refuses an LLMInferenceService's `scaling.wva.keda`)."""
 
     @classmethod
-    def of(cls, settings: ServingSettings, models: tuple[ServedModelArgs, ...], monitoring_namespace: str, decision_log_url: str | None = None) -> ServingArgs:
-        """KServe for `models`, reached through the stack's serving Gateway if it names one."""
-        return cls(models=models, decision_log_url=decision_log_url, gateway=settings.gateway, monitoring_namespace=monitoring_namespace)
+    def of(cls, settings: ServingSettings, models: tuple[ServedModelArgs, ...], monitoring_namespace: str, decision_log_url: str | None = None, llm_autoscaling: bool = False) -> ServingArgs:
+        """KServe for `models`, reached through the stack's serving Gateway if it names one, with
+        `llm_autoscaling` where LLMInferenceServices are served (modules/variant_autoscaler.py)."""
+        return cls(models=models, decision_log_url=decision_log_url, gateway=settings.gateway, monitoring_namespace=monitoring_namespace, llm_autoscaling=llm_autoscaling)
 
 
 class Serving(Module):
@@ -277,7 +283,7 @@ class Serving(Module):
         config = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata={"name": CONFIG_MAP, "namespace": NAMESPACE, "labels": MANAGED_BY},
-            data=inferenceservice_config(kserve, args.logger_ca is not None),
+            data=inferenceservice_config(kserve, args.logger_ca is not None, wva_prometheus(args) if args.llm_autoscaling else None),
             opts=child(self, provider, depends_on=[namespace]),
         )
         ready = [crds, config]
@@ -342,11 +348,21 @@ def kserve_values(args: ServingArgs) -> dict:
     }
 
 
-def inferenceservice_config(kserve: dict, logger_ca: bool) -> dict[str, str]:
+def wva_prometheus(args: ServingArgs) -> dict:
+    """KServe's `autoscaling-wva-controller-config`: the Prometheus that the KEDA ScaledObject of each
+    LLMInferenceService (`scaling.wva.keda`) reads `wva_desired_replicas` from — the cluster's,
+    its certificate verified (`tlsInsecureSkipVerify: false`, KServe's trigger `unsafeSsl`): KEDA's
+    operator trusts the stack issuer's CA (modules/keda.py `CA_DIR`). No authentication, as for
+    every trigger here (Prometheus admits KEDA's namespace only)."""
+    return {"prometheus": {"url": prometheus_url(args.monitoring_namespace, args.tls is not None), "tlsInsecureSkipVerify": False}}
+
+
+def inferenceservice_config(kserve: dict, logger_ca: bool, wva: dict | None = None) -> dict[str, str]:
     """KServe's `inferenceservice-config` data: what the pinned chart renders from its default values
     (hybridai/data/kserve-inferenceservice-config.yaml) with the release's `kserve` values applied
-    where the chart's template reads them, and, with `logger_ca`, the logger verifying the decision
-    sink against the stack CA's certificate (LOGGER_CA, mounted at /etc/tls/logger)."""
+    where the chart's template reads them, with `logger_ca` the logger verifying the decision
+    sink against the stack CA's certificate (LOGGER_CA, mounted at /etc/tls/logger), and with `wva`
+    the Prometheus of the LLMInferenceServices' ScaledObjects (`wva_prometheus`)."""
     config = catalog.kserve_inferenceservice_config()
     controller = kserve["controller"]
     config["deploy"]["defaultDeploymentMode"] = controller["deploymentMode"]
@@ -357,6 +373,8 @@ def inferenceservice_config(kserve: dict, logger_ca: bool) -> dict[str, str]:
         config["ingress"]["kserveIngressGateway"] = gateway["ingressGateway"]["kserveGateway"]
     if logger_ca:
         config["logger"].update({"caBundle": LOGGER_CA, "caCertFile": CA_CERTIFICATE_KEY})
+    if wva is not None:
+        config[WVA_CONFIG_KEY] = wva
     return {key: json.dumps(value, indent=2) for key, value in config.items()}
 
 
@@ -364,7 +382,7 @@ def predictor_relabelings() -> list[dict]:
     """Relabelings of the predictors' PodMonitor: only the model server's container (KServe's
     `kserve-container`, which declares no port in KServe's runtimes, so one target per pod; the
     logger's agent beside it is not scraped), at the port and path its runtime annotates, under
-    one `job` the triggers and the scrape alert name."""
+    one `job` the triggers and the scrape alert name, each series labelled with its model's name."""
     annotation = "__meta_kubernetes_pod_annotation_prometheus_kserve_io"
     return [
         {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_container_name"], "regex": "kserve-container"},
@@ -374,6 +392,10 @@ def predictor_relabelings() -> list[dict]:
         {"action": "replace", "sourceLabels": ["__address__", f"{annotation}_port"], "regex": r"([^:]+)(?::\d+)?;(\d+)", "replacement": "$1:$2", "targetLabel": "__address__"},
         {"action": "replace", "sourceLabels": [f"{annotation}_path"], "regex": "(.+)", "targetLabel": "__metrics_path__"},
         {"action": "replace", "replacement": PREDICTOR_METRICS_JOB, "targetLabel": "job"},
+        # The InferenceService's name as `model`: the LLM alerts and dashboard select a vLLM
+        # InferenceService's series by it (a runtime's own `model` label, Triton's, is kept as
+        # `exported_model`; nothing here reads it).
+        *model_relabelings(),
     ]
 
 

@@ -173,12 +173,13 @@ KARPENTER_NAMESPACE = "karpenter"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 LWS_NAMESPACE = "lws-system"
+WVA_NAMESPACE = "wva-system"
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
 AI_GATEWAY_NAMESPACE = "envoy-ai-gateway-system"
 INFERENCE_GATEWAY_NAMESPACE = "inference-gateway"
 """Namespaces of platform components with fixed names (GitOps engine, training queues, serving,
 the node autoscaler of cloud burst pools, certificates, secrets from a store; LLM serving:
-LeaderWorkerSet, Envoy Gateway and its proxies, Envoy AI Gateway's controller, and the inference
+LeaderWorkerSet, the workload-variant-autoscaler, Envoy Gateway and its proxies, Envoy AI Gateway's controller, and the inference
 Gateway with its routes and policies)."""
 
 Environment = Literal["prod", "staging", "dev"]

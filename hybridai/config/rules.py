@@ -12,7 +12,7 @@ fits the GPUs is hybridai/capacity's to say.
 from __future__ import annotations
 
 from hybridai import catalog, cidr
-from hybridai.config.base import AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from
+from hybridai.config.base import AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, WVA_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from
 from hybridai.config.cloud import check_cloud
 from hybridai.config.components import check_teams, is_system_namespace
 from hybridai.config.credentials import check_aws_stores, check_one_reader_per_secret, check_remote_keys, check_secret_names, check_source_values, check_sources_present
@@ -52,7 +52,7 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
     if spec.mlops is not None:
         fixed.update({MLFLOW_NAMESPACE: "MLflow", ARGO_WORKFLOWS_NAMESPACE: "Argo Workflows", JOBSET_NAMESPACE: "JobSet"})
     if spec.llm_d():
-        fixed.update({ENVOY_GATEWAY_NAMESPACE: "Envoy Gateway", AI_GATEWAY_NAMESPACE: "Envoy AI Gateway", INFERENCE_GATEWAY_NAMESPACE: "the inference gateway", LWS_NAMESPACE: "LeaderWorkerSet"})
+        fixed.update({ENVOY_GATEWAY_NAMESPACE: "Envoy Gateway", AI_GATEWAY_NAMESPACE: "Envoy AI Gateway", INFERENCE_GATEWAY_NAMESPACE: "the inference gateway", LWS_NAMESPACE: "LeaderWorkerSet", WVA_NAMESPACE: "the workload-variant-autoscaler"})
     problems = []
     for loc, namespace in chosen.items():
         others = {ns for key, ns in chosen.items() if key != loc}

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.backup import BackupSettings
-from hybridai.config.base import PLACEHOLDER, example_values, AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
+from hybridai.config.base import PLACEHOLDER, example_values, AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, WVA_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
 from hybridai.config.cloud import CloudPool
 from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, OnpremSite, Team
@@ -213,6 +213,8 @@ class StackSpec(Model):
             # pods (Envoy, its shutdown manager, the AI Gateway's external processor) Envoy Gateway
             # writes itself, not the chart: baseline, auditing and warning at restricted.
             namespaces.update({ENVOY_GATEWAY_NAMESPACE: "baseline", AI_GATEWAY_NAMESPACE: "restricted", INFERENCE_GATEWAY_NAMESPACE: "restricted"})
+            # The workload-variant-autoscaler's controller: the API server and Prometheus only.
+            namespaces[WVA_NAMESPACE] = "restricted"
             if any(m.llm is not None and m.llm.multi_node for m in self.models):
                 # The LeaderWorkerSet controller: API server and webhooks only.
                 namespaces[LWS_NAMESPACE] = "restricted"

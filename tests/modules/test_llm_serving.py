@@ -3,6 +3,7 @@ vLLM InferenceServices on k3s, the charts they need, the LLM pods behind the gat
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,10 @@ def test_finance_document_review_is_an_llm_inference_service_tensor_parallel_ove
     assert (labels["hybrid-ai.io/registry-model"], labels["hybrid-ai.io/model-version"]) == ("document-review", "1")
     # AND it serves the registry version's artifacts, as the predictive models do
     assert spec["model"] == {"uri": "s3://fin-prod-mlflow/registry/document-review/1", "name": "document-review"}
-    # AND one node's 4 GPUs per replica, two replicas (production), no workers
+    # AND one node's 4 GPUs per replica, two replicas at least (production) and at most (the plan's peak), no workers
     assert spec["parallelism"] == {"tensor": 4}
-    assert spec["replicas"] == 2
+    assert (spec["scaling"]["minReplicas"], spec["scaling"]["maxReplicas"]) == (2, 2)
+    assert "replicas" not in spec
     assert "worker" not in spec
     pod = spec["template"]
     [main] = pod["containers"]
@@ -192,3 +194,148 @@ def test_a_token_budget_beyond_envoys_rate_limit_is_refused(tokens: int) -> None
     team = next(i for i, t in enumerate(values["teams"]) if t["name"] == "document-review")
     values["teams"][team]["llmTokensPerMinute"] = tokens
     assert problems_of("finance-prod", values) == {(("teams", team, "llmTokensPerMinute"), "tokens_per_minute_range")}
+
+
+# --- Scaling (spec.scaling: the workload-variant-autoscaler through KEDA) -------------------------
+
+
+def test_an_llm_scales_between_the_plans_bounds_on_what_wva_decides_through_keda() -> None:
+    # GIVEN the LLM lab (dev: one replica is enough off-peak) and finance-prod (production)
+    plan, _ = planned_llm_lab()
+    lab = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in of_kind(plan.resources, "LLMInferenceService")}
+    review = llmisvc("finance-prod", "document-review")
+    # THEN a non-production LLM keeps one replica (the CRD's floor: no scale to zero) and may grow to its planned peak
+    assert lab["document-review"]["scaling"] == {
+        "minReplicas": 1,
+        "maxReplicas": 2,
+        # KEDA actuates WVA's decision; while it can't read it for 3 polls it runs the peak
+        "wva": {"keda": {"fallback": {"failureThreshold": 3, "replicas": 2}}},
+    }
+    # AND a production LLM never goes below two
+    assert review["spec"]["scaling"]["minReplicas"] == 2
+    # AND no fixed `replicas` beside it (the CRD's rule: they exclude each other), for any LLM
+    assert all("replicas" not in spec for spec in lab.values())
+    # AND the CR passes the pinned CRD's schema and its CEL rules (wva required, one actuator, min ≤ max)
+    assert validate_custom_resource({"apiVersion": review["apiVersion"], "kind": "LLMInferenceService", "metadata": review["metadata"], "spec": review["spec"]}) == []
+
+
+def test_the_crd_refuses_the_scaling_kserve_would_refuse() -> None:
+    # GIVEN finance-prod's LLM as planned
+    review = copy.deepcopy(llmisvc("finance-prod", "document-review"))
+    cr = {"apiVersion": review["apiVersion"], "kind": "LLMInferenceService", "metadata": review["metadata"], "spec": review["spec"]}
+    # WHEN fixed replicas are added, or the actuator dropped, or min exceeds max, or scaled to zero
+    both = copy.deepcopy(cr)
+    both["spec"]["replicas"] = 2
+    no_actuator = copy.deepcopy(cr)
+    no_actuator["spec"]["scaling"]["wva"] = {}
+    inverted = copy.deepcopy(cr)
+    inverted["spec"]["scaling"]["minReplicas"] = 3
+    zero = copy.deepcopy(cr)
+    zero["spec"]["scaling"]["minReplicas"] = 0
+    # THEN the pinned CRD refuses each (the harness checks the real rules, so the planned CR's pass means something)
+    for broken in (both, no_actuator, inverted, zero):
+        assert validate_custom_resource(broken) != []
+
+
+def test_kserve_reads_the_scaling_prometheus_from_its_configuration_with_verification() -> None:
+    # GIVEN finance-prod (LLMInferenceServices on dc1) and healthcare-dev (k3s: vLLM InferenceServices)
+    def config(stack: str) -> dict:
+        data = named(planned(stack)[0].resources, "ConfigMap", "inferenceservice-config").inputs["data"]
+        return {key: yaml.safe_load(text) for key, text in data.items()}
+
+    # THEN the llmisvc controller finds the Prometheus its ScaledObjects read, https, its certificate verified
+    assert config("finance-prod")["autoscaling-wva-controller-config"] == {"prometheus": {"url": "https://kps-prometheus.monitoring.svc:9090", "tlsInsecureSkipVerify": False}}
+    # AND KEDA, which queries it, trusts the stack's CA and is admitted by Prometheus, as the autoscaler is
+    plan, _ = planned("finance-prod")
+    keda = release(plan.resources, "keda")
+    assert keda.inputs["values"]["certificates"] == {"operator": {"caDirs": ["/custom/ca"]}}
+    [policy] = [r for r in of_kind(plan.resources, "NetworkPolicy") if r.inputs["metadata"]["name"] == "monitoring-ingress" and r.target == keda.target]
+    ingress = policy.inputs["spec"]["ingress"]
+    admitted = {r["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for r in ingress if r.get("ports") == [{"protocol": "TCP", "port": 9090}] and "from" in r}
+    assert {"keda", "wva-system"} <= admitted
+    # AND a cluster without LLMInferenceServices has no such key
+    assert "autoscaling-wva-controller-config" not in config("healthcare-dev")
+
+
+# --- vLLM metrics (the LLM alerts' and the autoscaler's source) -----------------------------------
+
+
+def relabel(rules: list[dict], labels: dict[str, str]) -> dict[str, str] | None:
+    """Prometheus' relabeling of one target (the actions used here: replace, keep, drop; regexes
+    anchored, `$n` and `${n}` groups), None when dropped."""
+    labels = dict(labels)
+    for rule in rules:
+        value = rule.get("separator", ";").join(labels.get(name, "") for name in rule.get("sourceLabels", []))
+        match = re.fullmatch(rule.get("regex", "(.*)"), value)
+        action = rule.get("action", "replace")
+        if action == "keep" and match is None or action == "drop" and match is not None:
+            return None
+        if action == "replace" and match is not None:
+            labels[rule["targetLabel"]] = re.sub(r"\$\{(\d+)\}|\$(\d+)", lambda m: match.group(int(m.group(1) or m.group(2))) or "", rule.get("replacement", "$1"))
+    return labels
+
+
+def test_the_vllm_pods_of_llm_inference_services_are_scraped_with_the_labels_the_alerts_select() -> None:
+    # GIVEN finance-prod's PodMonitor of its LLM pods
+    plan, _ = planned("finance-prod")
+    monitor = named(plan.resources, "PodMonitor", "llm-vllm").inputs
+    spec = monitor["spec"]
+    # THEN it selects the vLLM pods KServe's controller labels (not the llm-d scheduler's) in the LLMs' namespaces
+    assert spec["selector"] == {"matchLabels": {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "workload"}}
+    assert (monitor["metadata"]["namespace"], spec["namespaceSelector"]) == ("monitoring", {"matchNames": ["document-review"]})
+    [endpoint] = spec["podMetricsEndpoints"]
+    assert (endpoint["portNumber"], endpoint["path"], endpoint["scheme"]) == (8000, "/metrics", "http")
+    # WHEN a leader pod, a worker pod of a group, and a single-node pod are relabelled
+    meta = {"__meta_kubernetes_pod_label_app_kubernetes_io_name": "document-review"}
+    leader = relabel(endpoint["relabelings"], {**meta, "__meta_kubernetes_pod_label_leaderworkerset_sigs_k8s_io_worker_index": "0"})
+    worker = relabel(endpoint["relabelings"], {**meta, "__meta_kubernetes_pod_label_leaderworkerset_sigs_k8s_io_worker_index": "1"})
+    single = relabel(endpoint["relabelings"], meta)
+    # THEN the worker isn't scraped (the leader serves the metrics), the others carry the model's name and one job
+    assert worker is None
+    assert (leader["model"], leader["job"]) == (single["model"], single["job"]) == ("document-review", "llm-vllm")
+    # AND the pinned Prometheus Operator CRD admits the PodMonitor
+    assert validate_custom_resource({"apiVersion": monitor["apiVersion"], "kind": "PodMonitor", "metadata": monitor["metadata"], "spec": spec}) == []
+
+
+def test_the_llm_alerts_select_only_labels_the_vllm_scrape_yields() -> None:
+    # GIVEN finance-prod's LLM alerts and the labels its vLLM series carry: the Prometheus Operator's
+    # target labels (namespace, pod, container, endpoint, instance), the relabelings' (job, model),
+    # and vLLM's own (model_name, engine; `le` on histogram buckets)
+    plan, _ = planned("finance-prod")
+    rules = [r for res in of_kind(plan.resources, "PrometheusRule") for g in res.inputs["spec"]["groups"] if g["name"] == "hybridai-llm-objectives" for r in g["rules"]]
+    scraped = {"namespace", "pod", "container", "endpoint", "instance", "job", "model", "model_name", "engine", "le"}
+    # WHEN every selector of their expressions on a vLLM series or the scrape's `up` is read
+    selected = set()
+    for rule in rules:
+        for metric, matchers in re.findall(r"((?:vllm:[a-z_:]+)|\bup)\{([^}]*)\}", rule["expr"]):
+            selected |= set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers))
+    # THEN each is one the scrape gives (the model's is `model`, from model_relabelings, with the target's namespace)
+    assert rules and {"namespace", "model"} <= selected <= scraped
+
+
+def test_the_scrape_scheme_follows_kserves_tls_setting_for_llm_workloads() -> None:
+    # GIVEN the KServe configuration the program writes for finance-prod
+    plan, _ = planned("finance-prod")
+    ingress = yaml.safe_load(named(plan.resources, "ConfigMap", "inferenceservice-config").inputs["data"]["ingress"])
+    # THEN LLM workload TLS is off, so KServe's presets start vLLM without --ssl-certfile and probe it on HTTP,
+    # and the PodMonitor scrapes http: turning the setting on must change the scrape with it (this fails first)
+    assert not ingress.get("enableLLMInferenceServiceTLS", False)
+    assert named(plan.resources, "PodMonitor", "llm-vllm").inputs["spec"]["podMetricsEndpoints"][0]["scheme"] == "http"
+
+
+def test_a_vllm_inference_services_series_carry_the_model_label_its_alerts_select() -> None:
+    # GIVEN healthcare-dev (k3s), whose report summarizer is a vLLM InferenceService scraped by the predictors' PodMonitor
+    plan, _ = planned("healthcare-dev")
+    [endpoint] = named(plan.resources, "PodMonitor", "kserve-predictors").inputs["spec"]["podMetricsEndpoints"]
+    # WHEN its pod's model server container is relabelled
+    target = relabel(endpoint["relabelings"], {
+        "__address__": "10.0.0.7", "__meta_kubernetes_pod_container_name": "kserve-container",
+        "__meta_kubernetes_pod_annotationpresent_prometheus_kserve_io_port": "true", "__meta_kubernetes_pod_annotation_prometheus_kserve_io_port": "8080",
+        "__meta_kubernetes_pod_label_serving_kserve_io_inferenceservice": "report-summarizer-dev",
+    })
+    # THEN it is scraped at the annotated port under the predictors' job, labelled with the model's name
+    assert (target["__address__"], target["job"], target["model"]) == ("10.0.0.7:8080", "kserve-predictors", "report-summarizer-dev")
+    # AND that is the label the LLM's "no replica answering" alert counts its targets by
+    rules = [r for res in of_kind(plan.resources, "PrometheusRule") for g in res.inputs["spec"]["groups"] for r in g["rules"] if r.get("alert") == "LlmNoReplicaAnswering"]
+    assert [r["labels"]["model"] for r in rules] == ["report-summarizer-dev"]
+    assert 'up{namespace="radiology-dev", model="report-summarizer-dev"}' in rules[0]["expr"]
