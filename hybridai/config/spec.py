@@ -18,6 +18,7 @@ from hybridai.config.cloud import CloudPool
 from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite
+from hybridai.config.interop import PhiEndpoint
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings
 from hybridai.config.operations import CostSettings, LoggingSettings, MonitoringSettings, PolicySettings
 from hybridai.config.serving import ServingSettings
@@ -204,6 +205,10 @@ class StackSpec(Model):
 
     def edge_sites(self) -> list[EdgeSite]:
         """The stack's edge sites, each its own cluster."""
+        return []
+
+    def phi_endpoints(self) -> list[tuple[tuple[str | int, ...], PhiEndpoint]]:
+        """The hospital systems holding PHI the on-prem teams reach (healthcare `interop`), each with its key path."""
         return []
 
     def external_decision_log(self) -> str | None:
