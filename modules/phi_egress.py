@@ -22,10 +22,8 @@ from hybridai.config.interop import InteropSettings
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, placed
 from hybridai.modules.secret_store import CredentialSecretArgs, credential_secrets
 from hybridai.modules.target import Target
-from hybridai.recorded import component_type
+from hybridai.recorded import PHI_ENDPOINT_LABEL, component_type
 
-PHI_ENDPOINT_LABEL = "hybrid-ai.io/phi-endpoint"
-"""Label on every egress policy naming the endpoint it opens (policy rules and tests read it)."""
 DNS_PEER = {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns"}
 """kube-dns as a Cilium endpoint selector: the DNS proxy must see the lookups a name policy follows."""
 

@@ -1,6 +1,7 @@
 """Compliance-profile rules (HIPAA, SOX, data residency) and GPU hygiene and cost rules."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Iterator
@@ -18,6 +19,7 @@ from hybridai.recorded import (
     ARCHIVE_OUTPUT,
     CAPACITY_LABEL,
     DATA_CLASSIFICATION_LABEL,
+    PHI_ENDPOINT_LABEL,
     EKS_AUDIT_FILTER,
     MODEL_VERSION_LABEL,
     NODE_ROLE_LABEL,
@@ -55,6 +57,39 @@ def no_phi_in_cloud(resources: list[Resource], ctx: PolicyContext) -> Iterator[F
         tags = r["inputs"].get("tags") if r["type"].startswith("aws:") else None
         if isinstance(tags, dict) and tags.get(DATA_CLASSIFICATION_LABEL) == "phi":
             yield Finding(r["urn"], f"{r['name']} is tagged as holding PHI in the cloud")
+
+
+PHI_EGRESS_KINDS = ("NetworkPolicy", "CiliumNetworkPolicy")
+
+
+def _egress_cidrs(policy: Resource) -> list[str]:
+    spec = policy["inputs"].get("spec") or {}
+    return [peer["ipBlock"]["cidr"] for rule_ in spec.get("egress") or [] for peer in rule_.get("to") or [] if "ipBlock" in peer]
+
+
+@rule(
+    "hipaa-phi-egress-only-from-phi-namespaces",
+    "Egress to the hospital's PHI systems (EHR, PACS) only from PHI namespaces of on-prem clusters: never from a cloud, edge or "
+    "non-PHI (research) namespace, by hybrid-ai's endpoint policies or any other policy opening their networks",
+)
+def phi_egress_only_from_phi_namespaces(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    phi = {(r["target"], metadata(r).get("name")) for r in _phi_namespaces(resources)}
+    policies = [r for r in resources if kind(r) in PHI_EGRESS_KINDS]
+    endpoint_policies = [r for r in policies if PHI_ENDPOINT_LABEL in (metadata(r).get("labels") or {})]
+    networks = [ipaddress.ip_network(c) for r in endpoint_policies for c in _egress_cidrs(r)]
+    for r in endpoint_policies:
+        namespace = metadata(r).get("namespace")
+        endpoint = metadata(r)["labels"][PHI_ENDPOINT_LABEL]
+        if r["placement"] != "onprem":
+            yield Finding(r["urn"], f"egress to PHI endpoint {endpoint} from {namespace} on {r['placement']} cluster {r['target']}: PHI systems are reached from on-prem only")
+        elif (r["target"], namespace) not in phi:
+            yield Finding(r["urn"], f"egress to PHI endpoint {endpoint} from namespace {namespace}, which is not a PHI namespace: research teams get de-identified data, never a path to the EHR or PACS")
+    for r in policies:
+        if r in endpoint_policies or (r["target"], metadata(r).get("namespace")) in phi:
+            continue
+        for cidr in _egress_cidrs(r):
+            if any(ipaddress.ip_network(cidr).overlaps(n) for n in networks if n.version == ipaddress.ip_network(cidr).version):
+                yield Finding(r["urn"], f"{kind(r)} {metadata(r).get('name')} in non-PHI namespace {metadata(r).get('namespace')} opens {cidr}, a network of a PHI endpoint")
 
 
 @rule("hipaa-no-time-slicing-with-phi", "Clusters with PHI namespaces share GPUs only through MIG or whole GPUs, never time-slicing")

@@ -65,6 +65,11 @@ def with_container(**changes: Any) -> dict[str, Any]:
 RESTRICTED = {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")} | {f"pod-security.kubernetes.io/{m}-version": "v1.31" for m in ("enforce", "audit", "warn")}
 TENANT_NS = k8s("Namespace", "radiology", labels={**RESTRICTED, "hybrid-ai.io/team": "radiology", "hybrid-ai.io/tier": "production-inference", "hybrid-ai.io/data-classification": "phi"})
 NETPOL = k8s("NetworkPolicy", "radiology-default-deny", "radiology", spec={"podSelector": {}})
+RESEARCH_NS = k8s("Namespace", "research", labels={**RESTRICTED, "hybrid-ai.io/team": "research", "hybrid-ai.io/data-classification": "internal"})
+PACS_EGRESS = k8s(
+    "NetworkPolicy", "phi-egress-pacs", "radiology", labels={"hybrid-ai.io/phi-endpoint": "pacs"},
+    spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "10.20.8.0/28"}}], "ports": [{"protocol": "TCP", "port": 443}]}]},
+)
 QUOTA = k8s("ResourceQuota", "radiology-quota", "radiology", spec={"hard": {"requests.nvidia.com/gpu": "1"}})
 AWS_PROVIDER = res("pulumi:providers:aws", {"region": "eu-central-1", "defaultTags": json.dumps({"tags": {"hybrid-ai.io/team": "platform", "hybrid-ai.io/environment": "prod", "hybrid-ai.io/cost-center": "cc"}})}, name="aws", placement="cloud", target="aws")
 EKS = res("aws:eks/cluster:Cluster", {"name": "c", "vpcConfig": {"endpointPublicAccess": False}, "encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": "arn:aws:kms:eu-central-1:1:key/k"}}, "enabledClusterLogTypes": ["api", "audit", "authenticator"]}, provider=AWS_PROVIDER["urn"], placement="cloud")
@@ -228,6 +233,21 @@ CASES: dict[str, tuple[list, list]] = {
         ],
     ),
     "aws-required-tags": ([AWS_PROVIDER, {**EKS}], [AWS_PROVIDER, res("aws:eks/cluster:Cluster", {}, provider="urn:other")]),
+    # GIVEN the PACS egress in the PHI radiology namespace (compliant); the same policy in a research
+    # namespace, on a cloud cluster, or a hand-made policy of the research namespace opening the PACS's
+    # network (violating) THEN each violation is found, the rule checked both ways
+    "hipaa-phi-egress-only-from-phi-namespaces": (
+        [TENANT_NS, RESEARCH_NS, PACS_EGRESS, k8s("NetworkPolicy", "web", "research", spec={"egress": [{"to": [{"ipBlock": {"cidr": "10.30.0.0/16"}}]}]})],
+        [
+            RESEARCH_NS,
+            {**PACS_EGRESS, "inputs": {**PACS_EGRESS["inputs"], "metadata": {**PACS_EGRESS["inputs"]["metadata"], "namespace": "research"}}, "urn": "urn:research-pacs"},
+            {**TENANT_NS, "placement": "cloud", "target": "aws"},
+            {**PACS_EGRESS, "placement": "cloud", "target": "aws", "urn": "urn:cloud-pacs"},
+            TENANT_NS,
+            PACS_EGRESS,
+            k8s("NetworkPolicy", "wide", "research", spec={"egress": [{"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}]}),
+        ],
+    ),
     "hipaa-no-phi-in-cloud": ([TENANT_NS], [{**TENANT_NS, "placement": "cloud"}]),
     "hipaa-no-time-slicing-with-phi": (
         [TENANT_NS, res("kubernetes:helm.sh/v3:Release", {"chart": "gpu-operator", "values": {"mig": {"strategy": "mixed"}}})],
@@ -428,6 +448,16 @@ def test_the_archive_rule_names_each_gap() -> None:
         "the audit archive is locked GOVERNANCE for 2190 days; the profiles (hipaa, sox, residency) need COMPLIANCE for 2557",
         "the log collector on line-1 writes no audit archive (`logging.auditArchive`)",
         "the log collector on line-2 writes the archive without the checksum an object-locked bucket requires",
+    ]
+
+
+def test_phi_egress_rule_names_each_forbidden_path() -> None:
+    # GIVEN the violating fixture (PACS egress from research and from the cloud; a research policy opening the PACS network)
+    # WHEN the rule runs THEN each forbidden path is named, and the compliant PHI namespace's policy is not
+    assert _messages("hipaa-phi-egress-only-from-phi-namespaces", CASES["hipaa-phi-egress-only-from-phi-namespaces"][1]) == [
+        "egress to PHI endpoint pacs from namespace research, which is not a PHI namespace: research teams get de-identified data, never a path to the EHR or PACS",
+        "egress to PHI endpoint pacs from radiology on cloud cluster aws: PHI systems are reached from on-prem only",
+        "NetworkPolicy wide in non-PHI namespace research opens 10.20.0.0/16, a network of a PHI endpoint",
     ]
 
 
