@@ -47,7 +47,7 @@ class PhiEndpoint(Model):
         min_length=1,
         examples=[["10.20.4.0/28"]],
         description="Networks the endpoint's addresses are in: the egress policy opens only these. When the URL's host is an IP "
-        "address, one of them must hold it.",
+        "address, one of them must hold it. Held to the allow-list width rule (hybridai/cidr.py) like every other allow-list.",
     )
     teams: list[DnsLabel] = Field(
         min_length=1,

@@ -54,6 +54,7 @@ BAD_INPUT = [
     ("CIDR with host bits", _set([*PACS, "cidrs"], ["10.20.8.10/28"]), ((*PACS, "cidrs", 0), "cidr")),
     ("CIDR open to the world", _set([*FHIR, "cidrs"], ["0.0.0.0/0"]), ((*FHIR, "cidrs", 0), "cidr_open_to_world")),
     ("no CIDR", _set([*FHIR, "cidrs"], []), ((*FHIR, "cidrs"), "too_short")),
+    ("CIDRs covering half the internet", _set([*FHIR, "cidrs"], ["0.0.0.0/2", "64.0.0.0/2"]), ((*FHIR, "cidrs"), "allow_list_too_wide")),
     ("unknown team", _set([*FHIR, "teams"], ["clinical-notes", "oncology"]), ((*FHIR, "teams", 1), "unknown_team")),
     ("team not PHI (a research team)", _set([*PACS, "teams"], ["radiology", "ml-platform"]), ((*PACS, "teams", 1), "team_not_phi")),
     ("team listed twice", _set([*PACS, "teams"], ["radiology", "radiology"]), ((*PACS, "teams"), "duplicate")),
