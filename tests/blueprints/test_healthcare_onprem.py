@@ -153,3 +153,19 @@ def test_each_phi_team_gets_its_own_endpoint_credential_from_vault() -> None:
         ("radiology", "pacs-dicomweb-client"): "hc-prod/pacs-dicomweb-client/radiology",
         ("pathology", "pacs-dicomweb-client"): "hc-prod/pacs-dicomweb-client/pathology",
     }
+
+
+def test_a_phi_endpoint_on_the_port_the_platform_opens_everywhere_is_caught(project: Path, tmp_path: Path) -> None:
+    # GIVEN healthcare-prod with the PACS on 443, the port the LLM and training pods may open to any address
+    from tests.test_cli import invoke
+
+    path = project / "stacks" / "Pulumi.healthcare-prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["hybrid-ai:interop"]["dicomweb"][0]["url"] = "https://10.20.8.10/dicom-web"
+    path.write_text(yaml.safe_dump(document))
+    # WHEN planned
+    result = invoke("plan", "healthcare-prod", "--out", str(tmp_path / "out"), "--project-dir", str(project))
+    # THEN the PHI egress rule names both open policies of the teams the PACS doesn't name, and the plan fails (exit 1)
+    assert result.exit_code == 1
+    found = [line for line in result.output.splitlines() if "hipaa-phi-egress-only-from-phi-namespaces" in line]
+    assert [line.split(": ")[3].split(" opens")[0] for line in found] == ["NetworkPolicy clinical-notes/llm-egress", "NetworkPolicy clinical-research/clinical-research-training-egress"]
