@@ -28,6 +28,7 @@ from hybridai.modules.decision_log import DecisionSinkArgs, ServedDecisions
 from hybridai.modules.drift_monitor import DriftMonitorArgs
 from hybridai.modules.logging import LoggingArgs, loki_datasource, loki_url
 from hybridai.modules.mlflow import MlflowArgs
+from hybridai.modules.nvsentinel import NvSentinelArgs
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, DriftWatch
 from hybridai.modules.queues import LOCAL_QUEUE, QueuesArgs
@@ -238,7 +239,9 @@ def onprem_platform(
         runtime = runtime or TrainingRuntimeArgs.of(spec.mlops, (), hub=True, monitoring_namespace=spec.monitoring.namespace)
         runtime = runtime.model_copy(update={"monitor_namespaces": (drift.namespace,)})
     namespaces = {t.name: t.namespace for t in spec.teams}
+    nvsentinel = NvSentinelArgs.of(spec.gpu_health, spec.teams, spec.training, spec.gpu_operator.namespace, spec.monitoring.namespace) if spec.gpu_health.runs(spec.tls is not None) else None
     coverage = {
+        "xid_remediation": "quarantine" if nvsentinel else "page",
         "queue_backlog_hint": backlog if queues else None,
         "audit_archive_check": logging.namespace if logging and logging.store.archive else None,
         "decision_sink": decisions.namespace if decisions else None,
@@ -246,7 +249,13 @@ def onprem_platform(
         "drift_watches": tuple(DriftWatch.of(m, namespaces[m.team], spec.monitoring) for m in spec.drift_watched()) if drift else (),
     }
     platform = GpuPlatformArgs(
-        gpu_operator=GpuOperatorArgs.of(spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes),
+        gpu_operator=GpuOperatorArgs.of(
+            spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes,
+            dcgm_clients=(nvsentinel.namespace,) if nvsentinel else (),
+            models=spec.models,
+            training_wait_minutes=spec.gpu_health.training_drain_minutes,
+        ),
+        nvsentinel=nvsentinel,
         tenancy=tenancy(spec, spec.teams, {team.name: capacity.gpu_quota(team.name) for team in spec.teams}),
         serving=served,
         autoscaling=autoscaling,

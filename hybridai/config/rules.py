@@ -42,6 +42,8 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
         chosen[("logging", "collectorNamespace")] = spec.logging.collector_namespace
     if spec.backups is not None:
         chosen[("backups", "namespace")] = spec.backups.namespace
+    if spec.gpu_health.runs(spec.tls is not None):
+        chosen[("gpuHealth", "namespace")] = spec.gpu_health.namespace
     fixed = {
         ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter",
         CERT_MANAGER_NAMESPACE: "cert-manager", EXTERNAL_SECRETS_NAMESPACE: "external-secrets", KEDA_NAMESPACE: "KEDA",
@@ -60,6 +62,13 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
         elif namespace in others:
             problems.append(Problem(loc, "namespace_taken", "another platform component is set to this namespace; give each its own", namespace))
     return problems
+
+
+def check_gpu_health(spec: StackSpec) -> list[Problem]:
+    """NVSentinel, where the stack turns it on, has cert-manager for its MongoDB store's certificates."""
+    if spec.gpu_health.enabled and spec.tls is None:
+        return [Problem(("gpuHealth", "enabled"), "gpu_health_needs_tls", "NVSentinel's MongoDB store takes its certificates from cert-manager, which the stack installs with `tls`: add `tls`, or set gpuHealth.enabled to false", True)]
+    return []
 
 
 # --- Policy --------------------------------------------------------------------------------------
@@ -379,7 +388,7 @@ def check_example_values(spec: StackSpec) -> list[Problem]:
 
 STACK_RULES: tuple[Rule, ...] = (
     check_example_values,
-    check_tenants, check_canaries, check_platform_namespaces,
+    check_tenants, check_canaries, check_platform_namespaces, check_gpu_health,
     check_waivers, check_allow_lists,
     check_alerting, check_logging,
     check_mlops_needed, check_mlops_ingress, check_artifact_store,

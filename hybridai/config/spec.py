@@ -18,6 +18,7 @@ from hybridai.config.cloud import CloudPool
 from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
 from hybridai.config.edge import EdgeSite
+from hybridai.config.gpu_health import GpuHealthSettings
 from hybridai.config.interop import PhiEndpoint
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings
 from hybridai.config.operations import CostSettings, LoggingSettings, MonitoringSettings, PolicySettings
@@ -81,6 +82,7 @@ class StackSpec(Model):
     # blueprint's spec restates these with its own description.
     onprem: OnpremCluster = Field(description="The on-prem Kubernetes cluster.")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
+    gpu_health: GpuHealthSettings = Field(default_factory=GpuHealthSettings, description="GPU fault quarantine and drain on the on-prem cluster (NVSentinel).")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster.")
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the cluster's whole GPUs left after inference.")
@@ -181,6 +183,12 @@ class StackSpec(Model):
             # Velero's own namespace (Velero hands it work there). One level for the stack, so
             # every cluster's namespace is checked against the same one.
             namespaces[self.backups.namespace] = "privileged" if self.backup_file_system() else "restricted"
+        if self.gpu_health.runs(self.tls is not None):
+            # Privileged, like the log collector's: NVSentinel's syslog health monitor (a DaemonSet on
+            # the GPU nodes) reads the host's journal through a hostPath mount of /var/log, and its
+            # monitors reach the platform connector over a host socket (/var/run/nvsentinel.sock);
+            # baseline and restricted forbid hostPath. Its own namespace, so the exemption is its alone.
+            namespaces[self.gpu_health.namespace] = "privileged"
         if self.llm_d():
             # The AI Gateway's controller and the inference Gateway's objects need nothing of the
             # host: restricted. Envoy Gateway's namespace holds the gateway's proxies too, whose
