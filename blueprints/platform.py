@@ -15,7 +15,7 @@ import pulumi
 from hybridai.capacity import CapacityPlan, ClusterCapacity, resource_name
 from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KEDA_NAMESPACE, WVA_NAMESPACE
 from hybridai.config.components import Team
-from hybridai.config.credentials import CredentialNeed, credential_needs, stores_read
+from hybridai.config.credentials import CredentialNeed, credential_needs, phi_endpoint_needs, stores_read
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE
 from hybridai.config.sites import site_view
 from hybridai.config.spec import StackSpec
@@ -408,7 +408,10 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     runtime = platform.training_runtime
     if runtime is not None:
         namespaces = (ARGO_WORKFLOWS_NAMESPACE, *runtime.namespaces)
-        update["training_runtime"] = runtime.model_copy(update={"credentials": tuple(c for ns in namespaces for c in credentials(ns)), "tls": tls})
+        # The teams' PHI endpoint credentials in those namespaces are PhiEgress's to create.
+        phi = {(n.namespace, n.name) for n in phi_endpoint_needs(spec)}
+        own = tuple(c for ns in namespaces for c in credentials(ns) if (c.namespace, c.name) not in phi)
+        update["training_runtime"] = runtime.model_copy(update={"credentials": own, "tls": tls})
     drift_secrets = {platform.drift.archive_reader_secret, platform.drift.mlflow_secret} if platform.drift is not None else set()
     if platform.decisions is not None:
         # The sink's namespace holds the drift checks' Secrets too: each part creates its own.

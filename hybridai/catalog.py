@@ -341,6 +341,28 @@ def limits() -> Limits:
     return Limits.model_validate(_load("limits.yaml"))
 
 
+class FqdnPolicy(_Data):
+    api_version: str
+    kind: str
+
+
+class Cni(_Data):
+    """What a container network plugin enforces (cnis.yaml)."""
+
+    network_policy: bool
+    """It enforces Kubernetes NetworkPolicy, ipBlock egress included."""
+    fqdn_policy: FqdnPolicy | None
+    """The object hybrid-ai writes to allow a host name; None: none it writes for this CNI."""
+    flow_log: str | None
+    """Where the CNI can record each connection (not collected by hybrid-ai yet); None: nowhere."""
+
+
+@cache
+def cnis() -> dict[str, Cni]:
+    """The container network plugins a stack may name, and what each enforces (cnis.yaml)."""
+    return {name: Cni.model_validate(cni) for name, cni in _load("cnis.yaml").items()}
+
+
 class Commitments(_Data):
     """Savings-plan (or reserved) rates of a price list: the share off on-demand by term (`1y`, `3y`),
     with their own source and date."""

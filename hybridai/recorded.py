@@ -67,6 +67,8 @@ ON_DEMAND = "ondemand"
 TEAM_LABEL = "hybrid-ai.io/team"
 TIER_LABEL = "hybrid-ai.io/tier"
 DATA_CLASSIFICATION_LABEL = "hybrid-ai.io/data-classification"
+PHI_ENDPOINT_LABEL = "hybrid-ai.io/phi-endpoint"
+"""On every egress policy to a hospital system holding PHI (modules/phi_egress.py): the endpoint it opens."""
 ENVIRONMENT_LABEL = "hybrid-ai.io/environment"
 COST_CENTER_LABEL = "hybrid-ai.io/cost-center"
 

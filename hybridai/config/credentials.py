@@ -75,7 +75,7 @@ def credential_needs(spec: StackSpec) -> list[CredentialNeed]:
     gitops = {site.placement: site.delivery == "gitops" for site in spec.edge_sites()}
     needs = [
         *_monitoring_needs(spec), *_log_store_needs(spec), *_model_sync_needs(spec), *_audit_archive_needs(spec, gitops),
-        *_backup_needs(spec, gitops), *_mlops_needs(spec), *_drift_needs(spec),
+        *_backup_needs(spec, gitops), *_mlops_needs(spec), *_drift_needs(spec), *phi_endpoint_needs(spec),
     ]
     return needs + _store_key_needs(spec, needs)
 
@@ -164,6 +164,18 @@ def _drift_needs(spec: StackSpec) -> list[CredentialNeed]:
     return [
         CredentialNeed("onprem", decisions.namespace, decisions.drift.archive_reader_secret, ARCHIVE_READER_KEYS, at=(*at, "archiveReaderSecret")),
         CredentialNeed("onprem", decisions.namespace, decisions.drift.mlflow_secret, MLFLOW_LOGIN_KEYS, at=(*at, "mlflowSecret")),
+    ]
+
+
+def phi_endpoint_needs(spec: StackSpec) -> list[CredentialNeed]:
+    """Each PHI endpoint's credential, in the namespace of every team allowed to reach it (on-prem)."""
+    namespaces = {team.name: team.namespace for team in spec.teams}
+    return [
+        CredentialNeed("onprem", namespaces[team], endpoint.credentials.name, (endpoint.credentials.key,), at=(*at, "credentials", "name"))
+        for at, endpoint in spec.phi_endpoints()
+        if endpoint.credentials is not None
+        for team in endpoint.teams
+        if team in namespaces  # an unknown team is reported at its key (check_interop)
     ]
 
 

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from hybridai.config.base import DataClassification, Problem
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.interop import InteropSettings, PhiEndpoint, check_credential_per_team, check_interop
 from hybridai.config.rules import STACK_RULES
 from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel, TrainingJob
@@ -38,13 +39,18 @@ def check_no_time_slicing(spec: HealthcareOnpremSpec) -> list[Problem]:
     ]
 
 
+def check_phi_endpoints(spec: HealthcareOnpremSpec) -> list[Problem]:
+    """`interop`: each endpoint's teams handle PHI, and each team has its own credential."""
+    return check_interop(spec.interop, spec.teams) + check_credential_per_team(spec.interop, spec.secrets)
+
+
 class HealthcareOnpremSpec(StackSpec):
     """Everything on-prem for HIPAA: GPU inference and training on the hospital's cluster, MIG isolation
     between tenants, no cloud provider at all."""
 
     summary = "HIPAA: all on-prem, MIG-isolated GPU tenants, no cloud provider"
     default_profiles = ("hipaa",)
-    rules = (*STACK_RULES, check_no_time_slicing)
+    rules = (*STACK_RULES, check_no_time_slicing, check_phi_endpoints)
 
     blueprint: Literal["healthcare-onprem"] = Field(description="`healthcare-onprem`.")
     onprem: OnpremCluster = Field(description="The hospital's Kubernetes cluster; or a list of clusters, one per data center, each with a `role` (`primary`, `dr`, `active`): see [multi-site](multi-site.md).")
@@ -53,3 +59,12 @@ class HealthcareOnpremSpec(StackSpec):
 
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the cluster's whole GPUs left after inference.")
+    interop: InteropSettings | None = Field(
+        default=None,
+        description="The hospital's systems holding PHI (EHR FHIR APIs, PACS DICOMweb) and the teams allowed each: egress from "
+        "those teams' namespaces only, to those networks and ports only, with each team's credential from the secret store "
+        "(docs/data-paths.md).",
+    )
+
+    def phi_endpoints(self) -> list[tuple[tuple[str | int, ...], PhiEndpoint]]:
+        return [(at, endpoint) for at, _, endpoint in self.interop.endpoints()] if self.interop else []

@@ -94,6 +94,7 @@ def check_allow_lists(spec: StackSpec) -> list[Problem]:
     if pool is not None:
         lists.append((("cloud", "cluster", "publicAccessCidrs"), pool.cluster.public_access_cidrs))
     lists += [(("sites", i, "clientCidrs"), site.client_cidrs) for i, site in enumerate(spec.edge_sites())]
+    lists += [((*at, "cidrs"), endpoint.cidrs) for at, endpoint in spec.phi_endpoints()]
     problems = []
     for loc, entries in lists:
         for why in cidr.check_allow_list(entries)[1]:

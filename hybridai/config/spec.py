@@ -19,6 +19,7 @@ from hybridai.config.decisions import DecisionSinkSettings
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster, OnpremSite, Team
 from hybridai.config.edge import EdgeSite
 from hybridai.config.gpu_health import GpuHealthSettings
+from hybridai.config.interop import PhiEndpoint
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings
 from hybridai.config.operations import CostSettings, LoggingSettings, MonitoringSettings, PolicySettings
 from hybridai.config.serving import ServingSettings
@@ -233,6 +234,10 @@ class StackSpec(Model):
 
     def edge_sites(self) -> list[EdgeSite]:
         """The stack's edge sites, each its own cluster."""
+        return []
+
+    def phi_endpoints(self) -> list[tuple[tuple[str | int, ...], PhiEndpoint]]:
+        """The hospital systems holding PHI the on-prem teams reach (healthcare `interop`), each with its key path."""
         return []
 
     def external_decision_log(self) -> str | None:

@@ -1,6 +1,7 @@
 """Compliance-profile rules (HIPAA, SOX, data residency) and GPU hygiene and cost rules."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Iterator
@@ -18,6 +19,7 @@ from hybridai.recorded import (
     ARCHIVE_OUTPUT,
     CAPACITY_LABEL,
     DATA_CLASSIFICATION_LABEL,
+    PHI_ENDPOINT_LABEL,
     EKS_AUDIT_FILTER,
     MODEL_VERSION_LABEL,
     NODE_ROLE_LABEL,
@@ -26,11 +28,13 @@ from hybridai.recorded import (
     ROLE_INFERENCE,
     SPOT,
     TIER_LABEL,
+    TEAM_LABEL,
     fluent_bit_sections,
 )
 from hybridai.policy.rules.aws import karpenter_objects, nodepool_labels, nodepool_requirements
 from hybridai.policy.rules.base import Finding, PolicyContext, Resource, kind, metadata, of_type, rule
 from hybridai.policy.rules.kubernetes import workloads
+from hybridai.policy.rules.security import _selects
 
 DATA_TYPES = (
     "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:ecr/repository:Repository",
@@ -55,6 +59,127 @@ def no_phi_in_cloud(resources: list[Resource], ctx: PolicyContext) -> Iterator[F
         tags = r["inputs"].get("tags") if r["type"].startswith("aws:") else None
         if isinstance(tags, dict) and tags.get(DATA_CLASSIFICATION_LABEL) == "phi":
             yield Finding(r["urn"], f"{r['name']} is tagged as holding PHI in the cloud")
+
+
+PHI_EGRESS_KINDS = ("NetworkPolicy", "CiliumNetworkPolicy")
+
+
+def _egress_cidrs(policy: Resource) -> list[str]:
+    spec = policy["inputs"].get("spec") or {}
+    return [peer["ipBlock"]["cidr"] for rule_ in spec.get("egress") or [] for peer in rule_.get("to") or [] if "ipBlock" in peer]
+
+
+def _admits_port(ports: list[dict] | None, port: float) -> bool:
+    """A rule's ports admit TCP `port` (no ports: every port; a named port is read as admitting it)."""
+    return not ports or any(p.get("protocol", "TCP") == "TCP" and (p.get("port") is None or isinstance(p.get("port"), str) or p["port"] <= port <= p.get("endPort", p["port"])) for p in ports)
+
+
+def _opens_endpoint(policy: Resource, networks: list, ports: list[float]) -> list[str]:
+    """What of an endpoint's networks an egress policy opens on one of its ports: a rule to every
+    address (no `to`), or an ipBlock overlapping them."""
+    opened = []
+    for rule_ in (policy["inputs"].get("spec") or {}).get("egress") or []:
+        if not any(_admits_port(rule_.get("ports"), port) for port in ports):
+            continue
+        peers = rule_.get("to")
+        if not peers:
+            opened.append("every address")
+            continue
+        for peer in peers:
+            block = peer.get("ipBlock")
+            if block and any(ipaddress.ip_network(block["cidr"]).overlaps(n) for n in networks if n.version == ipaddress.ip_network(block["cidr"]).version):
+                opened.append(block["cidr"])
+    return opened
+
+
+@rule(
+    "hipaa-phi-egress-only-from-phi-namespaces",
+    "Egress to the hospital's PHI systems (EHR, PACS) only from the PHI namespaces of on-prem clusters their endpoint policies "
+    "name: never from a cloud, edge or non-PHI (research) namespace, nor from another team namespace by a policy opening their "
+    "networks and port",
+)
+def phi_egress_only_from_phi_namespaces(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    phi = {(r["target"], metadata(r).get("name")) for r in _phi_namespaces(resources)}
+    teams = {(r["target"], metadata(r).get("name")) for r in resources if kind(r) == "Namespace" and TEAM_LABEL in (metadata(r).get("labels") or {})}
+    policies = [r for r in resources if kind(r) in PHI_EGRESS_KINDS]
+    endpoint_policies = [r for r in policies if PHI_ENDPOINT_LABEL in (metadata(r).get("labels") or {})]
+    # endpoint → its networks, ports and the namespaces its policies are in
+    endpoints: dict[tuple[str, str], tuple[list, list[float], set[str]]] = {}
+    for r in endpoint_policies:
+        namespace = metadata(r).get("namespace")
+        endpoint = metadata(r)["labels"][PHI_ENDPOINT_LABEL]
+        if r["placement"] != "onprem":
+            yield Finding(r["urn"], f"egress to PHI endpoint {endpoint} from {namespace} on {r['placement']} cluster {r['target']}: PHI systems are reached from on-prem only")
+        elif (r["target"], namespace) not in phi:
+            yield Finding(r["urn"], f"egress to PHI endpoint {endpoint} from namespace {namespace}, which is not a PHI namespace: research teams get de-identified data, never a path to the EHR or PACS")
+        if kind(r) == "NetworkPolicy":
+            networks, ports, allowed = endpoints.setdefault((r["target"], endpoint), ([], [], set()))
+            networks += [ipaddress.ip_network(c) for c in _egress_cidrs(r)]
+            ports += [p["port"] for rule_ in (r["inputs"].get("spec") or {}).get("egress") or [] for p in rule_.get("ports") or [] if isinstance(p.get("port"), (int, float))]
+            if r["placement"] == "onprem" and (r["target"], namespace) in phi:
+                allowed.add(namespace)  # only a compliant endpoint policy grants its namespace the path
+    for r in policies:
+        where = (r["target"], metadata(r).get("namespace"))
+        if r in endpoint_policies or where not in teams:
+            continue
+        for (target, endpoint), (networks, ports, allowed) in sorted(endpoints.items(), key=lambda e: e[0]):
+            if target != r["target"] or where[1] in allowed:
+                continue
+            opened = _opens_endpoint(r, networks, ports)
+            if opened:
+                yield Finding(r["urn"], f"{kind(r)} {where[1]}/{metadata(r).get('name')} opens {', '.join(dict.fromkeys(opened))} on the port of PHI endpoint {endpoint}, which names no path from {where[1]}")
+
+
+def _peers_reach(peers: list[dict] | None, own: str, other: dict[str, str]) -> bool:
+    """A NetworkPolicy rule's peers (`to` or `from`) of a policy in namespace `own` include pods of the
+    namespace labelled `other`; no peers: every pod everywhere."""
+    if not peers:
+        return True
+    return any("namespaceSelector" in peer and _selects(peer["namespaceSelector"], other) for peer in peers) or (
+        own == other["kubernetes.io/metadata.name"] and any("podSelector" in peer and "namespaceSelector" not in peer for peer in peers)
+    )
+
+
+def _opens(policies: list[Resource], direction: str, own: str, other: dict[str, str]) -> list[str]:
+    """The policies of namespace `own` whose rules of `direction` let some pod of it talk with pods of
+    `other` (any pod of either: pod selectors are read as covering the namespace, which a team's own
+    labels can make them); every policy's name once, or `(none)` when no policy covers that
+    direction at all (the namespace is open)."""
+    side = "to" if direction == "egress" else "from"
+    covering = [p for p in policies if direction.capitalize() in ((p["inputs"].get("spec") or {}).get("policyTypes") or ["Ingress"])]
+    if not covering:
+        return ["(none)"]
+    return [metadata(p).get("name") for p in covering if any(_peers_reach(r.get(side), own, other) for r in (p["inputs"].get("spec") or {}).get(direction) or [])]
+
+
+@rule(
+    "hipaa-no-path-from-phi-to-research",
+    "No network path between a PHI team namespace and a team namespace that is not PHI (research), in either direction: "
+    "the source's egress and the destination's ingress never both admit it, so PHI reaches research only as de-identified data",
+)
+def no_path_from_phi_to_research(resources: list[Resource], ctx: PolicyContext) -> Iterator[Finding]:
+    teams: dict[tuple[str, str], tuple[Resource, dict]] = {}
+    for r in resources:
+        labels = metadata(r).get("labels") or {}
+        if kind(r) == "Namespace" and TEAM_LABEL in labels:
+            teams[(r["target"], metadata(r).get("name"))] = (r, {**labels, "kubernetes.io/metadata.name": metadata(r).get("name")})
+    policies: dict[tuple[str, str], list[Resource]] = {}
+    for r in resources:
+        if kind(r) == "NetworkPolicy":
+            policies.setdefault((r["target"], metadata(r).get("namespace")), []).append(r)
+    for (target, source), (namespace, labels) in sorted(teams.items(), key=lambda t: t[0]):
+        phi = labels.get(DATA_CLASSIFICATION_LABEL) == "phi"
+        for (other_target, destination), (_, other) in sorted(teams.items(), key=lambda t: t[0]):
+            if other_target != target or (other.get(DATA_CLASSIFICATION_LABEL) == "phi") == phi:
+                continue
+            out = _opens(policies.get((target, source), []), "egress", source, other)
+            into = _opens(policies.get((target, destination), []), "ingress", destination, labels)
+            if out and into:
+                yield Finding(
+                    namespace["urn"],
+                    f"{'PHI' if phi else 'non-PHI'} namespace {source} reaches {'non-PHI' if phi else 'PHI'} namespace {destination}: egress by "
+                    f"{', '.join(out)}, ingress by {', '.join(into)}; PHI reaches research only de-identified",
+                )
 
 
 @rule("hipaa-no-time-slicing-with-phi", "Clusters with PHI namespaces share GPUs only through MIG or whole GPUs, never time-slicing")

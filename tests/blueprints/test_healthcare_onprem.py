@@ -106,3 +106,66 @@ def test_only_the_operator_namespace_is_privileged(stack: str) -> None:
     assert {ns for ns, level in enforce.items() if level == "privileged"} == {"gpu-operator", "log-collector", "velero", "nvsentinel"}
     assert enforce["logging"] == "restricted"
     assert enforce["monitoring"] == "baseline"
+
+
+# --- Data paths: the hospital's PHI systems (interop) -------------------------------------------
+
+EHR = ("10.20.4.5", 443)
+"""An address of healthcare-prod's EHR FHIR network, on the port its URL uses."""
+PACS = ("10.20.8.10", 8443)
+"""healthcare-prod's PACS DICOMweb endpoint (its URL names the address and port)."""
+
+
+def _team_network():
+    from tests.network_paths import Network
+
+    plan, _ = planned("healthcare-prod")
+    return Network(plan.resources), {r.inputs["metadata"]["name"] for r in of_kind(plan.resources, "Namespace") if "hybrid-ai.io/team" in r.inputs["metadata"].get("labels", {})}
+
+
+def test_phi_endpoints_are_reachable_from_their_teams_namespaces_only() -> None:
+    # GIVEN healthcare-prod's plan WHEN each team namespace's path to the EHR and the PACS is computed from every NetworkPolicy
+    network, teams = _team_network()
+    reach = {(ns, name) for ns in teams for name, (ip, port) in {"ehr": EHR, "pacs": PACS}.items() if network.egress_to_address(ns, ip, port)}
+    # THEN exactly the teams the stack names reach each endpoint; ml-platform (confidential) reaches neither
+    assert reach == {("clinical-notes", "ehr"), ("clinical-research", "ehr"), ("radiology", "pacs"), ("pathology", "pacs")}
+    # AND no other port of the endpoints is open to their teams
+    assert not network.egress_to_address("radiology", PACS[0], 104)
+    assert not network.egress_to_address("clinical-notes", EHR[0], 80)
+
+
+def test_no_team_namespace_has_a_path_to_another() -> None:
+    # GIVEN healthcare-prod's plan WHEN every pair of team namespaces is computed from the NetworkPolicies
+    network, teams = _team_network()
+    # THEN no pod of one team reaches a pod of another: PHI data reaches the research (non-PHI) namespace by no network path
+    assert [(a, b) for a in sorted(teams) for b in sorted(teams) if a != b and network.pod_path(a, b)] == []
+    # AND within a namespace pods do reach each other (the computation sees allowed paths, not only denials)
+    assert network.pod_path("radiology", "radiology")
+
+
+def test_each_phi_team_gets_its_own_endpoint_credential_from_vault() -> None:
+    # GIVEN healthcare-prod WHEN planned THEN each team an endpoint names reads its own remote secret
+    plan, _ = planned("healthcare-prod")
+    secrets = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r.inputs["spec"]["data"][0]["remoteRef"]["key"] for r in of_kind(plan.resources, "ExternalSecret") if r.inputs["metadata"]["name"].endswith("-client")}
+    assert secrets == {
+        ("clinical-notes", "ehr-fhir-client"): "hc-prod/ehr-fhir-client/clinical-notes",
+        ("clinical-research", "ehr-fhir-client"): "hc-prod/ehr-fhir-client/clinical-research",
+        ("radiology", "pacs-dicomweb-client"): "hc-prod/pacs-dicomweb-client/radiology",
+        ("pathology", "pacs-dicomweb-client"): "hc-prod/pacs-dicomweb-client/pathology",
+    }
+
+
+def test_a_phi_endpoint_on_the_port_the_platform_opens_everywhere_is_caught(project: Path, tmp_path: Path) -> None:
+    # GIVEN healthcare-prod with the PACS on 443, the port the LLM and training pods may open to any address
+    from tests.test_cli import invoke
+
+    path = project / "stacks" / "Pulumi.healthcare-prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["hybrid-ai:interop"]["dicomweb"][0]["url"] = "https://10.20.8.10/dicom-web"
+    path.write_text(yaml.safe_dump(document))
+    # WHEN planned
+    result = invoke("plan", "healthcare-prod", "--out", str(tmp_path / "out"), "--project-dir", str(project))
+    # THEN the PHI egress rule names both open policies of the teams the PACS doesn't name, and the plan fails (exit 1)
+    assert result.exit_code == 1
+    found = [line for line in result.output.splitlines() if "hipaa-phi-egress-only-from-phi-namespaces" in line]
+    assert [line.split(": ")[3].split(" opens")[0] for line in found] == ["NetworkPolicy clinical-notes/llm-egress", "NetworkPolicy clinical-research/clinical-research-training-egress"]

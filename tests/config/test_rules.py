@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from hybridai.blueprints import SPECS
-from hybridai.config.healthcare import check_no_time_slicing
+from hybridai.config.healthcare import check_no_time_slicing, check_phi_endpoints
 from hybridai.config.rules import STACK_RULES, check_cloud_pool, check_edge_sites
 from hybridai.program import prepare
 from tests.helpers import stack_values
@@ -25,7 +25,7 @@ def test_each_blueprint_adds_only_its_own_rules() -> None:
     # GIVEN the registered blueprints WHEN the rules past the stack's are read THEN each adds what is its own
     own = {name: spec.rules[len(STACK_RULES):] for name, spec in SPECS.items()}
     assert own == {
-        "healthcare-onprem": (check_no_time_slicing,),
+        "healthcare-onprem": (check_no_time_slicing, check_phi_endpoints),
         "finance-hybrid": (check_cloud_pool,),
         "manufacturing-edge": (check_cloud_pool, check_edge_sites),
     }

@@ -65,6 +65,15 @@ def with_container(**changes: Any) -> dict[str, Any]:
 RESTRICTED = {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")} | {f"pod-security.kubernetes.io/{m}-version": "v1.31" for m in ("enforce", "audit", "warn")}
 TENANT_NS = k8s("Namespace", "radiology", labels={**RESTRICTED, "hybrid-ai.io/team": "radiology", "hybrid-ai.io/tier": "production-inference", "hybrid-ai.io/data-classification": "phi"})
 NETPOL = k8s("NetworkPolicy", "radiology-default-deny", "radiology", spec={"podSelector": {}})
+RESEARCH_NS = k8s("Namespace", "research", labels={**RESTRICTED, "hybrid-ai.io/team": "research", "hybrid-ai.io/data-classification": "internal"})
+def DENY(namespace: str) -> dict[str, Any]:  # noqa: N802 - a fixture constructor, read like the constants beside it
+    return k8s("NetworkPolicy", "default-deny", namespace, spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+
+
+PACS_EGRESS = k8s(
+    "NetworkPolicy", "phi-egress-pacs", "radiology", labels={"hybrid-ai.io/phi-endpoint": "pacs"},
+    spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "10.20.8.0/28"}}], "ports": [{"protocol": "TCP", "port": 443}]}]},
+)
 QUOTA = k8s("ResourceQuota", "radiology-quota", "radiology", spec={"hard": {"requests.nvidia.com/gpu": "1"}})
 AWS_PROVIDER = res("pulumi:providers:aws", {"region": "eu-central-1", "defaultTags": json.dumps({"tags": {"hybrid-ai.io/team": "platform", "hybrid-ai.io/environment": "prod", "hybrid-ai.io/cost-center": "cc"}})}, name="aws", placement="cloud", target="aws")
 EKS = res("aws:eks/cluster:Cluster", {"name": "c", "vpcConfig": {"endpointPublicAccess": False}, "encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": "arn:aws:kms:eu-central-1:1:key/k"}}, "enabledClusterLogTypes": ["api", "audit", "authenticator"]}, provider=AWS_PROVIDER["urn"], placement="cloud")
@@ -228,6 +237,44 @@ CASES: dict[str, tuple[list, list]] = {
         ],
     ),
     "aws-required-tags": ([AWS_PROVIDER, {**EKS}], [AWS_PROVIDER, res("aws:eks/cluster:Cluster", {}, provider="urn:other")]),
+    # GIVEN the PACS egress in the PHI radiology namespace, research open elsewhere or on another port (compliant); the same
+    # policy in a research namespace or on a cloud cluster, or a research policy opening the PACS's network or every address on
+    # its port (violating) THEN each violation is found, the rule checked both ways
+    "hipaa-phi-egress-only-from-phi-namespaces": (
+        [
+            TENANT_NS, RESEARCH_NS, PACS_EGRESS,
+            k8s("NetworkPolicy", "web", "research", spec={"egress": [{"to": [{"ipBlock": {"cidr": "10.30.0.0/16"}}]}]}),
+            k8s("NetworkPolicy", "api", "research", spec={"egress": [{"ports": [{"protocol": "TCP", "port": 6443}]}]}),
+        ],
+        [
+            RESEARCH_NS,
+            {**PACS_EGRESS, "inputs": {**PACS_EGRESS["inputs"], "metadata": {**PACS_EGRESS["inputs"]["metadata"], "namespace": "research"}}, "urn": "urn:research-pacs"},
+            {**TENANT_NS, "placement": "cloud", "target": "aws"},
+            {**PACS_EGRESS, "placement": "cloud", "target": "aws", "urn": "urn:cloud-pacs"},
+            TENANT_NS,
+            PACS_EGRESS,
+            k8s("NetworkPolicy", "wide", "research", spec={"egress": [{"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}]}),
+            k8s("NetworkPolicy", "https", "research", spec={"egress": [{"ports": [{"protocol": "TCP", "port": 443}]}]}),
+        ],
+    ),
+    # GIVEN PHI radiology and non-PHI research namespaces, each denying by default; radiology's egress open on 443 to anywhere
+    # (one side only: research admits no one) (compliant); then research admitting radiology by expression, with radiology
+    # egress to research (PHI → research), and research egress to radiology with radiology admitting every source (research →
+    # PHI) (violating) THEN each path is found: the rule is checked in both directions
+    "hipaa-no-path-from-phi-to-research": (
+        [
+            TENANT_NS, RESEARCH_NS, DENY("radiology"), DENY("research"),
+            k8s("NetworkPolicy", "https", "radiology", spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"protocol": "TCP", "port": 443}]}]}),
+            k8s("NetworkPolicy", "scrape", "research", spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]}),
+        ],
+        [
+            TENANT_NS, RESEARCH_NS, DENY("radiology"), DENY("research"),
+            k8s("NetworkPolicy", "to-research", "radiology", spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "research"}}}]}]}),
+            k8s("NetworkPolicy", "from-phi", "research", spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"namespaceSelector": {"matchExpressions": [{"key": "hybrid-ai.io/data-classification", "operator": "In", "values": ["phi"]}]}}]}]}),
+            k8s("NetworkPolicy", "pull", "research", spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"namespaceSelector": {}}]}]}),
+            k8s("NetworkPolicy", "open", "radiology", spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]}),
+        ],
+    ),
     "hipaa-no-phi-in-cloud": ([TENANT_NS], [{**TENANT_NS, "placement": "cloud"}]),
     "hipaa-no-time-slicing-with-phi": (
         [TENANT_NS, res("kubernetes:helm.sh/v3:Release", {"chart": "gpu-operator", "values": {"mig": {"strategy": "mixed"}}})],
@@ -429,6 +476,28 @@ def test_the_archive_rule_names_each_gap() -> None:
         "the log collector on line-1 writes no audit archive (`logging.auditArchive`)",
         "the log collector on line-2 writes the archive without the checksum an object-locked bucket requires",
     ]
+
+
+def test_phi_egress_rule_names_each_forbidden_path() -> None:
+    # GIVEN the violating fixture (PACS egress from research and from the cloud; a research policy opening the PACS network)
+    # WHEN the rule runs THEN each forbidden path is named, and the compliant PHI namespace's policy is not
+    assert _messages("hipaa-phi-egress-only-from-phi-namespaces", CASES["hipaa-phi-egress-only-from-phi-namespaces"][1]) == [
+        "egress to PHI endpoint pacs from namespace research, which is not a PHI namespace: research teams get de-identified data, never a path to the EHR or PACS",
+        "egress to PHI endpoint pacs from radiology on cloud cluster aws: PHI systems are reached from on-prem only",
+        "NetworkPolicy research/wide opens 10.20.0.0/16 on the port of PHI endpoint pacs, which names no path from research",
+        "NetworkPolicy research/https opens every address on the port of PHI endpoint pacs, which names no path from research",
+    ]
+
+
+def test_phi_to_research_rule_names_each_path() -> None:
+    # GIVEN the violating fixture WHEN the rule runs THEN each path across the PHI line is named with the policies of both sides
+    assert _messages("hipaa-no-path-from-phi-to-research", CASES["hipaa-no-path-from-phi-to-research"][1]) == [
+        "PHI namespace radiology reaches non-PHI namespace research: egress by to-research, ingress by from-phi; PHI reaches research only de-identified",
+        "non-PHI namespace research reaches PHI namespace radiology: egress by pull, ingress by open; PHI reaches research only de-identified",
+    ]
+    # AND a namespace without any egress policy is open: named as such
+    bare = [TENANT_NS, RESEARCH_NS, k8s("NetworkPolicy", "from-phi", "research", spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]})]
+    assert _messages("hipaa-no-path-from-phi-to-research", bare)[0].startswith("PHI namespace radiology reaches non-PHI namespace research: egress by (none), ingress by from-phi")
 
 
 def test_models_from_registry_names_each_violation() -> None:
