@@ -425,3 +425,28 @@ def reference(
 
 if __name__ == "__main__":
     app()
+
+
+charts_app = typer.Typer(help="The pinned charts: fetch and verify them into the local cache the validation reads.", no_args_is_help=True)
+app.add_typer(charts_app, name="charts")
+
+CacheDir = Annotated[Path | None, typer.Option("--cache", help="The chart cache (default: $HYBRIDAI_CHART_CACHE, else the user's XDG cache, ~/.cache/hybridai/charts on Linux).")]
+
+
+@charts_app.command("pull")
+def charts_pull(cache: CacheDir = None) -> None:
+    """Fetch every chart hybridai/data/versions.yaml pins, exactly at its version, verify it against
+    the digest its repository publishes, and extract its Chart.yaml, values.yaml and CRDs into the
+    cache ([supply chain](docs/supply-chain.md)). Exit 2, the cache as it was, if any can't be."""
+    from hybridai import catalog
+    from hybridai.supply.charts import cache_dir, pull
+    from hybridai.supply.transport import SupplyError
+
+    folder = cache_dir(cache)
+    try:
+        pulled = pull(catalog.versions().charts, folder)
+    except SupplyError as error:
+        fail(f"{error} (nothing written to {folder})")
+    for chart in pulled:
+        typer.echo(f"{chart.name:<26} {chart.version:<10} {chart.digest}  {chart.source}")
+    typer.echo(f"{len(pulled)} charts verified into {folder}")
