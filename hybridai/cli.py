@@ -476,15 +476,19 @@ def images(
     if data is None:
         typer.echo(f"warning: {missing_reason(cache)}; the charts' images are read from the values hybrid-ai sets only", err=True)
     found = supply_images.stack_images([r.record() for r in result.resources], data.root if data else None)
-    entries = supply_images.lock(project, found) if write_lock else supply_images.read_lock(project)
+    locked = supply_images.lock(project, found) if write_lock else supply_images.read_lock(project)
+    entries = locked.images if locked else {}
     for use in found.images:
         entry = entries.get(use.reference)
-        state = "not in images.lock" if entry is None else entry.digest
+        state = "pinned in its reference" if "@" in use.reference else "not in images.lock" if entry is None else entry.digest
         typer.echo(f"{use.reference:<80} {use.origin:<36} {state}")
     for image in found.unlisted:
         typer.echo(f"{image.repository:<80} {image.origin:<36} not from values: `{image.where}` leaves its tag to the chart's templates")
     for origin in found.charts_without_reference:
         typer.echo(f"{'(no default values)':<80} {origin:<36} only the values hybrid-ai sets were read")
+    for origin in found.charts_without_images:
+        typer.echo(f"{'(no image in its values)':<80} {origin:<36} a CRD-only chart, or its templates compose its images' names")
     if write_lock:
-        unresolved = sum(1 for use in {u.reference for u in found.images} if entries[use].digest == supply_images.UNRESOLVED)
-        typer.echo(f"{len(found.images)} images in {project / supply_images.LOCK_FILE}, {unresolved} unresolved")
+        by_tag = {u.reference for u in found.images if "@" not in u.reference}
+        unresolved = sum(1 for ref in by_tag if entries[ref].digest == supply_images.UNRESOLVED)
+        typer.echo(f"{len(by_tag)} images by tag locked in {project / supply_images.LOCK_FILE}, {unresolved} unresolved")

@@ -143,8 +143,16 @@ def values_images(values: Any, origin: str) -> tuple[list[ImageUse], list[Unlist
                     unlisted.add(UnlistedImage(origin, where or "<root>", normalize(base)))
             for key, value in node.items():
                 if key == "image" and isinstance(value, str) and "repository" not in node:
-                    if value and not _templated(value) and ":" in value.rsplit("/", 1)[-1]:
+                    if not value or _templated(value):
+                        continue
+                    tag = node.get("tag")
+                    if ":" in value.rsplit("/", 1)[-1] or "@" in value:
                         listed.add(ImageUse(normalize(value), origin))
+                    elif isinstance(tag, str) and tag and not _templated(tag):
+                        # KServe's way: `image: kserve/agent` beside `tag: v0.20.0`
+                        listed.add(ImageUse(normalize(f"{value}:{tag}"), origin))
+                    else:
+                        unlisted.add(UnlistedImage(origin, f"{where}.image" if where else "image", normalize(value)))
                 elif key != "image" or not isinstance(value, str):
                     walk(value, f"{where}.{key}" if where else str(key))
         elif isinstance(node, list):
@@ -162,6 +170,11 @@ class StackImages:
     charts_without_reference: list[str]
     """Charts of the plan whose default values aren't in the reference data (CRD-only charts
     have none); only the values hybrid-ai sets are read for them."""
+    charts: tuple[str, ...] = ()
+    """Every `<chart>@<version>` release of the plan."""
+    charts_without_images: tuple[str, ...] = ()
+    """Releases whose values name no image this reader recognizes: CRD-only charts, and charts
+    whose templates compose image names (cert-manager's `imageRegistry`/`imageNamespace`/`name`)."""
 
 
 def stack_images(records: Iterable[Mapping[str, Any]], reference_root: Path | None) -> StackImages:
@@ -171,6 +184,7 @@ def stack_images(records: Iterable[Mapping[str, Any]], reference_root: Path | No
     images = set(workload_images(records))
     unlisted: set[UnlistedImage] = set()
     without: set[str] = set()
+    no_images: set[str] = set()
     for r in records:
         if r["type"] != HELM_RELEASE:
             continue
@@ -185,7 +199,10 @@ def stack_images(records: Iterable[Mapping[str, Any]], reference_root: Path | No
         found, lacking = values_images(merged(defaults, values), origin)
         images |= set(found)
         unlisted |= set(lacking)
-    return StackImages(sorted(images), sorted(unlisted), sorted(without))
+        if not found and not lacking:
+            no_images.add(origin)
+    charts = sorted({f"{release_of(r['type'], r['inputs'])[0]}@{r['inputs'].get('version', '')}" for r in records if r["type"] == HELM_RELEASE})
+    return StackImages(sorted(images), sorted(unlisted), sorted(without), tuple(charts), tuple(sorted(no_images)))
 
 
 def _chart_defaults(root: Path | None, pin: catalog.ChartPin) -> dict | None:
@@ -208,10 +225,6 @@ def resolve(reference: str) -> str:
     """The digest the image's registry gives for `reference` (a HEAD of its manifest; a GET when
     the registry answers HEAD without `Docker-Content-Digest`). SupplyError saying why not."""
     reference = normalize(reference)
-    if "@" in reference:
-        digest = reference.rsplit("@", 1)[1]
-        if DIGEST.match(digest):
-            return digest
     host, _, rest = reference.partition("/")
     registry = transport.Registry(host)
     container = oras.container.Container(rest, registry=registry.hostname)
@@ -247,26 +260,43 @@ class LockEntry:
     digest: str
     """`sha256:…` as the registry answered, or `unresolved`."""
     origins: tuple[str, ...]
-    """`workload` and/or `<chart>@<version>`: what runs it (the plan's staleness check reads them)."""
+    """`workload` and/or `<chart>@<version>`: what runs it."""
     reason: str | None = None
     """Why it is unresolved."""
 
 
-def read_lock(project: Path) -> dict[str, LockEntry]:
-    path = project / LOCK_FILE
-    if not path.is_file():
-        return {}
-    document = yaml.safe_load(path.read_text()) or {}
-    return {ref: LockEntry(e["digest"], tuple(e.get("origins") or ()), e.get("reason")) for ref, e in (document.get("images") or {}).items()}
+@dataclass(frozen=True)
+class ImageLock:
+    images: dict[str, LockEntry]
+    charts: tuple[str, ...]
+    """The `<chart>@<version>` releases the lock was made for (CRD-only charts with no images
+    among them): a release the plan deploys at a version not listed makes the lock stale."""
 
 
-def write_lock(project: Path, entries: Mapping[str, LockEntry]) -> None:
-    document = {
-        "images": {
-            ref: {k: v for k, v in {"digest": e.digest, "origins": list(e.origins), "reason": e.reason}.items() if v is not None}
-            for ref, e in sorted(entries.items())
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> ImageLock:
+        """The lock from its document (images.lock's YAML, or the policy context's copy of it)."""
+        entries = {ref: LockEntry(e["digest"], tuple(e.get("origins") or ()), e.get("reason")) for ref, e in (document.get("images") or {}).items()}
+        return cls(entries, tuple(document.get("charts") or ()))
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "charts": sorted(self.charts),
+            "images": {
+                ref: {k: v for k, v in {"digest": e.digest, "origins": list(e.origins), "reason": e.reason}.items() if v is not None}
+                for ref, e in sorted(self.images.items())
+            },
         }
-    }
+
+
+def read_lock(project: Path) -> ImageLock | None:
+    """images.lock of the project, or None when it has none."""
+    path = project / LOCK_FILE
+    return ImageLock.of(yaml.safe_load(path.read_text()) or {}) if path.is_file() else None
+
+
+def write_lock(project: Path, lock_: ImageLock) -> None:
+    document = lock_.document()
     header = (
         "# Written by `hybridai images STACK --lock`: each image a stack's plan runs, with the digest its\n"
         "# registry answered (HEAD of the manifest), or `unresolved` and why. Never edit digests by hand.\n"
@@ -274,18 +304,71 @@ def write_lock(project: Path, entries: Mapping[str, LockEntry]) -> None:
     (project / LOCK_FILE).write_text(header + yaml.safe_dump(document, sort_keys=False, width=200))
 
 
-def lock(project: Path, found: StackImages, resolver=resolve) -> dict[str, LockEntry]:  # noqa: ANN001 - (ref) -> digest
-    """images.lock with every image of `found` resolved afresh (entries of other stacks kept)."""
-    entries = dict(read_lock(project))
+def lock(project: Path, found: StackImages, resolver=resolve) -> ImageLock:  # noqa: ANN001 - (ref) -> digest
+    """images.lock with every image of `found` that runs by tag resolved afresh (entries of other
+    stacks kept). An image whose reference already carries a digest is pinned by it as written
+    (by the chart's publisher or the stack file) and not entered: the lock holds only digests a
+    registry answered."""
+    before = read_lock(project) or ImageLock({}, ())
+    entries = dict(before.images)
     origins: dict[str, set[str]] = {}
     for use in found.images:
-        origins.setdefault(use.reference, set()).add(use.origin)
+        if "@" not in use.reference:
+            origins.setdefault(use.reference, set()).add(use.origin)
     for ref, here in sorted(origins.items()):
-        before = entries.get(ref)
-        all_origins = tuple(sorted(here | set(before.origins if before else ())))
+        old = entries.get(ref)
+        all_origins = tuple(sorted(here | set(old.origins if old else ())))
         try:
             entries[ref] = LockEntry(resolver(ref), all_origins)
         except SupplyError as err:
-            entries[ref] = LockEntry(UNRESOLVED, all_origins, str(err))
-    write_lock(project, entries)
-    return entries
+            entries[ref] = LockEntry(UNRESOLVED, all_origins, str(err).removeprefix(f"{ref}: "))
+    result = ImageLock(entries, tuple(sorted(set(before.charts) | set(found.charts))))
+    write_lock(project, result)
+    return result
+
+
+@dataclass(frozen=True, order=True)
+class LockProblem:
+    """An image of the plan that images.lock doesn't pin: unresolved there, or the lock is stale."""
+
+    kind: str
+    """`unresolved`, `not locked` (an image the lock lacks) or `stale` (a chart release the lock
+    wasn't made for)."""
+    image: str
+    """The image reference, or `<chart>@<version>` for a stale chart."""
+    urn: str
+    """The resource running it."""
+    detail: str
+
+
+def lock_problems(records: Iterable[Mapping[str, Any]], lock_: ImageLock | None) -> list[LockProblem]:
+    """What images.lock doesn't settle for the plan's records: our workloads' images not pinned by
+    digest that it lacks or left unresolved, chart releases it wasn't made for, and the charts'
+    images it left unresolved. Read from the recorded resources and the lock alone (no chart
+    reference data needed), so a plan says it anywhere."""
+    lock_ = lock_ or ImageLock({}, ())
+    problems: set[LockProblem] = set()
+    for r in records:
+        if not r["type"].startswith("kubernetes:"):
+            continue
+        if r["type"] == HELM_RELEASE:
+            chart, _ = release_of(r["type"], r["inputs"])
+            origin = f"{chart}@{r['inputs'].get('version', '')}"
+            if origin not in lock_.charts:
+                problems.add(LockProblem("stale", origin, r["urn"], "images.lock wasn't made for this chart version: run `hybridai images STACK --lock`"))
+                continue
+            for ref, entry in lock_.images.items():
+                if origin in entry.origins and entry.digest == UNRESOLVED:
+                    problems.add(LockProblem(UNRESOLVED, ref, r["urn"], entry.reason or ""))
+        elif release_of(r["type"], r["inputs"]) is None:
+            for use in workload_images([r]):
+                if "@" in use.reference:
+                    continue
+                entry = lock_.images.get(use.reference)
+                if entry is None:
+                    problems.add(LockProblem("not locked", use.reference, r["urn"], "not in images.lock: run `hybridai images STACK --lock`"))
+                elif entry.digest == UNRESOLVED:
+                    problems.add(LockProblem(UNRESOLVED, use.reference, r["urn"], entry.reason or ""))
+                else:
+                    problems.add(LockProblem("by tag", use.reference, r["urn"], f"runs by tag; images.lock resolved it to {entry.digest}"))
+    return sorted(problems)

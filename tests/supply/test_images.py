@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hybridai.cli import app
 from hybridai.supply import images
-from hybridai.supply.images import ImageUse, LockEntry, StackImages, UnlistedImage, merged, normalize, read_lock, resolve, values_images, workload_images
+from hybridai.supply.images import ImageLock, ImageUse, LockEntry, StackImages, UnlistedImage, merged, normalize, read_lock, resolve, values_images, workload_images
 from hybridai.supply.transport import SupplyError
 from tests.conftest import ROOT
 
@@ -72,6 +72,8 @@ def test_values_images_reads_each_way_charts_name_images() -> None:
         "operator": {"repository": "nvcr.io/nvidia", "image": "gpu-operator", "version": "v26.7.0"},
         "ui": {"image": {"registry": "ghcr.io", "repository": "opencost/opencost-ui", "tag": "1.1", "digest": "sha256:" + "b" * 64}},
         "sidecar": {"image": "public.ecr.aws/x/proxy:latest"},
+        "agent": {"image": "kserve/agent", "tag": "v0.20.0"},
+        "router": {"image": "kserve/router"},
         "thanos": {"enabled": False, "image": {"repository": "quay.io/thanos/thanos", "tag": "v1"}},
         "templated": {"image": {"repository": "{{ .Values.registry }}/x", "tag": "1"}},
     }
@@ -79,12 +81,13 @@ def test_values_images_reads_each_way_charts_name_images() -> None:
     listed, unlisted = values_images(values, "demo@1")
     # THEN each settled image is listed, the disabled and templated ones aren't, the empty tag is reported
     assert [u.reference for u in listed] == [
+        "docker.io/kserve/agent:v0.20.0",
         "ghcr.io/opencost/opencost-ui@sha256:" + "b" * 64,
         "nvcr.io/nvidia/gpu-operator:v26.7.0",
         "public.ecr.aws/x/proxy:latest",
         "quay.io/prometheus/prometheus:v3.14.0",
     ]
-    assert unlisted == [UnlistedImage("demo@1", "image", "cr.fluentbit.io/fluent/fluent-bit")]
+    assert unlisted == [UnlistedImage("demo@1", "image", "cr.fluentbit.io/fluent/fluent-bit"), UnlistedImage("demo@1", "router.image", "docker.io/kserve/router")]
 
 
 def test_values_merge_as_helm_merges_them() -> None:
@@ -97,8 +100,8 @@ def test_an_image_resolves_to_the_digest_its_registry_answers(oci_registry: str,
     pushed = push_image(oci_registry, "resolve/app", "1.0", tmp_path)
     # WHEN its tag is resolved THEN the digest is the registry's for that manifest
     assert resolve(f"{oci_registry}/resolve/app:1.0") == pushed
-    # AND a reference already pinned by digest is its digest, with no request needed
-    assert resolve(f"nowhere.invalid/app:1@{pushed}") == pushed
+    # AND the same manifest by its digest resolves to that digest
+    assert resolve(f"{oci_registry}/resolve/app@{pushed}") == pushed
 
 
 def test_a_tag_the_registry_lacks_does_not_resolve(oci_registry: str, tmp_path: Path) -> None:
@@ -117,24 +120,28 @@ def test_the_lock_records_resolved_digests_and_unresolved_images_with_why(oci_re
     # GIVEN images.lock holding another stack's entry, and a stack running one image of a reachable
     # registry and one of a registry that doesn't answer
     pushed = push_image(oci_registry, "lock/app", "2.0", tmp_path / "push")
-    images.write_lock(tmp_path, {"docker.io/library/other:1": LockEntry("sha256:" + "c" * 64, ("workload",))})
+    images.write_lock(tmp_path, ImageLock({"docker.io/library/other:1": LockEntry("sha256:" + "c" * 64, ("workload",))}, ("other@1",)))
     port = _closed_port()
-    found = StackImages([ImageUse(f"{oci_registry}/lock/app:2.0", "workload"), ImageUse(f"127.0.0.1:{port}/gone/app:1", "demo@1")], [], [])
+    pinned = f"127.0.0.1:{port}/pinned/app:1@sha256:" + "f" * 64
+    found = StackImages([ImageUse(f"{oci_registry}/lock/app:2.0", "workload"), ImageUse(f"127.0.0.1:{port}/gone/app:1", "demo@1"), ImageUse(pinned, "workload")], [], [], ("demo@1",))
     # WHEN the stack's images are locked
-    entries = images.lock(tmp_path, found)
+    locked = images.lock(tmp_path, found)
+    entries = locked.images
     # THEN the reachable one has the registry's digest, the other is unresolved saying why, the other stack's entry stays
     assert entries[f"{oci_registry}/lock/app:2.0"] == LockEntry(pushed, ("workload",))
     gone = entries[f"127.0.0.1:{port}/gone/app:1"]
     assert gone.digest == "unresolved" and gone.origins == ("demo@1",)
-    assert gone.reason.startswith(f"127.0.0.1:{port}/gone/app:1: can't reach 127.0.0.1:{port}:")
-    assert read_lock(tmp_path) == entries
-    assert "docker.io/library/other:1" in entries
+    assert gone.reason.startswith(f"can't reach 127.0.0.1:{port}:")
+    assert read_lock(tmp_path) == locked
+    assert "docker.io/library/other:1" in entries and locked.charts == ("demo@1", "other@1")
+    # AND an image already pinned by a digest in its reference isn't entered: the lock holds only what a registry answered
+    assert pinned not in entries
     assert (tmp_path / "images.lock").read_text().startswith("# Written by `hybridai images STACK --lock`")
 
 
 def test_cli_lists_a_stacks_images_with_their_lock_state(project: Path) -> None:
     # GIVEN an example stack and a lock resolving one of its workload images
-    images.write_lock(project, {"public.ecr.aws/aws-cli/aws-cli:2.22.0": LockEntry("sha256:" + "d" * 64, ("workload",))})
+    images.write_lock(project, ImageLock({"public.ecr.aws/aws-cli/aws-cli:2.22.0": LockEntry("sha256:" + "d" * 64, ("workload",))}, ()))
     # WHEN `hybridai images` lists it
     result = CliRunner().invoke(app, ["images", "healthcare-prod", "--project-dir", str(project)])
     # THEN the program's own images are listed with their lock state, the charts' with theirs
@@ -143,3 +150,23 @@ def test_cli_lists_a_stacks_images_with_their_lock_state(project: Path) -> None:
     assert rows[("public.ecr.aws/aws-cli/aws-cli:2.22.0", "workload")] == "sha256:" + "d" * 64
     assert rows[("public.ecr.aws/docker/library/redis:7.4.2-alpine", "workload")] == "not in images.lock"
     assert ("docker.io/velero/velero-plugin-for-aws:v1.14.0", "velero@12.1.0") in rows
+
+
+@pytest.mark.parametrize("stack", ["healthcare-prod", "manufacturing-prod"])
+def test_the_example_plans_list_their_unresolved_images_and_nothing_stale(stack: str) -> None:
+    # GIVEN an example stack and the example images.lock (made where no public registry answers)
+    from tests.conftest import planned
+
+    plan, files = planned(stack)
+    summary = files[Path("summary.md")]
+    # WHEN its plan is summarized THEN summary.md lists the images the lock left unresolved
+    section = summary.split("### Images not pinned by images.lock", 1)[1].split("\n### ", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| unresolved") or line.startswith(("| stale", "| not locked", "| by tag"))]
+    assert rows and {row[0] for row in rows} == {"| unresolved"}
+    # AND each is an image the lock holds as unresolved, for a reason it recorded
+    lock = read_lock(ROOT)
+    for row in rows:
+        image = row[1].strip("`")
+        assert lock.images[image].digest == "unresolved" and lock.images[image].reason in row[3]
+    # AND every chart release of the plan is one the lock was made for
+    assert {f"{r.inputs['chart'].rsplit('/', 1)[-1]}@{r.inputs['version']}" for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release"} <= set(lock.charts)
