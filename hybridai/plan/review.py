@@ -20,7 +20,7 @@ from hybridai.recorded import HELM_RELEASE, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, TA
 from hybridai.policy.rules import RULES, evaluate
 from hybridai.policy.rules.evaluate import levels
 from hybridai.policy.stack import context_for, exceptions_for, overrides_for
-from hybridai.supply.images import ImageLock, lock_problems
+from hybridai.supply.images import ImageLock, LockGroup, grouped, lock_problems
 
 
 
@@ -578,14 +578,9 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
     )
 
 
-def image_rows(records: list[dict[str, Any]], lock: ImageLock | None) -> list[dict[str, Any]]:
-    """What images.lock doesn't settle for this plan, one row per image: its state, why, and how
-    many resources run it."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for problem in lock_problems(records, lock):
-        row = rows.setdefault((problem.kind, problem.image), {"kind": problem.kind, "image": problem.image, "detail": problem.detail, "resources": 0})
-        row["resources"] += 1
-    return list(rows.values())
+def image_rows(records: list[dict[str, Any]], lock: ImageLock | None) -> list[LockGroup]:
+    """What images.lock doesn't settle for this plan, one row per state and reason."""
+    return grouped(lock_problems(records, lock))
 
 
 def budget_check(spec: StackSpec | None, cost: dict[str, Any] | None) -> dict[str, Any] | None:

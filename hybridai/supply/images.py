@@ -372,3 +372,23 @@ def lock_problems(records: Iterable[Mapping[str, Any]], lock_: ImageLock | None)
                 else:
                     problems.add(LockProblem("by tag", use.reference, r["urn"], f"runs by tag; images.lock resolved it to {entry.digest}"))
     return sorted(problems)
+
+
+@dataclass(frozen=True)
+class LockGroup:
+    """Lock problems of one state and one reason: the images, and how many resources run them."""
+
+    kind: str
+    detail: str
+    images: tuple[str, ...]
+    resources: int
+
+
+def grouped(problems: Iterable[LockProblem]) -> list[LockGroup]:
+    """Problems by (state, reason): an unreachable registry is one line, not one per image."""
+    groups: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+    for p in problems:
+        images_, urns = groups.setdefault((p.kind, p.detail), (set(), set()))
+        images_.add(p.image)
+        urns.add(p.urn)
+    return [LockGroup(kind, detail, tuple(sorted(i)), len(u)) for (kind, detail), (i, u) in sorted(groups.items())]

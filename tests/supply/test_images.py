@@ -161,12 +161,13 @@ def test_the_example_plans_list_their_unresolved_images_and_nothing_stale(stack:
     summary = files[Path("summary.md")]
     # WHEN its plan is summarized THEN summary.md lists the images the lock left unresolved
     section = summary.split("### Images not pinned by images.lock", 1)[1].split("\n### ", 1)[0]
-    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| unresolved") or line.startswith(("| stale", "| not locked", "| by tag"))]
-    assert rows and {row[0] for row in rows} == {"| unresolved"}
-    # AND each is an image the lock holds as unresolved, for a reason it recorded
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith(("| unresolved", "| stale", "| not locked", "| by tag"))]
+    assert rows and {row[0].strip() for row in rows} == {"unresolved"}
+    # AND each image is one the lock holds as unresolved, for the reason its row gives
     lock = read_lock(ROOT)
-    for row in rows:
-        image = row[1].strip("`")
-        assert lock.images[image].digest == "unresolved" and lock.images[image].reason in row[3]
+    for _, why, _, listed in rows:
+        for image in listed.strip().split(", "):
+            entry = lock.images[image.strip("`")]
+            assert entry.digest == "unresolved" and entry.reason == why
     # AND every chart release of the plan is one the lock was made for
     assert {f"{r.inputs['chart'].rsplit('/', 1)[-1]}@{r.inputs['version']}" for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release"} <= set(lock.charts)
