@@ -425,3 +425,70 @@ def reference(
 
 if __name__ == "__main__":
     app()
+
+
+charts_app = typer.Typer(help="The pinned charts: fetch and verify them into the local cache the validation reads.", no_args_is_help=True)
+app.add_typer(charts_app, name="charts")
+
+CacheDir = Annotated[Path | None, typer.Option("--cache", help="The chart cache (default: $HYBRIDAI_CHART_CACHE, else the user's XDG cache, ~/.cache/hybridai/charts on Linux).")]
+
+
+@charts_app.command("pull")
+def charts_pull(cache: CacheDir = None) -> None:
+    """Fetch every chart hybridai/data/versions.yaml pins, exactly at its version, verify it against
+    the digest its repository publishes, and extract its Chart.yaml, values.yaml and CRDs into the
+    cache ([supply chain](docs/supply-chain.md)). Exit 2, the cache as it was, if any can't be."""
+    from hybridai import catalog
+    from hybridai.supply.charts import cache_dir, pull
+    from hybridai.supply.transport import SupplyError
+
+    folder = cache_dir(cache)
+    try:
+        pulled = pull(catalog.versions().charts, folder)
+    except SupplyError as error:
+        fail(f"{error} (nothing written to {folder})")
+    for chart in pulled:
+        typer.echo(f"{chart.name:<26} {chart.version:<10} {chart.digest}  {chart.source}")
+    typer.echo(f"{len(pulled)} charts verified into {folder}")
+
+
+@app.command()
+def images(
+    stack: Annotated[str, typer.Argument(help="Stack name: lists the images `stacks/Pulumi.<STACK>.yaml`'s plan runs.", autocompletion=complete_stack)],
+    write_lock: Annotated[bool, typer.Option("--lock", help="Resolve each image's digest from its registry into images.lock (`unresolved` where it can't be reached).")] = False,
+    cache: CacheDir = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """List every image the stack's plan runs — our workloads' and the charts' from their values
+    with ours — with its digest in images.lock; `--lock` resolves them ([supply chain](docs/supply-chain.md))."""
+    from hybridai.config import StackConfigError
+    from hybridai.plan import PlanError, run_plan
+    from hybridai.supply import images as supply_images
+    from hybridai.supply.reference import missing_reason, reference_data
+
+    project = project_dir or find_project(Path.cwd())
+    check_stack_name(stack)
+    try:
+        result = run_plan(stack, project)
+    except (StackConfigError, PlanError) as error:
+        fail(str(error))
+    data = reference_data(cache)
+    if data is None:
+        typer.echo(f"warning: {missing_reason(cache)}; the charts' images are read from the values hybrid-ai sets only", err=True)
+    found = supply_images.stack_images([r.record() for r in result.resources], data.root if data else None)
+    locked = supply_images.lock(project, found) if write_lock else supply_images.read_lock(project)
+    entries = locked.images if locked else {}
+    for use in found.images:
+        entry = entries.get(use.reference)
+        state = "pinned in its reference" if "@" in use.reference else "not in images.lock" if entry is None else entry.digest
+        typer.echo(f"{use.reference:<80} {use.origin:<36} {state}")
+    for image in found.unlisted:
+        typer.echo(f"{image.repository:<80} {image.origin:<36} not from values: `{image.where}` leaves its tag to the chart's templates")
+    for origin in found.charts_without_reference:
+        typer.echo(f"{'(no default values)':<80} {origin:<36} only the values hybrid-ai sets were read")
+    for origin in found.charts_without_images:
+        typer.echo(f"{'(no image in its values)':<80} {origin:<36} a CRD-only chart, or its templates compose its images' names")
+    if write_lock:
+        by_tag = {u.reference for u in found.images if "@" not in u.reference}
+        unresolved = sum(1 for ref in by_tag if entries[ref].digest == supply_images.UNRESOLVED)
+        typer.echo(f"{len(by_tag)} images by tag locked in {project / supply_images.LOCK_FILE}, {unresolved} unresolved")

@@ -11,7 +11,7 @@ from hybridai.policy.rules.evaluate import levels
 RANK = {"disabled": 0, "advisory": 1, "mandatory": 2}
 
 
-def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
+def context_for(spec: StackSpec, cost: dict[str, Any] | None, image_lock: dict[str, Any] | None = None) -> PolicyContext:
     backups = catalog.backup_policy(spec.compliance_profiles())
     return PolicyContext(
         operator_namespace=spec.gpu_operator.namespace,
@@ -27,6 +27,7 @@ def context_for(spec: StackSpec, cost: dict[str, Any] | None) -> PolicyContext:
         external_decision_log=spec.external_decision_log(),
         backup_rpo_hours=backups.rpo_hours,
         backup_retention_days=backups.retention_days,
+        image_lock=image_lock,
     )
 
 

@@ -34,6 +34,7 @@ from hybridai.config.errors import FILE
 from hybridai.plan.mocks import PlanMocks
 from hybridai.program import prepare, read_stack_file, run
 from hybridai.recorded import Resource
+from hybridai.supply.images import ImageLock, read_lock
 
 class PlanError(Exception):
     """The program ran but its resource graph can't be planned (a bug, not bad input)."""
@@ -54,6 +55,8 @@ class Plan:
     """What the program warned of (`pulumi.log.warn`: `pulumi up` shows the same lines)."""
     as_of: datetime | None = None
     """When the plan's inputs last changed (`inputs_as_of`): the time its evidence holds as of."""
+    image_lock: ImageLock | None = None
+    """The project's images.lock (None: it has none): the digests the plan's images are checked against."""
 
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
@@ -165,7 +168,7 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
         resources = execute(
             run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=stack_file.secret_keys, on_register=on_register, outputs=outputs, warnings=warned
         )
-    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs, warnings=warned, as_of=inputs_as_of(project_dir, path))
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs, warnings=warned, as_of=inputs_as_of(project_dir, path), image_lock=read_lock(project_dir))
 
 
 HIDDEN_ENVIRONMENT = re.compile(r"^(KUBECONFIG|KUBERNETES_.*|KUBE_.*|HELM_.*|PULUMI_.*|AWS_.*|AZURE_.*|ARM_.*|GOOGLE_.*|CLOUDSDK_.*|GCP_.*)$")

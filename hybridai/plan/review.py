@@ -21,11 +21,21 @@ from hybridai.recorded import HELM_RELEASE, MODEL_SOURCE_ENV, MODEL_SYNC_JOB, TA
 from hybridai.policy.rules import RULES, evaluate
 from hybridai.policy.rules.evaluate import levels
 from hybridai.policy.stack import context_for, exceptions_for, overrides_for
+from hybridai.supply.images import ImageLock, LockGroup, grouped, lock_problems
 
+
+
+def lock_document(plan: Plan) -> dict[str, Any]:
+    """The plan's images.lock as the policy context carries it (`{}`: the project has none)."""
+    return plan.image_lock.document() if plan.image_lock is not None else {}
+
+
+LOCK_RULE = "supply-images-locked"
+"""The one rule reading images.lock: only its CrossGuard config carries the lock."""
 
 
 def policy_report(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | None) -> dict[str, Any]:
-    ctx = context_for(plan.spec, cost)
+    ctx = context_for(plan.spec, cost, lock_document(plan))
     overrides = overrides_for(plan.spec)
     findings = evaluate(records, ctx, overrides)
     enforced = levels(ctx, overrides)
@@ -42,10 +52,12 @@ def policy_report(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any
 
 def crossguard_config(plan: Plan, cost: dict[str, Any] | None) -> dict[str, Any]:
     """`pulumi preview --policy-pack-config` for this stack: each rule's level and the context."""
-    ctx = context_for(plan.spec, cost)
+    ctx = context_for(plan.spec, cost, lock_document(plan))
     enforced = levels(ctx, overrides_for(plan.spec))
-    shared = {"context": ctx.model_dump(mode="json", exclude={"monthly_estimate_usd"}), "costSettings": plan.spec.cost.model_dump(mode="json", by_alias=True)}
-    return {rule_id: {"enforcementLevel": enforced.get(rule_id, "disabled"), **shared} for rule_id in sorted(RULES)}
+    shared = {"context": ctx.model_dump(mode="json", exclude={"monthly_estimate_usd", "image_lock"}), "costSettings": plan.spec.cost.model_dump(mode="json", by_alias=True)}
+    config = {rule_id: {"enforcementLevel": enforced.get(rule_id, "disabled"), **shared} for rule_id in sorted(RULES)}
+    config[LOCK_RULE] = {**config[LOCK_RULE], "context": ctx.model_dump(mode="json", exclude={"monthly_estimate_usd"})}
+    return config
 
 
 class BasePlanError(Exception):
@@ -564,7 +576,14 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
         keep_identity=KEEP_IDENTITY,
         failover=failover(plan.spec) if plan.spec is not None and plan.spec.multi_site() else None,
         failover_sites=[s.name for s in plan.spec.onprem_sites()] if plan.spec is not None else [],
+        images=image_rows(records, plan.image_lock),
+        has_lock=plan.image_lock is not None,
     )
+
+
+def image_rows(records: list[dict[str, Any]], lock: ImageLock | None) -> list[LockGroup]:
+    """What images.lock doesn't settle for this plan, one row per state and reason."""
+    return grouped(lock_problems(records, lock))
 
 
 def budget_check(spec: StackSpec | None, cost: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 PolicyContext. The offline plan, tests and the CrossGuard pack all call these same functions."""
 from __future__ import annotations
 
-from hybridai.policy.rules import aws, backup, compliance, kubernetes, security  # noqa: F401 - importing registers the rules
+from hybridai.policy.rules import aws, backup, compliance, kubernetes, security, supply  # noqa: F401 - importing registers the rules
 from hybridai.policy.rules.base import RULES, Finding, Level, PolicyContext, Resource, Rule
 from hybridai.policy.rules.evaluate import evaluate, profile_rules
 

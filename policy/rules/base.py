@@ -39,6 +39,9 @@ class PolicyContext(BaseModel):
     backup_retention_days: int | None = None
     """What the stack's compliance profiles require of its backups (compliance.yaml): the longest
     interval between two backups of a namespace holding data, the least days each is kept."""
+    image_lock: dict[str, Any] | None = None
+    """images.lock as the plan read it (its YAML document: `charts`, `images`), `{}` when the
+    project has none; None: no lock was consulted, and the lock rule has nothing to check."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from tests.harness.upstream import (
     crd_schema,
     dependency_version,
     unknown_value_keys,
+    reference_root,
     upstream,
     validate_custom_resource,
     values_defaults,
@@ -67,7 +68,7 @@ def test_builtin_manifests_validate_strictly_against_kubernetes(example_stack: s
 
 
 def test_custom_resources_validate_against_their_crds(example_stack: str) -> None:
-    upstream()
+    reference_root()
     custom = [(p, o) for p, o in _manifests(example_stack) if not _is_builtin(o)]
     errors = {str(p): e for p, o in custom if (e := validate_custom_resource(o))}
     assert errors == {}
@@ -90,7 +91,7 @@ def test_helm_values_exist_in_the_pinned_charts(example_stack: str) -> None:
 def test_each_charts_registries_cover_the_images_its_defaults_name() -> None:
     # GIVEN every pinned chart's default values WHEN the registries of their images are read
     # THEN versions.yaml lists each of them for the chart (what an edge site mirrors for it)
-    upstream()
+    reference_root()
     missing = {}
     for name, pin in catalog.versions().charts.items():
         try:

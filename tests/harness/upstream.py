@@ -29,6 +29,7 @@ from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError, base_functions
 
 from hybridai import catalog
+from hybridai.supply import reference
 
 # libyaml's loader: the Argo Workflows CRDs are 2.5 MB each.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -49,6 +50,19 @@ def upstream() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return root
+
+
+def reference_root() -> Path:
+    """Where the pinned charts' reference data is: ../shared/upstream when present, else the chart
+    cache's last `hybridai charts pull` (hybridai/supply/reference.py, the resolver `hybridai plan
+    --validate` uses too). Missing: the test fails in CI and skips elsewhere, saying how to get it."""
+    data = reference.reference_data()
+    if data is None:
+        reason = reference.missing_reason()
+        if required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return data.root
 
 
 def pinned_folders() -> list[str]:
@@ -74,7 +88,7 @@ def _crds(root: Path) -> dict[tuple[str, str], dict]:
 
 
 def crd_schema(api_version: str, kind: str) -> dict | None:
-    return _crds(upstream()).get((api_version, kind))
+    return _crds(reference_root()).get((api_version, kind))
 
 
 def strict(schema: dict) -> dict:
@@ -111,7 +125,7 @@ def _strict_validator(root: Path, api_version: str, kind: str) -> jsonschema.Dra
 
 
 def validate_custom_resource(obj: dict) -> list[str]:
-    root = upstream()
+    root = reference_root()
     validator = _strict_validator(root, obj["apiVersion"], obj["kind"])
     if validator is None:
         return [f"no CRD for {obj['apiVersion']} {obj['kind']} in the pinned charts"]
@@ -360,7 +374,7 @@ def chart_defaults(upstream_folder: str, chart: str) -> dict:
     """A pinned chart's default values: `<chart>-values.yaml` where a folder holds several charts
     (KServe's), else the folder's values.yaml when its Chart.yaml is that chart's, else its
     documented defaults (DOCUMENTED_DEFAULTS). FileNotFoundError: a chart without values (CRDs only)."""
-    root = upstream() / upstream_folder
+    root = reference_root() / upstream_folder
     path = root / f"{chart}-values.yaml"
     if not path.exists():
         manifest = root / "Chart.yaml"
@@ -506,7 +520,7 @@ SUBCHART_KEYS: dict[str, SubchartKeys] = {
 
 def dependency_version(upstream_folder: str, subchart: str) -> str | None:
     """The version of `subchart` that the pinned parent chart's Chart.yaml depends on."""
-    chart = yaml.safe_load((upstream() / upstream_folder / "Chart.yaml").read_text())
+    chart = yaml.safe_load((reference_root() / upstream_folder / "Chart.yaml").read_text())
     return next((d["version"] for d in chart.get("dependencies") or [] if d["name"] == subchart), None)
 
 

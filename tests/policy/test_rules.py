@@ -22,6 +22,13 @@ CTX = PolicyContext(
     production=True,
     backup_rpo_hours=24,
     backup_retention_days=35,
+    image_lock={
+        "charts": ["velero@12.1.0"],
+        "images": {
+            "docker.io/library/redis:7": {"digest": "unresolved", "origins": ["workload"], "reason": "can't reach registry-1.docker.io: NameResolutionError"},
+            "nvcr.io/nvidia/tritonserver:25.01-py3": {"digest": "sha256:" + "e" * 64, "origins": ["workload"]},
+        },
+    },
 )
 
 
@@ -193,7 +200,20 @@ GATEWAY_CERT = res(
     {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "internal-tls", "namespace": "gateway-system"}, "spec": {"secretName": "internal-tls"}},
 )
 
+LOCK_CTX_DIGEST = "sha256:" + "e" * 64
+
 CASES: dict[str, tuple[list, list]] = {
+    # GIVEN (prod, a lock) an image pinned by digest (compliant); images the lock left unresolved,
+    # lacks, or resolved while the workload still runs the tag, and a chart release it wasn't made for (violating)
+    "supply-images-locked": (
+        [with_container(image="nvcr.io/nvidia/tritonserver:25.01-py3@" + LOCK_CTX_DIGEST), res("kubernetes:helm.sh/v3:Release", {"chart": "velero", "version": "12.1.0"}, name="velero")],
+        [
+            with_container(image="docker.io/library/redis:7"),
+            with_container(image="quay.io/x/unlocked:1"),
+            with_container(image="nvcr.io/nvidia/tritonserver:25.01-py3"),
+            res("kubernetes:helm.sh/v3:Release", {"chart": "loki", "version": "18.11.0"}, name="loki"),
+        ],
+    ),
     "k8s-pod-security-labels": ([TENANT_NS, k8s("Namespace", "gpu-operator", labels={**RESTRICTED, "pod-security.kubernetes.io/enforce": "privileged"})], [k8s("Namespace", "radiology", labels={**RESTRICTED, "pod-security.kubernetes.io/enforce": "baseline"})]),
     "k8s-privileged-only-in-operator-namespace": ([deployment(namespace="gpu-operator", hostPID=True)], [deployment(hostNetwork=True)]),
     "k8s-requests-and-limits": ([deployment()], [with_container(resources={"requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}, "limits": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "2"}})]),
@@ -574,7 +594,10 @@ def test_every_example_stack_passes_every_mandatory_rule(stack: str) -> None:
     assert report["mandatory_violations"] == 0, report["findings"]
     # AND a finding is only of a rule the stack lowered with its reason (summary.md lists it)
     lowered = set((stack_values(stack).get("policy") or {}).get("enforcement") or {})
-    assert [f for f in report["findings"] if f["rule"] not in lowered] == []
+    assert [f for f in report["findings"] if f["rule"] not in lowered | {"supply-images-locked"}] == []
+    # AND the lock rule reports only images the example images.lock left unresolved (this
+    # machine reaches no public registry): none unlocked, none stale, none invented
+    assert {f["message"].split(":", 1)[0] for f in report["findings"] if f["rule"] == "supply-images-locked"} <= {"unresolved"}
 
 
 def test_wide_allow_lists_pass_only_when_the_stack_gave_a_reason() -> None:
@@ -881,3 +904,16 @@ def test_llm_decision_logging_says_why_an_llm_is_not_logged() -> None:
     unnamed = gateway_trail("dc1", **TRAIL)
     unnamed[0]["inputs"]["metadata"]["annotations"] = {}
     assert _messages("llm-decision-logging", [decision_sink(), llm_service(), *unnamed])[0].startswith("LLMInferenceService clinical/notes: the inference gateway exports its requests to nowhere")
+
+
+def test_the_lock_rule_says_what_each_image_lacks() -> None:
+    # GIVEN the violating fixture WHEN checked THEN each problem is named with its state and why
+    assert sorted(_messages("supply-images-locked", CASES["supply-images-locked"][1])) == [
+        "by tag: nvcr.io/nvidia/tritonserver:25.01-py3 (runs by tag; images.lock resolved it to sha256:" + "e" * 64 + ")",
+        "not locked: quay.io/x/unlocked:1 (not in images.lock: run `hybridai images STACK --lock`)",
+        "stale: loki@18.11.0 (images.lock wasn't made for this chart version: run `hybridai images STACK --lock`)",
+        "unresolved: docker.io/library/redis:7 (can't reach registry-1.docker.io: NameResolutionError)",
+    ]
+    # AND outside prod, or with no lock consulted, it checks nothing
+    assert list(RULES["supply-images-locked"].check(CASES["supply-images-locked"][1], CTX.model_copy(update={"production": False}))) == []
+    assert list(RULES["supply-images-locked"].check(CASES["supply-images-locked"][1], CTX.model_copy(update={"image_lock": None}))) == []
