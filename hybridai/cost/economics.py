@@ -173,7 +173,8 @@ def _job_pools(capacity: ClusterCapacity, spec: StackSpec) -> dict[int, str | No
     return placed
 
 
-def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, str], _Pool]) -> list[_Cluster]:
+def _onprem_cluster(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, str], _Pool]) -> _Cluster:
+    """The on-prem cluster's serving, training and explicit quotas (when the plan holds it: a fleet's site stack holds only its site)."""
     onprem = capacity.onprem
     target = spec.onprem.name
     cluster = _Cluster(target, "onprem", [(pools[(target, p.name)], p) for p in spec.onprem.gpu_pools if (target, p.name) in pools])
@@ -189,7 +190,13 @@ def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, st
         cluster.explicit[onprem.slice_key(WHOLE)] += team.quota.gpus
         for profile, n in team.quota.mig.items():
             cluster.explicit[onprem.slice_key(profile)] += n
-    clusters = [cluster]
+    return cluster
+
+
+def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, str], _Pool]) -> list[_Cluster]:
+    clusters: list[_Cluster] = []
+    if any(key[0] == spec.onprem.name for key in pools):
+        clusters.append(_onprem_cluster(spec, capacity, pools))
     for site in spec.edge_sites():
         if (site.name, site.name) not in pools:
             continue
