@@ -50,7 +50,11 @@ has already imported the program, so the replacement costs milliseconds."""
 
 
 class FleetError(Exception):
-    """The fleet can't be planned as given (its folder, its hub's outputs); the message says what to do."""
+    """The fleet can't be planned as given (its hub fails or exports too little); the message says what to do."""
+
+
+class FleetOutError(FleetError):
+    """The folder given for the fleet's plan can't take it."""
 
 
 @dataclass(frozen=True)
@@ -155,9 +159,11 @@ def program_version() -> str:
     return digest.hexdigest()
 
 
-def input_hash(member: Member, secret_keys: list[str], references: Mapping[str, Any], as_of: datetime, project: str) -> str:
+def input_hash(member: Member, secret_keys: list[str], references: Mapping[str, Any], project: str) -> str:
     """The hash of everything a member's plan is a function of: its config, which keys are secret,
-    the hub outputs it reads, the program's version, the project and the time its evidence is as of."""
+    the hub outputs it reads, the program's version and the project. Not the time its evidence is
+    dated as of (the commit's): a member whose inputs are unchanged keeps its plan and its date,
+    which is when its inputs last changed — otherwise every commit would re-plan every site."""
     document = {
         "stack": member.stack,
         "project": project,
@@ -165,7 +171,6 @@ def input_hash(member: Member, secret_keys: list[str], references: Mapping[str, 
         "secret_keys": sorted(secret_keys),
         "references": references,
         "program": program_version(),
-        "as_of": as_of.isoformat(),
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -283,17 +288,17 @@ def check_fleet_out(out: Path, project: Path) -> dict[str, Any]:
     from hybridai.plan import artifacts
 
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise FleetError(f"--out {out}: not a folder a fleet plan may write (a file or a symbolic link)")
+        raise FleetOutError(f"--out {out}: not a folder a fleet plan may write (a file or a symbolic link)")
     if not out.exists() or not any(out.iterdir()):
         artifacts.check_out(out, project)
         return {}
     index = out / FLEET_FILE
     if not index.is_file():
-        raise FleetError(f"--out {out}: holds files but no {FLEET_FILE}, so not an earlier fleet plan; pass a new or empty folder")
+        raise FleetOutError(f"--out {out}: holds files but no {FLEET_FILE}, so not an earlier fleet plan; pass a new or empty folder")
     try:
         earlier = json.loads(index.read_text())
     except (OSError, ValueError) as error:
-        raise FleetError(f"--out {out}: {FLEET_FILE} can't be read ({error}); remove the folder or pass another") from None
+        raise FleetOutError(f"--out {out}: {FLEET_FILE} can't be read ({error}); remove the folder or pass another") from None
     if earlier.get("format") != FORMAT:
         return {}  # another format: nothing of it is reused, every member re-planned
     return earlier
@@ -337,7 +342,7 @@ def plan_fleet(
     as_of = inputs_as_of(project_dir, path)
 
     def job(member: Member, references: dict[str, Any]) -> Job:
-        inputs = input_hash(member, stack_file.secret_keys, references, as_of, project)
+        inputs = input_hash(member, stack_file.secret_keys, references, project)
         return Job(member, stack_file.secret_keys, references, inputs, str(project_dir), str(out), as_of.isoformat(), label)
 
     out.mkdir(parents=True, exist_ok=True)
