@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -192,6 +193,8 @@ class Outcome:
     outputs: dict[str, Any] = field(default_factory=dict)
     """The hub's HUB_OUTPUT (what its sites read); empty for a site."""
     error: str | None = None
+    seconds: float = 0.0
+    """How long its plan took in its worker (0 for a cached member)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,7 @@ def plan_member(job: Job) -> Outcome:
 
     member = job.member
     outcome = Outcome(member.stack, member.site, member.folder, job.inputs)
+    started = time.perf_counter()
     try:
         plan = run_config(member.stack, member.config, job.secret_keys, Path(job.project_dir), datetime.fromisoformat(job.as_of), job.label, references=job.references)
         files = artifacts.write(plan, Path(job.out) / member.folder, project=Path(job.project_dir))
@@ -225,6 +229,7 @@ def plan_member(job: Job) -> Outcome:
         return _failed(outcome, str(error))
     except Exception as error:  # noqa: BLE001 - one member's bug must not lose the others' plans
         return _failed(outcome, "".join(traceback.format_exception_only(error)).strip())
+    outcome.seconds = round(time.perf_counter() - started, 3)
     outcome.resources = len(plan.resources)
     outcome.by_placement = dict(sorted(Counter(r.placement for r in plan.resources).items()))
     if Path("cost.json") in files:
@@ -311,7 +316,7 @@ def _cached(earlier: Mapping[str, Any], out: Path, stack: str, inputs: str) -> O
     for record in earlier.get("members", []):
         if record.get("stack") == stack and record.get("inputs") == inputs and record.get("status") != "failed":
             if (out / record["folder"] / MARKER).is_file() and (out / record["folder"] / "resources.json").is_file():
-                return Outcome(**{**record, "status": "cached"})
+                return Outcome(**{**record, "status": "cached", "seconds": 0.0})
     return None
 
 
@@ -349,7 +354,14 @@ def plan_fleet(
     hub_job = job(members[0], {})
     results: list[Outcome] = []
     with _pool(max(1, jobs or default_jobs())) as pool:
-        hub = _cached(earlier, out, stack, hub_job.inputs) or pool.submit(plan_member, hub_job).result()
+        hub = _cached(earlier, out, stack, hub_job.inputs)
+        hub_future = pool.submit(plan_member, hub_job) if hub is None else None
+        # While the hub is planned, its sites whose inputs changed are planned on the other workers
+        # with the hub outputs of the earlier plan: kept when the hub's new outputs are the same
+        # (the usual case: a site's own change), planned again when they aren't.
+        ahead = _plan_ahead(pool, earlier, out, members[1:], job, project, stack) if hub_future is not None else {}
+        if hub is None:
+            hub = hub_future.result()
         _report(hub, on_member)
         results.append(hub)
         if hub.status == "failed":
@@ -358,6 +370,12 @@ def plan_fleet(
         pending = {}
         for member in members[1:]:
             site_job = job(member, references)
+            if member.stack in ahead:
+                guessed, future = ahead[member.stack]
+                if guessed.inputs == site_job.inputs:
+                    pending[future] = member
+                    continue
+                future.result()  # planned with outputs the hub no longer has: its folder is written again below
             if (cached := _cached(earlier, out, member.stack, site_job.inputs)) is not None:
                 _report(cached, on_member)
                 results.append(cached)
@@ -376,6 +394,23 @@ def plan_fleet(
     _write_generated_stacks(out, path, members, stack)
     _write_index(out, fleet, project)
     return fleet
+
+
+def _plan_ahead(pool: ProcessPoolExecutor, earlier: Mapping[str, Any], out: Path, sites: list[Member], job: Callable[[Member, dict[str, Any]], Job], project: str, stack: str) -> dict[str, tuple[Job, Any]]:
+    """Submit the sites whose inputs changed, reading the earlier plan's hub outputs: stack → (job, future)."""
+    outputs = next((record.get("outputs") for record in earlier.get("members", []) if record.get("stack") == stack and record.get("status") != "failed"), None)
+    if not outputs:
+        return {}
+    try:
+        guessed = hub_references(project, stack, outputs)
+    except FleetError:
+        return {}
+    ahead = {}
+    for member in sites:
+        site_job = job(member, guessed)
+        if _cached(earlier, out, member.stack, site_job.inputs) is None:
+            ahead[member.stack] = (site_job, pool.submit(plan_member, site_job))
+    return ahead
 
 
 def _report(outcome: Outcome, on_member: Callable[[Outcome], None] | None) -> None:
