@@ -241,3 +241,34 @@ def test_a_folder_that_is_not_a_fleet_plan_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FleetOutError, match="no fleet.json"):
         plan_fleet(STACK, ROOT, out, jobs=1)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_cli_reports_the_fleet_and_its_identity(fleet, single: Path) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from hybridai.cli import app
+
+    # GIVEN the fleet's earlier plan WHEN `hybridai fleet plan` runs again into it, compared with the single stack
+    _, out = fleet
+    result = CliRunner().invoke(app, ["fleet", "plan", STACK, "--project-dir", str(ROOT), "--out", str(out), "--compare", str(single)])
+    # THEN nothing is planned again, and the lines say so, with the identity kept
+    assert result.exit_code == 0, result.output
+    assert f"{STACK} fleet: 4 stacks (3 sites): 0 planned, 4 unchanged, 0 failed;" in result.stdout
+    assert f"identity: all {len(planned(STACK)[0].resources)} resources of {single} keep their URN" in result.stdout
+
+
+def test_cli_refuses_a_foreign_folder_and_a_missing_base(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hybridai.cli import app
+
+    # GIVEN a folder holding something else WHEN planned into THEN exit 2 naming it
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["fleet", "plan", STACK, "--project-dir", str(ROOT), "--out", str(out)])
+    assert result.exit_code == 2 and "no fleet.json" in result.output
+    # GIVEN a --compare folder without a plan WHEN planned THEN exit 2 before anything runs
+    result = CliRunner().invoke(app, ["fleet", "plan", STACK, "--project-dir", str(ROOT), "--out", str(tmp_path / "new"), "--compare", str(tmp_path)])
+    assert result.exit_code == 2 and "no resources.json there" in result.output
+    assert not (tmp_path / "new").exists()
