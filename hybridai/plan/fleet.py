@@ -15,6 +15,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import time
 import traceback
@@ -195,6 +196,8 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
     """How long its plan took in its worker (0 for a cached member)."""
+    peak_mb: float = 0.0
+    """The peak resident memory of the worker process that planned it, so far (0 for a cached member)."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,7 @@ def plan_member(job: Job) -> Outcome:
     except Exception as error:  # noqa: BLE001 - one member's bug must not lose the others' plans
         return _failed(outcome, "".join(traceback.format_exception_only(error)).strip())
     outcome.seconds = round(time.perf_counter() - started, 3)
+    outcome.peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: kilobytes
     outcome.resources = len(plan.resources)
     outcome.by_placement = dict(sorted(Counter(r.placement for r in plan.resources).items()))
     if Path("cost.json") in files:
@@ -316,7 +320,7 @@ def _cached(earlier: Mapping[str, Any], out: Path, stack: str, inputs: str) -> O
     for record in earlier.get("members", []):
         if record.get("stack") == stack and record.get("inputs") == inputs and record.get("status") != "failed":
             if (out / record["folder"] / MARKER).is_file() and (out / record["folder"] / "resources.json").is_file():
-                return Outcome(**{**record, "status": "cached", "seconds": 0.0})
+                return Outcome(**{**record, "status": "cached", "seconds": 0.0, "peak_mb": 0.0})
     return None
 
 
