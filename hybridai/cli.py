@@ -294,6 +294,33 @@ def fleet_plan(
         raise typer.Exit(code)
 
 
+@fleet_app.command("up")
+def fleet_up(
+    plan_dir: Annotated[Path, typer.Argument(help="The folder `hybridai fleet plan` wrote.")],
+    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Site stacks deployed at once (each a `pulumi up` of its own).")] = 4,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Deploy a planned fleet with `pulumi up` per stack through the Pulumi Automation API: the hub,
+    then its sites `--parallel` at a time, every site tried whatever happens to the others. Needs the
+    Pulumi CLI, logged in. Exit 1 naming each site that failed; 2 when the plan or stacks/ isn't ready."""
+    from hybridai.fleet_deploy import DeployError, deploy
+
+    project = project_dir or find_project(Path.cwd())
+
+    def said(run) -> None:  # noqa: ANN001 - a Run
+        changes = ", ".join(f"{op} {n}" for op, n in sorted((run.changes or {}).items()))
+        typer.echo(f"{run.stack}: {run.status}" + (f" ({changes})" if changes else "") + (f": {run.error}" if run.error else ""), err=run.status != "succeeded")
+
+    try:
+        runs = deploy(plan_dir, project, parallel, on_run=said)
+    except DeployError as error:
+        fail(str(error))
+    failed = [r.stack for r in runs if r.status != "succeeded"]
+    typer.echo(f"{len(runs) - len(failed)} of {len(runs)} stacks deployed" + (f"; not deployed: {', '.join(failed)}" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
 COMMIT = r"^[0-9a-f]{7,64}$"
 """A git commit id (abbreviated or whole; SHA-1 or SHA-256)."""
 
