@@ -70,7 +70,7 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
         gpu_operator=GpuOperatorArgs.on_eks(spec.gpu_operator, spec.monitoring.namespace),
         tenancy=tenancy(spec, teams, {t.name: {"nvidia.com/gpu": capacity.team_gpus[t.name]} for t in teams}),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
-        monitoring=monitoring(spec, teams, coverage={"queue_backlog_hint": CLOUD_BACKLOG, "karpenter": True}),
+        monitoring=monitoring(spec, teams, coverage={"queue_backlog_hint": CLOUD_BACKLOG, "karpenter": True, "xid_remediation": "node-repair"}),
         queues=queues.model_copy(update={"jobset": True}) if runtime else queues,
         logging=LoggingArgs.remote(spec.logging, cluster, "cloud", spec.monitoring.namespace) if spec.logging else None,
         training_runtime=runtime,

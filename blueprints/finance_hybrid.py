@@ -10,9 +10,11 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.blueprints.burst import aws_account, burst_pool
+from hybridai.blueprints.sites import other_sites
 from hybridai.blueprints.platform import OVERFLOW_BACKLOG, export_cluster, onprem_platform, training_runtime_args
 from hybridai.capacity import CapacityPlan
 from hybridai.config.finance import FinanceHybridSpec
+from hybridai.config.sites import hub_view
 from hybridai.modules.audit_trail import AuditTrail, AuditTrailArgs
 from hybridai.modules.eks_audit import EksAuditArchive, EksAuditArgs, archive_prefix
 from hybridai.modules.gpu_platform import GpuPlatform
@@ -34,6 +36,8 @@ def build(spec: FinanceHybridSpec, capacity: CapacityPlan) -> None:
         exported["eksAudit"] = {"prefix": archive_prefix(aws.scope.cluster), "alarmTopicArn": eks_audit.topic_arn}
     pulumi.export("audit", exported)
 
+    hub = hub_view(spec)
     onprem = Target(spec.prefix, spec.onprem.name, TargetArgs.of(spec.onprem))
-    platform = GpuPlatform(onprem, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, runtime=training_runtime_args(spec, capacity, "onprem")))
+    platform = GpuPlatform(onprem, onprem_platform(hub, capacity.onprem, OVERFLOW_BACKLOG, runtime=training_runtime_args(hub, capacity, "onprem")))
     export_cluster(spec.onprem.name, "onprem", platform, context=spec.onprem.context)
+    other_sites(spec, capacity)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import pulumi
 
 from hybridai.blueprints.burst import aws_account, burst_pool
+from hybridai.blueprints.sites import other_sites
 from hybridai.blueprints.platform import OVERFLOW_BACKLOG, backups, credential_args, export_cluster, monitoring, onprem_platform, secured, tenancy, training_runtime_args
 from hybridai.config.base import ARGOCD_NAMESPACE
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
 from hybridai.config.fleet import HUB_OUTPUT
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
+from hybridai.config.sites import hub_view
 from hybridai.modules.backup import BackupArgs, BackupStoreArgs
 from hybridai.modules.device_plugin import DevicePluginArgs
 from hybridai.modules.edge_site import EdgeSite, EdgeSiteArgs
@@ -71,9 +73,11 @@ def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
         burst_pool(spec, capacity.cloud, aws, training_runtime_args(spec, capacity, "cloud"))
 
         plant = Target(spec.prefix, spec.onprem.name, TargetArgs.of(spec.onprem))
+        view = hub_view(spec)
         # The hub: edge agents remote-write here.
-        hub = GpuPlatform(plant, onprem_platform(spec, capacity.onprem, OVERFLOW_BACKLOG, hub=True, runtime=training_runtime_args(spec, capacity, "onprem")))
+        hub = GpuPlatform(plant, onprem_platform(view, capacity.onprem, OVERFLOW_BACKLOG, hub=True, runtime=training_runtime_args(view, capacity, "onprem")))
         export_cluster(spec.onprem.name, "onprem", hub, context=spec.onprem.context)
+        other_sites(spec, capacity)
     if fleet is not None and fleet.is_hub:
         pulumi.export(HUB_OUTPUT, hub_facts(spec))
         return  # each site is a stack of its own

@@ -17,6 +17,7 @@ from hybridai.config.base import CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESP
 from hybridai.config.components import Team
 from hybridai.config.credentials import CredentialNeed, credential_needs, stores_read
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, MLFLOW_NAMESPACE
+from hybridai.config.sites import site_view
 from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel
 from hybridai.modules.backup import BackupArgs, BackupStoreArgs
@@ -28,6 +29,7 @@ from hybridai.modules.decision_log import DecisionSinkArgs, ServedDecisions
 from hybridai.modules.drift_monitor import DriftMonitorArgs
 from hybridai.modules.logging import LoggingArgs, loki_datasource, loki_url
 from hybridai.modules.mlflow import MlflowArgs
+from hybridai.modules.nvsentinel import NvSentinelArgs
 from hybridai.modules.monitoring import MonitoringArgs, OpenCostPricing
 from hybridai.modules.observability import AlertArgs, DriftWatch
 from hybridai.modules.queues import LOCAL_QUEUE, QueuesArgs
@@ -238,7 +240,9 @@ def onprem_platform(
         runtime = runtime or TrainingRuntimeArgs.of(spec.mlops, (), hub=True, monitoring_namespace=spec.monitoring.namespace)
         runtime = runtime.model_copy(update={"monitor_namespaces": (drift.namespace,)})
     namespaces = {t.name: t.namespace for t in spec.teams}
+    nvsentinel = NvSentinelArgs.of(spec.gpu_health, spec.teams, spec.training, spec.gpu_operator.namespace, spec.monitoring.namespace) if spec.gpu_health.runs(spec.tls is not None) else None
     coverage = {
+        "xid_remediation": "quarantine" if nvsentinel else "page",
         "queue_backlog_hint": backlog if queues else None,
         "audit_archive_check": logging.namespace if logging and logging.store.archive else None,
         "decision_sink": decisions.namespace if decisions else None,
@@ -246,7 +250,13 @@ def onprem_platform(
         "drift_watches": tuple(DriftWatch.of(m, namespaces[m.team], spec.monitoring) for m in spec.drift_watched()) if drift else (),
     }
     platform = GpuPlatformArgs(
-        gpu_operator=GpuOperatorArgs.of(spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes),
+        gpu_operator=GpuOperatorArgs.of(
+            spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes,
+            dcgm_clients=(nvsentinel.namespace,) if nvsentinel else (),
+            models=spec.models,
+            training_wait_minutes=spec.gpu_health.training_drain_minutes,
+        ),
+        nvsentinel=nvsentinel,
         tenancy=tenancy(spec, spec.teams, {team.name: capacity.gpu_quota(team.name) for team in spec.teams}),
         serving=served,
         autoscaling=autoscaling,
@@ -263,6 +273,59 @@ def onprem_platform(
         backup=onprem_backups(spec),
     )
     return secured(spec, "onprem", platform)
+
+
+# --- The other data centers (`onprem` as a list, docs/multi-site.md) ----------------------------------
+
+
+def site_platform(spec: StackSpec, site: str, capacity: ClusterCapacity) -> GpuPlatformArgs:
+    """An on-prem cluster beside the lead one: the stack as it sees it (`site_view`: its teams, the
+    models it serves or stands by for, each sized for its failover share), with a platform that
+    stands alone — its own Prometheus and Alertmanager, KServe, KEDA, backups into its own prefix
+    of the store, a decision sink of its own writing the archive under its name — and what only
+    the hub has left out: training, MLflow, the drift checks and the log store (its collector and
+    sink push to the hub's Loki through `logging.hubUrl`)."""
+    view = site_view(spec, site)
+    cluster = view.onprem
+    # A cold standby reserves its capacity (the quotas and MIG layouts above hold its slices) and
+    # runs nothing until the primary's backup is restored here (the restore runbook).
+    role = next(s for s in spec.onprem_sites() if s.name == site)
+    cold = role.role == "dr" and role.standby == "cold"
+    running = view.model_copy(update={"models": []}) if cold else view
+    served = serving(running, capacity)
+    autoscaling = KedaArgs.of(spec.monitoring.namespace) if served else None
+    logging = LoggingArgs.remote(spec.logging, site, "onprem", spec.monitoring.namespace, distribution=cluster.distribution) if spec.logging is not None else None
+    decisions = remote_decision_sink(running, site)
+    coverage = {"decision_sink": decisions.namespace if decisions else None, "autoscaling": autoscaling is not None}
+    platform = GpuPlatformArgs(
+        gpu_operator=GpuOperatorArgs.of(spec.gpu_operator, cluster, spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes),
+        tenancy=tenancy(spec, view.teams, {team.name: capacity.gpu_quota(team.name) for team in view.teams}),
+        serving=served,
+        autoscaling=autoscaling,
+        llm_serving=llm_serving(running, capacity),
+        inference_gateway=inference_gateway(running),
+        monitoring=monitoring(spec, view.teams, running.models, coverage=coverage, pricing=OpenCostPricing.of(cluster, spec.cost), query_clients=(KEDA_NAMESPACE,) if autoscaling else ()),
+        logging=logging,
+        decisions=decisions,
+        backup=backups(spec, site, view.teams, BackupStoreArgs.of_store(spec.backups.object_store, prefix=site)) if spec.backups is not None else None,
+    )
+    return secured(running, "onprem", platform)
+
+
+def remote_decision_sink(spec: StackSpec, site: str) -> DecisionSinkArgs | None:
+    """The decision sink of a cluster beside the hub: the same sink, writing the archive under the
+    cluster's name (`decision/<site>/…`) and pushing to the hub's Loki through `logging.hubUrl`
+    (the stack check requires it where `onprem` lists clusters); None where the stack provisions none."""
+    settings, tls = spec.decision_sink(), tls_of(spec)
+    if settings is None or tls is None or spec.logging.hub_url is None:
+        return None
+    namespaces = {t.name: t.namespace for t in spec.teams}
+    models = tuple(
+        ServedDecisions(namespace=namespaces[m.team], name=m.name, team=m.team, registry_model=m.registry.model if m.registry else None, model_version=m.registry.version if m.registry else None, peak_rps=m.peak_rps)
+        for m in spec.models
+        if m.decision_log and not (m.llm is not None and spec.llm_d())
+    )
+    return DecisionSinkArgs.of(settings, site, models, spec.logging.audit_archive, spec.logging.hub_url, tls, spec.monitoring.namespace)
 
 
 # --- TLS and credentials (docs/security.md) ----------------------------------------------------------

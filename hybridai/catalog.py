@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 UPSTREAM_ENV = "HYBRIDAI_UPSTREAM"
 """Environment variable overriding where the pinned charts' reference data (values, CRDs) lives."""
@@ -125,6 +125,69 @@ def versions() -> Versions:
 @cache
 def gpus() -> GpuCatalog:
     return GpuCatalog.model_validate(_load("gpus.yaml"))
+
+
+XidAction = Literal["none", "reset", "reboot", "replace"]
+
+
+class XidEntry(_Data):
+    """One XID as NVIDIA's Xid Catalog lists it (gpu-health.yaml cites the document)."""
+
+    mnemonic: str
+    immediate: str
+    """The catalog's "Resolution Bucket (Immediate Action)"."""
+    investigatory: str
+    """The catalog's "Resolution Bucket (Investigatory Action)"."""
+
+
+class XidClass(_Data):
+    """XIDs that mean one kind of fault and get one alert, one severity and one action."""
+
+    meaning: str
+    severity: Literal["warning", "critical"]
+    action: XidAction
+    """What the node needs: none, a GPU reset, a reboot, or replacing (gpu-health.yaml says which bucket maps to which)."""
+    xids: dict[int, XidEntry]
+
+
+class NcclFloor(_Data):
+    """The NCCL all-reduce bus bandwidth a node of `gpus` GPUs of one model must reach at burn-in."""
+
+    gpus: int
+    bus_bandwidth_gbps: float
+
+
+class GpuHealth(_Data):
+    xid_classes: dict[str, XidClass]
+    nccl_floors: dict[str, dict[Literal["nvswitch", "nvlink-bridge", "pcie"], NcclFloor]]
+    """GPU model → interconnect → floor; a model or interconnect missing has no sourced floor."""
+
+    @model_validator(mode="after")
+    def _known(self) -> GpuHealth:
+        seen: dict[int, str] = {}
+        for name, cls in self.xid_classes.items():
+            for xid in cls.xids:
+                if xid in seen:
+                    raise ValueError(f"XID {xid} is in two classes: {seen[xid]} and {name}")
+                seen[xid] = name
+        unknown = sorted(set(self.nccl_floors) - set(gpus().models))
+        if unknown:
+            raise ValueError(f"NCCL floors for GPU models gpus.yaml doesn't have: {', '.join(unknown)}")
+        return self
+
+    def xid_class(self, xid: int) -> str | None:
+        """The class of `xid`, None for an XID the data doesn't classify."""
+        return next((name for name, cls in self.xid_classes.items() if xid in cls.xids), None)
+
+    def nccl_floor(self, gpu_model: str, interconnect: str) -> NcclFloor | None:
+        """The floor of `gpu_model` over `interconnect`, None where no number could be sourced."""
+        return self.nccl_floors.get(gpu_model, {}).get(interconnect)  # type: ignore[call-overload]
+
+
+@cache
+def gpu_health() -> GpuHealth:
+    """XID classes and NCCL burn-in floors (gpu-health.yaml)."""
+    return GpuHealth.model_validate(_load("gpu-health.yaml"))
 
 
 def placeable(layout: dict[str, int], gpu_model: str) -> bool:

@@ -21,7 +21,6 @@ from hybridai import PROJECT
 from hybridai.capacity import CapacityPlan, plan_stack
 from hybridai.config import StackConfigError, StackSpec
 from hybridai.config.codec import decode_config, stack_file_label
-from hybridai.config.base import example_values
 from hybridai.config.errors import problem_line, reject
 from hybridai.config.loader import StackFile, load_stack_file, validate_spec
 from hybridai.policy.stack import ahead_of, check_settings
@@ -74,7 +73,7 @@ def warnings(stack: str, spec: StackSpec) -> list[str]:
     they are errors, config.rules.check_example_values)."""
     if spec.environment == "prod":
         return []
-    return [problem_line(stack_file_label(stack), p) for p in example_values(spec)]
+    return [problem_line(stack_file_label(stack), p) for p in spec.placeholders()]
 
 
 def run() -> None:

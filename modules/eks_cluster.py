@@ -22,7 +22,10 @@ NODE_POLICIES = {
     "cni": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
 }
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
+ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "eks-node-monitoring-agent")
+"""The add-ons every cluster gets. The node monitoring agent reads each node's kernel log and DCGM
+for GPU faults (XIDs among them) and sets the node's `AcceleratedHardwareReady` condition, which
+Karpenter's node repair acts on (modules/karpenter.py); it needs no IAM role."""
 
 
 def control_plane_log_group(cluster_name: str) -> str:
@@ -103,7 +106,9 @@ class EksCluster(Module):
                 # moves them together.
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
-                opts=self._opts(depends_on=[system] if addon == "coredns" else [self.cluster]),
+                # (CoreDNS and the node agent wait for the system nodes: their pods need somewhere to run
+                # before the add-on reports active.)
+                opts=self._opts(depends_on=[system] if addon in ("coredns", "eks-node-monitoring-agent") else [self.cluster]),
             )
             for addon in ADDONS
         }

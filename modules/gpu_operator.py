@@ -9,12 +9,15 @@ import yaml
 
 from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster
-from hybridai.recorded import GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, MIG_ALL_DISABLED, MIG_CONFIG_KEY, MIG_CONFIG_LABEL, component_type
-from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, pinned_release, placed, platform_namespace, pod_security
+from hybridai.config.workloads import ServedModel
+from hybridai.recorded import MLOPS_STEP_LABEL, GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, MIG_ALL_DISABLED, MIG_CONFIG_KEY, MIG_CONFIG_LABEL, component_type
+from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, on_port, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
 TIME_SLICING_CONFIG_MAP = "hybridai-time-slicing"
+DCGM_PORT = 5555
+"""The standalone DCGM hostengine's port (the chart's `nvidia-dcgm` Service)."""
 
 
 class GpuNodeArgs(Args):
@@ -28,6 +31,29 @@ class GpuNodeArgs(Args):
     """Entry of the mig-manager config this node applies (`all-disabled` for whole GPUs)."""
     gpus: int
     """GPUs in the node (a label for inventory and cost showback)."""
+
+
+class DriverUpgradeArgs(Args):
+    """How the operator rolls a new driver over the GPU nodes (`driver.upgradePolicy`) without
+    taking a pool down (docs/operations.md#driver-upgrades)."""
+
+    max_parallel: int
+    """Nodes upgraded at once (`maxParallelUpgrades`, and `maxUnavailable` as the same absolute
+    number): see `of`."""
+    training_wait_seconds: int
+    """How long a node's upgrade waits for its training pods to finish (`waitForCompletion`), the
+    stack's `gpuHealth.trainingDrainMinutes`; then the node is drained like any other."""
+    drain_timeout_seconds: int = 600
+    """How long the drain before the driver reload may take (default: 10 minutes, twice the chart's
+    300 s, room for a model server's PodDisruptionBudget to let its pods move one at a time); a
+    drain that times out leaves that node on the old driver and the upgrade reports it."""
+
+    @classmethod
+    def of(cls, gpu_nodes: int, serving_minimum: int, training_wait_minutes: int) -> DriverUpgradeArgs:
+        """At most a quarter of the `gpu_nodes` at once (the chart's own default share, 25 %, rounded
+        down), and never so many that fewer nodes stay up than `serving_minimum` (the most replicas a
+        production model keeps, spread one to a node); one node at a time at least."""
+        return cls(max_parallel=max(1, min(gpu_nodes // 4, gpu_nodes - serving_minimum)), training_wait_seconds=training_wait_minutes * 60)
 
 
 class GpuOperatorArgs(Args):
@@ -59,17 +85,41 @@ class GpuOperatorArgs(Args):
     """Pods that may share one whole GPU; default: None, no time-slicing (it isolates neither memory nor faults)."""
     nodes: tuple[GpuNodeArgs, ...] = ()
     """GPU nodes to label with their pool, model and MIG config."""
+    upgrade: DriverUpgradeArgs | None = None
+    """How a driver upgrade rolls over the nodes, where the operator installs the driver; default:
+    None, the chart's policy (or no driver of the operator's)."""
+    dcgm_clients: tuple[str, ...] = ()
+    """Namespaces reading GPU health from DCGM (NVSentinel's): the operator then runs DCGM's
+    hostengine on its own (`dcgm.enabled`, the `nvidia-dcgm` Service on port 5555, which the exporter
+    reads too) and admits them on that port; default: none, the exporter's embedded hostengine."""
 
     @classmethod
-    def of(cls, settings: GpuOperatorSettings, cluster: OnpremCluster, monitoring_namespace: str, mig_strategy: str, mig_configs: dict[str, list[dict[str, Any]]], nodes: Iterable[Any]) -> GpuOperatorArgs:
+    def of(
+        cls,
+        settings: GpuOperatorSettings,
+        cluster: OnpremCluster,
+        monitoring_namespace: str,
+        mig_strategy: str,
+        mig_configs: dict[str, list[dict[str, Any]]],
+        nodes: Iterable[Any],
+        dcgm_clients: tuple[str, ...] = (),
+        models: Iterable[ServedModel] = (),
+        training_wait_minutes: int = 60,
+    ) -> GpuOperatorArgs:
         """The operator on a cluster hybrid-ai sets up the GPUs of (data center, plant, k3s/RKE2
         site): the driver unless the nodes' image has it, the toolkit pointed at the distribution's
         containerd, and the capacity plan's MIG strategy, layouts and `nodes` (each with a name, pool,
-        GPU model, MIG config and GPU count)."""
+        GPU model, MIG config and GPU count); `dcgm_clients`: who reads DCGM's hostengine. Where
+        the operator installs the driver, its upgrades roll over the nodes by `DriverUpgradeArgs.of`,
+        keeping up as many nodes as the most replicas one of the `models` served here keeps
+        (default: none served, one) and waiting `training_wait_minutes` for training pods."""
+        nodes = tuple(GpuNodeArgs.model_validate(node, from_attributes=True) for node in nodes)
+        serving_minimum = max((m.min_replicas for m in models), default=1)
+        driver = cluster.driver != "preinstalled"
         return cls(
             namespace=settings.namespace,
             monitoring_namespace=monitoring_namespace,
-            driver=cluster.driver != "preinstalled",
+            driver=driver,
             toolkit=True,
             toolkit_env=catalog.toolkit_env(cluster.distribution),
             cdi=settings.cdi,
@@ -78,7 +128,9 @@ class GpuOperatorArgs(Args):
             mig_strategy=mig_strategy,
             mig_configs=mig_configs,
             time_slicing_replicas=settings.time_slicing.replicas if settings.time_slicing else None,
-            nodes=tuple(GpuNodeArgs.model_validate(node, from_attributes=True) for node in nodes),
+            nodes=nodes,
+            upgrade=DriverUpgradeArgs.of(len(nodes), serving_minimum, training_wait_minutes) if driver and nodes else None,
+            dcgm_clients=dcgm_clients,
         )
 
     @classmethod
@@ -99,8 +151,9 @@ class GpuOperator(Module):
         provider = target.provider
 
         # Privileged on purpose and only here: drivers and toolkit install on the host. Inbound:
-        # only Prometheus scraping the DCGM exporter.
-        namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("privileged"), [from_namespace(args.monitoring_namespace)], self, provider)
+        # only Prometheus scraping the DCGM exporter, and DCGM's readers on its hostengine's port.
+        ingress = [from_namespace(args.monitoring_namespace), *({**from_namespace(ns), **on_port(DCGM_PORT)} for ns in args.dcgm_clients)]
+        namespace = platform_namespace(f"{name}-ns", args.namespace, pod_security("privileged"), ingress, self, provider)
         config_maps = [
             k8s.core.v1.ConfigMap(
                 f"{name}-{suffix}",
@@ -171,6 +224,10 @@ def gpu_operator_values(args: GpuOperatorArgs) -> dict:
         # The chart's Pod Security Admission labelling stays off: GpuOperator's namespace carries the labels.
         "psa": {"enabled": False},
     }
+    if args.dcgm_clients:
+        values["dcgm"] = {"enabled": True}
+    if args.driver and args.upgrade is not None:
+        values["driver"]["upgradePolicy"] = driver_upgrade_policy(args.upgrade)
     if args.toolkit_env:
         values["toolkit"]["env"] = [{"name": k, "value": v} for k, v in sorted(args.toolkit_env.items())]
     if args.mig_configs:
@@ -180,3 +237,19 @@ def gpu_operator_values(args: GpuOperatorArgs) -> dict:
     if args.time_slicing_replicas:
         values["devicePlugin"] = {"config": {"name": TIME_SLICING_CONFIG_MAP, "default": "any"}}
     return values
+
+
+def driver_upgrade_policy(upgrade: DriverUpgradeArgs) -> dict:
+    """`driver.upgradePolicy`: automatic, `max_parallel` nodes at a time, each waiting for its
+    training pods and then drained through the Eviction API (so PodDisruptionBudgets hold)."""
+    return {
+        "autoUpgrade": True,
+        "maxParallelUpgrades": upgrade.max_parallel,
+        "maxUnavailable": upgrade.max_parallel,
+        # Training pods (the trainer step of every catalog job) finish or checkpoint first.
+        "waitForCompletion": {"timeoutSeconds": upgrade.training_wait_seconds, "podSelector": f"{MLOPS_STEP_LABEL}=train"},
+        # The operator's own GPU-pod deletion doesn't honour PodDisruptionBudgets; a drain does.
+        # Not forced (pods without a controller stay and the node waits), emptyDir volumes (model
+        # caches) go with their pods.
+        "drain": {"enable": True, "force": False, "timeoutSeconds": upgrade.drain_timeout_seconds, "deleteEmptyDir": True},
+    }

@@ -15,6 +15,7 @@ from hybridai.modules.keda import Keda, KedaArgs
 from hybridai.modules.logging import Logging, LoggingArgs
 from hybridai.modules.mlflow import Mlflow, MlflowArgs
 from hybridai.modules.monitoring import Monitoring, MonitoringArgs
+from hybridai.modules.nvsentinel import NvSentinel, NvSentinelArgs
 from hybridai.modules.queues import Queues, QueuesArgs
 from hybridai.modules.secret_store import ExternalSecrets, ExternalSecretsArgs
 from hybridai.modules.inference_gateway import InferenceGateway, InferenceGatewayArgs
@@ -30,6 +31,9 @@ class GpuPlatformArgs(Args):
     """The NVIDIA GPU Operator (data-center clusters, EKS, k3s/RKE2 sites)."""
     device_plugin: DevicePluginArgs | None = None
     """The device plugin alone, where the OS image ships driver and runtime (Jetson sites)."""
+    nvsentinel: NvSentinelArgs | None = None
+    """NVSentinel: GPU faults to node conditions, quarantine and drain (the on-prem cluster, with
+    the GPU Operator's DCGM); None: the XID alerts page and nothing acts on the node."""
     tenancy: TenancyArgs
     """The cluster's team namespaces, quotas and priority classes."""
     serving: ServingArgs | None = None
@@ -105,6 +109,13 @@ class GpuPlatform(Module):
         security = [*stores, *([self.cert_manager] if self.cert_manager else [])]
         self.tenancy = Tenancy(target, args.tenancy, opts=options(self))
         self.monitoring = Monitoring(target, args.monitoring, opts=options(self, depends_on=security))
+        # After the GPU Operator (the DCGM it reads), cert-manager (its store's certificates) and
+        # monitoring (its PodMonitors' CRD).
+        self.nvsentinel = (
+            NvSentinel(target, args.nvsentinel, opts=options(self, depends_on=[*([self.gpu_operator] if self.gpu_operator else []), *security, self.monitoring]))
+            if args.nvsentinel
+            else None
+        )
         # After monitoring: its ServiceMonitor needs the monitoring CRDs.
         self.autoscaling = Keda(target, args.autoscaling, opts=options(self, depends_on=[self.monitoring, *security])) if args.autoscaling else None
         # After KEDA: KServe's controller manages ScaledObjects only if their CRD exists when it starts.

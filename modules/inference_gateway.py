@@ -191,34 +191,18 @@ class InferenceGateway(Module):
 
     def _decision_trail(self, name: str, provider: k8s.Provider, trail: GatewayDecisionTrailArgs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         """The stack CA in the proxies' namespace, the EnvoyProxy giving the proxy pods a volume of
-        it, and the GatewayConfig pointing the external processor's span exporter at the sink."""
+        it, the GatewayConfig pointing the external processor's span exporter at the sink, and the
+        ClientTrafficPolicy dropping a client's CALLER_HEADER."""
         ca = certificate_config_maps(f"{name}-trail", TRAIL_CA, trail.ca, (PROXIES_NAMESPACE,), self, provider, list(opts.depends_on or []))
-        proxy = k8s.apiextensions.CustomResource(
-            f"{name}-proxy",
-            api_version="gateway.envoyproxy.io/v1alpha1",
-            kind="EnvoyProxy",
-            metadata={"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY},
-            spec=envoy_proxy_spec(),
-            opts=opts,
-        )
-        config = k8s.apiextensions.CustomResource(
-            f"{name}-extproc",
-            api_version="aigateway.envoyproxy.io/v1beta1",
-            kind="GatewayConfig",
-            metadata={"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY},
-            spec=gateway_config_spec(trail),
-            opts=opts,
-        )
-        clients = k8s.apiextensions.CustomResource(
-            f"{name}-clients",
-            api_version="gateway.envoyproxy.io/v1alpha1",
-            kind="ClientTrafficPolicy",
-            metadata={"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY},
-            spec={
-                "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}],
-                "headers": {"earlyRequestHeaders": {"remove": [CALLER_HEADER]}},
-            },
-            opts=opts,
+        def beside_gateway(suffix: str, api_version: str, kind: str, spec: dict) -> pulumi.Resource:
+            metadata = {"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY}
+            return k8s.apiextensions.CustomResource(f"{name}-{suffix}", api_version=api_version, kind=kind, metadata=metadata, spec=spec, opts=opts)
+
+        proxy = beside_gateway("proxy", "gateway.envoyproxy.io/v1alpha1", "EnvoyProxy", envoy_proxy_spec())
+        config = beside_gateway("extproc", "aigateway.envoyproxy.io/v1beta1", "GatewayConfig", gateway_config_spec(trail))
+        clients = beside_gateway(
+            "clients", "gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy",
+            {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}], "headers": {"earlyRequestHeaders": {"remove": [CALLER_HEADER]}}},
         )
         return [*ca, proxy, config, clients]
 

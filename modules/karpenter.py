@@ -101,7 +101,16 @@ class Karpenter(Module):
             f"{name}-ns", KARPENTER_NAMESPACE, pod_security("restricted"), [{**from_namespace(args.monitoring_namespace), **on_port(METRICS_PORT)}], self, eks
         )
         values = {
-            "settings": {"clusterName": physical, "interruptionQueue": self.queue.name},
+            "settings": {
+                "clusterName": physical,
+                "interruptionQueue": self.queue.name,
+                # Node repair is alpha in the pinned chart (1.14.1, off by default). On because a GPU
+                # node with a failed GPU otherwise keeps taking pods: with it, a node the EKS node
+                # monitoring agent marks AcceleratedHardwareReady=False for 10 minutes is replaced
+                # (forcefully: Karpenter doesn't drain a node it repairs; it stops repairing a pool
+                # where over 20 % of the nodes are unhealthy, so a fleet-wide fault doesn't empty it).
+                "featureGates": {"nodeRepair": True},
+            },
             "serviceAccount": {"name": SERVICE_ACCOUNT},
             # On the always-on system nodes: the autoscaler never runs on capacity it may remove.
             "nodeSelector": {"kubernetes.io/os": "linux", NODE_ROLE_LABEL: ROLE_SYSTEM},

@@ -9,7 +9,9 @@ labelled with each ScaledObject's `namespace`), vLLM (`vllm:*`, each series labe
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
+
+from hybridai import catalog
 
 from hybridai.config.components import Team
 from hybridai.config.operations import MonitoringSettings
@@ -196,6 +198,10 @@ class AlertArgs(Args):
     drift_watches: tuple[DriftWatch, ...] = ()
     """The models whose decisions the drift checks read: alert on drift, latency, a missing baseline
     and a check that stopped; default: none."""
+    xid_remediation: Literal["page", "node-repair", "quarantine"] = "page"
+    """What the cluster does on its own about a GPU fault its XID alerts report: `node-repair` (EKS:
+    the node monitoring agent and Karpenter's node repair), `quarantine` (NVSentinel cordons and
+    drains the node), or `page` (default: nothing acts on the node; the alert is the remediation)."""
 
     @classmethod
     def of(cls, settings: MonitoringSettings, teams: Iterable[Team], models: Iterable[ServedModel] = (), **coverage: Any) -> AlertArgs:
@@ -215,6 +221,14 @@ class AlertArgs(Args):
             llm_objectives=tuple(LlmObjective.of(m, namespaces[m.team]) for m in models if m.llm is not None),
             **coverage,
         )
+
+
+XID_REMEDIATION = {
+    "page": "Nothing acts on the node on its own here: cordon it (`kubectl cordon`), drain it, and act.",
+    "node-repair": "The EKS node monitoring agent marks the node AcceleratedHardwareReady=False; Karpenter's node repair replaces it 10 minutes later.",
+    "quarantine": "NVSentinel cordons the node on a fatal GPU fault and drains it by the stack's policy (training pods get `gpuHealth.trainingDrainMinutes`, served models keep their disruption budgets); reset or reboot as above, then uncordon the node.",
+}
+"""The sentence each XID alert needing action ends with, by AlertArgs.xid_remediation."""
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict[str, Any]:
@@ -269,10 +283,62 @@ def _autoscaling_alerts() -> list[dict[str, Any]]:
     ]
 
 
+XID_ACTIONS = {
+    "none": "The GPU stays usable: the application restarts (or needs nothing); nothing is done to the node.",
+    "reset": "The GPU must be reset (a reboot also clears it) before it is trusted again: drain its pods first.",
+    "reboot": "Only a reboot (power cycle) brings the GPU back: drain the node and reboot it.",
+    "replace": "Replace the node (cloud) or have the GPU serviced (on-prem).",
+}
+"""What each action of hybridai/data/gpu-health.yaml asks of whoever the alert reaches."""
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def xid_alerts(remediation: str) -> list[dict[str, Any]]:
+    """An alert per XID class of hybridai/data/gpu-health.yaml, at its severity (critical pages
+    on-call, modules/alerting.py): which GPU of which node reported which XID, what it means and
+    what it needs. The DCGM exporter's `DCGM_FI_DEV_XID_ERRORS` holds the last XID a GPU reported;
+    a class fires for 10 minutes after one of its XIDs was seen, however many others came after.
+    `remediation`: what the cluster does about it on its own (AlertArgs.xid_remediation)."""
+    rules = []
+    classes = catalog.gpu_health().xid_classes
+    for name, cls in classes.items():
+        matches = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {xid}" for xid in sorted(cls.xids))
+        xids = "/".join(str(x) for x in sorted(cls.xids))
+        rule = _alert(
+            f"GpuXid{_camel(name)}",
+            f"max by (Hostname, gpu, UUID) (max_over_time(({matches})[10m:1m]))",
+            "0m",
+            cls.severity,
+            f"GPU {{{{ $labels.gpu }}}} ({{{{ $labels.UUID }}}}) on {{{{ $labels.Hostname }}}} reported XID {{{{ $value }}}} ({name})",
+            f"XID {xids}: {cls.meaning} {XID_ACTIONS[cls.action]}" + ("" if cls.action == "none" else f" {remediation}"),
+        )
+        rule["labels"].update({"xid_class": name, "action": cls.action})
+        rules.append(rule)
+    # Any other XID still pages, as every XID did before the classes: the catalog has RESET_GPU
+    # and RESTART_BM ones the data doesn't classify (46, 62, 109, 140 …).
+    known = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {xid}" for cls in classes.values() for xid in sorted(cls.xids))
+    rule = _alert(
+        "GpuXidUnclassified",
+        f"max by (Hostname, gpu, UUID) (max_over_time((DCGM_FI_DEV_XID_ERRORS > 0 unless ({known}))[10m:1m]))",
+        "0m",
+        "critical",
+        "GPU {{ $labels.gpu }} ({{ $labels.UUID }}) on {{ $labels.Hostname }} reported XID {{ $value }}",
+        "An XID hybridai/data/gpu-health.yaml doesn't classify: look its resolution bucket up in NVIDIA's Xid Catalog "
+        f"(docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html) and act on it. {remediation}",
+    )
+    rule["labels"]["xid_class"] = "unclassified"
+    rules.append(rule)
+    return rules
+
+
 def _gpu_health_alerts(args: AlertArgs) -> list[dict[str, Any]]:
     """The GPUs themselves: allocated but idle, hardware and driver faults, heat, GPUs a node lost."""
     idle = args.idle_gpu_percent
     return [
+        *xid_alerts(XID_REMEDIATION[args.xid_remediation]),
         _alert(
             "GpuAllocatedButIdle",
             f'avg by (namespace, pod, Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL{{pod!=""}}) < {idle}',
@@ -281,14 +347,6 @@ def _gpu_health_alerts(args: AlertArgs) -> list[dict[str, Any]]:
             "GPU allocated to {{ $labels.namespace }}/{{ $labels.pod }} is idle",
             f"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.Hostname }}}} has stayed below {idle} % utilization for {args.idle_gpu_minutes} minutes while allocated: "
             "free it (scale the workload down or release the notebook) so another team can use it.",
-        ),
-        _alert(
-            "GpuXidError",
-            "max by (Hostname, gpu, UUID) (max_over_time(DCGM_FI_DEV_XID_ERRORS[10m])) > 0",
-            "0m",
-            "critical",
-            "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
-            "The driver reported an XID error (hardware, driver or application fault). Check `nvidia-smi -q` and the node's kernel log; drain the node if it repeats.",
         ),
         _alert(
             "GpuEccDoubleBitErrors",

@@ -49,6 +49,24 @@ def planned_llm_lab() -> tuple[Plan, dict[Path, str]]:
     return _plans[LLM_LAB]
 
 
+TWO_DC = "finance-prod-2dc"
+"""finance-prod across two active data centers (docs/multi-site.md): a fixture, not an example stack,
+so the pull request's plan comment keeps the five examples within GitHub's size limit."""
+TWO_DC_FILE = ROOT / "tests" / "blueprints" / "fixtures" / f"Pulumi.{TWO_DC}.yaml"
+
+
+def planned_two_dc() -> tuple[Plan, dict[Path, str]]:
+    """The two-DC plan and artifacts, computed once per test session (in a scratch project)."""
+    if TWO_DC not in _plans:
+        project = Path(tempfile.mkdtemp(prefix="hybridai-two-dc-"))
+        (project / "stacks").mkdir()
+        (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+        (project / "stacks" / TWO_DC_FILE.name).write_text(TWO_DC_FILE.read_text())
+        plan = run_plan(TWO_DC, project)
+        _plans[TWO_DC] = (plan, render(plan))
+    return _plans[TWO_DC]
+
+
 @pytest.fixture(params=EXAMPLE_STACKS)
 def example_stack(request) -> str:
     return request.param

@@ -30,7 +30,7 @@ def test_plan_writes_artifacts_and_a_summary(project: Path, tmp_path: Path) -> N
     assert (out / "manifests" / "dc1" / "radiology" / "ResourceQuota-radiology-quota.yaml").is_file()
     # AND the terminal gets a few plain lines (the same in CI logs): counts by placement, cost,
     # whether a comparison was made, and where summary.md is
-    assert result.stdout.splitlines()[0] == "healthcare-prod (healthcare-onprem): 220 resources — onprem 220"
+    assert result.stdout.splitlines()[0] == "healthcare-prod (healthcare-onprem): 224 resources — onprem 224"
     assert "no comparison (pass --compare BASE_DIR to review a change)" in result.stdout
     assert f"summary: {out / 'summary.md'}" in result.stdout
     assert "NetworkPolicy" not in result.stdout
@@ -182,9 +182,11 @@ def test_compare_reports_added_changed_removed_and_cost_delta(project: Path, tmp
     result = invoke("plan", "healthcare-dev", "--out", str(out), "--project-dir", str(project), "--compare", str(base))
     assert result.exit_code == 0, result.output
     summary = (out / "summary.md").read_text()
-    # THEN the removed team's 9 objects and its backup schedule, and the changed quota show; the protected namespace is called out
+    # THEN the removed team's 9 objects and its backup schedule, and the changed quota and NVSentinel's
+    # drain policy (which no longer lists the removed team's namespace) show; the protected namespace is called out
     assert "| added | 0 |" in summary
-    assert "| changed | 1 |" in summary
+    assert "| changed | 2 |" in summary
+    assert "`kubernetes:helm.sh/v3:Release` hc-dev-lab-nvsentinel-release" in summary
     assert "| removed | 10 |" in summary
     assert "`kubernetes:velero.io/v1:Schedule` hc-dev-lab-backup-schedule-team-pathology-dev" in summary
     assert "Removing protected resources fails until they are unprotected: `hc-dev-lab-tenancy-pathology-dev`" in summary
@@ -305,9 +307,9 @@ def test_help_has_no_line_breaks_mid_sentence() -> None:
     assert rows["comment"].rstrip(" │").endswith("with a pointer.")
 
 
-def test_every_command_is_in_the_readmes_command_table() -> None:
-    # GIVEN the CLI's commands, THEN the README's command table has a row for each
-    readme = (ROOT / "README.md").read_text()
+def test_every_command_is_in_the_command_table() -> None:
+    # GIVEN the CLI's commands, THEN the command table of docs/plan.md has a row for each
+    readme = (ROOT / "docs" / "plan.md").read_text()
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     assert {"plan", "evidence", "verify-evidence"} <= names
     assert [name for name in sorted(names) if f"`hybridai {name}" not in readme] == []

@@ -15,6 +15,8 @@ from hybridai.capacity.cluster import ClusterCapacity, GpuNode, OverflowJob, clu
 from hybridai.capacity.planner import CapacityError, PoolPlacement, InferenceDemand, Misfit, PoolInventory, TrainingDemand, lower_bound, pack, place_models, resource_name
 from hybridai.config.base import Problem
 from hybridai.config.mlops import check_tracking_reach
+from hybridai.config import sites
+from hybridai.config.sites import site_view, view_index
 from hybridai.config.spec import StackSpec
 
 
@@ -41,6 +43,14 @@ class CapacityPlan:
     cloud_training_hours: dict[str, float] | None = None
     """team → GPU-hours per week the training catalog sends to the cloud burst pool; None without
     a training catalog (the cost estimate then assumes its own burst)."""
+    clusters: dict[str, ClusterCapacity] = field(default_factory=dict)
+    """Where `onprem` lists several data centers: each cluster beside the lead one (`onprem`) →
+    its capacity, sized for the share of each model's peak it carries once a site is lost
+    (hybridai/config/sites.py `peak_share`); empty for a single cluster."""
+
+    def site(self, name: str, lead: str) -> ClusterCapacity:
+        """The capacity of the on-prem cluster `name` (`lead`: the lead cluster's name)."""
+        return self.onprem if name == lead else self.clusters[name]
 
     def job_placement(self, index: int) -> JobPlacement | None:
         """Where the training catalog's job `index` runs and with how many GPUs at once: the same
@@ -59,25 +69,55 @@ class CapacityPlan:
         site_problems = [
             Problem(("sites", i), p.type, f"site {name}: {p.message}", p.value) for i, (name, site) in enumerate(self.sites.items()) for p in site.problems
         ]
-        return [*self.onprem.problems, *(self.cloud.problems if self.cloud else []), *site_problems]
+        return [*self.onprem.problems, *(p for c in self.clusters.values() for p in c.problems), *(self.cloud.problems if self.cloud else []), *site_problems]
 
 
 def plan_stack(spec: StackSpec) -> CapacityPlan:
-    """Decide the stack's capacity from its validated spec."""
+    """Decide the stack's capacity from its validated spec: each on-prem cluster from the stack as
+    it sees it (hybridai/config/sites.py `site_view`; a single cluster's is the stack itself)."""
     pool = spec.burst_pool()
+    hub = sites.hub_view(spec)
     onprem = cluster_capacity(
-        spec.onprem, spec.gpu_operator, spec.teams, spec.models, spec.training,
+        hub.onprem, hub.gpu_operator, hub.teams, hub.models, hub.training,
         cluster_key="the on-prem cluster", burst_teams=frozenset(t.name for t in pool.teams) if pool else frozenset(),
     )
-    onprem.problems.extend(_job_shapes(spec, onprem))
-    onprem.problems.extend(_scaling_targets(spec, onprem))
-    onprem.problems.extend(check_tracking_reach(spec, [o.index for o in onprem.overflow_jobs] if pool else []))
+    onprem.problems.extend(_job_shapes(hub, onprem))
+    onprem.problems.extend(_scaling_targets(hub, onprem))
+    onprem.problems.extend(check_tracking_reach(hub, [o.index for o in onprem.overflow_jobs] if pool else []))
+    onprem.problems[:] = _at_stack_keys(spec, hub, onprem.problems)
+    others = {}
+    for name in (s.name for s in spec.onprem_sites() if s.name != sites.lead(spec)):
+        view = site_view(spec, name)
+        capacity = cluster_capacity(view.onprem, view.gpu_operator, view.teams, view.models, [], cluster_key=f"on-prem cluster {name}")
+        capacity.problems.extend(_scaling_targets(view, capacity))
+        capacity.problems[:] = _at_stack_keys(spec, view, capacity.problems)
+        others[name] = capacity
     return CapacityPlan(
         onprem=onprem,
         cloud=cloud_capacity(pool, onprem.overflow_jobs) if pool else None,
         sites={site.name: cluster_capacity(site.cluster(), spec.gpu_operator, [site.owner()]) for site in spec.edge_sites()},
         cloud_training_hours=dict(onprem.overflow_hours) if spec.training else None,
+        clusters=others,
     )
+
+
+def _at_stack_keys(spec: StackSpec, view: StackSpec, problems: list[Problem]) -> list[Problem]:
+    """A site's problems at the stack file's keys: its models and teams at their index there, its
+    cluster at its place in the `onprem` list, each message naming the cluster. A single cluster's
+    are the stack's already."""
+    if view is spec:
+        return problems
+    index = {"models": view_index(spec, view, "models"), "teams": view_index(spec, view, "teams")}
+    position = [s.name for s in spec.onprem_sites()].index(view.onprem.name)
+    out = []
+    for p in problems:
+        loc = p.loc
+        if len(loc) >= 2 and loc[0] in index and isinstance(loc[1], int):
+            loc = (loc[0], index[loc[0]][loc[1]], *loc[2:])
+        elif loc and loc[0] == "onprem":
+            loc = ("onprem", position, *loc[1:])
+        out.append(p._replace(loc=loc, message=f"on-prem cluster {view.onprem.name}: {p.message}"))
+    return out
 
 
 def _scaling_targets(spec: StackSpec, onprem: ClusterCapacity) -> list[Problem]:

@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
-from hybridai.config.base import PLACEHOLDER, DataClassification, DnsLabel, Model, PriorityTier, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
+from hybridai.config.base import PLACEHOLDER, Cidr, DataClassification, DnsLabel, Model, PriorityTier, GpuModelName, IdpGroup, Problem, Quantity, gpus_per_node_fit
 
 
 class GpuPool(Model):
@@ -168,6 +168,51 @@ class OnpremCluster(Model):
         return pools
 
 
+class SiteNetwork(Model):
+    """The address ranges of one on-prem cluster, so the sites of a stack can route to each other."""
+
+    pod_cidr: Cidr = Field(examples=["10.244.0.0/16"], json_schema_extra=PLACEHOLDER, description="The cluster's pod network (its CNI's cluster CIDR).")
+    service_cidr: Cidr = Field(examples=["10.245.0.0/16"], json_schema_extra=PLACEHOLDER, description="The cluster's service network (the API server's `--service-cluster-ip-range`).")
+
+
+SiteRole = Literal["primary", "dr", "active"]
+
+
+class OnpremSite(OnpremCluster):
+    """One data center's cluster, when `onprem` lists several (docs/multi-site.md)."""
+
+    role: SiteRole = Field(
+        default="active",
+        description="`active`: serves its share of every model placed on it, all the time (active-active); `primary`: the site that "
+        "serves while a `dr` site stands by (at most one); `dr`: a disaster-recovery site holding a standby of the models marked `critical`, "
+        "for when the primary is lost (needs a `primary`).",
+    )
+    standby: Literal["warm", "cold"] = Field(
+        default="warm",
+        description="A `dr` site's standby: `warm` runs the critical models at the size that carries their whole peak, so failover is a DNS change; "
+        "`cold` reserves that capacity (quota, GPUs) but runs nothing until the primary's backup is restored there (the restore runbook). Only for `dr`.",
+    )
+    jurisdiction: str | None = Field(
+        default=None,
+        examples=["eu"],
+        description="Where the data center is (keys of hybridai/data/aws.yaml `jurisdictions`); default: the stack's `jurisdiction`. A site in "
+        "another jurisdiction can't hold a model or team of a stack bound by residency.",
+    )
+    network: SiteNetwork | None = Field(
+        default=None,
+        description="The cluster's pod and service networks; the sites' networks must not overlap, so cross-site traffic (failover, the "
+        "dead man's switch, backups) routes. Default: unset, not checked.",
+    )
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _known_jurisdiction(cls, value: str | None) -> str | None:
+        known = catalog.aws().jurisdictions
+        if value is not None and value not in known:
+            raise PydanticCustomError("jurisdiction_unknown", "unknown jurisdiction; use one of {known}", {"known": ", ".join(known)})
+        return value
+
+
 class TimeSlicing(Model):
     """Oversubscription of whole GPUs by time-slicing (no memory or fault isolation between pods)."""
 
@@ -253,6 +298,13 @@ class Team(Model):
         description="Tokens (prompt and completion) the team's LLMs may process per minute through the inference gateway, all its "
         "callers together; beyond it the gateway answers 429. Required for a team with an LLM served behind the gateway. "
         "Limits: Envoy Gateway's rate limit (hybridai/data/limits.yaml `envoy_gateway`).",
+    )
+
+    clusters: list[DnsLabel] | None = Field(
+        default=None,
+        examples=[["dc1", "dc2"]],
+        description="Where `onprem` lists several clusters: the names of those the team's namespace is on. Default: every `primary` and "
+        "`active` cluster, and the `dr` clusters where its critical models stand by.",
     )
 
     @field_validator("llm_tokens_per_minute")

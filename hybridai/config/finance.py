@@ -40,7 +40,7 @@ class FinanceHybridSpec(CloudBurstSpec):
     rules = (*STACK_RULES, check_cloud_pool)
 
     blueprint: Literal["finance-hybrid"] = Field(description="`finance-hybrid`.")
-    onprem: OnpremCluster = Field(description="The on-prem inference cluster.")
+    onprem: OnpremCluster = Field(description="The on-prem inference cluster; or a list of clusters, one per data center, each with a `role` (`primary`, `dr`, `active`): see [multi-site](multi-site.md).")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the on-prem cluster.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster (inference teams).")
     audit: Audit = Field(default_factory=Audit, description="SOX audit trail.")

@@ -47,7 +47,7 @@ class HealthcareOnpremSpec(StackSpec):
     rules = (*STACK_RULES, check_no_time_slicing)
 
     blueprint: Literal["healthcare-onprem"] = Field(description="`healthcare-onprem`.")
-    onprem: OnpremCluster = Field(description="The hospital's Kubernetes cluster.")
+    onprem: OnpremCluster = Field(description="The hospital's Kubernetes cluster; or a list of clusters, one per data center, each with a `role` (`primary`, `dr`, `active`): see [multi-site](multi-site.md).")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
     teams: list[HealthcareTeam] = Field(min_length=1, description="Tenants of the cluster.")
 

@@ -29,7 +29,7 @@ class ManufacturingEdgeSpec(CloudBurstSpec):
     rules = (*STACK_RULES, check_cloud_pool, check_edge_sites, check_fleet_member)
 
     blueprint: Literal["manufacturing-edge"] = Field(description="`manufacturing-edge`.")
-    onprem: OnpremCluster = Field(description="The plant's data-center cluster: analytics, and the hub edge sites ship metrics to.")
+    onprem: OnpremCluster = Field(description="The plant's data-center cluster: analytics, and the hub edge sites ship metrics to; or a list of clusters, one per data center, each with a `role` (`primary`, `dr`, `active`): see [multi-site](multi-site.md).")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings of the plant cluster and k3s/RKE2 sites.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the plant cluster.")
     hub_remote_write_url: HttpUrl = Field(

@@ -12,13 +12,14 @@ fits the GPUs is hybridai/capacity's to say.
 from __future__ import annotations
 
 from hybridai import catalog, cidr
-from hybridai.config.base import AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from, example_values
+from hybridai.config.base import AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, NO_VALUE, Problem, choose_from
 from hybridai.config.cloud import check_cloud
 from hybridai.config.components import check_teams, is_system_namespace
 from hybridai.config.credentials import check_aws_stores, check_one_reader_per_secret, check_remote_keys, check_secret_names, check_source_values, check_sources_present
 from hybridai.config.edge import check_sites
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE
 from hybridai.config.operations import check_audit_archive
+from hybridai.config.sites import check_onprem_sites
 from hybridai.config.serving_rules import check_canaries, check_decision_logging, check_gateway_hosts, check_llms
 from hybridai.config.spec import CloudBurstSpec, Rule, StackSpec, eks_least_log_retention, profiles_named
 from hybridai.recorded import cloud_store_host
@@ -42,6 +43,8 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
         chosen[("logging", "collectorNamespace")] = spec.logging.collector_namespace
     if spec.backups is not None:
         chosen[("backups", "namespace")] = spec.backups.namespace
+    if spec.gpu_health.runs(spec.tls is not None):
+        chosen[("gpuHealth", "namespace")] = spec.gpu_health.namespace
     fixed = {
         ARGOCD_NAMESPACE: "Argo CD", KUEUE_NAMESPACE: "Kueue", KSERVE_NAMESPACE: "KServe", KARPENTER_NAMESPACE: "Karpenter",
         CERT_MANAGER_NAMESPACE: "cert-manager", EXTERNAL_SECRETS_NAMESPACE: "external-secrets", KEDA_NAMESPACE: "KEDA",
@@ -60,6 +63,13 @@ def check_platform_namespaces(spec: StackSpec) -> list[Problem]:
         elif namespace in others:
             problems.append(Problem(loc, "namespace_taken", "another platform component is set to this namespace; give each its own", namespace))
     return problems
+
+
+def check_gpu_health(spec: StackSpec) -> list[Problem]:
+    """NVSentinel, where the stack turns it on, has cert-manager for its MongoDB store's certificates."""
+    if spec.gpu_health.enabled and spec.tls is None:
+        return [Problem(("gpuHealth", "enabled"), "gpu_health_needs_tls", "NVSentinel's MongoDB store takes its certificates from cert-manager, which the stack installs with `tls`: add `tls`, or set gpuHealth.enabled to false", True)]
+    return []
 
 
 # --- Policy --------------------------------------------------------------------------------------
@@ -373,12 +383,12 @@ def check_example_values(spec: StackSpec) -> list[Problem]:
     images, teams: the PLACEHOLDER fields); other environments are warned instead (hybridai.program)."""
     if spec.environment != "prod":
         return []
-    return [p._replace(message=f"{p.message}; a prod stack can't keep one") for p in example_values(spec)]
+    return [p._replace(message=f"{p.message}; a prod stack can't keep one") for p in spec.placeholders()]
 
 
 STACK_RULES: tuple[Rule, ...] = (
     check_example_values,
-    check_tenants, check_canaries, check_platform_namespaces,
+    check_tenants, check_canaries, check_platform_namespaces, check_gpu_health,
     check_waivers, check_allow_lists,
     check_alerting, check_logging,
     check_mlops_needed, check_mlops_ingress, check_artifact_store,
@@ -386,6 +396,7 @@ STACK_RULES: tuple[Rule, ...] = (
     check_secret_names, check_one_reader_per_secret, check_source_values, check_sources_present, check_remote_keys, check_aws_stores,
     check_backup_policy, check_backup_locations, check_backed_up_clusters,
     check_eks_log_retention, check_llms,
+    check_onprem_sites,
 )
 """The rules every stack runs, in the order their problems are listed. A blueprint's spec runs
 these, then its own (`StackSpec.rules`)."""

@@ -6,25 +6,30 @@ backup, mlops, cloud, edge); the cross-field rules a spec runs are hybridai/conf
 """
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from typing import Annotated, Any, Callable, ClassVar
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationInfo, ValidatorFunctionWrapHandler, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hybridai import catalog
 from hybridai.config.backup import BackupSettings
-from hybridai.config.base import PLACEHOLDER, AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
+from hybridai.config.base import PLACEHOLDER, example_values, AI_GATEWAY_NAMESPACE, ENVOY_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAMESPACE, LWS_NAMESPACE, ARGOCD_NAMESPACE, CERT_MANAGER_NAMESPACE, EXTERNAL_SECRETS_NAMESPACE, KARPENTER_NAMESPACE, KEDA_NAMESPACE, KSERVE_NAMESPACE, KUEUE_NAMESPACE, DnsLabel, Environment, LabelValue, Model, Problem
 from hybridai.config.cloud import CloudPool
 from hybridai.config.decisions import DecisionSinkSettings
-from hybridai.config.components import GpuOperatorSettings, OnpremCluster, Team
+from hybridai.config.components import GpuOperatorSettings, OnpremCluster, OnpremSite, Team
 from hybridai.config.edge import EdgeSite
+from hybridai.config.gpu_health import GpuHealthSettings
 from hybridai.config.mlops import ARGO_WORKFLOWS_NAMESPACE, JOBSET_NAMESPACE, MLFLOW_NAMESPACE, MlopsSettings
 from hybridai.config.operations import CostSettings, LoggingSettings, MonitoringSettings, PolicySettings
 from hybridai.config.serving import ServingSettings
+from hybridai.config.sites import as_cluster
 from hybridai.config.security import SecretsSettings, TlsSettings
 from hybridai.config.workloads import ServedModel, TrainingJob
 
 Rule = Callable[["StackSpec"], list[Problem]]
+
+ONPREM_SITES = TypeAdapter(Annotated[list[OnpremSite], Field(min_length=1)])
+"""`onprem` as a list: one cluster per data center (docs/multi-site.md)."""
 """A cross-field rule: the problems it finds in a spec, each at its own key path (hybridai/config/rules.py)."""
 
 
@@ -78,11 +83,15 @@ class StackSpec(Model):
 
     # Every blueprint runs an on-prem (or plant) cluster with tenants and a workload catalog; each
     # blueprint's spec restates these with its own description.
-    onprem: OnpremCluster = Field(description="The on-prem Kubernetes cluster.")
+    onprem: OnpremCluster = Field(description="The on-prem Kubernetes cluster; or a list of clusters, one per data center, each with a `role` (`primary`, `dr`, `active`): see [multi-site](multi-site.md).")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
+    gpu_health: GpuHealthSettings = Field(default_factory=GpuHealthSettings, description="GPU fault quarantine and drain on the on-prem cluster (NVSentinel).")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster.")
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the cluster's whole GPUs left after inference.")
+
+    _sites: tuple[OnpremSite, ...] = PrivateAttr(default=())
+    """The clusters `onprem` lists, in the stack file's order; empty where it is one mapping."""
 
     summary: ClassVar[str] = ""
     default_profiles: ClassVar[tuple[str, ...]] = ()
@@ -142,6 +151,18 @@ class StackSpec(Model):
         """Cloud regions the stack's data may live in (none: the stack may not use the cloud)."""
         return ()
 
+    def data_jurisdiction(self) -> str | None:
+        """Where the stack's data must stay (its `jurisdiction`); None: the stack declares none."""
+        return None
+
+    def placeholders(self) -> list[Problem]:
+        """Every key still holding an example `hybridai new` wrote, each at its key path (the
+        clusters `onprem` lists at their own index)."""
+        found = example_values(self)
+        if not self._sites:
+            return found
+        return [*(p for p in found if p.loc[0] != "onprem"), *(p for i, site in enumerate(self._sites) for p in example_values(site, ("onprem", i)))]
+
     def platform_namespaces(self) -> dict[str, str]:
         """Namespaces the platform runs in, with the Pod Security level each may run at: the GPU
         Operator's (privileged: drivers), monitoring, GitOps, queues and serving (baseline). No
@@ -180,6 +201,12 @@ class StackSpec(Model):
             # Velero's own namespace (Velero hands it work there). One level for the stack, so
             # every cluster's namespace is checked against the same one.
             namespaces[self.backups.namespace] = "privileged" if self.backup_file_system() else "restricted"
+        if self.gpu_health.runs(self.tls is not None):
+            # Privileged, like the log collector's: NVSentinel's syslog health monitor (a DaemonSet on
+            # the GPU nodes) reads the host's journal through a hostPath mount of /var/log, and its
+            # monitors reach the platform connector over a host socket (/var/run/nvsentinel.sock);
+            # baseline and restricted forbid hostPath. Its own namespace, so the exemption is its alone.
+            namespaces[self.gpu_health.namespace] = "privileged"
         if self.llm_d():
             # The AI Gateway's controller and the inference Gateway's objects need nothing of the
             # host: restricted. Envoy Gateway's namespace holds the gateway's proxies too, whose
@@ -233,6 +260,42 @@ class StackSpec(Model):
         """Whether clusters beyond the on-prem one (the EKS burst pool, edge sites) report to it as their hub."""
         return self.burst_pool() is not None or bool(self.edge_sites())
 
+    @field_validator("onprem", mode="wrap")
+    @classmethod
+    def _onprem_shape(cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> object:
+        # One cluster (a mapping, as every stack had) or one per data center (a list): `onprem` holds
+        # the lead cluster either way — the `primary`, else the first listed — so every reader of
+        # the one on-prem cluster (the training hub, its URNs) reads the same one as before.
+        if isinstance(value, list):
+            sites = ONPREM_SITES.validate_python(value, context=info.context)
+            return as_cluster(next((s for s in sites if s.role == "primary"), sites[0]))
+        if not isinstance(value, (dict, OnpremCluster)):
+            raise PydanticCustomError(
+                "onprem_shape",
+                "`onprem` is one cluster (a mapping of its keys: `hybridai reference --key onprem`) or a list of them, one per data center "
+                "(each with a `name` and a `role`: docs/multi-site.md)",
+            )
+        return handler(value)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _onprem_sites(cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> StackSpec:
+        spec = handler(data)
+        listed = data.get("onprem") if isinstance(data, dict) else None
+        if isinstance(listed, list):
+            # (Validated once already by the field, which keeps only the lead; this keeps them all.)
+            spec._sites = tuple(ONPREM_SITES.validate_python(listed, context=info.context))
+        return spec
+
+    def onprem_sites(self) -> tuple[OnpremSite, ...]:
+        """Every on-prem cluster, in the stack file's order: those `onprem` lists, or the one it is
+        (an `active` site of its own)."""
+        return self._sites or (OnpremSite.model_validate(self.onprem.model_dump(by_alias=True)),)
+
+    def multi_site(self) -> bool:
+        """Whether `onprem` lists more than one cluster."""
+        return len(self._sites) > 1
+
     @field_validator("prefix", mode="before")
     @classmethod
     def _default_prefix(cls, value: object, info: ValidationInfo) -> object:
@@ -272,6 +335,9 @@ class CloudBurstSpec(StackSpec):
 
     def allowed_regions(self) -> tuple[str, ...]:
         return catalog.aws().jurisdictions[self.jurisdiction]
+
+    def data_jurisdiction(self) -> str | None:
+        return self.jurisdiction
 
     def burst_pool(self) -> CloudPool:
         return self.cloud

@@ -225,6 +225,17 @@ class ServedModel(Model):
     )
     isolation: Literal["mig", "whole-gpu"] = Field(default="mig", description="`mig`: a hardware-isolated slice is enough; `whole-gpu`: a GPU of its own.")
     production: bool = Field(default=True, description="Production models keep at least two replicas, spread over nodes, with a disruption budget.")
+    clusters: list[DnsLabel] | None = Field(
+        default=None,
+        examples=[["dc1", "dc2"]],
+        description="Where `onprem` lists several clusters: the `primary` and `active` clusters serving the model. Default: every one of them "
+        "its team is on. Each serving cluster is sized for its share of the peak with one of them lost (docs/multi-site.md).",
+    )
+    critical: bool = Field(
+        default=False,
+        description="The model must survive the loss of its site: the stack's `dr` clusters hold a standby of it (warm or cold, as the site says), "
+        "sized for its whole peak.",
+    )
     canary: Canary | None = Field(
         default=None,
         description="A canary version beside the stable one. The planner reserves slices for its replicas (its traffic share of the peak "

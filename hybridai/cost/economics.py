@@ -17,6 +17,7 @@ from hybridai import catalog
 from hybridai.capacity.cluster import fits, training_gpus
 from hybridai.capacity.planner import WHOLE, lower_bound, pack, resource_name
 from hybridai.config.operations import CostSettings
+from hybridai.config.sites import lead, normal_share, peak_share, site_view
 from hybridai.cost.gpus import GpuGroup, advertised
 from hybridai.cost.items import UNALLOCATED, BurstRate, LineItem
 from hybridai.cost.onprem import HOURS_PER_MONTH, gpu_month_usd, onprem_prices
@@ -173,9 +174,8 @@ def _job_pools(capacity: ClusterCapacity, spec: StackSpec) -> dict[int, str | No
     return placed
 
 
-def _onprem_cluster(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, str], _Pool]) -> _Cluster:
-    """The on-prem cluster's serving, training and explicit quotas (when the plan holds it: a fleet's site stack holds only its site)."""
-    onprem = capacity.onprem
+def _onprem_cluster(spec: StackSpec, onprem: ClusterCapacity, pools: dict[tuple[str, str], _Pool]) -> _Cluster:
+    """One on-prem cluster's serving, training and explicit quotas, from the stack as it sees it."""
     target = spec.onprem.name
     cluster = _Cluster(target, "onprem", [(pools[(target, p.name)], p) for p in spec.onprem.gpu_pools if (target, p.name) in pools])
     models = {m.name: m for m in spec.models}
@@ -194,9 +194,9 @@ def _onprem_cluster(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[s
 
 
 def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, str], _Pool]) -> list[_Cluster]:
-    clusters: list[_Cluster] = []
-    if any(key[0] == spec.onprem.name for key in pools):
-        clusters.append(_onprem_cluster(spec, capacity, pools))
+    # Every on-prem cluster the plan holds, as it sees the stack (a single one's view is the stack
+    # itself; a fleet's site stack holds none).
+    clusters = [_onprem_cluster(site_view(spec, site.name), capacity.site(site.name, lead(spec)), pools) for site in spec.onprem_sites() if any(key[0] == site.name for key in pools)]
     for site in spec.edge_sites():
         if (site.name, site.name) not in pools:
             continue
@@ -478,11 +478,39 @@ def of_plan(resources: list[dict], settings: CostSettings, items: list[LineItem]
     pools = _pools(resources)
     clusters = _clusters(spec, capacity, pools)
     utilization, hours = _utilization(clusters, settings)
-    return {
-        "per_model": _per_model(clusters, settings, burst, capacity),
+    per_model = _per_model(clusters, settings, burst, capacity)
+    out = {
+        "per_model": per_model,
         "utilization": utilization,
         "break_even": _break_even(spec, settings, clusters, hours),
     }
+    if spec.multi_site():
+        out["redundancy"] = redundancy(spec, per_model)
+    return out
+
+
+def redundancy(spec: StackSpec, per_model: list[dict[str, Any]]) -> dict[str, Any]:
+    """What surviving the loss of a site costs each month: of each on-prem serving row, the part of
+    its slices held beyond the load the site carries while every site is up — a site sized for
+    share s of a model's peak that carries n of it holds (1 − n/s) of its cost in reserve (an
+    active pair: half of each site; a warm or cold standby: all of it). Proportional to the slices,
+    so replica rounding is not taken out."""
+    models = {m.name: m for m in spec.models}
+    rows = []
+    for row in per_model:
+        model = models.get(row["name"])
+        if row["kind"] != "serving" or row["placement"] != "onprem" or model is None or row["monthly"] is None:
+            continue
+        sized, carried = peak_share(spec, model, row["cluster"]), normal_share(spec, model, row["cluster"])
+        reserve = 1 - carried / sized if sized else 0.0
+        rows.append(
+            {
+                "model": row["name"], "cluster": row["cluster"], "sized_share": _r(sized, 4), "normal_share": _r(carried, 4),
+                "monthly": row["monthly"], "reserve_monthly": _r(row["monthly"] * reserve),
+                "basis": f"sized for {sized:.0%} of the peak, carries {carried:.0%} while every site is up: {reserve:.0%} of {_money(row['monthly'])} USD held for failover",
+            }
+        )
+    return {"monthly": _r(sum(r["reserve_monthly"] for r in rows)), "rows": rows}
 
 
 # --- showback ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from hybridai import catalog
 from hybridai.capacity import CapacityPlan
 from hybridai.config import StackSpec
+from hybridai.config.sites import failover
 from hybridai.rendering import template
 from hybridai.plan.aliases import KEEP_IDENTITY, Urns
 from hybridai.plan.engine import Plan
@@ -561,6 +562,8 @@ def summary(plan: Plan, records: list[dict[str, Any]], cost: dict[str, Any] | No
         by_placement=sorted(Counter(r["placement"] for r in records).items()),
         budget=budget_check(plan.spec, cost),
         keep_identity=KEEP_IDENTITY,
+        failover=failover(plan.spec) if plan.spec is not None and plan.spec.multi_site() else None,
+        failover_sites=[s.name for s in plan.spec.onprem_sites()] if plan.spec is not None else [],
     )
 
 

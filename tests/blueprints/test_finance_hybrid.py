@@ -27,12 +27,12 @@ def test_cloud_and_onprem_are_separate_targets_with_their_placements(stack: str)
     runtime = {"jobset.yaml", "argo-workflows.yaml"}
     # (KEDA scales the served models)
     workloads = {"kserve-crd.yaml", "kserve-resources.yaml", "keda.yaml"} | ({"kueue.yaml", "mlflow.yaml", *runtime} if stack == "finance-prod" else set())
-    # and the on-prem cluster keeps the stack's logs (Loki)
+    # and the on-prem cluster keeps the stack's logs (Loki) and runs NVSentinel (GPU faults: quarantine, drain)
     # and, in finance-prod, the decision sink beside it (Vector): finance-dev logs to an external one
     sink = {"vector.yaml"} if stack == "finance-prod" else set()
     # and, in finance-prod, the document-review LLM: llm-d's charts and the inference gateway's
     llms = {"kserve-llmisvc-crd.yaml", "kserve-llmisvc-resources.yaml", "kserve-runtime-configs.yaml", "gateway-crds-helm.yaml", "gateway-helm.yaml", "ai-gateway-crds-helm.yaml", "ai-gateway-helm.yaml"}
-    assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads | {"loki.yaml"} | sink | (llms if stack == "finance-prod" else set())
+    assert {p.name for p in files if p.parts[:2] == ("helm", onprem)} == charts | workloads | {"loki.yaml", "nvsentinel.yaml"} | sink | (llms if stack == "finance-prod" else set())
     # the burst pool also queues training with Kueue and grows with Karpenter
     assert {p.name for p in files if p.parts[:2] == ("helm", "training")} == charts | {"kueue.yaml", "karpenter.yaml"} | (runtime if stack == "finance-prod" else set())
 

@@ -372,6 +372,8 @@ def chart_defaults(upstream_folder: str, chart: str) -> dict:
             raise FileNotFoundError(f"no values of {chart} in {root}")
     text = path.read_text()
     defaults = yaml.safe_load(text)
+    if path.name == "values.yaml":
+        _add_local_subcharts(root, defaults)
     if chart in COMMENTED_DEFAULTS and COMMENTED_DEFAULTS[chart][1] in text:
         keys, _, below = COMMENTED_DEFAULTS[chart]
         node = defaults
@@ -379,6 +381,29 @@ def chart_defaults(upstream_folder: str, chart: str) -> dict:
             node = node[key]
         node.setdefault(keys[-1], dict(below))
     return defaults
+
+
+def _add_local_subcharts(root: Path, defaults: dict) -> None:
+    """An umbrella chart's subcharts' own defaults, where the reference data holds them as
+    `<subchart>-values.yaml` (NVSentinel's), below their key, with what the parent sets there over
+    them; a vendored subchart of a subchart as `<subchart>.<name>-values.yaml`, below its own key."""
+
+    def merged(base: Any, over: Any) -> Any:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{k: merged(base.get(k), v) for k, v in over.items()}}
+        return over if over is not None else base
+
+    chart = yaml.safe_load((root / "Chart.yaml").read_text())
+    for dependency in chart.get("dependencies") or []:
+        name = dependency["name"]
+        path = root / f"{name}-values.yaml"
+        if not path.exists():
+            continue
+        own = yaml.safe_load(path.read_text()) or {}
+        for nested in sorted(root.glob(f"{name}.*-values.yaml")):
+            inner = nested.name.removeprefix(f"{name}.").removesuffix("-values.yaml")
+            own[inner] = merged(yaml.safe_load(nested.read_text()) or {}, own.get(inner))
+        defaults[name] = merged(own, defaults.get(name))
 
 
 FREE_FORM = frozenset({"nodeSelector", "podLabels", "podAnnotations", "labels", "annotations"})

@@ -7,6 +7,7 @@ from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, TimeSlicing
 from hybridai.modules.gpu_operator import MIG_CONFIG_MAP, TIME_SLICING_CONFIG_MAP, GpuNodeArgs, GpuOperator, GpuOperatorArgs
 from hybridai.modules.target import Target, TargetArgs
+from tests.conftest import planned
 from tests.helpers import named, of_kind, of_type, prepared, run_module
 
 
@@ -115,3 +116,55 @@ def test_on_eks_the_ami_ships_driver_and_toolkit() -> None:
     # THEN neither driver nor toolkit is installed, GPUs stay whole, the stack's Prometheus scrapes it
     assert (args.driver, args.toolkit, args.mig_strategy, args.nodes) == (False, False, "none", ())
     assert (args.namespace, args.monitoring_namespace) == ("gpu-operator", "observability")
+
+
+def test_dcgms_readers_get_the_standalone_hostengine_and_only_its_port() -> None:
+    # GIVEN the operator with NVSentinel reading DCGM
+    resources = operator(GpuOperatorArgs(dcgm_clients=("nvsentinel",)))
+    values = release_of(resources)["values"]
+    # THEN DCGM's hostengine runs on its own (the nvidia-dcgm Service NVSentinel reads)
+    assert values["dcgm"] == {"enabled": True}
+    # AND the namespace admits NVSentinel on 5555 alone, besides Prometheus
+    ingress = named(resources, "NetworkPolicy", "gpu-operator-ingress").inputs["spec"]["ingress"]
+    assert {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nvsentinel"}}}], "ports": [{"protocol": "TCP", "port": 5555}]} in ingress
+    # AND without readers the exporter keeps its embedded hostengine
+    assert "dcgm" not in release_of(operator(GpuOperatorArgs()))["values"]
+
+
+def test_driver_upgrades_take_a_quarter_of_the_nodes_at_most_and_keep_the_serving_minimum_up() -> None:
+    from hybridai.modules.gpu_operator import DriverUpgradeArgs
+
+    # GIVEN pools of 2, 4, 8, 9 and 12 nodes serving production models (two replicas, one to a node)
+    # THEN upgrades go 1, 1, 2, 2 and 3 at a time: a quarter rounded down, at least one
+    assert [DriverUpgradeArgs.of(n, 2, 60).max_parallel for n in (2, 4, 8, 9, 12)] == [1, 1, 2, 2, 3]
+    # AND never more than leaves the serving minimum up: 4 nodes with a 3-replica minimum → 1
+    assert DriverUpgradeArgs.of(4, 3, 60).max_parallel == 1
+    assert DriverUpgradeArgs.of(16, 14, 60).max_parallel == 2
+    assert DriverUpgradeArgs.of(8, 2, 90).training_wait_seconds == 5400
+
+
+def test_the_upgrade_policy_waits_for_training_and_drains_through_the_eviction_api() -> None:
+    from hybridai.modules.gpu_operator import DriverUpgradeArgs
+
+    # GIVEN an operator installing the driver on 8 nodes
+    values = release_of(operator(GpuOperatorArgs(upgrade=DriverUpgradeArgs.of(8, 2, 60))))["values"]
+    policy = values["driver"]["upgradePolicy"]
+    # THEN two nodes at a time, each waiting an hour for its trainer pods, then drained (not forced)
+    assert (policy["autoUpgrade"], policy["maxParallelUpgrades"], policy["maxUnavailable"]) == (True, 2, 2)
+    assert policy["waitForCompletion"] == {"timeoutSeconds": 3600, "podSelector": "hybrid-ai.io/training-step=train"}
+    assert policy["drain"] == {"enable": True, "force": False, "timeoutSeconds": 600, "deleteEmptyDir": True}
+    # AND where the node image ships the driver, there is no policy to set
+    assert "upgradePolicy" not in release_of(operator(GpuOperatorArgs(driver=False, upgrade=DriverUpgradeArgs.of(8, 2, 60))))["values"]["driver"]
+
+
+def test_the_on_prem_clusters_policy_comes_from_its_nodes_and_models() -> None:
+    # GIVEN healthcare-prod's on-prem cluster (its nodes from the capacity plan, production models)
+    spec, _ = prepared("healthcare-prod")
+    plan, _ = planned("healthcare-prod")
+    [release] = [r for r in of_type(plan.resources, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "gpu-operator"]
+    policy = release.inputs["values"]["driver"]["upgradePolicy"]
+    # THEN at most a quarter of its GPU nodes at a time, waiting the stack's training drain minutes
+    nodes = len([r for r in plan.resources if r.type == "kubernetes:core/v1:NodePatch"])
+    assert policy["maxParallelUpgrades"] == max(1, min(nodes // 4, nodes - 2))
+    assert nodes >= 2
+    assert policy["waitForCompletion"]["timeoutSeconds"] == spec.gpu_health.training_drain_minutes * 60

@@ -44,7 +44,7 @@ def test_the_pinned_chart_runs_on_the_system_nodes_with_its_cluster_and_queue(re
     values = karpenter.inputs["values"]
     # THEN the version pinned in versions.yaml, in its namespace, on the nodes it never removes
     assert karpenter.inputs["version"] == catalog.chart("karpenter").version and karpenter.inputs["namespace"] == "karpenter"
-    assert values["settings"] == {"clusterName": "t-training", "interruptionQueue": "t-training"}
+    assert values["settings"] == {"clusterName": "t-training", "interruptionQueue": "t-training", "featureGates": {"nodeRepair": True}}
     assert values["nodeSelector"] == {"kubernetes.io/os": "linux", "hybrid-ai.io/node-role": "system"}
     assert values["serviceMonitor"] == {"enabled": True}
     # AND its namespace enforces Pod Security `restricted`
@@ -111,3 +111,13 @@ def test_node_role_has_only_the_managed_policies_nodes_need_and_its_own_access_e
     # AND its nodes join through an EC2_LINUX access entry of their own
     entries = [r.inputs for r in of_type(resources, "aws:eks/accessEntry:AccessEntry") if r.inputs.get("type") == "EC2_LINUX"]
     assert [e["principalArn"] for e in entries] == [f"arn:aws:iam::{ACCOUNT}:role/t-training-karpenter-node"]
+
+
+def test_node_repair_replaces_gpu_nodes_the_node_monitoring_agent_marks_unhealthy(resources) -> None:
+    # GIVEN the cluster's add-ons and Karpenter's values
+    addons = {r.inputs["addonName"]: r for r in of_type(resources, "aws:eks/addon:Addon")}
+    values = release(resources, "oci://public.ecr.aws/karpenter/karpenter").inputs["values"]
+    # THEN the node monitoring agent sets the GPU condition, and node repair (alpha, off by default) acts on it
+    assert "eks-node-monitoring-agent" in addons
+    assert addons["eks-node-monitoring-agent"].inputs["clusterName"] == "t-training"
+    assert values["settings"]["featureGates"]["nodeRepair"] is True

@@ -198,14 +198,41 @@ CASES = [
         ],
     ),
     (
-        "an XID error fires at once; clean GPUs stay quiet",
+        "a GPU fallen off the bus (XID 79) pages at once and for 10 minutes after, whatever XID follows; clean GPUs stay quiet",
         [
-            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="3", UUID="GPU-1"}', "0x5 79x5"),
-            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="4", UUID="GPU-2"}', "0x10"),
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="3", UUID="GPU-1"}', "0x5 79x2 13x15"),
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="4", UUID="GPU-2"}', "0x22"),
         ],
         [
-            (3, "GpuXidError", []),
-            (7, "GpuXidError", [fired("GpuXidError", {"Hostname": "n1", "gpu": "3", "UUID": "GPU-1"}, "79")]),
+            (3, "GpuXidFallenOffTheBus", []),
+            (6, "GpuXidFallenOffTheBus", [fired("GpuXidFallenOffTheBus", {"Hostname": "n1", "gpu": "3", "UUID": "GPU-1"}, "79")]),
+            (15, "GpuXidFallenOffTheBus", [fired("GpuXidFallenOffTheBus", {"Hostname": "n1", "gpu": "3", "UUID": "GPU-1"}, "79")]),
+            (20, "GpuXidFallenOffTheBus", []),
+            # the application fault that followed is the team's warning, not a page
+            (10, "GpuXidApplication", [fired("GpuXidApplication", {"Hostname": "n1", "gpu": "3", "UUID": "GPU-1"}, "13")]),
+        ],
+    ),
+    (
+        "an XID no class holds (46, RESET_GPU) still pages; a classified one doesn't fire it",
+        [
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="2", UUID="GPU-C"}', "0x3 46x5"),
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="5", UUID="GPU-D"}', "0x3 79x5"),
+        ],
+        [
+            (2, "GpuXidUnclassified", []),
+            (5, "GpuXidUnclassified", [fired("GpuXidUnclassified", {"Hostname": "n1", "gpu": "2", "UUID": "GPU-C"}, "46")]),
+        ],
+    ),
+    (
+        "an uncontained memory error (XID 95) pages; a contained one (XID 94) only warns",
+        [
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n1", gpu="0", UUID="GPU-A"}', "0x3 95x5"),
+            ('DCGM_FI_DEV_XID_ERRORS{Hostname="n2", gpu="1", UUID="GPU-B"}', "0x3 94x5"),
+        ],
+        [
+            (2, "GpuXidEccUncontained", []),
+            (5, "GpuXidEccUncontained", [fired("GpuXidEccUncontained", {"Hostname": "n1", "gpu": "0", "UUID": "GPU-A"}, "95")]),
+            (5, "GpuXidEccContained", [fired("GpuXidEccContained", {"Hostname": "n2", "gpu": "1", "UUID": "GPU-B"}, "94")]),
         ],
     ),
     (
@@ -356,7 +383,7 @@ def test_training_alert_only_where_training_namespaces_exist() -> None:
     names = {r["alert"] for g in alert_groups(AlertArgs()) for r in g["rules"]}
     assert "TrainingPodPendingTooLong" not in names
     assert "TrainingQueuedTooLong" not in names
-    assert {"GpuAllocatedButIdle", "GpuXidError", "GpuEccDoubleBitErrors", "GpuTemperatureHigh", "GpuNodeLostGpus", "InferenceLatencyAboveObjective", "TeamGpuQuotaNearlyExhausted"} <= names
+    assert {"GpuAllocatedButIdle", "GpuXidFallenOffTheBus", "GpuXidEccDoubleBit", "GpuEccDoubleBitErrors", "GpuTemperatureHigh", "GpuNodeLostGpus", "InferenceLatencyAboveObjective", "TeamGpuQuotaNearlyExhausted"} <= names
 
 
 def test_queue_backlog_alert_says_where_to_overflow() -> None:
@@ -417,3 +444,26 @@ def test_autoscaling_alerts_only_where_keda_scales_models() -> None:
     # THEN the autoscaling alerts are evaluated where KEDA runs, and only there
     assert "hybridai-autoscaling" in groups["plant-dc"] and "hybridai-autoscaling" not in groups["training"]
     assert {r["alert"] for g in RULES["groups"] if g["name"] == "hybridai-autoscaling" for r in g["rules"]} == {"KedaScalerErrors", "ModelMetricsNotScraped"}
+
+
+def test_an_xid_alert_per_class_at_its_severity_saying_what_the_cluster_does() -> None:
+    # GIVEN the XID classes of hybridai/data/gpu-health.yaml
+    from hybridai import catalog
+    from hybridai.modules.observability import XID_REMEDIATION
+
+    classes = catalog.gpu_health().xid_classes
+    # WHEN the alerts of an EKS cluster (node repair) are made
+    [health] = [g for g in alert_groups(AlertArgs(xid_remediation="node-repair")) if g["name"] == "hybridai-gpu-health"]
+    xid = {r["labels"]["xid_class"]: r for r in health["rules"] if "xid_class" in r["labels"]}
+    # THEN one alert per class, at the class's severity, naming its action
+    assert set(xid) == {*classes, "unclassified"}
+    assert {n: (r["labels"]["severity"], r["labels"]["action"]) for n, r in xid.items() if n in classes} == {n: (c.severity, c.action) for n, c in classes.items()}
+    assert xid["unclassified"]["labels"]["severity"] == "critical"
+    assert xid["fallen-off-the-bus"]["labels"]["severity"] == "critical" and xid["application"]["labels"]["severity"] == "warning"
+    # AND those needing action say what happens on their own; none-action ones don't
+    assert xid["gsp"]["annotations"]["description"].endswith(XID_REMEDIATION["node-repair"])
+    assert XID_REMEDIATION["node-repair"] not in xid["ecc-contained"]["annotations"]["description"]
+    # AND each selects exactly its XIDs
+    assert "DCGM_FI_DEV_XID_ERRORS == 119 or DCGM_FI_DEV_XID_ERRORS == 120" in xid["gsp"]["expr"]
+    # AND the summary names the node, the GPU and the XID
+    assert "$labels.Hostname" in xid["gsp"]["annotations"]["summary"] and "$labels.UUID" in xid["gsp"]["annotations"]["summary"] and "$value" in xid["gsp"]["annotations"]["summary"]

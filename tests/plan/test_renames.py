@@ -71,11 +71,12 @@ def test_renaming_the_onprem_cluster_lists_its_protected_namespaces_and_exits_1(
     result = plan(project, "healthcare-prod", out, "--compare", str(base))
     # THEN exit 1, each protected namespace named old URN → new URN, with how to keep its identity
     assert result.exit_code == 1, result.output
-    assert f"error: 8 protected resources would get a new URN against the base plan {base}" in result.stderr
+    assert f"error: 9 protected resources would get a new URN against the base plan {base}" in result.stderr
     for name in ("clinical-notes", "clinical-research", "ml-platform", "pathology", "radiology"):
         assert f"  kubernetes:core/v1:Namespace: {HEAD}{TENANCY_NS}::hc-prod-dc1-tenancy-{name}\n    -> {HEAD}{TENANCY_NS}::hc-prod-dc2-tenancy-{name}\n" in result.stderr
     assert f"{HEAD}{MONITORING_NS}::hc-prod-dc1-monitoring-ns\n    -> {HEAD}{MONITORING_NS}::hc-prod-dc2-monitoring-ns" in result.stderr
     assert "::hc-prod-dc1-logging-ns\n    -> " in result.stderr
+    assert "::hc-prod-dc1-nvsentinel-ns\n    -> " in result.stderr
     assert "add `aliases` to those resources in the program" in result.stderr
     assert "`pulumi state rename <old-urn> <new-name>`" in result.stderr and "or revert the rename" in result.stderr
     assert "URNs are named from the stack keys prefix, onprem.name, cloud.cluster.name, sites[].name" in result.stderr
@@ -83,7 +84,7 @@ def test_renaming_the_onprem_cluster_lists_its_protected_namespaces_and_exits_1(
     assert "Traceback" not in result.output
     # AND the artifacts are written, the summary's change section showing the same list
     summary = (out / "summary.md").read_text()
-    assert "**8 protected resources would get a new URN**" in summary
+    assert "**9 protected resources would get a new URN**" in summary
     assert f"> - `kubernetes:core/v1:Namespace`: `{HEAD}{TENANCY_NS}::hc-prod-dc1-tenancy-radiology` → `{HEAD}{TENANCY_NS}::hc-prod-dc2-tenancy-radiology`" in summary
     # (renamed, so not listed again as plainly removed)
     assert "Removing protected resources fails" not in summary
@@ -92,7 +93,7 @@ def test_renaming_the_onprem_cluster_lists_its_protected_namespaces_and_exits_1(
     again = tmp_path / "again"
     allowed = plan(project, "healthcare-prod", again, "--compare", str(base), "--allow-renames")
     assert allowed.exit_code == 0, allowed.output
-    assert "warning: 8 protected resources would get a new URN" in allowed.stderr and "Allowed by --allow-renames." in allowed.stderr
+    assert "warning: 9 protected resources would get a new URN" in allowed.stderr and "Allowed by --allow-renames." in allowed.stderr
 
 
 def test_renaming_an_edge_site_lists_its_protected_model_cache(tmp_path: Path) -> None:
@@ -149,7 +150,7 @@ def test_a_change_that_moves_resources_through_aliases_is_not_a_rename(tmp_path:
     plan_, files = planned("healthcare-prod")
     # (logging, backups, MLflow, the training runtime, certificates and secrets from the store, the
     # decision trail and its drift checks, KEDA, LLM serving came after the split: stacks deployed before it never held them)
-    later = ("-logging", "-backup", "-mlflow", "-training-runtime", "-cert-manager", "-external-secrets", "-cert", "-secret-", "-decisions", "-decision-log", "-serving-ca-", "-serving-config", "-drift", "-keda", "-predictors-podmonitor", "-llm-serving", "-inference-gateway", "-clinical-notes", "-dashboard-llm")
+    later = ("-logging", "-backup", "-mlflow", "-training-runtime", "-cert-manager", "-external-secrets", "-cert", "-secret-", "-decisions", "-decision-log", "-serving-ca-", "-serving-config", "-drift", "-keda", "-predictors-podmonitor", "-llm-serving", "-inference-gateway", "-clinical-notes", "-dashboard-llm", "-nvsentinel")
     records = [r for r in json.loads(files[Path("resources.json")])["resources"] if not any(part in r["name"] for part in later)]
     base = tmp_path / "base"
     base.mkdir()
