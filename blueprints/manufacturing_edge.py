@@ -16,6 +16,7 @@ from hybridai.blueprints.platform import OVERFLOW_BACKLOG, backups, credential_a
 from hybridai.config.base import ARGOCD_NAMESPACE
 from hybridai.capacity import CapacityPlan, ClusterCapacity
 from hybridai.config.edge import EdgeSite as EdgeSiteSpec
+from hybridai.config.fleet import HUB_OUTPUT
 from hybridai.config.manufacturing import ManufacturingEdgeSpec
 from hybridai.config.sites import hub_view
 from hybridai.modules.backup import BackupArgs, BackupStoreArgs
@@ -28,7 +29,7 @@ from hybridai.modules.logging import LoggingArgs
 from hybridai.modules.target import Target, TargetArgs
 
 
-def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: ClusterCapacity) -> GpuPlatformArgs:
+def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: ClusterCapacity, remote_write_url: pulumi.Input[str]) -> GpuPlatformArgs:
     """A site as a one-pool cluster whose one tenant, the site's team, holds all of its GPUs; its
     Prometheus is an agent forwarding to the plant hub. Jetson modules run the device plugin alone."""
     owner, placement = site.owner(), site.placement
@@ -37,7 +38,7 @@ def site_platform(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec, capacity: Clu
         gpu_operator=None if jetson else GpuOperatorArgs.of(spec.gpu_operator, site.cluster(), spec.monitoring.namespace, capacity.strategy, capacity.mig_configs, capacity.nodes),
         device_plugin=DevicePluginArgs.of(site, spec.gpu_operator.namespace, spec.monitoring.namespace) if jetson else None,
         tenancy=tenancy(spec, [owner], {owner.name: capacity.gpu_quota(owner.name)}),
-        monitoring=monitoring(spec, [owner], mode="agent", remote_write_url=spec.hub_remote_write_url, external_labels={"site": site.name}),
+        monitoring=monitoring(spec, [owner], mode="agent", remote_write_url=remote_write_url, external_labels={"site": site.name}),
         logging=LoggingArgs.remote(spec.logging, site.name, placement, spec.monitoring.namespace, site=site.name, distribution=site.distribution) if spec.logging else None,
         backup=site_backups(spec, site),
     )
@@ -56,20 +57,40 @@ def site_backups(spec: ManufacturingEdgeSpec, site: EdgeSiteSpec) -> BackupArgs 
     return backups(spec, site.name, [site.owner()], store, alert_rules=False, also_backed_up=bootstrapped)
 
 
-def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
-    aws = aws_account(spec)
-    burst_pool(spec, capacity.cloud, aws, training_runtime_args(spec, capacity, "cloud"))
+def hub_facts(spec: ManufacturingEdgeSpec) -> dict[str, str]:
+    """What a fleet's hub stack exports for its site stacks (HUB_OUTPUT, keys HUB_FACTS)."""
+    return {"remoteWriteUrl": spec.hub_remote_write_url}
 
-    plant = Target(spec.prefix, spec.onprem.name, TargetArgs.of(spec.onprem))
-    view = hub_view(spec)
-    # The hub: edge agents remote-write here.
-    hub = GpuPlatform(plant, onprem_platform(view, capacity.onprem, OVERFLOW_BACKLOG, hub=True, runtime=training_runtime_args(view, capacity, "onprem")))
-    export_cluster(spec.onprem.name, "onprem", hub, context=spec.onprem.context)
-    other_sites(spec, capacity)
+
+def build(spec: ManufacturingEdgeSpec, capacity: CapacityPlan) -> None:
+    """One stack (no `fleet`): the plant, the cloud pool and every site. A fleet's hub (`fleet: {}`):
+    the plant and the cloud pool, exporting HUB_OUTPUT. A site stack (`fleet.site`): that site alone,
+    wired to the hub through a StackReference. A resource is named and parented the same in all three,
+    so it keeps its URN (the stack aside) when a fleet is split or merged (docs/fleets.md)."""
+    fleet = spec.fleet
+    if fleet is None or fleet.is_hub:
+        aws = aws_account(spec)
+        burst_pool(spec, capacity.cloud, aws, training_runtime_args(spec, capacity, "cloud"))
+
+        plant = Target(spec.prefix, spec.onprem.name, TargetArgs.of(spec.onprem))
+        view = hub_view(spec)
+        # The hub: edge agents remote-write here.
+        hub = GpuPlatform(plant, onprem_platform(view, capacity.onprem, OVERFLOW_BACKLOG, hub=True, runtime=training_runtime_args(view, capacity, "onprem")))
+        export_cluster(spec.onprem.name, "onprem", hub, context=spec.onprem.context)
+        other_sites(spec, capacity)
+    if fleet is not None and fleet.is_hub:
+        pulumi.export(HUB_OUTPUT, hub_facts(spec))
+        return  # each site is a stack of its own
+    remote_write_url: pulumi.Input[str] = spec.hub_remote_write_url
+    if fleet is not None:
+        # The hub's own output, as `pulumi up` of the hub stack published it (under the offline plan:
+        # as the hub's plan exported it), never a copy in this stack's config.
+        hub_stack = pulumi.StackReference(f"{spec.prefix}-fleet-hub", f"{pulumi.get_organization()}/{pulumi.get_project()}/{fleet.hub_stack}")
+        remote_write_url = hub_stack.require_output(HUB_OUTPUT).apply(lambda facts: facts["remoteWriteUrl"])
 
     for site in spec.sites:
         target = Target(spec.prefix, site.name, TargetArgs.of_site(site))
-        platform = GpuPlatform(target, site_platform(spec, site, capacity.sites[site.name]))
+        platform = GpuPlatform(target, site_platform(spec, site, capacity.sites[site.name], remote_write_url))
         # The sync's Secret may come from the site's store: after external-secrets and its store.
         stores = [platform.external_secrets] if platform.external_secrets else []
         serving = EdgeSiteArgs.of(site, credential_args(spec, site.placement, site.owner().namespace))

@@ -222,6 +222,105 @@ def cost_line(cost: dict) -> str:
     return " ".join(parts)
 
 
+fleet_app = typer.Typer(help="Plan a stack with edge sites as a fleet of stacks: its hub and one stack per site (docs/fleets.md).", no_args_is_help=True)
+app.add_typer(fleet_app, name="fleet")
+
+
+@fleet_app.command("plan")
+def fleet_plan(
+    stack: Annotated[str, typer.Argument(help="The fleet's stack: plans `stacks/Pulumi.<STACK>.yaml` as its hub and a stack per site.", autocompletion=complete_stack)],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where the fleet's plan goes (default: `build/<STACK>-fleet/`): a new or empty folder, or an earlier fleet plan's, whose unchanged members are kept.")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Site plans run at once, each in a worker process (default: one per core).")] = None,
+    compare: Annotated[
+        Path | None, typer.Option("--compare", help="A single-stack plan's folder of the same stack: check every resource keeps its URN (the stack aside), inputs and options in the fleet.")
+    ] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Plan the hub (plant, cloud) and then each site whose inputs changed, in parallel; write each
+    member's plan (`hub/`, `sites/<site>/`), its stack file (`stacks/`), `fleet.json` and summary.md.
+    Exit 1 when a member fails to plan (the others' plans are kept), breaks a mandatory policy rule,
+    or --compare finds a resource whose identity changes; 2 for a bad stack file or folder."""
+    from hybridai.config import StackConfigError
+    from hybridai.plan.artifacts import OutDirError
+    from hybridai.plan.fleet import FleetError, FleetOutError, plan_fleet
+
+    check_stack_name(stack)
+    project = project_dir or find_project(Path.cwd())
+    target = out_dir or project / "build" / f"{stack}-fleet"
+    if compare is not None and not (compare / "resources.json").is_file():
+        fail(f"--compare {compare}: no resources.json there; pass the folder of a single-stack plan (`hybridai plan {stack}`)")
+
+    def said(member) -> None:  # noqa: ANN001 - an Outcome
+        where = member.site or "hub"
+        typer.echo(f"{member.stack} ({where}): {member.status}" + (f", {member.resources} resources" if member.status != "failed" else ""), err=True)
+
+    try:
+        fleet = plan_fleet(stack, project, target, jobs, compare, on_member=said)
+    except StackConfigError as error:
+        typer.echo(error.render(), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except (FleetOutError, OutDirError) as error:
+        fail(str(error))
+    except FleetError as error:
+        fail(str(error), code=1)
+    totals = fleet.totals()
+    cost = "unpriced" if totals["monthly_cost"] is None else f"{totals['monthly_cost']:,.0f} USD/month"
+    typer.echo(
+        f"{stack} fleet: {totals['members']} stacks ({totals['sites']} sites): {totals['planned']} planned, {totals['cached']} unchanged, "
+        f"{totals['failed']} failed; {totals['resources']} resources; {cost}; summary: {target / 'summary.md'}"
+    )
+    code = 0
+    for member in fleet.failed:
+        typer.echo(f"error: {member.stack} not planned:\n{member.error}", err=True)
+        code = 1
+    for member in fleet.members:
+        if member.mandatory_violations:
+            typer.echo(f"error: {member.stack}: {member.mandatory_violations} mandatory policy violation(s); see {target / member.folder / 'policy.json'}", err=True)
+            code = 1
+    if fleet.identity is not None:
+        identity = fleet.identity
+        if identity["same"]:
+            typer.echo(f"identity: all {identity['matched']} resources of {compare} keep their URN (the stack aside), inputs and options")
+        else:
+            typer.echo(
+                f"error: identity changes against {compare}: {len(identity['missing'])} missing, {len(identity['added'])} added, {len(identity['changed'])} changed, "
+                f"{len(identity['in_two_members'])} in two stacks; see {target / 'fleet.json'}",
+                err=True,
+            )
+            code = 1
+    if code:
+        raise typer.Exit(code)
+
+
+@fleet_app.command("up")
+def fleet_up(
+    plan_dir: Annotated[Path, typer.Argument(help="The folder `hybridai fleet plan` wrote.")],
+    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Site stacks deployed at once (each a `pulumi up` of its own).")] = 4,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Deploy a planned fleet with `pulumi up` per stack through the Pulumi Automation API: the hub,
+    then its sites `--parallel` at a time, every site tried whatever happens to the others. Needs the
+    Pulumi CLI, logged in. Exit 1 naming each site that failed; 2 when the plan or stacks/ isn't ready."""
+    from hybridai.fleet_deploy import DeployError, deploy
+
+    project = project_dir or find_project(Path.cwd())
+
+    def said(run) -> None:  # noqa: ANN001 - a Run
+        changes = ", ".join(f"{op} {n}" for op, n in sorted((run.changes or {}).items()))
+        typer.echo(f"{run.stack}: {run.status}" + (f" ({changes})" if changes else "") + (f": {run.error}" if run.error else ""), err=run.status != "succeeded")
+
+    try:
+        runs = deploy(plan_dir, project, parallel, on_run=said)
+    except DeployError as error:
+        fail(str(error))
+    failed = [r.stack for r in runs if r.status != "succeeded"]
+    typer.echo(f"{len(runs) - len(failed)} of {len(runs)} stacks deployed" + (f"; not deployed: {', '.join(failed)}" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
 COMMIT = r"^[0-9a-f]{7,64}$"
 """A git commit id (abbreviated or whole; SHA-1 or SHA-256)."""
 

@@ -74,6 +74,8 @@ class OpenCostPricing(Args):
 
 
 class MonitoringArgs(Args):
+    model_config = {"arbitrary_types_allowed": True}  # remote_write_url may be a StackReference's Output
+
     namespace: str = "monitoring"
     """Namespace of the monitoring stack and OpenCost (default: the stack's default); team
     NetworkPolicies admit scrapes from it."""
@@ -100,8 +102,9 @@ class MonitoringArgs(Args):
     """`agent` (edge sites): Prometheus only scrapes and forwards to `remote_write_url`, buffering
     in its write-ahead log while the link is down; no local rules, Alertmanager or Grafana.
     Default: `server`, the full stack."""
-    remote_write_url: str | None = None
-    """Agent mode: where everything scraped is forwarded (the hub's remote-write receiver)."""
+    remote_write_url: str | pulumi.Output[str] | None = None
+    """Agent mode: where everything scraped is forwarded (the hub's remote-write receiver): the
+    stack's `hubRemoteWriteUrl`, or in a fleet's site stack the hub stack's output (an Output)."""
     receive_remote_write: bool = False
     """Accept remote-write from agents (a hub that edge sites forward to); default: off, nothing
     outside the cluster writes to it."""

@@ -194,8 +194,9 @@ def _onprem_cluster(spec: StackSpec, onprem: ClusterCapacity, pools: dict[tuple[
 
 
 def _clusters(spec: StackSpec, capacity: CapacityPlan, pools: dict[tuple[str, str], _Pool]) -> list[_Cluster]:
-    # Every on-prem cluster as it sees the stack (a single one's view is the stack itself).
-    clusters = [_onprem_cluster(site_view(spec, site.name), capacity.site(site.name, lead(spec)), pools) for site in spec.onprem_sites()]
+    # Every on-prem cluster the plan holds, as it sees the stack (a single one's view is the stack
+    # itself; a fleet's site stack holds none).
+    clusters = [_onprem_cluster(site_view(spec, site.name), capacity.site(site.name, lead(spec)), pools) for site in spec.onprem_sites() if any(key[0] == site.name for key in pools)]
     for site in spec.edge_sites():
         if (site.name, site.name) not in pools:
             continue

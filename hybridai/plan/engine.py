@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import pulumi
 import yaml
@@ -58,6 +58,10 @@ class Plan:
     image_lock: ImageLock | None = None
     """The project's images.lock (None: it has none): the digests the plan's images are checked against."""
 
+
+ORGANIZATION = "organization"
+"""The Pulumi organization the offline plan runs in (`pulumi.get_organization()`): the name a
+self-managed backend gives every stack's organization; StackReferences are named in it."""
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 """The reproducible-builds variable: seconds since the epoch that dated artifacts carry instead of now."""
@@ -160,15 +164,31 @@ def run_plan(stack: str, project_dir: Path, on_register: Callable[[str], None] |
         raise StackConfigError(label, [Problem(FILE, "stack_name", problem, NO_VALUE)])
     path = project_dir / "stacks" / f"Pulumi.{stack}.yaml"
     stack_file = read_stack_file(path, label)
-    wire = encode_config(stack_file.config)
+    return run_config(stack, stack_file.config, stack_file.secret_keys, project_dir, inputs_as_of(project_dir, path), label, on_register)
+
+
+def run_config(
+    stack: str,
+    config: dict[str, Any],
+    secret_keys: list[str],
+    project_dir: Path,
+    as_of: datetime,
+    label: str,
+    on_register: Callable[[str], None] | None = None,
+    references: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Plan:
+    """Plan a stack from its config as read from a stack file (`StackFile.config`): a stack of the
+    project's or one generated from a fleet (hybridai/plan/fleet.py), whose `pulumi.StackReference`s
+    read `references` (stack name → outputs). Errors as `run_plan`, reported against `label`."""
+    wire = encode_config(config)
     with independent_environment():
         spec, capacity = prepare(stack, decode_config(wire), label)
         outputs: dict[str, Any] = {}
         warned: list[str] = []
         resources = execute(
-            run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=stack_file.secret_keys, on_register=on_register, outputs=outputs, warnings=warned
+            run, project=project_name(project_dir), stack=stack, config=wire, secret_keys=secret_keys, on_register=on_register, outputs=outputs, warnings=warned, references=references
         )
-    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs, warnings=warned, as_of=inputs_as_of(project_dir, path), image_lock=read_lock(project_dir))
+    return Plan(stack=stack, blueprint=spec.blueprint, resources=resources, spec=spec, capacity=capacity, outputs=outputs, warnings=warned, as_of=as_of, image_lock=read_lock(project_dir))
 
 
 HIDDEN_ENVIRONMENT = re.compile(r"^(KUBECONFIG|KUBERNETES_.*|KUBE_.*|HELM_.*|PULUMI_.*|AWS_.*|AZURE_.*|ARM_.*|GOOGLE_.*|CLOUDSDK_.*|GCP_.*)$")
@@ -225,10 +245,11 @@ def execute(
     outputs: dict[str, Any] | None = None,
     on_register: Callable[[str], None] | None = None,
     warnings: list[str] | None = None,
+    references: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Resource]:
     """Run a Pulumi program under the recording monitor; its resources, placed, sorted by URN, and
     what it warned of (`pulumi.log.warn`) appended to `warnings`."""
-    mocks = PlanMocks()
+    mocks = PlanMocks(references)
     monitor = RecordingMonitor(mocks, on_register)
     # Each plan runs on an event loop and executor of its own (the SDK sends registrations to the
     # monitor from the loop's default executor, and each worker thread makes a loop of its own).
@@ -242,7 +263,7 @@ def execute(
         # A stack of its own: the SDK keeps the root stack resource (and the outputs exported to it)
         # across runs in one process, and set_mocks makes a new one only when there is none.
         pulumi.runtime.settings.set_root_resource(None)
-        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=_collecting_logger(warnings if warnings is not None else []))
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, organization=ORGANIZATION, logger=_collecting_logger(warnings if warnings is not None else []))
         pulumi.runtime.set_all_config(config or {}, secret_keys or [])
         # The SDK awaits what the program returns; programs and test lambdas may return a resource.
         pulumi.runtime.test(lambda: _run_and_publish(program))()

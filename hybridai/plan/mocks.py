@@ -11,6 +11,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import pulumi
 
@@ -133,8 +134,11 @@ class PlanMocks(pulumi.runtime.Mocks):
     """Never raises: an exception inside the mock monitor hangs the SDK instead of failing it, so
     errors are kept and reported by the engine after the run."""
 
-    def __init__(self) -> None:
+    def __init__(self, references: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.errors: list[str] = []
+        self.references = dict(references or {})
+        """Stack name (`<organization>/<project>/<stack>`) → the outputs a `pulumi.StackReference` to
+        it reads: under the offline plan, that stack's own plan outputs (hybridai/plan/fleet.py)."""
         self._aws: dict[str, AwsAccount] = {}
         self._lock = threading.Lock()
 
@@ -145,6 +149,8 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         try:
+            if args.typ == "pulumi:pulumi:StackReference":
+                return self._stack_reference(args)
             if args.typ == "pulumi:providers:aws":
                 provider_id, outputs = _provider(args)
                 with self._lock:
@@ -162,6 +168,15 @@ class PlanMocks(pulumi.runtime.Mocks):
         except Exception as err:  # noqa: BLE001 - reported after the run, see class docstring
             self.errors.append(f"mock outputs for {args.typ} {args.name}: {err!r}")
             return stable_id(args.typ, args.name), dict(args.inputs)
+
+    def _stack_reference(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        """A StackReference read as the engine answers it: the referenced stack's outputs."""
+        name = args.inputs.get("name") or args.resource_id or args.name
+        if name not in self.references:
+            known = ", ".join(sorted(self.references)) or "none"
+            self.errors.append(f"stack reference {args.name} reads stack {name!r}, which this plan was given no outputs of (given: {known})")
+            return name, {"name": name, "outputs": {}, "secretOutputNames": []}
+        return name, {"name": name, "outputs": dict(self.references[name]), "secretOutputNames": []}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         try:

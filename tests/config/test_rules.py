@@ -9,6 +9,7 @@ import pytest
 
 from hybridai.blueprints import SPECS
 from hybridai.config.healthcare import check_no_time_slicing, check_phi_endpoints
+from hybridai.config.manufacturing import check_fleet_member
 from hybridai.config.rules import STACK_RULES, check_cloud_pool, check_edge_sites
 from hybridai.program import prepare
 from tests.helpers import stack_values
@@ -27,7 +28,7 @@ def test_each_blueprint_adds_only_its_own_rules() -> None:
     assert own == {
         "healthcare-onprem": (check_no_time_slicing, check_phi_endpoints),
         "finance-hybrid": (check_cloud_pool,),
-        "manufacturing-edge": (check_cloud_pool, check_edge_sites),
+        "manufacturing-edge": (check_cloud_pool, check_edge_sites, check_fleet_member),
     }
 
 
