@@ -188,6 +188,11 @@ class StackSpec(Model):
             # monitors reach the platform connector over a host socket (/var/run/nvsentinel.sock);
             # baseline and restricted forbid hostPath. Its own namespace, so the exemption is its alone.
             namespaces[self.gpu_health.namespace] = "privileged"
+        if self.gpu_health.burn_in.enabled:
+            # Privileged, in its own namespace: the burn-in Job's DCGM diagnostic runs as root with
+            # SYS_ADMIN (modules/gpu_burn_in.py says why), which baseline and restricted forbid; its
+            # NCCL test and the controller run restricted there.
+            namespaces[self.gpu_health.burn_in.namespace] = "privileged"
         if self.llm_d():
             # The AI Gateway's controller and the inference Gateway's objects need nothing of the
             # host: restricted. Envoy Gateway's namespace holds the gateway's proxies too, whose
