@@ -21,12 +21,12 @@ set -euo pipefail
 key=@TAINT_KEY@
 ns=@NAMESPACE@
 config=@CONFIG@
-kubectl get nodes -o json >/tmp/nodes.json
-jq -r --arg key "$key" --arg label @GROUP_LABEL@ \
+kubectl get nodes -o json |
+jq -r --arg key "$key" --arg group @GROUP_LABEL@ \
   '.items[] | select(any(.spec.taints[]?; .key == $key))
-   | [.metadata.name, (first(.spec.taints[] | select(.key == $key)) | .value // ""), (.metadata.labels[$label] // ""),
-      (.status.allocatable["@GPU_RESOURCE@"] // "0")] | @tsv' /tmp/nodes.json |
-while IFS=$'\t' read -r node state label gpus; do
+   | [.metadata.name, (first(.spec.taints[] | select(.key == $key)) | .value // ""), (.metadata.labels[$group] // ""),
+      (.status.allocatable["@GPU_RESOURCE@"] // "0")] | join("|")' |
+while IFS='|' read -r node state label gpus; do
   pool=${label:-$(jq -r --arg node "$node" '.nodes[$node] // ""' "$config")}
   if [ -z "$pool" ] || [ "$(jq -r --arg pool "$pool" '.pools | has($pool)' "$config")" != true ]; then
     echo "node $node: tainted $key=$state but in no pool the burn-in knows; left as it is"
