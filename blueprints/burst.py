@@ -67,7 +67,7 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
     catalog jobs the capacity plan sends here (`runtime`), and backups into `backup_store`."""
     cluster, teams = spec.cloud.cluster.name, spec.cloud.teams
     queues = cloud_queues(spec, capacity)
-    burn_in = GpuBurnInArgs.of_node_pools(spec.gpu_health.burn_in, [p.pool for p in capacity.pools]) if spec.gpu_health.burn_in.enabled else None
+    burn_in = GpuBurnInArgs.of_node_pools(spec.gpu_health.burn_in, [p.pool for p in capacity.pools])
     platform = GpuPlatformArgs(
         gpu_operator=GpuOperatorArgs.on_eks(spec.gpu_operator, spec.monitoring.namespace),
         burn_in=burn_in,

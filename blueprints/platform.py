@@ -241,7 +241,7 @@ def onprem_platform(
         runtime = runtime.model_copy(update={"monitor_namespaces": (drift.namespace,)})
     namespaces = {t.name: t.namespace for t in spec.teams}
     nvsentinel = NvSentinelArgs.of(spec.gpu_health, spec.teams, spec.training, spec.gpu_operator.namespace, spec.monitoring.namespace) if spec.gpu_health.runs(spec.tls is not None) else None
-    burn_in = GpuBurnInArgs.of_onprem(spec.gpu_health.burn_in, cluster.gpu_pools) if spec.gpu_health.burn_in.enabled else None
+    burn_in = GpuBurnInArgs.of_onprem(spec.gpu_health.burn_in, cluster.gpu_pools)
     coverage = {
         "xid_remediation": "quarantine" if nvsentinel else "page",
         "burn_in_stuck_minutes": burn_in.stuck_minutes if burn_in else None,

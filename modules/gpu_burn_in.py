@@ -105,25 +105,24 @@ class GpuBurnInArgs(Args):
         return WAIT_MINUTES + self.deadline_minutes + 2
 
     @classmethod
-    def of_onprem(cls, settings: BurnInSettings, pools: Iterable[GpuPool]) -> GpuBurnInArgs:
-        """The on-prem cluster's pools of whole GPUs (`mig` unset). A MIG pool's nodes aren't burned
-        in: DCGM's diagnostic doesn't run on MIG-enabled GPUs and the operator partitions them as
-        they join, so their nodes must join without the taint (docs/operations.md#burn-in)."""
-        return cls(
-            namespace=settings.namespace,
-            diag_level=settings.diag_level,
-            pools=tuple(BurnInPool.of(p.name, p.gpu_model, p.gpus_per_node, p.interconnect, p.nodes) for p in pools if p.mig is None),
-        )
+    def of_onprem(cls, settings: BurnInSettings, pools: Iterable[GpuPool]) -> GpuBurnInArgs | None:
+        """The on-prem cluster's pools of whole GPUs (`mig` unset); None where the stack turns the
+        burn-in off or no pool is of whole GPUs. A MIG pool's nodes aren't burned in: DCGM's
+        diagnostic doesn't run on MIG-enabled GPUs and the operator partitions them as they join,
+        so their nodes join without the taint (docs/operations.md#burn-in)."""
+        burned = tuple(BurnInPool.of(p.name, p.gpu_model, p.gpus_per_node, p.interconnect, p.nodes) for p in pools if p.mig is None)
+        return cls(namespace=settings.namespace, diag_level=settings.diag_level, pools=burned) if settings.enabled and burned else None
 
     @classmethod
-    def of_node_pools(cls, settings: BurnInSettings, pools: Iterable[GpuNodePool]) -> GpuBurnInArgs:
-        """The cloud cluster's NodePools; the interconnect where all of a pool's instance types state the same one."""
+    def of_node_pools(cls, settings: BurnInSettings, pools: Iterable[GpuNodePool]) -> GpuBurnInArgs | None:
+        """The cloud cluster's NodePools, the interconnect where all of a pool's instance types
+        state the same one; None where the stack turns the burn-in off."""
         instances = catalog.aws().gpu_instances
         burned = []
         for pool in pools:
             links = {instances[t].interconnect for t in pool.instance_types}
             burned.append(BurnInPool.of(pool.name, pool.gpu_model, pool.gpus_per_node, links.pop() if len(links) == 1 else None))
-        return cls(namespace=settings.namespace, diag_level=settings.diag_level, pools=tuple(burned))
+        return cls(namespace=settings.namespace, diag_level=settings.diag_level, pools=tuple(burned)) if settings.enabled and burned else None
 
 
 class GpuBurnIn(Module):

@@ -29,7 +29,7 @@ class GpuPool(Model):
         description="How the GPUs of one node talk to each other: `nvswitch` (HGX/DGX baseboards: every GPU over NVLink "
         "through NVSwitches), `nvlink-bridge` (pairs of PCIe cards bridged), `pcie`. The burn-in runs an NCCL all-reduce "
         "against the floor hybridai/data/gpu-health.yaml gives the GPU model over it; omitted, or no floor there: the NCCL "
-        "test is skipped and the plan says why.",
+        "test is skipped, and the burn-in's `pools.json` (in the plan's manifests) and the Job's log say why.",
     )
     mig: Literal["planned"] | dict[str, int] | None = Field(
         default=None,

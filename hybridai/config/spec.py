@@ -81,7 +81,7 @@ class StackSpec(Model):
     # blueprint's spec restates these with its own description.
     onprem: OnpremCluster = Field(description="The on-prem Kubernetes cluster.")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
-    gpu_health: GpuHealthSettings = Field(default_factory=GpuHealthSettings, description="GPU fault quarantine and drain on the on-prem cluster (NVSentinel).")
+    gpu_health: GpuHealthSettings = Field(default_factory=GpuHealthSettings, description="GPU fault quarantine and drain on the on-prem cluster (NVSentinel), and the burn-in of new GPU nodes.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster.")
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the cluster's whole GPUs left after inference.")

@@ -68,6 +68,17 @@ def test_healthcare_prods_whole_gpu_pools_are_burned_in_and_its_mig_pool_is_not(
     assert (args.diag_level, args.deadline_minutes) == (3, 75)
 
 
+def test_nothing_is_burned_in_where_it_is_off_or_every_pool_is_mig() -> None:
+    # GIVEN healthcare-dev, whose only pool is MIG-partitioned, and healthcare-prod with the burn-in off
+    dev, _ = prepared("healthcare-dev")
+    prod, _ = prepared("healthcare-prod")
+    off = BurnInSettings.model_validate({"enabled": False})
+    # THEN no burn-in on either (no controller, no namespace)
+    assert GpuBurnInArgs.of_onprem(dev.gpu_health.burn_in, dev.onprem.gpu_pools) is None
+    assert GpuBurnInArgs.of_onprem(off, prod.onprem.gpu_pools) is None
+    assert GpuBurnInArgs.of_node_pools(off, []) is None
+
+
 def test_cloud_pools_take_the_interconnect_their_instance_types_state() -> None:
     # GIVEN finance-prod's NodePools
     spec, capacity = prepared("finance-prod")
@@ -378,7 +389,8 @@ def test_the_example_plans_burn_in_onprem_and_in_the_cloud() -> None:
 
     plan, _ = planned("finance-prod")
     cronjobs = [r for r in of_kind(plan.resources, "CronJob") if r.inputs["metadata"]["name"] == CONTROLLER]
-    assert {r.target for r in cronjobs} == {"onprem", "cloud"} or len(cronjobs) == 2
+    # THEN its on-prem cluster (dc1) and its EKS pool (training) each run the controller, and every NodePool carries the startup taint
+    assert sorted(r.target for r in cronjobs) == ["dc1", "training"]
     assert all(p.inputs["spec"]["template"]["spec"].get("startupTaints") == [STARTUP_TAINT] for p in of_kind(plan.resources, "NodePool"))
 
 
