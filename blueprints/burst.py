@@ -69,7 +69,7 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
     queues = cloud_queues(spec, capacity)
     burn_in = GpuBurnInArgs.of_node_pools(spec.gpu_health.burn_in, [p.pool for p in capacity.pools])
     platform = GpuPlatformArgs(
-        gpu_operator=GpuOperatorArgs.on_eks(spec.gpu_operator, spec.monitoring.namespace),
+        gpu_operator=GpuOperatorArgs.on_eks(spec.gpu_operator, spec.monitoring.namespace, burn_in=burn_in is not None),
         burn_in=burn_in,
         tenancy=tenancy(spec, teams, {t.name: {"nvidia.com/gpu": capacity.team_gpus[t.name]} for t in teams}),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.

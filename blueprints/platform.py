@@ -257,6 +257,7 @@ def onprem_platform(
             dcgm_clients=(nvsentinel.namespace,) if nvsentinel else (),
             models=spec.models,
             training_wait_minutes=spec.gpu_health.training_drain_minutes,
+            burn_in=burn_in is not None,
         ),
         nvsentinel=nvsentinel,
         burn_in=burn_in,

@@ -384,6 +384,33 @@ def test_nodepools_join_with_the_startup_taint_only_where_burn_in_runs() -> None
     assert all("startupTaints" not in p for p in pools(False))
 
 
+def test_the_gpu_operators_agents_and_nfd_tolerate_the_burn_in_taint_where_it_runs() -> None:
+    from hybridai.modules.gpu_operator import GpuOperatorArgs, gpu_operator_values
+
+    # GIVEN the operator on a cluster whose new GPU nodes join tainted
+    values = gpu_operator_values(GpuOperatorArgs(tolerate_burn_in=True))
+    burn_in = {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+    # THEN its DaemonSets (device plugin, validator, exporter…) and NFD's worker run there — pending or
+    # failed — keeping the chart's own tolerations (a values list replaces the chart's)
+    gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    assert values["daemonsets"]["tolerations"] == [gpu, burn_in]
+    assert values["node-feature-discovery"]["worker"]["tolerations"][1:] == [gpu, burn_in]
+    # AND where no burn-in runs, the chart's defaults stand
+    plain = gpu_operator_values(GpuOperatorArgs())
+    assert "daemonsets" not in plain and "node-feature-discovery" not in plain
+
+
+def test_the_nfd_tolerations_keep_the_charts_own() -> None:
+    from tests.harness.upstream import chart_defaults
+    from hybridai.modules.gpu_operator import GpuOperatorArgs, gpu_operator_values
+
+    pin = catalog.chart("gpu-operator")
+    chart = chart_defaults(pin.upstream, pin.chart)
+    values = gpu_operator_values(GpuOperatorArgs(tolerate_burn_in=True))
+    assert values["node-feature-discovery"]["worker"]["tolerations"][:-1] == chart["node-feature-discovery"]["worker"]["tolerations"]
+    assert values["daemonsets"]["tolerations"][:-1] == chart["daemonsets"]["tolerations"]
+
+
 def test_the_example_plans_burn_in_onprem_and_in_the_cloud() -> None:
     from tests.conftest import planned
 
