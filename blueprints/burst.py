@@ -20,6 +20,7 @@ from hybridai.modules.backup import BackupStoreArgs
 from hybridai.modules.backup_bucket import BackupBucket, BackupBucketArgs
 from hybridai.modules.budget import Budget, BudgetArgs
 from hybridai.modules.eks_cluster import EksCluster, EksClusterArgs
+from hybridai.modules.gpu_burn_in import GpuBurnInArgs
 from hybridai.modules.gpu_node_pools import GpuNodePools, GpuNodePoolsArgs, NodePoolArgs
 from hybridai.modules.gpu_operator import GpuOperatorArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
@@ -66,11 +67,16 @@ def cloud_platform(spec: CloudBurstSpec, capacity: CloudCapacity, runtime: Train
     catalog jobs the capacity plan sends here (`runtime`), and backups into `backup_store`."""
     cluster, teams = spec.cloud.cluster.name, spec.cloud.teams
     queues = cloud_queues(spec, capacity)
+    burn_in = GpuBurnInArgs.of_node_pools(spec.gpu_health.burn_in, [p.pool for p in capacity.pools])
     platform = GpuPlatformArgs(
-        gpu_operator=GpuOperatorArgs.on_eks(spec.gpu_operator, spec.monitoring.namespace),
+        gpu_operator=GpuOperatorArgs.on_eks(spec.gpu_operator, spec.monitoring.namespace, burn_in=burn_in is not None),
+        burn_in=burn_in,
         tenancy=tenancy(spec, teams, {t.name: {"nvidia.com/gpu": capacity.team_gpus[t.name]} for t in teams}),
         # OpenCost prices EKS nodes from the AWS pricing API: no custom pricing in the cloud.
-        monitoring=monitoring(spec, teams, coverage={"queue_backlog_hint": CLOUD_BACKLOG, "karpenter": True, "xid_remediation": "node-repair"}),
+        monitoring=monitoring(spec, teams, coverage={
+            "queue_backlog_hint": CLOUD_BACKLOG, "karpenter": True, "xid_remediation": "node-repair",
+            "burn_in_stuck_minutes": burn_in.stuck_minutes if burn_in else None,
+        }),
         queues=queues.model_copy(update={"jobset": True}) if runtime else queues,
         logging=LoggingArgs.remote(spec.logging, cluster, "cloud", spec.monitoring.namespace) if spec.logging else None,
         training_runtime=runtime,
@@ -103,7 +109,7 @@ def node_capacity(spec: CloudBurstSpec, capacity: CloudCapacity, aws: Target, vp
     cloud = spec.cloud
     GpuNodePools(
         eks.target,
-        GpuNodePoolsArgs(pools=node_pools(capacity), ami_alias=cloud.cluster.ami_alias, tags=scope.tags),
+        GpuNodePoolsArgs(pools=node_pools(capacity), ami_alias=cloud.cluster.ami_alias, tags=scope.tags, burn_in=spec.gpu_health.burn_in.enabled),
         karpenter.node_role.name,
         vpc.private_subnet_ids,
         eks.cluster.vpc_config.cluster_security_group_id,

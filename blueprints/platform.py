@@ -22,6 +22,7 @@ from hybridai.config.spec import StackSpec
 from hybridai.config.workloads import ServedModel
 from hybridai.modules.backup import BackupArgs, BackupStoreArgs
 from hybridai.modules.certificates import ACME_ISSUER, CertManagerArgs, TlsArgs
+from hybridai.modules.gpu_burn_in import GpuBurnInArgs
 from hybridai.modules.gpu_operator import GpuOperatorArgs
 from hybridai.modules.keda import KedaArgs
 from hybridai.modules.gpu_platform import GpuPlatform, GpuPlatformArgs
@@ -247,8 +248,10 @@ def onprem_platform(
         runtime = runtime.model_copy(update={"monitor_namespaces": (drift.namespace,)})
     namespaces = {t.name: t.namespace for t in spec.teams}
     nvsentinel = NvSentinelArgs.of(spec.gpu_health, spec.teams, spec.training, spec.gpu_operator.namespace, spec.monitoring.namespace) if spec.gpu_health.runs(spec.tls is not None) else None
+    burn_in = GpuBurnInArgs.of_onprem(spec.gpu_health.burn_in, cluster.gpu_pools)
     coverage = {
         "xid_remediation": "quarantine" if nvsentinel else "page",
+        "burn_in_stuck_minutes": burn_in.stuck_minutes if burn_in else None,
         "queue_backlog_hint": backlog if queues else None,
         "audit_archive_check": logging.namespace if logging and logging.store.archive else None,
         "decision_sink": decisions.namespace if decisions else None,
@@ -261,8 +264,10 @@ def onprem_platform(
             dcgm_clients=(nvsentinel.namespace,) if nvsentinel else (),
             models=spec.models,
             training_wait_minutes=spec.gpu_health.training_drain_minutes,
+            burn_in=burn_in is not None,
         ),
         nvsentinel=nvsentinel,
+        burn_in=burn_in,
         tenancy=tenancy(spec, spec.teams, {team.name: capacity.gpu_quota(team.name) for team in spec.teams}),
         serving=served,
         autoscaling=autoscaling,

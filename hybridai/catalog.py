@@ -283,6 +283,8 @@ def llms() -> LlmCatalog:
 class GpuInstance(_Data):
     gpu: str
     gpus: int
+    interconnect: Literal["nvswitch", "nvlink-bridge", "pcie"] | None = None
+    """How its GPUs connect (aws.yaml): what its burn-in's NCCL floor is looked up by; None: not stated, no NCCL test."""
 
 
 class EksDefaults(_Data):

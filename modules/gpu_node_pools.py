@@ -6,6 +6,7 @@ import pulumi_kubernetes as k8s
 
 from hybridai.config.cloud import GpuNodePool
 from hybridai.recorded import CAPACITY_TYPE_KEY, GPU_MODEL_LABEL, GPU_RESOURCE, INSTANCE_TYPE_KEY, NODE_GROUP_LABEL, NODE_ROLE_LABEL, ROLE_GPU_TRAINING, component_type
+from hybridai.modules.gpu_burn_in import STARTUP_TAINT
 from hybridai.modules.base import MANAGED_BY, Args, Module, child, placed
 from hybridai.modules.target import Target
 
@@ -31,6 +32,9 @@ class GpuNodePoolsArgs(Args):
     """The EKS-optimized AL2023 AMI release GPU nodes boot (`al2023@vYYYYMMDD`)."""
     tags: dict[str, str]
     """Tags on every instance, volume and interface Karpenter launches (cost allocation, ownership)."""
+    burn_in: bool = False
+    """New nodes join with the burn-in's startup taint (modules/gpu_burn_in.py), removed when their
+    GPUs pass; default: off, they take work at once (the stack's `gpuHealth.burnIn.enabled` is on)."""
 
 
 class GpuNodePools(Module):
@@ -70,7 +74,7 @@ class GpuNodePools(Module):
                 api_version="karpenter.sh/v1",
                 kind="NodePool",
                 metadata={"name": pool.name, "labels": MANAGED_BY},
-                spec=_node_pool(sized),
+                spec=_node_pool(sized, args.burn_in),
                 opts=child(self, provider, depends_on=[node_class]),
             )
         self.register_outputs({"nodePools": sorted(self.node_pools)})
@@ -94,10 +98,13 @@ def _node_class(pool: GpuNodePool, args: GpuNodePoolsArgs, node_role: pulumi.Inp
     }
 
 
-def _node_pool(sized: NodePoolArgs) -> dict:
-    """What a pool's nodes are (labels, instance and capacity types, taint) and how many GPUs and
+def _node_pool(sized: NodePoolArgs, burn_in: bool) -> dict:
+    """What a pool's nodes are (labels, instance and capacity types, taints) and how many GPUs and
     disruptions it allows."""
     pool = sized.pool
+    # Karpenter applies a startup taint to the nodes it launches and plans pods onto them as if it
+    # weren't there (pods needn't tolerate it): the burn-in removes it.
+    startup = {"startupTaints": [STARTUP_TAINT]} if burn_in else {}
     return {
         "template": {
             "metadata": {"labels": {NODE_ROLE_LABEL: ROLE_GPU_TRAINING, NODE_GROUP_LABEL: pool.name, GPU_MODEL_LABEL: pool.gpu_model}},
@@ -108,6 +115,7 @@ def _node_pool(sized: NodePoolArgs) -> dict:
                     {"key": CAPACITY_TYPE_KEY, "operator": "In", "values": list(pool.capacity_types)},
                 ],
                 "taints": [GPU_TAINT],
+                **startup,
                 "expireAfter": pool.expire_after,
             },
         },

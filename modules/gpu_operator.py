@@ -11,7 +11,8 @@ from hybridai import catalog
 from hybridai.config.components import GpuOperatorSettings, OnpremCluster
 from hybridai.config.workloads import ServedModel
 from hybridai.recorded import MLOPS_STEP_LABEL, GPU_COUNT_LABEL, GPU_MODEL_LABEL, GPU_POOL_LABEL, MIG_ALL_DISABLED, MIG_CONFIG_KEY, MIG_CONFIG_LABEL, component_type
-from hybridai.modules.base import MANAGED_BY, Args, Module, child, from_namespace, on_port, pinned_release, placed, platform_namespace, pod_security
+from hybridai.modules.gpu_burn_in import TAINT_KEY as BURN_IN_TAINT
+from hybridai.modules.base import GPU_TOLERATION, MANAGED_BY, Args, Module, child, from_namespace, on_port, pinned_release, placed, platform_namespace, pod_security
 from hybridai.modules.target import Target
 
 MIG_CONFIG_MAP = "hybridai-mig-config"
@@ -88,6 +89,10 @@ class GpuOperatorArgs(Args):
     upgrade: DriverUpgradeArgs | None = None
     """How a driver upgrade rolls over the nodes, where the operator installs the driver; default:
     None, the chart's policy (or no driver of the operator's)."""
+    tolerate_burn_in: bool = False
+    """The operator's node agents (and node-feature-discovery's worker) tolerate the burn-in taint
+    (modules/gpu_burn_in.py), `pending` or `failed`: a DaemonSet tolerates no custom taint on its
+    own, and the burn-in waits for the GPUs they advertise. Default: off, no burn-in on the cluster."""
     dcgm_clients: tuple[str, ...] = ()
     """Namespaces reading GPU health from DCGM (NVSentinel's): the operator then runs DCGM's
     hostengine on its own (`dcgm.enabled`, the `nvidia-dcgm` Service on port 5555, which the exporter
@@ -105,6 +110,7 @@ class GpuOperatorArgs(Args):
         dcgm_clients: tuple[str, ...] = (),
         models: Iterable[ServedModel] = (),
         training_wait_minutes: int = 60,
+        burn_in: bool = False,
     ) -> GpuOperatorArgs:
         """The operator on a cluster hybrid-ai sets up the GPUs of (data center, plant, k3s/RKE2
         site): the driver unless the nodes' image has it, the toolkit pointed at the distribution's
@@ -112,7 +118,8 @@ class GpuOperatorArgs(Args):
         GPU model, MIG config and GPU count); `dcgm_clients`: who reads DCGM's hostengine. Where
         the operator installs the driver, its upgrades roll over the nodes by `DriverUpgradeArgs.of`,
         keeping up as many nodes as the most replicas one of the `models` served here keeps
-        (default: none served, one) and waiting `training_wait_minutes` for training pods."""
+        (default: none served, one) and waiting `training_wait_minutes` for training pods; `burn_in`:
+        new GPU nodes join with the burn-in taint (default: no burn-in)."""
         nodes = tuple(GpuNodeArgs.model_validate(node, from_attributes=True) for node in nodes)
         serving_minimum = max((m.min_replicas for m in models), default=1)
         driver = cluster.driver != "preinstalled"
@@ -131,13 +138,17 @@ class GpuOperatorArgs(Args):
             nodes=nodes,
             upgrade=DriverUpgradeArgs.of(len(nodes), serving_minimum, training_wait_minutes) if driver and nodes else None,
             dcgm_clients=dcgm_clients,
+            tolerate_burn_in=burn_in,
         )
 
     @classmethod
-    def on_eks(cls, settings: GpuOperatorSettings, monitoring_namespace: str) -> GpuOperatorArgs:
+    def on_eks(cls, settings: GpuOperatorSettings, monitoring_namespace: str, burn_in: bool = False) -> GpuOperatorArgs:
         """The operator on the EKS burst pool: the EKS NVIDIA AMI ships the driver and container
-        toolkit; the operator adds the rest, on whole GPUs."""
-        return cls(namespace=settings.namespace, monitoring_namespace=monitoring_namespace, driver=False, toolkit=False, cdi=settings.cdi, nfd=settings.nfd)
+        toolkit; the operator adds the rest, on whole GPUs. `burn_in`: the NodePools' nodes join
+        with the burn-in taint (default: no burn-in)."""
+        return cls(
+            namespace=settings.namespace, monitoring_namespace=monitoring_namespace, driver=False, toolkit=False, cdi=settings.cdi, nfd=settings.nfd, tolerate_burn_in=burn_in
+        )
 
 
 class GpuOperator(Module):
@@ -224,6 +235,13 @@ def gpu_operator_values(args: GpuOperatorArgs) -> dict:
         # The chart's Pod Security Admission labelling stays off: GpuOperator's namespace carries the labels.
         "psa": {"enabled": False},
     }
+    if args.tolerate_burn_in:
+        # The chart's lists are replaced, not merged: its own entries, then the burn-in taint's.
+        burn_in = {"key": BURN_IN_TAINT, "operator": "Exists", "effect": "NoSchedule"}
+        values["daemonsets"] = {"tolerations": [GPU_TOLERATION, burn_in]}
+        if args.nfd:
+            control_plane = {"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "", "effect": "NoSchedule"}
+            values["node-feature-discovery"] = {"worker": {"tolerations": [control_plane, GPU_TOLERATION, burn_in]}}
     if args.dcgm_clients:
         values["dcgm"] = {"enabled": True}
     if args.driver and args.upgrade is not None:

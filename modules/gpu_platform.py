@@ -10,6 +10,7 @@ from hybridai.modules.certificates import CertManager, CertManagerArgs
 from hybridai.modules.decision_log import DecisionSink, DecisionSinkArgs
 from hybridai.modules.device_plugin import DevicePlugin, DevicePluginArgs
 from hybridai.modules.drift_monitor import DriftMonitor, DriftMonitorArgs
+from hybridai.modules.gpu_burn_in import GpuBurnIn, GpuBurnInArgs
 from hybridai.modules.gpu_operator import GpuOperator, GpuOperatorArgs
 from hybridai.modules.keda import Keda, KedaArgs
 from hybridai.modules.logging import Logging, LoggingArgs
@@ -34,6 +35,8 @@ class GpuPlatformArgs(Args):
     nvsentinel: NvSentinelArgs | None = None
     """NVSentinel: GPU faults to node conditions, quarantine and drain (the on-prem cluster, with
     the GPU Operator's DCGM); None: the XID alerts page and nothing acts on the node."""
+    burn_in: GpuBurnInArgs | None = None
+    """The burn-in of new GPU nodes (on-prem, EKS); None: new nodes take work as soon as they join."""
     tenancy: TenancyArgs
     """The cluster's team namespaces, quotas and priority classes."""
     serving: ServingArgs | None = None
@@ -116,6 +119,8 @@ class GpuPlatform(Module):
             if args.nvsentinel
             else None
         )
+        # After the GPU Operator, whose validator is the first gate (the Job waits for the GPUs it advertises).
+        self.burn_in = GpuBurnIn(target, args.burn_in, opts=options(self, depends_on=[self.gpu_operator] if self.gpu_operator else [])) if args.burn_in else None
         # After monitoring: its ServiceMonitor needs the monitoring CRDs.
         self.autoscaling = Keda(target, args.autoscaling, opts=options(self, depends_on=[self.monitoring, *security])) if args.autoscaling else None
         # After KEDA: KServe's controller manages ScaledObjects only if their CRD exists when it starts.

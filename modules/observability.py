@@ -19,6 +19,7 @@ from hybridai.config.workloads import ServedModel
 from hybridai.recorded import ARCHIVE_CHECK, GPU_QUOTA_PREFIX
 from hybridai.modules.autoscaling import PREDICTOR_METRICS_JOB
 from hybridai.modules.base import Args
+from hybridai.modules.gpu_burn_in import TAINT_KEY as BURN_IN_TAINT
 from hybridai.modules.drift_monitor import BASELINE_METRIC, CHECKED_METRIC, DRIFT_METRIC, LATENCY_METRIC, PROMETHEUS_PREFIX, RUN_DEADLINE_SECONDS
 
 INFERENCE_LATENCY = "request_predict_seconds"
@@ -198,6 +199,9 @@ class AlertArgs(Args):
     drift_watches: tuple[DriftWatch, ...] = ()
     """The models whose decisions the drift checks read: alert on drift, latency, a missing baseline
     and a check that stopped; default: none."""
+    burn_in_stuck_minutes: int | None = None
+    """Where new GPU nodes are burned in (modules/gpu_burn_in.py): how long a node may stay
+    `pending` before the burn-in counts as stuck; default: None, no burn-in, no burn-in alerts."""
     xid_remediation: Literal["page", "node-repair", "quarantine"] = "page"
     """What the cluster does on its own about a GPU fault its XID alerts report: `node-repair` (EKS:
     the node monitoring agent and Karpenter's node repair), `quarantine` (NVSentinel cordons and
@@ -243,6 +247,8 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
     groups = [{"name": "hybridai-gpu-health", "rules": _gpu_health_alerts(args)}, {"name": "hybridai-gpu-service", "rules": _gpu_service_alerts(args)}]
     if args.karpenter:
         groups.append({"name": "hybridai-node-autoscaling", "rules": _karpenter_alerts()})
+    if args.burn_in_stuck_minutes:
+        groups.append({"name": "hybridai-gpu-burn-in", "rules": burn_in_alerts(args.burn_in_stuck_minutes)})
     if args.model_objectives:
         groups.append({"name": "hybridai-model-objectives", "rules": [_model_objective(o) for o in args.model_objectives]})
     if args.llm_objectives:
@@ -254,6 +260,36 @@ def alert_groups(args: AlertArgs) -> list[dict[str, Any]]:
     if args.drift_watches:
         groups.append({"name": "hybridai-model-drift", "rules": [r for w in args.drift_watches for r in _drift_alerts(w)]})
     return groups
+
+
+def burn_in_alerts(stuck_minutes: int) -> list[dict[str, Any]]:
+    """A new GPU node whose burn-in failed (its taint set to `failed`), and one that has stayed
+    `pending` longer than a burn-in takes (`stuck_minutes`): kube-state-metrics' `kube_node_spec_taint`,
+    one series per node and taint."""
+    taint = f'kube_node_spec_taint{{key="{BURN_IN_TAINT}"'
+    return [
+        _alert(
+            "GpuBurnInFailed",
+            f'max by (node) ({taint}, value="failed"}}) == 1',
+            "0m",
+            "warning",
+            "GPU node {{ $labels.node }} failed its burn-in and takes no work",
+            "Its DCGM diagnostic or NCCL all-reduce failed, or it advertises fewer GPUs than its pool has; the node keeps the taint "
+            f"{BURN_IN_TAINT}=failed. The burn-in Job's log says which test on which GPU. On-prem: have the GPU serviced, then "
+            "delete the node's Job and set the taint back to pending to burn it in again. Cloud: delete the node (Karpenter "
+            "terminates the instance and launches another).",
+        ),
+        _alert(
+            "GpuBurnInStuck",
+            f'max by (node) ({taint}, value="pending"}}) == 1',
+            f"{stuck_minutes}m",
+            "warning",
+            "GPU node {{ $labels.node }} has waited over " + str(stuck_minutes) + " minutes for its burn-in",
+            "The node never advertised its GPUs (the GPU Operator's driver or validator is failing: check its pods on the node), "
+            "it belongs to no pool the burn-in knows (a MIG pool's node must join without the taint), or the burn-in "
+            "controller isn't running (its CronJob in the burn-in namespace).",
+        ),
+    ]
 
 
 def _autoscaling_alerts() -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ def test_plan_writes_artifacts_and_a_summary(project: Path, tmp_path: Path) -> N
     assert (out / "manifests" / "dc1" / "radiology" / "ResourceQuota-radiology-quota.yaml").is_file()
     # AND the terminal gets a few plain lines (the same in CI logs): counts by placement, cost,
     # whether a comparison was made, and where summary.md is
-    assert result.stdout.splitlines()[0] == "healthcare-prod (healthcare-onprem): 239 resources — onprem 239"
+    assert result.stdout.splitlines()[0] == "healthcare-prod (healthcare-onprem): 251 resources — onprem 251"
     assert "no comparison (pass --compare BASE_DIR to review a change)" in result.stdout
     assert f"summary: {out / 'summary.md'}" in result.stdout
     assert "NetworkPolicy" not in result.stdout

@@ -23,6 +23,14 @@ class GpuPool(Model):
         "counts their GPUs for quota validation.",
     )
     gpus_per_node: int = Field(ge=1, examples=[8], description="GPUs in each node: at most what one server holds of the model (hybridai/data/gpus.yaml `max_per_node`).")
+    interconnect: Literal["nvswitch", "nvlink-bridge", "pcie"] | None = Field(
+        default=None,
+        examples=["nvswitch"],
+        description="How the GPUs of one node talk to each other: `nvswitch` (HGX/DGX baseboards: every GPU over NVLink "
+        "through NVSwitches), `nvlink-bridge` (pairs of PCIe cards bridged), `pcie`. The burn-in runs an NCCL all-reduce "
+        "against the floor hybridai/data/gpu-health.yaml gives the GPU model over it; omitted, or no floor there: the NCCL "
+        "test is skipped, and the burn-in's `pools.json` (in the plan's manifests) and the Job's log say why.",
+    )
     mig: Literal["planned"] | dict[str, int] | None = Field(
         default=None,
         description="MIG partitioning of the pool's GPUs. `planned`: the capacity planner lays out each GPU "

@@ -86,7 +86,7 @@ class StackSpec(Model):
     # blueprint's spec restates these with its own description.
     onprem: OnpremCluster = Field(description="The on-prem Kubernetes cluster; or a list of clusters, one per data center, each with a `role` (`primary`, `dr`, `active`): see [multi-site](multi-site.md).")
     gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings, description="NVIDIA GPU Operator settings.")
-    gpu_health: GpuHealthSettings = Field(default_factory=GpuHealthSettings, description="GPU fault quarantine and drain on the on-prem cluster (NVSentinel).")
+    gpu_health: GpuHealthSettings = Field(default_factory=GpuHealthSettings, description="GPU fault quarantine and drain on the on-prem cluster (NVSentinel), and the burn-in of new GPU nodes.")
     teams: list[Team] = Field(min_length=1, description="Tenants of the on-prem cluster.")
     models: list[ServedModel] = Field(default_factory=list, description="Inference catalog: models served with KServe on the on-prem cluster, sized from their load.")
     training: list[TrainingJob] = Field(default_factory=list, description="Training catalog: weekly runs, placed on the cluster's whole GPUs left after inference.")
@@ -208,6 +208,11 @@ class StackSpec(Model):
             # monitors reach the platform connector over a host socket (/var/run/nvsentinel.sock);
             # baseline and restricted forbid hostPath. Its own namespace, so the exemption is its alone.
             namespaces[self.gpu_health.namespace] = "privileged"
+        if self.gpu_health.burn_in.enabled:
+            # Privileged, in its own namespace: the burn-in Job's DCGM diagnostic runs as root with
+            # SYS_ADMIN (modules/gpu_burn_in.py says why), which baseline and restricted forbid; its
+            # NCCL test and the controller run restricted there.
+            namespaces[self.gpu_health.burn_in.namespace] = "privileged"
         if self.llm_d():
             # The AI Gateway's controller and the inference Gateway's objects need nothing of the
             # host: restricted. Envoy Gateway's namespace holds the gateway's proxies too, whose

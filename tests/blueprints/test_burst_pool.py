@@ -184,7 +184,8 @@ def test_eks_objects_go_to_the_cluster_target_and_the_operator_skips_driver_and_
     operator = release(resources, "gpu-operator")
     assert operator.inputs["values"]["driver"] == {"enabled": False} and operator.inputs["values"]["toolkit"] == {"enabled": False}
     accounts = {r.inputs["metadata"]["namespace"]: r.inputs for r in of_type(resources, "kubernetes:core/v1:ServiceAccount")}
-    assert set(accounts) == {"fraud", "credit"} and accounts["fraud"]["automountServiceAccountToken"] is False
+    # (the teams' accounts mount no token; the burn-in controller's needs its own to patch taints)
+    assert set(accounts) == {"fraud", "credit", "gpu-burn-in"} and accounts["fraud"]["automountServiceAccountToken"] is False
 
 
 def test_secrets_manager_on_eks_reads_through_pod_identity_scoped_to_the_stacks_secrets() -> None:

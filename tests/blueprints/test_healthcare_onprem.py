@@ -101,9 +101,11 @@ def test_only_the_operator_namespace_is_privileged(stack: str) -> None:
     # The log collector's namespace is privileged too (hostPath mounts of the node's logs); Loki's is restricted.
     # So is Velero's: its node agent copies the volumes by file system (hostPath of the kubelet's pod volumes).
     # In prod, Envoy Gateway's namespace too (baseline: it writes the inference gateway's proxy pods itself).
-    platform = {"gpu-operator", "monitoring", "kserve", "log-collector", "velero", "nvsentinel"} | ({"kueue-system", "envoy-gateway-system"} if stack == "healthcare-prod" else set())
+    # The GPU burn-in's in prod (DCGM's diagnostic: root with SYS_ADMIN); dev has no pool of whole GPUs to burn in.
+    burn_in = {"gpu-burn-in"} if stack == "healthcare-prod" else set()
+    platform = {"gpu-operator", "monitoring", "kserve", "log-collector", "velero", "nvsentinel"} | ({"kueue-system", "envoy-gateway-system"} if stack == "healthcare-prod" else set()) | burn_in
     assert {ns for ns, level in enforce.items() if level != "restricted"} == platform
-    assert {ns for ns, level in enforce.items() if level == "privileged"} == {"gpu-operator", "log-collector", "velero", "nvsentinel"}
+    assert {ns for ns, level in enforce.items() if level == "privileged"} == {"gpu-operator", "log-collector", "velero", "nvsentinel"} | burn_in
     assert enforce["logging"] == "restricted"
     assert enforce["monitoring"] == "baseline"
 

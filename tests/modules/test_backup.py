@@ -78,7 +78,7 @@ def test_every_team_namespace_and_the_platform_get_a_daily_schedule_kept_as_the_
     assert schedules["team-radiology"]["template"]["includedNamespaces"] == ["radiology"]
     # AND the platform's: every platform namespace dc1 runs (what its parts created), Velero's own excepted
     assert schedules["platform"]["template"]["includedNamespaces"] == [
-        "argo", "cert-manager", "decisions", "envoy-ai-gateway-system", "envoy-gateway-system", "external-secrets", "gpu-operator", "inference-gateway", "jobset-system", "keda", "kserve",
+        "argo", "cert-manager", "decisions", "envoy-ai-gateway-system", "envoy-gateway-system", "external-secrets", "gpu-burn-in", "gpu-operator", "inference-gateway", "jobset-system", "keda", "kserve",
         "kueue-system", "log-collector", "logging", "mlflow", "monitoring", "nvsentinel", "wva-system",
     ]
     for spec in schedules.values():

@@ -304,10 +304,11 @@ def test_only_the_gpu_operator_and_log_collector_namespaces_may_run_privileged()
     # GIVEN an example stack with logging WHEN its platform namespaces are listed
     spec = prepare("manufacturing-prod", stack_values("manufacturing-prod"))[0]
     # THEN the collector's is privileged (hostPath), like the GPU Operator's and Velero's (its node
-    # agent's hostPath: docs/backups.md) and NVSentinel's (the host journal: docs/design/gpu-health.md),
-    # and no other; Loki's is restricted
+    # agent's hostPath: docs/backups.md), NVSentinel's (the host journal: docs/design/gpu-health.md)
+    # and the GPU burn-in's (DCGM's diagnostic as root with SYS_ADMIN: modules/gpu_burn_in.py), and no
+    # other; Loki's is restricted
     namespaces = spec.platform_namespaces()
-    assert {ns for ns, level in namespaces.items() if level == "privileged"} == {"gpu-operator", "log-collector", "velero", "nvsentinel"}
+    assert {ns for ns, level in namespaces.items() if level == "privileged"} == {"gpu-operator", "log-collector", "velero", "nvsentinel", "gpu-burn-in"}
     assert namespaces["logging"] == "restricted"
 
 

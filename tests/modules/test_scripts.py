@@ -28,11 +28,11 @@ def parses_as_shell(text: str) -> None:
         assert result.returncode == 0 and result.stderr == "", f"{shell}: {result.stderr}"
 
 
-def test_the_folder_holds_the_five_programs() -> None:
-    # GIVEN the scripts folder, THEN it holds the archive check, the edge model sync, the two
-    # MLflow steps and the drift check (with its baseline step): the tests below, parametrized by
+def test_the_folder_holds_the_eight_programs() -> None:
+    # GIVEN the scripts folder, THEN it holds the archive check, the edge model sync, the GPU
+    # burn-in's controller and two steps, the two MLflow steps and the drift check (with its baseline step): the tests below, parametrized by
     # suffix, see every one of them (the drift check's computation: tests/modules/test_decision_drift.py)
-    assert [p.name for p in SHELL] == ["audit_archive_check.sh", "edge_model_sync.sh"]
+    assert [p.name for p in SHELL] == ["audit_archive_check.sh", "edge_model_sync.sh", "gpu_burn_in_controller.sh", "gpu_burn_in_diag.sh", "gpu_burn_in_nccl.sh"]
     assert [p.name for p in PYTHON] == ["decision_drift.py", "mlflow_register.py", "mlflow_start_run.py"]
 
 

@@ -149,8 +149,8 @@ def test_a_change_that_moves_resources_through_aliases_is_not_a_rename(tmp_path:
     # engine's form, are those the stacks deployed before the split hold)
     plan_, files = planned("healthcare-prod")
     # (logging, backups, MLflow, the training runtime, certificates and secrets from the store, the
-    # decision trail and its drift checks, KEDA, LLM serving and its autoscaler, NVSentinel, PHI egress came after the split: stacks deployed before it never held them)
-    later = ("-logging", "-backup", "-mlflow", "-training-runtime", "-cert-manager", "-external-secrets", "-cert", "-secret-", "-decisions", "-decision-log", "-serving-ca-", "-serving-config", "-drift", "-keda", "-predictors-podmonitor", "-llm-serving", "-variant-autoscaler", "-inference-gateway", "-clinical-notes", "-dashboard-llm", "-nvsentinel", "-phi-egress")
+    # decision trail and its drift checks, KEDA, LLM serving and its autoscaler, NVSentinel and the GPU burn-in, PHI egress came after the split: stacks deployed before it never held them)
+    later = ("-gpu-burn-in", "-logging", "-backup", "-mlflow", "-training-runtime", "-cert-manager", "-external-secrets", "-cert", "-secret-", "-decisions", "-decision-log", "-serving-ca-", "-serving-config", "-drift", "-keda", "-predictors-podmonitor", "-llm-serving", "-variant-autoscaler", "-inference-gateway", "-clinical-notes", "-dashboard-llm", "-nvsentinel", "-phi-egress")
     records = [r for r in json.loads(files[Path("resources.json")])["resources"] if not any(part in r["name"] for part in later)]
     base = tmp_path / "base"
     base.mkdir()

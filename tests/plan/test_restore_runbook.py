@@ -24,7 +24,7 @@ def test_runbook_names_the_store_the_schedules_and_the_exact_restore_commands() 
     # THEN where the backups are and what each schedule holds, how often, how long
     assert "bucket `hc-prod-backups`, prefix `dc1`, on the on-prem object store https://s3.hospital.example" in text
     assert "| `team-radiology` | `radiology` | every 24 h | 35 days | file-system |" in text
-    assert "| `platform` | `argo`, `cert-manager`, `decisions`, `envoy-ai-gateway-system`, `envoy-gateway-system`, `external-secrets`, `gpu-operator`, `inference-gateway`, `jobset-system`, `keda`, `kserve`, `kueue-system`, `log-collector`, `logging`, `mlflow`, `monitoring`, `nvsentinel`, `wva-system` | every 24 h | 35 days | file-system |" in text
+    assert "| `platform` | `argo`, `cert-manager`, `decisions`, `envoy-ai-gateway-system`, `envoy-gateway-system`, `external-secrets`, `gpu-burn-in`, `gpu-operator`, `inference-gateway`, `jobset-system`, `keda`, `kserve`, `kueue-system`, `log-collector`, `logging`, `mlflow`, `monitoring`, `nvsentinel`, `wva-system` | every 24 h | 35 days | file-system |" in text
     # AND how to list the backups, restore one namespace, and the whole platform (platform first)
     assert "velero --namespace velero backup get --selector velero.io/schedule-name=team-clinical-notes" in text
     assert "velero --namespace velero restore create --from-schedule team-clinical-notes --include-namespaces clinical-notes --wait" in text
