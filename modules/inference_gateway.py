@@ -37,6 +37,10 @@ from hybridai.modules.secret_store import CredentialSecretArgs, certificate_conf
 from hybridai.modules.target import Target
 from hybridai.recorded import GATEWAY_CALLER_ATTRIBUTE, GATEWAY_TRACES_ENDPOINT, TEAM_LABEL, component_type
 
+ENVOY_GATEWAY_API = "gateway.envoyproxy.io/v1alpha1"
+"""Envoy Gateway's API version: EnvoyProxy and its policies."""
+AI_GATEWAY_API = "aigateway.envoyproxy.io/v1beta1"
+"""Envoy AI Gateway's stored API version (v1.0.0): AIGatewayRoute, GatewayConfig."""
 GATEWAY_CLASS = "envoy"
 """The GatewayClass of Envoy Gateway's controller (the name KServe's install and tests use)."""
 GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
@@ -195,13 +199,12 @@ class InferenceGateway(Module):
         ClientTrafficPolicy dropping a client's CALLER_HEADER."""
         ca = certificate_config_maps(f"{name}-trail", TRAIL_CA, trail.ca, (PROXIES_NAMESPACE,), self, provider, list(opts.depends_on or []))
         def beside_gateway(suffix: str, api_version: str, kind: str, spec: dict) -> pulumi.Resource:
-            metadata = {"name": GATEWAY_NAME, "namespace": INFERENCE_GATEWAY_NAMESPACE, "labels": MANAGED_BY}
-            return k8s.apiextensions.CustomResource(f"{name}-{suffix}", api_version=api_version, kind=kind, metadata=metadata, spec=spec, opts=opts)
+            return _gateway_object(f"{name}-{suffix}", api_version, kind, GATEWAY_NAME, INFERENCE_GATEWAY_NAMESPACE, spec, opts)
 
-        proxy = beside_gateway("proxy", "gateway.envoyproxy.io/v1alpha1", "EnvoyProxy", envoy_proxy_spec())
-        config = beside_gateway("extproc", "aigateway.envoyproxy.io/v1beta1", "GatewayConfig", gateway_config_spec(trail))
+        proxy = beside_gateway("proxy", ENVOY_GATEWAY_API, "EnvoyProxy", envoy_proxy_spec())
+        config = beside_gateway("extproc", AI_GATEWAY_API, "GatewayConfig", gateway_config_spec(trail))
         clients = beside_gateway(
-            "clients", "gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy",
+            "clients", ENVOY_GATEWAY_API, "ClientTrafficPolicy",
             {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}], "headers": {"earlyRequestHeaders": {"remove": [CALLER_HEADER]}}},
         )
         return [*ca, proxy, config, clients]
@@ -283,30 +286,14 @@ class InferenceGateway(Module):
         Gateway writes the route as an HTTPRoute of the same name, which both policies target."""
         route = f"{team.name}-llms"
         base = f"{name}-{team.namespace}"
-        k8s.apiextensions.CustomResource(
-            f"{base}-route",
-            api_version="aigateway.envoyproxy.io/v1beta1",
-            kind="AIGatewayRoute",
-            metadata={"name": route, "namespace": team.namespace, "labels": MANAGED_BY},
-            spec=ai_gateway_route(team),
-            opts=opts,
-        )
-        k8s.apiextensions.CustomResource(
-            f"{base}-auth",
-            api_version="gateway.envoyproxy.io/v1alpha1",
-            kind="SecurityPolicy",
-            metadata={"name": route, "namespace": team.namespace, "labels": MANAGED_BY},
-            spec=security_policy(args, team, route),
-            opts=opts,
-        )
-        k8s.apiextensions.CustomResource(
-            f"{base}-tokens",
-            api_version="gateway.envoyproxy.io/v1alpha1",
-            kind="BackendTrafficPolicy",
-            metadata={"name": route, "namespace": team.namespace, "labels": MANAGED_BY},
-            spec=token_budget(team, route),
-            opts=opts,
-        )
+        _gateway_object(f"{base}-route", AI_GATEWAY_API, "AIGatewayRoute", route, team.namespace, ai_gateway_route(team), opts)
+        _gateway_object(f"{base}-auth", ENVOY_GATEWAY_API, "SecurityPolicy", route, team.namespace, security_policy(args, team, route), opts)
+        _gateway_object(f"{base}-tokens", ENVOY_GATEWAY_API, "BackendTrafficPolicy", route, team.namespace, token_budget(team, route), opts)
+
+
+def _gateway_object(resource: str, api_version: str, kind: str, name: str, namespace: str, spec: dict, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """One of the gateway's Envoy Gateway or AI Gateway objects, labelled as the program's."""
+    return k8s.apiextensions.CustomResource(resource, api_version=api_version, kind=kind, metadata={"name": name, "namespace": namespace, "labels": MANAGED_BY}, spec=spec, opts=opts)
 
 
 def envoy_gateway_values() -> dict:
