@@ -427,22 +427,21 @@ def secured(spec: StackSpec, cluster: str, platform: GpuPlatformArgs) -> GpuPlat
     if platform.autoscaling is not None and tls is not None:
         # KEDA's scalers verify the cluster's Prometheus, which serves https, against the issuer's CA.
         update["autoscaling"] = platform.autoscaling.model_copy(update={"tls": tls})
+    # The decision sink's senders (the models' loggers, the AI Gateway) verify it with the stack CA's
+    # certificate, from its source: a ConfigMap of it in each of their namespaces.
+    sink_ca = logger_ca(spec) if platform.decisions is not None else None
+    ca_copied = False
     if platform.serving is not None and tls is not None:
         gateway_issuer = ACME_ISSUER if spec.tls.acme is not None else None
         serving = {"tls": tls, "gateway_hosts": tuple(spec.tls.gateway_hosts), "gateway_issuer": gateway_issuer}
-        ca = logger_ca(spec) if platform.decisions is not None else None
-        if ca is not None:
-            # The loggers verify the decision sink with the stack CA's certificate, from its source.
-            serving["logger_ca"] = ca
-            if ca.store and update["external_secrets"] is not None:
-                update["external_secrets"] = update["external_secrets"].model_copy(update={"config_maps": True})
+        if sink_ca is not None:
+            serving["logger_ca"], ca_copied = sink_ca, True
         update["serving"] = platform.serving.model_copy(update=serving)
-    if platform.inference_gateway is not None and platform.decisions is not None and platform.decisions.llms:
-        ca = logger_ca(spec)
-        if ca is not None:
-            # The AI Gateway exports every LLM request to the sink, verifying it with the stack CA.
-            trail = GatewayDecisionTrailArgs(url=decision_sink_traces_url(platform.decisions.namespace), ca=ca)
-            update["inference_gateway"] = platform.inference_gateway.model_copy(update={"decision_trail": trail})
-            if ca.store and update["external_secrets"] is not None:
-                update["external_secrets"] = update["external_secrets"].model_copy(update={"config_maps": True})
+    if platform.inference_gateway is not None and sink_ca is not None and platform.decisions.llms:
+        # The AI Gateway exports every LLM request to the sink.
+        trail = GatewayDecisionTrailArgs(url=decision_sink_traces_url(platform.decisions.namespace), ca=sink_ca)
+        update["inference_gateway"] = platform.inference_gateway.model_copy(update={"decision_trail": trail})
+        ca_copied = True
+    if ca_copied and sink_ca.store and update["external_secrets"] is not None:
+        update["external_secrets"] = update["external_secrets"].model_copy(update={"config_maps": True})
     return platform.model_copy(update=update)
