@@ -165,25 +165,14 @@ def _vrl_string(value: str | None) -> str:
     return "null" if value is None else json.dumps(value)
 
 
-def _catalog(args: DecisionSinkArgs) -> str:
-    """The VRL object mapping `<namespace>/<InferenceService>` to its team, registry model and version."""
-    entries = [
-        f'  {json.dumps(f"{m.namespace}/{m.name}")}: {{"team": {_vrl_string(m.team)}, "model": {_vrl_string(m.registry_model)}, '
-        f'"model_version": {_vrl_string(None if m.model_version is None else str(m.model_version))}}}'
-        for m in args.models
-        if not m.llm
-    ]
-    return "{\n" + ",\n".join(entries) + "\n}"
-
-
-def _llm_catalog(args: DecisionSinkArgs) -> str:
-    """The VRL object mapping each LLM's name (the model clients ask for) to its namespace, team,
-    registry model and version."""
-    entries = [
-        f'  {json.dumps(m.name)}: {{"namespace": {_vrl_string(m.namespace)}, "team": {_vrl_string(m.team)}, "model": {_vrl_string(m.registry_model)}, '
-        f'"model_version": {_vrl_string(None if m.model_version is None else str(m.model_version))}}}'
-        for m in args.llms
-    ]
+def _catalog(models: dict[str, ServedDecisions], namespace: bool = False) -> str:
+    """The VRL object mapping each key to its model's team, registry model and version, and with
+    `namespace` its namespace too (where the key doesn't hold it)."""
+    entries = []
+    for key, m in models.items():
+        version = None if m.model_version is None else str(m.model_version)
+        known = {**({"namespace": m.namespace} if namespace else {}), "team": m.team, "model": m.registry_model, "model_version": version}
+        entries.append(f"  {json.dumps(key)}: {{" + ", ".join(f'"{field}": {_vrl_string(value)}' for field, value in known.items()) + "}")
     return "{\n" + ",\n".join(entries) + "\n}"
 
 
@@ -191,7 +180,7 @@ def llm_program(args: DecisionSinkArgs) -> str:
     """VRL turning one of the gateway's spans (after `trace_to_log`) into a decision record with the
     RECORD_FIELDS of a predictive model's, plus `caller` and `tokens`: spans of models outside the
     catalog's logging LLMs are dropped (`abort`)."""
-    return f"""catalog = {_llm_catalog(args)}
+    return f"""catalog = {_catalog({m.name: m for m in args.llms}, namespace=True)}
 attributes = object(.attributes) ?? {{}}
 served = string(get(attributes, ["llm.model_name"]) ?? null) ?? ""
 known = object(get(catalog, [served]) ?? null) ?? {{}}
@@ -228,7 +217,7 @@ def halves_program(args: DecisionSinkArgs) -> str:
     """VRL turning each logged request or response into half a record: the CloudEvent attributes,
     what the catalog knows of its InferenceService, and the body kept as the text it arrived as
     (parsed after pairing: `reduce` would sum the numbers of two bodies merged field by field)."""
-    return f"""catalog = {_catalog(args)}
+    return f"""catalog = {_catalog({f"{m.namespace}/{m.name}": m for m in args.models if not m.llm})}
 namespace = string(."ce-namespace") ?? ""
 service = string(."ce-inferenceservicename") ?? ""
 known = object(get(catalog, [namespace + "/" + service]) ?? {{}}) ?? {{}}
